@@ -1,0 +1,106 @@
+/**
+ * Errors raised by the SDK. Each one names the problem and the fix; UDF errors carry the logs and
+ * the line of the UDF source that failed, as Fused's `x-fused-metadata` does.
+ *
+ * @module
+ */
+
+/** Captured output of one UDF run. */
+export interface UdfLogs {
+  /** What the UDF wrote with `console.log` / `console.info` / `console.debug`. */
+  stdout: string;
+  /** What the UDF wrote with `console.error` / `console.warn`. */
+  stderr: string;
+}
+
+/** Base class of every error the SDK raises on purpose. */
+export class FusedError extends Error {
+  /** Creates an error with a message that names the problem and the fix. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "FusedError";
+  }
+}
+
+/** A value given by the caller is not acceptable (bad option, bad parameter, bad path). */
+export class ValidationError extends FusedError {
+  /** Creates a validation error. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ValidationError";
+  }
+}
+
+/** Details of a failed UDF run, in the shape of Fused's `x-fused-metadata` header. */
+export interface UdfFailure {
+  /** The message of the exception the UDF threw. */
+  message: string;
+  /** Class name of the exception (`TypeError`, `RangeError`, ...). */
+  exceptionClass: string;
+  /** 1-based line of the UDF source where it failed, when known. */
+  lineno?: number;
+  /** The text of that source line, when known. */
+  line?: string;
+  /** Stack trace with UDF line numbers. */
+  stack?: string;
+  /** Output the UDF wrote before it failed. */
+  logs: UdfLogs;
+}
+
+/** The UDF itself threw, or returned a value that cannot be serialized. Not retried. */
+export class UdfRuntimeError extends FusedError {
+  /** Class name of the exception the UDF threw. */
+  readonly exceptionClass: string;
+  /** 1-based line of the UDF source where it failed, when known. */
+  readonly lineno?: number;
+  /** The text of that source line, when known. */
+  readonly line?: string;
+  /** Output the UDF wrote before it failed. */
+  readonly logs: UdfLogs;
+  /** Name of the UDF that failed. */
+  readonly udfName: string;
+
+  /** Creates the error from a failure report. */
+  constructor(udfName: string, failure: UdfFailure) {
+    const where = failure.lineno
+      ? ` (line ${failure.lineno}${failure.line ? `: ${failure.line.trim()}` : ""})`
+      : "";
+    super(`UDF "${udfName}" failed${where}: ${failure.exceptionClass}: ${failure.message}`);
+    this.name = "UdfRuntimeError";
+    this.udfName = udfName;
+    this.exceptionClass = failure.exceptionClass;
+    this.lineno = failure.lineno;
+    this.line = failure.line;
+    this.logs = failure.logs;
+    if (failure.stack) this.stack = failure.stack;
+  }
+}
+
+/** A run took longer than its `runTimeout` and was stopped. */
+export class UdfTimeoutError extends FusedError {
+  /** Creates a timeout error for a UDF and a limit in milliseconds. */
+  constructor(udfName: string, timeoutMs: number) {
+    super(
+      `UDF "${udfName}" did not finish within ${timeoutMs} ms and was stopped: raise runTimeout (fused.options.runTimeout) or make the UDF faster`,
+    );
+    this.name = "UdfTimeoutError";
+  }
+}
+
+/** A run was cancelled through its AbortSignal. */
+export class UdfCancelledError extends FusedError {
+  /** Creates a cancellation error. */
+  constructor(udfName: string, reason?: unknown) {
+    super(`UDF "${udfName}" was cancelled${reason ? `: ${String(reason)}` : ""}`);
+    this.name = "UdfCancelledError";
+  }
+}
+
+/** Something is not supported by this implementation; the message says what to use instead. */
+export class NotSupportedError extends FusedError {
+  /** Creates a not-supported error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "NotSupportedError";
+  }
+}

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { Udf, udf } from "./udf.ts";
+import { ValidationError } from "./errors.ts";
+
+const SOURCE = `export default function udf({ n = 10, name = "x" }) {\n  return n;\n}\n`;
+
+Deno.test("a UDF from source takes its options and Fused field names", () => {
+  const u = udf(SOURCE, {
+    name: "counter",
+    cacheMaxAge: "48h",
+    instanceType: "small",
+    defaultParameters: { n: 3 },
+    headers: { utils: "export const k = 1;" },
+    metadata: { "fused:description": "counts" },
+  });
+  const json = u.toJSON();
+  assert.equal(json.name, "counter");
+  assert.equal(json.entrypoint, "default");
+  assert.equal(json.cache_max_age, 172800);
+  assert.equal(json.instance_type, "small");
+  assert.deepEqual(json.parameters, { n: 3 });
+  assert.deepEqual(json.headers, [{
+    module_name: "utils",
+    source_code: "export const k = 1;",
+    source_file: "utils.ts",
+  }]);
+  assert.equal(u.language, "typescript");
+  assert.equal(u.header("utils"), "export const k = 1;");
+});
+
+Deno.test("a UDF from a function becomes a module with a default export", () => {
+  function double({ n = 2 }: { n?: number }) {
+    return n * 2;
+  }
+  const u = udf(double);
+  assert.equal(u.name, "double");
+  assert.match(u.code, /^export default function double/);
+});
+
+Deno.test("JSON round trip keeps every field, unknown ones too", () => {
+  const u = udf(SOURCE, { name: "a", cacheMaxAge: 60 });
+  const again = Udf.fromJSON(JSON.stringify({ ...u.toJSON(), original_headers: "x", custom: 1 }));
+  assert.equal(again.code, u.code);
+  assert.equal(again.cacheMaxAge, 60);
+  assert.equal(again.toJSON().custom, 1);
+  assert.equal(again.toJSON().original_headers, "x");
+});
+
+Deno.test("the version changes with code, headers and default parameters, not key order", () => {
+  const a = udf(SOURCE, { defaultParameters: { a: 1, b: 2 } });
+  const b = udf(SOURCE, { defaultParameters: { b: 2, a: 1 } });
+  assert.equal(a.version, b.version);
+  assert.notEqual(a.version, udf(SOURCE + "\n").version);
+  assert.notEqual(a.version, a.withParameters({ a: 5 }).version);
+  assert.notEqual(a.version, udf(SOURCE, { headers: { u: "1" } }).version);
+});
+
+Deno.test("bad UDFs are refused with a message naming the fix", () => {
+  assert.throws(() => udf("const x = 1;\nconsole.log(x)"), /no entrypoint/);
+  assert.throws(() => udf(SOURCE, { cacheMaxAge: "10 min" }), /number followed by s, m, h or d/);
+  assert.throws(() => udf(SOURCE, { name: "bad name/../x" }), ValidationError);
+  assert.throws(() => udf(SOURCE, { headers: { "not-an-id": "" } }), /identifier/);
+  assert.throws(() => Udf.fromJSON({ name: "x" }), /Invalid UDF JSON: code/);
+  // deno-lint-ignore no-explicit-any
+  assert.throws(() => udf(42 as any), /TypeScript source or a function/);
+});
+
+Deno.test("Python code is recognised and marked as Python", () => {
+  const u = udf("@fused.udf\ndef my_udf(n: int = 1):\n    return n\n");
+  assert.equal(u.language, "python");
+  assert.equal(u.entrypoint, "my_udf");
+  assert.equal(u.toJSON().type, "geopandas_v2");
+});
+
+Deno.test("toDirectory writes meta.json, code, headers and README, and refuses to overwrite", async () => {
+  const dir = await Deno.makeTempDir();
+  const u = udf(SOURCE, { name: "counter", headers: { utils: "export const k = 1;" } });
+  await u.toDirectory(`${dir}/counter`);
+  const names = [...Deno.readDirSync(`${dir}/counter`)].map((e) => e.name).sort();
+  assert.deepEqual(names, ["README.md", "counter.ts", "meta.json", "utils.ts"]);
+  const meta = JSON.parse(await Deno.readTextFile(`${dir}/counter/meta.json`));
+  assert.equal(meta.job_config.steps[0].udf.source, "counter.ts");
+  assert.equal(meta.job_config.steps[0].udf.code, undefined);
+  await assert.rejects(() => u.toDirectory(`${dir}/counter`), /already exists.*overwrite: true/);
+  await u.toDirectory(`${dir}/counter`, { overwrite: true });
+  assert.equal(await Deno.readTextFile(`${dir}/counter/counter.ts`), SOURCE);
+  const leftovers = [...Deno.readDirSync(dir)].map((e) => e.name);
+  assert.deepEqual(leftovers, ["counter"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("toFile writes a zip and refuses to overwrite", async () => {
+  const dir = await Deno.makeTempDir();
+  const u = udf(SOURCE, { name: "counter" });
+  await u.toFile(`${dir}/counter.zip`);
+  assert.ok((await Deno.stat(`${dir}/counter.zip`)).size > 100);
+  await assert.rejects(() => u.toFile(`${dir}/counter.zip`), /already exists/);
+  await u.toFile(`${dir}/counter.zip`, { overwrite: true });
+  await Deno.remove(dir, { recursive: true });
+});
