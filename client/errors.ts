@@ -104,3 +104,22 @@ export class NotSupportedError extends FusedError {
     this.name = "NotSupportedError";
   }
 }
+
+/** The service answered with an HTTP error; the message is the service's own explanation. */
+export class HttpError extends FusedError {
+  /** HTTP status code (401, 404, 500, ...). */
+  readonly status: number;
+  /** The URL that was requested. */
+  readonly url: string;
+  /** The body of the answer as text (JSON error bodies stay as their JSON text). */
+  readonly body: string;
+
+  /** Creates an error for a status, a URL, the message to show, and the raw body. */
+  constructor(status: number, url: string, message: string, body = "") {
+    super(message);
+    this.name = "HttpError";
+    this.status = status;
+    this.url = url;
+    this.body = body;
+  }
+}

@@ -256,10 +256,25 @@ export class Udf {
     await writeUdfZip(this.toFiles(), path, options);
   }
 
+  /**
+   * Deletes the cached results of this UDF's local runs; resolves to how many were deleted.
+   * (Imported on use so that code which only defines UDFs, such as the engine's Workers, does
+   * not load the cache and its formats.)
+   */
+  async deleteCache(): Promise<number> {
+    const { deleteCache } = await import("./cache.ts");
+    return await deleteCache({ folder: udfCacheFolder(this.name) });
+  }
+
   /** A copy of this UDF with other default parameters merged over the current ones. */
   withParameters(parameters: Record<string, unknown>): Udf {
     return new Udf({ ...this.toJSON(), parameters: { ...this.parameters, ...parameters } });
   }
+}
+
+/** The cache folder of a UDF's local runs, by UDF name. */
+export function udfCacheFolder(name: string): string {
+  return `udf/${name}`;
 }
 
 /** JSON text with object keys sorted, so equal values hash equally whatever their key order. */

@@ -1,0 +1,151 @@
+/**
+ * Kernel benchmark: the fused kernel against stock `deno jupyter` (the baseline), both driven by
+ * Debian's jupyter_client in the same run through tests/kernel_driver.py.
+ *
+ * Prints, for each measure, both medians and the ratio fused / deno (below 1 = fused is faster):
+ * - round trip of a trivial cell (`1+1`: execute_request until idle),
+ * - a cell that logs 20,000 lines (until idle),
+ * - kernel process start until its first kernel_info_reply.
+ *
+ * Run: `deno run -A bench/kernel_bench.ts` (needs /usr/bin/python3 with python3-jupyter-client).
+ *
+ * @module
+ */
+
+import { join } from "node:path";
+import { installKernelspec } from "../kernel/install.ts";
+
+const PYTHON = "/usr/bin/python3";
+const DRIVER = new URL("../tests/kernel_driver.py", import.meta.url).pathname;
+const BASELINE = "deno-baseline";
+
+/** One kernel's measurements, in seconds. */
+export interface KernelTimings {
+  /** Median round trip of `1+1`. */
+  trivialMedianS: number;
+  /** Median time of a cell logging 20,000 lines. */
+  log20000MedianS: number;
+  /** Lines of that cell seen on iopub (checks nothing was lost). */
+  logLinesSeen: number;
+  /** Median time from process start to the first kernel_info_reply. */
+  startupMedianS: number;
+}
+
+/** Result of {@linkcode main}. */
+export interface KernelBenchResult {
+  /** The fused kernel. */
+  fused: KernelTimings;
+  /** Stock `deno jupyter`. */
+  deno: KernelTimings;
+  /** fused / deno for each measure. */
+  ratios: { trivial: number; log20000: number; startup: number };
+}
+
+async function driver(
+  env: Record<string, string>,
+  scenario: string,
+  kernel: string,
+): Promise<Record<string, number>> {
+  const out = await new Deno.Command(PYTHON, {
+    args: [DRIVER, scenario, kernel],
+    env: { ...env, DRIVER_TIMEOUT: "600" },
+    stdout: "piped",
+    stderr: "piped",
+    signal: AbortSignal.timeout(660_000),
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout).trim();
+  if (out.code !== 0) {
+    throw new Error(
+      `Benchmark driver ${scenario} on ${kernel} failed: ${new TextDecoder().decode(out.stderr)}`,
+    );
+  }
+  return JSON.parse(stdout.split("\n").at(-1)!);
+}
+
+async function measure(env: Record<string, string>, kernel: string): Promise<KernelTimings> {
+  const b = await driver(env, "bench", kernel);
+  const s = await driver(env, "startup", kernel);
+  return {
+    trivialMedianS: b.trivial_median_s,
+    log20000MedianS: b.log_20000_median_s,
+    logLinesSeen: b.log_lines_seen,
+    startupMedianS: s.startup_median_s,
+  };
+}
+
+/**
+ * Installs both kernelspecs into a temp prefix, measures both kernels and prints the ratios.
+ *
+ * @example
+ * ```ts ignore
+ * const { ratios } = await main();
+ * ```
+ */
+export async function main(): Promise<KernelBenchResult> {
+  const prefix = await Deno.makeTempDir({ prefix: "fused-kernel-bench-" });
+  try {
+    await installKernelspec({ prefix });
+    // Stock Deno's kernelspec, written by hand (as `deno jupyter --install` would, plus
+    // message-mode interrupts and NO_COLOR so both kernels are configured alike).
+    const baseline = join(prefix, "share", "jupyter", "kernels", BASELINE);
+    await Deno.mkdir(baseline, { recursive: true });
+    await Deno.writeTextFile(
+      join(baseline, "kernel.json"),
+      JSON.stringify({
+        argv: [Deno.execPath(), "jupyter", "--kernel", "--conn", "{connection_file}"],
+        display_name: "Deno (baseline)",
+        language: "typescript",
+        interrupt_mode: "message",
+        env: { NO_COLOR: "1" },
+      }),
+    );
+    const env = {
+      JUPYTER_PATH: join(prefix, "share", "jupyter"),
+      JUPYTER_RUNTIME_DIR: join(prefix, "runtime"),
+      XDG_DATA_HOME: join(prefix, "data"),
+      BENCH_ROUNDS: Deno.env.get("BENCH_ROUNDS") ?? "200",
+    };
+    const fused = await measure(env, "fused");
+    const deno = await measure(env, BASELINE);
+    const result: KernelBenchResult = {
+      fused,
+      deno,
+      ratios: {
+        trivial: fused.trivialMedianS / deno.trivialMedianS,
+        log20000: fused.log20000MedianS / deno.log20000MedianS,
+        startup: fused.startupMedianS / deno.startupMedianS,
+      },
+    };
+    const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
+    const row = (name: string, f: number, d: number, r: number) =>
+      console.log(
+        `${name.padEnd(34)} fused ${ms(f).padStart(10)}  deno ${ms(d).padStart(10)}  ` +
+          `ratio ${r.toFixed(2)}`,
+      );
+    console.log("kernel bench (fused / deno jupyter; below 1 = fused faster)");
+    row(
+      "trivial cell round trip (median)",
+      fused.trivialMedianS,
+      deno.trivialMedianS,
+      result.ratios.trivial,
+    );
+    row(
+      "20,000 console.log lines (median)",
+      fused.log20000MedianS,
+      deno.log20000MedianS,
+      result.ratios.log20000,
+    );
+    row(
+      "start to first kernel_info_reply",
+      fused.startupMedianS,
+      deno.startupMedianS,
+      result.ratios.startup,
+    );
+    console.log(`lines seen on iopub: fused ${fused.logLinesSeen}, deno ${deno.logLinesSeen}`);
+    return result;
+  } finally {
+    await Deno.remove(prefix, { recursive: true }).catch(() => {});
+  }
+}
+
+if (import.meta.main) await main();

@@ -1,0 +1,335 @@
+/**
+ * Batch jobs (fused-wire §7): start, history, status, logs (get, print, tail), wait, cancel,
+ * execution time and result files.
+ *
+ * @module
+ */
+import { FusedError, HttpError, NotSupportedError, ValidationError } from "../errors.ts";
+import { decodeResult } from "../formats/result.ts";
+import type { UdfResult } from "../formats/types.ts";
+import { Udf } from "../udf.ts";
+import { stepConfig } from "./realtime.ts";
+import {
+  type JobLog,
+  JobLogListSchema,
+  JobResultListSchema,
+  type JobStatus,
+  JobStatusSchema,
+  type JobSummary,
+  JobSummaryListSchema,
+} from "./schemas.ts";
+import { type ApiCallOptions, globalTransport, type RequestOptions } from "./transport.ts";
+import type { z } from "zod";
+
+/** A job: its id, or a status object that carries `job_id`. */
+export type JobRef = string | { job_id: string };
+
+/** A job configuration: Fused's `JobConfig` (`{name, steps, metadata}`). */
+export interface JobConfig {
+  /** Name of the job: a letter, then letters, digits, `_ . : -`. */
+  name?: string | null;
+  /** The steps; each `{type: "udf", udf: {...Udf JSON}, ...}`. */
+  steps: Record<string, unknown>[];
+  /** Free-form metadata. */
+  metadata?: Record<string, unknown> | null;
+}
+
+const JOB_NAME = /^[a-zA-Z][a-zA-Z0-9_.:\-]*$/;
+
+function jobId(job: JobRef): string {
+  const id = typeof job === "string" ? job : job?.job_id;
+  if (typeof id !== "string" || id === "") {
+    throw new ValidationError("A job is its id or a job status with job_id");
+  }
+  return id;
+}
+
+/** Sends a job request; a 404 for the route itself means this service has no batch jobs. */
+async function jobJson<T extends z.ZodType>(
+  schema: T,
+  path: string,
+  opts: RequestOptions & ApiCallOptions,
+): Promise<z.infer<T>> {
+  const transport = opts.transport ?? globalTransport();
+  try {
+    return await transport.json(schema, path, opts);
+  } catch (err) {
+    if (err instanceof HttpError && err.status === 404 && /No route/i.test(err.message)) {
+      throw new NotSupportedError(
+        `The service at ${transport.baseUrl} has no batch job routes (${path}): run the UDF with fused.run instead, or update the service`,
+      );
+    }
+    throw err;
+  }
+}
+
+/** Options of `startJob`. */
+export interface StartJobOptions extends ApiCallOptions {
+  /** Batch instance type ("small", "m5.large", ...). */
+  instanceType?: string;
+  /** Region to run in. */
+  region?: string;
+  /** Disk size in GB. */
+  diskSizeGb?: number;
+  /** Extra environment variables, each `KEY=value`. */
+  additionalEnv?: string[];
+  /** Custom image. */
+  imageName?: string;
+  /** E-mail the status when done (default false here: a local service sends no mail). */
+  sendStatusEmail?: boolean;
+  /** Cache age in seconds. */
+  cacheMaxAge?: number;
+  /** Parameters given to the UDF of every step. */
+  parameters?: Record<string, unknown>;
+  /** Job name (default the UDF's name). */
+  name?: string;
+}
+
+function toJobConfig(config: Udf | JobConfig, opts: StartJobOptions): JobConfig {
+  if (config instanceof Udf) {
+    return {
+      name: opts.name ?? config.name,
+      steps: [stepConfig(config, opts.parameters ?? {})],
+      metadata: null,
+    };
+  }
+  if (!config || !Array.isArray(config.steps) || config.steps.length === 0) {
+    throw new ValidationError("startJob takes a Udf or a job config { name, steps: [...] }");
+  }
+  return { ...config, name: opts.name ?? config.name ?? null };
+}
+
+/**
+ * Starts a batch job running a UDF (or a job config) and returns its status.
+ *
+ * @example
+ * ```ts ignore
+ * import * as fused from "fused";
+ * const job = await fused.api.startJob(myUdf, { instanceType: "small" });
+ * await fused.api.jobTailLogs(job);
+ * ```
+ */
+export async function startJob(config: Udf | JobConfig, opts: StartJobOptions = {}): Promise<JobStatus> {
+  const job = toJobConfig(config, opts);
+  if (job.name && !JOB_NAME.test(job.name)) {
+    throw new ValidationError(
+      `Invalid job name "${job.name}": start with a letter, then use letters, digits, "_", ".", ":" or "-"`,
+    );
+  }
+  const body: Record<string, unknown> = {
+    config: job,
+    send_status_email: opts.sendStatusEmail ?? false,
+  };
+  if (opts.additionalEnv) body.additional_env = opts.additionalEnv;
+  if (opts.imageName) body.image_name = opts.imageName;
+  if (opts.cacheMaxAge !== undefined) body.cache_max_age = opts.cacheMaxAge;
+  return await jobJson(JobStatusSchema, "/run", {
+    method: "POST",
+    query: {
+      instance_type: opts.instanceType,
+      region: opts.region,
+      disk_size_gb: opts.diskSizeGb,
+    },
+    json: body,
+    headers: { "Fused-Recursion": "2" },
+    transport: opts.transport,
+    signal: opts.signal,
+  });
+}
+
+/** Options of `getJobs`. */
+export interface GetJobsOptions extends ApiCallOptions {
+  /** Most jobs to return (default 5). */
+  n?: number;
+  /** Jobs to skip (0 = the most recent). */
+  skip?: number;
+  /** Jobs per request (default 25). */
+  perRequest?: number;
+  /** Most requests (default 1; `null` for as many as needed). */
+  maxRequests?: number | null;
+}
+
+/** The job history, most recent first. */
+export async function getJobs(opts: GetJobsOptions = {}): Promise<JobSummary[]> {
+  const n = opts.n ?? 5;
+  const perRequest = opts.perRequest ?? 25;
+  const maxRequests = opts.maxRequests === null ? Infinity : opts.maxRequests ?? 1;
+  const out: JobSummary[] = [];
+  let skip = opts.skip ?? 0;
+  for (let requests = 0; requests < maxRequests && out.length < n; requests++) {
+    const limit = Math.min(perRequest, n - out.length);
+    const page = await jobJson(JobSummaryListSchema, "/job/self", {
+      query: { skip, limit },
+      transport: opts.transport,
+      signal: opts.signal,
+    });
+    out.push(...page);
+    if (page.length < limit) break;
+    skip += page.length;
+  }
+  return out;
+}
+
+/** The status of a job. */
+export async function getStatus(job: JobRef, opts: ApiCallOptions = {}): Promise<JobStatus> {
+  return await jobJson(JobStatusSchema, `/run/by-id/${encodeURIComponent(jobId(job))}`, opts);
+}
+
+/** Cancels a job; returns its new status. */
+export async function cancelJob(job: JobRef, opts: ApiCallOptions = {}): Promise<JobStatus> {
+  return await jobJson(
+    JobStatusSchema,
+    `/run/by-id/${encodeURIComponent(jobId(job))}/cancel`,
+    { ...opts, method: "POST" },
+  );
+}
+
+/** Options of `getLogs`. */
+export interface GetLogsOptions extends ApiCallOptions {
+  /** Only records after this time (milliseconds since the epoch). */
+  sinceMs?: number;
+}
+
+/** The log records of a job (`{message, timestamp}`), oldest first. */
+export async function getLogs(job: JobRef, opts: GetLogsOptions = {}): Promise<JobLog[]> {
+  return await jobJson(JobLogListSchema, `/logs/${encodeURIComponent(jobId(job))}`, {
+    query: { since_ms: opts.sinceMs },
+    transport: opts.transport,
+    signal: opts.signal,
+  });
+}
+
+/** Where printed logs go: a function taking one line; `console.log` unless given. */
+export type LineWriter = (line: string) => void;
+
+/** Prints the logs of a job. */
+export async function printLogs(
+  job: JobRef,
+  opts: GetLogsOptions & { write?: LineWriter } = {},
+): Promise<void> {
+  const write = opts.write ?? ((line: string) => console.log(line));
+  for (const record of await getLogs(job, opts)) write(record.message);
+}
+
+function isTerminal(status: JobStatus): boolean {
+  if (status.finished_job_status !== null && status.finished_job_status !== undefined) {
+    return status.finished_job_status;
+  }
+  return status.terminal_status === true;
+}
+
+function isRunning(status: JobStatus): boolean {
+  const s = (status.job_status ?? status.status ?? "").toLowerCase();
+  return s === "running" || s === "pending";
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    }, { once: true });
+  });
+}
+
+/** Options of `waitForJob`. */
+export interface WaitForJobOptions extends ApiCallOptions {
+  /** Seconds between status polls (default 5). */
+  pollIntervalSeconds?: number;
+  /** Seconds to wait at most; forever unless given. */
+  timeout?: number;
+}
+
+/** Waits until a job has finished; returns its final status. Throws when `timeout` passes. */
+export async function waitForJob(job: JobRef, opts: WaitForJobOptions = {}): Promise<JobStatus> {
+  const interval = (opts.pollIntervalSeconds ?? 5) * 1000;
+  const deadline = opts.timeout === undefined ? Infinity : Date.now() + opts.timeout * 1000;
+  for (;;) {
+    const status = await getStatus(job, opts);
+    if (isTerminal(status)) return status;
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      throw new FusedError(
+        `Job ${jobId(job)} did not finish within ${opts.timeout} s (status ${
+          status.job_status ?? status.status
+        }): wait longer or check its logs`,
+      );
+    }
+    await sleep(Math.min(interval, left), opts.signal);
+  }
+}
+
+/** Options of `tailLogs`. */
+export interface TailLogsOptions extends ApiCallOptions {
+  /** Seconds between checks for new logs (default 1). */
+  refreshSeconds?: number;
+  /** Print only the newest line of each batch. */
+  sampleLogs?: boolean;
+  /** Seconds to tail at most; until the job stops unless given. */
+  timeout?: number;
+  /** Where lines go (`console.log` unless given). */
+  write?: LineWriter;
+}
+
+/** Prints a job's logs as they arrive until it stops running (or `timeout` passes). */
+export async function tailLogs(job: JobRef, opts: TailLogsOptions = {}): Promise<void> {
+  const write = opts.write ?? ((line: string) => console.log(line));
+  const id = jobId(job);
+  const deadline = opts.timeout === undefined ? Infinity : Date.now() + opts.timeout * 1000;
+  write(`Logs for: ${id}`);
+  let status = await getStatus(id, opts);
+  let logs = await getLogs(id, opts);
+  if (!isRunning(status)) {
+    write(`Job is not running (${status.job_status ?? status.status})`);
+    for (const record of logs) write(record.message);
+    return;
+  }
+  if (logs.length === 0) write("Configuring packages and waiting for logs...");
+  else for (const record of opts.sampleLogs ? logs.slice(-1) : logs) write(record.message);
+  let since = logs.at(-1)?.timestamp;
+  while (Date.now() < deadline) {
+    await sleep((opts.refreshSeconds ?? 1) * 1000, opts.signal);
+    logs = await getLogs(id, { ...opts, sinceMs: since });
+    const fresh = since === undefined ? logs : logs.filter((r) => r.timestamp > since!);
+    for (const record of opts.sampleLogs ? fresh.slice(-1) : fresh) write(record.message);
+    since = fresh.at(-1)?.timestamp ?? since;
+    if (fresh.at(-1)?.message.includes("ERROR")) return;
+    status = await getStatus(id, opts);
+    if (!isRunning(status)) return;
+  }
+}
+
+/**
+ * How long a job ran, in milliseconds: from its first to its last log record (so a running job
+ * gives the time so far).
+ */
+export async function getExecTime(job: JobRef, opts: ApiCallOptions = {}): Promise<number> {
+  const logs = await getLogs(job, opts);
+  if (logs.length === 0) {
+    throw new FusedError(`Job ${jobId(job)} has no logs yet, so its execution time is unknown`);
+  }
+  return logs.at(-1)!.timestamp - logs[0].timestamp;
+}
+
+/** The results of a finished job, decoded, in the order of their names. */
+export async function getJobResults(job: JobRef, opts: ApiCallOptions = {}): Promise<UdfResult[]> {
+  const transport = opts.transport ?? globalTransport();
+  const files = await jobJson(
+    JobResultListSchema,
+    `/run/by-id/${encodeURIComponent(jobId(job))}/results`,
+    opts,
+  );
+  const sorted = [...files].sort((a, b) =>
+    (parseInt(a.name, 10) || 0) - (parseInt(b.name, 10) || 0)
+  );
+  const out: UdfResult[] = [];
+  for (const file of sorted) {
+    // Result URLs are signed: they need no token.
+    const response = await transport.fetch(file.url, { auth: "none", signal: opts.signal });
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    out.push(await decodeResult(bytes, response.headers.get("content-type")));
+  }
+  return out;
+}

@@ -1,0 +1,113 @@
+/**
+ * `fused.api`: the typed HTTP client of a Fused-compatible service (the embedded `fused serve` by
+ * default). Importing this module also installs the remote engine of `fused.run` and the loader
+ * of saved UDFs of `fused.load`.
+ *
+ * @example
+ * ```ts ignore
+ * import * as api from "./mod.ts";
+ * await api.login({ token: "fus_...", baseUrl: "http://127.0.0.1:8783/v1" });
+ * console.log((await api.whoami()).email, await api.list("fd://"));
+ * ```
+ *
+ * @module
+ */
+import { setRemoteUdfLoader } from "../load.ts";
+import { setRemoteRunner } from "../run.ts";
+import { remoteRun } from "./realtime.ts";
+import { loadSavedUdf } from "./udfs.ts";
+
+export {
+  accessToken,
+  defaultServerDataDir,
+  login,
+  type LoginOptions,
+  type LoginResult,
+  logout,
+  whoami,
+} from "./credentials.ts";
+export {
+  delete,
+  type DeleteOptions,
+  download,
+  get,
+  list,
+  signUrl,
+  signUrlPrefix,
+  type SignOptions,
+  upload,
+  type UploadOptions,
+  type UploadSource,
+} from "./files.ts";
+export { FusedAPI, type FusedAPIOptions } from "./fused_api.ts";
+export {
+  cancelJob as jobCancel,
+  getExecTime as jobGetExecTime,
+  getJobResults as jobGetResults,
+  getJobs,
+  type GetJobsOptions,
+  getLogs as jobGetLogs,
+  type GetLogsOptions,
+  getStatus as jobGetStatus,
+  type JobConfig,
+  type JobRef,
+  type LineWriter,
+  printLogs as jobPrintLogs,
+  startJob,
+  type StartJobOptions,
+  tailLogs as jobTailLogs,
+  type TailLogsOptions,
+  waitForJob as jobWaitForJob,
+  type WaitForJobOptions,
+} from "./jobs.ts";
+export { realtimeClientId } from "./instances.ts";
+export {
+  type CoreRunOptions,
+  remoteRun,
+  runCode,
+  type RunCodeOptions,
+  runFile,
+  runSharedFile,
+  runSharedTile,
+  runTile,
+  serializeParameters,
+} from "./realtime.ts";
+export type {
+  JobLog,
+  JobStatus,
+  JobSummary,
+  ListDetails,
+  SavedUdf,
+  UdfAccessToken,
+  User,
+} from "./schemas.ts";
+export {
+  createUdfAccessToken,
+  type CreateUdfAccessTokenOptions,
+  deleteUdfAccessToken,
+  getUdfAccessToken,
+  getUdfAccessTokens,
+  type GetUdfAccessTokensOptions,
+  tokenFileUrl,
+  tokenTileUrl,
+  updateUdfAccessToken,
+  type UdfAccessTokenFields,
+} from "./tokens.ts";
+export { type ApiCallOptions, Transport, type TransportInit } from "./transport.ts";
+export {
+  catalogUrl,
+  createAccessToken,
+  deleteCache,
+  deleteSaved,
+  getAccessTokens,
+  getSavedUdf,
+  getUdfs,
+  type GetUdfsOptions,
+  isShareToken,
+  loadSavedUdf,
+  toFused,
+  type ToFusedOptions,
+} from "./udfs.ts";
+
+setRemoteRunner((udf, request) => remoteRun(udf, request));
+setRemoteUdfLoader((ref, options) => loadSavedUdf(ref, { signal: options.signal }));

@@ -1,0 +1,796 @@
+/**
+ * `fused.cache`: results of any function kept on disk, shared by every process of this machine,
+ * plus the lower-level pieces UDF runs use (`cacheKey`, `readCache`, `writeCache`,
+ * `withCacheLock`, `deleteCache`) and the cross-process file lock (`withFileLock`).
+ *
+ * Layout: `{base}/{folder}/data_{key}/` where `base` is `options.cacheDirectory`, else
+ * `{options.tempDirectory}/cached_data` (storage "auto" or "local") or
+ * `{options.dataDirectory}/cached_data` (storage "mount"); `folder` is `cacheFolderPath` ("tmp").
+ * An entry folder holds:
+ * - `value.bin`: the value in the cache envelope of `formats/envelope.ts` (magic, lengths, end
+ *   marker and checksum, so a truncated or damaged file is noticed); its modification time is
+ *   the time the value was computed. It is written to a temporary sibling and renamed into place,
+ *   so readers see either nothing or a whole file.
+ * - `lock`: present while one process computes the value; JSON `{pid, host, created, id}`,
+ *   created with O_EXCL, its modification time refreshed every 2 s while the work runs.
+ *
+ * Python's `@fused.cache` keeps pickles and an `index.log`; a TypeScript SDK cannot read those, so
+ * this layout only shares the folder structure with it.
+ *
+ * @module
+ */
+import { createHash, type Hash } from "node:crypto";
+import { hostname as osHostname } from "node:os";
+import process from "node:process";
+import { join } from "node:path";
+import { parse as parseScript } from "acorn";
+import type { Table } from "apache-arrow";
+import { parseCacheMaxAge } from "./cache_max_age.ts";
+import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
+import { resolveInside } from "./file_path.ts";
+import { deserializeValue, serializeValue } from "./formats/envelope.ts";
+import { isPlainObject, isTable } from "./formats/types.ts";
+import { options, type Storage } from "./options.ts";
+
+/** Where a cache entry lives: a folder under the cache base, and the storage kind. */
+export interface CacheLocation {
+  /** Folder under the cache base, relative (default "tmp"); UDF runs use `udf/<name>`. */
+  folder?: string;
+  /** "auto" or "local": the temp directory; "mount": the data directory. Default `options.cacheStorage`. */
+  storage?: Storage;
+}
+
+/** Options of {@linkcode readCache}. */
+export interface ReadCacheOptions extends CacheLocation {
+  /** Entries older than this many seconds are misses; no limit when not given. */
+  maxAgeSeconds?: number;
+}
+
+/** What {@linkcode readCache} found. */
+export type CacheLookup = { hit: true; value: unknown; ageMs: number } | { hit: false };
+
+/** Options of {@linkcode withCacheLock}. */
+export interface CacheLockOptions extends CacheLocation {
+  /** How long to wait for another process's lock, in milliseconds (default 120000). */
+  timeoutMs?: number;
+}
+
+/** Options of {@linkcode withFileLock}. */
+export interface FileLockOptions {
+  /** How long to wait for another holder, in milliseconds (default 120000). */
+  timeoutMs?: number;
+  /** Names the work in the timeout error (default the lock path). */
+  label?: string;
+}
+
+/** Options of {@linkcode deleteCache}. */
+export interface DeleteCacheOptions extends CacheLocation {
+  /** The folder whose entries are deleted (`tmp`, `udf/<name>`, ...). */
+  folder: string;
+  /** Only entries whose key starts with this. */
+  prefix?: string;
+}
+
+/** Options of {@linkcode cache}, named as Fused's `@fused.cache` arguments (camelCase). */
+export interface CacheOptions {
+  /** How long a result stays valid: `"12h"` (default), `"30m"`, `"90d"`, seconds, 0 for never. */
+  cacheMaxAge?: string | number;
+  /** Folder under the cache base (default "tmp"). */
+  cacheFolderPath?: string;
+  /** Seconds to wait for another process computing the same call (default 120). */
+  concurrentLockTimeout?: number | string;
+  /** Ignore a cached result and compute (and store) a new one. */
+  cacheReset?: boolean;
+  /** "auto", "local" or "mount" (default `options.cacheStorage`); "object" is not supported yet. */
+  cacheStorage?: Storage;
+  /** Argument names or positions left out of the key (a connection, a logger...). */
+  cacheKeyExclude?: readonly (string | number)[];
+  /** Print a line when a cached result is returned (default `options.verboseCachedFunctions`). */
+  cacheVerbose?: boolean;
+  /** Where that line goes (default `console.error`). */
+  logger?: (message: string) => void;
+}
+
+/** A function wrapped by {@linkcode cache}: same arguments, the result always a Promise. */
+export type CachedFunction<A extends unknown[], R> = ((...args: A) => Promise<Awaited<R>>) & {
+  /** The key a call with these arguments is stored under. */
+  cacheKey(...args: A): string;
+};
+
+const DEFAULT_LOCK_TIMEOUT_MS = 120_000;
+const HEARTBEAT_MS = 2_000;
+/** A lock whose holder is on another host (or unknown) is stale after this long without a beat. */
+const MIN_STALE_MS = 10_000;
+const VALUE_FILE = "value.bin";
+const LOCK_FILE = "lock";
+const ORIGINAL = Symbol("fused.cache original function");
+const EXCLUDED = Symbol("excluded from the cache key");
+
+// ---------------------------------------------------------------------------------------------
+// Keys
+
+/**
+ * A SHA-256 hex key over values: objects by canonical content (key order does not matter), typed
+ * arrays and bytes by their bytes, Arrow tables by their IPC stream, functions by their source.
+ *
+ * @example
+ * ```ts
+ * import { cacheKey } from "./cache.ts";
+ * cacheKey([{ a: 1, b: 2 }]) === cacheKey([{ b: 2, a: 1 }]); // true
+ * ```
+ */
+export function cacheKey(parts: unknown[]): string {
+  const hash = createHash("sha256");
+  feed(hash, parts, new Set());
+  return hash.digest("hex");
+}
+
+function feedText(hash: Hash, tag: string, text: string): void {
+  hash.update(`${tag}${text.length}:`);
+  hash.update(text);
+}
+
+function feedBytes(hash: Hash, tag: string, bytes: Uint8Array): void {
+  hash.update(`${tag}${bytes.byteLength}:`);
+  hash.update(bytes);
+}
+
+function digestOf(value: unknown, stack: Set<object>): string {
+  const hash = createHash("sha256");
+  feed(hash, value, stack);
+  return hash.digest("hex");
+}
+
+function feed(hash: Hash, value: unknown, stack: Set<object>): void {
+  if (value === EXCLUDED) return void hash.update("x;");
+  switch (typeof value) {
+    case "undefined":
+      return void hash.update("u;");
+    case "boolean":
+      return void hash.update(value ? "T;" : "F;");
+    case "number":
+      return void hash.update(`n${Object.is(value, -0) ? "-0" : String(value)};`);
+    case "bigint":
+      return void hash.update(`i${value};`);
+    case "string":
+      return feedText(hash, "s", value);
+    case "symbol":
+      return feedText(hash, "y", value.description ?? "");
+    case "function":
+      return feedText(hash, "f", sourceOf(value as (...args: never[]) => unknown));
+  }
+  if (value === null) return void hash.update("N;");
+  const object = value as object;
+  if (stack.has(object)) {
+    throw new ValidationError(
+      "Cannot compute a cache key: an argument contains itself (a cycle); pass plain data or exclude it with cacheKeyExclude",
+    );
+  }
+  stack.add(object);
+  try {
+    feedObject(hash, object, stack);
+  } finally {
+    stack.delete(object);
+  }
+}
+
+function feedObject(hash: Hash, value: object, stack: Set<object>): void {
+  if (ArrayBuffer.isView(value)) {
+    const bytes = new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+    return feedBytes(hash, `b${value.constructor.name}`, bytes);
+  }
+  if (value instanceof ArrayBuffer) return feedBytes(hash, "B", new Uint8Array(value));
+  if (isTable(value)) return feedTable(hash, value, stack);
+  if (value instanceof Date) return void hash.update(`D${value.getTime()};`);
+  if (value instanceof RegExp) return feedText(hash, "R", String(value));
+  if (value instanceof Promise) {
+    throw new ValidationError(
+      "Cannot compute a cache key from a Promise: await it before calling the cached function",
+    );
+  }
+  if (Array.isArray(value)) {
+    hash.update(`[${value.length}:`);
+    for (const item of value) feed(hash, item, stack);
+    return void hash.update("]");
+  }
+  if (value instanceof Map || value instanceof Set) {
+    // Insertion order is not meaning here: hash each entry alone and sort the digests.
+    const items = value instanceof Map ? [...value.entries()] : [...value.values()];
+    const digests = items.map((item) => digestOf(item, stack)).sort();
+    hash.update(`${value instanceof Map ? "M" : "S"}${digests.length}:`);
+    for (const digest of digests) hash.update(digest);
+    return;
+  }
+  const name = isPlainObject(value) ? "Object" : value.constructor?.name ?? "Object";
+  const toJSON = (value as { toJSON?: () => unknown }).toJSON;
+  if (!isPlainObject(value) && typeof toJSON === "function") {
+    feedText(hash, "J", name);
+    return feed(hash, toJSON.call(value), stack);
+  }
+  const keys = Object.keys(value).sort();
+  hash.update(`{${name}:${keys.length}:`);
+  for (const key of keys) {
+    feedText(hash, "k", key);
+    feed(hash, (value as Record<string, unknown>)[key], stack);
+  }
+  hash.update("}");
+}
+
+/**
+ * A table by content: schema, metadata and column values. Not its IPC bytes, which differ for
+ * equal tables (dictionary ids come from a global counter in apache-arrow).
+ */
+function feedTable(hash: Hash, table: Table, stack: Set<object>): void {
+  hash.update(`A${table.numRows}:${table.numCols}:`);
+  for (const field of table.schema.fields) {
+    feedText(hash, "c", `${field.name}:${String(field.type)}:${field.nullable}`);
+  }
+  feed(hash, Object.fromEntries(table.schema.metadata ?? []), stack);
+  for (let i = 0; i < table.numCols; i++) {
+    const column = table.getChildAt(i);
+    if (column === null) continue;
+    if (column.nullCount === 0) {
+      const values = column.toArray();
+      // Fixed-width columns without nulls hash as one block of bytes: fast for millions of rows.
+      if (ArrayBuffer.isView(values)) {
+        feedBytes(hash, "v", new Uint8Array(values.buffer, values.byteOffset, values.byteLength));
+      } else feed(hash, values, stack);
+    } else {
+      feed(hash, [...column], stack);
+    }
+  }
+}
+
+type AnyFunction = (...args: never[]) => unknown;
+
+function sourceOf(fn: AnyFunction): string {
+  const original = (fn as { [ORIGINAL]?: AnyFunction })[ORIGINAL];
+  return (original ?? fn).toString();
+}
+
+/** Names of a function's positional parameters (`null` for destructured or rest ones). */
+function parameterNames(fn: AnyFunction): (string | null)[] {
+  const source = sourceOf(fn);
+  // A function, arrow or class expression parses in parentheses; a method only inside `{}`.
+  for (const text of [`(${source})`, `({${source}})`]) {
+    let program;
+    try {
+      program = parseScript(text, { ecmaVersion: "latest" });
+    } catch {
+      continue;
+    }
+    // deno-lint-ignore no-explicit-any
+    const expression = (program.body[0] as any)?.expression;
+    const node = expression?.type === "ObjectExpression"
+      ? expression.properties[0]?.value
+      : expression;
+    if (!node || !Array.isArray(node.params)) return [];
+    // deno-lint-ignore no-explicit-any
+    return node.params.map((param: any) => {
+      if (param.type === "Identifier") return param.name;
+      if (param.type === "AssignmentPattern" && param.left.type === "Identifier") {
+        return param.left.name;
+      }
+      return null;
+    });
+  }
+  return [];
+}
+
+function keyArguments(
+  args: unknown[],
+  exclude: readonly (string | number)[],
+  names: (string | null)[],
+): unknown[] {
+  let end = args.length;
+  while (end > 0 && args[end - 1] === undefined) end--; // f(1) and f(1, undefined) are one call
+  const byName = new Set(exclude.filter((item): item is string => typeof item === "string"));
+  const byIndex = new Set(exclude.filter((item): item is number => typeof item === "number"));
+  names.forEach((name, index) => {
+    if (name !== null && byName.has(name)) byIndex.add(index);
+  });
+  return args.slice(0, end).map((arg, index) => {
+    if (byIndex.has(index)) return EXCLUDED;
+    if (byName.size === 0 || !isPlainObject(arg)) return arg;
+    // Destructured options (`f({ db, x })`): the names apply to the keys of the object.
+    return Object.fromEntries(Object.entries(arg).filter(([key]) => !byName.has(key)));
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Storage
+
+function checkKey(key: string): void {
+  if (!/^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/.test(key)) {
+    throw new ValidationError(
+      `Cannot use "${key}" as a cache key: use letters, digits, "_", "-" or "." (cacheKey() makes one)`,
+    );
+  }
+}
+
+/**
+ * The folder a cache location resolves to.
+ *
+ * @example
+ * ```ts
+ * import { cacheFolder } from "./cache.ts";
+ * cacheFolder({ folder: "udf/my_udf" }); // e.g. "/tmp/cached_data/udf/my_udf"
+ * ```
+ */
+export function cacheFolder(location: CacheLocation = {}): string {
+  const storage = location.storage ?? options.cacheStorage;
+  let base: string;
+  if (storage === "object") {
+    throw new NotSupportedError(
+      'cacheStorage "object" is not supported yet: use "mount" to keep results in options.dataDirectory (shared by every process on this machine) or "local"',
+    );
+  } else if (options.cacheDirectory !== null) {
+    base = options.cacheDirectory;
+  } else if (storage === "mount") {
+    base = join(options.dataDirectory, "cached_data");
+  } else if (storage === "auto" || storage === "local") {
+    base = join(options.tempDirectory, "cached_data");
+  } else {
+    throw new ValidationError(
+      `Unknown cacheStorage "${storage}": use "auto", "local" or "mount"`,
+    );
+  }
+  return resolveInside(base, location.folder ?? "tmp", "cache folder");
+}
+
+function entryDir(key: string, location: CacheLocation): string {
+  checkKey(key);
+  return join(cacheFolder(location), `data_${key}`);
+}
+
+/**
+ * Reads a cache entry. A damaged entry (truncated, bad checksum) is deleted and reported as a
+ * miss, never returned; so is an entry older than `maxAgeSeconds`, which is kept on disk.
+ *
+ * @example
+ * ```ts
+ * import { readCache, writeCache } from "./cache.ts";
+ * import { options } from "./options.ts";
+ * options.cacheDirectory = await Deno.makeTempDir();
+ * await writeCache("k1", { n: 1 }, { folder: "demo" });
+ * const found = await readCache("k1", { folder: "demo", maxAgeSeconds: 60 });
+ * if (!found.hit) throw new Error("expected a hit");
+ * options.reset();
+ * ```
+ */
+export async function readCache(key: string, opts: ReadCacheOptions = {}): Promise<CacheLookup> {
+  const file = join(entryDir(key, opts), VALUE_FILE);
+  let bytes: Uint8Array;
+  let modified: Date | null;
+  try {
+    modified = (await Deno.stat(file)).mtime;
+    bytes = await Deno.readFile(file);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return { hit: false };
+    throw error;
+  }
+  const ageMs = Math.max(0, Date.now() - (modified?.getTime() ?? 0));
+  if (opts.maxAgeSeconds !== undefined && ageMs > opts.maxAgeSeconds * 1000) return { hit: false };
+  try {
+    return { hit: true, value: await deserializeValue(bytes), ageMs };
+  } catch {
+    // Whatever cannot be read back (CorruptDataError or a decoder failing on damaged bytes)
+    // is dropped, so the next call computes the value again.
+    await Deno.remove(file).catch(() => {});
+    return { hit: false };
+  }
+}
+
+/**
+ * Writes a value to the cache atomically (temporary file, then rename).
+ *
+ * @example
+ * ```ts
+ * import { writeCache } from "./cache.ts";
+ * import { options } from "./options.ts";
+ * options.cacheDirectory = await Deno.makeTempDir();
+ * await writeCache("k2", "hello", { folder: "demo" });
+ * options.reset();
+ * ```
+ */
+export async function writeCache(
+  key: string,
+  value: unknown,
+  opts: CacheLocation = {},
+): Promise<void> {
+  const dir = entryDir(key, opts);
+  const bytes = await serializeValue(value);
+  await Deno.mkdir(dir, { recursive: true });
+  const temp = join(dir, `${VALUE_FILE}.${crypto.randomUUID()}.tmp`);
+  try {
+    await Deno.writeFile(temp, bytes);
+    await Deno.rename(temp, join(dir, VALUE_FILE));
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+/**
+ * Deletes the entries of one cache folder (all, or those whose key starts with `prefix`) and
+ * returns how many were deleted.
+ *
+ * @example
+ * ```ts
+ * import { deleteCache } from "./cache.ts";
+ * import { options } from "./options.ts";
+ * options.cacheDirectory = await Deno.makeTempDir();
+ * await deleteCache({ folder: "udf/my_udf" }); // 0: nothing cached yet
+ * options.reset();
+ * ```
+ */
+export async function deleteCache(opts: DeleteCacheOptions): Promise<number> {
+  const folder = cacheFolder(opts);
+  if (opts.prefix !== undefined && opts.prefix !== "") checkKey(opts.prefix);
+  const wanted = `data_${opts.prefix ?? ""}`;
+  let count = 0;
+  try {
+    for await (const entry of Deno.readDir(folder)) {
+      if (!entry.isDirectory || !entry.name.startsWith(wanted)) continue;
+      await Deno.remove(join(folder, entry.name), { recursive: true }).catch((error) => {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      });
+      count++;
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return 0;
+    throw error;
+  }
+  return count;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Locks
+
+interface LockInfo {
+  pid?: number;
+  host?: string;
+  created?: number;
+  id?: string;
+  mtimeMs: number;
+}
+
+function hostName(): string {
+  try {
+    return osHostname();
+  } catch {
+    return "unknown";
+  }
+}
+
+/** true: running; false: gone; undefined: cannot tell (no permission to signal). */
+function processAlive(pid: number): boolean | undefined {
+  if (pid === Deno.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    if (code === "ESRCH") return false;
+    if (code === "EPERM") return true; // it exists, owned by someone else
+    return undefined;
+  }
+}
+
+async function readLock(path: string): Promise<LockInfo | null> {
+  try {
+    const [text, stat] = await Promise.all([Deno.readTextFile(path), Deno.stat(path)]);
+    const mtimeMs = stat.mtime?.getTime() ?? Date.now();
+    try {
+      return { ...JSON.parse(text), mtimeMs };
+    } catch {
+      return { mtimeMs }; // created but not written yet, or damaged: judged by its age alone
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+function isStale(info: LockInfo, staleMs: number): boolean {
+  if (info.pid !== undefined && info.host === hostName()) {
+    const alive = processAlive(info.pid);
+    if (alive !== undefined) return !alive;
+  }
+  return Date.now() - info.mtimeMs > staleMs;
+}
+
+async function tryCreateLock(path: string, id: string): Promise<boolean> {
+  const body = JSON.stringify({ pid: Deno.pid, host: hostName(), created: Date.now(), id });
+  try {
+    await Deno.writeTextFile(path, body, { createNew: true });
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return false;
+    throw error;
+  }
+}
+
+/** Removes a stale lock unless someone else is already doing so or it changed meanwhile. */
+async function breakLock(path: string, seen: LockInfo, staleMs: number): Promise<void> {
+  const breaker = `${path}.break`;
+  try {
+    await Deno.writeTextFile(breaker, String(Deno.pid), { createNew: true });
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+    const stat = await Deno.stat(breaker).catch(() => null);
+    // A breaker that crashed mid-way leaves this file; it only lives for milliseconds otherwise.
+    if (stat?.mtime && Date.now() - stat.mtime.getTime() > MIN_STALE_MS) {
+      await Deno.remove(breaker).catch(() => {});
+    }
+    return;
+  }
+  try {
+    const now = await readLock(path);
+    if (now && now.id === seen.id && now.mtimeMs === seen.mtimeMs && isStale(now, staleMs)) {
+      await Deno.remove(path).catch(() => {});
+    }
+  } finally {
+    await Deno.remove(breaker).catch(() => {});
+  }
+}
+
+/**
+ * Runs `compute` while holding a lock file that other processes respect: the file is created
+ * with O_EXCL; contenders poll until it is released (then take it) or until `timeoutMs`, then
+ * throw. Locks of dead processes on this host, and locks not refreshed for
+ * max(`timeoutMs`, 10 s), are broken.
+ *
+ * @example
+ * ```ts
+ * import { withFileLock } from "./cache.ts";
+ * const dir = await Deno.makeTempDir();
+ * const n = await withFileLock(`${dir}/work.lock`, {}, () => 42);
+ * ```
+ */
+export async function withFileLock<T>(
+  lockPath: string,
+  opts: FileLockOptions,
+  compute: () => T | Promise<T>,
+): Promise<T> {
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS;
+  const staleMs = Math.max(timeoutMs, MIN_STALE_MS);
+  const id = crypto.randomUUID();
+  const deadline = Date.now() + timeoutMs;
+  let pollMs = 20;
+  while (!(await tryCreateLock(lockPath, id))) {
+    const info = await readLock(lockPath);
+    if (info === null) continue; // released between our two calls: try again at once
+    if (isStale(info, staleMs)) {
+      await breakLock(lockPath, info, staleMs);
+      continue;
+    }
+    const left = deadline - Date.now();
+    if (left <= 0) {
+      const holder = info.pid !== undefined ? ` (pid ${info.pid} on ${info.host})` : "";
+      throw new FusedError(
+        `Wait time exceeded concurrent_lock_timeout of ${
+          timeoutMs / 1000
+        }s: another process${holder} is still computing ${
+          opts.label ?? lockPath
+        }; raise concurrentLockTimeout, or delete ${lockPath} if that process is gone`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, Math.min(pollMs, left)));
+    pollMs = Math.min(pollMs * 1.5, 1000);
+  }
+  const beat = setInterval(() => {
+    const now = new Date();
+    Deno.utime(lockPath, now, now).catch(() => {});
+  }, HEARTBEAT_MS);
+  Deno.unrefTimer(beat);
+  try {
+    return await compute();
+  } finally {
+    clearInterval(beat);
+    const info = await readLock(lockPath).catch(() => null);
+    if (info?.id === id) await Deno.remove(lockPath).catch(() => {});
+  }
+}
+
+/**
+ * Runs `compute` holding the lock of one cache entry, so that processes computing the same key
+ * run it once: the others wait, then find the value with {@linkcode readCache}.
+ *
+ * @example
+ * ```ts
+ * import { cacheKey, readCache, withCacheLock, writeCache } from "./cache.ts";
+ * import { options } from "./options.ts";
+ * options.cacheDirectory = await Deno.makeTempDir();
+ * const key = cacheKey(["square", 7]);
+ * const value = await withCacheLock(key, { folder: "demo" }, async () => {
+ *   const again = await readCache(key, { folder: "demo" });
+ *   if (again.hit) return again.value;
+ *   await writeCache(key, 49, { folder: "demo" });
+ *   return 49;
+ * });
+ * options.reset();
+ * ```
+ */
+export async function withCacheLock<T>(
+  key: string,
+  opts: CacheLockOptions,
+  compute: () => T | Promise<T>,
+): Promise<T> {
+  const dir = entryDir(key, opts);
+  await Deno.mkdir(dir, { recursive: true });
+  return await withFileLock(join(dir, LOCK_FILE), {
+    timeoutMs: opts.timeoutMs,
+    label: `cache entry ${dir}`,
+  }, compute);
+}
+
+// ---------------------------------------------------------------------------------------------
+// cache()
+
+/**
+ * Formats an age the way Fused does: at most two parts (`3 minutes 12 seconds`, `1 day 2 hours`,
+ * `0.42 seconds`).
+ *
+ * @example
+ * ```ts
+ * import { formatAge } from "./cache.ts";
+ * formatAge(192_000); // "3 minutes 12 seconds"
+ * ```
+ */
+export function formatAge(ms: number): string {
+  const seconds = ms / 1000;
+  if (seconds < 1) return `${seconds.toFixed(2)} seconds`;
+  const units: [string, number][] = [["day", 86400], ["hour", 3600], ["minute", 60], [
+    "second",
+    1,
+  ]];
+  let rest = Math.floor(seconds);
+  const counts = units.map(([, size]) => {
+    const count = Math.floor(rest / size);
+    rest -= count * size;
+    return count;
+  });
+  const first = counts.findIndex((count) => count > 0);
+  const parts = [first, first + 1]
+    .filter((i) => i < units.length && counts[i] > 0)
+    .map((i) => `${counts[i]} ${units[i][0]}${counts[i] === 1 ? "" : "s"}`);
+  return parts.join(" ");
+}
+
+function lockTimeoutMs(value: number | string | undefined): number {
+  if (value === undefined) return DEFAULT_LOCK_TIMEOUT_MS;
+  if (typeof value === "number") {
+    if (!(value > 0) || !Number.isFinite(value)) {
+      throw new ValidationError(
+        `concurrentLockTimeout must be a positive number of seconds, got ${value}`,
+      );
+    }
+    return value * 1000;
+  }
+  return parseCacheMaxAge(value) * 1000;
+}
+
+const inFlight = new Map<string, Promise<unknown>>();
+
+/**
+ * Wraps a sync or async function so that its results are kept on disk (Fused's `@fused.cache`):
+ * a later call with equal arguments, from this or any other process of the machine, returns the
+ * stored result while it is younger than `cacheMaxAge`. Concurrent calls compute once. Failures
+ * are not stored. The key covers the function's source, the arguments (by content) and the max
+ * age; variables the function closes over are not part of it.
+ *
+ * @example
+ * ```ts
+ * import { cache } from "./cache.ts";
+ * import { options } from "./options.ts";
+ * options.cacheDirectory = await Deno.makeTempDir();
+ * const slowSquare = cache(async (n: number) => n * n, { cacheMaxAge: "1h" });
+ * await slowSquare(12); // computed
+ * await slowSquare(12); // read from disk
+ * options.reset();
+ * ```
+ */
+export function cache<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  opts: CacheOptions = {},
+): CachedFunction<A, R> {
+  if (typeof fn !== "function") {
+    throw new ValidationError(`cache() needs a function, got ${typeof fn}`);
+  }
+  const maxAgeSeconds = parseCacheMaxAge(opts.cacheMaxAge ?? "12h");
+  const timeoutMs = lockTimeoutMs(opts.concurrentLockTimeout);
+  const exclude = opts.cacheKeyExclude ?? [];
+  for (const item of exclude) {
+    if (typeof item !== "string" && !(Number.isInteger(item) && item >= 0)) {
+      throw new ValidationError(
+        `cacheKeyExclude takes argument names or positions (0, 1, ...), got ${String(item)}`,
+      );
+    }
+  }
+  const names = exclude.some((item) => typeof item === "string") ? parameterNames(fn) : [];
+  const label = fn.name || "anonymous function";
+  const location = (): CacheLocation => ({
+    folder: opts.cacheFolderPath ?? "tmp",
+    storage: opts.cacheStorage ?? options.cacheStorage,
+  });
+  cacheFolder(location()); // refuse a bad folder or storage now, not at the first call
+
+  const keyOf = (args: A): string =>
+    cacheKey([
+      "fused.cache/1",
+      sourceOf(fn),
+      fn.name,
+      keyArguments(args, exclude, names),
+      maxAgeSeconds,
+    ]);
+
+  async function lookup(key: string, where: CacheLocation): Promise<CacheLookup> {
+    if (opts.cacheReset || maxAgeSeconds === 0) return { hit: false };
+    const found = await readCache(key, { ...where, maxAgeSeconds });
+    if (found.hit && (opts.cacheVerbose ?? options.verboseCachedFunctions)) {
+      (opts.logger ?? console.error)(
+        `'${label}' returned cached result: ${formatAge(found.ageMs)} old`,
+      );
+    }
+    return found;
+  }
+
+  async function call(this: unknown, ...args: A): Promise<Awaited<R>> {
+    if (maxAgeSeconds === 0) return await fn.apply(this, args); // never kept: nothing to share
+    const key = keyOf(args);
+    const where = location();
+    const first = await lookup(key, where);
+    if (first.hit) return first.value as Awaited<R>;
+    const slot = `${cacheFolder(where)}/${key}`;
+    const pending = inFlight.get(slot);
+    if (pending) return await (pending as Promise<Awaited<R>>);
+    const work = withCacheLock(key, { ...where, timeoutMs }, async () => {
+      const again = await lookup(key, where); // another process may have finished meanwhile
+      if (again.hit) return again.value as Awaited<R>;
+      const value = await fn.apply(this, args);
+      try {
+        await writeCache(key, value, where);
+      } catch (error) {
+        if (!(error instanceof ValidationError)) throw error;
+        throw new ValidationError(
+          `Cannot cache the result of '${label}': ${error.message}; return a table, raster, string, bytes or JSON, or call it without fused.cache`,
+          { cause: error },
+        );
+      }
+      return value;
+    });
+    inFlight.set(slot, work);
+    try {
+      return await work;
+    } finally {
+      inFlight.delete(slot);
+    }
+  }
+
+  const cached = call as CachedFunction<A, R>;
+  Object.defineProperty(cached, ORIGINAL, { value: fn });
+  Object.defineProperty(cached, "name", { value: fn.name });
+  cached.cacheKey = (...args: A): string => keyOf(args);
+  return cached;
+}
+
+/**
+ * Calls a function through the cache once, without wrapping it first (Fused's `cache_call`).
+ *
+ * @example
+ * ```ts
+ * import { cacheCall } from "./cache.ts";
+ * import { options } from "./options.ts";
+ * options.cacheDirectory = await Deno.makeTempDir();
+ * const sum = await cacheCall((a: number, b: number) => a + b, [1, 2], { cacheMaxAge: "10m" });
+ * options.reset();
+ * ```
+ */
+export function cacheCall<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  args: A,
+  opts: CacheOptions = {},
+): Promise<Awaited<R>> {
+  return cache(fn, opts)(...args);
+}

@@ -1,0 +1,515 @@
+import assert from "node:assert/strict";
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { tableFromArrays } from "apache-arrow";
+import {
+  cache,
+  cacheCall,
+  cacheFolder,
+  cacheKey,
+  deleteCache,
+  formatAge,
+  readCache,
+  withCacheLock,
+  withFileLock,
+  writeCache,
+} from "./cache.ts";
+import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
+import { Raster } from "./formats/raster.ts";
+import { options } from "./options.ts";
+
+async function withCacheDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "fused_cache_" });
+  options.update({ cacheDirectory: dir, verboseCachedFunctions: false });
+  try {
+    await fn(dir);
+  } finally {
+    options.reset();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+function counter(): { calls: number; square: (n: number) => number } {
+  const state = {
+    calls: 0,
+    square(n: number): number {
+      state.calls++;
+      return n * n;
+    },
+  };
+  return state;
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) out.push(...await listFiles(path));
+    else out.push(path);
+  }
+  return out;
+}
+
+// --- keys -------------------------------------------------------------------------------------
+
+Deno.test("cacheKey does not depend on object key order, at any depth", () => {
+  assert.equal(
+    cacheKey([{ a: 1, b: { c: [1, 2], d: "x" } }]),
+    cacheKey([{ b: { d: "x", c: [1, 2] }, a: 1 }]),
+  );
+  assert.notEqual(cacheKey([{ a: 1 }]), cacheKey([{ a: 2 }]));
+  assert.notEqual(cacheKey([[1, 2]]), cacheKey([[2, 1]]), "array order still matters");
+});
+
+Deno.test("cacheKey tells apart values that print alike", () => {
+  assert.notEqual(cacheKey(["1"]), cacheKey([1]));
+  assert.notEqual(cacheKey([null]), cacheKey([undefined]));
+  assert.notEqual(cacheKey(["a", "b"]), cacheKey(["ab"]));
+  assert.notEqual(cacheKey([["a,b"]]), cacheKey([["a", "b"]]));
+  assert.notEqual(cacheKey([0]), cacheKey([-0]));
+});
+
+Deno.test("cacheKey hashes typed arrays by content and type", () => {
+  assert.equal(cacheKey([new Uint8Array([1, 2, 3])]), cacheKey([Uint8Array.from([1, 2, 3])]));
+  assert.notEqual(cacheKey([new Uint8Array([1, 2, 3])]), cacheKey([new Uint8Array([1, 2, 4])]));
+  assert.notEqual(
+    cacheKey([new Uint8Array(4)]),
+    cacheKey([new Float32Array(1)]),
+    "same bytes, different element type",
+  );
+  const big = new Uint8Array([9, 1, 2, 3, 9]);
+  assert.equal(cacheKey([big.subarray(1, 4)]), cacheKey([new Uint8Array([1, 2, 3])]));
+});
+
+Deno.test("cacheKey hashes Arrow tables by content", () => {
+  const a = tableFromArrays({ x: Int32Array.from([1, 2, 3]), y: ["a", "b", "c"] });
+  const b = tableFromArrays({ x: Int32Array.from([1, 2, 3]), y: ["a", "b", "c"] });
+  const c = tableFromArrays({ x: Int32Array.from([1, 2, 4]), y: ["a", "b", "c"] });
+  assert.equal(cacheKey([a]), cacheKey([b]));
+  assert.notEqual(cacheKey([a]), cacheKey([c]));
+  const withNull = tableFromArrays({ x: [1, null, 3] });
+  const withZero = tableFromArrays({ x: [1, 0, 3] });
+  assert.notEqual(cacheKey([withNull]), cacheKey([withZero]), "nulls count");
+});
+
+Deno.test("cacheKey ignores insertion order of Maps and Sets", () => {
+  assert.equal(
+    cacheKey([new Map([["a", 1], ["b", 2]])]),
+    cacheKey([new Map([["b", 2], ["a", 1]])]),
+  );
+  assert.equal(cacheKey([new Set([1, 2])]), cacheKey([new Set([2, 1])]));
+  assert.notEqual(cacheKey([new Set([1, 2])]), cacheKey([new Set([1, 3])]));
+});
+
+Deno.test("cacheKey refuses cycles and promises with a clear error", () => {
+  const cyclic: Record<string, unknown> = { a: 1 };
+  cyclic.self = cyclic;
+  assert.throws(
+    () => cacheKey([cyclic]),
+    (e: Error) => e instanceof ValidationError && /cycle/.test(e.message),
+  );
+  assert.throws(() => cacheKey([Promise.resolve(1)]), /await it/);
+  const shared = { x: 1 };
+  assert.doesNotThrow(() => cacheKey([[shared, shared]]), "a repeated object is not a cycle");
+});
+
+// --- cache() ----------------------------------------------------------------------------------
+
+Deno.test("a second call with equal arguments returns the stored result without calling", () =>
+  withCacheDir(async () => {
+    const c = counter();
+    const square = cache(c.square);
+    const first = square(7);
+    assert.ok(first instanceof Promise, "a sync function's result becomes a Promise");
+    assert.equal(await first, 49);
+    assert.equal(await square(7), 49);
+    assert.equal(c.calls, 1);
+    assert.equal(await square(8), 64);
+    assert.equal(c.calls, 2);
+  }));
+
+Deno.test("calls with objects whose keys are in another order share one entry", () =>
+  withCacheDir(async () => {
+    let calls = 0;
+    const area = cache(({ w, h }: { w: number; h: number }) => {
+      calls++;
+      return w * h;
+    });
+    assert.equal(await area({ w: 2, h: 3 }), 6);
+    assert.equal(await area({ h: 3, w: 2 }), 6);
+    assert.equal(calls, 1);
+  }));
+
+Deno.test("async functions are cached and their result awaited", () =>
+  withCacheDir(async () => {
+    let calls = 0;
+    const fetchish = cache(async (id: string) => {
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return { id, ok: true };
+    });
+    assert.deepEqual(await fetchish("a"), { id: "a", ok: true });
+    assert.deepEqual(await fetchish("a"), { id: "a", ok: true });
+    assert.equal(calls, 1);
+  }));
+
+Deno.test("concurrent calls in one process compute once", () =>
+  withCacheDir(async () => {
+    let calls = 0;
+    const slow = cache(async (n: number) => {
+      calls++;
+      await new Promise((resolve) => setTimeout(resolve, 30));
+      return n + 1;
+    });
+    const results = await Promise.all(Array.from({ length: 5 }, () => slow(1)));
+    assert.deepEqual(results, [2, 2, 2, 2, 2]);
+    assert.equal(calls, 1);
+  }));
+
+Deno.test("tables, rasters, strings and bytes come back from the cache intact", () =>
+  withCacheDir(async () => {
+    const table = tableFromArrays({ x: Float64Array.from([1.5, 2.5]), name: ["p", "q"] });
+    const raster = Raster.from(Float32Array.from([1, 2, 3, 4]), [2, 2], { bounds: [0, 0, 1, 1] });
+    const values: unknown[] = [table, raster, "some text", new Uint8Array([1, 2, 250])];
+    for (const [index, value] of values.entries()) {
+      const give = cache((_i: number) => value);
+      await give(index);
+      const back = await give(index);
+      if (typeof value === "object") {
+        assert.notEqual(back, value, "the second result is read from disk");
+      }
+      if (value === table) {
+        const t = back as typeof table;
+        assert.deepEqual(
+          t.toArray().map((r) => r.toJSON()),
+          table.toArray().map((r) => r.toJSON()),
+        );
+      } else if (value === raster) {
+        const r = back as Raster;
+        assert.deepEqual([...r.data], [1, 2, 3, 4]);
+        assert.deepEqual(r.shape, [2, 2]);
+        assert.deepEqual(r.bounds, [0, 0, 1, 1]);
+      } else {
+        assert.deepEqual(back, value);
+      }
+    }
+  }));
+
+Deno.test("cacheReset computes again and replaces the stored result", () =>
+  withCacheDir(async () => {
+    let calls = 0;
+    const fn = (n: number): number => n + ++calls * 0;
+    const counted = (n: number): number => fn(n);
+    await cache(counted)(1);
+    await cache(counted, { cacheReset: true })(1);
+    assert.equal(calls, 2);
+    await cache(counted)(1);
+    assert.equal(calls, 2, "the entry written by the reset call is used");
+  }));
+
+Deno.test("cacheKeyExclude leaves named and numbered arguments out of the key", () =>
+  withCacheDir(async () => {
+    let calls = 0;
+    function query(connection: { id: number }, sql: string): string {
+      if (!connection) throw new Error("no connection");
+      calls++;
+      return `${sql}!`;
+    }
+    const byName = cache(query, { cacheKeyExclude: ["connection"] });
+    await byName({ id: 1 }, "select 1");
+    await byName({ id: 2 }, "select 1");
+    assert.equal(calls, 1);
+    await byName({ id: 2 }, "select 2");
+    assert.equal(calls, 2, "other arguments still count");
+
+    const byIndex = cache(query, { cacheKeyExclude: [0], cacheFolderPath: "other" });
+    await byIndex({ id: 1 }, "x");
+    await byIndex({ id: 9 }, "x");
+    assert.equal(calls, 3);
+
+    const withOptions = cache(
+      ({ db, n }: { db: object; n: number }) => {
+        if (!db) throw new Error("no db");
+        calls++;
+        return n;
+      },
+      { cacheKeyExclude: ["db"] },
+    );
+    await withOptions({ db: { a: 1 }, n: 5 });
+    await withOptions({ db: { b: 2 }, n: 5 });
+    assert.equal(calls, 4, "names also apply to keys of an options object");
+  }));
+
+Deno.test("trailing undefined arguments do not change the key", () =>
+  withCacheDir(async () => {
+    const c = counter();
+    const square = cache((n: number, _unused?: string) => c.square(n));
+    await square(3);
+    await square(3, undefined);
+    assert.equal(c.calls, 1);
+  }));
+
+Deno.test("an expired entry is computed again", () =>
+  withCacheDir(async () => {
+    const c = counter();
+    const square = cache(c.square, { cacheMaxAge: "10m" });
+    await square(4);
+    const hour = new Date(Date.now() - 3600_000);
+    const file = join(cacheFolder({ folder: "tmp" }), `data_${square.cacheKey(4)}`, "value.bin");
+    await Deno.utime(file, hour, hour);
+    assert.equal(await square(4), 16);
+    assert.equal(c.calls, 2);
+  }));
+
+Deno.test("cacheMaxAge 0 never stores anything", () =>
+  withCacheDir(async (dir) => {
+    const c = counter();
+    const square = cache(c.square, { cacheMaxAge: 0 });
+    await square(2);
+    await square(2);
+    assert.equal(c.calls, 2);
+    assert.deepEqual(await listFiles(dir), []);
+  }));
+
+Deno.test("a truncated or damaged entry is deleted and computed again, never returned", () =>
+  withCacheDir(async () => {
+    const c = counter();
+    const square = cache(c.square);
+    await square(5);
+    const file = join(cacheFolder(), `data_${square.cacheKey(5)}`, "value.bin");
+    const bytes = await Deno.readFile(file);
+    await Deno.writeFile(file, bytes.subarray(0, bytes.length - 5));
+    assert.equal(await square(5), 25);
+    assert.equal(c.calls, 2);
+    const damaged = await Deno.readFile(file);
+    damaged[damaged.length - 12] ^= 0xff;
+    await Deno.writeFile(file, damaged);
+    assert.equal(await square(5), 25);
+    assert.equal(c.calls, 3);
+    assert.equal(await square(5), 25);
+    assert.equal(c.calls, 3, "the recomputed entry is good");
+  }));
+
+Deno.test("a failure is not stored: the next call runs the function again", () =>
+  withCacheDir(async (dir) => {
+    let calls = 0;
+    const flaky = cache((n: number) => {
+      calls++;
+      if (calls === 1) throw new RangeError("first call fails");
+      return n;
+    });
+    await assert.rejects(flaky(1), RangeError);
+    assert.ok(!(await listFiles(dir)).some((f) => f.endsWith("value.bin")));
+    assert.equal(await flaky(1), 1);
+    assert.equal(calls, 2);
+  }));
+
+Deno.test("a result that cannot be stored is a clear error naming the function", () =>
+  withCacheDir(async () => {
+    const makeMap = cache(function makeMap() {
+      return new Map([["a", 1]]);
+    });
+    await assert.rejects(
+      makeMap(),
+      (error: Error) =>
+        error instanceof ValidationError &&
+        error.message.startsWith("Cannot cache the result of 'makeMap'"),
+    );
+  }));
+
+Deno.test("bad options are refused when the function is wrapped", () =>
+  withCacheDir(async () => {
+    const fn = (n: number): number => n;
+    assert.throws(
+      () => cache(fn, { cacheMaxAge: "10 min" }),
+      /Cannot parse cache_max_age "10 min"/,
+    );
+    assert.throws(() => cache(fn, { cacheMaxAge: -1 }), ValidationError);
+    assert.throws(() => cache(fn, { cacheStorage: "object" }), NotSupportedError);
+    assert.throws(() => cache(fn, { cacheFolderPath: "../escape" }), /leaves its root/);
+    assert.throws(() => cache(fn, { concurrentLockTimeout: 0 }), /concurrentLockTimeout/);
+    assert.throws(() => cache(fn, { cacheKeyExclude: [-1] }), /cacheKeyExclude/);
+    await Promise.resolve();
+  }));
+
+Deno.test("a cached result prints Fused's message through the logger", () =>
+  withCacheDir(async () => {
+    const lines: string[] = [];
+    const square = cache(function squareIt(n: number) {
+      return n * n;
+    }, { cacheVerbose: true, logger: (line) => lines.push(line) });
+    await square(3);
+    assert.deepEqual(lines, []);
+    await square(3);
+    assert.equal(lines.length, 1);
+    assert.match(lines[0], /^'squareIt' returned cached result: [\d.]+ seconds? old$/);
+  }));
+
+Deno.test("formatAge keeps at most two parts", () => {
+  assert.equal(formatAge(192_000), "3 minutes 12 seconds");
+  assert.equal(formatAge((86400 + 7200) * 1000), "1 day 2 hours");
+  assert.equal(formatAge(420), "0.42 seconds");
+  assert.equal(formatAge(60_000), "1 minute");
+  assert.equal(formatAge((3600 + 5) * 1000), "1 hour", "a zero second part is left out");
+});
+
+Deno.test("cacheCall caches one call without wrapping", () =>
+  withCacheDir(async () => {
+    const c = counter();
+    assert.equal(await cacheCall(c.square, [6]), 36);
+    assert.equal(await cacheCall(c.square, [6]), 36);
+    assert.equal(c.calls, 1);
+  }));
+
+Deno.test("entries live in data_<key> folders under the cache folder, with no temp files", () =>
+  withCacheDir(async (dir) => {
+    const square = cache((n: number) => n * n, { cacheFolderPath: "my/folder" });
+    await square(2);
+    const files = await listFiles(dir);
+    assert.deepEqual(files, [join(dir, "my/folder", `data_${square.cacheKey(2)}`, "value.bin")]);
+  }));
+
+Deno.test("mount storage keeps entries in the data directory", async () => {
+  const data = await Deno.makeTempDir();
+  options.update({ dataDirectory: data, cacheDirectory: null });
+  try {
+    assert.equal(cacheFolder({ folder: "x", storage: "mount" }), join(data, "cached_data", "x"));
+    assert.equal(
+      cacheFolder({ folder: "x", storage: "local" }),
+      join(options.tempDirectory, "cached_data", "x"),
+    );
+  } finally {
+    options.reset();
+    await Deno.remove(data, { recursive: true });
+  }
+});
+
+// --- lower-level pieces -----------------------------------------------------------------------
+
+Deno.test("readCache misses an entry older than maxAgeSeconds but keeps it", () =>
+  withCacheDir(async () => {
+    await writeCache("k", { v: 1 }, { folder: "f" });
+    const old = new Date(Date.now() - 120_000);
+    const file = join(cacheFolder({ folder: "f" }), "data_k", "value.bin");
+    await Deno.utime(file, old, old);
+    assert.deepEqual(await readCache("k", { folder: "f", maxAgeSeconds: 60 }), { hit: false });
+    const found = await readCache("k", { folder: "f", maxAgeSeconds: 600 });
+    assert.ok(found.hit);
+    assert.deepEqual(found.value, { v: 1 });
+    assert.ok(found.ageMs >= 120_000);
+  }));
+
+Deno.test("readCache and writeCache refuse keys that are not plain names", () =>
+  withCacheDir(async () => {
+    await assert.rejects(readCache("../x", { folder: "f" }), ValidationError);
+    await assert.rejects(writeCache("a/b", 1, { folder: "f" }), ValidationError);
+  }));
+
+Deno.test("deleteCache deletes one folder's entries, or those with a key prefix", () =>
+  withCacheDir(async () => {
+    for (const key of ["aa1", "aa2", "bb1"]) await writeCache(key, key, { folder: "udf/one" });
+    await writeCache("aa1", "kept", { folder: "udf/two" });
+    assert.equal(await deleteCache({ folder: "udf/one", prefix: "aa" }), 2);
+    assert.deepEqual(await readCache("aa1", { folder: "udf/one" }), { hit: false });
+    assert.ok((await readCache("bb1", { folder: "udf/one" })).hit);
+    assert.equal(await deleteCache({ folder: "udf/one" }), 1);
+    assert.ok((await readCache("aa1", { folder: "udf/two" })).hit, "other folders are untouched");
+    assert.equal(await deleteCache({ folder: "never/used" }), 0);
+  }));
+
+Deno.test("a contender gives up after its timeout with Fused's message", () =>
+  withCacheDir(async () => {
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const holder = withCacheLock("busy", { folder: "f" }, () => held);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    await assert.rejects(
+      withCacheLock("busy", { folder: "f", timeoutMs: 200 }, () => "never"),
+      (error: Error) =>
+        error instanceof FusedError &&
+        error.message.startsWith("Wait time exceeded concurrent_lock_timeout of 0.2s"),
+    );
+    release();
+    await holder;
+    assert.equal(
+      await withCacheLock("busy", { folder: "f", timeoutMs: 200 }, () => "free"),
+      "free",
+    );
+  }));
+
+Deno.test("a lock left by a dead process is broken", () =>
+  withCacheDir(async () => {
+    const child = new Deno.Command(Deno.execPath(), { args: ["eval", ""] }).spawn();
+    const deadPid = child.pid;
+    await child.status;
+    const dir = join(cacheFolder({ folder: "f" }), "data_dead");
+    await Deno.mkdir(dir, { recursive: true });
+    await Deno.writeTextFile(
+      join(dir, "lock"),
+      JSON.stringify({ pid: deadPid, host: hostname(), created: Date.now(), id: "old" }),
+    );
+    const value = await withCacheLock("dead", { folder: "f", timeoutMs: 60_000 }, () => "ran");
+    assert.equal(value, "ran");
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "the lock is removed afterwards");
+  }));
+
+Deno.test("a lock of another host not refreshed for longer than the timeout is broken", () =>
+  withCacheDir(async () => {
+    const dir = join(cacheFolder({ folder: "f" }), "data_old");
+    await Deno.mkdir(dir, { recursive: true });
+    const lock = join(dir, "lock");
+    await Deno.writeTextFile(
+      lock,
+      JSON.stringify({ pid: 1, host: "elsewhere.example", created: 0, id: "old" }),
+    );
+    const old = new Date(Date.now() - 3600_000);
+    await Deno.utime(lock, old, old);
+    assert.equal(await withCacheLock("old", { folder: "f", timeoutMs: 60_000 }, () => 1), 1);
+  }));
+
+Deno.test("a fresh lock of another host is respected until the timeout", () =>
+  withCacheDir(async () => {
+    const dir = await Deno.makeTempDir();
+    const lock = join(dir, "x.lock");
+    await Deno.writeTextFile(lock, JSON.stringify({ pid: 1, host: "elsewhere.example", id: "z" }));
+    await assert.rejects(withFileLock(lock, { timeoutMs: 100 }, () => 1), /Wait time exceeded/);
+    assert.ok(Deno.statSync(lock).isFile, "a lock that is not stale stays");
+    await Deno.remove(dir, { recursive: true });
+  }));
+
+Deno.test("two processes computing the same call run it once", () =>
+  withCacheDir(async (dir) => {
+    const work = await Deno.makeTempDir({ prefix: "fused_cache_procs_" });
+    try {
+      const markers = join(work, "markers");
+      await Deno.mkdir(markers);
+      const script = join(work, "compute.ts");
+      await Deno.writeTextFile(
+        script,
+        `import { cache } from ${JSON.stringify(import.meta.resolve("./cache.ts"))};
+async function slowDouble(n: number): Promise<number> {
+  await Deno.writeTextFile(${JSON.stringify(markers)} + "/" + crypto.randomUUID(), "");
+  await new Promise((resolve) => setTimeout(resolve, 400));
+  return n * 2;
+}
+console.log(JSON.stringify(await cache(slowDouble, { cacheVerbose: false })(21)));
+`,
+      );
+      const config = new URL("../deno.json", import.meta.url).pathname;
+      const runs = Array.from({ length: 3 }, () =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", `--config=${config}`, script],
+          env: { FUSED_CACHE_DIRECTORY: dir, FUSED_HOME: work },
+          stdout: "piped",
+          stderr: "piped",
+        }).output());
+      const outputs = await Promise.all(runs);
+      for (const out of outputs) {
+        assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+        assert.equal(new TextDecoder().decode(out.stdout).trim(), "42");
+      }
+      assert.equal([...Deno.readDirSync(markers)].length, 1, "computed by one process only");
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  }));

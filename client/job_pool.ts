@@ -1,0 +1,601 @@
+/**
+ * `JobPool`: many runs of one UDF with bounded concurrency, retries with backoff, cancellation,
+ * live status, and the results as a table. Built by `fused.submit`; the engine is whatever
+ * `runTask` calls (local Workers or the service), so the pool is the same for both.
+ *
+ * @module
+ */
+import * as arrow from "apache-arrow";
+import {
+  FusedError,
+  UdfCancelledError,
+  type UdfLogs,
+  UdfRuntimeError,
+  UdfTimeoutError,
+  ValidationError,
+} from "./errors.ts";
+import { isTable, type UdfResult } from "./formats/mod.ts";
+import { options as fusedOptions } from "./options.ts";
+import type { RunResponse } from "./run.ts";
+
+/** Where a task is: Fused's status names. */
+export type TaskStatus = "pending" | "running" | "success" | "error" | "timeout" | "cancelled";
+
+/** All statuses, in the order Fused prints them. */
+export const TASK_STATUSES: readonly TaskStatus[] = [
+  "running",
+  "timeout",
+  "error",
+  "success",
+  "pending",
+  "cancelled",
+];
+
+/** Runs one task; the signal aborts it (local runs stop at once). */
+export type RunTask = (args: Record<string, unknown>, signal: AbortSignal) => Promise<RunResponse>;
+
+/** Options of a JobPool. */
+export interface JobPoolOptions {
+  /** How many tasks run at once (default 8). */
+  maxWorkers?: number;
+  /** Retries of a failed task that did not fail in the UDF itself (default 2). */
+  maxRetry?: number;
+  /** Base of the exponential backoff between retries, in milliseconds (default 1000). */
+  retryBaseDelayMs?: number;
+}
+
+/** A snapshot of the pool's progress, as the widget and progress bar show it. */
+export interface PoolProgress {
+  /** Number of tasks. */
+  total: number;
+  /** Counts per status. */
+  counts: Record<TaskStatus, number>;
+  /** Milliseconds since the pool (or its last retry) started. */
+  elapsedMs: number;
+  /** Finished tasks per second so far. */
+  rate: number;
+  /** The first error by argument order, with its logs. */
+  firstError?: { index: number; message: string; logs: string };
+  /** Whether every task has finished. */
+  done: boolean;
+}
+
+interface Task {
+  index: number;
+  args: Record<string, unknown>;
+  status: TaskStatus;
+  response?: RunResponse;
+  error?: Error;
+  startedAt?: number;
+  endedAt?: number;
+  controller?: AbortController;
+}
+
+function formatLogs(logs: UdfLogs | undefined): string | null {
+  if (!logs) return null;
+  return `stdout\n------\n${logs.stdout}\nstderr\n------\n${logs.stderr}`;
+}
+
+function describeArgs(args: Record<string, unknown>): string {
+  const text = JSON.stringify(args);
+  return text.length > 80 ? text.slice(0, 77) + "..." : text;
+}
+
+function isRetryable(err: unknown): boolean {
+  return !(err instanceof UdfRuntimeError || err instanceof ValidationError ||
+    err instanceof UdfCancelledError);
+}
+
+function toJsonCell(value: unknown): unknown {
+  if (value === null || value === undefined) return null;
+  if (typeof value === "object") return JSON.stringify(value);
+  return value;
+}
+
+/** A pool of runs of one UDF over a list of arguments. */
+export class JobPool {
+  readonly #tasks: Task[];
+  readonly #runTask: RunTask;
+  readonly #maxWorkers: number;
+  readonly #maxRetry: number;
+  readonly #retryBaseDelayMs: number;
+  #queue: Task[] = [];
+  #active = 0;
+  #startedAt = performance.now();
+  #cancelled = false;
+  #listeners = new Set<(progress: PoolProgress) => void>();
+  #waiters: (() => void)[] = [];
+
+  /** Starts running `runTask` over `argList`. Prefer `fused.submit`. */
+  constructor(runTask: RunTask, argList: Record<string, unknown>[], options: JobPoolOptions = {}) {
+    const maxWorkers = options.maxWorkers ?? 8;
+    if (!Number.isInteger(maxWorkers) || maxWorkers < 1) {
+      throw new ValidationError(`maxWorkers must be a whole number 1 or more, got ${maxWorkers}`);
+    }
+    this.#runTask = runTask;
+    this.#maxWorkers = maxWorkers;
+    this.#maxRetry = options.maxRetry ?? 2;
+    this.#retryBaseDelayMs = options.retryBaseDelayMs ?? 1000;
+    this.#tasks = argList.map((args, index) => ({ index, args, status: "pending" }));
+    this.#queue = [...this.#tasks];
+    this.#pump();
+  }
+
+  /** Number of tasks. */
+  get length(): number {
+    return this.#tasks.length;
+  }
+
+  /** The arguments of each task, in order. */
+  get args(): Record<string, unknown>[] {
+    return this.#tasks.map((t) => t.args);
+  }
+
+  /** Calls `listener` on every status change; returns an unsubscribe function. */
+  onProgress(listener: (progress: PoolProgress) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  #pump(): void {
+    while (this.#active < this.#maxWorkers && this.#queue.length > 0 && !this.#cancelled) {
+      const task = this.#queue.shift()!;
+      this.#active++;
+      this.#execute(task).finally(() => {
+        this.#active--;
+        this.#pump();
+        this.#changed();
+      });
+    }
+    this.#changed();
+  }
+
+  async #execute(task: Task): Promise<void> {
+    task.status = "running";
+    task.startedAt = performance.now();
+    task.controller = new AbortController();
+    this.#changed();
+    for (let attempt = 0;; attempt++) {
+      try {
+        task.response = await this.#runTask(task.args, task.controller.signal);
+        task.error = undefined;
+        task.status = "success";
+        break;
+      } catch (err) {
+        const error = err instanceof Error ? err : new Error(String(err));
+        if (task.controller.signal.aborted || error instanceof UdfCancelledError) {
+          task.status = "cancelled";
+          task.error = error;
+          break;
+        }
+        if (attempt < this.#maxRetry && isRetryable(error) && !this.#cancelled) {
+          const delay = this.#retryBaseDelayMs * 2 ** attempt;
+          const aborted = await new Promise<boolean>((resolve) => {
+            const timer = setTimeout(() => resolve(false), delay);
+            task.controller!.signal.addEventListener("abort", () => {
+              clearTimeout(timer);
+              resolve(true);
+            }, { once: true });
+          });
+          if (!aborted) continue;
+          task.status = "cancelled";
+          task.error = error;
+          break;
+        }
+        task.error = error;
+        task.status = error instanceof UdfTimeoutError ? "timeout" : "error";
+        break;
+      }
+    }
+    task.endedAt = performance.now();
+    task.controller = undefined;
+  }
+
+  #changed(): void {
+    if (this.done()) {
+      for (const resolve of this.#waiters.splice(0)) resolve();
+    }
+    if (this.#listeners.size === 0) return;
+    const progress = this.progress();
+    for (const listener of this.#listeners) listener(progress);
+  }
+
+  /** The pool's progress now. */
+  progress(): PoolProgress {
+    const counts = this.status();
+    const finished = counts.success + counts.error + counts.timeout + counts.cancelled;
+    const elapsedMs = this.totalTime();
+    const first = this.#tasks.find((t) => t.status === "error" || t.status === "timeout");
+    return {
+      total: this.#tasks.length,
+      counts,
+      elapsedMs,
+      rate: elapsedMs > 0 ? finished / (elapsedMs / 1000) : 0,
+      firstError: first
+        ? {
+          index: first.index,
+          message: first.error?.message ?? "",
+          logs: formatLogs(
+            first.error instanceof UdfRuntimeError ? first.error.logs : first.response?.logs,
+          ) ?? "",
+        }
+        : undefined,
+      done: this.done(),
+    };
+  }
+
+  /**
+   * Cancels every pending task at once and aborts the running ones (local runs stop; remote runs
+   * stop being waited for). Returns how many tasks were cancelled.
+   */
+  cancel(): number {
+    this.#cancelled = true;
+    let count = 0;
+    for (const task of this.#queue.splice(0)) {
+      task.status = "cancelled";
+      task.endedAt = performance.now();
+      count++;
+    }
+    for (const task of this.#tasks) {
+      if (task.status === "running" && task.controller) {
+        task.controller.abort(new UdfCancelledError("pool task", "the pool was cancelled"));
+        count++;
+      }
+    }
+    this.#changed();
+    return count;
+  }
+
+  /** Runs again every task that ended in error or timeout (and, after cancel, cancelled ones). */
+  retry(): number {
+    const again = this.#tasks.filter((t) =>
+      t.status === "error" || t.status === "timeout" ||
+      (this.#cancelled && t.status === "cancelled")
+    );
+    this.#cancelled = false;
+    this.#startedAt = performance.now();
+    for (const task of again) {
+      task.status = "pending";
+      task.error = undefined;
+      task.response = undefined;
+      task.startedAt = task.endedAt = undefined;
+    }
+    this.#queue.push(...again);
+    this.#pump();
+    return again.length;
+  }
+
+  /** Milliseconds from the start (or last retry) to the last finished task, or to now. */
+  totalTime(): number {
+    const ends = this.#tasks.map((t) => t.endedAt).filter((e): e is number => e !== undefined);
+    const end = this.done() && ends.length ? Math.max(...ends) : performance.now();
+    return Math.max(0, end - this.#startedAt);
+  }
+
+  /** Milliseconds each task took; null for tasks not finished. */
+  times(): (number | null)[] {
+    return this.#tasks.map((t) =>
+      t.startedAt !== undefined && t.endedAt !== undefined ? t.endedAt - t.startedAt : null
+    );
+  }
+
+  /** Whether every task has finished, whatever its outcome. */
+  done(): boolean {
+    return this.#tasks.every((t) => t.status !== "pending" && t.status !== "running");
+  }
+
+  /** Whether every task succeeded. */
+  allSucceeded(): boolean {
+    return this.#tasks.every((t) => t.status === "success");
+  }
+
+  /** Whether any task failed (error or timeout). */
+  anyFailed(): boolean {
+    return this.#tasks.some((t) => t.status === "error" || t.status === "timeout");
+  }
+
+  /** Whether any task succeeded. */
+  anySucceeded(): boolean {
+    return this.#tasks.some((t) => t.status === "success");
+  }
+
+  /** Counts of tasks per status. */
+  status(): Record<TaskStatus, number> {
+    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<
+      TaskStatus,
+      number
+    >;
+    for (const task of this.#tasks) counts[task.status]++;
+    return counts;
+  }
+
+  /**
+   * Resolves when every task has finished. Draws a progress bar on stderr when it is a terminal
+   * (and `options.showProgress`), or when `progress` is true.
+   */
+  async wait(options: { progress?: boolean; signal?: AbortSignal } = {}): Promise<void> {
+    if (this.done()) return;
+    const showBar = options.progress ?? (fusedOptions.showProgress && Deno.stderr.isTerminal());
+    const unsubscribe = showBar ? this.onProgress((p) => drawBar(p)) : undefined;
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#waiters.push(resolve);
+        options.signal?.addEventListener("abort", () => reject(options.signal!.reason), {
+          once: true,
+        });
+      });
+    } finally {
+      unsubscribe?.();
+      if (showBar) drawBar(this.progress());
+    }
+  }
+
+  /** Waits, printing each task's outcome as it finishes. */
+  async tail(options: { stopOnException?: boolean } = {}): Promise<void> {
+    const reported = new Set<number>();
+    const report = (): boolean => {
+      for (const task of this.#tasks) {
+        if (reported.has(task.index) || task.status === "pending" || task.status === "running") {
+          continue;
+        }
+        reported.add(task.index);
+        const summary = task.status === "success"
+          ? `${((task.endedAt! - task.startedAt!) / 1000).toFixed(2)} s`
+          : task.error?.message ?? "";
+        console.log(
+          `[${new Date().toISOString()}] Run #${task.index} ${describeArgs(task.args)} ${task.status} (${summary})`,
+        );
+        if (options.stopOnException && (task.status === "error" || task.status === "timeout")) {
+          return true;
+        }
+      }
+      return false;
+    };
+    if (report()) return;
+    await new Promise<void>((resolve) => {
+      const unsubscribe = this.onProgress(() => {
+        if (report() || this.done()) {
+          unsubscribe();
+          resolve();
+        }
+      });
+      if (this.done()) {
+        unsubscribe();
+        resolve();
+      }
+    });
+    console.log("End of tail");
+  }
+
+  /**
+   * Waits and returns every result in argument order; the first failure is thrown unless
+   * `returnExceptions` is true (then errors take their task's place).
+   */
+  async results(options: { returnExceptions?: boolean } = {}): Promise<(UdfResult | Error)[]> {
+    await this.wait();
+    return this.#tasks.map((t) => {
+      if (t.status === "success") return t.response!.data;
+      const error = this.#taskError(t);
+      if (options.returnExceptions) return error;
+      throw error;
+    });
+  }
+
+  #taskError(task: Task): Error {
+    const message = task.error?.message ?? `task ${task.status}`;
+    const wrapped = new FusedError(`[Run #${task.index} ${describeArgs(task.args)}] ${message}`, {
+      cause: task.error,
+    });
+    return wrapped;
+  }
+
+  /** Results of the tasks finished with success so far, by argument position. */
+  resultsNow(): Map<number, UdfResult> {
+    return this.success();
+  }
+
+  /** Successful results so far, by argument position. */
+  success(): Map<number, UdfResult> {
+    return new Map(
+      this.#tasks.filter((t) => t.status === "success").map((t) => [t.index, t.response!.data]),
+    );
+  }
+
+  /** Errors so far (error and timeout), by argument position. */
+  errors(): Map<number, Error> {
+    return new Map(
+      this.#tasks.filter((t) => t.status === "error" || t.status === "timeout")
+        .map((t) => [t.index, this.#taskError(t)]),
+    );
+  }
+
+  /** The first error by argument order, or undefined. */
+  firstError(): Error | undefined {
+    return this.errors().values().next().value;
+  }
+
+  /** Each task's logs (`stdout\n------\n...`), null while it has none. */
+  logs(): (string | null)[] {
+    return this.#tasks.map((t) =>
+      formatLogs(t.response?.logs ?? (t.error instanceof UdfRuntimeError ? t.error.logs : undefined))
+    );
+  }
+
+  /** The first task's logs that exist, by argument order. */
+  firstLog(): string | null {
+    return this.logs().find((l) => l !== null) ?? null;
+  }
+
+  /** Arguments of tasks not started yet, by position. */
+  pending(): Map<number, Record<string, unknown>> {
+    return this.#byStatus("pending");
+  }
+
+  /** Arguments of tasks running now, by position. */
+  running(): Map<number, Record<string, unknown>> {
+    return this.#byStatus("running");
+  }
+
+  /** Arguments of cancelled tasks, by position. */
+  cancelled(): Map<number, Record<string, unknown>> {
+    return this.#byStatus("cancelled");
+  }
+
+  #byStatus(status: TaskStatus): Map<number, Record<string, unknown>> {
+    return new Map(this.#tasks.filter((t) => t.status === status).map((t) => [t.index, t.args]));
+  }
+
+  /** The arguments as a table, one row per task. */
+  argDf(): arrow.Table {
+    return this.#argColumnsTable(this.#tasks.map((t) => t.args));
+  }
+
+  #argNames(): string[] {
+    const names = new Set<string>();
+    for (const task of this.#tasks) for (const key of Object.keys(task.args)) names.add(key);
+    return [...names];
+  }
+
+  #argColumnsTable(rows: Record<string, unknown>[], extra: Record<string, unknown[]> = {}): arrow.Table {
+    const columns: Record<string, arrow.Vector> = {};
+    for (const name of this.#argNames()) {
+      columns[name] = plainVector(rows.map((r) => toJsonCell(r[name])));
+    }
+    for (const [name, values] of Object.entries(extra)) columns[name] = plainVector(values);
+    return new arrow.Table(columns);
+  }
+
+  /**
+   * The tasks as a table now: argument columns, `status`, `time` (seconds), `logs`, and `result`
+   * (JSON text for non-table results) and `error`.
+   */
+  df(): arrow.Table {
+    const times = this.times();
+    return this.#argColumnsTable(this.#tasks.map((t) => t.args), {
+      status: this.#tasks.map((t) => t.status),
+      time: times.map((t) => (t === null ? null : t / 1000)),
+      logs: this.logs(),
+      result: this.#tasks.map((t) =>
+        t.status === "success" && !isTable(t.response!.data)
+          ? (typeof t.response!.data === "string"
+            ? t.response!.data
+            : JSON.stringify(t.response!.data ?? null))
+          : null
+      ),
+      error: this.#tasks.map((t) => (t.error ? t.error.message : null)),
+    });
+  }
+
+  /**
+   * Waits and returns one table: table results concatenated with the argument values as leading
+   * columns; other results in a `result` column. Failed runs are an error unless
+   * `ignoreExceptions` is true.
+   */
+  async collect(
+    options: { ignoreExceptions?: boolean; flatten?: boolean } = {},
+  ): Promise<arrow.Table> {
+    await this.wait();
+    const ok = this.#tasks.filter((t) => t.status === "success");
+    if (!options.ignoreExceptions) {
+      const failed = this.#tasks.find((t) => t.status !== "success");
+      if (failed) throw this.#taskError(failed);
+    }
+    const flatten = options.flatten ?? true;
+    if (flatten && ok.length > 0 && ok.every((t) => isTable(t.response!.data))) {
+      return this.#concatTables(ok);
+    }
+    return this.#argColumnsTable(ok.map((t) => t.args), {
+      result: ok.map((t) => toJsonCell(t.response!.data)),
+    });
+  }
+
+  #concatTables(tasks: Task[]): arrow.Table {
+    const argNames = this.#argNames();
+    const first = tasks[0].response!.data as arrow.Table;
+    const shape = (t: arrow.Table) =>
+      t.schema.fields.map((f) => `${f.name}:${undictionary(f.type)}`).join(", ");
+    const chunks: Record<string, arrow.Data[]> = {};
+    for (const task of tasks) {
+      const table = task.response!.data as arrow.Table;
+      if (shape(table) !== shape(first)) {
+        throw new ValidationError(
+          `Cannot collect: run #${task.index} returned columns ${shape(table)}, unlike run #${
+            tasks[0].index
+          } (${shape(first)}); pass flatten: false to get one result per row`,
+        );
+      }
+      for (const name of argNames) {
+        if (table.schema.fields.some((f) => f.name === name)) {
+          throw new ValidationError(
+            `Cannot collect: the result column "${name}" has the name of an argument; rename one of them`,
+          );
+        }
+        const column = plainVector(
+          new Array(table.numRows).fill(toJsonCell(task.args[name])),
+          this.#argType(name),
+        );
+        (chunks[name] ??= []).push(...column.data);
+      }
+      for (const field of table.schema.fields) {
+        (chunks[field.name] ??= []).push(...plainColumn(table.getChild(field.name)!).data);
+      }
+    }
+    const merged = new arrow.Table(
+      Object.fromEntries(Object.entries(chunks).map(([name, data]) => [name, new arrow.Vector(data)])),
+    );
+    const geo = first.schema.metadata.get("geo");
+    if (geo) merged.schema.metadata.set("geo", geo);
+    return merged;
+  }
+
+  /** One Arrow type per argument, so every run's argument column has the same type. */
+  #argType(name: string): arrow.DataType {
+    return plainVector(this.#tasks.map((t) => toJsonCell(t.args[name]))).type;
+  }
+
+  /** `<JobPool with 10 jobs [3 running, 7 success]>`, as Fused prints it. */
+  toString(): string {
+    const counts = this.status();
+    const parts = TASK_STATUSES.filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
+    return `<JobPool with ${this.#tasks.length} jobs [${parts.join(", ")}]>`;
+  }
+}
+
+/**
+ * A vector of plain types: strings as Utf8, not dictionaries. Dictionaries get a new id per
+ * vector in apache-arrow, which makes otherwise equal columns of two runs unequal types.
+ */
+function plainVector(values: unknown[], type?: arrow.DataType): arrow.Vector {
+  if (type) return arrow.vectorFromArray(values, type);
+  const kinds = new Set(values.filter((v) => v !== null && v !== undefined).map((v) => typeof v));
+  if (kinds.size === 1 && kinds.has("string")) return arrow.vectorFromArray(values, new arrow.Utf8());
+  if (kinds.size === 1 && kinds.has("number")) {
+    return arrow.vectorFromArray(values, new arrow.Float64());
+  }
+  if (kinds.size === 1 && kinds.has("boolean")) return arrow.vectorFromArray(values, new arrow.Bool());
+  if (kinds.size === 0) return arrow.vectorFromArray(values, new arrow.Utf8());
+  return arrow.vectorFromArray(
+    values.map((v) => (v === null || v === undefined ? null : typeof v === "string" ? v : JSON.stringify(v))),
+    new arrow.Utf8(),
+  );
+}
+
+/** The type with dictionaries replaced by their value type. */
+function undictionary(type: arrow.DataType): arrow.DataType {
+  return arrow.DataType.isDictionary(type) ? type.dictionary : type;
+}
+
+/** A column with dictionaries decoded, so columns of different runs concatenate. */
+function plainColumn(vector: arrow.Vector): arrow.Vector {
+  if (!arrow.DataType.isDictionary(vector.type)) return vector;
+  return arrow.vectorFromArray([...vector], vector.type.dictionary);
+}
+
+function drawBar(progress: PoolProgress): void {
+  const finished = progress.total - progress.counts.pending - progress.counts.running;
+  const width = 30;
+  const filled = progress.total ? Math.round((finished / progress.total) * width) : width;
+  const line = `\r[${"#".repeat(filled)}${" ".repeat(width - filled)}] ${finished}/${progress.total}` +
+    ` | ${(progress.elapsedMs / 1000).toFixed(1)} s | ${progress.rate.toFixed(1)}/s`;
+  Deno.stderr.writeSync(new TextEncoder().encode(line + (progress.done ? "\n" : "")));
+}

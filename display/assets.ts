@@ -1,0 +1,161 @@
+/**
+ * Browser assets inlined into outputs, so maps and charts work offline, from `file://`, and after
+ * `jupyter nbconvert --to html` (no CDN; display-perf §2.4 measured a MapLibre page with zero
+ * network requests this way).
+ *
+ * Each output's HTML is inserted into the same page (JupyterLab, Notebook, VS Code and nbconvert
+ * all do this), so the libraries are needed only once per page. Two modes:
+ *
+ * - `"once"` (default): the first map (or chart) displayed by this process carries the
+ *   libraries; later outputs carry a small loader that waits for them on
+ *   `window.__fusedMapAssets` / `window.__fusedVega`. This is how plotly's offline notebook mode
+ *   works. When the output that carried them is gone (cleared, or the notebook was saved after
+ *   re-running only later cells), a later output says so and keeps showing its static fallback;
+ *   `resetAssets()` (e.g. on kernel restart) or `{ assets: "inline" }` fixes it.
+ * - `"inline"`: every output carries the libraries; a global guard still evaluates them only once
+ *   per page.
+ *
+ * The library files are read at run time from the pinned npm packages (`node_modules`), so there
+ * is no generated copy to keep in sync.
+ *
+ * @module
+ */
+
+import { feature, mesh } from "topojson-client";
+import { NotSupportedError } from "../client/errors.ts";
+import { jsonForScript } from "./mime.ts";
+
+/** Whether an output carries the browser libraries itself or relies on an earlier output. */
+export type AssetMode = "once" | "inline";
+
+const emitted = new Set<string>();
+const fileCache = new Map<string, string>();
+
+/**
+ * Forgets which libraries were already sent, so the next map and chart carry them again. Call it
+ * when the kernel restarts or the frontend reloads the page.
+ */
+export function resetAssets(): void {
+  emitted.clear();
+}
+
+/** Decides whether an output of `kind` must carry the libraries, and records that it did. */
+export function needsAssets(kind: "maplibre" | "vega", mode: AssetMode = "once"): boolean {
+  if (mode === "inline") {
+    emitted.add(kind);
+    return true;
+  }
+  if (mode !== "once") {
+    throw new NotSupportedError(`Unknown assets mode "${mode}": use "once" or "inline"`);
+  }
+  if (emitted.has(kind)) return false;
+  emitted.add(kind);
+  return true;
+}
+
+/** Reads a file of an installed npm package (pinned in deno.json) as text. */
+export function packageFile(pkg: string, subpath: string): string {
+  const key = `${pkg}/${subpath}`;
+  const cached = fileCache.get(key);
+  if (cached !== undefined) return cached;
+  let entry: string;
+  try {
+    entry = import.meta.resolve(pkg);
+  } catch (cause) {
+    throw new NotSupportedError(
+      `Cannot find the npm package "${pkg}" for inlining into notebook outputs (${(cause as Error).message}): run \`deno install\` in the project folder`,
+    );
+  }
+  const marker = `/node_modules/${pkg}/`;
+  const at = entry.indexOf(marker);
+  if (!entry.startsWith("file:") || at < 0) {
+    throw new NotSupportedError(
+      `The npm package "${pkg}" resolved to ${entry}, not to a node_modules folder: set "nodeModulesDir": "auto" in deno.json and run \`deno install\``,
+    );
+  }
+  const url = new URL(entry.slice(0, at + marker.length) + subpath);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(url);
+  } catch (cause) {
+    throw new NotSupportedError(
+      `Cannot read ${url.pathname} (${(cause as Error).message}): run \`deno install\` so the pinned "${pkg}" package is complete`,
+    );
+  }
+  fileCache.set(key, text);
+  return text;
+}
+
+/**
+ * The `<script>` that defines vega, vega-lite and vega-embed on the page once
+ * (`window.__fusedVega` is a promise of `{ vega, vegaLite, vegaEmbed }`).
+ *
+ * The UMD builds run inside a function whose `define`, `module`, `exports` and `require` are
+ * undefined, so they attach to `window` even where RequireJS is loaded (classic Notebook).
+ */
+export function vegaAssetsScript(): string {
+  const libs = [
+    packageFile("vega", "build/vega.min.js"),
+    packageFile("vega-lite", "build/vega-lite.min.js"),
+    packageFile("vega-embed", "build/vega-embed.min.js"),
+  ];
+  return `<script>(function(){var w=window;if(w.__fusedVega)return;
+var libs=${jsonForScript(libs)};
+w.__fusedVega=new Promise(function(ok,fail){try{for(var i=0;i<libs.length;i++){(new Function("define","module","exports","require",libs[i])).call(w);}
+ok({vega:w.vega,vegaLite:w.vegaLite,vegaEmbed:w.vegaEmbed});}catch(e){fail(e);}});
+(w.__fusedVegaQueue||[]).forEach(function(f){w.__fusedVega.then(f);});w.__fusedVegaQueue=[];})();</script>`;
+}
+
+/** GeoJSON land polygons and country borders from world-atlas (Natural Earth 1:110m). */
+export interface OfflineBasemap {
+  /** Land as a GeoJSON MultiPolygon feature. */
+  land: unknown;
+  /** Borders between countries as a GeoJSON MultiLineString. */
+  borders: unknown;
+}
+
+let basemapCache: OfflineBasemap | undefined;
+
+/** The offline basemap: world-atlas TopoJSON converted with topojson-client, coordinates rounded. */
+export function offlineBasemap(): OfflineBasemap {
+  if (basemapCache) return basemapCache;
+  // deno-lint-ignore no-explicit-any
+  const land = JSON.parse(packageFile("world-atlas", "land-110m.json")) as any;
+  // deno-lint-ignore no-explicit-any
+  const countries = JSON.parse(packageFile("world-atlas", "countries-110m.json")) as any;
+  const round = (_k: string, v: unknown): unknown =>
+    typeof v === "number" ? Math.round(v * 1000) / 1000 : v;
+  basemapCache = {
+    land: JSON.parse(JSON.stringify(feature(land, land.objects.land), round)),
+    // deno-lint-ignore no-explicit-any
+    borders: JSON.parse(JSON.stringify(mesh(countries, countries.objects.countries, (a: any, b: any) => a !== b), round)),
+  };
+  return basemapCache;
+}
+
+/**
+ * The `<script>` that loads MapLibre GL (main module, worker, CSS), apache-arrow (to read the
+ * embedded Arrow IPC), the offline basemap and the fused map renderer once per page, as
+ * `window.__fusedMapAssets.ready` (a promise of the assets object).
+ *
+ * MapLibre 6 is ESM-only: the main module is imported from a blob URL and its worker is given as
+ * another blob URL through `setWorkerUrl`, so no file or network request is made.
+ */
+export function mapAssetsScript(renderer: string): string {
+  const main = packageFile("maplibre-gl", "dist/maplibre-gl.mjs");
+  const worker = packageFile("maplibre-gl", "dist/maplibre-gl-worker.mjs");
+  const css = packageFile("maplibre-gl", "dist/maplibre-gl.css");
+  const arrow = packageFile("apache-arrow", "Arrow.es2015.min.js");
+  return `<script>(function(){var w=window;if(w.__fusedMapAssets)return;
+var A=w.__fusedMapAssets={evaluated:(w.__fusedMapAssetsEvaluated=(w.__fusedMapAssetsEvaluated||0)+1)};
+var src=${jsonForScript({ main, worker, css, arrow })};
+var basemap=${jsonForScript(offlineBasemap())};
+function blob(t){return URL.createObjectURL(new Blob([t],{type:"text/javascript"}));}
+var st=document.createElement("style");st.textContent=src.css;document.head.appendChild(st);
+(new Function("define","module","exports","require",src.arrow)).call(w);
+A.Arrow=w.Arrow;A.basemap=basemap;
+var render=${renderer};
+A.ready=import(blob(src.main)).then(function(m){m.setWorkerUrl(blob(src.worker));A.maplibregl=m;A.render=function(el,cfg){return render(A,el,cfg);};return A;});
+A.ready.catch(function(e){console.error("fused map assets failed to load",e);});
+(w.__fusedMapQueue||[]).forEach(function(f){A.ready.then(f);});w.__fusedMapQueue=[];})();</script>`;
+}

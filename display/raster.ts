@@ -1,0 +1,76 @@
+/**
+ * Rasters as MIME bundles: `image/png` (one band through a colormap with an automatic range,
+ * three or four bands as RGB/RGBA) from the formats module's encoder, metadata with bounds and
+ * value range, and a one-line `text/plain`.
+ *
+ * @module
+ */
+
+import { type Colormap, rasterToPNG } from "../client/formats/png.ts";
+import type { Raster, RasterArray } from "../client/formats/raster.ts";
+import { type MimeBundle, toBase64 } from "./mime.ts";
+
+/** Options of {@linkcode rasterToMimeBundle}. */
+export interface RasterDisplayOptions {
+  /** Colormap of a single band: "gray" for uint8, "viridis" otherwise by default. */
+  colormap?: Colormap;
+  /** Values mapped to the first and last colour; the valid min and max by default. */
+  range?: [number, number];
+  /** A value that means "no data": transparent, and left out of the range. */
+  nodata?: number;
+}
+
+/** Min and max over values that are neither NaN nor nodata; undefined when there are none. */
+export function valueRange(data: RasterArray, nodata?: number): [number, number] | undefined {
+  let min = Infinity;
+  let max = -Infinity;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i];
+    if (v !== v || v === nodata) continue;
+    if (v < min) min = v;
+    if (v > max) max = v;
+  }
+  return min <= max ? [min, max] : undefined;
+}
+
+/** One line describing a raster: `Raster 3×256×256 uint8, bounds [w, s, e, n], range [0, 255]`. */
+export function describeRaster(raster: Raster, range?: [number, number]): string {
+  const bounds = raster.bounds ? `, bounds [${raster.bounds.map(fmt).join(", ")}]` : "";
+  const values = range ? `, range [${range.map(fmt).join(", ")}]` : "";
+  return `Raster ${raster.shape.join("×")} ${raster.dtype}${bounds}${values}`;
+}
+
+function fmt(n: number): string {
+  return Number.isInteger(n) ? String(n) : String(+n.toPrecision(7));
+}
+
+/**
+ * Builds the MIME bundle of a raster: a PNG (base64), its size, bounds and value range as
+ * metadata, and a one-line text form.
+ *
+ * @example
+ * ```ts
+ * import { Raster } from "../client/formats/raster.ts";
+ * import { rasterToMimeBundle } from "./raster.ts";
+ * const b = rasterToMimeBundle(Raster.from(new Float32Array([0, 1, 2, 3]), [2, 2]));
+ * if (b.data["text/plain"] !== "Raster 2×2 float32, range [0, 3]") throw new Error("unexpected");
+ * ```
+ */
+export function rasterToMimeBundle(raster: Raster, options: RasterDisplayOptions = {}): MimeBundle {
+  const range = valueRange(raster.data, options.nodata);
+  const png = rasterToPNG(raster, {
+    colormap: options.colormap,
+    range: options.range,
+    nodata: options.nodata,
+  });
+  const meta: Record<string, unknown> = { width: raster.width, height: raster.height };
+  if (raster.bounds) meta.bounds = [...raster.bounds];
+  if (range) meta.range = range;
+  if (raster.bands === 1) {
+    meta.colormap = options.colormap ?? (raster.dtype === "uint8" ? "gray" : "viridis");
+  }
+  return {
+    data: { "image/png": toBase64(png), "text/plain": describeRaster(raster, range) },
+    metadata: { "image/png": meta },
+  };
+}

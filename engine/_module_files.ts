@@ -1,0 +1,93 @@
+/**
+ * Writes a UDF as module files the Worker can import: `<dataDir>/udfs/<version>/<name>.ts` with
+ * its headers beside it, once per version, atomically (a folder built aside, then renamed).
+ *
+ * Specifiers are rewritten so that a UDF resolves the same wherever its file lives and whatever
+ * deno.json the host process found: header names (`"utils"`) become `"./utils.ts"`, and the bare
+ * names mapped in this project's deno.json (`"apache-arrow"`, `"zod"`) become their `npm:` targets.
+ * (Deno applies an import map only to modules inside the workspace that declares it; a UDF file
+ * under /tmp fails with `Import "zod" not a dependency` otherwise.)
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { exists, writeDirectoryAtomic, writeFileAtomic } from "../client/atomic_write.ts";
+import { ValidationError } from "../client/errors.ts";
+import type { Udf } from "../client/udf.ts";
+import denoConfig from "../deno.json" with { type: "json" };
+import { rewriteSpecifiers } from "./specifiers.ts";
+
+const CONFIG_URL = new URL("../deno.json", import.meta.url);
+
+/** Bare name → absolute target, from the project's import map. */
+const IMPORT_MAP: Map<string, string> = new Map(
+  Object.entries(denoConfig.imports as Record<string, string>).map(([name, target]) => [
+    name,
+    target.startsWith("./") || target.startsWith("../") ? new URL(target, CONFIG_URL).href : target,
+  ]),
+);
+
+/** Resolves a bare specifier through the project's import map (`zod/mini` too), or undefined. */
+function mapSpecifier(specifier: string): string | undefined {
+  const direct = IMPORT_MAP.get(specifier);
+  if (direct) return direct;
+  // "pkg/sub" or "@scope/pkg/sub": the package part is mapped, the subpath follows it.
+  const parts = specifier.split("/");
+  const pkgLength = specifier.startsWith("@") ? 2 : 1;
+  if (parts.length <= pkgLength) return undefined;
+  const target = IMPORT_MAP.get(parts.slice(0, pkgLength).join("/"));
+  return target ? `${target}/${parts.slice(pkgLength).join("/")}` : undefined;
+}
+
+/** The source of each module file of a UDF, keyed by file name, with specifiers rewritten. */
+export function udfModuleFiles(udf: Udf): Record<string, string> {
+  const headerNames = new Set(udf.headers.map((h) => h.module_name));
+  const rewrite = (code: string): string =>
+    rewriteSpecifiers(
+      code,
+      (s) => (headerNames.has(s) ? `./${s}.ts` : mapSpecifier(s)),
+    );
+  const main = `${udf.name}.ts`;
+  const files: Record<string, string> = { [main]: rewrite(udf.code) };
+  for (const h of udf.headers) {
+    const file = `${h.module_name}.ts`;
+    if (file === main) {
+      throw new ValidationError(
+        `Header "${h.module_name}" has the same name as the UDF: rename the header or the UDF`,
+      );
+    }
+    if (h.source_code === null || h.source_code === undefined) {
+      throw new ValidationError(
+        `Header "${h.module_name}" has no source code (only ${
+          h.source_file ?? "a file name"
+        }): load the UDF with its header files`,
+      );
+    }
+    files[file] = rewrite(h.source_code);
+  }
+  return files;
+}
+
+/**
+ * Writes the UDF's module files unless that version is already on disk; returns the main
+ * module's path.
+ */
+export async function writeUdfModule(udf: Udf, dataDir: string): Promise<string> {
+  const dir = join(dataDir, "udfs", udf.version);
+  const main = join(dir, `${udf.name}.ts`);
+  if (await exists(main)) return main;
+  const files = udfModuleFiles(udf);
+  try {
+    if (await exists(dir)) {
+      // Same code and headers under another UDF name: the version (a content hash) leaves the
+      // name out, so only the main file is missing.
+      await writeFileAtomic(main, files[`${udf.name}.ts`]);
+    } else {
+      await writeDirectoryAtomic(dir, files);
+    }
+  } catch (err) {
+    // Another run (or process) wrote the same version first: its files are identical.
+    if (!(await exists(main))) throw err;
+  }
+  return main;
+}

@@ -1,0 +1,52 @@
+/**
+ * Messages between the engine and its UDF Workers (types only: nothing here runs).
+ *
+ * @module
+ */
+import type { UdfLogs } from "../client/errors.ts";
+import type { TransferMessage } from "../client/formats/transfer.ts";
+import type { InjectedArguments, UdfSignature } from "./params.ts";
+
+/** Runs the entrypoint of a UDF module. */
+export interface RunMessage {
+  type: "run";
+  id: number;
+  /** file: URL of the UDF module. */
+  url: string;
+  entrypoint: string;
+  /** The call's parameters (unknown names are an error). */
+  given: Record<string, unknown>;
+  /** The UDF's default parameters (unknown names are dropped). */
+  defaults: Record<string, unknown>;
+  injected?: InjectedArguments;
+  /** Environment values `Deno.env.get` returns inside the UDF. */
+  env: Record<string, string>;
+}
+
+/** Loads a UDF module and returns its signature. */
+export interface DescribeMessage {
+  type: "describe";
+  id: number;
+  url: string;
+  entrypoint: string;
+}
+
+/** What the engine sends. */
+export type HostMessage = RunMessage | DescribeMessage;
+
+/** A failure, serialized: `validation` becomes a ValidationError, `runtime` a UdfRuntimeError. */
+export interface FailureMessage {
+  kind: "validation" | "runtime";
+  message: string;
+  exceptionClass: string;
+  lineno?: number;
+  stack?: string;
+}
+
+/** What a Worker answers, once per request. */
+export type WorkerMessage =
+  | { type: "result"; id: number; result: TransferMessage; logs: UdfLogs }
+  | { type: "signature"; id: number; signature: UdfSignature; logs: UdfLogs }
+  | { type: "failure"; id: number; failure: FailureMessage; logs: UdfLogs }
+  /** An error nobody awaited, thrown while the UDF's code ran (or after). */
+  | { type: "crash"; failure: FailureMessage; logs: UdfLogs };

@@ -1,0 +1,48 @@
+/**
+ * The local engine: runs TypeScript UDFs on this machine in a pool of sandboxed Deno Workers,
+ * with parameter coercion, captured logs, timeouts and cancellation.
+ *
+ * The host process needs `--unstable-worker-options` (the deno.json tasks pass it).
+ *
+ * @example
+ * ```ts
+ * import { udf } from "../client/udf.ts";
+ * import { LocalEngine } from "./mod.ts";
+ * const engine = new LocalEngine();
+ * const hello = udf(`export default function udf({ name = "world" }) { return "hello " + name }`);
+ * const { value } = await engine.run({ udf: hello, parameters: { name: "deno" } });
+ * await engine.close();
+ * if (value !== "hello deno") throw new Error("unexpected");
+ * ```
+ *
+ * @module
+ */
+import { LocalEngine } from "./local_engine.ts";
+
+export { LocalEngine } from "./local_engine.ts";
+export type {
+  LocalEngineOptions,
+  LocalEngineStats,
+  LocalRunRequest,
+  LocalRunResult,
+} from "./local_engine.ts";
+export type { UdfParameter, UdfSignature } from "./params.ts";
+// Types of the client that this API's signatures use, so the engine documents on its own.
+export type { Udf } from "../client/udf.ts";
+export type { UdfLogs } from "../client/errors.ts";
+export type { UdfResult } from "../client/formats/types.ts";
+
+let shared: LocalEngine | undefined;
+
+/**
+ * The process-wide engine, created on first use and closed when the program unloads. Idle
+ * Workers do not keep the process alive.
+ */
+export function defaultEngine(): LocalEngine {
+  if (!shared) {
+    const engine = new LocalEngine();
+    shared = engine;
+    globalThis.addEventListener("unload", () => void engine.close());
+  }
+  return shared;
+}

@@ -1,0 +1,119 @@
+/**
+ * The HTTP application: every route of the service, shaped like the Fused service under `/v1`,
+ * plus share-token runs at the root. Public routes come first; everything after the auth
+ * middleware needs `Authorization: Bearer <token>`. Every error is JSON `{detail}`.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { ValidationError } from "../client/errors.ts";
+import { type AppEnv, errorResponse, HttpError } from "./_http.ts";
+import { requireAuth } from "./auth.ts";
+import type { Registry } from "./registry.ts";
+import { RunService, type UdfRunner } from "./runs.ts";
+import { FileNotFoundError, type Storage, TooLargeError } from "./storage.ts";
+import type { RouteDeps } from "./routes/_common.ts";
+import { cacheRoutes } from "./routes/cache.ts";
+import { fileRoutes, signedFileRoutes } from "./routes/files.ts";
+import { instanceRoutes } from "./routes/instances.ts";
+import { runRoutes } from "./routes/run.ts";
+import { sharedRoutes } from "./routes/shared.ts";
+import { tokenRoutes } from "./routes/tokens.ts";
+import { udfRoutes } from "./routes/udfs.ts";
+import { healthRoutes, userRoutes } from "./routes/user.ts";
+
+/** What the app is built from. */
+export interface AppOptions {
+  /** Users, UDFs, tokens, jobs. */
+  registry: Registry;
+  /** `fd://` files. */
+  storage: Storage;
+  /** Runs UDFs (`runDetailed` with the local engine); or give `runs`. */
+  runner?: UdfRunner;
+  /** A run service to share (built from `runner` when absent). */
+  runs?: RunService;
+  /** Key of signed file URLs (hex). */
+  signingSecret: string;
+  /** Longest run, in milliseconds (default 130 s, as Fused). */
+  runTimeoutMs?: number;
+  /** How long `/run/udf/start` waits before answering 202 (ms, default 3000). */
+  startWaitMs?: number;
+  /** Largest JSON body, in bytes (default 16 MiB). */
+  maxBodyBytes?: number;
+  /** Largest file upload, in bytes (default 2 GiB). */
+  maxUploadBytes?: number;
+  /** Public API base for signed URLs (`https://host/v1`); default from each request. */
+  publicUrl?: string;
+}
+
+/** Builds the Hono app of the service. */
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const runs = options.runs ?? (options.runner
+    ? new RunService(options.runner, {
+      runTimeoutMs: options.runTimeoutMs ?? 130_000,
+      startWaitMs: options.startWaitMs,
+    })
+    : undefined);
+  if (!runs) throw new ValidationError("createApp needs a runner (or a run service)");
+  const deps: RouteDeps & { publicUrl?: string } = {
+    registry: options.registry,
+    storage: options.storage,
+    runs,
+    signingSecret: options.signingSecret,
+    maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
+    maxUploadBytes: options.maxUploadBytes ?? 2 * 1024 * 1024 * 1024,
+    publicUrl: options.publicUrl,
+  };
+
+  const app = new Hono<AppEnv>();
+  app.onError((err) => toErrorResponse(err));
+  app.notFound((c) =>
+    errorResponse(404, `No route ${c.req.method} ${new URL(c.req.url).pathname}: the API lives under /v1`)
+  );
+
+  // Uploads stream to disk with their own limit; every other body is capped here.
+  const limitBodies = bodyLimit({
+    maxSize: deps.maxBodyBytes,
+    onError: () =>
+      errorResponse(413, `The request body is larger than the limit of ${deps.maxBodyBytes} bytes`),
+  });
+  app.use("*", async (c, next) => {
+    if (c.req.path.endsWith("/files/upload")) return await next();
+    return await limitBodies(c, next);
+  });
+
+  const v1 = new Hono<AppEnv>();
+  // Public routes: registered before the auth middleware, so they answer without it.
+  v1.route("/", healthRoutes(deps));
+  v1.route("/", instanceRoutes());
+  v1.route("/", signedFileRoutes(deps));
+  v1.route("/realtime-shared", sharedRoutes(deps));
+  v1.use("*", requireAuth(options.registry));
+  v1.route("/", userRoutes(deps));
+  v1.route("/", udfRoutes(deps));
+  v1.route("/", runRoutes(deps));
+  v1.route("/", tokenRoutes(deps));
+  v1.route("/", fileRoutes(deps));
+  v1.route("/", cacheRoutes(deps));
+
+  app.route("/v1", v1);
+  // udf.ai style token URLs at the root: /{token}/run/file, /{token}.parquet.
+  app.route("/", sharedRoutes(deps));
+  return app;
+}
+
+/** Maps any error to `{detail}` with the right status; unknown errors are 500 and logged. */
+export function toErrorResponse(err: unknown): Response {
+  if (err instanceof HttpError) return errorResponse(err.status, err.message, err.headers);
+  if (err instanceof FileNotFoundError) return errorResponse(404, err.message);
+  if (err instanceof TooLargeError) return errorResponse(413, err.message);
+  if (err instanceof ValidationError) return errorResponse(400, err.message);
+  // Hono's own HTTPException (e.g. from middleware) carries a status.
+  const status = (err as { status?: unknown })?.status;
+  if (typeof status === "number" && status >= 400 && status < 600) {
+    return errorResponse(status, (err as Error).message || "Request failed");
+  }
+  console.error("fused serve: unexpected error:", err);
+  return errorResponse(500, `Internal error: ${(err as Error)?.message ?? String(err)}`);
+}

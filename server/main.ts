@@ -1,0 +1,72 @@
+/**
+ * `fused serve`: runs the UDF service until SIGINT or SIGTERM.
+ *
+ * ```sh
+ * deno task serve --port 8783 --data-dir ~/.fused/server
+ * ```
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
+
+const HELP = `fused serve: the Fused UDF service on this machine
+
+Options:
+  --port N            port to listen on (default ${DEFAULT_PORT}; 0 picks a free one)
+  --host NAME         interface (default 127.0.0.1; anything else is reachable from other machines)
+  --data-dir PATH     state folder (default $FUSED_SERVER_DIR or ~/.fused/server)
+  --run-timeout SEC   longest UDF run in seconds (default 130)
+  --public-url URL    API base URL as clients see it, for signed file URLs (behind a proxy)
+  -h, --help          this help`;
+
+/** Parses the command line and serves until a signal arrives. */
+export async function main(args: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args,
+      options: {
+        port: { type: "string" },
+        host: { type: "string" },
+        "data-dir": { type: "string" },
+        "run-timeout": { type: "string" },
+        "public-url": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (parsed.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const port = parsed.port === undefined ? DEFAULT_PORT : Number(parsed.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    console.error(`Invalid --port "${parsed.port}": use a whole number from 0 to 65535`);
+    return 2;
+  }
+  const timeout = parsed["run-timeout"] === undefined ? 130 : Number(parsed["run-timeout"]);
+  if (!(timeout > 0)) {
+    console.error(`Invalid --run-timeout "${parsed["run-timeout"]}": use a number of seconds above 0`);
+    return 2;
+  }
+  const server = await startServer({
+    port,
+    hostname: parsed.host,
+    dataDir: parsed["data-dir"] ?? defaultDataDir(),
+    runTimeoutMs: timeout * 1000,
+    publicUrl: parsed["public-url"],
+  });
+  const { promise: stopped, resolve } = Promise.withResolvers<string>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => resolve(signal));
+  const signal = await stopped;
+  console.error(`Received ${signal}: finishing running requests and stopping`);
+  await server.close();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

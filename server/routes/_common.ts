@@ -1,0 +1,168 @@
+/**
+ * What the route groups share: their dependencies, UDF access rules, and the parsing of run
+ * requests (parameters, tiles, formats, cache age) and the sending of run answers.
+ *
+ * @module
+ */
+import type { Context } from "hono";
+import { parseCacheMaxAge } from "../../client/cache_max_age.ts";
+import { DEFAULT_UDF_CACHE_MAX_AGE } from "../../client/cache_max_age.ts";
+import { ValidationError } from "../../client/errors.ts";
+import { Udf } from "../../client/udf.ts";
+import type { Tile } from "../../client/run.ts";
+import { type AppEnv, HttpError } from "../_http.ts";
+import type { Registry, UdfRecord, User } from "../registry.ts";
+import {
+  DEFAULT_FORMAT,
+  normalizeFormat,
+  RESERVED_KEYS,
+  type RunAnswer,
+  type RunService,
+} from "../runs.ts";
+import type { Storage } from "../storage.ts";
+
+/** Everything a route group needs. */
+export interface RouteDeps {
+  /** Users, UDFs, tokens, jobs. */
+  registry: Registry;
+  /** `fd://` files. */
+  storage: Storage;
+  /** UDF execution. */
+  runs: RunService;
+  /** Key of signed file URLs (hex). */
+  signingSecret: string;
+  /** Largest JSON body, in bytes. */
+  maxBodyBytes: number;
+  /** Largest file upload, in bytes. */
+  maxUploadBytes: number;
+}
+
+/** The one realtime instance this service offers. */
+export const LOCAL_CLIENT_ID = "local";
+
+/** Throws 404 unless the realtime instance id is ours. */
+export function checkClientId(cid: string): void {
+  if (cid !== LOCAL_CLIENT_ID) {
+    throw new HttpError(
+      404,
+      `Unknown realtime instance "${cid}": this service has one, "${LOCAL_CLIENT_ID}" (see GET /v1/realtime-instance/available)`,
+    );
+  }
+}
+
+/** Whether a user may read (and run) a saved UDF: owner, teammate, admin, or public read. */
+export async function canRead(registry: Registry, user: User, record: UdfRecord): Promise<boolean> {
+  if (record.ownerId === user.id || record.allowPublicRead || user.isAdmin) return true;
+  if (!user.team) return false;
+  const owner = await registry.getUser(record.ownerId);
+  return owner?.team === user.team;
+}
+
+/** Whether a user may change or delete a saved UDF: its owner or an admin. */
+export function canWrite(user: User, record: UdfRecord): boolean {
+  return record.ownerId === user.id || user.isAdmin;
+}
+
+/** The Udf of a saved record, with `fused:id` and `fused:slug` in its metadata as Fused does. */
+export function udfFromRecord(record: UdfRecord): Udf {
+  const udf = Udf.fromJSON(record.udfBody);
+  const json = udf.toJSON();
+  return Udf.fromJSON({
+    ...json,
+    metadata: { ...(json.metadata ?? {}), "fused:id": record.id, "fused:slug": record.slug },
+  });
+}
+
+/** The tile of a `/tiles/{z}/{x}/{y}` route, checked against the zoom's range. */
+export function parseTile(c: Context<AppEnv>): Tile {
+  const raw = { z: c.req.param("z"), x: c.req.param("x"), y: c.req.param("y") };
+  const tile = { z: Number(raw.z), x: Number(raw.x), y: Number(raw.y) };
+  if (!Number.isInteger(tile.z) || tile.z < 0 || tile.z > 30) {
+    throw new HttpError(400, `Invalid tile zoom "${raw.z}": use an integer from 0 to 30`);
+  }
+  const n = 2 ** tile.z;
+  for (const axis of ["x", "y"] as const) {
+    if (!/^\d+$/.test(raw[axis] ?? "") || tile[axis] >= n) {
+      throw new HttpError(
+        400,
+        `Invalid tile ${raw.z}/${raw.x}/${raw.y}: ${axis} must be an integer from 0 to ${n - 1} at zoom ${tile.z}`,
+      );
+    }
+  }
+  return tile;
+}
+
+/** UDF parameters of a request: every non-reserved key of the query and of a JSON body. */
+export function runParameters(
+  query: Record<string, string>,
+  body: Record<string, unknown> = {},
+): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of [...Object.entries(body), ...Object.entries(query)]) {
+    if (RESERVED_KEYS.has(key) || value === undefined || value === null) continue;
+    // The engine coerces strings by the UDF's schema; structured values travel as JSON text.
+    out[key] = typeof value === "string" ? value : JSON.stringify(value);
+  }
+  return out;
+}
+
+/** The requested format list: `format`, else Fused's legacy dtype_out_* pair, else the default. */
+export function requestFormat(query: Record<string, string>, bodyFormat?: unknown): string {
+  const given = typeof bodyFormat === "string" && bodyFormat !== "" ? bodyFormat : query.format;
+  if (given) return wrapValidation(() => normalizeFormat(given));
+  if (query.dtype_out_raster || query.dtype_out_vector) {
+    const legacy = [query.dtype_out_raster ?? "npy", query.dtype_out_vector ?? "parquet", "json"];
+    return wrapValidation(() => normalizeFormat(legacy.join(",")));
+  }
+  return DEFAULT_FORMAT;
+}
+
+/**
+ * The cache age of a run in seconds: `cache_max_age` (whole seconds or `"10m"`), else the UDF's,
+ * else 90 days; 0 when the share token or the request disables caching.
+ */
+export function requestMaxAge(udf: Udf, given: string | undefined, cacheAllowed = true): number {
+  if (!cacheAllowed) return 0;
+  if (given !== undefined && given !== "") {
+    return wrapValidation(() =>
+      /^\d+$/.test(given.trim()) ? Number(given.trim()) : parseCacheMaxAge(given)
+    );
+  }
+  return udf.cacheMaxAge ?? DEFAULT_UDF_CACHE_MAX_AGE;
+}
+
+function wrapValidation<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof ValidationError) throw new HttpError(400, err.message);
+    throw err;
+  }
+}
+
+/**
+ * Sends a run answer. With `httpCache`, a success carries ETag and `Cache-Control: max-age` and
+ * a matching `If-None-Match` gets 304 (tiles and token URLs, which browsers and map clients
+ * re-request).
+ */
+export function sendAnswer(
+  c: Context<AppEnv>,
+  answer: RunAnswer,
+  options: { httpCache?: boolean; maxAge?: number } = {},
+): Response {
+  const headers = new Headers(answer.headers);
+  if (!options.httpCache || answer.status !== 200) {
+    headers.delete("etag");
+    headers.set("cache-control", "no-store");
+  } else {
+    const maxAge = options.maxAge ?? 0;
+    headers.set("cache-control", maxAge > 0 ? `max-age=${maxAge}` : "no-cache");
+    const etag = headers.get("etag");
+    const ifNoneMatch = c.req.header("if-none-match");
+    if (etag && ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")) {
+      headers.delete("content-type");
+      return new Response(null, { status: 304, headers });
+    }
+  }
+  return new Response(answer.body as BodyInit, { status: answer.status, headers });
+}

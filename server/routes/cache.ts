@@ -1,0 +1,26 @@
+/**
+ * `DELETE /realtime-shared/{cid}/udf-cache/by-id/{udf_id}/delete`: forgets cached results of a
+ * saved UDF, so the next run computes afresh.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { type AppEnv, HttpError } from "../_http.ts";
+import { canWrite, checkClientId, type RouteDeps } from "./_common.ts";
+
+/** The cache route (authenticated). */
+export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.delete("/realtime-shared/:cid/udf-cache/by-id/:udfId/delete", async (c) => {
+    checkClientId(c.req.param("cid"));
+    const udfId = c.req.param("udfId");
+    const record = await deps.registry.getUdf(udfId);
+    if (!record) throw new HttpError(404, `No UDF with id ${udfId}`);
+    if (!canWrite(c.get("user"), record)) {
+      throw new HttpError(403, `Only the owner of UDF "${record.slug}" can clear its cache`);
+    }
+    const removed = deps.runs.clearUdfCache(udfId);
+    return c.json({ udf_id: udfId, removed });
+  });
+  return app;
+}

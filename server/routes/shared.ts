@@ -1,0 +1,80 @@
+/**
+ * Public runs by share token, mounted both at the server root (udf.ai style:
+ * `/{token}/run/file`, `/{token}.parquet`) and under `/v1/realtime-shared`. Anyone holding the
+ * token may run its one UDF; the query string holds the parameters.
+ *
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import { type AppEnv, HttpError } from "../_http.ts";
+import type { RunSpec } from "../runs.ts";
+import {
+  parseTile,
+  requestFormat,
+  requestMaxAge,
+  type RouteDeps,
+  runParameters,
+  sendAnswer,
+  udfFromRecord,
+} from "./_common.ts";
+import { mvtAnswer } from "../mvt.ts";
+
+/** Share tokens (`fsh_` + hex) and public-UDF names (`UDF_<name>`). */
+const TOKEN = "{(?:fsh_[0-9a-f]{16,128}|UDF_[A-Za-z0-9_-]{1,128})}";
+
+/** The token-run routes (no authentication). */
+export function sharedRoutes(deps: RouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const { registry } = deps;
+
+  async function resolve(value: string): Promise<{ udfId: string; cache: boolean }> {
+    if (value.startsWith("UDF_")) {
+      const record = await registry.findPublicUdf(value.slice(4));
+      if (!record) throw new HttpError(404, `No public UDF "${value.slice(4)}"`);
+      return { udfId: record.id, cache: true };
+    }
+    const token = await registry.getShareToken(value);
+    if (!token) throw new HttpError(404, `Unknown share token ${value}: it was deleted or never existed`);
+    if (!token.enabled) throw new HttpError(403, `Share token ${value} is disabled: its owner can enable it again`);
+    return { udfId: token.udfId, cache: token.cache };
+  }
+
+  async function runToken(
+    c: Context<AppEnv>,
+    value: string,
+    options: { tiled: boolean; format?: string },
+  ): Promise<Response> {
+    const { udfId, cache } = await resolve(value);
+    const record = await registry.getUdf(udfId);
+    if (!record) throw new HttpError(404, `The UDF of share token ${value} was deleted`);
+    const udf = udfFromRecord(record);
+    const query = c.req.query();
+    const format = options.format ? requestFormat({ format: options.format }) : requestFormat(query);
+    const spec: RunSpec = {
+      udf,
+      udfId: record.id,
+      parameters: runParameters(query),
+      tile: options.tiled ? parseTile(c) : undefined,
+      format,
+      cacheMaxAge: requestMaxAge(udf, query.cache_max_age, cache),
+      signal: c.req.raw.signal,
+    };
+    if (format === "mvt") {
+      return sendAnswer(c, await mvtAnswer(deps.runs, spec), { httpCache: true, maxAge: spec.cacheMaxAge });
+    }
+    return sendAnswer(c, await deps.runs.execute(spec), { httpCache: true, maxAge: spec.cacheMaxAge });
+  }
+
+  app.get(`/:token${TOKEN}/run/file`, (c) => runToken(c, c.req.param("token"), { tiled: false }));
+  app.get(`/:token${TOKEN}/run`, (c) => runToken(c, c.req.param("token"), { tiled: false }));
+  app.get(
+    `/:token${TOKEN}/run/tiles/:z/:x/:y`,
+    (c) => runToken(c, c.req.param("token"), { tiled: true }),
+  );
+  app.get("/:file{(?:fsh_[0-9a-f]{16,128}|UDF_[A-Za-z0-9_-]{1,128})\\.[A-Za-z]{2,8}}", (c) => {
+    const file = c.req.param("file");
+    const dot = file.lastIndexOf(".");
+    return runToken(c, file.slice(0, dot), { tiled: false, format: file.slice(dot + 1) });
+  });
+  return app;
+}

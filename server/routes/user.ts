@@ -1,0 +1,84 @@
+/**
+ * Who am I, health, and the administrator's routes to create users and API tokens.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import { z } from "zod";
+import { type AppEnv, HttpError, readJson } from "../_http.ts";
+import { requireAdmin } from "../auth.ts";
+import { ConflictError, type User } from "../registry.ts";
+import type { RouteDeps } from "./_common.ts";
+
+/** The JSON form of a user. */
+export function userJson(user: User): Record<string, unknown> {
+  return {
+    id: user.id,
+    email: user.email,
+    handle: user.handle,
+    team: user.team,
+    is_admin: user.isAdmin,
+    created_at: user.createdAt,
+  };
+}
+
+const NewUserBody = z.strictObject({
+  email: z.email(),
+  handle: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, {
+    message: "a handle is 1 to 64 letters, digits, '_', '-' or '.'",
+  }).optional(),
+  team: z.string().min(1).max(128).nullish(),
+  is_admin: z.boolean().optional(),
+});
+
+const NewTokenBody = z.strictObject({
+  user_id: z.string().optional(),
+  email: z.email().optional(),
+  name: z.string().max(200).optional(),
+}).refine((b) => (b.user_id === undefined) !== (b.email === undefined), {
+  message: "give exactly one of user_id or email",
+});
+
+/** `GET /user/self`, `POST /admin/users`, `POST /admin/tokens` (authenticated). */
+export function userRoutes(deps: RouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get("/user/self", (c) => c.json(userJson(c.get("user"))));
+  app.get("/execution-env/self", (c) => {
+    const team = c.get("user").team;
+    return c.json({ name: team, id: team });
+  });
+  app.post("/admin/users", requireAdmin(), async (c) => {
+    const body = await readJson(c, NewUserBody);
+    try {
+      const user = await deps.registry.createUser({
+        email: body.email,
+        handle: body.handle,
+        team: body.team,
+        isAdmin: body.is_admin,
+      });
+      return c.json(userJson(user), 201);
+    } catch (err) {
+      if (err instanceof ConflictError) throw new HttpError(409, err.message);
+      throw err;
+    }
+  });
+  app.post("/admin/tokens", requireAdmin(), async (c) => {
+    const body = await readJson(c, NewTokenBody);
+    const user = body.user_id
+      ? await deps.registry.getUser(body.user_id)
+      : await deps.registry.findUserByEmail(body.email!);
+    if (!user) {
+      throw new HttpError(404, `No user ${body.user_id ?? body.email}: create it with POST /v1/admin/users first`);
+    }
+    const issued = await deps.registry.createApiToken(user.id, { name: body.name });
+    return c.json({ id: issued.id, access_token: issued.token, auth_scheme: "Bearer", user: userJson(user) }, 201);
+  });
+  return app;
+}
+
+/** `GET /health` (public). */
+export function healthRoutes(deps: RouteDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.get("/health", (c) => c.json({ status: "ok", cached_results: deps.runs.cacheEntries }));
+  return app;
+}

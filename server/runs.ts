@@ -1,0 +1,491 @@
+/**
+ * Runs UDFs for the HTTP routes: calls the injected runner, encodes the result in the format the
+ * caller asked for, puts logs and errors in `x-fused-metadata` (never in the body), keeps encoded
+ * results in a bounded in-memory cache, and tracks polled runs (`/run/udf/start` → 202 →
+ * `/run/udf/get/{run_id}`).
+ *
+ * @module
+ */
+import { createHash } from "node:crypto";
+import {
+  FusedError,
+  NotSupportedError,
+  UdfCancelledError,
+  UdfRuntimeError,
+  UdfTimeoutError,
+  ValidationError,
+} from "../client/errors.ts";
+import { canonicalJson, type Udf } from "../client/udf.ts";
+import type { RunResponse, Tile } from "../client/run.ts";
+import { type EncodedResult, encodeResult, type ResultFormat } from "../client/formats/result.ts";
+import { UnsupportedResultError } from "../client/formats/errors.ts";
+import type { UdfResult } from "../client/formats/types.ts";
+
+/** Options the service passes to the runner (a subset of `runDetailed`'s). */
+export interface UdfRunnerOptions {
+  /** Always "local": the service runs UDFs on this machine. */
+  engine: "local";
+  /** Parameters as raw strings; the engine coerces them. */
+  parameters: Record<string, unknown>;
+  /** Tile column. */
+  x?: number;
+  /** Tile row. */
+  y?: number;
+  /** Tile zoom. */
+  z?: number;
+  /** Cache age in seconds (0 disables). */
+  cacheMaxAge?: number;
+  /** False disables the cache. */
+  cache?: boolean;
+  /** Cancels the run. */
+  signal?: AbortSignal;
+  /** Stops the run after this many milliseconds. */
+  runTimeout?: number;
+  /** Never print the UDF's output on the server's console. */
+  verbose?: boolean;
+}
+
+/** What runs a UDF: `runDetailed` from client/run.ts with the local engine installed. */
+export type UdfRunner = (udf: Udf, options: UdfRunnerOptions) => Promise<RunResponse>;
+
+/** One run to execute. */
+export interface RunSpec {
+  /** The UDF. */
+  udf: Udf;
+  /** Registry id of a saved UDF (for cache invalidation), else null. */
+  udfId: string | null;
+  /** Parameters as raw strings. */
+  parameters: Record<string, string>;
+  /** A tile run. */
+  tile?: Tile;
+  /** Requested formats, first applicable wins (`"npy,tiff,parquet,json"`), or one format. */
+  format: string;
+  /** Cache age in seconds; 0 disables both the result cache and the runner's cache. */
+  cacheMaxAge: number;
+  /** Cancels the run (the client went away). */
+  signal?: AbortSignal;
+}
+
+/** An answer ready to send: status, body, headers. */
+export interface RunAnswer {
+  /** HTTP status. */
+  status: number;
+  /** Body bytes. */
+  body: Uint8Array;
+  /** Headers (content-type, x-fused-metadata, x-fused-cached, etag). */
+  headers: Record<string, string>;
+}
+
+/** Options of the run service. */
+export interface RunServiceOptions {
+  /** Longest run in milliseconds; a longer one is stopped and answered with 504. */
+  runTimeoutMs: number;
+  /** How long `/start` waits for a result before answering 202 (ms). */
+  startWaitMs?: number;
+  /** How long a poll waits for the result before answering 202 again (ms). */
+  pollWaitMs?: number;
+  /** Memory for cached encoded results, in bytes. */
+  cacheBytes?: number;
+  /** Most polled runs kept at once (pending or finished, not yet collected). */
+  maxPolledRuns?: number;
+}
+
+/** Formats the service answers with when the caller names none (Fused's default order). */
+export const DEFAULT_FORMAT = "npy,tiff,parquet,json";
+
+/** Formats a caller may name (`tif` is read as `tiff`). */
+export const KNOWN_FORMATS: readonly string[] = [
+  "parquet",
+  "arrow",
+  "json",
+  "geojson",
+  "csv",
+  "html",
+  "png",
+  "tiff",
+  "npy",
+  "zip",
+  "mvt",
+];
+
+/**
+ * Normalizes a format list (`"npy,tiff,parquet,json"`, `"PNG"`, `"tif"`); throws a
+ * ValidationError naming an unknown format.
+ */
+export function normalizeFormat(format: string): string {
+  const names = format.split(",").map((f) => f.trim().toLowerCase()).filter((f) => f !== "")
+    .map((f) => (f === "tif" ? "tiff" : f));
+  if (names.length === 0) return DEFAULT_FORMAT;
+  for (const name of names) {
+    if (!KNOWN_FORMATS.includes(name)) {
+      throw new ValidationError(
+        `Unknown format "${name}": use one of ${KNOWN_FORMATS.join(", ")} (or a comma-separated list, first applicable wins)`,
+      );
+    }
+  }
+  return names.join(",");
+}
+
+/**
+ * Encodes a result in the first format of the list that fits its kind (Fused's rule for
+ * `format=npy,tiff,parquet,json`); a single format is used as is, so a mismatch is reported.
+ */
+export async function encodeForFormats(value: UdfResult, format: string): Promise<EncodedResult> {
+  const names = format.split(",") as ResultFormat[];
+  if (names.length === 1) return await encodeResult(value, { format: names[0] });
+  for (const name of names) {
+    try {
+      return await encodeResult(value, { format: name });
+    } catch (err) {
+      // encodeResult refuses a format that does not fit the kind of value: try the next one.
+      if (err instanceof ValidationError && /^Cannot encode a /.test(err.message)) continue;
+      if (err instanceof NotSupportedError) continue;
+      throw err;
+    }
+  }
+  return await encodeResult(value);
+}
+
+/** Query keys that steer a run and are not UDF parameters. */
+export const RESERVED_KEYS = new Set([
+  "format",
+  "cache_max_age",
+  "profile",
+  "dtype_out_vector",
+  "dtype_out_raster",
+  "_include_log",
+  "client_id",
+  "step_config",
+]);
+
+const LOG_HEADER_LIMIT = 32 * 1024;
+const encoder = new TextEncoder();
+
+/** Keeps the tail of a long log so the header stays within proxies' limits. */
+function clip(text: string): string {
+  if (text.length <= LOG_HEADER_LIMIT) return text;
+  return `[... ${text.length - LOG_HEADER_LIMIT} characters cut]\n${text.slice(-LOG_HEADER_LIMIT)}`;
+}
+
+/** JSON for a header value: header values must be ASCII, so other characters become \uXXXX. */
+export function headerJson(value: unknown): string {
+  return JSON.stringify(value).replace(
+    /[\u007f-\uffff]/g,
+    (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, "0")}`,
+  );
+}
+
+/** The `x-fused-metadata` header of a run. */
+export function fusedMetadata(fields: {
+  stdout: string;
+  stderr: string;
+  timeTakenMs: number;
+  bounds?: readonly number[];
+  error?: { exceptionClass: string; message: string; lineno?: number; errorType: string };
+}): string {
+  const error = fields.error;
+  return headerJson({
+    stdout: clip(fields.stdout),
+    stderr: clip(fields.stderr),
+    exception_class: error?.exceptionClass ?? null,
+    has_exception: error !== undefined,
+    lineno: error?.lineno ?? null,
+    errormsg: error?.message ?? null,
+    exception: error ? `${error.exceptionClass}: ${error.message}` : null,
+    error_type: error?.errorType ?? null,
+    time_taken_ms: Math.round(fields.timeTakenMs * 1000) / 1000,
+    ...(fields.bounds ? { bounds: fields.bounds } : {}),
+  });
+}
+
+/** A strong ETag of a body. */
+export function etagOf(body: Uint8Array): string {
+  return `"${createHash("sha256").update(body).digest("base64url").slice(0, 32)}"`;
+}
+
+function jsonAnswer(status: number, detail: string, headers: Record<string, string>): RunAnswer {
+  return {
+    status,
+    body: encoder.encode(JSON.stringify({ detail })),
+    headers: { "content-type": "application/json", ...headers },
+  };
+}
+
+/** Maps a run failure to its answer: 422 UDF error, 504 timeout, 400 bad input, 501, 500. */
+export function failureAnswer(err: unknown, udfName: string, timeTakenMs: number): RunAnswer {
+  const meta = (errorType: string, exceptionClass: string, message: string, lineno?: number, logs?: {
+    stdout: string;
+    stderr: string;
+  }) => ({
+    "x-fused-metadata": fusedMetadata({
+      stdout: logs?.stdout ?? "",
+      stderr: logs?.stderr ?? "",
+      timeTakenMs,
+      error: { exceptionClass, message, lineno, errorType },
+    }),
+  });
+  if (err instanceof UdfRuntimeError) {
+    return jsonAnswer(
+      422,
+      err.message,
+      meta("runtime_error", err.exceptionClass, err.message, err.lineno, err.logs),
+    );
+  }
+  if (err instanceof UnsupportedResultError) {
+    return jsonAnswer(422, err.message, meta("serialization_error", err.name, err.message));
+  }
+  if (err instanceof UdfTimeoutError) {
+    return jsonAnswer(504, err.message, meta("timeout_error", err.name, err.message));
+  }
+  if (err instanceof ValidationError) {
+    return jsonAnswer(400, err.message, meta("validation_error", err.name, err.message));
+  }
+  if (err instanceof NotSupportedError) {
+    return jsonAnswer(501, err.message, meta("not_supported", err.name, err.message));
+  }
+  if (err instanceof UdfCancelledError) {
+    return jsonAnswer(503, err.message, meta("cancelled", err.name, err.message));
+  }
+  const message = err instanceof Error ? err.message : String(err);
+  const name = err instanceof FusedError || err instanceof Error ? err.name : "Error";
+  return jsonAnswer(500, `UDF "${udfName}" could not run: ${message}`, {
+    "x-fused-error": headerJson(message).slice(1, -1),
+    ...meta("server_error", name, message),
+  });
+}
+
+interface CacheEntry {
+  answer: RunAnswer;
+  storedAt: number;
+  udfId: string | null;
+  size: number;
+}
+
+interface PolledRun {
+  ownerId: string;
+  promise: Promise<RunAnswer>;
+  answer?: RunAnswer;
+  finishedAt?: number;
+}
+
+/** How long a finished polled run is kept for its caller to collect (ms). */
+const POLLED_RUN_TTL_MS = 10 * 60 * 1000;
+
+/** Waits for a promise at most `ms`; null when time ran out. The timer never outlives it. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Executes runs, caches encoded results, and tracks polled runs. */
+export class RunService {
+  readonly #runner: UdfRunner;
+  readonly #options: Required<RunServiceOptions>;
+  readonly #cache = new Map<string, CacheEntry>();
+  #cacheSize = 0;
+  readonly #inflight = new Map<string, Promise<RunAnswer>>();
+  readonly #polled = new Map<string, PolledRun>();
+
+  /** Creates the service around a runner. */
+  constructor(runner: UdfRunner, options: RunServiceOptions) {
+    this.#runner = runner;
+    this.#options = {
+      startWaitMs: 3000,
+      pollWaitMs: 1000,
+      cacheBytes: 128 * 1024 * 1024,
+      maxPolledRuns: 1000,
+      ...options,
+    };
+  }
+
+  /** The longest run, in milliseconds. */
+  get runTimeoutMs(): number {
+    return this.#options.runTimeoutMs;
+  }
+
+  #key(spec: RunSpec): string {
+    return createHash("sha256").update(canonicalJson([
+      spec.udf.version,
+      spec.parameters,
+      spec.tile ?? null,
+      spec.format,
+    ])).digest("base64url");
+  }
+
+  #cached(key: string, maxAge: number): RunAnswer | undefined {
+    const entry = this.#cache.get(key);
+    if (!entry) return undefined;
+    if (Date.now() - entry.storedAt > maxAge * 1000) return undefined;
+    // Re-insert to keep the Map in least-recently-used order.
+    this.#cache.delete(key);
+    this.#cache.set(key, entry);
+    return {
+      status: entry.answer.status,
+      body: entry.answer.body,
+      headers: { ...entry.answer.headers, "x-fused-cached": "true", "x-cache": "hit" },
+    };
+  }
+
+  #store(key: string, answer: RunAnswer, udfId: string | null): void {
+    const size = answer.body.byteLength + 1024;
+    // One entry may take at most a quarter of the budget, so a big result cannot flush the rest.
+    if (size > this.#options.cacheBytes / 4) return;
+    const old = this.#cache.get(key);
+    if (old) {
+      this.#cache.delete(key);
+      this.#cacheSize -= old.size;
+    }
+    this.#cache.set(key, { answer, storedAt: Date.now(), udfId, size });
+    this.#cacheSize += size;
+    for (const [k, entry] of this.#cache) {
+      if (this.#cacheSize <= this.#options.cacheBytes) break;
+      this.#cache.delete(k);
+      this.#cacheSize -= entry.size;
+    }
+  }
+
+  /** Drops every cached result of a saved UDF; returns how many. */
+  clearUdfCache(udfId: string): number {
+    let removed = 0;
+    for (const [key, entry] of this.#cache) {
+      if (entry.udfId === udfId) {
+        this.#cache.delete(key);
+        this.#cacheSize -= entry.size;
+        removed += 1;
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * Runs a UDF and encodes the answer. Never throws for a UDF's failure: the answer carries the
+   * status (422, 504, ...) and the metadata header. Identical concurrent runs share one execution.
+   */
+  execute(spec: RunSpec): Promise<RunAnswer> {
+    if (spec.cacheMaxAge === 0) return this.#execute(spec);
+    const key = this.#key(spec);
+    const hit = this.#cached(key, spec.cacheMaxAge);
+    if (hit) return Promise.resolve(hit);
+    const pending = this.#inflight.get(key);
+    if (pending) return pending;
+    const promise = this.#execute(spec).then((answer) => {
+      if (answer.status === 200) this.#store(key, answer, spec.udfId);
+      return answer;
+    }).finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, promise);
+    return promise;
+  }
+
+  async #execute(spec: RunSpec): Promise<RunAnswer> {
+    const started = performance.now();
+    const timeoutMs = this.#options.runTimeoutMs;
+    const controller = new AbortController();
+    const onAbort = () => controller.abort(spec.signal?.reason);
+    spec.signal?.addEventListener("abort", onAbort, { once: true });
+    let guard: ReturnType<typeof setTimeout> | undefined;
+    try {
+      // The engine enforces runTimeout; this guard answers even if the engine itself hangs.
+      const guardPromise = new Promise<never>((_, reject) => {
+        guard = setTimeout(() => {
+          controller.abort();
+          reject(new UdfTimeoutError(spec.udf.name, timeoutMs));
+        }, timeoutMs + 5000);
+      });
+      const response = await Promise.race([
+        this.#runner(spec.udf, {
+          engine: "local",
+          parameters: spec.parameters,
+          ...(spec.tile ?? {}),
+          cacheMaxAge: spec.cacheMaxAge,
+          cache: spec.cacheMaxAge > 0,
+          signal: controller.signal,
+          runTimeout: timeoutMs,
+          verbose: false,
+        }),
+        guardPromise,
+      ]);
+      const encoded = await encodeForFormats(response.data as UdfResult, spec.format);
+      const headers: Record<string, string> = {
+        "content-type": encoded.contentType,
+        "x-fused-metadata": fusedMetadata({
+          stdout: response.logs.stdout,
+          stderr: response.logs.stderr,
+          timeTakenMs: response.timeTakenMs,
+          bounds: encoded.metadata?.bounds,
+        }),
+        "etag": etagOf(encoded.bytes),
+      };
+      if (response.cached) headers["x-fused-cached"] = "true";
+      return { status: 200, body: encoded.bytes, headers };
+    } catch (err) {
+      return failureAnswer(err, spec.udf.name, performance.now() - started);
+    } finally {
+      clearTimeout(guard);
+      spec.signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  #sweep(): void {
+    const now = Date.now();
+    for (const [id, run] of this.#polled) {
+      if (run.finishedAt !== undefined && now - run.finishedAt > POLLED_RUN_TTL_MS) {
+        this.#polled.delete(id);
+      }
+    }
+  }
+
+  /**
+   * Starts a run that the caller may poll: answers with the result when it is ready within the
+   * start wait, else with null (the route answers 202 and the caller polls `runId`).
+   */
+  async start(spec: RunSpec, runId: string, ownerId: string): Promise<RunAnswer | null> {
+    this.#sweep();
+    const id = `${ownerId}:${runId}`;
+    if (this.#polled.has(id)) {
+      throw new ValidationError(`Run id ${runId} is already in use: send a new Fused-Run-Id`);
+    }
+    if (this.#polled.size >= this.#options.maxPolledRuns) {
+      throw new FusedError(
+        `Too many runs in progress (${this.#polled.size}): wait for some to finish and collect their results`,
+      );
+    }
+    // The start request may go away (202); the run must go on, so it does not get its signal.
+    const promise = this.execute({ ...spec, signal: undefined });
+    const run: PolledRun = { ownerId, promise };
+    promise.then((answer) => {
+      run.answer = answer;
+      run.finishedAt = Date.now();
+    });
+    const answer = await within(promise, this.#options.startWaitMs);
+    if (answer) return answer;
+    this.#polled.set(id, run);
+    return null;
+  }
+
+  /** The answer of a polled run, null while it runs, undefined when the id is unknown. */
+  async poll(runId: string, ownerId: string): Promise<RunAnswer | null | undefined> {
+    const run = this.#polled.get(`${ownerId}:${runId}`);
+    if (!run) return undefined;
+    if (!run.answer) {
+      await within(run.promise, this.#options.pollWaitMs);
+    }
+    return run.answer ?? null;
+  }
+
+  /** Number of cached results (for tests and the health route). */
+  get cacheEntries(): number {
+    return this.#cache.size;
+  }
+
+  /** Waits for polled runs still going (so close() does not cut them off mid-write). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.#polled.values()].map((r) => r.promise));
+  }
+}

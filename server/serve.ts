@@ -1,0 +1,149 @@
+/**
+ * Starting and stopping the service: `startServer` opens the registry and storage in the data
+ * folder, makes sure an admin and its token exist, and serves the app with `Deno.serve`.
+ * Used by `fused serve` (main.ts), by tests, and by the kernel to embed a service.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { homedir } from "node:os";
+import { createApp } from "./app.ts";
+import { bootstrapAdmin } from "./auth.ts";
+import { SqliteRegistry } from "./registry.ts";
+import { RunService, type UdfRunner } from "./runs.ts";
+import { generateSecret } from "./signing.ts";
+import { LocalStorage } from "./storage.ts";
+
+/** Default port, as Fused's `dev` environment (`http://localhost:8783/v1`). */
+export const DEFAULT_PORT = 8783;
+
+/** Options of `startServer`. */
+export interface ServeOptions {
+  /** Port; 0 picks a free one. Default 8783. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1 (this machine only). */
+  hostname?: string;
+  /** State folder (registry, files, credentials). Default $FUSED_SERVER_DIR, else ~/.fused/server. */
+  dataDir?: string;
+  /** Runs UDFs; default the local engine (`localRunner()` from runner.ts). */
+  runner?: UdfRunner;
+  /** Longest run in milliseconds (default 130 s). */
+  runTimeoutMs?: number;
+  /** How long `/run/udf/start` waits before answering 202 (ms). */
+  startWaitMs?: number;
+  /** Largest JSON body in bytes. */
+  maxBodyBytes?: number;
+  /** Largest upload in bytes. */
+  maxUploadBytes?: number;
+  /** Public API base for signed URLs, when behind a proxy. */
+  publicUrl?: string;
+  /** Print nothing (tests). */
+  quiet?: boolean;
+}
+
+/** A running service. */
+export interface RunningServer {
+  /** Root URL (`http://127.0.0.1:8783`): share-token URLs live here. */
+  url: string;
+  /** API base URL (`http://127.0.0.1:8783/v1`), Fused's `base_url`. */
+  baseUrl: string;
+  /** The port listened on. */
+  port: number;
+  /** The admin's API token. */
+  adminToken: string;
+  /** The state folder. */
+  dataDir: string;
+  /** Stops accepting requests, lets running ones finish, closes the registry. */
+  close(): Promise<void>;
+}
+
+/** The default state folder: $FUSED_SERVER_DIR, else ~/.fused/server. */
+export function defaultDataDir(): string {
+  return Deno.env.get("FUSED_SERVER_DIR") ?? join(homedir(), ".fused", "server");
+}
+
+function isLoopback(hostname: string): boolean {
+  return hostname === "localhost" || hostname === "::1" || /^127\./.test(hostname);
+}
+
+/**
+ * Starts the service and resolves once it listens.
+ *
+ * @example
+ * ```ts ignore
+ * import { startServer } from "./serve.ts";
+ * const server = await startServer({ port: 0, dataDir: await Deno.makeTempDir() });
+ * const me = await fetch(`${server.baseUrl}/user/self`, {
+ *   headers: { authorization: `Bearer ${server.adminToken}` },
+ * });
+ * console.log(await me.json());
+ * await server.close();
+ * ```
+ */
+export async function startServer(options: ServeOptions = {}): Promise<RunningServer> {
+  const dataDir = options.dataDir ?? defaultDataDir();
+  const hostname = options.hostname ?? "127.0.0.1";
+  const log = options.quiet ? () => {} : (msg: string) => console.error(msg);
+  await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  const registry = new SqliteRegistry(join(dataDir, "registry.db"));
+  try {
+    const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
+    const admin = await bootstrapAdmin(registry, dataDir);
+    let runner = options.runner;
+    if (!runner) runner = (await import("./runner.ts")).localRunner();
+    const runs = new RunService(runner, {
+      runTimeoutMs: options.runTimeoutMs ?? 130_000,
+      startWaitMs: options.startWaitMs,
+    });
+    const app = createApp({
+      registry,
+      storage: new LocalStorage(join(dataDir, "files")),
+      runs,
+      signingSecret,
+      maxBodyBytes: options.maxBodyBytes,
+      maxUploadBytes: options.maxUploadBytes,
+      publicUrl: options.publicUrl,
+    });
+    if (!isLoopback(hostname)) {
+      log(
+        `Warning: listening on ${hostname}, so other machines can reach this service; every route except share-token runs still needs an API token`,
+      );
+    }
+    const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+    const server = Deno.serve({
+      port: options.port ?? DEFAULT_PORT,
+      hostname,
+      onListen: (addr) => resolve(addr as Deno.NetAddr),
+    }, app.fetch);
+    const addr = await listening;
+    const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
+    const url = `http://${host}:${addr.port}`;
+    if (admin.created) log(`Created the admin user; its API token is in ${admin.path}`);
+    log(`Fused service listening on ${url}/v1 (data in ${dataDir})`);
+    let closed: Promise<void> | undefined;
+    return {
+      url,
+      baseUrl: `${url}/v1`,
+      port: addr.port,
+      adminToken: admin.credentials.access_token,
+      dataDir,
+      close(): Promise<void> {
+        closed ??= (async () => {
+          await server.shutdown();
+          // Polled runs have no connection waiting; give them a bounded time to finish.
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            runs.drain(),
+            new Promise((r) => (timer = setTimeout(r, 10_000))),
+          ]);
+          clearTimeout(timer);
+          await registry.close();
+        })();
+        return closed;
+      },
+    };
+  } catch (err) {
+    await registry.close();
+    throw err;
+  }
+}

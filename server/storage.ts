@@ -1,0 +1,274 @@
+/**
+ * File storage behind the `fd://` scheme. `Storage` is the interface (an S3 backend will
+ * implement it later); `LocalStorage` keeps files in a folder. `parseFdPath` turns a user's
+ * `fd://a/b.parquet` into a storage key and refuses any path that tries to leave the root.
+ *
+ * @module
+ */
+import { dirname, join, relative, resolve, sep } from "node:path";
+import { ValidationError } from "../client/errors.ts";
+
+/** One entry of a listing; `key` is relative to the storage root, `/`-separated. */
+export interface FileInfo {
+  /** Key of the file or folder (`a/b.parquet`, `a`); "" is the root. */
+  key: string;
+  /** Whether it is a folder. */
+  isDirectory: boolean;
+  /** Size in bytes (files only). */
+  size: number | null;
+  /** Time of the last change. */
+  lastModified: Date | null;
+}
+
+/** A file opened for reading. */
+export interface FileStream {
+  /** The bytes. */
+  body: ReadableStream<Uint8Array>;
+  /** Size in bytes. */
+  size: number;
+}
+
+/** Options of a write. */
+export interface WriteOptions {
+  /** Refuse (with `TooLargeError`) once the body passes this many bytes. */
+  maxBytes?: number;
+}
+
+/** A write went past its byte limit; nothing was written. */
+export class TooLargeError extends Error {
+  /** Creates the error for a limit in bytes. */
+  constructor(maxBytes: number) {
+    super(`The upload is larger than the limit of ${maxBytes} bytes: split it or raise the server's upload limit`);
+    this.name = "TooLargeError";
+  }
+}
+
+/** A key names nothing. */
+export class FileNotFoundError extends Error {
+  /** Creates the error for a key. */
+  constructor(key: string) {
+    super(`No file or folder at fd://${key}`);
+    this.name = "FileNotFoundError";
+  }
+}
+
+/** Where `fd://` files live. Keys come from `parseFdPath`, never from users directly. */
+export interface Storage {
+  /** Direct children of a folder key ("" = root); FileNotFoundError when it does not exist. */
+  list(key: string): Promise<FileInfo[]>;
+  /** Every file (not folder) under a key, recursively. */
+  walk(key: string): AsyncIterable<FileInfo>;
+  /** Information about one key, or null. */
+  stat(key: string): Promise<FileInfo | null>;
+  /** Opens a file; FileNotFoundError when missing or a folder. */
+  read(key: string): Promise<FileStream>;
+  /** Writes a file from a stream, atomically (nothing visible until complete). */
+  write(key: string, body: ReadableStream<Uint8Array>, options?: WriteOptions): Promise<FileInfo>;
+  /**
+   * Deletes a file, or a folder with everything in it when its tree is at most `maxDepth`
+   * levels deep (null = unlimited); false when nothing was there.
+   */
+  delete(key: string, options?: { maxDepth?: number | null }): Promise<boolean>;
+}
+
+/**
+ * Parses a `fd://` path into a storage key, refusing anything that could leave the root:
+ * `..` or `.` segments, absolute paths (`fd:///etc`), backslashes, control characters and
+ * percent-encoded bytes (the query string was decoded once already; a second layer is a trick).
+ *
+ * @example
+ * ```ts
+ * import { parseFdPath } from "./storage.ts";
+ * parseFdPath("fd://tables/roads.parquet"); // "tables/roads.parquet"
+ * ```
+ */
+export function parseFdPath(path: string): string {
+  if (!path.startsWith("fd://")) {
+    throw new ValidationError(`Path "${path}" is not an fd:// path: write it as fd://folder/file`);
+  }
+  const rest = path.slice("fd://".length);
+  if (rest.startsWith("/")) {
+    throw new ValidationError(`Path "${path}" is absolute: fd:// paths are relative to the storage root (fd://folder/file)`);
+  }
+  if (/[\\\u0000-\u001f\u007f]/.test(rest)) {
+    throw new ValidationError(`Path "${path}" contains a backslash or a control character`);
+  }
+  if (/%[0-9a-fA-F]{2}/.test(rest)) {
+    throw new ValidationError(`Path "${path}" contains percent-encoded characters: send the plain path, encoded once in the URL`);
+  }
+  const segments = rest.split("/");
+  if (segments.at(-1) === "") segments.pop(); // a trailing "/" names a folder
+  for (const segment of segments) {
+    if (segment === "" || segment === "." || segment === "..") {
+      throw new ValidationError(`Path "${path}" contains an empty, "." or ".." segment: fd:// paths cannot leave their root`);
+    }
+  }
+  return segments.join("/");
+}
+
+/** The `fd://` URL of a key (folders end with `/`). */
+export function fdUrl(info: Pick<FileInfo, "key" | "isDirectory">): string {
+  return `fd://${info.key}${info.isDirectory && info.key !== "" ? "/" : ""}`;
+}
+
+/** Storage in a local folder. */
+export class LocalStorage implements Storage {
+  /** Absolute path of the root folder. */
+  readonly root: string;
+
+  /** Uses (and creates on first write) the folder `root`. */
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  /** Maps a key to a path, checking (again, after symlinks) that it stays inside the root. */
+  async #path(key: string): Promise<string> {
+    const path = key === "" ? this.root : join(this.root, ...key.split("/"));
+    const rel = relative(this.root, path);
+    if (rel.startsWith("..") || rel.includes(`${sep}..${sep}`)) {
+      throw new ValidationError(`fd://${key} is outside the storage root`);
+    }
+    // A symlink inside the root could point outside it: compare real paths when the file exists.
+    try {
+      const real = await Deno.realPath(path);
+      const realRoot = await Deno.realPath(this.root);
+      if (real !== realRoot && !real.startsWith(realRoot + sep)) {
+        throw new ValidationError(`fd://${key} resolves outside the storage root`);
+      }
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    return path;
+  }
+
+  #info(key: string, stat: Deno.FileInfo): FileInfo {
+    return {
+      key,
+      isDirectory: stat.isDirectory,
+      size: stat.isDirectory ? null : stat.size,
+      lastModified: stat.mtime,
+    };
+  }
+
+  /** {@inheritDoc Storage.stat} */
+  async stat(key: string): Promise<FileInfo | null> {
+    try {
+      return this.#info(key, await Deno.stat(await this.#path(key)));
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return null;
+      throw err;
+    }
+  }
+
+  /** {@inheritDoc Storage.list} */
+  async list(key: string): Promise<FileInfo[]> {
+    const dir = await this.#path(key);
+    if (key === "") await Deno.mkdir(dir, { recursive: true });
+    const out: FileInfo[] = [];
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (entry.name.includes(".tmp-upload-")) continue;
+        const child = key === "" ? entry.name : `${key}/${entry.name}`;
+        const info = await this.stat(child);
+        if (info) out.push(info);
+      }
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+        throw new FileNotFoundError(key);
+      }
+      throw err;
+    }
+    return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  }
+
+  /** {@inheritDoc Storage.walk} */
+  async *walk(key: string): AsyncIterable<FileInfo> {
+    const info = await this.stat(key);
+    if (!info) return;
+    if (!info.isDirectory) {
+      yield info;
+      return;
+    }
+    for (const child of await this.list(key)) yield* this.walk(child.key);
+  }
+
+  /** {@inheritDoc Storage.read} */
+  async read(key: string): Promise<FileStream> {
+    const path = await this.#path(key);
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) throw new FileNotFoundError(key);
+      throw err;
+    }
+    const stat = await file.stat();
+    if (!stat.isFile) {
+      file.close();
+      throw new FileNotFoundError(key);
+    }
+    return { body: file.readable, size: stat.size };
+  }
+
+  /** {@inheritDoc Storage.write} */
+  async write(
+    key: string,
+    body: ReadableStream<Uint8Array>,
+    options: WriteOptions = {},
+  ): Promise<FileInfo> {
+    if (key === "") throw new ValidationError("Cannot write to the storage root: give a file name (fd://folder/file)");
+    const path = await this.#path(key);
+    await Deno.mkdir(dirname(path), { recursive: true });
+    const existing = await this.stat(key);
+    if (existing?.isDirectory) {
+      throw new ValidationError(`fd://${key} is a folder: upload to a file path inside it`);
+    }
+    const tmp = `${path}.tmp-upload-${crypto.randomUUID().slice(0, 8)}`;
+    const file = await Deno.open(tmp, { write: true, createNew: true });
+    let written = 0;
+    const limit = options.maxBytes ?? Infinity;
+    const counter = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        written += chunk.byteLength;
+        if (written > limit) controller.error(new TooLargeError(limit));
+        else controller.enqueue(chunk);
+      },
+    });
+    try {
+      await body.pipeThrough(counter).pipeTo(file.writable);
+      await Deno.rename(tmp, path);
+    } catch (err) {
+      await Deno.remove(tmp).catch(() => {});
+      throw err;
+    }
+    return (await this.stat(key)) as FileInfo;
+  }
+
+  /** {@inheritDoc Storage.delete} */
+  async delete(key: string, options: { maxDepth?: number | null } = {}): Promise<boolean> {
+    if (key === "") throw new ValidationError("Cannot delete the storage root: name a file or folder inside it");
+    const info = await this.stat(key);
+    if (!info) return false;
+    const path = await this.#path(key);
+    if (info.isDirectory) {
+      const maxDepth = options.maxDepth ?? null;
+      const depth = await treeDepth(path);
+      if (maxDepth !== null && depth > maxDepth) {
+        throw new ValidationError(
+          `fd://${key}/ is ${depth} levels deep, more than max_depth=${maxDepth}: raise max_depth (or "unlimited") to delete it`,
+        );
+      }
+    }
+    await Deno.remove(path, { recursive: true });
+    return true;
+  }
+}
+
+/** Levels of a folder: 1 for a folder of files, 2 when it holds a folder of files, ... */
+async function treeDepth(dir: string): Promise<number> {
+  let deepest = 1;
+  for await (const entry of Deno.readDir(dir)) {
+    if (entry.isDirectory) deepest = Math.max(deepest, 1 + await treeDepth(join(dir, entry.name)));
+  }
+  return deepest;
+}

@@ -1,0 +1,300 @@
+"""Drives the fused kernel with Debian's jupyter_client through one scenario and prints a JSON
+report of what happened; tests/kernel_e2e_test.ts runs it and checks the report.
+
+Usage: /usr/bin/python3 tests/kernel_driver.py SCENARIO [KERNEL_NAME]
+Scenarios: basics, interrupt_await, interrupt_sync, comm, async_output, restart, stdin, bench,
+startup (the last two are used by bench/kernel_bench.ts).
+Every wait has a timeout and the whole run is killed by SIGALRM, so CI never hangs here.
+"""
+
+import json
+import os
+import queue
+import signal
+import statistics
+import sys
+import time
+
+from jupyter_client.manager import KernelManager, start_new_kernel
+
+signal.alarm(int(os.environ.get("DRIVER_TIMEOUT", "90")))
+
+TIMEOUT = 15
+
+
+def wait_reply(kc, msg_id, channel="shell", timeout=TIMEOUT):
+    """The reply to msg_id on a channel (other replies are skipped)."""
+    get = kc.get_shell_msg if channel == "shell" else kc.get_control_msg
+    deadline = time.time() + timeout
+    while True:
+        left = deadline - time.time()
+        if left <= 0:
+            raise TimeoutError(f"no reply to {msg_id} within {timeout} s")
+        msg = get(timeout=left)
+        if msg["parent_header"].get("msg_id") == msg_id:
+            return msg
+
+
+class Iopub:
+    """Collects iopub messages by parent msg_id, so late output can be checked afterwards."""
+
+    def __init__(self, kc):
+        self.kc = kc
+        self.by_parent = {}
+
+    def pump(self, timeout):
+        try:
+            msg = self.kc.get_iopub_msg(timeout=timeout)
+        except queue.Empty:
+            return None
+        pid = msg["parent_header"].get("msg_id")
+        self.by_parent.setdefault(pid, []).append(msg)
+        return msg
+
+    def until_idle(self, msg_id, timeout=TIMEOUT):
+        deadline = time.time() + timeout
+        while not any(
+            m["msg_type"] == "status" and m["content"]["execution_state"] == "idle"
+            for m in self.by_parent.get(msg_id, [])
+        ):
+            if time.time() > deadline:
+                raise TimeoutError(f"no idle for {msg_id} within {timeout} s")
+            self.pump(0.1)
+        return self.by_parent[msg_id]
+
+    def drain(self, seconds):
+        end = time.time() + seconds
+        while time.time() < end:
+            self.pump(0.05)
+
+    def outputs(self, msg_id, kind=None):
+        return [
+            m
+            for m in self.by_parent.get(msg_id, [])
+            if m["msg_type"] not in ("status", "execute_input") and (kind is None or m["msg_type"] == kind)
+        ]
+
+
+def run(kc, io, code, timeout=TIMEOUT, **kw):
+    """Executes a cell and waits for its reply and idle; returns (reply content, msg_id)."""
+    msg_id = kc.execute(code, **kw)
+    reply = wait_reply(kc, msg_id, timeout=timeout)
+    io.until_idle(msg_id, timeout=timeout)
+    return reply["content"], msg_id
+
+
+def text_result(io, msg_id):
+    res = io.outputs(msg_id, "execute_result")
+    return res[0]["content"]["data"].get("text/plain") if res else None
+
+
+def kernel_info_latency(kc):
+    t0 = time.time()
+    msg_id = kc.kernel_info()
+    wait_reply(kc, msg_id, timeout=5)
+    return time.time() - t0
+
+
+def interrupt_scenario(km, kc, io, busy_code):
+    out = {}
+    run(kc, io, "const keep = 41")
+    msg_id = kc.execute(busy_code)
+    time.sleep(0.5)
+    t0 = time.time()
+    km.interrupt_kernel()
+    reply = wait_reply(kc, msg_id, timeout=10)
+    out["interrupt_to_reply_s"] = time.time() - t0
+    out["reply_status"] = reply["content"]["status"]
+    out["ename"] = reply["content"].get("ename")
+    io.until_idle(msg_id)
+    out["kernel_info_s"] = kernel_info_latency(kc)
+    content, nid = run(kc, io, "keep + 1")
+    out["next_status"] = content["status"]
+    out["next_result"] = text_result(io, nid)
+    return out
+
+
+def scenario_basics(km, kc, io):
+    msg_id = kc.kernel_info()
+    info = wait_reply(kc, msg_id)["content"]
+    content, mid = run(kc, io, "1+1")
+    return {
+        "language": info["language_info"]["name"],
+        "implementation": info["implementation"],
+        "protocol_version": info["protocol_version"],
+        "status": content["status"],
+        "execution_count": content["execution_count"],
+        "result": text_result(io, mid),
+        "order": [m["msg_type"] for m in io.by_parent[mid]],
+    }
+
+
+def scenario_interrupt_await(km, kc, io):
+    return interrupt_scenario(km, kc, io, "await new Promise(() => {})")
+
+
+def scenario_interrupt_sync(km, kc, io):
+    return interrupt_scenario(km, kc, io, "while (true) {}")
+
+
+COMM_SETUP = """
+let release = () => {};
+const got: unknown[] = [];
+Jupyter.registerCommTarget("fused.test", (comm, open) => {
+  got.push(open.data);
+  comm.onMessage((data, msg) => {
+    got.push(data);
+    comm.send({ echo: data, buffers: msg.buffers.length }, { buffers: msg.buffers });
+    if ((data as { stop?: boolean }).stop) release();
+  });
+});
+"""
+
+
+def scenario_comm(km, kc, io):
+    out = {}
+    content, _ = run(kc, io, COMM_SETUP)
+    out["setup_status"] = content["status"]
+    cell = kc.execute('await new Promise<void>((r) => release = r); "released after " + got.length')
+    time.sleep(0.3)
+    comm_id = "comm-from-frontend"
+    kc.shell_channel.send(kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": "fused.test", "data": {"hello": 1}}))
+    msg = kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"ping": 1}})
+    kc.session.send(kc.shell_channel.socket, msg, buffers=[b"\x01\x02\x03"])
+    # The echo must come back while the cell is still awaiting.
+    echo = None
+    deadline = time.time() + 10
+    while echo is None and time.time() < deadline:
+        m = io.pump(0.1)
+        if m and m["msg_type"] == "comm_msg" and m["content"]["comm_id"] == comm_id:
+            echo = m
+    out["echo_data"] = echo and echo["content"]["data"]
+    out["echo_buffers"] = echo and [bytes(b).hex() for b in echo["buffers"]]
+    info_id = kc.comm_info()
+    out["comm_info"] = wait_reply(kc, info_id)["content"]["comms"]
+    out["cell_done_before_stop"] = any(
+        m["msg_type"] == "execute_result" for m in io.by_parent.get(cell, [])
+    )
+    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": {"stop": True}}))
+    reply = wait_reply(kc, cell)
+    io.until_idle(cell)
+    out["cell_status"] = reply["content"]["status"]
+    out["cell_result"] = text_result(io, cell)
+    return out
+
+
+def scenario_async_output(km, kc, io):
+    first_content, first = run(kc, io, 'setTimeout(() => console.log("late"), 300); "A"')
+    second_content, second = run(kc, io, 'await new Promise((r) => setTimeout(r, 800)); "B"')
+    io.drain(0.3)
+    streams = lambda mid: "".join(m["content"]["text"] for m in io.outputs(mid, "stream"))
+    return {
+        "first_status": first_content["status"],
+        "second_status": second_content["status"],
+        "first_streams": streams(first),
+        "second_streams": streams(second),
+        "second_result": text_result(io, second),
+    }
+
+
+def scenario_restart(km, kc, io):
+    run(kc, io, "const before = 7")
+    content, mid = run(kc, io, "before * 6")
+    out = {"before": text_result(io, mid)}
+    pid_before = km.provisioner.pid if km.provisioner else None
+    t0 = time.time()
+    km.restart_kernel(now=False)
+    kc.wait_for_ready(timeout=30)
+    out["restart_s"] = time.time() - t0
+    out["new_process"] = (km.provisioner.pid if km.provisioner else None) != pid_before
+    io.drain(0.2)
+    content, mid = run(kc, io, "typeof before")
+    out["after"] = text_result(io, mid)
+    content, mid = run(kc, io, "1 + 1")
+    out["works"] = text_result(io, mid)
+    return out
+
+
+def scenario_stdin(km, kc, io):
+    msg_id = kc.execute('const name = prompt("Your name?"); `hello ${name}`', allow_stdin=True)
+    req = kc.get_stdin_msg(timeout=10)
+    kc.input("Ada")
+    reply = wait_reply(kc, msg_id)
+    io.until_idle(msg_id)
+    return {
+        "prompt": req["content"]["prompt"],
+        "parent_is_cell": req["parent_header"]["msg_id"] == msg_id,
+        "status": reply["content"]["status"],
+        "result": text_result(io, msg_id),
+    }
+
+
+def scenario_bench(km, kc, io):
+    """Round trip of a trivial cell and of a cell logging 20,000 lines (used by bench/)."""
+    n = int(os.environ.get("BENCH_ROUNDS", "100"))
+    for _ in range(10):
+        run(kc, io, "1+1")
+    times = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        run(kc, io, "1+1")
+        times.append(time.perf_counter() - t0)
+    log_code = "for (let i = 0; i < 20000; i++) console.log(i)"
+    log_times = []
+    lines = 0
+    for _ in range(int(os.environ.get("BENCH_LOG_ROUNDS", "3"))):
+        t0 = time.perf_counter()
+        _, mid = run(kc, io, log_code, timeout=120)
+        log_times.append(time.perf_counter() - t0)
+        lines = sum(m["content"]["text"].count("\n") for m in io.outputs(mid, "stream"))
+        io.by_parent.clear()
+    return {
+        "trivial_median_s": statistics.median(times),
+        "log_20000_median_s": statistics.median(log_times),
+        "log_lines_seen": lines,
+    }
+
+
+def startup(kernel_name):
+    """Median time from launching the kernel process to its first kernel_info_reply."""
+    times = []
+    for _ in range(int(os.environ.get("BENCH_STARTS", "5"))):
+        km = KernelManager(kernel_name=kernel_name)
+        t0 = time.perf_counter()
+        km.start_kernel()
+        kc = km.client()
+        kc.start_channels()
+        try:
+            # DEALER sockets queue the request until the kernel's port accepts the connection.
+            wait_reply(kc, kc.kernel_info(), timeout=30)
+            times.append(time.perf_counter() - t0)
+        finally:
+            kc.stop_channels()
+            km.shutdown_kernel(now=True)
+    return {"startup_median_s": statistics.median(times), "startup_all_s": times}
+
+
+def main():
+    scenario = sys.argv[1]
+    kernel_name = sys.argv[2] if len(sys.argv) > 2 else "fused"
+    if scenario == "startup":
+        print(json.dumps(startup(kernel_name)))
+        return
+    fn = globals()[f"scenario_{scenario}"]
+    t0 = time.time()
+    km, kc = start_new_kernel(kernel_name=kernel_name, startup_timeout=60)
+    ready_s = time.time() - t0
+    io = Iopub(kc)
+    try:
+        report = fn(km, kc, io)
+        report["ready_s"] = ready_s
+        print(json.dumps(report))
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=False)
+        if km.is_alive():
+            km.shutdown_kernel(now=True)
+
+
+if __name__ == "__main__":
+    main()

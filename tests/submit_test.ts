@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import * as arrow from "apache-arrow";
+import * as fused from "../mod.ts";
+
+async function withTempCache<T>(fn: () => Promise<T>): Promise<T> {
+  const dir = await Deno.makeTempDir();
+  fused.options.cacheDirectory = dir;
+  try {
+    return await fn();
+  } finally {
+    fused.options.cacheDirectory = null;
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const SQUARE = `
+import * as arrow from "apache-arrow";
+export default function udf({ n = 0, scale = 1 }) {
+  return arrow.tableFromArrays({ square: Float64Array.of(n * n * scale) });
+}`;
+
+Deno.test("submit over values feeds the first parameter and collects one table", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(SQUARE, { name: "square" });
+    const table = await fused.submit(u, [1, 2, 3], { engine: "local", scale: 10 }) as arrow.Table;
+    assert.deepEqual(table.toArray().map((r) => r.toJSON()), [
+      { n: 1, square: 10 },
+      { n: 2, square: 40 },
+      { n: 3, square: 90 },
+    ]);
+  });
+});
+
+Deno.test("submit over objects or an Arrow table gives the same rows", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(SQUARE, { name: "square2" });
+    const fromObjects = await fused.submit(u, [{ n: 2 }, { n: 4 }], { engine: "local" }) as arrow.Table;
+    const args = arrow.tableFromArrays({ n: Float64Array.of(2, 4) });
+    const fromTable = await fused.submit(u, args, { engine: "local" }) as arrow.Table;
+    assert.deepEqual(
+      fromTable.toArray().map((r) => r.toJSON()),
+      fromObjects.toArray().map((r) => r.toJSON()),
+    );
+  });
+});
+
+Deno.test("collected results are cached and cache: false recomputes", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(
+      `export default function udf({ n = 0 }) { return { n, at: performance.now() } }`,
+      { name: "stamp" },
+    );
+    const a = await fused.submit(u, [1, 2], { engine: "local" }) as arrow.Table;
+    const b = await fused.submit(u, [1, 2], { engine: "local" }) as arrow.Table;
+    assert.deepEqual(b.toArray().map((r) => r.toJSON()), a.toArray().map((r) => r.toJSON()));
+    const c = await fused.submit(u, [1, 2], { engine: "local", cache: false }) as arrow.Table;
+    assert.notDeepEqual(c.toArray().map((r) => r.toJSON()), a.toArray().map((r) => r.toJSON()));
+  });
+});
+
+Deno.test("collect: false returns a live JobPool, and errors can be ignored", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(
+      `export default function udf({ n = 0 }) { if (n === 2) throw new Error("two"); return n * 10 }`,
+      { name: "some_fail" },
+    );
+    const pool = await fused.submit(u, [1, 2, 3], { engine: "local", collect: false });
+    assert.ok(pool instanceof fused.JobPool);
+    await pool.wait();
+    assert.deepEqual(pool.status().success, 2);
+    assert.match(pool.firstError()!.message, /Run #1 .*two/);
+    await assert.rejects(() => fused.submit(u, [1, 2, 3], { engine: "local" }), /two/);
+    const partial = await fused.submit(u, [1, 2, 3], {
+      engine: "local",
+      ignoreExceptions: true,
+    }) as arrow.Table;
+    assert.deepEqual(partial.toArray().map((r) => r.toJSON()), [
+      { n: 1, result: 10 },
+      { n: 3, result: 30 },
+    ]);
+  });
+});
+
+Deno.test("debugMode runs only the first argument and returns its result", async () => {
+  const u = fused.udf(`export default ({ n = 0 }) => n + 100`, { name: "debug" });
+  assert.equal(await fused.submit(u, [5, 6, 7], { engine: "local", debugMode: true, cache: false }), 105);
+});
+
+Deno.test("bad argument lists are refused", async () => {
+  const u = fused.udf(`export default ({ n = 0 }) => n`, { name: "bad_args" });
+  await assert.rejects(() => fused.submit(u, [], { engine: "local" }), /at least one/);
+  // deno-lint-ignore no-explicit-any
+  await assert.rejects(() => fused.submit(u, "nope" as any, { engine: "local" }), /list of arguments/);
+  const noParams = fused.udf(`export default () => 1`, { name: "no_params" });
+  await assert.rejects(() => fused.submit(noParams, [1], { engine: "local" }), /pass objects/);
+});
