@@ -43,3 +43,5 @@ export * as formats from "./client/formats/mod.ts";
 export { Raster } from "./client/formats/mod.ts";
 export * as tiles from "./client/tiles.ts";
 export { LocalEngine } from "./engine/mod.ts";
+export * as api from "./client/api/mod.ts";
+export * as core from "./client/api/core.ts";

@@ -1,13 +1,15 @@
 /**
  * Local engine overhead, against a baseline measured in the same process:
  * (a) warm run of a trivial UDF vs a raw Worker postMessage round trip (target ≤ 3x);
- * (b) cold first run of a new UDF version: module files written, Worker started, module loaded
+ *     and the same through `fused.run` with the cache off (the SDK's dispatch on top);
+ * (b) cold first `fused.run` of a new UDF version: module files written, Worker started, module loaded
  *     (target < 100 ms median).
  *
  * Run: `deno run -A --unstable-worker-options bench/engine_bench.ts`
  *
  * @module
  */
+import { run, setLocalEngine } from "../client/run.ts";
 import { udf } from "../client/udf.ts";
 import { LocalEngine } from "../engine/mod.ts";
 
@@ -19,6 +21,10 @@ export interface EngineBenchResult {
   warmRunMs: number;
   /** warmRunMs / rawRoundTripMs. */
   warmRatio: number;
+  /** Median warm `fused.run` (cache off) of the same UDF: engine plus the SDK's dispatch. */
+  warmFusedRunMs: number;
+  /** warmFusedRunMs / rawRoundTripMs (target ≤ 3). */
+  warmFusedRunRatio: number;
   /** Median cold run of a fresh UDF version. */
   coldRunMs: number;
   /** 95th percentile of the cold runs. */
@@ -109,6 +115,14 @@ export async function main(): Promise<EngineBenchResult> {
       if (i >= 50) warm.push(performance.now() - t0);
     }
 
+    setLocalEngine(engine);
+    const warmFused: number[] = [];
+    for (let i = 0; i < 1050; i++) {
+      const t0 = performance.now();
+      await run(trivial, { cache: false, verbose: false });
+      if (i >= 50) warmFused.push(performance.now() - t0);
+    }
+
     const cold: number[] = [];
     const stamp = crypto.randomUUID(); // a fresh version per run, never seen by Deno's caches
     for (let i = 0; i < 20; i++) {
@@ -116,7 +130,7 @@ export async function main(): Promise<EngineBenchResult> {
         name: "cold",
       });
       const t0 = performance.now();
-      await engine.run({ udf: fresh });
+      await run(fresh, { cache: false, verbose: false });
       cold.push(performance.now() - t0);
     }
 
@@ -126,6 +140,8 @@ export async function main(): Promise<EngineBenchResult> {
       rawRoundTripMs: quantile(raw, 0.5),
       warmRunMs: quantile(warm, 0.5),
       warmRatio: quantile(warm, 0.5) / quantile(raw, 0.5),
+      warmFusedRunMs: quantile(warmFused, 0.5),
+      warmFusedRunRatio: quantile(warmFused, 0.5) / quantile(raw, 0.5),
       coldRunMs: quantile(cold, 0.5),
       coldRunP95Ms: quantile(cold, 0.95),
     };
@@ -142,17 +158,23 @@ export async function main(): Promise<EngineBenchResult> {
       } | ratio ${result.warmRatio.toFixed(2)}x (≤ 3x) |`,
     );
     console.log(
+      `| warm fused.run (cache off), UDF returns 1 | ${fmt(result.warmFusedRunMs)} | ${
+        fmt(quantile(warmFused, 0.95))
+      } | ratio ${result.warmFusedRunRatio.toFixed(2)}x (≤ 3x) |`,
+    );
+    console.log(
       `| bare Worker start + import of a fresh module (baseline) | ${fmt(result.rawColdMs)} | ${
         fmt(quantile(rawColdSamples, 0.95))
       } | |`,
     );
     console.log(
-      `| cold run, fresh UDF version | ${fmt(result.coldRunMs)} | ${
+      `| cold fused.run, fresh UDF version | ${fmt(result.coldRunMs)} | ${
         fmt(result.coldRunP95Ms)
       } | < 100 ms (ratio ${(result.coldRunMs / result.rawColdMs).toFixed(2)}x baseline) |`,
     );
     return result;
   } finally {
+    setLocalEngine(undefined);
     await engine.close();
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -23,10 +23,12 @@ const BASELINE = "deno-baseline";
 export interface KernelTimings {
   /** Median round trip of `1+1`. */
   trivialMedianS: number;
-  /** Median time of a cell logging 20,000 lines. */
+  /** Median time of a cell logging 20,000 lines (NaN when it never finished). */
   log20000MedianS: number;
-  /** Lines of that cell seen on iopub (checks nothing was lost). */
+  /** Fewest lines of that cell seen on iopub in one run (checks nothing was lost). */
   logLinesSeen: number;
+  /** Runs of the logging cell that got no reply within 60 s. */
+  logFailures: number;
   /** Median time from process start to the first kernel_info_reply. */
   startupMedianS: number;
 }
@@ -45,7 +47,7 @@ async function driver(
   env: Record<string, string>,
   scenario: string,
   kernel: string,
-): Promise<Record<string, number>> {
+): Promise<Record<string, unknown>> {
   const out = await new Deno.Command(PYTHON, {
     args: [DRIVER, scenario, kernel],
     env: { ...env, DRIVER_TIMEOUT: "600" },
@@ -66,10 +68,11 @@ async function measure(env: Record<string, string>, kernel: string): Promise<Ker
   const b = await driver(env, "bench", kernel);
   const s = await driver(env, "startup", kernel);
   return {
-    trivialMedianS: b.trivial_median_s,
-    log20000MedianS: b.log_20000_median_s,
-    logLinesSeen: b.log_lines_seen,
-    startupMedianS: s.startup_median_s,
+    trivialMedianS: Number(b.trivial_median_s),
+    log20000MedianS: b.log_20000_median_s == null ? NaN : Number(b.log_20000_median_s),
+    logLinesSeen: Number(b.log_lines_seen),
+    logFailures: (b.log_failures as string[]).length,
+    startupMedianS: Number(s.startup_median_s),
   };
 }
 
@@ -141,7 +144,10 @@ export async function main(): Promise<KernelBenchResult> {
       deno.startupMedianS,
       result.ratios.startup,
     );
-    console.log(`lines seen on iopub: fused ${fused.logLinesSeen}, deno ${deno.logLinesSeen}`);
+    console.log(
+      `20,000-line cell: lines seen on iopub fused ${fused.logLinesSeen}, deno ${deno.logLinesSeen}; ` +
+        `runs without reply in 60 s fused ${fused.logFailures}, deno ${deno.logFailures}`,
+    );
     return result;
   } finally {
     await Deno.remove(prefix, { recursive: true }).catch(() => {});

@@ -125,8 +125,8 @@ export interface RunOptions {
 export interface RunResponse {
   /** The result. */
   data: UdfResult;
-  /** The UDF that ran. */
-  udf: Udf;
+  /** The UDF that ran; null for a run by share token, whose code the caller cannot see. */
+  udf: Udf | null;
   /** Output the UDF wrote. */
   logs: UdfLogs;
   /** Whether the result came from the cache. */

@@ -8,7 +8,8 @@
  */
 import { createHash } from "node:crypto";
 import { parseCacheMaxAge } from "./cache_max_age.ts";
-import { ValidationError } from "./errors.ts";
+import { FusedError, ValidationError } from "./errors.ts";
+import type { SavedUdf, UdfAccessToken } from "./api/schemas.ts";
 import {
   type HeaderJson,
   HeaderSchema,
@@ -122,6 +123,36 @@ function functionToModule(fn: (...args: never[]) => unknown): string {
     );
   }
   return `export default ${text};\n`;
+}
+
+/** Service operations of a Udf, installed by client/api/mod.ts (so this module needs no HTTP). */
+export interface UdfServiceHooks {
+  /** Saves the UDF on the service. */
+  toFused(udf: Udf, options: { overwrite?: boolean }): Promise<SavedUdf>;
+  /** Creates a share token for a saved UDF. */
+  createAccessToken(udf: Udf): Promise<UdfAccessToken>;
+  /** Lists a saved UDF's share tokens. */
+  getAccessTokens(udf: Udf): Promise<UdfAccessToken[]>;
+  /** Deletes a saved UDF. */
+  deleteSaved(udf: Udf): Promise<void>;
+  /** Clears the service's cached results of a saved UDF. */
+  deleteCache(udf: Udf): Promise<void>;
+  /** Web link of a saved UDF, or null. */
+  catalogUrl(udf: Udf): string | null;
+}
+
+let serviceHooks: UdfServiceHooks | undefined;
+
+/** Installs the service operations of Udf (client/api/mod.ts does). */
+export function setUdfServiceHooks(hooks: UdfServiceHooks): void {
+  serviceHooks = hooks;
+}
+
+function service(): UdfServiceHooks {
+  if (!serviceHooks) {
+    throw new FusedError('Saving and sharing UDFs needs the API client: import "fused" (mod.ts)');
+  }
+  return serviceHooks;
 }
 
 /** A user-defined function: code plus options, runnable with `fused.run`. */
@@ -257,13 +288,40 @@ export class Udf {
   }
 
   /**
-   * Deletes the cached results of this UDF's local runs; resolves to how many were deleted.
-   * (Imported on use so that code which only defines UDFs, such as the engine's Workers, does
-   * not load the cache and its formats.)
+   * Deletes the cached results of this UDF's local runs and, when it is saved on a service, the
+   * service's cached results; resolves to how many local entries were deleted.
    */
   async deleteCache(): Promise<number> {
+    // Imported on use so that code which only defines UDFs does not load the cache's formats.
     const { deleteCache } = await import("./cache.ts");
-    return await deleteCache({ folder: udfCacheFolder(this.name) });
+    const deleted = await deleteCache({ folder: udfCacheFolder(this.name) });
+    if (this.metadata?.["fused:id"] && serviceHooks) await serviceHooks.deleteCache(this);
+    return deleted;
+  }
+
+  /** Saves this UDF on the service; sets `fused:id` and `fused:slug` in its metadata. */
+  toFused(options: { overwrite?: boolean } = {}): Promise<SavedUdf> {
+    return service().toFused(this, options);
+  }
+
+  /** Creates a share token for this saved UDF. */
+  createAccessToken(): Promise<UdfAccessToken> {
+    return service().createAccessToken(this);
+  }
+
+  /** The share tokens of this saved UDF. */
+  getAccessTokens(): Promise<UdfAccessToken[]> {
+    return service().getAccessTokens(this);
+  }
+
+  /** Deletes this UDF from the service. */
+  deleteSaved(): Promise<void> {
+    return service().deleteSaved(this);
+  }
+
+  /** Web link of the saved UDF, or null when it is not saved. */
+  get catalogUrl(): string | null {
+    return serviceHooks?.catalogUrl(this) ?? null;
   }
 
   /** A copy of this UDF with other default parameters merged over the current ones. */

@@ -7,6 +7,7 @@
 
 import { chromium } from "playwright-core";
 import type { Browser, Page } from "playwright-core";
+import { decode } from "fast-png";
 
 /** Chromium flags: software WebGL (SwiftShader) and no background network (display-perf §2). */
 export const CHROMIUM_ARGS = [
@@ -49,16 +50,30 @@ export interface PageSession {
  * browser and server are closed afterwards whatever happens.
  */
 export async function withPage<T>(
-  html: string,
+  html: string | ((port: number) => string),
   use: (session: PageSession) => Promise<T>,
-  options: { timeoutMs?: number; viewport?: { width: number; height: number } } = {},
+  options: {
+    timeoutMs?: number;
+    viewport?: { width: number; height: number };
+    /** Answers requests other than `/` (e.g. tiles); 404 when it returns undefined. */
+    routes?: (url: URL) => Response | undefined;
+  } = {},
 ): Promise<T> {
   const timeout = options.timeoutMs ?? 60_000;
-  const body = new TextEncoder().encode(html);
+  const served: { body?: Uint8Array } = {};
   const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-    () => new Response(body, { headers: { "content-type": "text/html; charset=utf-8" } }),
+    (req) => {
+      const url = new URL(req.url);
+      if (url.pathname === "/") {
+        return new Response(served.body as Uint8Array<ArrayBuffer>, {
+          headers: { "content-type": "text/html; charset=utf-8" },
+        });
+      }
+      return options.routes?.(url) ?? new Response("not found", { status: 404 });
+    },
   );
+  served.body = new TextEncoder().encode(typeof html === "string" ? html : html(server.addr.port));
   let browser: Browser | undefined;
   try {
     browser = await chromium.launch({
@@ -67,7 +82,9 @@ export async function withPage<T>(
       timeout,
       headless: true,
     });
-    const page = await browser.newPage({ viewport: options.viewport ?? { width: 1000, height: 700 } });
+    const page = await browser.newPage({
+      viewport: options.viewport ?? { width: 1000, height: 700 },
+    });
     page.setDefaultTimeout(timeout);
     const blocked: string[] = [];
     const errors: string[] = [];
@@ -77,7 +94,9 @@ export async function withPage<T>(
     page.on("pageerror", (e) => errors.push(String(e)));
     await page.route("**/*", (route) => {
       const url = route.request().url();
-      if (/^(data:|blob:)/.test(url) || /^https?:\/\/127\.0\.0\.1[:/]/.test(url)) return route.continue();
+      if (/^(data:|blob:)/.test(url) || /^https?:\/\/127\.0\.0\.1[:/]/.test(url)) {
+        return route.continue();
+      }
       blocked.push(url);
       return route.abort();
     });
@@ -96,12 +115,45 @@ export function notebookPage(outputs: string[]): string {
   }</body></html>`;
 }
 
+/** The port of the page's server, for tile URLs in tests: the page is at http://127.0.0.1:PORT/. */
+export function pagePort(page: Page): number {
+  return Number(new URL(page.url()).port);
+}
+
+/**
+ * Screenshots an element and returns the PNG plus how many distinct colours it has (a blank
+ * canvas has one).
+ */
+export async function screenshotColours(
+  page: Page,
+  selector: string,
+  path?: string,
+): Promise<{ png: Uint8Array; colours: Map<number, number> }> {
+  const png = new Uint8Array(await page.locator(selector).first().screenshot({ path }));
+  const img = decode(png);
+  const colours = new Map<number, number>();
+  const ch = img.channels;
+  for (let i = 0; i < img.width * img.height; i++) {
+    const d = img.data as Uint8Array;
+    const key = (d[i * ch] << 16) | (d[i * ch + 1] << 8) | d[i * ch + 2];
+    colours.set(key, (colours.get(key) ?? 0) + 1);
+  }
+  return { png, colours };
+}
+
 /** Waits until the map `id` reports idle (or an error), returning its state. */
 export async function waitForMap(
   page: Page,
   id: string,
   timeoutMs = 60_000,
-): Promise<{ loaded: boolean; error: string | null; idleMs?: number; pointCount?: number; shapeCount?: number }> {
+): Promise<{
+  loaded: boolean;
+  error: string | null;
+  idleMs?: number;
+  idleSinceNavigation?: number;
+  pointCount?: number;
+  shapeCount?: number;
+}> {
   await page.waitForFunction(
     (mapId: string) => {
       // deno-lint-ignore no-explicit-any
@@ -114,6 +166,13 @@ export async function waitForMap(
   return await page.evaluate((mapId: string) => {
     // deno-lint-ignore no-explicit-any
     const s = (globalThis as any).__fusedMaps[mapId];
-    return { loaded: s.loaded, error: s.error, idleMs: s.idleMs, pointCount: s.pointCount, shapeCount: s.shapeCount };
+    return {
+      loaded: s.loaded,
+      error: s.error,
+      idleMs: s.idleMs,
+      idleSinceNavigation: s.idleSinceNavigation,
+      pointCount: s.pointCount,
+      shapeCount: s.shapeCount,
+    };
   }, id);
 }

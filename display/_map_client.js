@@ -6,15 +6,16 @@
 // points here (display-perf §2.2), because every feature is serialised to the worker and tiled.
 // Lines and polygons are read from WKB into a GeoJSON source (MapLibre draws them well and the
 // counts are much smaller).
+// deno-lint-ignore no-unused-vars
 function fusedRenderMap(A, el, cfg) {
   "use strict";
-  var maplibregl = A.maplibregl, Arrow = A.Arrow;
-  var registry = (window.__fusedMaps = window.__fusedMaps || {});
-  var state = (registry[cfg.id] = { loaded: false, error: null, started: performance.now() });
+  const maplibregl = A.maplibregl, Arrow = A.Arrow;
+  const registry = (globalThis.__fusedMaps = globalThis.__fusedMaps || {});
+  const state = (registry[cfg.id] = { loaded: false, error: null, started: performance.now() });
 
   function fail(e) {
     state.error = String((e && e.message) || e);
-    var note = document.createElement("div");
+    const note = document.createElement("div");
     note.className = "fused-map-error";
     note.textContent = "Map error: " + state.error;
     el.appendChild(note);
@@ -22,46 +23,101 @@ function fusedRenderMap(A, el, cfg) {
 
   function bytesOf(b64) {
     if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(b64);
-    var bin = atob(b64), out = new Uint8Array(bin.length);
-    for (var i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    const bin = atob(b64), out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
     return out;
   }
 
-  function mercX(lon) { return (lon + 180) / 360; }
+  function mercX(lon) {
+    return (lon + 180) / 360;
+  }
   function mercY(lat) {
-    var s = Math.sin((Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI) / 180);
+    const s = Math.sin((Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI) / 180);
     return 0.5 - (0.25 * Math.log((1 + s) / (1 - s))) / Math.PI;
   }
 
   // ---- WKB (ISO and EWKB) to GeoJSON geometry ----
   function readWkb(bytes) {
-    var dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), pos = 0;
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let pos = 0;
     function geom() {
-      var le = dv.getUint8(pos) === 1; pos += 1;
-      var t = dv.getUint32(pos, le); pos += 4;
-      var dims = 2;
+      const le = dv.getUint8(pos) === 1;
+      pos += 1;
+      let t = dv.getUint32(pos, le);
+      pos += 4;
+      let dims = 2;
       if (t & 0x20000000) pos += 4; // EWKB SRID
       if (t & 0x80000000) dims++;
       if (t & 0x40000000) dims++;
       t = t & 0xffff;
-      if (t >= 3000) { dims = 4; t -= 3000; } else if (t >= 2000) { dims = 3; t -= 2000; } else if (t >= 1000) { dims = 3; t -= 1000; }
+      if (t >= 3000) {
+        dims = 4;
+        t -= 3000;
+      } else if (t >= 2000) {
+        dims = 3;
+        t -= 2000;
+      } else if (t >= 1000) {
+        dims = 3;
+        t -= 1000;
+      }
       function pt() {
-        var c = [dv.getFloat64(pos, le), dv.getFloat64(pos + 8, le)];
+        const c = [dv.getFloat64(pos, le), dv.getFloat64(pos + 8, le)];
         pos += 8 * dims;
         return c;
       }
-      function pts() { var n = dv.getUint32(pos, le); pos += 4; var a = new Array(n); for (var i = 0; i < n; i++) a[i] = pt(); return a; }
-      function rings() { var n = dv.getUint32(pos, le); pos += 4; var a = new Array(n); for (var i = 0; i < n; i++) a[i] = pts(); return a; }
-      function many() { var n = dv.getUint32(pos, le); pos += 4; var a = new Array(n); for (var i = 0; i < n; i++) a[i] = geom(); return a; }
+      function pts() {
+        const n = dv.getUint32(pos, le);
+        pos += 4;
+        const a = new Array(n);
+        for (let i = 0; i < n; i++) a[i] = pt();
+        return a;
+      }
+      function rings() {
+        const n = dv.getUint32(pos, le);
+        pos += 4;
+        const a = new Array(n);
+        for (let i = 0; i < n; i++) a[i] = pts();
+        return a;
+      }
+      function many() {
+        const n = dv.getUint32(pos, le);
+        pos += 4;
+        const a = new Array(n);
+        for (let i = 0; i < n; i++) a[i] = geom();
+        return a;
+      }
       switch (t) {
-        case 1: return { type: "Point", coordinates: pt() };
-        case 2: return { type: "LineString", coordinates: pts() };
-        case 3: return { type: "Polygon", coordinates: rings() };
-        case 4: return { type: "MultiPoint", coordinates: many().map(function (g) { return g.coordinates; }) };
-        case 5: return { type: "MultiLineString", coordinates: many().map(function (g) { return g.coordinates; }) };
-        case 6: return { type: "MultiPolygon", coordinates: many().map(function (g) { return g.coordinates; }) };
-        case 7: return { type: "GeometryCollection", geometries: many() };
-        default: throw new Error("unsupported WKB geometry type " + t);
+        case 1:
+          return { type: "Point", coordinates: pt() };
+        case 2:
+          return { type: "LineString", coordinates: pts() };
+        case 3:
+          return { type: "Polygon", coordinates: rings() };
+        case 4:
+          return {
+            type: "MultiPoint",
+            coordinates: many().map(function (g) {
+              return g.coordinates;
+            }),
+          };
+        case 5:
+          return {
+            type: "MultiLineString",
+            coordinates: many().map(function (g) {
+              return g.coordinates;
+            }),
+          };
+        case 6:
+          return {
+            type: "MultiPolygon",
+            coordinates: many().map(function (g) {
+              return g.coordinates;
+            }),
+          };
+        case 7:
+          return { type: "GeometryCollection", geometries: many() };
+        default:
+          throw new Error("unsupported WKB geometry type " + t);
       }
     }
     return geom();
@@ -75,56 +131,72 @@ function fusedRenderMap(A, el, cfg) {
   }
 
   function attributeNames(table) {
-    return table.schema.fields.map(function (f) { return f.name; }).filter(function (n) { return n.indexOf("__") !== 0; });
+    return table.schema.fields.map(function (f) {
+      return f.name;
+    }).filter(function (n) {
+      return n.indexOf("__") !== 0;
+    });
   }
 
   function rowObject(table, names, i) {
-    var o = {};
-    for (var k = 0; k < names.length; k++) o[names[k]] = plain(table.getChild(names[k]).get(i));
+    const o = {};
+    for (let k = 0; k < names.length; k++) o[names[k]] = plain(table.getChild(names[k]).get(i));
     return o;
   }
 
   function popupContent(props) {
-    var t = document.createElement("table");
+    const t = document.createElement("table");
     t.className = "fused-map-popup";
     Object.keys(props).forEach(function (k) {
       if (k.indexOf("__") === 0) return;
-      var tr = document.createElement("tr"), th = document.createElement("th"), td = document.createElement("td");
+      const tr = document.createElement("tr"),
+        th = document.createElement("th"),
+        td = document.createElement("td");
       th.textContent = k;
-      var v = props[k];
-      td.textContent = v === null || v === undefined ? "null" : typeof v === "object" ? JSON.stringify(v) : String(v);
-      tr.appendChild(th); tr.appendChild(td); t.appendChild(tr);
+      const v = props[k];
+      td.textContent = v === null || v === undefined
+        ? "null"
+        : typeof v === "object"
+        ? JSON.stringify(v)
+        : String(v);
+      tr.appendChild(th);
+      tr.appendChild(td);
+      t.appendChild(tr);
     });
     return t;
   }
 
   // ---- the point layer: one WebGL draw call over typed arrays ----
   function pointLayer(table) {
-    var n = table.numRows;
-    var lon = table.getChild("__x").toArray(), lat = table.getChild("__y").toArray();
-    var packed = table.getChild("__rgba").toArray();
-    var rgba = new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
+    const n = table.numRows;
+    const lon = table.getChild("__x").toArray(), lat = table.getChild("__y").toArray();
+    const packed = table.getChild("__rgba").toArray();
+    const rgba = new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
     // Positions relative to a centre, in float32: keeps sub-metre precision at street zoom.
-    var cx = mercX((cfg.bounds[0] + cfg.bounds[2]) / 2), cy = mercY((cfg.bounds[1] + cfg.bounds[3]) / 2);
-    var pos = new Float32Array(n * 2);
-    for (var i = 0; i < n; i++) {
+    const cx = mercX((cfg.bounds[0] + cfg.bounds[2]) / 2),
+      cy = mercY((cfg.bounds[1] + cfg.bounds[3]) / 2);
+    const pos = new Float32Array(n * 2);
+    for (let i = 0; i < n; i++) {
       pos[2 * i] = mercX(lon[i]) - cx;
       pos[2 * i + 1] = mercY(lat[i]) - cy;
     }
-    var names = attributeNames(table);
-    var program, posBuf, colBuf, aPos, aCol, uMatrix, uSize;
-    var layer = {
+    const names = attributeNames(table);
+    let program, posBuf, colBuf, aPos, aCol, uMatrix, uSize;
+    const layer = {
       id: "fused-points",
       type: "custom",
       renderingMode: "2d",
       onAdd: function (_map, gl) {
-        var vs = "attribute vec2 a_pos; attribute vec4 a_color; uniform mat4 u_matrix; uniform float u_size; varying vec4 v_color;" +
+        const vs =
+          "attribute vec2 a_pos; attribute vec4 a_color; uniform mat4 u_matrix; uniform float u_size; varying vec4 v_color;" +
           "void main(){ gl_Position = u_matrix * vec4(a_pos, 0.0, 1.0); gl_PointSize = u_size; v_color = a_color; }";
-        var fs = "precision mediump float; varying vec4 v_color;" +
+        const fs = "precision mediump float; varying vec4 v_color;" +
           "void main(){ vec2 c = gl_PointCoord * 2.0 - 1.0; float r = dot(c, c); if (r > 1.0) discard;" +
           " vec3 rgb = r > 0.55 ? v_color.rgb * 0.55 : v_color.rgb; gl_FragColor = vec4(rgb * v_color.a, v_color.a); }";
         function shader(type, src) {
-          var s = gl.createShader(type); gl.shaderSource(s, src); gl.compileShader(s);
+          const s = gl.createShader(type);
+          gl.shaderSource(s, src);
+          gl.compileShader(s);
           if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
           return s;
         }
@@ -136,17 +208,21 @@ function fusedRenderMap(A, el, cfg) {
         aCol = gl.getAttribLocation(program, "a_color");
         uMatrix = gl.getUniformLocation(program, "u_matrix");
         uSize = gl.getUniformLocation(program, "u_size");
-        posBuf = gl.createBuffer(); gl.bindBuffer(gl.ARRAY_BUFFER, posBuf); gl.bufferData(gl.ARRAY_BUFFER, pos, gl.STATIC_DRAW);
-        colBuf = gl.createBuffer(); gl.bindBuffer(gl.ARRAY_BUFFER, colBuf); gl.bufferData(gl.ARRAY_BUFFER, rgba, gl.STATIC_DRAW);
+        posBuf = gl.createBuffer();
+        gl.bindBuffer(gl.ARRAY_BUFFER, posBuf);
+        gl.bufferData(gl.ARRAY_BUFFER, pos, gl.STATIC_DRAW);
+        colBuf = gl.createBuffer();
+        gl.bindBuffer(gl.ARRAY_BUFFER, colBuf);
+        gl.bufferData(gl.ARRAY_BUFFER, rgba, gl.STATIC_DRAW);
       },
       render: function (gl, args) {
-        var m = args.defaultProjectionData.mainMatrix, t = new Float32Array(16);
+        const m = args.defaultProjectionData.mainMatrix, t = new Float32Array(16);
         // u_matrix = main × translate(cx, cy): the centre offset is folded in here, in float64.
-        for (var k = 0; k < 16; k++) t[k] = m[k];
-        for (var r = 0; r < 4; r++) t[12 + r] = m[r] * cx + m[4 + r] * cy + m[12 + r];
+        for (let k = 0; k < 16; k++) t[k] = m[k];
+        for (let r = 0; r < 4; r++) t[12 + r] = m[r] * cx + m[4 + r] * cy + m[12 + r];
         gl.useProgram(program);
         gl.uniformMatrix4fv(uMatrix, false, t);
-        gl.uniform1f(uSize, cfg.pointRadius * 2 * (window.devicePixelRatio || 1));
+        gl.uniform1f(uSize, cfg.pointRadius * 2 * (globalThis.devicePixelRatio || 1));
         gl.bindBuffer(gl.ARRAY_BUFFER, posBuf);
         gl.enableVertexAttribArray(aPos);
         gl.vertexAttribPointer(aPos, 2, gl.FLOAT, false, 0, 0);
@@ -162,11 +238,15 @@ function fusedRenderMap(A, el, cfg) {
     };
     // Picking: the nearest point within a few pixels of the click, by one linear scan.
     function pick(lngLat, zoom) {
-      var mx = mercX(lngLat.lng) - cx, my = mercY(lngLat.lat) - cy;
-      var tol = (cfg.pointRadius + 3) / (512 * Math.pow(2, zoom)), best = -1, bestD = tol * tol;
-      for (var i = 0; i < n; i++) {
-        var dx = pos[2 * i] - mx, dy = pos[2 * i + 1] - my, d = dx * dx + dy * dy;
-        if (d <= bestD) { bestD = d; best = i; }
+      const mx = mercX(lngLat.lng) - cx, my = mercY(lngLat.lat) - cy;
+      const tol = (cfg.pointRadius + 3) / (512 * Math.pow(2, zoom));
+      let best = -1, bestD = tol * tol;
+      for (let i = 0; i < n; i++) {
+        const dx = pos[2 * i] - mx, dy = pos[2 * i + 1] - my, d = dx * dx + dy * dy;
+        if (d <= bestD) {
+          bestD = d;
+          best = i;
+        }
       }
       return best < 0 ? null : rowObject(table, names, best);
     }
@@ -174,12 +254,14 @@ function fusedRenderMap(A, el, cfg) {
   }
 
   function shapeFeatures(table) {
-    var wkb = table.getChild("__wkb"), color = table.getChild("__color"), names = attributeNames(table);
-    var features = [];
-    for (var i = 0; i < table.numRows; i++) {
-      var b = wkb.get(i);
+    const wkb = table.getChild("__wkb"),
+      color = table.getChild("__color"),
+      names = attributeNames(table);
+    const features = [];
+    for (let i = 0; i < table.numRows; i++) {
+      const b = wkb.get(i);
       if (!b) continue;
-      var p = rowObject(table, names, i);
+      const p = rowObject(table, names, i);
       p.__color = color.get(i);
       features.push({ type: "Feature", geometry: readWkb(b), properties: p });
     }
@@ -188,22 +270,42 @@ function fusedRenderMap(A, el, cfg) {
 
   function baseStyle() {
     if (cfg.basemap && typeof cfg.basemap === "object") return cfg.basemap;
-    if (typeof cfg.basemap === "string" && cfg.basemap !== "offline" && cfg.basemap !== "none") return cfg.basemap;
-    var style = { version: 8, sources: {}, layers: [] };
+    if (typeof cfg.basemap === "string" && cfg.basemap !== "offline" && cfg.basemap !== "none") {
+      return cfg.basemap;
+    }
+    const style = { version: 8, sources: {}, layers: [] };
     if (cfg.basemap === "none") {
-      style.layers.push({ id: "fused-bg", type: "background", paint: { "background-color": "#ffffff" } });
+      style.layers.push({
+        id: "fused-bg",
+        type: "background",
+        paint: { "background-color": "#ffffff" },
+      });
       return style;
     }
     style.sources.land = { type: "geojson", data: A.basemap.land };
     style.sources.borders = { type: "geojson", data: A.basemap.borders };
-    style.layers.push({ id: "fused-bg", type: "background", paint: { "background-color": "#d4e3ef" } });
-    style.layers.push({ id: "fused-land", type: "fill", source: "land", paint: { "fill-color": "#f4f2ee" } });
-    style.layers.push({ id: "fused-borders", type: "line", source: "borders", paint: { "line-color": "#b9b4ab", "line-width": 0.6 } });
+    style.layers.push({
+      id: "fused-bg",
+      type: "background",
+      paint: { "background-color": "#d4e3ef" },
+    });
+    style.layers.push({
+      id: "fused-land",
+      type: "fill",
+      source: "land",
+      paint: { "fill-color": "#f4f2ee" },
+    });
+    style.layers.push({
+      id: "fused-borders",
+      type: "line",
+      source: "borders",
+      paint: { "line-color": "#b9b4ab", "line-width": 0.6 },
+    });
     return style;
   }
 
-  var container = el.querySelector(".fused-map-canvas");
-  var map;
+  const container = el.querySelector(".fused-map-canvas");
+  let map;
   try {
     map = new maplibregl.Map({
       container: container,
@@ -219,56 +321,131 @@ function fusedRenderMap(A, el, cfg) {
   }
   state.map = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
-  map.on("error", function (e) { state.lastError = String((e.error && e.error.message) || e.error || e); });
+  map.on("error", function (e) {
+    state.lastError = String((e.error && e.error.message) || e.error || e);
+  });
 
   map.on("load", function () {
     try {
-      var popup = new maplibregl.Popup({ closeButton: true, maxWidth: "360px" });
+      const popup = new maplibregl.Popup({ closeButton: true, maxWidth: "360px" });
       if (cfg.tiles) {
-        var tl = cfg.tiles;
+        const tl = cfg.tiles;
         if (tl.type === "vector") {
-          map.addSource("fused-tiles", { type: "vector", tiles: [tl.url], minzoom: tl.minzoom, maxzoom: tl.maxzoom });
-          var sl = tl.sourceLayer;
-          map.addLayer({ id: "fused-tiles-fill", type: "fill", source: "fused-tiles", "source-layer": sl, filter: ["==", ["geometry-type"], "Polygon"], paint: { "fill-color": cfg.defaultColor, "fill-opacity": 0.5 } });
-          map.addLayer({ id: "fused-tiles-line", type: "line", source: "fused-tiles", "source-layer": sl, filter: ["!=", ["geometry-type"], "Point"], paint: { "line-color": cfg.defaultColor, "line-width": 1 } });
-          map.addLayer({ id: "fused-tiles-point", type: "circle", source: "fused-tiles", "source-layer": sl, filter: ["==", ["geometry-type"], "Point"], paint: { "circle-color": cfg.defaultColor, "circle-radius": cfg.pointRadius } });
+          map.addSource("fused-tiles", {
+            type: "vector",
+            tiles: [tl.url],
+            minzoom: tl.minzoom,
+            maxzoom: tl.maxzoom,
+          });
+          const sl = tl.sourceLayer;
+          map.addLayer({
+            id: "fused-tiles-fill",
+            type: "fill",
+            source: "fused-tiles",
+            "source-layer": sl,
+            filter: ["==", ["geometry-type"], "Polygon"],
+            paint: { "fill-color": cfg.defaultColor, "fill-opacity": 0.5 },
+          });
+          map.addLayer({
+            id: "fused-tiles-line",
+            type: "line",
+            source: "fused-tiles",
+            "source-layer": sl,
+            filter: ["!=", ["geometry-type"], "Point"],
+            paint: { "line-color": cfg.defaultColor, "line-width": 1 },
+          });
+          map.addLayer({
+            id: "fused-tiles-point",
+            type: "circle",
+            source: "fused-tiles",
+            "source-layer": sl,
+            filter: ["==", ["geometry-type"], "Point"],
+            paint: { "circle-color": cfg.defaultColor, "circle-radius": cfg.pointRadius },
+          });
           ["fused-tiles-fill", "fused-tiles-line", "fused-tiles-point"].forEach(function (id) {
-            map.on("click", id, function (e) { popup.setLngLat(e.lngLat).setDOMContent(popupContent(e.features[0].properties)).addTo(map); });
+            map.on("click", id, function (e) {
+              popup.setLngLat(e.lngLat).setDOMContent(popupContent(e.features[0].properties)).addTo(
+                map,
+              );
+            });
           });
         } else {
-          map.addSource("fused-tiles", { type: "raster", tiles: [tl.url], tileSize: tl.tileSize, minzoom: tl.minzoom, maxzoom: tl.maxzoom });
-          map.addLayer({ id: "fused-tiles", type: "raster", source: "fused-tiles", paint: { "raster-opacity": tl.opacity } });
+          map.addSource("fused-tiles", {
+            type: "raster",
+            tiles: [tl.url],
+            tileSize: tl.tileSize,
+            minzoom: tl.minzoom,
+            maxzoom: tl.maxzoom,
+          });
+          map.addLayer({
+            id: "fused-tiles",
+            type: "raster",
+            source: "fused-tiles",
+            paint: { "raster-opacity": tl.opacity },
+          });
         }
       }
       if (cfg.shapes) {
-        var fc = shapeFeatures(Arrow.tableFromIPC(bytesOf(cfg.shapes)));
+        const fc = shapeFeatures(Arrow.tableFromIPC(bytesOf(cfg.shapes)));
         state.shapeCount = fc.features.length;
         map.addSource("fused-shapes", { type: "geojson", data: fc });
-        var poly = ["match", ["geometry-type"], ["Polygon", "MultiPolygon"], true, false];
-        map.addLayer({ id: "fused-fill", type: "fill", source: "fused-shapes", filter: poly, paint: { "fill-color": ["get", "__color"], "fill-opacity": 0.6 } });
-        map.addLayer({ id: "fused-line", type: "line", source: "fused-shapes", filter: ["!=", ["geometry-type"], "Point"], paint: { "line-color": ["case", poly, "#333333", ["get", "__color"]], "line-width": ["case", poly, 0.6, 2] } });
-        map.addLayer({ id: "fused-shape-points", type: "circle", source: "fused-shapes", filter: ["==", ["geometry-type"], "Point"], paint: { "circle-color": ["get", "__color"], "circle-radius": cfg.pointRadius } });
+        const poly = ["match", ["geometry-type"], ["Polygon", "MultiPolygon"], true, false];
+        map.addLayer({
+          id: "fused-fill",
+          type: "fill",
+          source: "fused-shapes",
+          filter: poly,
+          paint: { "fill-color": ["get", "__color"], "fill-opacity": 0.6 },
+        });
+        map.addLayer({
+          id: "fused-line",
+          type: "line",
+          source: "fused-shapes",
+          filter: ["!=", ["geometry-type"], "Point"],
+          paint: {
+            "line-color": ["case", poly, "#333333", ["get", "__color"]],
+            "line-width": ["case", poly, 0.6, 2],
+          },
+        });
+        map.addLayer({
+          id: "fused-shape-points",
+          type: "circle",
+          source: "fused-shapes",
+          filter: ["==", ["geometry-type"], "Point"],
+          paint: { "circle-color": ["get", "__color"], "circle-radius": cfg.pointRadius },
+        });
         ["fused-fill", "fused-line", "fused-shape-points"].forEach(function (id) {
-          map.on("click", id, function (e) { popup.setLngLat(e.lngLat).setDOMContent(popupContent(e.features[0].properties)).addTo(map); });
-          map.on("mouseenter", id, function () { map.getCanvas().style.cursor = "pointer"; });
-          map.on("mouseleave", id, function () { map.getCanvas().style.cursor = ""; });
+          map.on("mouseenter", id, function () {
+            map.getCanvas().style.cursor = "pointer";
+          });
+          map.on("mouseleave", id, function () {
+            map.getCanvas().style.cursor = "";
+          });
         });
       }
+      let pts = null;
       if (cfg.points) {
-        var pts = pointLayer(Arrow.tableFromIPC(bytesOf(cfg.points)));
+        pts = pointLayer(Arrow.tableFromIPC(bytesOf(cfg.points)));
         state.pointCount = pts.count;
         map.addLayer(pts.layer);
-        map.on("click", function (e) {
-          if (map.queryRenderedFeatures(e.point, { layers: map.getLayer("fused-fill") ? ["fused-fill", "fused-line"] : [] }).length) return;
-          var props = pts.pick(e.lngLat, map.getZoom());
-          if (props) popup.setLngLat(e.lngLat).setDOMContent(popupContent(props)).addTo(map);
-        });
       }
+      // One click handler: points are drawn on top, so they win over the shapes under them.
+      map.on("click", function (e) {
+        let props = pts ? pts.pick(e.lngLat, map.getZoom()) : null;
+        if (!props && cfg.shapes) {
+          const hit = map.queryRenderedFeatures(e.point, {
+            layers: ["fused-shape-points", "fused-line", "fused-fill"],
+          });
+          if (hit.length) props = hit[0].properties;
+        }
+        if (props) popup.setLngLat(e.lngLat).setDOMContent(popupContent(props)).addTo(map);
+      });
       map.once("idle", function () {
         state.loaded = true;
         state.idleMs = performance.now() - state.started;
+        state.idleSinceNavigation = performance.now();
         el.setAttribute("data-loaded", "true");
-        var fallback = el.querySelector(".fused-map-static");
+        const fallback = el.querySelector(".fused-map-static");
         if (fallback) fallback.style.display = "none";
       });
     } catch (e) {

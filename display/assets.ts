@@ -63,7 +63,9 @@ export function packageFile(pkg: string, subpath: string): string {
     entry = import.meta.resolve(pkg);
   } catch (cause) {
     throw new NotSupportedError(
-      `Cannot find the npm package "${pkg}" for inlining into notebook outputs (${(cause as Error).message}): run \`deno install\` in the project folder`,
+      `Cannot find the npm package "${pkg}" for inlining into notebook outputs (${
+        (cause as Error).message
+      }): run \`deno install\` in the project folder`,
     );
   }
   const marker = `/node_modules/${pkg}/`;
@@ -79,7 +81,9 @@ export function packageFile(pkg: string, subpath: string): string {
     text = Deno.readTextFileSync(url);
   } catch (cause) {
     throw new NotSupportedError(
-      `Cannot read ${url.pathname} (${(cause as Error).message}): run \`deno install\` so the pinned "${pkg}" package is complete`,
+      `Cannot read ${url.pathname} (${
+        (cause as Error).message
+      }): run \`deno install\` so the pinned "${pkg}" package is complete`,
     );
   }
   fileCache.set(key, text);
@@ -127,8 +131,12 @@ export function offlineBasemap(): OfflineBasemap {
     typeof v === "number" ? Math.round(v * 1000) / 1000 : v;
   basemapCache = {
     land: JSON.parse(JSON.stringify(feature(land, land.objects.land), round)),
-    // deno-lint-ignore no-explicit-any
-    borders: JSON.parse(JSON.stringify(mesh(countries, countries.objects.countries, (a: any, b: any) => a !== b), round)),
+    borders: JSON.parse(
+      JSON.stringify(
+        mesh(countries, countries.objects.countries, (a: unknown, b: unknown) => a !== b),
+        round,
+      ),
+    ),
   };
   return basemapCache;
 }

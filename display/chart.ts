@@ -12,7 +12,13 @@ import type * as arrow from "apache-arrow";
 import { isTable } from "../client/formats/types.ts";
 import { ValidationError } from "../client/errors.ts";
 import { type AssetMode, needsAssets, vegaAssetsScript } from "./assets.ts";
-import { type Displayable, displayableBundle, jsonForScript, type MimeBundle, newId } from "./mime.ts";
+import {
+  type Displayable,
+  displayableBundle,
+  jsonForScript,
+  type MimeBundle,
+  newId,
+} from "./mime.ts";
 
 /** MIME type of a Vega-Lite spec (JupyterLab and VS Code render it natively). */
 export const VEGALITE_MIME = "application/vnd.vegalite.v5+json";
@@ -45,7 +51,9 @@ function jsonValue(v: unknown): unknown {
   if (typeof v === "bigint") return Number(v);
   if (v instanceof Uint8Array) return null; // bytes (e.g. WKB) have no place in a chart
   if (v instanceof Date) return v.toISOString();
-  if (v !== null && typeof v === "object" && "toJSON" in v) return (v as { toJSON(): unknown }).toJSON();
+  if (v !== null && typeof v === "object" && "toJSON" in v) {
+    return (v as { toJSON(): unknown }).toJSON();
+  }
   return v;
 }
 
@@ -116,10 +124,13 @@ export async function vegaLiteToSvg(spec: VegaLiteSpec): Promise<string> {
   const [vega, vl] = await Promise.all([import("vega"), import("vega-lite")]);
   let compiled;
   try {
-    // deno-lint-ignore no-explicit-any
-    compiled = vl.compile(spec as any).spec;
+    // vega tags the row objects it ingests, so it gets a copy and the caller's spec stays clean.
+    compiled =
+      vl.compile(structuredClone(spec) as unknown as Parameters<typeof vl.compile>[0]).spec;
   } catch (cause) {
-    throw new ValidationError(`The Vega-Lite spec is not valid: ${(cause as Error).message}`, { cause });
+    throw new ValidationError(`The Vega-Lite spec is not valid: ${(cause as Error).message}`, {
+      cause,
+    });
   }
   const view = new vega.View(vega.parse(compiled), { renderer: "none" });
   try {
@@ -154,7 +165,9 @@ export async function vegaLiteToMimeBundle(
 function describeMark(spec: VegaLiteSpec): string {
   const mark = spec.mark;
   if (typeof mark === "string") return `${mark} mark`;
-  if (mark && typeof mark === "object" && "type" in mark) return `${(mark as { type: string }).type} mark`;
+  if (mark && typeof mark === "object" && "type" in mark) {
+    return `${(mark as { type: string }).type} mark`;
+  }
   if (Array.isArray(spec.layer)) return `${spec.layer.length} layers`;
   return "composite";
 }
@@ -162,7 +175,9 @@ function describeMark(spec: VegaLiteSpec): string {
 /** HTML that shows the static SVG at once and replaces it with the interactive chart. */
 function chartHtml(spec: VegaLiteSpec, svg: string | undefined, withAssets: boolean): string {
   const id = newId("fused-chart");
-  return `${withAssets ? vegaAssetsScript() : ""}<div id="${id}" class="fused-chart">${svg ?? ""}</div>
+  return `${withAssets ? vegaAssetsScript() : ""}<div id="${id}" class="fused-chart">${
+    svg ?? ""
+  }</div>
 <script>(function(){var w=window,id=${jsonForScript(id)},spec=${jsonForScript(spec)};
 function show(V){var el=document.getElementById(id);if(!el)return;V.vegaEmbed(el,spec,{actions:{export:true,source:false,compiled:false,editor:false}}).then(function(r){(w.__fusedCharts=w.__fusedCharts||{})[id]=r;el.dataset.rendered="true";}).catch(function(e){el.insertAdjacentText("beforeend","Chart error: "+e.message);});}
 if(w.__fusedVega)w.__fusedVega.then(show);else(w.__fusedVegaQueue=w.__fusedVegaQueue||[]).push(show);})();</script>`;

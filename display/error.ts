@@ -44,7 +44,9 @@ export function udfErrorToMimeBundle(
   const max = options.maxLogChars ?? 20_000;
   const stdout = tail(error.logs?.stdout ?? "", max);
   const stderr = tail(error.logs?.stderr ?? "", max);
-  const where = error.lineno ? `line ${error.lineno}${error.line ? `: ${error.line.trim()}` : ""}` : "";
+  const where = error.lineno
+    ? `line ${error.lineno}${error.line ? `: ${error.line.trim()}` : ""}`
+    : "";
   const plain = [
     error.message,
     ...(stdout ? ["--- stdout ---", stdout.trimEnd()] : []),
@@ -54,7 +56,9 @@ export function udfErrorToMimeBundle(
     text ? `<div class="lbl">${label}</div><pre>${escapeHtml(text.trimEnd())}</pre>` : "";
   const html = `<div class="fused-error">
 <style>.fused-error{border-left:4px solid #d33;padding:4px 8px;background:#fff5f5;font-size:13px}.fused-error pre{margin:2px 0;max-height:20em;overflow:auto;background:#fff;padding:4px}.fused-error .lbl{color:#888;font-size:11px;margin-top:4px}</style>
-<div><b>UDF <code>${escapeHtml(error.udfName)}</code> failed</b>: <code>${escapeHtml(error.exceptionClass)}</code></div>
+<div><b>UDF <code>${escapeHtml(error.udfName)}</code> failed</b>: <code>${
+    escapeHtml(error.exceptionClass)
+  }</code></div>
 ${where ? `<div>at <b>${escapeHtml(where)}</b></div>` : ""}
 <pre>${escapeHtml(error.message)}</pre>
 ${logBlock("stdout", stdout)}${logBlock("stderr", stderr)}

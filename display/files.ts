@@ -25,11 +25,12 @@ export interface FileEntry {
 
 /** True for a non-empty array of file entries (objects with a `url` or `path` and a size or folder flag). */
 export function isFileListing(value: unknown): value is FileEntry[] {
-  return Array.isArray(value) && value.length > 0 && value.every((e) =>
-    e !== null && typeof e === "object" &&
-    (typeof e.url === "string" || typeof e.path === "string") &&
-    ("size" in e || "is_directory" in e)
-  );
+  return Array.isArray(value) && value.length > 0 &&
+    value.every((e) =>
+      e !== null && typeof e === "object" &&
+      (typeof e.url === "string" || typeof e.path === "string") &&
+      ("size" in e || "is_directory" in e)
+    );
 }
 
 /** Options of {@linkcode filesToMimeBundle}. */
@@ -48,7 +49,10 @@ export interface FilesDisplayOptions {
  * if (!String(b.data["text/plain"]).includes("2.0 KB")) throw new Error("unexpected");
  * ```
  */
-export function filesToMimeBundle(entries: FileEntry[], options: FilesDisplayOptions = {}): MimeBundle {
+export function filesToMimeBundle(
+  entries: FileEntry[],
+  options: FilesDisplayOptions = {},
+): MimeBundle {
   const max = options.maxEntries ?? 500;
   const sorted = [...entries].sort((a, b) =>
     Number(!!b.is_directory) - Number(!!a.is_directory) || nameOf(a).localeCompare(nameOf(b))
@@ -64,15 +68,24 @@ export function filesToMimeBundle(entries: FileEntry[], options: FilesDisplayOpt
   }));
   const w = Math.max(4, ...rows.map((r) => r.name.length));
   const sw = Math.max(4, ...rows.map((r) => r.size.length));
-  const summary = `${entries.length} ${entries.length === 1 ? "entry" : "entries"}, ${formatBytes(total)}`;
+  const summary = `${entries.length} ${entries.length === 1 ? "entry" : "entries"}, ${
+    formatBytes(total)
+  }`;
   const plain = [
     ...rows.map((r) => `${r.name.padEnd(w)}  ${r.size.padStart(sw)}  ${r.modified}`.trimEnd()),
     ...(rest > 0 ? [`… ${rest} more`] : []),
     summary,
   ].join("\n");
-  const html = `<div class="fused-files"><style>.fused-files td{padding:1px 10px 1px 0;font-family:var(--jp-code-font-family,monospace);font-size:12px}.fused-files td.num{text-align:right}</style><table>
+  const html =
+    `<div class="fused-files"><style>.fused-files td{padding:1px 10px 1px 0;font-family:var(--jp-code-font-family,monospace);font-size:12px}.fused-files td.num{text-align:right}</style><table>
 <tr><th align="left">name</th><th align="right">size</th><th align="left">modified</th></tr>
-${rows.map((r) => `<tr title="${escapeHtml(r.url)}"><td>${escapeHtml(r.name)}</td><td class="num">${escapeHtml(r.size)}</td><td>${escapeHtml(r.modified)}</td></tr>`).join("\n")}
+${
+      rows.map((r) =>
+        `<tr title="${escapeHtml(r.url)}"><td>${escapeHtml(r.name)}</td><td class="num">${
+          escapeHtml(r.size)
+        }</td><td>${escapeHtml(r.modified)}</td></tr>`
+      ).join("\n")
+    }
 ${rest > 0 ? `<tr><td colspan="3">… ${rest} more</td></tr>` : ""}
 </table><div>${escapeHtml(summary)}</div></div>`;
   return { data: { "text/plain": plain, "text/html": html } };

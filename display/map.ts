@@ -19,10 +19,10 @@ import { interpolateViridis, schemeTableau10 } from "d3-scale-chromatic";
 import { tableToIPC } from "../client/formats/arrow.ts";
 import {
   findGeometryColumn,
-  geoMetadata,
-  geometryFromWKB,
   type GeoJsonFeatureCollection,
   type GeoJsonGeometry,
+  geoMetadata,
+  geometryFromWKB,
   tableFromGeoJSON,
 } from "../client/formats/geo.ts";
 import { isTable } from "../client/formats/types.ts";
@@ -129,13 +129,23 @@ export function isGeoJson(value: unknown): boolean {
   if (t === "FeatureCollection") return Array.isArray((value as { features?: unknown }).features);
   if (t === "Feature") return "geometry" in (value as object);
   return typeof t === "string" &&
-    ["Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon", "GeometryCollection"]
-      .includes(t) && ("coordinates" in (value as object) || "geometries" in (value as object));
+    [
+      "Point",
+      "LineString",
+      "Polygon",
+      "MultiPoint",
+      "MultiLineString",
+      "MultiPolygon",
+      "GeometryCollection",
+    ]
+      .includes(t) &&
+    ("coordinates" in (value as object) || "geometries" in (value as object));
 }
 
 /** True for a string that looks like an XYZ tile URL template. */
 export function isTileTemplate(value: unknown): value is string {
-  return typeof value === "string" && /\{z\}/.test(value) && /\{x\}/.test(value) && /\{y\}/.test(value);
+  return typeof value === "string" && /\{z\}/.test(value) && /\{x\}/.test(value) &&
+    /\{y\}/.test(value);
 }
 
 /** True for a table a map can show: a WKB geometry column or lon/lat columns. */
@@ -223,7 +233,12 @@ function scanWkb(vector: arrow.Vector, count: number): {
       }
     }
   }
-  return { x: x.subarray(0, np), y: y.subarray(0, np), pointRows: pointRows.subarray(0, np), shapeRows };
+  return {
+    x: x.subarray(0, np),
+    y: y.subarray(0, np),
+    pointRows: pointRows.subarray(0, np),
+    shapeRows,
+  };
 }
 
 /** Colours of rows: an index per row into a list of CSS hex colours, plus a legend. */
@@ -253,7 +268,9 @@ function colorScale(
     );
   }
   const type = vector.type;
-  if (arrow.DataType.isFloat(type) || arrow.DataType.isInt(type) || arrow.DataType.isDecimal(type)) {
+  if (
+    arrow.DataType.isFloat(type) || arrow.DataType.isInt(type) || arrow.DataType.isDecimal(type)
+  ) {
     // Typed arrays straight from Arrow when there are no nulls (1 M rows in a few ms).
     const direct = vector.nullCount === 0 && (arrow.DataType.isFloat(type) ||
         (arrow.DataType.isInt(type) && (type as arrow.Int).bitWidth < 64))
@@ -278,9 +295,13 @@ function colorScale(
       return Number.isFinite(v) ? Math.round((v - min) * scale) : 256;
     };
     const legend = min <= max
-      ? `<div class="fused-legend"><b>${escapeHtml(column)}</b><div class="ramp" style="background:linear-gradient(to right,${
+      ? `<div class="fused-legend"><b>${
+        escapeHtml(column)
+      }</b><div class="ramp" style="background:linear-gradient(to right,${
         [0, 64, 128, 192, 255].map((i) => colors[i]).join(",")
-      })"></div><div class="ends"><span>${fmtNum(min)}</span><span>${fmtNum(max)}</span></div></div>`
+      })"></div><div class="ends"><span>${fmtNum(min)}</span><span>${
+        fmtNum(max)
+      }</span></div></div>`
       : undefined;
     return { index, colors, legend };
   }
@@ -303,9 +324,17 @@ function colorScale(
     `<div><span class="sw" style="background:${colors[i]}"></span>${escapeHtml(k)}</div>`
   );
   if (counts.size > top.length) {
-    items.push(`<div><span class="sw" style="background:${OTHER_COLOR}"></span>other (${counts.size - top.length})</div>`);
+    items.push(
+      `<div><span class="sw" style="background:${OTHER_COLOR}"></span>other (${
+        counts.size - top.length
+      })</div>`,
+    );
   }
-  return { index, colors, legend: `<div class="fused-legend"><b>${escapeHtml(column)}</b>${items.join("")}</div>` };
+  return {
+    index,
+    colors,
+    legend: `<div class="fused-legend"><b>${escapeHtml(column)}</b>${items.join("")}</div>`,
+  };
 }
 
 function hex(color: string): string {
@@ -323,13 +352,16 @@ function packRgba(color: string): number {
 }
 
 function fmtNum(n: number): string {
-  return Math.abs(n) >= 1e6 || (Math.abs(n) < 1e-3 && n !== 0) ? n.toExponential(2) : String(+n.toPrecision(5));
+  return Math.abs(n) >= 1e6 || (Math.abs(n) < 1e-3 && n !== 0)
+    ? n.toExponential(2)
+    : String(+n.toPrecision(5));
 }
 
 /** Attribute columns that travel to the browser (bytes columns other than geometry stay behind). */
 function attributeFields(table: arrow.Table, skip: string[]): arrow.Field[] {
   return table.schema.fields.filter((f) =>
-    !skip.includes(f.name) && !arrow.DataType.isBinary(f.type) && !arrow.DataType.isLargeBinary(f.type)
+    !skip.includes(f.name) && !arrow.DataType.isBinary(f.type) &&
+    !arrow.DataType.isLargeBinary(f.type)
   );
 }
 
@@ -339,7 +371,9 @@ function gather(vector: arrow.Vector, rows: ArrayLike<number>): arrow.Vector {
   for (let i = 0; i < rows.length; i++) values[i] = vector.get(rows[i]);
   const type = arrow.DataType.isDictionary(vector.type) ? new arrow.Utf8() : vector.type;
   if (arrow.DataType.isDictionary(vector.type)) {
-    for (let i = 0; i < values.length; i++) values[i] = values[i] === null ? null : String(values[i]);
+    for (let i = 0; i < values.length; i++) {
+      values[i] = values[i] === null ? null : String(values[i]);
+    }
   }
   return arrow.vectorFromArray(values, type);
 }
@@ -356,7 +390,10 @@ function stride<T>(items: T[], max: number): T[] {
 }
 
 /** Bounds over point coordinates, or undefined for none. */
-function pointBounds(x: Float64Array, y: Float64Array): [number, number, number, number] | undefined {
+function pointBounds(
+  x: Float64Array,
+  y: Float64Array,
+): [number, number, number, number] | undefined {
   if (x.length === 0) return undefined;
   let w = Infinity, s = Infinity, e = -Infinity, n = -Infinity;
   for (let i = 0; i < x.length; i++) {
@@ -398,7 +435,9 @@ function union(
   return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[2], b[2]), Math.max(a[3], b[3])];
 }
 
-function resolveTiles(tiles: string | TileLayerOptions): Required<Omit<TileLayerOptions, "bounds">> {
+function resolveTiles(
+  tiles: string | TileLayerOptions,
+): Required<Omit<TileLayerOptions, "bounds">> {
   const t = typeof tiles === "string" ? { url: tiles } : tiles;
   if (!isTileTemplate(t.url)) {
     throw new ValidationError(
@@ -428,9 +467,13 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
     : undefined;
   if (isTileTemplate(value) || value === undefined || value === null) {
     if (!tiles) {
-      throw new ValidationError("A map needs data: pass a geo table, GeoJSON or a tile URL template");
+      throw new ValidationError(
+        "A map needs data: pass a geo table, GeoJSON or a tile URL template",
+      );
     }
-    const bounds = typeof options.tiles === "object" && options.tiles.bounds ? options.tiles.bounds : WORLD;
+    const bounds = typeof options.tiles === "object" && options.tiles.bounds
+      ? options.tiles.bounds
+      : WORLD;
     return {
       bounds,
       totalFeatures: 0,
@@ -470,9 +513,11 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
   const perRow = total > 0 ? bytes / total : 0;
   const count = Math.min(total, maxFeatures, perRow > 0 ? Math.floor(maxBytes / perRow) : total);
   const note = count < total
-    ? `Showing ${count.toLocaleString("en-US")} of ${total.toLocaleString("en-US")} features: the embedded data is capped at ${
-      formatBytes(maxBytes)
-    } and ${maxFeatures.toLocaleString("en-US")} features (pass maxBytes / maxFeatures to change)`
+    ? `Showing ${count.toLocaleString("en-US")} of ${
+      total.toLocaleString("en-US")
+    } features: the embedded data is capped at ${formatBytes(maxBytes)} and ${
+      maxFeatures.toLocaleString("en-US")
+    } features (pass maxBytes / maxFeatures to change)`
     : undefined;
 
   let x: Float64Array, y: Float64Array, pointRows: ArrayLike<number>, shapeRows: number[];
@@ -481,21 +526,38 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
   } else {
     const [lonName, latName] = lonLat!;
     const lon = table.getChild(lonName)!, lat = table.getChild(latName)!;
-    x = new Float64Array(count);
-    y = new Float64Array(count);
-    const rows = new Int32Array(count);
-    let n = 0;
-    for (let i = 0; i < count; i++) {
-      const a = lon.get(i), b = lat.get(i);
-      if (a === null || b === null) continue;
-      x[n] = Number(a);
-      y[n] = Number(b);
-      rows[n++] = i;
+    if (
+      lon.nullCount === 0 && lat.nullCount === 0 && arrow.DataType.isFloat(lon.type) &&
+      arrow.DataType.isFloat(lat.type)
+    ) {
+      // Float columns without nulls: typed arrays straight from Arrow.
+      const a = lon.toArray() as Float64Array | Float32Array,
+        b = lat.toArray() as Float64Array | Float32Array;
+      x = a instanceof Float64Array
+        ? a.subarray(0, count)
+        : Float64Array.from(a.subarray(0, count));
+      y = b instanceof Float64Array
+        ? b.subarray(0, count)
+        : Float64Array.from(b.subarray(0, count));
+      pointRows = Int32Array.from({ length: count }, (_, i) => i);
+      shapeRows = [];
+    } else {
+      x = new Float64Array(count);
+      y = new Float64Array(count);
+      const rows = new Int32Array(count);
+      let n = 0;
+      for (let i = 0; i < count; i++) {
+        const a = lon.get(i), b = lat.get(i);
+        if (a === null || b === null) continue;
+        x[n] = Number(a);
+        y[n] = Number(b);
+        rows[n++] = i;
+      }
+      x = x.subarray(0, n);
+      y = y.subarray(0, n);
+      pointRows = rows.subarray(0, n);
+      shapeRows = [];
     }
-    x = x.subarray(0, n);
-    y = y.subarray(0, n);
-    pointRows = rows.subarray(0, n);
-    shapeRows = [];
   }
 
   const colors = colorScale(table, options.color, count, options.defaultColor ?? DEFAULT_COLOR);
@@ -530,8 +592,11 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
       columns[f.name] = sameRows ? v : gather(v, pointRows);
     }
     prepared.points = tableToIPC(new arrow.Table(columns));
-    const sample = stride(Array.from({ length: pointRows.length }, (_, i) => i), SVG_POINTS);
-    prepared.sample.points = sample.map((i) => [x[i], y[i], hexOf(pointRows[i])]);
+    const step = Math.max(1, pointRows.length / SVG_POINTS);
+    for (let k = 0; k < pointRows.length / step; k++) {
+      const i = Math.floor(k * step);
+      prepared.sample.points.push([x[i], y[i], hexOf(pointRows[i])]);
+    }
   }
 
   let shapeBounds: [number, number, number, number] | undefined;
@@ -545,7 +610,9 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
     for (const f of fields) columns[f.name] = gather(table.getChild(f.name)!, shapeRows);
     prepared.shapes = tableToIPC(new arrow.Table(columns));
     const sampled = stride(shapeRows, SVG_SHAPES);
-    prepared.sample.shapes = sampled.map((r) => [geometryFromWKB(geom.get(r) as Uint8Array), hexOf(r)]);
+    prepared.sample.shapes = sampled.map((
+      r,
+    ) => [geometryFromWKB(geom.get(r) as Uint8Array), hexOf(r)]);
     const meta = safeGeoMetadata(table)?.columns?.[geomName!]?.bbox;
     shapeBounds = meta && meta.length >= 4 && count === total
       ? [meta[0], meta[1], meta[2], meta[3]]
@@ -575,7 +642,10 @@ function mercator(lon: number, lat: number): [number, number] {
  * Draws the static fallback: the offline land, the sampled geometries (Web Mercator) and the
  * note, as SVG that GitHub, nbconvert and image viewers show without JavaScript.
  */
-export function mapToSvg(prepared: PreparedMap, options: { width?: number; height?: number } = {}): string {
+export function mapToSvg(
+  prepared: PreparedMap,
+  options: { width?: number; height?: number } = {},
+): string {
   const width = options.width ?? 800;
   const height = options.height ?? 450;
   const [w, s, e, n] = prepared.bounds;
@@ -621,18 +691,30 @@ export function mapToSvg(prepared: PreparedMap, options: { width?: number; heigh
   const parts: string[] = [];
   const landPolys = landPolygons().filter((poly) => inView(poly[0]));
   if (landPolys.length) {
-    parts.push(`<path d="${landPolys.map((p) => path(p, true)).join("")}" fill="#f4f2ee" stroke="#b9b4ab" stroke-width="0.5"/>`);
+    parts.push(
+      `<path d="${
+        landPolys.map((p) => path(p, true)).join("")
+      }" fill="#f4f2ee" stroke="#b9b4ab" stroke-width="0.5"/>`,
+    );
   }
   const shape = (g: GeoJsonGeometry, color: string): string => {
     switch (g.type) {
       case "Polygon":
-        return `<path d="${path(g.coordinates, true)}" fill="${color}" fill-opacity="0.6" stroke="#333" stroke-width="0.6" fill-rule="evenodd"/>`;
+        return `<path d="${
+          path(g.coordinates, true)
+        }" fill="${color}" fill-opacity="0.6" stroke="#333" stroke-width="0.6" fill-rule="evenodd"/>`;
       case "MultiPolygon":
-        return `<path d="${(g.coordinates as unknown[]).map((p) => path(p, true)).join("")}" fill="${color}" fill-opacity="0.6" stroke="#333" stroke-width="0.6" fill-rule="evenodd"/>`;
+        return `<path d="${
+          (g.coordinates as unknown[]).map((p) => path(p, true)).join("")
+        }" fill="${color}" fill-opacity="0.6" stroke="#333" stroke-width="0.6" fill-rule="evenodd"/>`;
       case "LineString":
-        return `<path d="${path([g.coordinates], false)}" fill="none" stroke="${color}" stroke-width="2"/>`;
+        return `<path d="${
+          path([g.coordinates], false)
+        }" fill="none" stroke="${color}" stroke-width="2"/>`;
       case "MultiLineString":
-        return `<path d="${path(g.coordinates, false)}" fill="none" stroke="${color}" stroke-width="2"/>`;
+        return `<path d="${
+          path(g.coordinates, false)
+        }" fill="none" stroke="${color}" stroke-width="2"/>`;
       case "MultiPoint":
         return (g.coordinates as number[][]).map(([lon, lat]) => {
           const [a, b] = px(lon, lat);
@@ -653,15 +735,23 @@ export function mapToSvg(prepared: PreparedMap, options: { width?: number; heigh
   const sampled = prepared.sample.points.length + prepared.sample.shapes.length;
   const caption = [
     sampled < prepared.embeddedFeatures
-      ? `Static preview of ${sampled.toLocaleString("en-US")} of ${prepared.totalFeatures.toLocaleString("en-US")} features`
+      ? `Static preview of ${sampled.toLocaleString("en-US")} of ${
+        prepared.totalFeatures.toLocaleString("en-US")
+      } features`
       : "",
     prepared.note ?? "",
     prepared.tiles ? `Tile layer ${prepared.tiles.url} (interactive view only)` : "",
   ].filter(Boolean);
   caption.forEach((text, i) =>
-    parts.push(`<text x="6" y="${height - 8 - 14 * (caption.length - 1 - i)}" font-family="sans-serif" font-size="11" fill="#333">${escapeHtml(text)}</text>`)
+    parts.push(
+      `<text x="6" y="${
+        height - 8 - 14 * (caption.length - 1 - i)
+      }" font-family="sans-serif" font-size="11" fill="#333">${escapeHtml(text)}</text>`,
+    )
   );
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"><rect width="${width}" height="${height}" fill="#d4e3ef"/>${parts.join("")}</svg>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"><rect width="${width}" height="${height}" fill="#d4e3ef"/>${
+    parts.join("")
+  }</svg>`;
 }
 
 /** Every polygon (rings of lon/lat) of the offline land layer. */
@@ -670,7 +760,11 @@ function landPolygons(): number[][][][] {
     features?: { geometry: GeoJsonGeometry }[];
     geometry?: GeoJsonGeometry;
   };
-  const geoms = land.features ? land.features.map((f) => f.geometry) : land.geometry ? [land.geometry] : [];
+  const geoms = land.features
+    ? land.features.map((f) => f.geometry)
+    : land.geometry
+    ? [land.geometry]
+    : [];
   return geoms.flatMap((g) =>
     g.type === "Polygon"
       ? [g.coordinates as number[][][]]
@@ -749,9 +843,9 @@ setTimeout(function(){var el=document.getElementById(cfg.id);if(el&&!el.getAttri
     prepared.shapeCount ? plural(prepared.shapeCount, "line/polygon feature") : "",
     prepared.tiles ? `tiles ${prepared.tiles.url}` : "",
   ].filter(Boolean).join(", ");
-  const plain = `Map: ${summary || "no features"}, bounds [${prepared.bounds.map((v) => +v.toFixed(5)).join(", ")}]${
-    prepared.note ? `\n${prepared.note}` : ""
-  }`;
+  const plain = `Map: ${summary || "no features"}, bounds [${
+    prepared.bounds.map((v) => +v.toFixed(5)).join(", ")
+  }]${prepared.note ? `\n${prepared.note}` : ""}`;
   const data: Record<string, unknown> = { "text/html": html, "text/plain": plain };
   if (svg) data["image/svg+xml"] = svg;
   return {

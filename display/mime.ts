@@ -23,7 +23,9 @@ export interface MimeBundle {
  * the convention of `deno jupyter`, nodejs-polars and anywidget). The method returns the bundle's
  * `data` record (MIME type → representation), as the kernel's `format()` expects.
  */
-export const JUPYTER_DISPLAY: unique symbol = Symbol.for("Jupyter.display") as typeof JUPYTER_DISPLAY;
+export const JUPYTER_DISPLAY: unique symbol = Symbol.for(
+  "Jupyter.display",
+) as typeof JUPYTER_DISPLAY;
 
 /** An object that can show itself in a notebook. */
 export interface Displayable {
@@ -81,8 +83,9 @@ export function escapeHtml(text: string): string {
  * `</script>` or `<!--` in the data can end the element early; U+2028/9 are escaped for old parsers.
  */
 export function jsonForScript(value: unknown): string {
-  return JSON.stringify(value).replace(/[<>&\u2028\u2029]/g, (c) =>
-    `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`
+  return JSON.stringify(value).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`,
   );
 }
 

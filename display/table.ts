@@ -48,7 +48,16 @@ export function isArrowConvertible(value: unknown): value is ArrowConvertible {
 }
 
 /** What a column is, for alignment and the data resource's field type. */
-type ColumnKind = "int" | "number" | "bool" | "string" | "date" | "datetime" | "geometry" | "bytes" | "other";
+type ColumnKind =
+  | "int"
+  | "number"
+  | "bool"
+  | "string"
+  | "date"
+  | "datetime"
+  | "geometry"
+  | "bytes"
+  | "other";
 
 interface Column {
   name: string;
@@ -108,7 +117,9 @@ export function tableToMimeBundle(
 
 function nonNegative(n: number, name: string): number {
   if (!Number.isInteger(n) || n < 0) {
-    throw new ValidationError(`Table display option ${name} must be a non-negative integer, got ${n}`);
+    throw new ValidationError(
+      `Table display option ${name} must be a non-negative integer, got ${n}`,
+    );
   }
   return n;
 }
@@ -220,13 +231,17 @@ function formatNumber(value: unknown): string {
   if (typeof value === "number") {
     if (Number.isInteger(value)) return String(value);
     const abs = Math.abs(value);
-    return abs !== 0 && (abs < 1e-4 || abs >= 1e15) ? value.toExponential(6) : String(+value.toPrecision(10));
+    return abs !== 0 && (abs < 1e-4 || abs >= 1e15)
+      ? value.toExponential(6)
+      : String(+value.toPrecision(10));
   }
   return String(value); // bigint, Decimal objects print themselves
 }
 
 function formatTime(value: unknown, kind: ColumnKind): string {
-  const date = value instanceof Date ? value : typeof value === "number" || typeof value === "bigint"
+  const date = value instanceof Date
+    ? value
+    : typeof value === "number" || typeof value === "bigint"
     ? new Date(Number(value))
     : undefined;
   if (!date || Number.isNaN(date.getTime())) return String(value);
@@ -236,7 +251,8 @@ function formatTime(value: unknown, kind: ColumnKind): string {
 
 function safeJson(value: unknown): string {
   try {
-    return JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v) ?? String(value);
+    return JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v) ??
+      String(value);
   } catch {
     return String(value);
   }
@@ -255,7 +271,9 @@ export function geometrySummary(wkb: Uint8Array): string {
     const c = g.coordinates as number[];
     return c.length === 0 ? "POINT EMPTY" : `POINT (${c.map(short).join(" ")})`;
   }
-  if (g.type === "GeometryCollection") return `GEOMETRYCOLLECTION (${g.geometries?.length ?? 0} parts)`;
+  if (g.type === "GeometryCollection") {
+    return `GEOMETRYCOLLECTION (${g.geometries?.length ?? 0} parts)`;
+  }
   const points = countPositions(g.coordinates);
   const parts = g.type.startsWith("Multi") ? `${(g.coordinates as unknown[]).length} parts, ` : "";
   return `${name} (${parts}${points} points)`;
@@ -297,9 +315,11 @@ function renderHtml(
   cell: (c: Column, i: number) => string,
 ): string {
   const header = cols.map((c) =>
-    c === null ? "<th>…</th>" : `<th title="${escapeHtml(columns[c].typeLabel)}">${
-      escapeHtml(columns[c].name)
-    }<br><span class="type">${escapeHtml(columns[c].typeLabel)}</span></th>`
+    c === null
+      ? "<th>…</th>"
+      : `<th title="${escapeHtml(columns[c].typeLabel)}">${
+        escapeHtml(columns[c].name)
+      }<br><span class="type">${escapeHtml(columns[c].typeLabel)}</span></th>`
   ).join("");
   const shownCount = rows.filter((r) => r !== null).length;
   const body = rows.map((r) => {

@@ -103,11 +103,18 @@ Deno.test("the data resource is typed and capped, with the cap noted", () => {
     data: Record<string, unknown>[];
     description?: string;
   };
-  assert.deepEqual(r.schema.fields, [{ name: "id", type: "integer" }, { name: "x", type: "number" }]);
+  assert.deepEqual(r.schema.fields, [{ name: "id", type: "integer" }, {
+    name: "x",
+    type: "number",
+  }]);
   assert.equal(r.data.length, 100);
   assert.deepEqual(r.data[3], { id: 3, x: 1.5 });
   assert.match(r.description ?? "", /First 100 of 1,000 rows/);
-  assert.deepEqual(b.metadata?.[DATA_RESOURCE_MIME], { totalRows: 1000, rows: 100, truncated: true });
+  assert.deepEqual(b.metadata?.[DATA_RESOURCE_MIME], {
+    totalRows: 1000,
+    rows: 100,
+    truncated: true,
+  });
 });
 
 Deno.test("an uncut data resource has no truncation note", () => {
@@ -181,7 +188,9 @@ Deno.test("displaying a 10,000,000-row table reads only the head, tail and cappe
 Deno.test("wide tables elide middle columns", () => {
   const cols: Record<string, Int32Array> = {};
   for (let i = 0; i < 30; i++) cols[`c${i}`] = Int32Array.from([i]);
-  const html = String(tableToMimeBundle(arrow.tableFromArrays(cols), { maxColumns: 6 }).data["text/html"]);
+  const html = String(
+    tableToMimeBundle(arrow.tableFromArrays(cols), { maxColumns: 6 }).data["text/html"],
+  );
   assert.match(html, /c0</);
   assert.match(html, /c29</);
   assert.doesNotMatch(html, /c15</);

@@ -62,18 +62,24 @@ export function udfToMimeBundle(udf: Udf, options: UdfDisplayOptions = {}): Mime
   const plain = [
     `Udf "${udf.name}" (${language}, entrypoint ${udf.entrypoint})`,
     ...(description ? [`  ${String(description)}`] : []),
-    `  parameters: ${params.length ? params.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ") : "(none)"}`,
+    `  parameters: ${
+      params.length ? params.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ") : "(none)"
+    }`,
     ...where.map(([k, v]) => `  ${k.toLowerCase()}: ${v}`),
     ...shown.map((l, i) => `${String(i + 1).padStart(width + 2)}  ${l}`),
     ...(lines.length > shown.length ? [`  … ${lines.length - shown.length} more lines`] : []),
   ].join("\n");
 
   const paramRows = params.map(([k, v]) =>
-    `<tr><td><code>${escapeHtml(k)}</code></td><td><code>${escapeHtml(JSON.stringify(v) ?? "undefined")}</code></td></tr>`
+    `<tr><td><code>${escapeHtml(k)}</code></td><td><code>${
+      escapeHtml(JSON.stringify(v) ?? "undefined")
+    }</code></td></tr>`
   ).join("");
   const whereRows = where.map(([k, v]) =>
     `<div><b>${escapeHtml(k)}:</b> ${
-      /^https?:\/\//.test(v) ? `<a href="${escapeHtml(v)}" target="_blank">${escapeHtml(v)}</a>` : `<code>${escapeHtml(v)}</code>`
+      /^https?:\/\//.test(v)
+        ? `<a href="${escapeHtml(v)}" target="_blank">${escapeHtml(v)}</a>`
+        : `<code>${escapeHtml(v)}</code>`
     }</div>`
   ).join("");
   const code = shown.map((l, i) =>
@@ -81,11 +87,19 @@ export function udfToMimeBundle(udf: Udf, options: UdfDisplayOptions = {}): Mime
   ).join("\n");
   const html = `<div class="fused-udf">
 <style>.fused-udf{font-size:13px}.fused-udf pre{background:#f7f7f7;padding:6px;overflow:auto;max-height:30em;margin:4px 0}.fused-udf .ln{color:#999;user-select:none}.fused-udf table{border-collapse:collapse}.fused-udf td{padding:1px 8px 1px 0}</style>
-<div><b>Udf</b> <code>${escapeHtml(udf.name)}</code> <span style="color:#888">${escapeHtml(language)}, entrypoint ${escapeHtml(udf.entrypoint)}</span></div>
+<div><b>Udf</b> <code>${escapeHtml(udf.name)}</code> <span style="color:#888">${
+    escapeHtml(language)
+  }, entrypoint ${escapeHtml(udf.entrypoint)}</span></div>
 ${description ? `<div>${escapeHtml(String(description))}</div>` : ""}
-${params.length ? `<table><tr><th align="left">parameter</th><th align="left">default</th></tr>${paramRows}</table>` : "<div>No default parameters</div>"}
+${
+    params.length
+      ? `<table><tr><th align="left">parameter</th><th align="left">default</th></tr>${paramRows}</table>`
+      : "<div>No default parameters</div>"
+  }
 ${whereRows}
-<pre>${code}${lines.length > shown.length ? `\n… ${lines.length - shown.length} more lines` : ""}</pre>
+<pre>${code}${
+    lines.length > shown.length ? `\n… ${lines.length - shown.length} more lines` : ""
+  }</pre>
 </div>`;
   return { data: { "text/plain": plain, "text/html": html } };
 }

@@ -27,10 +27,6 @@ export type {
   LocalRunResult,
 } from "./local_engine.ts";
 export type { UdfParameter, UdfSignature } from "./params.ts";
-// Types of the client that this API's signatures use, so the engine documents on its own.
-export type { Udf } from "../client/udf.ts";
-export type { UdfLogs } from "../client/errors.ts";
-export type { UdfResult } from "../client/formats/types.ts";
 
 let shared: LocalEngine | undefined;
 

@@ -34,6 +34,7 @@ import {
   svg,
   toBundle,
 } from "./display.ts";
+import { installJobPoolDisplay } from "./job_pool_display.ts";
 import {
   commInfo,
   deliverFrontendComm,
@@ -48,7 +49,7 @@ import {
   type MagicContext,
   parseCell,
   UnknownMagicError,
-} from "../magics/registry.ts";
+} from "../magics/mod.ts";
 
 class KeyboardInterrupt extends Error {
   constructor(message = "Interrupted by the user (kernel state kept)") {
@@ -659,6 +660,12 @@ async function execute(msg: Extract<ToWorker, { type: "execute" }>): Promise<voi
     let result: MimeBundle | undefined;
     if (value !== undefined && !msg.silent) {
       result = await als.run(msg.cell, () => toBundle(value));
+      if (result.transient?.display_id !== undefined) {
+        // A live display (a JobPool widget) is updated by display id, which frontends track
+        // for display_data only, not for execute_result.
+        emit({ kind: "display", cell: msg.cell, bundle: result, update: false });
+        result = undefined;
+      }
     }
     outcome = result ? { status: "ok", result } : { status: "ok" };
   } catch (e) {
@@ -868,3 +875,4 @@ installTimers();
 installTick();
 installStdin();
 installDisplay();
+installJobPoolDisplay();

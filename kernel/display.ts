@@ -67,15 +67,46 @@ export function inspectPlain(value: unknown): string {
   });
 }
 
+/**
+ * A hook that builds the whole bundle for values it knows, or returns undefined. A bundle with
+ * `transient.display_id` is a live display (a widget that keeps updating it): it is shown as
+ * display_data, also when it is a cell's value, so update_display_data can reach it.
+ */
+export type DisplayHook = (
+  value: unknown,
+) => MimeBundle | undefined | Promise<MimeBundle | undefined>;
+
+const HOOKS_KEY = Symbol.for("fused.kernel.displayHooks");
+
+/** The hooks, on a global symbol so that a second copy of this module sees the same list. */
+function displayHooks(): DisplayHook[] {
+  const g = globalThis as Record<symbol, unknown>;
+  return (g[HOOKS_KEY] ??= []) as DisplayHook[];
+}
+
+/** Registers a display hook (tried before `Jupyter.display` methods); returns a remover. */
+export function registerDisplayHook(hook: DisplayHook): () => void {
+  displayHooks().push(hook);
+  return () => {
+    const hooks = displayHooks();
+    const i = hooks.indexOf(hook);
+    if (i >= 0) hooks.splice(i, 1);
+  };
+}
+
 /** Builds the bundle for a value (honouring `raw`). */
 export async function toBundle(
   value: unknown,
   options: { raw?: boolean; metadata?: Record<string, unknown> } = {},
 ): Promise<MimeBundle> {
-  const data = options.raw && value && typeof value === "object"
-    ? { ...(value as Record<string, unknown>) }
-    : await format(value);
-  return { data, metadata: options.metadata ?? {} };
+  if (options.raw && value && typeof value === "object") {
+    return { data: { ...(value as Record<string, unknown>) }, metadata: options.metadata ?? {} };
+  }
+  for (const hook of displayHooks()) {
+    const bundle = await hook(value);
+    if (bundle) return { ...bundle, metadata: { ...bundle.metadata, ...options.metadata } };
+  }
+  return { data: await format(value), metadata: options.metadata ?? {} };
 }
 
 /** Shows a value in the cell's output (display_data), or updates an earlier display. */
@@ -89,6 +120,8 @@ export async function display(
     ? crypto.randomUUID()
     : typeof options.displayId === "string"
     ? options.displayId
+    : typeof bundle.transient?.display_id === "string"
+    ? bundle.transient.display_id
     : undefined;
   if (displayId !== undefined) bundle.transient = { display_id: displayId };
   if (options.update && displayId === undefined) {

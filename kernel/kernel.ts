@@ -60,13 +60,15 @@ export interface KernelOptions {
 }
 
 /** A request being handled, with the channel it came on. */
-interface Request {
+export interface KernelRequest {
+  /** The channel the request came on (its reply goes back there). */
   channel: Channel;
+  /** The decoded request. */
   msg: JupyterMessage;
 }
 
 /** A pending execute_request; `aborted` is set when an earlier cell failed with stop_on_error. */
-interface QueuedExecute extends Request {
+interface QueuedExecute extends KernelRequest {
   aborted: boolean;
 }
 
@@ -76,8 +78,9 @@ interface CellInfo {
   silent: boolean;
 }
 
-type Content = Record<string, unknown>;
-type Handler = (kernel: Kernel, req: Request) => Promise<Content | undefined>;
+/** Content of a reply or of an iopub message. */
+export type ReplyContent = Record<string, unknown>;
+type Handler = (kernel: Kernel, req: KernelRequest) => Promise<ReplyContent | undefined>;
 
 /** `name?` or `name??` alone on a line: a request for help on `name`. */
 const HELP_REQUEST = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*(\?\??)\s*$/;
@@ -86,7 +89,7 @@ const HELP_REQUEST = /^\s*([A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*)\s*(\?\??)\s*
 const MAX_CELLS = 10_000;
 
 /**
- * Request type → handler. A handler returns the reply content (sent as `<type>_reply`, with
+ * KernelRequest type → handler. A handler returns the reply content (sent as `<type>_reply`, with
  * `_request` replaced) or undefined when the message has no reply (comm messages).
  */
 const HANDLERS: Record<string, Handler> = {
@@ -186,11 +189,11 @@ export class Kernel {
   }
 
   /** The one place that wraps every request in busy/idle and sends its reply. */
-  async #handle(req: Request, aborted = false): Promise<void> {
+  async #handle(req: KernelRequest, aborted = false): Promise<void> {
     const { msg } = req;
     const type = msg.header.msg_type;
     this.#publish("status", { execution_state: "busy" }, msg.header);
-    let reply: Content | undefined;
+    let reply: ReplyContent | undefined;
     try {
       reply = aborted ? { status: "aborted" } : await HANDLERS[type](this, req);
     } catch (err) {
@@ -220,7 +223,7 @@ export class Kernel {
   // ---- handlers -------------------------------------------------------------------------------
 
   /** kernel_info_reply content. */
-  kernelInfo(): Content {
+  kernelInfo(): ReplyContent {
     return {
       status: "ok",
       protocol_version: PROTOCOL_VERSION,
@@ -248,7 +251,7 @@ export class Kernel {
   }
 
   /** Runs one cell (called in queue order). */
-  async execute(req: Request): Promise<Content> {
+  async execute(req: KernelRequest): Promise<ReplyContent> {
     const c = req.msg.content;
     const code = String(c.code ?? "");
     const silent = c.silent === true;
@@ -326,7 +329,7 @@ export class Kernel {
     name: string,
     detail: number,
     count: number,
-  ): Promise<Content> {
+  ): Promise<ReplyContent> {
     const r = await evaluator.inspect(name, name.length, detail);
     const data = r.found ? r.data : { "text/plain": `No documentation found for ${name}` };
     return {
@@ -338,10 +341,10 @@ export class Kernel {
   }
 
   /** Evaluates `user_expressions` silently, each to a MIME bundle or an error. */
-  async #userExpressions(evaluator: Evaluator, req: Request): Promise<Content> {
+  async #userExpressions(evaluator: Evaluator, req: KernelRequest): Promise<ReplyContent> {
     const exprs = req.msg.content.user_expressions;
     if (!exprs || typeof exprs !== "object") return {};
-    const out: Content = {};
+    const out: ReplyContent = {};
     for (const [name, expr] of Object.entries(exprs as Record<string, unknown>)) {
       const r = await evaluator.execute(String(expr), {
         cell: req.msg.header.msg_id,
@@ -359,7 +362,7 @@ export class Kernel {
   }
 
   /** complete_reply content; Jupyter counts cursor positions in code points, JS in UTF-16. */
-  async complete(req: Request): Promise<Content> {
+  async complete(req: KernelRequest): Promise<ReplyContent> {
     const code = String(req.msg.content.code ?? "");
     const pos = toUtf16(code, cursorPos(req.msg.content.cursor_pos, code));
     const r = await (await this.#evaluator).complete(code, pos);
@@ -373,7 +376,7 @@ export class Kernel {
   }
 
   /** inspect_reply content. */
-  async inspect(req: Request): Promise<Content> {
+  async inspect(req: KernelRequest): Promise<ReplyContent> {
     const code = String(req.msg.content.code ?? "");
     const pos = toUtf16(code, cursorPos(req.msg.content.cursor_pos, code));
     const detail = Number(req.msg.content.detail_level ?? 0);
@@ -382,7 +385,7 @@ export class Kernel {
   }
 
   /** is_complete_reply content. */
-  async isComplete(req: Request): Promise<Content> {
+  async isComplete(req: KernelRequest): Promise<ReplyContent> {
     const r = await (await this.#evaluator).isComplete(String(req.msg.content.code ?? ""));
     return r.status === "incomplete"
       ? { status: r.status, indent: r.indent ?? "" }
@@ -390,7 +393,7 @@ export class Kernel {
   }
 
   /** history_reply content. */
-  history(req: Request): Content {
+  history(req: KernelRequest): ReplyContent {
     const c = req.msg.content;
     const h = this.#history;
     const output = c.output === true;
@@ -422,7 +425,7 @@ export class Kernel {
   }
 
   /** comm_info_reply content, from the evaluator's registry of open comms. */
-  async commInfo(req: Request): Promise<Content> {
+  async commInfo(req: KernelRequest): Promise<ReplyContent> {
     const target = req.msg.content.target_name;
     const comms = await (await this.#evaluator).commInfo(
       typeof target === "string" ? target : undefined,
@@ -431,7 +434,10 @@ export class Kernel {
   }
 
   /** Hands a frontend comm message to the evaluator; comm messages have no reply. */
-  async commFromFrontend(req: Request, type: FrontendCommMessage["type"]): Promise<undefined> {
+  async commFromFrontend(
+    req: KernelRequest,
+    type: FrontendCommMessage["type"],
+  ): Promise<undefined> {
     const c = req.msg.content;
     const message: FrontendCommMessage = {
       type,
@@ -446,7 +452,7 @@ export class Kernel {
   }
 
   /** interrupt_reply content; an input prompt waiting for the frontend is abandoned too. */
-  async interrupt(): Promise<Content> {
+  async interrupt(): Promise<ReplyContent> {
     this.#pendingInput?.reject(new Error("Interrupted while waiting for input"));
     this.#pendingInput = null;
     await (await this.#evaluator).interrupt();
@@ -459,7 +465,7 @@ export class Kernel {
   }
 
   /** shutdown_reply content; the process ends after the reply and idle went out. */
-  shutdown(req: Request): Content {
+  shutdown(req: KernelRequest): ReplyContent {
     const restart = req.msg.content.restart === true;
     this.#shuttingDown = true;
     this.#afterIdle = async () => {
@@ -483,7 +489,7 @@ export class Kernel {
 
   // ---- stdin ----------------------------------------------------------------------------------
 
-  #requestInput(req: Request, prompt: string, password: boolean): Promise<string> {
+  #requestInput(req: KernelRequest, prompt: string, password: boolean): Promise<string> {
     this.#pendingInput?.reject(new Error("A newer input request replaced this one"));
     return new Promise<string>((resolve, reject) => {
       this.#pendingInput = { resolve, reject };
@@ -574,7 +580,7 @@ export class Kernel {
 
   #publish(
     type: string,
-    content: Content,
+    content: ReplyContent,
     parent: Partial<MessageHeader>,
     extra: { metadata?: Record<string, unknown>; buffers?: Uint8Array[] } = {},
   ): void {
@@ -588,7 +594,7 @@ export class Kernel {
     this.#transport.send("iopub", this.#codec.encode(msg));
   }
 
-  #send(channel: Channel, request: JupyterMessage, type: string, content: Content): void {
+  #send(channel: Channel, request: JupyterMessage, type: string, content: ReplyContent): void {
     const msg = this.#codec.message(type, content, {
       parent: request.header,
       identities: request.identities,

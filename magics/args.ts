@@ -111,7 +111,9 @@ export function tokenize(line: string, options: TokenizeOptions = {}): Token[] {
       if (close < 0) {
         if (!options.lenient) {
           throw new ValidationError(
-            `Unclosed { at column ${at + 1}: close the expression with }, or write {{ for a literal brace`,
+            `Unclosed { at column ${
+              at + 1
+            }: close the expression with }, or write {{ for a literal brace`,
           );
         }
         open = true;
@@ -275,7 +277,9 @@ export function keyOf(name: string): string {
 /** How a magic is written in messages: `%fused run`, `%%fused`. */
 export function commandTitle(magic: MagicDeclaration, command?: string): string {
   const prefix = magic.kind === "cell" ? "%%" : "%";
-  return command && command !== magic.name ? `${prefix}${magic.name} ${command}` : `${prefix}${magic.name}`;
+  return command && command !== magic.name
+    ? `${prefix}${magic.name} ${command}`
+    : `${prefix}${magic.name}`;
 }
 
 /** How a flag is written in lists: `--out/-o`. */
@@ -288,13 +292,16 @@ export function closest(word: string, candidates: readonly string[]): string | u
   let best: string | undefined;
   let bestDistance = Infinity;
   for (const c of candidates) {
-    const d = c.startsWith(word) || word.startsWith(c) ? 0.5 : leven(word, c);
+    // Equal distances: the candidate of the same length wins ("lgos" is "logs" swapped, not "ls").
+    const d = c.startsWith(word) || word.startsWith(c)
+      ? 0.5
+      : leven(word, c) + Math.abs(c.length - word.length) / 10;
     if (d < bestDistance) {
       best = c;
       bestDistance = d;
     }
   }
-  return bestDistance <= Math.max(2, Math.floor(word.length / 3)) ? best : undefined;
+  return bestDistance < Math.max(2, Math.floor(word.length / 3)) + 1 ? best : undefined;
 }
 
 /** The error for an unknown flag: names it, suggests the closest one, lists the valid ones. */
@@ -314,7 +321,9 @@ export function unknownFlagError(
   const hint = guess === undefined
     ? `; valid flags: ${valid}`
     : `: did you mean ${guess.length === 1 ? "-" : "--"}${guess}? Valid flags: ${valid}`;
-  return new ValidationError(`Unknown flag ${written} for ${commandTitle(magic, spec.name)}${hint}`);
+  return new ValidationError(
+    `Unknown flag ${written} for ${commandTitle(magic, spec.name)}${hint}`,
+  );
 }
 
 function usageError(magic: MagicDeclaration, spec: CommandSpec, message: string): ValidationError {
@@ -369,9 +378,13 @@ export function convert(type: ValueType, word: Word, what: string): unknown {
     case "number":
     case "integer": {
       const n = word.value && typeof word.value.of === "number" ? word.value.of : Number(text);
-      if (text.trim() === "" || !Number.isFinite(n) || (type === "integer" && !Number.isInteger(n))) {
+      if (
+        text.trim() === "" || !Number.isFinite(n) || (type === "integer" && !Number.isInteger(n))
+      ) {
         throw new ValidationError(
-          `Invalid value "${text}" for ${what}: use ${type === "integer" ? "a whole number" : "a number"}`,
+          `Invalid value "${text}" for ${what}: use ${
+            type === "integer" ? "a whole number" : "a number"
+          }`,
         );
       }
       return n;
@@ -379,7 +392,9 @@ export function convert(type: ValueType, word: Word, what: string): unknown {
     case "tile":
       return parseTile(text);
     case "age":
-      return parseCacheMaxAge(word.value && typeof word.value.of === "number" ? word.value.of : text);
+      return parseCacheMaxAge(
+        word.value && typeof word.value.of === "number" ? word.value.of : text,
+      );
     case "boolean":
       return true;
     case "params":
@@ -486,7 +501,10 @@ export function parseWords(magic: MagicDeclaration, words: Word[]): ParsedComman
         while (i + 1 < rest.length && isParam(rest[i + 1]) && !isFlagWord(rest[i + 1])) {
           taken.push(rest[++i]);
         }
-        flags[key] = { ...(flags[key] as Record<string, unknown> ?? {}), ...readParams(taken, label) };
+        flags[key] = {
+          ...(flags[key] as Record<string, unknown> ?? {}),
+          ...readParams(taken, label),
+        };
         continue;
       }
       let valueWord: Word;

@@ -37,7 +37,9 @@ export function metavarOf(type: ValueType, given?: string): string {
 }
 
 function flagUsage(flag: FlagSpec): string {
-  return flag.type === "boolean" ? `--${flag.name}` : `--${flag.name} ${metavarOf(flag.type, flag.metavar)}`;
+  return flag.type === "boolean"
+    ? `--${flag.name}`
+    : `--${flag.name} ${metavarOf(flag.type, flag.metavar)}`;
 }
 
 /** The usage line: `%fused run NAME_OR_PATH [PARAMS ...] [--engine {local,remote}] ...`. */

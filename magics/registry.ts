@@ -35,6 +35,21 @@ export interface MagicContext {
   print(text: string, stream?: "stdout" | "stderr"): void;
   /** Runs `fn`, capturing the cell's stdout, stderr and displays instead of showing them. */
   capture<T>(fn: () => Promise<T>): Promise<CapturedOutput<T>>;
+  /**
+   * Cell line (1-based) a cell magic's body starts on, for error positions; 2 (right under the
+   * `%%name` line) when not given.
+   */
+  readonly bodyLine?: number;
+}
+
+/** Completion candidates replacing `code.slice(start, end)`. */
+export interface MagicCompletion {
+  /** Candidates. */
+  matches: string[];
+  /** Start of the replaced text (offset into the cell). */
+  start: number;
+  /** End of the replaced text. */
+  end: number;
 }
 
 /** What {@linkcode MagicContext.capture} collected. */
@@ -59,6 +74,13 @@ export interface MagicSpec {
   help: string;
   /** The handler; its resolved value (if not undefined) becomes the cell's result. */
   run(args: string, body: string, ctx: MagicContext): unknown;
+  /** Full help shown by `%name?` (default: `help`). */
+  usage?(): string;
+  /** Completes the argument text at `cursor` (offsets into `args`). */
+  complete?(
+    args: string,
+    cursor: number,
+  ): Promise<{ matches: string[]; start: number; end: number }>;
 }
 
 const REGISTRY_KEY = Symbol.for("fused.magics.registry");
@@ -84,7 +106,22 @@ export function registerMagic(spec: MagicSpec): void {
       `Cannot register magic "${spec.name}": use a name of letters, digits, "_", "-" or "."`,
     );
   }
-  registry().set(key(spec.kind, spec.name), spec);
+  const run = spec.run;
+  registry().set(key(spec.kind, spec.name), {
+    ...spec,
+    // `%name?` (and `%%name?`) show the help instead of running, for every magic.
+    run(args, body, ctx): unknown {
+      if (args.trim() === "?") {
+        ctx.print(
+          spec.usage
+            ? spec.usage()
+            : `${spec.kind === "cell" ? "%%" : "%"}${spec.name}: ${spec.help}\n`,
+        );
+        return undefined;
+      }
+      return run.call(spec, args, body, ctx);
+    },
+  });
 }
 
 /** The magic of this kind and name, if registered. */
@@ -129,11 +166,11 @@ export type CellSegment =
 
 /** How a cell is to be run. */
 export type ParsedCell =
-  | { type: "cell_magic"; name: string; args: string; body: string }
+  | { type: "cell_magic"; name: string; args: string; body: string; bodyLine: number }
   | { type: "segments"; segments: CellSegment[] };
 
 const CELL_MAGIC = /^\s*%%([A-Za-z_][\w.-]*)[ \t]*(.*)$/;
-const LINE_MAGIC = /^[ \t]*%([A-Za-z_][\w.-]*)(?:[ \t]+(.*))?$/;
+const LINE_MAGIC = /^[ \t]*%([A-Za-z_][\w.-]*)(\?)?(?:[ \t]+(.*))?$/;
 
 /**
  * Splits a cell into code and line magics, or recognises a cell magic on its first line.
@@ -150,6 +187,7 @@ export function parseCell(code: string): ParsedCell {
         name: m[1],
         args: m[2].trim(),
         body: lines.slice(firstContent + 1).join("\n"),
+        bodyLine: firstContent + 2,
       };
     }
   }
@@ -163,7 +201,8 @@ export function parseCell(code: string): ParsedCell {
       if (buf.some((l) => l.trim() !== "")) {
         segments.push({ type: "code", code: buf.join("\n"), firstLine: bufStart });
       }
-      segments.push({ type: "line_magic", name: m[1], args: (m[2] ?? "").trim(), line: i + 1 });
+      const args = m[2] ? "?" : (m[3] ?? "").trim();
+      segments.push({ type: "line_magic", name: m[1], args, line: i + 1 });
       buf = [];
       bufStart = i + 2;
     } else {
@@ -176,6 +215,34 @@ export function parseCell(code: string): ParsedCell {
     segments.push({ type: "code", code: buf.join("\n"), firstLine: bufStart });
   }
   return { type: "segments", segments };
+}
+
+/**
+ * Completes a magic line of a cell at `cursor`: magic names after `%` / `%%`, then the magic's
+ * own arguments through its `complete`. Undefined when the cursor is not on a magic line, so
+ * the caller completes code instead.
+ */
+export async function completeMagic(
+  code: string,
+  cursor: number,
+): Promise<MagicCompletion | undefined> {
+  const lineStart = code.lastIndexOf("\n", cursor - 1) + 1;
+  const before = code.slice(lineStart, cursor);
+  const m = before.match(/^(\s*)(%%?)([\w.-]*)(?:([ \t]+)([\s\S]*))?$/);
+  if (!m) return undefined;
+  const kind = m[2] === "%%" ? "cell" : "line";
+  if (m[4] === undefined) {
+    const matches = listMagics().filter((s) => s.kind === kind && s.name.startsWith(m[3]))
+      .map((s) => s.name);
+    return { matches, start: cursor - m[3].length, end: cursor };
+  }
+  const magic = getMagic(kind, m[3]);
+  if (!magic?.complete) return { matches: [], start: cursor, end: cursor };
+  const argsStart = lineStart + m[1].length + m[2].length + m[3].length + m[4].length;
+  const lineEnd = code.indexOf("\n", cursor);
+  const args = code.slice(argsStart, lineEnd < 0 ? code.length : lineEnd);
+  const found = await magic.complete(args, cursor - argsStart);
+  return { matches: found.matches, start: argsStart + found.start, end: argsStart + found.end };
 }
 
 function registerBuiltins(): void {

@@ -14,6 +14,7 @@ Deno.test("a cell magic on the first line takes the rest of the cell as its body
     name: "time",
     args: "-q",
     body: "const a = 1;\na",
+    bodyLine: 2,
   });
 });
 

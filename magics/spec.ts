@@ -128,14 +128,19 @@ const TIME: FlagSpec = { name: "time", type: "boolean", help: "Prints how long t
 export const FUSED_CELL: MagicDeclaration = {
   kind: "cell",
   name: "fused",
-  summary: "Defines a UDF from the cell (TypeScript) and binds it to NAME; can run, save, share, map",
+  summary:
+    "Defines a UDF from the cell (TypeScript) and binds it to NAME; can run, save, share, map",
   description: "The rest of the cell is the TypeScript source of a UDF (export default " +
     "function udf({ ... }) { ... }). The cell defines a Udf named NAME and binds it to NAME in " +
     "the notebook, as fused-py's %%udf NAME does. A syntax error in the UDF fails the cell and " +
     "names its line in the cell. With --run (or --out or --tile) the UDF also runs and the " +
     "result is the cell's value.",
   body: "TypeScript source of the UDF",
-  args: [{ name: "NAME", type: "string", help: "Name of the UDF and of the variable it is bound to" }],
+  args: [{
+    name: "NAME",
+    type: "string",
+    help: "Name of the UDF and of the variable it is bound to",
+  }],
   flags: [
     {
       name: "run",
@@ -275,6 +280,12 @@ export const FUSED_LINE: MagicDeclaration = {
           metavar: "N",
           help: "Port to listen on (0 picks a free one; default 8783)",
         },
+        {
+          name: "data-dir",
+          type: "string",
+          metavar: "DIR",
+          help: "State folder (registry, files); default $FUSED_SERVER_DIR, else ~/.fused/server",
+        },
         { name: "stop", type: "boolean", help: "Stops the embedded service" },
       ],
     },
@@ -318,7 +329,11 @@ export const CAPTURE_CELL: MagicDeclaration = {
   flags: [
     { name: "no-stdout", type: "boolean", help: "Lets stdout through instead of capturing it" },
     { name: "no-stderr", type: "boolean", help: "Lets stderr through instead of capturing it" },
-    { name: "no-display", type: "boolean", help: "Lets displays through instead of capturing them" },
+    {
+      name: "no-display",
+      type: "boolean",
+      help: "Lets displays through instead of capturing them",
+    },
   ],
 };
 

@@ -301,8 +301,9 @@ export class RunService {
       pollWaitMs: 1000,
       cacheBytes: 128 * 1024 * 1024,
       maxPolledRuns: 1000,
-      ...options,
-    };
+      // An option given as undefined keeps its default.
+      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
+    } as Required<RunServiceOptions>;
   }
 
   /** The longest run, in milliseconds. */
@@ -370,6 +371,9 @@ export class RunService {
    */
   execute(spec: RunSpec): Promise<RunAnswer> {
     if (spec.cacheMaxAge === 0) return this.#execute(spec);
+    // A cached run is shared by identical requests and fills the cache even if its first caller
+    // goes away, so it does not follow that caller's signal.
+    spec = { ...spec, signal: undefined };
     const key = this.#key(spec);
     const hit = this.#cached(key, spec.cacheMaxAge);
     if (hit) return Promise.resolve(hit);

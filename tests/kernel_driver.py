@@ -118,7 +118,9 @@ def scenario_basics(km, kc, io):
     msg_id = kc.kernel_info()
     info = wait_reply(kc, msg_id)["content"]
     content, mid = run(kc, io, "1+1")
+    time.sleep(1.5)  # a few heartbeat round trips (jupyter_client pings every second)
     return {
+        "heartbeat": kc.is_alive(),
         "language": info["language_info"]["name"],
         "implementation": info["implementation"],
         "protocol_version": info["protocol_version"],
@@ -241,17 +243,26 @@ def scenario_bench(km, kc, io):
         times.append(time.perf_counter() - t0)
     log_code = "for (let i = 0; i < 20000; i++) console.log(i)"
     log_times = []
-    lines = 0
+    lines = []
+    failures = []
     for _ in range(int(os.environ.get("BENCH_LOG_ROUNDS", "3"))):
         t0 = time.perf_counter()
-        _, mid = run(kc, io, log_code, timeout=120)
+        try:
+            _, mid = run(kc, io, log_code, timeout=60)
+        except (TimeoutError, queue.Empty) as e:
+            # Stock deno jupyter sometimes never answers this cell; count it, do not hang.
+            failures.append(repr(e))
+            io.drain(1)
+            continue
         log_times.append(time.perf_counter() - t0)
-        lines = sum(m["content"]["text"].count("\n") for m in io.outputs(mid, "stream"))
+        io.drain(0.5)  # output published after idle still counts as seen (but not timed)
+        lines.append(sum(m["content"]["text"].count("\n") for m in io.outputs(mid, "stream")))
         io.by_parent.clear()
     return {
         "trivial_median_s": statistics.median(times),
-        "log_20000_median_s": statistics.median(log_times),
-        "log_lines_seen": lines,
+        "log_20000_median_s": statistics.median(log_times) if log_times else None,
+        "log_lines_seen": min(lines) if lines else 0,
+        "log_failures": failures,
     }
 
 

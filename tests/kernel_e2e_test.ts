@@ -18,6 +18,7 @@ let prefixPromise: Promise<string> | undefined;
 function prefix(): Promise<string> {
   prefixPromise ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "fused-kernel-e2e-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
     await installKernelspec({ prefix: dir });
     return dir;
   })();
@@ -60,8 +61,9 @@ async function scenario(name: string): Promise<Record<string, unknown>> {
   return JSON.parse(last);
 }
 
-Deno.test("jupyter_client gets kernel_info and the result 2 for 1+1", async () => {
+Deno.test("jupyter_client gets kernel_info, heartbeats and the result 2 for 1+1", async () => {
   const r = await scenario("basics");
+  assert.equal(r.heartbeat, true);
   assert.equal(r.language, "typescript");
   assert.equal(r.implementation, "fused-ts");
   assert.equal(r.protocol_version, "5.3");

@@ -60,11 +60,13 @@ export async function withScope<T>(
     return await fn(home);
   } finally {
     options.update(before);
-    for (const [name, value] of [
-      ["FUSED_HOME", saved.home],
-      ["FUSED_AUTH_TOKEN", saved.token],
-      ["FUSED_AUTH_TOKEN_TYPE", saved.type],
-    ] as const) {
+    for (
+      const [name, value] of [
+        ["FUSED_HOME", saved.home],
+        ["FUSED_AUTH_TOKEN", saved.token],
+        ["FUSED_AUTH_TOKEN_TYPE", saved.type],
+      ] as const
+    ) {
       if (value === undefined) Deno.env.delete(name);
       else Deno.env.set(name, value);
     }
@@ -154,13 +156,17 @@ export async function createUser(
     headers,
     body: JSON.stringify(user),
   });
-  if (created.status !== 201) throw new Error(`createUser: ${created.status} ${await created.text()}`);
+  if (created.status !== 201) {
+    throw new Error(`createUser: ${created.status} ${await created.text()}`);
+  }
   await created.body?.cancel();
   const issued = await fetch(`${service.baseUrl}/admin/tokens`, {
     method: "POST",
     headers,
     body: JSON.stringify({ email: user.email }),
   });
-  if (issued.status !== 201) throw new Error(`createUser token: ${issued.status} ${await issued.text()}`);
+  if (issued.status !== 201) {
+    throw new Error(`createUser token: ${issued.status} ${await issued.text()}`);
+  }
   return ((await issued.json()) as { access_token: string }).access_token;
 }

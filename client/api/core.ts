@@ -10,10 +10,4 @@
  *
  * @module
  */
-export {
-  type CoreRunOptions,
-  runFile,
-  runSharedFile,
-  runSharedTile,
-  runTile,
-} from "./realtime.ts";
+export { type CoreRunOptions, runFile, runSharedFile, runSharedTile, runTile } from "./realtime.ts";

@@ -17,7 +17,7 @@ import {
   resolveToken,
   writeCredentialsFile,
 } from "./_token_store.ts";
-import { UserSchema, type User } from "./schemas.ts";
+import { type User, UserSchema } from "./schemas.ts";
 import { type ApiCallOptions, globalTransport, Transport } from "./transport.ts";
 
 /** Options of `login`. */

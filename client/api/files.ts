@@ -34,7 +34,10 @@ function checkPath(path: string): string {
  * console.log(await fused.api.list("fd://tables/"));
  * ```
  */
-export async function list(path: string, opts?: ApiCallOptions & { details?: false }): Promise<string[]>;
+export async function list(
+  path: string,
+  opts?: ApiCallOptions & { details?: false },
+): Promise<string[]>;
 /** Lists a folder with details of each entry. */
 export async function list(
   path: string,

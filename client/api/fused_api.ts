@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { HttpError, NotSupportedError } from "../errors.ts";
 import type { UdfResult } from "../formats/types.ts";
 import type { Udf } from "../udf.ts";
 import { whoami } from "./credentials.ts";
@@ -14,9 +15,9 @@ import {
   download,
   get,
   list,
+  type SignOptions,
   signUrl,
   signUrlPrefix,
-  type SignOptions,
   upload,
   type UploadOptions,
   type UploadSource,
@@ -55,8 +56,8 @@ import {
   getUdfAccessToken,
   getUdfAccessTokens,
   type GetUdfAccessTokensOptions,
-  updateUdfAccessToken,
   type UdfAccessTokenFields,
+  updateUdfAccessToken,
 } from "./tokens.ts";
 import { z } from "zod";
 import { setGlobalTransport, Transport } from "./transport.ts";
@@ -72,7 +73,8 @@ export interface FusedAPIOptions {
   setGlobalApi?: boolean;
 }
 
-type Call<T> = Omit<T, "transport">;
+/** Options of a `FusedAPI` method: the function's options without `transport`. */
+export type MethodOptions<T> = Omit<T, "transport">;
 
 /**
  * The API of one service.
@@ -110,7 +112,16 @@ export class FusedAPI {
 
   /** The team's auth token (`GET /execution-env/token`). */
   async authToken(): Promise<string> {
-    return await this.transport.json(z.string(), "/execution-env/token");
+    try {
+      return await this.transport.json(z.string(), "/execution-env/token");
+    } catch (err) {
+      if (err instanceof HttpError && err.status === 404 && /No route/i.test(err.message)) {
+        throw new NotSupportedError(
+          `The service at ${this.baseUrl} has no team tokens (/execution-env/token): use your own API token (fused.api.accessToken())`,
+        );
+      }
+      throw err;
+    }
   }
 
   /** Lists a folder (`fd://` URLs). */
@@ -135,27 +146,31 @@ export class FusedAPI {
   }
 
   /** Uploads a local file, bytes or an Arrow table. */
-  upload(source: UploadSource, remotePath: string, opts?: Call<UploadOptions>): Promise<string> {
+  upload(
+    source: UploadSource,
+    remotePath: string,
+    opts?: MethodOptions<UploadOptions>,
+  ): Promise<string> {
     return upload(source, remotePath, this.#with(opts));
   }
 
   /** Deletes a file or folder. */
-  delete(path: string, opts?: Call<DeleteOptions>): Promise<boolean> {
+  delete(path: string, opts?: MethodOptions<DeleteOptions>): Promise<boolean> {
     return deletePath(path, this.#with(opts));
   }
 
   /** A signed URL of a file. */
-  signUrl(path: string, opts?: Call<SignOptions>): Promise<string> {
+  signUrl(path: string, opts?: MethodOptions<SignOptions>): Promise<string> {
     return signUrl(path, this.#with(opts));
   }
 
   /** Signed URLs of every file under a folder. */
-  signUrlPrefix(path: string, opts?: Call<SignOptions>): Promise<Record<string, string>> {
+  signUrlPrefix(path: string, opts?: MethodOptions<SignOptions>): Promise<Record<string, string>> {
     return signUrlPrefix(path, this.#with(opts));
   }
 
   /** Saved UDFs keyed by name (or id, or slug). */
-  getUdfs(opts?: Call<GetUdfsOptions>): Promise<Record<string, Udf>> {
+  getUdfs(opts?: MethodOptions<GetUdfsOptions>): Promise<Record<string, Udf>> {
     return getUdfs(this.#with(opts));
   }
 
@@ -173,13 +188,13 @@ export class FusedAPI {
   createUdfAccessToken(
     udfEmailOrNameOrId: string,
     udfName?: string,
-    opts?: Call<CreateUdfAccessTokenOptions>,
+    opts?: MethodOptions<CreateUdfAccessTokenOptions>,
   ): Promise<UdfAccessToken> {
     return createUdfAccessToken(udfEmailOrNameOrId, udfName, this.#with(opts));
   }
 
   /** Your share tokens. */
-  getUdfAccessTokens(opts?: Call<GetUdfAccessTokensOptions>): Promise<UdfAccessToken[]> {
+  getUdfAccessTokens(opts?: MethodOptions<GetUdfAccessTokensOptions>): Promise<UdfAccessToken[]> {
     return getUdfAccessTokens(this.#with(opts));
   }
 
@@ -199,12 +214,12 @@ export class FusedAPI {
   }
 
   /** Starts a batch job. */
-  startJob(config: Udf | JobConfig, opts?: Call<StartJobOptions>): Promise<JobStatus> {
+  startJob(config: Udf | JobConfig, opts?: MethodOptions<StartJobOptions>): Promise<JobStatus> {
     return startJob(config, this.#with(opts));
   }
 
   /** The job history. */
-  getJobs(opts?: Call<GetJobsOptions>): Promise<JobSummary[]> {
+  getJobs(opts?: MethodOptions<GetJobsOptions>): Promise<JobSummary[]> {
     return getJobs(this.#with(opts));
   }
 
@@ -214,17 +229,17 @@ export class FusedAPI {
   }
 
   /** The log records of a job. */
-  getLogs(job: JobRef, opts?: Call<GetLogsOptions>): Promise<JobLog[]> {
+  getLogs(job: JobRef, opts?: MethodOptions<GetLogsOptions>): Promise<JobLog[]> {
     return getLogs(job, this.#with(opts));
   }
 
   /** Prints a job's logs as they arrive. */
-  tailLogs(job: JobRef, opts?: Call<TailLogsOptions>): Promise<void> {
+  tailLogs(job: JobRef, opts?: MethodOptions<TailLogsOptions>): Promise<void> {
     return tailLogs(job, this.#with(opts));
   }
 
   /** Waits until a job has finished. */
-  waitForJob(job: JobRef, opts?: Call<WaitForJobOptions>): Promise<JobStatus> {
+  waitForJob(job: JobRef, opts?: MethodOptions<WaitForJobOptions>): Promise<JobStatus> {
     return waitForJob(job, this.#with(opts));
   }
 

@@ -14,16 +14,21 @@ let pending: Promise<string> | undefined;
 
 /** Asks the service for its realtime instances and picks the preferred one. */
 async function discover(transport: Transport, signal?: AbortSignal): Promise<string> {
-  const instances = await transport.json(RealtimeInstanceListSchema, "/realtime-instance/available", {
-    auth: "optional",
-    signal,
-  });
+  const instances = await transport.json(
+    RealtimeInstanceListSchema,
+    "/realtime-instance/available",
+    {
+      auth: "optional",
+      signal,
+    },
+  );
   if (instances.length === 0) {
     throw new FusedError(
       `The service at ${transport.baseUrl} offers no realtime instance: set fused.options.realtimeClientId or ask its administrator`,
     );
   }
-  const best = [...instances].sort((a, b) => (b.preference_rank ?? 0) - (a.preference_rank ?? 0))[0];
+  const best =
+    [...instances].sort((a, b) => (b.preference_rank ?? 0) - (a.preference_rank ?? 0))[0];
   return best.client_id;
 }
 

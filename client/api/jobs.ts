@@ -109,7 +109,10 @@ function toJobConfig(config: Udf | JobConfig, opts: StartJobOptions): JobConfig 
  * await fused.api.jobTailLogs(job);
  * ```
  */
-export async function startJob(config: Udf | JobConfig, opts: StartJobOptions = {}): Promise<JobStatus> {
+export async function startJob(
+  config: Udf | JobConfig,
+  opts: StartJobOptions = {},
+): Promise<JobStatus> {
   const job = toJobConfig(config, opts);
   if (job.name && !JOB_NAME.test(job.name)) {
     throw new ValidationError(

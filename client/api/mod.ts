@@ -15,7 +15,16 @@
 import { setRemoteUdfLoader } from "../load.ts";
 import { setRemoteRunner } from "../run.ts";
 import { remoteRun } from "./realtime.ts";
-import { loadSavedUdf } from "./udfs.ts";
+import { setUdfServiceHooks } from "../udf.ts";
+import {
+  catalogUrl,
+  createAccessToken,
+  deleteCache,
+  deleteSaved,
+  getAccessTokens,
+  loadSavedUdf,
+  toFused,
+} from "./udfs.ts";
 
 export {
   accessToken,
@@ -32,14 +41,14 @@ export {
   download,
   get,
   list,
+  type SignOptions,
   signUrl,
   signUrlPrefix,
-  type SignOptions,
   upload,
   type UploadOptions,
   type UploadSource,
 } from "./files.ts";
-export { FusedAPI, type FusedAPIOptions } from "./fused_api.ts";
+export { FusedAPI, type FusedAPIOptions, type MethodOptions } from "./fused_api.ts";
 export {
   cancelJob as jobCancel,
   getExecTime as jobGetExecTime,
@@ -64,6 +73,7 @@ export { realtimeClientId } from "./instances.ts";
 export {
   type CoreRunOptions,
   remoteRun,
+  type RemoteRunRequest,
   runCode,
   type RunCodeOptions,
   runFile,
@@ -90,13 +100,24 @@ export {
   type GetUdfAccessTokensOptions,
   tokenFileUrl,
   tokenTileUrl,
-  updateUdfAccessToken,
+  type TokenUrlOptions,
   type UdfAccessTokenFields,
+  updateUdfAccessToken,
 } from "./tokens.ts";
-export { type ApiCallOptions, Transport, type TransportInit } from "./transport.ts";
+export {
+  type ApiCallOptions,
+  type AuthMode,
+  type FusedMetadata,
+  type QueryValue,
+  type RequestOptions,
+  Transport,
+  type TransportInit,
+} from "./transport.ts";
+export type { AuthToken } from "./_token_store.ts";
 export {
   catalogUrl,
   createAccessToken,
+  type CreateAccessTokenOptions,
   deleteCache,
   deleteSaved,
   getAccessTokens,
@@ -111,3 +132,11 @@ export {
 
 setRemoteRunner((udf, request) => remoteRun(udf, request));
 setRemoteUdfLoader((ref, options) => loadSavedUdf(ref, { signal: options.signal }));
+setUdfServiceHooks({
+  toFused: (u, o) => toFused(u, o),
+  createAccessToken: (u) => createAccessToken(u),
+  getAccessTokens: (u) => getAccessTokens(u),
+  deleteSaved: (u) => deleteSaved(u),
+  deleteCache: (u) => deleteCache(u),
+  catalogUrl: (u) => catalogUrl(u),
+});

@@ -13,7 +13,7 @@ import { FusedError, UdfTimeoutError, ValidationError } from "../errors.ts";
 import { decodeResult } from "../formats/result.ts";
 import { findGeometryColumn, tableToGeoJSON, tableToRows } from "../formats/geo.ts";
 import { isRaster } from "../formats/raster.ts";
-import { isTable } from "../formats/types.ts";
+import { isTable, type UdfResult } from "../formats/types.ts";
 import { options } from "../options.ts";
 import type { EngineRunRequest, RunResponse, Tile } from "../run.ts";
 import type { Udf } from "../udf.ts";
@@ -41,7 +41,10 @@ function jsonReplacer(_key: string, value: unknown): unknown {
  * they are, booleans, arrays and plain objects as JSON, dates as ISO strings, Arrow tables as
  * GeoJSON (with a geometry column) or JSON records. `undefined` is left out.
  */
-export function serializeParameter(name: string, value: unknown): string | number | null | undefined {
+export function serializeParameter(
+  name: string,
+  value: unknown,
+): string | number | null | undefined {
   if (value === undefined) return undefined;
   if (value === null) return null;
   if (typeof value === "string") return value;
@@ -93,7 +96,11 @@ function tilePath(tile: Tile | undefined): string {
 }
 
 /** Turns a run's answer into a `RunResponse`: decoded body, logs, cache status, time. */
-async function toRunResponse(response: Response, udf: Udf | null, started: number): Promise<RunResponse> {
+async function toRunResponse(
+  response: Response,
+  udf: Udf | null,
+  started: number,
+): Promise<RunResponse> {
   const meta = parseFusedMetadata(response.headers);
   const bytes = new Uint8Array(await response.arrayBuffer());
   const data = await decodeResult(bytes, response.headers.get("content-type"), {
@@ -103,7 +110,7 @@ async function toRunResponse(response: Response, udf: Udf | null, started: numbe
     response.headers.get("x-cache")?.toLowerCase() === "hit";
   return {
     data,
-    udf: udf as Udf,
+    udf,
     logs: logsOf(meta),
     cached,
     timeTakenMs: performance.now() - started,
@@ -183,10 +190,17 @@ export async function runCode(udf: Udf, opts: RunCodeOptions = {}): Promise<RunR
     // As Fused's SDK: the first two polls go at once (the service itself waits a little).
     if (poll >= 2) await new Promise((resolve) => setTimeout(resolve, Math.min(1000, left)));
     if (Date.now() >= deadline) throw new UdfTimeoutError(udf.name, timeoutMs);
-    const answer = await transport.fetch(`${rt}/api/v1/run/udf/get/${encodeURIComponent(pollId)}`, {
-      ...request,
-      timeoutMs: Math.max(1, deadline - Date.now()),
-    });
+    let answer: Response;
+    try {
+      answer = await transport.fetch(`${rt}/api/v1/run/udf/get/${encodeURIComponent(pollId)}`, {
+        ...request,
+        timeoutMs: Math.max(1, deadline - Date.now()),
+      });
+    } catch (err) {
+      // The poll's own timeout is what was left of the run's: report the run's limit.
+      if (err instanceof UdfTimeoutError) throw new UdfTimeoutError(udf.name, timeoutMs);
+      throw err;
+    }
     if (answer.status !== 202) return await toRunResponse(answer, udf, started);
     await answer.body?.cancel();
   }
@@ -287,7 +301,9 @@ function ownerAndName(emailOrRef: string, id: string | undefined): [string, stri
 function tileFrom(opts: { x?: unknown; y?: unknown; z?: unknown }): Tile {
   const { x, y, z } = opts;
   if (typeof x !== "number" || typeof y !== "number" || typeof z !== "number") {
-    throw new ValidationError("A tile run needs x, y and z as numbers: runTile(owner, name, { x, y, z })");
+    throw new ValidationError(
+      "A tile run needs x, y and z as numbers: runTile(owner, name, { x, y, z })",
+    );
   }
   return { x, y, z };
 }
@@ -321,7 +337,7 @@ export async function runFile(
   email: string,
   id?: string,
   opts: CoreRunOptions = {},
-): Promise<RunResponse["data"]> {
+): Promise<UdfResult> {
   return (await savedRun(email, id, opts)).data;
 }
 
@@ -330,7 +346,7 @@ export async function runTile(
   email: string,
   id: string | undefined,
   opts: CoreRunOptions & { x: number; y: number; z: number },
-): Promise<RunResponse["data"]> {
+): Promise<UdfResult> {
   return (await savedRun(email, id, opts, tileFrom(opts))).data;
 }
 
@@ -350,7 +366,7 @@ async function sharedRun(token: string, opts: CoreRunOptions, tile?: Tile): Prom
 export async function runSharedFile(
   token: string,
   opts: CoreRunOptions = {},
-): Promise<RunResponse["data"]> {
+): Promise<UdfResult> {
   return (await sharedRun(token, opts)).data;
 }
 
@@ -358,7 +374,7 @@ export async function runSharedFile(
 export async function runSharedTile(
   token: string,
   opts: CoreRunOptions & { x: number; y: number; z: number },
-): Promise<RunResponse["data"]> {
+): Promise<UdfResult> {
   return (await sharedRun(token, opts, tileFrom(opts))).data;
 }
 

@@ -1,9 +1,5 @@
 import assert from "node:assert/strict";
-import {
-  UdfRuntimeError,
-  UdfTimeoutError,
-  ValidationError,
-} from "../errors.ts";
+import { UdfRuntimeError, UdfTimeoutError, ValidationError } from "../errors.ts";
 import { options } from "../options.ts";
 import { runDetailed } from "../run.ts";
 import { tileBounds } from "../tiles.ts";
@@ -11,13 +7,7 @@ import { udf } from "../udf.ts";
 import { withService } from "./_test_util.ts";
 import "./mod.ts";
 import { realtimeClientId } from "./instances.ts";
-import {
-  runFile,
-  runSharedFile,
-  runSharedTile,
-  runTile,
-  serializeParameters,
-} from "./realtime.ts";
+import { runFile, runSharedFile, runSharedTile, runTile, serializeParameters } from "./realtime.ts";
 import { createUdfAccessToken } from "./tokens.ts";
 import { toFused } from "./udfs.ts";
 
@@ -59,7 +49,7 @@ Deno.test("fused.run with the remote engine runs a UDF on the service and return
     assert.deepEqual(response.data, { doubled: 42 });
     assert.equal(response.logs.stdout, "doubling 21\n");
     assert.equal(response.cached, false);
-    assert.equal(response.udf.name, "double");
+    assert.equal(response.udf?.name, "double");
   });
 });
 
@@ -204,7 +194,7 @@ Deno.test("fused.run with the remote engine runs saved UDFs by name and by share
     const token = await createUdfAccessToken("double");
     const byName = await runDetailed("admin/double", { engine: "remote", n: 2, verbose: false });
     assert.deepEqual(byName.data, { doubled: 4 });
-    assert.equal(byName.udf.metadata?.["fused:slug"], "double");
+    assert.equal(byName.udf?.metadata?.["fused:slug"], "double");
     const byToken = await runDetailed(token.token, { engine: "remote", n: 3, verbose: false });
     assert.deepEqual(byToken.data, { doubled: 6 });
     assert.equal(byToken.logs.stdout, "doubling 3\n");

@@ -145,7 +145,11 @@ export function messageOfBody(text: string, contentType: string | null): string 
  * The error of a failed run from its metadata, by Fused's `error_type`; `undefined` for failures
  * of the service itself (reported as HTTP errors).
  */
-function udfFailure(udfName: string, meta: FusedMetadata, fallback: string): FusedError | undefined {
+function udfFailure(
+  udfName: string,
+  meta: FusedMetadata,
+  fallback: string,
+): FusedError | undefined {
   const message = meta.errormsg ?? meta.exception ?? fallback;
   switch (meta.error_type) {
     case "timeout_error": {
@@ -289,7 +293,9 @@ export class Transport {
         if (timeout.aborted) {
           if (opts.udfName !== undefined) throw new UdfTimeoutError(opts.udfName, timeoutMs);
           throw new FusedError(
-            `${method} ${url} timed out after ${timeoutMs / 1000} s: raise fused.options.requestTimeout or check the service`,
+            `${method} ${url} timed out after ${
+              timeoutMs / 1000
+            } s: raise fused.options.requestTimeout or check the service`,
           );
         }
         if (isNetworkError(err) && attempt < maxRetries) {
@@ -297,7 +303,9 @@ export class Transport {
           continue;
         }
         throw new FusedError(
-          `Cannot reach ${url}: ${(err as Error).message}; check fused.options.baseUrl and that the service is running`,
+          `Cannot reach ${url}: ${
+            (err as Error).message
+          }; check fused.options.baseUrl and that the service is running`,
           { cause: err },
         );
       }

@@ -16,26 +16,34 @@ function json(value: unknown, status = 200, headers: Record<string, string> = {}
 Deno.test("the transport sends the bearer token and the default run headers", async () => {
   const server = serve(() => json({ ok: true }));
   try {
-    await withScope({ ...FAST, defaultRunHeaders: { "X-Fused-Cache-Disable": "true" } }, async () => {
-      const transport = new Transport({ baseUrl: server.url, token: "tok123" });
-      const value = await transport.json(z.object({ ok: z.boolean() }), "/user/self");
-      assert.deepEqual(value, { ok: true });
-      const request = server.requests[0];
-      assert.equal(request.headers.get("authorization"), "Bearer tok123");
-      assert.equal(request.headers.get("x-fused-cache-disable"), "true");
-      assert.equal(new URL(request.url).pathname, "/user/self");
-    });
+    await withScope(
+      { ...FAST, defaultRunHeaders: { "X-Fused-Cache-Disable": "true" } },
+      async () => {
+        const transport = new Transport({ baseUrl: server.url, token: "tok123" });
+        const value = await transport.json(z.object({ ok: z.boolean() }), "/user/self");
+        assert.deepEqual(value, { ok: true });
+        const request = server.requests[0];
+        assert.equal(request.headers.get("authorization"), "Bearer tok123");
+        assert.equal(request.headers.get("x-fused-cache-disable"), "true");
+        assert.equal(new URL(request.url).pathname, "/user/self");
+      },
+    );
   } finally {
     await server.close();
   }
 });
 
 Deno.test("the transport retries 503 answers with backoff and returns the first success", async () => {
-  const server = serve((_request, index) => index < 2 ? new Response("busy", { status: 503 }) : json([1]));
+  const server = serve((_request, index) =>
+    index < 2 ? new Response("busy", { status: 503 }) : json([1])
+  );
   try {
     await withScope(FAST, async () => {
       const transport = new Transport({ baseUrl: server.url, token: "t" });
-      assert.deepEqual(await transport.json(z.array(z.number()), "/x", { method: "POST", json: {} }), [1]);
+      assert.deepEqual(
+        await transport.json(z.array(z.number()), "/x", { method: "POST", json: {} }),
+        [1],
+      );
       assert.equal(server.requests.length, 3);
       assert.ok(server.requests.every((r) => r.method === "POST"));
     });
@@ -108,7 +116,10 @@ Deno.test("the transport retries when the service cannot be reached, then says s
   listener.close();
   await withScope({ ...FAST, requestMaxRetries: 1 }, async () => {
     const transport = new Transport({ baseUrl: `http://127.0.0.1:${port}/v1`, token: "t" });
-    await assert.rejects(transport.fetch("/user/self"), /Cannot reach http:\/\/127\.0\.0\.1:\d+\/v1\/user\/self.*baseUrl/);
+    await assert.rejects(
+      transport.fetch("/user/self"),
+      /Cannot reach http:\/\/127\.0\.0\.1:\d+\/v1\/user\/self.*baseUrl/,
+    );
   });
 });
 
@@ -128,15 +139,18 @@ Deno.test("a failed UDF run becomes a UdfRuntimeError with the logs and line", a
   try {
     await withScope(FAST, async () => {
       const transport = new Transport({ baseUrl: server.url, token: "t" });
-      await assert.rejects(transport.fetch("/run", { udfName: "hello" }), (err: UdfRuntimeError) => {
-        assert.ok(err instanceof UdfRuntimeError);
-        assert.equal(err.udfName, "hello");
-        assert.equal(err.lineno, 3);
-        assert.equal(err.exceptionClass, "TypeError");
-        assert.deepEqual(err.logs, { stdout: "starting\n", stderr: "warn\n" });
-        assert.match(err.message, /line 3: x\(\);.*x is not a function/);
-        return true;
-      });
+      await assert.rejects(
+        transport.fetch("/run", { udfName: "hello" }),
+        (err: UdfRuntimeError) => {
+          assert.ok(err instanceof UdfRuntimeError);
+          assert.equal(err.udfName, "hello");
+          assert.equal(err.lineno, 3);
+          assert.equal(err.exceptionClass, "TypeError");
+          assert.deepEqual(err.logs, { stdout: "starting\n", stderr: "warn\n" });
+          assert.match(err.message, /line 3: x\(\);.*x is not a function/);
+          return true;
+        },
+      );
     });
   } finally {
     await server.close();

@@ -9,18 +9,13 @@ import { Udf } from "../udf.ts";
 import { whoami } from "./credentials.ts";
 import { realtimeClientId } from "./instances.ts";
 import {
-  SavedUdfListSchema,
   type SavedUdf,
+  SavedUdfListSchema,
   SavedUdfSchema,
   type UdfAccessToken,
 } from "./schemas.ts";
 import { createUdfAccessToken, getUdfAccessTokens } from "./tokens.ts";
-import {
-  type ApiCallOptions,
-  globalTransport,
-  requireText,
-  type Transport,
-} from "./transport.ts";
+import { type ApiCallOptions, globalTransport, requireText, type Transport } from "./transport.ts";
 
 /** Share tokens: 64 hex characters (legacy), `fsh_...` (per-UDF) or `UDF_...` (public UDF). */
 export const TOKEN_PATTERN = /^([a-f0-9]{64}|fsh_\w+|UDF_[\w-]+)$/;
@@ -118,11 +113,18 @@ const PAGE = 300;
 export async function getUdfs(opts: GetUdfsOptions = {}): Promise<Record<string, Udf>> {
   const transport = opts.transport ?? globalTransport();
   const whose = opts.whose ?? "self";
-  const route = { self: "/udf/self", public: "/udf/public", community: "/udf/public", team: "/udf/exec-env/self" }[
+  const route = {
+    self: "/udf/self",
+    public: "/udf/public",
+    community: "/udf/public",
+    team: "/udf/exec-env/self",
+  }[
     whose
   ];
   if (!route) {
-    throw new ValidationError(`Unknown whose "${whose}": use "self", "public", "community" or "team"`);
+    throw new ValidationError(
+      `Unknown whose "${whose}": use "self", "public", "community" or "team"`,
+    );
   }
   const by = opts.by ?? "name";
   if (!["name", "id", "slug"].includes(by)) {
@@ -247,7 +249,9 @@ export async function deleteCache(udf: Udf, opts: ApiCallOptions = {}): Promise<
   const id = requireSavedId(udf, "clear the cache of");
   const cid = await realtimeClientId({ transport, signal: opts.signal });
   const path = `/realtime-shared/${seg(cid)}/udf-cache/by-id/${seg(id)}/delete`;
-  await transport.fetch(path, { method: "DELETE", signal: opts.signal }).then((r) => r.body?.cancel());
+  await transport.fetch(path, { method: "DELETE", signal: opts.signal }).then((r) =>
+    r.body?.cancel()
+  );
 }
 
 /** Options of `createAccessToken`. */

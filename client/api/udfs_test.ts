@@ -17,7 +17,7 @@ import {
   toFused,
 } from "./udfs.ts";
 
-const CODE = 'export default function udf({ n = 1 }) {\n  return { doubled: n * 2 };\n}\n';
+const CODE = "export default function udf({ n = 1 }) {\n  return { doubled: n * 2 };\n}\n";
 
 Deno.test("toFused saves a UDF and records its id and slug in the metadata", async () => {
   await withService({}, async () => {
@@ -36,7 +36,9 @@ Deno.test("toFused saves a UDF and records its id and slug in the metadata", asy
 Deno.test("fused.load finds a saved UDF by name, handle/name, email/name, team/name and id", async () => {
   await withService({}, async () => {
     const record = await toFused(udf(CODE, { name: "finder" }));
-    for (const ref of ["finder", "admin/finder", "admin@localhost/finder", "team/finder", record.id]) {
+    for (
+      const ref of ["finder", "admin/finder", "admin@localhost/finder", "team/finder", record.id]
+    ) {
       const found = await load(ref);
       assert.equal(found.name, "finder", ref);
       assert.equal(found.code, CODE, ref);
@@ -85,7 +87,9 @@ Deno.test("saving a loaded UDF again updates it in place", async () => {
 Deno.test("getUdfs lists your UDFs keyed by name, id or slug, and pages with n and skip", async () => {
   await withService({}, async () => {
     const ids: string[] = [];
-    for (const name of ["a_one", "b_two", "c_three"]) ids.push((await toFused(udf(CODE, { name }))).id);
+    for (const name of ["a_one", "b_two", "c_three"]) {
+      ids.push((await toFused(udf(CODE, { name }))).id);
+    }
     const byName = await getUdfs();
     assert.deepEqual(Object.keys(byName).sort(), ["a_one", "b_two", "c_three"]);
     assert.equal(byName.b_two.code, CODE);
@@ -116,7 +120,10 @@ Deno.test("deleteSaved removes the UDF and its id from the metadata", async () =
     await deleteSaved(gone);
     assert.equal(gone.metadata, null);
     await assert.rejects(loadSavedUdf("gone"), /HTTP 404/);
-    await assert.rejects(deleteSaved(gone), /Cannot delete UDF "gone": it is not saved; call udf\.toFused\(\) first/);
+    await assert.rejects(
+      deleteSaved(gone),
+      /Cannot delete UDF "gone": it is not saved; call udf\.toFused\(\) first/,
+    );
   });
 });
 

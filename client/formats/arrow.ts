@@ -23,6 +23,17 @@ export function tableToIPC(table: arrow.Table): Uint8Array {
   return arrow.tableToIPC(table, "stream");
 }
 
+/**
+ * Encodes a table as Arrow IPC stream chunks without joining them: the column bodies are views on
+ * the table's own buffers, so a caller that copies the chunks once into its own buffer (the cache
+ * envelope) saves the 24 MB join that {@linkcode tableToIPC} does for a 1 M-row table.
+ */
+export async function tableToIPCChunks(table: arrow.Table): Promise<Uint8Array[]> {
+  const chunks: Uint8Array[] = [];
+  for await (const chunk of arrow.RecordBatchStreamWriter.writeAll(table)) chunks.push(chunk);
+  return chunks;
+}
+
 /** Decodes an Arrow IPC stream (or file) into a table; throws CorruptDataError on bad bytes. */
 export function ipcToTable(bytes: Uint8Array): arrow.Table {
   let table: arrow.Table;

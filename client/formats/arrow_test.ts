@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
-import { ipcToTable, tableToIPC } from "./arrow.ts";
+import { ipcToTable, tableToIPC, tableToIPCChunks } from "./arrow.ts";
 import { CorruptDataError } from "./errors.ts";
 import { tableFromGeoJSON } from "./geo.ts";
 
@@ -32,4 +32,16 @@ Deno.test("bytes that are not Arrow IPC raise CorruptDataError", () => {
     arrow.tableFromArrays({ x: Float64Array.from({ length: 100 }, (_, i) => i) }),
   );
   assert.throws(() => ipcToTable(ipc.subarray(0, 7)), CorruptDataError);
+});
+
+Deno.test("IPC chunks joined are the same bytes as tableToIPC", async () => {
+  const t = arrow.tableFromArrays({ x: Float64Array.from([1, 2, 3]), s: ["a", "b", "a"] });
+  const chunks = await tableToIPCChunks(t);
+  const joined = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
+  let at = 0;
+  for (const c of chunks) {
+    joined.set(c, at);
+    at += c.byteLength;
+  }
+  assert.deepEqual(joined, tableToIPC(t));
 });

@@ -50,13 +50,14 @@ const pad8 = (n: number): number => (n + 7) & ~7;
  */
 export async function serializeValue(value: unknown): Promise<Uint8Array> {
   classifyResult(value); // refuse bad values up front, naming them
-  const blobs: Uint8Array[] = [];
+  const blobs: Uint8Array[][] = [];
   const root = await toNode(value, blobs);
   const places: [number, number][] = [];
   let payload = 0;
-  for (const blob of blobs) {
-    places.push([payload, blob.byteLength]);
-    payload = pad8(payload + blob.byteLength);
+  for (const parts of blobs) {
+    const length = parts.reduce((n, part) => n + part.byteLength, 0);
+    places.push([payload, length]);
+    payload = pad8(payload + length);
   }
   const header = encoder.encode(JSON.stringify({ root, blobs: places } satisfies Header));
   const headerSpace = pad8(header.byteLength);
@@ -69,15 +70,21 @@ export async function serializeValue(value: unknown): Promise<Uint8Array> {
   view.setBigUint64(16, BigInt(payload), true);
   out.set(header, PREAMBLE);
   const start = PREAMBLE + headerSpace;
-  blobs.forEach((blob, i) => out.set(blob, start + places[i][0]));
+  blobs.forEach((parts, i) => {
+    let at = start + places[i][0];
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.byteLength;
+    }
+  });
   out.set(encoder.encode(END), total - END.length);
   view.setUint32(24, checksum(out.subarray(PREAMBLE, total - END.length)), true);
   return out;
 }
 
-async function toNode(value: unknown, blobs: Uint8Array[]): Promise<Node> {
+async function toNode(value: unknown, blobs: Uint8Array[][]): Promise<Node> {
   const kind = classifyResult(value);
-  const add = (bytes: Uint8Array): number => blobs.push(bytes) - 1;
+  const add = (...parts: Uint8Array[]): number => blobs.push(parts) - 1;
   switch (kind) {
     case "null":
       return { k: "null" };
@@ -88,8 +95,9 @@ async function toNode(value: unknown, blobs: Uint8Array[]): Promise<Node> {
     case "bytes":
       return { k: "bytes", b: add(value as Uint8Array) };
     case "table": {
-      const { tableToIPC } = await import("./arrow.ts");
-      return { k: "table", b: add(tableToIPC(value as Table)) };
+      // Chunks, not tableToIPC: they are copied once, into the envelope, instead of twice.
+      const { tableToIPCChunks } = await import("./arrow.ts");
+      return { k: "table", b: add(...await tableToIPCChunks(value as Table)) };
     }
     case "raster": {
       const r = value as Raster;

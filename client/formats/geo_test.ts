@@ -190,3 +190,17 @@ Deno.test("a large FeatureCollection builds typed numeric columns without nulls"
   assert.ok(t.getChild("v")!.toArray() instanceof Float64Array);
   assert.deepEqual(geoMetadata(t)!.columns.geometry.bbox, [-180, -90, 179, 89]);
 });
+
+Deno.test("geo metadata reads EWKB with an SRID and Z flag, as PostGIS writes it", () => {
+  const ewkb = new Uint8Array(1 + 4 + 4 + 24);
+  const view = new DataView(ewkb.buffer);
+  view.setUint8(0, 1);
+  view.setUint32(1, 0x80000001 | 0x20000000, true); // Point, Z flag, SRID flag
+  view.setUint32(5, 4326, true);
+  [7, -8, 100].forEach((v, i) => view.setFloat64(9 + i * 8, v, true));
+  const t = new arrow.Table({ geometry: binaryVector([ewkb]) });
+  const meta = computeGeoMetadata(t, "geometry").columns.geometry;
+  assert.deepEqual(meta.geometry_types, ["Point Z"]);
+  assert.deepEqual(meta.bbox, [7, -8, 7, -8]);
+  assert.deepEqual(geometryFromWKB(ewkb), { type: "Point", coordinates: [7, -8, 100] });
+});

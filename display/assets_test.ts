@@ -1,0 +1,49 @@
+import assert from "node:assert/strict";
+import {
+  mapAssetsScript,
+  needsAssets,
+  offlineBasemap,
+  packageFile,
+  resetAssets,
+  vegaAssetsScript,
+} from "./assets.ts";
+
+Deno.test("once mode sends the libraries with the first output only, until reset", () => {
+  resetAssets();
+  assert.equal(needsAssets("maplibre"), true);
+  assert.equal(needsAssets("maplibre"), false);
+  assert.equal(needsAssets("vega"), true);
+  assert.equal(needsAssets("maplibre", "inline"), true);
+  resetAssets();
+  assert.equal(needsAssets("maplibre"), true);
+  assert.throws(() => needsAssets("vega", "sometimes" as never), /Unknown assets mode "sometimes"/);
+});
+
+Deno.test("package files are read from the pinned npm packages", () => {
+  assert.match(packageFile("maplibre-gl", "dist/maplibre-gl.css"), /\.maplibregl-map/);
+  assert.throws(() => packageFile("maplibre-gl", "dist/missing.js"), /run `deno install`/);
+  assert.throws(
+    () => packageFile("no-such-package-xyz", "a.js"),
+    /Cannot find the npm package "no-such-package-xyz"/,
+  );
+});
+
+Deno.test("the offline basemap has Natural Earth land and borders as GeoJSON", () => {
+  const b = offlineBasemap() as {
+    land: { type: string; features: unknown[] };
+    borders: { type: string };
+  };
+  assert.equal(b.land.type, "FeatureCollection");
+  assert.ok(b.land.features.length > 0);
+  assert.equal(b.borders.type, "MultiLineString");
+});
+
+Deno.test("asset scripts inline everything and guard against a second evaluation", () => {
+  const map = mapAssetsScript("function(){}");
+  assert.match(map, /if\(w\.__fusedMapAssets\)return;/);
+  assert.match(map, /setWorkerUrl/);
+  assert.doesNotMatch(map, /<\/script>[\s\S]*<\/script>/); // one script element, nothing closes it early
+  const vega = vegaAssetsScript();
+  assert.match(vega, /if\(w\.__fusedVega\)return;/);
+  assert.equal((vega.match(/<\/script>/g) ?? []).length, 1);
+});

@@ -1,0 +1,79 @@
+/**
+ * Makes a JobPool show itself as a live widget in the notebook: `display(pool)`, or a cell whose
+ * value is a pool, opens the widget's models as comms and shows its bundle as display_data with
+ * a display id, so progress reaches widget frontends as model updates and every other frontend
+ * as update_display_data. Button clicks arrive as comm messages, which the evaluator delivers
+ * while the cell that made the pool is still awaiting `pool.wait()`.
+ *
+ * Pools are recognised by shape (see `isJobPoolLike`), so this module never loads the client and
+ * a pool from any copy of it displays the same way.
+ *
+ * @example
+ * ```ts ignore
+ * import { installJobPoolDisplay } from "./job_pool_display.ts";
+ * installJobPoolDisplay(); // the evaluator Worker does this once
+ * ```
+ *
+ * @module
+ */
+
+import {
+  isJobPoolLike,
+  type JobPoolWidgetOptions,
+  showJobPool,
+  type WidgetTransport,
+} from "../display/job_pool_widget.ts";
+import { requireBridge } from "./_bridge.ts";
+import { openComm } from "./comm.ts";
+import { display, registerDisplayHook } from "./display.ts";
+
+/**
+ * A widget transport over this kernel's comms and displays. Everything it sends goes to the
+ * cell that is running now, also when the pool reports progress after that cell ended.
+ */
+export function kernelWidgetTransport(): WidgetTransport {
+  const bridge = requireBridge("The JobPool widget");
+  const cell = bridge.currentCell();
+  return {
+    openComm(targetName, data, { metadata }) {
+      const comm = bridge.runInCell(cell, () => openComm(targetName, data, { metadata }));
+      return {
+        id: comm.id,
+        send: (payload) => bridge.runInCell(cell, () => comm.send(payload)),
+        onMessage: (cb) => comm.onMessage((payload) => cb(payload)),
+        onClose: (cb) => comm.onClose(() => cb()),
+      };
+    },
+    updateDisplay(bundle, displayId) {
+      bridge.runInCell(cell, () =>
+        display(bundle.data, {
+          raw: true,
+          update: true,
+          displayId,
+          metadata: bundle.metadata,
+        }).catch(() => undefined)
+      );
+    },
+  };
+}
+
+const INSTALLED = Symbol.for("fused.kernel.jobPoolDisplay");
+
+/**
+ * Registers the display hook that shows pools as live widgets (once per Worker; later calls do
+ * nothing). Returns a function that removes it.
+ */
+export function installJobPoolDisplay(options: JobPoolWidgetOptions = {}): () => void {
+  const g = globalThis as Record<symbol, unknown>;
+  if (typeof g[INSTALLED] === "function") return g[INSTALLED] as () => void;
+  const remove = registerDisplayHook((value) => {
+    if (!isJobPoolLike(value)) return undefined;
+    return showJobPool(value, kernelWidgetTransport(), options).bundle;
+  });
+  const uninstall = (): void => {
+    remove();
+    delete g[INSTALLED];
+  };
+  g[INSTALLED] = uninstall;
+  return uninstall;
+}

@@ -1,0 +1,136 @@
+/**
+ * `%%fused NAME [flags]`: the cell body is a TypeScript UDF; the cell defines a Udf named NAME,
+ * binds it to NAME in the notebook (as fused-py's `%%udf NAME`), and on request runs, saves,
+ * shares or maps it. The handler is a plain function over parsed arguments.
+ *
+ * @example
+ * ```ts ignore
+ * import { parseLine } from "./args.ts";
+ * import { fusedCell } from "./fused_cell.ts";
+ * import { FUSED_CELL } from "./spec.ts";
+ * const parsed = await parseLine(FUSED_CELL, "double --run n=21");
+ * const value = await fusedCell(parsed, "export default function udf({ n = 1 }) { return n * 2 }", ctx);
+ * ```
+ *
+ * @module
+ */
+import { describeUdf, type RunResponse } from "../client/run.ts";
+import { tileBounds } from "../client/tiles.ts";
+import { type Udf, udf as makeUdf } from "../client/udf.ts";
+import { map as mapDisplay } from "../display/map.ts";
+import type { ParsedCommand } from "./args.ts";
+import { api, requireIdentifier, type RunFlags, runWithFlags, udfCard } from "./_common.ts";
+import { checkUdfSyntax } from "./_syntax.ts";
+import { formatHelp } from "./help.ts";
+import type { MagicContext } from "./registry.ts";
+import { FUSED_CELL } from "./spec.ts";
+
+/** Flags of `%%fused`, as parsed (camelCase keys). */
+export interface FusedCellFlags extends RunFlags {
+  run?: Record<string, unknown>;
+  save?: boolean;
+  share?: boolean;
+  map?: boolean;
+}
+
+/** Options of {@linkcode fusedCell}. */
+export interface FusedCellOptions {
+  /** Cell line the body starts on, for syntax error positions (default 2: under `%%fused`). */
+  bodyLine?: number;
+}
+
+/** Where the UDF was saved and shared. */
+interface Published {
+  savedAt?: string;
+  token?: string;
+  shareUrl?: string;
+}
+
+async function publish(udf: Udf, share: boolean, ctx: MagicContext): Promise<Published> {
+  const client = await api();
+  const record = await client.toFused(udf, { overwrite: true });
+  const savedAt = `${record.slug ?? udf.name} (id ${record.id})`;
+  ctx.print(`Saved UDF ${udf.name} as ${savedAt}\n`);
+  if (!share) return { savedAt };
+  const token = await client.createAccessToken(udf);
+  const shareUrl = client.tokenFileUrl(token.token);
+  ctx.print(
+    `Shared ${udf.name} with token ${token.token}\n` +
+      `  run:   ${shareUrl}\n` +
+      `  tiles: ${client.tokenTileUrl(token.token)}\n`,
+  );
+  return { savedAt, token: token.token, shareUrl };
+}
+
+/** Whether the UDF takes `bounds` (then it is a tile UDF that a map can request tile by tile). */
+async function takesBounds(udf: Udf): Promise<boolean> {
+  const signature = await describeUdf(udf);
+  return signature.parameters.some((p) => p.name === "bounds");
+}
+
+function isRasterLike(value: unknown): boolean {
+  if (value === null || typeof value !== "object") return false;
+  const v = value as Record<string, unknown>;
+  return v.constructor?.name === "Raster" || (ArrayBuffer.isView(v.data) && "width" in v);
+}
+
+/**
+ * Runs the `%%fused` magic over parsed arguments and the cell body. Resolves to the cell's value:
+ * the run's result when it ran, else the Udf (shown as a card).
+ */
+export async function fusedCell(
+  parsed: ParsedCommand,
+  body: string,
+  ctx: MagicContext,
+  options: FusedCellOptions = {},
+): Promise<unknown> {
+  if (parsed.help) {
+    ctx.print(formatHelp(FUSED_CELL));
+    return undefined;
+  }
+  const name = requireIdentifier(String(parsed.args.name), "The UDF name of %%fused NAME");
+  const flags = parsed.flags as FusedCellFlags;
+  if (flags.out !== undefined) requireIdentifier(flags.out, "--out");
+  checkUdfSyntax(body, options.bodyLine ?? 2);
+  const udf = makeUdf(body, {
+    name,
+    ...(flags.cacheMaxAge !== undefined ? { cacheMaxAge: flags.cacheMaxAge } : {}),
+  });
+  await ctx.bind(name, udf);
+  let published: Published = {};
+  if (flags.save || flags.share || flags.map) {
+    // A live tile layer is served by the service through a share token.
+    const tiled = flags.map ? await takesBounds(udf) : false;
+    if (flags.save || flags.share || tiled) {
+      published = await publish(udf, flags.share || tiled, ctx);
+    }
+  }
+  const wantsRun = flags.run !== undefined || flags.out !== undefined || flags.tile !== undefined;
+  let response: RunResponse | undefined;
+  if (wantsRun || (flags.map && !published.token)) {
+    response = await runWithFlags(udf, flags.run ?? {}, flags, ctx);
+  }
+  if (flags.map) {
+    if (published.token) {
+      const client = await api();
+      // A sample tile tells raster from vector; without one, tile 0/0/0 is the sample.
+      const sample = response ??
+        await runWithFlags(udf, flags.run ?? {}, {
+          ...flags,
+          tile: { z: 0, x: 0, y: 0 },
+          time: false,
+        }, ctx);
+      const raster = isRasterLike(sample.data);
+      const url = client.tokenTileUrl(published.token, { format: raster ? "png" : "mvt" });
+      const bounds = flags.tile ? tileBounds(flags.tile) : undefined;
+      await ctx.display(
+        mapDisplay(null, { tiles: { url, type: raster ? "raster" : "vector", bounds } }),
+      );
+    } else {
+      await ctx.display(mapDisplay(response!.data));
+    }
+    return wantsRun ? response!.data : undefined;
+  }
+  if (response) return response.data;
+  return udfCard(udf, { savedAt: published.savedAt, shareUrl: published.shareUrl });
+}

@@ -1,0 +1,130 @@
+import assert from "node:assert/strict";
+import { options } from "../client/options.ts";
+import { setLocalEngine } from "../client/run.ts";
+import { tileBounds } from "../client/tiles.ts";
+import { defaultEngine } from "../engine/mod.ts";
+import { parseLine } from "./args.ts";
+import { fusedCell } from "./fused_cell.ts";
+import { FUSED_CELL } from "./spec.ts";
+import { testContext } from "./_test_context.ts";
+import { JUPYTER_DISPLAY } from "../display/mime.ts";
+
+setLocalEngine(defaultEngine());
+options.cacheDirectory = await Deno.makeTempDir({ prefix: "fused-magics-cache-" });
+
+const DOUBLE = "export default function udf({ n = 1 }: { n?: number }) {\n  return n * 2;\n}\n";
+
+async function cell(header: string, body: string, scope: Record<string, unknown> = {}) {
+  const ctx = testContext(scope);
+  const parsed = await parseLine(FUSED_CELL, header, { evaluate: ctx.evaluate });
+  const value = await fusedCell(parsed, body, ctx);
+  return { ctx, value };
+}
+
+Deno.test("%%fused NAME binds a Udf named NAME and shows its card", async () => {
+  const { ctx, value } = await cell("double", DOUBLE);
+  const udf = ctx.scope.double as { name: string; code: string };
+  assert.equal(udf.name, "double");
+  assert.equal(udf.code, DOUBLE);
+  const data = await (value as { [JUPYTER_DISPLAY](): Promise<Record<string, unknown>> })
+    [JUPYTER_DISPLAY]();
+  assert.match(String(data["text/plain"]), /^Udf "double"/);
+});
+
+Deno.test("%%fused --run runs the UDF on the local engine with JSON parameters", async () => {
+  const { ctx, value } = await cell("double --run n=21 --no-cache", DOUBLE);
+  assert.equal(value, 42);
+  assert.equal((ctx.scope.double as { name: string }).name, "double");
+});
+
+Deno.test("%%fused --out binds the result and --time prints the wall time", async () => {
+  const { ctx, value } = await cell("double --run n=5 --out ten --time --no-cache", DOUBLE);
+  assert.equal(ctx.scope.ten, 10);
+  assert.equal(value, 10);
+  assert.match(ctx.stdout, /^Wall time: \d/m);
+});
+
+Deno.test("--run parameters can come from the notebook through {expr}", async () => {
+  const { value } = await cell("double --run n={base + 1} --no-cache", DOUBLE, { base: 9 });
+  assert.equal(value, 20);
+});
+
+Deno.test("%%fused --tile runs for that tile, so the UDF receives its bounds", async () => {
+  const body = "export default function udf({ bounds }: { bounds: number[] }) {\n" +
+    "  return bounds;\n}\n";
+  const { ctx, value } = await cell("tileb --tile 3/4/2 --out b --no-cache", body);
+  const expected = tileBounds({ z: 3, x: 4, y: 2 });
+  assert.equal((value as number[]).length, 4);
+  (value as number[]).forEach((v, i) => assert.ok(Math.abs(v - expected[i]) < 1e-9));
+  assert.deepEqual(ctx.scope.b, value);
+});
+
+Deno.test("--cache-max-age sets the Udf's cache age", async () => {
+  const { ctx } = await cell("aged --cache-max-age 2h", DOUBLE);
+  assert.equal((ctx.scope.aged as { cacheMaxAge: number }).cacheMaxAge, 7200);
+});
+
+Deno.test("a syntax error fails the cell and names its line in the cell", async () => {
+  const body = "export default function udf({ n = 1 }) {\n  const x = n +;\n  return x;\n}\n";
+  const ctx = testContext();
+  const parsed = await parseLine(FUSED_CELL, "broken");
+  const err = await fusedCell(parsed, body, ctx).then(
+    () => assert.fail("expected an error"),
+    (e) => e,
+  );
+  assert.ok(err instanceof SyntaxError);
+  // Body line 2 is cell line 3: the %%fused line is line 1.
+  assert.match(err.message, /at line 3 of the cell/);
+  assert.match(String(err.stack), /^SyntaxError at line 3: /);
+  assert.match(String(err.stack), /3 \| {3}const x = n \+;/);
+  assert.equal(ctx.scope.broken, undefined, "a broken UDF is not bound");
+});
+
+Deno.test("a JavaScript early error (duplicate declaration) is found too", async () => {
+  const body = "export default function udf() {\n  let a = 1;\n  let a = 2;\n  return a;\n}\n";
+  const parsed = await parseLine(FUSED_CELL, "dup");
+  await assert.rejects(fusedCell(parsed, body, testContext()), /at line 4 of the cell/);
+});
+
+Deno.test("the body line given by the kernel shifts the reported line", async () => {
+  const parsed = await parseLine(FUSED_CELL, "broken");
+  await assert.rejects(
+    fusedCell(parsed, "export default function udf() {\n  return );\n}\n", testContext(), {
+      bodyLine: 4,
+    }),
+    /at line 5 of the cell/,
+  );
+});
+
+Deno.test("a UDF that fails at run time fails the cell with the UDF's error", async () => {
+  const body = "export default function udf() {\n  throw new Error('no data here');\n}\n";
+  await assert.rejects(cell("fails --run --no-cache", body), /no data here/);
+});
+
+Deno.test("a NAME that is not an identifier is refused", async () => {
+  await assert.rejects(cell("my-udf", DOUBLE), /must be a JavaScript identifier.*"my-udf"/);
+});
+
+Deno.test("--no-cache with a --cache-max-age is refused", async () => {
+  await assert.rejects(
+    cell("double --run --no-cache --cache-max-age 1h", DOUBLE),
+    /either --no-cache or --cache-max-age/,
+  );
+});
+
+Deno.test("%%fused --help prints the help and defines nothing", async () => {
+  const { ctx, value } = await cell("--help", DOUBLE);
+  assert.equal(value, undefined);
+  assert.match(ctx.stdout, /^Usage: %%fused NAME/);
+  assert.deepEqual(Object.keys(ctx.scope), []);
+});
+
+Deno.test("--map shows the result of a UDF without bounds on a map", async () => {
+  const body = "export default function udf() {\n" +
+    "  return { type: 'Point', coordinates: [2.35, 48.86] };\n}\n";
+  const { ctx } = await cell("paris --map --no-cache", body);
+  assert.equal(ctx.displays.length, 1);
+  const data = await (ctx.displays[0] as { [JUPYTER_DISPLAY](): Promise<Record<string, unknown>> })
+    [JUPYTER_DISPLAY]();
+  assert.match(String(data["text/plain"]), /^Map: 1 point/);
+});

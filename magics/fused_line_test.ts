@@ -1,0 +1,175 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { options } from "../client/options.ts";
+import { setLocalEngine } from "../client/run.ts";
+import { udf } from "../client/udf.ts";
+import { defaultEngine } from "../engine/mod.ts";
+import { JUPYTER_DISPLAY } from "../display/mime.ts";
+import { parseLine } from "./args.ts";
+import { fusedCell } from "./fused_cell.ts";
+import { fusedLine } from "./fused_line.ts";
+import { FUSED_CELL, FUSED_LINE } from "./spec.ts";
+import { type TestContext, testContext } from "./_test_context.ts";
+
+setLocalEngine(defaultEngine());
+options.cacheDirectory = await Deno.makeTempDir({ prefix: "fused-magics-cache-" });
+
+async function line(text: string, ctx: TestContext = testContext()) {
+  const value = await fusedLine(await parseLine(FUSED_LINE, text, { evaluate: ctx.evaluate }), ctx);
+  return { ctx, value };
+}
+
+async function bundleOf(value: unknown): Promise<Record<string, unknown>> {
+  return await (value as { [JUPYTER_DISPLAY](): Promise<Record<string, unknown>> })
+    [JUPYTER_DISPLAY]();
+}
+
+const DOUBLE = udf("export default function udf({ n = 1 }) {\n  return n * 2;\n}\n", {
+  name: "double",
+});
+
+Deno.test("%fused options shows every option with its value", async () => {
+  const { ctx } = await line("options");
+  assert.match(ctx.stdout, /^FusedOptions \{/);
+  assert.match(ctx.stdout, /runTimeout: \d+/);
+});
+
+Deno.test("%fused options KEY VALUE sets an option from JSON text and shows it", async () => {
+  const before = options.runTimeout;
+  try {
+    const { ctx } = await line("options runTimeout 61");
+    assert.equal(options.runTimeout, 61);
+    assert.equal(ctx.stdout, "runTimeout: 61  (set)\n");
+  } finally {
+    options.runTimeout = before;
+  }
+});
+
+Deno.test("%fused options with a misspelt key suggests the right one", async () => {
+  await assert.rejects(
+    line("options runTimout"),
+    /Unknown option "runTimout": did you mean "runTimeout"\?/,
+  );
+});
+
+Deno.test("%fused run runs a Udf bound in the notebook, with --out", async () => {
+  const ctx = testContext({ double: DOUBLE });
+  const { value } = await line("run double n=4 --out eight --no-cache", ctx);
+  assert.equal(value, 8);
+  assert.equal(ctx.scope.eight, 8);
+});
+
+Deno.test("%fused run takes a Udf value through {expr}", async () => {
+  const ctx = testContext({ udfs: { d: DOUBLE } });
+  const { value } = await line("run {udfs.d} n=1 --no-cache", ctx);
+  assert.equal(value, 2);
+});
+
+Deno.test("%fused run loads a .ts file path", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "triple.ts");
+  await Deno.writeTextFile(path, "export default function udf({ n = 1 }) {\n  return n * 3;\n}\n");
+  const { value } = await line(`run ${path} n=3 --no-cache`);
+  assert.equal(value, 9);
+});
+
+Deno.test("%fused load --as binds the loaded Udf and shows its card", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "hello.ts");
+  await Deno.writeTextFile(path, "export default function udf() {\n  return 'hi';\n}\n");
+  const { ctx, value } = await line(`load "${path}" --as hello`);
+  assert.equal((ctx.scope.hello as { code: string }).code.includes("'hi'"), true);
+  assert.match(String((await bundleOf(value))["text/plain"]), /^Udf "/);
+});
+
+Deno.test("%fused alone and %fused help run print help", async () => {
+  assert.match((await line("")).ctx.stdout, /^Usage: %fused SUBCOMMAND/);
+  assert.match((await line("help run")).ctx.stdout, /^Usage: %fused run NAME_OR_PATH/);
+  assert.match((await line("logs?")).ctx.stdout, /^Usage: %fused logs JOB_ID \[--follow\]/);
+  await assert.rejects(line("help rnu"), /did you mean "run"/);
+});
+
+Deno.test("%fused serve starts the embedded service; files, save, share and map work through it", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "fused-magics-server-" });
+  const previousBaseUrl = options.baseUrl;
+  const ctx = testContext();
+  await line(`serve --port 0 --data-dir ${dataDir}`, ctx);
+  try {
+    assert.match(ctx.stdout, /^Embedded Fused service at http:\/\/127\.0\.0\.1:\d+\/v1/);
+    assert.notEqual(options.baseUrl, previousBaseUrl);
+    ctx.stdout = "";
+    await line("serve", ctx);
+    assert.match(ctx.stdout, /^Embedded Fused service at/);
+
+    ctx.stdout = "";
+    await line("whoami", ctx);
+    assert.match(ctx.stdout, /^admin@localhost/);
+
+    const local = join(dataDir, "..", `${crypto.randomUUID()}.txt`);
+    await Deno.writeTextFile(local, "hello fd");
+    await line(`cp ${local} fd://notes/hello.txt`, ctx);
+    const { value: listing } = await line("ls fd://notes/", ctx);
+    assert.match(String((await bundleOf(listing))["text/plain"]), /hello\.txt/);
+
+    ctx.stdout = "";
+    await line("sign fd://notes/hello.txt --expiration 60", ctx);
+    const signed = ctx.stdout.trim();
+    assert.equal(await (await fetch(signed)).text(), "hello fd");
+
+    const back = `${local}.back`;
+    await line(`cp fd://notes/hello.txt ${back}`, ctx);
+    assert.equal(await Deno.readTextFile(back), "hello fd");
+
+    ctx.stdout = "";
+    await line("rm fd://notes/hello.txt", ctx);
+    assert.equal(ctx.stdout, "Deleted fd://notes/hello.txt\n");
+
+    // %%fused --share saves the UDF and prints token URLs that run it on the service.
+    const cellCtx = testContext();
+    const parsed = await parseLine(FUSED_CELL, "shared_double --share");
+    await fusedCell(
+      parsed,
+      "export default function udf({ n = 1 }) {\n  return n * 2;\n}\n",
+      cellCtx,
+    );
+    const run = cellCtx.stdout.match(/run: +(\S+)/)?.[1];
+    assert.ok(run, cellCtx.stdout);
+    assert.match(cellCtx.stdout, /^Saved UDF shared_double as shared_double/);
+    assert.match(cellCtx.stdout, /tiles: +\S+\/run\/tiles\/\{z\}\/\{x\}\/\{y\}/);
+    const answer = await fetch(`${run}?format=json&n=5`);
+    assert.equal(answer.status, 200);
+    assert.equal(await answer.json(), 10);
+
+    // A UDF that takes bounds becomes a live tile layer served by the service.
+    const mapCtx = testContext();
+    const tiled = await parseLine(FUSED_CELL, "dots --map --no-cache");
+    await fusedCell(
+      tiled,
+      'import * as arrow from "apache-arrow";\n' +
+        "export default function udf({ bounds }: { bounds: number[] }) {\n" +
+        "  const [w, s, e, n] = bounds;\n" +
+        "  const wkb = new DataView(new ArrayBuffer(21));\n" +
+        "  wkb.setUint8(0, 1);\n  wkb.setUint32(1, 1, true);\n" +
+        "  wkb.setFloat64(5, (w + e) / 2, true);\n  wkb.setFloat64(13, (s + n) / 2, true);\n" +
+        "  const geometry = arrow.vectorFromArray([new Uint8Array(wkb.buffer)], new arrow.Binary());\n" +
+        "  return new arrow.Table({ geometry });\n}\n",
+      mapCtx,
+    );
+    assert.equal(mapCtx.displays.length, 1);
+    const map = await bundleOf(mapCtx.displays[0]);
+    assert.match(
+      String(map["text/plain"]),
+      /tiles http:\/\/127\.0\.0\.1:\d+\/.*\/run\/tiles\/\{z\}\/\{x\}\/\{y\}\?format=mvt/,
+    );
+    const tileUrl = String(map["text/plain"]).match(/tiles (\S+)/)![1]
+      .replace("{z}", "1").replace("{x}", "0").replace("{y}", "0");
+    const tile = await fetch(tileUrl);
+    assert.equal(tile.status, 200);
+    assert.ok((await tile.arrayBuffer()).byteLength > 0);
+  } finally {
+    ctx.stdout = "";
+    await line("serve --stop", ctx);
+  }
+  assert.match(ctx.stdout, /^Stopped the embedded service/);
+  assert.equal(options.baseUrl, previousBaseUrl);
+});
