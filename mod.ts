@@ -44,4 +44,7 @@ export { Raster } from "./client/formats/mod.ts";
 export * as tiles from "./client/tiles.ts";
 export { LocalEngine } from "./engine/mod.ts";
 export * as api from "./client/api/mod.ts";
+export { chart, type ChartOptions } from "./display/chart.ts";
+export { map, type MapOptions } from "./display/map.ts";
+export { displayable, html } from "./display/mod.ts";
 export * as core from "./client/api/core.ts";

@@ -12,6 +12,7 @@
 import { run, setLocalEngine } from "../client/run.ts";
 import { udf } from "../client/udf.ts";
 import { LocalEngine } from "../engine/mod.ts";
+import { formatMs, quantile } from "./_stats.ts";
 
 /** Numbers measured by one run of the benchmark, in milliseconds. */
 export interface EngineBenchResult {
@@ -31,11 +32,6 @@ export interface EngineBenchResult {
   coldRunP95Ms: number;
   /** Median start of a bare Worker importing a fresh one-line module (cold baseline). */
   rawColdMs: number;
-}
-
-function quantile(samples: number[], q: number): number {
-  const sorted = [...samples].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
 }
 
 async function rawRoundTrip(runs: number): Promise<number[]> {
@@ -148,28 +144,28 @@ export async function main(): Promise<EngineBenchResult> {
     console.log("| case | median | p95 | target |");
     console.log("|---|---|---|---|");
     console.log(
-      `| raw Worker postMessage round trip (baseline) | ${fmt(result.rawRoundTripMs)} | ${
-        fmt(quantile(raw, 0.95))
+      `| raw Worker postMessage round trip (baseline) | ${formatMs(result.rawRoundTripMs)} | ${
+        formatMs(quantile(raw, 0.95))
       } | |`,
     );
     console.log(
-      `| warm LocalEngine.run, UDF returns 1 | ${fmt(result.warmRunMs)} | ${
-        fmt(quantile(warm, 0.95))
+      `| warm LocalEngine.run, UDF returns 1 | ${formatMs(result.warmRunMs)} | ${
+        formatMs(quantile(warm, 0.95))
       } | ratio ${result.warmRatio.toFixed(2)}x (≤ 3x) |`,
     );
     console.log(
-      `| warm fused.run (cache off), UDF returns 1 | ${fmt(result.warmFusedRunMs)} | ${
-        fmt(quantile(warmFused, 0.95))
+      `| warm fused.run (cache off), UDF returns 1 | ${formatMs(result.warmFusedRunMs)} | ${
+        formatMs(quantile(warmFused, 0.95))
       } | ratio ${result.warmFusedRunRatio.toFixed(2)}x (≤ 3x) |`,
     );
     console.log(
-      `| bare Worker start + import of a fresh module (baseline) | ${fmt(result.rawColdMs)} | ${
-        fmt(quantile(rawColdSamples, 0.95))
-      } | |`,
+      `| bare Worker start + import of a fresh module (baseline) | ${
+        formatMs(result.rawColdMs)
+      } | ${formatMs(quantile(rawColdSamples, 0.95))} | |`,
     );
     console.log(
-      `| cold fused.run, fresh UDF version | ${fmt(result.coldRunMs)} | ${
-        fmt(result.coldRunP95Ms)
+      `| cold fused.run, fresh UDF version | ${formatMs(result.coldRunMs)} | ${
+        formatMs(result.coldRunP95Ms)
       } | < 100 ms (ratio ${(result.coldRunMs / result.rawColdMs).toFixed(2)}x baseline) |`,
     );
     return result;
@@ -178,10 +174,6 @@ export async function main(): Promise<EngineBenchResult> {
     await engine.close();
     await Deno.remove(dataDir, { recursive: true });
   }
-}
-
-function fmt(ms: number): string {
-  return ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(1)} ms`;
 }
 
 if (import.meta.main) await main();

@@ -25,6 +25,7 @@ import {
   type TransferMessage,
 } from "../client/formats/transfer.ts";
 import { deserializeValue, serializeValue } from "../client/formats/envelope.ts";
+import { median } from "./_stats.ts";
 
 const ROWS = 1_000_000;
 const RUNS = 9;
@@ -67,11 +68,6 @@ function makeTable(rows: number): arrow.Table {
     lat: arrow.makeVector(lat),
     cat,
   });
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 interface Timing {

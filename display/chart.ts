@@ -19,6 +19,9 @@ import {
   type MimeBundle,
   newId,
 } from "./mime.ts";
+import { isVegaLiteSpec } from "./detect.ts";
+
+export { isVegaLiteSpec };
 
 /** MIME type of a Vega-Lite spec (JupyterLab and VS Code render it natively). */
 export const VEGALITE_MIME = "application/vnd.vegalite.v5+json";
@@ -37,13 +40,6 @@ export interface ChartOptions {
   assets?: AssetMode;
   /** Render the static SVG; true by default. */
   svg?: boolean;
-}
-
-/** True for an object whose `$schema` names Vega-Lite. */
-export function isVegaLiteSpec(value: unknown): value is VegaLiteSpec {
-  return value !== null && typeof value === "object" && !Array.isArray(value) &&
-    typeof (value as { $schema?: unknown }).$schema === "string" &&
-    (value as { $schema: string }).$schema.includes("vega-lite");
 }
 
 /** Converts one Arrow cell to a JSON value Vega can read. */

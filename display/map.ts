@@ -15,6 +15,7 @@
  */
 
 import * as arrow from "apache-arrow";
+import { isGeoJson } from "./detect.ts";
 import { interpolateViridis, schemeTableau10 } from "d3-scale-chromatic";
 import { tableToIPC } from "../client/formats/arrow.ts";
 import {
@@ -122,25 +123,7 @@ const SVG_POINTS = 5000;
 const SVG_SHAPES = 2000;
 const WORLD: [number, number, number, number] = [-180, -60, 180, 75];
 
-/** True for a GeoJSON FeatureCollection, Feature or geometry object. */
-export function isGeoJson(value: unknown): boolean {
-  if (value === null || typeof value !== "object") return false;
-  const t = (value as { type?: unknown }).type;
-  if (t === "FeatureCollection") return Array.isArray((value as { features?: unknown }).features);
-  if (t === "Feature") return "geometry" in (value as object);
-  return typeof t === "string" &&
-    [
-      "Point",
-      "LineString",
-      "Polygon",
-      "MultiPoint",
-      "MultiLineString",
-      "MultiPolygon",
-      "GeometryCollection",
-    ]
-      .includes(t) &&
-    ("coordinates" in (value as object) || "geometries" in (value as object));
-}
+export { isGeoJson };
 
 /** True for a string that looks like an XYZ tile URL template. */
 export function isTileTemplate(value: unknown): value is string {

@@ -20,10 +20,11 @@
 
 import { isRaster } from "../client/formats/raster.ts";
 import { isTable } from "../client/formats/types.ts";
-import { type ChartOptions, isVegaLiteSpec, vegaLiteToMimeBundle } from "./chart.ts";
+import { type ChartOptions, vegaLiteToMimeBundle } from "./chart.ts";
+import { isGeoJson, isVegaLiteSpec, looksLikeHtml } from "./detect.ts";
 import { isUdfRuntimeError, udfErrorToMimeBundle } from "./error.ts";
 import { filesToMimeBundle, isFileListing } from "./files.ts";
-import { isGeoJson, type MapOptions, mapToMimeBundle } from "./map.ts";
+import { type MapOptions, mapToMimeBundle } from "./map.ts";
 import {
   type Displayable,
   displayableBundle,
@@ -33,10 +34,12 @@ import {
   type MimeBundle,
 } from "./mime.ts";
 import { type RasterDisplayOptions, rasterToMimeBundle } from "./raster.ts";
-import { isArrowConvertible, type TableDisplayOptions, tableToMimeBundle } from "./table.ts";
+import { type TableDisplayOptions, tableToMimeBundle } from "./table.ts";
+import { isArrowConvertible } from "./detect.ts";
 import { isUdf, type UdfDisplayOptions, udfToMimeBundle } from "./udf.ts";
 
-export { chart, type ChartOptions, isVegaLiteSpec, vegaLiteToMimeBundle } from "./chart.ts";
+export { chart, type ChartOptions, vegaLiteToMimeBundle } from "./chart.ts";
+export { hasRichDisplay, isGeoJson, isVegaLiteSpec, looksLikeHtml } from "./detect.ts";
 export { map, type MapOptions, mapToMimeBundle, type TileLayerOptions } from "./map.ts";
 export { type TableDisplayOptions, tableToMimeBundle } from "./table.ts";
 export { type RasterDisplayOptions, rasterToMimeBundle } from "./raster.ts";
@@ -60,13 +63,6 @@ export interface DisplayOptions {
   asMap?: boolean;
   /** Options for UDFs. */
   udf?: UdfDisplayOptions;
-}
-
-/** True for a string that is an HTML document or fragment (starts with a tag, ends with one). */
-export function looksLikeHtml(text: string): boolean {
-  const t = text.trim();
-  return /^<(!doctype html|html|[a-z][a-z0-9-]*)(\s[^>]*)?\/?>/i.test(t) &&
-    /<\/?[a-z][^>]*>$/i.test(t);
 }
 
 /** Plain text of any value, the way the REPL shows it. */

@@ -8,7 +8,11 @@ import { hasChromium, waitForMap, withPage } from "./_browser.ts";
 
 function hasNbconvert(): boolean {
   try {
-    return new Deno.Command("jupyter", { args: ["nbconvert", "--version"], stdout: "null", stderr: "null" })
+    return new Deno.Command("jupyter", {
+      args: ["nbconvert", "--version"],
+      stdout: "null",
+      stderr: "null",
+    })
       .outputSync().success;
   } catch {
     return false;
@@ -20,7 +24,9 @@ function notebook(bundles: MimeBundle[]): string {
   return JSON.stringify({
     nbformat: 4,
     nbformat_minor: 5,
-    metadata: { kernelspec: { name: "fused", display_name: "Deno (Fused)", language: "typescript" } },
+    metadata: {
+      kernelspec: { name: "fused", display_name: "Deno (Fused)", language: "typescript" },
+    },
     cells: bundles.map((b, i) => ({
       cell_type: "code",
       id: `c${i}`,
@@ -42,7 +48,11 @@ Deno.test({
     const geo = tableFromGeoJSON({
       type: "FeatureCollection",
       features: [
-        { type: "Feature", geometry: { type: "Point", coordinates: [2.35, 48.86] }, properties: { n: 1 } },
+        {
+          type: "Feature",
+          geometry: { type: "Point", coordinates: [2.35, 48.86] },
+          properties: { n: 1 },
+        },
         {
           type: "Feature",
           geometry: { type: "Polygon", coordinates: [[[5, 45], [10, 45], [10, 47], [5, 45]]] },
@@ -78,7 +88,8 @@ Deno.test({
         }
         await page.waitForFunction(
           // deno-lint-ignore no-explicit-any
-          () => (globalThis as any).document.querySelector(".fused-chart[data-rendered=true]") !== null,
+          () =>
+            (globalThis as any).document.querySelector(".fused-chart[data-rendered=true]") !== null,
           null,
           { timeout: 30_000 },
         );

@@ -16,7 +16,10 @@ import { isTable } from "../client/formats/types.ts";
 import { findGeometryColumn, geometryFromWKB } from "../client/formats/geo.ts";
 import type { GeoJsonGeometry } from "../client/formats/geo.ts";
 import { ValidationError } from "../client/errors.ts";
+import { type ArrowConvertible, isArrowConvertible } from "./detect.ts";
 import { escapeHtml, type MimeBundle } from "./mime.ts";
+
+export { type ArrowConvertible, isArrowConvertible };
 
 /** MIME type of the typed row data (Frictionless data resource). */
 export const DATA_RESOURCE_MIME = "application/vnd.dataresource+json";
@@ -33,18 +36,6 @@ export interface TableDisplayOptions {
   dataResourceRows?: number;
   /** Characters of a cell shown before it is cut; 80 by default. */
   maxCellChars?: number;
-}
-
-/** Something that converts itself to an Arrow table (polars-like frames, query results). */
-export interface ArrowConvertible {
-  /** Returns the data as an Arrow table. */
-  toArrow(): arrow.Table;
-}
-
-/** True for an object with a `toArrow()` method. */
-export function isArrowConvertible(value: unknown): value is ArrowConvertible {
-  return value !== null && typeof value === "object" &&
-    typeof (value as { toArrow?: unknown }).toArrow === "function";
 }
 
 /** What a column is, for alignment and the data resource's field type. */

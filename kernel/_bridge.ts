@@ -21,6 +21,12 @@ export interface KernelBridge {
   currentCell(): string;
   /** Runs `fn` as if it were code of `cell`, so its output goes to that cell. */
   runInCell<T>(cell: string, fn: () => T): T;
+  /**
+   * Tag of the cell being executed now, whatever async work is running, or undefined when no
+   * (non-silent) cell runs. Live displays send their updates there: nbclient and nbconvert
+   * only read messages of the running cell.
+   */
+  runningCell?(): string | undefined;
 }
 
 const BRIDGE_KEY = Symbol.for("fused.kernel.bridge");

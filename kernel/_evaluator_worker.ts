@@ -34,6 +34,7 @@ import {
   svg,
   toBundle,
 } from "./display.ts";
+import { installFusedDisplay } from "./fused_display.ts";
 import { installJobPoolDisplay } from "./job_pool_display.ts";
 import {
   commInfo,
@@ -869,6 +870,7 @@ setBridge({
   emit,
   currentCell,
   runInCell: <T>(cell: string, fn: () => T): T => als.run(cell, fn),
+  runningCell: () => running && !silentCells.has(running.cell) ? running.cell : undefined,
 });
 installConsole();
 installTimers();
@@ -876,3 +878,4 @@ installTick();
 installStdin();
 installDisplay();
 installJobPoolDisplay();
+installFusedDisplay();

@@ -1,5 +1,5 @@
 /**
- * The notebook's magics: the registry (`%lsmagic`, `%%time`, `%%capture`) plus Fused's
+ * The notebook's magics: the registry (`%lsmagic`, `%%time`), `%%capture` with IPython's flags, and Fused's
  * `%%fused NAME [flags]` cell magic and `%fused SUBCOMMAND` line magics. Importing this module
  * registers them; the kernel imports it instead of `registry.ts`.
  *
@@ -17,7 +17,7 @@
 import { completeArgs } from "./complete.ts";
 import { formatHelp } from "./help.ts";
 import { type MagicContext, registerMagic } from "./registry.ts";
-import { FUSED_CELL, FUSED_LINE, type MagicDeclaration } from "./spec.ts";
+import { CAPTURE_CELL, FUSED_CELL, FUSED_LINE, type MagicDeclaration } from "./spec.ts";
 
 export * from "./registry.ts";
 export { completeArgs } from "./complete.ts";
@@ -60,4 +60,17 @@ export function registerFusedMagics(): void {
   });
 }
 
+/** Registers `%%capture` with IPython's flags (replacing the registry's plain one). */
+export function registerCaptureMagic(): void {
+  registerDeclared(CAPTURE_CELL, async (args, body, ctx) => {
+    const [{ parseLine }, { captureCell }] = await Promise.all([
+      import("./args.ts"),
+      import("./capture.ts"),
+    ]);
+    const parsed = await parseLine(CAPTURE_CELL, args, { evaluate: ctx.evaluate });
+    return await captureCell(parsed, body, ctx);
+  });
+}
+
 registerFusedMagics();
+registerCaptureMagic();

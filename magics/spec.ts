@@ -338,4 +338,4 @@ export const CAPTURE_CELL: MagicDeclaration = {
 };
 
 /** Every declaration this folder registers. */
-export const DECLARATIONS: readonly MagicDeclaration[] = [FUSED_CELL, FUSED_LINE];
+export const DECLARATIONS: readonly MagicDeclaration[] = [FUSED_CELL, FUSED_LINE, CAPTURE_CELL];

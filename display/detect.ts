@@ -1,0 +1,73 @@
+/**
+ * Cheap tests of what kind of value something is, with no heavy imports (no Arrow, MapLibre or
+ * Vega), so the kernel can decide on every cell value whether the display layer is needed before
+ * loading it.
+ *
+ * @module
+ */
+import type * as arrow from "apache-arrow";
+import { isRaster } from "../client/formats/raster.ts";
+import { isTable } from "../client/formats/types.ts";
+import { isUdfRuntimeError } from "./error.ts";
+import { isFileListing } from "./files.ts";
+import { hasDisplayHook } from "./mime.ts";
+import { isUdf } from "./udf.ts";
+
+/** Something that converts itself to an Arrow table (polars-like frames, query results). */
+export interface ArrowConvertible {
+  /** Returns the data as an Arrow table. */
+  toArrow(): arrow.Table;
+}
+
+/** True for an object with a `toArrow()` method. */
+export function isArrowConvertible(value: unknown): value is ArrowConvertible {
+  return value !== null && typeof value === "object" &&
+    typeof (value as { toArrow?: unknown }).toArrow === "function";
+}
+
+/** True for an object whose `$schema` names Vega-Lite. */
+export function isVegaLiteSpec(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === "object" && !Array.isArray(value) &&
+    typeof (value as { $schema?: unknown }).$schema === "string" &&
+    (value as { $schema: string }).$schema.includes("vega-lite");
+}
+
+const GEOMETRY_TYPES = new Set([
+  "Point",
+  "LineString",
+  "Polygon",
+  "MultiPoint",
+  "MultiLineString",
+  "MultiPolygon",
+  "GeometryCollection",
+]);
+
+/** True for a GeoJSON FeatureCollection, Feature or geometry object. */
+export function isGeoJson(value: unknown): boolean {
+  if (value === null || typeof value !== "object") return false;
+  const t = (value as { type?: unknown }).type;
+  if (t === "FeatureCollection") return Array.isArray((value as { features?: unknown }).features);
+  if (t === "Feature") return "geometry" in (value as object);
+  return typeof t === "string" && GEOMETRY_TYPES.has(t) &&
+    ("coordinates" in (value as object) || "geometries" in (value as object));
+}
+
+/** True for a string that is an HTML document or fragment (starts with a tag, ends with one). */
+export function looksLikeHtml(text: string): boolean {
+  const t = text.trim();
+  return /^<(!doctype html|html|[a-z][a-z0-9-]*)(\s[^>]*)?\/?>/i.test(t) &&
+    /<\/?[a-z][^>]*>$/i.test(t);
+}
+
+/**
+ * Whether `toMimeBundle` shows this value richer than plain text: tables, rasters, charts,
+ * GeoJSON, UDFs, UDF errors, file listings and HTML strings. Values with their own
+ * `Jupyter.display` method are left to the caller.
+ */
+export function hasRichDisplay(value: unknown): boolean {
+  if (typeof value === "string") return looksLikeHtml(value);
+  if (value === null || typeof value !== "object" || hasDisplayHook(value)) return false;
+  return isTable(value) || isArrowConvertible(value) || isRaster(value) ||
+    isVegaLiteSpec(value) || isGeoJson(value) || isUdfRuntimeError(value) || isUdf(value) ||
+    isFileListing(value);
+}
