@@ -78,8 +78,12 @@ export interface WidgetComm {
 
 /** How the widget reaches the frontend: the kernel implements it with its comms and displays. */
 export interface WidgetTransport {
-  /** Opens a comm (comm_open on iopub). */
-  openComm(targetName: string, data: unknown, options: { metadata: unknown }): WidgetComm;
+  /** Opens a comm with the given id (comm_open on iopub). */
+  openComm(
+    targetName: string,
+    data: unknown,
+    options: { metadata: unknown; commId: string },
+  ): WidgetComm;
   /** Replaces the display with this id (update_display_data). */
   updateDisplay(bundle: MimeBundle, displayId: string): void;
 }
@@ -181,14 +185,24 @@ export function formatElapsed(ms: number): string {
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
 }
 
+/**
+ * Runs per second that actually ran (success, error, timeout): `PoolProgress.rate` also counts
+ * cancelled tasks, which would show thousands per second right after a cancel.
+ */
+export function runRate(progress: PoolProgress): number {
+  const ran = progress.counts.success + progress.counts.error + progress.counts.timeout;
+  return progress.elapsedMs > 0 ? ran / (progress.elapsedMs / 1000) : 0;
+}
+
 function formatRate(rate: number): string {
   return `${rate >= 10 ? rate.toFixed(0) : rate.toFixed(1)} runs/s`;
 }
 
 function eta(progress: PoolProgress): string | undefined {
   const left = progress.counts.pending + progress.counts.running;
-  if (progress.done || left === 0 || progress.rate <= 0) return undefined;
-  return formatElapsed((left / progress.rate) * 1000);
+  const rate = runRate(progress);
+  if (progress.done || left === 0 || rate <= 0) return undefined;
+  return formatElapsed((left / rate) * 1000);
 }
 
 /** One line of text: "45/200 done (8 running, 147 pending, 45 success) in 12.3 s, 3.7 runs/s". */
@@ -198,7 +212,7 @@ export function poolSummaryText(progress: PoolProgress): string {
   );
   const left = eta(progress);
   return `${finishedCount(progress)}/${progress.total} done (${parts.join(", ") || "no tasks"})` +
-    ` in ${formatElapsed(progress.elapsedMs)}, ${formatRate(progress.rate)}` +
+    ` in ${formatElapsed(progress.elapsedMs)}, ${formatRate(runRate(progress))}` +
     (left ? `, about ${left} left` : "");
 }
 
@@ -221,7 +235,7 @@ export function renderSummaryHtml(progress: PoolProgress): string {
   return `<span style="font-variant-numeric:tabular-nums">` +
     `<b>${finishedCount(progress)}/${progress.total}</b>&nbsp;&nbsp;${chips}` +
     `<span style="opacity:0.8">${formatElapsed(progress.elapsedMs)} · ` +
-    `${formatRate(progress.rate)}${left ? ` · about ${left} left` : ""}` +
+    `${formatRate(runRate(progress))}${left ? ` · about ${left} left` : ""}` +
     `${progress.done ? " · done" : ""}</span></span>`;
 }
 
@@ -237,7 +251,8 @@ export function renderErrorHtml(progress: PoolProgress): string {
     "background:var(--jp-layout-color2, var(--vscode-editor-background, #f5f5f5))";
   return `<div style="color:${STATUS_COLORS.error}"><b>First error</b> (run #${first.index}):</div>` +
     `<pre style="${pre}">${escapeHtml(first.message)}</pre>` +
-    (logs.trim()
+    // JobPool formats logs as "stdout\n------\n...\nstderr\n------\n...": headers alone are no logs.
+    (logs.replace(/^(stdout|stderr)\n-+$/gm, "").trim()
       ? `<details><summary>Logs of run #${first.index}</summary><pre style="${pre}">` +
         `${escapeHtml(logs)}</pre></details>`
       : "");
@@ -343,14 +358,15 @@ export function widgetStates(
       style: ref(`${part}.style`),
       ...extra,
     });
-  const box = (name: "HBoxModel" | "VBoxModel", part: "bar" | "buttons" | "root") =>
-  (children: WidgetPart[], extra: WidgetState = {}): WidgetState =>
-    control(name, name.replace("Model", "View"), {
-      box_style: "",
-      children: children.map(ref),
-      layout: ref(`${part}.layout`),
-      ...extra,
-    });
+  const box =
+    (name: "HBoxModel" | "VBoxModel", part: "bar" | "buttons" | "root") =>
+    (children: WidgetPart[], extra: WidgetState = {}): WidgetState =>
+      control(name, name.replace("Model", "View"), {
+        box_style: "",
+        children: children.map(ref),
+        layout: ref(`${part}.layout`),
+        ...extra,
+      });
   return {
     "progress.layout": layout({ width: "min(30em, 60%)" }),
     "progress.style": style("ProgressStyleModel", { bar_color: null, description_width: "" }),
@@ -455,7 +471,6 @@ export class JobPoolWidget {
   #htmlHeld = false;
   #finalSent = false;
   #unsubscribe: () => void;
-  #updates = 0;
 
   constructor(pool: JobPoolLike, transport: WidgetTransport, options: JobPoolWidgetOptions = {}) {
     this.#pool = pool;
@@ -467,17 +482,16 @@ export class JobPoolWidget {
     this.#title = options.title ?? "JobPool";
     this.displayId = options.displayId ?? crypto.randomUUID();
     const progress = pool.progress();
-    const ref = (part: WidgetPart): string => `IPY_MODEL_${this.#ids.get(part)}`;
+    // Model ids as ipywidgets makes them: 32 hex digits.
+    for (const part of WIDGET_PARTS) this.#ids.set(part, crypto.randomUUID().replaceAll("-", ""));
+    const states = widgetStates(progress, (part) => `IPY_MODEL_${this.#ids.get(part)}`);
     // Children first: a frontend resolves IPY_MODEL references when a model arrives, so every
     // referenced model must already exist.
-    const states = {} as Record<WidgetPart, WidgetState>;
     for (const part of WIDGET_PARTS) {
-      const state = widgetStates(progress, ref)[part];
-      states[part] = state;
-      const comm = transport.openComm(WIDGET_TARGET, { state, buffer_paths: [] }, {
+      const comm = transport.openComm(WIDGET_TARGET, { state: states[part], buffer_paths: [] }, {
         metadata: { version: WIDGET_PROTOCOL_VERSION },
+        commId: this.#ids.get(part)!,
       });
-      this.#ids.set(part, comm.id);
       this.#comms.set(part, comm);
       comm.onMessage((data) => this.#onMessage(part, data));
       comm.onClose(() => this.#comms.delete(part));
@@ -488,18 +502,19 @@ export class JobPoolWidget {
     this.#sentHtml = String(bundle.data["text/html"]);
     this.bundle = { ...bundle, transient: { display_id: this.displayId } };
     this.#finalSent = progress.done;
-    this.#unsubscribe = pool.onProgress(() => this.#schedule());
+    this.#unsubscribe = pool.onProgress((p) => {
+      if (!p.done) return this.#schedule();
+      // The final state goes out at once, before the code awaiting `pool.wait()` resumes:
+      // nbconvert stops reading a cell's messages when the cell ends.
+      this.#dirty = true;
+      this.flush();
+    });
     if (!progress.done) this.#schedule(this.#tick);
   }
 
   /** Whether a frontend reported a view of the widget (a widget manager is there). */
   get viewSeen(): boolean {
     return this.#viewSeen;
-  }
-
-  /** How many times state went out (widget updates and display updates together). */
-  get updates(): number {
-    return this.#updates;
   }
 
   /** The model id of one part (e.g. "cancel"). */
@@ -534,6 +549,8 @@ export class JobPoolWidget {
   /** Sends what changed now (the throttle calls this; tests may too). */
   flush(): void {
     if (!this.#dirty) return;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
     this.#dirty = false;
     this.#lastFlush = this.#clock.now();
     const progress = this.#pool.progress();
@@ -571,7 +588,6 @@ export class JobPoolWidget {
     if (html === this.#sentHtml && !progress.done) return;
     this.#sentHtml = html;
     if (progress.done) this.#finalSent = true;
-    this.#updates++;
     this.#transport.updateDisplay(bundle, this.displayId);
   }
 
@@ -580,7 +596,6 @@ export class JobPoolWidget {
     if (!comm) return;
     try {
       comm.send(data);
-      this.#updates++;
     } catch {
       // The frontend closed this comm: nothing is listening.
       this.#comms.delete(part);
@@ -633,9 +648,13 @@ export class JobPoolWidget {
  *   cancel: () => 0,
  *   retry: () => 0,
  * };
- * let n = 0;
  * const transport: WidgetTransport = {
- *   openComm: () => ({ id: `m${n++}`, send() {}, onMessage: () => () => {}, onClose: () => () => {} }),
+ *   openComm: (_target, _data, { commId }) => ({
+ *     id: commId,
+ *     send() {},
+ *     onMessage: () => () => {},
+ *     onClose: () => () => {},
+ *   }),
  *   updateDisplay() {},
  * };
  * const widget = showJobPool(pool, transport);

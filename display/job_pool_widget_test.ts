@@ -23,7 +23,15 @@ function progressOf(
   counts: Partial<PoolProgress["counts"]>,
   extra: Partial<PoolProgress> = {},
 ): PoolProgress {
-  const full = { pending: 0, running: 0, success: 0, error: 0, timeout: 0, cancelled: 0, ...counts };
+  const full = {
+    pending: 0,
+    running: 0,
+    success: 0,
+    error: 0,
+    timeout: 0,
+    cancelled: 0,
+    ...counts,
+  };
   const total = Object.values(full).reduce((a, b) => a + b, 0);
   return {
     total,
@@ -79,8 +87,12 @@ class RecordingTransport implements WidgetTransport {
   displays: { bundle: MimeBundle; displayId: string; at: number }[] = [];
   #handlers = new Map<string, (data: unknown) => void>();
   constructor(readonly clock: { now(): number }) {}
-  openComm(target: string, data: unknown, options: { metadata: unknown }): WidgetComm {
-    const id = `model${this.opened.length}`;
+  openComm(
+    target: string,
+    data: unknown,
+    options: { metadata: unknown; commId: string },
+  ): WidgetComm {
+    const id = options.commId;
     this.opened.push({ id, target, data, metadata: options.metadata });
     return {
       id,
@@ -193,6 +205,14 @@ Deno.test("long logs keep their end and say how much was cut", () => {
   assert.match(html, /\[\.\.\. 6007 characters cut \.\.\.\]/);
 });
 
+Deno.test("an error whose logs are empty shows no logs section", () => {
+  const html = renderPoolHtml(progressOf({ error: 1 }, {
+    firstError: { index: 0, message: "boom", logs: "stdout\n------\n\nstderr\n------\n" },
+  }));
+  assert.match(html, /boom/);
+  assert.equal(html.includes("<details>"), false);
+});
+
 Deno.test("the text summary lists every non-empty status and the first error", () => {
   const text = poolText(progressOf({ running: 1, success: 2, error: 1 }, {
     firstError: { index: 3, message: "bad input", logs: "" },
@@ -277,7 +297,9 @@ Deno.test("showing a pool opens every model as a jupyter.widget comm, children f
   const ids = new Set<string>();
   for (const o of transport.opened) {
     const refs = JSON.stringify(o.data).match(/IPY_MODEL_(\w+)/g) ?? [];
-    for (const r of refs) assert.ok(ids.has(r.slice(10)), `${o.id} refers to ${r} before it exists`);
+    for (const r of refs) {
+      assert.ok(ids.has(r.slice(10)), `${o.id} refers to ${r} before it exists`);
+    }
     ids.add(o.id);
   }
   assert.deepEqual(widget.bundle.data[WIDGET_VIEW_MIME], {
@@ -365,9 +387,9 @@ Deno.test("updates are throttled to four a second and the final state is always 
   clock.advance(1000);
   assert.equal(pool.done(), true);
   const progressUpdates = transport.sent.filter((s) => s.commId === widget.modelIdOf("progress"));
-  // Over 1 s: at most one update per 250 ms slot, plus the final one.
+  // Over 1 s: at most one update per 250 ms slot, plus the final one, sent as soon as known.
   assert.ok(progressUpdates.length <= 5, `${progressUpdates.length} updates`);
-  for (let i = 1; i < progressUpdates.length; i++) {
+  for (let i = 1; i < progressUpdates.length - 1; i++) {
     assert.ok(progressUpdates[i].at - progressUpdates[i - 1].at >= 250);
   }
   assert.equal(transport.updatesOf(widget.modelIdOf("progress")).at(-1)!.value, 200);

@@ -570,9 +570,10 @@ function errorOutcome(e: unknown, code: string) {
   return { status: "error" as const, ...described };
 }
 
-function magicContext(cell: string): MagicContext {
+function magicContext(cell: string, bodyLine?: number): MagicContext {
   return {
     cell,
+    bodyLine,
     evaluate: (code) => evaluate(code, cell),
     async bind(name, value) {
       if (!/^[A-Za-z_$][\w$]*$/.test(name)) {
@@ -621,16 +622,17 @@ async function runMagic(
   args: string,
   body: string,
   cell: string,
+  bodyLine?: number,
 ): Promise<unknown> {
   const magic = getMagic(kind, name);
   if (!magic) throw new UnknownMagicError(kind, name);
-  return await als.run(cell, () => magic.run(args, body, magicContext(cell)));
+  return await als.run(cell, () => magic.run(args, body, magicContext(cell, bodyLine)));
 }
 
 async function runCell(code: string, cell: string): Promise<unknown> {
   const parsed = parseCell(code);
   if (parsed.type === "cell_magic") {
-    return await runMagic("cell", parsed.name, parsed.args, parsed.body, cell);
+    return await runMagic("cell", parsed.name, parsed.args, parsed.body, cell, parsed.bodyLine);
   }
   let value: unknown;
   for (const seg of parsed.segments) {
@@ -726,14 +728,10 @@ function propertyNames(value: unknown): string[] {
 
 async function complete(code: string, cursorPos: number) {
   const before = code.slice(0, cursorPos);
-  const magic = before.match(/(?:^|\n)\s*(%%?)([\w.-]*)$/);
-  if (magic) {
-    const { listMagics } = await import("../magics/registry.ts");
-    const kind = magic[1] === "%%" ? "cell" : "line";
-    const matches = listMagics().filter((m) => m.kind === kind && m.name.startsWith(magic[2]))
-      .map((m) => m.name);
-    return { matches, cursorStart: cursorPos - magic[2].length, cursorEnd: cursorPos };
-  }
+  // Magic names, subcommands, flags and their values come from each magic's declared spec.
+  const { completeMagic } = await import("../magics/mod.ts");
+  const magic = await completeMagic(code, cursorPos);
+  if (magic) return { matches: magic.matches, cursorStart: magic.start, cursorEnd: magic.end };
   const dotted = before.match(/((?:[A-Za-z_$][\w$]*\s*\??\.\s*)+)([A-Za-z_$][\w$]*)?$/);
   let candidates: string[];
   let partial: string;

@@ -28,31 +28,42 @@ import { openComm } from "./comm.ts";
 import { display, registerDisplayHook } from "./display.ts";
 
 /**
- * A widget transport over this kernel's comms and displays. Everything it sends goes to the
- * cell that is running now, also when the pool reports progress after that cell ended.
+ * A widget transport over this kernel's comms and displays. Updates go to the cell being
+ * executed when they are sent (nbclient and nbconvert read only that cell's messages, and
+ * update a display by its id wherever it is), else to the cell that showed the pool.
  */
 export function kernelWidgetTransport(): WidgetTransport {
   const bridge = requireBridge("The JobPool widget");
-  const cell = bridge.currentCell();
+  const home = bridge.currentCell();
+  const target = (): string => bridge.runningCell?.() ?? home;
   return {
-    openComm(targetName, data, { metadata }) {
-      const comm = bridge.runInCell(cell, () => openComm(targetName, data, { metadata }));
+    openComm(targetName, data, { metadata, commId }) {
+      const comm = bridge.runInCell(home, () => openComm(targetName, data, { metadata, commId }));
       return {
         id: comm.id,
-        send: (payload) => bridge.runInCell(cell, () => comm.send(payload)),
+        send(payload) {
+          if (comm.closed) throw new Error(`Comm ${comm.id} is closed: the frontend closed it`);
+          // Not comm.send(), which always answers to the cell that opened the comm.
+          bridge.emit({
+            kind: "comm_msg",
+            cell: target(),
+            commId: comm.id,
+            data: payload,
+            buffers: [],
+          });
+        },
         onMessage: (cb) => comm.onMessage((payload) => cb(payload)),
         onClose: (cb) => comm.onClose(() => cb()),
       };
     },
     updateDisplay(bundle, displayId) {
-      bridge.runInCell(cell, () =>
+      bridge.runInCell(target(), () =>
         display(bundle.data, {
           raw: true,
           update: true,
           displayId,
           metadata: bundle.metadata,
-        }).catch(() => undefined)
-      );
+        }).catch(() => undefined));
     },
   };
 }

@@ -177,7 +177,10 @@ Deno.test("the Cancel button of a displayed pool ends a cell awaiting pool.wait(
       "the final in-place HTML",
     );
     assert.ok(html.kind === "display" && html.cell === "pool-cell");
-    assert.match(String(html.bundle.data["text/html"]), new RegExp(`${status.cancelled}</b> cancelled`));
+    assert.match(
+      String(html.bundle.data["text/html"]),
+      new RegExp(`${status.cancelled}</b> cancelled`),
+    );
   });
 });
 
@@ -200,12 +203,16 @@ p2`,
     assert.equal(typeof shown.bundle.transient?.display_id, "string");
     assert.match(String(shown.bundle.data["text/plain"]), /\/2 done/);
     await h.run("await p2.wait()", "wait-cell");
-    await h.waitFor(
+    // The final state is sent before the awaiting cell resumes, and to that running cell:
+    // nbconvert reads only the running cell's messages, and updates displays by id anywhere.
+    const final = await h.waitFor(
       (e) =>
-        e.kind === "display" && e.update && e.cell === "value-cell" &&
+        e.kind === "display" && e.update &&
+        e.bundle.transient?.display_id === shown.bundle.transient?.display_id &&
         String(e.bundle.data["text/html"]).includes("2/2"),
       5000,
       "the final in-place HTML",
     );
+    assert.equal(final.kind === "display" && final.cell, "wait-cell");
   });
 });

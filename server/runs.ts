@@ -133,6 +133,8 @@ export function normalizeFormat(format: string): string {
 export async function encodeForFormats(value: UdfResult, format: string): Promise<EncodedResult> {
   const names = format.split(",") as ResultFormat[];
   if (names.length === 1) return await encodeResult(value, { format: names[0] });
+  // A string answers as text/html or text/plain (as Fused does for HTML), not as a JSON string.
+  if (typeof value === "string") return await encodeResult(value);
   for (const name of names) {
     try {
       return await encodeResult(value, { format: name });

@@ -2,8 +2,8 @@
 report of what happened; tests/kernel_e2e_test.ts runs it and checks the report.
 
 Usage: /usr/bin/python3 tests/kernel_driver.py SCENARIO [KERNEL_NAME]
-Scenarios: basics, interrupt_await, interrupt_sync, comm, async_output, restart, stdin, bench,
-startup (the last two are used by bench/kernel_bench.ts).
+Scenarios: basics, interrupt_await, interrupt_sync, comm, async_output, restart, stdin.
+`compare KERNEL...` benchmarks kernels side by side (bench/kernel_bench.ts uses it).
 Every wait has a timeout and the whole run is killed by SIGALRM, so CI never hangs here.
 """
 
@@ -231,65 +231,90 @@ def scenario_stdin(km, kc, io):
     }
 
 
-def scenario_bench(km, kc, io):
-    """Round trip of a trivial cell and of a cell logging 20,000 lines (used by bench/)."""
-    n = int(os.environ.get("BENCH_ROUNDS", "100"))
-    for _ in range(10):
-        run(kc, io, "1+1")
-    times = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        run(kc, io, "1+1")
-        times.append(time.perf_counter() - t0)
-    log_code = "for (let i = 0; i < 20000; i++) console.log(i)"
-    log_times = []
-    lines = []
-    failures = []
-    for _ in range(int(os.environ.get("BENCH_LOG_ROUNDS", "3"))):
-        t0 = time.perf_counter()
-        try:
-            _, mid = run(kc, io, log_code, timeout=60)
-        except (TimeoutError, queue.Empty) as e:
-            # Stock deno jupyter sometimes never answers this cell; count it, do not hang.
-            failures.append(repr(e))
-            io.drain(1)
-            continue
-        log_times.append(time.perf_counter() - t0)
-        io.drain(0.5)  # output published after idle still counts as seen (but not timed)
-        lines.append(sum(m["content"]["text"].count("\n") for m in io.outputs(mid, "stream")))
-        io.by_parent.clear()
-    return {
-        "trivial_median_s": statistics.median(times),
-        "log_20000_median_s": statistics.median(log_times) if log_times else None,
-        "log_lines_seen": min(lines) if lines else 0,
-        "log_failures": failures,
-    }
+def log_cell(kc, io, failures):
+    """Time of a cell logging 20,000 lines (until idle) and the lines seen, or None on timeout."""
+    t0 = time.perf_counter()
+    try:
+        _, mid = run(kc, io, "for (let i = 0; i < 20000; i++) console.log(i)", timeout=60)
+    except (TimeoutError, queue.Empty) as e:
+        # Stock deno jupyter sometimes never answers this cell; count it, do not hang.
+        failures.append(repr(e))
+        io.drain(1)
+        return None, 0
+    elapsed = time.perf_counter() - t0
+    io.drain(0.5)  # output published after idle still counts as seen (but is not timed)
+    lines = sum(m["content"]["text"].count("\n") for m in io.outputs(mid, "stream"))
+    io.by_parent.clear()
+    return elapsed, lines
 
 
-def startup(kernel_name):
-    """Median time from launching the kernel process to its first kernel_info_reply."""
-    times = []
-    for _ in range(int(os.environ.get("BENCH_STARTS", "5"))):
-        km = KernelManager(kernel_name=kernel_name)
-        t0 = time.perf_counter()
-        km.start_kernel()
-        kc = km.client()
-        kc.start_channels()
-        try:
-            # DEALER sockets queue the request until the kernel's port accepts the connection.
-            wait_reply(kc, kc.kernel_info(), timeout=30)
-            times.append(time.perf_counter() - t0)
-        finally:
+def startup_once(kernel_name):
+    """Seconds from launching the kernel process to its first kernel_info_reply."""
+    km = KernelManager(kernel_name=kernel_name)
+    t0 = time.perf_counter()
+    km.start_kernel()
+    kc = km.client()
+    kc.start_channels()
+    try:
+        # DEALER sockets queue the request until the kernel's port accepts the connection.
+        wait_reply(kc, kc.kernel_info(), timeout=30)
+        return time.perf_counter() - t0
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def compare(names):
+    """Benchmarks kernels side by side, alternating between them at every step so that load
+    from other processes on the machine hits all of them alike."""
+    rounds = int(os.environ.get("BENCH_ROUNDS", "200"))
+    kernels = {}
+    try:
+        for name in names:
+            km, kc = start_new_kernel(kernel_name=name, startup_timeout=60)
+            kernels[name] = (km, kc, Iopub(kc))
+        trivial = {n: [] for n in names}
+        for i in range(rounds + 10):
+            for name, (km, kc, io) in kernels.items():
+                t0 = time.perf_counter()
+                run(kc, io, "1+1")
+                if i >= 10:  # warm-up rounds are not counted
+                    trivial[name].append(time.perf_counter() - t0)
+                io.by_parent.clear()
+        logs = {n: [] for n in names}
+        lines = {n: [] for n in names}
+        failures = {n: [] for n in names}
+        for _ in range(int(os.environ.get("BENCH_LOG_ROUNDS", "3"))):
+            for name, (km, kc, io) in kernels.items():
+                elapsed, seen = log_cell(kc, io, failures[name])
+                if elapsed is not None:
+                    logs[name].append(elapsed)
+                    lines[name].append(seen)
+    finally:
+        for km, kc, io in kernels.values():
             kc.stop_channels()
             km.shutdown_kernel(now=True)
-    return {"startup_median_s": statistics.median(times), "startup_all_s": times}
+    starts = {n: [] for n in names}
+    for _ in range(int(os.environ.get("BENCH_STARTS", "5"))):
+        for name in names:
+            starts[name].append(startup_once(name))
+    return {
+        name: {
+            "trivial_median_s": statistics.median(trivial[name]),
+            "log_20000_median_s": statistics.median(logs[name]) if logs[name] else None,
+            "log_lines_seen": min(lines[name]) if lines[name] else 0,
+            "log_failures": failures[name],
+            "startup_median_s": statistics.median(starts[name]),
+        }
+        for name in names
+    }
 
 
 def main():
     scenario = sys.argv[1]
     kernel_name = sys.argv[2] if len(sys.argv) > 2 else "fused"
-    if scenario == "startup":
-        print(json.dumps(startup(kernel_name)))
+    if scenario == "compare":
+        print(json.dumps(compare(sys.argv[2:])))
         return
     fn = globals()[f"scenario_{scenario}"]
     t0 = time.time()

@@ -6,7 +6,9 @@
  */
 import { Hono } from "hono";
 import { type AppEnv, HttpError } from "../_http.ts";
-import { canWrite, checkClientId, type RouteDeps } from "./_common.ts";
+import { deleteCache } from "../../client/cache.ts";
+import { udfCacheFolder } from "../../client/udf.ts";
+import { canWrite, checkClientId, type RouteDeps, udfFromRecord } from "./_common.ts";
 
 /** The cache route (authenticated). */
 export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
@@ -19,8 +21,10 @@ export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
     if (!canWrite(c.get("user"), record)) {
       throw new HttpError(403, `Only the owner of UDF "${record.slug}" can clear its cache`);
     }
+    // Both layers: encoded answers in memory, and the engine's run cache on disk.
     const removed = deps.runs.clearUdfCache(udfId);
-    return c.json({ udf_id: udfId, removed });
+    const removedRuns = await deleteCache({ folder: udfCacheFolder(udfFromRecord(record).name) });
+    return c.json({ udf_id: udfId, removed: removed + removedRuns });
   });
   return app;
 }
