@@ -52,7 +52,7 @@ export interface PoolProgress {
   counts: Record<TaskStatus, number>;
   /** Milliseconds since the pool (or its last retry) started. */
   elapsedMs: number;
-  /** Finished tasks per second so far. */
+  /** Tasks run to an end (success, error, timeout) per second so far. */
   rate: number;
   /** The first error by argument order, with its logs. */
   firstError?: { index: number; message: string; logs: string };
@@ -203,7 +203,8 @@ export class JobPool {
   /** The pool's progress now. */
   progress(): PoolProgress {
     const counts = this.status();
-    const finished = counts.success + counts.error + counts.timeout + counts.cancelled;
+    // Cancelled tasks finish instantly; counting them would inflate the rate after a cancel.
+    const finished = counts.success + counts.error + counts.timeout;
     const elapsedMs = this.totalTime();
     const first = this.#tasks.find((t) => t.status === "error" || t.status === "timeout");
     return {

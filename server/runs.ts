@@ -294,6 +294,7 @@ export class RunService {
   #cacheSize = 0;
   readonly #inflight = new Map<string, Promise<RunAnswer>>();
   readonly #polled = new Map<string, PolledRun>();
+  readonly #versions = new WeakMap<Udf, string>();
 
   /** Creates the service around a runner. */
   constructor(runner: UdfRunner, options: RunServiceOptions) {
@@ -314,8 +315,13 @@ export class RunService {
   }
 
   #key(spec: RunSpec): string {
+    let version = this.#versions.get(spec.udf);
+    if (version === undefined) {
+      version = spec.udf.version; // a sha256 of the code: computed once per Udf object
+      this.#versions.set(spec.udf, version);
+    }
     return createHash("sha256").update(canonicalJson([
-      spec.udf.version,
+      version,
       spec.parameters,
       spec.tile ?? null,
       spec.format,

@@ -63,8 +63,26 @@ export function canWrite(user: User, record: UdfRecord): boolean {
   return record.ownerId === user.id || user.isAdmin;
 }
 
-/** The Udf of a saved record, with `fused:id` and `fused:slug` in its metadata as Fused does. */
+// Parsed UDFs by id and save time: validating the Udf JSON on every token request cost more
+// than serving a cached answer (measured in bench/server_bench.ts).
+const parsedUdfs = new Map<string, Udf>();
+const PARSED_UDFS_MAX = 1000;
+
+/**
+ * The Udf of a saved record, with `fused:id` and `fused:slug` in its metadata as Fused does.
+ * Treat it as read-only: it is shared by every request until the UDF is saved again.
+ */
 export function udfFromRecord(record: UdfRecord): Udf {
+  const key = `${record.id}@${record.updatedAt}`;
+  const known = parsedUdfs.get(key);
+  if (known) return known;
+  const parsed = parseRecord(record);
+  if (parsedUdfs.size >= PARSED_UDFS_MAX) parsedUdfs.delete(parsedUdfs.keys().next().value!);
+  parsedUdfs.set(key, parsed);
+  return parsed;
+}
+
+function parseRecord(record: UdfRecord): Udf {
   const udf = Udf.fromJSON(record.udfBody);
   const json = udf.toJSON();
   return Udf.fromJSON({

@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { startServer } from "./serve.ts";
+import type { UdfRunner } from "./runs.ts";
+
+// These tests start no UDF run, so the runner is never called.
+const NO_RUNS: UdfRunner = () => Promise.reject(new Error("no runs in this test"));
+
+Deno.test("the first start writes the admin credentials with mode 0600 and a restart reuses them", async () => {
+  const dir = await Deno.makeTempDir();
+  const first = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
+  const creds = JSON.parse(await Deno.readTextFile(`${dir}/admin-credentials.json`));
+  assert.equal(creds.access_token, first.adminToken);
+  assert.equal((await Deno.stat(`${dir}/admin-credentials.json`)).mode! & 0o777, 0o600);
+  const fusedStyle = JSON.parse(await Deno.readTextFile(`${dir}/credentials`));
+  assert.deepEqual(fusedStyle, { access_token: first.adminToken, auth_scheme: "Bearer" });
+  assert.equal((await Deno.stat(`${dir}/credentials`)).mode! & 0o777, 0o600);
+  await first.close();
+  const second = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
+  assert.equal(second.adminToken, first.adminToken);
+  const me = await fetch(`${second.baseUrl}/user/self`, { headers: { authorization: `Bearer ${second.adminToken}` } });
+  assert.equal((await me.json()).email, "admin@localhost");
+  await second.close();
+  await Deno.remove(`${dir}/admin-credentials.json`);
+  const third = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
+  assert.notEqual(third.adminToken, first.adminToken);
+  await third.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("fused serve listens on 127.0.0.1, serves, and stops cleanly on SIGTERM", async () => {
+  const dir = await Deno.makeTempDir();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-worker-options", new URL("./main.ts", import.meta.url).pathname, "--port", "0", "--data-dir", dir],
+    stderr: "piped",
+    stdout: "null",
+  }).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let log = "";
+  let url: string | undefined;
+  for (let i = 0; i < 50 && !url; i++) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    log += value;
+    url = /listening on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(log)?.[1];
+  }
+  assert.ok(url, `no listening line in: ${log}`);
+  assert.match(log, /admin-credentials\.json/);
+  const health = await fetch(`${url}/v1/health`);
+  assert.equal((await health.json()).status, "ok");
+  child.kill("SIGTERM");
+  const rest = await (async () => {
+    let text = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return text;
+      text += value;
+    }
+  })();
+  const status = await child.status;
+  assert.equal(status.code, 0);
+  assert.match(rest, /Received SIGTERM/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a UDF spinning in a synchronous loop gets a 504 and the service answers the next run", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-worker-options", new URL("./_runaway_probe.ts", import.meta.url).pathname],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const result = JSON.parse(text.trim().split("\n").at(-1)!);
+  assert.equal(result.spinStatus, 504);
+  assert.match(result.spinDetail, /did not finish within 1000 ms/);
+  assert.equal(result.afterStatus, 200);
+  assert.equal(result.afterBody, 7);
+});
