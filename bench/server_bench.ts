@@ -1,5 +1,6 @@
 /**
- * Throughput of the UDF service (requests per second, bounded load loop in this process):
+ * Throughput of the UDF service in requests per second, measured with `wrk` when it is installed
+ * (else with bounded fetch loops in this process):
  * a cached share-token result against `Deno.serve` answering the same bytes from memory
  * (target ratio ≥ 0.5), and an uncached trivial UDF (`cache_max_age=0`, a Worker run per request).
  *
@@ -23,7 +24,11 @@ export interface LoadResult {
 }
 
 /** Hits `url` from `concurrency` loops for `seconds`; every loop stops at the deadline. */
-async function load(name: string, url: string, seconds: number, concurrency: number): Promise<LoadResult> {
+async function loadInProcess(
+  url: string,
+  seconds: number,
+  concurrency: number,
+): Promise<{ rps: number; errors: number }> {
   const deadline = performance.now() + seconds * 1000;
   let done = 0;
   let errors = 0;
@@ -36,23 +41,70 @@ async function load(name: string, url: string, seconds: number, concurrency: num
       else errors++;
     }
   }));
-  return { name, rps: done / ((performance.now() - started) / 1000), errors };
+  return { rps: done / ((performance.now() - started) / 1000), errors };
+}
+
+/** The same load with `wrk` (a separate process, so the client does not share our thread). */
+async function loadWithWrk(
+  url: string,
+  seconds: number,
+  concurrency: number,
+): Promise<{ rps: number; errors: number }> {
+  const out = await new Deno.Command("wrk", {
+    args: ["-t1", `-c${concurrency}`, `-d${seconds}s`, url],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
+  const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
+  if (!out.success || !Number.isFinite(rps)) {
+    throw new Error(`wrk failed: ${text}${new TextDecoder().decode(out.stderr)}`);
+  }
+  return { rps, errors: non2xx };
+}
+
+async function hasWrk(): Promise<boolean> {
+  try {
+    return (await new Deno.Command("wrk", { args: ["--version"], stdout: "null", stderr: "null" })
+      .output()) !== null;
+  } catch {
+    return false;
+  }
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)];
 }
 
 /** Runs the benchmark and prints a table; returns the measurements and the ratio. */
-export async function main(args: string[] = Deno.args): Promise<{ results: LoadResult[]; ratio: number }> {
+export async function main(
+  args: string[] = Deno.args,
+): Promise<{ results: LoadResult[]; ratio: number }> {
   const seconds = Number(args[0] ?? 3);
   const concurrency = Number(args[1] ?? 32);
   const dir = await Deno.makeTempDir({ prefix: "fused-server-bench-" });
   options.update({ cacheDirectory: `${dir}/cache` });
   const engine = new LocalEngine({ dataDir: `${dir}/engine` });
-  const server = await startServer({ port: 0, dataDir: `${dir}/server`, runner: localRunner({ engine }), quiet: true });
-  const headers = { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" };
+  const server = await startServer({
+    port: 0,
+    dataDir: `${dir}/server`,
+    runner: localRunner({ engine }),
+    quiet: true,
+  });
+  const headers = {
+    authorization: `Bearer ${server.adminToken}`,
+    "content-type": "application/json",
+  };
   const save = async (name: string, code: string): Promise<string> => {
     const saved = await (await fetch(`${server.baseUrl}/udf/new`, {
       method: "POST",
       headers,
-      body: JSON.stringify({ slug: name, udf_body: JSON.stringify({ name, code, entrypoint: "default" }) }),
+      body: JSON.stringify({
+        slug: name,
+        udf_body: JSON.stringify({ name, code, entrypoint: "default" }),
+      }),
     })).json();
     const token = await (await fetch(`${server.baseUrl}/udf-access-token/new`, {
       method: "POST",
@@ -68,7 +120,10 @@ export default function udf({ n = 100 }: { n?: number }) {
   return tableFromArrays({ i: Int32Array.from({ length: n }, (_, i) => i), x: Float64Array.from({ length: n }, (_, i) => i / 3) });
 }`,
   );
-  const trivialToken = await save("trivial", "export default function udf({ n = 1 }: { n?: number }) { return n }");
+  const trivialToken = await save(
+    "trivial",
+    "export default function udf({ n = 1 }: { n?: number }) { return n }",
+  );
   const cachedUrl = `${server.url}/${tableToken}.parquet?n=100`;
   const warm = await fetch(cachedUrl);
   const bytes = new Uint8Array(await warm.arrayBuffer());
@@ -78,11 +133,32 @@ export default function udf({ n = 100 }: { n?: number }) {
     { port: 0, hostname: "127.0.0.1", onListen: () => {} },
     () => new Response(bytes, { headers: { "content-type": contentType } }),
   );
-  const results = [
-    await load("Deno.serve, same bytes from memory", `http://127.0.0.1:${baseline.addr.port}/`, seconds, concurrency),
-    await load("cached token result (.parquet)", cachedUrl, seconds, concurrency),
-    await load("uncached trivial UDF (cache_max_age=0)", `${server.url}/${trivialToken}.json?cache_max_age=0`, seconds, concurrency),
+  const useWrk = await hasWrk();
+  const load = useWrk ? loadWithWrk : loadInProcess;
+  const cases = [
+    { name: "Deno.serve, same bytes from memory", url: `http://127.0.0.1:${baseline.addr.port}/` },
+    { name: "cached token result (.parquet)", url: cachedUrl },
+    {
+      name: "uncached trivial UDF (cache_max_age=0)",
+      url: `${server.url}/${trivialToken}.json?cache_max_age=0`,
+    },
   ];
+  // Rounds interleave the cases so that load from other processes hits them alike; medians.
+  const rounds = 3;
+  const samples = cases.map(() => [] as number[]);
+  const errors = cases.map(() => 0);
+  for (let round = 0; round < rounds; round++) {
+    for (const [i, c] of cases.entries()) {
+      const r = await load(c.url, seconds / rounds, concurrency);
+      samples[i].push(r.rps);
+      errors[i] += r.errors;
+    }
+  }
+  const results: LoadResult[] = cases.map((c, i) => ({
+    name: c.name,
+    rps: median(samples[i]),
+    errors: errors[i],
+  }));
   await baseline.shutdown();
   await server.close();
   await engine.close();
@@ -90,10 +166,18 @@ export default function udf({ n = 100 }: { n?: number }) {
   await Deno.remove(dir, { recursive: true });
 
   const ratio = results[1].rps / results[0].rps;
-  console.log(`server_bench: ${seconds}s per case, ${concurrency} concurrent fetch loops, body ${bytes.byteLength} bytes`);
-  for (const r of results) console.log(`  ${r.name.padEnd(42)} ${r.rps.toFixed(0).padStart(7)} req/s  errors ${r.errors}`);
+  console.log(
+    `server_bench: ${seconds}s per case in ${rounds} interleaved rounds (median), ${concurrency} connections, ${
+      useWrk ? "wrk" : "in-process fetch loops"
+    }, body ${bytes.byteLength} bytes`,
+  );
+  for (const r of results) {
+    console.log(`  ${r.name.padEnd(42)} ${r.rps.toFixed(0).padStart(7)} req/s  errors ${r.errors}`);
+  }
   console.log(`  cached token / Deno.serve ratio: ${ratio.toFixed(2)} (target >= 0.5)`);
-  console.log(`  uncached UDF / cached token ratio: ${(results[2].rps / results[1].rps).toFixed(3)}`);
+  console.log(
+    `  uncached UDF / cached token ratio: ${(results[2].rps / results[1].rps).toFixed(3)}`,
+  );
   return { results, ratio };
 }
 

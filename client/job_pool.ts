@@ -344,7 +344,9 @@ export class JobPool {
           ? `${((task.endedAt! - task.startedAt!) / 1000).toFixed(2)} s`
           : task.error?.message ?? "";
         console.log(
-          `[${new Date().toISOString()}] Run #${task.index} ${describeArgs(task.args)} ${task.status} (${summary})`,
+          `[${new Date().toISOString()}] Run #${task.index} ${
+            describeArgs(task.args)
+          } ${task.status} (${summary})`,
         );
         if (options.stopOnException && (task.status === "error" || task.status === "timeout")) {
           return true;
@@ -418,7 +420,9 @@ export class JobPool {
   /** Each task's logs (`stdout\n------\n...`), null while it has none. */
   logs(): (string | null)[] {
     return this.#tasks.map((t) =>
-      formatLogs(t.response?.logs ?? (t.error instanceof UdfRuntimeError ? t.error.logs : undefined))
+      formatLogs(
+        t.response?.logs ?? (t.error instanceof UdfRuntimeError ? t.error.logs : undefined),
+      )
     );
   }
 
@@ -457,7 +461,10 @@ export class JobPool {
     return [...names];
   }
 
-  #argColumnsTable(rows: Record<string, unknown>[], extra: Record<string, unknown[]> = {}): arrow.Table {
+  #argColumnsTable(
+    rows: Record<string, unknown>[],
+    extra: Record<string, unknown[]> = {},
+  ): arrow.Table {
     const columns: Record<string, arrow.Vector> = {};
     for (const name of this.#argNames()) {
       columns[name] = plainVector(rows.map((r) => toJsonCell(r[name])));
@@ -542,7 +549,9 @@ export class JobPool {
       }
     }
     const merged = new arrow.Table(
-      Object.fromEntries(Object.entries(chunks).map(([name, data]) => [name, new arrow.Vector(data)])),
+      Object.fromEntries(
+        Object.entries(chunks).map(([name, data]) => [name, new arrow.Vector(data)]),
+      ),
     );
     const geo = first.schema.metadata.get("geo");
     if (geo) merged.schema.metadata.set("geo", geo);
@@ -569,14 +578,20 @@ export class JobPool {
 function plainVector(values: unknown[], type?: arrow.DataType): arrow.Vector {
   if (type) return arrow.vectorFromArray(values, type);
   const kinds = new Set(values.filter((v) => v !== null && v !== undefined).map((v) => typeof v));
-  if (kinds.size === 1 && kinds.has("string")) return arrow.vectorFromArray(values, new arrow.Utf8());
+  if (kinds.size === 1 && kinds.has("string")) {
+    return arrow.vectorFromArray(values, new arrow.Utf8());
+  }
   if (kinds.size === 1 && kinds.has("number")) {
     return arrow.vectorFromArray(values, new arrow.Float64());
   }
-  if (kinds.size === 1 && kinds.has("boolean")) return arrow.vectorFromArray(values, new arrow.Bool());
+  if (kinds.size === 1 && kinds.has("boolean")) {
+    return arrow.vectorFromArray(values, new arrow.Bool());
+  }
   if (kinds.size === 0) return arrow.vectorFromArray(values, new arrow.Utf8());
   return arrow.vectorFromArray(
-    values.map((v) => (v === null || v === undefined ? null : typeof v === "string" ? v : JSON.stringify(v))),
+    values.map((
+      v,
+    ) => (v === null || v === undefined ? null : typeof v === "string" ? v : JSON.stringify(v))),
     new arrow.Utf8(),
   );
 }
@@ -596,7 +611,8 @@ function drawBar(progress: PoolProgress): void {
   const finished = progress.total - progress.counts.pending - progress.counts.running;
   const width = 30;
   const filled = progress.total ? Math.round((finished / progress.total) * width) : width;
-  const line = `\r[${"#".repeat(filled)}${" ".repeat(width - filled)}] ${finished}/${progress.total}` +
+  const line =
+    `\r[${"#".repeat(filled)}${" ".repeat(width - filled)}] ${finished}/${progress.total}` +
     ` | ${(progress.elapsedMs / 1000).toFixed(1)} s | ${progress.rate.toFixed(1)}/s`;
   Deno.stderr.writeSync(new TextEncoder().encode(line + (progress.done ? "\n" : "")));
 }

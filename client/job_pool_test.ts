@@ -134,7 +134,13 @@ Deno.test("retry reruns only failed tasks in the same pool", async () => {
   let failing = true;
   const run: RunTask = (args) =>
     failing && args.i === 1
-      ? Promise.reject(new UdfRuntimeError("pool", { message: "x", exceptionClass: "Error", logs: { stdout: "", stderr: "" } }))
+      ? Promise.reject(
+        new UdfRuntimeError("pool", {
+          message: "x",
+          exceptionClass: "Error",
+          logs: { stdout: "", stderr: "" },
+        }),
+      )
       : Promise.resolve(response(args.i));
   const pool = new JobPool(run, [{ i: 0 }, { i: 1 }], { maxRetry: 0 });
   await pool.wait();
@@ -205,5 +211,8 @@ Deno.test("onProgress reports counts as tasks finish", async () => {
 });
 
 Deno.test("bad maxWorkers is refused", () => {
-  assert.throws(() => new JobPool(() => Promise.resolve(response(1)), [{}], { maxWorkers: 0 }), /maxWorkers/);
+  assert.throws(
+    () => new JobPool(() => Promise.resolve(response(1)), [{}], { maxWorkers: 0 }),
+    /maxWorkers/,
+  );
 });

@@ -248,31 +248,52 @@ async function runLocal(
       timeTakenMs: performance.now() - started,
     };
   }
-  const key = cacheKey([udf.version, canonicalJson(parameters), tile ?? null, opts.allowNet ?? false]);
+  const key = cacheKey([
+    udf.version,
+    canonicalJson(parameters),
+    tile ?? null,
+    opts.allowNet ?? false,
+  ]);
   const folder = udfCacheFolder(udf.name);
   const cacheOpts = { folder, maxAgeSeconds: maxAge };
   const hit = await readCache(key, cacheOpts);
   if (hit.hit) {
     const entry = hit.value as { value: UdfResult; logs: UdfLogs };
-    return { data: entry.value, udf, logs: entry.logs, cached: true, timeTakenMs: performance.now() - started };
-  }
-  return await withCacheLock(key, { folder, timeoutMs: fusedOptions.runTimeout * 1000 }, async () => {
-    // Another process may have computed it while we waited for the lock.
-    const again = await readCache(key, cacheOpts);
-    if (again.hit) {
-      const entry = again.value as { value: UdfResult; logs: UdfLogs };
-      return { data: entry.value, udf, logs: entry.logs, cached: true, timeTakenMs: performance.now() - started };
-    }
-    const result = await engine.run(request);
-    await writeCache(key, { value: result.value, logs: result.logs }, { folder });
     return {
-      data: result.value,
+      data: entry.value,
       udf,
-      logs: result.logs,
-      cached: false,
+      logs: entry.logs,
+      cached: true,
       timeTakenMs: performance.now() - started,
     };
-  });
+  }
+  return await withCacheLock(
+    key,
+    { folder, timeoutMs: fusedOptions.runTimeout * 1000 },
+    async () => {
+      // Another process may have computed it while we waited for the lock.
+      const again = await readCache(key, cacheOpts);
+      if (again.hit) {
+        const entry = again.value as { value: UdfResult; logs: UdfLogs };
+        return {
+          data: entry.value,
+          udf,
+          logs: entry.logs,
+          cached: true,
+          timeTakenMs: performance.now() - started,
+        };
+      }
+      const result = await engine.run(request);
+      await writeCache(key, { value: result.value, logs: result.logs }, { folder });
+      return {
+        data: result.value,
+        udf,
+        logs: result.logs,
+        cached: false,
+        timeTakenMs: performance.now() - started,
+      };
+    },
+  );
 }
 
 /**
@@ -335,7 +356,9 @@ export async function runDetailed(
       if (attempt >= maxRetry || !isRetryable(err) || opts.signal?.aborted) throw err;
       const delay = fusedOptions.requestRetryBaseDelay * 1000 * 2 ** attempt;
       console.error(
-        `UDF execution failed, retrying in ${delay / 1000} seconds (error: ${(err as Error).message})`,
+        `UDF execution failed, retrying in ${delay / 1000} seconds (error: ${
+          (err as Error).message
+        })`,
       );
       await sleep(delay, opts.signal);
     }

@@ -87,8 +87,8 @@ Deno.test({
           assert.equal(state.loaded, true, state.error ?? "");
         }
         await page.waitForFunction(
-          // deno-lint-ignore no-explicit-any
           () =>
+            // deno-lint-ignore no-explicit-any
             (globalThis as any).document.querySelector(".fused-chart[data-rendered=true]") !== null,
           null,
           { timeout: 30_000 },

@@ -102,7 +102,9 @@ export interface Evaluator {
     detailLevel: number,
   ): Promise<{ found: boolean; data: Record<string, unknown> }>;
   /** Whether a console frontend should run the code or ask for more lines. */
-  isComplete(code: string): Promise<{ status: "complete" | "incomplete" | "invalid"; indent?: string }>;
+  isComplete(
+    code: string,
+  ): Promise<{ status: "complete" | "incomplete" | "invalid"; indent?: string }>;
   /** Delivers a frontend comm message; works while a cell is awaiting. */
   commFromFrontend(message: FrontendCommMessage): void;
   /** Open comms as Jupyter's comm_info_reply wants them, optionally for one target. */

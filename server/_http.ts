@@ -41,7 +41,11 @@ export function describeIssues(error: z.ZodError): string {
 }
 
 /** Validates a value with a schema or throws a 400 naming what was wrong in `where`. */
-export function validate<T extends z.ZodType>(schema: T, value: unknown, where: string): z.infer<T> {
+export function validate<T extends z.ZodType>(
+  schema: T,
+  value: unknown,
+  where: string,
+): z.infer<T> {
   const parsed = schema.safeParse(value);
   if (!parsed.success) {
     throw new HttpError(400, `Invalid ${where}: ${describeIssues(parsed.error)}`);
@@ -61,7 +65,9 @@ export async function readJson<T extends z.ZodType>(
   } catch (err) {
     throw new HttpError(
       400,
-      `Malformed JSON body: ${(err as Error).message}; send a JSON object with Content-Type: application/json`,
+      `Malformed JSON body: ${
+        (err as Error).message
+      }; send a JSON object with Content-Type: application/json`,
     );
   }
   return validate(schema, value, "request body");

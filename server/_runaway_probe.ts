@@ -21,7 +21,10 @@ const server = await startServer({
   runTimeoutMs: 1000,
   quiet: true,
 });
-const headers = { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" };
+const headers = {
+  authorization: `Bearer ${server.adminToken}`,
+  "content-type": "application/json",
+};
 const udf = (name: string, code: string) => ({
   step_config: JSON.stringify({ type: "udf", udf: { name, code, entrypoint: "default" } }),
 });

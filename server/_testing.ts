@@ -14,7 +14,10 @@ export interface TestServer extends RunningServer {
   /** Headers with the admin's bearer token and a JSON content type. */
   auth: Record<string, string>;
   /** `fetch` of a path under the API base (`/user/self`), with the admin's token by default. */
-  api(path: string, init?: RequestInit & { json?: unknown; token?: string | null }): Promise<Response>;
+  api(
+    path: string,
+    init?: RequestInit & { json?: unknown; token?: string | null },
+  ): Promise<Response>;
 }
 
 /** Starts a service, runs `fn`, and always stops everything and removes the folder. */
@@ -37,7 +40,9 @@ export async function withServer(
   const api: TestServer["api"] = (path, init = {}) => {
     const headers = new Headers(init.headers);
     const token = init.token === undefined ? server.adminToken : init.token;
-    if (token !== null && !headers.has("authorization")) headers.set("authorization", `Bearer ${token}`);
+    if (token !== null && !headers.has("authorization")) {
+      headers.set("authorization", `Bearer ${token}`);
+    }
     let body = init.body;
     if (init.json !== undefined) {
       body = JSON.stringify(init.json);
@@ -56,7 +61,11 @@ export async function withServer(
 }
 
 /** A Udf JSON object for TypeScript source with a default export. */
-export function udfJson(name: string, code: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function udfJson(
+  name: string,
+  code: string,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { name, type: "deno_v1", code, entrypoint: "default", ...extra };
 }
 
@@ -71,19 +80,33 @@ export async function saveUdf(
     method: "POST",
     json: { slug: name, udf_body: JSON.stringify(udfJson(name, code)), ...extra },
   });
-  if (res.status !== 201) throw new Error(`Saving ${name} failed: ${res.status} ${await res.text()}`);
+  if (res.status !== 201) {
+    throw new Error(`Saving ${name} failed: ${res.status} ${await res.text()}`);
+  }
   return await res.json();
 }
 
 /** Creates a share token for a saved UDF and returns its value. */
-export async function shareUdf(server: TestServer, udfId: string, extra: Record<string, unknown> = {}): Promise<string> {
-  const res = await server.api("/udf-access-token/new", { method: "POST", json: { udf_id: udfId, ...extra } });
-  if (res.status !== 201) throw new Error(`Sharing ${udfId} failed: ${res.status} ${await res.text()}`);
+export async function shareUdf(
+  server: TestServer,
+  udfId: string,
+  extra: Record<string, unknown> = {},
+): Promise<string> {
+  const res = await server.api("/udf-access-token/new", {
+    method: "POST",
+    json: { udf_id: udfId, ...extra },
+  });
+  if (res.status !== 201) {
+    throw new Error(`Sharing ${udfId} failed: ${res.status} ${await res.text()}`);
+  }
   return (await res.json()).token;
 }
 
 /** The body of a code-included run request. */
-export function runBody(udf: Record<string, unknown>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function runBody(
+  udf: Record<string, unknown>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return { step_config: JSON.stringify({ type: "udf", udf }), ...extra };
 }
 

@@ -69,7 +69,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.onError((err) => toErrorResponse(err));
   app.notFound((c) =>
-    errorResponse(404, `No route ${c.req.method} ${new URL(c.req.url).pathname}: the API lives under /v1`)
+    errorResponse(
+      404,
+      `No route ${c.req.method} ${new URL(c.req.url).pathname}: the API lives under /v1`,
+    )
   );
 
   // Uploads stream to disk with their own limit; every other body is capped here.
@@ -79,7 +82,10 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       errorResponse(413, `The request body is larger than the limit of ${deps.maxBodyBytes} bytes`),
   });
   app.use("*", async (c, next) => {
-    if (c.req.path.endsWith("/files/upload")) return await next();
+    const method = c.req.method;
+    if (method === "GET" || method === "HEAD" || c.req.path.endsWith("/files/upload")) {
+      return await next();
+    }
     return await limitBodies(c, next);
   });
 

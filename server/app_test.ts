@@ -14,14 +14,22 @@ async function assertServing(server: TestServer): Promise<void> {
   assert.equal(await res.json(), 42);
 }
 
-async function run(server: TestServer, udf: Record<string, unknown>, query = "cache_max_age=0"): Promise<Response> {
+async function run(
+  server: TestServer,
+  udf: Record<string, unknown>,
+  query = "cache_max_age=0",
+): Promise<Response> {
   return await server.api(`${RT}?${query}`, { method: "POST", json: runBody(udf) });
 }
 
 Deno.test("bad input gets a JSON error naming the problem and the service keeps serving", async (t) => {
   await withServer(async (server) => {
     await t.step("malformed JSON is a 400", async () => {
-      const res = await server.api(RT, { method: "POST", body: "{not json", headers: { "content-type": "application/json" } });
+      const res = await server.api(RT, {
+        method: "POST",
+        body: "{not json",
+        headers: { "content-type": "application/json" },
+      });
       assert.equal(res.status, 400);
       assert.match((await res.json()).detail, /Malformed JSON body/);
       await assertServing(server);
@@ -44,32 +52,50 @@ Deno.test("bad input gets a JSON error naming the problem and the service keeps 
       assert.match((await res.json()).detail, /No route GET \/v1\/no\/such\/route/);
     });
     await t.step("a body over the limit is a 413", async () => {
-      const res = await server.api(RT, { method: "POST", json: runBody(OK, { pad: "x".repeat(100_000) }) });
+      const res = await server.api(RT, {
+        method: "POST",
+        json: runBody(OK, { pad: "x".repeat(100_000) }),
+      });
       assert.equal(res.status, 413);
       assert.match((await res.json()).detail, /larger than the limit of 65536 bytes/);
       await assertServing(server);
     });
-    await t.step("a UDF that throws is a 422 with the error and its logs in x-fused-metadata", async () => {
-      const res = await run(server, udfJson("boom", `export default function udf() {
+    await t.step(
+      "a UDF that throws is a 422 with the error and its logs in x-fused-metadata",
+      async () => {
+        const res = await run(
+          server,
+          udfJson(
+            "boom",
+            `export default function udf() {
   console.log("before");
   throw new RangeError("out of range");
-}`));
-      assert.equal(res.status, 422);
-      assert.match((await res.json()).detail, /RangeError: out of range/);
-      const meta = metadataOf(res);
-      assert.equal(meta.has_exception, true);
-      assert.equal(meta.exception_class, "RangeError");
-      assert.equal(meta.lineno, 3);
-      assert.equal(meta.stdout, "before\n");
-      assert.equal(meta.error_type, "runtime_error");
-      await assertServing(server);
-    });
-    await t.step("a UDF that returns something no format can carry is a 422 serialization error", async () => {
-      const res = await run(server, udfJson("map", "export default function udf() { return new Map([[1, 2]]) }"));
-      assert.equal(res.status, 422);
-      assert.match((await res.json()).detail, /Map/);
-      await assertServing(server);
-    });
+}`,
+          ),
+        );
+        assert.equal(res.status, 422);
+        assert.match((await res.json()).detail, /RangeError: out of range/);
+        const meta = metadataOf(res);
+        assert.equal(meta.has_exception, true);
+        assert.equal(meta.exception_class, "RangeError");
+        assert.equal(meta.lineno, 3);
+        assert.equal(meta.stdout, "before\n");
+        assert.equal(meta.error_type, "runtime_error");
+        await assertServing(server);
+      },
+    );
+    await t.step(
+      "a UDF that returns something no format can carry is a 422 serialization error",
+      async () => {
+        const res = await run(
+          server,
+          udfJson("map", "export default function udf() { return new Map([[1, 2]]) }"),
+        );
+        assert.equal(res.status, 422);
+        assert.match((await res.json()).detail, /Map/);
+        await assertServing(server);
+      },
+    );
     await t.step("a parameter that cannot be coerced is a 400", async () => {
       const res = await run(server, OK, "cache_max_age=0&n=abc");
       assert.equal(res.status, 400);
@@ -82,16 +108,27 @@ Deno.test("bad input gets a JSON error naming the problem and the service keeps 
       assert.match((await res.json()).detail, /Cannot parse cache_max_age/);
     });
     await t.step("a UDF that never finishes is stopped at the run timeout with a 504", async () => {
-      const res = await run(server, udfJson("forever", `export default async function udf() {
+      const res = await run(
+        server,
+        udfJson(
+          "forever",
+          `export default async function udf() {
   while (true) await new Promise((r) => setTimeout(r, 20));
-}`));
+}`,
+        ),
+      );
       assert.equal(res.status, 504);
       assert.match((await res.json()).detail, /did not finish within 1500 ms/);
       assert.equal(metadataOf(res).error_type, "timeout_error");
       await assertServing(server);
     });
     await t.step("a Python UDF is refused with a clear error", async () => {
-      const res = await run(server, { name: "py", type: "geopandas_v2", code: "@fused.udf\ndef udf():\n    return 1\n", entrypoint: "udf" });
+      const res = await run(server, {
+        name: "py",
+        type: "geopandas_v2",
+        code: "@fused.udf\ndef udf():\n    return 1\n",
+        entrypoint: "udf",
+      });
       assert.ok(res.status >= 400 && res.status < 600);
       assert.match((await res.json()).detail, /Python/i);
       await assertServing(server);

@@ -80,7 +80,12 @@ export async function bootstrapAdmin(
       return { credentials: saved, created: false, path };
     }
   }
-  admin ??= await registry.createUser({ email: ADMIN_EMAIL, handle: "admin", team: "local", isAdmin: true });
+  admin ??= await registry.createUser({
+    email: ADMIN_EMAIL,
+    handle: "admin",
+    team: "local",
+    isAdmin: true,
+  });
   const { token } = await registry.createApiToken(admin.id, { name: "admin (first start)" });
   const credentials: AdminCredentials = {
     email: admin.email,

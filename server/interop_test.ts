@@ -18,7 +18,9 @@ Deno.test("DuckDB reads the rows of a token .parquet URL", async () => {
     try {
       // DuckDB needs its httpfs extension for http:// URLs; it downloads it on first use, which
       // fails offline, so fall back to handing DuckDB the bytes as a local file.
-      const direct = await conn.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM read_parquet('${url}')`);
+      const direct = await conn.runAndReadAll(
+        `SELECT count(*)::INTEGER AS n FROM read_parquet('${url}')`,
+      );
       count = Number(direct.getRowObjects()[0].n);
     } catch (err) {
       assert.match((err as Error).message, /httpfs/);
@@ -44,7 +46,10 @@ Deno.test("the curl examples of README_snippets.md work as printed", async () =>
     const markdown = await Deno.readTextFile(new URL("./README_snippets.md", import.meta.url));
     const blocks = [...markdown.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1])
       .filter((block) => !block.includes("deno task serve"));
-    const script = `set -e\n${blocks.join("\n")}`.replaceAll("127.0.0.1:8783", new URL(server.url).host);
+    const script = `set -e\n${blocks.join("\n")}`.replaceAll(
+      "127.0.0.1:8783",
+      new URL(server.url).host,
+    );
     const cwd = await Deno.makeTempDir();
     const out = await new Deno.Command("bash", {
       args: ["-c", script],

@@ -51,7 +51,9 @@ export async function main(args: string[]): Promise<number> {
   }
   const timeout = parsed["run-timeout"] === undefined ? 130 : Number(parsed["run-timeout"]);
   if (!(timeout > 0)) {
-    console.error(`Invalid --run-timeout "${parsed["run-timeout"]}": use a number of seconds above 0`);
+    console.error(
+      `Invalid --run-timeout "${parsed["run-timeout"]}": use a number of seconds above 0`,
+    );
     return 2;
   }
   const server = await startServer({
@@ -62,7 +64,9 @@ export async function main(args: string[]): Promise<number> {
     publicUrl: parsed["public-url"],
   });
   const { promise: stopped, resolve } = Promise.withResolvers<string>();
-  for (const signal of ["SIGINT", "SIGTERM"] as const) Deno.addSignalListener(signal, () => resolve(signal));
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => resolve(signal));
+  }
   const signal = await stopped;
   console.error(`Received ${signal}: finishing running requests and stopping`);
   await server.close();

@@ -12,9 +12,11 @@
  *
  * @module
  */
-export { createApp, type AppOptions } from "./app.ts";
-export { type RunningServer, type ServeOptions, startServer, DEFAULT_PORT, defaultDataDir } from "./serve.ts";
-export type { Registry, User, UdfRecord, ShareToken, JobRecord, JobStatus } from "./registry.ts";
-export { SqliteRegistry } from "./registry.ts";
-export { LocalStorage, parseFdPath, type Storage, type FileInfo } from "./storage.ts";
-export { RunService, type UdfRunner, type UdfRunnerOptions, type RunSpec, type RunAnswer } from "./runs.ts";
+export { type AppOptions, createApp, toErrorResponse } from "./app.ts";
+export * from "./serve.ts";
+export * from "./registry.ts";
+export * from "./storage.ts";
+export * from "./runs.ts";
+export * from "./signing.ts";
+export { localRunner } from "./runner.ts";
+export type { AppEnv } from "./_http.ts";

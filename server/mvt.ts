@@ -30,14 +30,18 @@ export async function mvtAnswer(runs: RunService, spec: RunSpec): Promise<RunAns
   if (geo.status !== 200) return geo;
   const collection = JSON.parse(new TextDecoder().decode(geo.body));
   // geojson-vt 5 is a class; indexing only down to this tile's zoom keeps it cheap.
-  const index = new (GeoJSONVT as unknown as new (data: unknown, options: unknown) => GeoJsonVtIndex)(
-    collection,
-    { maxZoom: tile.z, indexMaxZoom: tile.z, indexMaxPoints: 0, extent: 4096, buffer: 64 },
-  );
+  const index =
+    new (GeoJSONVT as unknown as new (data: unknown, options: unknown) => GeoJsonVtIndex)(
+      collection,
+      { maxZoom: tile.z, indexMaxZoom: tile.z, indexMaxPoints: 0, extent: 4096, buffer: 64 },
+    );
   const cut = index.getTile(tile.z, tile.x, tile.y);
   const layers = cut ? { [MVT_LAYER]: cut } : {};
   const bytes = new Uint8Array(
-    (vtpbf as unknown as { fromGeojsonVt(l: unknown, o: unknown): Uint8Array }).fromGeojsonVt(layers, { version: 2 }),
+    (vtpbf as unknown as { fromGeojsonVt(l: unknown, o: unknown): Uint8Array }).fromGeojsonVt(
+      layers,
+      { version: 2 },
+    ),
   );
   return {
     status: 200,

@@ -276,8 +276,7 @@ type Row = Record<string, SQLInputValue>;
 const USER_SELECT = `SELECT u.id, u.email, u.handle, u.is_admin, u.created_at, t.name AS team
   FROM users u LEFT JOIN teams t ON t.id = u.team_id`;
 
-const TEAM_MEMBERS =
-  "SELECT u.id FROM users u JOIN teams t ON t.id = u.team_id WHERE t.name = ?";
+const TEAM_MEMBERS = "SELECT u.id FROM users u JOIN teams t ON t.id = u.team_id WHERE t.name = ?";
 
 const SORT_SQL: Record<UdfSort, string> = {
   "name": "slug ASC, id ASC",
@@ -365,7 +364,9 @@ export class SqliteRegistry implements Registry {
   constructor(path: string) {
     this.#db = new DatabaseSync(path);
     // WAL lets readers run while a save writes; busy_timeout covers a second process on the file.
-    this.#db.exec("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+    this.#db.exec(
+      "PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;",
+    );
     this.#migrate();
   }
 
@@ -386,7 +387,9 @@ export class SqliteRegistry implements Registry {
         this.#db.exec("COMMIT");
       } catch (err) {
         this.#db.exec("ROLLBACK");
-        throw new Error(`Cannot apply registry migration ${version + 1}: ${(err as Error).message}`);
+        throw new Error(
+          `Cannot apply registry migration ${version + 1}: ${(err as Error).message}`,
+        );
       }
     }
   }
@@ -403,6 +406,23 @@ export class SqliteRegistry implements Registry {
     return statement;
   }
 
+  /**
+   * Reads of UDFs and share tokens, the two lookups of every token run, are kept for a second:
+   * they were a fifth of a cached token answer. Any write here clears them; another process on
+   * the same file sees a change at most a second late.
+   */
+  readonly #reads = new Map<string, { value: unknown; at: number }>();
+
+  #memo<T>(key: string, read: () => T): T {
+    const now = performance.now();
+    const hit = this.#reads.get(key);
+    if (hit && now - hit.at < 1000) return hit.value as T;
+    const value = read();
+    if (this.#reads.size > 10_000) this.#reads.clear();
+    this.#reads.set(key, { value, at: now });
+    return value;
+  }
+
   #get(sql: string, ...args: SQLInputValue[]): Row | undefined {
     return this.#prepare(sql).get(...args) as Row | undefined;
   }
@@ -412,6 +432,7 @@ export class SqliteRegistry implements Registry {
   }
 
   #run(sql: string, ...args: SQLInputValue[]): number {
+    this.#reads.clear();
     return Number(this.#prepare(sql).run(...args).changes);
   }
 
@@ -441,7 +462,9 @@ export class SqliteRegistry implements Registry {
     } catch (err) {
       if (isUniqueViolation(err)) {
         return Promise.reject(
-          new ConflictError(`A user with e-mail "${user.email}" or handle "${handle}" already exists`),
+          new ConflictError(
+            `A user with e-mail "${user.email}" or handle "${handle}" already exists`,
+          ),
         );
       }
       throw err;
@@ -543,8 +566,10 @@ export class SqliteRegistry implements Registry {
 
   /** {@inheritDoc Registry.getUdf} */
   getUdf(id: string): Promise<UdfRecord | null> {
-    const row = this.#get("SELECT * FROM udfs WHERE id = ?", id);
-    return Promise.resolve(row ? toUdf(row) : null);
+    return Promise.resolve(this.#memo(`udf:${id}`, () => {
+      const row = this.#get("SELECT * FROM udfs WHERE id = ?", id);
+      return row ? toUdf(row) : null;
+    }));
   }
 
   /** {@inheritDoc Registry.findUdf} */
@@ -633,8 +658,10 @@ export class SqliteRegistry implements Registry {
 
   /** {@inheritDoc Registry.getShareToken} */
   getShareToken(token: string): Promise<ShareToken | null> {
-    const row = this.#get("SELECT * FROM share_tokens WHERE token = ?", token);
-    return Promise.resolve(row ? toShareToken(row) : null);
+    return Promise.resolve(this.#memo(`token:${token}`, () => {
+      const row = this.#get("SELECT * FROM share_tokens WHERE token = ?", token);
+      return row ? toShareToken(row) : null;
+    }));
   }
 
   /** {@inheritDoc Registry.listShareTokens} */
@@ -709,7 +736,11 @@ export class SqliteRegistry implements Registry {
   }
 
   /** {@inheritDoc Registry.setJobStatus} */
-  setJobStatus(id: string, status: JobStatus, error: string | null = null): Promise<JobRecord | null> {
+  setJobStatus(
+    id: string,
+    status: JobStatus,
+    error: string | null = null,
+  ): Promise<JobRecord | null> {
     const time = now();
     const finished = status === "succeeded" || status === "failed" || status === "cancelled";
     const changes = this.#run(
@@ -741,7 +772,9 @@ export class SqliteRegistry implements Registry {
     if (row) return Promise.resolve(String(row.value));
     // INSERT OR IGNORE then re-read, so two processes starting together agree on one value.
     this.#run("INSERT OR IGNORE INTO settings (key, value) VALUES (?, ?)", key, create());
-    return Promise.resolve(String((this.#get("SELECT value FROM settings WHERE key = ?", key) as Row).value));
+    return Promise.resolve(
+      String((this.#get("SELECT value FROM settings WHERE key = ?", key) as Row).value),
+    );
   }
 
   /** {@inheritDoc Registry.close} */

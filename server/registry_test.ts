@@ -82,7 +82,10 @@ Deno.test("share tokens are scoped to one UDF, updatable, and deleted with their
   const token = await registry.createShareToken(udf.id, user.id, { cache: false });
   assert.match(token.token, /^fsh_[0-9a-f]{40}$/);
   assert.equal(token.cache, false);
-  const updated = await registry.updateShareToken(token.token, { enabled: false, metadataJson: { a: 1 } });
+  const updated = await registry.updateShareToken(token.token, {
+    enabled: false,
+    metadataJson: { a: 1 },
+  });
   assert.equal(updated?.enabled, false);
   assert.deepEqual(updated?.metadataJson, { a: 1 });
   assert.equal(updated?.cache, false);

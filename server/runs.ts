@@ -119,7 +119,9 @@ export function normalizeFormat(format: string): string {
   for (const name of names) {
     if (!KNOWN_FORMATS.includes(name)) {
       throw new ValidationError(
-        `Unknown format "${name}": use one of ${KNOWN_FORMATS.join(", ")} (or a comma-separated list, first applicable wins)`,
+        `Unknown format "${name}": use one of ${
+          KNOWN_FORMATS.join(", ")
+        } (or a comma-separated list, first applicable wins)`,
       );
     }
   }
@@ -215,10 +217,16 @@ function jsonAnswer(status: number, detail: string, headers: Record<string, stri
 
 /** Maps a run failure to its answer: 422 UDF error, 504 timeout, 400 bad input, 501, 500. */
 export function failureAnswer(err: unknown, udfName: string, timeTakenMs: number): RunAnswer {
-  const meta = (errorType: string, exceptionClass: string, message: string, lineno?: number, logs?: {
-    stdout: string;
-    stderr: string;
-  }) => ({
+  const meta = (
+    errorType: string,
+    exceptionClass: string,
+    message: string,
+    lineno?: number,
+    logs?: {
+      stdout: string;
+      stderr: string;
+    },
+  ) => ({
     "x-fused-metadata": fusedMetadata({
       stdout: logs?.stdout ?? "",
       stderr: logs?.stderr ?? "",
@@ -320,12 +328,8 @@ export class RunService {
       version = spec.udf.version; // a sha256 of the code: computed once per Udf object
       this.#versions.set(spec.udf, version);
     }
-    return createHash("sha256").update(canonicalJson([
-      version,
-      spec.parameters,
-      spec.tile ?? null,
-      spec.format,
-    ])).digest("base64url");
+    // A plain string key (no hash): the Map hashes it, and this runs on every cached answer.
+    return canonicalJson([version, spec.parameters, spec.tile ?? null, spec.format]);
   }
 
   #cached(key: string, maxAge: number): RunAnswer | undefined {

@@ -17,7 +17,9 @@ Deno.test("the first start writes the admin credentials with mode 0600 and a res
   await first.close();
   const second = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
   assert.equal(second.adminToken, first.adminToken);
-  const me = await fetch(`${second.baseUrl}/user/self`, { headers: { authorization: `Bearer ${second.adminToken}` } });
+  const me = await fetch(`${second.baseUrl}/user/self`, {
+    headers: { authorization: `Bearer ${second.adminToken}` },
+  });
   assert.equal((await me.json()).email, "admin@localhost");
   await second.close();
   await Deno.remove(`${dir}/admin-credentials.json`);
@@ -30,7 +32,16 @@ Deno.test("the first start writes the admin credentials with mode 0600 and a res
 Deno.test("fused serve listens on 127.0.0.1, serves, and stops cleanly on SIGTERM", async () => {
   const dir = await Deno.makeTempDir();
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", new URL("./main.ts", import.meta.url).pathname, "--port", "0", "--data-dir", dir],
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      new URL("./main.ts", import.meta.url).pathname,
+      "--port",
+      "0",
+      "--data-dir",
+      dir,
+    ],
     stderr: "piped",
     stdout: "null",
   }).spawn();
@@ -64,7 +75,12 @@ Deno.test("fused serve listens on 127.0.0.1, serves, and stops cleanly on SIGTER
 
 Deno.test("a UDF spinning in a synchronous loop gets a 504 and the service answers the next run", async () => {
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", new URL("./_runaway_probe.ts", import.meta.url).pathname],
+    args: [
+      "run",
+      "-A",
+      "--unstable-worker-options",
+      new URL("./_runaway_probe.ts", import.meta.url).pathname,
+    ],
     stdout: "piped",
     stderr: "piped",
   }).output();

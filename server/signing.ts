@@ -62,7 +62,9 @@ export function verifySignature(
     return "The signature does not match the path and expiry: the URL was altered; ask for a new signed URL";
   }
   if (Math.floor((options.nowMs ?? Date.now()) / 1000) > sig.expires) {
-    return `The signed URL expired at ${new Date(sig.expires * 1000).toISOString()}: ask for a new one`;
+    return `The signed URL expired at ${
+      new Date(sig.expires * 1000).toISOString()
+    }: ask for a new one`;
   }
   return null;
 }

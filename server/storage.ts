@@ -38,7 +38,9 @@ export interface WriteOptions {
 export class TooLargeError extends Error {
   /** Creates the error for a limit in bytes. */
   constructor(maxBytes: number) {
-    super(`The upload is larger than the limit of ${maxBytes} bytes: split it or raise the server's upload limit`);
+    super(
+      `The upload is larger than the limit of ${maxBytes} bytes: split it or raise the server's upload limit`,
+    );
     this.name = "TooLargeError";
   }
 }
@@ -88,19 +90,27 @@ export function parseFdPath(path: string): string {
   }
   const rest = path.slice("fd://".length);
   if (rest.startsWith("/")) {
-    throw new ValidationError(`Path "${path}" is absolute: fd:// paths are relative to the storage root (fd://folder/file)`);
+    throw new ValidationError(
+      `Path "${path}" is absolute: fd:// paths are relative to the storage root (fd://folder/file)`,
+    );
   }
+  // Control characters are the point of this check.
+  // deno-lint-ignore no-control-regex
   if (/[\\\u0000-\u001f\u007f]/.test(rest)) {
     throw new ValidationError(`Path "${path}" contains a backslash or a control character`);
   }
   if (/%[0-9a-fA-F]{2}/.test(rest)) {
-    throw new ValidationError(`Path "${path}" contains percent-encoded characters: send the plain path, encoded once in the URL`);
+    throw new ValidationError(
+      `Path "${path}" contains percent-encoded characters: send the plain path, encoded once in the URL`,
+    );
   }
   const segments = rest.split("/");
   if (segments.at(-1) === "") segments.pop(); // a trailing "/" names a folder
   for (const segment of segments) {
     if (segment === "" || segment === "." || segment === "..") {
-      throw new ValidationError(`Path "${path}" contains an empty, "." or ".." segment: fd:// paths cannot leave their root`);
+      throw new ValidationError(
+        `Path "${path}" contains an empty, "." or ".." segment: fd:// paths cannot leave their root`,
+      );
     }
   }
   return segments.join("/");
@@ -216,7 +226,11 @@ export class LocalStorage implements Storage {
     body: ReadableStream<Uint8Array>,
     options: WriteOptions = {},
   ): Promise<FileInfo> {
-    if (key === "") throw new ValidationError("Cannot write to the storage root: give a file name (fd://folder/file)");
+    if (key === "") {
+      throw new ValidationError(
+        "Cannot write to the storage root: give a file name (fd://folder/file)",
+      );
+    }
     const path = await this.#path(key);
     await Deno.mkdir(dirname(path), { recursive: true });
     const existing = await this.stat(key);
@@ -246,7 +260,9 @@ export class LocalStorage implements Storage {
 
   /** {@inheritDoc Storage.delete} */
   async delete(key: string, options: { maxDepth?: number | null } = {}): Promise<boolean> {
-    if (key === "") throw new ValidationError("Cannot delete the storage root: name a file or folder inside it");
+    if (key === "") {
+      throw new ValidationError("Cannot delete the storage root: name a file or folder inside it");
+    }
     const info = await this.stat(key);
     if (!info) return false;
     const path = await this.#path(key);

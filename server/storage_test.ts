@@ -48,7 +48,10 @@ Deno.test("local storage writes atomically, lists, reads and stats files", async
 Deno.test("a write over its byte limit leaves nothing behind", async () => {
   const root = await Deno.makeTempDir();
   const storage = new LocalStorage(root);
-  await assert.rejects(storage.write("big.bin", stream("x".repeat(100)), { maxBytes: 10 }), TooLargeError);
+  await assert.rejects(
+    storage.write("big.bin", stream("x".repeat(100)), { maxBytes: 10 }),
+    TooLargeError,
+  );
   assert.deepEqual(await storage.list(""), []);
   await Deno.remove(root, { recursive: true });
 });

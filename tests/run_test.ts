@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import * as arrow from "apache-arrow";
+import type * as arrow from "apache-arrow";
 import * as fused from "../mod.ts";
 
 async function withTempCache<T>(fn: () => Promise<T>): Promise<T> {
@@ -159,7 +159,7 @@ Deno.test("a Python UDF is refused locally with what can run it", async () => {
 Deno.test("a table result comes back as an Arrow table and caches", async () => {
   await withTempCache(async () => {
     const u = fused.udf(
-      `import * as arrow from "apache-arrow";
+      `import type * as arrow from "apache-arrow";
 export default function udf({ n = 3 }) {
   return arrow.tableFromArrays({ id: Int32Array.from({ length: n }, (_, i) => i) });
 }`,

@@ -34,7 +34,9 @@ Deno.test("submit over values feeds the first parameter and collects one table",
 Deno.test("submit over objects or an Arrow table gives the same rows", async () => {
   await withTempCache(async () => {
     const u = fused.udf(SQUARE, { name: "square2" });
-    const fromObjects = await fused.submit(u, [{ n: 2 }, { n: 4 }], { engine: "local" }) as arrow.Table;
+    const fromObjects = await fused.submit(u, [{ n: 2 }, { n: 4 }], {
+      engine: "local",
+    }) as arrow.Table;
     const args = arrow.tableFromArrays({ n: Float64Array.of(2, 4) });
     const fromTable = await fused.submit(u, args, { engine: "local" }) as arrow.Table;
     assert.deepEqual(
@@ -83,14 +85,19 @@ Deno.test("collect: false returns a live JobPool, and errors can be ignored", as
 
 Deno.test("debugMode runs only the first argument and returns its result", async () => {
   const u = fused.udf(`export default ({ n = 0 }) => n + 100`, { name: "debug" });
-  assert.equal(await fused.submit(u, [5, 6, 7], { engine: "local", debugMode: true, cache: false }), 105);
+  assert.equal(
+    await fused.submit(u, [5, 6, 7], { engine: "local", debugMode: true, cache: false }),
+    105,
+  );
 });
 
 Deno.test("bad argument lists are refused", async () => {
   const u = fused.udf(`export default ({ n = 0 }) => n`, { name: "bad_args" });
   await assert.rejects(() => fused.submit(u, [], { engine: "local" }), /at least one/);
-  // deno-lint-ignore no-explicit-any
-  await assert.rejects(() => fused.submit(u, "nope" as any, { engine: "local" }), /list of arguments/);
+  await assert.rejects(
+    () => fused.submit(u, "nope" as unknown as unknown[], { engine: "local" }),
+    /list of arguments/,
+  );
   const noParams = fused.udf(`export default () => 1`, { name: "no_params" });
   await assert.rejects(() => fused.submit(noParams, [1], { engine: "local" }), /pass objects/);
 });

@@ -9,11 +9,13 @@ import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { type AppEnv, HttpError, readQuery } from "../_http.ts";
 import { MAX_SIGNED_URL_SECONDS, signedUrl, signPath, verifySignature } from "../signing.ts";
-import { type FileInfo, fdUrl, parseFdPath } from "../storage.ts";
+import { fdUrl, type FileInfo, parseFdPath } from "../storage.ts";
 import type { RouteDeps } from "./_common.ts";
 
 const PathQuery = z.object({
-  path: z.string({ message: "the path query parameter is required (fd://folder/file)" }).min(1).max(4096),
+  path: z.string({ message: "the path query parameter is required (fd://folder/file)" }).min(1).max(
+    4096,
+  ),
 });
 
 const SignQuery = PathQuery.extend({
@@ -61,7 +63,10 @@ function parseDepth(value: string | undefined): number | null {
   if (value === "unlimited") return null;
   const n = Number(value);
   if (!Number.isInteger(n) || n < 1) {
-    throw new HttpError(400, `Invalid max_depth "${value}": use a whole number 1 or more, or "unlimited"`);
+    throw new HttpError(
+      400,
+      `Invalid max_depth "${value}": use a whole number 1 or more, or "unlimited"`,
+    );
   }
   return n;
 }
@@ -78,7 +83,9 @@ async function sendFile(deps: RouteDeps, fileKey: string): Promise<Response> {
     headers: {
       "content-type": "application/octet-stream",
       "content-length": String(size),
-      "content-disposition": `attachment; filename="${encodeURIComponent(fileKey.split("/").at(-1) ?? "file")}"`,
+      "content-disposition": `attachment; filename="${
+        encodeURIComponent(fileKey.split("/").at(-1) ?? "file")
+      }"`,
     },
   });
 }
@@ -96,13 +103,16 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
     const folder = key(readQuery(c, PathQuery).path);
     return c.json((await storage.list(folder)).map(details));
   });
-  app.get("/files/get", async (c) => sendFile(deps, key(readQuery(c, PathQuery).path)));
+  app.get("/files/get", (c) => sendFile(deps, key(readQuery(c, PathQuery).path)));
 
   async function upload(c: Context<AppEnv>): Promise<Response> {
     const fileKey = key(readQuery(c, PathQuery).path);
     const length = Number(c.req.header("content-length") ?? "0");
     if (length > deps.maxUploadBytes) {
-      throw new HttpError(413, `The upload (${length} bytes) is larger than the limit of ${deps.maxUploadBytes} bytes`);
+      throw new HttpError(
+        413,
+        `The upload (${length} bytes) is larger than the limit of ${deps.maxUploadBytes} bytes`,
+      );
     }
     const body = c.req.raw.body ?? new Blob([]).stream();
     const info = await storage.write(fileKey, body, { maxBytes: deps.maxUploadBytes });
@@ -121,7 +131,12 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
     const q = readQuery(c, SignQuery);
     const fileKey = key(q.path);
     const info = await storage.stat(fileKey);
-    if (!info || info.isDirectory) throw new HttpError(404, `No file at ${q.path}: sign a file, or use /files/sign_prefix for a folder`);
+    if (!info || info.isDirectory) {
+      throw new HttpError(
+        404,
+        `No file at ${q.path}: sign a file, or use /files/sign_prefix for a folder`,
+      );
+    }
     const sig = signPath(deps.signingSecret, fdUrl(info), { seconds: q.expiration });
     return c.json(signedUrl(apiBase(c, deps.publicUrl), sig));
   });
@@ -133,7 +148,10 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
     let count = 0;
     for await (const info of storage.walk(key(q.path))) {
       if (++count > MAX_SIGNED_PREFIX) {
-        throw new HttpError(400, `${q.path} holds more than ${MAX_SIGNED_PREFIX} files: sign a smaller folder`);
+        throw new HttpError(
+          400,
+          `${q.path} holds more than ${MAX_SIGNED_PREFIX} files: sign a smaller folder`,
+        );
       }
       const url = fdUrl(info);
       out[url] = signedUrl(base, signPath(deps.signingSecret, url, { seconds: q.expiration }));
@@ -149,7 +167,10 @@ export function signedFileRoutes(deps: RouteDeps): Hono<AppEnv> {
   app.get("/files/signed", async (c) => {
     const parsed = SignedQuery.safeParse(c.req.query());
     if (!parsed.success) {
-      throw new HttpError(403, "Malformed signed URL: it needs path, expires and signature; ask for a new one with /files/sign");
+      throw new HttpError(
+        403,
+        "Malformed signed URL: it needs path, expires and signature; ask for a new one with /files/sign",
+      );
     }
     const reason = verifySignature(deps.signingSecret, parsed.data);
     if (reason) throw new HttpError(403, reason);

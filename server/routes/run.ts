@@ -22,6 +22,7 @@ import {
   runParameters,
   sendAnswer,
   udfFromRecord,
+  withSignal,
 } from "./_common.ts";
 
 const RunBody = z.looseObject({
@@ -53,7 +54,12 @@ function udfFromStepConfig(stepConfig: string | Record<string, unknown>): Udf {
   }
   const parsed = StepConfig.safeParse(value);
   if (!parsed.success) {
-    throw new HttpError(400, `Invalid step_config: ${parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")}`);
+    throw new HttpError(
+      400,
+      `Invalid step_config: ${
+        parsed.error.issues.map((i) => `${i.path.join(".") || "(root)"}: ${i.message}`).join("; ")
+      }`,
+    );
   }
   try {
     return Udf.fromJSON(parsed.data.udf);
@@ -71,15 +77,14 @@ async function codeIncludedSpec(c: Context<AppEnv>, tiled: boolean): Promise<Run
   const udf = udfFromStepConfig(body.step_config);
   const id = udf.metadata?.["fused:id"];
   const format = requestFormat(query, body.format);
-  return {
+  return withSignal(c, {
     udf,
     udfId: typeof id === "string" ? id : null,
     parameters: runParameters(query, body),
     tile: tiled ? parseTile(c) : undefined,
     format,
     cacheMaxAge: requestMaxAge(udf, query.cache_max_age),
-    signal: c.req.raw.signal,
-  };
+  });
 }
 
 function checkNotMvt(spec: RunSpec): void {
@@ -99,7 +104,10 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
   async function direct(c: Context<AppEnv>, tiled: boolean): Promise<Response> {
     const spec = await codeIncludedSpec(c, tiled);
     checkNotMvt(spec);
-    return sendAnswer(c, await deps.runs.execute(spec), { httpCache: tiled, maxAge: spec.cacheMaxAge });
+    return sendAnswer(c, await deps.runs.execute(spec), {
+      httpCache: tiled,
+      maxAge: spec.cacheMaxAge,
+    });
   }
 
   async function start(c: Context<AppEnv>, tiled: boolean): Promise<Response> {
@@ -107,7 +115,10 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
     checkNotMvt(spec);
     const runId = c.req.header("fused-run-id") ?? crypto.randomUUID();
     if (!RUN_ID.test(runId)) {
-      throw new HttpError(400, "Invalid Fused-Run-Id header: use a uuid (letters, digits, '-' and '_', at most 64)");
+      throw new HttpError(
+        400,
+        "Invalid Fused-Run-Id header: use a uuid (letters, digits, '-' and '_', at most 64)",
+      );
     }
     let answer;
     try {
@@ -127,7 +138,10 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
     const runId = c.req.param("runId");
     const answer = await deps.runs.poll(runId, c.get("user").id);
     if (answer === undefined) {
-      return errorResponse(404, `No run ${runId}: it was never started by you, or its result was collected more than 10 minutes ago`);
+      return errorResponse(
+        404,
+        `No run ${runId}: it was never started by you, or its result was collected more than 10 minutes ago`,
+      );
     }
     if (answer === null) return c.json({ run_id: runId, status: "running" }, 202);
     return sendAnswer(c, answer);
@@ -152,17 +166,19 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
     }
     const udf = udfFromRecord(record);
     const query = c.req.query();
-    const spec: RunSpec = {
+    const spec: RunSpec = withSignal(c, {
       udf,
       udfId: record.id,
       parameters: runParameters(query),
       tile: tiled ? parseTile(c) : undefined,
       format: requestFormat(query),
       cacheMaxAge: requestMaxAge(udf, query.cache_max_age),
-      signal: c.req.raw.signal,
-    };
+    });
     checkNotMvt(spec);
-    return sendAnswer(c, await deps.runs.execute(spec), { httpCache: tiled, maxAge: spec.cacheMaxAge });
+    return sendAnswer(c, await deps.runs.execute(spec), {
+      httpCache: tiled,
+      maxAge: spec.cacheMaxAge,
+    });
   }
 
   app.get(`${base}/saved/:owner/:name`, (c) => saved(c, false));

@@ -3,18 +3,27 @@ import { decodeResult } from "../../client/formats/mod.ts";
 import { metadataOf, runBody, saveUdf, udfJson, withServer } from "../_testing.ts";
 
 const RT = "/realtime/local/api/v1/run/udf";
-const DOUBLE = udfJson("double", `export default function udf({ n = 1 }: { n?: number }) {
+const DOUBLE = udfJson(
+  "double",
+  `export default function udf({ n = 1 }: { n?: number }) {
   console.log("doubling", n);
   return { n: n * 2 };
-}`);
-const TABLE = udfJson("table", `import { tableFromArrays } from "apache-arrow";
+}`,
+);
+const TABLE = udfJson(
+  "table",
+  `import { tableFromArrays } from "apache-arrow";
 export default function udf({ rows = 3 }: { rows?: number }) {
   return tableFromArrays({ id: Int32Array.from({ length: rows }, (_, i) => i) });
-}`);
-const SLOW = udfJson("slow", `export default async function udf({ ms = 1500 }: { ms?: number }) {
+}`,
+);
+const SLOW = udfJson(
+  "slow",
+  `export default async function udf({ ms = 1500 }: { ms?: number }) {
   await new Promise((r) => setTimeout(r, ms));
   return "done";
-}`);
+}`,
+);
 
 Deno.test("code-included runs answer results with logs in x-fused-metadata", async (t) => {
   await withServer(async (server) => {
@@ -33,7 +42,10 @@ Deno.test("code-included runs answer results with logs in x-fused-metadata", asy
       assert.equal(res.headers.get("x-fused-cached"), "true");
     });
     await t.step("cache_max_age=0 runs again", async () => {
-      const res = await server.api(`${RT}?n=21&cache_max_age=0`, { method: "POST", json: runBody(DOUBLE) });
+      const res = await server.api(`${RT}?n=21&cache_max_age=0`, {
+        method: "POST",
+        json: runBody(DOUBLE),
+      });
       assert.deepEqual(await res.json(), { n: 42 });
       assert.equal(res.headers.get("x-fused-cached"), null);
     });
@@ -44,16 +56,25 @@ Deno.test("code-included runs answer results with logs in x-fused-metadata", asy
     await t.step("a table comes back as Parquet that decodes to the same rows", async () => {
       const res = await server.api(`${RT}?rows=4`, { method: "POST", json: runBody(TABLE) });
       assert.equal(res.headers.get("content-type"), "application/octet-stream");
-      const table = await decodeResult(new Uint8Array(await res.arrayBuffer()), res.headers.get("content-type")!) as { numRows: number };
+      const table = await decodeResult(
+        new Uint8Array(await res.arrayBuffer()),
+        res.headers.get("content-type")!,
+      ) as { numRows: number };
       assert.equal(table.numRows, 4);
     });
     await t.step("format=csv picks CSV for a table", async () => {
-      const res = await server.api(`${RT}?rows=2`, { method: "POST", json: runBody(TABLE, { format: "csv" }) });
+      const res = await server.api(`${RT}?rows=2`, {
+        method: "POST",
+        json: runBody(TABLE, { format: "csv" }),
+      });
       assert.match(res.headers.get("content-type")!, /text\/csv/);
       assert.equal((await res.text()).trim().split("\n").length, 3);
     });
     await t.step("an unknown format is a 400 listing the known ones", async () => {
-      const res = await server.api(RT, { method: "POST", json: runBody(TABLE, { format: "xlsx" }) });
+      const res = await server.api(RT, {
+        method: "POST",
+        json: runBody(TABLE, { format: "xlsx" }),
+      });
       assert.equal(res.status, 400);
       assert.match((await res.json()).detail, /Unknown format "xlsx"/);
     });
@@ -86,9 +107,13 @@ Deno.test("a slow run answers 202 and is collected by polling its run id", async
 
 Deno.test("tile runs receive bounds and carry ETag and Cache-Control, honouring If-None-Match", async () => {
   await withServer(async (server) => {
-    const tileUdf = udfJson("bounds", "export default function udf({ bounds }: { bounds: number[] }) { return bounds }", {
-      cache_max_age: 600,
-    });
+    const tileUdf = udfJson(
+      "bounds",
+      "export default function udf({ bounds }: { bounds: number[] }) { return bounds }",
+      {
+        cache_max_age: 600,
+      },
+    );
     const res = await server.api(`${RT}/tiles/1/0/0`, { method: "POST", json: runBody(tileUdf) });
     assert.equal(res.status, 200);
     const bounds = await res.json();
@@ -121,7 +146,9 @@ Deno.test("saved UDFs run by owner and name, and only for those allowed to read 
     const missing = await server.api(`${RT}/saved/admin/nothing`);
     assert.equal(missing.status, 404);
     await server.api("/admin/users", { method: "POST", json: { email: "eve@x.org" } });
-    const { access_token } = await (await server.api("/admin/tokens", { method: "POST", json: { email: "eve@x.org" } })).json();
+    const { access_token } =
+      await (await server.api("/admin/tokens", { method: "POST", json: { email: "eve@x.org" } }))
+        .json();
     const denied = await server.api(`${RT}/saved/admin/double`, { token: access_token });
     assert.equal(denied.status, 403);
     const otherInstance = await server.api("/realtime/elsewhere/api/v1/run/udf/saved/admin/double");

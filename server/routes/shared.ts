@@ -16,6 +16,7 @@ import {
   runParameters,
   sendAnswer,
   udfFromRecord,
+  withSignal,
 } from "./_common.ts";
 import { mvtAnswer } from "../mvt.ts";
 
@@ -34,8 +35,12 @@ export function sharedRoutes(deps: RouteDeps): Hono<AppEnv> {
       return { udfId: record.id, cache: true };
     }
     const token = await registry.getShareToken(value);
-    if (!token) throw new HttpError(404, `Unknown share token ${value}: it was deleted or never existed`);
-    if (!token.enabled) throw new HttpError(403, `Share token ${value} is disabled: its owner can enable it again`);
+    if (!token) {
+      throw new HttpError(404, `Unknown share token ${value}: it was deleted or never existed`);
+    }
+    if (!token.enabled) {
+      throw new HttpError(403, `Share token ${value} is disabled: its owner can enable it again`);
+    }
     return { udfId: token.udfId, cache: token.cache };
   }
 
@@ -49,20 +54,27 @@ export function sharedRoutes(deps: RouteDeps): Hono<AppEnv> {
     if (!record) throw new HttpError(404, `The UDF of share token ${value} was deleted`);
     const udf = udfFromRecord(record);
     const query = c.req.query();
-    const format = options.format ? requestFormat({ format: options.format }) : requestFormat(query);
-    const spec: RunSpec = {
+    const format = options.format
+      ? requestFormat({ format: options.format })
+      : requestFormat(query);
+    const spec: RunSpec = withSignal(c, {
       udf,
       udfId: record.id,
       parameters: runParameters(query),
       tile: options.tiled ? parseTile(c) : undefined,
       format,
       cacheMaxAge: requestMaxAge(udf, query.cache_max_age, cache),
-      signal: c.req.raw.signal,
-    };
+    });
     if (format === "mvt") {
-      return sendAnswer(c, await mvtAnswer(deps.runs, spec), { httpCache: true, maxAge: spec.cacheMaxAge });
+      return sendAnswer(c, await mvtAnswer(deps.runs, spec), {
+        httpCache: true,
+        maxAge: spec.cacheMaxAge,
+      });
     }
-    return sendAnswer(c, await deps.runs.execute(spec), { httpCache: true, maxAge: spec.cacheMaxAge });
+    return sendAnswer(c, await deps.runs.execute(spec), {
+      httpCache: true,
+      maxAge: spec.cacheMaxAge,
+    });
   }
 
   app.get(`/:token${TOKEN}/run/file`, (c) => runToken(c, c.req.param("token"), { tiled: false }));

@@ -24,7 +24,9 @@ const CreateBody = z.object({
   udf_slug: z.string().nullish(),
   udf_id: z.string().nullish(),
   ...Fields,
-}).refine((b) => b.udf_id || b.udf_slug, { message: "give udf_id, or udf_slug (with udf_email for another owner)" });
+}).refine((b) => b.udf_id || b.udf_slug, {
+  message: "give udf_id, or udf_slug (with udf_email for another owner)",
+});
 
 const UpdateBody = z.object(Fields);
 
@@ -45,7 +47,10 @@ function fields(body: z.infer<typeof UpdateBody>): ShareTokenFields {
 }
 
 /** The JSON form of a share token, with Fused's field names. */
-export async function tokenJson(registry: Registry, token: ShareToken): Promise<Record<string, unknown>> {
+export async function tokenJson(
+  registry: Registry,
+  token: ShareToken,
+): Promise<Record<string, unknown>> {
   const udf = await registry.getUdf(token.udfId);
   const owner = await registry.getUser(token.ownerId);
   return {
@@ -90,7 +95,10 @@ export function tokenRoutes(deps: RouteDeps): Hono<AppEnv> {
       const owner = body.udf_email ? await registry.findUserByEmail(body.udf_email) : user;
       record = owner ? await registry.findUdf(owner.id, body.udf_slug!) : null;
       if (!record) {
-        throw new HttpError(404, `No UDF "${body.udf_slug}" of ${body.udf_email ?? user.email}: save it first`);
+        throw new HttpError(
+          404,
+          `No UDF "${body.udf_slug}" of ${body.udf_email ?? user.email}: save it first`,
+        );
       }
     }
     if (!canWrite(user, record)) {

@@ -32,22 +32,31 @@ Deno.test("share tokens are created, listed, read, updated and deleted by their 
   await withServer(async (server) => {
     const saved = await saveUdf(server, "hello", COUNTER);
     let token = "";
-    await t.step("POST /udf-access-token/new by slug makes an fsh_ token for that UDF", async () => {
-      const res = await server.api("/udf-access-token/new", { method: "POST", json: { udf_slug: "hello" } });
-      assert.equal(res.status, 201);
-      const body = await res.json();
-      token = body.token;
-      assert.match(token, /^fsh_/);
-      assert.equal(body.udf_id, saved.id);
-      assert.equal(body.udf_email, "admin@localhost");
-      assert.equal(body.cache, true);
-    });
+    await t.step(
+      "POST /udf-access-token/new by slug makes an fsh_ token for that UDF",
+      async () => {
+        const res = await server.api("/udf-access-token/new", {
+          method: "POST",
+          json: { udf_slug: "hello" },
+        });
+        assert.equal(res.status, 201);
+        const body = await res.json();
+        token = body.token;
+        assert.match(token, /^fsh_/);
+        assert.equal(body.udf_id, saved.id);
+        assert.equal(body.udf_email, "admin@localhost");
+        assert.equal(body.cache, true);
+      },
+    );
     await t.step("GET /udf-access-token/self lists it", async () => {
       const list = await (await server.api("/udf-access-token/self")).json();
       assert.deepEqual(list.map((x: { token: string }) => x.token), [token]);
     });
     await t.step("POST by-token updates fields and GET by-token shows them", async () => {
-      const res = await server.api(`/udf-access-token/by-token/${token}`, { method: "POST", json: { cache: false, metadata_json: { a: 1 } } });
+      const res = await server.api(`/udf-access-token/by-token/${token}`, {
+        method: "POST",
+        json: { cache: false, metadata_json: { a: 1 } },
+      });
       assert.equal(res.status, 200);
       const got = await (await server.api(`/udf-access-token/by-token/${token}`)).json();
       assert.equal(got.cache, false);
@@ -57,9 +66,15 @@ Deno.test("share tokens are created, listed, read, updated and deleted by their 
       const empty = await server.api("/udf-access-token/new", { method: "POST", json: {} });
       assert.equal(empty.status, 400);
       assert.match((await empty.json()).detail, /udf_id/);
-      const unknown = await server.api("/udf-access-token/new", { method: "POST", json: { udf_id: crypto.randomUUID() } });
+      const unknown = await server.api("/udf-access-token/new", {
+        method: "POST",
+        json: { udf_id: crypto.randomUUID() },
+      });
       assert.equal(unknown.status, 404);
-      const wrongType = await server.api(`/udf-access-token/by-token/${token}`, { method: "POST", json: { enabled: "yes" } });
+      const wrongType = await server.api(`/udf-access-token/by-token/${token}`, {
+        method: "POST",
+        json: { enabled: "yes" },
+      });
       assert.equal(wrongType.status, 400);
       assert.match((await wrongType.json()).detail, /enabled/);
     });
@@ -94,7 +109,9 @@ Deno.test("token URLs run their UDF without authentication, at the root and unde
       const first = await fetch(`${server.url}/${token}/run?name=bo`);
       const etag = first.headers.get("etag")!;
       await first.body?.cancel();
-      const second = await fetch(`${server.url}/${token}/run?name=bo`, { headers: { "if-none-match": etag } });
+      const second = await fetch(`${server.url}/${token}/run?name=bo`, {
+        headers: { "if-none-match": etag },
+      });
       assert.equal(second.status, 304);
       await second.body?.cancel();
     });
@@ -107,7 +124,9 @@ Deno.test("token URLs run their UDF without authentication, at the root and unde
       assert.match((await badExt.json()).detail, /Unknown format "xlsx"/);
     });
     await t.step("deleting the UDF cache makes the next run compute again", async () => {
-      const del = await server.api(`/realtime-shared/local/udf-cache/by-id/${saved.id}/delete`, { method: "DELETE" });
+      const del = await server.api(`/realtime-shared/local/udf-cache/by-id/${saved.id}/delete`, {
+        method: "DELETE",
+      });
       assert.equal(del.status, 200);
       assert.ok((await del.json()).removed >= 1);
       const res = await fetch(`${server.url}/${token}/run/file?name=ann`);
@@ -115,7 +134,10 @@ Deno.test("token URLs run their UDF without authentication, at the root and unde
       await res.body?.cancel();
     });
     await t.step("a disabled token is a 403 and an unknown one a 404", async () => {
-      await server.api(`/udf-access-token/by-token/${token}`, { method: "POST", json: { enabled: false } });
+      await server.api(`/udf-access-token/by-token/${token}`, {
+        method: "POST",
+        json: { enabled: false },
+      });
       const disabled = await fetch(`${server.url}/${token}/run/file`);
       assert.equal(disabled.status, 403);
       assert.match((await disabled.json()).detail, /disabled/);

@@ -9,7 +9,13 @@ import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import { type AppEnv, HttpError, queryInt, readJson, readQuery } from "../_http.ts";
-import { ConflictError, type Registry, type UdfFields, type UdfRecord, type User } from "../registry.ts";
+import {
+  ConflictError,
+  type Registry,
+  type UdfFields,
+  type UdfRecord,
+  type User,
+} from "../registry.ts";
 import { canRead, canWrite, type RouteDeps } from "./_common.ts";
 
 /** Largest saved UDF body (code + headers), in characters. */
@@ -35,7 +41,10 @@ const ListQuery = z.object({
 });
 
 /** The JSON form of a saved UDF. */
-export async function udfRecordJson(registry: Registry, record: UdfRecord): Promise<Record<string, unknown>> {
+export async function udfRecordJson(
+  registry: Registry,
+  record: UdfRecord,
+): Promise<Record<string, unknown>> {
   const owner = await registry.getUser(record.ownerId);
   return {
     id: record.id,
@@ -78,10 +87,18 @@ function saveFields(body: z.infer<typeof SaveBody>): UdfFields {
   };
 }
 
-async function readable(deps: RouteDeps, user: User, record: UdfRecord | null, what: string): Promise<UdfRecord> {
+async function readable(
+  deps: RouteDeps,
+  user: User,
+  record: UdfRecord | null,
+  what: string,
+): Promise<UdfRecord> {
   if (!record) throw new HttpError(404, `No UDF ${what}`);
   if (!(await canRead(deps.registry, user, record))) {
-    throw new HttpError(403, `The UDF ${what} is not shared with you: ask its owner to allow public read or to share a token`);
+    throw new HttpError(
+      403,
+      `The UDF ${what} is not shared with you: ask its owner to allow public read or to share a token`,
+    );
   }
   return record;
 }
@@ -106,9 +123,14 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
     const id = c.req.param("id");
     const fields = saveFields(await readJson(c, SaveBody));
     const current = await registry.getUdf(id);
-    if (!current) throw new HttpError(404, `No UDF with id ${id}: save a new one with POST /v1/udf/new`);
+    if (!current) {
+      throw new HttpError(404, `No UDF with id ${id}: save a new one with POST /v1/udf/new`);
+    }
     if (!canWrite(c.get("user"), current)) {
-      throw new HttpError(403, `The UDF ${id} belongs to another user: save a copy with POST /v1/udf/new`);
+      throw new HttpError(
+        403,
+        `The UDF ${id} belongs to another user: save a copy with POST /v1/udf/new`,
+      );
     }
     try {
       const record = await registry.updateUdf(id, fields);
@@ -131,7 +153,10 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
     const record = await registry.getUdf(id);
     if (!record) throw new HttpError(404, `No UDF with id ${id}`);
     if (!canWrite(c.get("user"), record)) {
-      throw new HttpError(403, `The UDF ${id} belongs to another user: only its owner can delete it`);
+      throw new HttpError(
+        403,
+        `The UDF ${id} belongs to another user: only its owner can delete it`,
+      );
     }
     await registry.deleteUdf(id);
     deps.runs.clearUdfCache(id);
@@ -177,13 +202,17 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
 
   app.get("/udf/self", async (c) => {
     const q = readQuery(c, ListQuery);
-    return c.json(await list(await registry.listUdfs({ kind: "owner", ownerId: c.get("user").id }, q)));
+    return c.json(
+      await list(await registry.listUdfs({ kind: "owner", ownerId: c.get("user").id }, q)),
+    );
   });
 
   app.get("/udf/exec-env/self", async (c) => {
     const q = readQuery(c, ListQuery);
     const user = c.get("user");
-    const scope = user.team ? { kind: "team" as const, team: user.team } : { kind: "owner" as const, ownerId: user.id };
+    const scope = user.team
+      ? { kind: "team" as const, team: user.team }
+      : { kind: "owner" as const, ownerId: user.id };
     return c.json(await list(await registry.listUdfs(scope, q)));
   });
 

@@ -37,7 +37,10 @@ Deno.test("the UDF registry saves, finds, lists, overwrites and deletes UDFs", a
     await t.step("POST /udf/by-id overwrites the code", async () => {
       const res = await server.api(`/udf/by-id/${id}`, {
         method: "POST",
-        json: { slug: "double", udf_body: JSON.stringify(udfJson("double", CODE.replace("return n", "return n * 2"))) },
+        json: {
+          slug: "double",
+          udf_body: JSON.stringify(udfJson("double", CODE.replace("return n", "return n * 2"))),
+        },
       });
       assert.equal(res.status, 200);
       assert.match(JSON.parse((await res.json()).udf_body).code, /n \* 2/);
@@ -45,7 +48,8 @@ Deno.test("the UDF registry saves, finds, lists, overwrites and deletes UDFs", a
     await t.step("lists page and sort, and public lists hold only public-listed UDFs", async () => {
       await saveUdf(server, "alpha", CODE, { allow_public_list: true });
       await saveUdf(server, "zeta", CODE);
-      const names = async (path: string) => (await (await server.api(path)).json()).map((u: { slug: string }) => u.slug);
+      const names = async (path: string) =>
+        (await (await server.api(path)).json()).map((u: { slug: string }) => u.slug);
       assert.deepEqual(await names("/udf/self"), ["alpha", "double", "zeta"]);
       assert.deepEqual(await names("/udf/self?sort=-name&limit=2"), ["zeta", "double"]);
       assert.deepEqual(await names("/udf/self?skip=2"), ["zeta"]);
@@ -57,7 +61,9 @@ Deno.test("the UDF registry saves, finds, lists, overwrites and deletes UDFs", a
     });
     await t.step("another user cannot read, overwrite or delete a private UDF", async () => {
       await server.api("/admin/users", { method: "POST", json: { email: "eve@x.org" } });
-      const { access_token } = await (await server.api("/admin/tokens", { method: "POST", json: { email: "eve@x.org" } })).json();
+      const { access_token } =
+        await (await server.api("/admin/tokens", { method: "POST", json: { email: "eve@x.org" } }))
+          .json();
       assert.equal((await server.api(`/udf/by-id/${id}`, { token: access_token })).status, 403);
       const overwrite = await server.api(`/udf/by-id/${id}`, {
         method: "POST",
@@ -65,16 +71,28 @@ Deno.test("the UDF registry saves, finds, lists, overwrites and deletes UDFs", a
         json: { slug: "double", udf_body: JSON.stringify(udfJson("double", CODE)) },
       });
       assert.equal(overwrite.status, 403);
-      assert.equal((await server.api(`/udf/by-id/${id}`, { method: "DELETE", token: access_token })).status, 403);
+      assert.equal(
+        (await server.api(`/udf/by-id/${id}`, { method: "DELETE", token: access_token })).status,
+        403,
+      );
     });
     await t.step("an invalid udf_body or name is a 400 naming the problem", async () => {
-      const notJson = await server.api("/udf/new", { method: "POST", json: { slug: "x", udf_body: "{nope" } });
+      const notJson = await server.api("/udf/new", {
+        method: "POST",
+        json: { slug: "x", udf_body: "{nope" },
+      });
       assert.equal(notJson.status, 400);
       assert.match((await notJson.json()).detail, /udf_body is not a valid Udf JSON/);
-      const noCode = await server.api("/udf/new", { method: "POST", json: { slug: "x", udf_body: JSON.stringify({ name: "x" }) } });
+      const noCode = await server.api("/udf/new", {
+        method: "POST",
+        json: { slug: "x", udf_body: JSON.stringify({ name: "x" }) },
+      });
       assert.equal(noCode.status, 400);
       assert.match((await noCode.json()).detail, /code/);
-      const badName = await server.api("/udf/new", { method: "POST", json: { slug: "../x", udf_body: JSON.stringify(udfJson("x", CODE)) } });
+      const badName = await server.api("/udf/new", {
+        method: "POST",
+        json: { slug: "../x", udf_body: JSON.stringify(udfJson("x", CODE)) },
+      });
       assert.equal(badName.status, 400);
       assert.match((await badName.json()).detail, /slug/);
     });

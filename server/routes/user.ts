@@ -68,10 +68,18 @@ export function userRoutes(deps: RouteDeps): Hono<AppEnv> {
       ? await deps.registry.getUser(body.user_id)
       : await deps.registry.findUserByEmail(body.email!);
     if (!user) {
-      throw new HttpError(404, `No user ${body.user_id ?? body.email}: create it with POST /v1/admin/users first`);
+      throw new HttpError(
+        404,
+        `No user ${body.user_id ?? body.email}: create it with POST /v1/admin/users first`,
+      );
     }
     const issued = await deps.registry.createApiToken(user.id, { name: body.name });
-    return c.json({ id: issued.id, access_token: issued.token, auth_scheme: "Bearer", user: userJson(user) }, 201);
+    return c.json({
+      id: issued.id,
+      access_token: issued.token,
+      auth_scheme: "Bearer",
+      user: userJson(user),
+    }, 201);
   });
   return app;
 }

@@ -12,7 +12,9 @@ Deno.test("identity, health, instances and admin routes answer as the Fused serv
       const bad = await server.api("/user/self", { headers: { authorization: "Basic abc" } });
       assert.equal(bad.status, 401);
       assert.match((await bad.json()).detail, /Malformed Authorization/);
-      const unknown = await server.api("/user/self", { token: `fused_${"0".repeat(16)}_${"0".repeat(48)}` });
+      const unknown = await server.api("/user/self", {
+        token: `fused_${"0".repeat(16)}_${"0".repeat(48)}`,
+      });
       assert.equal(unknown.status, 401);
       assert.match((await unknown.json()).detail, /Unknown or revoked/);
     });
@@ -25,34 +27,59 @@ Deno.test("identity, health, instances and admin routes answer as the Fused serv
     await t.step("health and realtime instances need no token", async () => {
       const health = await server.api("/health", { token: null });
       assert.equal((await health.json()).status, "ok");
-      const instances = await (await server.api("/realtime-instance/available", { token: null })).json();
-      assert.deepEqual(instances.map((i: { client_id: string; preference_rank: number }) => [i.client_id, i.preference_rank]), [["local", 0]]);
+      const instances = await (await server.api("/realtime-instance/available", { token: null }))
+        .json();
+      assert.deepEqual(
+        instances.map((
+          i: { client_id: string; preference_rank: number },
+        ) => [i.client_id, i.preference_rank]),
+        [["local", 0]],
+      );
     });
     let annToken = "";
     await t.step("the admin creates a user and a token that then works", async () => {
-      const created = await server.api("/admin/users", { method: "POST", json: { email: "ann@x.org", team: "geo" } });
+      const created = await server.api("/admin/users", {
+        method: "POST",
+        json: { email: "ann@x.org", team: "geo" },
+      });
       assert.equal(created.status, 201);
       const user = await created.json();
       assert.equal(user.handle, "ann");
-      const tokenRes = await server.api("/admin/tokens", { method: "POST", json: { email: "ann@x.org" } });
+      const tokenRes = await server.api("/admin/tokens", {
+        method: "POST",
+        json: { email: "ann@x.org" },
+      });
       assert.equal(tokenRes.status, 201);
       const { access_token } = await tokenRes.json();
       const me = await (await server.api("/user/self", { token: access_token })).json();
       assert.equal(me.id, user.id);
-      const dup = await server.api("/admin/users", { method: "POST", json: { email: "ann@x.org" } });
+      const dup = await server.api("/admin/users", {
+        method: "POST",
+        json: { email: "ann@x.org" },
+      });
       assert.equal(dup.status, 409);
       annToken = access_token;
     });
     await t.step("a non-admin cannot use admin routes", async () => {
-      const res = await server.api("/admin/users", { method: "POST", json: { email: "b@x.org" }, token: annToken });
+      const res = await server.api("/admin/users", {
+        method: "POST",
+        json: { email: "b@x.org" },
+        token: annToken,
+      });
       assert.equal(res.status, 403);
       assert.match((await res.json()).detail, /administrators only/);
     });
     await t.step("admin bodies are validated and name the wrong field", async () => {
-      const res = await server.api("/admin/users", { method: "POST", json: { email: "not-an-email" } });
+      const res = await server.api("/admin/users", {
+        method: "POST",
+        json: { email: "not-an-email" },
+      });
       assert.equal(res.status, 400);
       assert.match((await res.json()).detail, /email/);
-      const unknown = await server.api("/admin/tokens", { method: "POST", json: { email: "nobody@x.org" } });
+      const unknown = await server.api("/admin/tokens", {
+        method: "POST",
+        json: { email: "nobody@x.org" },
+      });
       assert.equal(unknown.status, 404);
     });
   });
