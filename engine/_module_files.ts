@@ -39,13 +39,22 @@ function mapSpecifier(specifier: string): string | undefined {
   return target ? `${target}/${parts.slice(pkgLength).join("/")}` : undefined;
 }
 
-/** The source of each module file of a UDF, keyed by file name, with specifiers rewritten. */
-export function udfModuleFiles(udf: Udf): Record<string, string> {
+/** Name of the global the inserted interrupt checks call (the Worker defines it). */
+export const TICK_NAME = "$__fusedTick";
+
+/**
+ * The source of each module file of a UDF, keyed by file name, with specifiers rewritten and
+ * interrupt checks inserted (so a runaway loop can be stopped; see interrupt_checks.ts).
+ */
+export async function udfModuleFiles(udf: Udf): Promise<Record<string, string>> {
+  // Loaded on first use: the TypeScript stripper costs ~70 ms to load, paid once per process
+  // and only when a new UDF version is written.
+  const { withInterruptChecks } = await import("./interrupt_checks.ts");
   const headerNames = new Set(udf.headers.map((h) => h.module_name));
   const rewrite = (code: string): string =>
-    rewriteSpecifiers(
-      code,
-      (s) => (headerNames.has(s) ? `./${s}.ts` : mapSpecifier(s)),
+    withInterruptChecks(
+      rewriteSpecifiers(code, (s) => (headerNames.has(s) ? `./${s}.ts` : mapSpecifier(s))),
+      TICK_NAME,
     );
   const main = `${udf.name}.ts`;
   const files: Record<string, string> = { [main]: rewrite(udf.code) };
@@ -76,7 +85,7 @@ export async function writeUdfModule(udf: Udf, dataDir: string): Promise<string>
   const dir = join(dataDir, "udfs", udf.version);
   const main = join(dir, `${udf.name}.ts`);
   if (await exists(main)) return main;
-  const files = udfModuleFiles(udf);
+  const files = await udfModuleFiles(udf);
   try {
     if (await exists(dir)) {
       // Same code and headers under another UDF name: the version (a content hash) leaves the

@@ -21,6 +21,8 @@ export interface RunMessage {
   injected?: InjectedArguments;
   /** Environment values `Deno.env.get` returns inside the UDF. */
   env: Record<string, string>;
+  /** One Int32 the host sets to 1 to stop the run at its next interrupt check. */
+  interrupt?: SharedArrayBuffer;
 }
 
 /** Loads a UDF module and returns its signature. */
@@ -29,6 +31,8 @@ export interface DescribeMessage {
   id: number;
   url: string;
   entrypoint: string;
+  /** As for runs: module top-level code can spin too. */
+  interrupt?: SharedArrayBuffer;
 }
 
 /** What the engine sends. */

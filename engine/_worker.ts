@@ -67,6 +67,23 @@ Object.defineProperty(Deno, "env", {
   },
 });
 
+let interruptFlag: Int32Array | undefined;
+
+/** Thrown by an interrupt check once the host asked the run to stop (timeout or abort). */
+class RunInterrupted extends Error {
+  override name = "RunInterrupted";
+}
+
+// Called at the start of every loop and function body of the UDF's code (interrupt_checks.ts):
+// the only way to stop a synchronous spin, which worker.terminate() alone cannot.
+Object.defineProperty(globalThis, "$__fusedTick", {
+  value: (): void => {
+    if (interruptFlag && Atomics.load(interruptFlag, 0) !== 0) {
+      throw new RunInterrupted("The run was stopped (timeout or cancel)");
+    }
+  },
+});
+
 const modules = new Map<string, Promise<LoadedUdf>>();
 
 function load(url: string, entrypoint: string): Promise<LoadedUdf> {
@@ -177,6 +194,7 @@ async function handle(msg: HostMessage): Promise<void> {
   stdout = "";
   stderr = "";
   currentUrl = msg.url;
+  if (msg.interrupt) interruptFlag = new Int32Array(msg.interrupt);
   try {
     const udf = await load(msg.url, msg.entrypoint);
     if (msg.type === "describe") {

@@ -115,6 +115,8 @@ interface Job {
 
 interface PooledWorker {
   worker: Worker;
+  /** Int32 flag read by the UDF's interrupt checks; set before the Worker is terminated. */
+  interrupt: Int32Array;
   key: string;
   job?: Job;
   lastUsed: number;
@@ -452,7 +454,13 @@ export class LocalEngine {
       deno: { permissions: job.permissions },
     });
     this.#started++;
-    const pooled: PooledWorker = { worker, key: job.key, lastUsed: performance.now(), ref: true };
+    const pooled: PooledWorker = {
+      worker,
+      interrupt: new Int32Array(new SharedArrayBuffer(4)),
+      key: job.key,
+      lastUsed: performance.now(),
+      ref: true,
+    };
     worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#answer(pooled, event.data);
     worker.onerror = (event: ErrorEvent) => {
       // The Worker reports the UDF's own uncaught errors as "crash" messages; this is for
@@ -484,8 +492,9 @@ export class LocalEngine {
         this.#pump();
       }, job.timeoutMs);
     }
+    Atomics.store(pooled.interrupt, 0, 0);
     try {
-      pooled.worker.postMessage(job.message);
+      pooled.worker.postMessage({ ...job.message, interrupt: pooled.interrupt.buffer });
     } catch (err) {
       // Parameters that structured clone refuses (functions, class instances with private state).
       pooled.job = undefined;
@@ -575,6 +584,9 @@ export class LocalEngine {
   #stop(pooled: PooledWorker): void {
     clearTimeout(pooled.idleTimer);
     pooled.job = undefined;
+    // A Worker spinning in synchronous code ignores terminate() (Deno 2.9.6): the flag makes
+    // the UDF's next interrupt check throw, which unwinds the spin so termination completes.
+    Atomics.store(pooled.interrupt, 0, 1);
     pooled.worker.terminate();
     this.#workers.delete(pooled);
   }

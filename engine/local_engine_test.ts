@@ -571,3 +571,23 @@ Deno.test("idle Workers of the default engine do not keep a script running", asy
   assert.equal(code, 0, out);
   assert.match(out, /value 7 1/);
 });
+
+Deno.test("a UDF spinning in a loop is really stopped: the script exits on its own", async () => {
+  // terminate() alone leaves a spinning Worker burning a core and the process alive (Deno
+  // 2.9.6); the inserted interrupt checks unwind the spin so the Worker can end.
+  const spin = `import { udf } from "../../client/udf.ts";
+import { defaultEngine } from "../mod.ts";
+const spin = udf("export default function udf() { let n = 0; while (true) { n++; } }", { name: "spin" });
+const helper = udf("function busy() { for (;;) {} }\\nexport default function udf() { busy(); }", { name: "spin2" });
+for (const u of [spin, helper]) {
+  try {
+    await defaultEngine().run({ udf: u, timeoutMs: 200 });
+  } catch (err) {
+    console.log("stopped", (err as Error).name);
+  }
+}
+`;
+  const { code, out } = await runScript(spin, ["--unstable-worker-options"]);
+  assert.equal(code, 0, out);
+  assert.equal(out.match(/stopped UdfTimeoutError/g)?.length, 2, out);
+});

@@ -9,6 +9,12 @@
 
 import { transformSync } from "amaro";
 import * as acorn from "acorn";
+import {
+  applyEdits,
+  type Edit,
+  FUNCTIONS,
+  interruptCheckEdits,
+} from "../engine/interrupt_checks.ts";
 
 /** Name of the global function the transform calls in loops and functions to check for interrupts. */
 export const TICK_NAME = "$__fusedTick";
@@ -83,12 +89,6 @@ function toCellSyntaxError(err: AmaroError): CellSyntaxError | Error {
   return err instanceof Error ? err : new Error(String(err.message ?? err));
 }
 
-interface Edit {
-  start: number;
-  end: number;
-  text: string;
-}
-
 // deno-lint-ignore no-explicit-any
 type Node = any;
 
@@ -160,20 +160,6 @@ function padLines(original: string, text: string): string {
   return text + "\n".repeat(lines);
 }
 
-function walk(node: Node, visit: (n: Node) => void): void {
-  if (!node || typeof node.type !== "string") return;
-  visit(node);
-  for (const key of Object.keys(node)) {
-    if (key === "loc" || key === "start" || key === "end") continue;
-    const child = node[key];
-    if (Array.isArray(child)) {
-      for (const c of child) if (c && typeof c === "object") walk(c, visit);
-    } else if (child && typeof child === "object" && typeof child.type === "string") {
-      walk(child, visit);
-    }
-  }
-}
-
 /** Walks nodes outside function bodies (where `await` belongs to the cell itself). */
 function walkTopLevel(node: Node, visit: (n: Node) => void): void {
   if (!node || typeof node.type !== "string") return;
@@ -189,15 +175,6 @@ function walkTopLevel(node: Node, visit: (n: Node) => void): void {
     }
   }
 }
-
-const LOOPS = new Set([
-  "ForStatement",
-  "ForInStatement",
-  "ForOfStatement",
-  "WhileStatement",
-  "DoWhileStatement",
-]);
-const FUNCTIONS = new Set(["FunctionDeclaration", "FunctionExpression", "ArrowFunctionExpression"]);
 
 /** Transforms one cell of TypeScript into JavaScript for REPL-mode evaluation. */
 export function transformCell(code: string, options: TransformOptions = {}): TransformedCell {
@@ -241,42 +218,9 @@ export function transformCell(code: string, options: TransformOptions = {}): Tra
         edits.push({ start: n.argument.end, end: n.argument.end, text: ")" });
       }
     });
-    const tick = `${TICK_NAME}();`;
-    walk(ast, (n) => {
-      if (LOOPS.has(n.type)) {
-        const body = n.body;
-        if (body.type === "BlockStatement") {
-          edits.push({ start: body.start + 1, end: body.start + 1, text: tick });
-        } else {
-          edits.push({ start: body.start, end: body.start, text: `{${tick}` });
-          edits.push({ start: body.end, end: body.end, text: "}" });
-        }
-      } else if (FUNCTIONS.has(n.type)) {
-        const body = n.body;
-        if (body.type === "BlockStatement") {
-          edits.push({ start: body.start + 1, end: body.start + 1, text: tick });
-        } else {
-          edits.push({ start: body.start, end: body.start, text: `(${TICK_NAME}(), (` });
-          edits.push({ start: body.end, end: body.end, text: "))" });
-        }
-      }
-    });
+    edits.push(...interruptCheckEdits(ast, TICK_NAME));
   }
   return { js: applyEdits(js, edits), linesExact };
-}
-
-function applyEdits(js: string, edits: Edit[]): string {
-  // Stable order: by position; for equal positions, insertion order (so "{tick" precedes "}").
-  const indexed = edits.map((e, i) => ({ ...e, i }));
-  indexed.sort((a, b) => a.start - b.start || a.end - b.end || a.i - b.i);
-  let out = "";
-  let pos = 0;
-  for (const e of indexed) {
-    if (e.start < pos) continue; // nested inside an already replaced range (cannot happen for imports)
-    out += js.slice(pos, e.start) + e.text;
-    pos = e.end;
-  }
-  return out + js.slice(pos);
 }
 
 /** Result of {@linkcode checkComplete}. */

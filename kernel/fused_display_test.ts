@@ -43,3 +43,14 @@ fused.udf("export default function udf({ n = 1 }) { return n }", { name: "shown"
   assert.match(String(data["text/html"]), /shown/);
   assert.match(String(data["text/html"]), /export default function udf/);
 });
+
+Deno.test("a map made with fused.map keeps its bundle metadata (the map's id) in the output", async () => {
+  const out = await run(`
+import * as fused from "fused";
+fused.map({ type: "Point", coordinates: [2.35, 48.86] })`);
+  assert.equal(out.status, "ok");
+  const result = out.status === "ok" ? out.result! : undefined;
+  const meta = result?.metadata?.["text/html"] as Record<string, { id: string }> | undefined;
+  assert.match(String(meta?.["fused:map"]?.id), /^fused-map-/);
+  assert.ok(String(result?.data["text/html"]).includes(`id="${meta?.["fused:map"]?.id}"`));
+});
