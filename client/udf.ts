@@ -249,19 +249,24 @@ export class Udf {
   }
 
   /**
-   * A content hash of what decides a run's result: code, entrypoint, headers and default
-   * parameters. Warm workers and cache entries are keyed on it.
+   * A content hash of the code alone (code, entrypoint, headers), without default parameters:
+   * what a Worker loads. Runs that differ only in defaults share warm Workers and module files.
    */
-  get version(): string {
-    const hash = createHash("sha256");
-    hash.update(JSON.stringify([
+  get codeVersion(): string {
+    return sha256(JSON.stringify([
       this.type,
       this.code,
       this.entrypoint,
       this.headers.map((h) => [h.module_name, h.source_code ?? ""]),
-      canonicalJson(this.parameters),
     ]));
-    return hash.digest("hex");
+  }
+
+  /**
+   * A content hash of what decides a run's result: the code version and the default
+   * parameters. Cache entries are keyed on it.
+   */
+  get version(): string {
+    return sha256(JSON.stringify([this.codeVersion, canonicalJson(this.parameters)]));
   }
 
   /** The source of a header module by name. */
@@ -328,6 +333,10 @@ export class Udf {
   withParameters(parameters: Record<string, unknown>): Udf {
     return new Udf({ ...this.toJSON(), parameters: { ...this.parameters, ...parameters } });
   }
+}
+
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** The cache folder of a UDF's local runs, by UDF name. */

@@ -82,7 +82,7 @@ export async function udfModuleFiles(udf: Udf): Promise<Record<string, string>> 
  * module's path.
  */
 export async function writeUdfModule(udf: Udf, dataDir: string): Promise<string> {
-  const dir = join(dataDir, "udfs", udf.version);
+  const dir = join(dataDir, "udfs", udf.codeVersion);
   const main = join(dir, `${udf.name}.ts`);
   if (await exists(main)) return main;
   const files = await udfModuleFiles(udf);

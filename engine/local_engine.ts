@@ -346,7 +346,7 @@ export class LocalEngine {
       );
     }
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
-    const version = udf.version;
+    const version = udf.codeVersion;
     let path = this.#modules.get(`${version}/${udf.name}`);
     if (!path) {
       path = writeUdfModule(udf, this.#dataDir);
@@ -360,7 +360,7 @@ export class LocalEngine {
   #permissions(udf: Udf, request: Partial<LocalRunRequest>): WorkerPermissions {
     this.#readRoots ??= moduleReadRoots();
     const read = [
-      join(this.#dataDir, "udfs", udf.version),
+      join(this.#dataDir, "udfs", udf.codeVersion),
       this.#dataDir,
       this.#cacheDir,
       ...this.#readRoots,
@@ -390,7 +390,7 @@ export class LocalEngine {
       const job: Job = {
         id,
         udf,
-        key: `${udf.version}\n${JSON.stringify(permissions)}`,
+        key: `${udf.codeVersion}\n${JSON.stringify(permissions)}`,
         permissions,
         message: { ...message, id },
         signal: request.signal,

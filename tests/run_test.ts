@@ -159,7 +159,7 @@ Deno.test("a Python UDF is refused locally with what can run it", async () => {
 Deno.test("a table result comes back as an Arrow table and caches", async () => {
   await withTempCache(async () => {
     const u = fused.udf(
-      `import type * as arrow from "apache-arrow";
+      `import * as arrow from "apache-arrow";
 export default function udf({ n = 3 }) {
   return arrow.tableFromArrays({ id: Int32Array.from({ length: n }, (_, i) => i) });
 }`,
