@@ -238,16 +238,18 @@ async function runLocal(
     timeoutMs: opts.runTimeout ?? fusedOptions.runTimeout * 1000,
     allowNet: opts.allowNet,
   };
-  if (maxAge === 0) {
-    const result = await engine.run(request);
-    return {
-      data: result.value,
-      udf,
-      logs: result.logs,
-      cached: false,
-      timeTakenMs: performance.now() - started,
-    };
-  }
+  const respond = (entry: { value: UdfResult; logs: UdfLogs }, cached: boolean): RunResponse => ({
+    data: entry.value,
+    udf,
+    logs: entry.logs,
+    cached,
+    timeTakenMs: performance.now() - started,
+  });
+  const compute = async () => {
+    const { value, logs } = await engine.run(request);
+    return { value, logs };
+  };
+  if (maxAge === 0) return respond(await compute(), false);
   const key = cacheKey([
     udf.version,
     canonicalJson(parameters),
@@ -255,43 +257,22 @@ async function runLocal(
     opts.allowNet ?? false,
   ]);
   const folder = udfCacheFolder(udf.name);
-  const cacheOpts = { folder, maxAgeSeconds: maxAge };
-  const hit = await readCache(key, cacheOpts);
-  if (hit.hit) {
-    const entry = hit.value as { value: UdfResult; logs: UdfLogs };
-    return {
-      data: entry.value,
-      udf,
-      logs: entry.logs,
-      cached: true,
-      timeTakenMs: performance.now() - started,
-    };
-  }
+  const read = async () => {
+    const hit = await readCache(key, { folder, maxAgeSeconds: maxAge });
+    return hit.hit ? hit.value as { value: UdfResult; logs: UdfLogs } : undefined;
+  };
+  const cached = await read();
+  if (cached) return respond(cached, true);
   return await withCacheLock(
     key,
     { folder, timeoutMs: fusedOptions.runTimeout * 1000 },
     async () => {
       // Another process may have computed it while we waited for the lock.
-      const again = await readCache(key, cacheOpts);
-      if (again.hit) {
-        const entry = again.value as { value: UdfResult; logs: UdfLogs };
-        return {
-          data: entry.value,
-          udf,
-          logs: entry.logs,
-          cached: true,
-          timeTakenMs: performance.now() - started,
-        };
-      }
-      const result = await engine.run(request);
-      await writeCache(key, { value: result.value, logs: result.logs }, { folder });
-      return {
-        data: result.value,
-        udf,
-        logs: result.logs,
-        cached: false,
-        timeTakenMs: performance.now() - started,
-      };
+      const again = await read();
+      if (again) return respond(again, true);
+      const entry = await compute();
+      await writeCache(key, entry, { folder });
+      return respond(entry, false);
     },
   );
 }

@@ -6,8 +6,8 @@
  * @module
  */
 
-import { type Colormap, rasterToPNG } from "../client/formats/png.ts";
-import type { Raster, RasterArray } from "../client/formats/raster.ts";
+import { type Colormap, rasterToPNG, valueRange } from "../client/formats/png.ts";
+import type { Raster } from "../client/formats/raster.ts";
 import { type MimeBundle, toBase64 } from "./mime.ts";
 
 /** Options of {@linkcode rasterToMimeBundle}. */
@@ -20,18 +20,6 @@ export interface RasterDisplayOptions {
   nodata?: number;
 }
 
-/** Min and max over values that are neither NaN nor nodata; undefined when there are none. */
-export function valueRange(data: RasterArray, nodata?: number): [number, number] | undefined {
-  let min = Infinity;
-  let max = -Infinity;
-  for (let i = 0; i < data.length; i++) {
-    const v = data[i];
-    if (v !== v || v === nodata) continue;
-    if (v < min) min = v;
-    if (v > max) max = v;
-  }
-  return min <= max ? [min, max] : undefined;
-}
 
 /** One line describing a raster: `Raster 3×256×256 uint8, bounds [w, s, e, n], range [0, 255]`. */
 export function describeRaster(raster: Raster, range?: [number, number]): string {

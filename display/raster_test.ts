@@ -2,7 +2,8 @@ import assert from "node:assert/strict";
 import { decode } from "fast-png";
 import { Buffer } from "node:buffer";
 import { Raster } from "../client/formats/raster.ts";
-import { describeRaster, rasterToMimeBundle, valueRange } from "./raster.ts";
+import { valueRange } from "../client/formats/png.ts";
+import { describeRaster, rasterToMimeBundle } from "./raster.ts";
 
 function png(b64: unknown): ReturnType<typeof decode> {
   return decode(Buffer.from(String(b64), "base64"));

@@ -1,17 +1,7 @@
 import assert from "node:assert/strict";
 import type * as arrow from "apache-arrow";
 import * as fused from "../mod.ts";
-
-async function withTempCache<T>(fn: () => Promise<T>): Promise<T> {
-  const dir = await Deno.makeTempDir();
-  fused.options.cacheDirectory = dir;
-  try {
-    return await fn();
-  } finally {
-    fused.options.cacheDirectory = null;
-    await Deno.remove(dir, { recursive: true });
-  }
-}
+import { withTempCache } from "./_helpers.ts";
 
 const COUNTER = `
 export default function udf({ n = 1, tag = "a" }) {

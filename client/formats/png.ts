@@ -54,8 +54,8 @@ function lut(colormap: Colormap): Uint8Array {
   return viridisLut;
 }
 
-/** Min and max of values that are neither NaN nor nodata; [0, 0] when there are none. */
-function validRange(data: RasterArray, nodata: number | undefined): [number, number] {
+/** Min and max over values that are neither NaN nor nodata; undefined when there are none. */
+export function valueRange(data: RasterArray, nodata?: number): [number, number] | undefined {
   let min = Infinity;
   let max = -Infinity;
   for (let i = 0; i < data.length; i++) {
@@ -64,7 +64,12 @@ function validRange(data: RasterArray, nodata: number | undefined): [number, num
     if (v < min) min = v;
     if (v > max) max = v;
   }
-  return min <= max ? [min, max] : [0, 0];
+  return min <= max ? [min, max] : undefined;
+}
+
+/** Min and max of values that are neither NaN nor nodata; [0, 0] when there are none. */
+function validRange(data: RasterArray, nodata: number | undefined): [number, number] {
+  return valueRange(data, nodata) ?? [0, 0];
 }
 
 /**
