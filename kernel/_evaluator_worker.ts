@@ -586,9 +586,12 @@ function magicContext(cell: string, bodyLine?: number): MagicContext {
         cell,
       );
     },
-    display: (value, options) => als.run(cell, () => display(value, options)).then(() => undefined),
+    // Output goes to the cell whose code calls print/display: the magic's own cell while it
+    // runs, a later cell when that cell calls something the magic bound (`captured.show()`).
+    display: (value, options) =>
+      als.run(als.getStore() ?? cell, () => display(value, options)).then(() => undefined),
     print(text, stream = "stdout") {
-      emit({ kind: "stream", cell, name: stream, text });
+      emit({ kind: "stream", cell: als.getStore() ?? cell, name: stream, text });
     },
     async capture<T>(fn: () => Promise<T>): Promise<CapturedOutput<T>> {
       const sink: EvaluatorEvent[] = [];

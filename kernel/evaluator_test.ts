@@ -434,6 +434,21 @@ Deno.test("%%capture stores output in a variable instead of showing it", async (
   });
 });
 
+Deno.test("captured output shown by VAR.show() in a later cell lands in that cell", async () => {
+  await withEvaluator(async (h) => {
+    await h.run(
+      "%%capture kept\nconsole.log('kept text');\nawait display(html`<i>kept</i>`);",
+      "keep",
+    );
+    const out = await h.run("await kept.show();", "later");
+    assert.equal(out.status, "ok", JSON.stringify(out));
+    assert.equal(h.stdout("later"), "kept text\n");
+    const shown = h.events.filter((e) => e.kind === "display" && e.cell === "later");
+    assert.equal(shown.length, 1);
+    assert.equal(h.events.filter((e) => "cell" in e && e.cell === "keep").length, 0);
+  });
+});
+
 Deno.test("a line magic between code lines runs in order", async () => {
   await withEvaluator(async (h) => {
     const out = await h.run(

@@ -160,6 +160,48 @@ export interface JobRecord {
   startedAt: string | null;
   /** ISO time it finished. */
   finishedAt: string | null;
+  /** Job name (Fused's `job_name`). */
+  name: string | null;
+  /** Batch instance type it runs on. */
+  instanceType: string | null;
+  /** The job's process while it runs: its pid and start time (to recognise it after a restart). */
+  process: JobProcess | null;
+  /** Bytes of the job's output file already copied into its log lines. */
+  logOffset: number;
+  /** Result files of a finished job (storage keys), in order. */
+  results: JobResultFile[];
+}
+
+/** The operating-system process of a running job. */
+export interface JobProcess {
+  /** Process id. */
+  pid: number;
+  /** Start time of the process as the OS reports it (Linux: /proc/<pid>/stat field 22). */
+  startTime: string;
+}
+
+/** One result file of a job. */
+export interface JobResultFile {
+  /** File name (`0.parquet`). */
+  name: string;
+  /** Storage key (`jobs/<id>/0.parquet`). */
+  key: string;
+}
+
+/** One log line of a job. */
+export interface JobLogLine {
+  /** Milliseconds since the epoch; strictly increasing within a job. */
+  timestamp: number;
+  /** The line, without its newline. */
+  message: string;
+}
+
+/** Optional fields of a new job. */
+export interface NewJobFields {
+  /** Job name. */
+  name?: string | null;
+  /** Batch instance type. */
+  instanceType?: string | null;
 }
 
 /** A save clashed with an existing UDF name, or a user with an existing e-mail or handle. */
@@ -224,15 +266,36 @@ export interface Registry {
   /** Deletes a share token; returns it, or null when there was none. */
   deleteShareToken(token: string): Promise<ShareToken | null>;
   /** Creates a pending job. */
-  createJob(ownerId: string, config: unknown): Promise<JobRecord>;
+  createJob(ownerId: string, config: unknown, fields?: NewJobFields): Promise<JobRecord>;
   /** A job by id. */
   getJob(id: string): Promise<JobRecord | null>;
   /** Jobs of an owner, newest first. */
   listJobs(ownerId: string, options?: ListOptions): Promise<JobRecord[]>;
-  /** Sets a job's status (and start/finish times); null when there is none. */
-  setJobStatus(id: string, status: JobStatus, error?: string | null): Promise<JobRecord | null>;
-  /** Appends text to a job's logs. */
+  /**
+   * Sets a job's status (and start/finish times); null when there is none, or when `from` is
+   * given and the job's status is not one of them (so a finished job is never changed again).
+   */
+  setJobStatus(
+    id: string,
+    status: JobStatus,
+    error?: string | null,
+    options?: { from?: JobStatus[] },
+  ): Promise<JobRecord | null>;
+  /** Appends text to a job's `logs` text (the job runner keeps line records instead). */
   appendJobLogs(id: string, text: string): Promise<void>;
+  /** Jobs with one of these statuses, oldest first (the job runner's queue and recovery). */
+  listJobsWithStatus(statuses: JobStatus[]): Promise<JobRecord[]>;
+  /** Records (or clears) the process of a running job. */
+  setJobProcess(id: string, process: JobProcess | null): Promise<void>;
+  /** Records the result files of a job. */
+  setJobResults(id: string, results: JobResultFile[]): Promise<void>;
+  /**
+   * Appends log lines to a job, and with `logOffset` records in the same transaction how far its
+   * output file has been read (so a restarted service neither repeats nor loses a line).
+   */
+  appendJobLogLines(id: string, lines: JobLogLine[], logOffset?: number): Promise<void>;
+  /** Log lines of a job, oldest first; with `sinceMs`, only those after that time. */
+  getJobLogs(id: string, options?: { sinceMs?: number }): Promise<JobLogLine[]>;
   /** A named server setting (e.g. the URL-signing secret), created with `create()` when missing. */
   getOrCreateSetting(key: string, create: () => string): Promise<string>;
   /** Closes the store. */
@@ -269,6 +332,19 @@ const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL, updated_at TEXT NOT NULL, started_at TEXT, finished_at TEXT);
    CREATE INDEX jobs_owner ON jobs (owner_id, created_at);
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // Batch jobs run in their own processes: their pid, output offset, results and log lines.
+  `ALTER TABLE jobs ADD COLUMN name TEXT;
+   ALTER TABLE jobs ADD COLUMN instance_type TEXT;
+   ALTER TABLE jobs ADD COLUMN pid INTEGER;
+   ALTER TABLE jobs ADD COLUMN pid_start TEXT;
+   ALTER TABLE jobs ADD COLUMN log_offset INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE jobs ADD COLUMN results_json TEXT NOT NULL DEFAULT '[]';
+   CREATE INDEX jobs_status ON jobs (status, created_at);
+   CREATE TABLE job_logs (
+     seq INTEGER PRIMARY KEY AUTOINCREMENT,
+     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+     timestamp INTEGER NOT NULL, message TEXT NOT NULL);
+   CREATE INDEX job_logs_job ON job_logs (job_id, timestamp);`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -347,6 +423,13 @@ function toJob(row: Row): JobRecord {
     updatedAt: String(row.updated_at),
     startedAt: text(row.started_at),
     finishedAt: text(row.finished_at),
+    name: text(row.name),
+    instanceType: text(row.instance_type),
+    process: row.pid === null
+      ? null
+      : { pid: Number(row.pid), startTime: String(row.pid_start ?? "") },
+    logOffset: Number(row.log_offset ?? 0),
+    results: JSON.parse(String(row.results_json ?? "[]")),
   };
 }
 
@@ -703,17 +786,19 @@ export class SqliteRegistry implements Registry {
   }
 
   /** {@inheritDoc Registry.createJob} */
-  createJob(ownerId: string, config: unknown): Promise<JobRecord> {
+  createJob(ownerId: string, config: unknown, fields: NewJobFields = {}): Promise<JobRecord> {
     const id = crypto.randomUUID();
     const time = now();
     this.#run(
-      `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at)
-       VALUES (?, ?, 'pending', ?, ?, ?)`,
+      `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
+         instance_type) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)`,
       id,
       ownerId,
       JSON.stringify(config ?? {}),
       time,
       time,
+      fields.name ?? null,
+      fields.instanceType ?? null,
     );
     return this.getJob(id) as Promise<JobRecord>;
   }
@@ -740,14 +825,16 @@ export class SqliteRegistry implements Registry {
     id: string,
     status: JobStatus,
     error: string | null = null,
+    options: { from?: JobStatus[] } = {},
   ): Promise<JobRecord | null> {
     const time = now();
     const finished = status === "succeeded" || status === "failed" || status === "cancelled";
+    const from = options.from ?? [];
     const changes = this.#run(
       `UPDATE jobs SET status = ?, error = ?, updated_at = ?,
          started_at = CASE WHEN ? AND started_at IS NULL THEN ? ELSE started_at END,
          finished_at = CASE WHEN ? THEN ? ELSE finished_at END
-       WHERE id = ?`,
+       WHERE id = ? AND (? = 0 OR status IN (SELECT value FROM json_each(?)))`,
       status,
       error,
       time,
@@ -756,6 +843,8 @@ export class SqliteRegistry implements Registry {
       bool(finished),
       time,
       id,
+      from.length,
+      JSON.stringify(from),
     );
     return changes === 0 ? Promise.resolve(null) : this.getJob(id);
   }
@@ -764,6 +853,71 @@ export class SqliteRegistry implements Registry {
   appendJobLogs(id: string, text: string): Promise<void> {
     this.#run("UPDATE jobs SET logs = logs || ?, updated_at = ? WHERE id = ?", text, now(), id);
     return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.listJobsWithStatus} */
+  listJobsWithStatus(statuses: JobStatus[]): Promise<JobRecord[]> {
+    const rows = this.#all(
+      `SELECT * FROM jobs WHERE status IN (SELECT value FROM json_each(?))
+       ORDER BY created_at, id`,
+      JSON.stringify(statuses),
+    );
+    return Promise.resolve(rows.map(toJob));
+  }
+
+  /** {@inheritDoc Registry.setJobProcess} */
+  setJobProcess(id: string, process: JobProcess | null): Promise<void> {
+    this.#run(
+      "UPDATE jobs SET pid = ?, pid_start = ?, updated_at = ? WHERE id = ?",
+      process?.pid ?? null,
+      process?.startTime ?? null,
+      now(),
+      id,
+    );
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.setJobResults} */
+  setJobResults(id: string, results: JobResultFile[]): Promise<void> {
+    this.#run(
+      "UPDATE jobs SET results_json = ?, updated_at = ? WHERE id = ?",
+      JSON.stringify(results),
+      now(),
+      id,
+    );
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.appendJobLogLines} */
+  appendJobLogLines(id: string, lines: JobLogLine[], logOffset?: number): Promise<void> {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const insert = this.#prepare(
+        "INSERT INTO job_logs (job_id, timestamp, message) VALUES (?, ?, ?)",
+      );
+      for (const line of lines) insert.run(id, line.timestamp, line.message);
+      if (logOffset !== undefined) {
+        this.#prepare("UPDATE jobs SET log_offset = ? WHERE id = ?").run(logOffset, id);
+      }
+      this.#db.exec("COMMIT");
+    } catch (err) {
+      this.#db.exec("ROLLBACK");
+      throw err;
+    }
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.getJobLogs} */
+  getJobLogs(id: string, options: { sinceMs?: number } = {}): Promise<JobLogLine[]> {
+    const rows = this.#all(
+      `SELECT timestamp, message FROM job_logs WHERE job_id = ? AND timestamp > ?
+       ORDER BY seq`,
+      id,
+      options.sinceMs ?? -1,
+    );
+    return Promise.resolve(
+      rows.map((r) => ({ timestamp: Number(r.timestamp), message: String(r.message) })),
+    );
   }
 
   /** {@inheritDoc Registry.getOrCreateSetting} */

@@ -1,0 +1,109 @@
+/**
+ * The process of one batch job: `deno run` of this file with the path of its `spec.json`. The
+ * job runner starts it with only the permissions it needs (read and write of its run folder, its
+ * result folder and its engine folder, read of the npm packages) and the V8 heap of its instance
+ * type. It runs each UDF step on the local engine, writes each result as a file in storage
+ * (`fd://jobs/<id>/<step>.<ext>`), prints log records to stdout (a file: see _protocol.ts), and
+ * writes `exit.json` last.
+ *
+ * @module
+ */
+import { UdfRuntimeError } from "../../client/errors.ts";
+import { Udf } from "../../client/udf.ts";
+import { LocalEngine } from "../../engine/mod.ts";
+import { encodeForFormats } from "../runs.ts";
+import { LocalStorage } from "../storage.ts";
+import { type ChildExit, type ChildSpec, formatLogRecord } from "./_protocol.ts";
+import { formatDuration } from "./instance_types.ts";
+
+const encoder = new TextEncoder();
+let lastTimestamp = 0;
+
+/** Writes log lines synchronously, so they are in the file in order even if the process dies. */
+function log(text: string): void {
+  for (const line of text.replace(/\n$/, "").split("\n")) {
+    lastTimestamp = Math.max(Date.now(), lastTimestamp + 1);
+    Deno.stdout.writeSync(encoder.encode(formatLogRecord(lastTimestamp, line)));
+  }
+}
+
+async function writeExit(path: string, exit: ChildExit): Promise<void> {
+  const temp = `${path}.tmp`;
+  await Deno.writeTextFile(temp, JSON.stringify(exit));
+  await Deno.rename(temp, path);
+}
+
+// Tables as Parquet, rasters as GeoTIFF (it keeps their bounds, which npy would lose in a file),
+// anything else as JSON (or its own kind: text, bytes, zip).
+const RESULT_FORMATS = "tiff,parquet,json";
+
+async function main(specPath: string): Promise<number> {
+  const spec: ChildSpec = JSON.parse(await Deno.readTextFile(specPath));
+  Deno.addSignalListener("SIGTERM", () => {
+    log("Stopping: the job was cancelled or ran out of time (SIGTERM)");
+    Deno.exit(143);
+  });
+  const { limits } = spec;
+  log(
+    `Job ${spec.jobId} started on instance type ${spec.instanceType} (pid ${Deno.pid}, V8 heap ${limits.heapMb} MB, wall-clock limit ${
+      formatDuration(limits.wallClockMs)
+    })`,
+  );
+  const started = Date.now();
+  const engine = new LocalEngine({ dataDir: spec.engineDir, maxWorkers: 1 });
+  const storage = new LocalStorage(spec.resultDir);
+  const results: ChildExit["results"] = [];
+  try {
+    for (const [index, step] of spec.steps.entries()) {
+      const udf = Udf.fromJSON(step.udf);
+      log(`Running UDF "${udf.name}" (step ${index + 1} of ${spec.steps.length})`);
+      const left = limits.wallClockMs - (Date.now() - started);
+      let output;
+      try {
+        output = await engine.run({
+          udf,
+          parameters: step.parameters,
+          timeoutMs: Math.max(1, left),
+          env: spec.env,
+        });
+      } catch (err) {
+        if (err instanceof UdfRuntimeError) {
+          if (err.logs.stdout) log(err.logs.stdout);
+          if (err.logs.stderr) log(err.logs.stderr);
+        }
+        throw err;
+      }
+      if (output.logs.stdout) log(output.logs.stdout);
+      if (output.logs.stderr) log(output.logs.stderr);
+      const encoded = await encodeForFormats(output.value, RESULT_FORMATS);
+      const name = `${index}.${encoded.extension}`;
+      await storage.write(name, ReadableStream.from([encoded.bytes]));
+      results.push({ name, key: `${spec.resultPrefix}/${name}` });
+      log(
+        `UDF "${udf.name}" finished in ${Math.round(output.timeMs)} ms; result written to fd://${
+          spec.resultPrefix
+        }/${name} (${encoded.bytes.byteLength} bytes)`,
+      );
+    }
+    await writeExit(spec.exitPath, { status: "succeeded", error: null, results });
+    log("Job succeeded");
+    return 0;
+  } catch (err) {
+    const message = (err as Error)?.message ?? String(err);
+    // "ERROR" ends a tail of the logs, as Fused's tail_logs does.
+    log(`ERROR: ${message}`);
+    await writeExit(spec.exitPath, { status: "failed", error: message, results });
+    return 1;
+  } finally {
+    await engine.close();
+  }
+}
+
+if (import.meta.main) {
+  const specPath = Deno.args[0];
+  if (!specPath) {
+    console.error("Usage: _job_child.ts SPEC_JSON (started by the service's job runner)");
+    Deno.exit(2);
+  }
+  Deno.exit(await main(specPath));
+}

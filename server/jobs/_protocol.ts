@@ -1,0 +1,72 @@
+/**
+ * What the job runner and a job's process exchange through files in the job's run folder:
+ * `spec.json` (what to run, written by the runner), `output.log` (the process's stdout and stderr,
+ * one JSON record `{"t": ms, "m": text}` per line from the job itself, plain text from anything
+ * else, such as V8 running out of memory) and `exit.json` (the outcome, written last).
+ * Files rather than pipes, so a job outlives a restart of the service and is picked up again.
+ *
+ * @module
+ */
+import type { UdfJson } from "../../client/udf_json.ts";
+import type { JobResultFile } from "../registry.ts";
+import type { InstanceLimits } from "./instance_types.ts";
+
+/** One step of a job: a UDF and its parameters. */
+export interface ChildStep {
+  /** The Udf JSON. */
+  udf: UdfJson;
+  /** Parameters of the run. */
+  parameters: Record<string, unknown>;
+}
+
+/** `spec.json`: everything a job's process needs. */
+export interface ChildSpec {
+  /** The job's id. */
+  jobId: string;
+  /** Its instance type. */
+  instanceType: string;
+  /** The limits of that type. */
+  limits: InstanceLimits;
+  /** The UDF steps, run in order. */
+  steps: ChildStep[];
+  /** Environment values the UDFs read with `Deno.env.get` (the job's `additional_env`). */
+  env: Record<string, string>;
+  /** The local engine's folder (module files, cache). */
+  engineDir: string;
+  /** Folder the result files go to (the storage folder of `resultPrefix`). */
+  resultDir: string;
+  /** Storage key of that folder (`jobs/<id>`). */
+  resultPrefix: string;
+  /** Where the outcome goes. */
+  exitPath: string;
+}
+
+/** `exit.json`: the outcome of a job's process. */
+export interface ChildExit {
+  /** How the job ended. */
+  status: "succeeded" | "failed";
+  /** The error of a failed job. */
+  error: string | null;
+  /** Result files written. */
+  results: JobResultFile[];
+}
+
+/** Formats one log record as the job's process writes it. */
+export function formatLogRecord(timestamp: number, message: string): string {
+  return JSON.stringify({ t: timestamp, m: message }) + "\n";
+}
+
+/** Reads one line of `output.log`: a record of the job, or a plain line (time unknown). */
+export function parseLogLine(line: string): { timestamp?: number; message: string } {
+  if (line.startsWith('{"t":')) {
+    try {
+      const record = JSON.parse(line);
+      if (typeof record.t === "number" && typeof record.m === "string") {
+        return { timestamp: record.t, message: record.m };
+      }
+    } catch {
+      // Not one of ours after all: keep the line as it is.
+    }
+  }
+  return { message: line };
+}

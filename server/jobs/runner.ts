@@ -1,0 +1,570 @@
+/**
+ * The batch job runner of the service. Each job runs in its own `deno run` process (see
+ * _job_child.ts) with restricted permissions and the limits of its instance type
+ * (instance_types.ts), outside the request path. The runner queues jobs per instance type,
+ * copies each job's output into the registry's log lines as it is written, enforces the
+ * wall-clock limit, cancels (SIGTERM, then SIGKILL after a grace period) and records the outcome.
+ *
+ * Jobs outlive the service: a job's process is detached and writes to files, so closing the
+ * service leaves it running. On start, a job the registry says is running is re-attached when its
+ * process still runs (same pid and same start time in /proc), its output read on from where the
+ * last service stopped; a job whose process ended meanwhile gets the outcome it wrote
+ * (`exit.json`), or is failed with a log line saying the process ended without one. Pending jobs
+ * are started again in their order.
+ *
+ * @module
+ */
+import { dirname, join, resolve } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
+import { ValidationError } from "../../client/errors.ts";
+import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry.ts";
+import type { ChildExit, ChildSpec, ChildStep } from "./_protocol.ts";
+import { parseLogLine } from "./_protocol.ts";
+import {
+  DEFAULT_INSTANCE_TYPE,
+  DEFAULT_INSTANCE_TYPES,
+  formatDuration,
+  type InstanceLimits,
+  instanceLimits,
+} from "./instance_types.ts";
+
+/** Options of the job runner. */
+export interface JobRunnerOptions {
+  /** Instance types and their limits (default `DEFAULT_INSTANCE_TYPES`). */
+  instanceTypes?: Readonly<Record<string, InstanceLimits>>;
+  /** How often a job's output file is read, in milliseconds (default 100). */
+  pollMs?: number;
+  /** Time between SIGTERM and SIGKILL when a job is stopped, in milliseconds (default 3000). */
+  killGraceMs?: number;
+}
+
+/** What a job is asked to do: UDF steps and the environment of its UDFs. */
+export interface JobSubmission {
+  /** Owner of the job. */
+  ownerId: string;
+  /** The job's configuration as sent (`{name, steps, metadata}`), stored with the job. */
+  config: unknown;
+  /** The UDF steps parsed from it. */
+  steps: ChildStep[];
+  /** Job name. */
+  name: string | null;
+  /** Instance type; `small` when absent. */
+  instanceType?: string | null;
+  /** Environment values the UDFs see (`KEY=value` entries of `additional_env`). */
+  env?: Record<string, string>;
+}
+
+interface ActiveJob {
+  id: string;
+  instanceType: string;
+  limits: InstanceLimits;
+  pid?: number;
+  child?: Deno.ChildProcess;
+  /** Why the runner stopped it, when it did. */
+  stop?: "cancel" | "timeout";
+  /** Resolves once the process is gone. */
+  exited?: Promise<number | null>;
+  /** Resolves once the outcome is recorded (or the runner closed). */
+  done: Promise<void>;
+  /** Resolves `done`. */
+  settle: () => void;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+const CHILD_PATH = fromFileUrl(new URL("./_job_child.ts", import.meta.url));
+const CONFIG_PATH = fromFileUrl(new URL("../../deno.json", import.meta.url));
+const READ_CHUNK = 1 << 20;
+const TERMINAL: JobStatus[] = ["succeeded", "failed", "cancelled"];
+
+/** Whether a job status is final. */
+export function isTerminalStatus(status: JobStatus): boolean {
+  return TERMINAL.includes(status);
+}
+
+/** The start time of a process (Linux /proc/<pid>/stat field 22), or null when it is gone. */
+export function processStartTime(pid: number): string | null {
+  let stat: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  } catch {
+    return null;
+  }
+  // The command name (field 2) may hold spaces and parentheses: fields start after the last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  if (fields[0] === "Z" || fields[0] === "X") return null; // a zombie has ended
+  return fields[19] ?? null;
+}
+
+/** Whether the process `pid` still runs and is the one that started at `startTime`. */
+export function processAlive(pid: number, startTime: string): boolean {
+  const now = processStartTime(pid);
+  return now !== null && (startTime === "" || now === startTime);
+}
+
+function newActive(id: string, instanceType: string, limits: InstanceLimits): ActiveJob {
+  const { promise, resolve } = Promise.withResolvers<void>();
+  return { id, instanceType, limits, done: promise, settle: () => resolve() };
+}
+
+const TIMED_OUT = Symbol("timed out");
+
+/** `promise`, or TIMED_OUT after `ms`; the timer is cleared either way (no stray timers). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), ms))),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function envOrUndefined(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Folders holding npm packages, which the engine's Workers (and so the job) must read. */
+function npmReadRoots(): string[] {
+  const home = envOrUndefined("HOME");
+  const denoDir = envOrUndefined("DENO_DIR") ??
+    join(envOrUndefined("XDG_CACHE_HOME") ?? (home ? join(home, ".cache") : "/tmp"), "deno");
+  const roots = [join(denoDir, "npm"), join(dirname(CONFIG_PATH), "node_modules")];
+  return roots.filter((root) => {
+    try {
+      return Deno.statSync(root).isDirectory;
+    } catch {
+      return false;
+    }
+  });
+}
+
+/** The batch job runner; `start()` it once, `close()` it with the service. */
+export class JobRunner {
+  /** Instance types offered. */
+  readonly instanceTypes: Readonly<Record<string, InstanceLimits>>;
+  readonly #registry: Registry;
+  readonly #runRoot: string;
+  readonly #filesDir: string;
+  readonly #pollMs: number;
+  readonly #killGraceMs: number;
+  readonly #active = new Map<string, ActiveJob>();
+  readonly #lastTimestamp = new Map<string, number>();
+  #scheduling: Promise<void> = Promise.resolve();
+  #closed = false;
+  readonly #closing = Promise.withResolvers<void>();
+
+  /**
+   * Creates a runner: job run folders go under `<dataDir>/jobs/<id>`, results under
+   * `<filesDir>/jobs/<id>` (`fd://jobs/<id>/`).
+   */
+  constructor(
+    registry: Registry,
+    folders: { dataDir: string; filesDir: string },
+    options: JobRunnerOptions = {},
+  ) {
+    this.#registry = registry;
+    this.#runRoot = resolve(folders.dataDir, "jobs");
+    this.#filesDir = resolve(folders.filesDir);
+    this.instanceTypes = options.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
+    this.#pollMs = options.pollMs ?? 100;
+    this.#killGraceMs = options.killGraceMs ?? 3000;
+  }
+
+  /** Picks up jobs left running or pending by an earlier service, then starts queued jobs. */
+  async start(): Promise<void> {
+    for (const job of await this.#registry.listJobsWithStatus(["running"])) {
+      await this.#recover(job);
+    }
+    this.#schedule();
+    await this.#scheduling;
+  }
+
+  /** The instance type of a request, checked; throws a ValidationError for an unknown one. */
+  checkInstanceType(name: string | null | undefined): string {
+    const type = name ?? DEFAULT_INSTANCE_TYPE;
+    instanceLimits(type, this.instanceTypes);
+    return type;
+  }
+
+  /** Records a job as pending and starts it when its instance type has a free slot. */
+  async submit(job: JobSubmission): Promise<JobRecord> {
+    if (this.#closed) throw new ValidationError("The job runner is closed: start the service again");
+    const instanceType = this.checkInstanceType(job.instanceType);
+    if (job.steps.length === 0) {
+      throw new ValidationError("A job needs at least one UDF step");
+    }
+    // The steps and environment travel in the stored config, so a restarted service can run it.
+    const record = await this.#registry.createJob(job.ownerId, {
+      request: job.config,
+      steps: job.steps,
+      env: job.env ?? {},
+    }, { name: job.name, instanceType });
+    await this.#log(record.id, [
+      `Job queued on instance type ${instanceType} (${this.#describe(instanceType)})`,
+    ]);
+    this.#schedule();
+    await this.#scheduling;
+    return (await this.#registry.getJob(record.id))!;
+  }
+
+  /**
+   * Cancels a job: a pending one at once, a running one by stopping its process (SIGTERM, then
+   * SIGKILL after the grace period). Resolves with the job once its process is gone; a finished
+   * job is returned unchanged. Null when there is no such job.
+   */
+  async cancel(id: string): Promise<JobRecord | null> {
+    const pending = await this.#registry.setJobStatus(id, "cancelled", null, {
+      from: ["pending"],
+    });
+    if (pending) {
+      await this.#log(id, ["Job cancelled before it started"]);
+      return pending;
+    }
+    const active = this.#active.get(id);
+    if (active) {
+      active.stop ??= "cancel";
+      await this.#terminate(active);
+      await active.done;
+    }
+    return await this.#registry.getJob(id);
+  }
+
+  /** Stops following jobs; their processes go on, and the next service re-attaches them. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#closing.resolve();
+    for (const active of this.#active.values()) {
+      clearTimeout(active.timer);
+      // Without this the service's process would wait for the job to end before exiting.
+      active.child?.unref();
+    }
+    await this.#scheduling.catch(() => {});
+    await Promise.all([...this.#active.values()].map((a) => a.done));
+  }
+
+  #describe(instanceType: string): string {
+    const limits = this.instanceTypes[instanceType];
+    return `V8 heap ${limits.heapMb} MB, wall-clock limit ${
+      formatDuration(limits.wallClockMs)
+    }, ${limits.slots} at once`;
+  }
+
+  #schedule(): void {
+    this.#scheduling = this.#scheduling.then(() => this.#startPending()).catch((err) => {
+      console.error("fused serve: the job runner could not start a job:", err);
+    });
+  }
+
+  async #startPending(): Promise<void> {
+    if (this.#closed) return;
+    for (const job of await this.#registry.listJobsWithStatus(["pending"])) {
+      if (this.#closed) return;
+      const type = job.instanceType ?? DEFAULT_INSTANCE_TYPE;
+      const limits = this.instanceTypes[type];
+      if (!limits) {
+        // The table changed between two runs of the service.
+        await this.#finish(job.id, "failed", `Unknown instance type "${type}" on this service`);
+        continue;
+      }
+      let busy = 0;
+      for (const a of this.#active.values()) if (a.instanceType === type) busy++;
+      if (busy >= limits.slots) continue;
+      await this.#launch(job, type, limits);
+    }
+  }
+
+  #runDir(id: string): string {
+    return join(this.#runRoot, id);
+  }
+
+  async #launch(job: JobRecord, instanceType: string, limits: InstanceLimits): Promise<void> {
+    const running = await this.#registry.setJobStatus(job.id, "running", null, {
+      from: ["pending"],
+    });
+    if (!running) return; // cancelled meanwhile
+    const active = newActive(job.id, instanceType, limits);
+    this.#active.set(job.id, active);
+    const runDir = this.#runDir(job.id);
+    const resultDir = join(this.#filesDir, "jobs", job.id);
+    const config = job.config as { steps: ChildStep[]; env: Record<string, string> };
+    const spec: ChildSpec = {
+      jobId: job.id,
+      instanceType,
+      limits,
+      steps: config.steps,
+      env: config.env ?? {},
+      engineDir: join(runDir, "engine"),
+      resultDir,
+      resultPrefix: `jobs/${job.id}`,
+      exitPath: join(runDir, "exit.json"),
+    };
+    try {
+      await Deno.mkdir(spec.engineDir, { recursive: true, mode: 0o700 });
+      await Deno.mkdir(resultDir, { recursive: true });
+      await Deno.writeTextFile(join(runDir, "spec.json"), JSON.stringify(spec));
+      const output = join(runDir, "output.log");
+      await Deno.writeTextFile(output, "");
+      const child = this.#spawn(spec, runDir, output);
+      active.child = child;
+      active.pid = child.pid;
+      active.exited = child.status.then((s) => s.code);
+      await this.#registry.setJobProcess(job.id, {
+        pid: child.pid,
+        startTime: processStartTime(child.pid) ?? "",
+      });
+    } catch (err) {
+      this.#active.delete(job.id);
+      await this.#finish(
+        job.id,
+        "failed",
+        `The job's process could not be started: ${(err as Error).message}`,
+        true,
+      );
+      active.settle();
+      return;
+    }
+    this.#armTimer(active, Date.now());
+    this.#follow(active, 0).finally(active.settle);
+    if (active.stop) await this.#terminate(active);
+  }
+
+  #spawn(spec: ChildSpec, runDir: string, output: string): Deno.ChildProcess {
+    const reads = [runDir, spec.resultDir, ...npmReadRoots()];
+    const writes = [runDir, spec.resultDir];
+    const denoArgs = [
+      "run",
+      "--quiet",
+      "--no-prompt",
+      `--config=${CONFIG_PATH}`,
+      "--unstable-worker-options",
+      `--v8-flags=--max-old-space-size=${spec.limits.heapMb}`,
+      `--allow-read=${reads.join(",")}`,
+      `--allow-write=${writes.join(",")}`,
+      "--allow-env=HOME,DENO_DIR,XDG_CACHE_HOME",
+      CHILD_PATH,
+      join(runDir, "spec.json"),
+    ];
+    const env: Record<string, string> = { FUSED_JOB_OUTPUT: output };
+    // Only what Deno itself needs: the service's own environment (tokens, secrets) stays out.
+    for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "LANG"]) {
+      const value = envOrUndefined(name);
+      if (value !== undefined) env[name] = value;
+    }
+    // The shell only redirects: stdout and stderr go to a file, so the job does not depend on the
+    // service being alive to read a pipe; `exec` keeps the pid (the job's process is Deno).
+    return new Deno.Command("/bin/sh", {
+      args: ["-c", 'exec "$0" "$@" >>"$FUSED_JOB_OUTPUT" 2>&1', Deno.execPath(), ...denoArgs],
+      cwd: runDir,
+      env,
+      clearEnv: true,
+      stdin: "null",
+      stdout: "null",
+      stderr: "null",
+      // Its own process group: a Ctrl-C meant for the service does not stop its jobs.
+      detached: true,
+    }).spawn();
+  }
+
+  #armTimer(active: ActiveJob, startedAt: number): void {
+    // The job stops its UDF at the limit itself; this is the backstop if it does not.
+    const left = active.limits.wallClockMs + this.#killGraceMs - (Date.now() - startedAt);
+    active.timer = setTimeout(() => {
+      active.stop ??= "timeout";
+      this.#terminate(active).catch(() => {});
+    }, Math.max(0, left));
+  }
+
+  /** SIGTERM, then SIGKILL once the grace period passes; resolves when the process is gone. */
+  async #terminate(active: ActiveJob): Promise<void> {
+    if (active.pid === undefined || !active.exited) return; // not spawned yet: launch stops it
+    const gone = active.exited.then(() => true);
+    const signal = (name: Deno.Signal): void => {
+      try {
+        Deno.kill(active.pid!, name);
+      } catch {
+        // Already gone.
+      }
+    };
+    signal("SIGTERM");
+    if (await within(gone, this.#killGraceMs) !== TIMED_OUT) return;
+    signal("SIGKILL");
+    await within(gone, 10_000);
+  }
+
+  /** Re-attaches a job left running by an earlier service, or records how it ended. */
+  async #recover(job: JobRecord): Promise<void> {
+    const type = job.instanceType ?? DEFAULT_INSTANCE_TYPE;
+    const limits = this.instanceTypes[type] ?? DEFAULT_INSTANCE_TYPES[DEFAULT_INSTANCE_TYPE];
+    const proc = job.process;
+    const active = newActive(job.id, type, limits);
+    if (proc && processAlive(proc.pid, proc.startTime)) {
+      active.pid = proc.pid;
+      active.exited = this.#watchPid(proc.pid, proc.startTime);
+      this.#active.set(job.id, active);
+      await this.#log(job.id, [
+        `Service restarted: re-attached to the job's process (pid ${proc.pid})`,
+      ]);
+      this.#armTimer(active, Date.parse(job.startedAt ?? job.createdAt));
+    } else {
+      this.#active.set(job.id, active);
+      active.exited = Promise.resolve(null);
+      await this.#log(job.id, [
+        "Service restarted: the job's process ended while the service was down",
+      ]);
+    }
+    this.#follow(active, job.logOffset).finally(active.settle);
+  }
+
+  /** Resolves when a process that is not our child ends (polled: we cannot wait for it). */
+  async #watchPid(pid: number, startTime: string): Promise<null> {
+    while (processAlive(pid, startTime)) {
+      if (await within(this.#closing.promise, this.#pollMs) !== TIMED_OUT) {
+        return await new Promise<null>(() => {}); // never: the runner stopped watching
+      }
+    }
+    return null;
+  }
+
+  /** Copies the job's output into its log lines until the process ends, then records the end. */
+  async #follow(active: ActiveJob, offset: number): Promise<void> {
+    const output = join(this.#runDir(active.id), "output.log");
+    let position = offset;
+    let exitCode: number | null = null;
+    for (;;) {
+      const tick = await within(
+        Promise.race([
+          active.exited!.then((code) => ({ kind: "exited" as const, code })),
+          this.#closing.promise.then(() => ({ kind: "closed" as const, code: null })),
+        ]),
+        this.#pollMs,
+      );
+      position = await this.#copyOutput(active.id, output, position, false);
+      if (tick === TIMED_OUT) continue;
+      if (tick.kind === "closed") return;
+      exitCode = tick.code;
+      break;
+    }
+    await this.#copyOutput(active.id, output, position, true);
+    clearTimeout(active.timer);
+    await this.#conclude(active, exitCode);
+    this.#active.delete(active.id);
+    this.#schedule();
+  }
+
+  /** Reads complete lines after `position` into the registry; returns the new position. */
+  async #copyOutput(id: string, path: string, position: number, final: boolean): Promise<number> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(path, { read: true });
+    } catch {
+      return position; // nothing written yet
+    }
+    try {
+      await file.seek(position, Deno.SeekMode.Start);
+      const buffer = new Uint8Array(READ_CHUNK);
+      for (;;) {
+        const n = await file.read(buffer);
+        if (n === null || n === 0) break;
+        const bytes = buffer.subarray(0, n);
+        let end = bytes.lastIndexOf(10) + 1;
+        // At the end a last line may lack its newline; a full chunk without one is cut as a line.
+        if (final || (end === 0 && n === READ_CHUNK)) end = n;
+        if (end === 0) break;
+        const text = new TextDecoder().decode(bytes.subarray(0, end));
+        const lines = text.split("\n");
+        if (lines.at(-1) === "") lines.pop();
+        position += end;
+        await this.#store(id, lines.map((l) => parseLogLine(l.replace(/\r$/, ""))), position);
+        if (end < n && !final) break;
+      }
+    } finally {
+      file.close();
+    }
+    return position;
+  }
+
+  async #lastTimestampOf(id: string): Promise<number> {
+    let last = this.#lastTimestamp.get(id);
+    if (last === undefined) {
+      last = (await this.#registry.getJobLogs(id)).at(-1)?.timestamp ?? 0;
+      this.#lastTimestamp.set(id, last);
+    }
+    return last;
+  }
+
+  /**
+   * Stores lines with strictly increasing times, so a reader asking for lines after the time of
+   * the last one it saw (`since_ms`) never misses one written in the same millisecond.
+   */
+  async #store(
+    id: string,
+    lines: { timestamp?: number; message: string }[],
+    offset?: number,
+  ): Promise<void> {
+    let last = await this.#lastTimestampOf(id);
+    const records: JobLogLine[] = lines.map((line) => {
+      last = Math.max(line.timestamp ?? Date.now(), last + 1);
+      return { timestamp: last, message: line.message };
+    });
+    this.#lastTimestamp.set(id, last);
+    await this.#registry.appendJobLogLines(id, records, offset);
+  }
+
+  async #log(id: string, messages: string[]): Promise<void> {
+    await this.#store(id, messages.map((message) => ({ message })));
+  }
+
+  async #conclude(active: ActiveJob, exitCode: number | null): Promise<void> {
+    const { id, limits, instanceType } = active;
+    let exit: ChildExit | null = null;
+    try {
+      exit = JSON.parse(await Deno.readTextFile(join(this.#runDir(id), "exit.json")));
+    } catch {
+      exit = null;
+    }
+    await this.#registry.setJobProcess(id, null);
+    if (exit) await this.#registry.setJobResults(id, exit.results ?? []);
+    if (active.stop === "cancel") {
+      await this.#log(id, ["Job cancelled"]);
+      await this.#finish(id, "cancelled", null);
+    } else if (active.stop === "timeout") {
+      await this.#finish(
+        id,
+        "failed",
+        `The job ran longer than the wall-clock limit of ${
+          formatDuration(limits.wallClockMs)
+        } of instance type ${instanceType}: use an instance type with a longer limit`,
+        true,
+      );
+    } else if (exit) {
+      await this.#finish(id, exit.status, exit.error);
+    } else {
+      await this.#finish(
+        id,
+        "failed",
+        `The job's process ended without reporting a result${
+          exitCode === null ? "" : ` (exit code ${exitCode})`
+        }: it may have run out of memory (V8 heap ${limits.heapMb} MB of instance type ${instanceType}) or been killed; see the log lines before this one`,
+        true,
+      );
+    }
+    this.#lastTimestamp.delete(id);
+  }
+
+  async #finish(
+    id: string,
+    status: JobStatus,
+    error: string | null,
+    logError = false,
+  ): Promise<void> {
+    if (logError && error) await this.#log(id, [`ERROR: ${error}`]);
+    await this.#registry.setJobStatus(id, status, error, { from: ["pending", "running"] });
+  }
+}
