@@ -20,7 +20,12 @@
 import { setLocalEngine } from "./client/run.ts";
 import { defaultEngine } from "./engine/mod.ts";
 
-setLocalEngine(defaultEngine());
+// Created on first run, not at import: importing "fused" must work anywhere, also inside a
+// UDF's permission-less Worker (which cannot read TMPDIR to place the engine's folder).
+setLocalEngine({
+  run: (request) => defaultEngine().run(request),
+  describe: (udf) => defaultEngine().describe(udf),
+});
 
 export { Udf, udf } from "./client/udf.ts";
 export type { UdfHeader, UdfJson, UdfLanguage, UdfOptions } from "./client/udf.ts";

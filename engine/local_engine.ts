@@ -163,7 +163,11 @@ function moduleReadRoots(): string[] {
       ? envOrUndefined("LOCALAPPDATA") && join(envOrUndefined("LOCALAPPDATA")!, "deno")
       : join(envOrUndefined("XDG_CACHE_HOME") ?? (home ? join(home, ".cache") : "/tmp"), "deno"));
   const roots = denoDir ? [join(denoDir, "npm")] : [];
-  for (const base of [Deno.cwd(), new URL("..", import.meta.url).pathname]) {
+  // This project's own source, so a UDF can `import * as fused from "fused"` (Raster, nested
+  // runs); it is the SDK's code, nothing of the user's.
+  const projectRoot = new URL("..", import.meta.url).pathname;
+  roots.push(projectRoot.replace(/\/$/, ""));
+  for (const base of [Deno.cwd(), projectRoot]) {
     const nodeModules = join(base, "node_modules");
     try {
       if (Deno.statSync(nodeModules).isDirectory) roots.push(nodeModules);

@@ -165,3 +165,19 @@ export default function udf({ n = 3 }) {
     }
   });
 });
+
+Deno.test("a UDF can import fused itself, e.g. to build a georeferenced Raster", async () => {
+  const u = fused.udf(
+    `import * as fused from "fused";
+export default function udf({ n = 3 }) {
+  return fused.Raster.from(Float32Array.from({ length: n * n }, (_, i) => i), [n, n], {
+    bounds: [0, 0, 1, 1],
+  });
+}`,
+    { name: "imports_fused" },
+  );
+  const raster = await fused.run(u, { cache: false }) as fused.Raster;
+  assert.deepEqual(raster.shape, [3, 3]);
+  assert.deepEqual(raster.bounds, [0, 0, 1, 1]);
+  assert.equal(raster.dtype, "float32");
+});
