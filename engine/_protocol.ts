@@ -23,6 +23,8 @@ export interface RunMessage {
   env: Record<string, string>;
   /** One Int32 the host sets to 1 to stop the run at its next interrupt check. */
   interrupt?: SharedArrayBuffer;
+  /** Heap the run may use, in MB; checked every few thousand interrupt checks. */
+  memoryLimitMb?: number;
 }
 
 /** Loads a UDF module and returns its signature. */

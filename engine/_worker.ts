@@ -9,6 +9,7 @@
  * @module
  */
 /// <reference lib="deno.worker" />
+import v8 from "node:v8";
 import type { UdfLogs } from "../client/errors.ts";
 import { ValidationError } from "../client/errors.ts";
 import { UnsupportedResultError } from "../client/formats/errors.ts";
@@ -69,17 +70,37 @@ Object.defineProperty(Deno, "env", {
 
 let interruptFlag: Int32Array | undefined;
 
+let memoryLimitBytes = Infinity;
+let ticks = 0;
+
 /** Thrown by an interrupt check once the host asked the run to stop (timeout or abort). */
 class RunInterrupted extends Error {
   override name = "RunInterrupted";
 }
 
+/** Thrown by an interrupt check when the UDF's heap passed the run's memory limit. */
+class MemoryLimitError extends Error {
+  override name = "MemoryLimitError";
+}
+
 // Called at the start of every loop and function body of the UDF's code (interrupt_checks.ts):
-// the only way to stop a synchronous spin, which worker.terminate() alone cannot.
+// the only way to stop a synchronous spin, which worker.terminate() alone cannot, and to stop
+// runaway allocation before V8's out-of-memory ends the whole process. This isolate's heap is
+// read every 256 checks: v8.getHeapStatistics costs ~0.5 µs (Deno.memoryUsage ~6 µs, measured).
 Object.defineProperty(globalThis, "$__fusedTick", {
   value: (): void => {
     if (interruptFlag && Atomics.load(interruptFlag, 0) !== 0) {
       throw new RunInterrupted("The run was stopped (timeout or cancel)");
+    }
+    if ((++ticks & 255) === 0 && memoryLimitBytes !== Infinity) {
+      const used = v8.getHeapStatistics().used_heap_size;
+      if (used > memoryLimitBytes) {
+        throw new MemoryLimitError(
+          `The UDF used ${Math.round(used / 2 ** 20)} MB of heap, over its limit of ${
+            Math.round(memoryLimitBytes / 2 ** 20)
+          } MB: process the data in smaller pieces, or raise memoryLimitMb`,
+        );
+      }
     }
   },
 });
@@ -195,6 +216,9 @@ async function handle(msg: HostMessage): Promise<void> {
   stderr = "";
   currentUrl = msg.url;
   if (msg.interrupt) interruptFlag = new Int32Array(msg.interrupt);
+  memoryLimitBytes = msg.type === "run" && msg.memoryLimitMb
+    ? msg.memoryLimitMb * 2 ** 20
+    : Infinity;
   try {
     const udf = await load(msg.url, msg.entrypoint);
     if (msg.type === "describe") {

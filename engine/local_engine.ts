@@ -50,6 +50,8 @@ export interface LocalRunRequest {
   allowWrite?: string[];
   /** Environment values the UDF reads with `Deno.env.get`. Default none. */
   env?: Record<string, string>;
+  /** Heap the UDF may use, in MB (default the engine's `memoryLimitMb`). */
+  memoryLimitMb?: number;
 }
 
 /** The outcome of a local run. */
@@ -72,6 +74,12 @@ export interface LocalEngineOptions {
   dataDir?: string;
   /** Cache folder; readable by UDFs. Default `<dataDir>/cache`. */
   cacheDir?: string;
+  /**
+   * Heap a run may use, in MB (default 2048). Checked by the UDF's interrupt checks, so a loop
+   * that allocates without end fails with a clear error instead of V8's fatal out-of-memory,
+   * which would end the whole process (Workers share it; Deno's Workers take no heap limit).
+   */
+  memoryLimitMb?: number;
 }
 
 /** Counts describing the pool now. */
@@ -244,6 +252,7 @@ export class LocalEngine {
   #dataDir: string;
   #cacheDir: string;
   #readRoots: string[] | undefined;
+  #memoryLimitMb: number;
   #workers = new Set<PooledWorker>();
   #queue: Job[] = [];
   #modules = new Map<string, Promise<string>>();
@@ -261,6 +270,7 @@ export class LocalEngine {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#dataDir = options.dataDir ?? join(tmpdir(), "fused-ts");
     this.#cacheDir = options.cacheDir ?? join(this.#dataDir, "cache");
+    this.#memoryLimitMb = options.memoryLimitMb ?? 2048;
   }
 
   /** Counts of Workers and waiting runs. */
@@ -286,6 +296,10 @@ export class LocalEngine {
     if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) {
       throw new ValidationError(`timeoutMs must be a positive number, got ${request.timeoutMs}`);
     }
+    const memoryLimitMb = request.memoryLimitMb ?? this.#memoryLimitMb;
+    if (!(memoryLimitMb > 0)) {
+      throw new ValidationError(`memoryLimitMb must be a positive number, got ${memoryLimitMb}`);
+    }
     const url = await this.#moduleUrl(udf, request.signal);
     const permissions = this.#permissions(udf, request);
     const answer = await this.#submit(udf, permissions, {
@@ -297,6 +311,7 @@ export class LocalEngine {
       defaults: udf.parameters,
       injected,
       env: request.env ?? {},
+      memoryLimitMb,
     }, request);
     if (answer.message.type !== "result") throw new FusedError("Unexpected answer from a Worker");
     return {
@@ -531,7 +546,12 @@ export class LocalEngine {
     if (!job || job.id !== message.id) return; // an answer to a run that was abandoned
     pooled.job = undefined;
     this.#finish(job);
-    this.#release(pooled);
+    // A Worker that hit its memory limit may still hold the garbage: start the next run afresh.
+    if (message.type === "failure" && message.failure.exceptionClass === "MemoryLimitError") {
+      this.#stop(pooled);
+    } else {
+      this.#release(pooled);
+    }
     if (message.type === "failure") job.reject(this.#error(job.udf, message.failure, message.logs));
     else job.resolve(message);
     this.#pump();

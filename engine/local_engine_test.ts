@@ -591,3 +591,21 @@ for (const u of [spin, helper]) {
   assert.equal(code, 0, out);
   assert.equal(out.match(/stopped UdfTimeoutError/g)?.length, 2, out);
 });
+
+Deno.test("a UDF that allocates without end fails at its memory limit and the pool recovers", async () => {
+  await withEngine({ maxWorkers: 1, memoryLimitMb: 128 }, async (engine) => {
+    const hog = ts(
+      `export default function udf() { const keep = []; while (true) keep.push(new Array(1e5).fill(1)); }`,
+      "hog",
+    );
+    const err = await runtimeError(engine.run({ udf: hog, timeoutMs: 60_000 }));
+    assert.equal(err.exceptionClass, "MemoryLimitError");
+    assert.match(err.message, /over its limit of 128 MB/);
+    assert.equal(engine.stats.workers, 0); // the Worker that held the garbage was stopped
+    assert.equal((await engine.run({ udf: ts("export default () => 2", "after_hog") })).value, 2);
+    await assert.rejects(
+      engine.run({ udf: ts("export default () => 1", "bad_limit"), memoryLimitMb: 0 }),
+      /memoryLimitMb must be a positive number/,
+    );
+  });
+});
