@@ -16,6 +16,26 @@ export interface UdfDisplayOptions {
   shareUrl?: string;
   /** Lines of code shown before the rest is cut; 200 by default. */
   maxLines?: number;
+  /**
+   * The parameters the UDF's code declares (the engine's `describe`): shown with their types
+   * and defaults; without it only the UDF's default parameters are known.
+   */
+  signature?: { name: string; default?: unknown; type?: string }[];
+}
+
+/** Parameter rows: declared ones with their defaults (the UDF's own defaults win), else those. */
+function parameterRows(udf: Udf, options: UdfDisplayOptions): [string, unknown, string][] {
+  const defaults = udf.parameters ?? {};
+  if (!options.signature) return Object.entries(defaults).map(([k, v]) => [k, v, ""]);
+  const rows: [string, unknown, string][] = options.signature.map((p) => [
+    p.name,
+    Object.hasOwn(defaults, p.name) ? defaults[p.name] : p.default,
+    p.type ?? "",
+  ]);
+  for (const [k, v] of Object.entries(defaults)) {
+    if (!options.signature.some((p) => p.name === k)) rows.push([k, v, ""]);
+  }
+  return rows;
 }
 
 /** True for a `Udf` (duck-typed: name, code, entrypoint and parameters). */
@@ -54,7 +74,7 @@ export function udfToMimeBundle(udf: Udf, options: UdfDisplayOptions = {}): Mime
   const lines = udf.code.replace(/\n$/, "").split("\n");
   const shown = lines.slice(0, maxLines);
   const width = String(shown.length).length;
-  const params = Object.entries(udf.parameters ?? {});
+  const params = parameterRows(udf, options);
   const where = locations(udf, options);
   const description = udf.metadata?.["fused:description"];
   const language = udf.language ?? "typescript";
@@ -63,16 +83,18 @@ export function udfToMimeBundle(udf: Udf, options: UdfDisplayOptions = {}): Mime
     `Udf "${udf.name}" (${language}, entrypoint ${udf.entrypoint})`,
     ...(description ? [`  ${String(description)}`] : []),
     `  parameters: ${
-      params.length ? params.map(([k, v]) => `${k}=${JSON.stringify(v)}`).join(", ") : "(none)"
+      params.length
+        ? params.map(([k, v]) => (v === undefined ? k : `${k}=${JSON.stringify(v)}`)).join(", ")
+        : "(none)"
     }`,
     ...where.map(([k, v]) => `  ${k.toLowerCase()}: ${v}`),
     ...shown.map((l, i) => `${String(i + 1).padStart(width + 2)}  ${l}`),
     ...(lines.length > shown.length ? [`  … ${lines.length - shown.length} more lines`] : []),
   ].join("\n");
 
-  const paramRows = params.map(([k, v]) =>
-    `<tr><td><code>${escapeHtml(k)}</code></td><td><code>${
-      escapeHtml(JSON.stringify(v) ?? "undefined")
+  const paramRows = params.map(([k, v, type]) =>
+    `<tr><td><code>${escapeHtml(k)}</code></td><td>${escapeHtml(type)}</td><td><code>${
+      v === undefined ? "" : escapeHtml(JSON.stringify(v) ?? "")
     }</code></td></tr>`
   ).join("");
   const whereRows = where.map(([k, v]) =>
@@ -93,8 +115,8 @@ export function udfToMimeBundle(udf: Udf, options: UdfDisplayOptions = {}): Mime
 ${description ? `<div>${escapeHtml(String(description))}</div>` : ""}
 ${
     params.length
-      ? `<table><tr><th align="left">parameter</th><th align="left">default</th></tr>${paramRows}</table>`
-      : "<div>No default parameters</div>"
+      ? `<table><tr><th align="left">parameter</th><th align="left">type</th><th align="left">default</th></tr>${paramRows}</table>`
+      : "<div>No parameters</div>"
   }
 ${whereRows}
 <pre>${code}${

@@ -10,6 +10,7 @@ import type { Udf } from "../client/udf.ts";
 import { ValidationError } from "../client/errors.ts";
 import { type Displayable, displayableBundle } from "../display/mime.ts";
 import { type UdfDisplayOptions, udfToMimeBundle } from "../display/udf.ts";
+import { describeUdf } from "../client/run.ts";
 import type { MagicContext } from "./registry.ts";
 import { formatDuration } from "./registry.ts";
 
@@ -76,9 +77,17 @@ export function requireIdentifier(name: string, what: string): string {
   return name;
 }
 
-/** A Udf shown as its card (name, parameters, where it is saved, code). */
+/**
+ * A Udf shown as its card (name, parameters with types and defaults, where it is saved, code).
+ * The parameters are read from the code by the local engine; a UDF it cannot read (Python)
+ * shows its default parameters only.
+ */
 export function udfCard(udf: Udf, options: UdfDisplayOptions = {}): Displayable {
-  return displayableBundle(() => udfToMimeBundle(udf, options), `Udf "${udf.name}"`);
+  return displayableBundle(async () => {
+    const signature = options.signature ??
+      await describeUdf(udf).then((s) => s.parameters, () => undefined);
+    return udfToMimeBundle(udf, { ...options, signature });
+  }, `Udf "${udf.name}"`);
 }
 
 /** True for a Udf (duck-typed: a Udf may come from another copy of the module). */
