@@ -140,6 +140,10 @@ Deno.test("createAccessToken and getAccessTokens share a saved UDF", async () =>
     assert.equal(token.udf_id, shared.metadata?.["fused:id"]);
     assert.equal(token.client_id, "local");
     assert.deepEqual((await getAccessTokens(shared)).map((t) => t.token), [token.token]);
+    // Its owner can load the code behind the token; fused.load(token) goes here.
+    const loaded = await loadSavedUdf(token.token);
+    assert.equal(loaded.name, "shared");
+    assert.equal(loaded.code, CODE);
   });
 });
 

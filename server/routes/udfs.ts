@@ -189,6 +189,20 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
     return c.json(await udfRecordJson(registry, record));
   });
 
+  // The code behind a share token, for its owner only: everyone else runs the token instead.
+  app.get("/udf/shared/by-token/:token", async (c) => {
+    const token = await registry.getShareToken(c.req.param("token"));
+    const record = token ? await registry.getUdf(token.udfId) : null;
+    if (!token || !record) throw new HttpError(404, "No UDF is shared under that token");
+    if (!canWrite(c.get("user"), record)) {
+      throw new HttpError(
+        403,
+        "Only the owner of a shared UDF can read its code: run it with fused.run(token) instead",
+      );
+    }
+    return c.json(await udfRecordJson(registry, record));
+  });
+
   app.get("/udf/public/by-slug/:slug", async (c) => {
     const slug = c.req.param("slug");
     const record = await registry.findPublicUdf(slug);
