@@ -24,6 +24,7 @@
 import { feature, mesh } from "topojson-client";
 import { NotSupportedError } from "../client/errors.ts";
 import { jsonForScript } from "./mime.ts";
+import { cutAntimeridian } from "./_antimeridian.ts";
 
 /** Whether an output carries the browser libraries itself or relies on an earlier output. */
 export type AssetMode = "once" | "inline";
@@ -120,7 +121,10 @@ export interface OfflineBasemap {
 
 let basemapCache: OfflineBasemap | undefined;
 
-/** The offline basemap: world-atlas TopoJSON converted with topojson-client, coordinates rounded. */
+/**
+ * The offline basemap: world-atlas TopoJSON converted with topojson-client, cut at the
+ * antimeridian, coordinates rounded.
+ */
 export function offlineBasemap(): OfflineBasemap {
   if (basemapCache) return basemapCache;
   // deno-lint-ignore no-explicit-any
@@ -129,14 +133,17 @@ export function offlineBasemap(): OfflineBasemap {
   const countries = JSON.parse(packageFile("world-atlas", "countries-110m.json")) as any;
   const round = (_k: string, v: unknown): unknown =>
     typeof v === "number" ? Math.round(v * 1000) / 1000 : v;
+  // Natural Earth rings cross the antimeridian (Eurasia, Fiji, Antarctica around the pole): cut
+  // them so flat maps draw no streak across the world.
+  // deno-lint-ignore no-explicit-any
+  const landFc = feature(land, land.objects.land) as any;
+  for (const f of landFc.features) f.geometry = cutAntimeridian(f.geometry);
+  const borders = cutAntimeridian(
+    mesh(countries, countries.objects.countries, (a: unknown, b: unknown) => a !== b) as never,
+  );
   basemapCache = {
-    land: JSON.parse(JSON.stringify(feature(land, land.objects.land), round)),
-    borders: JSON.parse(
-      JSON.stringify(
-        mesh(countries, countries.objects.countries, (a: unknown, b: unknown) => a !== b),
-        round,
-      ),
-    ),
+    land: JSON.parse(JSON.stringify(landFc, round)),
+    borders: JSON.parse(JSON.stringify(borders, round)),
   };
   return basemapCache;
 }

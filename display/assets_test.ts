@@ -47,3 +47,26 @@ Deno.test("asset scripts inline everything and guard against a second evaluation
   assert.match(vega, /if\(w\.__fusedVega\)return;/);
   assert.equal((vega.match(/<\/script>/g) ?? []).length, 1);
 });
+
+Deno.test("the offline basemap is cut at the antimeridian: no edge runs across the map", () => {
+  const b = offlineBasemap() as {
+    land: { features: { geometry: { coordinates: unknown } }[] };
+    borders: { coordinates: unknown };
+  };
+  let widest = 0, positions = 0;
+  const walk = (c: unknown): void => {
+    const list = c as number[][];
+    if (typeof list[0]?.[0] === "number") {
+      positions += list.length;
+      for (let i = 1; i < list.length; i++) {
+        widest = Math.max(widest, Math.abs(list[i][0] - list[i - 1][0]));
+      }
+      return;
+    }
+    for (const x of c as unknown[]) walk(x);
+  };
+  for (const f of b.land.features) walk(f.geometry.coordinates);
+  walk(b.borders.coordinates);
+  assert.ok(positions > 5_000, `${positions} positions`);
+  assert.ok(widest <= 180, `an edge spans ${widest}° of longitude`);
+});

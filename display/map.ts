@@ -25,10 +25,12 @@ import {
   geoMetadata,
   geometryFromWKB,
   tableFromGeoJSON,
+  wkbFromGeometry,
 } from "../client/formats/geo.ts";
 import { isTable } from "../client/formats/types.ts";
 import { ValidationError } from "../client/errors.ts";
 import { type AssetMode, mapAssetsScript, needsAssets, offlineBasemap } from "./assets.ts";
+import { cutAntimeridian, wkbCrossesAntimeridian } from "./_antimeridian.ts";
 import {
   type Displayable,
   displayableBundle,
@@ -585,26 +587,30 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
   let shapeBounds: [number, number, number, number] | undefined;
   if (shapeRows.length > 0) {
     const geom = table.getChild(geomName!)!;
-    const wkbs = shapeRows.map((r) => geom.get(r) as Uint8Array);
+    // Cut at the antimeridian once here, so MapLibre and the SVG both get clean parts.
+    const wkbs = shapeRows.map((r) => cutWkb(geom.get(r) as Uint8Array));
     const columns: Record<string, arrow.Vector> = {
       __wkb: arrow.vectorFromArray(wkbs, new arrow.Binary()),
       __color: arrow.vectorFromArray(shapeRows.map((r) => hexOf(r)), new arrow.Utf8()),
     };
     for (const f of fields) columns[f.name] = gather(table.getChild(f.name)!, shapeRows);
     prepared.shapes = tableToIPC(new arrow.Table(columns));
-    const sampled = stride(shapeRows, SVG_SHAPES);
-    prepared.sample.shapes = sampled.map((
-      r,
-    ) => [geometryFromWKB(geom.get(r) as Uint8Array), hexOf(r)]);
+    const sampled = stride(shapeRows.map((_, i) => i), SVG_SHAPES);
+    prepared.sample.shapes = sampled.map((i) => [geometryFromWKB(wkbs[i]), hexOf(shapeRows[i])]);
     const meta = safeGeoMetadata(table)?.columns?.[geomName!]?.bbox;
     shapeBounds = meta && meta.length >= 4 && count === total
       ? [meta[0], meta[1], meta[2], meta[3]]
       : shapeRows.length <= SVG_SHAPES
       ? geometryBounds(prepared.sample.shapes.map(([g]) => g))
-      : geometryBounds(shapeRows.map((r) => geometryFromWKB(geom.get(r) as Uint8Array)));
+      : geometryBounds(wkbs.map(geometryFromWKB));
   }
   prepared.bounds = union(pointBounds(x, y), shapeBounds) ?? WORLD;
   return prepared;
+}
+
+/** WKB cut at the antimeridian when a line or ring crosses it, else the same bytes. */
+function cutWkb(wkb: Uint8Array): Uint8Array {
+  return wkbCrossesAntimeridian(wkb) ? wkbFromGeometry(cutAntimeridian(geometryFromWKB(wkb))) : wkb;
 }
 
 function safeGeoMetadata(table: arrow.Table): ReturnType<typeof geoMetadata> {

@@ -6,7 +6,9 @@ import { tableFromGeoJSON } from "../client/formats/geo.ts";
 import { rasterToPNG } from "../client/formats/png.ts";
 import { Raster } from "../client/formats/raster.ts";
 import type { GeoJsonFeatureCollection } from "../client/formats/geo.ts";
-import { resetAssets } from "./assets.ts";
+import { feature } from "topojson-client";
+import { decode } from "fast-png";
+import { packageFile, resetAssets } from "./assets.ts";
 import {
   isGeoJson,
   isGeoTable,
@@ -326,4 +328,92 @@ Deno.test("the embedded IPC is valid base64 of the prepared points", () => {
   assert.ok(m, "points are embedded");
   const t = ipcToTable(new Uint8Array(Buffer.from(m[1], "base64")));
   assert.equal(t.numRows, 2);
+});
+
+/** The world-atlas countries (Natural Earth 1:110m) as GeoJSON, as the quick-start notebook has them. */
+function worldCountries(): GeoJsonFeatureCollection {
+  // deno-lint-ignore no-explicit-any
+  const atlas = JSON.parse(packageFile("world-atlas", "countries-110m.json")) as any;
+  return feature(atlas, atlas.objects.countries) as unknown as GeoJsonFeatureCollection;
+}
+
+/** The longest horizontal step of any path in an SVG, in pixels (M/L commands, absolute). */
+function widestSvgStep(svg: string): number {
+  let widest = 0;
+  for (const [, d] of svg.matchAll(/<path d="([^"]*)"/g)) {
+    let prev: number | undefined;
+    for (const [, cmd, x] of d.matchAll(/([MLZ])(-?[\d.]+)?(?:,-?[\d.]+)?/g)) {
+      if (cmd === "Z") {
+        prev = undefined;
+        continue;
+      }
+      const at = Number(x);
+      if (cmd === "L" && prev !== undefined) widest = Math.max(widest, Math.abs(at - prev));
+      prev = at;
+    }
+  }
+  return widest;
+}
+
+Deno.test("the static SVG of Russia has no path segment across half the map", () => {
+  const russia = worldCountries().features.filter((f) => f.properties?.name === "Russia");
+  const svg = mapToSvg(prepareMap({ type: "FeatureCollection", features: russia }), {
+    width: 800,
+  });
+  assert.match(svg, /fill-rule="evenodd"/); // Russia is drawn
+  const widest = widestSvgStep(svg);
+  assert.ok(widest > 0 && widest < 400, `widest step ${widest}px of 800`);
+});
+
+Deno.test({
+  name: "world countries crossing the antimeridian leave the open ocean uncoloured in Chromium",
+  ...browser,
+  fn: async () => {
+    resetAssets();
+    const b = mapToMimeBundle(worldCountries(), { preserveDrawingBuffer: true });
+    const id = mapId(b);
+    await withPage(
+      notebookPage([String(b.data["text/html"])]),
+      async ({ page, errors }) => {
+        const state = await waitForMap(page, id);
+        assert.equal(state.error, null);
+        assert.equal(state.shapeCount, 177);
+        const shot = await screenshotColours(
+          page,
+          `#${id} .fused-map-canvas canvas`,
+          "tests/artifacts/map_antimeridian.png",
+        );
+        const img = decode(shot.png);
+        const probe = async (lon: number, lat: number): Promise<number[]> => {
+          const xy = await page.evaluate(([mapId, x, y]) => {
+            // deno-lint-ignore no-explicit-any
+            const p = (globalThis as any).__fusedMaps[mapId].map.project([x, y]);
+            return [Math.round(p.x), Math.round(p.y)];
+          }, [id, lon, lat] as [string, number, number]);
+          const at = (xy[1] * img.width + xy[0]) * img.channels;
+          return Array.from(img.data.subarray(at, at + 3));
+        };
+        // Ocean is bluish (#d4e3ef); countries (#e4572e at 0.6) and land (#f4f2ee) are not.
+        const isOcean = ([r, , b]: number[]) => b > r;
+        const ocean: [number, number][] = [];
+        for (let lat = 45; lat <= 62; lat++) ocean.push([-25, lat]); // North Atlantic (Russia's streak)
+        for (let lat = 30; lat <= 55; lat++) ocean.push([-150, lat]); // North Pacific
+        for (let lon = -150; lon <= -130; lon += 2) ocean.push([lon, -16.3]); // Fiji's streak
+        const land: [number, number][] = [[170, 67], [-179.5, 67], [179.5, 67]]; // Chukotka
+        for (let lon = -170; lon <= 170; lon += 20) land.push([lon, -84]); // Antarctica
+        const wrong: string[] = [];
+        for (const [lon, lat] of ocean) {
+          const rgb = await probe(lon, lat);
+          if (!isOcean(rgb)) wrong.push(`ocean at ${lon},${lat} is ${rgb}`);
+        }
+        for (const [lon, lat] of land) {
+          const rgb = await probe(lon, lat);
+          if (isOcean(rgb)) wrong.push(`country at ${lon},${lat} is ${rgb}`);
+        }
+        assert.deepEqual(wrong, []);
+        assert.deepEqual(errors, []);
+      },
+      { timeoutMs: 60_000 },
+    );
+  },
 });

@@ -20,7 +20,6 @@ export interface RasterDisplayOptions {
   nodata?: number;
 }
 
-
 /** One line describing a raster: `Raster 3×256×256 uint8, bounds [w, s, e, n], range [0, 255]`. */
 export function describeRaster(raster: Raster, range?: [number, number]): string {
   const bounds = raster.bounds ? `, bounds [${raster.bounds.map(fmt).join(", ")}]` : "";
