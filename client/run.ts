@@ -78,8 +78,30 @@ export type RemoteRunner = (
   },
 ) => Promise<RunResponse>;
 
+/** Runs a UDF as a batch job on a service and waits for its result; installed by the API client. */
+export type BatchRunner = (
+  udf: Udf | string,
+  request: { instanceType: string; parameters: Record<string, unknown>; signal?: AbortSignal },
+) => Promise<RunResponse>;
+
 let localEngine: LocalEngineLike | undefined;
 let remoteRunner: RemoteRunner | undefined;
+let batchRunner: BatchRunner | undefined;
+
+/** Installs the batch runner (the API client does this). */
+export function setBatchRunner(runner: BatchRunner | undefined): void {
+  batchRunner = runner;
+}
+
+/**
+ * The batch instance type of a run, if it is one: the `instanceType` option, else (on the remote
+ * engine) the UDF's own, as Fused; "realtime" is not a batch type.
+ */
+function batchType(target: Udf | string, opts: RunOptions, engine: string): string | undefined {
+  const type = opts.instanceType ??
+    (engine === "remote" && typeof target !== "string" ? target.instanceType : undefined);
+  return type && type !== "realtime" ? type : undefined;
+}
 
 /** Installs the local engine (`fused` does this with `engine/`'s default engine). */
 export function setLocalEngine(engine: LocalEngineLike | undefined): void {
@@ -117,7 +139,11 @@ export interface RunOptions {
   runTimeout?: number;
   /** Network access for a local run: false (default), true, or a list of hosts. */
   allowNet?: boolean | string[];
-  /** Instance type: "realtime" or a batch type (remote only). */
+  /**
+   * Instance type: "realtime", or a batch type ("small", "medium", "large") to run the UDF as a
+   * batch job on the service and wait for it (implies the remote engine; refused with
+   * engine: "local").
+   */
   instanceType?: string;
 }
 
@@ -301,7 +327,19 @@ export async function runDetailed(
     try {
       opts.signal?.throwIfAborted();
       let response: RunResponse;
-      if (engine === "remote") {
+      const batch = opts.engine === "local" ? undefined : batchType(target, opts, engine);
+      if (batch) {
+        if (!batchRunner) {
+          throw new FusedError(
+            'Batch runs need the API client: import "fused" (mod.ts) so it is installed',
+          );
+        }
+        response = await batchRunner(target, {
+          instanceType: batch,
+          parameters,
+          signal: opts.signal,
+        });
+      } else if (engine === "remote") {
         if (!remoteRunner) {
           throw new FusedError(
             'The remote engine needs the API client: import "fused" (mod.ts) so it is installed',

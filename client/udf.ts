@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import { parseCacheMaxAge } from "./cache_max_age.ts";
 import { FusedError, ValidationError } from "./errors.ts";
 import type { SavedUdf, UdfAccessToken } from "./api/schemas.ts";
+import type { UdfJob } from "./api/jobs.ts";
 import {
   type HeaderJson,
   HeaderSchema,
@@ -139,6 +140,8 @@ export interface UdfServiceHooks {
   deleteCache(udf: Udf): Promise<void>;
   /** Web link of a saved UDF, or null. */
   catalogUrl(udf: Udf): string | null;
+  /** This UDF with the parameters of a batch job. */
+  job(udf: Udf, parameters: Record<string, unknown>): UdfJob;
 }
 
 let serviceHooks: UdfServiceHooks | undefined;
@@ -322,6 +325,14 @@ export class Udf {
   /** Deletes this UDF from the service. */
   deleteSaved(): Promise<void> {
     return service().deleteSaved(this);
+  }
+
+  /**
+   * This UDF with the parameters of one batch job (Python's `job = udf(arg=...)`); start it with
+   * `.runBatch({ instanceType })`, which returns the job's `RunResponse`.
+   */
+  job(parameters: Record<string, unknown> = {}): UdfJob {
+    return service().job(this, parameters);
   }
 
   /** Web link of the saved UDF, or null when it is not saved. */

@@ -16,6 +16,8 @@ import { FileNotFoundError, type Storage, TooLargeError } from "./storage.ts";
 import type { RouteDeps } from "./routes/_common.ts";
 import { cacheRoutes } from "./routes/cache.ts";
 import { fileRoutes, signedFileRoutes } from "./routes/files.ts";
+import type { JobRunner } from "./jobs/runner.ts";
+import { jobRoutes, signedJobResultRoutes } from "./routes/jobs.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { runRoutes } from "./routes/run.ts";
 import { sharedRoutes } from "./routes/shared.ts";
@@ -45,6 +47,8 @@ export interface AppOptions {
   maxUploadBytes?: number;
   /** Public API base for signed URLs (`https://host/v1`); default from each request. */
   publicUrl?: string;
+  /** Runs batch jobs; without it the job routes are absent (404). */
+  jobs?: JobRunner;
 }
 
 /** Builds the Hono app of the service. */
@@ -95,6 +99,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   v1.route("/", instanceRoutes());
   v1.route("/", signedFileRoutes(deps));
   v1.route("/realtime-shared", sharedRoutes(deps));
+  if (options.jobs) v1.route("/", signedJobResultRoutes(deps));
   v1.use("*", requireAuth(options.registry));
   v1.route("/", userRoutes(deps));
   v1.route("/", udfRoutes(deps));
@@ -102,6 +107,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   v1.route("/", tokenRoutes(deps));
   v1.route("/", fileRoutes(deps));
   v1.route("/", cacheRoutes(deps));
+  if (options.jobs) v1.route("/", jobRoutes({ ...deps, jobs: options.jobs }));
 
   app.route("/v1", v1);
   // udf.ai style token URLs at the root: /{token}/run/file, /{token}.parquet.

@@ -164,7 +164,7 @@ export interface JobRecord {
   name: string | null;
   /** Batch instance type it runs on. */
   instanceType: string | null;
-  /** The job's process while it runs: its pid and start time (to recognise it after a restart). */
+  /** The job's process (pid and start time, to recognise it after a restart); kept once it ends. */
   process: JobProcess | null;
   /** Bytes of the job's output file already copied into its log lines. */
   logOffset: number;
@@ -186,6 +186,10 @@ export interface JobResultFile {
   name: string;
   /** Storage key (`jobs/<id>/0.parquet`). */
   key: string;
+  /** Content type of the file. */
+  contentType?: string;
+  /** Side information of the result (raster bounds), sent as `x-fused-metadata`. */
+  metadata?: Record<string, unknown>;
 }
 
 /** One log line of a job. */

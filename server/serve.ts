@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { homedir } from "node:os";
 import { createApp } from "./app.ts";
+import { JobRunner, type JobRunnerOptions } from "./jobs/runner.ts";
 import { bootstrapAdmin } from "./auth.ts";
 import { SqliteRegistry } from "./registry.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
@@ -39,6 +40,8 @@ export interface ServeOptions {
   publicUrl?: string;
   /** Print nothing (tests). */
   quiet?: boolean;
+  /** Batch job runner options (instance types, polling, kill grace period). */
+  jobs?: JobRunnerOptions;
 }
 
 /** A running service. */
@@ -86,6 +89,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const log = options.quiet ? () => {} : (msg: string) => console.error(msg);
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   const registry = new SqliteRegistry(join(dataDir, "registry.db"));
+  const filesDir = join(dataDir, "files");
+  const jobs = new JobRunner(registry, { dataDir, filesDir }, options.jobs);
   try {
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
     const admin = await bootstrapAdmin(registry, dataDir);
@@ -95,9 +100,12 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       runTimeoutMs: options.runTimeoutMs ?? 130_000,
       startWaitMs: options.startWaitMs,
     });
+    // Re-attaches jobs an earlier service left running, and starts pending ones.
+    await jobs.start();
     const app = createApp({
       registry,
-      storage: new LocalStorage(join(dataDir, "files")),
+      jobs,
+      storage: new LocalStorage(filesDir),
       runs,
       signingSecret,
       maxBodyBytes: options.maxBodyBytes,
@@ -137,12 +145,15 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
             new Promise((r) => (timer = setTimeout(r, 10_000))),
           ]);
           clearTimeout(timer);
+          // Jobs keep running in their own processes; the next service re-attaches them.
+          await jobs.close();
           await registry.close();
         })();
         return closed;
       },
     };
   } catch (err) {
+    await jobs.close();
     await registry.close();
     throw err;
   }

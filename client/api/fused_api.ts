@@ -33,6 +33,7 @@ import {
   getStatus,
   type JobConfig,
   type JobRef,
+  type RunResponse,
   startJob,
   type StartJobOptions,
   tailLogs,
@@ -40,15 +41,7 @@ import {
   waitForJob,
   type WaitForJobOptions,
 } from "./jobs.ts";
-import type {
-  JobLog,
-  JobStatus,
-  JobSummary,
-  ListDetails,
-  SavedUdf,
-  UdfAccessToken,
-  User,
-} from "./schemas.ts";
+import type { JobLog, JobSummary, ListDetails, SavedUdf, UdfAccessToken, User } from "./schemas.ts";
 import {
   createUdfAccessToken,
   type CreateUdfAccessTokenOptions,
@@ -214,7 +207,7 @@ export class FusedAPI {
   }
 
   /** Starts a batch job. */
-  startJob(config: Udf | JobConfig, opts?: MethodOptions<StartJobOptions>): Promise<JobStatus> {
+  startJob(config: Udf | JobConfig, opts?: MethodOptions<StartJobOptions>): Promise<RunResponse> {
     return startJob(config, this.#with(opts));
   }
 
@@ -224,7 +217,7 @@ export class FusedAPI {
   }
 
   /** The status of a job. */
-  getStatus(job: JobRef): Promise<JobStatus> {
+  getStatus(job: JobRef): Promise<RunResponse> {
     return getStatus(job, this.#with({}));
   }
 
@@ -239,12 +232,12 @@ export class FusedAPI {
   }
 
   /** Waits until a job has finished. */
-  waitForJob(job: JobRef, opts?: MethodOptions<WaitForJobOptions>): Promise<JobStatus> {
+  waitForJob(job: JobRef, opts?: MethodOptions<WaitForJobOptions>): Promise<RunResponse> {
     return waitForJob(job, this.#with(opts));
   }
 
   /** Cancels a job. */
-  cancelJob(job: JobRef): Promise<JobStatus> {
+  cancelJob(job: JobRef): Promise<RunResponse> {
     return cancelJob(job, this.#with({}));
   }
 

@@ -1,14 +1,25 @@
 /**
  * Batch jobs (fused-wire §7): start, history, status, logs (get, print, tail), wait, cancel,
- * execution time and result files.
+ * execution time and result files; the `RunResponse` of a job with the same operations as
+ * methods; `UdfJob` (what `udf.job(parameters)` returns) with `runBatch`; and the batch path of
+ * `fused.run(udf, { instanceType: "small" })`.
  *
  * @module
  */
-import { FusedError, HttpError, NotSupportedError, ValidationError } from "../errors.ts";
+import {
+  FusedError,
+  HttpError,
+  NotSupportedError,
+  UdfCancelledError,
+  UdfRuntimeError,
+  ValidationError,
+} from "../errors.ts";
+import type { RunResponse as RunResult } from "../run.ts";
 import { decodeResult } from "../formats/result.ts";
 import type { UdfResult } from "../formats/types.ts";
 import { Udf } from "../udf.ts";
 import { stepConfig } from "./realtime.ts";
+import { loadSavedUdf } from "./udfs.ts";
 import {
   type JobLog,
   JobLogListSchema,
@@ -18,7 +29,12 @@ import {
   type JobSummary,
   JobSummaryListSchema,
 } from "./schemas.ts";
-import { type ApiCallOptions, globalTransport, type RequestOptions } from "./transport.ts";
+import {
+  type ApiCallOptions,
+  globalTransport,
+  type RequestOptions,
+  type Transport,
+} from "./transport.ts";
 import type { z } from "zod";
 
 /** A job: its id, or a status object that carries `job_id`. */
@@ -60,6 +76,115 @@ async function jobJson<T extends z.ZodType>(
       );
     }
     throw err;
+  }
+}
+
+/**
+ * A batch job's status (Fused's `RunResponse`), with the job's operations as methods: every
+ * `fused.api.job*` function and `FusedAPI` job method returns one.
+ *
+ * @example
+ * ```ts ignore
+ * import * as fused from "fused";
+ * const job = await myUdf.job({ n: 3 }).runBatch({ instanceType: "small" });
+ * await job.tailLogs();
+ * console.log(await job.getResult(), await job.getExecTime());
+ * ```
+ */
+export class RunResponse {
+  /** The job's id. */
+  job_id: string;
+  /** The job's name. */
+  job_name?: string | null;
+  /** The instance it runs on. */
+  instance_id?: string | null;
+  /** Its instance type. */
+  instance_type?: string | null;
+  /** Instance status (`pending`, `running`, `terminated`). */
+  status?: string | null;
+  /** Whether the instance has terminated. */
+  terminal_status?: boolean | null;
+  /** Job status: `Pending`, `Running`, `Done`, `Failed`, `Canceled`. */
+  job_status?: string | null;
+  /** When the job status last changed (ISO time). */
+  job_status_date?: string | null;
+  /** Whether the job has finished. */
+  finished_job_status?: boolean | null;
+  /** Steps in the job. */
+  total_tasks?: number | null;
+  /** Steps finished. */
+  finished_tasks?: number | null;
+  /** Error of a failed job. */
+  error?: string | null;
+  /** Other fields the service sent (`state`, `creation_date`, `exec_time_seconds`, ...). */
+  [field: string]: unknown;
+  readonly #opts: ApiCallOptions;
+
+  /** Wraps a status answer; `opts.transport` is used by the methods. */
+  constructor(status: JobStatus, opts: ApiCallOptions = {}) {
+    this.job_id = status.job_id;
+    Object.assign(this, status);
+    this.#opts = { transport: opts.transport };
+  }
+
+  /** A placeholder for a job known by its id only (status unknown until `getStatus()`). */
+  static fromJobId(id: string, opts: ApiCallOptions = {}): RunResponse {
+    return new RunResponse({ job_id: id, status: "null" }, opts);
+  }
+
+  /** Whether the job has finished (done, failed or cancelled). */
+  get finished(): boolean {
+    return isTerminal(this);
+  }
+
+  /** The job's current status. */
+  getStatus(): Promise<RunResponse> {
+    return getStatus(this, this.#opts);
+  }
+
+  /** The job's log records. */
+  getLogs(opts: GetLogsOptions = {}): Promise<JobLog[]> {
+    return getLogs(this, { ...this.#opts, ...opts });
+  }
+
+  /** Prints the job's logs. */
+  printLogs(opts: GetLogsOptions & { write?: LineWriter } = {}): Promise<void> {
+    return printLogs(this, { ...this.#opts, ...opts });
+  }
+
+  /** Prints the job's logs as they arrive (only the newest of each batch by default, as Fused). */
+  tailLogs(opts: TailLogsOptions = {}): Promise<void> {
+    return tailLogs(this, { sampleLogs: true, ...this.#opts, ...opts });
+  }
+
+  /** How long the job ran, in milliseconds (from its first to its last log record). */
+  getExecTime(): Promise<number> {
+    return getExecTime(this, this.#opts);
+  }
+
+  /** Cancels the job; returns its new status. */
+  cancel(): Promise<RunResponse> {
+    return cancelJob(this, this.#opts);
+  }
+
+  /** Waits until the job has finished; returns its final status. */
+  waitForJob(opts: WaitForJobOptions = {}): Promise<RunResponse> {
+    return waitForJob(this, { ...this.#opts, ...opts });
+  }
+
+  /** The decoded results of the finished job, one per step. */
+  getResults(): Promise<UdfResult[]> {
+    return getJobResults(this, this.#opts);
+  }
+
+  /** The result of the finished job's first step, or null when it has none. */
+  async getResult(): Promise<UdfResult> {
+    return (await this.getResults())[0] ?? null;
+  }
+
+  /** The status fields, without methods. */
+  toJSON(): JobStatus {
+    return { ...this } as JobStatus;
   }
 }
 
@@ -112,7 +237,7 @@ function toJobConfig(config: Udf | JobConfig, opts: StartJobOptions): JobConfig 
 export async function startJob(
   config: Udf | JobConfig,
   opts: StartJobOptions = {},
-): Promise<JobStatus> {
+): Promise<RunResponse> {
   const job = toJobConfig(config, opts);
   if (job.name && !JOB_NAME.test(job.name)) {
     throw new ValidationError(
@@ -126,7 +251,7 @@ export async function startJob(
   if (opts.additionalEnv) body.additional_env = opts.additionalEnv;
   if (opts.imageName) body.image_name = opts.imageName;
   if (opts.cacheMaxAge !== undefined) body.cache_max_age = opts.cacheMaxAge;
-  return await jobJson(JobStatusSchema, "/run", {
+  const status = await jobJson(JobStatusSchema, "/run", {
     method: "POST",
     query: {
       instance_type: opts.instanceType,
@@ -138,6 +263,7 @@ export async function startJob(
     transport: opts.transport,
     signal: opts.signal,
   });
+  return new RunResponse(status, opts);
 }
 
 /** Options of `getJobs`. */
@@ -174,17 +300,26 @@ export async function getJobs(opts: GetJobsOptions = {}): Promise<JobSummary[]> 
 }
 
 /** The status of a job. */
-export async function getStatus(job: JobRef, opts: ApiCallOptions = {}): Promise<JobStatus> {
-  return await jobJson(JobStatusSchema, `/run/by-id/${encodeURIComponent(jobId(job))}`, opts);
+export async function getStatus(job: JobRef, opts: ApiCallOptions = {}): Promise<RunResponse> {
+  const status = await jobJson(
+    JobStatusSchema,
+    `/run/by-id/${encodeURIComponent(jobId(job))}`,
+    opts,
+  );
+  return new RunResponse(status, opts);
 }
 
-/** Cancels a job; returns its new status. */
-export async function cancelJob(job: JobRef, opts: ApiCallOptions = {}): Promise<JobStatus> {
-  return await jobJson(
+/**
+ * Cancels a job; returns its new status. The service stops the job's process (SIGTERM, then
+ * SIGKILL after a grace period) before it answers.
+ */
+export async function cancelJob(job: JobRef, opts: ApiCallOptions = {}): Promise<RunResponse> {
+  const status = await jobJson(
     JobStatusSchema,
     `/run/by-id/${encodeURIComponent(jobId(job))}/cancel`,
     { ...opts, method: "POST" },
   );
+  return new RunResponse(status, opts);
 }
 
 /** Options of `getLogs`. */
@@ -214,14 +349,14 @@ export async function printLogs(
   for (const record of await getLogs(job, opts)) write(record.message);
 }
 
-function isTerminal(status: JobStatus): boolean {
+function isTerminal(status: Pick<JobStatus, "finished_job_status" | "terminal_status">): boolean {
   if (status.finished_job_status !== null && status.finished_job_status !== undefined) {
     return status.finished_job_status;
   }
   return status.terminal_status === true;
 }
 
-function isRunning(status: JobStatus): boolean {
+function isRunning(status: Pick<JobStatus, "job_status" | "status">): boolean {
   const s = (status.job_status ?? status.status ?? "").toLowerCase();
   return s === "running" || s === "pending";
 }
@@ -246,7 +381,10 @@ export interface WaitForJobOptions extends ApiCallOptions {
 }
 
 /** Waits until a job has finished; returns its final status. Throws when `timeout` passes. */
-export async function waitForJob(job: JobRef, opts: WaitForJobOptions = {}): Promise<JobStatus> {
+export async function waitForJob(
+  job: JobRef,
+  opts: WaitForJobOptions = {},
+): Promise<RunResponse> {
   const interval = (opts.pollIntervalSeconds ?? 5) * 1000;
   const deadline = opts.timeout === undefined ? Infinity : Date.now() + opts.timeout * 1000;
   for (;;) {
@@ -332,7 +470,122 @@ export async function getJobResults(job: JobRef, opts: ApiCallOptions = {}): Pro
     // Result URLs are signed: they need no token.
     const response = await transport.fetch(file.url, { auth: "none", signal: opts.signal });
     const bytes = new Uint8Array(await response.arrayBuffer());
-    out.push(await decodeResult(bytes, response.headers.get("content-type")));
+    // Raster bounds travel beside the file, as in a realtime run.
+    const header = response.headers.get("x-fused-metadata");
+    const metadata = header ? JSON.parse(header) : undefined;
+    out.push(await decodeResult(bytes, response.headers.get("content-type"), { metadata }));
   }
   return out;
+}
+
+/** Options of `UdfJob.runBatch`: those of `startJob` except the parameters, which the job holds. */
+export type RunBatchOptions = Omit<StartJobOptions, "parameters">;
+
+/**
+ * A UDF with the parameters of one batch run (Python's `job = udf(arg=...)`); `runBatch` starts
+ * it on the service. Made by `udf.job(parameters)`.
+ *
+ * @example
+ * ```ts ignore
+ * import * as fused from "fused";
+ * const job = await myUdf.job({ path: "fd://in.csv" }).runBatch({ instanceType: "large" });
+ * console.log((await job.waitForJob({ pollIntervalSeconds: 1 })).job_status);
+ * ```
+ */
+export class UdfJob {
+  /** The UDF. */
+  readonly udf: Udf;
+  /** Parameters of the run. */
+  readonly parameters: Record<string, unknown>;
+
+  /** Binds parameters to a UDF. */
+  constructor(udf: Udf, parameters: Record<string, unknown> = {}) {
+    this.udf = udf;
+    this.parameters = { ...parameters };
+  }
+
+  /** The job configuration sent to the service (`{name, steps, metadata}`). */
+  toJobConfig(name?: string): JobConfig {
+    return { name: name ?? this.udf.name, steps: [stepConfig(this.udf, this.parameters)] };
+  }
+
+  /** Starts the job as a batch job (instance type `small` unless given). */
+  runBatch(opts: RunBatchOptions = {}): Promise<RunResponse> {
+    return startJob(this.udf, {
+      ...opts,
+      instanceType: opts.instanceType ?? this.udf.instanceType ?? undefined,
+      parameters: this.parameters,
+    });
+  }
+
+  /** Old name of `runBatch`, kept as Fused keeps `run_remote`. */
+  runRemote(opts: RunBatchOptions = {}): Promise<RunResponse> {
+    return this.runBatch(opts);
+  }
+}
+
+/** What `fused.run` passes to the batch path. */
+export interface BatchRunRequest {
+  /** The batch instance type. */
+  instanceType: string;
+  /** UDF parameters. */
+  parameters: Record<string, unknown>;
+  /** Cancels the wait and the job. */
+  signal?: AbortSignal;
+  /** Seconds between status polls (default 0.5). */
+  pollIntervalSeconds?: number;
+  /** The service to use. */
+  transport?: Transport;
+}
+
+/**
+ * `fused.run(udf, { instanceType })` for a batch type: starts the job, waits for it, and returns
+ * its first result, its logs as stdout and its execution time. A failed job throws a
+ * UdfRuntimeError carrying the job's logs; a cancelled one a UdfCancelledError; aborting the
+ * signal cancels the job.
+ */
+export async function runBatch(udf: Udf | string, request: BatchRunRequest): Promise<RunResult> {
+  const opts = { transport: request.transport };
+  const target = typeof udf === "string" ? await loadSavedUdf(udf, opts) : udf;
+  const started = await startJob(target, {
+    ...opts,
+    instanceType: request.instanceType,
+    parameters: request.parameters,
+    signal: request.signal,
+  });
+  console.error(`Batch job started with ID: ${started.job_id}`);
+  const cancel = (): void => void cancelJob(started, opts).catch(() => {});
+  request.signal?.addEventListener("abort", cancel, { once: true });
+  let final: RunResponse;
+  try {
+    final = await waitForJob(started, {
+      ...opts,
+      pollIntervalSeconds: request.pollIntervalSeconds ?? 0.5,
+      signal: request.signal,
+    });
+  } finally {
+    request.signal?.removeEventListener("abort", cancel);
+  }
+  const logs = await getLogs(final, opts);
+  const stdout = logs.map((r) => `${r.message}\n`).join("");
+  const timeTakenMs = logs.length > 1 ? logs.at(-1)!.timestamp - logs[0].timestamp : 0;
+  const state = (final.job_status ?? "").toLowerCase();
+  if (state === "canceled" || state === "cancelled") {
+    throw new UdfCancelledError(target.name, `batch job ${final.job_id} was cancelled`);
+  }
+  if (state !== "done") {
+    throw new UdfRuntimeError(target.name, {
+      message: `Batch job ${final.job_id} failed: ${final.error ?? "see its logs"}`,
+      exceptionClass: "BatchJobFailed",
+      logs: { stdout, stderr: "" },
+    });
+  }
+  const results = await getJobResults(final, opts);
+  return {
+    data: results[0] ?? null,
+    udf: target,
+    logs: { stdout, stderr: "" },
+    cached: false,
+    timeTakenMs,
+  };
 }

@@ -13,7 +13,8 @@
  * @module
  */
 import { setRemoteUdfLoader } from "../load.ts";
-import { setRemoteRunner } from "../run.ts";
+import { setBatchRunner, setRemoteRunner } from "../run.ts";
+import { runBatch, UdfJob } from "./jobs.ts";
 import { remoteRun } from "./realtime.ts";
 import { setUdfServiceHooks } from "../udf.ts";
 import {
@@ -62,10 +63,14 @@ export {
   type JobRef,
   type LineWriter,
   printLogs as jobPrintLogs,
+  runBatch,
+  type RunBatchOptions,
+  RunResponse,
   startJob,
   type StartJobOptions,
   tailLogs as jobTailLogs,
   type TailLogsOptions,
+  UdfJob,
   waitForJob as jobWaitForJob,
   type WaitForJobOptions,
 } from "./jobs.ts";
@@ -131,6 +136,7 @@ export {
 } from "./udfs.ts";
 
 setRemoteRunner((udf, request) => remoteRun(udf, request));
+setBatchRunner((udf, request) => runBatch(udf, request));
 setRemoteUdfLoader((ref, options) => loadSavedUdf(ref, { signal: options.signal }));
 setUdfServiceHooks({
   toFused: (u, o) => toFused(u, o),
@@ -139,4 +145,5 @@ setUdfServiceHooks({
   deleteSaved: (u) => deleteSaved(u),
   deleteCache: (u) => deleteCache(u),
   catalogUrl: (u) => catalogUrl(u),
+  job: (u, parameters) => new UdfJob(u, parameters),
 });

@@ -11,7 +11,7 @@
 import { UdfRuntimeError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import { LocalEngine } from "../../engine/mod.ts";
-import { encodeForFormats } from "../runs.ts";
+import { DEFAULT_FORMAT, encodeForFormats } from "../runs.ts";
 import { LocalStorage } from "../storage.ts";
 import { type ChildExit, type ChildSpec, formatLogRecord } from "./_protocol.ts";
 import { formatDuration } from "./instance_types.ts";
@@ -32,10 +32,6 @@ async function writeExit(path: string, exit: ChildExit): Promise<void> {
   await Deno.writeTextFile(temp, JSON.stringify(exit));
   await Deno.rename(temp, path);
 }
-
-// Tables as Parquet, rasters as GeoTIFF (it keeps their bounds, which npy would lose in a file),
-// anything else as JSON (or its own kind: text, bytes, zip).
-const RESULT_FORMATS = "tiff,parquet,json";
 
 async function main(specPath: string): Promise<number> {
   const spec: ChildSpec = JSON.parse(await Deno.readTextFile(specPath));
@@ -75,14 +71,20 @@ async function main(specPath: string): Promise<number> {
       }
       if (output.logs.stdout) log(output.logs.stdout);
       if (output.logs.stderr) log(output.logs.stderr);
-      const encoded = await encodeForFormats(output.value, RESULT_FORMATS);
+      const encoded = await encodeForFormats(output.value, DEFAULT_FORMAT);
       const name = `${index}.${encoded.extension}`;
       await storage.write(name, ReadableStream.from([encoded.bytes]));
-      results.push({ name, key: `${spec.resultPrefix}/${name}` });
+      results.push({
+        name,
+        key: `${spec.resultPrefix}/${name}`,
+        contentType: encoded.contentType,
+        // Raster bounds do not fit in an npy file: they travel as x-fused-metadata, as in a run.
+        ...(encoded.metadata ? { metadata: { ...encoded.metadata } } : {}),
+      });
       log(
-        `UDF "${udf.name}" finished in ${Math.round(output.timeMs)} ms; result written to fd://${
-          spec.resultPrefix
-        }/${name} (${encoded.bytes.byteLength} bytes)`,
+        `UDF "${udf.name}" finished in ${
+          Math.round(output.timeMs)
+        } ms; result written to fd://${spec.resultPrefix}/${name} (${encoded.bytes.byteLength} bytes)`,
       );
     }
     await writeExit(spec.exitPath, { status: "succeeded", error: null, results });

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { ValidationError } from "../../client/errors.ts";
 import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry.ts";
@@ -73,6 +73,7 @@ interface ActiveJob {
 
 const CHILD_PATH = fromFileUrl(new URL("./_job_child.ts", import.meta.url));
 const CONFIG_PATH = fromFileUrl(new URL("../../deno.json", import.meta.url));
+const PROJECT_ROOT = fromFileUrl(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const READ_CHUNK = 1 << 20;
 const TERMINAL: JobStatus[] = ["succeeded", "failed", "cancelled"];
 
@@ -129,12 +130,12 @@ function envOrUndefined(name: string): string | undefined {
   }
 }
 
-/** Folders holding npm packages, which the engine's Workers (and so the job) must read. */
+/** Deno's npm cache, which the engine's Workers (and so the job) must read. */
 function npmReadRoots(): string[] {
   const home = envOrUndefined("HOME");
   const denoDir = envOrUndefined("DENO_DIR") ??
     join(envOrUndefined("XDG_CACHE_HOME") ?? (home ? join(home, ".cache") : "/tmp"), "deno");
-  const roots = [join(denoDir, "npm"), join(dirname(CONFIG_PATH), "node_modules")];
+  const roots = [join(denoDir, "npm")];
   return roots.filter((root) => {
     try {
       return Deno.statSync(root).isDirectory;
@@ -194,7 +195,9 @@ export class JobRunner {
 
   /** Records a job as pending and starts it when its instance type has a free slot. */
   async submit(job: JobSubmission): Promise<JobRecord> {
-    if (this.#closed) throw new ValidationError("The job runner is closed: start the service again");
+    if (this.#closed) {
+      throw new ValidationError("The job runner is closed: start the service again");
+    }
     const instanceType = this.checkInstanceType(job.instanceType);
     if (job.steps.length === 0) {
       throw new ValidationError("A job needs at least one UDF step");
@@ -336,7 +339,9 @@ export class JobRunner {
   }
 
   #spawn(spec: ChildSpec, runDir: string, output: string): Deno.ChildProcess {
-    const reads = [runDir, spec.resultDir, ...npmReadRoots()];
+    // The engine's Workers read the SDK's source (engine/_worker.ts, and `import "fused"` in a
+    // UDF) and the npm packages; a Worker cannot have more than its process, so the job gets them.
+    const reads = [runDir, spec.resultDir, PROJECT_ROOT, ...npmReadRoots()];
     const writes = [runDir, spec.resultDir];
     const denoArgs = [
       "run",
@@ -351,7 +356,8 @@ export class JobRunner {
       CHILD_PATH,
       join(runDir, "spec.json"),
     ];
-    const env: Record<string, string> = { FUSED_JOB_OUTPUT: output };
+    // NO_COLOR: Deno's own messages (a crash, a permission error) go to the logs as plain text.
+    const env: Record<string, string> = { FUSED_JOB_OUTPUT: output, NO_COLOR: "1" };
     // Only what Deno itself needs: the service's own environment (tokens, secrets) stays out.
     for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME", "TMPDIR", "LANG"]) {
       const value = envOrUndefined(name);
@@ -420,6 +426,8 @@ export class JobRunner {
       ]);
     }
     this.#follow(active, job.logOffset).finally(active.settle);
+    // A job that ended while the service was down is recorded before the service answers.
+    if (!active.pid) await active.done;
   }
 
   /** Resolves when a process that is not our child ends (polled: we cannot wait for it). */
@@ -529,7 +537,6 @@ export class JobRunner {
     } catch {
       exit = null;
     }
-    await this.#registry.setJobProcess(id, null);
     if (exit) await this.#registry.setJobResults(id, exit.results ?? []);
     if (active.stop === "cancel") {
       await this.#log(id, ["Job cancelled"]);
