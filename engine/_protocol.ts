@@ -25,6 +25,8 @@ export interface RunMessage {
   interrupt?: SharedArrayBuffer;
   /** Heap the run may use, in MB; checked every few thousand interrupt checks. */
   memoryLimitMb?: number;
+  /** Send output while the run goes on (`output` messages), not only with its answer. */
+  streamOutput?: boolean;
 }
 
 /** Loads a UDF module and returns its signature. */
@@ -54,5 +56,7 @@ export type WorkerMessage =
   | { type: "result"; id: number; result: TransferMessage; logs: UdfLogs }
   | { type: "signature"; id: number; signature: UdfSignature; logs: UdfLogs }
   | { type: "failure"; id: number; failure: FailureMessage; logs: UdfLogs }
+  /** Output written since the last `output` message of a run that asked for streaming. */
+  | { type: "output"; id: number; stdout: string; stderr: string }
   /** An error nobody awaited, thrown while the UDF's code ran (or after). */
   | { type: "crash"; failure: FailureMessage; logs: UdfLogs };

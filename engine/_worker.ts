@@ -40,9 +40,38 @@ function format(args: unknown[]): string {
     "\n";
 }
 
+// Output not yet streamed to the host, for runs that asked for it (batch jobs tail their logs).
+let streaming: { id: number; stdout: string; stderr: string; last: number } | undefined;
+const STREAM_EVERY_MS = 50;
+
+/** Sends the output written since the last send, when a streaming run has some. */
+function flushOutput(force = false): void {
+  if (!streaming || (!streaming.stdout && !streaming.stderr)) return;
+  const now = performance.now();
+  if (!force && now - streaming.last < STREAM_EVERY_MS) return;
+  post({ type: "output", id: streaming.id, stdout: streaming.stdout, stderr: streaming.stderr });
+  streaming.stdout = "";
+  streaming.stderr = "";
+  streaming.last = now;
+}
+
 // Captured rather than printed: logs travel with the result, as Fused's x-fused-metadata does.
-const toStdout = (...args: unknown[]): void => void (stdout += format(args));
-const toStderr = (...args: unknown[]): void => void (stderr += format(args));
+const toStdout = (...args: unknown[]): void => {
+  const text = format(args);
+  stdout += text;
+  if (streaming) {
+    streaming.stdout += text;
+    flushOutput();
+  }
+};
+const toStderr = (...args: unknown[]): void => {
+  const text = format(args);
+  stderr += text;
+  if (streaming) {
+    streaming.stderr += text;
+    flushOutput();
+  }
+};
 console.log = toStdout;
 console.info = toStdout;
 console.debug = toStdout;
@@ -216,6 +245,11 @@ async function handle(msg: HostMessage): Promise<void> {
   stderr = "";
   currentUrl = msg.url;
   if (msg.interrupt) interruptFlag = new Int32Array(msg.interrupt);
+  streaming = msg.type === "run" && msg.streamOutput
+    ? { id: msg.id, stdout: "", stderr: "", last: performance.now() }
+    : undefined;
+  // A quiet stretch still sends what was written, once the event loop is free.
+  const timer = streaming ? setInterval(() => flushOutput(), STREAM_EVERY_MS) : undefined;
   memoryLimitBytes = msg.type === "run" && msg.memoryLimitMb
     ? msg.memoryLimitMb * 2 ** 20
     : Infinity;
@@ -238,9 +272,14 @@ async function handle(msg: HostMessage): Promise<void> {
       : {};
     const value = normalizeReturn(await udf.fn(args));
     const { message, transfer } = await toTransferable(value);
+    flushOutput(true);
     post({ type: "result", id: msg.id, result: message, logs: takeLogs() }, transfer);
   } catch (err) {
+    flushOutput(true);
     post({ type: "failure", id: msg.id, failure: failureOf(err, msg.url), logs: takeLogs() });
+  } finally {
+    clearInterval(timer);
+    streaming = undefined;
   }
 }
 

@@ -52,6 +52,11 @@ export interface LocalRunRequest {
   env?: Record<string, string>;
   /** Heap the UDF may use, in MB (default the engine's `memoryLimitMb`). */
   memoryLimitMb?: number;
+  /**
+   * Receives the UDF's output while it runs (at most every 50 ms), for live logs. The result's
+   * `logs` still hold all of it.
+   */
+  onOutput?: (output: UdfLogs) => void;
 }
 
 /** The outcome of a local run. */
@@ -119,6 +124,7 @@ interface Job {
   startedAt?: number;
   timer?: ReturnType<typeof setTimeout>;
   onAbort?: () => void;
+  onOutput?: (output: UdfLogs) => void;
 }
 
 interface PooledWorker {
@@ -312,6 +318,7 @@ export class LocalEngine {
       injected,
       env: request.env ?? {},
       memoryLimitMb,
+      streamOutput: request.onOutput !== undefined,
     }, request);
     if (answer.message.type !== "result") throw new FusedError("Unexpected answer from a Worker");
     return {
@@ -414,6 +421,7 @@ export class LocalEngine {
         message: { ...message, id },
         signal: request.signal,
         timeoutMs: request.timeoutMs,
+        onOutput: request.onOutput,
         resolve: (answer) =>
           resolve({ message: answer, timeMs: performance.now() - job.startedAt! }),
         reject,
@@ -544,6 +552,10 @@ export class LocalEngine {
     }
     const job = pooled.job;
     if (!job || job.id !== message.id) return; // an answer to a run that was abandoned
+    if (message.type === "output") {
+      job.onOutput?.({ stdout: message.stdout, stderr: message.stderr });
+      return;
+    }
     pooled.job = undefined;
     this.#finish(job);
     // A Worker that hit its memory limit may still hold the garbage: start the next run afresh.

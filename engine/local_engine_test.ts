@@ -609,3 +609,34 @@ Deno.test("a UDF that allocates without end fails at its memory limit and the po
     );
   });
 });
+
+Deno.test("onOutput receives the UDF's output while it runs, before the answer", async () => {
+  await withEngine({}, async (engine) => {
+    const chatty = ts(
+      `export default async function udf() {
+  console.log("first");
+  await new Promise((r) => setTimeout(r, 300));
+  console.error("second");
+  return 1;
+}`,
+      "chatty",
+    );
+    const seen: string[] = [];
+    let answered = false;
+    const firstSeen = Promise.withResolvers<boolean>();
+    const run = engine.run({
+      udf: chatty,
+      onOutput: ({ stdout, stderr }) => {
+        seen.push(stdout + stderr);
+        if (stdout.includes("first")) firstSeen.resolve(answered);
+      },
+    }).then((r) => {
+      answered = true;
+      return r;
+    });
+    assert.equal(await firstSeen.promise, false); // streamed while the UDF was still waiting
+    const result = await run;
+    assert.equal(seen.join(""), "first\nsecond\n");
+    assert.deepEqual(result.logs, { stdout: "first\n", stderr: "second\n" });
+  });
+});

@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { UdfRuntimeError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import { LocalEngine } from "../../engine/mod.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "../runs.ts";
@@ -54,23 +53,17 @@ async function main(specPath: string): Promise<number> {
       const udf = Udf.fromJSON(step.udf);
       log(`Running UDF "${udf.name}" (step ${index + 1} of ${spec.steps.length})`);
       const left = limits.wallClockMs - (Date.now() - started);
-      let output;
-      try {
-        output = await engine.run({
-          udf,
-          parameters: step.parameters,
-          timeoutMs: Math.max(1, left),
-          env: spec.env,
-        });
-      } catch (err) {
-        if (err instanceof UdfRuntimeError) {
-          if (err.logs.stdout) log(err.logs.stdout);
-          if (err.logs.stderr) log(err.logs.stderr);
-        }
-        throw err;
-      }
-      if (output.logs.stdout) log(output.logs.stdout);
-      if (output.logs.stderr) log(output.logs.stderr);
+      // The UDF's output goes to the job's log as it is written (the engine streams it).
+      const output = await engine.run({
+        udf,
+        parameters: step.parameters,
+        timeoutMs: Math.max(1, left),
+        env: spec.env,
+        onOutput: ({ stdout, stderr }) => {
+          if (stdout) log(stdout);
+          if (stderr) log(stderr);
+        },
+      });
       const encoded = await encodeForFormats(output.value, DEFAULT_FORMAT);
       const name = `${index}.${encoded.extension}`;
       await storage.write(name, ReadableStream.from([encoded.bytes]));

@@ -349,6 +349,28 @@ Deno.test("logs stream into the registry while the job runs and tailLogs shows t
   });
 });
 
+Deno.test("what the UDF prints reaches the job's logs while it still runs", async () => {
+  const chatty = `export default async function udf() {
+  console.log("halfway there");
+  await new Promise((resolve) => setTimeout(resolve, 60_000));
+}
+`;
+  await withJobService(async ({ transport }) => {
+    const job = await api.startJob(udf(chatty, { name: "chatty" }), { transport });
+    const tailed: string[] = [];
+    const tail = api.jobTailLogs(job, {
+      transport,
+      refreshSeconds: 0.05,
+      timeout: 20,
+      write: (l) => tailed.push(l),
+    });
+    await until(() => tailed.some((l) => l.includes("halfway there")), "the UDF's own line");
+    assert.equal((await api.jobGetStatus(job, { transport })).job_status, "Running");
+    await api.jobCancel(job, { transport });
+    await tail;
+  });
+});
+
 Deno.test("jobs wait for a free slot of their instance type, and a pending job can be cancelled", async () => {
   const one = { heapMb: 256, wallClockMs: 60_000, slots: 1 };
   await withJobService(async ({ transport }) => {
