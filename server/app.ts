@@ -6,6 +6,7 @@
  * @module
  */
 import { Hono } from "hono";
+import type { ResponseMemo } from "./_response_memo.ts";
 import { bodyLimit } from "hono/body-limit";
 import { ValidationError } from "../client/errors.ts";
 import { type AppEnv, errorResponse, HttpError } from "./_http.ts";
@@ -49,6 +50,8 @@ export interface AppOptions {
   publicUrl?: string;
   /** Runs batch jobs; without it the job routes are absent (404). */
   jobs?: JobRunner;
+  /** Whole answers to token GETs; the server consults it before routing (see serve.ts). */
+  memo?: ResponseMemo;
 }
 
 /** Builds the Hono app of the service. */
@@ -68,6 +71,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
     maxUploadBytes: options.maxUploadBytes ?? 2 * 1024 * 1024 * 1024,
     publicUrl: options.publicUrl,
+    memo: options.memo,
   };
 
   const app = new Hono<AppEnv>();

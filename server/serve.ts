@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { homedir } from "node:os";
 import { createApp } from "./app.ts";
+import { ResponseMemo } from "./_response_memo.ts";
 import { JobRunner, type JobRunnerOptions } from "./jobs/runner.ts";
 import { bootstrapAdmin } from "./auth.ts";
 import { SqliteRegistry } from "./registry.ts";
@@ -102,7 +103,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     });
     // Re-attaches jobs an earlier service left running, and starts pending ones.
     await jobs.start();
+    const memo = new ResponseMemo();
     const app = createApp({
+      memo,
       registry,
       jobs,
       storage: new LocalStorage(filesDir),
@@ -122,7 +125,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       port: options.port ?? DEFAULT_PORT,
       hostname,
       onListen: (addr) => resolve(addr as Deno.NetAddr),
-    }, app.fetch);
+    }, (request, info) => memo.answer(request) ?? app.fetch(request, info));
     const addr = await listening;
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     const url = `http://${host}:${addr.port}`;

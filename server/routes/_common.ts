@@ -5,6 +5,7 @@
  * @module
  */
 import type { Context } from "hono";
+import type { ResponseMemo } from "../_response_memo.ts";
 import { parseCacheMaxAge } from "../../client/cache_max_age.ts";
 import { DEFAULT_UDF_CACHE_MAX_AGE } from "../../client/cache_max_age.ts";
 import { ValidationError } from "../../client/errors.ts";
@@ -36,6 +37,8 @@ export interface RouteDeps {
   maxBodyBytes: number;
   /** Largest file upload, in bytes. */
   maxUploadBytes: number;
+  /** Whole answers to token GETs, served before routing (see _response_memo.ts). */
+  memo?: ResponseMemo;
 }
 
 /** The one realtime instance this service offers. */
@@ -171,6 +174,24 @@ export function withSignal(c: Context<AppEnv>, spec: RunSpec): RunSpec {
   return spec;
 }
 
+/** The response headers of an answer: HTTP caching for tiles and token results, else no-store. */
+export function answerHeaders(
+  answer: RunAnswer,
+  options: { httpCache?: boolean; maxAge?: number } = {},
+): Record<string, string> {
+  // One plain record handed to Response once: building a Headers object and then changing it
+  // validated every header twice (a third of a cached token answer, measured).
+  const headers: Record<string, string> = { ...answer.headers };
+  if (!options.httpCache || answer.status !== 200) {
+    delete headers.etag;
+    headers["cache-control"] = "no-store";
+  } else {
+    const maxAge = options.maxAge ?? 0;
+    headers["cache-control"] = maxAge > 0 ? `max-age=${maxAge}` : "no-cache";
+  }
+  return headers;
+}
+
 /**
  * Sends a run answer. With `httpCache`, a success carries ETag and `Cache-Control: max-age` and
  * a matching `If-None-Match` gets 304 (tiles and token URLs, which browsers and map clients
@@ -181,24 +202,14 @@ export function sendAnswer(
   answer: RunAnswer,
   options: { httpCache?: boolean; maxAge?: number } = {},
 ): Response {
-  // One plain record handed to Response once: building a Headers object and then changing it
-  // validated every header twice (a third of a cached token answer, measured).
-  const headers: Record<string, string> = { ...answer.headers };
-  if (!options.httpCache || answer.status !== 200) {
-    delete headers.etag;
-    headers["cache-control"] = "no-store";
-  } else {
-    const maxAge = options.maxAge ?? 0;
-    headers["cache-control"] = maxAge > 0 ? `max-age=${maxAge}` : "no-cache";
-    const etag = headers.etag;
-    const ifNoneMatch = c.req.header("if-none-match");
-    if (
-      etag && ifNoneMatch &&
-      ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")
-    ) {
-      delete headers["content-type"];
-      return new Response(null, { status: 304, headers });
-    }
+  const headers = answerHeaders(answer, options);
+  const etag = headers.etag;
+  const ifNoneMatch = c.req.header("if-none-match");
+  if (
+    etag && ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")
+  ) {
+    delete headers["content-type"];
+    return new Response(null, { status: 304, headers });
   }
   return new Response(answer.body as BodyInit, { status: answer.status, headers });
 }

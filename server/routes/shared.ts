@@ -9,6 +9,7 @@ import { type Context, Hono } from "hono";
 import { type AppEnv, HttpError } from "../_http.ts";
 import type { RunSpec } from "../runs.ts";
 import {
+  answerHeaders,
   parseTile,
   requestFormat,
   requestMaxAge,
@@ -65,16 +66,20 @@ export function sharedRoutes(deps: RouteDeps): Hono<AppEnv> {
       format,
       cacheMaxAge: requestMaxAge(udf, query.cache_max_age, cache),
     });
-    if (format === "mvt") {
-      return sendAnswer(c, await mvtAnswer(deps.runs, spec), {
-        httpCache: true,
-        maxAge: spec.cacheMaxAge,
-      });
+    const answer = format === "mvt"
+      ? await mvtAnswer(deps.runs, spec)
+      : await deps.runs.execute(spec);
+    const http = { httpCache: true, maxAge: spec.cacheMaxAge };
+    if (answer.status === 200 && spec.cacheMaxAge > 0 && deps.memo) {
+      // The next identical GET within a second is answered before routing, as a cache hit.
+      const headers = {
+        ...answerHeaders(answer, http),
+        "x-fused-cached": "true",
+        "x-cache": "hit",
+      };
+      deps.memo.remember(c.req.url, answer.body, headers, spec.cacheMaxAge * 1000);
     }
-    return sendAnswer(c, await deps.runs.execute(spec), {
-      httpCache: true,
-      maxAge: spec.cacheMaxAge,
-    });
+    return sendAnswer(c, answer, http);
   }
 
   app.get(`/:token${TOKEN}/run/file`, (c) => runToken(c, c.req.param("token"), { tiled: false }));
