@@ -28,7 +28,7 @@ setLocalEngine({
 });
 
 export { Udf, udf } from "./client/udf.ts";
-export type { UdfHeader, UdfJson, UdfLanguage, UdfOptions } from "./client/udf.ts";
+export type { UdfHeader, UdfLanguage, UdfOptions } from "./client/udf.ts";
 export { load, type LoadOptions } from "./client/load.ts";
 export { run, runDetailed, type RunOptions, type RunResponse, type Tile } from "./client/run.ts";
 export { submit, type SubmitOptions } from "./client/submit.ts";
@@ -49,6 +49,39 @@ export { Raster } from "./client/formats/mod.ts";
 export * as tiles from "./client/tiles.ts";
 export { LocalEngine } from "./engine/mod.ts";
 export * as api from "./client/api/mod.ts";
+export type { HeaderJson, UdfJson } from "./client/udf_json.ts";
+export type { JsonValue, MultiOutput, UdfResult } from "./client/formats/types.ts";
+export type { RasterArray, RasterDtype } from "./client/formats/raster.ts";
+export type { Colormap } from "./client/formats/png.ts";
+export type { Bounds } from "./client/tiles.ts";
+export type { CachedFunction } from "./client/cache.ts";
+export type {
+  FusedOptions,
+  OptionName,
+  OptionSource,
+  OptionValues,
+  Storage,
+} from "./client/options.ts";
+export type { DownloadOptions } from "./client/download.ts";
+export type { FilePathOptions } from "./client/file_path.ts";
+export type { SavedUdf, UdfAccessToken } from "./client/api/schemas.ts";
+export type { JobConfig, UdfJob } from "./client/api/jobs.ts";
+export type {
+  LocalEngineStats,
+  LocalRunRequest,
+  LocalRunResult,
+  UdfParameter,
+  UdfSignature,
+} from "./engine/mod.ts";
+export type { AssetMode } from "./display/assets.ts";
+export type { VegaLiteSpec } from "./display/chart.ts";
+export type { TileLayerOptions } from "./display/map.ts";
+export type { Displayable, MimeBundle } from "./display/mime.ts";
+export { JUPYTER_DISPLAY } from "./display/mime.ts";
+export type { DisplayOptions } from "./display/mod.ts";
+export type { UdfDisplayOptions } from "./display/udf.ts";
+export type { TableDisplayOptions } from "./display/table.ts";
+export type { RasterDisplayOptions } from "./display/raster.ts";
 export { chart, type ChartOptions } from "./display/chart.ts";
 export { map, type MapOptions } from "./display/map.ts";
 export { displayable, html } from "./display/mod.ts";

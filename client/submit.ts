@@ -100,6 +100,7 @@ export async function submit(
   argList: unknown[] | arrow.Table,
   options: SubmitOptions & { collect: false } & Record<string, unknown>,
 ): Promise<JobPool>;
+/** With `collect` (the default): waits and returns one table (or, with `debugMode`, one result). */
 export async function submit(
   udf: Udf | string | ((...args: never[]) => unknown),
   argList: unknown[] | arrow.Table,

@@ -29,8 +29,10 @@ export type RasterDtype =
   | "float32"
   | "float64";
 
+import type { Bounds } from "../tiles.ts";
+
 /** Geographic extent `[west, south, east, north]`, as Fused's `(array, bounds)` tuples carry. */
-export type Bounds = [number, number, number, number];
+export type { Bounds };
 
 /** Options of {@linkcode Raster.from}. */
 export interface RasterOptions {
