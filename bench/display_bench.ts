@@ -73,8 +73,8 @@ export async function main(): Promise<DisplayBenchResult> {
   const big = numbers(10_000_000);
   await toMimeBundle(small); // warm up the code paths
   await toMimeBundle(big);
-  const table10Ms = await median(21, () => toMimeBundle(small));
-  const table10MMs = await median(21, () => toMimeBundle(big));
+  const table10Ms = await median(201, () => toMimeBundle(small));
+  const table10MMs = await median(201, () => toMimeBundle(big));
   const result: DisplayBenchResult = { table10Ms, table10MMs, tableRatio: table10MMs / table10Ms };
 
   if (hasChromium()) {
@@ -101,8 +101,8 @@ export async function main(): Promise<DisplayBenchResult> {
 
   const f = (n?: number) => (n === undefined ? "n/a" : n.toFixed(1));
   console.log(`display_bench (deno run -A bench/display_bench.ts)
-  table bundle, 10 rows:          ${f(result.table10Ms)} ms (median of 21)
-  table bundle, 10,000,000 rows:  ${f(result.table10MMs)} ms (median of 21)
+  table bundle, 10 rows:          ${f(result.table10Ms)} ms (median of 201)
+  table bundle, 10,000,000 rows:  ${f(result.table10MMs)} ms (median of 201)
   ratio 10M / 10:                 ${result.tableRatio.toFixed(2)} (target <= 2)
   1M-point map bundle (Deno):     ${f(result.mapBundleMs)} ms, ${
     ((result.mapHtmlBytes ?? 0) / 1e6).toFixed(1)

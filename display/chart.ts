@@ -15,6 +15,7 @@ import { type AssetMode, needsAssets, vegaAssetsScript } from "./assets.ts";
 import {
   type Displayable,
   displayableBundle,
+  formatCount,
   jsonForScript,
   type MimeBundle,
   newId,
@@ -99,8 +100,8 @@ export function chart(
   const { rows, total } = rowsOf(data, max);
   const full: VegaLiteSpec = { $schema: VEGALITE_SCHEMA, ...spec, data: { values: rows } };
   if (rows.length < total) {
-    const note = `Showing the first ${rows.length.toLocaleString("en-US")} of ${
-      total.toLocaleString("en-US")
+    const note = `Showing the first ${formatCount(rows.length)} of ${
+      formatCount(total)
     } rows (chart data is capped; pass maxRows to change)`;
     const title = full.title;
     full.title = title === undefined

@@ -36,6 +36,7 @@ import {
   displayableBundle,
   escapeHtml,
   formatBytes,
+  formatCount,
   jsonForScript,
   type MimeBundle,
   newId,
@@ -498,10 +499,10 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
   const perRow = total > 0 ? bytes / total : 0;
   const count = Math.min(total, maxFeatures, perRow > 0 ? Math.floor(maxBytes / perRow) : total);
   const note = count < total
-    ? `Showing ${count.toLocaleString("en-US")} of ${
-      total.toLocaleString("en-US")
+    ? `Showing ${formatCount(count)} of ${
+      formatCount(total)
     } features: the embedded data is capped at ${formatBytes(maxBytes)} and ${
-      maxFeatures.toLocaleString("en-US")
+      formatCount(maxFeatures)
     } features (pass maxBytes / maxFeatures to change)`
     : undefined;
 
@@ -724,8 +725,8 @@ export function mapToSvg(
   const sampled = prepared.sample.points.length + prepared.sample.shapes.length;
   const caption = [
     sampled < prepared.embeddedFeatures
-      ? `Static preview of ${sampled.toLocaleString("en-US")} of ${
-        prepared.totalFeatures.toLocaleString("en-US")
+      ? `Static preview of ${formatCount(sampled)} of ${
+        formatCount(prepared.totalFeatures)
       } features`
       : "",
     prepared.note ?? "",
@@ -856,7 +857,7 @@ setTimeout(function(){var el=document.getElementById(cfg.id);if(el&&!el.getAttri
 }
 
 function plural(n: number, word: string): string {
-  return `${n.toLocaleString("en-US")} ${word}${n === 1 ? "" : "s"}`;
+  return `${formatCount(n)} ${word}${n === 1 ? "" : "s"}`;
 }
 
 /**

@@ -99,6 +99,16 @@ export function newId(prefix: string): string {
   return `${prefix}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
+const COUNT_FORMAT = new Intl.NumberFormat("en-US");
+
+/**
+ * A count with thousands separators (`10,000,000`). One shared formatter: `toLocaleString`
+ * builds one per call, ~19 µs each, which was most of a 10M-row table's display cost.
+ */
+export function formatCount(n: number): string {
+  return COUNT_FORMAT.format(n);
+}
+
 /** Formats a byte count as "1.2 MB". */
 export function formatBytes(n: number): string {
   if (n < 1024) return `${n} B`;

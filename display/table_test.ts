@@ -16,7 +16,8 @@ function numbers(n: number): arrow.Table {
 
 /**
  * Wraps a table so that every cell read is counted and any whole-column access (iteration,
- * toArray, slice, data buffers) throws: the display may only call `vector.get(i)`.
+ * toArray, data buffers) throws: the display may only call `vector.get(i)`, or `slice(a, b)`
+ * whose rows then count as read.
  */
 function countingTable(table: arrow.Table): { table: arrow.Table; reads: () => number } {
   let reads = 0;
@@ -28,6 +29,13 @@ function countingTable(table: arrow.Table): { table: arrow.Table; reads: () => n
           return (i: number) => {
             reads++;
             return target.get(i);
+          };
+        }
+        if (key === "slice") {
+          return (begin: number, end: number) => {
+            const part = target.slice(begin, end);
+            reads += part.length;
+            return part;
           };
         }
         if (typeof key === "string" && !allowed.has(key)) {
