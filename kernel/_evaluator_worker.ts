@@ -713,6 +713,7 @@ async function globalNames(): Promise<string[]> {
     o = Object.getPrototypeOf(o);
   }
   names.delete(TICK_NAME);
+  names.delete(AWAIT_NAME);
   return [...names];
 }
 
@@ -744,6 +745,11 @@ async function complete(code: string, cursorPos: number) {
     const remote = await evaluateNoSideEffects(objExpr);
     const value = remote ? await remoteToValue(remote) : undefined;
     candidates = remote ? propertyNames(value) : [];
+  } else if (/[\])]\s*\??\.\s*([A-Za-z_$][\w$]*)?$/.test(before)) {
+    // A member of a call's or index's result: knowing it would mean calling code with side
+    // effects, so only the type-aware completer (evaluator.ts) can answer.
+    partial = before.match(/[A-Za-z_$][\w$]*$/)?.[0] ?? "";
+    candidates = [];
   } else {
     const word = before.match(/[A-Za-z_$][\w$]*$/);
     partial = word ? word[0] : "";

@@ -64,8 +64,17 @@ interface AmaroError {
   startColumn?: number;
 }
 
+/**
+ * Tokens without which code cannot contain TypeScript syntax: every annotation, assertion,
+ * generic and declaration needs one of them. Code with none is already JavaScript, and skipping
+ * the stripper saves most of a trivial cell's transform (`1 + 1`).
+ */
+const TYPESCRIPT_HINT =
+  /[:<!]|\b(as|satisfies|type|interface|enum|declare|namespace|module|implements|abstract|readonly|private|protected|public|override|keyof|infer|is)\b/;
+
 /** Strips TypeScript types; throws {@linkcode CellSyntaxError} with the cell position on bad syntax. */
 export function stripTypes(code: string): { js: string; linesExact: boolean } {
+  if (!TYPESCRIPT_HINT.test(code)) return { js: code, linesExact: true };
   try {
     return { js: transformSync(code, { mode: "strip-only" }).code, linesExact: true };
   } catch (e) {

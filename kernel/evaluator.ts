@@ -33,6 +33,7 @@ import {
   type ToWorker,
 } from "./_evaluator_protocol.ts";
 import { checkComplete } from "./_transform.ts";
+import { TypeCompleter, type TypeCompletion } from "./_lsp.ts";
 
 /** Options of {@linkcode startEvaluator}. */
 export interface EvaluatorOptions {
@@ -42,6 +43,35 @@ export interface EvaluatorOptions {
   interruptGraceMs?: number;
   /** How long complete/inspect wait for a busy Worker before answering empty (ms). */
   queryTimeoutMs?: number;
+  /**
+   * Type-aware completion from `deno lsp`, merged with the runtime names; `false` turns it off.
+   * Default: on, with the project's deno.json as config.
+   */
+  typeCompletion?: TypeCompletionOptions | false;
+}
+
+/** Options of the type-aware completion (see {@linkcode EvaluatorOptions}). */
+export interface TypeCompletionOptions {
+  /** Command line of the language server (default: `[Deno.execPath(), "lsp"]`). */
+  command?: string[];
+  /** deno.json the server uses (default: the project's, beside the kernel folder). */
+  configPath?: string;
+  /** How long the first completion waits for the cold server (ms, default 1500). */
+  firstBudgetMs?: number;
+  /** How long later completions wait for the server (ms, default 300). */
+  budgetMs?: number;
+}
+
+/** The project's deno.json, whose import map the kernel runs with (`--config`). */
+function defaultConfigPath(): string | undefined {
+  const url = new URL("../deno.json", import.meta.url);
+  if (url.protocol !== "file:") return undefined;
+  try {
+    const path = decodeURIComponent(url.pathname);
+    return Deno.statSync(path).isFile ? path : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 const INPUT_BYTES = 1 << 20;
@@ -66,11 +96,16 @@ class WorkerEvaluator implements Evaluator {
   #running: RunningCell | undefined;
   #queue: Promise<unknown> = Promise.resolve();
   #closed = false;
+  /** Sources of the cells that ran without error since the last restart: the typed document. */
+  #cells: string[] = [];
+  #typeOptions: TypeCompletionOptions | false;
+  #types: TypeCompleter | undefined;
 
   constructor(options: EvaluatorOptions) {
     this.#cwd = options.cwd ?? Deno.cwd();
     this.#graceMs = options.interruptGraceMs ?? 1500;
     this.#queryMs = options.queryTimeoutMs ?? 2000;
+    this.#typeOptions = options.typeCompletion ?? {};
   }
 
   async start(): Promise<void> {
@@ -199,7 +234,14 @@ class WorkerEvaluator implements Evaluator {
     const done = new Promise<ExecuteOutcome>((r) => resolve = r);
     const running: RunningCell = { id, options, resolve, done };
     this.#running = running;
-    this.#pending.set(id, (v) => resolve(v as ExecuteOutcome));
+    this.#pending.set(id, (v) => {
+      const outcome = v as ExecuteOutcome;
+      if (outcome?.status === "ok") {
+        this.#cells.push(code);
+        if (this.#cells.length > 200) this.#cells.shift();
+      }
+      resolve(outcome);
+    });
     this.#send({
       type: "execute",
       id,
@@ -246,6 +288,7 @@ class WorkerEvaluator implements Evaluator {
     }
     this.#pending.clear();
     this.#running = undefined;
+    this.#cells = [];
     Atomics.store(this.#flag, 0, 0);
     await this.start();
     running?.resolve({
@@ -259,16 +302,39 @@ class WorkerEvaluator implements Evaluator {
     this.#emit({ kind: "restarted", reason });
   }
 
-  complete(
+  async complete(
     code: string,
     cursorPos: number,
   ): Promise<{ matches: string[]; cursorStart: number; cursorEnd: number; metadata?: unknown }> {
     const id = this.#nextId++;
-    return this.#request(
+    const runtime = this.#request<RuntimeCompletion | undefined>(
       { type: "complete", id, code, cursorPos },
       { matches: [], cursorStart: cursorPos, cursorEnd: cursorPos },
       this.#queryMs,
     ).then((r) => r ?? { matches: [], cursorStart: cursorPos, cursorEnd: cursorPos });
+    const types = this.#typeCompleter()?.complete(this.#cells, code, cursorPos)
+      .catch(() => undefined);
+    return mergeCompletions(code, cursorPos, await runtime, await types);
+  }
+
+  /** The type completer, created on first use (its server starts on its first request). */
+  #typeCompleter(): TypeCompleter | undefined {
+    if (this.#typeOptions === false || this.#closed) return undefined;
+    this.#types ??= new TypeCompleter({
+      cwd: this.#cwd,
+      configPath: this.#typeOptions.configPath ?? defaultConfigPath(),
+      command: this.#typeOptions.command,
+      firstBudgetMs: this.#typeOptions.firstBudgetMs,
+      budgetMs: this.#typeOptions.budgetMs,
+    });
+    return this.#types;
+  }
+
+  /** Stops the language server, if one runs; the next completion starts a fresh one. */
+  async #closeTypes(): Promise<void> {
+    const types = this.#types;
+    this.#types = undefined;
+    await types?.close();
   }
 
   inspect(
@@ -321,9 +387,10 @@ class WorkerEvaluator implements Evaluator {
     for (const resolve of this.#pending.values()) resolve(undefined);
     this.#pending.clear();
     this.#running = undefined;
+    this.#cells = [];
     running?.resolve({ status: "aborted" });
     Atomics.store(this.#flag, 0, 0);
-    await this.start();
+    await Promise.all([this.start(), this.#closeTypes()]);
   }
 
   async shutdown(): Promise<void> {
@@ -335,12 +402,55 @@ class WorkerEvaluator implements Evaluator {
     this.#pending.clear();
     this.#running = undefined;
     running?.resolve({ status: "aborted" });
+    await this.#closeTypes();
   }
 
   onEvent(listener: (event: EvaluatorEvent) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }
+}
+
+interface RuntimeCompletion {
+  matches: string[];
+  cursorStart: number;
+  cursorEnd: number;
+  metadata?: unknown;
+}
+
+/**
+ * Puts the language server's names (type-aware, in its ranking) first and adds the runtime names
+ * it lacks (values only known at run time). Runtime answers for magics pass through unchanged.
+ */
+function mergeCompletions(
+  code: string,
+  cursorPos: number,
+  runtime: RuntimeCompletion,
+  types: TypeCompletion[] | undefined,
+): RuntimeCompletion {
+  if (!types?.length) return runtime;
+  const partial = code.slice(0, cursorPos).match(/[A-Za-z_$][\w$]*$/)?.[0] ?? "";
+  const start = cursorPos - partial.length;
+  if (runtime.matches.length > 0 && runtime.cursorStart !== start) return runtime;
+  const entries = new Map<string, { type: string; signature?: string }>();
+  for (const t of types) {
+    if (!entries.has(t.label)) entries.set(t.label, { type: t.type, signature: t.signature });
+  }
+  for (const name of runtime.matches) {
+    if (!entries.has(name)) entries.set(name, { type: "<unknown>" });
+  }
+  const matches = [...entries.keys()];
+  return {
+    matches,
+    cursorStart: start,
+    cursorEnd: cursorPos,
+    metadata: {
+      _jupyter_types_experimental: matches.map((text) => {
+        const { type, signature } = entries.get(text)!;
+        return { start, end: cursorPos, text, type, ...(signature ? { signature } : {}) };
+      }),
+    },
+  };
 }
 
 /** Starts an evaluator Worker and resolves when it is ready to run cells. */

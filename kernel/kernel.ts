@@ -121,6 +121,8 @@ export class Kernel {
   readonly #transport: KernelTransport;
   readonly #evaluator: Promise<Evaluator>;
   readonly #history?: HistoryStore;
+  #historyQueue: ((h: HistoryStore) => void)[] = [];
+  #historyTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #log: (message: string) => void;
   readonly #onShutdown?: (restart: boolean) => void | Promise<void>;
   readonly #version: string;
@@ -394,6 +396,7 @@ export class Kernel {
 
   /** history_reply content. */
   history(req: KernelRequest): ReplyContent {
+    this.#flushHistory(); // answer with every cell so far
     const c = req.msg.content;
     const h = this.#history;
     const output = c.output === true;
@@ -475,6 +478,7 @@ export class Kernel {
       // never-settling await aborts the whole process ("Cannot create a handle without a
       // HandleScope"), while exiting is clean.
       this.#historyCall((h) => h.close());
+      this.#flushHistory();
       if (this.#onShutdown) return await this.#onShutdown(restart);
       try {
         const ev = await Promise.race([
@@ -602,13 +606,26 @@ export class Kernel {
     this.#transport.send(channel, this.#codec.encode(msg));
   }
 
+  /**
+   * Queues a history write. Writes run in order on a later tick, off the path of the reply: a
+   * synchronous SQLite insert per cell was a measurable part of a trivial cell's round trip.
+   */
   #historyCall(fn: (h: HistoryStore) => void): void {
     if (!this.#history) return;
-    try {
-      fn(this.#history);
-    } catch (err) {
-      // History is a convenience; a locked or broken database must never fail a cell.
-      this.#log(`fused kernel: history not saved: ${err}`);
+    this.#historyQueue.push(fn);
+    this.#historyTimer ??= setTimeout(() => this.#flushHistory(), 0);
+  }
+
+  #flushHistory(): void {
+    clearTimeout(this.#historyTimer);
+    this.#historyTimer = undefined;
+    for (const fn of this.#historyQueue.splice(0)) {
+      try {
+        fn(this.#history!);
+      } catch (err) {
+        // History is a convenience; a locked or broken database must never fail a cell.
+        this.#log(`fused kernel: history not saved: ${err}`);
+      }
     }
   }
 }
