@@ -41,11 +41,15 @@ Deno.test("DuckDB reads the rows of a token .parquet URL", async () => {
   });
 });
 
-Deno.test("the curl examples of README_snippets.md work as printed", async () => {
+Deno.test("the curl examples of the README work as printed", async () => {
   await withServer(async (server) => {
-    const markdown = await Deno.readTextFile(new URL("./README_snippets.md", import.meta.url));
-    const blocks = [...markdown.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1])
-      .filter((block) => !block.includes("deno task serve"));
+    const readme = await Deno.readTextFile(new URL("../README.md", import.meta.url));
+    const start = readme.indexOf("## The service over HTTP");
+    assert.ok(start >= 0, "the README has a section 'The service over HTTP'");
+    const end = readme.indexOf("\n## ", start + 1);
+    const section = readme.slice(start, end < 0 ? undefined : end);
+    const blocks = [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
+    assert.ok(blocks.length >= 3, "the section has its curl examples");
     const script = `set -e\n${blocks.join("\n")}`.replaceAll(
       "127.0.0.1:8783",
       new URL(server.url).host,
