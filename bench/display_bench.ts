@@ -15,7 +15,7 @@
 import * as arrow from "apache-arrow";
 import { mapToMimeBundle } from "../display/map.ts";
 import { toMimeBundle } from "../display/mod.ts";
-import { hasChromium, notebookPage, waitForMap, withPage } from "../display/_browser.ts";
+import { hasChromium, notebookPage, waitForMap, withPage } from "../display/browser.ts";
 
 /** Results of one benchmark run. */
 export interface DisplayBenchResult {

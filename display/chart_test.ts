@@ -9,7 +9,7 @@ import {
   vegaLiteToSvg,
 } from "./chart.ts";
 import { JUPYTER_DISPLAY } from "./mime.ts";
-import { hasChromium, notebookPage, withPage } from "./_browser.ts";
+import { hasChromium, notebookPage, withPage } from "./browser.ts";
 
 const BAR = {
   mark: "bar",

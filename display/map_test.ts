@@ -17,7 +17,7 @@ import {
   mapToSvg,
   prepareMap,
 } from "./map.ts";
-import { hasChromium, notebookPage, screenshotColours, waitForMap, withPage } from "./_browser.ts";
+import { hasChromium, notebookPage, screenshotColours, waitForMap, withPage } from "./browser.ts";
 
 const FEATURES: GeoJsonFeatureCollection = {
   type: "FeatureCollection",

@@ -4,7 +4,7 @@ import { resetAssets } from "./assets.ts";
 import { chart } from "./chart.ts";
 import { mapToMimeBundle } from "./map.ts";
 import type { MimeBundle } from "./mime.ts";
-import { hasChromium, waitForMap, withPage } from "./_browser.ts";
+import { hasChromium, waitForMap, withPage } from "./browser.ts";
 
 function hasNbconvert(): boolean {
   try {

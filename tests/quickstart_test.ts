@@ -20,6 +20,7 @@ import type { Browser, Page } from "playwright-core";
 import { decode } from "fast-png";
 import { installKernelspec } from "../kernel/install.ts";
 import { startServer } from "../server/mod.ts";
+import { CHROMIUM_ARGS } from "../display/browser.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const NOTEBOOK = join(ROOT, "notebooks", "quickstart.ipynb");
@@ -27,19 +28,6 @@ const ARTIFACTS = join(ROOT, "tests", "artifacts");
 const CHROMIUM = "/usr/bin/chromium";
 /** Debian's Python, which has jupyter_client and nbconvert. */
 const PYTHON = "/usr/bin/python3";
-/** The flags display/_browser.ts uses: software WebGL (SwiftShader) and no background network. */
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-  "--use-angle=swiftshader",
-  "--enable-unsafe-swiftshader",
-];
 const dec = new TextDecoder();
 
 const TABLE = ["application/vnd.dataresource+json", "text/html", "text/plain"];
