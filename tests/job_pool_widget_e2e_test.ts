@@ -5,38 +5,30 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { installKernelspec } from "../kernel/install.ts";
+import { installedKernelEnv, PYTHON } from "./_jupyter.ts";
 
-const PYTHON = "/usr/bin/python3";
 const HERE = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 const dec = new TextDecoder();
 
-let prefixPromise: Promise<string> | undefined;
+let envPromise: Promise<Record<string, string>> | undefined;
 
-/** A temp prefix with the kernelspec installed (once per test run). */
-function prefix(): Promise<string> {
-  prefixPromise ??= (async () => {
+/** Environment that points Jupyter at a temp prefix with the kernelspec (once per test run). */
+function jupyterEnv(): Promise<Record<string, string>> {
+  envPromise ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "fused-widget-e2e-" });
-    await installKernelspec({ prefix: dir });
-    return dir;
+    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+    return await installedKernelEnv(dir);
   })();
-  return prefixPromise;
+  return envPromise;
 }
 
 /** Runs one scenario of the driver and returns its JSON report. */
 async function scenario(name: string): Promise<Record<string, unknown>> {
-  const p = await prefix();
   const out = await new Deno.Command(PYTHON, {
     args: [join(HERE, "job_pool_widget_driver.py"), name],
     cwd: ROOT,
-    env: {
-      JUPYTER_PATH: join(p, "share", "jupyter"),
-      JUPYTER_DATA_DIR: join(p, "share", "jupyter"),
-      JUPYTER_RUNTIME_DIR: join(p, "runtime"),
-      XDG_DATA_HOME: join(p, "data"),
-      PYTHONDONTWRITEBYTECODE: "1",
-    },
+    env: await jupyterEnv(),
     stdout: "piped",
     stderr: "piped",
     signal: AbortSignal.timeout(150_000),

@@ -5,36 +5,22 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { installKernelspec } from "../kernel/install.ts";
+import { installedKernelEnv, PYTHON } from "./_jupyter.ts";
 
-const PYTHON = "/usr/bin/python3";
 const HERE = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 const dec = new TextDecoder();
 
-let prefixPromise: Promise<string> | undefined;
+let envPromise: Promise<Record<string, string>> | undefined;
 
-/** A temp prefix with the kernelspec installed (once per test run). */
-function prefix(): Promise<string> {
-  prefixPromise ??= (async () => {
+/** Environment that points Jupyter at a temp prefix with the kernelspec (once per test run). */
+function jupyterEnv(): Promise<Record<string, string>> {
+  envPromise ??= (async () => {
     const dir = await Deno.makeTempDir({ prefix: "fused-kernel-e2e-" });
     globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-    await installKernelspec({ prefix: dir });
-    return dir;
+    return await installedKernelEnv(dir);
   })();
-  return prefixPromise;
-}
-
-/** Environment that points Jupyter at the temp prefix and keeps history out of the real home. */
-async function jupyterEnv(): Promise<Record<string, string>> {
-  const p = await prefix();
-  return {
-    JUPYTER_PATH: join(p, "share", "jupyter"),
-    JUPYTER_DATA_DIR: join(p, "share", "jupyter"),
-    JUPYTER_RUNTIME_DIR: join(p, "runtime"),
-    XDG_DATA_HOME: join(p, "data"),
-    PYTHONDONTWRITEBYTECODE: "1",
-  };
+  return envPromise;
 }
 
 async function run(

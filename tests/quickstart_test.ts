@@ -18,7 +18,7 @@ import { join, normalize } from "node:path";
 import { chromium } from "playwright-core";
 import type { Browser, Page } from "playwright-core";
 import { decode } from "fast-png";
-import { installKernelspec } from "../kernel/install.ts";
+import { installedKernelEnv, PYTHON } from "./_jupyter.ts";
 import { startServer } from "../server/mod.ts";
 import { CHROMIUM_ARGS } from "../display/browser.ts";
 
@@ -27,7 +27,6 @@ const NOTEBOOK = join(ROOT, "notebooks", "quickstart.ipynb");
 const ARTIFACTS = join(ROOT, "tests", "artifacts");
 const CHROMIUM = "/usr/bin/chromium";
 /** Debian's Python, which has jupyter_client and nbconvert. */
-const PYTHON = "/usr/bin/python3";
 const dec = new TextDecoder();
 
 const TABLE = ["application/vnd.dataresource+json", "text/html", "text/plain"];
@@ -180,18 +179,13 @@ function executed(): Promise<Run> {
         // already gone
       }
     });
-    await installKernelspec({ prefix: join(dir, "prefix") });
+    const kernelEnv = await installedKernelEnv(join(dir, "prefix"));
     const serviceDir = join(dir, "service");
     const tmp = join(dir, "tmp");
     await Deno.mkdir(tmp);
     const servicePort = freePort();
-    const jupyter = join(dir, "prefix", "share", "jupyter");
     const env = {
-      JUPYTER_PATH: jupyter,
-      JUPYTER_DATA_DIR: jupyter,
-      JUPYTER_RUNTIME_DIR: join(dir, "runtime"),
-      XDG_DATA_HOME: join(dir, "data"),
-      PYTHONDONTWRITEBYTECODE: "1",
+      ...kernelEnv,
       // Keep the kernel's settings, caches, temp files and the service's state in the temp dir.
       FUSED_HOME: join(dir, "fused-home"),
       FUSED_SERVER_DIR: serviceDir,

@@ -3,8 +3,8 @@
  * cell, and asks complete_request until the language server (cold at first) has answered.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { installKernelspec, KERNEL_NAME } from "../kernel/install.ts";
+import { KERNEL_NAME } from "../kernel/install.ts";
+import { installedKernelEnv, PYTHON } from "./_jupyter.ts";
 
 const DRIVER = `
 import json, signal, time
@@ -34,17 +34,10 @@ finally:
 Deno.test("jupyter_client completes a member known only from its TypeScript type", async () => {
   const prefix = await Deno.makeTempDir({ prefix: "fused-type-completion-e2e-" });
   try {
-    await installKernelspec({ prefix });
-    const out = await new Deno.Command("/usr/bin/python3", {
+    const out = await new Deno.Command(PYTHON, {
       args: ["-c", DRIVER],
       cwd: new URL("..", import.meta.url).pathname,
-      env: {
-        JUPYTER_PATH: join(prefix, "share", "jupyter"),
-        JUPYTER_DATA_DIR: join(prefix, "share", "jupyter"),
-        JUPYTER_RUNTIME_DIR: join(prefix, "runtime"),
-        XDG_DATA_HOME: join(prefix, "data"),
-        PYTHONDONTWRITEBYTECODE: "1",
-      },
+      env: await installedKernelEnv(prefix),
       stdout: "piped",
       stderr: "piped",
       signal: AbortSignal.timeout(120_000),
