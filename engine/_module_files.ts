@@ -1,5 +1,5 @@
 /**
- * Writes a UDF as module files the Worker can import: `<dataDir>/udfs/<version>/<name>.ts` with
+ * Writes a UDF as module files the Worker can import: `<dataDir>/udfs/<code version>-<tag>/<name>.ts` with
  * its headers beside it, once per version, atomically (a folder built aside, then renamed).
  *
  * Specifiers are rewritten so that a UDF resolves the same wherever its file lives and whatever
@@ -10,6 +10,7 @@
  *
  * @module
  */
+import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { exists, writeDirectoryAtomic, writeFileAtomic } from "../client/atomic_write.ts";
 import { ValidationError } from "../client/errors.ts";
@@ -27,6 +28,17 @@ const IMPORT_MAP: Map<string, string> = new Map(
   ]),
 );
 
+/**
+ * Bumped whenever the way module files are written changes (specifier rewriting, inserted
+ * checks), so files written by an older engine are not reused.
+ */
+const MODULE_FORMAT = 2;
+
+const MODULE_TAG = createHash("sha256")
+  .update(JSON.stringify([MODULE_FORMAT, [...IMPORT_MAP]]))
+  .digest("hex")
+  .slice(0, 12);
+
 /** Resolves a bare specifier through the project's import map (`zod/mini` too), or undefined. */
 function mapSpecifier(specifier: string): string | undefined {
   const direct = IMPORT_MAP.get(specifier);
@@ -37,6 +49,15 @@ function mapSpecifier(specifier: string): string | undefined {
   if (parts.length <= pkgLength) return undefined;
   const target = IMPORT_MAP.get(parts.slice(0, pkgLength).join("/"));
   return target ? `${target}/${parts.slice(pkgLength).join("/")}` : undefined;
+}
+
+/**
+ * Folder name of a UDF's module files. The files depend on more than the code: bare names are
+ * rewritten to this checkout's absolute paths and pinned versions, so two checkouts (or two
+ * versions of the import map) sharing a data folder must not share module files.
+ */
+export function moduleFolderName(udf: Udf): string {
+  return `${udf.codeVersion.slice(0, 40)}-${MODULE_TAG}`;
 }
 
 /** Name of the global the inserted interrupt checks call (the Worker defines it). */
@@ -82,7 +103,7 @@ export async function udfModuleFiles(udf: Udf): Promise<Record<string, string>> 
  * module's path.
  */
 export async function writeUdfModule(udf: Udf, dataDir: string): Promise<string> {
-  const dir = join(dataDir, "udfs", udf.codeVersion);
+  const dir = join(dataDir, "udfs", moduleFolderName(udf));
   const main = join(dir, `${udf.name}.ts`);
   if (await exists(main)) return main;
   const files = await udfModuleFiles(udf);

@@ -27,7 +27,7 @@ import type { UdfResult } from "../client/formats/types.ts";
 import { tileBounds } from "../client/tiles.ts";
 import type { Udf } from "../client/udf.ts";
 import type { FailureMessage, HostMessage, WorkerMessage } from "./_protocol.ts";
-import { writeUdfModule } from "./_module_files.ts";
+import { moduleFolderName, writeUdfModule } from "./_module_files.ts";
 import type { InjectedArguments, UdfSignature } from "./params.ts";
 
 /** One run of a UDF on the local engine. */
@@ -386,7 +386,7 @@ export class LocalEngine {
   #permissions(udf: Udf, request: Partial<LocalRunRequest>): WorkerPermissions {
     this.#readRoots ??= moduleReadRoots();
     const read = [
-      join(this.#dataDir, "udfs", udf.codeVersion),
+      join(this.#dataDir, "udfs", moduleFolderName(udf)),
       this.#dataDir,
       this.#cacheDir,
       ...this.#readRoots,
