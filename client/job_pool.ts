@@ -21,6 +21,12 @@ import type { RunResponse } from "./run.ts";
 /** Where a task is: Fused's status names. */
 export type TaskStatus = "pending" | "running" | "success" | "error" | "timeout" | "cancelled";
 
+/**
+ * Where the notebook kernel installs what `wait()` calls to show a pool. A global symbol rather
+ * than an import: the kernel must not load the client (Arrow) into every notebook's Worker.
+ */
+const WAIT_HOOK = Symbol.for("fused.jobPool.onWait");
+
 /** All statuses, in the order Fused prints them. */
 export const TASK_STATUSES: readonly TaskStatus[] = [
   "running",
@@ -311,11 +317,18 @@ export class JobPool {
   }
 
   /**
-   * Resolves when every task has finished. Draws a progress bar on stderr when it is a terminal
-   * (and `options.showProgress`), or when `progress` is true.
+   * Resolves when every task has finished. In a notebook it shows the pool's live widget; in a
+   * terminal it draws a progress bar on stderr (with `options.showProgress`). `progress: false`
+   * shows neither, `true` forces the bar. (`results()` and `collect()` wait quietly: their
+   * output is the result, and a progress display left above it would be stale.)
    */
   async wait(options: { progress?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     if (this.done()) return;
+    if (options.progress !== false) {
+      // In the notebook kernel: show the pool's live widget unless it is on screen already.
+      const onWait = (globalThis as Record<symbol, unknown>)[WAIT_HOOK];
+      if (typeof onWait === "function") onWait(this);
+    }
     const showBar = options.progress ?? (fusedOptions.showProgress && Deno.stderr.isTerminal());
     const unsubscribe = showBar ? this.onProgress((p) => drawBar(p)) : undefined;
     try {
@@ -375,7 +388,7 @@ export class JobPool {
    * `returnExceptions` is true (then errors take their task's place).
    */
   async results(options: { returnExceptions?: boolean } = {}): Promise<(UdfResult | Error)[]> {
-    await this.wait();
+    await this.wait({ progress: false });
     return this.#tasks.map((t) => {
       if (t.status === "success") return t.response!.data;
       const error = this.#taskError(t);
@@ -502,7 +515,7 @@ export class JobPool {
   async collect(
     options: { ignoreExceptions?: boolean; flatten?: boolean } = {},
   ): Promise<arrow.Table> {
-    await this.wait();
+    await this.wait({ progress: false });
     const ok = this.#tasks.filter((t) => t.status === "success");
     if (!options.ignoreExceptions) {
       const failed = this.#tasks.find((t) => t.status !== "success");

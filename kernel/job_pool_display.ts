@@ -69,6 +69,7 @@ export function kernelWidgetTransport(): WidgetTransport {
 }
 
 const INSTALLED = Symbol.for("fused.kernel.jobPoolDisplay");
+const WAIT_HOOK = Symbol.for("fused.jobPool.onWait");
 
 /**
  * Registers the display hook that shows pools as live widgets (once per Worker; later calls do
@@ -77,12 +78,22 @@ const INSTALLED = Symbol.for("fused.kernel.jobPoolDisplay");
 export function installJobPoolDisplay(options: JobPoolWidgetOptions = {}): () => void {
   const g = globalThis as Record<symbol, unknown>;
   if (typeof g[INSTALLED] === "function") return g[INSTALLED] as () => void;
+  const shown = new WeakSet<object>();
   const remove = registerDisplayHook((value) => {
     if (!isJobPoolLike(value)) return undefined;
+    shown.add(value);
     return showJobPool(value, kernelWidgetTransport(), options).bundle;
   });
+  // `await pool.wait()` on a pool that is not on screen shows it, as Python's wait() shows a
+  // progress bar in notebooks. The client calls this through a global symbol, so this module
+  // never loads the client (see client/job_pool.ts).
+  g[WAIT_HOOK] = (pool: unknown): void => {
+    if (!isJobPoolLike(pool) || shown.has(pool)) return;
+    void display(pool).catch(() => undefined);
+  };
   const uninstall = (): void => {
     remove();
+    delete g[WAIT_HOOK];
     delete g[INSTALLED];
   };
   g[INSTALLED] = uninstall;

@@ -216,3 +216,34 @@ p2`,
     assert.equal(final.kind === "display" && final.cell, "wait-cell");
   });
 });
+
+Deno.test("awaiting pool.wait() on a pool not on screen shows its widget, once", async () => {
+  await withEvaluator(async (h) => {
+    const out = await h.run(
+      `import * as fused from "fused";
+const waited = fused.udf("export default async function udf({ n = 0 }) { await new Promise((r) => setTimeout(r, 50)); return n; }", { name: "wait_shows_test" });
+const p3 = await fused.submit(waited, [{ n: 1 }, { n: 2 }, { n: 3 }], { collect: false, engine: "local", cache: false });
+await p3.wait();
+await p3.wait();
+"done"`,
+      "wait-shows",
+    );
+    assert.equal(plain(out), '"done"');
+    const shown = h.events.filter((e) =>
+      e.kind === "display" && !e.update && e.cell === "wait-shows" && WIDGET_VIEW in e.bundle.data
+    );
+    assert.equal(shown.length, 1, "one widget for the pool");
+    const quiet = await h.run(
+      `const p4 = await fused.submit(waited, [{ n: 4 }], { collect: false, engine: "local", cache: false });
+await p4.wait({ progress: false });
+"quiet"`,
+      "wait-quiet",
+    );
+    assert.equal(plain(quiet), '"quiet"');
+    assert.equal(
+      h.events.filter((e) => e.kind === "display" && e.cell === "wait-quiet").length,
+      0,
+      "progress: false shows nothing",
+    );
+  });
+});
