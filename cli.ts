@@ -24,6 +24,11 @@ Usage:
       --out FILE                     write the result to FILE instead of stdout
       --tile Z/X/Y                   a tile run
       --no-cache                     ignore and do not write the cache
+  fused ingest INPUT... --output DIR partition geodata into chunked GeoParquet
+      --method rows|area|length|coords  what each file/chunk holds at most (default rows)
+      --target-chunks N              about how many chunks (default 500)
+      --lonlat LON,LAT               point columns of CSV / Parquet input
+      --overwrite                    replace an existing output
   fused serve [--port N] [...]       the UDF service (see fused serve --help)
   fused kernel install|uninstall     the Jupyter kernel "Deno (Fused)" (see fused kernel --help)
   fused help                         this help`;
@@ -86,6 +91,44 @@ async function runCommand(args: string[]): Promise<number> {
   const encoded = await encodeResult(data, { format });
   if (values.out) await Deno.writeFile(values.out, encoded.bytes);
   else await Deno.stdout.write(encoded.bytes);
+  return 0;
+}
+
+async function ingestCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: {
+      output: { type: "string" },
+      method: { type: "string", default: "rows" },
+      "target-chunks": { type: "string" },
+      lonlat: { type: "string" },
+      overwrite: { type: "boolean", default: false },
+    },
+  });
+  if (positionals.length === 0) {
+    throw new fused.ValidationError("fused ingest needs an input: a file, a folder or a URL");
+  }
+  if (!values.output) throw new fused.ValidationError("fused ingest needs --output DIR");
+  const lonlat = values.lonlat?.split(",");
+  if (lonlat && lonlat.length !== 2) {
+    throw new fused.ValidationError(`Cannot read --lonlat "${values.lonlat}": write LON,LAT`);
+  }
+  const target = values["target-chunks"] === undefined
+    ? undefined
+    : Number(values["target-chunks"]);
+  const result = await fused.ingest(positionals.length === 1 ? positionals[0] : positionals, {
+    output: values.output,
+    partitioningMethod: values.method as fused.PartitioningMethod,
+    targetNumChunks: target,
+    lonlatCols: lonlat ? [lonlat[0], lonlat[1]] : undefined,
+    overwrite: values.overwrite,
+  });
+  console.log(
+    `Wrote ${result.rows} rows into ${result.files} files and ${result.chunks} chunks at ${result.path} in ${
+      (result.timings.totalMs / 1000).toFixed(1)
+    } s`,
+  );
   return 0;
 }
 
@@ -159,6 +202,8 @@ export async function main(args: string[]): Promise<number> {
         return await demo();
       case "run":
         return await runCommand(rest);
+      case "ingest":
+        return await ingestCommand(rest);
       case "serve":
         return await (await import("./server/main.ts")).main(rest);
       case "kernel": {

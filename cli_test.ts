@@ -52,3 +52,44 @@ Deno.test("bad command lines get an error that names the fix", async () => {
   assert.equal(noUdf.value, 1);
   assert.match(noUdf.errors.join("\n"), /needs a UDF/);
 });
+
+Deno.test("fused ingest partitions a GeoJSON file into chunked GeoParquet", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const features = Array.from({ length: 500 }, (_, i) => ({
+      type: "Feature",
+      properties: { i },
+      geometry: { type: "Point", coordinates: [(i % 50) - 25, Math.floor(i / 50) - 5] },
+    }));
+    await Deno.writeTextFile(
+      `${dir}/points.geojson`,
+      JSON.stringify({ type: "FeatureCollection", features }),
+    );
+    const logs: string[] = [];
+    const original = console.log;
+    console.log = (...a: unknown[]) => logs.push(a.join(" "));
+    try {
+      assert.equal(
+        await main([
+          "ingest",
+          `${dir}/points.geojson`,
+          "--output",
+          `${dir}/table`,
+          "--target-chunks",
+          "10",
+        ]),
+        0,
+      );
+    } finally {
+      console.log = original;
+    }
+    assert.match(logs.join("\n"), /Wrote 500 rows into \d+ files and \d+ chunks/);
+    const chunks = await fused.getChunksMetadata(`${dir}/table`);
+    assert.ok(chunks.numRows >= 2);
+    const bad = await quiet(() => main(["ingest", `${dir}/points.geojson`]));
+    assert.equal(bad.value, 1);
+    assert.match(bad.errors.join("\n"), /needs --output DIR/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

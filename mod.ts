@@ -49,6 +49,23 @@ export { Raster } from "./client/formats/mod.ts";
 export * as tiles from "./client/tiles.ts";
 export { LocalEngine } from "./engine/mod.ts";
 export * as api from "./client/api/mod.ts";
+export { getChunkFromTable, getChunksMetadata, ingest, ingestNongeospatial } from "./ingest/mod.ts";
+export type {
+  ChunkStats,
+  GetChunkOptions,
+  IngestCommonOptions,
+  IngestInput,
+  IngestNongeospatialOptions,
+  IngestOptions,
+  IngestResult,
+  PartitioningMethod,
+  SplitMethod,
+} from "./ingest/mod.ts";
+export type {
+  GeoJsonFeature,
+  GeoJsonFeatureCollection,
+  GeoJsonGeometry,
+} from "./client/formats/geo.ts";
 export type { HeaderJson, UdfJson } from "./client/udf_json.ts";
 export type { JsonValue, MultiOutput, UdfResult } from "./client/formats/types.ts";
 export type { RasterArray, RasterDtype } from "./client/formats/raster.ts";

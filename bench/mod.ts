@@ -11,6 +11,7 @@ const BENCHES: Record<string, () => Promise<{ main(): Promise<unknown> }>> = {
   server: () => import("./server_bench.ts"),
   display: () => import("./display_bench.ts"),
   kernel: () => import("./kernel_bench.ts"),
+  ingest: () => import("./ingest_bench.ts"),
 };
 
 /** Runs the named benchmarks (all by default), one after the other. */

@@ -1,0 +1,78 @@
+/**
+ * Column builders shared by the ingest modules: WKB boxes for chunk bounding boxes, Binary
+ * vectors from byte arrays, and swapping the geometry column of a one-batch table.
+ *
+ * @module
+ */
+
+import * as arrow from "apache-arrow";
+import type { ChunkStats } from "./metadata.ts";
+
+/** A WKB polygon for a box, or null when the box is NaN. */
+export function boxWkb(minx: number, miny: number, maxx: number, maxy: number): Uint8Array | null {
+  if (!(minx <= maxx && miny <= maxy)) return null;
+  const out = new Uint8Array(93);
+  const v = new DataView(out.buffer);
+  v.setUint8(0, 1);
+  v.setUint32(1, 3, true); // Polygon
+  v.setUint32(5, 1, true); // one ring
+  v.setUint32(9, 5, true); // five points, closed
+  const ring = [minx, miny, maxx, miny, maxx, maxy, minx, maxy, minx, miny];
+  ring.forEach((c, i) => v.setFloat64(13 + i * 8, c, true));
+  return out;
+}
+
+/** The bounding boxes of chunks as a WKB polygon column. */
+export function boxesVector(stats: readonly ChunkStats[]): arrow.Vector {
+  return binaryVectorOf(stats.map((s) => boxWkb(...s.bbox)));
+}
+
+/** A Binary vector (one buffer, one offsets array) from byte arrays and nulls. */
+export function binaryVectorOf(values: readonly (Uint8Array | null)[]): arrow.Vector {
+  const n = values.length;
+  const valueOffsets = new Int32Array(n + 1);
+  let total = 0;
+  let nullCount = 0;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (v) total += v.byteLength;
+    else nullCount++;
+    valueOffsets[i + 1] = total;
+  }
+  const data = new Uint8Array(total);
+  const nullBitmap = nullCount > 0 ? new Uint8Array((n + 7) >> 3) : undefined;
+  for (let i = 0; i < n; i++) {
+    const v = values[i];
+    if (!v) continue;
+    data.set(v, valueOffsets[i]);
+    if (nullBitmap) nullBitmap[i >> 3] |= 1 << (i & 7);
+  }
+  return arrow.makeVector(
+    arrow.makeData({
+      type: new arrow.Binary(),
+      length: n,
+      nullCount,
+      nullBitmap,
+      valueOffsets,
+      data,
+    }),
+  );
+}
+
+/** A one-batch table with its `geometry` column replaced by a Binary vector of the same length. */
+export function replaceGeometry(table: arrow.Table, geometry: arrow.Vector): arrow.Table {
+  const index = table.schema.fields.findIndex((f) => f.name === "geometry");
+  const fields = table.schema.fields.map((f, i) =>
+    i === index ? new arrow.Field("geometry", new arrow.Binary(), true) : f
+  );
+  const schema = new arrow.Schema(fields, table.schema.metadata);
+  const batch = table.batches[0];
+  const children = batch.data.children.map((c, i) => (i === index ? geometry.data[0] : c));
+  const data = arrow.makeData({
+    type: new arrow.Struct(fields),
+    length: table.numRows,
+    nullCount: 0,
+    children,
+  });
+  return new arrow.Table([new arrow.RecordBatch(schema, data)]);
+}

@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import * as arrow from "apache-arrow";
+import { type GeoJsonGeometry, geometryFromWKB, wkbFromGeometry } from "../client/formats/mod.ts";
+import { explodeWkb, measureGeometries } from "./_wkb_measure.ts";
+
+function column(geoms: (GeoJsonGeometry | null)[]): arrow.Vector {
+  return arrow.vectorFromArray(
+    geoms.map((g) => (g ? wkbFromGeometry(g) : null)),
+    new arrow.Binary(),
+  );
+}
+
+const SQUARE_WITH_HOLE: GeoJsonGeometry = {
+  type: "Polygon",
+  coordinates: [
+    [[100, 0], [104, 0], [104, 4], [100, 4], [100, 0]], // area 16, centroid (102, 2)
+    [[100, 0], [100, 2], [102, 2], [102, 0], [100, 0]], // hole: area 4, centroid (101, 1)
+  ],
+};
+
+Deno.test("polygon area, perimeter, centroid and coordinates are planar and account for holes", () => {
+  const m = measureGeometries(column([SQUARE_WITH_HOLE]));
+  assert.equal(m.area[0], 12);
+  assert.equal(m.length[0], 16 + 8);
+  assert.equal(m.coords[0], 10);
+  // (16 * (102, 2) - 4 * (101, 1)) / 12
+  assert.ok(Math.abs(m.cx[0] - (16 * 102 - 4 * 101) / 12) < 1e-12);
+  assert.ok(Math.abs(m.cy[0] - (16 * 2 - 4 * 1) / 12) < 1e-12);
+  assert.deepEqual([m.minx[0], m.miny[0], m.maxx[0], m.maxy[0]], [100, 0, 104, 4]);
+});
+
+Deno.test("line centroids are length-weighted and point centroids are means", () => {
+  const m = measureGeometries(column([
+    { type: "LineString", coordinates: [[0, 0], [2, 0], [2, 1]] },
+    { type: "MultiPoint", coordinates: [[0, 0], [4, 2]] },
+    { type: "Point", coordinates: [-70, 40, 12] },
+  ]));
+  assert.equal(m.length[0], 3);
+  assert.ok(Math.abs(m.cx[0] - (2 * 1 + 1 * 2) / 3) < 1e-12 && Math.abs(m.cy[0] - 0.5 / 3) < 1e-12);
+  assert.deepEqual([m.cx[1], m.cy[1], m.area[1], m.coords[1]], [2, 1, 0, 2]);
+  assert.deepEqual([m.cx[2], m.cy[2], m.coords[2]], [-70, 40, 1], "a Z coordinate is skipped over");
+});
+
+Deno.test("null and empty geometries get NaN centroids; bad WKB names its row", () => {
+  const m = measureGeometries(column([null, { type: "MultiPolygon", coordinates: [] }]));
+  assert.ok(Number.isNaN(m.cx[0]) && Number.isNaN(m.cx[1]));
+  const bad = arrow.vectorFromArray([
+    wkbFromGeometry({ type: "Point", coordinates: [1, 1] }),
+    new Uint8Array([1, 2, 0, 0, 0, 1]),
+  ], new arrow.Binary());
+  assert.throws(() => measureGeometries(bad), /Cannot read the WKB geometry of row 1/);
+});
+
+Deno.test("explode splits multi-part geometries into parts that keep their row", () => {
+  const { parts, rows } = explodeWkb(column([
+    {
+      type: "MultiPolygon",
+      coordinates: [SQUARE_WITH_HOLE.coordinates as number[][][], [[[0, 0], [1, 0], [1, 1], [
+        0,
+        0,
+      ]]]],
+    },
+    null,
+    { type: "Point", coordinates: [5, 5] },
+    { type: "MultiPoint", coordinates: [[1, 1], [2, 2], [3, 3]] },
+  ]));
+  assert.deepEqual([...rows], [0, 0, 1, 2, 3, 3, 3]);
+  assert.equal(parts[2], null);
+  assert.deepEqual(geometryFromWKB(parts[0]!), SQUARE_WITH_HOLE);
+  assert.deepEqual(geometryFromWKB(parts[6]!), { type: "Point", coordinates: [3, 3] });
+});
