@@ -106,8 +106,13 @@ export class JobPool {
   readonly #maxRetry: number;
   readonly #retryBaseDelayMs: number;
   #queue: Task[] = [];
+  readonly #counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<
+    TaskStatus,
+    number
+  >;
   #active = 0;
   #startedAt = performance.now();
+  #lastEndedAt = 0;
   #cancelled = false;
   #listeners = new Set<(progress: PoolProgress) => void>();
   #waiters: (() => void)[] = [];
@@ -123,6 +128,7 @@ export class JobPool {
     this.#maxRetry = options.maxRetry ?? 2;
     this.#retryBaseDelayMs = options.retryBaseDelayMs ?? 1000;
     this.#tasks = argList.map((args, index) => ({ index, args, status: "pending" }));
+    this.#counts.pending = this.#tasks.length;
     this.#queue = [...this.#tasks];
     this.#pump();
   }
@@ -157,7 +163,7 @@ export class JobPool {
   }
 
   async #execute(task: Task): Promise<void> {
-    task.status = "running";
+    this.#setStatus(task, "running");
     task.startedAt = performance.now();
     task.controller = new AbortController();
     this.#changed();
@@ -165,12 +171,12 @@ export class JobPool {
       try {
         task.response = await this.#runTask(task.args, task.controller.signal);
         task.error = undefined;
-        task.status = "success";
+        this.#setStatus(task, "success");
         break;
       } catch (err) {
         const error = err instanceof Error ? err : new Error(String(err));
         if (task.controller.signal.aborted || error instanceof UdfCancelledError) {
-          task.status = "cancelled";
+          this.#setStatus(task, "cancelled");
           task.error = error;
           break;
         }
@@ -184,17 +190,25 @@ export class JobPool {
             }, { once: true });
           });
           if (!aborted) continue;
-          task.status = "cancelled";
+          this.#setStatus(task, "cancelled");
           task.error = error;
           break;
         }
         task.error = error;
-        task.status = error instanceof UdfTimeoutError ? "timeout" : "error";
+        this.#setStatus(task, error instanceof UdfTimeoutError ? "timeout" : "error");
         break;
       }
     }
     task.endedAt = performance.now();
+    this.#lastEndedAt = Math.max(this.#lastEndedAt, task.endedAt);
     task.controller = undefined;
+  }
+
+  /** Moves a task to a status, keeping the counts (so done() and status() cost O(1)). */
+  #setStatus(task: Task, status: TaskStatus): void {
+    this.#counts[task.status]--;
+    this.#counts[status]++;
+    task.status = status;
   }
 
   #changed(): void {
@@ -212,7 +226,9 @@ export class JobPool {
     // Cancelled tasks finish instantly; counting them would inflate the rate after a cancel.
     const finished = counts.success + counts.error + counts.timeout;
     const elapsedMs = this.totalTime();
-    const first = this.#tasks.find((t) => t.status === "error" || t.status === "timeout");
+    const first = counts.error + counts.timeout > 0
+      ? this.#tasks.find((t) => t.status === "error" || t.status === "timeout")
+      : undefined;
     return {
       total: this.#tasks.length,
       counts,
@@ -239,8 +255,9 @@ export class JobPool {
     this.#cancelled = true;
     let count = 0;
     for (const task of this.#queue.splice(0)) {
-      task.status = "cancelled";
+      this.#setStatus(task, "cancelled");
       task.endedAt = performance.now();
+      this.#lastEndedAt = Math.max(this.#lastEndedAt, task.endedAt);
       count++;
     }
     for (const task of this.#tasks) {
@@ -261,8 +278,9 @@ export class JobPool {
     );
     this.#cancelled = false;
     this.#startedAt = performance.now();
+    this.#lastEndedAt = 0;
     for (const task of again) {
-      task.status = "pending";
+      this.#setStatus(task, "pending");
       task.error = undefined;
       task.response = undefined;
       task.startedAt = task.endedAt = undefined;
@@ -274,8 +292,8 @@ export class JobPool {
 
   /** Milliseconds from the start (or last retry) to the last finished task, or to now. */
   totalTime(): number {
-    const ends = this.#tasks.map((t) => t.endedAt).filter((e): e is number => e !== undefined);
-    const end = this.done() && ends.length ? Math.max(...ends) : performance.now();
+    // The latest end is tracked as tasks end: this runs on every progress update.
+    const end = this.done() && this.#lastEndedAt ? this.#lastEndedAt : performance.now();
     return Math.max(0, end - this.#startedAt);
   }
 
@@ -288,7 +306,7 @@ export class JobPool {
 
   /** Whether every task has finished, whatever its outcome. */
   done(): boolean {
-    return this.#tasks.every((t) => t.status !== "pending" && t.status !== "running");
+    return this.#counts.pending === 0 && this.#counts.running === 0;
   }
 
   /** Whether every task succeeded. */
@@ -308,12 +326,7 @@ export class JobPool {
 
   /** Counts of tasks per status. */
   status(): Record<TaskStatus, number> {
-    const counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<
-      TaskStatus,
-      number
-    >;
-    for (const task of this.#tasks) counts[task.status]++;
-    return counts;
+    return { ...this.#counts };
   }
 
   /**
