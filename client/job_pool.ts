@@ -105,7 +105,10 @@ export class JobPool {
   readonly #maxWorkers: number;
   readonly #maxRetry: number;
   readonly #retryBaseDelayMs: number;
+  // Pending tasks are #queue[#head..]: shift() on a large array moves every element (O(n) per
+  // task), so the head advances instead and the array is compacted now and then.
   #queue: Task[] = [];
+  #head = 0;
   readonly #counts = Object.fromEntries(TASK_STATUSES.map((s) => [s, 0])) as Record<
     TaskStatus,
     number
@@ -150,8 +153,12 @@ export class JobPool {
   }
 
   #pump(): void {
-    while (this.#active < this.#maxWorkers && this.#queue.length > 0 && !this.#cancelled) {
-      const task = this.#queue.shift()!;
+    while (this.#active < this.#maxWorkers && this.#head < this.#queue.length && !this.#cancelled) {
+      const task = this.#queue[this.#head++];
+      if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+        this.#queue = this.#queue.slice(this.#head);
+        this.#head = 0;
+      }
       this.#active++;
       this.#execute(task).finally(() => {
         this.#active--;
@@ -254,7 +261,10 @@ export class JobPool {
   cancel(): number {
     this.#cancelled = true;
     let count = 0;
-    for (const task of this.#queue.splice(0)) {
+    const pending = this.#queue.slice(this.#head);
+    this.#queue = [];
+    this.#head = 0;
+    for (const task of pending) {
       this.#setStatus(task, "cancelled");
       task.endedAt = performance.now();
       this.#lastEndedAt = Math.max(this.#lastEndedAt, task.endedAt);
@@ -285,7 +295,7 @@ export class JobPool {
       task.response = undefined;
       task.startedAt = task.endedAt = undefined;
     }
-    this.#queue.push(...again);
+    for (const task of again) this.#queue.push(task);
     this.#pump();
     return again.length;
   }

@@ -216,3 +216,12 @@ Deno.test("bad maxWorkers is refused", () => {
     /maxWorkers/,
   );
 });
+
+Deno.test("a pool of 150,000 tasks finishes and reports its total time", async () => {
+  // Spreading every end time into Math.max overflowed the stack past ~100k tasks.
+  const run: RunTask = () => Promise.resolve(response(1));
+  const pool = new JobPool(run, Array.from({ length: 150_000 }, () => ({})), { maxWorkers: 64 });
+  await pool.wait({ progress: false });
+  assert.equal(pool.status().success, 150_000);
+  assert.ok(Number.isFinite(pool.totalTime()));
+});
