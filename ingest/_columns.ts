@@ -6,6 +6,7 @@
  */
 
 import * as arrow from "apache-arrow";
+import { binaryVector } from "../client/formats/arrow.ts";
 import type { ChunkStats } from "./metadata.ts";
 
 /** A WKB polygon for a box, or null when the box is NaN. */
@@ -24,39 +25,7 @@ export function boxWkb(minx: number, miny: number, maxx: number, maxy: number): 
 
 /** The bounding boxes of chunks as a WKB polygon column. */
 export function boxesVector(stats: readonly ChunkStats[]): arrow.Vector {
-  return binaryVectorOf(stats.map((s) => boxWkb(...s.bbox)));
-}
-
-/** A Binary vector (one buffer, one offsets array) from byte arrays and nulls. */
-export function binaryVectorOf(values: readonly (Uint8Array | null)[]): arrow.Vector {
-  const n = values.length;
-  const valueOffsets = new Int32Array(n + 1);
-  let total = 0;
-  let nullCount = 0;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (v) total += v.byteLength;
-    else nullCount++;
-    valueOffsets[i + 1] = total;
-  }
-  const data = new Uint8Array(total);
-  const nullBitmap = nullCount > 0 ? new Uint8Array((n + 7) >> 3) : undefined;
-  for (let i = 0; i < n; i++) {
-    const v = values[i];
-    if (!v) continue;
-    data.set(v, valueOffsets[i]);
-    if (nullBitmap) nullBitmap[i >> 3] |= 1 << (i & 7);
-  }
-  return arrow.makeVector(
-    arrow.makeData({
-      type: new arrow.Binary(),
-      length: n,
-      nullCount,
-      nullBitmap,
-      valueOffsets,
-      data,
-    }),
-  );
+  return binaryVector(stats.map((s) => boxWkb(...s.bbox)));
 }
 
 /** A one-batch table with its `geometry` column replaced by a Binary vector of the same length. */

@@ -26,7 +26,8 @@ import {
 } from "../client/formats/mod.ts";
 import type { Partitioning } from "./partition.ts";
 import { localPath } from "./read.ts";
-import { binaryVectorOf, boxWkb } from "./_columns.ts";
+import { binaryVector } from "../client/formats/arrow.ts";
+import { boxWkb } from "./_columns.ts";
 
 /** Schema metadata key of the chunk index format version. */
 export const FORMAT_VERSION_KEY = "fused:format_version";
@@ -223,7 +224,7 @@ export async function getChunksMetadata(url: string | URL): Promise<arrow.Table>
   }
   const columns: Record<string, arrow.Vector> = {};
   for (const f of index.schema.fields) columns[f.name] = index.getChild(f.name)!;
-  columns.geometry = binaryVectorOf(boxes);
+  columns.geometry = binaryVector(boxes);
   return withGeoMetadata(new arrow.Table(columns), "geometry");
 }
 

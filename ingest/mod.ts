@@ -32,7 +32,8 @@ import * as arrow from "apache-arrow";
 import { writeDirectoryAtomic } from "../client/atomic_write.ts";
 import { NotSupportedError, ValidationError } from "../client/errors.ts";
 import { findGeometryColumn, withGeoMetadata } from "../client/formats/mod.ts";
-import { binaryVectorOf, boxesVector, replaceGeometry } from "./_columns.ts";
+import { binaryVector } from "../client/formats/arrow.ts";
+import { boxesVector, replaceGeometry } from "./_columns.ts";
 import { takeRows } from "./_take.ts";
 import { explodeWkb, type GeometryMeasures, measureGeometries } from "./_wkb_measure.ts";
 import { chunkIndexTable, type ChunkStats, chunkStats } from "./metadata.ts";
@@ -258,7 +259,7 @@ export async function ingest(input: IngestInput, options: IngestOptions): Promis
   let table = read.table;
   if (options.explodeGeometries) {
     const { parts, rows } = explodeWkb(table.getChild("geometry")!);
-    table = replaceGeometry(takeRows(table, rows), binaryVectorOf(parts));
+    table = replaceGeometry(takeRows(table, rows), binaryVector(parts));
   }
   const readMs = performance.now() - started;
 

@@ -371,9 +371,19 @@ export class TypeCompleter {
           IDENTIFIER.test(item.label) && item.label.startsWith(partial)
         )
         .sort((a, b) => (a.sortText ?? "").localeCompare(b.sortText ?? ""));
-      const details = await this.#details(connection, items.slice(0, RESOLVE_COUNT), resolveMs);
+      // Resolve first the items whose kind says least: Deno labels re-exported functions as
+      // variables (kind 6), and a namespace like `fused.` has more types than RESOLVE_COUNT.
+      const vague = (item: CompletionItem) => item.kind === undefined || item.kind === 6 ? 0 : 1;
+      const order = items.map((_, i) => i).sort((a, b) =>
+        vague(items[a]) - vague(items[b]) || a - b
+      )
+        .slice(0, RESOLVE_COUNT);
+      const resolved = await this.#details(connection, order.map((i) => items[i]), resolveMs);
+      const details: (string | undefined)[] = [];
+      order.forEach((itemIndex, k) => details[itemIndex] = resolved[k]);
       return items.map((item, i) => {
-        const described = details[i] ? describeDetail(details[i]) : undefined;
+        const detail = details[i];
+        const described = detail ? describeDetail(detail) : undefined;
         return {
           label: item.label,
           type: described?.type ?? KINDS[item.kind ?? 0] ?? "<unknown>",

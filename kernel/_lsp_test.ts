@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { startEvaluator, type TypeCompletionOptions } from "./evaluator.ts";
 import type { Evaluator, ExecuteOutcome } from "./evaluator_types.ts";
+import { within } from "./_evaluator_harness.ts";
 
 const PATIENT: TypeCompletionOptions = { firstBudgetMs: 60_000, budgetMs: 60_000 };
 
@@ -39,15 +40,6 @@ async function ok(ev: Evaluator, code: string): Promise<void> {
 
 async function complete(ev: Evaluator, code: string): Promise<string[]> {
   return (await ev.complete(code, code.length)).matches;
-}
-
-/** Rejects if `p` takes longer than `ms`: detects a hang, not a speed. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
 /** Command lines of this process's child processes (from /proc). */

@@ -1,75 +1,8 @@
 import assert from "node:assert/strict";
-import { startEvaluator } from "./evaluator.ts";
-import type { Evaluator, EvaluatorEvent, ExecuteOutcome } from "./evaluator_types.ts";
+import { plain, withEvaluator, within } from "./_evaluator_harness.ts";
+import type { EvaluatorEvent } from "./evaluator_types.ts";
 
 const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
-
-interface Harness {
-  ev: Evaluator;
-  events: EvaluatorEvent[];
-  run(code: string, cell: string): Promise<ExecuteOutcome>;
-  waitFor(pred: (e: EvaluatorEvent) => boolean, ms: number, what: string): Promise<EvaluatorEvent>;
-}
-
-async function withEvaluator(fn: (h: Harness) => Promise<void>): Promise<void> {
-  const ev = await startEvaluator();
-  const events: EvaluatorEvent[] = [];
-  const waiters: { pred: (e: EvaluatorEvent) => boolean; resolve: (e: EvaluatorEvent) => void }[] =
-    [];
-  ev.onEvent((e) => {
-    events.push(e);
-    for (const w of [...waiters]) {
-      if (w.pred(e)) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(e);
-      }
-    }
-  });
-  const h: Harness = {
-    ev,
-    events,
-    run: (code, cell) =>
-      ev.execute(code, {
-        cell,
-        silent: false,
-        allowStdin: false,
-        requestInput: () => Promise.reject(new Error("no stdin in this test")),
-      }),
-    waitFor(pred, ms, what) {
-      const found = events.find(pred);
-      if (found) return Promise.resolve(found);
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`${what} did not arrive in ${ms} ms`)), ms);
-        waiters.push({
-          pred,
-          resolve: (e) => {
-            clearTimeout(timer);
-            resolve(e);
-          },
-        });
-      });
-    },
-  };
-  try {
-    await fn(h);
-  } finally {
-    await ev.shutdown();
-  }
-}
-
-/** Rejects if `p` takes longer than `ms`: the bound the issue sets, not a speed measurement. */
-function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const t = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
-
-function plain(outcome: ExecuteOutcome): string {
-  assert.equal(outcome.status, "ok", JSON.stringify(outcome));
-  return outcome.status === "ok" ? String(outcome.result?.data["text/plain"]) : "";
-}
 
 type State = Record<string, unknown>;
 
@@ -142,8 +75,8 @@ Deno.test("the Cancel button of a displayed pool ends a cell awaiting pool.wait(
     });
     assert.equal(plain(await within(cell, 2000, "the cell after Cancel")), '"waited"');
 
-    const counts = plain(await h.run("Object.values(pool.status()).join(' ')", "s"));
-    const keys = plain(await h.run("Object.keys(pool.status()).join(' ')", "k"));
+    const counts = String(plain(await h.run("Object.values(pool.status()).join(' ')", "s")));
+    const keys = String(plain(await h.run("Object.keys(pool.status()).join(' ')", "k")));
     const status = Object.fromEntries(
       keys.replaceAll('"', "").split(" ").map((k, i) => [
         k,

@@ -8,6 +8,9 @@
 import * as arrow from "apache-arrow";
 import { CorruptDataError } from "./errors.ts";
 
+/** A Binary vector (one data buffer, one offsets array) from byte arrays and nulls. */
+export { binaryVector } from "./_columns.ts";
+
 /**
  * Encodes a table as an Arrow IPC stream (schema metadata such as `geo` included).
  *
