@@ -24,3 +24,22 @@ export async function installedKernelEnv(dir: string): Promise<Record<string, st
     PYTHONDONTWRITEBYTECODE: "1",
   };
 }
+
+const shared = new Map<string, Promise<Record<string, string>>>();
+
+/**
+ * Like `installedKernelEnv`, in a temp prefix made once per test process and name, and removed
+ * when the process ends.
+ */
+export function sharedKernelEnv(name: string): Promise<Record<string, string>> {
+  let env = shared.get(name);
+  if (!env) {
+    env = (async () => {
+      const dir = await Deno.makeTempDir({ prefix: `${name}-` });
+      globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
+      return await installedKernelEnv(dir);
+    })();
+    shared.set(name, env);
+  }
+  return env;
+}

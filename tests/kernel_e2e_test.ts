@@ -5,22 +5,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { installedKernelEnv, PYTHON } from "./_jupyter.ts";
+import { PYTHON, sharedKernelEnv } from "./_jupyter.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const ROOT = new URL("..", import.meta.url).pathname;
 const dec = new TextDecoder();
 
-let envPromise: Promise<Record<string, string>> | undefined;
-
 /** Environment that points Jupyter at a temp prefix with the kernelspec (once per test run). */
 function jupyterEnv(): Promise<Record<string, string>> {
-  envPromise ??= (async () => {
-    const dir = await Deno.makeTempDir({ prefix: "fused-kernel-e2e-" });
-    globalThis.addEventListener("unload", () => Deno.removeSync(dir, { recursive: true }));
-    return await installedKernelEnv(dir);
-  })();
-  return envPromise;
+  return sharedKernelEnv("fused-kernel-e2e");
 }
 
 async function run(
