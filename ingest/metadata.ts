@@ -28,6 +28,7 @@ import type { Partitioning } from "./partition.ts";
 import { localPath } from "./read.ts";
 import { binaryVector } from "../client/formats/arrow.ts";
 import { boxWkb } from "./_columns.ts";
+import type { GeometryMeasures } from "./_wkb_measure.ts";
 
 /** Schema metadata key of the chunk index format version. */
 export const FORMAT_VERSION_KEY = "fused:format_version";
@@ -57,22 +58,7 @@ export interface ChunkStats {
 }
 
 /** Per-row bounding boxes and measures, indexed by the rows of {@linkcode Partitioning.order}. */
-export interface RowMeasures {
-  /** Bounding box of each row's geometry. */
-  minx: Float64Array;
-  /** Bounding box of each row's geometry. */
-  miny: Float64Array;
-  /** Bounding box of each row's geometry. */
-  maxx: Float64Array;
-  /** Bounding box of each row's geometry. */
-  maxy: Float64Array;
-  /** Planar area of each row. */
-  area: Float64Array;
-  /** Planar length of each row. */
-  length: Float64Array;
-  /** Coordinates of each row. */
-  coords: Float64Array;
-}
+export type RowMeasures = Omit<GeometryMeasures, "cx" | "cy">;
 
 /** Sums the measures of every chunk of a partitioning (rows taken through `order`). */
 export function chunkStats(p: Partitioning, m: RowMeasures): ChunkStats[] {
