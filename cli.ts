@@ -208,7 +208,12 @@ export async function main(args: string[]): Promise<number> {
         return await (await import("./server/main.ts")).main(rest);
       case "kernel": {
         if (rest[0] !== "install" && rest[0] !== "uninstall") {
-          console.error("Usage: fused kernel install|uninstall [--prefix DIR]");
+          const usage = "Usage: fused kernel install|uninstall [--prefix DIR]";
+          if (rest[0] === "--help" || rest[0] === "-h") {
+            console.log(usage);
+            return 0;
+          }
+          console.error(usage);
           return 2;
         }
         const flags = rest[0] === "uninstall" ? ["--uninstall", ...rest.slice(1)] : rest.slice(1);
