@@ -35,6 +35,7 @@ import {
   toBundle,
 } from "./display.ts";
 import { installFusedDisplay } from "./fused_display.ts";
+import { installMagicRuntime } from "./magic_runtime.ts";
 import { installJobPoolDisplay } from "./job_pool_display.ts";
 import {
   commInfo,
@@ -886,3 +887,4 @@ installStdin();
 installDisplay();
 installJobPoolDisplay();
 installFusedDisplay();
+installMagicRuntime();

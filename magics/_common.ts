@@ -13,14 +13,15 @@ import { type UdfDisplayOptions, udfToMimeBundle } from "../display/udf.ts";
 import { describeUdf } from "../client/run.ts";
 import type { MagicContext } from "./registry.ts";
 import { formatDuration } from "./registry.ts";
+import { magicRuntime } from "./runtime.ts";
 
 /**
- * Makes sure the engines are installed: the public module installs the local engine and the API
- * client installs the remote runner and the saved-UDF loader. Imported lazily so a kernel that
+ * Makes sure the engines are installed: the kernel's runtime installs the local engine and the
+ * API client installs the remote runner and the saved-UDF loader. Loaded lazily so a kernel that
  * never runs a UDF never loads them.
  */
 export async function ensureRuntime(): Promise<void> {
-  await import("../mod.ts");
+  await magicRuntime().installEngines();
   await import("../client/api/mod.ts");
 }
 

@@ -5,6 +5,10 @@
  * @module
  */
 import type { CapturedOutput, MagicContext } from "./registry.ts";
+import { installMagicRuntime } from "../kernel/magic_runtime.ts";
+
+// Handler tests run the magics with the kernel's runtime, as a notebook does.
+installMagicRuntime();
 
 /** A magic context over a plain scope object, recording what the handler shows. */
 export interface TestContext extends MagicContext {

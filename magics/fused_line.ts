@@ -35,6 +35,7 @@ import {
 import { formatHelp } from "./help.ts";
 import type { MagicContext } from "./registry.ts";
 import { FUSED_LINE } from "./spec.ts";
+import { magicRuntime } from "./runtime.ts";
 
 /** A subcommand's handler: parsed arguments and flags in, the cell's value (if any) out. */
 export type SubcommandHandler = (
@@ -245,9 +246,7 @@ async function serveCommand(
     ctx.print(describeService());
     return undefined;
   }
-  // The service is large (registry, storage, routes): load it only when asked for.
-  const { startServer } = await import("../server/mod.ts");
-  const server = await startServer({
+  const server = await magicRuntime().startService({
     ...(flags.port !== undefined ? { port: flags.port as number } : {}),
     ...(flags.dataDir !== undefined ? { dataDir: String(flags.dataDir) } : {}),
     quiet: true,

@@ -1,0 +1,25 @@
+/**
+ * What the magics call on, installed by the kernel (the layer allowed to import every other):
+ * the engines behind `fused.run` and the embedded service behind `%fused serve`, each loaded
+ * only when a magic first needs it.
+ *
+ * @module
+ */
+import { type MagicRuntime, setMagicRuntime } from "../magics/runtime.ts";
+
+/** The kernel's runtime for magics. */
+export const kernelMagicRuntime: MagicRuntime = {
+  async installEngines() {
+    await import("../mod.ts"); // installs the local engine (lazily created)
+  },
+  async startService(options) {
+    // The service is large (registry, storage, routes): loaded only when asked for.
+    const { startServer } = await import("../server/mod.ts");
+    return await startServer(options);
+  },
+};
+
+/** Installs the kernel's runtime for magics (the evaluator Worker does this once). */
+export function installMagicRuntime(): void {
+  setMagicRuntime(kernelMagicRuntime);
+}

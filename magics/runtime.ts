@@ -1,0 +1,51 @@
+/**
+ * What the magics need from the layers above them: installing the engines behind `fused.run` and
+ * starting an embedded service for `%fused serve`. The kernel (which may import every layer)
+ * installs these; magics import only client/ and display/.
+ *
+ * @module
+ */
+import { FusedError } from "../client/errors.ts";
+
+/** An embedded UDF service, as `startServer` returns it. */
+export interface StartedService {
+  /** Root URL (share-token URLs live here). */
+  url: string;
+  /** API base URL (`.../v1`). */
+  baseUrl: string;
+  /** The port listened on. */
+  port: number;
+  /** The admin's API token. */
+  adminToken: string;
+  /** The state folder. */
+  dataDir: string;
+  /** Stops it. */
+  close(): Promise<void>;
+}
+
+/** The services magics call on. */
+export interface MagicRuntime {
+  /** Installs the local engine and the API client's remote runner (idempotent). */
+  installEngines(): Promise<void>;
+  /** Starts an embedded UDF service. */
+  startService(
+    options: { port?: number; dataDir?: string; quiet?: boolean },
+  ): Promise<StartedService>;
+}
+
+let runtime: MagicRuntime | undefined;
+
+/** Installs what magics call on (the kernel's evaluator does this once). */
+export function setMagicRuntime(value: MagicRuntime): void {
+  runtime = value;
+}
+
+/** What magics call on; a clear error outside a kernel that installed it. */
+export function magicRuntime(): MagicRuntime {
+  if (!runtime) {
+    throw new FusedError(
+      "The magics need the kernel's runtime (engines, embedded service): run them in the Deno (Fused) kernel, or call setMagicRuntime first",
+    );
+  }
+  return runtime;
+}
