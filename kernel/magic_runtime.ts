@@ -12,6 +12,10 @@ export const kernelMagicRuntime: MagicRuntime = {
   async installEngines() {
     await import("../mod.ts"); // installs the local engine (lazily created)
   },
+  async ingest(input, options) {
+    const { ingest } = await import("../ingest/mod.ts");
+    return await ingest(input, options);
+  },
   async startService(options) {
     // The service is large (registry, storage, routes): loaded only when asked for.
     const { startServer } = await import("../server/mod.ts");

@@ -33,7 +33,7 @@ import {
   udfCard,
 } from "./_common.ts";
 import { formatHelp } from "./help.ts";
-import type { MagicContext } from "./registry.ts";
+import { formatDuration, type MagicContext } from "./registry.ts";
 import { FUSED_LINE } from "./spec.ts";
 import { magicRuntime } from "./runtime.ts";
 
@@ -159,6 +159,35 @@ async function signCommand(
     ...(flags.expiration !== undefined ? { expiration: flags.expiration as number } : {}),
   });
   ctx.print(`${url}\n`);
+  return undefined;
+}
+
+async function ingestCommand(
+  args: Record<string, unknown>,
+  flags: Record<string, unknown>,
+  ctx: MagicContext,
+): Promise<unknown> {
+  if (flags.output === undefined) {
+    throw new ValidationError("%fused ingest needs --output DIR: where the table is written");
+  }
+  const out = flags.out === undefined ? undefined : requireIdentifier(String(flags.out), "--out");
+  const lonlat = flags.lonlat === undefined ? undefined : String(flags.lonlat).split(",");
+  if (lonlat && lonlat.length !== 2) {
+    throw new ValidationError(`Cannot read --lonlat "${flags.lonlat}": write LON,LAT`);
+  }
+  const result = await magicRuntime().ingest(text(args.input, "INPUT"), {
+    output: String(flags.output),
+    partitioningMethod: flags.method as "rows" | "area" | "length" | "coords" | undefined,
+    targetNumChunks: flags.targetChunks as number | undefined,
+    lonlatCols: lonlat ? [lonlat[0].trim(), lonlat[1].trim()] : undefined,
+    overwrite: flags.overwrite === true,
+  });
+  ctx.print(
+    `Wrote ${result.rows} rows into ${result.files} files and ${result.chunks} chunks at ${result.path} (${
+      formatDuration(result.timings.totalMs)
+    })\n`,
+  );
+  if (out !== undefined) await ctx.bind(out, result);
   return undefined;
 }
 
@@ -355,6 +384,7 @@ export const FUSED_LINE_HANDLERS: Readonly<Record<string, SubcommandHandler>> = 
   cp: cpCommand,
   rm: rmCommand,
   sign: signCommand,
+  ingest: ingestCommand,
   jobs: jobsCommand,
   logs: logsCommand,
   cancel: cancelCommand,

@@ -173,3 +173,30 @@ Deno.test("%fused serve starts the embedded service; files, save, share and map 
   assert.match(ctx.stdout, /^Stopped the embedded service/);
   assert.equal(options.baseUrl, previousBaseUrl);
 });
+
+Deno.test("%fused ingest partitions a GeoJSON file and binds the result with --out", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const features = Array.from({ length: 200 }, (_, i) => ({
+      type: "Feature",
+      properties: { i },
+      geometry: { type: "Point", coordinates: [(i % 20) - 10, Math.floor(i / 20) - 5] },
+    }));
+    await Deno.writeTextFile(
+      join(dir, "p.geojson"),
+      JSON.stringify({ type: "FeatureCollection", features }),
+    );
+    const { ctx } = await line(
+      `ingest ${join(dir, "p.geojson")} --output ${join(dir, "t")} --target-chunks 8 --out info`,
+    );
+    assert.match(ctx.stdout, /Wrote 200 rows into \d+ files and \d+ chunks/);
+    assert.equal((ctx.scope.info as { rows: number }).rows, 200);
+    await assert.rejects(() => line(`ingest ${join(dir, "p.geojson")}`), /needs --output DIR/);
+    await assert.rejects(
+      () => line(`ingest ${join(dir, "p.geojson")} --output ${join(dir, "u")} --method volume`),
+      /volume/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -1,6 +1,6 @@
 /**
- * What the magics need from the layers above them: installing the engines behind `fused.run` and
- * starting an embedded service for `%fused serve`. The kernel (which may import every layer)
+ * What the magics need from the layers above them: installing the engines behind `fused.run`,
+ * ingesting geodata for `%fused ingest`, and starting an embedded service for `%fused serve`. The kernel (which may import every layer)
  * installs these; magics import only client/ and display/.
  *
  * @module
@@ -23,10 +23,35 @@ export interface StartedService {
   close(): Promise<void>;
 }
 
+/** What `%fused ingest` reports (the ingest layer's result, in short). */
+export interface IngestSummary {
+  /** The local folder written. */
+  path: string;
+  /** Files, chunks and rows written. */
+  files: number;
+  /** Chunks (row groups) in all files. */
+  chunks: number;
+  /** Rows written. */
+  rows: number;
+  /** Timings in milliseconds. */
+  timings: { totalMs: number };
+}
+
 /** The services magics call on. */
 export interface MagicRuntime {
   /** Installs the local engine and the API client's remote runner (idempotent). */
   installEngines(): Promise<void>;
+  /** Partitions geodata into a chunked GeoParquet table (`fused.ingest`). */
+  ingest(
+    input: string,
+    options: {
+      output: string;
+      partitioningMethod?: "rows" | "area" | "length" | "coords";
+      targetNumChunks?: number;
+      lonlatCols?: [string, string];
+      overwrite?: boolean;
+    },
+  ): Promise<IngestSummary>;
   /** Starts an embedded UDF service. */
   startService(
     options: { port?: number; dataDir?: string; quiet?: boolean },

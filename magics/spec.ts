@@ -252,6 +252,38 @@ export const FUSED_LINE: MagicDeclaration = {
         help: "Lifetime of the URL in seconds (service default one hour)",
       }],
     },
+    {
+      name: "ingest",
+      summary: "Partitions geodata into a chunked GeoParquet table (Fused's layout)",
+      args: [{ name: "INPUT", type: "string", help: "A file, folder, URL or fd:// path" }],
+      flags: [
+        {
+          name: "output",
+          type: "string",
+          metavar: "DIR",
+          help: "Where the table is written (a folder or fd:// path); required",
+        },
+        {
+          name: "method",
+          type: ["rows", "area", "length", "coords"],
+          help: "What each file and chunk holds at most (default rows)",
+        },
+        {
+          name: "target-chunks",
+          type: "integer",
+          metavar: "N",
+          help: "About how many chunks to make (default 500)",
+        },
+        {
+          name: "lonlat",
+          type: "string",
+          metavar: "LON,LAT",
+          help: "Point columns of CSV or Parquet input",
+        },
+        { name: "overwrite", type: "boolean", help: "Replaces an existing output" },
+        OUT,
+      ],
+    },
     { name: "jobs", summary: "Lists the batch jobs on the service" },
     {
       name: "logs",
