@@ -17,15 +17,18 @@
  *
  * @module
  */
-import { setLocalEngine } from "./client/run.ts";
+import { cachingLocalEngine, installEngine } from "./client/run.ts";
 import { defaultEngine } from "./engine/mod.ts";
 
 // Created on first run, not at import: importing "fused" must work anywhere, also inside a
 // UDF's permission-less Worker (which cannot read TMPDIR to place the engine's folder).
-setLocalEngine({
-  run: (request) => defaultEngine().run(request),
-  describe: (udf) => defaultEngine().describe(udf),
-});
+installEngine(
+  "local",
+  cachingLocalEngine({
+    run: (request) => defaultEngine().run(request),
+    describe: (udf) => defaultEngine().describe(udf),
+  }),
+);
 
 export { Udf, udf } from "./client/udf.ts";
 export type { UdfHeader, UdfLanguage, UdfOptions } from "./client/udf.ts";

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { run, setLocalEngine } from "../client/run.ts";
+import { cachingLocalEngine, installEngine, run } from "../client/run.ts";
 import { udf } from "../client/udf.ts";
 import { LocalEngine } from "../engine/mod.ts";
 import { formatMs, quantile } from "./_stats.ts";
@@ -111,7 +111,7 @@ export async function main(): Promise<EngineBenchResult> {
       if (i >= 50) warm.push(performance.now() - t0);
     }
 
-    setLocalEngine(engine);
+    installEngine("local", cachingLocalEngine(engine));
     const warmFused: number[] = [];
     for (let i = 0; i < 1050; i++) {
       const t0 = performance.now();
@@ -170,7 +170,7 @@ export async function main(): Promise<EngineBenchResult> {
     );
     return result;
   } finally {
-    setLocalEngine(undefined);
+    installEngine("local", undefined);
     await engine.close();
     await Deno.remove(dataDir, { recursive: true });
   }

@@ -40,10 +40,10 @@ export async function main(): Promise<SubmitBenchResult> {
   Deno.env.set("FUSED_HOME", home); // credentials and settings stay out of ~/.fused
   const fused = await import("../mod.ts");
   const { LocalEngine } = await import("../engine/mod.ts");
-  const { setLocalEngine } = await import("../client/run.ts");
+  const { cachingLocalEngine, installEngine } = await import("../client/run.ts");
   const { startServer } = await import("../server/mod.ts");
   const engine = new LocalEngine({ dataDir: `${home}/engine`, maxWorkers: IN_FLIGHT });
-  setLocalEngine(engine);
+  installEngine("local", cachingLocalEngine(engine));
   fused.options.cacheDirectory = `${home}/cache`;
   const server = await startServer({ dataDir: `${home}/server`, port: 0, quiet: true });
   try {
@@ -100,7 +100,7 @@ export async function main(): Promise<SubmitBenchResult> {
     );
     return result;
   } finally {
-    setLocalEngine(undefined);
+    installEngine("local", undefined);
     await engine.close();
     await server.close();
     await Deno.remove(home, { recursive: true });

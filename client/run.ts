@@ -1,7 +1,8 @@
 /**
- * `fused.run`: runs a UDF on the local engine (sandboxed Workers) or on a service, with Fused's
- * caching, retry and logging rules. The engines plug in here (`setLocalEngine`,
- * `setRemoteRunner`), so this module depends on neither `engine/` nor the HTTP client.
+ * `fused.run`: runs a UDF on the local engine (sandboxed processes) or on a service, with Fused's
+ * caching, retry and logging rules. The engines are rows of one table (`installEngine`), filled in
+ * by `fused` (mod.ts), the API client and, inside a UDF, the executor's bridge to its host; so this
+ * module depends on neither `engine/` nor the HTTP client.
  *
  * @module
  */
@@ -69,28 +70,63 @@ export interface LocalEngineLike {
   describe(udf: Udf): Promise<UdfSignatureLike>;
 }
 
-/** Runs a UDF (or a saved UDF name or token) on a service; installed by the API client. */
-export type RemoteRunner = (
-  udf: Udf | string,
-  request: Omit<EngineRunRequest, "udf"> & {
-    cacheMaxAge?: number;
-    instanceType?: string;
-  },
-) => Promise<RunResponse>;
+/** A run as every engine of the table receives it: options already checked and resolved. */
+export interface EngineCall {
+  /** UDF parameters (raw; the executor coerces them). */
+  parameters: Record<string, unknown>;
+  /** A tile run. */
+  tile?: Tile;
+  /** Cancels the run. */
+  signal?: AbortSignal;
+  /** Stops a run that takes longer (milliseconds). */
+  timeoutMs?: number;
+  /** Network access for a local run. */
+  allowNet?: boolean | string[];
+  /** Cache age in seconds (0 disables); undefined leaves it to the engine (a run by name). */
+  cacheMaxAge?: number;
+  /** Instance type: "realtime", or the batch type of a batch run. */
+  instanceType?: string;
+}
 
-/** Runs a UDF as a batch job on a service and waits for its result; installed by the API client. */
-export type BatchRunner = (
-  udf: Udf | string,
-  request: { instanceType: string; parameters: Record<string, unknown>; signal?: AbortSignal },
-) => Promise<RunResponse>;
+/**
+ * One row of the engine table: what runs a UDF (or a saved name or token) somewhere and answers
+ * with the full response. `describe` reads a UDF's parameters; only the local row has it.
+ */
+export interface UdfEngine {
+  /** Runs one UDF. */
+  run(target: Udf | string, call: EngineCall): Promise<RunResponse>;
+  /** Reads a UDF's parameters from its code (the local row). */
+  describe?(udf: Udf): Promise<UdfSignatureLike>;
+}
 
-let localEngine: LocalEngineLike | undefined;
-let remoteRunner: RemoteRunner | undefined;
-let batchRunner: BatchRunner | undefined;
+/**
+ * The rows of the table: "local" (the sandboxed executor on this machine), "remote" (a service),
+ * "batch" (a batch job on a service). Inside a UDF every row is the bridge to the UDF's host.
+ */
+export type EngineName = "local" | "remote" | "batch";
 
-/** Installs the batch runner (the API client does this). */
-export function setBatchRunner(runner: BatchRunner | undefined): void {
-  batchRunner = runner;
+// Why installed rows, not imports: client/ must not import engine/ or the HTTP client (layers
+// point down), so `fused` (mod.ts), the API client and the executor's child each fill in theirs.
+const engines = new Map<EngineName, UdfEngine>();
+
+const MISSING_ENGINE: Record<EngineName, string> = {
+  local:
+    'No local engine is installed: import "fused" (mod.ts), or installEngine("local", cachingLocalEngine(defaultEngine())) with engine/mod.ts',
+  remote: 'The remote engine needs the API client: import "fused" (mod.ts) so it is installed',
+  batch: 'Batch runs need the API client: import "fused" (mod.ts) so it is installed',
+};
+
+/** Puts an engine in the table (or takes it out with undefined). */
+export function installEngine(name: EngineName, engine: UdfEngine | undefined): void {
+  if (engine) engines.set(name, engine);
+  else engines.delete(name);
+}
+
+/** The installed engine of a row, or a FusedError naming what installs it. */
+export function engineFor(name: EngineName): UdfEngine {
+  const engine = engines.get(name);
+  if (!engine) throw new FusedError(MISSING_ENGINE[name]);
+  return engine;
 }
 
 /**
@@ -101,16 +137,6 @@ function batchType(target: Udf | string, opts: RunOptions, engine: string): stri
   const type = opts.instanceType ??
     (engine === "remote" && typeof target !== "string" ? target.instanceType : undefined);
   return type && type !== "realtime" ? type : undefined;
-}
-
-/** Installs the local engine (`fused` does this with `engine/`'s default engine). */
-export function setLocalEngine(engine: LocalEngineLike | undefined): void {
-  localEngine = engine;
-}
-
-/** Installs the remote runner (the API client does this). */
-export function setRemoteRunner(runner: RemoteRunner | undefined): void {
-  remoteRunner = runner;
 }
 
 /** Options of `run`. Any other key is a UDF parameter (`run(udf, { n: 3 })`). */
@@ -234,35 +260,51 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 
 /** The UDF's parameters, read from its code by the local engine. */
 export async function describeUdf(udf: Udf): Promise<UdfSignatureLike> {
-  if (!localEngine) {
-    throw new FusedError(
-      'Reading a UDF\'s parameters needs the local engine: import "fused" (mod.ts) first',
-    );
+  const engine = engineFor("local");
+  if (!engine.describe) {
+    throw new FusedError("The installed local engine cannot read a UDF's parameters");
   }
-  return await localEngine.describe(udf);
+  return await engine.describe(udf);
 }
 
-async function runLocal(
+/**
+ * The local row: runs on `engine` (the sandboxed executor) behind Fused's run cache, keyed on the
+ * UDF's version, the parameters, the tile and the network grant, with a cross-process lock so
+ * that concurrent callers compute a result once.
+ *
+ * @example
+ * ```ts ignore
+ * import { defaultEngine } from "../engine/mod.ts";
+ * installEngine("local", cachingLocalEngine(defaultEngine()));
+ * ```
+ */
+export function cachingLocalEngine(engine: LocalEngineLike): UdfEngine {
+  return {
+    describe: (udf) => engine.describe(udf),
+    run: (target, call) => {
+      if (typeof target === "string") {
+        throw new FusedError("The local engine runs Udf objects: load the UDF first");
+      }
+      return runCached(engine, target, call);
+    },
+  };
+}
+
+async function runCached(
+  engine: LocalEngineLike,
   udf: Udf,
-  parameters: Record<string, unknown>,
-  opts: RunOptions,
+  call: EngineCall,
 ): Promise<RunResponse> {
-  if (!localEngine) {
-    throw new FusedError(
-      'No local engine is installed: import "fused" (mod.ts), or call setLocalEngine(defaultEngine()) from engine/mod.ts',
-    );
-  }
-  const engine = localEngine;
-  const tile = tileOf(opts);
-  const maxAge = effectiveMaxAge(udf, opts);
+  const { parameters, tile } = call;
+  const maxAge = call.cacheMaxAge ?? 0;
   const started = performance.now();
   const request: EngineRunRequest = {
     udf,
     parameters,
     tile,
-    signal: opts.signal,
-    timeoutMs: opts.runTimeout ?? fusedOptions.runTimeout * 1000,
-    allowNet: opts.allowNet,
+    signal: call.signal,
+    timeoutMs: call.timeoutMs,
+    allowNet: call.allowNet,
   };
   const respond = (entry: { value: UdfResult; logs: UdfLogs }, cached: boolean): RunResponse => ({
     data: entry.value,
@@ -280,7 +322,7 @@ async function runLocal(
     udf.version,
     canonicalJson(parameters),
     tile ?? null,
-    opts.allowNet ?? false,
+    call.allowNet ?? false,
   ]);
   const folder = udfCacheFolder(udf.name);
   const read = async () => {
@@ -301,6 +343,36 @@ async function runLocal(
       return respond(entry, false);
     },
   );
+}
+
+/** Which row of the table a run goes to, and the call it gets. */
+function route(
+  target: Udf | string,
+  opts: RunOptions,
+  parameters: Record<string, unknown>,
+  engine: "local" | "remote",
+): { row: EngineName; call: EngineCall } {
+  const timeoutMs = opts.runTimeout ?? fusedOptions.runTimeout * 1000;
+  const tile = tileOf(opts);
+  const batch = opts.engine === "local" ? undefined : batchType(target, opts, engine);
+  if (batch) {
+    return { row: "batch", call: { parameters, signal: opts.signal, instanceType: batch } };
+  }
+  if (engine === "local" && opts.instanceType && opts.instanceType !== "realtime") {
+    throw new ValidationError(
+      `instanceType "${opts.instanceType}" runs as a batch job on the service: use engine: "remote"`,
+    );
+  }
+  const call: EngineCall = {
+    parameters,
+    tile,
+    signal: opts.signal,
+    timeoutMs,
+    allowNet: opts.allowNet,
+    instanceType: opts.instanceType,
+    cacheMaxAge: typeof target === "string" ? undefined : effectiveMaxAge(target, opts),
+  };
+  return { row: engine, call };
 }
 
 /**
@@ -326,42 +398,8 @@ export async function runDetailed(
   for (let attempt = 0;; attempt++) {
     try {
       opts.signal?.throwIfAborted();
-      let response: RunResponse;
-      const batch = opts.engine === "local" ? undefined : batchType(target, opts, engine);
-      if (batch) {
-        if (!batchRunner) {
-          throw new FusedError(
-            'Batch runs need the API client: import "fused" (mod.ts) so it is installed',
-          );
-        }
-        response = await batchRunner(target, {
-          instanceType: batch,
-          parameters,
-          signal: opts.signal,
-        });
-      } else if (engine === "remote") {
-        if (!remoteRunner) {
-          throw new FusedError(
-            'The remote engine needs the API client: import "fused" (mod.ts) so it is installed',
-          );
-        }
-        const maxAge = typeof target === "string" ? undefined : effectiveMaxAge(target, opts);
-        response = await remoteRunner(target, {
-          parameters,
-          tile: tileOf(opts),
-          signal: opts.signal,
-          timeoutMs: opts.runTimeout ?? fusedOptions.runTimeout * 1000,
-          cacheMaxAge: maxAge,
-          instanceType: opts.instanceType,
-        });
-      } else {
-        if (opts.instanceType && opts.instanceType !== "realtime") {
-          throw new ValidationError(
-            `instanceType "${opts.instanceType}" runs as a batch job on the service: use engine: "remote"`,
-          );
-        }
-        response = await runLocal(target as Udf, parameters, opts);
-      }
+      const { row, call } = route(target, opts, parameters, engine);
+      const response = await engineFor(row).run(target, call);
       if (verbose) {
         if (response.cached) console.error("Cached UDF result returned.");
         printLogs(response.logs);

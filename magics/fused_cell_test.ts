@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { options } from "../client/options.ts";
-import { setLocalEngine } from "../client/run.ts";
+import { cachingLocalEngine, installEngine } from "../client/run.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { defaultEngine } from "../engine/mod.ts";
 import { parseLine } from "./args.ts";
@@ -9,7 +9,7 @@ import { FUSED_CELL } from "./spec.ts";
 import { testContext } from "./_test_context.ts";
 import { JUPYTER_DISPLAY } from "../display/mime.ts";
 
-setLocalEngine(defaultEngine());
+installEngine("local", cachingLocalEngine(defaultEngine()));
 options.cacheDirectory = await Deno.makeTempDir({ prefix: "fused-magics-cache-" });
 
 const DOUBLE = "export default function udf({ n = 1 }: { n?: number }) {\n  return n * 2;\n}\n";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { options } from "../client/options.ts";
-import { setLocalEngine } from "../client/run.ts";
+import { cachingLocalEngine, installEngine } from "../client/run.ts";
 import { udf } from "../client/udf.ts";
 import { defaultEngine } from "../engine/mod.ts";
 import { JUPYTER_DISPLAY } from "../display/mime.ts";
@@ -11,7 +11,7 @@ import { fusedLine } from "./fused_line.ts";
 import { FUSED_CELL, FUSED_LINE } from "./spec.ts";
 import { type TestContext, testContext } from "./_test_context.ts";
 
-setLocalEngine(defaultEngine());
+installEngine("local", cachingLocalEngine(defaultEngine()));
 options.cacheDirectory = await Deno.makeTempDir({ prefix: "fused-magics-cache-" });
 
 async function line(text: string, ctx: TestContext = testContext()) {

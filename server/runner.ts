@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { type LocalEngineLike, runDetailed, setLocalEngine } from "../client/run.ts";
+import {
+  cachingLocalEngine,
+  installEngine,
+  type LocalEngineLike,
+  runDetailed,
+} from "../client/run.ts";
 import { defaultEngine } from "../engine/mod.ts";
 import type { UdfRunner } from "./runs.ts";
 
@@ -13,7 +18,7 @@ import type { UdfRunner } from "./runs.ts";
  * local engine, which is one per process: the service and notebook runs share it.
  */
 export function localRunner(options: { engine?: LocalEngineLike } = {}): UdfRunner {
-  setLocalEngine(options.engine ?? defaultEngine());
+  installEngine("local", cachingLocalEngine(options.engine ?? defaultEngine()));
   return function runLocally(udf, runOptions) {
     return runDetailed(udf, { ...runOptions } as Parameters<typeof runDetailed>[1]);
   };

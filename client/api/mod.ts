@@ -13,7 +13,7 @@
  * @module
  */
 import { setRemoteUdfLoader } from "../load.ts";
-import { setBatchRunner, setRemoteRunner } from "../run.ts";
+import { installEngine } from "../run.ts";
 import { runBatch, UdfJob } from "./jobs.ts";
 import { remoteRun } from "./realtime.ts";
 import { setUdfServiceHooks } from "../udf.ts";
@@ -135,8 +135,15 @@ export {
   type ToFusedOptions,
 } from "./udfs.ts";
 
-setRemoteRunner((udf, request) => remoteRun(udf, request));
-setBatchRunner((udf, request) => runBatch(udf, request));
+installEngine("remote", { run: (udf, call) => remoteRun(udf, call) });
+installEngine("batch", {
+  run: (udf, call) =>
+    runBatch(udf, {
+      instanceType: call.instanceType!,
+      parameters: call.parameters,
+      signal: call.signal,
+    }),
+});
 setRemoteUdfLoader((ref, options) => loadSavedUdf(ref, { signal: options.signal }));
 setUdfServiceHooks({
   toFused: (u, o) => toFused(u, o),

@@ -1,5 +1,5 @@
 /**
- * Remote runs: `fused.run(udf, { engine: "remote" })` through the `RemoteRunner` installed by
+ * Remote runs: `fused.run(udf, { engine: "remote" })` through the "remote" engine row installed by
  * client/api/mod.ts, and Fused's `fused.core` functions `runFile`, `runTile`, `runSharedFile`,
  * `runSharedTile`.
  *
