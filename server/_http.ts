@@ -6,7 +6,7 @@
  */
 import type { Context } from "hono";
 import { z } from "zod";
-import type { User } from "./registry.ts";
+import type { User } from "./registry/mod.ts";
 
 /** Hono environment of the app: the authenticated caller, when a route requires one. */
 export interface AppEnv {

@@ -11,7 +11,7 @@ import { bodyLimit } from "hono/body-limit";
 import { ValidationError } from "../client/errors.ts";
 import { type AppEnv, errorResponse, HttpError } from "./_http.ts";
 import { requireAuth } from "./auth.ts";
-import type { Registry } from "./registry.ts";
+import type { Registry } from "./registry/mod.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { FileNotFoundError, type Storage, TooLargeError } from "./storage.ts";
 import type { RouteDeps } from "./routes/_common.ts";

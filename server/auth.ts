@@ -8,7 +8,7 @@ import type { MiddlewareHandler } from "hono";
 import { join } from "node:path";
 import { exists, writeFileAtomic } from "../client/atomic_write.ts";
 import { type AppEnv, HttpError } from "./_http.ts";
-import type { Registry, User } from "./registry.ts";
+import type { Registry, User } from "./registry/mod.ts";
 
 /** Middleware that requires a valid bearer token and sets `c.get("user")`. */
 export function requireAuth(registry: Registry): MiddlewareHandler<AppEnv> {

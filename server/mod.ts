@@ -14,7 +14,8 @@
  */
 export { type AppOptions, createApp, toErrorResponse } from "./app.ts";
 export * from "./serve.ts";
-export * from "./registry.ts";
+export * from "./registry/mod.ts";
+export { SqliteRegistry } from "./registry/sqlite.ts";
 export * from "./storage.ts";
 export * from "./runs.ts";
 export * from "./signing.ts";

@@ -11,7 +11,7 @@ import { createApp } from "./app.ts";
 import { ResponseMemo } from "./_response_memo.ts";
 import { JobRunner, type JobRunnerOptions } from "./jobs/runner.ts";
 import { bootstrapAdmin } from "./auth.ts";
-import { SqliteRegistry } from "./registry.ts";
+import { SqliteRegistry } from "./registry/sqlite.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { generateSecret } from "./signing.ts";
 import { LocalStorage } from "./storage.ts";

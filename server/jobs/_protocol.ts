@@ -8,7 +8,7 @@
  * @module
  */
 import type { UdfJson } from "../../client/udf_json.ts";
-import type { JobResultFile } from "../registry.ts";
+import type { JobResultFile } from "../registry/mod.ts";
 import type { InstanceLimits } from "./instance_types.ts";
 
 /** One step of a job: a UDF and its parameters. */

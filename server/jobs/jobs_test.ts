@@ -12,7 +12,7 @@ import { parseLine } from "../../magics/args.ts";
 import { fusedLine } from "../../magics/fused_line.ts";
 import { FUSED_LINE } from "../../magics/spec.ts";
 import { testContext } from "../../magics/_test_context.ts";
-import { SqliteRegistry } from "../registry.ts";
+import { SqliteRegistry } from "../registry/sqlite.ts";
 import { localRunner } from "../runner.ts";
 import { type RunningServer, startServer } from "../serve.ts";
 import type { JobRunnerOptions } from "./runner.ts";

@@ -17,7 +17,7 @@
 import { join, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { ValidationError } from "../../client/errors.ts";
-import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry.ts";
+import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry/mod.ts";
 import type { ChildExit, ChildSpec, ChildStep } from "./_protocol.ts";
 import { parseLogLine } from "./_protocol.ts";
 import {

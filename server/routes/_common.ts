@@ -12,7 +12,7 @@ import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import type { Tile } from "../../client/run.ts";
 import { type AppEnv, HttpError } from "../_http.ts";
-import type { Registry, UdfRecord, User } from "../registry.ts";
+import type { Registry, UdfRecord, User } from "../registry/mod.ts";
 import {
   DEFAULT_FORMAT,
   normalizeFormat,

@@ -12,7 +12,7 @@ import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import { type AppEnv, HttpError, queryInt, readJson, readQuery } from "../_http.ts";
-import type { JobRecord, JobStatus, User } from "../registry.ts";
+import type { JobRecord, JobStatus, User } from "../registry/mod.ts";
 import { signPath, verifySignature } from "../signing.ts";
 import { parseFdPath } from "../storage.ts";
 import type { ChildStep } from "../jobs/_protocol.ts";

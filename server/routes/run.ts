@@ -11,7 +11,7 @@ import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import { type AppEnv, errorResponse, HttpError, readJson } from "../_http.ts";
 import { failureAnswer, type RunSpec } from "../runs.ts";
-import type { UdfRecord } from "../registry.ts";
+import type { UdfRecord } from "../registry/mod.ts";
 import {
   canRead,
   checkClientId,

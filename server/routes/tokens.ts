@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { type AppEnv, HttpError, queryInt, readJson, readQuery } from "../_http.ts";
-import type { Registry, ShareToken, ShareTokenFields, User } from "../registry.ts";
+import type { Registry, ShareToken, ShareTokenFields, User } from "../registry/mod.ts";
 import { canWrite, type RouteDeps } from "./_common.ts";
 
 const Fields = {

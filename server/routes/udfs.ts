@@ -15,7 +15,7 @@ import {
   type UdfFields,
   type UdfRecord,
   type User,
-} from "../registry.ts";
+} from "../registry/mod.ts";
 import { canRead, canWrite, type RouteDeps } from "./_common.ts";
 
 /** Largest saved UDF body (code + headers), in characters. */

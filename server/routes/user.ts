@@ -7,7 +7,7 @@ import { Hono } from "hono";
 import { z } from "zod";
 import { type AppEnv, HttpError, readJson } from "../_http.ts";
 import { requireAdmin } from "../auth.ts";
-import { ConflictError, type User } from "../registry.ts";
+import { ConflictError, type User } from "../registry/mod.ts";
 import type { RouteDeps } from "./_common.ts";
 
 /** The JSON form of a user. */

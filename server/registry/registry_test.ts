@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { ConflictError, SqliteRegistry } from "./registry.ts";
+import { ConflictError } from "./mod.ts";
+import { SqliteRegistry } from "./sqlite.ts";
 
 function fields(slug: string, extra: Partial<{ allowPublicList: boolean }> = {}) {
   return {

@@ -1,0 +1,67 @@
+/**
+ * What both registry stores share: API token format and hashing, ORDER BY clauses, the conflict
+ * errors and small helpers.
+ *
+ * @module
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { Buffer } from "node:buffer";
+import { ConflictError, type UdfSort } from "./mod.ts";
+
+/** ORDER BY of a UDF list (the same column names in both stores). */
+export const SORT_SQL: Record<UdfSort, string> = {
+  "name": "slug ASC, id ASC",
+  "-name": "slug DESC, id ASC",
+  "updated": "updated_at ASC, id ASC",
+  "-updated": "updated_at DESC, id ASC",
+};
+
+/** The current time as stored (ISO 8601, UTC: sorts as text). */
+export function now(): string {
+  return new Date().toISOString();
+}
+
+/** A new API token: the id is embedded so lookup is by id and the secret compared in constant time. */
+export function newApiToken(): { id: string; token: string; hash: string } {
+  const id = randomBytes(8).toString("hex");
+  const token = `fused_${id}_${randomBytes(24).toString("hex")}`;
+  return { id, token, hash: sha256(token).toString("hex") };
+}
+
+/** The id inside an API token, or null when it is not one. */
+export function apiTokenId(token: string): string | null {
+  return /^fused_([0-9a-f]{16})_[0-9a-f]{48}$/.exec(token)?.[1] ?? null;
+}
+
+/** Whether `token` hashes to the stored hex hash (constant time). */
+export function tokenMatches(token: string, storedHex: string): boolean {
+  const stored = Buffer.from(storedHex, "hex");
+  const actual = sha256(token);
+  return stored.length === actual.length && timingSafeEqual(stored, actual);
+}
+
+/** A new share token value. */
+export function newShareToken(): string {
+  return `fsh_${randomBytes(20).toString("hex")}`;
+}
+
+function sha256(text: string): Buffer {
+  return createHash("sha256").update(text).digest();
+}
+
+/** The conflict of a UDF name taken by the same owner. */
+export function slugConflict(slug: string): ConflictError {
+  return new ConflictError(
+    `A UDF named "${slug}" already exists for this user: save with overwrite (POST /udf/by-id/{id}) or choose another name`,
+  );
+}
+
+/** The conflict of a taken e-mail or handle. */
+export function userConflict(email: string, handle: string): ConflictError {
+  return new ConflictError(`A user with e-mail "${email}" or handle "${handle}" already exists`);
+}
+
+/** The fields of `value` that are not undefined. */
+export function definedOnly<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,304 @@
+/**
+ * The service's registry: users, teams, API tokens, saved UDFs, share tokens and batch jobs.
+ * `Registry` is the interface, with two stores: `SqliteRegistry` (sqlite.ts), the embedded
+ * default in the data folder, and `PostgresRegistry` (postgres.ts), shared by any number of
+ * services and workers. `openRegistry` picks one from a `--database` URL.
+ *
+ * @module
+ */
+
+/** A user of the service. */
+export interface User {
+  /** Stable id (uuid). */
+  id: string;
+  /** E-mail address; unique. */
+  email: string;
+  /** Short name; unique; used in `by-user-handle` routes. */
+  handle: string;
+  /** Name of the user's team, or null. Team routes (`exec-env`) resolve to it. */
+  team: string | null;
+  /** Whether the user may create users and tokens. */
+  isAdmin: boolean;
+  /** ISO time of creation. */
+  createdAt: string;
+}
+
+/** Fields to create a user. */
+export interface NewUser {
+  /** E-mail address. */
+  email: string;
+  /** Short name; defaults to the part of the e-mail before `@`. */
+  handle?: string;
+  /** Team name; created when missing. */
+  team?: string | null;
+  /** Whether the user is an administrator. */
+  isAdmin?: boolean;
+}
+
+/** A saved UDF as the registry stores it. */
+export interface UdfRecord {
+  /** Id (uuid). */
+  id: string;
+  /** Id of the owning user. */
+  ownerId: string;
+  /** Name of the UDF, unique per owner. */
+  slug: string;
+  /** The Udf JSON, as text. */
+  udfBody: string;
+  /** Fused `udf_type` (`auto`, `app`, ...). */
+  udfType: string;
+  /** Anyone authenticated may read and run it. */
+  allowPublicRead: boolean;
+  /** It appears in `/udf/public`. */
+  allowPublicList: boolean;
+  /** ISO time of creation. */
+  createdAt: string;
+  /** ISO time of the last save. */
+  updatedAt: string;
+}
+
+/** Fields of a UDF save. */
+export interface UdfFields {
+  /** Name of the UDF. */
+  slug: string;
+  /** The Udf JSON, as text. */
+  udfBody: string;
+  /** Fused `udf_type`. */
+  udfType: string;
+  /** Anyone authenticated may read and run it. */
+  allowPublicRead: boolean;
+  /** It appears in `/udf/public`. */
+  allowPublicList: boolean;
+}
+
+/** Which UDFs to list. */
+export type UdfScope =
+  | { kind: "owner"; ownerId: string }
+  | { kind: "team"; team: string }
+  | { kind: "public" };
+
+/** Order of UDF lists: by name, or by last update (newest first with `-updated`). */
+export type UdfSort = "name" | "-name" | "updated" | "-updated";
+
+/** Paging and order of a list. */
+export interface ListOptions {
+  /** Rows to skip. */
+  skip?: number;
+  /** Most rows to return. */
+  limit?: number;
+  /** Order (UDF lists only). */
+  sort?: UdfSort;
+}
+
+/** A share token: a capability URL that runs exactly one UDF without authentication. */
+export interface ShareToken {
+  /** The token (`fsh_...`). */
+  token: string;
+  /** The UDF it runs. */
+  udfId: string;
+  /** Who created it. */
+  ownerId: string;
+  /** Realtime instance id it was made for. */
+  clientId: string | null;
+  /** Disabled tokens answer 403. */
+  enabled: boolean;
+  /** Whether token runs may be served from the cache. */
+  cache: boolean;
+  /** Whether the token also reveals the UDF's code. */
+  publicRead: boolean;
+  /** Free-form scope string (kept for Fused compatibility). */
+  accessScope: string | null;
+  /** Free-form metadata. */
+  metadataJson: Record<string, unknown>;
+  /** ISO time of creation. */
+  createdAt: string;
+  /** ISO time of the last change. */
+  lastUpdated: string;
+}
+
+/** Changeable fields of a share token. */
+export interface ShareTokenFields {
+  /** Realtime instance id. */
+  clientId?: string | null;
+  /** Enabled flag. */
+  enabled?: boolean;
+  /** Cache flag. */
+  cache?: boolean;
+  /** Public-read flag. */
+  publicRead?: boolean;
+  /** Scope string. */
+  accessScope?: string | null;
+  /** Metadata. */
+  metadataJson?: Record<string, unknown>;
+}
+
+/** Status of a batch job. */
+export type JobStatus = "pending" | "running" | "succeeded" | "failed" | "cancelled";
+
+/** A batch job. */
+export interface JobRecord {
+  /** Id (uuid). */
+  id: string;
+  /** Id of the owning user. */
+  ownerId: string;
+  /** Status. */
+  status: JobStatus;
+  /** The job's configuration (JSON). */
+  config: unknown;
+  /** Accumulated logs. */
+  logs: string;
+  /** Error message of a failed job. */
+  error: string | null;
+  /** ISO time of creation. */
+  createdAt: string;
+  /** ISO time of the last change. */
+  updatedAt: string;
+  /** ISO time it started running. */
+  startedAt: string | null;
+  /** ISO time it finished. */
+  finishedAt: string | null;
+  /** Job name (Fused's `job_name`). */
+  name: string | null;
+  /** Batch instance type it runs on. */
+  instanceType: string | null;
+  /** The job's process (pid and start time, to recognise it after a restart); kept once it ends. */
+  process: JobProcess | null;
+  /** Bytes of the job's output file already copied into its log lines. */
+  logOffset: number;
+  /** Result files of a finished job (storage keys), in order. */
+  results: JobResultFile[];
+}
+
+/** The operating-system process of a running job. */
+export interface JobProcess {
+  /** Process id. */
+  pid: number;
+  /** Start time of the process as the OS reports it (Linux: /proc/<pid>/stat field 22). */
+  startTime: string;
+}
+
+/** One result file of a job. */
+export interface JobResultFile {
+  /** File name (`0.parquet`). */
+  name: string;
+  /** Storage key (`jobs/<id>/0.parquet`). */
+  key: string;
+  /** Content type of the file. */
+  contentType?: string;
+  /** Side information of the result (raster bounds), sent as `x-fused-metadata`. */
+  metadata?: Record<string, unknown>;
+}
+
+/** One log line of a job. */
+export interface JobLogLine {
+  /** Milliseconds since the epoch; strictly increasing within a job. */
+  timestamp: number;
+  /** The line, without its newline. */
+  message: string;
+}
+
+/** Optional fields of a new job. */
+export interface NewJobFields {
+  /** Job name. */
+  name?: string | null;
+  /** Batch instance type. */
+  instanceType?: string | null;
+}
+
+/** A save clashed with an existing UDF name, or a user with an existing e-mail or handle. */
+export class ConflictError extends Error {
+  /** Creates a conflict error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConflictError";
+  }
+}
+
+/** A new API token: the secret is shown once, only its hash is stored. */
+export interface IssuedToken {
+  /** Token id (also embedded in the token). */
+  id: string;
+  /** The secret token to send as `Authorization: Bearer <token>`. */
+  token: string;
+}
+
+/** The registry the service needs (SQLite or PostgreSQL). */
+export interface Registry {
+  /** Creates a user (and its team when missing); ConflictError on a taken e-mail or handle. */
+  createUser(user: NewUser): Promise<User>;
+  /** A user by id. */
+  getUser(id: string): Promise<User | null>;
+  /** A user by e-mail. */
+  findUserByEmail(email: string): Promise<User | null>;
+  /** A user by handle. */
+  findUserByHandle(handle: string): Promise<User | null>;
+  /** Issues an API token for a user. */
+  createApiToken(userId: string, options?: { name?: string }): Promise<IssuedToken>;
+  /** The user an API token belongs to, or null (constant-time comparison of hashes). */
+  authenticate(token: string): Promise<User | null>;
+  /** Saves a new UDF; ConflictError when the owner already has one with that slug. */
+  createUdf(ownerId: string, fields: UdfFields): Promise<UdfRecord>;
+  /** Overwrites a UDF; null when there is none; ConflictError on a slug clash. */
+  updateUdf(id: string, fields: UdfFields): Promise<UdfRecord | null>;
+  /** A UDF by id. */
+  getUdf(id: string): Promise<UdfRecord | null>;
+  /** A UDF by owner and slug. */
+  findUdf(ownerId: string, slug: string): Promise<UdfRecord | null>;
+  /** A UDF owned by any member of a team, by slug (the newest when several). */
+  findTeamUdf(team: string, slug: string): Promise<UdfRecord | null>;
+  /** A public-listed UDF by slug. */
+  findPublicUdf(slug: string): Promise<UdfRecord | null>;
+  /** UDFs in a scope, paged and ordered. */
+  listUdfs(scope: UdfScope, options?: ListOptions): Promise<UdfRecord[]>;
+  /** Deletes a UDF and its share tokens; false when there was none. */
+  deleteUdf(id: string): Promise<boolean>;
+  /** Creates a share token for a UDF. */
+  createShareToken(
+    udfId: string,
+    ownerId: string,
+    fields?: ShareTokenFields,
+  ): Promise<ShareToken>;
+  /** A share token by its value. */
+  getShareToken(token: string): Promise<ShareToken | null>;
+  /** Share tokens of an owner, oldest first. */
+  listShareTokens(ownerId: string, options?: ListOptions): Promise<ShareToken[]>;
+  /** Changes a share token; null when there is none. */
+  updateShareToken(token: string, fields: ShareTokenFields): Promise<ShareToken | null>;
+  /** Deletes a share token; returns it, or null when there was none. */
+  deleteShareToken(token: string): Promise<ShareToken | null>;
+  /** Creates a pending job. */
+  createJob(ownerId: string, config: unknown, fields?: NewJobFields): Promise<JobRecord>;
+  /** A job by id. */
+  getJob(id: string): Promise<JobRecord | null>;
+  /** Jobs of an owner, newest first. */
+  listJobs(ownerId: string, options?: ListOptions): Promise<JobRecord[]>;
+  /**
+   * Sets a job's status (and start/finish times); null when there is none, or when `from` is
+   * given and the job's status is not one of them (so a finished job is never changed again).
+   */
+  setJobStatus(
+    id: string,
+    status: JobStatus,
+    error?: string | null,
+    options?: { from?: JobStatus[] },
+  ): Promise<JobRecord | null>;
+  /** Appends text to a job's `logs` text (the job runner keeps line records instead). */
+  appendJobLogs(id: string, text: string): Promise<void>;
+  /** Jobs with one of these statuses, oldest first (the job runner's queue and recovery). */
+  listJobsWithStatus(statuses: JobStatus[]): Promise<JobRecord[]>;
+  /** Records (or clears) the process of a running job. */
+  setJobProcess(id: string, process: JobProcess | null): Promise<void>;
+  /** Records the result files of a job. */
+  setJobResults(id: string, results: JobResultFile[]): Promise<void>;
+  /**
+   * Appends log lines to a job, and with `logOffset` records in the same transaction how far its
+   * output file has been read (so a restarted service neither repeats nor loses a line).
+   */
+  appendJobLogLines(id: string, lines: JobLogLine[], logOffset?: number): Promise<void>;
+  /** Log lines of a job, oldest first; with `sinceMs`, only those after that time. */
+  getJobLogs(id: string, options?: { sinceMs?: number }): Promise<JobLogLine[]>;
+  /** A named server setting (e.g. the URL-signing secret), created with `create()` when missing. */
+  getOrCreateSetting(key: string, create: () => string): Promise<string>;
+  /** Closes the store. */
+  close(): Promise<void>;
+}
