@@ -11,6 +11,7 @@ import { bodyLimit } from "hono/body-limit";
 import { ValidationError } from "../client/errors.ts";
 import { type AppEnv, errorResponse, HttpError } from "./_http.ts";
 import { requireAuth } from "./auth.ts";
+import { corsMiddleware } from "./cors.ts";
 import type { Registry } from "./registry/mod.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { FileNotFoundError, type Storage, TooLargeError } from "./storage.ts";
@@ -52,6 +53,8 @@ export interface AppOptions {
   jobs?: JobRunner;
   /** Whole answers to token GETs; the server consults it before routing (see serve.ts). */
   memo?: ResponseMemo;
+  /** Origins allowed to call authenticated routes from a browser (public routes allow any). */
+  corsOrigins?: string[];
 }
 
 /** Builds the Hono app of the service. */
@@ -83,6 +86,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     )
   );
 
+  app.use("*", corsMiddleware({ origins: options.corsOrigins }));
   // Uploads stream to disk with their own limit; every other body is capped here.
   const limitBodies = bodyLimit({
     maxSize: deps.maxBodyBytes,

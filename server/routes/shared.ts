@@ -20,6 +20,7 @@ import {
   withSignal,
 } from "./_common.ts";
 import { mvtAnswer } from "../mvt.ts";
+import { PUBLIC_CORS_HEADERS } from "../cors.ts";
 
 /** Share tokens (`fsh_` + hex) and public-UDF names (`UDF_<name>`). */
 const TOKEN = "{(?:fsh_[0-9a-f]{16,128}|UDF_[A-Za-z0-9_-]{1,128})}";
@@ -74,6 +75,8 @@ export function sharedRoutes(deps: RouteDeps): Hono<AppEnv> {
       // The next identical GET within a second is answered before routing, as a cache hit.
       const headers = {
         ...answerHeaders(answer, http),
+        // The memo answers before routing, so it must carry what the CORS middleware adds.
+        ...PUBLIC_CORS_HEADERS,
         "x-fused-cached": "true",
         "x-cache": "hit",
       };

@@ -1,0 +1,100 @@
+import assert from "node:assert/strict";
+import { Hono } from "hono";
+import { corsMiddleware, isPublicPath } from "./cors.ts";
+import { HttpError } from "./_http.ts";
+
+const TOKEN = "fsh_0123456789abcdef0123";
+
+function app(origins?: string[]): Hono {
+  const a = new Hono();
+  a.onError((err) => new Response((err as Error).message, { status: (err as HttpError).status }));
+  a.use("*", corsMiddleware({ origins }));
+  a.get(`/${TOKEN}/run/tiles/:z/:x/:y`, (c) => c.body("tile"));
+  a.get("/v1/files/signed", (c) => c.text("file"));
+  a.get("/v1/user/self", (c) => {
+    if (!c.req.header("authorization")) throw new HttpError(401, "no token");
+    return c.json({ ok: true });
+  });
+  return a;
+}
+
+Deno.test("share-token tiles answer any origin with *", async () => {
+  const r = await app().request(`/${TOKEN}/run/tiles/1/0/0`, {
+    headers: { origin: "http://127.0.0.1:8888" },
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("access-control-allow-origin"), "*");
+  assert.match(r.headers.get("access-control-expose-headers") ?? "", /etag/);
+});
+
+Deno.test("signed file URLs answer any origin with *", async () => {
+  const r = await app().request("/v1/files/signed?path=x", { headers: { origin: "null" } });
+  assert.equal(r.headers.get("access-control-allow-origin"), "*");
+});
+
+Deno.test("authenticated routes allow no origin by default", async () => {
+  const r = await app().request("/v1/user/self", {
+    headers: { origin: "http://evil.test", authorization: "Bearer x" },
+  });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("access-control-allow-origin"), null);
+});
+
+Deno.test("authenticated routes allow exactly the listed origins", async () => {
+  const a = app(["http://127.0.0.1:8888"]);
+  const ok = await a.request("/v1/user/self", {
+    headers: { origin: "http://127.0.0.1:8888", authorization: "Bearer x" },
+  });
+  assert.equal(ok.headers.get("access-control-allow-origin"), "http://127.0.0.1:8888");
+  assert.match(ok.headers.get("vary") ?? "", /Origin/);
+  const other = await a.request("/v1/user/self", {
+    headers: { origin: "http://127.0.0.1:9999", authorization: "Bearer x" },
+  });
+  assert.equal(other.headers.get("access-control-allow-origin"), null);
+});
+
+Deno.test("an error answer of a listed origin still carries the CORS header", async () => {
+  const r = await app(["http://127.0.0.1:8888"]).request("/v1/user/self", {
+    headers: { origin: "http://127.0.0.1:8888" },
+  });
+  assert.equal(r.status, 401);
+  assert.equal(r.headers.get("access-control-allow-origin"), "http://127.0.0.1:8888");
+});
+
+Deno.test("a preflight is answered before authentication", async () => {
+  const r = await app(["http://127.0.0.1:8888"]).request("/v1/user/self", {
+    method: "OPTIONS",
+    headers: {
+      origin: "http://127.0.0.1:8888",
+      "access-control-request-method": "GET",
+      "access-control-request-headers": "authorization",
+    },
+  });
+  assert.equal(r.status, 204);
+  assert.equal(r.headers.get("access-control-allow-origin"), "http://127.0.0.1:8888");
+  assert.match(r.headers.get("access-control-allow-headers") ?? "", /authorization/);
+  assert.match(r.headers.get("access-control-allow-methods") ?? "", /POST/);
+});
+
+Deno.test("a public preflight allows reads from any origin", async () => {
+  const r = await app().request(`/${TOKEN}/run/tiles/1/0/0`, {
+    method: "OPTIONS",
+    headers: { origin: "http://x.test", "access-control-request-method": "GET" },
+  });
+  assert.equal(r.status, 204);
+  assert.equal(r.headers.get("access-control-allow-origin"), "*");
+});
+
+Deno.test("an origin with a path is refused with the fix", () => {
+  assert.throws(() => corsMiddleware({ origins: ["http://127.0.0.1:8888/"] }), /only scheme/);
+  assert.throws(() => corsMiddleware({ origins: ["localhost"] }), /not a URL/);
+});
+
+Deno.test("public paths are the token and signed routes only", () => {
+  assert.ok(isPublicPath(`/${TOKEN}/run`));
+  assert.ok(isPublicPath(`/v1/realtime-shared/${TOKEN}/run/tiles/0/0/0`));
+  assert.ok(isPublicPath("/v1/job-results/signed"));
+  assert.ok(!isPublicPath("/v1/udfs"));
+  assert.ok(!isPublicPath("/v1/files/get"));
+  assert.ok(!isPublicPath("/"));
+});
