@@ -158,10 +158,36 @@ function service(): UdfServiceHooks {
   return serviceHooks;
 }
 
+/**
+ * The rule of a UDF name (a slug): up to 128 letters, digits, `_`, `-` or `.`, not starting with
+ * `-` or `.`. A name becomes a file name on disk and a path segment in URLs, so nothing else is
+ * allowed (no `/`, no `..`, no spaces).
+ */
+export const UDF_NAME_PATTERN: RegExp = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
+
+/** The slug rule in words, for error messages. */
+export const UDF_NAME_RULE =
+  "a UDF name is up to 128 letters, digits, '_', '-' or '.', not starting with '-' or '.'";
+
+/** Why a UDF name breaks the slug rule, or null when it is a valid name. */
+export function udfNameProblem(name: unknown): string | null {
+  if (typeof name !== "string") return `a UDF name is text, got ${typeof name}`;
+  return UDF_NAME_PATTERN.test(name) ? null : UDF_NAME_RULE;
+}
+
+/** Throws a ValidationError naming the problem when `name` is not a valid UDF name. */
+export function checkUdfName(name: unknown): string {
+  const problem = udfNameProblem(name);
+  if (problem) {
+    const shown = typeof name === "string" ? JSON.stringify(name.slice(0, 200)) : String(name);
+    throw new ValidationError(`Invalid UDF name ${shown}: ${problem}`);
+  }
+  return name as string;
+}
+
 /** A user-defined function: code plus options, runnable with `fused.run`. */
 export class Udf {
-  /** The UDF's name; also its file name on disk and its name in the registry. */
-  name: string;
+  #name: string;
   /** The whole source of the UDF module. */
   readonly code: string;
   /** The exported function that runs: "default" or an export name (Python: the def's name). */
@@ -201,7 +227,7 @@ export class Udf {
       region,
       ...extra
     } = json;
-    this.name = name;
+    this.#name = checkUdfName(name);
     this.type = type;
     this.code = code;
     this.entrypoint = entrypoint;
@@ -213,6 +239,16 @@ export class Udf {
     this.diskSizeGb = disk_size_gb ?? null;
     this.region = region ?? null;
     this.extra = extra;
+  }
+
+  /** The UDF's name (a slug); also its file name on disk and its name in the registry. */
+  get name(): string {
+    return this.#name;
+  }
+
+  /** Renames the UDF; a name that is not a valid slug throws a ValidationError. */
+  set name(value: string) {
+    this.#name = checkUdfName(value);
   }
 
   /** Parses and validates Udf JSON (an object or a JSON string). */
@@ -400,11 +436,7 @@ export function udf(
   const entrypoint = options.entrypoint ??
     (language === "python" ? pythonEntrypoint(code) : typescriptEntrypoint(code));
   name ??= entrypoint === "default" ? "udf" : entrypoint;
-  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name)) {
-    throw new ValidationError(
-      `Invalid UDF name "${name}": use letters, digits, "_", "-" and "." (it becomes a file name)`,
-    );
-  }
+  checkUdfName(name);
   return Udf.fromJSON({
     name,
     type: language === "python" ? PYTHON_UDF_TYPE : TYPESCRIPT_UDF_TYPE,

@@ -9,7 +9,7 @@ import { Hono } from "hono";
 import type { ResponseMemo } from "./_response_memo.ts";
 import { bodyLimit } from "hono/body-limit";
 import { ValidationError } from "../client/errors.ts";
-import { type AppEnv, errorResponse, HttpError } from "./_http.ts";
+import { type AppEnv, describeThrown, errorResponse, HttpError } from "./_http.ts";
 import { requireAuth } from "./auth.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { Registry } from "./registry/mod.ts";
@@ -132,8 +132,15 @@ export function toErrorResponse(err: unknown): Response {
   // Hono's own HTTPException (e.g. from middleware) carries a status.
   const status = (err as { status?: unknown })?.status;
   if (typeof status === "number" && status >= 400 && status < 600) {
-    return errorResponse(status, (err as Error).message || "Request failed");
+    const message = (err as { message?: unknown }).message;
+    return errorResponse(
+      status,
+      typeof message === "string" && message ? message : "Request failed",
+    );
   }
   console.error("fused serve: unexpected error:", err);
-  return errorResponse(500, `Internal error: ${(err as Error)?.message ?? String(err)}`);
+  return errorResponse(
+    500,
+    `Internal error: ${describeThrown(err)}; the service logged the details`,
+  );
 }

@@ -16,6 +16,7 @@ import {
   ValidationError,
 } from "../client/errors.ts";
 import { canonicalJson, type Udf } from "../client/udf.ts";
+import { describeThrown, redactPaths } from "./_http.ts";
 import type { RunResponse, Tile } from "../client/run.ts";
 import { type EncodedResult, encodeResult, type ResultFormat } from "../client/formats/result.ts";
 import { UnsupportedResultError } from "../client/formats/errors.ts";
@@ -210,12 +211,15 @@ export function etagOf(body: Uint8Array): string {
 function jsonAnswer(status: number, detail: string, headers: Record<string, string>): RunAnswer {
   return {
     status,
-    body: encoder.encode(JSON.stringify({ detail })),
+    body: encoder.encode(JSON.stringify({ detail: redactPaths(detail) })),
     headers: { "content-type": "application/json", ...headers },
   };
 }
 
-/** Maps a run failure to its answer: 422 UDF error, 504 timeout, 400 bad input, 501, 500. */
+/**
+ * Maps a run failure to its answer: 422 UDF error, 504 timeout, 400 bad input, 501, 500. Any
+ * thrown value is described in words, and the service's own folders are hidden in the text.
+ */
 export function failureAnswer(err: unknown, udfName: string, timeTakenMs: number): RunAnswer {
   const meta = (
     errorType: string,
@@ -231,7 +235,7 @@ export function failureAnswer(err: unknown, udfName: string, timeTakenMs: number
       stdout: logs?.stdout ?? "",
       stderr: logs?.stderr ?? "",
       timeTakenMs,
-      error: { exceptionClass, message, lineno, errorType },
+      error: { exceptionClass, message: redactPaths(message), lineno, errorType },
     }),
   });
   if (err instanceof UdfRuntimeError) {
@@ -256,8 +260,8 @@ export function failureAnswer(err: unknown, udfName: string, timeTakenMs: number
   if (err instanceof UdfCancelledError) {
     return jsonAnswer(503, err.message, meta("cancelled", err.name, err.message));
   }
-  const message = err instanceof Error ? err.message : String(err);
-  const name = err instanceof FusedError || err instanceof Error ? err.name : "Error";
+  const message = redactPaths(err instanceof Error ? err.message : describeThrown(err));
+  const name = err instanceof Error ? String(err.name || "Error") : "Error";
   return jsonAnswer(500, `UDF "${udfName}" could not run: ${message}`, {
     "x-fused-error": headerJson(message).slice(1, -1),
     ...meta("server_error", name, message),

@@ -8,6 +8,9 @@
 import { dirname, join, relative, resolve, sep } from "node:path";
 import { ValidationError } from "../client/errors.ts";
 
+/** What the temporary file of an upload has in its name, between the target name and a tag. */
+const TEMP_UPLOAD_MARK = ".tmp-upload-";
+
 /** One entry of a listing; `key` is relative to the storage root, `/`-separated. */
 export interface FileInfo {
   /** Key of the file or folder (`a/b.parquet`, `a`); "" is the root. */
@@ -131,22 +134,80 @@ export class LocalStorage implements Storage {
     this.root = resolve(root);
   }
 
-  /** Maps a key to a path, checking (again, after symlinks) that it stays inside the root. */
-  async #path(key: string): Promise<string> {
+  /** The lexical path of a key (no symlinks followed), refused when it leaves the root. */
+  #lexical(key: string): string {
     const path = key === "" ? this.root : join(this.root, ...key.split("/"));
     const rel = relative(this.root, path);
     if (rel.startsWith("..") || rel.includes(`${sep}..${sep}`)) {
       throw new ValidationError(`fd://${key} is outside the storage root`);
     }
+    return path;
+  }
+
+  async #realRoot(): Promise<string> {
+    await Deno.mkdir(this.root, { recursive: true });
+    return await Deno.realPath(this.root);
+  }
+
+  /**
+   * Maps a key to a path, checking (again, after symlinks) that it stays inside the root; a key
+   * that does not exist, or that runs through a file as if it were a folder, maps to a path that
+   * reads as missing.
+   */
+  async #path(key: string): Promise<string> {
+    const path = this.#lexical(key);
     // A symlink inside the root could point outside it: compare real paths when the file exists.
+    let real: string;
     try {
-      const real = await Deno.realPath(path);
-      const realRoot = await Deno.realPath(this.root);
-      if (real !== realRoot && !real.startsWith(realRoot + sep)) {
-        throw new ValidationError(`fd://${key} resolves outside the storage root`);
-      }
+      real = await Deno.realPath(path);
     } catch (err) {
-      if (!(err instanceof Deno.errors.NotFound)) throw err;
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+        return path;
+      }
+      throw err;
+    }
+    if (!isInside(real, await this.#realRoot())) {
+      throw new ValidationError(`fd://${key} resolves outside the storage root`);
+    }
+    return path;
+  }
+
+  /**
+   * The path a write of `key` goes to, checked before anything is written: the nearest existing
+   * parent is resolved through symlinks and must lie inside the root, and no parent may be a file.
+   */
+  async #writablePath(key: string): Promise<string> {
+    const path = await this.#path(key);
+    const realRoot = await this.#realRoot();
+    const segments = key.split("/");
+    // Walk down from the root: each existing parent must be a folder inside the root.
+    for (let i = 1; i < segments.length; i++) {
+      const parentKey = segments.slice(0, i).join("/");
+      const parent = join(this.root, ...segments.slice(0, i));
+      let real: string;
+      try {
+        real = await Deno.realPath(parent);
+      } catch (err) {
+        if (err instanceof Deno.errors.NotFound) {
+          // A link to nothing would make the folder creation below fail or follow it.
+          if ((await Deno.lstat(parent).catch(() => null))?.isSymlink) {
+            throw new ValidationError(
+              `Cannot write fd://${key}: fd://${parentKey} is a broken link; delete it or choose another path`,
+            );
+          }
+          break; // the rest is created inside the last existing parent, checked above
+        }
+        if (err instanceof Deno.errors.NotADirectory) {
+          throw new ValidationError(notAFolder(key, parentKey));
+        }
+        throw err;
+      }
+      if (!isInside(real, realRoot)) {
+        throw new ValidationError(`fd://${parentKey}/ resolves outside the storage root`);
+      }
+      if (!(await Deno.stat(real)).isDirectory) {
+        throw new ValidationError(notAFolder(key, parentKey));
+      }
     }
     return path;
   }
@@ -177,9 +238,13 @@ export class LocalStorage implements Storage {
     const out: FileInfo[] = [];
     try {
       for await (const entry of Deno.readDir(dir)) {
-        if (entry.name.includes(".tmp-upload-")) continue;
+        if (entry.name.includes(TEMP_UPLOAD_MARK)) continue;
         const child = key === "" ? entry.name : `${key}/${entry.name}`;
-        const info = await this.stat(child);
+        // A symlink pointing outside the root is left out, not allowed to spoil the listing.
+        const info = await this.stat(child).catch((err) => {
+          if (err instanceof ValidationError) return null;
+          throw err;
+        });
         if (info) out.push(info);
       }
     } catch (err) {
@@ -231,13 +296,13 @@ export class LocalStorage implements Storage {
         "Cannot write to the storage root: give a file name (fd://folder/file)",
       );
     }
-    const path = await this.#path(key);
-    await Deno.mkdir(dirname(path), { recursive: true });
+    const path = await this.#writablePath(key);
     const existing = await this.stat(key);
     if (existing?.isDirectory) {
       throw new ValidationError(`fd://${key} is a folder: upload to a file path inside it`);
     }
-    const tmp = `${path}.tmp-upload-${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.mkdir(dirname(path), { recursive: true });
+    const tmp = `${path}${TEMP_UPLOAD_MARK}${crypto.randomUUID().slice(0, 8)}`;
     const file = await Deno.open(tmp, { write: true, createNew: true });
     let written = 0;
     const limit = options.maxBytes ?? Infinity;
@@ -278,6 +343,41 @@ export class LocalStorage implements Storage {
     await Deno.remove(path, { recursive: true });
     return true;
   }
+}
+
+/** Whether a real path is the real root or inside it. */
+function isInside(real: string, realRoot: string): boolean {
+  return real === realRoot || real.startsWith(realRoot + sep);
+}
+
+function notAFolder(key: string, fileKey: string): string {
+  return `Cannot write fd://${key}: fd://${fileKey} is a file, not a folder; choose a path that does not go through a file`;
+}
+
+/**
+ * Removes the temporary files of uploads cut off by a crash (`*.tmp-upload-*`) under a storage
+ * folder; returns how many. Call it only while no upload runs (at start, holding the data-folder
+ * lock). Symlinked folders are not followed.
+ */
+export async function removeStaleUploads(root: string): Promise<number> {
+  let removed = 0;
+  let entries: Deno.DirEntry[];
+  try {
+    entries = await Array.fromAsync(Deno.readDir(root));
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) return 0;
+    throw err;
+  }
+  for (const entry of entries) {
+    const path = join(root, entry.name);
+    if (entry.name.includes(TEMP_UPLOAD_MARK) && entry.isFile) {
+      await Deno.remove(path).catch(() => {});
+      removed++;
+    } else if (entry.isDirectory) {
+      removed += await removeStaleUploads(path);
+    }
+  }
+  return removed;
 }
 
 /** Levels of a folder: 1 for a folder of files, 2 when it holds a folder of files, ... */

@@ -9,7 +9,7 @@ import type { ResponseMemo } from "../_response_memo.ts";
 import { parseCacheMaxAge } from "../../client/cache_max_age.ts";
 import { DEFAULT_UDF_CACHE_MAX_AGE } from "../../client/cache_max_age.ts";
 import { ValidationError } from "../../client/errors.ts";
-import { Udf } from "../../client/udf.ts";
+import { Udf, udfNameProblem } from "../../client/udf.ts";
 import type { Tile } from "../../client/run.ts";
 import { type AppEnv, HttpError } from "../_http.ts";
 import type { Registry, UdfRecord, User } from "../registry/mod.ts";
@@ -52,6 +52,15 @@ export function checkClientId(cid: string): void {
       `Unknown realtime instance "${cid}": this service has one, "${LOCAL_CLIENT_ID}" (see GET /v1/realtime-instance/available)`,
     );
   }
+}
+
+/** Returns a UDF name from a URL, or throws a 400 naming the slug rule it breaks. */
+export function checkSlugParam(value: string): string {
+  const problem = udfNameProblem(value);
+  if (problem) {
+    throw new HttpError(400, `Invalid UDF name ${JSON.stringify(value.slice(0, 200))}: ${problem}`);
+  }
+  return value;
 }
 
 /** Whether a user may read (and run) a saved UDF: owner, teammate, admin, or public read. */

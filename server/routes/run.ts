@@ -15,6 +15,7 @@ import type { UdfRecord } from "../registry/mod.ts";
 import {
   canRead,
   checkClientId,
+  checkSlugParam,
   parseTile,
   requestFormat,
   requestMaxAge,
@@ -152,7 +153,7 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
   async function saved(c: Context<AppEnv>, tiled: boolean): Promise<Response> {
     checkClientId(c.req.param("cid")!);
     const owner = c.req.param("owner")!;
-    const name = c.req.param("name")!;
+    const name = checkSlugParam(c.req.param("name")!);
     const user = c.get("user");
     let record: UdfRecord | null = null;
     const byEmail = await deps.registry.findUserByEmail(owner);

@@ -7,7 +7,7 @@
 import { Hono } from "hono";
 import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
-import { Udf } from "../../client/udf.ts";
+import { Udf, UDF_NAME_PATTERN, UDF_NAME_RULE } from "../../client/udf.ts";
 import { type AppEnv, HttpError, queryInt, readJson, readQuery } from "../_http.ts";
 import {
   ConflictError,
@@ -16,14 +16,12 @@ import {
   type UdfRecord,
   type User,
 } from "../registry/mod.ts";
-import { canRead, canWrite, type RouteDeps } from "./_common.ts";
+import { canRead, canWrite, checkSlugParam, type RouteDeps } from "./_common.ts";
 
 /** Largest saved UDF body (code + headers), in characters. */
 const MAX_UDF_BODY = 5_000_000;
 
-const Slug = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, {
-  message: "a UDF name is up to 128 letters, digits, '_', '-' or '.', not starting with '-' or '.'",
-});
+const Slug = z.string().regex(UDF_NAME_PATTERN, { message: UDF_NAME_RULE });
 
 const SaveBody = z.object({
   slug: Slug.optional(),
@@ -165,6 +163,7 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
 
   app.get("/udf/by-user-email/:email/by-slug/:slug", async (c) => {
     const { email, slug } = c.req.param();
+    checkSlugParam(slug);
     const owner = await registry.findUserByEmail(email);
     const record = owner ? await registry.findUdf(owner.id, slug) : null;
     await readable(deps, c.get("user"), record, `"${slug}" of ${email}`);
@@ -173,6 +172,7 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
 
   app.get("/udf/by-user-handle/:handle/by-slug/:slug", async (c) => {
     const { handle, slug } = c.req.param();
+    checkSlugParam(slug);
     const owner = await registry.findUserByHandle(handle);
     const record = owner ? await registry.findUdf(owner.id, slug) : null;
     await readable(deps, c.get("user"), record, `"${slug}" of @${handle}`);
@@ -180,7 +180,7 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
   });
 
   app.get("/udf/exec-env/self/by-slug/:slug", async (c) => {
-    const slug = c.req.param("slug");
+    const slug = checkSlugParam(c.req.param("slug"));
     const user = c.get("user");
     const record = user.team
       ? await registry.findTeamUdf(user.team, slug)
@@ -204,7 +204,7 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
   });
 
   app.get("/udf/public/by-slug/:slug", async (c) => {
-    const slug = c.req.param("slug");
+    const slug = checkSlugParam(c.req.param("slug"));
     const record = await registry.findPublicUdf(slug);
     if (!record) throw new HttpError(404, `No public UDF "${slug}"`);
     return c.json(await udfRecordJson(registry, record));
