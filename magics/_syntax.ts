@@ -25,7 +25,9 @@ function syntaxError(
 ): SyntaxError {
   const line = bodyLine + firstLine - 1;
   const text = body.split("\n")[bodyLine - 1] ?? "";
-  const err = new SyntaxError(`${message} at line ${line} of the cell (column ${column + 1})`);
+  const err = new SyntaxError(
+    `${message} at line ${line} of the cell (line ${bodyLine} of the UDF, column ${column + 1})`,
+  );
   const gutter = " ".repeat(String(line).length);
   // The kernel shows `stack` as the traceback: the source line says more than our frames.
   err.stack = [

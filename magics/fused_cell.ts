@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { UdfRuntimeError } from "../client/errors.ts";
 import { describeUdf, type RunResponse } from "../client/run.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { type Udf, udf as makeUdf } from "../client/udf.ts";
@@ -75,6 +76,27 @@ function isRasterLike(value: unknown): boolean {
 }
 
 /**
+ * A run-time error of the cell's own UDF, located in the cell as a syntax error is: "at line N of
+ * the cell (line M of the UDF ...)", and a traceback that starts at that line. The engine counts
+ * lines of the UDF's source; the `%%fused` line above it makes the cell's count one more.
+ */
+function locatedInCell(err: unknown, udf: Udf, body: string, firstLine: number): unknown {
+  if (!(err instanceof UdfRuntimeError) || err.udfName !== udf.name || !err.lineno) return err;
+  const line = err.lineno + firstLine - 1;
+  err.message = err.message.replace(
+    `failed (line ${err.lineno}`,
+    `failed at line ${line} of the cell (line ${err.lineno} of the UDF`,
+  );
+  const text = body.split("\n")[err.lineno - 1] ?? "";
+  err.stack = [
+    `${err.exceptionClass} at line ${line}: ${err.message}`,
+    `  ${line} | ${text}`,
+    ...(err.stack ?? "").split("\n").slice(1),
+  ].join("\n");
+  return err;
+}
+
+/**
  * Runs the `%%fused` magic over parsed arguments and the cell body. Resolves to the cell's value:
  * the run's result when it ran, else the Udf (shown as a card).
  */
@@ -91,12 +113,26 @@ export async function fusedCell(
   const name = requireIdentifier(String(parsed.args.name), "The UDF name of %%fused NAME");
   const flags = parsed.flags as FusedCellFlags;
   if (flags.out !== undefined) requireIdentifier(flags.out, "--out");
-  checkUdfSyntax(body, options.bodyLine ?? 2);
+  const firstLine = options.bodyLine ?? 2;
+  checkUdfSyntax(body, firstLine);
   const udf = makeUdf(body, {
     name,
     ...(flags.cacheMaxAge !== undefined ? { cacheMaxAge: flags.cacheMaxAge } : {}),
   });
   await ctx.bind(name, udf);
+  try {
+    return await defineAndRun(udf, flags, ctx);
+  } catch (err) {
+    throw locatedInCell(err, udf, body, firstLine);
+  }
+}
+
+/** What `%%fused` does once the Udf is bound: save, share, run and map it as the flags say. */
+async function defineAndRun(
+  udf: Udf,
+  flags: FusedCellFlags,
+  ctx: MagicContext,
+): Promise<unknown> {
   let published: Published = {};
   if (flags.save || flags.share || flags.map) {
     // A live tile layer is served by the service through a share token.

@@ -101,6 +101,26 @@ Deno.test("a UDF that fails at run time fails the cell with the UDF's error", as
   await assert.rejects(cell("fails --run --no-cache", body), /no data here/);
 });
 
+Deno.test("a syntax error and a run-time error on the same line name the same cell line", async () => {
+  // Body line 3 is cell line 4 in both cases.
+  const broken = "export default function udf() {\n  const a = 1;\n  const b = a +;\n}\n";
+  const throws =
+    "export default function udf() {\n  const a = 1;\n  throw new Error('no data');\n}\n";
+  const syntax = await cell("broken", broken).then(
+    () => assert.fail("expected an error"),
+    (e) => e,
+  );
+  const runtime = await cell("throws --run --no-cache", throws).then(
+    () => assert.fail("expected an error"),
+    (e) => e,
+  );
+  assert.match(syntax.message, /at line 4 of the cell \(line 3 of the UDF, column 16\)/);
+  assert.match(runtime.message, /at line 4 of the cell \(line 3 of the UDF: throw new Error/);
+  assert.match(String(syntax.stack), /^SyntaxError at line 4: /);
+  assert.match(String(runtime.stack), /^Error at line 4: .*no data/);
+  assert.match(String(runtime.stack), /\n {2}4 \| {3}throw new Error\('no data'\);/);
+});
+
 Deno.test("a NAME that is not an identifier is refused", async () => {
   await assert.rejects(cell("my-udf", DOUBLE), /must be a JavaScript identifier.*"my-udf"/);
 });

@@ -17,7 +17,7 @@
 import { completeArgs } from "./complete.ts";
 import { formatHelp } from "./help.ts";
 import { type MagicContext, registerMagic } from "./registry.ts";
-import { CAPTURE_CELL, FUSED_CELL, FUSED_LINE, type MagicDeclaration } from "./spec.ts";
+import { CAPTURE_CELL, FUSED_CELL, FUSED_LINE, type MagicDeclaration, UDF_CELL } from "./spec.ts";
 
 export * from "./registry.ts";
 export { completeArgs } from "./complete.ts";
@@ -40,16 +40,22 @@ function registerDeclared(
   });
 }
 
-/** Registers `%%fused` and `%fused` (done on import; call again after another module replaced them). */
+/**
+ * Registers `%%fused` (and its alias `%%udf`) and `%fused` (done on import; call again after
+ * another module replaced them).
+ */
 export function registerFusedMagics(): void {
-  registerDeclared(FUSED_CELL, async (args, body, ctx) => {
-    const [{ parseLine }, { fusedCell }] = await Promise.all([
-      import("./args.ts"),
-      import("./fused_cell.ts"),
-    ]);
-    const parsed = await parseLine(FUSED_CELL, args, { evaluate: ctx.evaluate });
-    return await fusedCell(parsed, body, ctx, { bodyLine: ctx.bodyLine });
-  });
+  // `%%udf` is fused-py's name for the same cell magic.
+  for (const decl of [FUSED_CELL, UDF_CELL]) {
+    registerDeclared(decl, async (args, body, ctx) => {
+      const [{ parseLine }, { fusedCell }] = await Promise.all([
+        import("./args.ts"),
+        import("./fused_cell.ts"),
+      ]);
+      const parsed = await parseLine(decl, args, { evaluate: ctx.evaluate });
+      return await fusedCell(parsed, body, ctx, { bodyLine: ctx.bodyLine });
+    });
+  }
   registerDeclared(FUSED_LINE, async (args, _body, ctx) => {
     const [{ parseLine }, { fusedLine }] = await Promise.all([
       import("./args.ts"),

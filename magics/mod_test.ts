@@ -62,3 +62,24 @@ Deno.test("a %%fused cell runs through the real evaluator: defines, binds, runs 
     await ev.shutdown();
   }
 });
+
+Deno.test("%%udf NAME, fused-py's magic, defines and runs a UDF as %%fused NAME does", async () => {
+  const { testContext } = await import("./_test_context.ts");
+  const { options } = await import("../client/options.ts");
+  options.cacheDirectory = await Deno.makeTempDir({ prefix: "fused-magics-udf-" });
+  const ctx = testContext();
+  const udf = getMagic("cell", "udf");
+  assert.ok(udf, "%%udf is registered");
+  const value = await udf.run(
+    "double --run n=21",
+    "export default function udf({ n = 1 }: { n?: number }) {\n  return n * 2;\n}\n",
+    ctx,
+  );
+  assert.equal(value, 42);
+  assert.equal((ctx.scope.double as { name: string }).name, "double");
+  assert.match(udf.usage?.() ?? "", /^Usage: %%udf NAME/);
+  await assert.rejects(
+    async () => await udf.run("double --rnu n=1", "export default () => 1", ctx),
+    /Unknown flag --rnu for %%udf: did you mean --run\?/,
+  );
+});

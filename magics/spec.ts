@@ -179,6 +179,14 @@ export const FUSED_CELL: MagicDeclaration = {
   ],
 };
 
+/** `%%udf NAME [flags]`: fused-py's name of the cell magic, the same as `%%fused`. */
+export const UDF_CELL: MagicDeclaration = {
+  ...FUSED_CELL,
+  name: "udf",
+  summary: "Alias of %%fused (fused-py's %%udf NAME): defines a UDF from the cell",
+  examples: FUSED_CELL.examples?.map((e) => e.replace(/^%%fused /, "%%udf ")),
+};
+
 /** `%fused SUBCOMMAND ...`: runs, loads and manages UDFs, files, jobs and the service. */
 export const FUSED_LINE: MagicDeclaration = {
   kind: "line",
@@ -370,4 +378,9 @@ export const CAPTURE_CELL: MagicDeclaration = {
 };
 
 /** Every declaration this folder registers. */
-export const DECLARATIONS: readonly MagicDeclaration[] = [FUSED_CELL, FUSED_LINE, CAPTURE_CELL];
+export const DECLARATIONS: readonly MagicDeclaration[] = [
+  FUSED_CELL,
+  UDF_CELL,
+  FUSED_LINE,
+  CAPTURE_CELL,
+];
