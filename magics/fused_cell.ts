@@ -18,7 +18,7 @@ import { UdfRuntimeError } from "../client/errors.ts";
 import { describeUdf, type RunResponse } from "../client/run.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { type Udf, udf as makeUdf } from "../client/udf.ts";
-import { map as mapDisplay } from "../display/map.ts";
+import { isGeoJson, map as mapDisplay } from "../display/map.ts";
 import type { ParsedCommand } from "./args.ts";
 import { api, requireIdentifier, type RunFlags, runWithFlags, udfCard } from "./_common.ts";
 import { checkUdfSyntax } from "./_syntax.ts";
@@ -165,7 +165,8 @@ async function defineAndRun(
     } else {
       await ctx.display(mapDisplay(response!.data));
     }
-    return wantsRun ? response!.data : undefined;
+    // A GeoJSON value displays as a map itself: returning it would show the same map twice.
+    return wantsRun && !isGeoJson(response!.data) ? response!.data : undefined;
   }
   if (response) return response.data;
   return udfCard(udf, { savedAt: published.savedAt, shareUrl: published.shareUrl });

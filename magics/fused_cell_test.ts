@@ -148,3 +148,12 @@ Deno.test("--map shows the result of a UDF without bounds on a map", async () =>
     [JUPYTER_DISPLAY]();
   assert.match(String(data["text/plain"]), /^Map: 1 point/);
 });
+
+Deno.test("--run --map of a GeoJSON result shows the map once and still binds --out", async () => {
+  const body = "export default function udf() {\n" +
+    "  return { type: 'Point', coordinates: [2.35, 48.86] };\n}\n";
+  const { ctx, value } = await cell("pts --run --map --out p --no-cache", body);
+  assert.equal(ctx.displays.length, 1);
+  assert.equal(value, undefined);
+  assert.deepEqual(ctx.scope.p, { type: "Point", coordinates: [2.35, 48.86] });
+});
