@@ -11,6 +11,7 @@
  * @module
  */
 import { join } from "node:path";
+import { tmpdir } from "node:os";
 
 /** Where Debian installs PostgreSQL 15's server programs. */
 export const PG_BIN = "/usr/lib/postgresql/15/bin";
@@ -31,7 +32,7 @@ export interface PostgresCluster {
 }
 
 let cluster: Promise<PostgresCluster> | undefined;
-let databases = 0;
+const STATE = join(tmpdir(), `fused-test-postgres-${Deno.pid}.json`);
 
 function run(cmd: string, args: string[], env: Record<string, string> = {}): Deno.CommandOutput {
   return new Deno.Command(cmd, { args, env, stdin: "null", stdout: "piped", stderr: "piped" })
@@ -133,26 +134,51 @@ async function startCluster(): Promise<PostgresCluster> {
   // The watchdog: once this process is gone, stop the server and remove the folder.
   const watchdog = `while kill -0 ${Deno.pid} 2>/dev/null; do sleep 1; done
     runuser -u ${user} -- ${PG_BIN}/pg_ctl -D ${dir}/data -m immediate stop >/dev/null 2>&1
-    rm -rf ${dir}`;
+    rm -rf ${dir} ${STATE} ${STATE}.lock`;
   check(
     run("sh", ["-c", `setsid sh -c '${watchdog}' >/dev/null 2>&1 < /dev/null &`]),
     "the cluster's watchdog",
   );
-  // A faster stop when the process ends normally; the watchdog still removes the folder.
-  globalThis.addEventListener("unload", () => {
-    try {
-      asUser(user, [`${PG_BIN}/pg_ctl`, "-D", `${dir}/data`, "-m", "immediate", "stop"]);
-    } catch {
-      // The watchdog does it.
-    }
-  });
   return c;
 }
 
-/** The shared cluster, started on first use. */
+/**
+ * The shared cluster, started on first use. Test modules run in isolates of one process: the
+ * first one to get here starts it and records it in a state file named after the process id;
+ * the others read that file (a lock folder makes the start happen once).
+ */
 export function postgresCluster(): Promise<PostgresCluster> {
-  cluster ??= startCluster();
+  cluster ??= shared(STATE, startCluster);
   return cluster;
+}
+
+/** Starts a per-process shared server once, through a state file and a lock folder. */
+export async function shared<T>(state: string, start: () => Promise<T>): Promise<T> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    try {
+      return JSON.parse(await Deno.readTextFile(state)) as T;
+    } catch (err) {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    }
+    try {
+      await Deno.mkdir(`${state}.lock`);
+    } catch (err) {
+      if (!(err instanceof Deno.errors.AlreadyExists)) throw err;
+      if (Date.now() > deadline) throw new Error(`Gave up waiting for ${state} to be written`);
+      await new Promise((r) => setTimeout(r, 200));
+      continue;
+    }
+    try {
+      const value = await start();
+      await Deno.writeTextFile(`${state}.tmp`, JSON.stringify(value));
+      await Deno.rename(`${state}.tmp`, state);
+      return value;
+    } catch (err) {
+      await Deno.remove(`${state}.lock`).catch(() => {});
+      throw err;
+    }
+  }
 }
 
 /** Runs SQL as the superuser in database `db` with psql (no connection is left open). */
@@ -186,7 +212,9 @@ export async function psql(sql: string, db = "postgres"): Promise<string> {
  */
 export async function createDatabase(prefix = "t"): Promise<string> {
   const c = await postgresCluster();
-  const name = `${prefix.replace(/[^a-z0-9_]/gi, "_").toLowerCase()}_${Deno.pid}_${++databases}`;
+  const name = `${prefix.replace(/[^a-z0-9_]/gi, "_").toLowerCase()}_${
+    crypto.randomUUID().slice(0, 8)
+  }`;
   await psql(`CREATE DATABASE ${name}`);
   return `postgres://${PG_USER}:${PG_PASSWORD}@127.0.0.1:${c.port}/${name}`;
 }

@@ -11,8 +11,9 @@
  * @module
  */
 import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { fileURLToPath } from "node:url";
-import { freePort } from "./_postgres.ts";
+import { freePort, shared } from "./_postgres.ts";
 
 /** s3rver's fixed access key (it accepts any secret). */
 export const S3_ACCESS_KEY = "S3RVER";
@@ -32,7 +33,7 @@ export interface S3Server {
 const S3RVER = fileURLToPath(new URL("../node_modules/s3rver/bin/s3rver.js", import.meta.url));
 
 let server: Promise<S3Server> | undefined;
-let buckets = 0;
+const STATE = join(tmpdir(), `fused-test-s3-${Deno.pid}.json`);
 
 function sh(script: string): string {
   const out = new Deno.Command("sh", {
@@ -96,22 +97,15 @@ async function startServer(): Promise<S3Server> {
   const s: S3Server = { endpoint: `http://127.0.0.1:${port}`, port, dir };
   launch(s);
   const watchdog = `while kill -0 ${Deno.pid} 2>/dev/null; do sleep 1; done
-    kill $(cat ${dir}/pid) 2>/dev/null; sleep 1; rm -rf ${dir}`;
+    kill $(cat ${dir}/pid) 2>/dev/null; sleep 1; rm -rf ${dir} ${STATE} ${STATE}.lock`;
   sh(`setsid sh -c '${watchdog}' >/dev/null 2>&1 < /dev/null &`);
-  globalThis.addEventListener("unload", () => {
-    try {
-      sh(`kill $(cat ${dir}/pid) 2>/dev/null || true`);
-    } catch {
-      // The watchdog does it.
-    }
-  });
   await waitUntilUp(s.endpoint, dir);
   return s;
 }
 
-/** The shared S3 server, started on first use. */
+/** The shared S3 server, started on first use (once per process: see `shared`). */
 export function s3Server(): Promise<S3Server> {
-  server ??= startServer();
+  server ??= shared(STATE, startServer);
   return server;
 }
 
@@ -132,7 +126,9 @@ export async function s3Env(): Promise<Record<string, string>> {
 /** Creates an empty bucket (with a plain HTTP PUT, as S3 defines it) and returns its name. */
 export async function createBucket(prefix = "t"): Promise<string> {
   const s = await s3Server();
-  const name = `${prefix.toLowerCase().replace(/[^a-z0-9-]/g, "-")}-${Deno.pid}-${++buckets}`;
+  const name = `${prefix.toLowerCase().replace(/[^a-z0-9-]/g, "-")}-${
+    crypto.randomUUID().slice(0, 8)
+  }`;
   const res = await fetch(`${s.endpoint}/${name}`, { method: "PUT" });
   const text = await res.text();
   if (!res.ok) throw new Error(`Creating bucket ${name} failed: ${res.status} ${text}`);

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { ValidationError } from "../../client/errors.ts";
 
 /** A user of the service. */
 export interface User {
@@ -301,4 +302,38 @@ export interface Registry {
   getOrCreateSetting(key: string, create: () => string): Promise<string>;
   /** Closes the store. */
   close(): Promise<void>;
+}
+
+/** Where the registry lives: a PostgreSQL URL, or (embedded default) a SQLite file. */
+export interface RegistryLocation {
+  /** `postgres://USER:PASSWORD@HOST:PORT/DB` (or `postgresql://`); wins over `sqlitePath`. */
+  databaseUrl?: string | null;
+  /** The SQLite file of the embedded default. */
+  sqlitePath: string;
+}
+
+/** Whether a `--database` value is a PostgreSQL URL. */
+export function isPostgresUrl(url: string): boolean {
+  return /^postgres(ql)?:\/\//.test(url);
+}
+
+/**
+ * Opens the registry: PostgreSQL when `databaseUrl` is set, else the SQLite file. Throws a
+ * clear error for a URL of another kind, or when PostgreSQL cannot be reached.
+ */
+export async function openRegistry(location: RegistryLocation): Promise<Registry> {
+  const url = location.databaseUrl;
+  if (url) {
+    if (!isPostgresUrl(url)) {
+      throw new ValidationError(
+        `Unsupported database URL "${
+          url.replace(/:[^:@/]*@/, ":***@")
+        }": use postgres://USER:PASSWORD@HOST:PORT/DATABASE, or leave it out for the embedded SQLite registry`,
+      );
+    }
+    const { PostgresRegistry } = await import("./postgres.ts");
+    return await PostgresRegistry.open(url);
+  }
+  const { SqliteRegistry } = await import("./sqlite.ts");
+  return new SqliteRegistry(location.sqlitePath);
 }

@@ -1,6 +1,41 @@
+/**
+ * Every registry behaviour, against both stores: the embedded SQLite file and PostgreSQL (a
+ * throw-away cluster from tests/_postgres.ts).
+ */
 import assert from "node:assert/strict";
-import { ConflictError } from "./mod.ts";
+import { createDatabase } from "../../tests/_postgres.ts";
+import { ConflictError, type Registry } from "./mod.ts";
+import { PostgresRegistry } from "./postgres.ts";
 import { SqliteRegistry } from "./sqlite.ts";
+
+interface Backend {
+  name: string;
+  /** A fresh, empty registry. */
+  open(): Promise<Registry>;
+  /** A place that can be opened twice (a file, a database). */
+  place(): Promise<string>;
+  /** Opens the registry at a place. */
+  reopen(place: string): Promise<Registry>;
+  /** Its schema version. */
+  version(registry: Registry): Promise<number>;
+}
+
+const BACKENDS: Backend[] = [
+  {
+    name: "SQLite",
+    open: () => Promise.resolve(new SqliteRegistry(":memory:")),
+    place: async () => `${await Deno.makeTempDir()}/r.db`,
+    reopen: (path) => Promise.resolve(new SqliteRegistry(path)),
+    version: (r) => Promise.resolve((r as SqliteRegistry).schemaVersion),
+  },
+  {
+    name: "PostgreSQL",
+    open: async () => await PostgresRegistry.open(await createDatabase("registry")),
+    place: () => createDatabase("registry"),
+    reopen: (url) => PostgresRegistry.open(url),
+    version: (r) => (r as PostgresRegistry).schemaVersion(),
+  },
+];
 
 function fields(slug: string, extra: Partial<{ allowPublicList: boolean }> = {}) {
   return {
@@ -12,112 +47,171 @@ function fields(slug: string, extra: Partial<{ allowPublicList: boolean }> = {})
   };
 }
 
-Deno.test("a new registry applies every migration and records the schema version", async () => {
-  const registry = new SqliteRegistry(":memory:");
-  assert.equal(registry.schemaVersion, 2);
-  await registry.close();
-});
+for (const backend of BACKENDS) {
+  const test = (name: string, fn: (registry: Registry) => Promise<void>) =>
+    Deno.test(`${backend.name}: ${name}`, async () => {
+      const registry = await backend.open();
+      try {
+        await fn(registry);
+      } finally {
+        await registry.close();
+      }
+    });
 
-Deno.test("a registry file reopens with its data and without re-running migrations", async () => {
-  const dir = await Deno.makeTempDir();
-  const first = new SqliteRegistry(`${dir}/r.db`);
-  const user = await first.createUser({ email: "a@x.org" });
-  await first.close();
-  const second = new SqliteRegistry(`${dir}/r.db`);
-  assert.equal((await second.getUser(user.id))?.email, "a@x.org");
-  await second.close();
-  await Deno.remove(dir, { recursive: true });
-});
-
-Deno.test("users get a handle from their e-mail and a duplicate e-mail is a conflict", async () => {
-  const registry = new SqliteRegistry(":memory:");
-  const user = await registry.createUser({ email: "ann@x.org", team: "geo" });
-  assert.equal(user.handle, "ann");
-  assert.equal(user.team, "geo");
-  await assert.rejects(registry.createUser({ email: "ann@x.org", handle: "other" }), ConflictError);
-  await registry.close();
-});
-
-Deno.test("an API token authenticates its user and any altered token does not", async () => {
-  const registry = new SqliteRegistry(":memory:");
-  const user = await registry.createUser({ email: "a@x.org" });
-  const { token } = await registry.createApiToken(user.id);
-  assert.equal((await registry.authenticate(token))?.id, user.id);
-  const altered = token.slice(0, -1) + (token.endsWith("0") ? "1" : "0");
-  assert.equal(await registry.authenticate(altered), null);
-  assert.equal(await registry.authenticate("not a token"), null);
-  await registry.close();
-});
-
-Deno.test("saving a second UDF with the same name for one owner is a conflict", async () => {
-  const registry = new SqliteRegistry(":memory:");
-  const user = await registry.createUser({ email: "a@x.org" });
-  await registry.createUdf(user.id, fields("roads"));
-  await assert.rejects(registry.createUdf(user.id, fields("roads")), ConflictError);
-  const other = await registry.createUser({ email: "b@x.org" });
-  assert.equal((await registry.createUdf(other.id, fields("roads"))).slug, "roads");
-  await registry.close();
-});
-
-Deno.test("UDF lists page and sort by name, and team lists include teammates' UDFs", async () => {
-  const registry = new SqliteRegistry(":memory:");
-  const a = await registry.createUser({ email: "a@x.org", team: "t" });
-  const b = await registry.createUser({ email: "b@x.org", team: "t" });
-  for (const name of ["c", "a", "b"]) await registry.createUdf(a.id, fields(name));
-  await registry.createUdf(b.id, fields("d", { allowPublicList: true }));
-  const page = await registry.listUdfs({ kind: "owner", ownerId: a.id }, { skip: 1, limit: 1 });
-  assert.deepEqual(page.map((u) => u.slug), ["b"]);
-  const desc = await registry.listUdfs({ kind: "owner", ownerId: a.id }, { sort: "-name" });
-  assert.deepEqual(desc.map((u) => u.slug), ["c", "b", "a"]);
-  const team = await registry.listUdfs({ kind: "team", team: "t" });
-  assert.deepEqual(team.map((u) => u.slug), ["a", "b", "c", "d"]);
-  assert.deepEqual((await registry.listUdfs({ kind: "public" })).map((u) => u.slug), ["d"]);
-  assert.equal((await registry.findTeamUdf("t", "d"))?.ownerId, b.id);
-  await registry.close();
-});
-
-Deno.test("share tokens are scoped to one UDF, updatable, and deleted with their UDF", async () => {
-  const registry = new SqliteRegistry(":memory:");
-  const user = await registry.createUser({ email: "a@x.org" });
-  const udf = await registry.createUdf(user.id, fields("roads"));
-  const token = await registry.createShareToken(udf.id, user.id, { cache: false });
-  assert.match(token.token, /^fsh_[0-9a-f]{40}$/);
-  assert.equal(token.cache, false);
-  const updated = await registry.updateShareToken(token.token, {
-    enabled: false,
-    metadataJson: { a: 1 },
+  test("a new registry applies every migration and records the schema version", async (r) => {
+    assert.ok(await backend.version(r) >= 1);
   });
-  assert.equal(updated?.enabled, false);
-  assert.deepEqual(updated?.metadataJson, { a: 1 });
-  assert.equal(updated?.cache, false);
-  await registry.deleteUdf(udf.id);
-  assert.equal(await registry.getShareToken(token.token), null);
-  await registry.close();
-});
 
-Deno.test("jobs move through statuses with start and finish times and collect logs", async () => {
-  const registry = new SqliteRegistry(":memory:");
-  const user = await registry.createUser({ email: "a@x.org" });
-  const job = await registry.createJob(user.id, { udf: "x" });
-  assert.equal(job.status, "pending");
-  const running = await registry.setJobStatus(job.id, "running");
-  assert.ok(running?.startedAt);
-  await registry.appendJobLogs(job.id, "line 1\n");
-  await registry.appendJobLogs(job.id, "line 2\n");
-  const done = await registry.setJobStatus(job.id, "failed", "boom");
-  assert.equal(done?.logs, "line 1\nline 2\n");
-  assert.equal(done?.error, "boom");
-  assert.ok(done?.finishedAt);
-  assert.deepEqual((await registry.listJobs(user.id)).map((j) => j.id), [job.id]);
-  assert.deepEqual(done?.config, { udf: "x" });
-  await registry.close();
-});
+  Deno.test(`${backend.name}: a registry reopens with its data and without re-running migrations`, async () => {
+    const place = await backend.place();
+    const first = await backend.reopen(place);
+    const user = await first.createUser({ email: "a@x.org" });
+    const version = await backend.version(first);
+    await first.close();
+    const second = await backend.reopen(place);
+    assert.equal((await second.getUser(user.id))?.email, "a@x.org");
+    assert.equal(await backend.version(second), version);
+    await second.close();
+  });
 
-Deno.test("a setting is created once and then read back unchanged", async () => {
-  const registry = new SqliteRegistry(":memory:");
-  const first = await registry.getOrCreateSetting("k", () => "one");
-  const second = await registry.getOrCreateSetting("k", () => "two");
-  assert.equal(first, "one");
-  assert.equal(second, "one");
-  await registry.close();
+  test("users get a handle from their e-mail and a duplicate e-mail is a conflict", async (r) => {
+    const user = await r.createUser({ email: "ann@x.org", team: "geo" });
+    assert.equal(user.handle, "ann");
+    assert.equal(user.team, "geo");
+    await assert.rejects(r.createUser({ email: "ann@x.org", handle: "other" }), ConflictError);
+    assert.equal((await r.createUser({ email: "bob@x.org", team: "geo" })).team, "geo");
+  });
+
+  test("an API token authenticates its user and any altered token does not", async (r) => {
+    const user = await r.createUser({ email: "a@x.org" });
+    const { token } = await r.createApiToken(user.id);
+    assert.equal((await r.authenticate(token))?.id, user.id);
+    const altered = token.slice(0, -1) + (token.endsWith("0") ? "1" : "0");
+    assert.equal(await r.authenticate(altered), null);
+    assert.equal(await r.authenticate("not a token"), null);
+  });
+
+  test("saving a second UDF with the same name for one owner is a conflict", async (r) => {
+    const user = await r.createUser({ email: "a@x.org" });
+    await r.createUdf(user.id, fields("roads"));
+    await assert.rejects(r.createUdf(user.id, fields("roads")), ConflictError);
+    const other = await r.createUser({ email: "b@x.org" });
+    assert.equal((await r.createUdf(other.id, fields("roads"))).slug, "roads");
+    const second = await r.createUdf(user.id, fields("rails"));
+    await assert.rejects(r.updateUdf(second.id, fields("roads")), ConflictError);
+  });
+
+  test("of 20 parallel saves of one name exactly one wins and the rest conflict", async (r) => {
+    const user = await r.createUser({ email: "a@x.org" });
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 20 }, () => r.createUdf(user.id, fields("race"))),
+    );
+    const won = outcomes.filter((o) => o.status === "fulfilled");
+    const lost = outcomes.filter((o) => o.status === "rejected");
+    assert.equal(won.length, 1);
+    assert.equal(lost.length, 19);
+    for (const o of lost) assert.ok((o as PromiseRejectedResult).reason instanceof ConflictError);
+    assert.equal((await r.listUdfs({ kind: "owner", ownerId: user.id })).length, 1);
+  });
+
+  test("UDF lists page and sort by name, and team lists include teammates' UDFs", async (r) => {
+    const a = await r.createUser({ email: "a@x.org", team: "t" });
+    const b = await r.createUser({ email: "b@x.org", team: "t" });
+    for (const name of ["c", "a", "B", "b"]) await r.createUdf(a.id, fields(name));
+    await r.createUdf(b.id, fields("d", { allowPublicList: true }));
+    const page = await r.listUdfs({ kind: "owner", ownerId: a.id }, { skip: 1, limit: 1 });
+    assert.deepEqual(page.map((u) => u.slug), ["a"]);
+    const desc = await r.listUdfs({ kind: "owner", ownerId: a.id }, { sort: "-name" });
+    assert.deepEqual(desc.map((u) => u.slug), ["c", "b", "a", "B"]);
+    const team = await r.listUdfs({ kind: "team", team: "t" });
+    assert.deepEqual(team.map((u) => u.slug), ["B", "a", "b", "c", "d"]);
+    assert.deepEqual((await r.listUdfs({ kind: "public" })).map((u) => u.slug), ["d"]);
+    assert.equal((await r.findTeamUdf("t", "d"))?.ownerId, b.id);
+    assert.equal((await r.findPublicUdf("d"))?.ownerId, b.id);
+    assert.equal(await r.findPublicUdf("a"), null);
+  });
+
+  test("share tokens are scoped to one UDF, updatable, and deleted with their UDF", async (r) => {
+    const user = await r.createUser({ email: "a@x.org" });
+    const udf = await r.createUdf(user.id, fields("roads"));
+    const token = await r.createShareToken(udf.id, user.id, { cache: false });
+    assert.match(token.token, /^fsh_[0-9a-f]{40}$/);
+    assert.equal(token.cache, false);
+    const updated = await r.updateShareToken(token.token, {
+      enabled: false,
+      metadataJson: { a: 1 },
+    });
+    assert.equal(updated?.enabled, false);
+    assert.deepEqual(updated?.metadataJson, { a: 1 });
+    assert.equal(updated?.cache, false);
+    assert.deepEqual((await r.listShareTokens(user.id)).map((t) => t.token), [token.token]);
+    await r.deleteUdf(udf.id);
+    assert.equal(await r.getShareToken(token.token), null);
+  });
+
+  test("jobs move through statuses with start and finish times and collect logs", async (r) => {
+    const user = await r.createUser({ email: "a@x.org" });
+    const job = await r.createJob(user.id, { udf: "x" }, { name: "n", instanceType: "small" });
+    assert.equal(job.status, "pending");
+    assert.equal(job.instanceType, "small");
+    const running = await r.setJobStatus(job.id, "running", null, { from: ["pending"] });
+    assert.ok(running?.startedAt);
+    assert.equal(await r.setJobStatus(job.id, "running", null, { from: ["pending"] }), null);
+    await r.appendJobLogs(job.id, "line 1\n");
+    await r.appendJobLogs(job.id, "line 2\n");
+    const done = await r.setJobStatus(job.id, "failed", "boom");
+    assert.equal(done?.logs, "line 1\nline 2\n");
+    assert.equal(done?.error, "boom");
+    assert.ok(done?.finishedAt);
+    assert.deepEqual((await r.listJobs(user.id)).map((j) => j.id), [job.id]);
+    assert.deepEqual((await r.listJobsWithStatus(["failed"])).map((j) => j.id), [job.id]);
+    assert.deepEqual(done?.config, { udf: "x" });
+  });
+
+  test("job log lines keep their order, their offset and a since filter", async (r) => {
+    const user = await r.createUser({ email: "a@x.org" });
+    const job = await r.createJob(user.id, {});
+    await r.appendJobLogLines(job.id, [{ timestamp: 10, message: "a" }, {
+      timestamp: 20,
+      message: "b",
+    }], 7);
+    await r.appendJobLogLines(job.id, [{ timestamp: 30, message: "c" }]);
+    assert.deepEqual((await r.getJobLogs(job.id)).map((l) => l.message), ["a", "b", "c"]);
+    assert.deepEqual((await r.getJobLogs(job.id, { sinceMs: 20 })).map((l) => l.message), ["c"]);
+    assert.equal((await r.getJob(job.id))?.logOffset, 7);
+    await r.setJobProcess(job.id, { pid: 42, startTime: "99" });
+    await r.setJobResults(job.id, [{ name: "0.parquet", key: "jobs/x/0.parquet" }]);
+    const after = await r.getJob(job.id);
+    assert.deepEqual(after?.process, { pid: 42, startTime: "99" });
+    assert.equal(after?.results[0].name, "0.parquet");
+  });
+
+  test("a setting is created once and then read back unchanged", async (r) => {
+    const first = await r.getOrCreateSetting("k", () => "one");
+    const second = await r.getOrCreateSetting("k", () => "two");
+    assert.equal(first, "one");
+    assert.equal(second, "one");
+  });
+}
+
+Deno.test("PostgreSQL: lines written by two writers get strictly increasing times", async () => {
+  const url = await createDatabase("registry");
+  const [a, b] = [await PostgresRegistry.open(url), await PostgresRegistry.open(url)];
+  try {
+    const user = await a.createUser({ email: "a@x.org" });
+    const job = await a.createJob(user.id, {});
+    await Promise.all([
+      a.appendJobLogLines(job.id, [{ timestamp: 5, message: "a1" }, {
+        timestamp: 5,
+        message: "a2",
+      }]),
+      b.appendJobLogLines(job.id, [{ timestamp: 5, message: "b1" }]),
+    ]);
+    const times = (await a.getJobLogs(job.id)).map((l) => l.timestamp);
+    assert.equal(times.length, 3);
+    for (let i = 1; i < times.length; i++) assert.ok(times[i] > times[i - 1]);
+  } finally {
+    await a.close();
+    await b.close();
+  }
 });
