@@ -319,11 +319,12 @@ export class Udf {
   }
 
   /**
-   * Writes the UDF as a folder (`meta.json`, `<name>.ts`, headers, README.md); refuses to
-   * replace an existing one unless `overwrite` is true.
+   * Writes the UDF as a folder (`meta.json`, `<name>.ts`, headers, README.md), at `path` or, as
+   * fused-py does without one, at a folder named after the UDF in the working directory; refuses
+   * to replace an existing one unless `overwrite` is true.
    */
-  async toDirectory(path: string, options: { overwrite?: boolean } = {}): Promise<void> {
-    await writeUdfDirectory(this.toFiles(), path, options);
+  async toDirectory(path?: string, options: { overwrite?: boolean } = {}): Promise<void> {
+    await writeUdfDirectory(this.toFiles(), path ?? this.name, options);
   }
 
   /** Writes the same files as `toDirectory` into a zip at `path`. */

@@ -89,6 +89,21 @@ Deno.test("toDirectory writes meta.json, code, headers and README, and refuses t
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("toDirectory() without a path writes a folder named after the UDF, as fused-py", async () => {
+  const dir = await Deno.makeTempDir();
+  const before = Deno.cwd();
+  Deno.chdir(dir);
+  try {
+    await udf(SOURCE, { name: "my_udf" }).toDirectory();
+    const meta = JSON.parse(await Deno.readTextFile(`${dir}/my_udf/meta.json`));
+    assert.equal(meta.job_config.steps[0].udf.name, "my_udf");
+    assert.equal(await Deno.readTextFile(`${dir}/my_udf/my_udf.ts`), SOURCE);
+  } finally {
+    Deno.chdir(before);
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("toFile writes a zip and refuses to overwrite", async () => {
   const dir = await Deno.makeTempDir();
   const u = udf(SOURCE, { name: "counter" });
