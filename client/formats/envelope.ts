@@ -11,7 +11,14 @@
  * @module
  */
 
-import { type Bounds, Raster, type RasterDtype, typedArrayFor } from "./raster.ts";
+import {
+  type Bounds,
+  Raster,
+  type RasterDtype,
+  type ShapedArray,
+  toRaster,
+  typedArrayFor,
+} from "./raster.ts";
 import { classifyResult, type MultiOutput, type UdfResult } from "./types.ts";
 import type { Table } from "apache-arrow";
 import { CorruptDataError } from "./errors.ts";
@@ -100,7 +107,7 @@ async function toNode(value: unknown, blobs: Uint8Array[][]): Promise<Node> {
       return { k: "table", b: add(...await tableToIPCChunks(value as Table)) };
     }
     case "raster": {
-      const r = value as Raster;
+      const r = toRaster(value as Raster | ShapedArray);
       const bytes = new Uint8Array(r.data.buffer, r.data.byteOffset, r.data.byteLength);
       const node: Node = { k: "raster", b: add(bytes), dtype: r.dtype, shape: [...r.shape] };
       if (r.bounds) node.bounds = r.bounds;

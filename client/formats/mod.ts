@@ -31,5 +31,6 @@ export * from "./npy.ts";
 export * from "./png.ts";
 export * from "./tiff.ts";
 export * from "./result.ts";
+export * from "./records.ts";
 export * from "./transfer.ts";
 export * from "./envelope.ts";

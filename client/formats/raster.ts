@@ -213,3 +213,48 @@ export function isRaster(value: unknown): value is Raster {
   const v = value as { data?: unknown; shape?: unknown; dtype?: unknown };
   return Array.isArray(v.shape) && typeof v.dtype === "string" && dtypeOf(v.data) !== undefined;
 }
+
+/** A numpy-style array as a UDF may return it: `{ data: Float32Array, shape: [h, w] }`. */
+export interface ShapedArray {
+  /** The values, band after band, row after row. */
+  data: RasterArray;
+  /** `[height, width]` or `[bands, height, width]`. */
+  shape: number[];
+  /** Geographic extent `[west, south, east, north]`, when known. */
+  bounds?: Bounds;
+}
+
+const SHAPED_KEYS = new Set(["data", "shape", "bounds"]);
+
+/**
+ * True for a plain object holding a typed array and a shape (and maybe bounds), nothing else:
+ * a raster written without {@linkcode Raster.from}, as a fused-py UDF returns a numpy array.
+ */
+export function isShapedArray(value: unknown): value is ShapedArray {
+  if (value === null || typeof value !== "object" || value instanceof Raster) return false;
+  const proto = Object.getPrototypeOf(value);
+  if (proto !== Object.prototype && proto !== null) return false;
+  const v = value as Record<string, unknown>;
+  return dtypeOf(v.data) !== undefined && Array.isArray(v.shape) &&
+    Object.keys(v).every((k) => SHAPED_KEYS.has(k));
+}
+
+/**
+ * The {@linkcode Raster} of a raster or of a {@linkcode ShapedArray} (checked as `Raster.from`
+ * checks: the shape must fit the data).
+ *
+ * @example
+ * ```ts
+ * import { toRaster } from "./raster.ts";
+ * const r = toRaster({ data: new Float32Array(6), shape: [2, 3] });
+ * if (r.dtype !== "float32" || r.width !== 3) throw new Error("unexpected");
+ * ```
+ */
+export function toRaster(value: Raster | ShapedArray): Raster {
+  if (!isShapedArray(value)) return value as Raster;
+  return new Raster(
+    value.data,
+    value.shape,
+    value.bounds === undefined ? {} : { bounds: value.bounds },
+  );
+}

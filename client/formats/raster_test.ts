@@ -76,3 +76,15 @@ Deno.test("typedArrayFor views aligned bytes and copies misaligned ones", () => 
   assert.notEqual(copy.buffer, bytes.buffer);
   assert.equal(dtypeOf(new Uint8ClampedArray(1)), undefined);
 });
+
+Deno.test("a typed array with a shape is a raster, and a wrong shape is refused", async () => {
+  const { isShapedArray, toRaster } = await import("./raster.ts");
+  const shaped = { data: Float32Array.of(1, 2, 3, 4, 5, 6), shape: [2, 3] };
+  assert.ok(isShapedArray(shaped));
+  assert.ok(!isShapedArray({ data: [1, 2], shape: [1, 2] }), "a plain array is JSON");
+  assert.ok(!isShapedArray({ ...shaped, name: "x" }), "other keys make it a multi-output");
+  const r = toRaster(shaped);
+  assert.ok(r instanceof Raster);
+  assert.deepEqual([r.dtype, r.height, r.width, r.data[5]], ["float32", 2, 3, 6]);
+  assert.throws(() => toRaster({ data: new Float32Array(5), shape: [2, 3] }), /needs 6 values/);
+});

@@ -10,7 +10,7 @@
 
 import { NotSupportedError, ValidationError } from "../errors.ts";
 import { CorruptDataError } from "./errors.ts";
-import { type Bounds, checkBounds, type Raster } from "./raster.ts";
+import { type Bounds, checkBounds, type Raster, type ShapedArray, toRaster } from "./raster.ts";
 import { classifyResult, type MultiOutput, type ResultKind, type UdfResult } from "./types.ts";
 import type { Table } from "apache-arrow";
 import type { TableToParquetOptions } from "./parquet.ts";
@@ -170,7 +170,7 @@ export async function encodeResult(
     case "table":
       return await encodeTable(value as Table, format ?? "parquet", options);
     case "raster":
-      return await encodeRaster(value as Raster, format ?? "npy", options);
+      return await encodeRaster(toRaster(value as Raster | ShapedArray), format ?? "npy", options);
     case "multi":
       return { ...labels("zip"), bytes: await multiOutputToZip(value as MultiOutput) };
   }

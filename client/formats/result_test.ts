@@ -202,3 +202,14 @@ Deno.test("a damaged zip or one without meta.json raises CorruptDataError", asyn
   await assert.rejects(() => zipToMultiOutput(enc.encode("PK not a zip")), CorruptDataError);
   await assert.rejects(() => multiOutputToZip({ "meta.json": Uint8Array.from([1]) }), /reserved/);
 });
+
+Deno.test("{ data, shape } is encoded as a raster: npy by default, PNG on request", async () => {
+  const value = { data: Uint8Array.from({ length: 16 }, (_, i) => i * 16), shape: [4, 4] };
+  const npy = await encodeResult(value);
+  assert.equal(npy.extension, "npy");
+  const back = await decodeResult(npy.bytes, npy.contentType, { metadata: npy.metadata });
+  assert.ok(back instanceof Raster);
+  assert.deepEqual(back.shape, [4, 4]);
+  const png = await encodeResult(value, { format: "png" });
+  assert.equal(png.contentType, "image/png");
+});

@@ -13,6 +13,8 @@ import {
   Raster,
   type RasterArray,
   type RasterDtype,
+  type ShapedArray,
+  toRaster,
   typedArrayFor,
 } from "./raster.ts";
 import { classifyResult, type MultiOutput, type UdfResult } from "./types.ts";
@@ -90,7 +92,7 @@ async function toMessage(
       return { kind, ipc: handOver(tableToIPC(value as Table), transfer, false) };
     }
     case "raster": {
-      const r = value as Raster;
+      const r = toRaster(value as Raster | ShapedArray);
       const message: TransferMessage = {
         kind,
         data: handOver(r.data, transfer, copy),

@@ -132,3 +132,16 @@ Deno.test("the transfer path statically imports no npm package (apache-arrow loa
   assert.deepEqual(npm, [], `static imports reach ${npm.join(", ")}`);
   assert.ok(seen.size >= 4, "the walk found the transfer module's own files");
 });
+
+Deno.test("a UDF's { data: Float32Array, shape } crosses as a raster, bounds included", async () => {
+  const value = { data: new Float32Array(12).fill(0.5), shape: [3, 4], bounds: [0, 0, 4, 3] };
+  const { message, transfer } = await toTransferable(value);
+  const back = await fromTransferable(structuredClone(message, { transfer }));
+  assert.ok(back instanceof Raster);
+  assert.deepEqual([back.dtype, back.height, back.width, back.bounds], [
+    "float32",
+    3,
+    4,
+    [0, 0, 4, 3],
+  ]);
+});

@@ -8,7 +8,7 @@
  */
 
 import type * as arrow from "apache-arrow";
-import { isRaster, type Raster } from "./raster.ts";
+import { isRaster, isShapedArray, type Raster } from "./raster.ts";
 import { UnsupportedResultError } from "./errors.ts";
 
 /** A value JSON can carry. */
@@ -82,7 +82,8 @@ function classify(value: unknown, path: string, seen: Set<object>): ResultKind {
   if (typeof value === "string") return "string";
   if (value instanceof Uint8Array) return "bytes";
   if (isTable(value)) return "table";
-  if (isRaster(value)) return "raster";
+  // `{ data: Float32Array, shape: [h, w] }` is a raster too (a numpy array, in fused-py terms).
+  if (isRaster(value) || isShapedArray(value)) return "raster";
   if (isPlainObject(value)) {
     if (seen.has(value)) throw circular(path);
     seen.add(value);
