@@ -5,7 +5,8 @@
  */
 import { strToU8, zipSync } from "fflate";
 import { ValidationError } from "./errors.ts";
-import { exists, writeDirectoryAtomic, writeFileAtomic } from "./atomic_write.ts";
+import { basename, dirname } from "node:path";
+import { exists, removeStaleTemps, writeDirectoryAtomic, writeFileAtomic } from "./atomic_write.ts";
 import type { UdfFiles } from "./udf_layout.ts";
 
 /** Options of `toDirectory` / `toFile`. */
@@ -42,6 +43,7 @@ export async function writeUdfZip(
   if (!options.overwrite && await exists(path)) {
     throw new ValidationError(`${path} already exists: pass { overwrite: true } to replace it`);
   }
+  await removeStaleTemps(dirname(path), basename(path));
   const entries = Object.fromEntries(
     Object.entries(files).map(([name, text]) => [name, strToU8(text)]),
   );

@@ -14,6 +14,11 @@
  * - `lock`: present while one process computes the value; JSON `{pid, host, created, id}`,
  *   created with O_EXCL, its modification time refreshed every 2 s while the work runs.
  *
+ * The entry folder's modification time is its last use (set on every hit), so when a base folder
+ * holds more than `options.cacheMaxBytes`, the least recently used entries are deleted until it
+ * holds at most 90% of it. Temporary files of writers that were killed (`value.bin.<pid>.*.tmp`)
+ * and locks of dead processes are removed by the same sweep, and by {@linkcode cleanCache}.
+ *
  * Python's `@fused.cache` keeps pickles and an `index.log`; a TypeScript SDK cannot read those, so
  * this layout only shares the folder structure with it.
  *
@@ -22,7 +27,7 @@
 import { createHash, type Hash } from "node:crypto";
 import { hostname as osHostname } from "node:os";
 import process from "node:process";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { parse as parseScript } from "acorn";
 import type { Table } from "apache-arrow";
 import { parseCacheMaxAge } from "./cache_max_age.ts";
@@ -318,7 +323,11 @@ function checkKey(key: string): void {
  * ```
  */
 export function cacheFolder(location: CacheLocation = {}): string {
-  const storage = location.storage ?? options.cacheStorage;
+  return resolveInside(cacheBase(location.storage), location.folder ?? "tmp", "cache folder");
+}
+
+/** The base folder of a cache storage (every cache folder lies under it). */
+function cacheBase(storage: Storage = options.cacheStorage): string {
   let base: string;
   if (storage === "object") {
     throw new NotSupportedError(
@@ -335,7 +344,7 @@ export function cacheFolder(location: CacheLocation = {}): string {
       `Unknown cacheStorage "${storage}": use "auto", "local" or "mount"`,
     );
   }
-  return resolveInside(base, location.folder ?? "tmp", "cache folder");
+  return base;
 }
 
 function entryDir(key: string, location: CacheLocation): string {
@@ -372,7 +381,11 @@ export async function readCache(key: string, opts: ReadCacheOptions = {}): Promi
   const ageMs = Math.max(0, Date.now() - (modified?.getTime() ?? 0));
   if (opts.maxAgeSeconds !== undefined && ageMs > opts.maxAgeSeconds * 1000) return { hit: false };
   try {
-    return { hit: true, value: await deserializeValue(bytes), ageMs };
+    const value = await deserializeValue(bytes);
+    const now = new Date();
+    // The folder's time is the entry's last use, which eviction goes by.
+    await Deno.utime(dirname(file), now, now).catch(() => {});
+    return { hit: true, value, ageMs };
   } catch {
     // Whatever cannot be read back (CorruptDataError or a decoder failing on damaged bytes)
     // is dropped, so the next call computes the value again.
@@ -401,7 +414,7 @@ export async function writeCache(
   const dir = entryDir(key, opts);
   const bytes = await serializeValue(value);
   await Deno.mkdir(dir, { recursive: true });
-  const temp = join(dir, `${VALUE_FILE}.${crypto.randomUUID()}.tmp`);
+  const temp = join(dir, `${VALUE_FILE}.${Deno.pid}.${crypto.randomUUID()}.tmp`);
   try {
     await Deno.writeFile(temp, bytes);
     await Deno.rename(temp, join(dir, VALUE_FILE));
@@ -409,6 +422,136 @@ export async function writeCache(
     await Deno.remove(temp).catch(() => {});
     throw error;
   }
+  await noteWrite(cacheBase(opts.storage), bytes.byteLength);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Size limit
+
+/** Bytes each base folder is believed to hold (measured by a sweep, then counted up by writes). */
+const usage = new Map<string, number>();
+
+interface Entry {
+  dir: string;
+  bytes: number;
+  usedMs: number;
+  locked: boolean;
+}
+
+const TEMP_VALUE = /^value\.bin\.(\d+)\..*\.tmp$/;
+
+async function noteWrite(base: string, bytes: number): Promise<void> {
+  const known = usage.get(base);
+  if (known !== undefined && known + bytes <= options.cacheMaxBytes) {
+    usage.set(base, known + bytes);
+    return;
+  }
+  await sweepBase(base); // the first write of this process, or over the limit: measure, evict
+}
+
+/** What a sweep of the cache did. */
+export interface CacheCleanup {
+  /** Entries deleted to bring the cache under `options.cacheMaxBytes`. */
+  evicted: number;
+  /** Temporary files of writers that were killed. */
+  temporaries: number;
+  /** Lock files of processes that are gone. */
+  locks: number;
+  /** Bytes the cache holds afterwards. */
+  bytes: number;
+}
+
+/**
+ * Sweeps the disk cache of every storage ("local" and "mount" bases): deletes temporary files
+ * and locks that dead processes left, then the least recently used entries while the cache holds
+ * more than `options.cacheMaxBytes`. The service runs it at start; writes run it when the limit
+ * is passed.
+ *
+ * @example
+ * ```ts
+ * import { cleanCache } from "./cache.ts";
+ * import { options } from "./options.ts";
+ * options.cacheDirectory = await Deno.makeTempDir();
+ * await cleanCache(); // { evicted: 0, temporaries: 0, locks: 0, bytes: 0 }
+ * options.reset();
+ * ```
+ */
+export async function cleanCache(): Promise<CacheCleanup> {
+  const total: CacheCleanup = { evicted: 0, temporaries: 0, locks: 0, bytes: 0 };
+  for (const base of new Set([cacheBase("local"), cacheBase("mount")])) {
+    const one = await sweepBase(base);
+    total.evicted += one.evicted;
+    total.temporaries += one.temporaries;
+    total.locks += one.locks;
+    total.bytes += one.bytes;
+  }
+  return total;
+}
+
+async function sweepBase(base: string): Promise<CacheCleanup> {
+  const result: CacheCleanup = { evicted: 0, temporaries: 0, locks: 0, bytes: 0 };
+  const entries: Entry[] = [];
+  await collect(base, entries, result);
+  let bytes = entries.reduce((sum, e) => sum + e.bytes, 0);
+  const max = options.cacheMaxBytes;
+  if (bytes > max) {
+    // Least recently used first; entries being computed (locked) are left alone.
+    entries.sort((a, b) => a.usedMs - b.usedMs);
+    for (const entry of entries) {
+      if (bytes <= max * 0.9) break;
+      if (entry.locked) continue;
+      await Deno.remove(entry.dir, { recursive: true }).catch(() => {});
+      bytes -= entry.bytes;
+      result.evicted++;
+    }
+  }
+  result.bytes = bytes;
+  usage.set(base, bytes);
+  return result;
+}
+
+async function collect(dir: string, entries: Entry[], result: CacheCleanup): Promise<void> {
+  let children: Deno.DirEntry[];
+  try {
+    children = await Array.fromAsync(Deno.readDir(dir));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return;
+    throw error;
+  }
+  for (const child of children) {
+    if (!child.isDirectory) continue;
+    const path = join(dir, child.name);
+    if (child.name.startsWith("data_")) entries.push(await inspectEntry(path, result));
+    else await collect(path, entries, result);
+  }
+}
+
+async function inspectEntry(dir: string, result: CacheCleanup): Promise<Entry> {
+  const entry: Entry = { dir, bytes: 0, usedMs: 0, locked: false };
+  try {
+    entry.usedMs = (await Deno.stat(dir)).mtime?.getTime() ?? 0;
+    for await (const file of Deno.readDir(dir)) {
+      const path = join(dir, file.name);
+      const temp = TEMP_VALUE.exec(file.name);
+      if (temp) {
+        if (processAlive(Number(temp[1])) === false) {
+          await Deno.remove(path).catch(() => {});
+          result.temporaries++;
+        } else entry.locked = true; // a live writer
+      } else if (file.name === LOCK_FILE) {
+        const info = await readLock(path);
+        if (info && isStale(info, MIN_STALE_MS)) {
+          await Deno.remove(path).catch(() => {});
+          result.locks++;
+        } else entry.locked = true;
+      } else if (file.name === VALUE_FILE) {
+        entry.bytes += (await Deno.stat(path)).size;
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error; // deleted meanwhile
+  }
+  return entry;
 }
 
 /**

@@ -68,6 +68,8 @@ export const OptionsSchema = z.object({
   tempDirectory: absolutePath,
   /** Default storage of `fused.cache`. */
   cacheStorage: StorageSchema,
+  /** Most bytes the disk cache keeps per base folder; the least recently used go first. */
+  cacheMaxBytes: z.number().int().positive(),
   /** Never import UDF code when loading UDFs. */
   neverImport: z.boolean(),
   /** Print the logs of UDF runs. */
@@ -112,6 +114,7 @@ export const FUSED_NAMES: Readonly<Record<OptionName, string>> = {
   dataDirectory: "data_directory",
   tempDirectory: "temp_directory",
   cacheStorage: "cache_storage",
+  cacheMaxBytes: "cache_max_bytes",
   neverImport: "never_import",
   verboseUdfRuns: "verbose_udf_runs",
   verboseCachedFunctions: "verbose_cached_functions",
@@ -196,6 +199,7 @@ export function defaultOptionValues(home: string | null, tempDirectory: string):
     dataDirectory: home ? join(home, "data") : join(tempDirectory, "fused_data"),
     tempDirectory,
     cacheStorage: "auto",
+    cacheMaxBytes: 5 * 1024 ** 3,
     neverImport: false,
     verboseUdfRuns: true,
     verboseCachedFunctions: true,

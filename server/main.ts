@@ -8,6 +8,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
+import { FusedError } from "../client/errors.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
 
 const HELP = `fused serve: the Fused UDF service on this machine
@@ -18,6 +19,7 @@ Options:
   --data-dir PATH     state folder (default $FUSED_SERVER_DIR or ~/.fused/server)
   --run-timeout SEC   longest UDF run in seconds (default 130)
   --public-url URL    API base URL as clients see it, for signed file URLs (behind a proxy)
+  --rate-limit N      most requests a minute per share token on public routes (default: no limit)
   -h, --help          this help`;
 
 /** Parses the command line and serves until a signal arrives. */
@@ -32,6 +34,7 @@ export async function main(args: string[]): Promise<number> {
         "data-dir": { type: "string" },
         "run-timeout": { type: "string" },
         "public-url": { type: "string" },
+        "rate-limit": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -56,13 +59,31 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
-  const server = await startServer({
-    port,
-    hostname: parsed.host,
-    dataDir: parsed["data-dir"] ?? defaultDataDir(),
-    runTimeoutMs: timeout * 1000,
-    publicUrl: parsed["public-url"],
-  });
+  const rateLimit = parsed["rate-limit"] === undefined ? undefined : Number(parsed["rate-limit"]);
+  if (rateLimit !== undefined && !(Number.isInteger(rateLimit) && rateLimit > 0)) {
+    console.error(
+      `Invalid --rate-limit "${
+        parsed["rate-limit"]
+      }": use a whole number of requests a minute above 0`,
+    );
+    return 2;
+  }
+  let server;
+  try {
+    server = await startServer({
+      port,
+      hostname: parsed.host,
+      dataDir: parsed["data-dir"] ?? defaultDataDir(),
+      runTimeoutMs: timeout * 1000,
+      publicUrl: parsed["public-url"],
+      rateLimitPerMinute: rateLimit,
+    });
+  } catch (err) {
+    // A busy data folder or port: the message says what to do; a stack trace would not help.
+    if (!(err instanceof FusedError)) throw err;
+    console.error(`fused serve: ${err.message}`);
+    return 1;
+  }
   const { promise: stopped, resolve } = Promise.withResolvers<string>();
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => resolve(signal));

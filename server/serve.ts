@@ -14,7 +14,13 @@ import { bootstrapAdmin } from "./auth.ts";
 import { SqliteRegistry } from "./registry/sqlite.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { generateSecret } from "./signing.ts";
-import { LocalStorage } from "./storage.ts";
+import { LocalStorage, removeStaleUploads } from "./storage.ts";
+import { acquireDataLock } from "./_data_lock.ts";
+import { addServerPath, errorResponse } from "./_http.ts";
+import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
+import { removeStaleTemps } from "../client/atomic_write.ts";
+import { cleanCache } from "../client/cache.ts";
+import { FusedError } from "../client/errors.ts";
 
 /** Default port, as Fused's `dev` environment (`http://localhost:8783/v1`). */
 export const DEFAULT_PORT = 8783;
@@ -43,6 +49,11 @@ export interface ServeOptions {
   quiet?: boolean;
   /** Batch job runner options (instance types, polling, kill grace period). */
   jobs?: JobRunnerOptions;
+  /**
+   * Most requests a minute per share token (or signed URL) on the public routes; beyond it a
+   * 429 with `Retry-After`. Off (no limit) by default.
+   */
+  rateLimitPerMinute?: number;
 }
 
 /** A running service. */
@@ -89,10 +100,44 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const hostname = options.hostname ?? "127.0.0.1";
   const log = options.quiet ? () => {} : (msg: string) => console.error(msg);
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+  addServerPath(dataDir);
+  // One service per data folder, and the port bound, before anything reads or writes its state:
+  // a second service must not re-attach the first one's jobs or write into their logs.
+  const lock = await acquireDataLock(dataDir);
+  const limiter = options.rateLimitPerMinute
+    ? new RateLimiter({ perMinute: options.rateLimitPerMinute })
+    : undefined;
+  let handler: Deno.ServeHandler<Deno.NetAddr> = () =>
+    errorResponse(503, "The service is starting: try again in a moment", { "retry-after": "1" });
+  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+  const port = options.port ?? DEFAULT_PORT;
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    server = Deno.serve({
+      port,
+      hostname,
+      onListen: (addr) => resolve(addr as Deno.NetAddr),
+    }, (request, info) => handler(request, info));
+  } catch (err) {
+    await lock.release();
+    if (err instanceof Deno.errors.AddrInUse) {
+      throw new FusedError(
+        `Port ${port} on ${hostname} is already in use by another program: stop it, or start with another --port (0 picks a free one)`,
+      );
+    }
+    throw err;
+  }
+  const addr = await listening;
   const registry = new SqliteRegistry(join(dataDir, "registry.db"));
   const filesDir = join(dataDir, "files");
-  const jobs = new JobRunner(registry, { dataDir, filesDir }, options.jobs);
+  let jobs: JobRunner | undefined;
   try {
+    await lock.setPort(addr.port);
+    // What a killed service left: half-written uploads, temporaries, cache temp files and locks.
+    await removeStaleUploads(filesDir);
+    await removeStaleTemps(dataDir);
+    await cleanCache();
+    jobs = new JobRunner(registry, { dataDir, filesDir }, options.jobs);
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
     const admin = await bootstrapAdmin(registry, dataDir);
     let runner = options.runner;
@@ -115,18 +160,15 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       maxUploadBytes: options.maxUploadBytes,
       publicUrl: options.publicUrl,
     });
+    handler = limiter
+      ? (request, info) =>
+        limiter.refuse(rateLimitKey(request)) ?? memo.answer(request) ?? app.fetch(request, info)
+      : (request, info) => memo.answer(request) ?? app.fetch(request, info);
     if (!isLoopback(hostname)) {
       log(
         `Warning: listening on ${hostname}, so other machines can reach this service; every route except share-token runs still needs an API token`,
       );
     }
-    const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
-    const server = Deno.serve({
-      port: options.port ?? DEFAULT_PORT,
-      hostname,
-      onListen: (addr) => resolve(addr as Deno.NetAddr),
-    }, (request, info) => memo.answer(request) ?? app.fetch(request, info));
-    const addr = await listening;
     const host = addr.hostname.includes(":") ? `[${addr.hostname}]` : addr.hostname;
     const url = `http://${host}:${addr.port}`;
     if (admin.created) log(`Created the admin user; its API token is in ${admin.path}`);
@@ -149,15 +191,18 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
           ]);
           clearTimeout(timer);
           // Jobs keep running in their own processes; the next service re-attaches them.
-          await jobs.close();
+          await jobs!.close();
           await registry.close();
+          await lock.release();
         })();
         return closed;
       },
     };
   } catch (err) {
-    await jobs.close();
+    await server.shutdown();
+    await jobs?.close();
     await registry.close();
+    await lock.release();
     throw err;
   }
 }

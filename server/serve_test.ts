@@ -92,3 +92,55 @@ Deno.test("a UDF spinning in a synchronous loop gets a 504 and the service answe
   assert.equal(result.afterStatus, 200);
   assert.equal(result.afterBody, 7);
 });
+
+Deno.test("a second service on the same data folder is refused, naming the first one's pid and port", async () => {
+  const dir = await Deno.makeTempDir();
+  const first = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
+  try {
+    const lockBefore = await Deno.readTextFile(`${dir}/service.lock`);
+    await assert.rejects(
+      () => startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true }),
+      new RegExp(`in use by another Fused service \\(pid ${Deno.pid} on port ${first.port}\\)`),
+    );
+    assert.equal(await Deno.readTextFile(`${dir}/service.lock`), lockBefore);
+  } finally {
+    await first.close();
+  }
+  // Closed: the lock is gone and the folder can be served again.
+  const again = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
+  await again.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a lock left by a dead process is taken over", async () => {
+  const dir = await Deno.makeTempDir();
+  const dead = new Deno.Command("true").spawn();
+  await dead.status;
+  await Deno.writeTextFile(
+    `${dir}/service.lock`,
+    JSON.stringify({ pid: dead.pid, host: (await import("node:os")).hostname(), port: 1 }),
+  );
+  const server = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
+  const lock = JSON.parse(await Deno.readTextFile(`${dir}/service.lock`));
+  assert.equal(lock.pid, Deno.pid);
+  assert.equal(lock.port, server.port);
+  await server.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("a port in use is a clear error, and the refused service leaves no state behind", async () => {
+  const busy = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const dir = await Deno.makeTempDir();
+  try {
+    const port = (busy.addr as Deno.NetAddr).port;
+    await assert.rejects(
+      () => startServer({ port, dataDir: dir, runner: NO_RUNS, quiet: true }),
+      new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is already in use by another program`),
+    );
+    // Bound before the registry or the job runner was opened: nothing was written.
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), []);
+  } finally {
+    busy.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
