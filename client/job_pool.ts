@@ -15,6 +15,7 @@ import {
   ValidationError,
 } from "./errors.ts";
 import { isTable, type UdfResult } from "./formats/mod.ts";
+import { recordsToTable, tableToJsonRows } from "./formats/records.ts";
 import { options as fusedOptions } from "./options.ts";
 import type { RunResponse } from "./run.ts";
 
@@ -510,8 +511,8 @@ export class JobPool {
   }
 
   /**
-   * The tasks as a table now: argument columns, `status`, `time` (seconds), `logs`, and `result`
-   * (JSON text for non-table results) and `error`.
+   * The tasks as a table now: argument columns, `status`, `time` (seconds), `logs`, `result`
+   * (JSON text: a table's rows, or the value) and `error`.
    */
   df(): arrow.Table {
     const times = this.times();
@@ -520,19 +521,22 @@ export class JobPool {
       time: times.map((t) => (t === null ? null : t / 1000)),
       logs: this.logs(),
       result: this.#tasks.map((t) =>
-        t.status === "success" && !isTable(t.response!.data)
-          ? (typeof t.response!.data === "string"
-            ? t.response!.data
-            : JSON.stringify(t.response!.data ?? null))
-          : null
+        t.status !== "success"
+          ? null
+          : isTable(t.response!.data)
+          ? tableToJsonRows(t.response!.data)
+          : typeof t.response!.data === "string"
+          ? t.response!.data
+          : JSON.stringify(t.response!.data ?? null)
       ),
       error: this.#tasks.map((t) => (t.error ? t.error.message : null)),
     });
   }
 
   /**
-   * Waits and returns one table: table results concatenated with the argument values as leading
-   * columns; other results in a `result` column. Failed runs are an error unless
+   * Waits and returns one table: table results (and arrays of records) concatenated, with the
+   * argument values as leading columns unless a result has a column of that name; other results
+   * in a `result` column. Failed runs are an error unless
    * `ignoreExceptions` is true.
    */
   async collect(
@@ -545,22 +549,27 @@ export class JobPool {
       if (failed) throw this.#taskError(failed);
     }
     const flatten = options.flatten ?? true;
-    if (flatten && ok.length > 0 && ok.every((t) => isTable(t.response!.data))) {
-      return this.#concatTables(ok);
+    // Tables and arrays of records ([{ n, sq }, ...]) concatenate as rows, as in fused-py.
+    const tables = ok.map((t) =>
+      isTable(t.response!.data) ? t.response!.data : recordsToTable(t.response!.data)
+    );
+    if (flatten && ok.length > 0 && tables.every((t) => t !== undefined)) {
+      return this.#concatTables(ok, tables as arrow.Table[]);
     }
     return this.#argColumnsTable(ok.map((t) => t.args), {
       result: ok.map((t) => toJsonCell(t.response!.data)),
     });
   }
 
-  #concatTables(tasks: Task[]): arrow.Table {
-    const argNames = this.#argNames();
-    const first = tasks[0].response!.data as arrow.Table;
+  #concatTables(tasks: Task[], tables: arrow.Table[]): arrow.Table {
+    const first = tables[0];
+    // A result column named like an argument keeps the result's values, as in fused-py.
+    const argNames = this.#argNames().filter((n) => !first.schema.fields.some((f) => f.name === n));
     const shape = (t: arrow.Table) =>
       t.schema.fields.map((f) => `${f.name}:${undictionary(f.type)}`).join(", ");
     const chunks: Record<string, arrow.Data[]> = {};
-    for (const task of tasks) {
-      const table = task.response!.data as arrow.Table;
+    for (const [i, task] of tasks.entries()) {
+      const table = tables[i];
       if (shape(table) !== shape(first)) {
         throw new ValidationError(
           `Cannot collect: run #${task.index} returned columns ${shape(table)}, unlike run #${
@@ -569,11 +578,6 @@ export class JobPool {
         );
       }
       for (const name of argNames) {
-        if (table.schema.fields.some((f) => f.name === name)) {
-          throw new ValidationError(
-            `Cannot collect: the result column "${name}" has the name of an argument; rename one of them`,
-          );
-        }
         const column = plainVector(
           new Array(table.numRows).fill(toJsonCell(task.args[name])),
           this.#argType(name),

@@ -91,3 +91,67 @@ Deno.test("bad argument lists are refused", async () => {
   const noParams = fused.udf(`export default () => 1`, { name: "no_params" });
   await assert.rejects(() => fused.submit(noParams, [1], { engine: "local" }), /pass objects/);
 });
+
+Deno.test("rows that carry the argument concatenate as rows, without a second n column", async () => {
+  await withTempCache(async () => {
+    // The commonest fused-py pattern: each run returns its rows, argument included.
+    const u = fused.udf(
+      `export default function udf({ n = 0 }) { return [{ n, sq: n * n }]; }`,
+      { name: "rows_with_arg" },
+    );
+    const table = await fused.submit(u, [1, 2, 3]) as arrow.Table;
+    assert.deepEqual(table.schema.fields.map((f) => f.name), ["n", "sq"]);
+    assert.deepEqual(table.toArray().map((r) => r.toJSON()), [
+      { n: 1, sq: 1 },
+      { n: 2, sq: 4 },
+      { n: 3, sq: 9 },
+    ]);
+  });
+});
+
+Deno.test("arrays of records come back as rows, with the argument as a leading column", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(
+      `export default function udf({ n = 0 }) {
+        return Array.from({ length: n }, (_, i) => ({ i, label: "row " + i }));
+      }`,
+      { name: "records" },
+    );
+    const table = await fused.submit(u, [1, 2]) as arrow.Table;
+    assert.deepEqual(table.toArray().map((r) => r.toJSON()), [
+      { n: 1, i: 0, label: "row 0" },
+      { n: 2, i: 0, label: "row 0" },
+      { n: 2, i: 1, label: "row 1" },
+    ]);
+  });
+});
+
+Deno.test("a table column named like the argument keeps the table's own values", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(
+      `import { tableFromArrays } from "apache-arrow";
+      export default function udf({ n = 0 }) {
+        return tableFromArrays({ n: Float64Array.of(n * 10), half: Float64Array.of(n / 2) });
+      }`,
+      { name: "clobber" },
+    );
+    const table = await fused.submit(u, [1, 2]) as arrow.Table;
+    assert.deepEqual(table.toArray().map((r) => r.toJSON()), [
+      { n: 10, half: 0.5 },
+      { n: 20, half: 1 },
+    ]);
+  });
+});
+
+Deno.test("pool.df() has the results of runs that return tables", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(SQUARE, { name: "square_df" });
+    const pool = await fused.submit(u, [2, 3], { collect: false });
+    await pool.wait();
+    const df = pool.df().toArray().map((r) => r.toJSON());
+    assert.deepEqual(df.map((r) => [r.n, r.status, JSON.parse(r.result as string)]), [
+      [2, "success", [{ square: 4 }]],
+      [3, "success", [{ square: 9 }]],
+    ]);
+  });
+});
