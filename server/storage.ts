@@ -297,6 +297,11 @@ export class LocalStorage implements Storage {
       );
     }
     const path = await this.#writablePath(key);
+    if ((await Deno.lstat(path).catch(() => null))?.isSymlink && !(await this.stat(key))) {
+      throw new ValidationError(
+        `Cannot write fd://${key}: it is a broken link; delete it or choose another path`,
+      );
+    }
     const existing = await this.stat(key);
     if (existing?.isDirectory) {
       throw new ValidationError(`fd://${key} is a folder: upload to a file path inside it`);
