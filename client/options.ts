@@ -10,10 +10,11 @@
  * The settings file uses Fused's snake_case names, so it can be shared with the Python SDK: keys
  * this SDK does not know are kept as they are when it saves.
  *
- * Options of the Python SDK left out because they have no meaning here: `auth` (credentials live
- * in their own store), `prompt_to_login`, `no_login`, `pyodide_async_requests`, `gcs_secret`,
- * `gcs_filename`, `gcp_project_name`, `logging`, `default_validate_imports`,
- * `default_send_status_email` and `show.*` except `show.enable_tqdm` (here `showProgress`).
+ * Options of the Python SDK with no meaning here (`auth`, `promptToLogin`, `noLogin`,
+ * `pyodideAsyncRequests`, `gcsSecret`, `gcsFilename`, `gcpProjectName`, `logging`,
+ * `defaultValidateImports`, `defaultSendStatusEmail`, `show`) throw a NotSupportedError that says
+ * why and what to use instead, on reading and on setting ({@linkcode UNSUPPORTED_OPTIONS});
+ * `show.enable_tqdm` is `showProgress` here.
  *
  * @module
  */
@@ -21,7 +22,7 @@ import { isAbsolute, join } from "node:path";
 import { tmpdir } from "node:os";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
 import { z } from "zod";
-import { ValidationError } from "./errors.ts";
+import { NotSupportedError, ValidationError } from "./errors.ts";
 
 /** Where the embedded UDF service listens by default (`fused serve`), as Fused's `dev` env. */
 export const LOCAL_BASE_URL = "http://127.0.0.1:8783/v1";
@@ -34,14 +35,39 @@ export type Storage = "auto" | "local" | "mount" | "object";
 
 const StorageSchema = z.enum(["auto", "local", "mount", "object"] as const satisfies Storage[]);
 
+/** `requestTimeout`: seconds, fused-py's `(connect, read)` pair of seconds, or `null` for none. */
+export type RequestTimeout = number | [number, number] | null;
+
+/**
+ * The longest wait a timer can have (2^31 - 1 ms, about 24.8 days): `requestTimeout: null`
+ * ("no timeout", as in fused-py) waits this long, since `AbortSignal.timeout` needs a number.
+ */
+const NO_TIMEOUT_MS = 2 ** 31 - 1;
+
+/**
+ * The time one request may take, in milliseconds, for a `requestTimeout` value. A `(connect,
+ * read)` pair allows their sum: `fetch` has one deadline for the whole request, not two.
+ *
+ * @example
+ * ```ts
+ * import { requestTimeoutMs } from "./options.ts";
+ * if (requestTimeoutMs([3, 27]) !== 30_000 || requestTimeoutMs(5) !== 5_000) throw new Error();
+ * ```
+ */
+export function requestTimeoutMs(value: RequestTimeout): number {
+  if (value === null) return NO_TIMEOUT_MS;
+  const s = Array.isArray(value) ? value[0] + value[1] : value;
+  return Math.min(s * 1000, NO_TIMEOUT_MS);
+}
+
 /** The schema of every option; the Fused (Python) name of each is in {@linkcode FUSED_NAMES}. */
 export const OptionsSchema = z.object({
   /** URL of the Fused API; the embedded local service by default. */
   baseUrl: z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, "")),
   /** URL that share tokens run under; `null` means `{baseUrl}/realtime-shared`. */
   sharedUdfBaseUrl: z.url({ protocol: /^https?$/ }).nullable(),
-  /** Timeout of management requests, in seconds. */
-  requestTimeout: seconds,
+  /** Timeout of management requests: seconds, a `[connect, read]` pair, or `null` for none. */
+  requestTimeout: z.union([seconds, z.tuple([seconds, seconds]), z.null()]),
   /** How many times a request answered 502/503 is retried. */
   requestMaxRetries: z.number().int().nonnegative(),
   /** Base delay of the exponential backoff between retries, in seconds. */
@@ -128,6 +154,38 @@ export const FUSED_NAMES: Readonly<Record<OptionName, string>> = {
 
 /** Every option name, in schema order. */
 export const OPTION_NAMES: readonly OptionName[] = Object.keys(OptionsSchema.shape) as OptionName[];
+
+/**
+ * fused-py options with no meaning here, by their camelCase name: why, and what to use instead.
+ * Reading or setting one throws a NotSupportedError with this text.
+ */
+export const UNSUPPORTED_OPTIONS: Readonly<Record<string, string>> = {
+  auth: "credentials are a token in ~/.fused/credentials: log in with " +
+    "fused.api.login({ token }) or set FUSED_AUTH_TOKEN",
+  promptToLogin: "there is no interactive login (no OAuth): log in with fused.api.login({ token })",
+  noLogin: "nothing logs in automatically here, so there is nothing to turn off: requests " +
+    "without a token fail until fused.api.login({ token })",
+  baseWebUrl: "the local service has no web workbench; udf.catalogUrl links to the service's host",
+  defaultValidateImports: "a UDF's imports are resolved when it runs, and a missing package " +
+    "fails that run with its name; run it once locally to check them",
+  defaultSendStatusEmail: "the service sends no e-mail: follow a batch job with " +
+    "job.tailLogs() or job.waitForJob()",
+  logging: "the SDK has no logger to switch on: use verboseUdfRuns and verboseCachedFunctions " +
+    "for run and cache messages",
+  pyodideAsyncRequests: "this SDK runs on Deno, not Pyodide, and its requests are always async",
+  gcsSecret: "fd:// is a local folder or S3-compatible storage here, not Google Cloud Storage",
+  gcsFilename: "fd:// is a local folder or S3-compatible storage here, not Google Cloud Storage",
+  gcpProjectName: "fd:// is a local folder or S3-compatible storage here, not Google Cloud Storage",
+  show: "results display themselves in notebooks; showProgress is show.enable_tqdm",
+};
+
+/** The NotSupportedError for a fused-py option that has no meaning here. */
+function unsupportedOption(name: string): NotSupportedError {
+  const snake = name.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+  return new NotSupportedError(
+    `Option ${name} (fused-py's ${snake}) is not supported here: ${UNSUPPORTED_OPTIONS[name]}`,
+  );
+}
 
 /** Where the current value of an option came from. */
 export type OptionSource = "default" | "settings" | "env" | "set";
@@ -290,6 +348,16 @@ export class FusedOptions {
         },
       });
     }
+    for (const name of Object.keys(UNSUPPORTED_OPTIONS)) {
+      Object.defineProperty(this.prototype, name, {
+        get(): never {
+          throw unsupportedOption(name);
+        },
+        set(): never {
+          throw unsupportedOption(name);
+        },
+      });
+    }
   }
 
   /** Creates options from the defaults, the settings file and the environment. */
@@ -408,6 +476,7 @@ export class FusedOptions {
 
   #checkName(name: string): OptionName {
     if ((OPTION_NAMES as readonly string[]).includes(name)) return name as OptionName;
+    if (name in UNSUPPORTED_OPTIONS) throw unsupportedOption(name);
     throw new ValidationError(
       `Unknown option "${name}": use one of ${OPTION_NAMES.join(", ")}`,
     );

@@ -241,3 +241,66 @@ console.log(JSON.stringify({ t: options.requestTimeout, home: options.home }));`
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("requestTimeout takes fused-py's (connect, read) pair or null, and the transport obeys", async () => {
+  const { options, requestTimeoutMs } = await import("./options.ts");
+  const { Transport } = await import("./api/transport.ts");
+  const before = options.requestTimeout;
+  // A service that answers after 1.5 s, on 127.0.0.1.
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, async () => {
+    await new Promise((r) => setTimeout(r, 1500));
+    return Response.json({ ok: true });
+  });
+  const transport = new Transport({ baseUrl: `http://127.0.0.1:${server.addr.port}/v1` });
+  try {
+    options.requestTimeout = [0.2, 0.3];
+    assert.deepEqual(options.requestTimeout, [0.2, 0.3]);
+    assert.equal(requestTimeoutMs(options.requestTimeout), 500);
+    await assert.rejects(
+      () => transport.fetch("/slow", { retry: false, auth: "none" }),
+      /timed out after 0\.5 s: raise fused\.options\.requestTimeout/,
+    );
+    options.requestTimeout = null;
+    const answer = await transport.fetch("/slow", { retry: false, auth: "none" });
+    assert.deepEqual(await answer.json(), { ok: true });
+    assert.throws(() => (options.requestTimeout = [1] as unknown as number), ValidationError);
+  } finally {
+    options.requestTimeout = before;
+    await server.shutdown();
+  }
+});
+
+Deno.test("each fused-py option with no meaning here says why, on reading and on setting", async () => {
+  const { NotSupportedError } = await import("./errors.ts");
+  const { UNSUPPORTED_OPTIONS } = await import("./options.ts");
+  const options = new FusedOptions({ home: null, env: {} }) as unknown as Record<string, unknown>;
+  const documented = [
+    "auth",
+    "promptToLogin",
+    "noLogin",
+    "baseWebUrl",
+    "defaultValidateImports",
+    "defaultSendStatusEmail",
+    "logging",
+    "gcsSecret",
+    "gcsFilename",
+    "gcpProjectName",
+    "pyodideAsyncRequests",
+  ];
+  for (const name of documented) {
+    assert.ok(name in UNSUPPORTED_OPTIONS, name);
+    assert.throws(
+      () => options[name],
+      (e: Error) => e instanceof NotSupportedError && /is not supported here: \w/.test(e.message),
+    );
+    assert.throws(() => (options[name] = true), NotSupportedError);
+  }
+  assert.throws(
+    () => (options.noLogin = true),
+    /Option noLogin \(fused-py's no_login\) is not supported here: .*fused\.api\.login/,
+  );
+  assert.throws(
+    () => (options as unknown as FusedOptions).update({ logging: true } as never),
+    /Option logging .* use verboseUdfRuns/,
+  );
+});

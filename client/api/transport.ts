@@ -18,7 +18,7 @@ import {
   UdfTimeoutError,
   ValidationError,
 } from "../errors.ts";
-import { options } from "../options.ts";
+import { options, requestTimeoutMs } from "../options.ts";
 import { type AuthToken, resolveToken } from "./_token_store.ts";
 
 /** Version sent in `Fused-Ts-Version`, so the service can tell this client from the Python one. */
@@ -272,7 +272,7 @@ export class Transport {
     const url = this.url(path, opts.query);
     const headers = await this.#headers(opts);
     const body = opts.json !== undefined ? JSON.stringify(opts.json) : opts.body;
-    const timeoutMs = opts.timeoutMs ?? options.requestTimeout * 1000;
+    const timeoutMs = opts.timeoutMs ?? requestTimeoutMs(options.requestTimeout);
     const replayable = !(body instanceof ReadableStream);
     const maxRetries = opts.retry === false || !replayable ? 0 : options.requestMaxRetries;
     for (let attempt = 0;; attempt++) {
