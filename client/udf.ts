@@ -366,7 +366,7 @@ export class Udf {
 
   /**
    * This UDF with the parameters of one batch job (Python's `job = udf(arg=...)`); start it with
-   * `.runBatch({ instanceType })`, which returns the job's `RunResponse`.
+   * `.runBatch({ instanceType })`, which returns its `fused.api.BatchJob`.
    */
   job(parameters: Record<string, unknown> = {}): UdfJob {
     return service().job(this, parameters);

@@ -23,6 +23,7 @@ import {
   type UploadSource,
 } from "./files.ts";
 import {
+  type BatchJob,
   cancelJob,
   getExecTime,
   getJobResults,
@@ -33,7 +34,6 @@ import {
   getStatus,
   type JobConfig,
   type JobRef,
-  type RunResponse,
   startJob,
   type StartJobOptions,
   tailLogs,
@@ -207,7 +207,7 @@ export class FusedAPI {
   }
 
   /** Starts a batch job. */
-  startJob(config: Udf | JobConfig, opts?: MethodOptions<StartJobOptions>): Promise<RunResponse> {
+  startJob(config: Udf | JobConfig, opts?: MethodOptions<StartJobOptions>): Promise<BatchJob> {
     return startJob(config, this.#with(opts));
   }
 
@@ -217,7 +217,7 @@ export class FusedAPI {
   }
 
   /** The status of a job. */
-  getStatus(job: JobRef): Promise<RunResponse> {
+  getStatus(job: JobRef): Promise<BatchJob> {
     return getStatus(job, this.#with({}));
   }
 
@@ -232,12 +232,12 @@ export class FusedAPI {
   }
 
   /** Waits until a job has finished. */
-  waitForJob(job: JobRef, opts?: MethodOptions<WaitForJobOptions>): Promise<RunResponse> {
+  waitForJob(job: JobRef, opts?: MethodOptions<WaitForJobOptions>): Promise<BatchJob> {
     return waitForJob(job, this.#with(opts));
   }
 
   /** Cancels a job. */
-  cancelJob(job: JobRef): Promise<RunResponse> {
+  cancelJob(job: JobRef): Promise<BatchJob> {
     return cancelJob(job, this.#with({}));
   }
 

@@ -1,6 +1,6 @@
 /**
  * Batch jobs (fused-wire §7): start, history, status, logs (get, print, tail), wait, cancel,
- * execution time and result files; the `RunResponse` of a job with the same operations as
+ * execution time and result files; the `BatchJob` of a job with the same operations as
  * methods; `UdfJob` (what `udf.job(parameters)` returns) with `runBatch`; and the batch path of
  * `fused.run(udf, { instanceType: "small" })`.
  *
@@ -80,8 +80,10 @@ async function jobJson<T extends z.ZodType>(
 }
 
 /**
- * A batch job's status (Fused's `RunResponse`), with the job's operations as methods: every
- * `fused.api.job*` function and `FusedAPI` job method returns one.
+ * A batch job: its status (fused-py's `RunResponse` of a batch job) and its operations as
+ * methods. `runBatch`, `jobGetStatus`, `jobCancel`, `jobWaitForJob` and the `FusedAPI` job
+ * methods return one; `jobGetLogs` returns the logs and `jobGetExecTime` the seconds, as in
+ * fused-py.
  *
  * @example
  * ```ts ignore
@@ -91,7 +93,7 @@ async function jobJson<T extends z.ZodType>(
  * console.log(await job.getResult(), await job.getExecTime());
  * ```
  */
-export class RunResponse {
+export class BatchJob {
   /** The job's id. */
   job_id: string;
   /** The job's name. */
@@ -128,8 +130,8 @@ export class RunResponse {
   }
 
   /** A placeholder for a job known by its id only (status unknown until `getStatus()`). */
-  static fromJobId(id: string, opts: ApiCallOptions = {}): RunResponse {
-    return new RunResponse({ job_id: id, status: "null" }, opts);
+  static fromJobId(id: string, opts: ApiCallOptions = {}): BatchJob {
+    return new BatchJob({ job_id: id, status: "null" }, opts);
   }
 
   /** Whether the job has finished (done, failed or cancelled). */
@@ -138,7 +140,7 @@ export class RunResponse {
   }
 
   /** The job's current status. */
-  getStatus(): Promise<RunResponse> {
+  getStatus(): Promise<BatchJob> {
     return getStatus(this, this.#opts);
   }
 
@@ -163,12 +165,12 @@ export class RunResponse {
   }
 
   /** Cancels the job; returns its new status. */
-  cancel(): Promise<RunResponse> {
+  cancel(): Promise<BatchJob> {
     return cancelJob(this, this.#opts);
   }
 
   /** Waits until the job has finished; returns its final status. */
-  waitForJob(opts: WaitForJobOptions = {}): Promise<RunResponse> {
+  waitForJob(opts: WaitForJobOptions = {}): Promise<BatchJob> {
     return waitForJob(this, { ...this.#opts, ...opts });
   }
 
@@ -237,7 +239,7 @@ function toJobConfig(config: Udf | JobConfig, opts: StartJobOptions): JobConfig 
 export async function startJob(
   config: Udf | JobConfig,
   opts: StartJobOptions = {},
-): Promise<RunResponse> {
+): Promise<BatchJob> {
   const job = toJobConfig(config, opts);
   if (job.name && !JOB_NAME.test(job.name)) {
     throw new ValidationError(
@@ -263,7 +265,7 @@ export async function startJob(
     transport: opts.transport,
     signal: opts.signal,
   });
-  return new RunResponse(status, opts);
+  return new BatchJob(status, opts);
 }
 
 /** Options of `getJobs`. */
@@ -300,26 +302,26 @@ export async function getJobs(opts: GetJobsOptions = {}): Promise<JobSummary[]> 
 }
 
 /** The status of a job. */
-export async function getStatus(job: JobRef, opts: ApiCallOptions = {}): Promise<RunResponse> {
+export async function getStatus(job: JobRef, opts: ApiCallOptions = {}): Promise<BatchJob> {
   const status = await jobJson(
     JobStatusSchema,
     `/run/by-id/${encodeURIComponent(jobId(job))}`,
     opts,
   );
-  return new RunResponse(status, opts);
+  return new BatchJob(status, opts);
 }
 
 /**
  * Cancels a job; returns its new status. The service stops the job's process (SIGTERM, then
  * SIGKILL after a grace period) before it answers.
  */
-export async function cancelJob(job: JobRef, opts: ApiCallOptions = {}): Promise<RunResponse> {
+export async function cancelJob(job: JobRef, opts: ApiCallOptions = {}): Promise<BatchJob> {
   const status = await jobJson(
     JobStatusSchema,
     `/run/by-id/${encodeURIComponent(jobId(job))}/cancel`,
     { ...opts, method: "POST" },
   );
-  return new RunResponse(status, opts);
+  return new BatchJob(status, opts);
 }
 
 /** Options of `getLogs`. */
@@ -384,7 +386,7 @@ export interface WaitForJobOptions extends ApiCallOptions {
 export async function waitForJob(
   job: JobRef,
   opts: WaitForJobOptions = {},
-): Promise<RunResponse> {
+): Promise<BatchJob> {
   const interval = (opts.pollIntervalSeconds ?? 5) * 1000;
   const deadline = opts.timeout === undefined ? Infinity : Date.now() + opts.timeout * 1000;
   for (;;) {
@@ -510,7 +512,7 @@ export class UdfJob {
   }
 
   /** Starts the job as a batch job (instance type `small` unless given). */
-  runBatch(opts: RunBatchOptions = {}): Promise<RunResponse> {
+  runBatch(opts: RunBatchOptions = {}): Promise<BatchJob> {
     return startJob(this.udf, {
       ...opts,
       instanceType: opts.instanceType ?? this.udf.instanceType ?? undefined,
@@ -519,7 +521,7 @@ export class UdfJob {
   }
 
   /** Old name of `runBatch`, kept as Fused keeps `run_remote`. */
-  runRemote(opts: RunBatchOptions = {}): Promise<RunResponse> {
+  runRemote(opts: RunBatchOptions = {}): Promise<BatchJob> {
     return this.runBatch(opts);
   }
 }
@@ -556,7 +558,7 @@ export async function runBatch(udf: Udf | string, request: BatchRunRequest): Pro
   console.error(`Batch job started with ID: ${started.job_id}`);
   const cancel = (): void => void cancelJob(started, opts).catch(() => {});
   request.signal?.addEventListener("abort", cancel, { once: true });
-  let final: RunResponse;
+  let final: BatchJob;
   try {
     final = await waitForJob(started, {
       ...opts,

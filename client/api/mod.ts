@@ -51,6 +51,7 @@ export {
 } from "./files.ts";
 export { FusedAPI, type FusedAPIOptions, type MethodOptions } from "./fused_api.ts";
 export {
+  BatchJob,
   cancelJob as jobCancel,
   getExecTime as jobGetExecTime,
   getJobResults as jobGetResults,
@@ -65,7 +66,6 @@ export {
   printLogs as jobPrintLogs,
   runBatch,
   type RunBatchOptions,
-  RunResponse,
   startJob,
   type StartJobOptions,
   tailLogs as jobTailLogs,

@@ -131,7 +131,7 @@ Deno.test("a batch job runs its UDF in another process and stores its result and
       instanceType: "small",
       parameters: { n: 5 },
     });
-    assert.ok(job instanceof api.RunResponse);
+    assert.ok(job instanceof api.BatchJob);
     assert.equal(job.job_name, "hello");
     assert.equal(job.instance_type, "small");
     const done = await api.jobWaitForJob(job, { transport, ...WAIT });
@@ -188,14 +188,14 @@ Deno.test("every job function of fused.api and FusedAPI reads the same job", asy
   });
 });
 
-Deno.test("the RunResponse of udf.job(...).runBatch() has the job's operations as methods", async () => {
+Deno.test("the BatchJob of udf.job(...).runBatch() has the job's operations as methods", async () => {
   await withJobService(async ({ server }) => {
     setGlobalTransport(new Transport({ baseUrl: server.baseUrl, token: server.adminToken }));
     try {
       const job = await udf(HELLO, { name: "hello" }).job({ n: 7 }).runBatch({
         instanceType: "small",
       });
-      assert.ok(job instanceof api.RunResponse);
+      assert.ok(job instanceof api.BatchJob);
       const done = await job.waitForJob(WAIT);
       assert.ok(done.finished);
       assert.equal((await job.getStatus()).job_status, "Done");
@@ -208,7 +208,7 @@ Deno.test("the RunResponse of udf.job(...).runBatch() has the job's operations a
       await job.tailLogs({ write: (l) => tailed.push(l), timeout: 10 });
       assert.equal(tailed[1], "Job is not running (Done)");
       assert.equal((await job.cancel()).job_status, "Done");
-      const placeholder = api.RunResponse.fromJobId(job.job_id);
+      const placeholder = api.BatchJob.fromJobId(job.job_id);
       assert.equal((await placeholder.getStatus()).job_status, "Done");
     } finally {
       setGlobalTransport(undefined);
