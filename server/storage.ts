@@ -74,6 +74,11 @@ export interface Storage {
    * levels deep (null = unlimited); false when nothing was there.
    */
   delete(key: string, options?: { maxDepth?: number | null }): Promise<boolean>;
+  /**
+   * A URL that reads a file straight from the store for `seconds`, for stores that have one (S3
+   * presigned URLs); without it the service signs URLs it serves itself.
+   */
+  signUrl?(key: string, seconds: number): Promise<string>;
 }
 
 /**
@@ -226,7 +231,9 @@ export class LocalStorage implements Storage {
     try {
       return this.#info(key, await Deno.stat(await this.#path(key)));
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return null;
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+        return null;
+      }
       throw err;
     }
   }
@@ -274,7 +281,9 @@ export class LocalStorage implements Storage {
     try {
       file = await Deno.open(path, { read: true });
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) throw new FileNotFoundError(key);
+      if (err instanceof Deno.errors.NotFound || err instanceof Deno.errors.NotADirectory) {
+        throw new FileNotFoundError(key);
+      }
       throw err;
     }
     const stat = await file.stat();

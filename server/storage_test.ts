@@ -1,6 +1,12 @@
 import assert from "node:assert/strict";
 import { ValidationError } from "../client/errors.ts";
-import { FileNotFoundError, LocalStorage, parseFdPath, TooLargeError } from "./storage.ts";
+import {
+  FileNotFoundError,
+  LocalStorage,
+  parseFdPath,
+  removeStaleUploads,
+  TooLargeError,
+} from "./storage.ts";
 
 function stream(text: string): ReadableStream<Uint8Array> {
   return new Blob([text]).stream();
@@ -77,4 +83,61 @@ Deno.test("a symlink inside the root that points outside it is refused", async (
   await assert.rejects(storage.read("link/secret.txt"), /outside the storage root/);
   await Deno.remove(root, { recursive: true });
   await Deno.remove(outside, { recursive: true });
+});
+
+Deno.test("a write through a link pointing outside is refused before anything is written", async () => {
+  const root = await Deno.makeTempDir();
+  const outside = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/links`, { recursive: true });
+  await Deno.symlink(outside, `${root}/links/out`);
+  const storage = new LocalStorage(root);
+  await assert.rejects(
+    () => storage.write("links/out/x.txt", stream("evil")),
+    /fd:\/\/links\/out\/ resolves outside the storage root/,
+  );
+  await assert.rejects(
+    () => storage.write("links/out/deeper/x.txt", stream("evil")),
+    ValidationError,
+  );
+  assert.deepEqual([...Deno.readDirSync(outside)], []);
+  await Deno.remove(root, { recursive: true });
+  await Deno.remove(outside, { recursive: true });
+});
+
+Deno.test("a file used as a folder is a validation error naming the file, for reads and writes", async () => {
+  const root = await Deno.makeTempDir();
+  const storage = new LocalStorage(root);
+  await storage.write("demo/hello.txt", stream("hello"));
+  await assert.rejects(
+    () => storage.write("demo/hello.txt/child.txt", stream("x")),
+    /fd:\/\/demo\/hello\.txt is a file, not a folder/,
+  );
+  assert.equal(await storage.stat("demo/hello.txt/child.txt"), null);
+  await assert.rejects(() => storage.read("demo/hello.txt/child.txt"), FileNotFoundError);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("a link pointing outside is left out of its folder's listing", async () => {
+  const root = await Deno.makeTempDir();
+  const outside = await Deno.makeTempDir();
+  const storage = new LocalStorage(root);
+  await storage.write("mixed/ok.txt", stream("ok"));
+  await Deno.symlink(outside, `${root}/mixed/out`);
+  assert.deepEqual((await storage.list("mixed")).map((f) => f.key), ["mixed/ok.txt"]);
+  assert.deepEqual(
+    (await Array.fromAsync(storage.walk("mixed"))).map((f) => f.key),
+    ["mixed/ok.txt"],
+  );
+  await Deno.remove(root, { recursive: true });
+  await Deno.remove(outside, { recursive: true });
+});
+
+Deno.test("remnants of cut-off uploads are removed by the start-up sweep", async () => {
+  const root = await Deno.makeTempDir();
+  await Deno.mkdir(`${root}/a/b`, { recursive: true });
+  await Deno.writeTextFile(`${root}/a/b/x.bin.tmp-upload-1234abcd`, "half");
+  await Deno.writeTextFile(`${root}/a/b/kept.txt`, "whole");
+  assert.equal(await removeStaleUploads(root), 1);
+  assert.deepEqual([...Deno.readDirSync(`${root}/a/b`)].map((e) => e.name), ["kept.txt"]);
+  await Deno.remove(root, { recursive: true });
 });

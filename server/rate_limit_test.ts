@@ -1,0 +1,58 @@
+import assert from "node:assert/strict";
+import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
+import { startServer } from "./serve.ts";
+import type { UdfRunner } from "./runs.ts";
+
+Deno.test("a token bucket lets a burst through, then asks to wait, then refills", () => {
+  const limiter = new RateLimiter({ perMinute: 60, burst: 2 });
+  assert.equal(limiter.take("a", 0), 0);
+  assert.equal(limiter.take("a", 0), 0);
+  assert.equal(limiter.take("a", 0), 1); // one request a second: wait a second
+  assert.equal(limiter.take("b", 0), 0); // another token has its own bucket
+  assert.equal(limiter.take("a", 1000), 0);
+});
+
+Deno.test("public requests are keyed by their share token or signature, others not at all", () => {
+  const t = `fsh_${"ab".repeat(16)}`;
+  const key = (path: string) => rateLimitKey(new Request(`http://127.0.0.1:1${path}`));
+  assert.equal(key(`/${t}/run/file?n=1`), t);
+  assert.equal(key(`/${t}.parquet`), t);
+  assert.equal(key(`/v1/realtime-shared/${t}/run/tiles/0/0/0`), t);
+  assert.equal(key("/UDF_hello/run"), "UDF_hello");
+  assert.equal(key("/v1/files/signed?path=fd://a&expires=1&signature=xyz"), "signed:xyz");
+  assert.equal(key("/v1/user/self"), null);
+});
+
+Deno.test("the service answers 429 with Retry-After past a token's limit and serves other tokens", async () => {
+  const dir = await Deno.makeTempDir();
+  const runner: UdfRunner = () => Promise.reject(new Error("not reached: the tokens are unknown"));
+  const server = await startServer({
+    port: 0,
+    dataDir: dir,
+    runner,
+    quiet: true,
+    rateLimitPerMinute: 3,
+  });
+  try {
+    const one = `${server.url}/fsh_${"1".repeat(32)}/run/file`;
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(one);
+      statuses.push(res.status);
+      if (res.status === 429) {
+        assert.ok(Number(res.headers.get("retry-after")) >= 1);
+        assert.match(
+          (await res.json()).detail,
+          /Too many requests for this token: the limit is 3 a minute/,
+        );
+      } else await res.body?.cancel();
+    }
+    assert.deepEqual(statuses, [404, 404, 404, 429]);
+    const other = await fetch(`${server.url}/fsh_${"2".repeat(32)}/run/file`);
+    assert.equal(other.status, 404);
+    await other.body?.cancel();
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
