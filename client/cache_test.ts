@@ -7,6 +7,7 @@ import {
   cacheCall,
   cacheFolder,
   cacheKey,
+  cleanCache,
   deleteCache,
   formatAge,
   readCache,
@@ -513,3 +514,45 @@ console.log(JSON.stringify(await cache(slowDouble, { cacheVerbose: false })(21))
       await Deno.remove(work, { recursive: true });
     }
   }));
+
+Deno.test("past cacheMaxBytes the least recently used entries are deleted first", async () => {
+  await withCacheDir(async () => {
+    options.cacheMaxBytes = 3_200_000;
+    const megabyte = (n: number) => new Uint8Array(1_000_000).fill(n);
+    await writeCache("old", megabyte(1), { folder: "lru" });
+    await writeCache("used", megabyte(2), { folder: "lru" });
+    await writeCache("mid", megabyte(3), { folder: "lru" });
+    // Entry times are the last use; make the order plain, then use "used" again.
+    const base = cacheFolder({ folder: "lru" });
+    for (const [key, seconds] of [["old", 30], ["used", 20], ["mid", 10]] as const) {
+      const at = new Date(Date.now() - seconds * 1000);
+      await Deno.utime(join(base, `data_${key}`), at, at);
+    }
+    assert.ok((await readCache("used", { folder: "lru" })).hit);
+    await writeCache("new", megabyte(4), { folder: "lru" }); // 4 MB > 3.2 MB: evict down to 2.88 MB
+    const kept = [];
+    for (const key of ["old", "used", "mid", "new"]) {
+      if ((await readCache(key, { folder: "lru" })).hit) kept.push(key);
+    }
+    assert.deepEqual(kept, ["used", "new"]);
+  });
+});
+
+Deno.test("the cache sweep removes temporary files and locks of dead processes only", async () => {
+  await withCacheDir(async () => {
+    await writeCache("k", "value", { folder: "sweep" });
+    const entry = join(cacheFolder({ folder: "sweep" }), "data_k");
+    const dead = new Deno.Command("true").spawn();
+    await dead.status;
+    await Deno.writeTextFile(join(entry, `value.bin.${dead.pid}.abc.tmp`), "half");
+    await Deno.writeTextFile(
+      join(entry, "lock"),
+      JSON.stringify({ pid: dead.pid, host: hostname(), created: Date.now(), id: "x" }),
+    );
+    const swept = await cleanCache();
+    assert.equal(swept.temporaries, 1);
+    assert.equal(swept.locks, 1);
+    assert.deepEqual([...Deno.readDirSync(entry)].map((e) => e.name), ["value.bin"]);
+    assert.equal((await readCache("k", { folder: "sweep" })).hit, true);
+  });
+});

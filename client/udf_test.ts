@@ -113,3 +113,20 @@ Deno.test("toFile writes a zip and refuses to overwrite", async () => {
   await u.toFile(`${dir}/counter.zip`, { overwrite: true });
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("toDirectory over an old folder leaves no temporary beside it, and puts back a folder a killed writer set aside", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = `${dir}/swap`;
+  await udf(SOURCE, { name: "swap" }).toDirectory(path);
+  await udf(SOURCE.replace(`"x"`, `"hi"`), { name: "swap" }).toDirectory(path, { overwrite: true });
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["swap"]);
+  // A writer without the exchange call, killed between its renames, leaves the old folder aside.
+  const dead = new Deno.Command("true").spawn();
+  await dead.status;
+  await Deno.rename(path, `${path}.old-${dead.pid}-abcd1234`);
+  await Deno.mkdir(`${path}.tmp-${dead.pid}-abcd1234`);
+  await assert.rejects(() => udf(SOURCE, { name: "swap" }).toDirectory(path), /already exists/);
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["swap"]);
+  assert.match(await Deno.readTextFile(`${path}/swap.ts`), /"hi"/);
+  await Deno.remove(dir, { recursive: true });
+});
