@@ -1,6 +1,6 @@
 /**
- * The `fused` command line: `serve`, `run`, `kernel install|uninstall`, and `demo` (the main
- * job: the whole path on the embedded default, start to finish).
+ * The `fused` command line: `serve`, `run`, `ingest`, `kernel install|uninstall`, and `demo` (the
+ * main job: the main notebook executed in the Fused kernel, as an HTML page).
  *
  * ```sh
  * deno task fused run examples/countries.ts prefix=Ger --format csv
@@ -8,16 +8,18 @@
  *
  * @module
  */
-import type * as arrow from "apache-arrow";
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { join, resolve } from "node:path";
 import * as fused from "./mod.ts";
 import { encodeResult, type ResultFormat } from "./client/formats/result.ts";
 
 const HELP = `fused: the Fused UDF platform on Deno
 
 Usage:
-  fused demo                         run the main job end to end on the embedded service
+  fused demo [--out DIR] [--serve]   the main job: notebooks/main.ipynb executed in the Fused
+                                     kernel, written as DIR/main.html (default ~/.fused/demo);
+                                     --serve keeps its service up for the page's live tiles
   fused run UDF [key=value ...]      run a UDF (file, folder, zip, GitHub URL, saved name)
       --engine local|remote          where it runs (default local)
       --format json|csv|parquet|...  how the result is written (default: json for values, csv for tables)
@@ -30,6 +32,8 @@ Usage:
       --lonlat LON,LAT               point columns of CSV / Parquet input
       --overwrite                    replace an existing output
   fused serve [--port N] [...]       the UDF service (see fused serve --help)
+      --database URL --storage URL   shared PostgreSQL and store: N services, one platform
+  fused worker --database URL ...    takes batch jobs from the shared queue (see fused worker --help)
   fused kernel install|uninstall     the Jupyter kernel "Deno (Fused)" (see fused kernel --help)
   fused help                         this help`;
 
@@ -132,65 +136,159 @@ async function ingestCommand(args: string[]): Promise<number> {
   return 0;
 }
 
-/** The main job: the whole path of the data on the embedded default, with timings. */
-async function demo(): Promise<number> {
-  const home = await Deno.makeTempDir({ prefix: "fused_demo_" });
-  const { startServer } = await import("./server/mod.ts");
-  const server = await startServer({ dataDir: `${home}/server`, port: 0, quiet: true });
-  fused.options.cacheDirectory = `${home}/cache`;
-  // The demo's login must not replace the user's own ~/.fused/credentials.
-  Deno.env.set("FUSED_HOME", `${home}/fused_home`);
-  const step = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
-    const t0 = performance.now();
-    const value = await fn();
-    console.log(`\n## ${label} (${(performance.now() - t0).toFixed(0)} ms)`);
-    return value;
-  };
+/** A code cell of an executed notebook, as nbconvert writes it. */
+interface NotebookCell {
+  cell_type: string;
+  id?: string;
+  source: string | string[];
+  outputs?: {
+    output_type: string;
+    name?: string;
+    text?: string | string[];
+    data?: Record<string, unknown>;
+    ename?: string;
+    evalue?: string;
+  }[];
+}
+
+function joined(text: unknown): string {
+  return Array.isArray(text) ? text.join("") : String(text ?? "");
+}
+
+/** One line per code cell: its first source line and what it showed. */
+function summarize(cells: NotebookCell[]): string[] {
+  return cells.filter((c) => c.cell_type === "code").map((cell, i) => {
+    const first = joined(cell.source).split("\n")[0];
+    const outputs = cell.outputs ?? [];
+    const rich = outputs.filter((o) => o.data !== undefined || o.output_type === "error");
+    // A cell that only printed shows its first line; a table its size, others their summary.
+    const shown = (rich.length ? rich : outputs.slice(0, 1)).map((o) => {
+      if (o.output_type === "error") return `error ${o.ename}: ${o.evalue}`;
+      const lines = joined(o.data?.["text/plain"] ?? o.text).trim()
+        .split("\n");
+      const text = /^\[.* rows? × .*\]$/.test(lines.at(-1)!) ? `table ${lines.at(-1)}` : lines[0];
+      return text.length > 70 ? `${text.slice(0, 69)}…` : text;
+    });
+    return `  [${i + 1}] ${first.padEnd(44).slice(0, 44)}  ${shown.join("; ") || "-"}`;
+  });
+}
+
+function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function jupyter(args: string[], options: { cwd: string; env: Record<string, string> }) {
+  let out: Deno.CommandOutput;
   try {
-    const path = fileURLToPath(new URL("./examples/countries.ts", import.meta.url));
-    const countries = await step("Load examples/countries.ts", () => fused.load(path));
-    const table = await step(
-      "Run it locally in a sandboxed Worker",
-      () => fused.run(countries, { prefix: "Ger", verbose: false }),
-    ) as arrow.Table;
-    console.log(table.toArray().map((r) => r.toJSON()));
-    const again = await step(
-      "Run it again: served from the cache",
-      () => fused.runDetailed(countries, { prefix: "Ger", verbose: false }),
-    );
-    console.log(`cached: ${again.cached}`);
-    const many = await step(
-      "Fan out over 5 prefixes with fused.submit",
-      () => fused.submit(countries, ["A", "B", "C", "D", "E"], { engine: "local" }),
-    ) as arrow.Table;
-    console.log(
-      `${many.numRows} rows, columns ${many.schema.fields.map((f) => f.name).join(", ")}`,
-    );
-    await step(
-      `Log in to the embedded service at ${server.baseUrl}`,
-      () => fused.api.login({ token: server.adminToken, baseUrl: server.baseUrl }),
-    );
-    await step("Save it to the service", () => countries.toFused({ overwrite: true }));
-    const token = await step(
-      "Share it: a token URL anyone can call",
-      () => countries.createAccessToken(),
-    );
-    const csvUrl = `${server.url}/${token.token}.csv?prefix=Fr`;
-    const csv = await step(`GET ${csvUrl}`, async () => await (await fetch(csvUrl)).text());
-    console.log(csv.trim());
-    const remote = await step(
-      "Run it on the service (engine: remote)",
-      () => fused.run(countries, { engine: "remote", prefix: "It" }),
-    ) as arrow.Table;
-    console.log(remote.toArray().map((r) => r.toJSON()));
-    console.log(
-      "\nDone; the demo's service and its data are removed now. `deno task serve` runs one for good.",
-    );
-    return 0;
-  } finally {
-    await server.close();
-    await Deno.remove(home, { recursive: true });
+    out = await new Deno.Command("jupyter", {
+      args,
+      cwd: options.cwd,
+      env: options.env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new fused.NotSupportedError(
+        "Cannot find the jupyter command: run ./fused demo, which installs it (or bash .ci/setup)",
+      );
+    }
+    throw err;
   }
+  if (!out.success) {
+    const stderr = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-25).join("\n");
+    throw new fused.FusedError(`jupyter ${args[0]} failed:\n${stderr}`);
+  }
+}
+
+/**
+ * The main job: notebooks/main.ipynb (magics, a UDF's table, a chart, a map, a live tile layer)
+ * executed in the Fused kernel by nbconvert and written as one HTML page, with a summary.
+ */
+async function demo(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { out: { type: "string" }, serve: { type: "boolean", default: false } },
+  });
+  const root = fileURLToPath(new URL(".", import.meta.url));
+  const notebook = join(root, "notebooks", "main.ipynb");
+  const home = Deno.env.get("FUSED_HOME") ?? join(Deno.env.get("HOME") ?? ".", ".fused");
+  const outDir = resolve(values.out ?? join(home, "demo"));
+  const serviceDir = join(outDir, "service");
+  // A fresh service folder each time: the page's tile layer uses the token made by this run.
+  await Deno.remove(serviceDir, { recursive: true }).catch(() => {});
+  await Deno.mkdir(serviceDir, { recursive: true });
+  const { installKernelspec, kernelspecDir } = await import("./kernel/install.ts");
+  const specFile = join(kernelspecDir(), "kernel.json");
+  const spec = await Deno.readTextFile(specFile).catch(() => "");
+  if (!spec.includes(join(root, "kernel", "main.ts"))) {
+    console.log(`Installed the kernel "Deno (Fused)" into ${await installKernelspec()}`);
+  }
+  const port = freePort();
+  const env = {
+    FUSED_DEMO_SERVER_DIR: serviceDir,
+    FUSED_DEMO_PORT: String(port),
+    // The notebook's service and login stay in the demo's folder, not in ~/.fused.
+    FUSED_HOME: join(outDir, "fused_home"),
+  };
+  console.log(`Executing ${notebook} in the kernel "Deno (Fused)" (jupyter nbconvert)...`);
+  const t0 = performance.now();
+  await jupyter([
+    "nbconvert",
+    "--to",
+    "notebook",
+    "--execute",
+    "--ExecutePreprocessor.timeout=300",
+    "--output-dir",
+    outDir,
+    "--output",
+    "main",
+    notebook,
+  ], { cwd: join(root, "notebooks"), env });
+  const executeSeconds = (performance.now() - t0) / 1000;
+  const executed = join(outDir, "main.ipynb");
+  // --embed-images puts images in the page; the maps and charts embed their own scripts.
+  await jupyter([
+    "nbconvert",
+    "--to",
+    "html",
+    "--embed-images",
+    "--output-dir",
+    outDir,
+    "--output",
+    "main",
+    executed,
+  ], { cwd: outDir, env });
+  const html = join(outDir, "main.html");
+  const cells = JSON.parse(await Deno.readTextFile(executed)).cells as NotebookCell[];
+  console.log(`\nThe notebook ran in ${executeSeconds.toFixed(1)} s; each code cell showed:`);
+  for (const line of summarize(cells)) console.log(line);
+  const serviceUrl = `http://127.0.0.1:${port}`;
+  console.log(`
+The live tile layer loads its tiles from the service the notebook started at ${serviceUrl};
+it stopped with the kernel. To see the tiles in the page, serve them again:
+  ./fused serve --port ${port} --data-dir ${serviceDir}
+(or run ./fused demo --serve, which keeps the service running after the demo).
+
+Open the notebook in Jupyter:
+  jupyter notebook ${notebook}
+
+The executed notebook as one self-contained HTML page:
+${html}`);
+  if (!values.serve) return 0;
+  const { startServer } = await import("./server/mod.ts");
+  const server = await startServer({ port, dataDir: serviceDir, quiet: true });
+  console.log(`\nServing the tiles at ${server.url} until Ctrl-C`);
+  await new Promise<void>((resolveStop) => {
+    const stop = () => resolveStop();
+    Deno.addSignalListener("SIGINT", stop);
+    Deno.addSignalListener("SIGTERM", stop);
+  });
+  await server.close();
+  return 0;
 }
 
 /** Runs the command line; returns the exit code. */
@@ -199,11 +297,13 @@ export async function main(args: string[]): Promise<number> {
   try {
     switch (command) {
       case "demo":
-        return await demo();
+        return await demo(rest);
       case "run":
         return await runCommand(rest);
       case "ingest":
         return await ingestCommand(rest);
+      case "worker":
+        return await (await import("./server/worker.ts")).main(rest);
       case "serve":
         return await (await import("./server/main.ts")).main(rest);
       case "kernel": {
