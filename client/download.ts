@@ -10,12 +10,13 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { dirname, extname, isAbsolute, join } from "node:path";
+import { dirname, extname, isAbsolute, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { withFileLock } from "./cache.ts";
 import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
 import { resolveFdPath, resolveInside, storageRoot } from "./file_path.ts";
 import type { Storage } from "./options.ts";
+import { udfHost } from "./udf_host.ts";
 
 /** Options of {@linkcode download}. */
 export interface DownloadOptions {
@@ -163,6 +164,13 @@ export async function download(
     ? filePath
     : resolveInside(root, filePath, "download path");
   if (await isFile(target)) return target;
+  const host = udfHost();
+  if (host) {
+    // Inside a UDF: no network here; the host downloads it into this UDF's data folder (once,
+    // under the same lock), as the UDF's caller.
+    await host.call("download", [url, relative(root, target)]);
+    return target;
+  }
   await Deno.mkdir(dirname(target), { recursive: true });
   return await withFileLock(`${target}.lock`, {
     timeoutMs: opts.lockTimeoutMs ?? DEFAULT_LOCK_TIMEOUT_MS,

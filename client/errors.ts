@@ -76,6 +76,27 @@ export class UdfRuntimeError extends FusedError {
   }
 }
 
+/**
+ * The process running a UDF ended before answering: it ran out of memory, exited, or crashed.
+ * `exceptionClass` is "MemoryLimitError" or "ProcessExit"; the message names the cause.
+ */
+export class UdfProcessError extends UdfRuntimeError {
+  /** Creates the error from the cause and what the UDF had written. */
+  constructor(udfName: string, exceptionClass: string, cause: string, logs: UdfLogs) {
+    super(udfName, { message: cause, exceptionClass, logs });
+    this.name = "UdfProcessError";
+  }
+}
+
+/** A UDF's result is larger than the limit of its kind (`options.maxResultBytes`). */
+export class ResultTooLargeError extends FusedError {
+  /** Creates the error; the message names the size, the limit and what to do. */
+  constructor(message: string) {
+    super(message);
+    this.name = "ResultTooLargeError";
+  }
+}
+
 /** A run took longer than its `runTimeout` and was stopped. */
 export class UdfTimeoutError extends FusedError {
   /** Creates a timeout error for a UDF and a limit in milliseconds. */

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { udfHost } from "./udf_host.ts";
 import { isAbsolute, join } from "node:path";
 import { tmpdir } from "node:os";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";
@@ -366,6 +367,13 @@ export class FusedOptions {
     this.#env = given ? (name) => given[name] : readEnv;
     this.home = init.home !== undefined ? init.home : defaultHome(this.#env);
     this.#defaults = defaultOptionValues(this.home, defaultTempDirectory());
+    // Inside a UDF's process: its own folders, the only ones it may use.
+    const inside = udfHost();
+    if (inside) {
+      this.#defaults.dataDirectory = inside.folders.dataDir;
+      this.#defaults.cacheDirectory = inside.folders.cacheDir;
+      this.#defaults.tempDirectory = inside.folders.tempDir;
+    }
     this.#values = structuredClone(this.#defaults);
     this.#load();
     // Assigning an unknown name (a typo like `requestTimout`) throws instead of being ignored.

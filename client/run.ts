@@ -19,6 +19,7 @@ import type { UdfResult } from "./formats/mod.ts";
 import { load } from "./load.ts";
 import { options as fusedOptions } from "./options.ts";
 import { canonicalJson, type Udf, udfCacheFolder } from "./udf.ts";
+import { type CallerContext, hostEngine, udfHost } from "./udf_host.ts";
 
 /** A tile of the XYZ (Google, y down) scheme. */
 export interface Tile {
@@ -44,6 +45,8 @@ export interface EngineRunRequest {
   timeoutMs?: number;
   /** Network access for the UDF: false (default), true, or a list of hosts. */
   allowNet?: boolean | string[];
+  /** Who the run acts as (default: this process's user, at depth 0). */
+  caller?: CallerContext;
 }
 
 /** What an engine returns. */
@@ -86,6 +89,8 @@ export interface EngineCall {
   cacheMaxAge?: number;
   /** Instance type: "realtime", or the batch type of a batch run. */
   instanceType?: string;
+  /** Who the run acts as (a nested run's caller is one level deeper). */
+  caller?: CallerContext;
 }
 
 /**
@@ -124,6 +129,9 @@ export function installEngine(name: EngineName, engine: UdfEngine | undefined): 
 
 /** The installed engine of a row, or a FusedError naming what installs it. */
 export function engineFor(name: EngineName): UdfEngine {
+  // Inside a UDF's process every row is its host: the UDF has no network or engine of its own.
+  const host = udfHost();
+  if (host) return hostEngine(host, name);
   const engine = engines.get(name);
   if (!engine) throw new FusedError(MISSING_ENGINE[name]);
   return engine;
@@ -171,6 +179,11 @@ export interface RunOptions {
    * engine: "local").
    */
   instanceType?: string;
+  /**
+   * Who the run acts as, for hosts that run UDFs for others (the service passes the requesting
+   * user; a UDF's nested runs pass their parent's, one level deeper). Default: this process's user.
+   */
+  caller?: CallerContext;
 }
 
 /** The full answer of a run, as Fused's `_return_response=True`. */
@@ -201,6 +214,7 @@ const RUN_OPTION_KEYS = new Set([
   "runTimeout",
   "allowNet",
   "instanceType",
+  "caller",
 ]);
 
 function splitOptions(all: RunOptions & Record<string, unknown>): {
@@ -305,6 +319,7 @@ async function runCached(
     signal: call.signal,
     timeoutMs: call.timeoutMs,
     allowNet: call.allowNet,
+    caller: call.caller,
   };
   const respond = (entry: { value: UdfResult; logs: UdfLogs }, cached: boolean): RunResponse => ({
     data: entry.value,
@@ -323,6 +338,8 @@ async function runCached(
     canonicalJson(parameters),
     tile ?? null,
     call.allowNet ?? false,
+    // Another caller (a user of the service) never gets this caller's results.
+    ...(call.caller ? [call.caller.id] : []),
   ]);
   const folder = udfCacheFolder(udf.name);
   const read = async () => {
@@ -371,6 +388,7 @@ function route(
     allowNet: opts.allowNet,
     instanceType: opts.instanceType,
     cacheMaxAge: typeof target === "string" ? undefined : effectiveMaxAge(target, opts),
+    caller: opts.caller,
   };
   return { row: engine, call };
 }

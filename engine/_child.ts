@@ -1,28 +1,77 @@
 /**
- * The UDF Worker: loads UDF modules, calls their entrypoint with coerced parameters, captures
- * `console` output, and sends the result back with its buffers transferred.
+ * The UDF process: connects to its host over a unix socket, loads UDF modules, calls their
+ * entrypoint with coerced parameters, captures `console` output, and sends results back as
+ * bytes it encoded itself (client/formats/packed.ts). SDK calls that need more than this
+ * process may do (nested runs, downloads, `fd://` files) go to the host (client/udf_host.ts).
  *
- * The static import graph stays tiny (no npm packages): a fresh Worker is ready in ~13 ms, one
- * that imports apache-arrow in ~90 ms (display-perf §5.3). Arrow loads only for a table result,
- * acorn only when parameters need a signature.
+ * Started by the executor with `deno run --no-config` and only the permissions of its run
+ * (engine/_sandbox.ts). The static import graph stays small (no npm packages): a fresh process
+ * is ready in ~70 ms; apache-arrow loads only for a table result, acorn only when parameters
+ * need a signature.
  *
  * @module
  */
-/// <reference lib="deno.worker" />
-import v8 from "node:v8";
 import type { UdfLogs } from "../client/errors.ts";
 import { ValidationError } from "../client/errors.ts";
 import { UnsupportedResultError } from "../client/formats/errors.ts";
+import { BodyWriter, packResult } from "../client/formats/packed.ts";
 import { isRaster, Raster, type RasterArray } from "../client/formats/raster.ts";
 import { toTransferable } from "../client/formats/transfer.ts";
 import { ALLOWED_RESULTS } from "../client/formats/types.ts";
+import { type HostMethod, type HostReply, setUdfHost } from "../client/udf_host.ts";
 import {
   buildArguments,
   signatureFromFunction,
   signatureFromSchema,
   type UdfSignature,
 } from "./params.ts";
-import type { FailureMessage, HostMessage, WorkerMessage } from "./_protocol.ts";
+import type { ChildConfig, ChildMessage, FailureMessage, HostMessage } from "./_protocol.ts";
+import { encodeFrame, readFrames, writeAll } from "./_frames.ts";
+import { describeThrown } from "./_thrown.ts";
+
+const config: ChildConfig = JSON.parse(Deno.args[0]);
+
+// State that would outlive a run and reach the next UDF in this Deno cache: localStorage and the
+// Cache API persist in DENO_DIR without any permission (executor-facts §1).
+for (const name of ["localStorage", "sessionStorage", "caches"]) {
+  delete (globalThis as Record<string, unknown>)[name];
+}
+
+const conn = await Deno.connect({ transport: "unix", path: config.socket });
+
+/** Keeps the first and the last half of a stream's output past a cap, and counts the rest. */
+class LogBuffer {
+  static readonly HALF = 512 * 1024;
+  #head = "";
+  #tail = "";
+  #cut = 0;
+
+  append(text: string): void {
+    if (this.#head.length < LogBuffer.HALF) {
+      const room = LogBuffer.HALF - this.#head.length;
+      this.#head += text.slice(0, room);
+      text = text.slice(room);
+    }
+    if (!text) return;
+    this.#tail += text;
+    if (this.#tail.length > 2 * LogBuffer.HALF) {
+      this.#cut += this.#tail.length - LogBuffer.HALF;
+      this.#tail = this.#tail.slice(-LogBuffer.HALF);
+    }
+  }
+
+  take(): string {
+    const cut = this.#cut
+      ? `\n[... ${this.#cut} characters of output cut: a run keeps the first and last ${
+        LogBuffer.HALF / 1024
+      } KiB of each stream ...]\n`
+      : "";
+    const text = this.#head + cut + this.#tail;
+    this.#head = this.#tail = "";
+    this.#cut = 0;
+    return text;
+  }
+}
 
 interface LoadedUdf {
   fn: (args: Record<string, unknown>) => unknown;
@@ -30,19 +79,22 @@ interface LoadedUdf {
   signature?: Promise<UdfSignature>;
 }
 
-let stdout = "";
-let stderr = "";
+const stdout = new LogBuffer();
+const stderr = new LogBuffer();
 
 function format(args: unknown[]): string {
   return args.map((a) => (typeof a === "string" ? a : Deno.inspect(a, { colors: false }))).join(
     " ",
-  ) +
-    "\n";
+  ) + "\n";
 }
 
 // Output not yet streamed to the host, for runs that asked for it (batch jobs tail their logs).
-let streaming: { id: number; stdout: string; stderr: string; last: number } | undefined;
+// Streaming stops after STREAM_CAP characters a run, so a 10,000,000-line log cannot flood it.
+let streaming:
+  | { id: number; stdout: string; stderr: string; last: number; sent: number }
+  | undefined;
 const STREAM_EVERY_MS = 50;
+const STREAM_CAP = 4 * 2 ** 20;
 
 /** Sends the output written since the last send, when a streaming run has some. */
 function flushOutput(force = false): void {
@@ -55,23 +107,24 @@ function flushOutput(force = false): void {
   streaming.last = now;
 }
 
+function capture(buffer: LogBuffer, stream: "stdout" | "stderr", args: unknown[]): void {
+  const text = format(args);
+  buffer.append(text);
+  if (!streaming) return;
+  if (streaming.sent < STREAM_CAP) {
+    streaming[stream] += text.slice(0, STREAM_CAP - streaming.sent);
+    streaming.sent += text.length;
+    if (streaming.sent >= STREAM_CAP) {
+      streaming.stderr +=
+        `[live output stops after ${STREAM_CAP} characters; the run's logs keep its start and end]\n`;
+    }
+  }
+  flushOutput();
+}
+
 // Captured rather than printed: logs travel with the result, as Fused's x-fused-metadata does.
-const toStdout = (...args: unknown[]): void => {
-  const text = format(args);
-  stdout += text;
-  if (streaming) {
-    streaming.stdout += text;
-    flushOutput();
-  }
-};
-const toStderr = (...args: unknown[]): void => {
-  const text = format(args);
-  stderr += text;
-  if (streaming) {
-    streaming.stderr += text;
-    flushOutput();
-  }
-};
+const toStdout = (...args: unknown[]): void => capture(stdout, "stdout", args);
+const toStderr = (...args: unknown[]): void => capture(stderr, "stderr", args);
 console.log = toStdout;
 console.info = toStdout;
 console.debug = toStdout;
@@ -84,7 +137,7 @@ console.trace = toStderr;
 const realEnv = Deno.env;
 let envValues: Record<string, string> = {};
 // `Deno.env` reads the values the run was given; other names reach the real one, which the
-// Worker's permissions refuse with a NotCapable error naming the variable.
+// process's permissions refuse with a NotCapable error naming the variable.
 Object.defineProperty(Deno, "env", {
   configurable: true,
   value: {
@@ -94,43 +147,6 @@ Object.defineProperty(Deno, "env", {
     toObject: (): Record<string, string> => ({ ...envValues }),
     set: (key: string, value: string): void => void (envValues[key] = value),
     delete: (key: string): void => void delete envValues[key],
-  },
-});
-
-let interruptFlag: Int32Array | undefined;
-
-let memoryLimitBytes = Infinity;
-let ticks = 0;
-
-/** Thrown by an interrupt check once the host asked the run to stop (timeout or abort). */
-class RunInterrupted extends Error {
-  override name = "RunInterrupted";
-}
-
-/** Thrown by an interrupt check when the UDF's heap passed the run's memory limit. */
-class MemoryLimitError extends Error {
-  override name = "MemoryLimitError";
-}
-
-// Called at the start of every loop and function body of the UDF's code (interrupt_checks.ts):
-// the only way to stop a synchronous spin, which worker.terminate() alone cannot, and to stop
-// runaway allocation before V8's out-of-memory ends the whole process. This isolate's heap is
-// read every 256 checks: v8.getHeapStatistics costs ~0.5 µs (Deno.memoryUsage ~6 µs, measured).
-Object.defineProperty(globalThis, "$__fusedTick", {
-  value: (): void => {
-    if (interruptFlag && Atomics.load(interruptFlag, 0) !== 0) {
-      throw new RunInterrupted("The run was stopped (timeout or cancel)");
-    }
-    if ((++ticks & 255) === 0 && memoryLimitBytes !== Infinity) {
-      const used = v8.getHeapStatistics().used_heap_size;
-      if (used > memoryLimitBytes) {
-        throw new MemoryLimitError(
-          `The UDF used ${Math.round(used / 2 ** 20)} MB of heap, over its limit of ${
-            Math.round(memoryLimitBytes / 2 ** 20)
-          } MB: process the data in smaller pieces, or raise memoryLimitMb`,
-        );
-      }
-    }
   },
 });
 
@@ -203,7 +219,8 @@ function failureOf(err: unknown, url: string): FailureMessage {
     };
   }
   if (!(err instanceof Error)) {
-    return { kind: "runtime", message: String(err), exceptionClass: typeof err };
+    const thrown = describeThrown(err);
+    return { kind: "runtime", message: thrown.message, exceptionClass: thrown.exceptionClass };
   }
   let message = err.message;
   let exceptionClass = err.name || err.constructor?.name || "Error";
@@ -219,7 +236,7 @@ function failureOf(err: unknown, url: string): FailureMessage {
   const where = new RegExp(`${escaped}:(\\d+)(?::\\d+)?`).exec(stack);
   const dir = url.slice(0, url.lastIndexOf("/") + 1);
   const cleaned = stack.split("\n")
-    .filter((line) => !line.includes("/engine/_worker.ts") && !line.includes("ext:"))
+    .filter((line) => !line.includes("/engine/_child.ts") && !line.includes("ext:"))
     .join("\n")
     .replaceAll(dir, "");
   return {
@@ -232,27 +249,21 @@ function failureOf(err: unknown, url: string): FailureMessage {
 }
 
 function takeLogs(): UdfLogs {
-  const logs = { stdout, stderr };
-  stdout = "";
-  stderr = "";
-  return logs;
+  return { stdout: stdout.take(), stderr: stderr.take() };
 }
 
 let currentUrl = "";
+let currentRun = 0;
 
-async function handle(msg: HostMessage): Promise<void> {
-  stdout = "";
-  stderr = "";
+async function handle(msg: Exclude<HostMessage, { type: "reply" }>): Promise<void> {
+  takeLogs();
   currentUrl = msg.url;
-  if (msg.interrupt) interruptFlag = new Int32Array(msg.interrupt);
+  currentRun = msg.id;
   streaming = msg.type === "run" && msg.streamOutput
-    ? { id: msg.id, stdout: "", stderr: "", last: performance.now() }
+    ? { id: msg.id, stdout: "", stderr: "", last: performance.now(), sent: 0 }
     : undefined;
   // A quiet stretch still sends what was written, once the event loop is free.
   const timer = streaming ? setInterval(() => flushOutput(), STREAM_EVERY_MS) : undefined;
-  memoryLimitBytes = msg.type === "run" && msg.memoryLimitMb
-    ? msg.memoryLimitMb * 2 ** 20
-    : Infinity;
   try {
     const udf = await load(msg.url, msg.entrypoint);
     if (msg.type === "describe") {
@@ -271,9 +282,16 @@ async function handle(msg: HostMessage): Promise<void> {
       })
       : {};
     const value = normalizeReturn(await udf.fn(args));
-    const { message, transfer } = await toTransferable(value);
+    const { message } = await toTransferable(value);
+    const body = new BodyWriter();
+    const result = packResult(message, body);
+    if (body.length > msg.maxResultBytes) {
+      throw new ResultTooLarge(
+        `the result is ${body.length} bytes, over the limit of ${msg.maxResultBytes} (options.maxResultBytes): return less data, or write it to a file (fused.filePath) and return its path`,
+      );
+    }
     flushOutput(true);
-    post({ type: "result", id: msg.id, result: message, logs: takeLogs() }, transfer);
+    post({ type: "result", id: msg.id, result, logs: takeLogs() }, body.parts);
   } catch (err) {
     flushOutput(true);
     post({ type: "failure", id: msg.id, failure: failureOf(err, msg.url), logs: takeLogs() });
@@ -283,17 +301,62 @@ async function handle(msg: HostMessage): Promise<void> {
   }
 }
 
-function post(message: WorkerMessage, transfer: ArrayBuffer[] = []): void {
-  self.postMessage(message, transfer);
+/** A result over `maxResultBytes`. */
+class ResultTooLarge extends Error {
+  override name = "ResultTooLargeError";
+}
+
+// Frames go out in order: each write waits for the one before it.
+let writing: Promise<void> = Promise.resolve();
+
+function post(message: ChildMessage, parts: Uint8Array[] = []): void {
+  const frame = encodeFrame(message, parts);
+  writing = writing.then(() => writeAll(conn, frame)).catch(() => Deno.exit(70));
+}
+
+// The host's side of SDK calls: one pending promise per call, answered by "reply" frames.
+let nextCall = 1;
+const calls = new Map<number, { resolve: (r: HostReply) => void; reject: (e: Error) => void }>();
+
+setUdfHost({
+  folders: { dataDir: config.dataDir, cacheDir: config.cacheDir, tempDir: config.tempDir },
+  call(method: HostMethod, args: unknown[], body?: Uint8Array): Promise<HostReply> {
+    const call = nextCall++;
+    return new Promise((resolve, reject) => {
+      calls.set(call, { resolve, reject });
+      post({ type: "call", id: currentRun, call, method, args }, body ? [body] : []);
+    });
+  },
+});
+
+/** An error the host sent back for a call, with the host's class name. */
+class HostCallError extends Error {
+  constructor(name: string, message: string) {
+    super(message);
+    this.name = name;
+  }
 }
 
 function crash(event: Event, error: unknown): void {
-  event.preventDefault(); // reported to the caller with the run, not printed by the Worker
+  event.preventDefault(); // reported to the caller with the run, not printed by the process
   post({ type: "crash", failure: failureOf(error, currentUrl), logs: takeLogs() });
 }
-self.addEventListener("error", (event) => crash(event, event.error ?? event.message));
-self.addEventListener("unhandledrejection", (event) => crash(event, event.reason));
+globalThis.addEventListener("error", (event) => crash(event, event.error ?? event.message));
+globalThis.addEventListener("unhandledrejection", (event) => crash(event, event.reason));
 
-self.onmessage = (event: MessageEvent<HostMessage>): void => {
-  void handle(event.data);
-};
+post({ type: "ready" });
+// Frames from the host are trusted (it is the host), but still capped: 1 GiB bodies at most.
+for await (const frame of readFrames(conn, { maxHeaderBytes: 2 ** 30, maxBodyBytes: 2 ** 30 })) {
+  const msg = frame.header as unknown as HostMessage;
+  if (msg.type === "reply") {
+    const pending = calls.get(msg.call);
+    calls.delete(msg.call);
+    if (!pending) continue;
+    if (msg.ok) pending.resolve({ value: msg.value, body: frame.body });
+    else pending.reject(new HostCallError(msg.error.name, msg.error.message));
+  } else {
+    void handle(msg);
+  }
+}
+// The host closed the channel: this process has no more work.
+Deno.exit(0);

@@ -1,5 +1,5 @@
 /**
- * Writes a UDF as module files the Worker can import: `<dataDir>/udfs/<code version>-<tag>/<name>.ts` with
+ * Writes a UDF as module files its process can import: `<dataDir>/udfs/<code version>-<tag>/<name>.ts` with
  * its headers beside it, once per version, atomically (a folder built aside, then renamed).
  *
  * Specifiers are rewritten so that a UDF resolves the same wherever its file lives and whatever
@@ -32,7 +32,7 @@ const IMPORT_MAP: Map<string, string> = new Map(
  * Bumped whenever the way module files are written changes (specifier rewriting, inserted
  * checks), so files written by an older engine are not reused.
  */
-const MODULE_FORMAT = 2;
+const MODULE_FORMAT = 3;
 
 const MODULE_TAG = createHash("sha256")
   .update(JSON.stringify([MODULE_FORMAT, [...IMPORT_MAP]]))
@@ -60,27 +60,15 @@ export function moduleFolderName(udf: Udf): string {
   return `${udf.codeVersion.slice(0, 40)}-${MODULE_TAG}`;
 }
 
-/** Name of the global the inserted interrupt checks call (the Worker defines it). */
-export const TICK_NAME = "$__fusedTick";
-
-/**
- * The source of each module file of a UDF, keyed by file name, with specifiers rewritten and
- * interrupt checks inserted (so a runaway loop can be stopped; see interrupt_checks.ts).
- */
-export async function udfModuleFiles(udf: Udf): Promise<Record<string, string>> {
-  // Loaded on first use: the TypeScript stripper costs ~70 ms to load, paid once per process
-  // and only when a new UDF version is written.
-  const { withInterruptChecks } = await import("./interrupt_checks.ts");
+/** The source of each module file of a UDF, keyed by file name, with specifiers rewritten. */
+export function udfModuleFiles(udf: Udf): Record<string, string> {
   const headerNames = new Set(udf.headers.map((h) => h.module_name));
   const rewrite = (code: string): string =>
-    withInterruptChecks(
-      rewriteSpecifiers(code, (s) => (headerNames.has(s) ? `./${s}.ts` : mapSpecifier(s))),
-      TICK_NAME,
-    );
-  const main = `${udf.name}.ts`;
+    rewriteSpecifiers(code, (s) => (headerNames.has(s) ? `./${s}.ts` : mapSpecifier(s)));
+  const main = `${fileName(udf.name, "UDF")}.ts`;
   const files: Record<string, string> = { [main]: rewrite(udf.code) };
   for (const h of udf.headers) {
-    const file = `${h.module_name}.ts`;
+    const file = `${fileName(h.module_name, "Header")}.ts`;
     if (file === main) {
       throw new ValidationError(
         `Header "${h.module_name}" has the same name as the UDF: rename the header or the UDF`,
@@ -98,15 +86,25 @@ export async function udfModuleFiles(udf: Udf): Promise<Record<string, string>> 
   return files;
 }
 
+/** A name used as a file name: a slug, never a path (checked here too, not only at the edge). */
+function fileName(name: string, what: string): string {
+  if (!/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/.test(name) || name.includes("..")) {
+    throw new ValidationError(
+      `${what} name "${name}" cannot name a module file: use letters, digits, _ - and . (no slashes)`,
+    );
+  }
+  return name;
+}
+
 /**
  * Writes the UDF's module files unless that version is already on disk; returns the main
  * module's path.
  */
 export async function writeUdfModule(udf: Udf, dataDir: string): Promise<string> {
   const dir = join(dataDir, "udfs", moduleFolderName(udf));
-  const main = join(dir, `${udf.name}.ts`);
+  const main = join(dir, `${fileName(udf.name, "UDF")}.ts`);
   if (await exists(main)) return main;
-  const files = await udfModuleFiles(udf);
+  const files = udfModuleFiles(udf);
   try {
     if (await exists(dir)) {
       // Same code and headers under another UDF name: the version (a content hash) leaves the

@@ -1,11 +1,13 @@
 /**
- * Messages between the engine and its UDF Workers (types only: nothing here runs).
+ * Frame headers between the executor and its UDF processes (types only: nothing here runs).
+ * Binary payloads travel in the frame body (see _frames.ts and _wire.ts).
  *
  * @module
  */
 import type { UdfLogs } from "../client/errors.ts";
-import type { TransferMessage } from "../client/formats/transfer.ts";
+import type { HostMethod } from "../client/udf_host.ts";
 import type { InjectedArguments, UdfSignature } from "./params.ts";
+import type { PackedResult } from "../client/formats/packed.ts";
 
 /** Runs the entrypoint of a UDF module. */
 export interface RunMessage {
@@ -21,12 +23,10 @@ export interface RunMessage {
   injected?: InjectedArguments;
   /** Environment values `Deno.env.get` returns inside the UDF. */
   env: Record<string, string>;
-  /** One Int32 the host sets to 1 to stop the run at its next interrupt check. */
-  interrupt?: SharedArrayBuffer;
-  /** Heap the run may use, in MB; checked every few thousand interrupt checks. */
-  memoryLimitMb?: number;
   /** Send output while the run goes on (`output` messages), not only with its answer. */
   streamOutput?: boolean;
+  /** Largest result, in bytes. */
+  maxResultBytes: number;
 }
 
 /** Loads a UDF module and returns its signature. */
@@ -35,12 +35,15 @@ export interface DescribeMessage {
   id: number;
   url: string;
   entrypoint: string;
-  /** As for runs: module top-level code can spin too. */
-  interrupt?: SharedArrayBuffer;
 }
 
-/** What the engine sends. */
-export type HostMessage = RunMessage | DescribeMessage;
+/** The host's answer to a `call`; a binary answer is in the frame body. */
+export type ReplyMessage =
+  | { type: "reply"; call: number; ok: true; value: unknown }
+  | { type: "reply"; call: number; ok: false; error: { name: string; message: string } };
+
+/** What the host sends. */
+export type HostMessage = RunMessage | DescribeMessage | ReplyMessage;
 
 /** A failure, serialized: `validation` becomes a ValidationError, `runtime` a UdfRuntimeError. */
 export interface FailureMessage {
@@ -51,12 +54,28 @@ export interface FailureMessage {
   stack?: string;
 }
 
-/** What a Worker answers, once per request. */
-export type WorkerMessage =
-  | { type: "result"; id: number; result: TransferMessage; logs: UdfLogs }
+/** What a UDF process sends. */
+export type ChildMessage =
+  /** Sent once, when the process is ready for work. */
+  | { type: "ready" }
+  | { type: "result"; id: number; result: PackedResult; logs: UdfLogs }
   | { type: "signature"; id: number; signature: UdfSignature; logs: UdfLogs }
   | { type: "failure"; id: number; failure: FailureMessage; logs: UdfLogs }
   /** Output written since the last `output` message of a run that asked for streaming. */
   | { type: "output"; id: number; stdout: string; stderr: string }
   /** An error nobody awaited, thrown while the UDF's code ran (or after). */
-  | { type: "crash"; failure: FailureMessage; logs: UdfLogs };
+  | { type: "crash"; failure: FailureMessage; logs: UdfLogs }
+  /** An SDK call of the running UDF for its host to carry out (bytes in the body). */
+  | { type: "call"; id: number; call: number; method: HostMethod; args: unknown[] };
+
+/** Arguments of the runner process, as one JSON argument. */
+export interface ChildConfig {
+  /** The unix socket to connect to. */
+  socket: string;
+  /** The caller's data folder (`filePath`, `download`). */
+  dataDir: string;
+  /** The UDF's cache folder (`fused.cache`). */
+  cacheDir: string;
+  /** A temp folder of this process. */
+  tempDir: string;
+}

@@ -1,33 +1,46 @@
 /**
- * The local engine: runs TypeScript UDFs in a pool of permission-restricted Deno Workers.
+ * The UDF executor: runs TypeScript UDFs in a pool of warm, sandboxed Deno processes.
  *
- * A Worker is bound to one UDF version and one permission set (Deno fixes a Worker's permissions
- * when it starts), keeps that module loaded, and serves every later run of it (~40 µs a message
- * instead of ~13 ms to start a Worker plus the module's load time; display-perf §5.3). When the
- * pool is full, the least recently used idle Worker is stopped to make room; when every Worker is
- * busy, runs wait in FIFO order. A run that times out or is aborted stops its Worker; the pool
- * starts another when one is needed.
+ * A process is bound to one UDF version, one permission set and one caller (Deno fixes a
+ * process's permissions when it starts, and two callers never share a process), keeps that module
+ * loaded, and serves every later run of it. When the pool is full, the least recently used idle
+ * process is stopped to make room; when every process is busy, runs wait in FIFO order (nested
+ * runs first: their parents hold slots while they wait). A run that times out or is cancelled
+ * gets its process SIGKILLed; a process that dies (out of memory, `Deno.exit`, a crash) fails its
+ * run at once with the cause, and its slot is free for the next run.
+ *
+ * Why processes and not Workers (measured on Deno 2.9.6, executor-facts §1–5): V8's
+ * out-of-memory in any Worker ends the whole host; `worker.terminate()` cannot stop a spinning
+ * `eval` or regex; ArrayBuffers escape a Worker's heap limit; a Worker reads whatever its process
+ * may. A process gets real walls (engine/_sandbox.ts) and results cross as bytes.
  *
  * @module
  */
 import { tmpdir } from "node:os";
-import { basename, dirname, join } from "node:path";
-import { fileURLToPath as fromFileUrl } from "node:url";
+import { join } from "node:path";
 import {
   FusedError,
   NotSupportedError,
   UdfCancelledError,
+  UdfProcessError,
   UdfRuntimeError,
   UdfTimeoutError,
   ValidationError,
 } from "../client/errors.ts";
 import type { UdfLogs } from "../client/errors.ts";
+import { unpackResult } from "../client/formats/packed.ts";
 import { fromTransferable } from "../client/formats/transfer.ts";
 import type { UdfResult } from "../client/formats/types.ts";
 import { tileBounds } from "../client/tiles.ts";
 import type { Udf } from "../client/udf.ts";
-import type { FailureMessage, HostMessage, WorkerMessage } from "./_protocol.ts";
+import type { CallerContext } from "../client/udf_host.ts";
+import type { ChildConfig, ChildMessage, FailureMessage, HostMessage } from "./_protocol.ts";
+import { encodeFrame, FrameError, readFrames, writeAll } from "./_frames.ts";
+import { answerHostCall } from "./_host_calls.ts";
+import { localCaller } from "./_local_host.ts";
 import { moduleFolderName, writeUdfModule } from "./_module_files.ts";
+import { type SandboxProcess, spawnSandbox } from "./_sandbox.ts";
+import { denoDir, sdkReadRoots } from "./_roots.ts";
 import type { InjectedArguments, UdfSignature } from "./params.ts";
 
 /** One run of a UDF on the local engine. */
@@ -38,25 +51,27 @@ export interface LocalRunRequest {
   parameters?: Record<string, unknown>;
   /** Run as a tile: the UDF receives `bounds` `[w, s, e, n]` and `tile` `{ x, y, z }`. */
   tile?: { x: number; y: number; z: number };
-  /** Cancels the run: it rejects with UdfCancelledError and its Worker is stopped. */
+  /** Cancels the run: it rejects with UdfCancelledError and its process is killed. */
   signal?: AbortSignal;
-  /** Stops a run that takes longer (UdfTimeoutError). No limit when absent. */
+  /** Kills a run that takes longer (UdfTimeoutError). No limit when absent. */
   timeoutMs?: number;
   /** Network access: true for any host, or a list of `host[:port]`. Default none. */
   allowNet?: boolean | string[];
-  /** Extra paths the UDF may read, beyond its module folder, the data and cache folders. */
+  /** Extra paths the UDF may read, beyond its module folder and the caller's folders. */
   allowRead?: string[];
-  /** Paths the UDF may write. Default none. */
+  /** Extra paths the UDF may write, beyond the caller's data and cache folders. */
   allowWrite?: string[];
   /** Environment values the UDF reads with `Deno.env.get`. Default none. */
   env?: Record<string, string>;
-  /** Heap the UDF may use, in MB (default the engine's `memoryLimitMb`). */
+  /** Memory the UDF's process may use, in MB (default the engine's `memoryLimitMb`). */
   memoryLimitMb?: number;
   /**
    * Receives the UDF's output while it runs (at most every 50 ms), for live logs. The result's
    * `logs` still hold all of it.
    */
   onOutput?: (output: UdfLogs) => void;
+  /** Who the run acts as; default this process's user (`options.dataDirectory`, depth 0). */
+  caller?: CallerContext;
 }
 
 /** The outcome of a local run. */
@@ -65,173 +80,99 @@ export interface LocalRunResult {
   value: UdfResult;
   /** What it printed. */
   logs: UdfLogs;
-  /** Time from handing the run to a Worker to its answer, in milliseconds. */
+  /** Time from handing the run to a process to its answer, in milliseconds. */
   timeMs: number;
 }
 
 /** Options of {@linkcode LocalEngine}. */
 export interface LocalEngineOptions {
-  /** Most Workers alive at once (default `navigator.hardwareConcurrency`). */
+  /** Most UDF processes alive at once (default `navigator.hardwareConcurrency`). */
   maxWorkers?: number;
-  /** An idle Worker is stopped after this long (default 60 s). */
+  /** An idle process is stopped after this long (default 60 s). */
   idleTimeoutMs?: number;
-  /** Folder of UDF module files (`udfs/<version>/`) and local data; readable by UDFs. */
+  /** Folder of UDF module files (`udfs/<version>/`); each process reads only its own. */
   dataDir?: string;
-  /** Cache folder; readable by UDFs. Default `<dataDir>/cache`. */
-  cacheDir?: string;
   /**
-   * Heap a run may use, in MB (default 2048). Checked by the UDF's interrupt checks, so a loop
-   * that allocates without end fails with a clear error instead of V8's fatal out-of-memory,
-   * which would end the whole process (Workers share it; Deno's Workers take no heap limit).
+   * Memory a UDF's process may use, in MB (default 2048): V8's heap gets half, and the OS limit
+   * (a cgroup, else RLIMIT_DATA) counts everything, ArrayBuffers and wasm included.
    */
   memoryLimitMb?: number;
+  /** Largest result a UDF may return, in bytes (default 256 MiB). */
+  maxResultBytes?: number;
+  /** Most threads a UDF's process may have, where a pids cgroup enforces it (default 64). */
+  maxTasks?: number;
 }
 
 /** Counts describing the pool now. */
 export interface LocalEngineStats {
-  /** Workers alive. */
+  /** UDF processes alive. */
   workers: number;
-  /** Workers running something. */
+  /** Processes running something. */
   busy: number;
-  /** Runs waiting for a Worker. */
+  /** Runs waiting for a process. */
   queued: number;
-  /** Workers started since the engine was created. */
+  /** Processes started since the engine was created. */
   started: number;
 }
 
-type WorkerPermissions = {
+interface Permissions {
   read: string[];
-  write: string[] | false;
-  net: string[] | boolean;
-  import: string[] | boolean;
-  env: false;
-  run: false;
-  ffi: false;
-  sys: false;
-};
+  write: string[];
+  net: boolean | string[];
+}
 
 interface Job {
   id: number;
   udf: Udf;
   key: string;
-  permissions: WorkerPermissions;
-  message: HostMessage;
+  permissions: Permissions;
+  caller: CallerContext;
+  cacheDir: string;
+  memoryLimitMb: number;
+  message: Exclude<HostMessage, { type: "reply" }>;
   signal?: AbortSignal;
   timeoutMs?: number;
-  resolve: (message: WorkerMessage) => void;
+  resolve: (answer: { message: ChildMessage; body: Uint8Array }) => void;
   reject: (err: Error) => void;
-  worker?: PooledWorker;
+  child?: Child;
   startedAt?: number;
   timer?: ReturnType<typeof setTimeout>;
   onAbort?: () => void;
   onOutput?: (output: UdfLogs) => void;
+  /** Aborted when the run ends: stops the SDK calls it made to the host. */
+  calls: AbortController;
+  /** Output the UDF wrote straight to fd 1 or 2, around `console`. */
+  raw: { stdout: string; stderr: string };
 }
 
-interface PooledWorker {
-  worker: Worker;
-  /** Int32 flag read by the UDF's interrupt checks; set before the Worker is terminated. */
-  interrupt: Int32Array;
+interface Child {
+  proc: SandboxProcess;
   key: string;
+  conn?: Deno.Conn;
+  ready: Promise<void>;
   job?: Job;
   lastUsed: number;
   idleTimer?: ReturnType<typeof setTimeout>;
-  /** Whether the Worker keeps the process alive (a new Worker does). */
-  ref: boolean;
+  /** Set once it is being stopped or has died: no new work. */
+  dead: boolean;
+  /** Why the host stopped it, if it did (the exit is then expected). */
+  stopped?: string;
+  /** Last bytes of its raw stderr: Deno's fatal messages land there. */
+  stderrTail: string;
+  /** Nested runs it waits for: each lends its slot to the runs it waits for. */
+  waiting: number;
+  folder: string;
+  memoryLimitMb: number;
+  /** Open until the process connects; closed when it ends first. */
+  listener?: Deno.Listener;
 }
 
-const WORKER_URL = new URL("./_worker.ts", import.meta.url);
-
-// Deno keeps the process alive while a Worker exists. Its Worker class has a private ref/unref
-// method (what node:worker_threads' `unref()` calls) under an unnamed symbol; idle Workers are
-// unref'd through it so that a script using the engine exits when its work is done. When the
-// method is missing (another Deno version), Workers stay ref'd and the idle timeout ends them.
-const REF_SYMBOL = Object.getOwnPropertySymbols(Worker.prototype).find((s) =>
-  s.description === undefined &&
-  typeof (Worker.prototype as unknown as Record<symbol, unknown>)[s] === "function"
-);
-
-function setRef(pooled: PooledWorker, ref: boolean): void {
-  // The private method counts refs, so calls must alternate.
-  if (pooled.ref === ref) return;
-  pooled.ref = ref;
-  if (REF_SYMBOL) {
-    (pooled.worker as unknown as Record<symbol, (ref: boolean) => void>)[REF_SYMBOL](ref);
-  }
-}
-
-function envOrUndefined(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined; // the host may run without --allow-env
-  }
-}
-
-/** Where Deno keeps npm packages: some (parquet-wasm) read their .wasm files at load time. */
-function moduleReadRoots(): string[] {
-  const home = envOrUndefined("HOME") ?? envOrUndefined("USERPROFILE");
-  const denoDir = envOrUndefined("DENO_DIR") ??
-    (Deno.build.os === "darwin"
-      ? home && join(home, "Library", "Caches", "deno")
-      : Deno.build.os === "windows"
-      ? envOrUndefined("LOCALAPPDATA") && join(envOrUndefined("LOCALAPPDATA")!, "deno")
-      : join(envOrUndefined("XDG_CACHE_HOME") ?? (home ? join(home, ".cache") : "/tmp"), "deno"));
-  const roots = denoDir ? [join(denoDir, "npm")] : [];
-  // This project's own source, so a UDF can `import * as fused from "fused"` (Raster, nested
-  // runs); it is the SDK's code, nothing of the user's.
-  const projectRoot = new URL("..", import.meta.url).pathname;
-  roots.push(projectRoot.replace(/\/$/, ""));
-  for (const base of [Deno.cwd(), projectRoot]) {
-    const nodeModules = join(base, "node_modules");
-    try {
-      if (Deno.statSync(nodeModules).isDirectory) roots.push(nodeModules);
-    } catch {
-      // no node_modules folder there
-    }
-  }
-  return [...new Set(roots)];
-}
-
-let workerOptionsMissing: boolean | undefined;
-
-/**
- * Whether this process surely runs without `--unstable-worker-options`. Deno does not throw when a
- * Worker asks for permissions without it: it ends the whole process. So the flag is looked for
- * beforehand in the command line (Linux) and in the `"unstable"` list of the deno.json files Deno
- * may have read; when that cannot be known (another OS, a compiled binary), it is assumed present.
- */
-function lacksWorkerOptions(): boolean {
-  if (workerOptionsMissing !== undefined) return workerOptionsMissing;
-  let args: string[];
-  try {
-    args = Deno.readTextFileSync("/proc/self/cmdline").split("\0");
-  } catch {
-    return (workerOptionsMissing = false);
-  }
-  if (!/^deno(\.exe)?$/.test(basename(Deno.execPath()))) return (workerOptionsMissing = false);
-  if (args.includes("--unstable-worker-options")) return (workerOptionsMissing = false);
-  const configs: string[] = [];
-  args.forEach((arg, i) => {
-    if (arg === "--config" || arg === "-c") configs.push(args[i + 1]);
-    else if (arg.startsWith("--config=")) configs.push(arg.slice("--config=".length));
-  });
-  const starts = [Deno.cwd()];
-  if (Deno.mainModule.startsWith("file:")) starts.push(dirname(fromFileUrl(Deno.mainModule)));
-  for (const start of starts) {
-    for (let dir = start;; dir = dirname(dir)) {
-      configs.push(join(dir, "deno.json"), join(dir, "deno.jsonc"));
-      if (dirname(dir) === dir) break;
-    }
-  }
-  const enabled = configs.some((path) => {
-    try {
-      return /"unstable"\s*:\s*\[[^\]]*"worker-options"/.test(Deno.readTextFileSync(path));
-    } catch {
-      return false;
-    }
-  });
-  return (workerOptionsMissing = !enabled);
-}
+const CHILD_SCRIPT = new URL("./_child.ts", import.meta.url).pathname;
+const PROJECT_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+/** Raw fd output kept per run and stream: the UDF's `console` output is capped in the child. */
+const RAW_CAP = 256 * 1024;
+/** A process must connect within this long, or it is taken as failed to start. */
+const CONNECT_TIMEOUT_MS = 60_000;
 
 function hostList(value: boolean | string[] | undefined): boolean | string[] {
   if (value === undefined) return false;
@@ -239,7 +180,7 @@ function hostList(value: boolean | string[] | undefined): boolean | string[] {
 }
 
 /**
- * Runs UDFs locally in a pool of sandboxed Workers.
+ * Runs UDFs locally in a pool of sandboxed processes.
  *
  * @example
  * ```ts
@@ -256,17 +197,17 @@ export class LocalEngine {
   #maxWorkers: number;
   #idleTimeoutMs: number;
   #dataDir: string;
-  #cacheDir: string;
-  #readRoots: string[] | undefined;
   #memoryLimitMb: number;
-  #workers = new Set<PooledWorker>();
+  #maxResultBytes: number;
+  #maxTasks: number;
+  #children = new Set<Child>();
   #queue: Job[] = [];
   #modules = new Map<string, Promise<string>>();
   #nextId = 1;
   #started = 0;
   #closed = false;
 
-  /** Creates an engine; no Worker starts until the first run. */
+  /** Creates an engine; no process starts until the first run. */
   constructor(options: LocalEngineOptions = {}) {
     const max = options.maxWorkers ?? navigator.hardwareConcurrency ?? 4;
     if (!Number.isInteger(max) || max < 1) {
@@ -275,16 +216,27 @@ export class LocalEngine {
     this.#maxWorkers = max;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#dataDir = options.dataDir ?? join(tmpdir(), "fused-ts");
-    this.#cacheDir = options.cacheDir ?? join(this.#dataDir, "cache");
     this.#memoryLimitMb = options.memoryLimitMb ?? 2048;
+    this.#maxResultBytes = options.maxResultBytes ?? 256 * 2 ** 20;
+    this.#maxTasks = options.maxTasks ?? 64;
+    for (const [name, value] of Object.entries({ memoryLimitMb: this.#memoryLimitMb })) {
+      if (!(value >= 128)) {
+        throw new ValidationError(`${name} must be at least 128 (MB), got ${value}`);
+      }
+    }
+    if (!(this.#maxResultBytes > 0)) {
+      throw new ValidationError(
+        `maxResultBytes must be a positive number of bytes, got ${this.#maxResultBytes}`,
+      );
+    }
   }
 
-  /** Counts of Workers and waiting runs. */
+  /** Counts of processes and waiting runs. */
   get stats(): LocalEngineStats {
     let busy = 0;
-    for (const w of this.#workers) if (w.job) busy++;
+    for (const c of this.#children) if (c.job) busy++;
     return {
-      workers: this.#workers.size,
+      workers: this.#children.size,
       busy,
       queued: this.#queue.length,
       started: this.#started,
@@ -303,57 +255,61 @@ export class LocalEngine {
       throw new ValidationError(`timeoutMs must be a positive number, got ${request.timeoutMs}`);
     }
     const memoryLimitMb = request.memoryLimitMb ?? this.#memoryLimitMb;
-    if (!(memoryLimitMb > 0)) {
-      throw new ValidationError(`memoryLimitMb must be a positive number, got ${memoryLimitMb}`);
+    if (!(memoryLimitMb >= 128)) {
+      throw new ValidationError(`memoryLimitMb must be at least 128 (MB), got ${memoryLimitMb}`);
     }
+    const given = jsonParameters(udf.name, request.parameters ?? {});
     const url = await this.#moduleUrl(udf, request.signal);
-    const permissions = this.#permissions(udf, request);
-    const answer = await this.#submit(udf, permissions, {
+    const answer = await this.#submit(udf, request, memoryLimitMb, {
       type: "run",
       id: 0,
       url,
       entrypoint: udf.entrypoint,
-      given: request.parameters ?? {},
-      defaults: udf.parameters,
+      given,
+      defaults: jsonParameters(udf.name, udf.parameters),
       injected,
       env: request.env ?? {},
-      memoryLimitMb,
       streamOutput: request.onOutput !== undefined,
-    }, request);
-    if (answer.message.type !== "result") throw new FusedError("Unexpected answer from a Worker");
-    return {
-      value: await fromTransferable(answer.message.result),
-      logs: answer.message.logs,
-      timeMs: answer.timeMs,
-    };
+      maxResultBytes: this.#maxResultBytes,
+    });
+    const message = answer.message;
+    if (message.type !== "result") throw new FusedError("Unexpected answer from a UDF process");
+    let value: UdfResult;
+    try {
+      value = await fromTransferable(unpackResult(message.result, answer.body));
+    } catch (err) {
+      throw new FusedError(
+        `The result of UDF "${udf.name}" could not be decoded: ${(err as Error).message}`,
+      );
+    }
+    return { value, logs: answer.logs, timeMs: answer.timeMs };
   }
 
   /** The parameters of a UDF: names, defaults, types, from its zod schema or default values. */
-  async describe(udf: Udf): Promise<UdfSignature> {
+  async describe(udf: Udf, caller?: CallerContext): Promise<UdfSignature> {
     const url = await this.#moduleUrl(udf);
-    const permissions = this.#permissions(udf, {});
-    const answer = await this.#submit(udf, permissions, {
+    const answer = await this.#submit(udf, { udf, caller }, this.#memoryLimitMb, {
       type: "describe",
       id: 0,
       url,
       entrypoint: udf.entrypoint,
-    }, {});
+    });
     if (answer.message.type !== "signature") {
-      throw new FusedError("Unexpected answer from a Worker");
+      throw new FusedError("Unexpected answer from a UDF process");
     }
     return answer.message.signature;
   }
 
-  /** Stops every Worker; runs still waiting or running reject with UdfCancelledError. */
+  /** Stops every process; runs still waiting or running reject with UdfCancelledError. */
   close(): Promise<void> {
     this.#closed = true;
     for (const job of this.#queue.splice(0)) {
       this.#finish(job);
       job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
     }
-    for (const w of [...this.#workers]) {
-      const job = w.job;
-      this.#stop(w);
+    for (const c of [...this.#children]) {
+      const job = c.job;
+      this.#stop(c, "the engine was closed");
       if (job) {
         this.#finish(job);
         job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
@@ -372,58 +328,65 @@ export class LocalEngine {
       );
     }
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
-    const version = udf.codeVersion;
-    let path = this.#modules.get(`${version}/${udf.name}`);
+    const key = `${udf.codeVersion}/${udf.name}`;
+    let path = this.#modules.get(key);
     if (!path) {
       path = writeUdfModule(udf, this.#dataDir);
-      path.catch(() => this.#modules.delete(`${version}/${udf.name}`));
-      this.#modules.set(`${version}/${udf.name}`, path);
+      path.catch(() => this.#modules.delete(key));
+      this.#modules.set(key, path);
     }
-    const file = await path;
-    return new URL(`file://${file}`).href;
+    return new URL(`file://${await path}`).href;
   }
 
-  #permissions(udf: Udf, request: Partial<LocalRunRequest>): WorkerPermissions {
-    this.#readRoots ??= moduleReadRoots();
+  #permissions(
+    udf: Udf,
+    request: Partial<LocalRunRequest>,
+    caller: CallerContext,
+    cacheDir: string,
+  ): Permissions {
+    const own = [caller.dataDir, cacheDir];
     const read = [
       join(this.#dataDir, "udfs", moduleFolderName(udf)),
-      this.#dataDir,
-      this.#cacheDir,
-      ...this.#readRoots,
+      ...sdkReadRoots(PROJECT_ROOT),
+      ...own,
       ...(request.allowRead ?? []),
     ];
-    const net = hostList(request.allowNet);
     return {
       read: [...new Set(read)].sort(),
-      write: request.allowWrite?.length ? [...request.allowWrite].sort() : false,
-      net,
-      import: net,
-      env: false,
-      run: false,
-      ffi: false,
-      sys: false,
+      write: [...new Set([...own, ...(request.allowWrite ?? [])])].sort(),
+      net: hostList(request.allowNet),
     };
   }
 
   #submit(
     udf: Udf,
-    permissions: WorkerPermissions,
-    message: HostMessage,
     request: Partial<LocalRunRequest>,
-  ): Promise<{ message: WorkerMessage; timeMs: number }> {
+    memoryLimitMb: number,
+    message: Job["message"],
+  ): Promise<{ message: ChildMessage; body: Uint8Array; logs: UdfLogs; timeMs: number }> {
+    const caller = request.caller ?? localCaller(this);
+    const cacheDir = join(caller.cacheDir, "udf", udf.name);
+    const permissions = this.#permissions(udf, request, caller, cacheDir);
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
       const job: Job = {
         id,
         udf,
-        key: `${udf.codeVersion}\n${JSON.stringify(permissions)}`,
+        key: JSON.stringify([udf.codeVersion, permissions, caller.id, memoryLimitMb]),
         permissions,
+        caller,
+        cacheDir,
+        memoryLimitMb,
         message: { ...message, id },
         signal: request.signal,
         timeoutMs: request.timeoutMs,
         onOutput: request.onOutput,
-        resolve: (answer) =>
-          resolve({ message: answer, timeMs: performance.now() - job.startedAt! }),
+        calls: new AbortController(),
+        raw: { stdout: "", stderr: "" },
+        resolve: ({ message: answer, body }) => {
+          const logs = "logs" in answer ? joinLogs(answer.logs, job.raw) : job.raw;
+          resolve({ message: answer, body, logs, timeMs: performance.now() - job.startedAt! });
+        },
         reject,
       };
       if (request.signal) {
@@ -434,26 +397,35 @@ export class LocalEngine {
         job.onAbort = () => this.#abort(job);
         request.signal.addEventListener("abort", job.onAbort, { once: true });
       }
-      this.#queue.push(job);
+      // Nested runs go first: their parents hold slots while they wait for them.
+      if (caller.depth > 0) this.#queue.unshift(job);
+      else this.#queue.push(job);
       this.#pump();
     });
   }
 
-  /** Hands waiting runs to Workers, in order, while there is room. */
+  /** Slots: the pool size, plus one for each process waiting on nested runs. */
+  #capacity(): number {
+    let lent = 0;
+    for (const c of this.#children) if (c.waiting > 0) lent++;
+    return this.#maxWorkers + lent;
+  }
+
+  /** Hands waiting runs to processes, in order, while there is room. */
   #pump(): void {
     while (this.#queue.length > 0 && !this.#closed) {
       const job = this.#queue[0];
-      let target: PooledWorker | undefined;
-      let lru: PooledWorker | undefined;
-      for (const w of this.#workers) {
-        if (w.job) continue;
-        if (w.key === job.key && (!target || w.lastUsed > target.lastUsed)) target = w;
-        if (!lru || w.lastUsed < lru.lastUsed) lru = w;
+      let target: Child | undefined;
+      let lru: Child | undefined;
+      for (const c of this.#children) {
+        if (c.job || c.dead) continue;
+        if (c.key === job.key && (!target || c.lastUsed > target.lastUsed)) target = c;
+        if (!lru || c.lastUsed < lru.lastUsed) lru = c;
       }
       if (!target) {
-        if (this.#workers.size >= this.#maxWorkers) {
-          if (!lru) return; // every Worker is busy: wait for one
-          this.#stop(lru);
+        if (this.#children.size >= this.#capacity()) {
+          if (!lru) return; // every process is busy: wait for one
+          this.#stop(lru, "its slot went to another UDF");
         }
         try {
           target = this.#spawn(job);
@@ -469,123 +441,238 @@ export class LocalEngine {
     }
   }
 
-  #spawn(job: Job): PooledWorker {
-    if (lacksWorkerOptions()) {
-      throw new NotSupportedError(
-        'The local engine runs UDFs in permission-restricted Workers, which need the --unstable-worker-options flag: run deno with --unstable-worker-options (the deno.json tasks pass it) or add "unstable": ["worker-options"] to deno.json',
-      );
+  #spawn(job: Job): Child {
+    const folder = Deno.makeTempDirSync({ prefix: "fused-udf-" });
+    const socket = join(folder, "s");
+    const tempDir = join(folder, "tmp");
+    Deno.mkdirSync(tempDir);
+    for (const dir of job.permissions.write) Deno.mkdirSync(dir, { recursive: true });
+    const listener = Deno.listen({ transport: "unix", path: socket });
+    const net = job.permissions.net === true
+      ? true
+      : [`unix:${socket}`, ...(job.permissions.net || [])];
+    const config: ChildConfig = {
+      socket,
+      dataDir: job.caller.dataDir,
+      cacheDir: job.cacheDir,
+      tempDir,
+    };
+    let proc: SandboxProcess;
+    try {
+      proc = spawnSandbox({
+        script: CHILD_SCRIPT,
+        args: [JSON.stringify(config)],
+        cwd: PROJECT_ROOT,
+        denoDir: denoDir(),
+        permissions: {
+          read: [...job.permissions.read, folder],
+          write: [...job.permissions.write, tempDir, socket],
+          net,
+        },
+        limits: { memoryMb: job.memoryLimitMb, maxTasks: this.#maxTasks },
+      });
+    } catch (err) {
+      listener.close();
+      Deno.removeSync(folder, { recursive: true });
+      throw new FusedError(`Cannot start a UDF process: ${(err as Error).message}`);
     }
-    const worker = new Worker(WORKER_URL, {
-      type: "module",
-      name: `udf ${job.udf.name}`,
-      deno: { permissions: job.permissions },
-    });
     this.#started++;
-    const pooled: PooledWorker = {
-      worker,
-      interrupt: new Int32Array(new SharedArrayBuffer(4)),
+    const child: Child = {
+      proc,
       key: job.key,
+      ready: Promise.resolve(),
       lastUsed: performance.now(),
-      ref: true,
+      dead: false,
+      stderrTail: "",
+      waiting: 0,
+      folder,
+      memoryLimitMb: job.memoryLimitMb,
+      listener,
     };
-    worker.onmessage = (event: MessageEvent<WorkerMessage>) => this.#answer(pooled, event.data);
-    worker.onerror = (event: ErrorEvent) => {
-      // The Worker reports the UDF's own uncaught errors as "crash" messages; this is for
-      // failures of the Worker itself (it could not start).
-      event.preventDefault();
-      const running = pooled.job;
-      this.#stop(pooled);
-      if (running) {
-        this.#finish(running);
-        running.reject(new FusedError(`The UDF Worker failed: ${event.message}`));
-      }
-      this.#pump();
-    };
-    this.#workers.add(pooled);
-    return pooled;
+    child.ready = this.#connect(child, listener);
+    child.ready.catch(() => {}); // a failed start is reported through the exit
+    this.#drain(child, proc.child.stdout, "stdout");
+    this.#drain(child, proc.child.stderr, "stderr");
+    proc.child.status.then((status) => this.#exited(child, status));
+    this.#children.add(child);
+    return child;
   }
 
-  #assign(pooled: PooledWorker, job: Job): void {
-    pooled.job = job;
-    job.worker = pooled;
-    clearTimeout(pooled.idleTimer);
-    setRef(pooled, true);
+  /** Accepts the process's one connection, then reads its frames until it closes. */
+  async #connect(child: Child, listener: Deno.Listener): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      const conn = await Promise.race([
+        listener.accept() as Promise<Deno.Conn>,
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(
+            () => reject(new Error("the process did not connect")),
+            CONNECT_TIMEOUT_MS,
+          );
+        }),
+      ]);
+      child.conn = conn as Deno.Conn;
+    } finally {
+      clearTimeout(timer);
+      // One connection only: nothing else in the process (the UDF) can connect after it.
+      closeListener(child);
+    }
+    if (!child.job) child.conn.unref();
+    void this.#read(child, child.conn);
+  }
+
+  async #read(child: Child, conn: Deno.Conn): Promise<void> {
+    const limits = { maxHeaderBytes: 64 * 2 ** 20, maxBodyBytes: this.#maxResultBytes + 2 ** 20 };
+    try {
+      for await (const frame of readFrames(conn, limits)) {
+        this.#answer(child, frame.header as unknown as ChildMessage, frame.body);
+      }
+    } catch (err) {
+      // A frame over the caps or malformed: the process is not trusted any longer.
+      const why = err instanceof FrameError ? err.message : (err as Error).message;
+      this.#fail(child, `sent a malformed message (${why})`, "ProcessExit");
+    }
+  }
+
+  /** Keeps what the UDF wrote around `console` (to its job) and the tail of stderr. */
+  async #drain(
+    child: Child,
+    stream: ReadableStream<Uint8Array>,
+    which: "stdout" | "stderr",
+  ): Promise<void> {
+    const decoder = new TextDecoder();
+    try {
+      for await (const chunk of stream) {
+        const text = decoder.decode(chunk, { stream: true });
+        if (which === "stderr") child.stderrTail = (child.stderrTail + text).slice(-4096);
+        const job = child.job;
+        if (job && job.raw[which].length < RAW_CAP) {
+          job.raw[which] += text.slice(0, RAW_CAP - job.raw[which].length);
+        }
+      }
+    } catch {
+      // the pipe closed with the process
+    }
+  }
+
+  #assign(child: Child, job: Job): void {
+    child.job = job;
+    job.child = child;
+    clearTimeout(child.idleTimer);
+    child.proc.child.ref();
+    child.conn?.ref();
     job.startedAt = performance.now();
     if (job.timeoutMs !== undefined) {
       job.timer = setTimeout(() => {
-        this.#stop(pooled);
+        this.#stop(child, "timeout");
         this.#finish(job);
         job.reject(new UdfTimeoutError(job.udf.name, job.timeoutMs!));
         this.#pump();
       }, job.timeoutMs);
     }
-    Atomics.store(pooled.interrupt, 0, 0);
-    try {
-      pooled.worker.postMessage({ ...job.message, interrupt: pooled.interrupt.buffer });
-    } catch (err) {
-      // Parameters that structured clone refuses (functions, class instances with private state).
-      pooled.job = undefined;
-      this.#release(pooled);
-      this.#finish(job);
-      job.reject(
-        new ValidationError(
-          `Cannot pass the parameters of UDF "${job.udf.name}" to its Worker: ${
-            (err as Error).message
-          }; use JSON values, typed arrays or strings`,
-        ),
-      );
-    }
+    const frame = encodeFrame(job.message);
+    child.ready.then(
+      () => {
+        if (child.job !== job || !child.conn) return;
+        return writeAll(child.conn, frame);
+      },
+    ).catch(() => this.#fail(child, "could not be reached", "ProcessExit"));
   }
 
-  #answer(pooled: PooledWorker, message: WorkerMessage): void {
+  #answer(child: Child, message: ChildMessage, body: Uint8Array): void {
+    if (message.type === "ready") return;
     if (message.type === "crash") {
-      // An error the UDF did not await (a rejected promise, a throw in a timer): the Worker's
+      // An error the UDF did not await (a rejected promise, a throw in a timer): the process's
       // state is unknown, so it is stopped; the run it was doing, if any, fails with that error.
-      const running = pooled.job;
-      this.#stop(pooled);
+      const running = child.job;
+      this.#stop(child, "an error nobody awaited");
       if (running) {
         this.#finish(running);
-        running.reject(this.#error(running.udf, message.failure, message.logs));
+        running.reject(this.#error(running, message.failure, message.logs));
       }
       this.#pump();
       return;
     }
-    const job = pooled.job;
+    const job = child.job;
     if (!job || job.id !== message.id) return; // an answer to a run that was abandoned
-    if (message.type === "output") {
-      job.onOutput?.({ stdout: message.stdout, stderr: message.stderr });
+    if (message.type === "call") {
+      void this.#hostCall(child, job, message, body);
       return;
     }
-    pooled.job = undefined;
-    this.#finish(job);
-    // A Worker that hit its memory limit may still hold the garbage: start the next run afresh.
-    if (message.type === "failure" && message.failure.exceptionClass === "MemoryLimitError") {
-      this.#stop(pooled);
-    } else {
-      this.#release(pooled);
+    if (message.type === "output") {
+      job.onOutput?.({ stdout: String(message.stdout), stderr: String(message.stderr) });
+      return;
     }
-    if (message.type === "failure") job.reject(this.#error(job.udf, message.failure, message.logs));
-    else job.resolve(message);
+    child.job = undefined;
+    this.#finish(job);
+    this.#release(child);
+    if (message.type === "failure") {
+      job.reject(this.#error(job, message.failure, joinLogs(message.logs, job.raw)));
+    } else job.resolve({ message, body });
     this.#pump();
   }
 
-  #error(udf: Udf, failure: FailureMessage, logs: UdfLogs): Error {
+  /** Carries out an SDK call of a running UDF, as its caller, and answers it. */
+  async #hostCall(
+    child: Child,
+    job: Job,
+    message: Extract<ChildMessage, { type: "call" }>,
+    body: Uint8Array,
+  ): Promise<void> {
+    const nested = message.method === "run" || message.method === "describe";
+    if (nested) {
+      child.waiting++;
+      this.#pump(); // its slot is lent to the runs it waits for
+    }
+    let reply: Uint8Array;
+    try {
+      const answer = await answerHostCall(message.method, message.args, body, {
+        caller: job.caller,
+        signal: job.calls.signal,
+        describe: (udf) => this.describe(udf, { ...job.caller, depth: job.caller.depth + 1 }),
+      });
+      reply = encodeFrame(
+        { type: "reply", call: message.call, ok: true, value: answer.value },
+        answer.parts,
+      );
+    } catch (err) {
+      const error = err instanceof Error
+        ? { name: err.name, message: err.message }
+        : { name: "Error", message: String(err) };
+      reply = encodeFrame({ type: "reply", call: message.call, ok: false, error });
+    } finally {
+      if (nested) child.waiting--;
+    }
+    if (child.job !== job || !child.conn) return; // the run ended meanwhile
+    try {
+      await writeAll(child.conn, reply);
+    } catch {
+      this.#fail(child, "could not be reached", "ProcessExit");
+    }
+  }
+
+  #error(job: Job, failure: FailureMessage, logs: UdfLogs): Error {
     if (failure.kind === "validation") return new ValidationError(failure.message);
     let message = failure.message;
     if (failure.exceptionClass === "NotCapable" || failure.exceptionClass === "PermissionDenied") {
       message +=
-        " (the local engine gives a UDF no network, environment, write or outside-file access unless the run allows it: allowNet, env, allowWrite, allowRead)";
+        " (a UDF runs in a sandbox: no network, environment, or files outside its own folders unless the run allows them: allowNet, env, allowRead, allowWrite; fused.filePath() is its data folder)";
     }
+    if (/npm package not found in cache|--cached-only/.test(message)) {
+      message +=
+        " (UDFs import only npm packages installed on this machine: add it to deno.json's imports and run deno install)";
+    }
+    const udf = job.udf;
     const line = failure.lineno ? udf.code.split("\n")[failure.lineno - 1] : undefined;
     const err = new UdfRuntimeError(udf.name, {
       message,
-      exceptionClass: failure.exceptionClass,
+      exceptionClass: String(failure.exceptionClass),
       lineno: failure.lineno,
       line,
       logs,
     });
     // The UDF's frames (file names relative to its folder) under this error's own message.
-    const frames = (failure.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l));
+    const frames = String(failure.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l));
     if (frames.length) err.stack = `${err.name}: ${err.message}\n${frames.join("\n")}`;
     return err;
   }
@@ -593,37 +680,163 @@ export class LocalEngine {
   #abort(job: Job): void {
     const queued = this.#queue.indexOf(job);
     if (queued >= 0) this.#queue.splice(queued, 1);
-    else if (job.worker && job.worker.job === job) this.#stop(job.worker);
+    else if (job.child && job.child.job === job) this.#stop(job.child, "cancelled");
     else return; // already answered
     this.#finish(job);
     job.reject(new UdfCancelledError(job.udf.name, job.signal?.reason));
     this.#pump();
   }
 
-  /** Clears a job's timer and abort listener. */
+  /** Clears a job's timer and abort listener, and stops the SDK calls it made. */
   #finish(job: Job): void {
     clearTimeout(job.timer);
     if (job.onAbort) job.signal?.removeEventListener("abort", job.onAbort);
+    job.calls.abort();
   }
 
-  /** Marks a Worker idle, unref'd, with its idle timer running. */
-  #release(pooled: PooledWorker): void {
-    pooled.lastUsed = performance.now();
-    setRef(pooled, false);
+  /** Marks a process idle, unref'd, with its idle timer running. */
+  #release(child: Child): void {
+    child.lastUsed = performance.now();
+    child.proc.child.unref();
+    child.conn?.unref();
     const timer = setTimeout(() => {
-      if (!pooled.job) this.#stop(pooled);
+      if (!child.job) this.#stop(child, "idle");
     }, this.#idleTimeoutMs);
     Deno.unrefTimer(timer as unknown as number);
-    pooled.idleTimer = timer;
+    child.idleTimer = timer;
   }
 
-  #stop(pooled: PooledWorker): void {
-    clearTimeout(pooled.idleTimer);
-    pooled.job = undefined;
-    // A Worker spinning in synchronous code ignores terminate() (Deno 2.9.6): the flag makes
-    // the UDF's next interrupt check throw, which unwinds the spin so termination completes.
-    Atomics.store(pooled.interrupt, 0, 1);
-    pooled.worker.terminate();
-    this.#workers.delete(pooled);
+  /** Kills a process on purpose: its exit is then no failure of its own. */
+  #stop(child: Child, why: string): void {
+    if (child.dead) return;
+    child.dead = true;
+    child.stopped = why;
+    clearTimeout(child.idleTimer);
+    child.job = undefined;
+    this.#children.delete(child);
+    closeListener(child);
+    child.conn?.close();
+    child.proc.kill();
+  }
+
+  /** The process misbehaved or died: fail its run with `cause`, kill it, free its slot. */
+  #fail(child: Child, cause: string, exceptionClass: string): void {
+    const job = child.job;
+    if (!child.dead) this.#stop(child, cause);
+    if (job) {
+      this.#finish(job);
+      job.reject(
+        new UdfProcessError(job.udf.name, exceptionClass, `its process ${cause}`, job.raw),
+      );
+    }
+    this.#pump();
+  }
+
+  #exited(child: Child, status: Deno.CommandStatus): void {
+    closeListener(child);
+    const oom = child.proc.oomKilled();
+    child.proc.cleanup();
+    try {
+      Deno.removeSync(child.folder, { recursive: true });
+    } catch {
+      // already removed
+    }
+    if (child.stopped) return; // killed on purpose; its run was answered already
+    const job = child.job;
+    child.dead = true;
+    child.job = undefined;
+    this.#children.delete(child);
+    if (job) {
+      this.#finish(job);
+      const heapOom = /out of memory|heap limit|allocation failed/i.test(child.stderrTail);
+      const cause = oom || heapOom
+        ? `its process ran out of memory (limit ${child.memoryLimitMb} MB)`
+        : status.signal
+        ? `its process was killed by ${status.signal}`
+        : `its process exited with code ${status.code}`;
+      const hint = oom || heapOom
+        ? ": process the data in smaller pieces, or raise memoryLimitMb"
+        : status.code === 0 && !status.signal
+        ? " (a UDF must return, not end its process: remove Deno.exit or self.close)"
+        : "";
+      job.reject(
+        new UdfProcessError(
+          job.udf.name,
+          oom || heapOom ? "MemoryLimitError" : "ProcessExit",
+          `${cause}${hint}`,
+          job.raw,
+        ),
+      );
+    }
+    this.#pump();
+  }
+}
+
+function closeListener(child: Child): void {
+  try {
+    child.listener?.close();
+  } catch {
+    // closed already
+  }
+  child.listener = undefined;
+}
+
+function joinLogs(logs: UdfLogs, raw: { stdout: string; stderr: string }): UdfLogs {
+  return {
+    stdout: String(logs.stdout ?? "") + raw.stdout,
+    stderr: String(logs.stderr ?? "") + raw.stderr,
+  };
+}
+
+/**
+ * Parameters as JSON values: they travel to the UDF's process as JSON. BigInts (from Arrow
+ * int64 columns) become numbers when exact, else strings; typed arrays become arrays.
+ */
+function jsonParameters(
+  udfName: string,
+  parameters: Record<string, unknown>,
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(parameters)) {
+    try {
+      out[name] = toJson(value, 0);
+    } catch (err) {
+      throw new ValidationError(
+        `Cannot pass parameter "${name}" to UDF "${udfName}": ${
+          (err as Error).message
+        }; use JSON values (numbers, strings, booleans, null, arrays, plain objects)`,
+      );
+    }
+  }
+  return out;
+}
+
+function toJson(value: unknown, depth: number): unknown {
+  if (depth > 64) throw new TypeError("it is nested more than 64 levels deep");
+  if (value === null || value === undefined) return value ?? null;
+  switch (typeof value) {
+    case "string":
+    case "boolean":
+      return value;
+    case "number":
+      return value;
+    case "bigint":
+      return Number.isSafeInteger(Number(value)) ? Number(value) : value.toString();
+    case "object": {
+      if (Array.isArray(value)) return value.map((v) => toJson(v, depth + 1));
+      if (ArrayBuffer.isView(value) && !(value instanceof DataView)) {
+        return Array.from(value as unknown as ArrayLike<number | bigint>, (v) => toJson(v, depth));
+      }
+      if (value instanceof Date) return value.toISOString();
+      const proto = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new TypeError(`it is a ${proto?.constructor?.name ?? "class"} instance`);
+      }
+      const out: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(value)) out[k] = toJson(v, depth + 1);
+      return out;
+    }
+    default:
+      throw new TypeError(`it is a ${typeof value}`);
   }
 }

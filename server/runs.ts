@@ -44,6 +44,8 @@ export interface UdfRunnerOptions {
   runTimeout?: number;
   /** Never print the UDF's output on the server's console. */
   verbose?: boolean;
+  /** The user the run acts as (its UDF's SDK calls are made as that user). */
+  callerId?: string;
 }
 
 /** What runs a UDF: `runDetailed` from client/run.ts with the local engine installed. */
@@ -65,6 +67,8 @@ export interface RunSpec {
   cacheMaxAge: number;
   /** Cancels the run (the client went away). */
   signal?: AbortSignal;
+  /** The user the run acts as: the requester, or a share token's owner. */
+  callerId?: string;
 }
 
 /** An answer ready to send: status, body, headers. */
@@ -428,6 +432,7 @@ export class RunService {
           signal: controller.signal,
           runTimeout: timeoutMs,
           verbose: false,
+          callerId: spec.callerId,
         }),
         guardPromise,
       ]);

@@ -16,6 +16,23 @@ import {
 } from "./schemas.ts";
 import { type ApiCallOptions, globalTransport, requireText } from "./transport.ts";
 import { z } from "zod";
+import { type HostMethod, udfHost } from "../udf_host.ts";
+
+/**
+ * Inside a UDF (no network, no credentials) file calls go to the UDF's host, which makes them as
+ * the UDF's caller; an explicit transport is used as given.
+ */
+async function viaHost<T>(
+  opts: ApiCallOptions,
+  method: HostMethod,
+  args: unknown[],
+  body?: Uint8Array,
+): Promise<{ value: T; body: Uint8Array } | undefined> {
+  const host = opts.transport ? undefined : udfHost();
+  if (!host) return undefined;
+  const reply = await host.call(method, args, body);
+  return { value: reply.value as T, body: reply.body };
+}
 
 /** Files larger than this are streamed to the service (and then not retried). */
 const STREAM_UPLOAD_BYTES = 256 * 1024 * 1024;
@@ -47,6 +64,11 @@ export async function list(
   path: string,
   opts: ApiCallOptions & { details?: boolean } = {},
 ): Promise<string[] | ListDetails[]> {
+  const hosted = await viaHost<string[] | ListDetails[]>(opts, "files.list", [
+    checkPath(path),
+    opts.details === true,
+  ]);
+  if (hosted) return hosted.value;
   const transport = opts.transport ?? globalTransport();
   const query = { path: checkPath(path) };
   if (opts.details) {
@@ -60,6 +82,8 @@ export async function list(
 
 /** Downloads a file into memory. */
 export async function get(path: string, opts: ApiCallOptions = {}): Promise<Uint8Array> {
+  const hosted = await viaHost(opts, "files.get", [checkPath(path)]);
+  if (hosted) return hosted.body;
   const transport = opts.transport ?? globalTransport();
   return await transport.bytes("/files/get", {
     query: { path: checkPath(path) },
@@ -77,17 +101,18 @@ export async function download(
   opts: ApiCallOptions = {},
 ): Promise<string> {
   requireText(localPath, "The local path");
-  const transport = opts.transport ?? globalTransport();
-  const response = await transport.fetch("/files/get", {
-    query: { path: checkPath(path) },
-    signal: opts.signal,
-  });
+  const hosted = await viaHost(opts, "files.get", [checkPath(path)]);
+  const response = hosted ? undefined : await (opts.transport ?? globalTransport()).fetch(
+    "/files/get",
+    { query: { path: checkPath(path) }, signal: opts.signal },
+  );
   const target = localPath.endsWith("/") ? join(localPath, basename(path)) : localPath;
   await Deno.mkdir(dirname(target), { recursive: true });
   const temp = `${target}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   try {
     const file = await Deno.open(temp, { write: true, create: true, truncate: true });
-    await response.body!.pipeTo(file.writable);
+    await (response ? response.body! : new Response(hosted!.body as Uint8Array<ArrayBuffer>).body!)
+      .pipeTo(file.writable);
     await Deno.rename(temp, target);
   } catch (err) {
     await Deno.remove(temp).catch(() => {});
@@ -165,6 +190,13 @@ export async function upload(
   if (target.endsWith("/")) {
     throw new ValidationError(`Cannot upload to the folder ${target}: give a file name`);
   }
+  if (!opts.transport && udfHost()) {
+    const bytes = body instanceof Uint8Array ? body : new Uint8Array(
+      await new Response(body as ReadableStream<Uint8Array<ArrayBuffer>>).arrayBuffer(),
+    );
+    await viaHost(opts, "files.upload", [target], bytes);
+    return target;
+  }
   const seconds = opts.timeout ?? 60;
   const response = await transport.fetch("/files/upload", {
     method: "PUT",
@@ -187,13 +219,15 @@ export interface DeleteOptions extends ApiCallOptions {
 
 /** Deletes a file or folder; returns whether anything was deleted. */
 async function deletePath(path: string, opts: DeleteOptions = {}): Promise<boolean> {
-  const transport = opts.transport ?? globalTransport();
   const depth = opts.maxDeletionDepth ?? 3;
   if (depth !== "unlimited" && !(Number.isInteger(depth) && depth >= 1)) {
     throw new ValidationError(
       `maxDeletionDepth must be a whole number 1 or more, or "unlimited", got ${depth}`,
     );
   }
+  const hosted = await viaHost<boolean>(opts, "files.delete", [checkPath(path), depth]);
+  if (hosted) return hosted.value;
+  const transport = opts.transport ?? globalTransport();
   return await transport.json(z.boolean(), "/files/delete", {
     method: "DELETE",
     query: { path: checkPath(path), max_deletion_depth: depth },
@@ -210,6 +244,8 @@ export interface SignOptions extends ApiCallOptions {
 
 /** A signed HTTPS URL that reads a file without a token (for browsers, DuckDB, GDAL). */
 export async function signUrl(path: string, opts: SignOptions = {}): Promise<string> {
+  const hosted = await viaHost<string>(opts, "files.signUrl", [checkPath(path), opts.expiration]);
+  if (hosted) return hosted.value;
   const transport = opts.transport ?? globalTransport();
   const url = await transport.json(z.string(), "/files/sign", {
     query: { path: checkPath(path), expiration: opts.expiration },
@@ -226,6 +262,11 @@ export async function signUrlPrefix(
   path: string,
   opts: SignOptions = {},
 ): Promise<Record<string, string>> {
+  const hosted = await viaHost<Record<string, string>>(opts, "files.signUrlPrefix", [
+    checkPath(path),
+    opts.expiration,
+  ]);
+  if (hosted) return hosted.value;
   const transport = opts.transport ?? globalTransport();
   return await transport.json(SignedPrefixSchema, "/files/sign_prefix", {
     query: { path: checkPath(path), expiration: opts.expiration },

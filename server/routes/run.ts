@@ -81,6 +81,7 @@ async function codeIncludedSpec(c: Context<AppEnv>, tiled: boolean): Promise<Run
   return withSignal(c, {
     udf,
     udfId: typeof id === "string" ? id : null,
+    callerId: c.get("user").id,
     parameters: runParameters(query, body),
     tile: tiled ? parseTile(c) : undefined,
     format,
@@ -170,6 +171,7 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
     const spec: RunSpec = withSignal(c, {
       udf,
       udfId: record.id,
+      callerId: user.id,
       parameters: runParameters(query),
       tile: tiled ? parseTile(c) : undefined,
       format: requestFormat(query),

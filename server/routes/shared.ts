@@ -62,6 +62,7 @@ export function sharedRoutes(deps: RouteDeps): Hono<AppEnv> {
     const spec: RunSpec = withSignal(c, {
       udf,
       udfId: record.id,
+      callerId: record.ownerId,
       parameters: runParameters(query),
       tile: options.tiled ? parseTile(c) : undefined,
       format,

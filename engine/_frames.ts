@@ -1,0 +1,135 @@
+/**
+ * Length-prefixed frames between the executor and its UDF processes, over one unix socket.
+ *
+ * A frame is `[u32 header length][u32 body length][header: UTF-8 JSON][body: bytes]`, little
+ * endian. The header is a small JSON message; binary payloads (Arrow IPC, raster buffers, JSON
+ * and string results already encoded by the child) travel in the body, referenced from the header
+ * by offset and length, so the host never structured-clones or re-parses a UDF's big values.
+ *
+ * Hand-written, not a library: the format is 20 lines on `Deno.Conn`, and the reader must enforce
+ * its own hard caps (the other side is untrusted; a bad length ends the process, not the host).
+ *
+ * @module
+ */
+
+const PREFIX = 8;
+
+/** A decoded frame. */
+export interface Frame {
+  /** The JSON header, parsed. */
+  header: Record<string, unknown>;
+  /** The body bytes (empty when none). */
+  body: Uint8Array;
+}
+
+/** Thrown when the other side sends a frame over the caps or one that does not parse. */
+export class FrameError extends Error {
+  override name = "FrameError";
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Encodes one frame; `parts` are concatenated into the body in order. */
+export function encodeFrame(header: unknown, parts: Uint8Array[] = []): Uint8Array {
+  const head = encoder.encode(JSON.stringify(header));
+  let bodyLength = 0;
+  for (const part of parts) bodyLength += part.byteLength;
+  const out = new Uint8Array(PREFIX + head.byteLength + bodyLength);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, head.byteLength, true);
+  view.setUint32(4, bodyLength, true);
+  out.set(head, PREFIX);
+  let at = PREFIX + head.byteLength;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
+}
+
+/** Writes all of `bytes` to `conn`. */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) done += await conn.write(bytes.subarray(done));
+}
+
+/** Caps a reader enforces. */
+export interface FrameLimits {
+  /** Largest header, in bytes. */
+  maxHeaderBytes: number;
+  /** Largest body, in bytes. */
+  maxBodyBytes: number;
+}
+
+/**
+ * Reads frames from a connection until it closes. A frame over the caps throws FrameError
+ * before its body is read (the caller then kills the sender). Bodies are fresh buffers the
+ * consumer owns.
+ */
+export async function* readFrames(
+  conn: Deno.Conn,
+  limits: FrameLimits,
+): AsyncGenerator<Frame> {
+  let buffer = new Uint8Array(64 * 1024);
+  let start = 0;
+  let end = 0;
+  const fill = async (need: number): Promise<boolean> => {
+    while (end - start < need) {
+      if (buffer.byteLength - start < need) {
+        // Move what is unread to the front, into a larger buffer when `need` does not fit.
+        if (buffer.byteLength >= need) buffer.copyWithin(0, start, end);
+        else {
+          const next = new Uint8Array(Math.max(need, buffer.byteLength * 2));
+          next.set(buffer.subarray(start, end), 0);
+          buffer = next;
+        }
+        end -= start;
+        start = 0;
+      }
+      const n = await conn.read(buffer.subarray(end));
+      if (n === null) return false;
+      end += n;
+    }
+    return true;
+  };
+  while (true) {
+    if (!(await fill(PREFIX))) return;
+    const view = new DataView(buffer.buffer, buffer.byteOffset + start, PREFIX);
+    const headLength = view.getUint32(0, true);
+    const bodyLength = view.getUint32(4, true);
+    if (headLength > limits.maxHeaderBytes) {
+      throw new FrameError(
+        `header of ${headLength} bytes over the cap of ${limits.maxHeaderBytes}`,
+      );
+    }
+    if (bodyLength > limits.maxBodyBytes) {
+      throw new FrameError(`body of ${bodyLength} bytes over the cap of ${limits.maxBodyBytes}`);
+    }
+    start += PREFIX;
+    if (!(await fill(headLength))) return;
+    let header: Record<string, unknown>;
+    try {
+      header = JSON.parse(decoder.decode(buffer.subarray(start, start + headLength)));
+    } catch (err) {
+      throw new FrameError(`header is not JSON (${(err as Error).message})`);
+    }
+    if (typeof header !== "object" || header === null || Array.isArray(header)) {
+      throw new FrameError("header is not a JSON object");
+    }
+    start += headLength;
+    const body = new Uint8Array(bodyLength);
+    // Large bodies are read straight into their own buffer, not through the shared one.
+    const buffered = Math.min(end - start, bodyLength);
+    body.set(buffer.subarray(start, start + buffered), 0);
+    start += buffered;
+    let filled = buffered;
+    while (filled < bodyLength) {
+      const n = await conn.read(body.subarray(filled));
+      if (n === null) return;
+      filled += n;
+    }
+    if (start === end) start = end = 0;
+    yield { header, body };
+  }
+}

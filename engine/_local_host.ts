@@ -1,0 +1,89 @@
+/**
+ * The caller of runs made on this machine by its own user (a script, a notebook): a UDF's SDK
+ * calls are carried out with this process's SDK — nested runs on the same executor (or the
+ * service, for engine "remote"), downloads into `options.dataDirectory`, `fd://` files through
+ * the service this client is logged in to.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import * as files from "../client/api/files.ts";
+import { download } from "../client/download.ts";
+import { ValidationError } from "../client/errors.ts";
+import { options } from "../client/options.ts";
+import {
+  cachingLocalEngine,
+  engineFor,
+  type LocalEngineLike,
+  type RunResponse,
+} from "../client/run.ts";
+import type { CallerContext, HostHandler, NestedRun } from "../client/udf_host.ts";
+
+function path(args: unknown[]): string {
+  if (typeof args[0] !== "string" || !args[0]) {
+    throw new ValidationError("A file call needs an fd:// path");
+  }
+  return args[0];
+}
+
+function expiration(args: unknown[]): number | undefined {
+  return typeof args[1] === "number" ? args[1] : undefined;
+}
+
+/** The SDK of this process, answering a UDF's calls. */
+export function localHost(engine: LocalEngineLike): HostHandler {
+  const local = cachingLocalEngine(engine);
+  return {
+    run(request: NestedRun, { caller, signal }): Promise<RunResponse> {
+      const call = {
+        parameters: request.parameters,
+        tile: request.tile,
+        signal,
+        timeoutMs: options.runTimeout * 1000,
+        cacheMaxAge: request.cacheMaxAge,
+        caller,
+      };
+      if (request.engine === "remote") return engineFor("remote").run(request.udf, call);
+      if (typeof request.udf === "string") {
+        throw new ValidationError(
+          "A nested local run takes a Udf: load it first (fused.load(name)) or use engine remote",
+        );
+      }
+      return local.run(request.udf, call);
+    },
+    async download(url, target, { signal }): Promise<void> {
+      await download(url, target, { signal });
+    },
+    files(method, args, body, { signal }): Promise<unknown> {
+      switch (method) {
+        case "files.list":
+          return files.list(path(args), { details: args[1] === true, signal } as never);
+        case "files.get":
+          return files.get(path(args), { signal });
+        case "files.upload":
+          return files.upload(body ?? new Uint8Array(), path(args), { signal });
+        case "files.delete": {
+          const depth = args[1] === "unlimited" || typeof args[1] === "number"
+            ? args[1]
+            : undefined;
+          return files.delete(path(args), { maxDeletionDepth: depth, signal });
+        }
+        case "files.signUrl":
+          return files.signUrl(path(args), { expiration: expiration(args), signal });
+        case "files.signUrlPrefix":
+          return files.signUrlPrefix(path(args), { expiration: expiration(args), signal });
+      }
+    },
+  };
+}
+
+/** Runs of this machine's own user: depth 0, the data and cache folders of `fused.options`. */
+export function localCaller(engine: LocalEngineLike): CallerContext {
+  return {
+    id: "local",
+    depth: 0,
+    dataDir: options.dataDirectory,
+    cacheDir: options.cacheDirectory ?? join(options.dataDirectory, "cached_data"),
+    host: localHost(engine),
+  };
+}
