@@ -19,7 +19,7 @@ interface Probe {
   method: string;
   url: string;
   headers?: Record<string, string>;
-  body?: string | Uint8Array;
+  body?: BodyInit;
   /** "refused": must be a 4xx; "any": any answer below 500. */
   expect: "refused" | "any";
 }
@@ -467,7 +467,7 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
     });
 
     // Bodies.
-    const bodies: [string, string | Uint8Array][] = [
+    const bodies: [string, BodyInit][] = [
       ["malformed JSON", "{"],
       ["a JSON array", "[1,2]"],
       ["a JSON string", '"x"'],
