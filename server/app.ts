@@ -18,7 +18,7 @@ import { FileNotFoundError, type Storage, TooLargeError } from "./storage.ts";
 import type { RouteDeps } from "./routes/_common.ts";
 import { cacheRoutes } from "./routes/cache.ts";
 import { fileRoutes, signedFileRoutes } from "./routes/files.ts";
-import type { JobRunner } from "./jobs/runner.ts";
+import type { JobService } from "./jobs/runner.ts";
 import { jobRoutes, signedJobResultRoutes } from "./routes/jobs.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { runRoutes } from "./routes/run.ts";
@@ -50,7 +50,7 @@ export interface AppOptions {
   /** Public API base for signed URLs (`https://host/v1`); default from each request. */
   publicUrl?: string;
   /** Runs batch jobs; without it the job routes are absent (404). */
-  jobs?: JobRunner;
+  jobs?: JobService;
   /** Whole answers to token GETs; the server consults it before routing (see serve.ts). */
   memo?: ResponseMemo;
   /** Origins allowed to call authenticated routes from a browser (public routes allow any). */

@@ -8,7 +8,7 @@ import type { MiddlewareHandler } from "hono";
 import { join } from "node:path";
 import { exists, writeFileAtomic } from "../client/atomic_write.ts";
 import { type AppEnv, HttpError } from "./_http.ts";
-import type { Registry, User } from "./registry/mod.ts";
+import { ConflictError, type Registry, type User } from "./registry/mod.ts";
 
 /** Middleware that requires a valid bearer token and sets `c.get("user")`. */
 export function requireAuth(registry: Registry): MiddlewareHandler<AppEnv> {
@@ -80,11 +80,18 @@ export async function bootstrapAdmin(
       return { credentials: saved, created: false, path };
     }
   }
+  // Services starting together on one shared database: one creates the admin, the others use it.
   admin ??= await registry.createUser({
     email: ADMIN_EMAIL,
     handle: "admin",
     team: "local",
     isAdmin: true,
+  }).catch(async (err) => {
+    const existing = err instanceof ConflictError
+      ? await registry.findUserByEmail(ADMIN_EMAIL)
+      : null;
+    if (!existing) throw err;
+    return existing;
   });
   const { token } = await registry.createApiToken(admin.id, { name: "admin (first start)" });
   const credentials: AdminCredentials = {

@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { FusedError } from "../client/errors.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
+import { BackendUnavailableError } from "./backend_errors.ts";
 
 const HELP = `fused serve: the Fused UDF service on this machine
 
@@ -20,6 +21,10 @@ Options:
   --run-timeout SEC   longest UDF run in seconds (default 130)
   --public-url URL    API base URL as clients see it, for signed file URLs (behind a proxy)
   --rate-limit N      most requests a minute per share token on public routes (default: no limit)
+  --database URL      shared registry and job queue, postgres://USER:PASSWORD@HOST:PORT/DB
+                      (default $FUSED_DATABASE_URL; without it, SQLite in the data folder)
+  --storage URL       fd:// store: s3://BUCKET/PREFIX or a folder (default $FUSED_STORAGE_URL,
+                      else the data folder); S3 reads AWS_ENDPOINT_URL, AWS_REGION and the keys
   -h, --help          this help`;
 
 /** Parses the command line and serves until a signal arrives. */
@@ -35,6 +40,8 @@ export async function main(args: string[]): Promise<number> {
         "run-timeout": { type: "string" },
         "public-url": { type: "string" },
         "rate-limit": { type: "string" },
+        database: { type: "string" },
+        storage: { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -77,10 +84,12 @@ export async function main(args: string[]): Promise<number> {
       runTimeoutMs: timeout * 1000,
       publicUrl: parsed["public-url"],
       rateLimitPerMinute: rateLimit,
+      databaseUrl: parsed.database,
+      storageUrl: parsed.storage,
     });
   } catch (err) {
     // A busy data folder or port: the message says what to do; a stack trace would not help.
-    if (!(err instanceof FusedError)) throw err;
+    if (!(err instanceof FusedError) && !(err instanceof BackendUnavailableError)) throw err;
     console.error(`fused serve: ${err.message}`);
     return 1;
   }

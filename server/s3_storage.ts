@@ -34,6 +34,7 @@ import {
   type FileInfo,
   FileNotFoundError,
   type FileStream,
+  LocalStorage,
   type Storage,
   TooLargeError,
   type WriteOptions,
@@ -448,6 +449,30 @@ export class S3Storage implements Storage {
   close(): void {
     this.#client.destroy();
   }
+}
+
+/**
+ * The store of `--storage` / `FUSED_STORAGE_URL`: `s3://BUCKET/PREFIX` (checked at once, so a
+ * wrong bucket or key is a clear error at start), a folder path, or, when null, `localRoot`.
+ */
+export async function openStorage(url: string | null, localRoot: string): Promise<Storage> {
+  if (url === null || url === "") return new LocalStorage(localRoot);
+  if (url.startsWith("s3://")) {
+    const store = new S3Storage(url);
+    try {
+      await store.check();
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+    return store;
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) {
+    throw new ValidationError(
+      `Unsupported storage URL "${url}": use s3://BUCKET/PREFIX, a folder path, or leave it out for the data folder`,
+    );
+  }
+  return new LocalStorage(url);
 }
 
 function envOrUndefined(name: string): string | undefined {

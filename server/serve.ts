@@ -9,12 +9,15 @@ import { join } from "node:path";
 import { homedir } from "node:os";
 import { createApp } from "./app.ts";
 import { ResponseMemo } from "./_response_memo.ts";
-import { JobRunner, type JobRunnerOptions } from "./jobs/runner.ts";
+import { JobRunner, type JobRunnerOptions, type JobService } from "./jobs/runner.ts";
+import { JobQueue } from "./jobs/queue.ts";
 import { bootstrapAdmin } from "./auth.ts";
-import { SqliteRegistry } from "./registry/sqlite.ts";
+import { openRegistry } from "./registry/mod.ts";
+import { PostgresRegistry } from "./registry/postgres.ts";
+import { openStorage } from "./s3_storage.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { generateSecret } from "./signing.ts";
-import { LocalStorage, removeStaleUploads } from "./storage.ts";
+import { removeStaleUploads } from "./storage.ts";
 import { acquireDataLock } from "./_data_lock.ts";
 import { addServerPath, errorResponse } from "./_http.ts";
 import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
@@ -54,6 +57,17 @@ export interface ServeOptions {
    * 429 with `Retry-After`. Off (no limit) by default.
    */
   rateLimitPerMinute?: number;
+  /**
+   * The shared registry, `postgres://USER:PASSWORD@HOST:PORT/DB` (default $FUSED_DATABASE_URL):
+   * then any number of services share it, and batch jobs go to `fused worker` processes through
+   * its queue. Without it, the embedded SQLite registry and in-process job runner.
+   */
+  databaseUrl?: string | null;
+  /**
+   * The `fd://` store, `s3://BUCKET/PREFIX` or a folder (default $FUSED_STORAGE_URL, else
+   * `<dataDir>/files`).
+   */
+  storageUrl?: string | null;
 }
 
 /** A running service. */
@@ -128,16 +142,29 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     throw err;
   }
   const addr = await listening;
-  const registry = new SqliteRegistry(join(dataDir, "registry.db"));
+  const databaseUrl = options.databaseUrl ?? Deno.env.get("FUSED_DATABASE_URL") ?? null;
+  const storageUrl = options.storageUrl ?? Deno.env.get("FUSED_STORAGE_URL") ?? null;
   const filesDir = join(dataDir, "files");
-  let jobs: JobRunner | undefined;
+  let registry;
   try {
+    registry = await openRegistry({ databaseUrl, sqlitePath: join(dataDir, "registry.db") });
+  } catch (err) {
+    await server.shutdown();
+    await lock.release();
+    throw err;
+  }
+  let jobs: JobService | undefined;
+  try {
+    const storage = await openStorage(storageUrl, filesDir);
     await lock.setPort(addr.port);
     // What a killed service left: half-written uploads, temporaries, cache temp files and locks.
     await removeStaleUploads(filesDir);
     await removeStaleTemps(dataDir);
     await cleanCache();
-    jobs = new JobRunner(registry, { dataDir, filesDir }, options.jobs);
+    // On a shared database, jobs go through its queue to `fused worker` processes.
+    jobs = registry instanceof PostgresRegistry
+      ? new JobQueue(registry, databaseUrl!, { instanceTypes: options.jobs?.instanceTypes })
+      : new JobRunner(registry, { dataDir, filesDir }, options.jobs);
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
     const admin = await bootstrapAdmin(registry, dataDir);
     let runner = options.runner;
@@ -153,7 +180,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       memo,
       registry,
       jobs,
-      storage: new LocalStorage(filesDir),
+      storage,
       runs,
       signingSecret,
       maxBodyBytes: options.maxBodyBytes,

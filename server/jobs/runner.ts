@@ -145,8 +145,27 @@ function npmReadRoots(): string[] {
   });
 }
 
+/**
+ * What the service's job routes need: the in-process `JobRunner` of the embedded default, or the
+ * `JobQueue` (queue.ts) that hands jobs to `fused worker` processes through PostgreSQL.
+ */
+export interface JobService {
+  /** Instance types offered. */
+  readonly instanceTypes: Readonly<Record<string, InstanceLimits>>;
+  /** The instance type of a request, checked; throws a ValidationError for an unknown one. */
+  checkInstanceType(name: string | null | undefined): string;
+  /** Records a job as pending and gets it started. */
+  submit(job: JobSubmission): Promise<JobRecord>;
+  /** Cancels a job; resolves with it once it has stopped (null when there is none). */
+  cancel(id: string): Promise<JobRecord | null>;
+  /** Starts the service's side of job handling. */
+  start(): Promise<void>;
+  /** Stops it. */
+  close(): Promise<void>;
+}
+
 /** The batch job runner; `start()` it once, `close()` it with the service. */
-export class JobRunner {
+export class JobRunner implements JobService {
   /** Instance types offered. */
   readonly instanceTypes: Readonly<Record<string, InstanceLimits>>;
   readonly #registry: Registry;

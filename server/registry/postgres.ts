@@ -84,7 +84,21 @@ const MIGRATIONS: readonly string[] = [
      timestamp BIGINT NOT NULL, message TEXT NOT NULL);
    CREATE INDEX job_logs_job ON job_logs (job_id, timestamp);
    CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);`,
+  // Jobs on the shared queue: which attempt runs (a fencing token), where, and a cancel flag.
+  `ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+   ALTER TABLE jobs ADD COLUMN worker TEXT;
+   ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false;`,
 ];
+
+/** A job claimed by a worker: the record and the attempt number that fences its writes. */
+export interface JobClaim {
+  /** The job, now running. */
+  job: JobRecord;
+  /** The attempt (1, 2, ...); writes of any other attempt are ignored from now on. */
+  attempt: number;
+  /** The worker that ran the attempt before, when this is a retry. */
+  previousWorker: string | null;
+}
 
 /** Key of the advisory lock migrations run under (any constant shared by all services). */
 const MIGRATION_LOCK = 0x66757365; // "fuse"
@@ -658,13 +672,20 @@ export class PostgresRegistry implements Registry {
    *
    * Several processes may write one job's lines (the service that queued it, the worker that
    * runs it): the job's row is locked and each time raised past the job's last one, so times stay
-   * strictly increasing in the order the lines were stored.
+   * strictly increasing in the order the lines were stored. With `attempt`, the lines are
+   * kept only while that attempt is the job's current one.
    */
-  async appendJobLogLines(id: string, lines: JobLogLine[], logOffset?: number): Promise<void> {
+  async appendJobLogLines(
+    id: string,
+    lines: JobLogLine[],
+    logOffset?: number,
+    attempt?: number,
+  ): Promise<void> {
     await this.#guard(() =>
       this.#sql.begin(async (tx) => {
-        const [job] = await tx`SELECT id FROM jobs WHERE id = ${id} FOR UPDATE`;
-        if (!job) return;
+        const [job] = await tx`SELECT attempt FROM jobs WHERE id = ${id} FOR UPDATE`;
+        // A worker's lines are fenced by its attempt: a stale worker's lines are dropped.
+        if (!job || (attempt !== undefined && Number(job.attempt) !== attempt)) return;
         const [last] = await tx`SELECT coalesce(max(timestamp), 0) AS t FROM job_logs
           WHERE job_id = ${id}`;
         let time = Number(last.t);
@@ -689,6 +710,84 @@ export class PostgresRegistry implements Registry {
       [id, options.sinceMs ?? -1],
     );
     return rows.map((r) => ({ timestamp: Number(r.timestamp), message: String(r.message) }));
+  }
+
+  /**
+   * Claims a pending job (or a running one whose worker was lost) for `worker`: the attempt number
+   * goes up, and with it the fence of every later write. Null when the job is gone or finished.
+   */
+  async claimJob(id: string, worker: string): Promise<JobClaim | null> {
+    const time = now();
+    const rows = await this.#all(
+      `UPDATE jobs j SET status = 'running', attempt = j.attempt + 1, worker = $2, updated_at = $3,
+         started_at = coalesce(j.started_at, $3)
+       FROM (SELECT id, worker AS previous FROM jobs WHERE id = $1 FOR UPDATE) old
+       WHERE j.id = old.id AND j.status IN ('pending', 'running')
+       RETURNING j.*, old.previous`,
+      [id, worker, time],
+    );
+    if (!rows[0]) return null;
+    return {
+      job: toJob(rows[0]),
+      attempt: Number(rows[0].attempt),
+      previousWorker: text(rows[0].previous),
+    };
+  }
+
+  /** The current attempt of a job and whether a cancel was asked for (null when gone). */
+  async jobAttempt(id: string): Promise<{ attempt: number; cancelRequested: boolean } | null> {
+    const row = await this.#one("SELECT attempt, cancel_requested FROM jobs WHERE id = $1", [id]);
+    return row
+      ? { attempt: Number(row.attempt), cancelRequested: row.cancel_requested === true }
+      : null;
+  }
+
+  /**
+   * Ends an attempt: results and final status in one statement, only while `attempt` is still the
+   * job's current one and it runs (a stale worker's outcome is dropped). The job, or null.
+   */
+  async finishJobAttempt(
+    id: string,
+    attempt: number,
+    status: JobStatus,
+    error: string | null,
+    results: JobResultFile[],
+  ): Promise<JobRecord | null> {
+    const time = now();
+    const row = await this.#one(
+      `UPDATE jobs SET status = $1, error = $2, results_json = $3, updated_at = $4,
+         finished_at = $4
+       WHERE id = $5 AND attempt = $6 AND status = 'running' RETURNING *`,
+      [status, error, JSON.stringify(results), time, id, attempt],
+    );
+    return row ? toJob(row) : null;
+  }
+
+  /**
+   * Asks the worker running a job to stop it: sets the flag a worker checks, and notifies
+   * `channel` so the worker hears it at once. False when the job is not running.
+   */
+  async requestCancel(id: string, channel: string): Promise<boolean> {
+    return await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        const rows = await tx`UPDATE jobs SET cancel_requested = true, updated_at = ${now()}
+          WHERE id = ${id} AND status = 'running' RETURNING id`;
+        if (rows.length > 0) await tx`SELECT pg_notify(${channel}, ${id})`;
+        return rows.length > 0;
+      })
+    );
+  }
+
+  /**
+   * Calls `onMessage` with the payload of every notification on `channel` (the client listens
+   * again by itself after a reconnect). Resolves once listening; the result stops it.
+   */
+  async listen(
+    channel: string,
+    onMessage: (payload: string) => void,
+  ): Promise<() => Promise<void>> {
+    const { unlisten } = await this.#guard(() => this.#sql.listen(channel, onMessage));
+    return unlisten;
   }
 
   /** {@inheritDoc Registry.getOrCreateSetting} */

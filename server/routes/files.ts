@@ -137,6 +137,8 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
         `No file at ${q.path}: sign a file, or use /files/sign_prefix for a folder`,
       );
     }
+    // A store with its own signed URLs (S3) serves the file itself.
+    if (storage.signUrl) return c.json(await storage.signUrl(fileKey, q.expiration));
     const sig = signPath(deps.signingSecret, fdUrl(info), { seconds: q.expiration });
     return c.json(signedUrl(apiBase(c, deps.publicUrl), sig));
   });
@@ -154,7 +156,9 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
         );
       }
       const url = fdUrl(info);
-      out[url] = signedUrl(base, signPath(deps.signingSecret, url, { seconds: q.expiration }));
+      out[url] = storage.signUrl
+        ? await storage.signUrl(info.key, q.expiration)
+        : signedUrl(base, signPath(deps.signingSecret, url, { seconds: q.expiration }));
     }
     return c.json(out);
   });

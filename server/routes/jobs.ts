@@ -16,13 +16,13 @@ import type { JobRecord, JobStatus, User } from "../registry/mod.ts";
 import { signPath, verifySignature } from "../signing.ts";
 import { parseFdPath } from "../storage.ts";
 import type { ChildStep } from "../jobs/_protocol.ts";
-import type { JobRunner } from "../jobs/runner.ts";
+import type { JobService } from "../jobs/runner.ts";
 import type { RouteDeps } from "./_common.ts";
 
 /** What the job routes need besides the common dependencies. */
 export interface JobRouteDeps extends RouteDeps {
   /** The job runner. */
-  jobs: JobRunner;
+  jobs: JobService;
   /** Public API base for signed URLs, when behind a proxy. */
   publicUrl?: string;
 }

@@ -1,0 +1,360 @@
+/**
+ * `fused worker`: takes batch jobs from the shared PostgreSQL queue (jobs/queue.ts) and runs
+ * them with the local engine, any number of workers on any number of machines.
+ *
+ * ```sh
+ * fused worker --database postgres://fused:secret@db:5432/fused --storage s3://bucket/fused
+ * ```
+ *
+ * Each job's log lines go to the registry as they are written (batched every 50 ms), its result
+ * files to the shared store (`fd://jobs/<id>/<step>.<ext>`), and its outcome to the registry,
+ * all fenced by the attempt number the worker claimed (see queue.ts for the retry policy).
+ * pg-boss sends the heartbeats; a cancel arrives by NOTIFY (and a flag checked every second),
+ * and aborts the UDF.
+ *
+ * @module
+ */
+import { hostname } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import type { Job, PgBoss } from "pg-boss";
+import { Udf } from "../client/udf.ts";
+import { LocalEngine } from "../engine/mod.ts";
+import { BackendUnavailableError, shortMessage } from "./backend_errors.ts";
+import {
+  CANCEL_CHANNEL,
+  DEAD_JOB_QUEUE,
+  HEARTBEAT_SECONDS,
+  JOB_QUEUE,
+  type QueuedJob,
+  RETRY_LIMIT,
+  startBoss,
+} from "./jobs/queue.ts";
+import type { ChildStep } from "./jobs/_protocol.ts";
+import {
+  DEFAULT_INSTANCE_TYPE,
+  DEFAULT_INSTANCE_TYPES,
+  formatDuration,
+} from "./jobs/instance_types.ts";
+import type { JobLogLine, JobResultFile, JobStatus } from "./registry/mod.ts";
+import { PostgresRegistry } from "./registry/postgres.ts";
+import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
+import { openStorage } from "./s3_storage.ts";
+import type { Storage } from "./storage.ts";
+
+/** Options of `startWorker`. */
+export interface WorkerOptions {
+  /** The shared database (`postgres://…`). */
+  databaseUrl: string;
+  /** The shared store (`s3://BUCKET/PREFIX`, or a folder path); default `<dataDir>/files`. */
+  storageUrl?: string | null;
+  /** This worker's own folder (engine modules and cache). */
+  dataDir: string;
+  /** Jobs run at once (default 2). */
+  concurrency?: number;
+  /** Print nothing. */
+  quiet?: boolean;
+}
+
+/** A running worker. */
+export interface RunningWorker {
+  /** `host:pid`, as the job logs name it. */
+  name: string;
+  /** Stops taking jobs; running ones go back to the queue for another worker. */
+  close(): Promise<void>;
+}
+
+/** Why a running job's UDF was aborted. */
+type StopReason = "cancel" | "lost" | "shutdown";
+
+interface ActiveAttempt {
+  abort: AbortController;
+  attempt: number;
+}
+
+/** Buffers a job's log lines and writes them in order, fenced by the attempt. */
+class LogWriter {
+  readonly #registry: PostgresRegistry;
+  readonly #id: string;
+  readonly #attempt: number;
+  #pending: JobLogLine[] = [];
+  #chain: Promise<void> = Promise.resolve();
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #last = 0;
+
+  constructor(registry: PostgresRegistry, id: string, attempt: number) {
+    this.#registry = registry;
+    this.#id = id;
+    this.#attempt = attempt;
+  }
+
+  add(text: string): void {
+    for (const message of text.replace(/\n$/, "").split("\n")) {
+      this.#last = Math.max(Date.now(), this.#last + 1);
+      this.#pending.push({ timestamp: this.#last, message });
+    }
+    this.#timer ??= setTimeout(() => this.flush(), 50);
+  }
+
+  flush(): Promise<void> {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    const lines = this.#pending.splice(0);
+    if (lines.length > 0) {
+      this.#chain = this.#chain.then(() =>
+        this.#registry.appendJobLogLines(this.#id, lines, undefined, this.#attempt)
+      ).catch((err) => {
+        console.error(
+          `fused worker: could not store log lines of job ${this.#id}: ${shortMessage(err)}`,
+        );
+      });
+    }
+    return this.#chain;
+  }
+}
+
+/** Starts a worker and resolves once it takes jobs. */
+export async function startWorker(options: WorkerOptions): Promise<RunningWorker> {
+  const name = `${hostname()}:${Deno.pid}`;
+  const log = options.quiet ? () => {} : (msg: string) => console.error(msg);
+  const concurrency = options.concurrency ?? 2;
+  await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
+  const registry = await PostgresRegistry.open(options.databaseUrl, { max: concurrency + 3 });
+  let storage: Storage;
+  let boss: PgBoss;
+  try {
+    storage = await openStorage(options.storageUrl ?? null, join(options.dataDir, "files"));
+    boss = await startBoss(options.databaseUrl, "worker", (err) => {
+      log(`fused worker: job queue: ${shortMessage(err)}`);
+    });
+  } catch (err) {
+    await registry.close();
+    throw err;
+  }
+  const engine = new LocalEngine({
+    dataDir: join(options.dataDir, "engine"),
+    maxWorkers: concurrency,
+  });
+  const active = new Map<string, ActiveAttempt>();
+  let closing = false;
+  const stop = (id: string, reason: StopReason) => active.get(id)?.abort.abort(reason);
+  const unlisten = await registry.listen(CANCEL_CHANNEL, (id) => stop(id, "cancel"));
+
+  async function run(queued: Job<QueuedJob>): Promise<void> {
+    const id = queued.data.jobId;
+    const claim = await registry.claimJob(id, name);
+    if (!claim) return; // cancelled or finished meanwhile: nothing to do
+    const { job, attempt } = claim;
+    const logs = new LogWriter(registry, id, attempt);
+    const type = job.instanceType ?? DEFAULT_INSTANCE_TYPE;
+    const limits = DEFAULT_INSTANCE_TYPES[type] ?? DEFAULT_INSTANCE_TYPES[DEFAULT_INSTANCE_TYPE];
+    if (attempt > 1) {
+      logs.add(
+        `Attempt ${attempt} of ${RETRY_LIMIT + 1}: the worker of attempt ${attempt - 1} (${
+          claim.previousWorker ?? "unknown"
+        }) stopped before the job ended (no heartbeat for ${HEARTBEAT_SECONDS} s, or shut down); running the job again`,
+      );
+    }
+    logs.add(
+      `Job started on worker ${name} (attempt ${attempt}, instance type ${type}, wall-clock limit ${
+        formatDuration(limits.wallClockMs)
+      })`,
+    );
+    const abort = new AbortController();
+    active.set(id, { abort, attempt });
+    // pg-boss aborts this when the claim is gone (the job was handed to another worker).
+    queued.signal.addEventListener("abort", () => abort.abort(closing ? "shutdown" : "lost"), {
+      once: true,
+    });
+    const poll = setInterval(async () => {
+      try {
+        const now = await registry.jobAttempt(id);
+        if (now?.cancelRequested) abort.abort("cancel");
+        else if (now && now.attempt !== attempt) abort.abort("lost");
+      } catch {
+        // The database is away: the heartbeat decides.
+      }
+    }, 1000);
+    const finish = async (status: JobStatus, error: string | null, results: JobResultFile[]) => {
+      await logs.flush();
+      await registry.finishJobAttempt(id, attempt, status, error, results);
+    };
+    const config = job.config as { steps: ChildStep[]; env?: Record<string, string> };
+    const results: JobResultFile[] = [];
+    const started = Date.now();
+    try {
+      if ((await registry.jobAttempt(id))?.cancelRequested) abort.abort("cancel");
+      for (const [index, step] of config.steps.entries()) {
+        abort.signal.throwIfAborted();
+        const udf = Udf.fromJSON(step.udf);
+        logs.add(`Running UDF "${udf.name}" (step ${index + 1} of ${config.steps.length})`);
+        const output = await engine.run({
+          udf,
+          parameters: step.parameters,
+          timeoutMs: Math.max(1, limits.wallClockMs - (Date.now() - started)),
+          env: config.env ?? {},
+          signal: abort.signal,
+          onOutput: ({ stdout, stderr }) => {
+            if (stdout) logs.add(stdout);
+            if (stderr) logs.add(stderr);
+          },
+        });
+        const encoded = await encodeForFormats(output.value, DEFAULT_FORMAT);
+        const file = `${index}.${encoded.extension}`;
+        const key = `jobs/${id}/${file}`;
+        await storage.write(key, ReadableStream.from([encoded.bytes]));
+        results.push({
+          name: file,
+          key,
+          contentType: encoded.contentType,
+          ...(encoded.metadata ? { metadata: { ...encoded.metadata } } : {}),
+        });
+        logs.add(
+          `UDF "${udf.name}" finished in ${
+            Math.round(output.timeMs)
+          } ms; result written to fd://${key} (${encoded.bytes.byteLength} bytes)`,
+        );
+      }
+      logs.add("Job succeeded");
+      await finish("succeeded", null, results);
+    } catch (err) {
+      const reason = abort.signal.aborted ? abort.signal.reason as StopReason : null;
+      if (reason === "cancel") {
+        logs.add("Job cancelled");
+        await finish("cancelled", null, results);
+      } else if (reason === "lost" || reason === "shutdown") {
+        // Another attempt owns the job now (or will): leave the outcome to it.
+        logs.add(
+          reason === "shutdown"
+            ? `Worker ${name} is shutting down: the job goes back to the queue`
+            : `Worker ${name} lost the job (its claim expired): another attempt runs it`,
+        );
+        await logs.flush();
+        if (reason === "shutdown") throw new Error("worker shut down");
+      } else if (err instanceof BackendUnavailableError) {
+        // Not the UDF's fault: let the queue retry it.
+        logs.add(`ERROR: ${err.message}; the job goes back to the queue`);
+        await logs.flush();
+        throw err;
+      } else {
+        const message = (err as Error)?.message ?? String(err);
+        logs.add(`ERROR: ${message}`);
+        await finish("failed", message, results);
+      }
+    } finally {
+      clearInterval(poll);
+      active.delete(id);
+    }
+  }
+
+  await boss.work<QueuedJob>(JOB_QUEUE, {
+    batchSize: 1,
+    localConcurrency: concurrency,
+    pollingIntervalSeconds: 1,
+    notifyPollingIntervalSeconds: 1,
+    heartbeatRefreshSeconds: 2,
+  }, async ([queued]) => await run(queued));
+  // A job whose attempts are used up fails with the reason; any worker may record it.
+  await boss.work<QueuedJob>(DEAD_JOB_QUEUE, { pollingIntervalSeconds: 2 }, async ([dead]) => {
+    const id = dead.data.jobId;
+    const reason = `The job was given up after ${
+      RETRY_LIMIT + 1
+    } attempts: each time its worker stopped before the job ended (killed, out of memory, shut down or cut off from the database); see the log lines before this one`;
+    const failed = await registry.setJobStatus(id, "failed", reason, {
+      from: ["pending", "running"],
+    });
+    if (failed) {
+      await registry.appendJobLogLines(id, [{
+        timestamp: Date.now(),
+        message: `ERROR: ${reason}`,
+      }]);
+    }
+  });
+  log(`Fused worker ${name} taking jobs (${concurrency} at once)`);
+  let closed: Promise<void> | undefined;
+  return {
+    name,
+    close(): Promise<void> {
+      closed ??= (async () => {
+        closing = true;
+        for (const id of active.keys()) stop(id, "shutdown");
+        await boss.stop({ graceful: true, timeout: 5000 }).catch(() => {});
+        await unlisten().catch(() => {});
+        await engine.close();
+        if ("close" in storage && typeof storage.close === "function") storage.close();
+        await registry.close();
+      })();
+      return closed;
+    },
+  };
+}
+
+const HELP = `fused worker: takes batch jobs from the shared queue and runs them
+
+Options:
+  --database URL      the shared PostgreSQL (default $FUSED_DATABASE_URL), postgres://USER:PASSWORD@HOST:PORT/DB
+  --storage URL       the shared store (default $FUSED_STORAGE_URL): s3://BUCKET/PREFIX, or a folder
+                      (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for S3)
+  --concurrency N     jobs run at once (default 2)
+  --data-dir PATH     this worker's own folder (default a new temp folder)
+  -h, --help          this help`;
+
+/** `fused worker`: parses the command line and works until SIGINT or SIGTERM. */
+export async function main(args: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args,
+      options: {
+        database: { type: "string" },
+        storage: { type: "string" },
+        concurrency: { type: "string" },
+        "data-dir": { type: "string" },
+        help: { type: "boolean", short: "h" },
+      },
+      strict: true,
+    }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const databaseUrl = values.database ?? Deno.env.get("FUSED_DATABASE_URL");
+  if (!databaseUrl) {
+    console.error(
+      "fused worker needs the shared database: pass --database postgres://USER:PASSWORD@HOST:PORT/DB or set FUSED_DATABASE_URL",
+    );
+    return 2;
+  }
+  const concurrency = values.concurrency === undefined ? 2 : Number(values.concurrency);
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    console.error(`Invalid --concurrency "${values.concurrency}": use a whole number from 1 to 64`);
+    return 2;
+  }
+  const dataDir = values["data-dir"] ?? await Deno.makeTempDir({ prefix: "fused-worker-" });
+  let worker: RunningWorker;
+  try {
+    worker = await startWorker({
+      databaseUrl,
+      storageUrl: values.storage ?? Deno.env.get("FUSED_STORAGE_URL") ?? null,
+      dataDir,
+      concurrency,
+    });
+  } catch (err) {
+    console.error(`fused worker: ${(err as Error).message}`);
+    return 1;
+  }
+  const { promise: stopped, resolve } = Promise.withResolvers<string>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => resolve(signal));
+  }
+  const signal = await stopped;
+  console.error(`Received ${signal}: handing running jobs back to the queue and stopping`);
+  await worker.close();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
