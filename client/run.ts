@@ -18,7 +18,7 @@ import {
 import type { UdfResult } from "./formats/mod.ts";
 import { load } from "./load.ts";
 import { options as fusedOptions } from "./options.ts";
-import { canonicalJson, type Udf, udfCacheFolder } from "./udf.ts";
+import { canonicalJson, Udf, udfCacheFolder } from "./udf.ts";
 import { type CallerContext, hostEngine, udfHost } from "./udf_host.ts";
 
 /** A tile of the XYZ (Google, y down) scheme. */
@@ -184,6 +184,52 @@ export interface RunOptions {
    * user; a UDF's nested runs pass their parent's, one level deeper). Default: this process's user.
    */
   caller?: CallerContext;
+  /** fused-py's `type`: "tile" needs x, y and z; "file" refuses them. Default: x/y/z decide. */
+  type?: "file" | "tile";
+  /**
+   * fused-py's `sync`. Every run here returns a Promise, which is what `sync=False` (a coroutine)
+   * gives in Python: `false` and `true` (await it) are both that Promise.
+   */
+  sync?: boolean;
+  /**
+   * fused-py's `_ignore_unknown_arguments`: drop the parameters the UDF does not take instead of
+   * failing the run.
+   */
+  ignoreUnknownArguments?: boolean;
+}
+
+/** A share token as the API returns it (`createAccessToken()`); runs as its `token`. */
+export interface AccessTokenLike {
+  /** The token (`fsh_...`). */
+  token: string;
+}
+
+/** A UDF with the parameters of one job (`udf.job(params)`); runs as the UDF with them. */
+export interface UdfJobLike {
+  /** The UDF. */
+  udf: Udf;
+  /** Its parameters. */
+  parameters: Record<string, unknown>;
+}
+
+/** What `run` takes as the UDF, as fused-py: a Udf, a name/path/URL/token, a token, a job. */
+export type RunTarget = Udf | string | AccessTokenLike | UdfJobLike;
+
+/** The Udf or string a target runs, and the parameters it brings (a job's). */
+function unwrapTarget(
+  target: RunTarget,
+): { udf: Udf | string; parameters: Record<string, unknown> } {
+  if (typeof target === "string" || target instanceof Udf) return { udf: target, parameters: {} };
+  const t = target as unknown as Record<string, unknown>;
+  if (t?.udf instanceof Udf && t.parameters !== null && typeof t.parameters === "object") {
+    return { udf: t.udf, parameters: t.parameters as Record<string, unknown> };
+  }
+  if (typeof t?.token === "string") return { udf: t.token, parameters: {} };
+  throw new ValidationError(
+    `Cannot run ${
+      t === null ? "null" : typeof t
+    }: give a Udf, a name, path or URL, a share token (or its object), or udf.job(params)`,
+  );
 }
 
 /** The full answer of a run, as Fused's `_return_response=True`. */
@@ -215,6 +261,9 @@ const RUN_OPTION_KEYS = new Set([
   "allowNet",
   "instanceType",
   "caller",
+  "type",
+  "sync",
+  "ignoreUnknownArguments",
 ]);
 
 function splitOptions(all: RunOptions & Record<string, unknown>): {
@@ -232,6 +281,15 @@ function splitOptions(all: RunOptions & Record<string, unknown>): {
 
 function tileOf(opts: RunOptions): Tile | undefined {
   const given = [opts.x, opts.y, opts.z].filter((v) => v !== undefined).length;
+  if (opts.type !== undefined && opts.type !== "tile" && opts.type !== "file") {
+    throw new ValidationError(`Unknown run type "${opts.type}": use "tile" or "file"`);
+  }
+  if (opts.type === "tile" && given === 0) {
+    throw new ValidationError('A run of type "tile" needs x, y and z');
+  }
+  if (opts.type === "file" && given > 0) {
+    throw new ValidationError('A run of type "file" takes no x, y or z: leave them out');
+  }
   if (given === 0) return undefined;
   if (given !== 3) {
     throw new ValidationError("A tile run needs all of x, y and z (or none of them)");
@@ -398,10 +456,15 @@ function route(
  * Same options as `run`.
  */
 export async function runDetailed(
-  udf: Udf | string,
+  runTarget: RunTarget,
   options: RunOptions & Record<string, unknown> = {},
 ): Promise<RunResponse> {
-  const { opts, parameters } = splitOptions(options);
+  const { udf, parameters: jobParameters } = unwrapTarget(runTarget);
+  const { opts, parameters: given } = splitOptions(options);
+  if (opts.sync !== undefined && typeof opts.sync !== "boolean") {
+    throw new ValidationError(`sync must be true or false, got ${JSON.stringify(opts.sync)}`);
+  }
+  let parameters = { ...jobParameters, ...given };
   const engine = opts.engine ?? fusedOptions.defaultUdfRunEngine;
   if (engine !== "local" && engine !== "remote") {
     throw new ValidationError(`Unknown engine "${engine}": use "local" or "remote"`);
@@ -413,6 +476,13 @@ export async function runDetailed(
   const verbose = opts.verbose ?? fusedOptions.verboseUdfRuns;
   let target: Udf | string = udf;
   if (engine === "local" && typeof udf === "string") target = await load(udf);
+  if (opts.ignoreUnknownArguments) {
+    const signature = await describeUdf(typeof target === "string" ? await load(target) : target);
+    if (!(signature as { hasRest?: boolean }).hasRest) {
+      const known = new Set(signature.parameters.map((p) => p.name));
+      parameters = Object.fromEntries(Object.entries(parameters).filter(([k]) => known.has(k)));
+    }
+  }
   for (let attempt = 0;; attempt++) {
     try {
       opts.signal?.throwIfAborted();
@@ -451,7 +521,7 @@ export async function runDetailed(
  * ```
  */
 export async function run(
-  udf: Udf | string,
+  udf: RunTarget,
   options: RunOptions & Record<string, unknown> = {},
 ): Promise<UdfResult> {
   return (await runDetailed(udf, options)).data;
