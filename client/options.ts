@@ -61,10 +61,18 @@ export function requestTimeoutMs(value: RequestTimeout): number {
   return Math.min(s * 1000, NO_TIMEOUT_MS);
 }
 
+const serviceUrl = z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, ""));
+
 /** The schema of every option; the Fused (Python) name of each is in {@linkcode FUSED_NAMES}. */
 export const OptionsSchema = z.object({
-  /** URL of the Fused API; the embedded local service by default. */
-  baseUrl: z.url({ protocol: /^https?$/ }).transform((url) => url.replace(/\/+$/, "")),
+  /**
+   * URL of the Fused API; the embedded local service by default. A list of URLs of services on
+   * one shared database spreads requests over them in turn (each run stays on one service).
+   */
+  baseUrl: z.union([
+    serviceUrl,
+    z.array(serviceUrl).min(1, { message: "a list of base URLs needs at least one" }),
+  ]),
   /** URL that share tokens run under; `null` means `{baseUrl}/realtime-shared`. */
   sharedUdfBaseUrl: z.url({ protocol: /^https?$/ }).nullable(),
   /** Timeout of management requests: seconds, a `[connect, read]` pair, or `null` for none. */

@@ -68,8 +68,11 @@ export interface ApiCallOptions {
 
 /** Settings of a transport; anything left out follows `fused.options` at each call. */
 export interface TransportInit {
-  /** Base URL of the API (`.../v1`); `fused.options.baseUrl` unless given. */
-  baseUrl?: string;
+  /**
+   * Base URL of the API (`.../v1`), or a list of them (services on one shared database, used in
+   * turn); `fused.options.baseUrl` unless given.
+   */
+  baseUrl?: string | readonly string[];
   /** A token used instead of `FUSED_AUTH_TOKEN` and the credentials file. */
   token?: string;
 }
@@ -226,9 +229,17 @@ export class Transport {
     this.#init = init;
   }
 
-  /** The base URL of the API, without a trailing slash. */
+  #turn = 0;
+
+  /**
+   * The base URL of the API, without a trailing slash. With a list, each read gives the next one
+   * in turn: a run reads it once and sends its start and polls to that service (a run's progress
+   * lives in the service that started it), while everything else is in the shared database.
+   */
   get baseUrl(): string {
-    return (this.#init.baseUrl ?? options.baseUrl).replace(/\/+$/, "");
+    const base = this.#init.baseUrl ?? options.baseUrl;
+    const url = typeof base === "string" ? base : base[this.#turn++ % base.length];
+    return url.replace(/\/+$/, "");
   }
 
   /** The token this transport sends, or `null` when not logged in. */

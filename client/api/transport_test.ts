@@ -229,3 +229,29 @@ Deno.test("a UDF run cancelled through its signal becomes a UdfCancelledError", 
     await server.close();
   }
 });
+
+Deno.test("a list of base URLs sends requests to each service in turn", async () => {
+  const a = serve(() => json({ at: "a" }));
+  const b = serve(() => json({ at: "b" }));
+  try {
+    await withScope(FAST, async () => {
+      const transport = new Transport({ baseUrl: [a.url, `${b.url}/`], token: "t" });
+      const seen = [];
+      for (let i = 0; i < 4; i++) {
+        seen.push((await transport.json(z.object({ at: z.string() }), "/user/self")).at);
+      }
+      assert.deepEqual(seen, ["a", "b", "a", "b"]);
+    });
+    await withScope({ ...FAST, baseUrl: [a.url, b.url] }, async () => {
+      const transport = new Transport({ token: "t" });
+      assert.deepEqual([transport.baseUrl, transport.baseUrl, transport.baseUrl], [
+        a.url,
+        b.url,
+        a.url,
+      ]);
+    });
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
