@@ -41,6 +41,13 @@ export interface SubmitOptions {
   signal?: AbortSignal;
   /** Network access for local runs. */
   allowNet?: boolean | string[];
+  /** Instance type of each run: "realtime", or a batch type to run each as a batch job. */
+  instanceType?: string;
+  /**
+   * fused-py's `execution_type`, "thread_pool" or "async_loop": both are the one pool of async
+   * runs here (runs wait on their engine, not on a thread), so either gives the same pool.
+   */
+  executionType?: "thread_pool" | "async_loop";
 }
 
 const SUBMIT_KEYS = new Set([
@@ -55,6 +62,8 @@ const SUBMIT_KEYS = new Set([
   "flatten",
   "signal",
   "allowNet",
+  "instanceType",
+  "executionType",
 ]);
 
 async function toArgList(
@@ -123,12 +132,20 @@ export async function submit(
     else constants[key] = value;
   }
   const engine = opts.engine ?? fusedOptions.defaultUdfRunEngine;
+  if (
+    opts.executionType !== undefined && !["thread_pool", "async_loop"].includes(opts.executionType)
+  ) {
+    throw new ValidationError(
+      `Unknown executionType "${opts.executionType}": use "thread_pool" or "async_loop"`,
+    );
+  }
   const args = await toArgList(target, argList);
   const runOptions: RunOptions = {
     engine,
     cacheMaxAge: opts.cacheMaxAge,
     cache: opts.cache,
     allowNet: opts.allowNet,
+    instanceType: opts.instanceType,
     verbose: false,
   };
   if (opts.debugMode) {

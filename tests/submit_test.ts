@@ -155,3 +155,20 @@ Deno.test("pool.df() has the results of runs that return tables", async () => {
     ]);
   });
 });
+
+Deno.test("executionType and instanceType are submit's options, not UDF parameters", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(SQUARE, { name: "square_exec" });
+    const pooled = await fused.submit(u, [2], { executionType: "async_loop" }) as arrow.Table;
+    assert.deepEqual(pooled.toArray().map((r) => r.toJSON()), [{ n: 2, square: 4 }]);
+    await assert.rejects(
+      () => fused.submit(u, [2], { executionType: "processes" as "async_loop" }),
+      /Unknown executionType "processes": use "thread_pool" or "async_loop"/,
+    );
+    // A batch instance type reaches fused.run, which says where batch runs go.
+    await assert.rejects(
+      () => fused.submit(u, [2], { engine: "local", instanceType: "small", cache: false }),
+      /instanceType "small" runs as a batch job on the service: use engine: "remote"/,
+    );
+  });
+});
