@@ -82,10 +82,18 @@ interface LoadedUdf {
 const stdout = new LogBuffer();
 const stderr = new LogBuffer();
 
+// Strings and numbers are joined as they are: Deno.inspect costs ~1 µs a value, which made a
+// 10,000,000-line log take 17 s.
 function format(args: unknown[]): string {
-  return args.map((a) => (typeof a === "string" ? a : Deno.inspect(a, { colors: false }))).join(
-    " ",
-  ) + "\n";
+  let out = "";
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (i > 0) out += " ";
+    if (typeof a === "string") out += a;
+    else if ((typeof a === "number" && !Object.is(a, -0)) || typeof a === "boolean") out += a;
+    else out += Deno.inspect(a, { colors: false });
+  }
+  return out + "\n";
 }
 
 // Output not yet streamed to the host, for runs that asked for it (batch jobs tail their logs).
