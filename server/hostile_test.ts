@@ -22,6 +22,8 @@ interface Probe {
   body?: BodyInit;
   /** "refused": must be a 4xx; "any": any answer below 500. */
   expect: "refused" | "any";
+  /** What the detail of a 4xx must mention. */
+  names?: RegExp;
 }
 
 /** Every file and folder under `root` with what would show a change (size, time, link). */
@@ -148,9 +150,11 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
       "fd://links/dangling",
     ];
     const probes: Probe[] = [];
-    const add = (p: Probe) => probes.push(p);
+    let names: RegExp | undefined;
+    const add = (p: Probe) => probes.push({ names, ...p });
     const run = `${server.baseUrl}/realtime/local/api/v1/run/udf`;
 
+    names = /UDF name|udf_body|No route|No public UDF|step_config|Invalid/;
     for (const name of badNames) {
       const udf = { name, type: "deno_v1", code: CODE };
       const body = JSON.stringify({ step_config: JSON.stringify({ type: "udf", udf }) });
@@ -208,7 +212,7 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
         method: "POST",
         url: `${server.baseUrl}/run`,
         headers: json,
-        body: JSON.stringify({ steps: [{ type: "udf", udf }] }),
+        body: JSON.stringify({ config: { steps: [{ type: "udf", udf }] } }),
         expect: "refused",
       });
       add({
@@ -239,6 +243,7 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
         expect: "refused",
       });
     }
+    names = undefined;
     for (const id of badIds) {
       const encoded = encodeURIComponent(id);
       add({
@@ -340,6 +345,7 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
       expect: "refused",
     });
 
+    names = /fd:\/\/|path|signed URL|signature/i;
     for (const path of badFd) {
       const q = `path=${encodeURIComponent(path)}`;
       // A broken link inside reads as missing: an empty prefix to sign, nothing to delete.
@@ -398,6 +404,7 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
         });
       }
     }
+    names = undefined;
     // What is fine must stay fine: the link inside, and a folder holding links out.
     for (const route of ["list", "list-details", "sign_prefix"]) {
       add({
@@ -424,6 +431,7 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
       expect: "refused",
     });
 
+    names = undefined;
     // Headers.
     for (
       const value of [
@@ -593,6 +601,10 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
             `${probe.label}: ${res.status} without a JSON detail naming the problem: ${
               text.slice(0, 200)
             }`,
+          );
+        } else if (probe.names && !probe.names.test(detail)) {
+          failures.push(
+            `${probe.label}: the detail does not name the problem: ${detail.slice(0, 200)}`,
           );
         } else if (detail.includes(root)) {
           failures.push(`${probe.label}: the detail shows a server path: ${detail.slice(0, 200)}`);

@@ -11,7 +11,7 @@ import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
-import { type AppEnv, HttpError, queryInt, readJson, readQuery } from "../_http.ts";
+import { type AppEnv, HttpError, queryInt, readJson, readQuery, redactPaths } from "../_http.ts";
 import type { JobRecord, JobStatus, User } from "../registry/mod.ts";
 import { signPath, verifySignature } from "../signing.ts";
 import { parseFdPath } from "../storage.ts";
@@ -112,7 +112,7 @@ export function runResponseJson(job: JobRecord): Record<string, unknown> {
     finished_job_status: terminal,
     total_tasks: total,
     finished_tasks: job.status === "succeeded" ? total : job.results.length,
-    error: job.error,
+    error: job.error === null ? null : redactPaths(job.error),
     state: job.status,
     creation_date: job.createdAt,
     start_date: job.startedAt,
@@ -133,7 +133,7 @@ function jobSummaryJson(job: JobRecord): Record<string, unknown> {
     instance_id: job.process ? `pid-${job.process.pid}` : null,
     instance_type: job.instanceType,
     execution_environment_id: null,
-    error: job.error,
+    error: job.error === null ? null : redactPaths(job.error),
   };
 }
 
@@ -271,7 +271,9 @@ export function jobRoutes(deps: JobRouteDeps): Hono<AppEnv> {
   app.get("/logs/:id", async (c) => {
     const job = await ownedJob(c.get("user"), c.req.param("id"));
     const q = readQuery(c, LogsQuery);
-    return c.json(await registry.getJobLogs(job.id, { sinceMs: q.since_ms }));
+    const lines = await registry.getJobLogs(job.id, { sinceMs: q.since_ms });
+    // Error lines may quote the service's folders (module paths in stack traces): hidden here.
+    return c.json(lines.map((line) => ({ ...line, message: redactPaths(line.message) })));
   });
   return app;
 }
