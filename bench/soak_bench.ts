@@ -23,6 +23,8 @@ export interface SoakLoad {
   errors: number;
   /** 99th percentile latency as wrk prints it. */
   p99: string;
+  /** Service RSS in MB right after this load (for the baseline: unchanged, it is not loaded). */
+  rssAfterMb: number;
 }
 
 /** The soak's result. */
@@ -37,7 +39,7 @@ async function wrk(
   url: string,
   seconds: number,
   connections: number,
-): Promise<Omit<SoakLoad, "name">> {
+): Promise<Omit<SoakLoad, "name" | "rssAfterMb">> {
   const out = await new Deno.Command("wrk", {
     args: ["-t2", `-c${connections}`, `-d${seconds}s`, "--latency", "--timeout", "30s", url],
     stdout: "piped",
@@ -158,14 +160,16 @@ export async function main(args: string[] = Deno.args): Promise<SoakResult> {
     await wrk(tokenUrl, warmup, connections);
     await wrk(uncachedUrl, warmup, connections);
     rss.warm = rssMb(child.pid);
-    const loads: SoakLoad[] = [
-      {
-        name: "Deno.serve, same bytes (baseline)",
-        ...(await wrk(`http://127.0.0.1:${baseline.addr.port}/`, seconds, connections)),
-      },
-      { name: "share-token URL (cached)", ...(await wrk(tokenUrl, seconds, connections)) },
-      { name: "uncached run (cache_max_age=0)", ...(await wrk(uncachedUrl, seconds, connections)) },
+    const loads: SoakLoad[] = [];
+    const cases = [
+      ["Deno.serve, same bytes (baseline)", `http://127.0.0.1:${baseline.addr.port}/`],
+      ["share-token URL (cached)", tokenUrl],
+      ["uncached run (cache_max_age=0)", uncachedUrl],
     ];
+    for (const [name, url] of cases) {
+      const measured = await wrk(url, seconds, connections);
+      loads.push({ name, ...measured, rssAfterMb: rssMb(child.pid) });
+    }
     rss.end = rssMb(child.pid);
     console.log(
       `soak_bench: ${connections} connections x ${seconds} s per load, warm-up ${warmup} s, wrk -t2`,
@@ -174,7 +178,7 @@ export async function main(args: string[] = Deno.args): Promise<SoakResult> {
       console.log(
         `  ${load.name.padEnd(36)} ${load.rps.toFixed(0).padStart(7)} req/s  p99 ${
           load.p99.padStart(8)
-        }  errors ${load.errors}`,
+        }  errors ${load.errors}  RSS after ${load.rssAfterMb.toFixed(0)} MB`,
       );
     }
     console.log(`  token URL / baseline ratio: ${(loads[1].rps / loads[0].rps).toFixed(2)}`);
