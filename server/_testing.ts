@@ -6,7 +6,6 @@
  */
 import { options } from "../client/options.ts";
 import { LocalEngine } from "../engine/mod.ts";
-import { localRunner } from "./runner.ts";
 import { type RunningServer, type ServeOptions, startServer } from "./serve.ts";
 
 /** A running test service and shortcuts to call it. */
@@ -31,7 +30,7 @@ export async function withServer(
   const server = await startServer({
     port: 0,
     dataDir: `${dir}/server`,
-    runner: localRunner({ engine }),
+    engine,
     runTimeoutMs: 5000,
     quiet: true,
     ...serveOptions,

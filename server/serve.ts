@@ -5,6 +5,7 @@
  *
  * @module
  */
+import type { LocalEngineLike } from "../client/run.ts";
 import { join } from "node:path";
 import { homedir } from "node:os";
 import { createApp } from "./app.ts";
@@ -38,6 +39,8 @@ export interface ServeOptions {
   dataDir?: string;
   /** Runs UDFs; default the local engine (`localRunner()` from runner.ts). */
   runner?: UdfRunner;
+  /** The UDF executor of the default runner (default: the process-wide engine). */
+  engine?: LocalEngineLike;
   /** Longest run in milliseconds (default 130 s). */
   runTimeoutMs?: number;
   /** How long `/run/udf/start` waits before answering 202 (ms). */
@@ -168,7 +171,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
     const admin = await bootstrapAdmin(registry, dataDir);
     let runner = options.runner;
-    if (!runner) runner = (await import("./runner.ts")).localRunner();
+    if (!runner) {
+      runner = (await import("./runner.ts")).localRunner({
+        engine: options.engine,
+        storage,
+        dataDir: join(dataDir, "udf"),
+      });
+    }
     const runs = new RunService(runner, {
       runTimeoutMs: options.runTimeoutMs ?? 130_000,
       startWaitMs: options.startWaitMs,
