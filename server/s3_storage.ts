@@ -173,10 +173,7 @@ export class S3Storage implements Storage {
     );
   }
 
-  async *#pages(
-    prefix: string,
-    delimiter?: string,
-  ): AsyncIterable<ListObjectsV2CommandOutput> {
+  async *#pages(prefix: string): AsyncIterable<ListObjectsV2CommandOutput> {
     let token: string | undefined;
     do {
       const page = await this.#call(() =>
@@ -184,7 +181,6 @@ export class S3Storage implements Storage {
           new ListObjectsV2Command({
             Bucket: this.bucket,
             Prefix: prefix,
-            Delimiter: delimiter,
             ContinuationToken: token,
           }),
         )
@@ -236,32 +232,44 @@ export class S3Storage implements Storage {
       : null;
   }
 
-  /** {@inheritDoc Storage.list} */
+  /**
+   * {@inheritDoc Storage.list}
+   *
+   * The folder's keys are listed in full and grouped here rather than with S3's `Delimiter`:
+   * s3rver leaves out the common prefix of a folder that holds only folders (`jobs/` when every
+   * key is `jobs/<id>/<file>`), and a listing must not depend on the server getting that right.
+   * The cost is one request per 1,000 keys under the folder.
+   */
   async list(key: string): Promise<FileInfo[]> {
     const base = key === "" ? this.prefix : `${this.#key(key)}/`;
-    const out: FileInfo[] = [];
-    for await (const page of this.#pages(base, "/")) {
+    const files: FileInfo[] = [];
+    const folders = new Set<string>();
+    for await (const page of this.#pages(base)) {
       for (const object of page.Contents ?? []) {
         const rel = object.Key!.slice(base.length);
         if (rel === "") continue;
-        out.push({
+        const slash = rel.indexOf("/");
+        if (slash >= 0) {
+          folders.add(rel.slice(0, slash));
+          continue;
+        }
+        files.push({
           key: key === "" ? rel : `${key}/${rel}`,
           isDirectory: false,
           size: object.Size ?? 0,
           lastModified: object.LastModified ?? null,
         });
       }
-      for (const common of page.CommonPrefixes ?? []) {
-        const rel = common.Prefix!.slice(base.length).replace(/\/$/, "");
-        if (rel === "") continue;
-        out.push({
-          key: key === "" ? rel : `${key}/${rel}`,
-          isDirectory: true,
-          size: null,
-          lastModified: null,
-        });
-      }
     }
+    const out = [
+      ...files,
+      ...[...folders].filter((f) => f !== "").map((f) => ({
+        key: key === "" ? f : `${key}/${f}`,
+        isDirectory: true,
+        size: null,
+        lastModified: null,
+      })),
+    ];
     if (out.length === 0 && key !== "") throw new FileNotFoundError(key);
     return out.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }

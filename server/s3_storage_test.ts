@@ -264,3 +264,19 @@ Deno.test("S3: an unreachable store, a missing bucket and a wrong key fail clear
     noBucket.close();
   }
 });
+
+Deno.test("S3: a folder that holds only folders lists beside the files", async () => {
+  const store = await s3Store();
+  try {
+    await store.write("jobs/a/0.json", text("1"));
+    await store.write("jobs/b/0.json", text("2"));
+    await store.write("top.txt", text("3"));
+    assert.deepEqual((await store.list("")).map((f) => [f.key, f.isDirectory]), [
+      ["jobs", true],
+      ["top.txt", false],
+    ]);
+    assert.deepEqual((await store.list("jobs")).map((f) => f.key), ["jobs/a", "jobs/b"]);
+  } finally {
+    store.close();
+  }
+});
