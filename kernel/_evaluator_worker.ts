@@ -35,7 +35,7 @@ import {
   toBundle,
 } from "./display.ts";
 import { installFusedDisplay } from "./fused_display.ts";
-import { installMagicRuntime } from "./magic_runtime.ts";
+import { ensureEngines, installMagicRuntime } from "./magic_runtime.ts";
 import { installJobPoolDisplay } from "./job_pool_display.ts";
 import {
   commInfo,
@@ -630,6 +630,7 @@ async function runMagic(
 ): Promise<unknown> {
   const magic = getMagic(kind, name);
   if (!magic) throw new UnknownMagicError(kind, name);
+  if (name === "fused") await ensureEngines();
   return await als.run(cell, () => magic.run(args, body, magicContext(cell, bodyLine)));
 }
 

@@ -55,6 +55,10 @@ export function kernelspec(options: KernelspecOptions = {}): Record<string, unkn
       "run",
       "-A",
       "--unstable-worker-options",
+      // Without it, Deno.serve (the `%fused serve` service) prints a red notice into the cell
+      // the first time a handler reads request.signal ("aborts on successful responses (legacy
+      // behavior)"); with it the signal aborts only when the client goes away.
+      "--unstable-no-legacy-abort",
       "--config",
       configPath,
       mainPath,

@@ -234,10 +234,15 @@ export class Kernel {
       language_info: {
         name: "typescript",
         version: Deno.version.typescript,
-        mimetype: "text/x.typescript",
+        // VS Code picks its language by `name`, nbconvert by `file_extension`, JupyterLab by
+        // `codemirror_mode`, then `mimetype`.
+        mimetype: "text/typescript",
         file_extension: ".ts",
         pygments_lexer: "typescript",
-        codemirror_mode: "typescript",
+        // Classic Notebook 6 gives cells added after load this value as their CodeMirror 5 mode
+        // as is: a name such as "typescript" is no CM5 mode ("null", no highlighting), while
+        // CM5's javascript mode with its typescript option is (what text/typescript maps to).
+        codemirror_mode: { name: "javascript", typescript: true },
         nbconvert_exporter: "script",
       },
       banner: `Deno (Fused) ${this.#version}: TypeScript on Deno ${Deno.version.deno}, ` +

@@ -170,8 +170,9 @@ Deno.test("kernel_info is answered with TypeScript's language_info inside busy a
   const info = reply.content.language_info as Record<string, string>;
   assert.equal(info.name, "typescript");
   assert.equal(info.file_extension, ".ts");
-  assert.equal(info.mimetype, "text/x.typescript");
-  assert.equal(info.codemirror_mode, "typescript");
+  assert.equal(info.mimetype, "text/typescript");
+  assert.equal(info.pygments_lexer, "typescript");
+  assert.deepEqual(info.codemirror_mode, { name: "javascript", typescript: true });
   assert.equal(info.version, Deno.version.typescript);
   assert.deepEqual(reply.identities.map((i) => new TextDecoder().decode(i)), ["frontend-1"]);
 });

@@ -23,6 +23,24 @@ export const kernelMagicRuntime: MagicRuntime = {
   },
 };
 
+let engines: Promise<void> | undefined;
+
+/**
+ * Installs the local engine and the API client once per Worker, so `%%fused` and `%fused` work
+ * as the first cell of a fresh kernel, without a prior `import "fused"`: the magics read a UDF's
+ * parameters through the engine before they run it. Loaded on the first magic that needs it, so
+ * plain TypeScript cells never pay for the engine.
+ */
+export function ensureEngines(): Promise<void> {
+  engines ??= (async () => {
+    await kernelMagicRuntime.installEngines();
+    await import("../client/api/mod.ts");
+  })();
+  // A failed load (a syntax error while developing the engine) is retried by the next magic.
+  engines.catch(() => engines = undefined);
+  return engines;
+}
+
 /** Installs the kernel's runtime for magics (the evaluator Worker does this once). */
 export function installMagicRuntime(): void {
   setMagicRuntime(kernelMagicRuntime);
