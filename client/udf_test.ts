@@ -65,6 +65,20 @@ Deno.test("bad UDFs are refused with a message naming the fix", () => {
   assert.throws(() => udf(42 as any), /TypeScript source or a function/);
 });
 
+Deno.test("a UDF name that is not a slug is refused wherever a Udf is built or renamed", () => {
+  const rule = /Invalid UDF name .*: a UDF name is up to 128 letters, digits/;
+  for (const name of ["../evil", "a/b", ".hidden", "-x", "a b", "x".repeat(129), "a\u0000b"]) {
+    assert.throws(() => udf(SOURCE, { name }), rule, name);
+    assert.throws(() => Udf.fromJSON({ name, code: SOURCE, entrypoint: "default" }), rule, name);
+  }
+  assert.throws(() => udf(SOURCE, { name: "" }), rule);
+  const ok = udf(SOURCE, { name: "my_udf-1.v2" });
+  assert.throws(() => (ok.name = "../../x"), rule);
+  assert.equal(ok.name, "my_udf-1.v2");
+  ok.name = "renamed";
+  assert.equal(ok.toJSON().name, "renamed");
+});
+
 Deno.test("Python code is recognised and marked as Python", () => {
   const u = udf("@fused.udf\ndef my_udf(n: int = 1):\n    return n\n");
   assert.equal(u.language, "python");
