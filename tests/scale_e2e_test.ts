@@ -1,0 +1,322 @@
+/**
+ * Scale-out end to end: two `fused serve` and two `fused worker` processes (real processes, as a
+ * user starts them) on one PostgreSQL database and one S3 bucket behave as one platform.
+ */
+import assert from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import * as api from "../client/api/mod.ts";
+import { Transport } from "../client/api/transport.ts";
+import { udf } from "../client/udf.ts";
+import { createDatabase, freePort, PG_PASSWORD } from "./_postgres.ts";
+import { createBucket, s3Env } from "./_s3.ts";
+
+const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
+const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
+
+interface Proc {
+  child: Deno.ChildProcess;
+  pid: number;
+  /** What it printed to stderr so far. */
+  output: () => string;
+}
+
+function spawn(args: string[], env: Record<string, string>): Proc {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--unstable-worker-options", `--config=${CONFIG}`, CLI, ...args],
+    env: { ...env, NO_COLOR: "1" },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const decoder = new TextDecoder();
+  const drain = async (stream: ReadableStream<Uint8Array>) => {
+    for await (const chunk of stream) text += decoder.decode(chunk);
+  };
+  drain(child.stdout);
+  drain(child.stderr);
+  return { child, pid: child.pid, output: () => text };
+}
+
+async function waitFor<T>(
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 120_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) {
+      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function stop(proc: Proc, signal: Deno.Signal = "SIGTERM"): Promise<void> {
+  try {
+    proc.child.kill(signal);
+  } catch {
+    // Already gone.
+  }
+  await proc.child.status;
+}
+
+interface Service {
+  proc: Proc;
+  baseUrl: string;
+  url: string;
+  transport: Transport;
+}
+
+async function startService(env: Record<string, string>, args: string[]): Promise<Service> {
+  const port = freePort();
+  const dataDir = await Deno.makeTempDir({ prefix: "fused-e2e-service-" });
+  const proc = spawn(["serve", "--port", String(port), "--data-dir", dataDir, ...args], env);
+  const url = `http://127.0.0.1:${port}`;
+  await waitFor(`the service on port ${port} (${proc.output()})`, async () => {
+    if (proc.output().includes("Error") || proc.output().includes("fused serve:")) {
+      throw new Error(`The service did not start: ${proc.output()}`);
+    }
+    try {
+      const res = await fetch(`${url}/v1/health`);
+      await res.body?.cancel();
+      return res.ok ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
+  const credentials = JSON.parse(await Deno.readTextFile(`${dataDir}/admin-credentials.json`));
+  return {
+    proc,
+    url,
+    baseUrl: `${url}/v1`,
+    transport: new Transport({ baseUrl: `${url}/v1`, token: credentials.access_token }),
+  };
+}
+
+async function startWorker(env: Record<string, string>, args: string[]): Promise<Proc> {
+  const proc = spawn(["worker", "--concurrency", "2", ...args], env);
+  await waitFor(`a worker (${proc.output()})`, () => {
+    if (proc.output().includes("fused worker:")) {
+      throw new Error(`The worker did not start: ${proc.output()}`);
+    }
+    return proc.output().includes("taking jobs") ? true : undefined;
+  });
+  return proc;
+}
+
+const JOB = `export default async function udf({ n = 0 }: { n?: number }) {
+  console.log("begin " + n);
+  await new Promise((resolve) => setTimeout(resolve, 1500));
+  console.log("end " + n);
+  return { n };
+}
+`;
+
+const SHARED = `export default function udf({ who = "world" }: { who?: string }) {
+  return "hello " + who;
+}
+`;
+
+Deno.test({
+  name: "two services and two workers on one PostgreSQL and one S3 bucket act as one platform",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const database = await createDatabase("e2e");
+    const bucket = await createBucket("e2e");
+    const env = { ...await s3Env(), FUSED_DATABASE_URL: database };
+    const storage = ["--storage", `s3://${bucket}/fused`];
+    const a = await startService(env, storage);
+    const b = await startService(env, storage);
+    const workers = [await startWorker(env, storage), await startWorker(env, storage)];
+    try {
+      await t.step("a UDF saved through A runs by its share token through B", async () => {
+        const saved = await api.toFused(udf(SHARED, { name: "greet" }), { transport: a.transport });
+        const token = await api.createUdfAccessToken(saved.id, undefined, {
+          transport: a.transport,
+        });
+        const res = await fetch(
+          `${b.baseUrl}/realtime-shared/${token.token}/run/file?format=json&who=b`,
+        );
+        assert.equal(res.status, 200, await res.clone().text());
+        assert.match(await res.text(), /hello b/);
+      });
+
+      await t.step("a file uploaded through A lists and downloads through B", async () => {
+        const bytes = new Uint8Array(3 << 20).map((_, i) => i % 251);
+        await api.upload(bytes, "fd://shared/data.bin", { transport: a.transport });
+        const listed = await api.list("fd://shared/", { transport: b.transport, details: true });
+        assert.equal(listed.length, 1);
+        const back = await api.get("fd://shared/data.bin", { transport: b.transport });
+        assert.deepEqual(back, bytes);
+      });
+
+      await t.step(
+        "50 jobs all end, none twice at once, with complete logs, while a worker is killed",
+        async () => {
+          const job = udf(JOB, { name: "counter" });
+          const started = await Promise.all(
+            Array.from(
+              { length: 50 },
+              (_, n) =>
+                api.startJob(job, {
+                  transport: n % 2 ? a.transport : b.transport,
+                  parameters: { n },
+                }),
+            ),
+          );
+          const ids = started.map((j) => j.job_id);
+          const victim = workers[0];
+          // Kill the first worker once it is running a job.
+          await waitFor("a job running on the first worker", async () => {
+            for (const id of ids) {
+              const logs = await api.jobGetLogs(id, { transport: a.transport });
+              if (
+                logs.some((l) => l.message.includes(`:${victim.pid} (attempt`)) &&
+                logs.some((l) => l.message.startsWith("begin")) &&
+                !logs.some((l) => l.message === "Job succeeded")
+              ) return true;
+            }
+            return undefined;
+          });
+          const killedAt = Date.now();
+          await stop(victim, "SIGKILL");
+          const finals = await waitFor("every job to end", async () => {
+            const all = await Promise.all(
+              ids.map((id) => api.jobGetStatus(id, { transport: b.transport })),
+            );
+            return all.every((s) => s.finished_job_status) ? all : undefined;
+          }, 240_000);
+          let retried = 0;
+          for (const [n, id] of ids.entries()) {
+            const status = finals[n] as { state?: string; error?: string | null };
+            const messages = (await api.jobGetLogs(id, { transport: a.transport })).map((l) =>
+              l.message
+            );
+            const context = `job ${n} (${status.state}):\n${messages.join("\n")}`;
+            assert.ok(
+              status.state === "succeeded" || (status.state === "failed" && status.error),
+              context,
+            );
+            const attempts = messages.filter((m) => m.startsWith("Job started on worker"));
+            assert.ok(attempts.length >= 1, context);
+            if (attempts.length > 1) {
+              retried++;
+              // Every attempt but the last ran on the killed worker: no two ran at once.
+              for (const earlier of attempts.slice(0, -1)) {
+                assert.match(earlier, new RegExp(`:${victim.pid} \\(attempt`), context);
+              }
+              const retryLine = messages.find((m) => m.startsWith("Attempt 2 of"));
+              assert.ok(retryLine, context);
+            }
+            if (status.state === "succeeded") {
+              // The last attempt's lines are all there, in order.
+              const last = messages.lastIndexOf(attempts.at(-1)!);
+              const tail = messages.slice(last);
+              assert.deepEqual(
+                tail.filter((m) => /^(begin|end) /.test(m) || m === "Job succeeded"),
+                [`begin ${n}`, `end ${n}`, "Job succeeded"],
+                context,
+              );
+              assert.deepEqual(await api.jobGetResults(id, { transport: b.transport }), [{ n }]);
+            }
+          }
+          assert.ok(retried >= 1, "at least the killed worker's job was run again");
+          assert.ok(Date.now() > killedAt);
+        },
+      );
+
+      await t.step(
+        "a service killed in the middle of an upload leaves no object behind",
+        async () => {
+          let sent = 0;
+          const { promise: halfway, resolve } = Promise.withResolvers<void>();
+          const body = new ReadableStream<Uint8Array>({
+            async pull(controller) {
+              if (sent >= 24 << 20) {
+                resolve();
+                await new Promise((r) => setTimeout(r, 60_000));
+              }
+              controller.enqueue(new Uint8Array(1 << 20));
+              sent += 1 << 20;
+            },
+          });
+          const token = (await b.transport.token())!.token;
+          const upload = fetch(`${b.baseUrl}/files/upload?path=fd://half/big.bin`, {
+            method: "PUT",
+            headers: { authorization: `Bearer ${token}` },
+            body,
+          }).then((r) => r.body?.cancel(), () => undefined);
+          await halfway;
+          await stop(b.proc, "SIGKILL");
+          await upload;
+          assert.deepEqual(
+            await api.list("fd://", { transport: a.transport }),
+            ["fd://jobs/", "fd://shared/"],
+          );
+          await assert.rejects(api.list("fd://half/", { transport: a.transport }));
+        },
+      );
+    } finally {
+      for (const w of workers) await stop(w);
+      await stop(b.proc);
+      await stop(a.proc);
+    }
+  },
+});
+
+Deno.test({
+  name: "a service or worker that cannot use its database or bucket says so and exits",
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async (t) => {
+    const database = await createDatabase("e2e_bad");
+    const env = await s3Env();
+    const run = async (args: string[]) => {
+      const proc = spawn(args, env);
+      const status = await proc.child.status;
+      return { code: status.code, text: proc.output().trim() };
+    };
+    const noTrace = (text: string) => assert.doesNotMatch(text, /^\s+at /m, text);
+
+    await t.step("a wrong database password", async () => {
+      const dir = await Deno.makeTempDir();
+      const out = await run([
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        dir,
+        "--database",
+        database.replace(PG_PASSWORD, "wrong"),
+      ]);
+      assert.equal(out.code, 1, out.text);
+      assert.match(out.text, /refused the credentials .*fix the user and password/);
+      noTrace(out.text);
+    });
+
+    await t.step("a database nobody listens on", async () => {
+      const port = freePort();
+      const out = await run(["worker", "--database", `postgres://fused:x@127.0.0.1:${port}/db`]);
+      assert.equal(out.code, 1, out.text);
+      assert.match(out.text, new RegExp(`Cannot reach PostgreSQL at 127\\.0\\.0\\.1:${port}/db`));
+      noTrace(out.text);
+    });
+
+    await t.step("a bucket that does not exist", async () => {
+      const out = await run([
+        "worker",
+        "--database",
+        database,
+        "--storage",
+        "s3://no-such-bucket-here/x",
+      ]);
+      assert.equal(out.code, 1, out.text);
+      assert.match(out.text, /The bucket "no-such-bucket-here" does not exist/);
+      noTrace(out.text);
+    });
+  },
+});
