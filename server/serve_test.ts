@@ -144,3 +144,51 @@ Deno.test("a port in use is a clear error, and the refused service leaves no sta
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a second fused serve process exits with a clear message on a busy data folder or port", async () => {
+  const dir = await Deno.makeTempDir();
+  const other = await Deno.makeTempDir();
+  const serve = (dataDir: string, port: string) =>
+    new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "-A",
+        "--unstable-worker-options",
+        new URL("./main.ts", import.meta.url).pathname,
+        "--port",
+        port,
+        "--data-dir",
+        dataDir,
+      ],
+      stdout: "null",
+      stderr: "piped",
+    });
+  const first = serve(dir, "0").spawn();
+  const reader = first.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  let log = "";
+  let port: string | undefined;
+  while (!port) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the first service stopped: ${log}`);
+    log += value;
+    port = /listening on http:\/\/127\.0\.0\.1:(\d+)\/v1/.exec(log)?.[1];
+  }
+  try {
+    const sameFolder = await serve(dir, "0").output();
+    const folderText = new TextDecoder().decode(sameFolder.stderr);
+    assert.equal(sameFolder.code, 1);
+    assert.match(folderText, new RegExp(`pid ${first.pid} on port ${port}\\)`));
+    assert.doesNotMatch(folderText, /\n\s+at /);
+    const samePort = await serve(other, port).output();
+    const portText = new TextDecoder().decode(samePort.stderr);
+    assert.equal(samePort.code, 1);
+    assert.match(portText, new RegExp(`Port ${port} on 127\\.0\\.0\\.1 is already in use`));
+    assert.doesNotMatch(portText, /AddrInUse|\n\s+at /);
+  } finally {
+    first.kill("SIGTERM");
+    await first.status;
+    await reader.cancel();
+    await Deno.remove(dir, { recursive: true });
+    await Deno.remove(other, { recursive: true });
+  }
+});
