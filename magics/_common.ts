@@ -114,7 +114,7 @@ export interface EmbeddedService {
   /** Stops it. */
   close(): Promise<void>;
   /** `fused.options.baseUrl` before the service took over. */
-  previousBaseUrl: string;
+  previousBaseUrl: string | string[];
 }
 
 const SERVICE_KEY = Symbol.for("fused.magics.service");
