@@ -182,6 +182,11 @@ async function killWriterAfter(mode: string, path: string, ms: number): Promise<
 Deno.test("toDirectory killed at any moment leaves the old folder or the new one, and the next write cleans up", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fused-fault-dir-" });
   const target = join(dir, "faulty");
+  // An old folder to replace from the first round on.
+  await udf(`export default function udf() { return 1 }\n`, {
+    name: "faulty",
+    metadata: { "fused:description": "version 1" },
+  }).toDirectory(target);
   for (let round = 0; round < 8; round++) {
     await killWriterAfter("directory", target, 20 + round * 37);
     const loaded = await load(target);
