@@ -138,7 +138,7 @@ Deno.test("a service killed during UDF saves restarts with every saved UDF whole
     if (res?.status === 201) answered.push(n);
     await res?.body?.cancel();
   });
-  await waitFor(async () => answered.length >= 5, "the first saves");
+  await waitFor(() => Promise.resolve(answered.length >= 5), "the first saves");
   await kill9(first.child);
   await Promise.all(saves);
 
