@@ -1,9 +1,11 @@
-// The browser side of fused maps. This file is not imported: display/assets.ts inlines its text
-// once per page, and each map output calls it as render(assets, element, config).
+// The browser side of fused maps. This file is not imported: display/_map_assets.ts packs its
+// text with MapLibre into every map output, and each output calls it as
+// render(assets, element, config).
 //
-// Points are drawn by a small WebGL custom layer straight from typed arrays read out of the
-// embedded Arrow IPC (no per-feature objects): GeoJSON through MapLibre took 34.5 s for 1 M
-// points here (display-perf §2.2), because every feature is serialised to the worker and tiled.
+// Points are drawn by a small WebGL custom layer straight from typed arrays decoded from the
+// embedded binary (24-bit quantised Web Mercator, gzip'd; map_data.ts writes it), with no
+// per-feature objects: GeoJSON through MapLibre took 34.5 s for 1 M points here (display-perf
+// §2.2), because every feature is serialised to the worker and tiled.
 // Lines and polygons are read from WKB into a GeoJSON source (MapLibre draws them well and the
 // counts are much smaller).
 // deno-lint-ignore no-unused-vars
@@ -13,19 +15,17 @@ function fusedRenderMap(A, el, cfg) {
   const registry = (globalThis.__fusedMaps = globalThis.__fusedMaps || {});
   const state = (registry[cfg.id] = { loaded: false, error: null, started: performance.now() });
 
-  function fail(e) {
-    state.error = String((e && e.message) || e);
+  // A message in the map itself, not only in the console: the user sees why it is empty.
+  function notice(text) {
     const note = document.createElement("div");
     note.className = "fused-map-error";
-    note.textContent = "Map error: " + state.error;
+    note.textContent = text;
     el.appendChild(note);
   }
 
-  function bytesOf(b64) {
-    if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(b64);
-    const bin = atob(b64), out = new Uint8Array(bin.length);
-    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-    return out;
+  function fail(e) {
+    state.error = String((e && e.message) || e);
+    notice("Map error: " + state.error);
   }
 
   function mercX(lon) {
@@ -34,6 +34,12 @@ function fusedRenderMap(A, el, cfg) {
   function mercY(lat) {
     const s = Math.sin((Math.max(-85.0511, Math.min(85.0511, lat)) * Math.PI) / 180);
     return 0.5 - (0.25 * Math.log((1 + s) / (1 - s))) / Math.PI;
+  }
+  function lonOf(mx) {
+    return mx * 360 - 180;
+  }
+  function latOf(my) {
+    return (Math.atan(Math.sinh(Math.PI * (1 - 2 * my))) * 180) / Math.PI;
   }
 
   // ---- WKB (ISO and EWKB) to GeoJSON geometry ----
@@ -166,21 +172,42 @@ function fusedRenderMap(A, el, cfg) {
     return t;
   }
 
+  function hexRgba(hex) {
+    return [
+      parseInt(hex.slice(1, 3), 16),
+      parseInt(hex.slice(3, 5), 16),
+      parseInt(hex.slice(5, 7), 16),
+      230,
+    ];
+  }
+
   // ---- the point layer: one WebGL draw call over typed arrays ----
-  function pointLayer(table) {
-    const n = table.numRows;
-    const lon = table.getChild("__x").toArray(), lat = table.getChild("__y").toArray();
-    const packed = table.getChild("__rgba").toArray();
-    const rgba = new Uint8Array(packed.buffer, packed.byteOffset, packed.byteLength);
-    // Positions relative to a centre, in float32: keeps sub-metre precision at street zoom.
-    const cx = mercX((cfg.bounds[0] + cfg.bounds[2]) / 2),
-      cy = mercY((cfg.bounds[1] + cfg.bounds[3]) / 2);
+  // bytes: x (24 bits in 3 byte planes), y deltas (the same), one palette index per point.
+  function pointLayer(spec, bytes, table) {
+    const n = spec.count, box = spec.box;
+    // Positions relative to the box's centre, in float32: keeps sub-metre precision at street
+    // zoom (absolute float32 Mercator is off by metres from zoom 17 on).
+    const cx = (box[0] + box[2]) / 2, cy = (box[1] + box[3]) / 2;
+    const sx = (box[2] - box[0]) / 0xffffff, sy = (box[3] - box[1]) / 0xffffff;
+    const ox = box[0] - cx, oy = box[1] - cy;
     const pos = new Float32Array(n * 2);
+    let qy = 0;
     for (let i = 0; i < n; i++) {
-      pos[2 * i] = mercX(lon[i]) - cx;
-      pos[2 * i + 1] = mercY(lat[i]) - cy;
+      const qx = bytes[i] | (bytes[n + i] << 8) | (bytes[2 * n + i] << 16);
+      qy += bytes[3 * n + i] | (bytes[4 * n + i] << 8) | (bytes[5 * n + i] << 16);
+      pos[2 * i] = ox + qx * sx;
+      pos[2 * i + 1] = oy + qy * sy;
     }
-    const names = attributeNames(table);
+    const palette = spec.palette.map(hexRgba);
+    const rgba = new Uint8Array(n * 4);
+    for (let i = 0, at = 6 * n; i < n; i++) {
+      const c = palette[bytes[at + i]] || palette[0];
+      rgba[4 * i] = c[0];
+      rgba[4 * i + 1] = c[1];
+      rgba[4 * i + 2] = c[2];
+      rgba[4 * i + 3] = c[3];
+    }
+    const names = table ? attributeNames(table) : [];
     let program, posBuf, colBuf, aPos, aCol, uMatrix, uSize;
     const layer = {
       id: "fused-points",
@@ -248,7 +275,12 @@ function fusedRenderMap(A, el, cfg) {
           best = i;
         }
       }
-      return best < 0 ? null : rowObject(table, names, best);
+      if (best < 0) return null;
+      const props = table ? rowObject(table, names, best) : {};
+      props.lon = +lonOf(pos[2 * best] + cx).toFixed(6);
+      props.lat = +latOf(pos[2 * best + 1] + cy).toFixed(6);
+      if (spec.popupNote) props.note = spec.popupNote;
+      return props;
     }
     return { layer: layer, pick: pick, count: n };
   }
@@ -321,11 +353,52 @@ function fusedRenderMap(A, el, cfg) {
   }
   state.map = map;
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), "top-right");
+  let tileNoticeShown = false;
   map.on("error", function (e) {
     state.lastError = String((e.error && e.error.message) || e.error || e);
+    if (e.sourceId !== "fused-tiles" || tileNoticeShown) return;
+    tileNoticeShown = true;
+    state.tileError = state.lastError;
+    // Ask the service once more for the tile, to show its own explanation ({detail}).
+    const url = e.tile && e.tile.tileID && cfg.tiles
+      ? cfg.tiles.url.replace("{z}", e.tile.tileID.canonical.z).replace(
+        "{x}",
+        e.tile.tileID.canonical.x,
+      ).replace("{y}", e.tile.tileID.canonical.y)
+      : null;
+    const show = function (why) {
+      state.tileError = why;
+      notice("The tile layer cannot be drawn: " + why);
+    };
+    if (!url) return show(state.lastError);
+    fetch(url).then(function (r) {
+      if (r.ok) return show(state.lastError);
+      return r.text().then(function (t) {
+        let detail = t;
+        try {
+          detail = JSON.parse(t).detail || t;
+        } catch (_) { /* not JSON */ }
+        show("the tile server answered " + r.status + ": " + detail);
+      });
+    }, function () {
+      show(
+        "the tile server at " + new URL(url, location.href).origin +
+          " cannot be reached, or does not allow this page to load its tiles (CORS)",
+      );
+    });
   });
 
-  map.on("load", function () {
+  // Decoding (gunzip) runs while MapLibre loads its style.
+  const decoded = Promise.all([
+    cfg.points ? A.unpack(cfg.points.data) : null,
+    cfg.points && cfg.points.attributes ? A.unpack(cfg.points.attributes) : null,
+    cfg.shapes ? A.unpack(cfg.shapes) : null,
+  ]);
+  const loaded = new Promise(function (ok) {
+    map.on("load", ok);
+  });
+  Promise.all([decoded, loaded]).then(function (r) {
+    const points = r[0][0], attributes = r[0][1], shapes = r[0][2];
     try {
       const popup = new maplibregl.Popup({ closeButton: true, maxWidth: "360px" });
       if (cfg.tiles) {
@@ -385,8 +458,8 @@ function fusedRenderMap(A, el, cfg) {
           });
         }
       }
-      if (cfg.shapes) {
-        const fc = shapeFeatures(Arrow.tableFromIPC(bytesOf(cfg.shapes)));
+      if (shapes) {
+        const fc = shapeFeatures(Arrow.tableFromIPC(new Uint8Array(shapes)));
         state.shapeCount = fc.features.length;
         map.addSource("fused-shapes", { type: "geojson", data: fc });
         const poly = ["match", ["geometry-type"], ["Polygon", "MultiPolygon"], true, false];
@@ -424,8 +497,12 @@ function fusedRenderMap(A, el, cfg) {
         });
       }
       let pts = null;
-      if (cfg.points) {
-        pts = pointLayer(Arrow.tableFromIPC(bytesOf(cfg.points)));
+      if (points) {
+        pts = pointLayer(
+          cfg.points,
+          new Uint8Array(points),
+          attributes ? Arrow.tableFromIPC(new Uint8Array(attributes)) : null,
+        );
         state.pointCount = pts.count;
         map.addLayer(pts.layer);
       }
@@ -451,6 +528,6 @@ function fusedRenderMap(A, el, cfg) {
     } catch (e) {
       fail(e);
     }
-  });
+  }, fail);
   return state;
 }

@@ -3,8 +3,9 @@
  * `jupyter nbconvert --to html` (no CDN; display-perf §2.4 measured a MapLibre page with zero
  * network requests this way).
  *
- * Each output's HTML is inserted into the same page (JupyterLab, Notebook, VS Code and nbconvert
- * all do this), so the libraries are needed only once per page. Two modes:
+ * Maps carry their libraries in every output, compressed (`_map_assets.ts`). Charts: each
+ * output's HTML is inserted into the same page (JupyterLab, Notebook, VS Code and nbconvert all
+ * do this), so the libraries are needed only once per page. Two modes:
  *
  * - `"once"` (default): the first map (or chart) displayed by this process carries the
  *   libraries; later outputs carry a small loader that waits for them on
@@ -146,31 +147,4 @@ export function offlineBasemap(): OfflineBasemap {
     borders: JSON.parse(JSON.stringify(borders, round)),
   };
   return basemapCache;
-}
-
-/**
- * The `<script>` that loads MapLibre GL (main module, worker, CSS), apache-arrow (to read the
- * embedded Arrow IPC), the offline basemap and the fused map renderer once per page, as
- * `window.__fusedMapAssets.ready` (a promise of the assets object).
- *
- * MapLibre 6 is ESM-only: the main module is imported from a blob URL and its worker is given as
- * another blob URL through `setWorkerUrl`, so no file or network request is made.
- */
-export function mapAssetsScript(renderer: string): string {
-  const main = packageFile("maplibre-gl", "dist/maplibre-gl.mjs");
-  const worker = packageFile("maplibre-gl", "dist/maplibre-gl-worker.mjs");
-  const css = packageFile("maplibre-gl", "dist/maplibre-gl.css");
-  const arrow = packageFile("apache-arrow", "Arrow.es2015.min.js");
-  return `<script>(function(){var w=window;if(w.__fusedMapAssets)return;
-var A=w.__fusedMapAssets={evaluated:(w.__fusedMapAssetsEvaluated=(w.__fusedMapAssetsEvaluated||0)+1)};
-var src=${jsonForScript({ main, worker, css, arrow })};
-var basemap=${jsonForScript(offlineBasemap())};
-function blob(t){return URL.createObjectURL(new Blob([t],{type:"text/javascript"}));}
-var st=document.createElement("style");st.textContent=src.css;document.head.appendChild(st);
-(new Function("define","module","exports","require",src.arrow)).call(w);
-A.Arrow=w.Arrow;A.basemap=basemap;
-var render=${renderer};
-A.ready=import(blob(src.main)).then(function(m){m.setWorkerUrl(blob(src.worker));A.maplibregl=m;A.render=function(el,cfg){return render(A,el,cfg);};return A;});
-A.ready.catch(function(e){console.error("fused map assets failed to load",e);});
-(w.__fusedMapQueue||[]).forEach(function(f){A.ready.then(f);});w.__fusedMapQueue=[];})();</script>`;
 }

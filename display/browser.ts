@@ -50,7 +50,7 @@ export interface PageSession {
  * browser and server are closed afterwards whatever happens.
  */
 export async function withPage<T>(
-  html: string | ((port: number) => string),
+  html: string | ((port: number) => string | Promise<string>),
   use: (session: PageSession) => Promise<T>,
   options: {
     timeoutMs?: number;
@@ -73,9 +73,11 @@ export async function withPage<T>(
       return options.routes?.(url) ?? new Response("not found", { status: 404 });
     },
   );
-  served.body = new TextEncoder().encode(typeof html === "string" ? html : html(server.addr.port));
   let browser: Browser | undefined;
   try {
+    served.body = new TextEncoder().encode(
+      typeof html === "string" ? html : await html(server.addr.port),
+    );
     browser = await chromium.launch({
       executablePath: CHROMIUM_PATH,
       args: CHROMIUM_ARGS,

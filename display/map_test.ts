@@ -8,14 +8,16 @@ import { Raster } from "../client/formats/raster.ts";
 import type { GeoJsonFeatureCollection } from "../client/formats/geo.ts";
 import { feature } from "topojson-client";
 import { decode } from "fast-png";
-import { packageFile, resetAssets } from "./assets.ts";
+import { packageFile } from "./assets.ts";
 import {
   isGeoJson,
   isGeoTable,
   isTileTemplate,
   mapToMimeBundle,
   mapToSvg,
+  type PointPayload,
   prepareMap,
+  spatialSample,
 } from "./map.ts";
 import { hasChromium, notebookPage, screenshotColours, waitForMap, withPage } from "./browser.ts";
 
@@ -64,23 +66,56 @@ function randomPoints(n: number): arrow.Table {
   return arrow.tableFromArrays({ lon, lat, v });
 }
 
-Deno.test("a geo table splits into points (typed columns) and shapes (WKB) with fitted bounds", () => {
+/** Decodes a point payload as the browser does (display/_map_client.js): lon/lat per point. */
+function decodePoints(p: PointPayload): { lon: number[]; lat: number[]; color: string[] } {
+  const n = p.count, b = p.bytes, box = p.box;
+  const lon: number[] = [], lat: number[] = [], color: string[] = [];
+  let qy = 0;
+  for (let i = 0; i < n; i++) {
+    const qx = b[i] | (b[n + i] << 8) | (b[2 * n + i] << 16);
+    qy += b[3 * n + i] | (b[4 * n + i] << 8) | (b[5 * n + i] << 16);
+    const mx = box[0] + (qx * (box[2] - box[0])) / 0xffffff;
+    const my = box[1] + (qy * (box[3] - box[1])) / 0xffffff;
+    lon.push(mx * 360 - 180);
+    lat.push((Math.atan(Math.sinh(Math.PI * (1 - 2 * my))) * 180) / Math.PI);
+    color.push(p.palette[b[6 * n + i]]);
+  }
+  return { lon, lat, color };
+}
+
+Deno.test("a geo table splits into binary points and WKB shapes with fitted bounds", () => {
   const p = prepareMap(tableFromGeoJSON(FEATURES));
   assert.equal(p.pointCount, 2);
   assert.equal(p.shapeCount, 2);
   assert.deepEqual(p.bounds, [2.35, 45, 13.4, 52.52]);
-  const points = ipcToTable(p.points!);
-  assert.deepEqual([...points.getChild("__x")!.toArray()], [2.35, 13.4]);
-  assert.deepEqual(points.schema.fields.map((f) => f.name).sort(), [
-    "__rgba",
-    "__x",
-    "__y",
-    "name",
-    "pop",
-  ]);
+  assert.equal(p.points!.bytes.length, 2 * 7);
+  const points = decodePoints(p.points!);
+  assert.deepEqual(points.lon.map((v) => +v.toFixed(6)), [13.4, 2.35]); // sorted north first
+  assert.deepEqual(points.lat.map((v) => +v.toFixed(6)), [52.52, 48.86]);
+  const attributes = ipcToTable(p.points!.attributes!);
+  assert.deepEqual(attributes.getChild("name")!.toArray(), ["Berlin", "Paris"]);
   const shapes = ipcToTable(p.shapes!);
   assert.deepEqual(shapes.getChild("name")!.toArray(), ["route", "<b>alps</b>"]);
   assert.equal(shapes.getChild("__wkb")!.get(0)![0], 1);
+});
+
+Deno.test("24-bit coordinates of 100,000 points over Europe are within 0.5 m", () => {
+  const table = randomPoints(100_000);
+  const p = prepareMap(table);
+  const got = decodePoints(p.points!);
+  const lon = table.getChild("lon")!.toArray() as Float64Array;
+  const lat = table.getChild("lat")!.toArray() as Float64Array;
+  // Points are sorted by y; match them back by their attribute v (= lon, unique here).
+  const v = ipcToTable(p.points!.attributes!).getChild("v")!.toArray() as Float64Array;
+  const row = new Map(Array.from(lon, (x, i) => [x, i]));
+  let worst = 0;
+  for (let i = 0; i < got.lon.length; i++) {
+    const r = row.get(v[i])!;
+    const dx = (got.lon[i] - lon[r]) * 111_320 * Math.cos((lat[r] * Math.PI) / 180);
+    const dy = (got.lat[i] - lat[r]) * 110_540;
+    worst = Math.max(worst, Math.hypot(dx, dy));
+  }
+  assert.ok(worst < 0.5, `worst error ${worst.toFixed(3)} m`);
 });
 
 Deno.test("lon/lat columns make a point map", () => {
@@ -94,8 +129,8 @@ Deno.test("colouring by a numeric column uses a ramp and a legend with its range
   const p = prepareMap(tableFromGeoJSON(FEATURES), { color: "pop" });
   assert.match(p.legend!, /<b>pop<\/b>/);
   assert.match(p.legend!, /<span>0<\/span><span>3\.6<\/span>/);
-  const rgba = ipcToTable(p.points!).getChild("__rgba")!.toArray() as Uint32Array;
-  assert.notEqual(rgba[0], rgba[1]);
+  const { color } = decodePoints(p.points!);
+  assert.notEqual(color[0], color[1]);
 });
 
 Deno.test("colouring by a text column uses a palette with escaped legend entries", () => {
@@ -112,22 +147,50 @@ Deno.test("colouring by a missing column names the columns there are", () => {
   );
 });
 
-Deno.test("embedded data is capped with a note saying what was cut", () => {
-  const b = mapToMimeBundle(randomPoints(1000), { maxFeatures: 100, assets: "once", svg: false });
-  assert.match(String(b.data["text/html"]), /Showing 100 of 1,000 features/);
-  assert.match(String(b.data["text/plain"]), /Showing 100 of 1,000 features/);
+Deno.test("above the cap a spatial sample is embedded, with a note saying so", async () => {
+  const b = await mapToMimeBundle(randomPoints(1000), { maxFeatures: 100, fallback: false });
+  assert.match(String(b.data["text/html"]), /Showing a spatial sample of 100 of 1,000 features/);
+  assert.match(String(b.data["text/plain"]), /spatial sample of 100 of 1,000 features/);
   const meta =
     (b.metadata?.["text/html"] as Record<string, { embeddedFeatures: number; truncated: boolean }>)[
       "fused:map"
     ];
-  assert.equal(meta.embeddedFeatures, 100);
+  assert.ok(
+    meta.embeddedFeatures >= 100 && meta.embeddedFeatures < 120,
+    `${meta.embeddedFeatures}`,
+  );
   assert.equal(meta.truncated, true);
 });
 
+Deno.test("the spatial sample keeps a sparse area whole and thins the dense one", () => {
+  // 100,000 points in a small dense square, 50 scattered far away.
+  const n = 100_050;
+  const x = new Float64Array(n), y = new Float64Array(n);
+  let seed = 3;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  for (let i = 0; i < n; i++) {
+    const sparse = i % 2001 === 0 && i / 2001 < 50;
+    x[i] = sparse ? -100 + rnd() * 200 : rnd();
+    y[i] = sparse ? -60 + rnd() * 120 : rnd();
+  }
+  const kept = spatialSample(x, y, 1000);
+  assert.equal(kept.length, 1000);
+  const sparseKept = Array.from(kept).filter((i) => i % 2001 === 0 && i / 2001 < 50).length;
+  assert.equal(sparseKept, 50);
+  // Not the first rows: the kept rows spread over the whole table.
+  assert.ok(kept[kept.length - 1] > n * 0.9);
+});
+
 Deno.test("the byte cap also limits embedded features", () => {
-  const p = prepareMap(randomPoints(10_000), { maxBytes: 24 * 1000 });
-  assert.ok(p.embeddedFeatures <= 1000 && p.embeddedFeatures > 0, `${p.embeddedFeatures}`);
+  const p = prepareMap(randomPoints(10_000), { maxBytes: 7 * 1000 });
+  assert.equal(p.embeddedFeatures, 1000);
   assert.match(p.note!, /capped/);
+});
+
+Deno.test("point attributes over their budget stay behind, and popups say so", () => {
+  const p = prepareMap(randomPoints(1000), { maxAttributeBytes: 1000 });
+  assert.equal(p.points!.attributes, undefined);
+  assert.match(p.popupNote!, /Attributes not embedded: .* over the 1000 B budget|over the/);
 });
 
 Deno.test("GeoJSON, tile templates and geo tables are recognised", () => {
@@ -155,17 +218,18 @@ Deno.test("the static SVG draws land, shapes and points", () => {
   assert.equal((svg.match(/<path/g) ?? []).length, 3); // land + line + polygon
 });
 
-Deno.test("the map bundle has html, svg and text, and only the first map carries MapLibre", () => {
-  resetAssets();
-  const first = mapToMimeBundle(FEATURES);
-  const second = mapToMimeBundle(FEATURES);
-  const html1 = String(first.data["text/html"]);
-  const html2 = String(second.data["text/html"]);
-  assert.ok(html1.length > 1_500_000, "MapLibre is inlined in the first map");
-  assert.ok(html2.length < 200_000, `the second map is small (${html2.length})`);
-  assert.match(String(first.data["image/svg+xml"]), /^<svg/);
-  assert.match(String(first.data["text/plain"]), /2 points, 2 line\/polygon features/);
-  for (const html of [html1, html2]) {
+Deno.test("every map bundle carries MapLibre, a PNG inside its HTML and as image/png", async () => {
+  const first = await mapToMimeBundle(FEATURES);
+  const second = await mapToMimeBundle(FEATURES);
+  for (const b of [first, second]) {
+    const html = String(b.data["text/html"]);
+    assert.ok(html.length > 500_000, "MapLibre is packed into every map output");
+    assert.ok(html.length < 1_800_000, `compressed (${html.length})`);
+    assert.match(html, /<img src="data:image\/png;base64,iVBOR/);
+    assert.equal(b.data["image/svg+xml"], undefined);
+    const png = decode(Buffer.from(String(b.data["image/png"]), "base64"));
+    assert.equal(png.width, 800);
+    assert.match(String(b.data["text/plain"]), /2 points, 2 line\/polygon features/);
     assert.doesNotMatch(html, /<script[^>]+src=|<link[^>]+href=/);
     assert.doesNotMatch(
       html,
@@ -174,16 +238,15 @@ Deno.test("the map bundle has html, svg and text, and only the first map carries
   }
 });
 
-Deno.test("a tile URL template makes a tile layer map", () => {
-  const b = mapToMimeBundle("http://127.0.0.1:9/run/tiles/{z}/{x}/{y}.png", {
-    assets: "once",
-    svg: false,
+Deno.test("a tile URL template makes a tile layer map", async () => {
+  const b = await mapToMimeBundle("http://127.0.0.1:9/run/tiles/{z}/{x}/{y}.png", {
+    fallback: false,
   });
   assert.match(
     String(b.data["text/plain"]),
     /tiles http:\/\/127\.0\.0\.1:9\/run\/tiles\/\{z\}\/\{x\}\/\{y\}\.png/,
   );
-  assert.throws(
+  await assert.rejects(
     () => mapToMimeBundle(undefined, { tiles: "http://127.0.0.1:9/tile.png" }),
     /no \{z\}, \{x\} and \{y\}/,
   );
@@ -195,8 +258,7 @@ Deno.test({
   name: "a geo table map renders offline in headless Chromium with no outside request",
   ...browser,
   fn: async () => {
-    resetAssets();
-    const b = mapToMimeBundle(tableFromGeoJSON(FEATURES), { color: "name" });
+    const b = await mapToMimeBundle(tableFromGeoJSON(FEATURES), { color: "name" });
     const id = mapId(b);
     await withPage(
       notebookPage([String(b.data["text/html"])]),
@@ -223,7 +285,7 @@ Deno.test({
   name: "clicking a point shows a popup with its columns",
   ...browser,
   fn: async () => {
-    const b = mapToMimeBundle(tableFromGeoJSON(FEATURES), { assets: "inline" });
+    const b = await mapToMimeBundle(tableFromGeoJSON(FEATURES));
     const id = mapId(b);
     await withPage(notebookPage([String(b.data["text/html"])]), async ({ page }) => {
       await waitForMap(page, id);
@@ -245,34 +307,65 @@ Deno.test({
 });
 
 Deno.test({
-  name: "two maps on one page evaluate MapLibre once, whether inlined once or in every output",
+  name: "two maps on one page unpack MapLibre once, and either one alone still draws",
   ...browser,
   fn: async () => {
-    for (const assets of ["once", "inline"] as const) {
-      resetAssets();
-      const a = mapToMimeBundle(FEATURES, { assets });
-      const b = mapToMimeBundle(randomPoints(500), { assets, color: "v" });
-      if (assets === "once") assert.ok(String(b.data["text/html"]).length < 200_000);
-      const page = notebookPage([String(a.data["text/html"]), String(b.data["text/html"])]);
-      await withPage(page, async ({ page, blocked }) => {
-        const [sa, sb] = [await waitForMap(page, mapId(a)), await waitForMap(page, mapId(b))];
-        assert.equal(
-          sa.loaded && sb.loaded,
-          true,
-          `${assets}: ${sa.error ?? ""} ${sb.error ?? ""}`,
-        );
-        // deno-lint-ignore no-explicit-any
-        const evaluated = await page.evaluate(() => (globalThis as any).__fusedMapAssetsEvaluated);
-        assert.equal(evaluated, 1, assets);
-        const shot = await screenshotColours(
-          page,
-          `#${mapId(b)} .fused-map-canvas canvas`,
-          `tests/artifacts/map_points_${assets}.png`,
-        );
-        assert.ok(shot.colours.size > 10);
-        assert.deepEqual(blocked, []);
-      });
-    }
+    const a = await mapToMimeBundle(FEATURES);
+    const b = await mapToMimeBundle(randomPoints(500), { color: "v" });
+    const both = notebookPage([String(a.data["text/html"]), String(b.data["text/html"])]);
+    await withPage(both, async ({ page, blocked }) => {
+      const [sa, sb] = [await waitForMap(page, mapId(a)), await waitForMap(page, mapId(b))];
+      assert.equal(sa.loaded && sb.loaded, true, `${sa.error ?? ""} ${sb.error ?? ""}`);
+      // deno-lint-ignore no-explicit-any
+      const evaluated = await page.evaluate(() => (globalThis as any).__fusedMapAssetsEvaluated);
+      assert.equal(evaluated, 1);
+      assert.deepEqual(blocked, []);
+    });
+    // The second output alone (the first cleared or deleted) carries all it needs.
+    await withPage(notebookPage([String(b.data["text/html"])]), async ({ page }) => {
+      const state = await waitForMap(page, mapId(b));
+      assert.equal(state.loaded, true, String(state.error));
+      const shot = await screenshotColours(
+        page,
+        `#${mapId(b)} .fused-map-canvas canvas`,
+        "tests/artifacts/map_points_alone.png",
+      );
+      assert.ok(shot.colours.size > 10);
+    });
+  },
+});
+
+Deno.test({
+  name: "a tile server's error is shown in the map, with the server's own detail",
+  ...browser,
+  fn: async () => {
+    let id = "";
+    await withPage(
+      async (port) => {
+        const b = await mapToMimeBundle(null, {
+          tiles: `http://127.0.0.1:${port}/tiles/{z}/{x}/{y}.png`,
+          fallback: false,
+        });
+        id = mapId(b);
+        return notebookPage([String(b.data["text/html"])]);
+      },
+      async ({ page }) => {
+        const note = page.locator(`#${id} .fused-map-error`).first();
+        await note.waitFor({ timeout: 60_000 });
+        const text = await note.textContent();
+        assert.match(text ?? "", /tile layer cannot be drawn: the tile server answered 422/);
+        assert.match(text ?? "", /The UDF returned text, which is not a tile/);
+      },
+      {
+        routes: (url) =>
+          url.pathname.startsWith("/tiles/")
+            ? Response.json({ detail: "The UDF returned text, which is not a tile" }, {
+              status: 422,
+              headers: { "access-control-allow-origin": "*" },
+            })
+            : undefined,
+      },
+    );
   },
 });
 
@@ -284,9 +377,8 @@ Deno.test({
     const asked: string[] = [];
     let id = "";
     await withPage(
-      (port) => {
-        const b = mapToMimeBundle(`http://127.0.0.1:${port}/tiles/{z}/{x}/{y}.png`, {
-          assets: "inline",
+      async (port) => {
+        const b = await mapToMimeBundle(`http://127.0.0.1:${port}/tiles/{z}/{x}/{y}.png`, {
           tiles: {
             url: `http://127.0.0.1:${port}/tiles/{z}/{x}/{y}.png`,
             bounds: [-20, 30, 40, 60],
@@ -320,14 +412,6 @@ Deno.test({
       },
     );
   },
-});
-
-Deno.test("the embedded IPC is valid base64 of the prepared points", () => {
-  const b = mapToMimeBundle(tableFromGeoJSON(FEATURES), { assets: "once", svg: false });
-  const m = String(b.data["text/html"]).match(/"points":"([A-Za-z0-9+/=]+)"/);
-  assert.ok(m, "points are embedded");
-  const t = ipcToTable(new Uint8Array(Buffer.from(m[1], "base64")));
-  assert.equal(t.numRows, 2);
 });
 
 /** The world-atlas countries (Natural Earth 1:110m) as GeoJSON, as the quick-start notebook has them. */
@@ -369,8 +453,7 @@ Deno.test({
   name: "world countries crossing the antimeridian leave the open ocean uncoloured in Chromium",
   ...browser,
   fn: async () => {
-    resetAssets();
-    const b = mapToMimeBundle(worldCountries(), { preserveDrawingBuffer: true });
+    const b = await mapToMimeBundle(worldCountries(), { preserveDrawingBuffer: true });
     const id = mapId(b);
     await withPage(
       notebookPage([String(b.data["text/html"])]),

@@ -39,7 +39,7 @@ function notebook(bundles: MimeBundle[]): string {
 }
 
 Deno.test({
-  name: "maps and charts still work after jupyter nbconvert --to html, MapLibre inlined once",
+  name: "maps and charts still work after jupyter nbconvert --to html, MapLibre unpacked once",
   ignore: !hasChromium() || !hasNbconvert(),
   sanitizeResources: false,
   sanitizeOps: false,
@@ -60,8 +60,8 @@ Deno.test({
         },
       ],
     });
-    const first = mapToMimeBundle(geo);
-    const second = mapToMimeBundle(geo, { color: "n" });
+    const first = await mapToMimeBundle(geo);
+    const second = await mapToMimeBundle(geo, { color: "n" });
     const c = await chart([{ a: "x", b: 2 }], {
       mark: "bar",
       encoding: { x: { field: "a", type: "nominal" }, y: { field: "b", type: "quantitative" } },
@@ -76,8 +76,8 @@ Deno.test({
       }).output();
       assert.ok(out.success, new TextDecoder().decode(out.stderr));
       const html = await Deno.readTextFile(`${dir}/maps.html`);
-      // The asset script (MapLibre, its worker, the basemap) is in the exported page once.
-      assert.equal((html.match(/__fusedMapAssets\)return;/g) ?? []).length, 1);
+      // Each map output carries the asset script (MapLibre, its worker, the basemap).
+      assert.equal((html.match(/__fusedMapAssets\)return;/g) ?? []).length, 2);
       const ids = [first, second].map((b) =>
         (b.metadata?.["text/html"] as Record<string, { id: string }>)["fused:map"].id
       );
@@ -86,6 +86,9 @@ Deno.test({
           const state = await waitForMap(page, id);
           assert.equal(state.loaded, true, state.error ?? "");
         }
+        // deno-lint-ignore no-explicit-any
+        const evaluated = await page.evaluate(() => (globalThis as any).__fusedMapAssetsEvaluated);
+        assert.equal(evaluated, 1);
         await page.waitForFunction(
           () =>
             // deno-lint-ignore no-explicit-any

@@ -1,0 +1,222 @@
+/**
+ * The static picture of a map, for every viewer that runs no JavaScript: GitHub (`image/png`),
+ * an untrusted classic Notebook (its sanitizer keeps a data-URI `<img>` inside the HTML but drops
+ * SVG), image viewers. It is drawn as SVG (offline land, a sample of the geometries, the notes)
+ * and rasterised to PNG with resvg (WebAssembly, no native dependency).
+ *
+ * @module
+ */
+
+import { initWasm, Resvg } from "@resvg/resvg-wasm";
+import type { GeoJsonGeometry } from "../client/formats/geo.ts";
+import { NotSupportedError } from "../client/errors.ts";
+import { offlineBasemap } from "./assets.ts";
+import { mercator, type PreparedMap } from "./map_data.ts";
+import { escapeHtml, formatCount } from "./mime.ts";
+
+/** Size and extra text of the static picture. */
+export interface StaticImageOptions {
+  /** Width in pixels; 800 by default. */
+  width?: number;
+  /** Height in pixels; 450 by default. */
+  height?: number;
+  /** One more line of text at the bottom (e.g. why the interactive map is not shown). */
+  caption?: string;
+}
+
+/**
+ * Draws the static fallback: the offline land, the sampled geometries (Web Mercator) and the
+ * note, as SVG that GitHub, nbconvert and image viewers show without JavaScript.
+ */
+export function mapToSvg(
+  prepared: PreparedMap,
+  options: StaticImageOptions = {},
+): string {
+  const width = options.width ?? 800;
+  const height = options.height ?? 450;
+  const [w, s, e, n] = prepared.bounds;
+  const [x0, y1] = mercator(w, s);
+  const [x1, y0] = mercator(e, n);
+  // Fit the data's box with a margin, keeping the aspect ratio of the picture.
+  const cx = (x0 + x1) / 2, cy = (y0 + y1) / 2;
+  const fit = Math.max((x1 - x0) / width, (y1 - y0) / height) * 1.1;
+  const span = Number.isFinite(fit) && fit > 0 ? fit : 1e-6; // one point: about street level
+  const px = (lon: number, lat: number): [number, number] => {
+    const [mx, my] = mercator(lon, lat);
+    return [(mx - cx) / span + width / 2, (my - cy) / span + height / 2];
+  };
+  // The visible box in Mercator units (y grows southwards).
+  const left = cx - (width / 2) * span, right = cx + (width / 2) * span;
+  const top = cy - (height / 2) * span, bottom = cy + (height / 2) * span;
+  const path = (coords: unknown, close: boolean): string => {
+    const rings = coords as number[][][];
+    return rings.map((ring) => {
+      let d = "";
+      let last = "";
+      for (const [lon, lat] of ring) {
+        const [a, b] = px(lon, lat);
+        const p = `${a.toFixed(1)},${b.toFixed(1)}`;
+        if (p === last) continue;
+        d += (d ? "L" : "M") + p;
+        last = p;
+      }
+      return d + (close ? "Z" : "");
+    }).join("");
+  };
+  const inView = (ring: number[][]): boolean => {
+    let minX = Infinity, maxX = -Infinity, minY = Infinity, maxY = -Infinity;
+    for (const [lon, lat] of ring) {
+      const [mx, my] = mercator(lon, lat);
+      minX = Math.min(minX, mx);
+      maxX = Math.max(maxX, mx);
+      minY = Math.min(minY, my);
+      maxY = Math.max(maxY, my);
+    }
+    return maxX >= left && minX <= right && maxY >= top && minY <= bottom;
+  };
+  const parts: string[] = [];
+  const landPolys = landPolygons().filter((poly) => inView(poly[0]));
+  if (landPolys.length) {
+    parts.push(
+      `<path d="${
+        landPolys.map((p) => path(p, true)).join("")
+      }" fill="#f4f2ee" stroke="#b9b4ab" stroke-width="0.5"/>`,
+    );
+  }
+  const shape = (g: GeoJsonGeometry, color: string): string => {
+    switch (g.type) {
+      case "Polygon":
+        return `<path d="${
+          path(g.coordinates, true)
+        }" fill="${color}" fill-opacity="0.6" stroke="#333" stroke-width="0.6" fill-rule="evenodd"/>`;
+      case "MultiPolygon":
+        return `<path d="${
+          (g.coordinates as unknown[]).map((p) => path(p, true)).join("")
+        }" fill="${color}" fill-opacity="0.6" stroke="#333" stroke-width="0.6" fill-rule="evenodd"/>`;
+      case "LineString":
+        return `<path d="${
+          path([g.coordinates], false)
+        }" fill="none" stroke="${color}" stroke-width="2"/>`;
+      case "MultiLineString":
+        return `<path d="${
+          path(g.coordinates, false)
+        }" fill="none" stroke="${color}" stroke-width="2"/>`;
+      case "MultiPoint":
+        return (g.coordinates as number[][]).map(([lon, lat]) => {
+          const [a, b] = px(lon, lat);
+          return `<circle cx="${a.toFixed(1)}" cy="${b.toFixed(1)}" r="3" fill="${color}"/>`;
+        }).join("");
+      case "GeometryCollection":
+        return (g.geometries ?? []).map((c) => shape(c, color)).join("");
+      default:
+        return "";
+    }
+  };
+  for (const [g, color] of prepared.sample.shapes) parts.push(shape(g, color));
+  const r = prepared.pointCount > 100_000 ? 1.5 : prepared.pointCount > 10_000 ? 2 : 3;
+  for (const [lon, lat, color] of prepared.sample.points) {
+    const [a, b] = px(lon, lat);
+    parts.push(`<circle cx="${a.toFixed(1)}" cy="${b.toFixed(1)}" r="${r}" fill="${color}"/>`);
+  }
+  const sampled = prepared.sample.points.length + prepared.sample.shapes.length;
+  const caption = [
+    sampled < prepared.embeddedFeatures
+      ? `Static preview of ${formatCount(sampled)} of ${
+        formatCount(prepared.totalFeatures)
+      } features`
+      : "",
+    prepared.note ?? "",
+    prepared.tiles ? `Tile layer ${prepared.tiles.url} (interactive view only)` : "",
+    options.caption ?? "",
+  ].filter(Boolean);
+  caption.forEach((text, i) =>
+    parts.push(
+      `<text x="6" y="${
+        height - 8 - 14 * (caption.length - 1 - i)
+      }" font-family="sans-serif" font-size="11" fill="#333">${escapeHtml(text)}</text>`,
+    )
+  );
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"><rect width="${width}" height="${height}" fill="#d4e3ef"/>${
+    parts.join("")
+  }</svg>`;
+}
+
+/** Every polygon (rings of lon/lat) of the offline land layer. */
+function landPolygons(): number[][][][] {
+  const land = offlineBasemap().land as {
+    features?: { geometry: GeoJsonGeometry }[];
+    geometry?: GeoJsonGeometry;
+  };
+  const geoms = land.features
+    ? land.features.map((f) => f.geometry)
+    : land.geometry
+    ? [land.geometry]
+    : [];
+  return geoms.flatMap((g) =>
+    g.type === "Polygon"
+      ? [g.coordinates as number[][][]]
+      : g.type === "MultiPolygon"
+      ? (g.coordinates as number[][][][])
+      : []
+  );
+}
+
+/** Debian's DejaVu Sans (fonts-dejavu-core); without it the picture has no text. */
+const FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+
+let resvgReady: Promise<Uint8Array[]> | undefined;
+
+/** Loads resvg's WebAssembly from the pinned npm package and the font, once. */
+function loadResvg(): Promise<Uint8Array[]> {
+  resvgReady ??= (async () => {
+    const entry = new URL(import.meta.resolve("@resvg/resvg-wasm"));
+    if (entry.protocol !== "file:") {
+      throw new NotSupportedError(
+        `The npm package "@resvg/resvg-wasm" resolved to ${entry}, not to a file: set "nodeModulesDir": "auto" in deno.json and run \`deno install\``,
+      );
+    }
+    await initWasm(await Deno.readFile(new URL("./index_bg.wasm", entry)));
+    try {
+      return [await Deno.readFile(FONT)];
+    } catch {
+      return [];
+    }
+  })();
+  return resvgReady;
+}
+
+/**
+ * The static picture as PNG bytes (about 30–150 KB at 800 × 450).
+ *
+ * @example
+ * ```ts
+ * import { prepareMap } from "./map_data.ts";
+ * import { mapToPng } from "./_map_static.ts";
+ * const png = await mapToPng(prepareMap({ type: "Point", coordinates: [2.35, 48.86] }));
+ * if (png[1] !== 0x50) throw new Error("not a PNG");
+ * ```
+ */
+export async function mapToPng(
+  prepared: PreparedMap,
+  options: StaticImageOptions = {},
+): Promise<Uint8Array> {
+  const fonts = await loadResvg();
+  const resvg = new Resvg(mapToSvg(prepared, options), {
+    font: {
+      fontBuffers: fonts,
+      loadSystemFonts: false,
+      defaultFontFamily: "DejaVu Sans",
+      sansSerifFamily: "DejaVu Sans",
+    },
+  });
+  try {
+    const image = resvg.render();
+    try {
+      return image.asPng();
+    } finally {
+      image.free();
+    }
+  } finally {
+    resvg.free();
+  }
+}
