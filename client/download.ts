@@ -108,10 +108,23 @@ async function fetchTo(url: URL, temp: string, opts: DownloadOptions): Promise<v
     try {
       await Deno.copyFile(source, temp);
     } catch (error) {
-      if (error instanceof Deno.errors.NotFound) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      if (scheme === "file") {
         throw new FusedError(`Cannot download ${url.href}: there is no file at ${source}`);
       }
-      throw error;
+      // Not in the embedded service's store on this machine: ask the service this client is
+      // logged in to (its store may be another machine's folder, or S3).
+      const files = await import("./api/files.ts");
+      try {
+        await files.download(url.href, temp, { signal: opts.signal });
+      } catch (remote) {
+        throw new FusedError(
+          `Cannot download ${url.href}: there is no file at ${source}, and the service could not provide it (${
+            (remote as Error).message
+          })`,
+          { cause: remote },
+        );
+      }
     }
     return;
   }

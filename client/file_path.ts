@@ -5,10 +5,12 @@
  * Roots: "mount" (and "auto") is `options.dataDirectory`, this machine's `/mount`: shared by every
  * process and kept across runs. "local" is `{options.tempDirectory}/fused_data`. `fd://bucket/key`
  * is `{fdRoot()}/bucket/key`, where `fdRoot()` is `options.fdPrefix` when that names a local
- * folder, else `{options.dataDirectory}/fd`: the storage root of the embedded service.
+ * folder, else the embedded service's store (`{embeddedServerDir()}/files`), so that a file
+ * uploaded with `fused.api.upload` is the file `download`, `ingest` and `getChunksMetadata` read.
  *
  * @module
  */
+import { homedir } from "node:os";
 import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NotSupportedError, ValidationError } from "./errors.ts";
@@ -103,8 +105,28 @@ export function filePath(path: string, opts: FilePathOptions = {}): string {
 }
 
 /**
+ * The data folder of the embedded service, as `fused serve` picks it: `FUSED_SERVER_DIR`, else
+ * `~/.fused/server`.
+ *
+ * @example
+ * ```ts
+ * import { embeddedServerDir } from "./file_path.ts";
+ * embeddedServerDir(); // e.g. "/home/me/.fused/server"
+ * ```
+ */
+export function embeddedServerDir(): string {
+  try {
+    const fromEnv = Deno.env.get("FUSED_SERVER_DIR");
+    if (fromEnv) return fromEnv;
+  } catch {
+    // No env permission: fall back to the home folder.
+  }
+  return join(homedir(), ".fused", "server");
+}
+
+/**
  * The local folder `fd://` URLs resolve to: `options.fdPrefix` when it is a local folder or
- * `file://` URL, else `{options.dataDirectory}/fd`.
+ * `file://` URL, else the embedded service's store, `{embeddedServerDir()}/files`.
  *
  * @example
  * ```ts
@@ -114,12 +136,12 @@ export function filePath(path: string, opts: FilePathOptions = {}): string {
  */
 export function fdRoot(): string {
   const prefix = options.fdPrefix;
-  if (prefix === null) return join(options.dataDirectory, "fd");
+  if (prefix === null) return join(embeddedServerDir(), "files");
   if (prefix.startsWith("file://")) return fileURLToPath(prefix).replace(/\/+$/, "") || "/";
   if (isAbsolute(prefix)) return prefix;
   throw new NotSupportedError(
     `Cannot resolve fd:// locally: options.fdPrefix is "${prefix}"; set it to a local folder or file:// URL, or to null for ${
-      join(options.dataDirectory, "fd")
+      join(embeddedServerDir(), "files")
     }`,
   );
 }

@@ -71,11 +71,19 @@ Deno.test("absolute and empty paths are refused with a clear error", () => {
   assert.throws(() => resolveInside("/root", ""), /is empty/);
 });
 
-Deno.test("fdRoot defaults to fd inside the data directory", () =>
-  withDirs((data) => {
-    assert.equal(fdRoot(), join(data, "fd"));
-    assert.equal(resolveFdPath("fd://bucket/t/p.parquet"), join(data, "fd", "bucket/t/p.parquet"));
-    assert.equal(resolveFdPath("fd://a%20b/c"), join(data, "fd", "a b/c"));
+Deno.test("fdRoot defaults to the embedded service's store, where api.upload puts files", () =>
+  withDirs((_data, temp) => {
+    const saved = Deno.env.get("FUSED_SERVER_DIR");
+    Deno.env.set("FUSED_SERVER_DIR", join(temp, "server"));
+    try {
+      const files = join(temp, "server", "files");
+      assert.equal(fdRoot(), files);
+      assert.equal(resolveFdPath("fd://bucket/t/p.parquet"), join(files, "bucket/t/p.parquet"));
+      assert.equal(resolveFdPath("fd://a%20b/c"), join(files, "a b/c"));
+    } finally {
+      if (saved === undefined) Deno.env.delete("FUSED_SERVER_DIR");
+      else Deno.env.set("FUSED_SERVER_DIR", saved);
+    }
   }));
 
 Deno.test("fdRoot follows a local fdPrefix and refuses a remote one", () =>

@@ -121,7 +121,7 @@ export const OptionsSchema = z.object({
   defaultDtypeOutVector: z.string().min(1),
   /** Transfer format of rasters returned by remote runs. */
   defaultDtypeOutRaster: z.string().min(1),
-  /** Where `fd://` URLs point; `null` means `{dataDirectory}/fd` (see `fdRoot()`). */
+  /** Where `fd://` URLs point; `null` means the embedded service's store (see `fdRoot()`). */
   fdPrefix: z.string().min(1).nullable(),
 });
 

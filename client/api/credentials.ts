@@ -7,7 +7,6 @@
  * @module
  */
 import { join } from "node:path";
-import { homedir } from "node:os";
 import { FusedError, HttpError } from "../errors.ts";
 import { options } from "../options.ts";
 import {
@@ -19,6 +18,7 @@ import {
 } from "./_token_store.ts";
 import { type User, UserSchema } from "./schemas.ts";
 import { type ApiCallOptions, globalTransport, Transport } from "./transport.ts";
+import { embeddedServerDir } from "../file_path.ts";
 
 /** Options of `login`. */
 export interface LoginOptions {
@@ -48,13 +48,7 @@ export interface LoginResult {
  * else `~/.fused/server`.
  */
 export function defaultServerDataDir(): string {
-  try {
-    const fromEnv = Deno.env.get("FUSED_SERVER_DIR");
-    if (fromEnv) return fromEnv;
-  } catch {
-    // No env permission: fall back to the home folder.
-  }
-  return join(homedir(), ".fused", "server");
+  return embeddedServerDir();
 }
 
 async function adminToken(dataDir: string): Promise<string> {
