@@ -15,7 +15,15 @@ export function tempSibling(path: string): string {
   return `${path}.tmp-${Deno.pid}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
-const TEMP_NAME = /\.(?:tmp|old)-(\d+)-[0-9a-z-]+$/;
+const TEMP_NAME = /\.(?:tmp|old)-(\d+)-[0-9a-f]{8}$/;
+/** Temporaries of versions before the pid was in the name: judged by age. */
+const LEGACY_TEMP_NAME = /\.tmp-[0-9a-f]{8}$/;
+const LEGACY_TEMP_AGE_MS = 10 * 60 * 1000;
+
+async function olderThan(path: string, ms = LEGACY_TEMP_AGE_MS): Promise<boolean> {
+  const modified = (await Deno.lstat(path).catch(() => null))?.mtime?.getTime();
+  return modified !== undefined && Date.now() - modified > ms;
+}
 
 /** Whether a process of this machine runs (true when that cannot be told). */
 export function processAlive(pid: number): boolean {
@@ -31,16 +39,19 @@ export function processAlive(pid: number): boolean {
 /**
  * Removes the temporary files and folders (`*.tmp-<pid>-*`, `*.old-<pid>-*`) that writers killed mid-write left
  * in a folder, when `of` is given only those of that one path; returns how many. Temporaries of
- * running processes are kept.
+ * running processes are kept; those of older versions (`*.tmp-<random>`) go when 10 minutes old.
  */
 export async function removeStaleTemps(dir: string, of?: string): Promise<number> {
   let removed = 0;
   try {
     for await (const entry of Deno.readDir(dir)) {
-      const match = TEMP_NAME.exec(entry.name);
-      if (!match || processAlive(Number(match[1]))) continue;
-      if (of !== undefined && entry.name.slice(0, match.index) !== of) continue;
-      await Deno.remove(join(dir, entry.name), { recursive: true }).catch(() => {});
+      const match = TEMP_NAME.exec(entry.name) ?? LEGACY_TEMP_NAME.exec(entry.name);
+      if (!match || (of !== undefined && entry.name.slice(0, match.index) !== of)) continue;
+      const path = join(dir, entry.name);
+      if (match[1] !== undefined ? processAlive(Number(match[1])) : !(await olderThan(path))) {
+        continue;
+      }
+      await Deno.remove(path, { recursive: true }).catch(() => {});
       removed++;
     }
   } catch (err) {
@@ -128,7 +139,7 @@ async function restoreInterrupted(path: string): Promise<void> {
   let aside: string | undefined;
   try {
     for await (const entry of Deno.readDir(dir)) {
-      const match = /\.old-(\d+)-[0-9a-z-]+$/.exec(entry.name);
+      const match = /\.old-(\d+)-[0-9a-f]{8}$/.exec(entry.name);
       if (match && entry.name.slice(0, match.index) === name && !processAlive(Number(match[1]))) {
         aside = join(dir, entry.name);
       }

@@ -439,6 +439,9 @@ interface Entry {
 }
 
 const TEMP_VALUE = /^value\.bin\.(\d+)\..*\.tmp$/;
+/** Temporary values of versions before the pid was in the name: judged by age. */
+const LEGACY_TEMP_VALUE = /^value\.bin\.[0-9a-f-]{36}\.tmp$/;
+const LEGACY_TEMP_AGE_MS = 10 * 60 * 1000;
 
 async function noteWrite(base: string, bytes: number): Promise<void> {
   const known = usage.get(base);
@@ -532,9 +535,13 @@ async function inspectEntry(dir: string, result: CacheCleanup): Promise<Entry> {
     entry.usedMs = (await Deno.stat(dir)).mtime?.getTime() ?? 0;
     for await (const file of Deno.readDir(dir)) {
       const path = join(dir, file.name);
-      const temp = TEMP_VALUE.exec(file.name);
+      const temp = TEMP_VALUE.exec(file.name) ?? LEGACY_TEMP_VALUE.exec(file.name);
       if (temp) {
-        if (processAlive(Number(temp[1])) === false) {
+        const gone = temp[1] !== undefined
+          ? processAlive(Number(temp[1])) === false
+          : Date.now() - ((await Deno.stat(path)).mtime?.getTime() ?? Date.now()) >
+            LEGACY_TEMP_AGE_MS;
+        if (gone) {
           await Deno.remove(path).catch(() => {});
           result.temporaries++;
         } else entry.locked = true; // a live writer

@@ -545,12 +545,16 @@ Deno.test("the cache sweep removes temporary files and locks of dead processes o
     const dead = new Deno.Command("true").spawn();
     await dead.status;
     await Deno.writeTextFile(join(entry, `value.bin.${dead.pid}.abc.tmp`), "half");
+    const legacy = join(entry, `value.bin.${crypto.randomUUID()}.tmp`);
+    await Deno.writeTextFile(legacy, "half, from an older version");
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await Deno.utime(legacy, hourAgo, hourAgo);
     await Deno.writeTextFile(
       join(entry, "lock"),
       JSON.stringify({ pid: dead.pid, host: hostname(), created: Date.now(), id: "x" }),
     );
     const swept = await cleanCache();
-    assert.equal(swept.temporaries, 1);
+    assert.equal(swept.temporaries, 2);
     assert.equal(swept.locks, 1);
     assert.deepEqual([...Deno.readDirSync(entry)].map((e) => e.name), ["value.bin"]);
     assert.equal((await readCache("k", { folder: "sweep" })).hit, true);

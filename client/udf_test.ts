@@ -139,8 +139,16 @@ Deno.test("toDirectory over an old folder leaves no temporary beside it, and put
   await dead.status;
   await Deno.rename(path, `${path}.old-${dead.pid}-abcd1234`);
   await Deno.mkdir(`${path}.tmp-${dead.pid}-abcd1234`);
+  // Temporaries of older versions (no pid in the name) go when they are old, not while fresh.
+  await Deno.mkdir(`${path}.tmp-0badf00d`);
+  const hourAgo = new Date(Date.now() - 3600_000);
+  await Deno.utime(`${path}.tmp-0badf00d`, hourAgo, hourAgo);
+  await Deno.mkdir(`${path}.tmp-0000beef`);
   await assert.rejects(() => udf(SOURCE, { name: "swap" }).toDirectory(path), /already exists/);
-  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["swap"]);
+  assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name).sort(), [
+    "swap",
+    "swap.tmp-0000beef",
+  ]);
   assert.match(await Deno.readTextFile(`${path}/swap.ts`), /"hi"/);
   await Deno.remove(dir, { recursive: true });
 });
