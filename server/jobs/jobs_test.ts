@@ -492,16 +492,23 @@ Deno.test("a job whose process ended while the service was down gets the outcome
       await first.server.close();
     }
     await until(() => processStartTime(pid) === null, "the job's process to end");
+    const endSeen = Date.now();
+    // The service stays down a while longer: the job's end time must not include that.
+    await new Promise((r) => setTimeout(r, 1500));
     second = await startService(dataDir, engine);
     const done = await api.jobGetStatus(jobId, { transport: second.transport });
     assert.equal(done.job_status, "Done");
     const messages = (await api.jobGetLogs(jobId, { transport: second.transport })).map((r) =>
       r.message
     );
-    assert.ok(messages.includes("Job succeeded"), messages.join("\n"));
-    assert.ok(messages.includes(
+    // The job's own lines come first, in the order written; the restart's line after them.
+    const restarted = messages.indexOf(
       "Service restarted: the job's process ended while the service was down",
-    ));
+    );
+    assert.ok(restarted > messages.indexOf("Job succeeded"), messages.join("\n"));
+    assert.ok(messages.indexOf("Job succeeded") >= 0, messages.join("\n"));
+    const { end_date: end } = done as { end_date?: string };
+    assert.ok(end && Date.parse(end) <= endSeen, `the job ended at ${end}, after it was seen gone`);
   } finally {
     await second?.server.close();
     await killLeftovers(dataDir);

@@ -69,11 +69,12 @@ interface ActiveJob {
   /** Resolves `done`. */
   settle: () => void;
   timer?: ReturnType<typeof setTimeout>;
+  /** The process ended while no service watched it (found so at a restart). */
+  endedUnwatched?: boolean;
 }
 
 const CHILD_PATH = fromFileUrl(new URL("./_job_child.ts", import.meta.url));
 const CONFIG_PATH = fromFileUrl(new URL("../../deno.json", import.meta.url));
-const PROJECT_ROOT = fromFileUrl(new URL("../../", import.meta.url)).replace(/\/$/, "");
 const READ_CHUNK = 1 << 20;
 const TERMINAL: JobStatus[] = ["succeeded", "failed", "cancelled"];
 
@@ -128,21 +129,6 @@ function envOrUndefined(name: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Deno's npm cache, which the engine's Workers (and so the job) must read. */
-function npmReadRoots(): string[] {
-  const home = envOrUndefined("HOME");
-  const denoDir = envOrUndefined("DENO_DIR") ??
-    join(envOrUndefined("XDG_CACHE_HOME") ?? (home ? join(home, ".cache") : "/tmp"), "deno");
-  const roots = [join(denoDir, "npm")];
-  return roots.filter((root) => {
-    try {
-      return Deno.statSync(root).isDirectory;
-    } catch {
-      return false;
-    }
-  });
 }
 
 /**
@@ -358,10 +344,10 @@ export class JobRunner implements JobService {
   }
 
   #spawn(spec: ChildSpec, runDir: string, output: string): Deno.ChildProcess {
-    // The engine's Workers read the SDK's source (engine/_worker.ts, and `import "fused"` in a
-    // UDF) and the npm packages; a Worker cannot have more than its process, so the job gets them.
-    const reads = [runDir, spec.resultDir, PROJECT_ROOT, ...npmReadRoots()];
-    const writes = [runDir, spec.resultDir];
+    // The job's process runs only our code (_job_child.ts): it hosts the engine, which starts
+    // each UDF in a sandboxed process with its own walls (read/write/net permissions, memory
+    // cgroup or rlimit). The host must spawn those, make their temp folders and cgroups, so it
+    // has all permissions; the service's secrets stay out because its environment is cleared.
     const denoArgs = [
       "run",
       "--quiet",
@@ -369,9 +355,7 @@ export class JobRunner implements JobService {
       `--config=${CONFIG_PATH}`,
       "--unstable-worker-options",
       `--v8-flags=--max-old-space-size=${spec.limits.heapMb}`,
-      `--allow-read=${reads.join(",")}`,
-      `--allow-write=${writes.join(",")}`,
-      "--allow-env=HOME,DENO_DIR,XDG_CACHE_HOME",
+      "--allow-all",
       CHILD_PATH,
       join(runDir, "spec.json"),
     ];
@@ -429,10 +413,14 @@ export class JobRunner implements JobService {
     const limits = this.instanceTypes[type] ?? DEFAULT_INSTANCE_TYPES[DEFAULT_INSTANCE_TYPE];
     const proc = job.process;
     const active = newActive(job.id, type, limits);
+    let offset = job.logOffset;
     if (proc && processAlive(proc.pid, proc.startTime)) {
       active.pid = proc.pid;
       active.exited = this.#watchPid(proc.pid, proc.startTime);
       this.#active.set(job.id, active);
+      // What the job wrote while the service was down comes first, then the restart's line.
+      const output = join(this.#runDir(job.id), "output.log");
+      offset = await this.#copyOutput(job.id, output, offset, false);
       await this.#log(job.id, [
         `Service restarted: re-attached to the job's process (pid ${proc.pid})`,
       ]);
@@ -440,11 +428,9 @@ export class JobRunner implements JobService {
     } else {
       this.#active.set(job.id, active);
       active.exited = Promise.resolve(null);
-      await this.#log(job.id, [
-        "Service restarted: the job's process ended while the service was down",
-      ]);
+      active.endedUnwatched = true; // #follow copies its output, then says so
     }
-    this.#follow(active, job.logOffset).finally(active.settle);
+    this.#follow(active, offset).finally(active.settle);
     // A job that ended while the service was down is recorded before the service answers.
     if (!active.pid) await active.done;
   }
@@ -479,6 +465,11 @@ export class JobRunner implements JobService {
       break;
     }
     await this.#copyOutput(active.id, output, position, true);
+    if (active.endedUnwatched) {
+      await this.#log(active.id, [
+        "Service restarted: the job's process ended while the service was down",
+      ]);
+    }
     clearTimeout(active.timer);
     await this.#conclude(active, exitCode);
     this.#active.delete(active.id);
@@ -557,6 +548,9 @@ export class JobRunner implements JobService {
       exit = null;
     }
     if (exit) await this.#registry.setJobResults(id, exit.results ?? []);
+    // A job that ended while no service watched it ended when it last wrote, not now: its
+    // exec_time must not include the service's downtime.
+    const at = active.endedUnwatched ? await this.#endTime(id) : undefined;
     if (active.stop === "cancel") {
       await this.#log(id, ["Job cancelled"]);
       await this.#finish(id, "cancelled", null);
@@ -570,7 +564,7 @@ export class JobRunner implements JobService {
         true,
       );
     } else if (exit) {
-      await this.#finish(id, exit.status, exit.error);
+      await this.#finish(id, exit.status, exit.error, false, at);
     } else {
       await this.#finish(
         id,
@@ -579,9 +573,23 @@ export class JobRunner implements JobService {
           exitCode === null ? "" : ` (exit code ${exitCode})`
         }: it may have run out of memory (V8 heap ${limits.heapMb} MB of instance type ${instanceType}) or been killed; see the log lines before this one`,
         true,
+        at,
       );
     }
     this.#lastTimestamp.delete(id);
+  }
+
+  /** When a job's process last wrote its outcome (or, without one, its output), ISO. */
+  async #endTime(id: string): Promise<string | undefined> {
+    for (const name of ["exit.json", "output.log"]) {
+      try {
+        const mtime = (await Deno.stat(join(this.#runDir(id), name))).mtime;
+        if (mtime) return mtime.toISOString();
+      } catch {
+        // Not written: try the next one.
+      }
+    }
+    return undefined;
   }
 
   async #finish(
@@ -589,8 +597,9 @@ export class JobRunner implements JobService {
     status: JobStatus,
     error: string | null,
     logError = false,
+    at?: string,
   ): Promise<void> {
     if (logError && error) await this.#log(id, [`ERROR: ${error}`]);
-    await this.#registry.setJobStatus(id, status, error, { from: ["pending", "running"] });
+    await this.#registry.setJobStatus(id, status, error, { from: ["pending", "running"], at });
   }
 }

@@ -276,12 +276,14 @@ export interface Registry {
   /**
    * Sets a job's status (and start/finish times); null when there is none, or when `from` is
    * given and the job's status is not one of them (so a finished job is never changed again).
+   * `at` is the ISO time of the change when it happened earlier than now (a job's process that
+   * ended while no service watched it); it becomes the start or finish time.
    */
   setJobStatus(
     id: string,
     status: JobStatus,
     error?: string | null,
-    options?: { from?: JobStatus[] },
+    options?: { from?: JobStatus[]; at?: string },
   ): Promise<JobRecord | null>;
   /** Appends text to a job's `logs` text (the job runner keeps line records instead). */
   appendJobLogs(id: string, text: string): Promise<void>;

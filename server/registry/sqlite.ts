@@ -535,9 +535,9 @@ export class SqliteRegistry implements Registry {
     id: string,
     status: JobStatus,
     error: string | null = null,
-    options: { from?: JobStatus[] } = {},
+    options: { from?: JobStatus[]; at?: string } = {},
   ): Promise<JobRecord | null> {
-    const time = now();
+    const time = options.at ?? now();
     const finished = status === "succeeded" || status === "failed" || status === "cancelled";
     const from = options.from ?? [];
     const changes = this.#run(
