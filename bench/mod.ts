@@ -12,6 +12,7 @@ const BENCHES: Record<string, () => Promise<{ main(): Promise<unknown> }>> = {
   display: () => import("./display_bench.ts"),
   kernel: () => import("./kernel_bench.ts"),
   ingest: () => import("./ingest_bench.ts"),
+  scale: () => import("./scale_bench.ts"),
 };
 
 /** Runs the named benchmarks (all by default), one after the other. */
