@@ -422,7 +422,7 @@ export async function writeCache(
     await Deno.remove(temp).catch(() => {});
     throw error;
   }
-  await noteWrite(cacheBase(opts.storage), bytes.byteLength);
+  await noteWrite(cacheBase(opts.storage), bytes.byteLength + ENTRY_OVERHEAD);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -430,6 +430,9 @@ export async function writeCache(
 
 /** Bytes each base folder is believed to hold (measured by a sweep, then counted up by writes). */
 const usage = new Map<string, number>();
+
+/** What an entry costs besides its value: the blocks of its folder and file, so tiny values count. */
+const ENTRY_OVERHEAD = 8192;
 
 interface Entry {
   dir: string;
@@ -530,7 +533,7 @@ async function collect(dir: string, entries: Entry[], result: CacheCleanup): Pro
 }
 
 async function inspectEntry(dir: string, result: CacheCleanup): Promise<Entry> {
-  const entry: Entry = { dir, bytes: 0, usedMs: 0, locked: false };
+  const entry: Entry = { dir, bytes: ENTRY_OVERHEAD, usedMs: 0, locked: false };
   try {
     entry.usedMs = (await Deno.stat(dir)).mtime?.getTime() ?? 0;
     for await (const file of Deno.readDir(dir)) {
