@@ -2,15 +2,14 @@
  * Throughput of the UDF service in requests per second, measured with `wrk` when it is installed
  * (else with bounded fetch loops in this process):
  * a cached share-token result against `Deno.serve` answering the same bytes from memory
- * (target ratio ≥ 0.5), and an uncached trivial UDF (`cache_max_age=0`, a Worker run per request).
+ * (target ratio ≥ 0.5), and an uncached trivial UDF (`cache_max_age=0`, a sandboxed process run per request).
  *
- * Run: `deno run -A --unstable-worker-options bench/server_bench.ts [seconds] [concurrency]`
+ * Run: `deno run -A bench/server_bench.ts [seconds] [concurrency]`
  *
  * @module
  */
 import { options } from "../client/options.ts";
 import { LocalEngine } from "../engine/mod.ts";
-import { localRunner } from "../server/runner.ts";
 import { startServer } from "../server/serve.ts";
 
 /** One measured load. */
@@ -90,7 +89,7 @@ export async function main(
   const server = await startServer({
     port: 0,
     dataDir: `${dir}/server`,
-    runner: localRunner({ engine }),
+    engine,
     quiet: true,
   });
   const headers = {
