@@ -1,10 +1,9 @@
 /**
  * fused-ts: the Fused UDF platform in TypeScript on Deno. Define UDFs, run them locally in
- * sandboxed Workers or on a service, fan them out, cache them, and read every result as Arrow
+ * sandboxed processes or on a service, fan them out, cache them, and read every result as Arrow
  * tables, rasters, JSON or HTML.
  *
- * Importing this module installs the local engine (sandboxed Workers; the host needs
- * `--unstable-worker-options`).
+ * Importing this module installs the local engine (sandboxed processes started with `deno`).
  *
  * @example
  * ```ts ignore
@@ -21,7 +20,7 @@ import { cachingLocalEngine, installEngine } from "./client/run.ts";
 import { defaultEngine } from "./engine/mod.ts";
 
 // Created on first run, not at import: importing "fused" must work anywhere, also inside a
-// UDF's permission-less Worker (which cannot read TMPDIR to place the engine's folder).
+// UDF's sandboxed process (which cannot read TMPDIR to place the engine's folder).
 installEngine(
   "local",
   cachingLocalEngine({

@@ -1,8 +1,7 @@
 /**
- * The local engine: runs TypeScript UDFs on this machine in a pool of sandboxed Deno Workers,
- * with parameter coercion, captured logs, timeouts and cancellation.
- *
- * The host process needs `--unstable-worker-options` (the deno.json tasks pass it).
+ * The UDF executor: runs TypeScript UDFs on this machine in a pool of sandboxed Deno processes
+ * (one wall per UDF version, permission set and caller), with parameter coercion, captured logs,
+ * memory limits, timeouts and cancellation. The host needs permission to run `deno` (`-A`).
  *
  * @example
  * ```ts
@@ -32,7 +31,7 @@ let shared: LocalEngine | undefined;
 
 /**
  * The process-wide engine, created on first use and closed when the program unloads. Idle
- * Workers do not keep the process alive.
+ * processes do not keep the program alive.
  */
 export function defaultEngine(): LocalEngine {
   if (!shared) {

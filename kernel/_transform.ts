@@ -14,7 +14,7 @@ import {
   type Edit,
   FUNCTIONS,
   interruptCheckEdits,
-} from "../engine/interrupt_checks.ts";
+} from "./interrupt_checks.ts";
 
 /** Name of the global function the transform calls in loops and functions to check for interrupts. */
 export const TICK_NAME = "$__fusedTick";

@@ -5,12 +5,12 @@
  * Why: Deno 2.9.6 cannot stop a Worker that spins in synchronous code. `worker.terminate()`
  * returns, but the isolate keeps running a full core and keeps the process alive (measured; the
  * same holds for the inspector's terminateExecution). A tick that throws unwinds the spin, after
- * which terminate works. The kernel's evaluator uses the same edits for notebook cells.
+ * which terminate works. The evaluator inserts these checks into notebook cells, so a cell's
+ * `while (true) {}` stops without losing the notebook's state. (UDFs no longer need them: they
+ * run in processes that are SIGKILLed.)
  *
  * @module
  */
-import * as acorn from "acorn";
-import { transformSync } from "amaro";
 
 /** A text edit at offsets of the source. */
 export interface Edit {
@@ -88,28 +88,4 @@ export function applyEdits(source: string, edits: Edit[]): string {
     pos = e.end;
   }
   return out + source.slice(pos);
-}
-
-/**
- * Inserts interrupt checks into a TypeScript module, keeping every line where it was (so stack
- * traces still name the user's lines). Types are stripped in place (offsets unchanged) only to
- * find the loops; the edits go into the original text. Code that cannot be stripped in place
- * (enums, namespaces) or does not parse is returned unchanged: it runs without checks, and a
- * syntax error is reported by Deno's own loader with its real position.
- */
-export function withInterruptChecks(code: string, tick: string): string {
-  let js: string;
-  try {
-    js = transformSync(code, { mode: "strip-only" }).code;
-  } catch {
-    return code;
-  }
-  if (js.length !== code.length) return code;
-  let ast: Node;
-  try {
-    ast = acorn.parse(js, { ecmaVersion: "latest", sourceType: "module" });
-  } catch {
-    return code;
-  }
-  return applyEdits(code, interruptCheckEdits(ast, tick));
 }
