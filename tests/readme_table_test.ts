@@ -185,7 +185,7 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     });
     const done = await api.waitForJob(job, WAIT);
     assert.equal(done.job_status, "Done");
-    assert.ok((await api.getJobs()).some((j) => j.job_id === job.job_id));
+    assert.ok((await api.getJobs()).some((j) => j.id === job.job_id));
     assert.equal((await api.getStatus(job)).job_status, "Done");
     assert.ok((await api.getLogs(job)).length > 0);
     await api.tailLogs(job, { write: () => {}, timeout: 10 });
