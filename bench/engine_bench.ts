@@ -8,7 +8,9 @@
  * (c) a 1,000,000 × 4 Arrow table from the UDF's process to the host ÷ the same IPC bytes sent
  *     by a raw child over the same channel (target ≤ 1.5x);
  * (d) the service's uncached trivial UDF, requests per second at 32 connections (wrk), against
- *     the Worker engine's 5,169 (target ≥ 0.8x).
+ *     the Worker engine's 5,169 (target ≥ 0.8x);
+ * (e) what the interrupt checks the Worker engine inserted into UDF code cost a loop and a
+ *     recursion (the reason the executor dropped them: it SIGKILLs instead).
  *
  * Run: `deno run -A bench/engine_bench.ts [server seconds]`
  *
@@ -108,6 +110,49 @@ async function timed(n: number, warmup: number, fn: () => Promise<unknown>): Pro
   return samples;
 }
 
+/**
+ * A loop and a recursion, plain and with the tick the interrupt-check transform inserted (an
+ * Atomics flag read and a counter, as kernel/interrupt_checks.ts's edits call), in this process.
+ */
+function interruptCheckCost(): { loop: number; recursion: number } {
+  const flag = new Int32Array(new SharedArrayBuffer(4));
+  let ticks = 0;
+  const tick = (): void => {
+    if (Atomics.load(flag, 0) !== 0) throw new Error("interrupted");
+    ticks++;
+  };
+  const plain = (n: number): number => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += i % 7;
+    return s;
+  };
+  const checked = (n: number): number => {
+    tick();
+    let s = 0;
+    for (let i = 0; i < n; i++) {
+      tick();
+      s += i % 7;
+    }
+    return s;
+  };
+  const fib = (n: number): number => (n < 2 ? n : fib(n - 1) + fib(n - 2));
+  const fibChecked = (
+    n: number,
+  ): number => (tick(), n < 2 ? n : fibChecked(n - 1) + fibChecked(n - 2));
+  const time = (fn: () => unknown): number => {
+    const t0 = performance.now();
+    fn();
+    return performance.now() - t0;
+  };
+  const loops: number[] = [];
+  const recursions: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    loops.push(time(() => checked(5e7)) / time(() => plain(5e7)));
+    recursions.push(time(() => fibChecked(28)) / time(() => fib(28)));
+  }
+  return { loop: quantile(loops, 0.5), recursion: quantile(recursions, 0.5) };
+}
+
 /** Runs the benchmark, prints a table and returns the numbers. */
 export async function main(args: string[] = Deno.args): Promise<EngineBenchResult> {
   const serverSeconds = Number(args[0] ?? 6);
@@ -177,6 +222,7 @@ export default function udf() { return table }`,
     ]);
     const uncached = results.find((r) => r.name.startsWith("uncached"))!;
 
+    const checks = interruptCheckCost();
     const result: EngineBenchResult = {
       rawRoundTripMs: quantile(raw, 0.5),
       warmRunMs: quantile(warm, 0.5),
@@ -226,6 +272,11 @@ export default function udf() { return table }`,
       } req/s | | ${
         (result.uncachedRps / WORKER_UNCACHED_RPS).toFixed(2)
       }x the Worker engine's ${WORKER_UNCACHED_RPS} (≥ 0.8x) |`,
+    );
+    console.log(
+      `| interrupt checks in UDF code (dropped), loop / recursion | ${checks.loop.toFixed(2)}x / ${
+        checks.recursion.toFixed(2)
+      }x slower | | plain code, same process |`,
     );
     return result;
   } finally {
