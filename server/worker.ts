@@ -293,7 +293,7 @@ const HELP = `fused worker: takes batch jobs from the shared queue and runs them
 
 Options:
   --database URL      the shared PostgreSQL (default $FUSED_DATABASE_URL), postgres://USER:PASSWORD@HOST:PORT/DB
-  --storage URL       the shared store (default $FUSED_STORAGE_URL): s3://BUCKET/PREFIX, or a folder
+  --storage URL       the services' store (default $FUSED_STORAGE_URL): s3://BUCKET/PREFIX, or a folder
                       (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for S3)
   --concurrency N     jobs run at once (default 2)
   --data-dir PATH     this worker's own folder (default a new temp folder)
@@ -329,6 +329,13 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
+  const storageUrl = values.storage ?? Deno.env.get("FUSED_STORAGE_URL");
+  if (!storageUrl) {
+    console.error(
+      "fused worker needs the store the services use: pass --storage s3://BUCKET/PREFIX (or their files folder) or set FUSED_STORAGE_URL",
+    );
+    return 2;
+  }
   const concurrency = values.concurrency === undefined ? 2 : Number(values.concurrency);
   if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
     console.error(`Invalid --concurrency "${values.concurrency}": use a whole number from 1 to 64`);
@@ -339,7 +346,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     worker = await startWorker({
       databaseUrl,
-      storageUrl: values.storage ?? Deno.env.get("FUSED_STORAGE_URL") ?? null,
+      storageUrl,
       dataDir,
       concurrency,
     });
