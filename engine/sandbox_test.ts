@@ -200,6 +200,42 @@ Deno.test({
       await stillServes();
     });
 
+    await t.step("when the host is killed, its spinning UDF's process dies with it", async () => {
+      const marker = join(root, `orphan-${crypto.randomUUID()}`);
+      const script = join(root, "host.ts");
+      const url = (path: string) => new URL(path, import.meta.url).href;
+      await Deno.writeTextFile(
+        script,
+        `import { udf } from ${JSON.stringify(url("../client/udf.ts"))};
+import { options } from ${JSON.stringify(url("../client/options.ts"))};
+import { LocalEngine } from ${JSON.stringify(url("./mod.ts"))};
+options.dataDirectory = ${JSON.stringify(marker)};
+const engine = new LocalEngine({ dataDir: ${JSON.stringify(join(root, "engine_orphan"))} });
+void engine.run({ udf: udf("export default function udf() { while (true) {} }", { name: "orphan" }) });
+setInterval(() => {}, 1000);
+`,
+      );
+      const host = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          `--config=${new URL("../deno.json", import.meta.url).pathname}`,
+          script,
+        ],
+        stdout: "null",
+        stderr: "null",
+      }).spawn();
+      let spinning: number[] = [];
+      for (let i = 0; i < 300 && spinning.length === 0; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        spinning = processesWith(marker);
+      }
+      assert.equal(spinning.length, 1, "the UDF's process did not start");
+      host.kill("SIGKILL");
+      await host.status;
+      assert.deepEqual(await waitGone(marker), [], "the orphaned UDF process kept spinning");
+    });
+
     await t.step("after close no UDF process is left", async () => {
       await engine.close();
       assert.deepEqual(await waitGone(dataDir), []);
