@@ -97,6 +97,13 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
     });
     assert.equal(saved.status, 201, await saved.clone().text());
     const savedId = (await saved.json()).id;
+    const shared = await fetch(`${server.baseUrl}/udf-access-token/new`, {
+      method: "POST",
+      headers: json,
+      body: JSON.stringify({ udf_id: savedId }),
+    });
+    assert.equal(shared.status, 201, await shared.clone().text());
+    const shareToken = (await shared.json()).token;
 
     const escape = `${"../".repeat(12)}${outside.slice(1)}`;
     const badNames = [
@@ -523,6 +530,37 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
         expect: "refused",
       });
     }
+    // Parameters of a valid UDF reach the engine: odd ones may be refused or run, never a 5xx.
+    const valid = JSON.stringify({
+      step_config: JSON.stringify({ udf: { name: "ok", type: "deno_v1", code: CODE } }),
+    });
+    for (
+      const query of [
+        `x=${encodeURIComponent(escape)}`,
+        "x=NaN",
+        "x=1e999",
+        `x=${"9".repeat(5000)}`,
+        "__proto__=1",
+        "constructor=1",
+        "x=%00",
+        "x[]=1&x[]=2",
+      ]
+    ) {
+      add({
+        label: `run parameter ${query.slice(0, 40)}`,
+        method: "POST",
+        url: `${run}?cache_max_age=0&${query}`,
+        headers: json,
+        body: valid,
+        expect: "any",
+      });
+    }
+    add({
+      label: "token run with a traversal parameter",
+      method: "GET",
+      url: `${server.url}/${shareToken}/run/file?x=${encodeURIComponent(escape)}`,
+      expect: "any",
+    });
     // Query strings of runs.
     for (
       const query of [
