@@ -219,6 +219,13 @@ async function demo(args: string[]): Promise<number> {
   const outDir = resolve(values.out ?? join(home, "demo"));
   const serviceDir = join(outDir, "service");
   // A fresh service folder each time: the page's tile layer uses the token made by this run.
+  // Only a folder a service made (it has registry.db) is removed: never a folder of the user's.
+  const entries = await Array.fromAsync(Deno.readDir(serviceDir)).catch(() => []);
+  if (entries.length > 0 && !entries.some((e) => e.name === "registry.db")) {
+    throw new fused.ValidationError(
+      `Cannot use ${outDir} for the demo: its "service" folder is not a Fused service's; give another --out DIR`,
+    );
+  }
   await Deno.remove(serviceDir, { recursive: true }).catch(() => {});
   await Deno.mkdir(serviceDir, { recursive: true });
   const { installKernelspec, kernelspecDir } = await import("./kernel/install.ts");

@@ -158,3 +158,22 @@ Deno.test({
     }
   },
 });
+
+Deno.test("./fused demo refuses an --out folder whose service folder is not a Fused service's", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fused-demo-out-" });
+  try {
+    await Deno.mkdir(join(dir, "service"));
+    await Deno.writeTextFile(join(dir, "service", "notes.txt"), "mine");
+    const out = await new Deno.Command(join(ROOT, "fused"), {
+      args: ["demo", "--out", dir],
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(120_000),
+    }).output();
+    assert.equal(out.code, 1);
+    assert.match(dec.decode(out.stderr), /its "service" folder is not a Fused service's/);
+    assert.equal(await Deno.readTextFile(join(dir, "service", "notes.txt")), "mine");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
