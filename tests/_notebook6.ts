@@ -410,7 +410,7 @@ export async function isTrusted(page: Page): Promise<boolean> {
   return await page.evaluate(() => !!(globalThis as any).Jupyter.notebook.trusted);
 }
 
-/** Index of the first cell whose `metadata.id`/`id` or source matches. */
+/** Index of the first code cell whose `metadata.id`/`id` or source matches. */
 export async function cellIndex(
   page: Page,
   match: { id?: string; source?: string },
@@ -420,8 +420,10 @@ export async function cellIndex(
     const cells = (globalThis as any).Jupyter.notebook.get_cells();
     // deno-lint-ignore no-explicit-any
     return cells.findIndex((c: any) =>
-      (m.id !== undefined && (c.id === m.id || c.metadata?.id === m.id)) ||
-      (m.source !== undefined && c.get_text().includes(m.source))
+      c.cell_type === "code" && (
+        (m.id !== undefined && (c.id === m.id || c.metadata?.id === m.id)) ||
+        (m.source !== undefined && c.get_text().includes(m.source))
+      )
     );
   }, match);
 }

@@ -1,0 +1,214 @@
+/**
+ * The quick-start's maps in classic Notebook 6 (Debian's `jupyter-notebook`, started on
+ * 127.0.0.1 by the test) driven in headless Chromium, as a user meets them: Run All, every map
+ * drawn, the live tile layer drawing tiles straight from the kernel's service (no proxy: the
+ * browser sees the service's own CORS headers), then save and reload, trusted and untrusted, and
+ * a re-run of the first map before a save and reload.
+ *
+ * One notebook server, one kernel and one browser serve every step; each wait is bounded.
+ *
+ * Run All stops short of the last cell (`%fused serve --stop`): the tile map asks for its tiles
+ * while later cells run, and the reload steps need the service too; the stop cell runs last.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type { Page } from "playwright-core";
+import { decode } from "fast-png";
+import { hasChromium } from "../display/browser.ts";
+import {
+  cellIndex,
+  freePort,
+  isTrusted,
+  launchBrowser,
+  type NotebookPage,
+  openNotebook,
+  reloadNotebook,
+  runCells,
+  saveNotebook,
+  startNotebook6,
+} from "./_notebook6.ts";
+
+const ROOT = new URL("..", import.meta.url).pathname;
+const NAME = "quickstart.ipynb";
+const ARTIFACTS = join(ROOT, "tests", "artifacts");
+
+/** The map outputs on the page: their ids, in page order. */
+async function mapIds(page: Page): Promise<string[]> {
+  return await page.evaluate(() =>
+    // deno-lint-ignore no-explicit-any
+    Array.from((globalThis as any).document.querySelectorAll(".output_area .fused-map"))
+      // deno-lint-ignore no-explicit-any
+      .map((e: any) => e.id)
+  );
+}
+
+/** Waits for a map to be idle (or failed) and returns its state. */
+async function mapState(page: Page, id: string) {
+  await page.waitForFunction(
+    (mapId: string) => {
+      // deno-lint-ignore no-explicit-any
+      const s = (globalThis as any).__fusedMaps?.[mapId];
+      return s && (s.loaded || s.error);
+    },
+    id,
+    { timeout: 120_000, polling: 250 },
+  );
+  return await page.evaluate((mapId: string) => {
+    // deno-lint-ignore no-explicit-any
+    const s = (globalThis as any).__fusedMaps[mapId];
+    return { loaded: s.loaded as boolean, error: s.error as string | null, tile: s.tileError };
+  }, id);
+}
+
+/** Distinct colours and mid-grey pixels of an element's screenshot. */
+async function pixels(page: Page, selector: string, file: string) {
+  const element = page.locator(selector).first();
+  await element.scrollIntoViewIfNeeded();
+  const png = new Uint8Array(await element.screenshot({ path: join(ARTIFACTS, file) }));
+  const img = decode(png);
+  const d = img.data as Uint8Array, ch = img.channels;
+  const colours = new Set<number>();
+  let grey = 0;
+  for (let i = 0; i < img.width * img.height; i++) {
+    const r = d[i * ch], g = d[i * ch + 1], b = d[i * ch + 2];
+    colours.add((r << 16) | (g << 8) | b);
+    if (r === g && g === b && r > 20 && r < 235) grey++;
+  }
+  return { colours: colours.size, grey };
+}
+
+/** Asserts every map on the page is drawn by MapLibre, with a non-blank canvas. */
+async function everyMapDraws(page: Page, label: string, expected: number): Promise<string[]> {
+  const ids = await mapIds(page);
+  assert.equal(ids.length, expected, `${label}: map outputs on the page`);
+  for (const [i, id] of ids.entries()) {
+    const state = await mapState(page, id);
+    assert.equal(state.error, null, `${label}: map ${i} failed: ${state.error}`);
+    assert.equal(state.loaded, true, `${label}: map ${i} did not load`);
+    const shot = await pixels(page, `#${id} .fused-map-canvas canvas`, `nb6_${label}_${i}.png`);
+    assert.ok(shot.colours > 16, `${label}: the canvas of map ${i} looks blank`);
+  }
+  return ids;
+}
+
+Deno.test({
+  name: "quick-start maps in classic Notebook 6: run, save, reload, trusted and untrusted",
+  ignore: !hasChromium(),
+  // Playwright keeps its own connection and timers after close; finally blocks close them.
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    await Deno.mkdir(ARTIFACTS, { recursive: true });
+    const nb = await startNotebook6({
+      prefix: "fused-nb6-maps-",
+      env: { FUSED_QUICKSTART_PORT: String(freePort()) },
+    });
+    const browser = await launchBrowser();
+    let tab: NotebookPage | undefined;
+    try {
+      // The notebook reads ../node_modules (vega-datasets) as it does from notebooks/.
+      await Deno.symlink(join(ROOT, "node_modules"), join(nb.dir, "node_modules"));
+      await Deno.writeTextFile(
+        join(nb.root, NAME),
+        await Deno.readTextFile(join(ROOT, "notebooks", NAME)),
+      );
+      tab = await openNotebook(browser, nb, NAME);
+      const page = tab.page;
+      const stopCell = await cellIndex(page, { source: "%fused serve --stop" });
+      const firstMap = await cellIndex(page, { source: "fused.map(quakes" });
+      assert.ok(stopCell > 0 && firstMap > 0);
+      let maps = 0;
+
+      await t.step("Run All executes every cell without an error", async () => {
+        const cells = await page.evaluate(() =>
+          // deno-lint-ignore no-explicit-any
+          (globalThis as any).Jupyter.notebook.get_cells().length
+        );
+        const all = Array.from({ length: cells }, (_, i) => i).filter((i) => i !== stopCell);
+        const report = await runCells(page, all, 300_000);
+        assert.deepEqual(report.errors, [], nb.log().slice(-3000));
+        assert.ok(report.executed > 40, `${report.executed} cells ran`);
+        console.log(`Run All: ${report.executed} cells in ${(report.ms / 1000).toFixed(1)} s`);
+      });
+
+      await t.step("every map canvas is drawn", async () => {
+        maps = (await everyMapDraws(page, "run", 4)).length;
+      });
+
+      await t.step("the tile-layer map draws tiles from the kernel's service", async () => {
+        const ids = await mapIds(page);
+        const tileMap = ids.at(-1)!;
+        const state = await mapState(page, tileMap);
+        assert.equal(state.tile ?? null, null, `tile error: ${state.tile}`);
+        await page.waitForFunction(
+          (mapId: string) => {
+            // deno-lint-ignore no-explicit-any
+            const m = (globalThis as any).__fusedMaps[mapId].map;
+            return m.isSourceLoaded("fused-tiles");
+          },
+          tileMap,
+          { timeout: 60_000 },
+        );
+        const shot = await pixels(page, `#${tileMap} .fused-map-canvas canvas`, "nb6_tiles.png");
+        assert.ok(shot.grey > 5000, `only ${shot.grey} tile (grey) pixels`);
+      });
+
+      await t.step("saved and reloaded trusted, every map draws again", async () => {
+        await saveNotebook(page);
+        await nb.trust(NAME);
+        await reloadNotebook(page);
+        assert.equal(await isTrusted(page), true);
+        await everyMapDraws(page, "trusted", maps);
+      });
+
+      await t.step("the first map re-run, saved and reloaded: every map draws", async () => {
+        const before = await mapIds(page);
+        const report = await runCells(page, [firstMap]);
+        assert.deepEqual(report.errors, []);
+        const after = await mapIds(page);
+        assert.notEqual(after[0], before[0], "the re-run made a new map output");
+        await saveNotebook(page);
+        await reloadNotebook(page);
+        assert.equal(await isTrusted(page), true);
+        const ids = await everyMapDraws(page, "rerun", maps);
+        assert.equal(ids[0], after[0]);
+      });
+
+      await t.step("reloaded untrusted, every map shows its static image", async () => {
+        await saveNotebook(page);
+        await nb.untrust(NAME);
+        await reloadNotebook(page);
+        assert.equal(await isTrusted(page), false);
+        const images = await page.evaluate(() =>
+          Array.from(
+            // deno-lint-ignore no-explicit-any
+            (globalThis as any).document.querySelectorAll(
+              ".output_html img[src^='data:image/png']",
+            ),
+            // deno-lint-ignore no-explicit-any
+            (img: any) => ({ w: img.naturalWidth, h: img.naturalHeight, alt: img.alt }),
+          )
+        );
+        const mapImages = images.filter((i) => i.alt.startsWith("Map: "));
+        assert.equal(mapImages.length, maps, JSON.stringify(images));
+        for (const img of mapImages) assert.ok(img.w === 800 && img.h > 0, JSON.stringify(img));
+        // Untrusted: no map script ran.
+        // deno-lint-ignore no-explicit-any
+        assert.equal(await page.evaluate(() => (globalThis as any).__fusedMapAssets), undefined);
+        const shot = await pixels(page, ".output_html img[alt^='Map: ']", "nb6_untrusted.png");
+        assert.ok(shot.colours > 16, "the static image of the first map looks blank");
+      });
+
+      await t.step("the page never reached beyond 127.0.0.1", () => {
+        assert.deepEqual(tab!.blocked, []);
+        const ours = tab!.errors.filter((e) => /\bfused\b|maplibre|ERR_CONNECTION/i.test(e));
+        assert.deepEqual(ours, []);
+      });
+
+      await runCells(page, [stopCell]);
+    } finally {
+      await browser.close();
+      await nb.close();
+    }
+  },
+});
