@@ -105,6 +105,8 @@ export const OptionsSchema = z.object({
   cacheStorage: StorageSchema,
   /** Most bytes the disk cache keeps per base folder; the least recently used go first. */
   cacheMaxBytes: z.number().int().positive(),
+  /** Largest result a local UDF run may return, in bytes (the executor refuses larger ones). */
+  maxResultBytes: z.number().int().positive(),
   /** Never import UDF code when loading UDFs. */
   neverImport: z.boolean(),
   /** Print the logs of UDF runs. */
@@ -150,6 +152,7 @@ export const FUSED_NAMES: Readonly<Record<OptionName, string>> = {
   tempDirectory: "temp_directory",
   cacheStorage: "cache_storage",
   cacheMaxBytes: "cache_max_bytes",
+  maxResultBytes: "max_result_bytes",
   neverImport: "never_import",
   verboseUdfRuns: "verbose_udf_runs",
   verboseCachedFunctions: "verbose_cached_functions",
@@ -267,6 +270,7 @@ export function defaultOptionValues(home: string | null, tempDirectory: string):
     tempDirectory,
     cacheStorage: "auto",
     cacheMaxBytes: 5 * 1024 ** 3,
+    maxResultBytes: 256 * 1024 ** 2,
     neverImport: false,
     verboseUdfRuns: true,
     verboseCachedFunctions: true,

@@ -31,6 +31,7 @@ import type { UdfLogs } from "../client/errors.ts";
 import { unpackResult } from "../client/formats/packed.ts";
 import { fromTransferable } from "../client/formats/transfer.ts";
 import type { UdfResult } from "../client/formats/types.ts";
+import { options as fusedOptions } from "../client/options.ts";
 import { tileBounds } from "../client/tiles.ts";
 import type { Udf } from "../client/udf.ts";
 import type { CallerContext } from "../client/udf_host.ts";
@@ -97,7 +98,7 @@ export interface LocalEngineOptions {
    * (a cgroup, else RLIMIT_DATA) counts everything, ArrayBuffers and wasm included.
    */
   memoryLimitMb?: number;
-  /** Largest result a UDF may return, in bytes (default 256 MiB). */
+  /** Largest result a UDF may return, in bytes (default `options.maxResultBytes`, 256 MiB). */
   maxResultBytes?: number;
   /** Most threads a UDF's process may have, where a pids cgroup enforces it (default 64). */
   maxTasks?: number;
@@ -198,7 +199,7 @@ export class LocalEngine {
   #idleTimeoutMs: number;
   #dataDir: string;
   #memoryLimitMb: number;
-  #maxResultBytes: number;
+  #maxResultBytes: number | undefined;
   #maxTasks: number;
   #children = new Set<Child>();
   #queue: Job[] = [];
@@ -217,14 +218,14 @@ export class LocalEngine {
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
     this.#dataDir = options.dataDir ?? join(tmpdir(), "fused-ts");
     this.#memoryLimitMb = options.memoryLimitMb ?? 2048;
-    this.#maxResultBytes = options.maxResultBytes ?? 256 * 2 ** 20;
+    this.#maxResultBytes = options.maxResultBytes;
     this.#maxTasks = options.maxTasks ?? 64;
     for (const [name, value] of Object.entries({ memoryLimitMb: this.#memoryLimitMb })) {
       if (!(value >= 128)) {
         throw new ValidationError(`${name} must be at least 128 (MB), got ${value}`);
       }
     }
-    if (!(this.#maxResultBytes > 0)) {
+    if (this.#maxResultBytes !== undefined && !(this.#maxResultBytes > 0)) {
       throw new ValidationError(
         `maxResultBytes must be a positive number of bytes, got ${this.#maxResultBytes}`,
       );
@@ -270,7 +271,7 @@ export class LocalEngine {
       injected,
       env: request.env ?? {},
       streamOutput: request.onOutput !== undefined,
-      maxResultBytes: this.#maxResultBytes,
+      maxResultBytes: this.#resultLimit(),
     });
     const message = answer.message;
     if (message.type !== "result") throw new FusedError("Unexpected answer from a UDF process");
@@ -521,8 +522,19 @@ export class LocalEngine {
     void this.#read(child, child.conn);
   }
 
+  #resultLimit(): number {
+    return this.#maxResultBytes ?? fusedOptions.maxResultBytes;
+  }
+
   async #read(child: Child, conn: Deno.Conn): Promise<void> {
-    const limits = { maxHeaderBytes: 64 * 2 ** 20, maxBodyBytes: this.#maxResultBytes + 2 ** 20 };
+    const limit = (): number => this.#resultLimit();
+    // The body cap is read per frame: options.maxResultBytes may change while a process lives.
+    const limits = {
+      maxHeaderBytes: 64 * 2 ** 20,
+      get maxBodyBytes(): number {
+        return limit() + 2 ** 20;
+      },
+    };
     try {
       for await (const frame of readFrames(conn, limits)) {
         this.#answer(child, frame.header as unknown as ChildMessage, frame.body);

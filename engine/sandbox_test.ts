@@ -133,7 +133,8 @@ Deno.test({
     });
 
     await t.step("a result over maxResultBytes is refused naming the option", async () => {
-      const small = new LocalEngine({ dataDir: join(root, "engine_small"), maxResultBytes: 1024 });
+      const small = new LocalEngine({ dataDir: join(root, "engine_small") });
+      options.maxResultBytes = 1024;
       try {
         const big = udf("export default function udf() { return new Uint8Array(4096) }", {
           name: "big_result",
@@ -141,6 +142,7 @@ Deno.test({
         const err = await failure(small.run({ udf: big }));
         assert.match(err.message, /4096 bytes, over the limit of 1024 \(options\.maxResultBytes\)/);
       } finally {
+        options.maxResultBytes = 256 * 2 ** 20;
         await small.close();
       }
     });
