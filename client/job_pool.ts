@@ -348,11 +348,12 @@ export class JobPool {
    */
   async wait(options: { progress?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     if (this.done()) return;
-    if (options.progress !== false) {
-      // In the notebook kernel: show the pool's live widget unless it is on screen already.
-      const onWait = (globalThis as Record<symbol, unknown>)[WAIT_HOOK];
-      if (typeof onWait === "function") onWait(this);
-    }
+    // In the notebook kernel: show the pool's live widget unless it is on screen already (not
+    // for `progress: false`), and let an interrupt of the awaiting cell cancel the pool.
+    const onWait = (globalThis as Record<symbol, unknown>)[WAIT_HOOK];
+    const endWait: unknown = typeof onWait === "function"
+      ? onWait(this, { show: options.progress !== false })
+      : undefined;
     const showBar = options.progress ?? (fusedOptions.showProgress && Deno.stderr.isTerminal());
     const unsubscribe = showBar ? this.onProgress((p) => drawBar(p)) : undefined;
     try {
@@ -364,6 +365,7 @@ export class JobPool {
       });
     } finally {
       unsubscribe?.();
+      if (typeof endWait === "function") endWait();
       if (showBar) drawBar(this.progress());
     }
   }

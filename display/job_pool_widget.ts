@@ -5,8 +5,11 @@
  * It speaks the Jupyter widget protocol 2.1 with the standard `@jupyter-widgets/controls` 2.0.0
  * models (IntProgress, HTML, Button, HBox/VBox with their Layout and Style models), so
  * JupyterLab, Notebook 7 and VS Code render it with nothing to install. The same display carries
- * `text/html` and `text/plain`, updated in place (update_display_data) where no widget manager
- * exists (nbconvert, GitHub, classic Notebook).
+ * `text/html` and `text/plain`, updated in place (update_display_data). Where no widget manager
+ * exists (nbconvert, GitHub, classic Notebook without ipywidgets) no widget comm is opened at all
+ * (`widgets: false`): the HTML is the display, and in classic Notebook its script adds a Cancel
+ * button that reaches the kernel through the notebook's own comm API
+ * (`Jupyter.notebook.kernel.comm_manager`, target {@linkcode POOL_CONTROL_TARGET}).
  *
  * Nothing here knows about the kernel: {@linkcode showJobPool} talks to the frontend through a
  * {@linkcode WidgetTransport} (the kernel's comms and displays, or a recorder in tests).
@@ -37,6 +40,11 @@ export const WIDGET_VIEW_MIME = "application/vnd.jupyter.widget-view+json";
 export const WIDGET_TARGET = "jupyter.widget";
 /** Widget protocol version sent in comm_open metadata. */
 export const WIDGET_PROTOCOL_VERSION = "2.1.0";
+/**
+ * Comm target the HTML's Cancel button opens a comm to, with data
+ * `{ method: "cancel", display_id }`: the kernel cancels the pool shown in that display.
+ */
+export const POOL_CONTROL_TARGET = "fused.job_pool";
 
 const CONTROLS = "@jupyter-widgets/controls";
 const BASE = "@jupyter-widgets/base";
@@ -100,7 +108,16 @@ export interface WidgetClock {
 
 /** Options of {@linkcode showJobPool}. */
 export interface JobPoolWidgetOptions {
-  /** Fewest milliseconds between two updates of the widget or of the HTML (default 250). */
+  /**
+   * Whether the frontend has a widget manager (default true). Without one no widget comm is
+   * opened (a frontend without the `jupyter.widget` target logs an error for each), and the HTML,
+   * with a Cancel button where the frontend's comm API allows, is the display.
+   */
+  widgets?: boolean;
+  /**
+   * Fewest milliseconds between two updates of the widget or of the HTML (default 250; 1000
+   * without widgets, where each update re-renders the output).
+   */
   minIntervalMs?: number;
   /** While tasks run, the elapsed time is refreshed this often even if no task ends (default 1000). */
   tickMs?: number;
@@ -258,16 +275,72 @@ export function renderErrorHtml(progress: PoolProgress): string {
       : "");
 }
 
-/** The whole pool as self-contained HTML: what shows where no widget manager exists. */
-export function renderPoolHtml(progress: PoolProgress, options: { title?: string } = {}): string {
+/**
+ * The script that puts a Cancel button into the HTML of a running pool shown in `displayId`.
+ * Classic Notebook runs scripts of trusted outputs and gives them `Jupyter.notebook.kernel`; a
+ * click opens a comm to {@linkcode POOL_CONTROL_TARGET}. Elsewhere (JupyterLab without widgets,
+ * nbconvert pages, untrusted notebooks whose scripts are stripped) no button appears, so no
+ * button that cannot work is ever shown.
+ */
+export function cancelButtonScript(displayId: string): string {
+  const id = JSON.stringify(displayId);
+  return `<script>(function () {
+var id = ${id};
+var J = window.Jupyter || window.IPython;
+var kernel = J && J.notebook && J.notebook.kernel;
+if (!kernel || !kernel.comm_manager) return;
+var pools = window.__fusedJobPools = window.__fusedJobPools || {};
+var slots = document.querySelectorAll('.fused-job-pool-cancel[data-display-id="' + id + '"]');
+Array.prototype.forEach.call(slots, function (slot) {
+  if (slot.firstChild) return;
+  var button = document.createElement("button");
+  button.type = "button";
+  button.className = "btn btn-default btn-xs fused-job-pool-cancel-button";
+  button.title = "Cancel the pending runs and stop the running ones";
+  var show = function () {
+    button.textContent = pools[id] ? "Cancelling\u2026" : "Cancel";
+    button.disabled = !!pools[id];
+  };
+  var cancel = function (event) {
+    event.preventDefault();
+    if (pools[id]) return;
+    pools[id] = "cancelling";
+    show();
+    kernel.comm_manager.new_comm(${
+    JSON.stringify(POOL_CONTROL_TARGET)
+  }, { method: "cancel", display_id: id });
+  };
+  // A press, not only a click: the output is re-rendered as progress arrives, and a click whose
+  // mouseup lands on the next rendering would be lost.
+  button.addEventListener("pointerdown", cancel);
+  button.addEventListener("click", cancel);
+  show();
+  slot.appendChild(button);
+});
+})();</script>`;
+}
+
+/**
+ * The whole pool as self-contained HTML: what shows where no widget manager exists. With
+ * `cancelFor` (the display id) a running pool's HTML carries a Cancel button where the frontend
+ * allows one (see {@linkcode cancelButtonScript}).
+ */
+export function renderPoolHtml(
+  progress: PoolProgress,
+  options: { title?: string; cancelFor?: string } = {},
+): string {
   const finished = finishedCount(progress);
   const title = escapeHtml(options.title ?? "JobPool");
+  const cancel = options.cancelFor !== undefined && !progress.done
+    ? `<div class="fused-job-pool-cancel" data-display-id="${escapeHtml(options.cancelFor)}" ` +
+      `style="margin-top:0.3em"></div>${cancelButtonScript(options.cancelFor)}`
+    : "";
   return `<div class="fused-job-pool" style="font-family:var(--jp-ui-font-family, ` +
     `var(--vscode-font-family, sans-serif));font-size:var(--jp-ui-font-size1, 13px)">` +
     `<div><b>${title}</b></div>` +
     `<progress value="${finished}" max="${Math.max(progress.total, 1)}" ` +
     `style="width:100%;max-width:40em;height:1em"></progress>` +
-    `<div>${renderSummaryHtml(progress)}</div>${renderErrorHtml(progress)}</div>`;
+    `<div>${renderSummaryHtml(progress)}</div>${renderErrorHtml(progress)}${cancel}</div>`;
 }
 
 function barStyle(progress: PoolProgress): string {
@@ -419,13 +492,16 @@ export function widgetStates(
 /** The widget's display bundle: the widget view plus HTML and text fallbacks. */
 export function poolBundle(
   progress: PoolProgress,
-  options: { modelId?: string; title?: string } = {},
+  options: { modelId?: string; title?: string; cancelFor?: string } = {},
 ): MimeBundle {
   const data: Record<string, unknown> = {};
   if (options.modelId) {
     data[WIDGET_VIEW_MIME] = { model_id: options.modelId, version_major: 2, version_minor: 1 };
   }
-  data["text/html"] = renderPoolHtml(progress, { title: options.title });
+  data["text/html"] = renderPoolHtml(progress, {
+    title: options.title,
+    cancelFor: options.cancelFor,
+  });
   data["text/plain"] = poolText(progress, options.title);
   return { data, metadata: {} };
 }
@@ -450,8 +526,8 @@ export class JobPoolWidget {
   readonly bundle: MimeBundle & { transient: { display_id: string } };
   /** The display id of the bundle. */
   readonly displayId: string;
-  /** The model id of the root box (the one the widget view names). */
-  readonly modelId: string;
+  /** The model id of the root box (the one the widget view names); none without widgets. */
+  readonly modelId: string | undefined;
   readonly #pool: JobPoolLike;
   readonly #transport: WidgetTransport;
   readonly #clock: WidgetClock;
@@ -459,6 +535,7 @@ export class JobPoolWidget {
   readonly #tick: number;
   readonly #graceUntil: number;
   readonly #title: string;
+  readonly #widgets: boolean;
   readonly #comms = new Map<WidgetPart, WidgetComm>();
   readonly #ids = new Map<WidgetPart, string>();
   #sent: Record<WidgetPart, WidgetState>;
@@ -476,9 +553,11 @@ export class JobPoolWidget {
     this.#pool = pool;
     this.#transport = transport;
     this.#clock = options.clock ?? defaultClock;
-    this.#minInterval = options.minIntervalMs ?? 250;
+    this.#widgets = options.widgets ?? true;
+    this.#minInterval = options.minIntervalMs ?? (this.#widgets ? 250 : 1000);
     this.#tick = Math.max(this.#minInterval, options.tickMs ?? 1000);
-    this.#graceUntil = this.#clock.now() + (options.htmlGraceMs ?? 1000);
+    // Without widgets the HTML is the display: it updates from the start.
+    this.#graceUntil = this.#clock.now() + (this.#widgets ? options.htmlGraceMs ?? 1000 : 0);
     this.#title = options.title ?? "JobPool";
     this.displayId = options.displayId ?? crypto.randomUUID();
     const progress = pool.progress();
@@ -487,7 +566,7 @@ export class JobPoolWidget {
     const states = widgetStates(progress, (part) => `IPY_MODEL_${this.#ids.get(part)}`);
     // Children first: a frontend resolves IPY_MODEL references when a model arrives, so every
     // referenced model must already exist.
-    for (const part of WIDGET_PARTS) {
+    for (const part of this.#widgets ? WIDGET_PARTS : []) {
       const comm = transport.openComm(WIDGET_TARGET, { state: states[part], buffer_paths: [] }, {
         metadata: { version: WIDGET_PROTOCOL_VERSION },
         commId: this.#ids.get(part)!,
@@ -497,8 +576,8 @@ export class JobPoolWidget {
       comm.onClose(() => this.#comms.delete(part));
     }
     this.#sent = states;
-    this.modelId = this.#ids.get("root")!;
-    const bundle = poolBundle(progress, { modelId: this.modelId, title: this.#title });
+    this.modelId = this.#widgets ? this.#ids.get("root")! : undefined;
+    const bundle = this.#bundle(progress);
     this.#sentHtml = String(bundle.data["text/html"]);
     this.bundle = { ...bundle, transient: { display_id: this.displayId } };
     this.#finalSent = progress.done;
@@ -583,12 +662,21 @@ export class JobPoolWidget {
       : !this.#viewSeen && this.#clock.now() >= this.#graceUntil;
     this.#htmlHeld = !wanted && !progress.done && !this.#viewSeen;
     if (!wanted) return;
-    const bundle = poolBundle(progress, { modelId: this.modelId, title: this.#title });
+    const bundle = this.#bundle(progress);
     const html = String(bundle.data["text/html"]);
     if (html === this.#sentHtml && !progress.done) return;
     this.#sentHtml = html;
     if (progress.done) this.#finalSent = true;
     this.#transport.updateDisplay(bundle, this.displayId);
+  }
+
+  #bundle(progress: PoolProgress): MimeBundle {
+    return poolBundle(progress, {
+      modelId: this.modelId,
+      title: this.#title,
+      // With a widget manager the view has the buttons; the HTML is only a saved snapshot.
+      cancelFor: this.#widgets ? undefined : this.displayId,
+    });
   }
 
   #send(part: WidgetPart, data: unknown): void {

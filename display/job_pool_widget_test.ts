@@ -5,6 +5,7 @@ import type { RunResponse } from "../client/run.ts";
 import {
   isJobPoolLike,
   type JobPoolWidget,
+  POOL_CONTROL_TARGET,
   poolText,
   renderPoolHtml,
   showJobPool,
@@ -152,7 +153,7 @@ async function settle(): Promise<void> {
 
 function setup(
   n: number,
-  options: { maxWorkers?: number } = {},
+  options: { maxWorkers?: number; widgets?: boolean } = {},
 ): {
   pool: JobPool;
   tasks: Deferred[];
@@ -163,7 +164,7 @@ function setup(
   const clock = new ManualClock();
   const transport = new RecordingTransport(clock);
   const { pool, tasks } = controlledPool(n, options.maxWorkers);
-  const widget = showJobPool(pool, transport, { clock });
+  const widget = showJobPool(pool, transport, { clock, widgets: options.widgets });
   return { pool, tasks, clock, transport, widget };
 }
 
@@ -412,7 +413,7 @@ Deno.test("the HTML updates in place after the grace time until a widget view is
   assert.equal(transport.displays.length, 1);
   assert.match(String(transport.displays[0].bundle.data["text/html"]), /2\/6/);
   // A widget frontend shows the view: it reports it through _view_count.
-  transport.fromFrontend(widget.modelId, {
+  transport.fromFrontend(widget.modelId!, {
     method: "update",
     state: { _view_count: 1 },
     buffer_paths: [],
@@ -463,5 +464,47 @@ Deno.test("elapsed time keeps moving while no task ends", () => {
   const summaries = transport.updatesOf(widget.modelIdOf("summary")).map((s) => String(s.value));
   assert.equal(summaries.length, 3, "one refresh a second");
   assert.match(summaries[2], /3\.0 s/);
+  widget.dispose();
+});
+
+Deno.test("the HTML of a running pool has a Cancel slot and script for its display; a done pool's has none", () => {
+  const running = renderPoolHtml(progressOf({ pending: 2, running: 1 }), { cancelFor: "disp-1" });
+  assert.match(running, /class="fused-job-pool-cancel" data-display-id="disp-1"/);
+  assert.match(running, /<script>/);
+  assert.ok(running.includes(`new_comm("${POOL_CONTROL_TARGET}"`));
+  assert.ok(running.includes("display_id: id"));
+  assert.ok(running.includes('var id = "disp-1";'));
+  const done = renderPoolHtml(progressOf({ success: 3 }, { done: true }), { cancelFor: "disp-1" });
+  assert.doesNotMatch(done, /<script|fused-job-pool-cancel/);
+  assert.doesNotMatch(renderPoolHtml(progressOf({ pending: 2 })), /<script/);
+});
+
+Deno.test("without widgets no comm is opened and the HTML, with its Cancel, updates once a second", async () => {
+  const { tasks, clock, transport, widget } = setup(4, { widgets: false });
+  assert.deepEqual(transport.opened, []);
+  assert.equal(widget.modelId, undefined);
+  assert.deepEqual(Object.keys(widget.bundle.data).sort(), ["text/html", "text/plain"]);
+  assert.ok(String(widget.bundle.data["text/html"]).includes(widget.displayId));
+  tasks[0].resolve();
+  await settle();
+  clock.advance(10);
+  assert.equal(transport.displays.length, 1, "no grace time: the HTML is the display");
+  const html = String(transport.displays[0].bundle.data["text/html"]);
+  assert.match(html, /<b>1\/4<\/b>/);
+  assert.match(html, /fused-job-pool-cancel/);
+  tasks[1].resolve();
+  await settle();
+  clock.advance(500);
+  assert.equal(transport.displays.length, 1, "one update a second at most");
+  clock.advance(500);
+  assert.equal(transport.displays.length, 2);
+  assert.match(String(transport.displays[1].bundle.data["text/html"]), /<b>2\/4<\/b>/);
+  for (const t of tasks.slice(2)) t.resolve();
+  await settle();
+  clock.advance(10);
+  const last = transport.displays.at(-1)!;
+  assert.match(String(last.bundle.data["text/html"]), /<b>4\/4<\/b>/);
+  assert.doesNotMatch(String(last.bundle.data["text/html"]), /<script/);
+  assert.deepEqual(transport.sent, [], "nothing went out on any comm");
   widget.dispose();
 });

@@ -36,10 +36,11 @@ import {
 } from "./display.ts";
 import { installFusedDisplay } from "./fused_display.ts";
 import { ensureEngines, installMagicRuntime } from "./magic_runtime.ts";
-import { installJobPoolDisplay } from "./job_pool_display.ts";
+import { cancelAwaitedPools, installJobPoolDisplay } from "./job_pool_display.ts";
 import {
   commInfo,
   deliverFrontendComm,
+  noteWidgetManagerHint,
   openComm,
   registerCommTarget,
   trackComm,
@@ -677,6 +678,9 @@ async function execute(msg: Extract<ToWorker, { type: "execute" }>): Promise<voi
     }
     outcome = result ? { status: "ok", result } : { status: "ok" };
   } catch (e) {
+    // Stop means stop: pools the interrupted cell awaits are cancelled, not left running unseen
+    // (whether the interrupt reached an await through the message or through the flag).
+    if (e instanceof KeyboardInterrupt) cancelAwaitedPools(msg.cell);
     outcome = errorOutcome(e, msg.code);
   } finally {
     running = undefined;
@@ -863,6 +867,7 @@ self.onmessage = (e: MessageEvent<ToWorker>) => {
       );
       return;
     case "commInfo":
+      noteWidgetManagerHint({ commInfoTarget: msg.targetName });
       reply(msg.id, commInfo(msg.targetName));
       return;
     case "comm":

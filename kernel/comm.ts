@@ -59,6 +59,8 @@ export type CommTargetHandler = (comm: Comm, openMessage: CommMessage) => void;
 interface CommState {
   comms: Map<string, CommImpl>;
   targets: Map<string, { handler: CommTargetHandler; cell: string }>;
+  /** Whether a frontend showed it has a widget manager (see noteWidgetManagerHint). */
+  widgetManager: boolean;
 }
 
 const STATE_KEY = Symbol.for("fused.kernel.comms");
@@ -67,7 +69,7 @@ function state(): CommState {
   const g = globalThis as Record<symbol, unknown>;
   let s = g[STATE_KEY] as CommState | undefined;
   if (!s) {
-    s = { comms: new Map(), targets: new Map() };
+    s = { comms: new Map(), targets: new Map(), widgetManager: false };
     g[STATE_KEY] = s;
   }
   return s;
@@ -201,11 +203,38 @@ export function commInfo(targetName?: string): Record<string, { target_name: str
   return out;
 }
 
+/** Comm target of ipywidgets' control comm (`request_states`), opened by widget managers. */
+const WIDGET_CONTROL_TARGET = "jupyter.widget.control";
+const WIDGET_TARGET = "jupyter.widget";
+
+/**
+ * Records what a frontend asked that only a widget manager asks: a comm_info_request for the
+ * `jupyter.widget` target, or a comm to `jupyter.widget.control`. ipywidgets' managers
+ * (JupyterLab, Notebook 7, classic Notebook's widgetsnbextension) send one of them when they
+ * connect to a kernel, to restore live widgets; a frontend without one never does.
+ */
+export function noteWidgetManagerHint(
+  request: { commInfoTarget?: string } | { openedTarget: string },
+): void {
+  const target = "openedTarget" in request ? request.openedTarget : request.commInfoTarget;
+  if (target === WIDGET_TARGET || target === WIDGET_CONTROL_TARGET) state().widgetManager = true;
+}
+
+/**
+ * Whether a frontend of this kernel has a widget manager (see {@linkcode noteWidgetManagerHint}).
+ * Widgets must not open `jupyter.widget` comms otherwise: classic Notebook without ipywidgets
+ * logs "Class jupyter.widget not found in registry" for every one.
+ */
+export function frontendHasWidgetManager(): boolean {
+  return state().widgetManager;
+}
+
 /** Delivers a frontend comm message (used by the evaluator Worker). */
 export function deliverFrontendComm(msg: FrontendCommMessage): void {
   const bridge = requireBridge("Comm delivery");
   const message: CommMessage = { data: msg.data, metadata: msg.metadata, buffers: msg.buffers };
   if (msg.type === "comm_open") {
+    noteWidgetManagerHint({ openedTarget: msg.targetName ?? "" });
     const target = state().targets.get(msg.targetName ?? "");
     if (!target) {
       // As ipykernel does: no handler, so tell the frontend the comm is closed.

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { plain, withEvaluator, within } from "./_evaluator_harness.ts";
+import { type Harness, plain, withEvaluator, within } from "./_evaluator_harness.ts";
 import type { EvaluatorEvent } from "./evaluator_types.ts";
 
 const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
@@ -34,8 +34,14 @@ display(pool);
 await pool.wait();
 "waited"`;
 
+/** Asks what an ipywidgets manager asks when it connects: the kernel's jupyter.widget comms. */
+async function announceWidgetManager(h: Harness): Promise<void> {
+  await h.ev.commInfo("jupyter.widget");
+}
+
 Deno.test("the Cancel button of a displayed pool ends a cell awaiting pool.wait()", async () => {
   await withEvaluator(async (h) => {
+    await announceWidgetManager(h);
     const cell = h.run(SLOW_POOL, "pool-cell");
     const shown = await h.waitFor(
       (e) => e.kind === "display" && !e.update && WIDGET_VIEW in e.bundle.data,
@@ -119,6 +125,7 @@ Deno.test("the Cancel button of a displayed pool ends a cell awaiting pool.wait(
 
 Deno.test("a cell whose value is a pool shows it as a live display, not as a result", async () => {
   await withEvaluator(async (h) => {
+    await announceWidgetManager(h);
     const out = await h.run(
       `import * as fused from "fused";
 const quick = fused.udf("export default function udf({ n = 0 }) { return n * 2; }", { name: "quick_widget_test" });
@@ -152,6 +159,7 @@ p2`,
 
 Deno.test("awaiting pool.wait() on a pool not on screen shows its widget, once", async () => {
   await withEvaluator(async (h) => {
+    await announceWidgetManager(h);
     const out = await h.run(
       `import * as fused from "fused";
 const waited = fused.udf("export default async function udf({ n = 0 }) { await new Promise((r) => setTimeout(r, 50)); return n; }", { name: "wait_shows_test" });
@@ -178,5 +186,91 @@ await p4.wait({ progress: false });
       0,
       "progress: false shows nothing",
     );
+  });
+});
+
+/** The pool's status counts, read in a later cell. */
+async function statusOf(h: Harness, pool: string): Promise<Record<string, number>> {
+  const cell = `status-${crypto.randomUUID()}`;
+  await h.run(`console.log(JSON.stringify(${pool}.status()))`, cell);
+  return JSON.parse(h.stdout(cell));
+}
+
+Deno.test("without a widget manager a pool opens no widget comm and its HTML Cancel ends the wait", async () => {
+  await withEvaluator(async (h) => {
+    const cell = h.run(SLOW_POOL, "fallback-cell");
+    const shown = await h.waitFor(
+      (e) => e.kind === "display" && !e.update && e.cell === "fallback-cell",
+      30_000,
+      "the pool's display",
+    );
+    assert.ok(shown.kind === "display");
+    assert.deepEqual(Object.keys(shown.bundle.data).sort(), ["text/html", "text/plain"]);
+    const displayId = String(shown.bundle.transient?.display_id);
+    const htmlNow = String(shown.bundle.data["text/html"]);
+    assert.match(htmlNow, /fused-job-pool-cancel/);
+    assert.ok(htmlNow.includes(`"fused.job_pool"`), "the button opens the pool's comm target");
+    // Progress reaches the page as HTML updates of the same display.
+    await h.waitFor(
+      (e) =>
+        e.kind === "display" && e.update && e.bundle.transient?.display_id === displayId &&
+        !/<b>0\/200<\/b>/.test(String(e.bundle.data["text/html"])),
+      60_000,
+      "an HTML update with finished runs",
+    );
+    // What the button's script sends (Jupyter.notebook.kernel.comm_manager.new_comm).
+    h.ev.commFromFrontend({
+      type: "comm_open",
+      commId: "cancel-comm",
+      targetName: "fused.job_pool",
+      data: { method: "cancel", display_id: displayId },
+      buffers: [],
+    });
+    assert.equal(plain(await within(cell, 5000, "the cell after Cancel")), '"waited"');
+    assert.ok(
+      h.events.some((e) => e.kind === "comm_close" && e.commId === "cancel-comm"),
+      "the kernel closes the button's comm",
+    );
+    assert.equal(
+      h.events.filter((e) => e.kind === "comm_open" && e.targetName === "jupyter.widget").length,
+      0,
+      "no jupyter.widget comm was opened",
+    );
+    const status = await statusOf(h, "pool");
+    assert.equal(status.pending + status.running, 0);
+    assert.ok(status.cancelled > 0, "the remaining runs were cancelled");
+    const final = h.events.filter((e) =>
+      e.kind === "display" && e.update && e.bundle.transient?.display_id === displayId
+    ).at(-1);
+    assert.ok(final?.kind === "display");
+    const html = String(final.bundle.data["text/html"]);
+    assert.match(html, /<b>200\/200<\/b>/);
+    assert.match(html, new RegExp(`<b>${status.cancelled}</b> cancelled`));
+    assert.doesNotMatch(html, /<script/, "the saved final HTML is static");
+  });
+});
+
+Deno.test("interrupting a cell that awaits a pool cancels the pool's pending runs and says so", async () => {
+  await withEvaluator(async (h) => {
+    const cell = h.run(SLOW_POOL, "interrupted-cell");
+    await h.waitFor(
+      (e) =>
+        e.kind === "display" && e.update && e.cell === "interrupted-cell" &&
+        !/<b>0\/200<\/b>/.test(String(e.bundle.data["text/html"])),
+      60_000,
+      "an HTML update with finished runs",
+    );
+    const how = await h.ev.interrupt();
+    const out = await within(cell, 10_000, "the interrupted cell");
+    assert.equal(how, "interrupted", JSON.stringify(out));
+    assert.equal(out.status, "error");
+    assert.equal(out.status === "error" && out.ename, "KeyboardInterrupt");
+    assert.match(
+      h.stdout("interrupted-cell"),
+      /Interrupted: JobPool: cancelled \d+ pending runs and stopped \d+ running ones? \(\d+ of 200 had finished\)/,
+    );
+    const status = await statusOf(h, "pool");
+    assert.equal(status.pending + status.running, 0, "nothing keeps running after Stop");
+    assert.ok(status.cancelled > 0);
   });
 });

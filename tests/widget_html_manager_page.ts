@@ -49,6 +49,15 @@ class KernelWidgetManager extends HTMLManager {
     return new base.shims.services.Comm(comm as never);
   }
 
+  /**
+   * What JupyterLab's widget manager does when it connects to a kernel (`restoreWidgets` with
+   * `loadKernel`): asks the kernel for its live widgets, through the `jupyter.widget.control`
+   * comm or else a comm_info_request for `jupyter.widget`.
+   */
+  restoreFromKernel(): Promise<void> {
+    return this._loadFromKernel();
+  }
+
   override async _get_comm_info(): Promise<Record<string, unknown>> {
     const reply = await this.kernel.requestCommInfo({ target_name: this.comm_target_name });
     return reply.content.status === "ok" ? reply.content.comms : {};
@@ -77,6 +86,7 @@ async function start(): Promise<void> {
   const kernels = new KernelManager({ serverSettings });
   const kernel = await kernels.startNew({ name: params.get("kernel") ?? "fused" });
   const manager = new KernelWidgetManager(kernel);
+  await manager.restoreFromKernel();
   const area = document.getElementById("outputs")!;
 
   async function show(content: Record<string, unknown>, record: CellRecord): Promise<void> {
