@@ -274,12 +274,16 @@ async function demo(args: string[]): Promise<number> {
   console.log(`\nThe notebook ran in ${executeSeconds.toFixed(1)} s; each code cell showed:`);
   for (const line of summarize(cells)) console.log(line);
   const serviceUrl = `http://127.0.0.1:${port}`;
-  console.log(`
+  console.log(
+    values.serve
+      ? `\nThe live tile layer loads its tiles from ${serviceUrl}, served again below until Ctrl-C.`
+      : `
 The live tile layer loads its tiles from the service the notebook started at ${serviceUrl};
 it stopped with the kernel. To see the tiles in the page, serve them again:
   ./fused serve --port ${port} --data-dir ${serviceDir}
-(or run ./fused demo --serve, which keeps the service running after the demo).
-
+(or run ./fused demo --serve, which keeps the service running after the demo).`,
+  );
+  console.log(`
 Open the notebook in Jupyter:
   jupyter notebook ${notebook}
 
