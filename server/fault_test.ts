@@ -160,6 +160,63 @@ Deno.test("a service killed during UDF saves restarts with every saved UDF whole
   await Deno.remove(dir, { recursive: true });
 });
 
+Deno.test("a service killed during a job restarts, and the job ends with its log whole and in order", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fused-fault-job-" });
+  const first = await serve(dir);
+  const code = `export default async function udf() {
+  for (let i = 0; i < 6; i++) {
+    console.log("tick " + i);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return 42;
+}`;
+  const started = await fetch(`${first.baseUrl}/run?instance_type=small`, {
+    method: "POST",
+    headers: { ...first.auth, "content-type": "application/json" },
+    body: JSON.stringify({
+      config: {
+        steps: [{
+          type: "udf",
+          udf: { name: "ticks", type: "deno_v1", entrypoint: "default", code },
+        }],
+      },
+    }),
+  });
+  assert.equal(started.status, 200, await started.clone().text());
+  const id = (await started.json()).job_id;
+  const logs = async (service: Service) =>
+    ((await (await fetch(`${service.baseUrl}/logs/${id}`, { headers: service.auth })).json()) as {
+      message: string;
+    }[]).map((line) => line.message);
+  await waitFor(async () => (await logs(first)).includes("tick 1"), "the job's second tick");
+  await kill9(first.child);
+
+  const second = await serve(dir);
+  try {
+    let status: { terminal_status: boolean; state: string } = { terminal_status: false, state: "" };
+    await waitFor(async () => {
+      status = await (await fetch(`${second.baseUrl}/run/by-id/${id}`, { headers: second.auth }))
+        .json();
+      return status.terminal_status;
+    }, "the job to end");
+    const messages = await logs(second);
+    const ticks = messages.filter((m) => m.startsWith("tick "));
+    // Each tick once and in order; all of them when the job went on to succeed.
+    assert.deepEqual(ticks, ticks.map((_, i) => `tick ${i}`), messages.join("\n"));
+    if (status.state === "succeeded") {
+      assert.equal(ticks.length, 6, messages.join("\n"));
+      const result = await fetch(`${second.baseUrl}/files/get?path=fd://jobs/${id}/0.json`, {
+        headers: second.auth,
+      });
+      assert.equal(await result.text(), "42");
+    } else assert.equal(status.state, "failed", messages.join("\n"));
+    assert.deepEqual((await leftovers(dir)).filter((p) => !p.includes("registry.db")), []);
+  } finally {
+    await stopCleanly(second);
+  }
+  await Deno.remove(dir, { recursive: true });
+});
+
 /** Starts a fault child, waits until it writes, lets it run `ms`, then kills it with SIGKILL. */
 async function killWriterAfter(mode: string, path: string, ms: number): Promise<void> {
   const child = new Deno.Command(Deno.execPath(), {
