@@ -142,6 +142,8 @@ interface Job {
   onOutput?: (output: UdfLogs) => void;
   /** Aborted when the run ends: stops the SDK calls it made to the host. */
   calls: AbortController;
+  /** The writing of the UDF's module files. */
+  written: Promise<string>;
   /** Output the UDF wrote straight to fd 1 or 2, around `console`. */
   raw: { stdout: string; stderr: string };
 }
@@ -260,8 +262,8 @@ export class LocalEngine {
       throw new ValidationError(`memoryLimitMb must be at least 128 (MB), got ${memoryLimitMb}`);
     }
     const given = jsonParameters(udf.name, request.parameters ?? {});
-    const url = await this.#moduleUrl(udf, request.signal);
-    const answer = await this.#submit(udf, request, memoryLimitMb, {
+    const { url, written } = this.#module(udf, request.signal);
+    const answer = await this.#submit(udf, request, memoryLimitMb, written, {
       type: "run",
       id: 0,
       url,
@@ -288,8 +290,8 @@ export class LocalEngine {
 
   /** The parameters of a UDF: names, defaults, types, from its zod schema or default values. */
   async describe(udf: Udf, caller?: CallerContext): Promise<UdfSignature> {
-    const url = await this.#moduleUrl(udf);
-    const answer = await this.#submit(udf, { udf, caller }, this.#memoryLimitMb, {
+    const { url, written } = this.#module(udf);
+    const answer = await this.#submit(udf, { udf, caller }, this.#memoryLimitMb, written, {
       type: "describe",
       id: 0,
       url,
@@ -319,7 +321,11 @@ export class LocalEngine {
     return Promise.resolve();
   }
 
-  async #moduleUrl(udf: Udf, signal?: AbortSignal): Promise<string> {
+  /**
+   * The UDF's module URL, and the writing of its files (once per version). The process is
+   * started while they are written: it needs them only when the run is sent.
+   */
+  #module(udf: Udf, signal?: AbortSignal): { url: string; written: Promise<string> } {
     if (this.#closed) {
       throw new FusedError("The local engine is closed: create a new LocalEngine to run UDFs");
     }
@@ -330,13 +336,14 @@ export class LocalEngine {
     }
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
     const key = `${udf.codeVersion}/${udf.name}`;
-    let path = this.#modules.get(key);
-    if (!path) {
-      path = writeUdfModule(udf, this.#dataDir);
-      path.catch(() => this.#modules.delete(key));
-      this.#modules.set(key, path);
+    let written = this.#modules.get(key);
+    if (!written) {
+      written = writeUdfModule(udf, this.#dataDir);
+      written.catch(() => this.#modules.delete(key));
+      this.#modules.set(key, written);
     }
-    return new URL(`file://${await path}`).href;
+    const path = join(this.#dataDir, "udfs", moduleFolderName(udf), `${udf.name}.ts`);
+    return { url: new URL(`file://${path}`).href, written };
   }
 
   #permissions(
@@ -363,6 +370,7 @@ export class LocalEngine {
     udf: Udf,
     request: Partial<LocalRunRequest>,
     memoryLimitMb: number,
+    written: Promise<string>,
     message: Job["message"],
   ): Promise<{ message: ChildMessage; body: Uint8Array; logs: UdfLogs; timeMs: number }> {
     const caller = request.caller ?? localCaller(this);
@@ -383,6 +391,7 @@ export class LocalEngine {
         timeoutMs: request.timeoutMs,
         onOutput: request.onOutput,
         calls: new AbortController(),
+        written,
         raw: { stdout: "", stderr: "" },
         resolve: ({ message: answer, body }) => {
           const logs = "logs" in answer ? joinLogs(answer.logs, job.raw) : job.raw;
@@ -583,12 +592,22 @@ export class LocalEngine {
       }, job.timeoutMs);
     }
     const frame = encodeFrame(job.message);
-    child.ready.then(
-      () => {
-        if (child.job !== job || !child.conn) return;
-        return writeAll(child.conn, frame);
+    job.written.then(
+      () =>
+        child.ready.then(() => {
+          if (child.job !== job || !child.conn) return;
+          return writeAll(child.conn, frame);
+        }).catch(() => this.#fail(child, "could not be reached", "ProcessExit")),
+      (err) => {
+        // The module files could not be written (a bad name, a full disk): the process is fine.
+        if (child.job !== job) return;
+        child.job = undefined;
+        this.#finish(job);
+        this.#release(child);
+        job.reject(err);
+        this.#pump();
       },
-    ).catch(() => this.#fail(child, "could not be reached", "ProcessExit"));
+    );
   }
 
   #answer(child: Child, message: ChildMessage, body: Uint8Array): void {
