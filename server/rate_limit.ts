@@ -41,7 +41,7 @@ export function rateLimitKey(request: Request): string | null {
   const path = end < 0 ? url.slice(start) : url.slice(start, end);
   const token = SHARE_TOKEN.exec(path);
   if (token) return token[1];
-  if (path === "/v1/files/signed") {
+  if (path === "/v1/files/signed" || path === "/v1/job-results/signed") {
     return `signed:${new URLSearchParams(url.slice(end + 1)).get("signature") ?? ""}`;
   }
   return null;
