@@ -30,11 +30,23 @@ const HOSTILE: Record<string, { code: string; detail: RegExp }> = {
     code: `export default function udf() { Deno.exit(7) }`,
     detail: /exited with code 7/,
   },
+  environ: {
+    code: `export default function udf() { return Deno.readTextFileSync("/proc/self/environ") }`,
+    detail: /NotCapable: Requires read access/,
+  },
+  spawn: {
+    code:
+      `export default async function udf() { return (await new Deno.Command("/bin/sh", { args: ["-c", ":(){ :|:& };:"] }).output()).code }`,
+    detail: /NotCapable: Requires run access/,
+  },
   registry: {
     code: `export default function udf({ p = "" }) { return Deno.readFileSync(p).length }`,
     detail: /NotCapable: Requires read access/,
   },
 };
+
+const CHATTY =
+  `export default function udf() { for (let i = 0; i < 10_000_000; i++) console.log("line", i); return "done" }`;
 
 async function errorOf(res: Response): Promise<string> {
   const text = await res.text();
@@ -64,6 +76,31 @@ Deno.test({
         assert.equal(await next.text(), "1");
       }
     }, { runTimeoutMs: 3000 });
+  },
+});
+
+Deno.test({
+  name: "a 10,000,000-line log through the service is capped, and the service keeps serving",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    await withServer(async (server) => {
+      const token = await shareUdf(server, (await saveUdf(server, "chatty", CHATTY)).id);
+      const res = await fetch(`${server.url}/${token}.json?cache_max_age=0`);
+      const text = await res.text();
+      if (res.status === 200) {
+        assert.equal(text, '"done"');
+        // Logs travel in a header: capped, never the 130 MB the UDF wrote.
+        assert.ok((res.headers.get("x-fused-metadata") ?? "").length < 64 * 1024);
+      } else {
+        assert.match(text, /did not finish within/); // a loaded machine: the timeout names it
+      }
+      const ok = await shareUdf(
+        server,
+        (await saveUdf(server, "ok", "export default function udf() { return 1 }")).id,
+      );
+      assert.equal(await (await fetch(`${server.url}/${ok}.json?cache_max_age=0`)).text(), "1");
+    }, { runTimeoutMs: 60_000 });
   },
 });
 
