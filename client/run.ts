@@ -489,7 +489,8 @@ export async function runDetailed(
       const { row, call } = route(target, opts, parameters, engine);
       const response = await engineFor(row).run(target, call);
       if (verbose) {
-        if (response.cached) console.error("Cached UDF result returned.");
+        // Information, not a warning: stdout, so notebooks do not show it in red.
+        if (response.cached) console.log("Cached UDF result returned.");
         printLogs(response.logs);
       }
       return response;
