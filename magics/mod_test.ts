@@ -49,6 +49,15 @@ Deno.test("a %%fused cell runs through the real evaluator: defines, binds, runs 
       broken.status === "error" ? broken.traceback.join("\n") : "",
       /SyntaxError at line 3: /,
     );
+    // The same line fails at run time: the cell names it the same way.
+    const throws = await run(
+      "%%fused throws --run\nexport default function udf() {\n  throw new Error('no');\n}\n",
+    );
+    assert.equal(throws.status, "error");
+    assert.match(
+      throws.status === "error" ? throws.traceback.join("\n") : "",
+      /^Error at line 3: UDF "throws" failed at line 3 of the cell \(line 2 of the UDF/,
+    );
     const help = await run("%fused run?");
     assert.equal(help.status, "ok");
     assert.match(stdout(`c${n}`), /^Usage: %fused run NAME_OR_PATH/);
