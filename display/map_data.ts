@@ -30,6 +30,7 @@ import { cutAntimeridian, wkbCrossesAntimeridian } from "./_antimeridian.ts";
 import { isGeoJson } from "./detect.ts";
 import { escapeHtml, formatBytes, formatCount } from "./mime.ts";
 
+/** A tile layer: an XYZ URL template, e.g. the embedded service's `/run/tiles/{z}/{x}/{y}`. */
 export interface TileLayerOptions {
   /** URL template with `{z}`, `{x}` and `{y}`. */
   url: string;
