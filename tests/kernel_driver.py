@@ -231,6 +231,28 @@ def scenario_stdin(km, kc, io):
     }
 
 
+def scenario_serve_quiet(km, kc, io):
+    """%fused serve, then a run through the service that reads request.signal (no cache)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as data_dir:
+        cells = [
+            f"%fused serve --port 0 --data-dir {data_dir}",
+            "%%fused quiet_udf --run --no-cache --engine remote\nexport default function udf({ n = 1 }) { return n; }",
+            "%fused serve --stop",
+        ]
+        out = {"statuses": [], "streams": []}
+        for code in cells:
+            content, msg_id = run(kc, io, code)
+            out["statuses"].append(content["status"])
+            out["streams"] += [
+                {"name": m["content"]["name"], "text": m["content"]["text"]} for m in io.outputs(msg_id, "stream")
+            ]
+            if code.startswith("%%fused"):
+                out["result"] = text_result(io, msg_id)
+        return out
+
+
 def log_cell(kc, io, failures):
     """Time of a cell logging 20,000 lines (until idle) and the lines seen, or None on timeout."""
     t0 = time.perf_counter()

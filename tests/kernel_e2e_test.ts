@@ -91,6 +91,15 @@ Deno.test("output of a timer lands in the cell that started it, not in the runni
   assert.equal(r.second_result, '"B"');
 });
 
+Deno.test("%fused serve and a run through it print no Deno notice into the cells", async () => {
+  const r = await scenario("serve_quiet");
+  assert.deepEqual(r.statuses, ["ok", "ok", "ok"], JSON.stringify(r));
+  assert.equal(r.result, "1", "the run went through the embedded service");
+  const streams = r.streams as { name: string; text: string }[];
+  assert.deepEqual(streams.filter((s) => s.name === "stderr"), [], "nothing on stderr");
+  assert.ok(!streams.some((s) => /legacy behavior|request\.signal/.test(s.text)));
+});
+
 Deno.test("restart starts a fresh kernel process with empty state", async () => {
   const r = await scenario("restart");
   assert.equal(r.before, "42");
