@@ -7,7 +7,9 @@
  * (b) the median time from a job's enqueue to its start on an idle `fused worker`
  *     (target ≤ 100 ms), from the registry's "Job queued" and "Job started" log times;
  * (c) 100 MB written and read back through the S3 store, divided by the same through the
- *     local-folder store.
+ *     local-folder store;
+ * (d) the median time from a cancel request to the answer that the running job stopped
+ *     (target ≤ 2 s).
  *
  * Run: `deno run -A --unstable-worker-options bench/scale_bench.ts`
  *
@@ -38,6 +40,8 @@ export interface ScaleBenchResult {
   s3Ms: number;
   /** The same through the local folder, ms. */
   localMs: number;
+  /** Median cancel request → cancelled answer of a running job, ms (target ≤ 2000). */
+  medianCancelMs: number;
 }
 
 interface Proc {
@@ -188,6 +192,23 @@ export async function main(): Promise<ScaleBenchResult> {
       if (i > 0) starts.push(started.timestamp - queued.timestamp); // the first one warms up
     }
 
+    const slow = fused.udf(
+      `export default async function udf() { console.log("waiting"); await new Promise((r) => setTimeout(r, 60000)); return 1 }`,
+      { name: "slow" },
+    );
+    const cancels: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const job = await fused.api.startJob(slow);
+      await until(
+        "a slow job to run",
+        async () => (await fused.api.jobGetLogs(job.job_id)).some((l) => l.message === "waiting"),
+      );
+      const t0 = performance.now();
+      const answer = await fused.api.jobCancel(job.job_id);
+      if (answer.job_status !== "Canceled") throw new Error(`Cancel answered ${answer.job_status}`);
+      cancels.push(performance.now() - t0);
+    }
+
     const client = {
       endpoint: s3.AWS_ENDPOINT_URL,
       credentials: { accessKeyId: s3.AWS_ACCESS_KEY_ID, secretAccessKey: s3.AWS_SECRET_ACCESS_KEY },
@@ -209,6 +230,7 @@ export async function main(): Promise<ScaleBenchResult> {
       medianStartMs: median(starts),
       s3Ms: median(s3Times),
       localMs: median(localTimes),
+      medianCancelMs: median(cancels),
     };
     console.log("| case | value | ratio | target |");
     console.log("|---|---|---|---|");
@@ -226,6 +248,11 @@ export async function main(): Promise<ScaleBenchResult> {
       `| job enqueue → start, idle worker (median of ${starts.length}) | ${
         result.medianStartMs.toFixed(0)
       } ms | | ≤ 100 ms |`,
+    );
+    console.log(
+      `| cancel → stopped, running job (median of ${cancels.length}) | ${
+        result.medianCancelMs.toFixed(0)
+      } ms | | ≤ 2000 ms |`,
     );
     console.log(
       `| ${FILE_MB} MB write + read, local folder (baseline) | ${

@@ -35,6 +35,8 @@ import {
   FileNotFoundError,
   type FileStream,
   LocalStorage,
+  RangeNotSatisfiableError,
+  type ReadOptions,
   type Storage,
   TooLargeError,
   type WriteOptions,
@@ -46,14 +48,6 @@ const PART_SIZE = 8 * 1024 * 1024;
 const QUEUE_SIZE = 4;
 /** Keys per DeleteObjects call (S3's limit). */
 const DELETE_BATCH = 1000;
-
-/** A byte range of a read, both ends inclusive (HTTP's `bytes=start-end`). */
-export interface ByteRange {
-  /** First byte. */
-  start: number;
-  /** Last byte; the end of the file when absent. */
-  end?: number;
-}
 
 /** Where an `s3://` storage URL points. */
 export interface S3Location {
@@ -296,12 +290,8 @@ export class S3Storage implements Storage {
     }
   }
 
-  /**
-   * {@inheritDoc Storage.read}
-   *
-   * With a `range`, only those bytes are fetched (`size` is then the range's length).
-   */
-  async read(key: string, options: { range?: ByteRange } = {}): Promise<FileStream> {
+  /** {@inheritDoc Storage.read} */
+  async read(key: string, options: ReadOptions = {}): Promise<FileStream> {
     if (key === "") throw new FileNotFoundError(key);
     const { range } = options;
     if (range && (range.start < 0 || (range.end !== undefined && range.end < range.start))) {
@@ -322,9 +312,19 @@ export class S3Storage implements Storage {
         )
       );
       const body = object.Body!.transformToWebStream() as ReadableStream<Uint8Array>;
-      return { body, size: object.ContentLength ?? 0 };
+      const size = object.ContentLength ?? 0;
+      const served = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(object.ContentRange ?? "");
+      if (!range || !served) return { body, size };
+      return {
+        body,
+        size,
+        range: { start: Number(served[1]), end: Number(served[2]), total: Number(served[3]) },
+      };
     } catch (err) {
       if (isNotFound(err)) throw new FileNotFoundError(key);
+      if (errorName(err) === "InvalidRange") {
+        throw new RangeNotSatisfiableError(key, (await this.#head(key))?.size ?? 0);
+      }
       throw err;
     }
   }

@@ -27,8 +27,37 @@ export interface FileInfo {
 export interface FileStream {
   /** The bytes. */
   body: ReadableStream<Uint8Array>;
-  /** Size in bytes. */
+  /** Size in bytes (of the range, when one was asked for). */
   size: number;
+  /** The bytes served, when a range was asked for: first, last (inclusive) and the file's size. */
+  range?: { start: number; end: number; total: number };
+}
+
+/** A byte range of a read, both ends inclusive (HTTP's `bytes=start-end`). */
+export interface ByteRange {
+  /** First byte. */
+  start: number;
+  /** Last byte; the end of the file when absent or past it. */
+  end?: number;
+}
+
+/** Options of a read. */
+export interface ReadOptions {
+  /** Only these bytes. */
+  range?: ByteRange;
+}
+
+/** A range starts past the end of its file (HTTP 416). */
+export class RangeNotSatisfiableError extends Error {
+  /** HTTP status of a request that asked for it. */
+  readonly status = 416;
+  /** Creates the error for a key and its size. */
+  constructor(key: string, size: number) {
+    super(
+      `The range starts past the end of fd://${key} (${size} bytes): ask for bytes below ${size}`,
+    );
+    this.name = "RangeNotSatisfiableError";
+  }
 }
 
 /** Options of a write. */
@@ -65,8 +94,11 @@ export interface Storage {
   walk(key: string): AsyncIterable<FileInfo>;
   /** Information about one key, or null. */
   stat(key: string): Promise<FileInfo | null>;
-  /** Opens a file; FileNotFoundError when missing or a folder. */
-  read(key: string): Promise<FileStream>;
+  /**
+   * Opens a file, or with `range` only those bytes (only they are read); FileNotFoundError when
+   * missing or a folder, RangeNotSatisfiableError when the range starts past its end.
+   */
+  read(key: string, options?: ReadOptions): Promise<FileStream>;
   /** Writes a file from a stream, atomically (nothing visible until complete). */
   write(key: string, body: ReadableStream<Uint8Array>, options?: WriteOptions): Promise<FileInfo>;
   /**
@@ -275,7 +307,7 @@ export class LocalStorage implements Storage {
   }
 
   /** {@inheritDoc Storage.read} */
-  async read(key: string): Promise<FileStream> {
+  async read(key: string, options: ReadOptions = {}): Promise<FileStream> {
     const path = await this.#path(key);
     let file: Deno.FsFile;
     try {
@@ -291,7 +323,27 @@ export class LocalStorage implements Storage {
       file.close();
       throw new FileNotFoundError(key);
     }
-    return { body: file.readable, size: stat.size };
+    if (!options.range) return { body: file.readable, size: stat.size };
+    const start = options.range.start;
+    const end = Math.min(options.range.end ?? Infinity, stat.size - 1);
+    if (start >= stat.size || start > end) {
+      file.close();
+      throw new RangeNotSatisfiableError(key, stat.size);
+    }
+    await file.seek(start, Deno.SeekMode.Start);
+    let left = end - start + 1;
+    // Stops after the range: the file's stream is cancelled, which closes the file.
+    const body = file.readable.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform(chunk, controller) {
+          const part = chunk.byteLength > left ? chunk.subarray(0, left) : chunk;
+          left -= part.byteLength;
+          controller.enqueue(part);
+          if (left === 0) controller.terminate();
+        },
+      }),
+    );
+    return { body, size: end - start + 1, range: { start, end, total: stat.size } };
   }
 
   /** {@inheritDoc Storage.write} */

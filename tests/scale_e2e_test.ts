@@ -109,7 +109,7 @@ async function startWorker(env: Record<string, string>, args: string[]): Promise
 
 const JOB = `export default async function udf({ n = 0 }: { n?: number }) {
   console.log("begin " + n);
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+  await new Promise((resolve) => setTimeout(resolve, 1000));
   console.log("end " + n);
   return { n };
 }
@@ -152,6 +152,14 @@ Deno.test({
         assert.equal(listed.length, 1);
         const back = await api.get("fd://shared/data.bin", { transport: b.transport });
         assert.deepEqual(back, bytes);
+        // A ranged read through B's HTTP route gets only those bytes from the store.
+        const token = (await b.transport.token())!.token;
+        const ranged = await fetch(`${b.baseUrl}/files/get?path=fd://shared/data.bin`, {
+          headers: { authorization: `Bearer ${token}`, range: "bytes=1000-1999" },
+        });
+        assert.equal(ranged.status, 206);
+        assert.equal(ranged.headers.get("content-range"), `bytes 1000-1999/${bytes.length}`);
+        assert.deepEqual(new Uint8Array(await ranged.arrayBuffer()), bytes.slice(1000, 2000));
       });
 
       await t.step(

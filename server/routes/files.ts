@@ -76,18 +76,29 @@ function apiBase(c: Context<AppEnv>, publicUrl: string | undefined): string {
   return publicUrl ?? `${new URL(c.req.url).origin}/v1`;
 }
 
-/** Streams a file with its length. */
-async function sendFile(deps: RouteDeps, fileKey: string): Promise<Response> {
-  const { body, size } = await deps.storage.read(fileKey);
-  return new Response(body, {
-    headers: {
-      "content-type": "application/octet-stream",
-      "content-length": String(size),
-      "content-disposition": `attachment; filename="${
-        encodeURIComponent(fileKey.split("/").at(-1) ?? "file")
-      }"`,
-    },
-  });
+/**
+ * Streams a file with its length; a `Range: bytes=START-[END]` header gets only those bytes
+ * (206), read from the store alone. Other range forms are answered with the whole file, as HTTP
+ * allows.
+ */
+async function sendFile(deps: RouteDeps, fileKey: string, range?: string): Promise<Response> {
+  const m = /^bytes=(\d+)-(\d*)$/.exec(range?.trim() ?? "");
+  const asked = m ? { start: Number(m[1]), end: m[2] === "" ? undefined : Number(m[2]) } : null;
+  const { body, size, range: served } = await deps.storage.read(
+    fileKey,
+    asked ? { range: asked } : {},
+  );
+  const headers: Record<string, string> = {
+    "content-type": "application/octet-stream",
+    "content-length": String(size),
+    "accept-ranges": "bytes",
+    "content-disposition": `attachment; filename="${
+      encodeURIComponent(fileKey.split("/").at(-1) ?? "file")
+    }"`,
+  };
+  if (!served) return new Response(body, { headers });
+  headers["content-range"] = `bytes ${served.start}-${served.end}/${served.total}`;
+  return new Response(body, { status: 206, headers });
 }
 
 /** The authenticated `/files/...` routes. */
@@ -103,7 +114,10 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
     const folder = key(readQuery(c, PathQuery).path);
     return c.json((await storage.list(folder)).map(details));
   });
-  app.get("/files/get", (c) => sendFile(deps, key(readQuery(c, PathQuery).path)));
+  app.get(
+    "/files/get",
+    (c) => sendFile(deps, key(readQuery(c, PathQuery).path), c.req.header("range")),
+  );
 
   async function upload(c: Context<AppEnv>): Promise<Response> {
     const fileKey = key(readQuery(c, PathQuery).path);
@@ -178,7 +192,7 @@ export function signedFileRoutes(deps: RouteDeps): Hono<AppEnv> {
     }
     const reason = verifySignature(deps.signingSecret, parsed.data);
     if (reason) throw new HttpError(403, reason);
-    return await sendFile(deps, key(parsed.data.path));
+    return await sendFile(deps, key(parsed.data.path), c.req.header("range"));
   });
   return app;
 }
