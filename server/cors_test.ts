@@ -98,3 +98,29 @@ Deno.test("public paths are the token and signed routes only", () => {
   assert.ok(!isPublicPath("/v1/files/get"));
   assert.ok(!isPublicPath("/"));
 });
+
+Deno.test("fused serve answers CORS as configured, on its real routes", async () => {
+  const { startServer } = await import("./serve.ts");
+  const dataDir = await Deno.makeTempDir({ prefix: "fused-cors-test-" });
+  const server = await startServer({
+    port: 0,
+    dataDir,
+    quiet: true,
+    corsOrigins: ["http://127.0.0.1:8888"],
+  });
+  try {
+    const self = await fetch(`${server.baseUrl}/user/self`, {
+      headers: { origin: "http://127.0.0.1:8888", authorization: `Bearer ${server.adminToken}` },
+    });
+    await self.body?.cancel();
+    assert.equal(self.status, 200);
+    assert.equal(self.headers.get("access-control-allow-origin"), "http://127.0.0.1:8888");
+    const shared = await fetch(`${server.url}/${TOKEN}/run`, { headers: { origin: "null" } });
+    await shared.body?.cancel();
+    assert.equal(shared.status, 404); // unknown token, still readable by the page
+    assert.equal(shared.headers.get("access-control-allow-origin"), "*");
+  } finally {
+    await server.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});

@@ -21,6 +21,8 @@ Options:
   --run-timeout SEC   longest UDF run in seconds (default 130)
   --public-url URL    API base URL as clients see it, for signed file URLs (behind a proxy)
   --rate-limit N      most requests a minute per share token on public routes (default: no limit)
+  --cors-origin URL   a web page origin allowed to call the authenticated API (repeatable; share
+                      tokens and signed URLs answer any origin)
   --database URL      shared registry and job queue, postgres://USER:PASSWORD@HOST:PORT/DB
                       (default $FUSED_DATABASE_URL; without it, SQLite in the data folder)
   --storage URL       fd:// store: s3://BUCKET/PREFIX or a folder (default $FUSED_STORAGE_URL,
@@ -40,6 +42,7 @@ export async function main(args: string[]): Promise<number> {
         "run-timeout": { type: "string" },
         "public-url": { type: "string" },
         "rate-limit": { type: "string" },
+        "cors-origin": { type: "string", multiple: true },
         database: { type: "string" },
         storage: { type: "string" },
         help: { type: "boolean", short: "h" },
@@ -83,6 +86,7 @@ export async function main(args: string[]): Promise<number> {
       dataDir: parsed["data-dir"] ?? defaultDataDir(),
       runTimeoutMs: timeout * 1000,
       publicUrl: parsed["public-url"],
+      corsOrigins: parsed["cors-origin"],
       rateLimitPerMinute: rateLimit,
       databaseUrl: parsed.database,
       storageUrl: parsed.storage,

@@ -51,6 +51,8 @@ export interface ServeOptions {
   maxUploadBytes?: number;
   /** Public API base for signed URLs, when behind a proxy. */
   publicUrl?: string;
+  /** Origins allowed to call authenticated routes from a browser (public routes allow any). */
+  corsOrigins?: string[];
   /** Print nothing (tests). */
   quiet?: boolean;
   /** Batch job runner options (instance types, polling, kill grace period). */
@@ -195,6 +197,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       maxBodyBytes: options.maxBodyBytes,
       maxUploadBytes: options.maxUploadBytes,
       publicUrl: options.publicUrl,
+      corsOrigins: options.corsOrigins,
     });
     handler = limiter
       ? (request, info) =>
