@@ -215,3 +215,48 @@ Deno.test("PostgreSQL: lines written by two writers get strictly increasing time
     await b.close();
   }
 });
+
+Deno.test("PostgreSQL: a job's later attempt fences off every write of the one before", async () => {
+  const registry = await PostgresRegistry.open(await createDatabase("registry"));
+  try {
+    const user = await registry.createUser({ email: "a@x.org" });
+    const job = await registry.createJob(user.id, {});
+    const first = await registry.claimJob(job.id, "w1");
+    assert.equal(first?.attempt, 1);
+    assert.equal(first?.previousWorker, null);
+    // w1 froze; its job was handed to w2.
+    const second = await registry.claimJob(job.id, "w2");
+    assert.equal(second?.attempt, 2);
+    assert.equal(second?.previousWorker, "w1");
+    await registry.appendJobLogLines(job.id, [{ timestamp: 1, message: "stale" }], undefined, 1);
+    assert.equal(await registry.finishJobAttempt(job.id, 1, "failed", "stale", []), null);
+    await registry.appendJobLogLines(job.id, [{ timestamp: 2, message: "live" }], undefined, 2);
+    const done = await registry.finishJobAttempt(job.id, 2, "succeeded", null, []);
+    assert.equal(done?.status, "succeeded");
+    assert.deepEqual((await registry.getJobLogs(job.id)).map((l) => l.message), ["live"]);
+    assert.equal(await registry.claimJob(job.id, "w3"), null, "a finished job is not claimed");
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("PostgreSQL: a cancel request of a running job is flagged and notified", async () => {
+  const registry = await PostgresRegistry.open(await createDatabase("registry"));
+  try {
+    const user = await registry.createUser({ email: "a@x.org" });
+    const job = await registry.createJob(user.id, {});
+    const heard = Promise.withResolvers<string>();
+    const unlisten = await registry.listen("test_cancel", (id) => heard.resolve(id));
+    try {
+      assert.equal(await registry.requestCancel(job.id, "test_cancel"), false, "not running yet");
+      await registry.claimJob(job.id, "w1");
+      assert.equal(await registry.requestCancel(job.id, "test_cancel"), true);
+      assert.equal(await heard.promise, job.id);
+      assert.equal((await registry.jobAttempt(job.id))?.cancelRequested, true);
+    } finally {
+      await unlisten();
+    }
+  } finally {
+    await registry.close();
+  }
+});
