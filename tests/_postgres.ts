@@ -1,6 +1,7 @@
 /**
  * A throw-away PostgreSQL 15 cluster for the tests: Debian's `initdb` and `pg_ctl` run as the
- * unprivileged `postgres` user (or `nobody`) in a temp folder, listening on 127.0.0.1 on a free
+ * unprivileged `postgres` user (or `nobody`) when the tests run as root, else as the tests' own
+ * user, in a temp folder, listening on 127.0.0.1 on a free
  * port with its unix sockets in that folder. It starts once per `deno test` process, on first use,
  * and goes away with the process: a watchdog shell stops it and removes the folder as soon as the
  * test process is gone (even after a SIGKILL), so nothing outlives the run.
@@ -54,7 +55,11 @@ export function freePort(): number {
   return port;
 }
 
+/** Whether this process runs as root (PostgreSQL refuses to run as root). */
+const isRoot = Deno.uid() === 0;
+
 function osUser(): string {
+  if (!isRoot) return new TextDecoder().decode(run("id", ["-un"]).stdout).trim();
   for (const name of ["postgres", "nobody"]) {
     if (run("id", ["-u", name]).success) return name;
   }
@@ -62,7 +67,8 @@ function osUser(): string {
 }
 
 function asUser(user: string, args: string[]): Deno.CommandOutput {
-  return run("runuser", ["-u", user, "--", ...args]);
+  // As root, the server runs as the unprivileged user; otherwise as this process's own user.
+  return isRoot ? run("runuser", ["-u", user, "--", ...args]) : run(args[0], args.slice(1));
 }
 
 function pgCtl(c: PostgresCluster, action: "start" | "stop"): void {
@@ -110,10 +116,10 @@ async function startCluster(): Promise<PostgresCluster> {
   }
   const user = osUser();
   const dir = await Deno.makeTempDir({ prefix: "fused-pg-" });
-  check(run("chown", [`${user}:`, dir]), "chown of the cluster folder");
+  if (isRoot) check(run("chown", [`${user}:`, dir]), "chown of the cluster folder");
   const pwfile = join(dir, "pw");
   await Deno.writeTextFile(pwfile, PG_PASSWORD);
-  check(run("chown", [`${user}:`, pwfile]), "chown of the password file");
+  if (isRoot) check(run("chown", [`${user}:`, pwfile]), "chown of the password file");
   check(
     asUser(user, [
       `${PG_BIN}/initdb`,
@@ -133,7 +139,9 @@ async function startCluster(): Promise<PostgresCluster> {
   pgCtl(c, "start");
   // The watchdog: once this process is gone, stop the server and remove the folder.
   const watchdog = `while kill -0 ${Deno.pid} 2>/dev/null; do sleep 1; done
-    runuser -u ${user} -- ${PG_BIN}/pg_ctl -D ${dir}/data -m immediate stop >/dev/null 2>&1
+    ${
+    isRoot ? `runuser -u ${user} -- ` : ""
+  }${PG_BIN}/pg_ctl -D ${dir}/data -m immediate stop >/dev/null 2>&1
     rm -rf ${dir} ${STATE} ${STATE}.lock`;
   check(
     run("sh", ["-c", `setsid sh -c '${watchdog}' >/dev/null 2>&1 < /dev/null &`]),
