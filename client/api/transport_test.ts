@@ -242,13 +242,14 @@ Deno.test("a list of base URLs sends requests to each service in turn", async ()
       }
       assert.deepEqual(seen, ["a", "b", "a", "b"]);
     });
-    await withScope({ ...FAST, baseUrl: [a.url, b.url] }, async () => {
+    await withScope({ ...FAST, baseUrl: [a.url, b.url] }, () => {
       const transport = new Transport({ token: "t" });
       assert.deepEqual([transport.baseUrl, transport.baseUrl, transport.baseUrl], [
         a.url,
         b.url,
         a.url,
       ]);
+      return Promise.resolve();
     });
   } finally {
     await a.close();
