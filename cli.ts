@@ -204,6 +204,9 @@ async function jupyter(args: string[], options: { cwd: string; env: Record<strin
   }
 }
 
+/** The file that marks DIR/work as made by `fused demo` (so a later run may replace it). */
+const DEMO_MARK = ".fused-demo";
+
 /**
  * The main job: notebooks/main.ipynb (magics, a UDF's table, a chart, a map, a live tile layer)
  * executed in the Fused kernel by nbconvert and written as one HTML page, with a summary.
@@ -217,17 +220,25 @@ async function demo(args: string[]): Promise<number> {
   const notebook = join(root, "notebooks", "main.ipynb");
   const home = Deno.env.get("FUSED_HOME") ?? join(Deno.env.get("HOME") ?? ".", ".fused");
   const outDir = resolve(values.out ?? join(home, "demo"));
-  const serviceDir = join(outDir, "service");
-  // A fresh service folder each time: the page's tile layer uses the token made by this run.
-  // Only a folder a service made (it has registry.db) is removed: never a folder of the user's.
-  const entries = await Array.fromAsync(Deno.readDir(serviceDir)).catch(() => []);
-  if (entries.length > 0 && !entries.some((e) => e.name === "registry.db")) {
+  // The notebook's service, settings, cache and temp files live in DIR/work, fresh each time (the
+  // page's tile layer uses the token made by this run). Only a folder the demo made (it holds
+  // DEMO_MARK) is removed: never a folder of the user's.
+  const workDir = join(outDir, "work");
+  const entries = await Array.fromAsync(Deno.readDir(workDir)).catch(() => []);
+  if (entries.length > 0 && !entries.some((e) => e.name === DEMO_MARK)) {
     throw new fused.ValidationError(
-      `Cannot use ${outDir} for the demo: its "service" folder is not a Fused service's; give another --out DIR`,
+      `Cannot use ${outDir} for the demo: its "work" folder was not made by fused demo; give another --out DIR`,
     );
   }
-  await Deno.remove(serviceDir, { recursive: true }).catch(() => {});
-  await Deno.mkdir(serviceDir, { recursive: true });
+  await Deno.remove(workDir, { recursive: true }).catch(() => {});
+  const serviceDir = join(workDir, "service");
+  for (const sub of ["service", "home", "tmp"]) {
+    await Deno.mkdir(join(workDir, sub), { recursive: true });
+  }
+  await Deno.writeTextFile(
+    join(workDir, DEMO_MARK),
+    "made by fused demo; removed by the next run\n",
+  );
   const { installKernelspec, kernelspecDir } = await import("./kernel/install.ts");
   const specFile = join(kernelspecDir(), "kernel.json");
   const spec = await Deno.readTextFile(specFile).catch(() => "");
@@ -238,8 +249,9 @@ async function demo(args: string[]): Promise<number> {
   const env = {
     FUSED_DEMO_SERVER_DIR: serviceDir,
     FUSED_DEMO_PORT: String(port),
-    // The notebook's service and login stay in the demo's folder, not in ~/.fused.
-    FUSED_HOME: join(outDir, "fused_home"),
+    // The notebook's login, cache and temp files stay in the demo's folder, not in ~/.fused.
+    FUSED_HOME: join(workDir, "home"),
+    TMPDIR: join(workDir, "tmp"),
   };
   console.log(`Executing ${notebook} in the kernel "Deno (Fused)" (jupyter nbconvert)...`);
   const t0 = performance.now();

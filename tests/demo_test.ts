@@ -159,11 +159,11 @@ Deno.test({
   },
 });
 
-Deno.test("./fused demo refuses an --out folder whose service folder is not a Fused service's", async () => {
+Deno.test("./fused demo refuses an --out folder whose work folder it did not make", async () => {
   const dir = await Deno.makeTempDir({ prefix: "fused-demo-out-" });
   try {
-    await Deno.mkdir(join(dir, "service"));
-    await Deno.writeTextFile(join(dir, "service", "notes.txt"), "mine");
+    await Deno.mkdir(join(dir, "work"));
+    await Deno.writeTextFile(join(dir, "work", "notes.txt"), "mine");
     const out = await new Deno.Command(join(ROOT, "fused"), {
       args: ["demo", "--out", dir],
       stdout: "piped",
@@ -171,8 +171,8 @@ Deno.test("./fused demo refuses an --out folder whose service folder is not a Fu
       signal: AbortSignal.timeout(120_000),
     }).output();
     assert.equal(out.code, 1);
-    assert.match(dec.decode(out.stderr), /its "service" folder is not a Fused service's/);
-    assert.equal(await Deno.readTextFile(join(dir, "service", "notes.txt")), "mine");
+    assert.match(dec.decode(out.stderr), /its "work" folder was not made by fused demo/);
+    assert.equal(await Deno.readTextFile(join(dir, "work", "notes.txt")), "mine");
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
