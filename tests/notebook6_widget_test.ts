@@ -15,6 +15,7 @@ import {
   type NotebookPage,
   openNotebook,
   outputSelector,
+  reloadNotebook,
   saveNotebook,
   startNotebook6,
 } from "./_notebook6.ts";
@@ -167,18 +168,26 @@ Deno.test("JobPool in Notebook 6 without ipywidgets: Cancel and Stop end the cel
       assert.ok(status.cancelled > 0);
     });
 
-    await t.step("the saved notebook keeps the final, static state of the pool", async () => {
-      await saveNotebook(page);
-      const saved = await nb.read(NAME);
-      const outputs = saved.cells[0].outputs ?? [];
-      const shown = outputs.filter((o) => o.output_type === "display_data");
-      assert.equal(shown.length, 1);
-      const html = String(shown[0].data?.["text/html"]);
-      assert.match(html, /<b>200\/200<\/b>/);
-      assert.match(html, /cancelled/);
-      assert.doesNotMatch(html, /<script/);
-      assert.ok(!("application/vnd.jupyter.widget-view+json" in (shown[0].data ?? {})));
-    });
+    await t.step(
+      "the saved and reloaded notebook shows the final, static state of the pool",
+      async () => {
+        await saveNotebook(page);
+        const saved = await nb.read(NAME);
+        const outputs = saved.cells[0].outputs ?? [];
+        const shown = outputs.filter((o) => o.output_type === "display_data");
+        assert.equal(shown.length, 1);
+        const html = String(shown[0].data?.["text/html"]);
+        assert.match(html, /<b>200\/200<\/b>/);
+        assert.match(html, /cancelled/);
+        assert.doesNotMatch(html, /<script/);
+        assert.ok(!("application/vnd.jupyter.widget-view+json" in (shown[0].data ?? {})));
+        // A reload shows that final state from the file.
+        await reloadNotebook(page);
+        const reloaded = page.locator(outputSelector(0));
+        await reloaded.getByText("200/200").waitFor();
+        assert.equal(await reloaded.locator(".fused-job-pool-cancel-button").count(), 0);
+      },
+    );
 
     await t.step("no widget comm errors reached the console", () => {
       const widgetErrors = session!.console.filter((l) =>
