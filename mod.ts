@@ -32,7 +32,14 @@ installEngine(
 export { Udf, udf } from "./client/udf.ts";
 export type { UdfHeader, UdfLanguage, UdfOptions } from "./client/udf.ts";
 export { load, type LoadOptions } from "./client/load.ts";
-export { run, runDetailed, type RunOptions, type RunResponse, type Tile } from "./client/run.ts";
+export {
+  run,
+  runDetailed,
+  type RunOptions,
+  type RunResponse,
+  type RunTarget,
+  type Tile,
+} from "./client/run.ts";
 export { submit, type SubmitOptions } from "./client/submit.ts";
 export {
   JobPool,

@@ -119,7 +119,29 @@ function findCgroups(): typeof cgroupBase {
       }
     }
   }
+  for (const dir of [cgroupBase.memory?.dir, cgroupBase.pids]) if (dir) removeStale(dir);
   return cgroupBase;
+}
+
+/** Removes the cgroups of UDF processes whose host died (SIGKILLed hosts leave them behind). */
+function removeStale(base: string): void {
+  try {
+    for (const entry of Deno.readDirSync(base)) {
+      const owner = /^fused-udf-(\d+)-\d+$/.exec(entry.name)?.[1];
+      if (!owner || owner === String(Deno.pid)) continue;
+      try {
+        Deno.statSync(`/proc/${owner}`);
+      } catch {
+        try {
+          Deno.removeSync(join(base, entry.name)); // only an empty cgroup can be removed
+        } catch {
+          // a process of it still runs, or another host removed it first
+        }
+      }
+    }
+  } catch {
+    // the folder cannot be listed: nothing to clean
+  }
 }
 
 let counter = 0;
