@@ -27,8 +27,19 @@ export function denoDir(): string {
   return join(envOrUndefined("XDG_CACHE_HOME") ?? join(home, ".cache"), "deno");
 }
 
-/** The SDK's folders and files under the project root, and the npm packages. */
+const rootsOf = new Map<string, string[]>();
+
+/** The SDK's folders and files under the project root, and the npm packages (computed once). */
 export function sdkReadRoots(projectRoot: string): string[] {
+  let roots = rootsOf.get(projectRoot);
+  if (!roots) {
+    roots = computeRoots(projectRoot);
+    rootsOf.set(projectRoot, roots);
+  }
+  return roots;
+}
+
+function computeRoots(projectRoot: string): string[] {
   // Only the layers a UDF's `import "fused"` loads: not kernel/, server/, tests/ or notebooks/.
   const roots = ["client", "engine", "ingest", "display", "mod.ts", "deno.json", "node_modules"]
     .map((name) => join(projectRoot, name));

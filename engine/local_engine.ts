@@ -140,8 +140,8 @@ interface Job {
   timer?: ReturnType<typeof setTimeout>;
   onAbort?: () => void;
   onOutput?: (output: UdfLogs) => void;
-  /** Aborted when the run ends: stops the SDK calls it made to the host. */
-  calls: AbortController;
+  /** Made at the run's first SDK call; aborted when the run ends, stopping those calls. */
+  calls?: AbortController;
   /** The writing of the UDF's module files. */
   written: Promise<string>;
   /** Output the UDF wrote straight to fd 1 or 2, around `console`. */
@@ -390,7 +390,6 @@ export class LocalEngine {
         signal: request.signal,
         timeoutMs: request.timeoutMs,
         onOutput: request.onOutput,
-        calls: new AbortController(),
         written,
         raw: { stdout: "", stderr: "" },
         resolve: ({ message: answer, body }) => {
@@ -659,7 +658,7 @@ export class LocalEngine {
     try {
       const answer = await answerHostCall(message.method, message.args, body, {
         caller: job.caller,
-        signal: job.calls.signal,
+        signal: (job.calls ??= new AbortController()).signal,
         describe: (udf) => this.describe(udf, { ...job.caller, depth: job.caller.depth + 1 }),
       });
       reply = encodeFrame(
@@ -722,7 +721,8 @@ export class LocalEngine {
   #finish(job: Job): void {
     clearTimeout(job.timer);
     if (job.onAbort) job.signal?.removeEventListener("abort", job.onAbort);
-    job.calls.abort();
+    // A string reason: an AbortController's default DOMException costs a stack trace each run.
+    job.calls?.abort("the run ended");
   }
 
   /** Marks a process idle, unref'd, with its idle timer running. */
