@@ -172,18 +172,10 @@ async function settled(page: Page, id: string): Promise<CellRecord> {
  */
 const SUBPROTOCOL_FALLBACK = /Sent non-empty 'Sec-WebSocket-Protocol' header but no response/;
 
-Deno.test("html-manager renders the JobPool widget from a live kernel and its Cancel ends pool.wait()", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "fused-html-manager-" });
-  const token = crypto.randomUUID();
-  await bundlePage(dir, token);
-  const server = await startNotebookServer(dir, token);
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM_PATH,
-    args: CHROMIUM_ARGS,
-    headless: true,
-    timeout: 60_000,
-  });
-  const page = await browser.newPage();
+type NotebookServer = Awaited<ReturnType<typeof startNotebookServer>>;
+
+/** The test's steps on the page; on failure the error carries what the page and server saw. */
+async function drive(page: Page, server: NotebookServer, token: string): Promise<void> {
   try {
     page.setDefaultTimeout(90_000);
     const consoleErrors: string[] = [];
@@ -252,9 +244,31 @@ Deno.test("html-manager renders the JobPool widget from a live kernel and its Ca
       })
     ).catch(() => "(the page is gone)");
     throw new Error(`${e}\npage: ${seen}\nserver log:\n${server.log.join("").slice(-3000)}`);
+  }
+}
+
+Deno.test("html-manager renders the JobPool widget from a live kernel and its Cancel ends pool.wait()", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fused-html-manager-" });
+  try {
+    const token = crypto.randomUUID();
+    await bundlePage(dir, token);
+    const server = await startNotebookServer(dir, token);
+    try {
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM_PATH,
+        args: CHROMIUM_ARGS,
+        headless: true,
+        timeout: 60_000,
+      });
+      try {
+        await drive(await browser.newPage(), server, token);
+      } finally {
+        await browser.close();
+      }
+    } finally {
+      await server.stop();
+    }
   } finally {
-    await browser.close();
-    await server.stop();
     await Deno.remove(dir, { recursive: true });
   }
 });
