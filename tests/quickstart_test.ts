@@ -64,7 +64,11 @@ const EXPECTED: Record<string, Expected> = {
   "answer": { mimes: [PLAIN], plain: /^43$/ },
   "line-run": { mimes: [PLAIN], plain: /^10$/ },
   "cache": { mimes: [PLAIN], plain: /^144$/, stdout: /^Wall time: / },
-  "cache-hit": { mimes: [PLAIN], plain: /^144$/, stdout: /^Wall time: /, stderr: /Cached/ },
+  "cache-hit": {
+    mimes: [PLAIN],
+    plain: /^144$/,
+    stdout: /Cached UDF result returned\.[\s\S]*Wall time: /,
+  },
   "no-cache": { mimes: [PLAIN], plain: /^144$/, stdout: /^Wall time: / },
   "tile": { mimes: [PNG], plain: /^Raster 128×128 float32, bounds \[-90, 0, 0, 66\.5/ },
   "table": { mimes: [TABLE], plain: /\[1,707 rows × 5 columns\]/, html: /<table/ },
