@@ -52,7 +52,7 @@ Deno.test("a geo table shows as a table unless a map is asked for", async () => 
   });
   assert.ok("application/vnd.dataresource+json" in (await toMimeBundle(t)).data);
   assert.match(
-    String((await toMimeBundle(t, { asMap: true, map: { svg: false } })).data["text/plain"]),
+    String((await toMimeBundle(t, { asMap: true, map: { fallback: false } })).data["text/plain"]),
     /^Map/,
   );
 });
