@@ -2,8 +2,8 @@
  * The quick-start's maps in classic Notebook 6 (Debian's `jupyter-notebook`, started on
  * 127.0.0.1 by the test) driven in headless Chromium, as a user meets them: Run All, every map
  * drawn, the live tile layer drawing tiles straight from the kernel's service (no proxy: the
- * browser sees the service's own CORS headers), then save and reload, trusted and untrusted, and
- * a re-run of the first map before a save and reload.
+ * browser sees the service's own CORS headers), then save and reload, trusted and untrusted, a
+ * re-run of the first map, and the first map's output cleared with the last cell moved to the top.
  *
  * One notebook server, one kernel and one browser serve every step; each wait is bounded.
  *
@@ -173,6 +173,23 @@ Deno.test({
         const ids = await everyMapDraws(page, "rerun", maps);
         assert.equal(ids[0], after[0]);
       });
+
+      await t.step(
+        "the first map cleared and the last moved to the top: every map draws",
+        async () => {
+          const lastMap = await cellIndex(page, { source: "%%fused wave_tiles --map" });
+          await page.evaluate(([first, last]: number[]) => {
+            // deno-lint-ignore no-explicit-any
+            const notebook = (globalThis as any).Jupyter.notebook;
+            notebook.get_cell(first).clear_output();
+            for (let i = last; i > 0; i--) notebook.move_cell_up(i);
+          }, [firstMap, lastMap]);
+          await saveNotebook(page);
+          await reloadNotebook(page);
+          maps -= 1;
+          await everyMapDraws(page, "cleared", maps);
+        },
+      );
 
       await t.step("reloaded untrusted, every map shows its static image", async () => {
         await saveNotebook(page);
