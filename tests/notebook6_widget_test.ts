@@ -115,6 +115,18 @@ Deno.test("JobPool in Notebook 6 without ipywidgets: Cancel and Stop end the cel
     const { page } = session;
 
     await t.step("a cell added after load is highlighted as TypeScript", async () => {
+      // Notebook 6 loads a kernel's CodeMirror mode asynchronously once kernel_info arrives, as
+      // a user sees "Kernel ready" before typing: wait for that, not a fixed time.
+      await page.waitForFunction(
+        () => {
+          // deno-lint-ignore no-explicit-any
+          const g = globalThis as any;
+          return g.Jupyter?.notebook?.kernel?.info_reply?.language_info !== undefined &&
+            g.CodeMirror?.modes?.javascript !== undefined;
+        },
+        undefined,
+        { timeout: 60_000, polling: 100 },
+      );
       const seen = await page.evaluate(() => {
         // deno-lint-ignore no-explicit-any
         const J = (globalThis as any).Jupyter;
