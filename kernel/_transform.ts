@@ -9,12 +9,7 @@
 
 import { transformSync } from "amaro";
 import * as acorn from "acorn";
-import {
-  applyEdits,
-  type Edit,
-  FUNCTIONS,
-  interruptCheckEdits,
-} from "./interrupt_checks.ts";
+import { applyEdits, type Edit, FUNCTIONS, interruptCheckEdits } from "./interrupt_checks.ts";
 
 /** Name of the global function the transform calls in loops and functions to check for interrupts. */
 export const TICK_NAME = "$__fusedTick";
