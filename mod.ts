@@ -33,13 +33,22 @@ export { Udf, udf } from "./client/udf.ts";
 export type { UdfHeader, UdfLanguage, UdfOptions } from "./client/udf.ts";
 export { load, type LoadOptions } from "./client/load.ts";
 export {
+  type AccessTokenLike,
   run,
   runDetailed,
   type RunOptions,
   type RunResponse,
   type RunTarget,
   type Tile,
+  type UdfJobLike,
 } from "./client/run.ts";
+export type {
+  CallerContext,
+  HostCallContext,
+  HostHandler,
+  HostMethod,
+  NestedRun,
+} from "./client/udf_host.ts";
 export { submit, type SubmitOptions } from "./client/submit.ts";
 export {
   JobPool,
