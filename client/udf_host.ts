@@ -24,6 +24,7 @@ import type {
   UdfSignatureLike,
 } from "./run.ts";
 import type { Udf } from "./udf.ts";
+import type { UdfJson } from "./udf_json.ts";
 
 /** The SDK calls a UDF can make through its host. */
 export type HostMethod =
@@ -99,6 +100,9 @@ export interface UdfHost {
   folders: { dataDir: string; cacheDir: string; tempDir: string };
 }
 
+/** A nested run as it travels to the host: the UDF as its JSON (the host checks it). */
+export type NestedRunMessage = Omit<NestedRun, "udf"> & { udf: UdfJson | string };
+
 /** The answer to a nested "run" call: the result's bytes are the reply's body. */
 export interface NestedRunReply {
   /** The result, packed against the reply's body. */
@@ -143,8 +147,8 @@ export function hostEngine(host: UdfHost, row: EngineName): UdfEngine {
           "A UDF cannot start a batch job from inside its run: start it from a notebook or script (udf.job(params).runBatch())",
         );
       }
-      const request: NestedRun = {
-        udf: typeof target === "string" ? target : target.toJSON() as unknown as Udf,
+      const request: NestedRunMessage = {
+        udf: typeof target === "string" ? target : target.toJSON(),
         engine: row,
         parameters: call.parameters,
         tile: call.tile,

@@ -11,7 +11,12 @@ import { BodyWriter, packResult } from "../client/formats/packed.ts";
 import { toTransferable } from "../client/formats/transfer.ts";
 import { options } from "../client/options.ts";
 import { Udf } from "../client/udf.ts";
-import type { CallerContext, HostMethod, NestedRun, NestedRunReply } from "../client/udf_host.ts";
+import type {
+  CallerContext,
+  HostMethod,
+  NestedRunMessage,
+  NestedRunReply,
+} from "../client/udf_host.ts";
 import type { UdfSignature } from "./params.ts";
 
 /** What the executor knows of the run that made a call. */
@@ -76,7 +81,7 @@ export async function answerHostCall(
     return { value: await scope.describe(udf), parts: [] };
   }
   if (method === "run") {
-    const request = args[0] as NestedRun;
+    const request = args[0] as NestedRunMessage;
     if (typeof request !== "object" || request === null) {
       throw new ValidationError("A nested run must be an object");
     }

@@ -57,7 +57,9 @@ export function localHost(engine: LocalEngineLike): HostHandler {
     files(method, args, body, { signal }): Promise<unknown> {
       switch (method) {
         case "files.list":
-          return files.list(path(args), { details: args[1] === true, signal } as never);
+          return args[1] === true
+            ? files.list(path(args), { details: true, signal })
+            : files.list(path(args), { signal });
         case "files.get":
           return files.get(path(args), { signal });
         case "files.upload":

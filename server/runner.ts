@@ -21,7 +21,7 @@ import {
 import type { CallerContext, HostHandler, NestedRun } from "../client/udf_host.ts";
 import { defaultEngine } from "../engine/mod.ts";
 import type { UdfRunner } from "./runs.ts";
-import { fdUrl, parseFdPath, type Storage } from "./storage.ts";
+import { fdUrl, fileDetails, parseFdPath, type Storage } from "./storage.ts";
 
 /** Options of {@linkcode localRunner}. */
 export interface LocalRunnerOptions {
@@ -75,15 +75,7 @@ function serviceHost(storage: Storage | undefined): HostHandler {
       switch (method) {
         case "files.list": {
           const entries = await store().list(fdPath(args).replace(/\/?$/, ""));
-          return args[1] === true
-            ? entries.map((info) => ({
-              url: fdUrl(info),
-              file_name: info.key.split("/").at(-1) ?? "",
-              is_directory: info.isDirectory,
-              size: info.size,
-              last_modified: info.lastModified?.toISOString() ?? null,
-            }))
-            : entries.map(fdUrl);
+          return args[1] === true ? entries.map(fileDetails) : entries.map(fdUrl);
         }
         case "files.get":
           return await bytesOf((await store().read(fdPath(args))).body);

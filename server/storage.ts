@@ -161,6 +161,17 @@ export function fdUrl(info: Pick<FileInfo, "key" | "isDirectory">): string {
   return `fd://${info.key}${info.isDirectory && info.key !== "" ? "/" : ""}`;
 }
 
+/** A file as Fused's `ListDetails` (what `/files/list-details` answers). */
+export function fileDetails(info: FileInfo): Record<string, unknown> {
+  return {
+    url: fdUrl(info),
+    file_name: info.key.split("/").at(-1) ?? "",
+    is_directory: info.isDirectory,
+    size: info.size,
+    last_modified: info.lastModified?.toISOString() ?? null,
+  };
+}
+
 /** Storage in a local folder. */
 export class LocalStorage implements Storage {
   /** Absolute path of the root folder. */

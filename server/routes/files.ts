@@ -9,7 +9,7 @@ import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { type AppEnv, HttpError, readQuery } from "../_http.ts";
 import { MAX_SIGNED_URL_SECONDS, signedUrl, signPath, verifySignature } from "../signing.ts";
-import { fdUrl, type FileInfo, parseFdPath } from "../storage.ts";
+import { fdUrl, fileDetails, parseFdPath } from "../storage.ts";
 import type { RouteDeps } from "./_common.ts";
 
 const PathQuery = z.object({
@@ -46,16 +46,6 @@ function key(path: string): string {
     if (err instanceof ValidationError) throw new HttpError(400, err.message);
     throw err;
   }
-}
-
-function details(info: FileInfo): Record<string, unknown> {
-  return {
-    url: fdUrl(info),
-    file_name: info.key.split("/").at(-1) ?? "",
-    is_directory: info.isDirectory,
-    size: info.size,
-    last_modified: info.lastModified?.toISOString() ?? null,
-  };
 }
 
 function parseDepth(value: string | undefined): number | null {
@@ -112,7 +102,7 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
   });
   app.get("/files/list-details", async (c) => {
     const folder = key(readQuery(c, PathQuery).path);
-    return c.json((await storage.list(folder)).map(details));
+    return c.json((await storage.list(folder)).map(fileDetails));
   });
   app.get(
     "/files/get",
@@ -130,7 +120,7 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
     }
     const body = c.req.raw.body ?? new Blob([]).stream();
     const info = await storage.write(fileKey, body, { maxBytes: deps.maxUploadBytes });
-    return c.json(details(info), 201);
+    return c.json(fileDetails(info), 201);
   }
   app.post("/files/upload", upload);
   app.put("/files/upload", upload);
