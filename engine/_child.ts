@@ -263,7 +263,7 @@ function takeLogs(): UdfLogs {
 let currentUrl = "";
 let currentRun = 0;
 
-async function handle(msg: Exclude<HostMessage, { type: "reply" }>): Promise<void> {
+async function handle(msg: Exclude<HostMessage, { type: "reply" | "skip" }>): Promise<void> {
   takeLogs();
   currentUrl = msg.url;
   currentRun = msg.id;
@@ -352,6 +352,8 @@ function crash(event: Event, error: unknown): void {
 globalThis.addEventListener("error", (event) => crash(event, event.error ?? event.message));
 globalThis.addEventListener("unhandledrejection", (event) => crash(event, event.reason));
 
+let work: Promise<void> = Promise.resolve();
+const skipped = new Set<number>();
 post({ type: "ready" });
 // Frames from the host are trusted (it is the host), but still capped: 1 GiB bodies at most.
 for await (const frame of readFrames(conn, { maxHeaderBytes: 2 ** 30, maxBodyBytes: 2 ** 30 })) {
@@ -362,8 +364,11 @@ for await (const frame of readFrames(conn, { maxHeaderBytes: 2 ** 30, maxBodyByt
     if (!pending) continue;
     if (msg.ok) pending.resolve({ value: msg.value, body: frame.body });
     else pending.reject(new HostCallError(msg.error.name, msg.error.message));
+  } else if (msg.type === "skip") {
+    skipped.add(msg.id); // cancelled before it started
   } else {
-    void handle(msg);
+    // One run at a time, in the order sent: the host may queue one behind the running one.
+    work = work.then(() => (skipped.delete(msg.id) ? undefined : handle(msg)));
   }
 }
 // The host closed the channel: this process has no more work.

@@ -42,8 +42,14 @@ export type ReplyMessage =
   | { type: "reply"; call: number; ok: true; value: unknown }
   | { type: "reply"; call: number; ok: false; error: { name: string; message: string } };
 
+/** A run sent but cancelled before it started: the process skips it. */
+export interface SkipMessage {
+  type: "skip";
+  id: number;
+}
+
 /** What the host sends. */
-export type HostMessage = RunMessage | DescribeMessage | ReplyMessage;
+export type HostMessage = RunMessage | DescribeMessage | ReplyMessage | SkipMessage;
 
 /** A failure, serialized: `validation` becomes a ValidationError, `runtime` a UdfRuntimeError. */
 export interface FailureMessage {

@@ -110,7 +110,7 @@ export interface LocalEngineStats {
   workers: number;
   /** Processes running something. */
   busy: number;
-  /** Runs waiting for a process. */
+  /** Runs waiting for a process (also those already queued inside a busy one). */
   queued: number;
   /** Processes started since the engine was created. */
   started: number;
@@ -130,7 +130,7 @@ interface Job {
   caller: CallerContext;
   cacheDir: string;
   memoryLimitMb: number;
-  message: Exclude<HostMessage, { type: "reply" }>;
+  message: Exclude<HostMessage, { type: "reply" | "skip" }>;
   signal?: AbortSignal;
   timeoutMs?: number;
   resolve: (answer: { message: ChildMessage; body: Uint8Array }) => void;
@@ -167,6 +167,15 @@ interface Child {
   memoryLimitMb: number;
   /** Open until the process connects; closed when it ends first. */
   listener?: Deno.Listener;
+  /**
+   * A run already sent, waiting in the process behind `job` (pipelining: the process never
+   * sleeps between runs while others wait). It starts, timer and all, when `job` answers.
+   */
+  next?: Job;
+  /** Frames go out in order: each write waits for the one before it. */
+  writes: Promise<void>;
+  /** Moving average of its runs' times, ms: only processes of short runs get a queued run. */
+  averageMs?: number;
 }
 
 const CHILD_SCRIPT = new URL("./_child.ts", import.meta.url).pathname;
@@ -175,6 +184,11 @@ const PROJECT_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 const RAW_CAP = 256 * 1024;
 /** A process must connect within this long, or it is taken as failed to start. */
 const CONNECT_TIMEOUT_MS = 60_000;
+/**
+ * A run is queued inside a busy process only behind runs this short (average and so far), so a
+ * run never waits behind a long one while another process frees up.
+ */
+const PIPELINE_MAX_MS = 10;
 
 function hostList(value: boolean | string[] | undefined): boolean | string[] {
   if (value === undefined) return false;
@@ -237,11 +251,15 @@ export class LocalEngine {
   /** Counts of processes and waiting runs. */
   get stats(): LocalEngineStats {
     let busy = 0;
-    for (const c of this.#children) if (c.job) busy++;
+    let sent = 0;
+    for (const c of this.#children) {
+      if (c.job) busy++;
+      if (c.next) sent++;
+    }
     return {
       workers: this.#children.size,
       busy,
-      queued: this.#queue.length,
+      queued: this.#queue.length + sent,
       started: this.#started,
     };
   }
@@ -311,9 +329,10 @@ export class LocalEngine {
       job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
     }
     for (const c of [...this.#children]) {
-      const job = c.job;
+      const jobs = [c.job, c.next];
       this.#stop(c, "the engine was closed");
-      if (job) {
+      for (const job of jobs) {
+        if (!job) continue;
         this.#finish(job);
         job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
       }
@@ -433,7 +452,16 @@ export class LocalEngine {
       }
       if (!target) {
         if (this.#children.size >= this.#capacity()) {
-          if (!lru) return; // every process is busy: wait for one
+          if (!lru) {
+            // Every process is busy: queue the run in one of its own that has room, else wait.
+            const busy = this.#pipelineTarget(job);
+            if (!busy) return;
+            this.#queue.shift();
+            busy.next = job;
+            job.child = busy;
+            this.#send(busy, job);
+            continue;
+          }
           this.#stop(lru, "its slot went to another UDF");
         }
         try {
@@ -448,6 +476,23 @@ export class LocalEngine {
       this.#queue.shift();
       this.#assign(target, job);
     }
+  }
+
+  /**
+   * A busy process of the job's key with no run queued behind it. Never for nested runs or
+   * behind a run that waits on nested runs: a run queued behind its own parent would wait
+   * forever.
+   */
+  #pipelineTarget(job: Job): Child | undefined {
+    if (job.caller.depth > 0) return undefined;
+    const now = performance.now();
+    for (const c of this.#children) {
+      if (c.dead || c.next || !c.job || c.key !== job.key) continue;
+      if (c.waiting > 0 || c.job.caller.depth > 0) continue;
+      if (!(c.averageMs! <= PIPELINE_MAX_MS) || now - c.job.startedAt! > PIPELINE_MAX_MS) continue;
+      return c;
+    }
+    return undefined;
   }
 
   #spawn(job: Job): Child {
@@ -497,6 +542,7 @@ export class LocalEngine {
       folder,
       memoryLimitMb: job.memoryLimitMb,
       listener,
+      writes: Promise.resolve(),
     };
     child.ready = this.#connect(child, listener);
     child.ready.catch(() => {}); // a failed start is reported through the exit
@@ -576,6 +622,12 @@ export class LocalEngine {
   }
 
   #assign(child: Child, job: Job): void {
+    this.#start(child, job);
+    this.#send(child, job);
+  }
+
+  /** Makes `job` the process's running run: its time and timeout start now. */
+  #start(child: Child, job: Job): void {
     child.job = job;
     job.child = child;
     child.proc.child.ref();
@@ -589,23 +641,45 @@ export class LocalEngine {
         this.#pump();
       }, job.timeoutMs);
     }
+  }
+
+  /** Sends a run to its process once the module files are written and the process is ready. */
+  #send(child: Child, job: Job): void {
     const frame = encodeFrame(job.message);
+    const mine = () => child.job === job || child.next === job;
     job.written.then(
       () =>
         child.ready.then(() => {
-          if (child.job !== job || !child.conn) return;
-          return writeAll(child.conn, frame);
+          if (mine()) return this.#write(child, frame);
         }).catch(() => this.#fail(child, "could not be reached", "ProcessExit")),
       (err) => {
         // The module files could not be written (a bad name, a full disk): the process is fine.
-        if (child.job !== job) return;
-        child.job = undefined;
+        if (child.next === job) child.next = undefined;
+        else if (child.job === job) this.#done(child);
+        else return;
         this.#finish(job);
-        this.#release(child);
         job.reject(err);
         this.#pump();
       },
     );
+  }
+
+  /** Writes a frame after the ones before it (run frames and host-call replies interleave). */
+  #write(child: Child, frame: Uint8Array): Promise<void> {
+    const conn = child.conn!;
+    child.writes = child.writes.then(() => writeAll(conn, frame));
+    return child.writes;
+  }
+
+  /** The running run answered: start the one queued behind it, or mark the process idle. */
+  #done(child: Child): void {
+    const took = performance.now() - child.job!.startedAt!;
+    child.averageMs = child.averageMs === undefined ? took : 0.8 * child.averageMs + 0.2 * took;
+    child.job = undefined;
+    const next = child.next;
+    child.next = undefined;
+    if (next) this.#start(child, next);
+    else this.#release(child);
   }
 
   #answer(child: Child, message: ChildMessage, body: Uint8Array): void {
@@ -632,9 +706,8 @@ export class LocalEngine {
       job.onOutput?.({ stdout: String(message.stdout), stderr: String(message.stderr) });
       return;
     }
-    child.job = undefined;
     this.#finish(job);
-    this.#release(child);
+    this.#done(child);
     if (message.type === "failure") {
       job.reject(this.#error(job, message.failure, joinLogs(message.logs, job.raw)));
     } else job.resolve({ message, body });
@@ -674,7 +747,7 @@ export class LocalEngine {
     }
     if (child.job !== job || !child.conn) return; // the run ended meanwhile
     try {
-      await writeAll(child.conn, reply);
+      await this.#write(child, reply);
     } catch {
       this.#fail(child, "could not be reached", "ProcessExit");
     }
@@ -710,7 +783,14 @@ export class LocalEngine {
     const queued = this.#queue.indexOf(job);
     if (queued >= 0) this.#queue.splice(queued, 1);
     else if (job.child && job.child.job === job) this.#stop(job.child, "cancelled");
-    else return; // already answered
+    else if (job.child && job.child.next === job) {
+      // Sent but not started: the process skips it when it comes to it.
+      job.child.next = undefined;
+      if (job.child.conn) {
+        void this.#write(job.child, encodeFrame({ type: "skip", id: job.message.id }))
+          .catch(() => {});
+      }
+    } else return; // already answered
     this.#finish(job);
     job.reject(new UdfCancelledError(job.udf.name, job.signal?.reason));
     this.#pump();
@@ -756,10 +836,21 @@ export class LocalEngine {
     child.dead = true;
     child.stopped = why;
     child.job = undefined;
+    this.#requeue(child);
     this.#children.delete(child);
     closeListener(child);
     child.conn?.close();
     child.proc.kill();
+  }
+
+  /** A run queued in a process that ends never started: it goes back to the front of the queue. */
+  #requeue(child: Child): void {
+    const next = child.next;
+    child.next = undefined;
+    if (next && !this.#closed) {
+      next.child = undefined;
+      this.#queue.unshift(next);
+    }
   }
 
   /** The process misbehaved or died: fail its run with `cause`, kill it, free its slot. */
@@ -788,6 +879,7 @@ export class LocalEngine {
     const job = child.job;
     child.dead = true;
     child.job = undefined;
+    this.#requeue(child);
     this.#children.delete(child);
     if (job) {
       this.#finish(job);

@@ -633,3 +633,58 @@ Deno.test("onOutput receives the UDF's output while it runs, before the answer",
     assert.deepEqual(result.logs, { stdout: "first\n", stderr: "second\n" });
   });
 });
+
+Deno.test("short runs queue inside a busy process, and one behind a run that times out runs elsewhere", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const u = ts(
+      `export default async function udf({ n = 0, wait = 0 }) { if (wait) await new Promise((r) => setTimeout(r, wait)); return n }`,
+      "short",
+    );
+    for (let i = 0; i < 5; i++) await engine.run({ udf: u, parameters: { n: i } }); // short average
+    const many = await Promise.all(
+      Array.from({ length: 20 }, (_, n) => engine.run({ udf: u, parameters: { n } })),
+    );
+    assert.deepEqual(many.map((r) => r.value), Array.from({ length: 20 }, (_, n) => n));
+    const slow = engine.run({ udf: u, parameters: { n: -1, wait: 60_000 }, timeoutMs: 500 });
+    const behind = engine.run({ udf: u, parameters: { n: 7 } });
+    await assert.rejects(slow, UdfTimeoutError);
+    assert.equal((await behind).value, 7);
+  });
+});
+
+Deno.test("a run cancelled while queued inside a busy process never runs", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine, dataDir) => {
+    const marks = `${dataDir}/marks`;
+    await Deno.mkdir(marks);
+    const u = ts(
+      `export default async function udf({ id = "", wait = 0 }) { if (wait) await new Promise((r) => setTimeout(r, wait)); Deno.writeTextFileSync(${
+        JSON.stringify(marks)
+      } + "/" + id, "ran"); return id }`,
+      "marker",
+    );
+    for (let i = 0; i < 5; i++) {
+      await engine.run({ udf: u, parameters: { id: `warm${i}` }, allowWrite: [marks] });
+    }
+    const first = engine.run({
+      udf: u,
+      parameters: { id: "first", wait: 300 },
+      allowWrite: [marks],
+    });
+    const ac = new AbortController();
+    const second = engine.run({
+      udf: u,
+      parameters: { id: "second" },
+      allowWrite: [marks],
+      signal: ac.signal,
+    });
+    assert.equal(engine.stats.queued, 1);
+    ac.abort("changed my mind");
+    await assert.rejects(second, UdfCancelledError);
+    assert.equal((await first).value, "first");
+    assert.equal(
+      (await engine.run({ udf: u, parameters: { id: "third" }, allowWrite: [marks] })).value,
+      "third",
+    );
+    assert.throws(() => Deno.statSync(`${marks}/second`), Deno.errors.NotFound);
+  });
+});
