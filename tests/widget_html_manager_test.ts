@@ -12,7 +12,7 @@ import { join } from "node:path";
 import * as esbuild from "esbuild";
 import { chromium, type Page } from "playwright-core";
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from "../display/browser.ts";
-import { PYTHON, sharedKernelEnv } from "./_jupyter.ts";
+import { type Notebook6Server, startNotebook6 } from "./_notebook6.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 
@@ -68,72 +68,6 @@ async function bundlePage(dir: string, token: string): Promise<void> {
   );
 }
 
-/** A free port on 127.0.0.1. */
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
-
-/** Starts Debian's Notebook 6 server on 127.0.0.1 over `dir`; resolves once it answers. */
-async function startNotebookServer(dir: string, token: string) {
-  const port = freePort();
-  const env = {
-    ...await sharedKernelEnv("fused-html-manager"),
-    JUPYTER_CONFIG_DIR: join(dir, ".config"),
-  };
-  const child = new Deno.Command(PYTHON, {
-    args: [
-      "-m",
-      "notebook",
-      "--no-browser",
-      "--ip=127.0.0.1",
-      `--port=${port}`,
-      "--port-retries=0",
-      "--allow-root", // CI containers run as root
-      `--NotebookApp.token=${token}`,
-      `--notebook-dir=${dir}`,
-    ],
-    env,
-    stdout: "null",
-    stderr: "piped",
-  }).spawn();
-  const log: string[] = [];
-  const drained = (async () => {
-    for await (const chunk of child.stderr.pipeThrough(new TextDecoderStream())) log.push(chunk);
-  })();
-  let exited = false;
-  child.status.then(() => exited = true);
-  const base = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    try {
-      const r = await fetch(`${base}/api/status?token=${token}`);
-      await r.body?.cancel();
-      if (r.ok) break;
-    } catch { /* not listening yet */ }
-    if (Date.now() > deadline || exited) {
-      if (!exited) child.kill("SIGKILL");
-      throw new Error(
-        `the notebook server did not start (or stopped) within 60 s:\n${log.join("")}`,
-      );
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    base,
-    log,
-    async stop(): Promise<void> {
-      if (!exited) child.kill("SIGTERM");
-      const timer = setTimeout(() => !exited && child.kill("SIGKILL"), 10_000);
-      await child.status;
-      clearTimeout(timer);
-      await drained;
-    },
-  };
-}
-
 /** What a cell did, as tests/widget_html_manager_page.ts recorded it. */
 interface CellRecord {
   reply?: Record<string, unknown>;
@@ -172,10 +106,9 @@ async function settled(page: Page, id: string): Promise<CellRecord> {
  */
 const SUBPROTOCOL_FALLBACK = /Sent non-empty 'Sec-WebSocket-Protocol' header but no response/;
 
-type NotebookServer = Awaited<ReturnType<typeof startNotebookServer>>;
-
 /** The test's steps on the page; on failure the error carries what the page and server saw. */
-async function drive(page: Page, server: NotebookServer, token: string): Promise<void> {
+async function drive(page: Page, server: Notebook6Server): Promise<void> {
+  const token = server.token;
   try {
     page.setDefaultTimeout(90_000);
     const consoleErrors: string[] = [];
@@ -184,11 +117,11 @@ async function drive(page: Page, server: NotebookServer, token: string): Promise
     page.on("pageerror", (e) => consoleErrors.push(String(e)));
     await page.route("**/*", (route) => {
       const url = route.request().url();
-      if (/^(data:|blob:)/.test(url) || url.startsWith(`${server.base}/`)) return route.continue();
+      if (/^(data:|blob:)/.test(url) || url.startsWith(server.url)) return route.continue();
       blocked.push(url);
       return route.abort();
     });
-    await page.goto(`${server.base}/files/widget.html?token=${token}#token=${token}&kernel=fused`);
+    await page.goto(`${server.url}files/widget.html?token=${token}#token=${token}&kernel=fused`);
     await page.waitForFunction(() => {
       const w = (globalThis as PageGlobals).widgetPage;
       return w && (w.ready || w.errors.length > 0);
@@ -243,32 +176,26 @@ async function drive(page: Page, server: NotebookServer, token: string): Promise
         outputs: (globalThis as any).document.getElementById("outputs")?.innerHTML.slice(0, 4000),
       })
     ).catch(() => "(the page is gone)");
-    throw new Error(`${e}\npage: ${seen}\nserver log:\n${server.log.join("").slice(-3000)}`);
+    throw new Error(`${e}\npage: ${seen}\nserver log:\n${server.log().slice(-3000)}`);
   }
 }
 
 Deno.test("html-manager renders the JobPool widget from a live kernel and its Cancel ends pool.wait()", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "fused-html-manager-" });
+  const server = await startNotebook6({ prefix: "fused-html-manager-" });
   try {
-    const token = crypto.randomUUID();
-    await bundlePage(dir, token);
-    const server = await startNotebookServer(dir, token);
+    await bundlePage(server.root, server.token);
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM_PATH,
+      args: CHROMIUM_ARGS,
+      headless: true,
+      timeout: 60_000,
+    });
     try {
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM_PATH,
-        args: CHROMIUM_ARGS,
-        headless: true,
-        timeout: 60_000,
-      });
-      try {
-        await drive(await browser.newPage(), server, token);
-      } finally {
-        await browser.close();
-      }
+      await drive(await browser.newPage(), server);
     } finally {
-      await server.stop();
+      await browser.close();
     }
   } finally {
-    await Deno.remove(dir, { recursive: true });
+    await server.close();
   }
 });
