@@ -32,7 +32,8 @@ export interface DownloadOptions {
 
 const DEFAULT_LOCK_TIMEOUT_MS = 600_000;
 
-function parseUrl(url: string): URL {
+/** Parses a URL `download` accepts (http(s), file, fd), or throws an error naming the fix. */
+export function parseDownloadUrl(url: string): URL {
   let parsed: URL;
   try {
     parsed = new URL(url);
@@ -76,7 +77,7 @@ function safeSegment(segment: string): string {
  * ```
  */
 export function downloadPathOf(url: string): string {
-  const parsed = parseUrl(url);
+  const parsed = parseDownloadUrl(url);
   const scheme = parsed.protocol.slice(0, -1);
   const host = parsed.host.replace(/:/g, "_");
   const raw = parsed.pathname.split("/").filter((part) => part !== "");
@@ -169,7 +170,7 @@ export async function download(
   filePath?: string,
   opts: DownloadOptions = {},
 ): Promise<string> {
-  const parsed = parseUrl(url);
+  const parsed = parseDownloadUrl(url);
   const root = storageRoot(opts.storage);
   const target = filePath === undefined
     ? resolveInside(root, downloadPathOf(url))

@@ -56,7 +56,10 @@ export interface NestedRun {
 export interface HostHandler {
   /** Runs a UDF for the calling UDF (one level deeper). */
   run(request: NestedRun, context: HostCallContext): Promise<RunResponse>;
-  /** Downloads `url` once into `target`, a path inside the caller's data folder. */
+  /**
+   * Copies the `fd://` file at `url`, as the caller, to `target`: a new file in the caller's data
+   * folder (the executor checks other URLs itself, then writes them there).
+   */
   download(url: string, target: string, context: HostCallContext): Promise<void>;
   /** A `fused.api` file call: list, get, upload, delete, signUrl, signUrlPrefix. */
   files(
@@ -75,6 +78,41 @@ export interface HostCallContext {
   signal: AbortSignal;
 }
 
+/**
+ * What the operator allows the runs of a caller, beyond what each run allows itself (its
+ * `allowNet`): checked by the host on every call a UDF makes through it.
+ */
+export interface CallerPolicy {
+  /**
+   * The network a run's host calls (`fused.download` of http(s) URLs) may reach when the run
+   * does not set its own `allowNet`: false, true (public hosts) or `host[:port]` entries. The
+   * UDF's process itself gets no network from this: only from its run's `allowNet`.
+   */
+  net: boolean | string[];
+  /**
+   * Whether a host call may reach loopback, link-local, private and other non-public addresses
+   * for a run that allows network: "never" (the service, unless its operator starts it with
+   * `--allow-private-network`: then "always"), or "listed" (this machine's own user: when the
+   * run's `allowNet` list names the host, e.g. `["127.0.0.1:8080"]`).
+   */
+  privateNetwork: "never" | "listed" | "always";
+  /** Largest file a host call downloads for the run, in bytes. */
+  maxDownloadBytes: number;
+  /**
+   * Which npm packages the run's UDF may import (names, `@scope/*` for a whole scope): `deny`
+   * wins over `allow`; without `allow`, any package not denied.
+   */
+  npm: { allow?: string[]; deny?: string[] };
+}
+
+/** The policy of runs made on this machine by its own user. */
+export const LOCAL_POLICY: CallerPolicy = Object.freeze({
+  net: true,
+  privateNetwork: "listed",
+  maxDownloadBytes: 16 * 1024 ** 3,
+  npm: Object.freeze({}),
+});
+
 /** Who a run acts as, and where its data lives. */
 export interface CallerContext {
   /**
@@ -90,6 +128,8 @@ export interface CallerContext {
   cacheDir: string;
   /** Answers the UDF's SDK calls. */
   host: HostHandler;
+  /** What the operator allows this caller's runs (default {@linkcode LOCAL_POLICY}). */
+  policy?: CallerPolicy;
 }
 
 /** The UDF process's side: the channel to its host. */

@@ -1,28 +1,44 @@
 /**
- * The host's side of a UDF's SDK calls: checks what the (untrusted) process asked for, then lets
- * the caller's {@linkcode HostHandler} carry it out as the caller.
+ * The host's side of a UDF's SDK calls: one table, {@linkcode HOST_CALLS}, names each call a UDF
+ * may make and the rule it is checked against before the caller's {@linkcode HostHandler} reads,
+ * fetches or writes anything. Every call acts as the run's caller, never as the host: the checks
+ * of files and network are in `_host_policy.ts`.
  *
  * @module
  */
-import { relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
+import { withFileLock } from "../client/cache.ts";
+import { parseDownloadUrl } from "../client/download.ts";
 import { FusedError, ValidationError } from "../client/errors.ts";
 import { resolveInside } from "../client/file_path.ts";
 import { BodyWriter, packResult } from "../client/formats/packed.ts";
 import { toTransferable } from "../client/formats/transfer.ts";
 import { options } from "../client/options.ts";
 import { Udf } from "../client/udf.ts";
-import type {
-  CallerContext,
-  HostMethod,
-  NestedRunMessage,
-  NestedRunReply,
+import {
+  type CallerContext,
+  type HostMethod,
+  LOCAL_POLICY,
+  type NestedRunMessage,
+  type NestedRunReply,
 } from "../client/udf_host.ts";
+import {
+  fetchChecked,
+  HostCallRefused,
+  isInside,
+  type NetworkScope,
+  openInside,
+  tooLarge,
+  writeCapped,
+} from "./_host_policy.ts";
 import type { UdfSignature } from "./params.ts";
 
 /** What the executor knows of the run that made a call. */
 export interface HostCallScope {
   /** The run's caller. */
   caller: CallerContext;
+  /** The run's own network permission (its `allowNet`): false, true or `host[:port]` entries. */
+  net: boolean | string[];
   /** Aborted when the run ends. */
   signal: AbortSignal;
   /** Reads a UDF's parameters on the executor that made the call. */
@@ -37,15 +53,6 @@ export interface HostCallAnswer {
   parts: Uint8Array[];
 }
 
-const FILE_METHODS = new Set<HostMethod>([
-  "files.list",
-  "files.get",
-  "files.upload",
-  "files.delete",
-  "files.signUrl",
-  "files.signUrlPrefix",
-]);
-
 function text(value: unknown, what: string): string {
   if (typeof value !== "string" || value === "") {
     throw new ValidationError(`${what} must be a non-empty string`);
@@ -58,76 +65,171 @@ function udfOf(value: unknown): Udf | string {
   return Udf.fromJSON(value);
 }
 
-/** Carries out one SDK call of a UDF as its caller. */
-export async function answerHostCall(
+function nestedCaller(caller: CallerContext): CallerContext {
+  const depth = caller.depth + 1;
+  if (depth > options.maxRecursionFactor) {
+    throw new FusedError(
+      `A UDF called UDFs ${depth} levels deep, over the limit of ${options.maxRecursionFactor} (options.maxRecursionFactor): call fewer UDFs from UDFs, or raise the limit`,
+    );
+  }
+  return { ...caller, depth };
+}
+
+async function runNested(args: unknown[], scope: HostCallScope): Promise<HostCallAnswer> {
+  const caller = nestedCaller(scope.caller);
+  const request = args[0] as NestedRunMessage;
+  if (typeof request !== "object" || request === null) {
+    throw new ValidationError("A nested run must be an object");
+  }
+  if (request.engine !== "local" && request.engine !== "remote") {
+    throw new ValidationError(`Unknown engine "${request.engine}": use "local" or "remote"`);
+  }
+  const response = await scope.caller.host.run({
+    udf: udfOf(request.udf),
+    engine: request.engine,
+    parameters: typeof request.parameters === "object" && request.parameters !== null
+      ? request.parameters
+      : {},
+    tile: request.tile,
+    cacheMaxAge: typeof request.cacheMaxAge === "number" ? request.cacheMaxAge : undefined,
+  }, { caller, signal: scope.signal });
+  // The result goes back as bytes too; copy, since the cache may hold the same buffers.
+  const { message } = await toTransferable(response.data, { copy: true });
+  const writer = new BodyWriter();
+  const value: NestedRunReply = {
+    result: packResult(message, writer),
+    logs: response.logs,
+    cached: response.cached,
+    timeTakenMs: response.timeTakenMs,
+  };
+  return { value, parts: writer.parts };
+}
+
+async function describe(args: unknown[], scope: HostCallScope): Promise<HostCallAnswer> {
+  nestedCaller(scope.caller);
+  const udf = udfOf(args[0]);
+  if (typeof udf === "string") throw new ValidationError("describe takes a UDF, not a name");
+  return { value: await scope.describe(udf), parts: [] };
+}
+
+/**
+ * `fused.download` for a UDF: the URL is checked as the caller may reach it, the file is written
+ * once (under a lock, whole or not at all) at a path whose real folder is inside the caller's
+ * data folder.
+ */
+async function download(args: unknown[], scope: HostCallScope): Promise<HostCallAnswer> {
+  const { caller, signal } = scope;
+  const policy = caller.policy ?? LOCAL_POLICY;
+  const url = parseDownloadUrl(text(args[0], "The URL to download"));
+  const target = resolveInside(caller.dataDir, text(args[1], "The download path"), "download path");
+  await Deno.mkdir(dirname(target), { recursive: true });
+  const root = await Deno.realPath(caller.dataDir);
+  const folder = await Deno.realPath(dirname(target));
+  if (!isInside(root, folder)) {
+    throw new HostCallRefused(
+      `Writing ${relative(caller.dataDir, target)}`,
+      "its folder leads outside the caller's data folder",
+      "Download to a path whose folders are not symlinks",
+    );
+  }
+  const path = join(folder, basename(target));
+  const network: NetworkScope = { net: scope.net, policy };
+  const what = `Downloading ${url.href}`;
+  await withFileLock(`${path}.lock`, { label: `the download of ${url.href}` }, async () => {
+    const there = await Deno.lstat(path).catch(() => undefined);
+    if (there?.isFile) return; // downloaded before, by this run or another
+    const temp = join(folder, `.${crypto.randomUUID()}.part`);
+    try {
+      if (url.protocol === "file:") {
+        const file = await openInside(caller.dataDir, url);
+        if ((await file.stat()).size > policy.maxDownloadBytes) {
+          file.close();
+          throw tooLarge(what, policy.maxDownloadBytes);
+        }
+        await writeCapped(file.readable, temp, policy.maxDownloadBytes, what);
+      } else if (url.protocol === "fd:") {
+        await caller.host.download(url.href, temp, { caller, signal });
+        if ((await Deno.stat(temp)).size > policy.maxDownloadBytes) {
+          throw tooLarge(what, policy.maxDownloadBytes);
+        }
+      } else {
+        const response = await fetchChecked(url, network, { signal });
+        if (!response.ok || response.body === null) {
+          await response.body?.cancel();
+          throw new FusedError(
+            `Cannot download ${url.href}: the server answered ${response.status} ${response.statusText}`
+              .trimEnd(),
+          );
+        }
+        if (Number(response.headers.get("content-length") ?? 0) > policy.maxDownloadBytes) {
+          await response.body.cancel();
+          throw tooLarge(what, policy.maxDownloadBytes);
+        }
+        await writeCapped(response.body, temp, policy.maxDownloadBytes, what);
+      }
+      await Deno.rename(temp, path);
+    } catch (error) {
+      await Deno.remove(temp).catch(() => {});
+      throw error;
+    }
+  });
+  return { value: relative(caller.dataDir, target), parts: [] };
+}
+
+function fileCall(method: Extract<HostMethod, `files.${string}`>) {
+  return async (args: unknown[], scope: HostCallScope, body: Uint8Array) => {
+    const answer = await scope.caller.host.files(
+      method,
+      args,
+      body.byteLength ? body : undefined,
+      { caller: scope.caller, signal: scope.signal },
+    );
+    if (answer instanceof Uint8Array) return { value: { bytes: true }, parts: [answer] };
+    return { value: answer ?? null, parts: [] };
+  };
+}
+
+/** One SDK call a UDF may make, and the rule the host checks before it does anything. */
+export interface HostCallRule {
+  /** What is checked against the caller, in words (the README lists these). */
+  rule: string;
+  /** Carries the call out as the caller. */
+  answer(args: unknown[], scope: HostCallScope, body: Uint8Array): Promise<HostCallAnswer>;
+}
+
+const FD_RULE = "fd:// paths on the caller's store, as the caller";
+
+/** Every call a UDF may make through its host. */
+export const HOST_CALLS: { readonly [M in HostMethod]: HostCallRule } = {
+  run: {
+    rule:
+      "as the caller, one level deeper, at most options.maxRecursionFactor deep; a UDF object or a name the caller may run",
+    answer: runNested,
+  },
+  describe: { rule: "as run: a UDF object, one level deeper", answer: describe },
+  download: {
+    rule:
+      "file:// only inside the caller's data folder after symlinks; http(s) only when the run allows network, to the hosts it names, to public addresses unless the caller's policy allows others, every redirect checked again; fd:// on the caller's store; at most the policy's maxDownloadBytes; written only inside the caller's data folder",
+    answer: download,
+  },
+  "files.list": { rule: FD_RULE, answer: fileCall("files.list") },
+  "files.get": { rule: FD_RULE, answer: fileCall("files.get") },
+  "files.upload": { rule: FD_RULE, answer: fileCall("files.upload") },
+  "files.delete": { rule: FD_RULE, answer: fileCall("files.delete") },
+  "files.signUrl": { rule: FD_RULE, answer: fileCall("files.signUrl") },
+  "files.signUrlPrefix": { rule: FD_RULE, answer: fileCall("files.signUrlPrefix") },
+};
+
+/** Carries out one SDK call of a UDF as its caller, after its rule's checks. */
+export function answerHostCall(
   method: HostMethod,
   args: unknown,
   body: Uint8Array,
   scope: HostCallScope,
 ): Promise<HostCallAnswer> {
   if (!Array.isArray(args)) throw new ValidationError("A host call's arguments must be a list");
-  const { caller, signal } = scope;
-  const nested: CallerContext = { ...caller, depth: caller.depth + 1 };
-  if (method === "run" || method === "describe") {
-    if (nested.depth > options.maxRecursionFactor) {
-      throw new FusedError(
-        `A UDF called UDFs ${nested.depth} levels deep, over the limit of ${options.maxRecursionFactor} (options.maxRecursionFactor): call fewer UDFs from UDFs, or raise the limit`,
-      );
-    }
+  if (!Object.hasOwn(HOST_CALLS, method)) {
+    throw new ValidationError(`Unknown host call "${String(method)}"`);
   }
-  if (method === "describe") {
-    const udf = udfOf(args[0]);
-    if (typeof udf === "string") throw new ValidationError("describe takes a UDF, not a name");
-    return { value: await scope.describe(udf), parts: [] };
-  }
-  if (method === "run") {
-    const request = args[0] as NestedRunMessage;
-    if (typeof request !== "object" || request === null) {
-      throw new ValidationError("A nested run must be an object");
-    }
-    if (request.engine !== "local" && request.engine !== "remote") {
-      throw new ValidationError(`Unknown engine "${request.engine}": use "local" or "remote"`);
-    }
-    const response = await caller.host.run({
-      udf: udfOf(request.udf),
-      engine: request.engine,
-      parameters: typeof request.parameters === "object" && request.parameters !== null
-        ? request.parameters
-        : {},
-      tile: request.tile,
-      cacheMaxAge: typeof request.cacheMaxAge === "number" ? request.cacheMaxAge : undefined,
-    }, { caller: nested, signal });
-    // The result goes back as bytes too; copy, since the cache may hold the same buffers.
-    const { message } = await toTransferable(response.data, { copy: true });
-    const writer = new BodyWriter();
-    const value: NestedRunReply = {
-      result: packResult(message, writer),
-      logs: response.logs,
-      cached: response.cached,
-      timeTakenMs: response.timeTakenMs,
-    };
-    return { value, parts: writer.parts };
-  }
-  if (method === "download") {
-    const url = text(args[0], "The URL to download");
-    // The target comes from the UDF: it must stay inside the caller's data folder.
-    const target = resolveInside(
-      caller.dataDir,
-      text(args[1], "The download path"),
-      "download path",
-    );
-    await caller.host.download(url, target, { caller, signal });
-    return { value: relative(caller.dataDir, target), parts: [] };
-  }
-  if (FILE_METHODS.has(method)) {
-    const answer = await caller.host.files(
-      method as Parameters<CallerContext["host"]["files"]>[0],
-      args,
-      body.byteLength ? body : undefined,
-      { caller, signal },
-    );
-    if (answer instanceof Uint8Array) return { value: { bytes: true }, parts: [answer] };
-    return { value: answer ?? null, parts: [] };
-  }
-  throw new ValidationError(`Unknown host call "${String(method)}"`);
+  return HOST_CALLS[method].answer(args, scope, body);
 }

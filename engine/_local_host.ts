@@ -1,8 +1,9 @@
 /**
  * The caller of runs made on this machine by its own user (a script, a notebook): a UDF's SDK
  * calls are carried out with this process's SDK — nested runs on the same executor (or the
- * service, for engine "remote"), downloads into `options.dataDirectory`, `fd://` files through
- * the service this client is logged in to.
+ * service, for engine "remote"), `fd://` files through the service this client is logged in to —
+ * under {@linkcode LOCAL_POLICY}: downloads into `options.dataDirectory` from public hosts, and
+ * from private ones the run names in its `allowNet`.
  *
  * @module
  */
@@ -17,7 +18,12 @@ import {
   type LocalEngineLike,
   type RunResponse,
 } from "../client/run.ts";
-import type { CallerContext, HostHandler, NestedRun } from "../client/udf_host.ts";
+import {
+  type CallerContext,
+  type HostHandler,
+  LOCAL_POLICY,
+  type NestedRun,
+} from "../client/udf_host.ts";
 
 function path(args: unknown[]): string {
   if (typeof args[0] !== "string" || !args[0]) {
@@ -52,6 +58,9 @@ export function localHost(engine: LocalEngineLike): HostHandler {
       return local.run(request.udf, call);
     },
     async download(url, target, { signal }): Promise<void> {
+      // fd:// only (the executor checks and fetches other URLs): this machine's store, else
+      // the service this client is logged in to, as this machine's user.
+      if (!url.startsWith("fd://")) throw new ValidationError(`${url} is not an fd:// URL`);
       await download(url, target, { signal });
     },
     files(method, args, body, { signal }): Promise<unknown> {
@@ -87,5 +96,6 @@ export function localCaller(engine: LocalEngineLike): CallerContext {
     dataDir: options.dataDirectory,
     cacheDir: options.cacheDirectory ?? join(options.dataDirectory, "cached_data"),
     host: localHost(engine),
+    policy: LOCAL_POLICY,
   };
 }

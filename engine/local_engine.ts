@@ -34,7 +34,7 @@ import type { UdfResult } from "../client/formats/types.ts";
 import { options as fusedOptions } from "../client/options.ts";
 import { tileBounds } from "../client/tiles.ts";
 import type { Udf } from "../client/udf.ts";
-import type { CallerContext } from "../client/udf_host.ts";
+import { type CallerContext, LOCAL_POLICY } from "../client/udf_host.ts";
 import type { ChildConfig, ChildMessage, FailureMessage, HostMessage } from "./_protocol.ts";
 import { encodeFrame, FrameError, readFrames, writeAll } from "./_frames.ts";
 import { answerHostCall } from "./_host_calls.ts";
@@ -127,6 +127,8 @@ interface Job {
   udf: Udf;
   key: string;
   permissions: Permissions;
+  /** What the run's host calls may reach: its allowNet, else its caller's policy's. */
+  hostNet: boolean | string[];
   caller: CallerContext;
   cacheDir: string;
   memoryLimitMb: number;
@@ -402,6 +404,9 @@ export class LocalEngine {
         udf,
         key: JSON.stringify([udf.codeVersion, permissions, caller.id, memoryLimitMb]),
         permissions,
+        hostNet: request.allowNet !== undefined
+          ? hostList(request.allowNet)
+          : (caller.policy ?? LOCAL_POLICY).net,
         caller,
         cacheDir,
         memoryLimitMb,
@@ -730,6 +735,7 @@ export class LocalEngine {
     try {
       const answer = await answerHostCall(message.method, message.args, body, {
         caller: job.caller,
+        net: job.hostNet,
         signal: (job.calls ??= new AbortController()).signal,
         describe: (udf) => this.describe(udf, { ...job.caller, depth: job.caller.depth + 1 }),
       });

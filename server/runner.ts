@@ -9,7 +9,6 @@
  * @module
  */
 import { join } from "node:path";
-import { download } from "../client/download.ts";
 import { ValidationError } from "../client/errors.ts";
 import {
   cachingLocalEngine,
@@ -18,7 +17,7 @@ import {
   runDetailed,
   type RunResponse,
 } from "../client/run.ts";
-import type { CallerContext, HostHandler, NestedRun } from "../client/udf_host.ts";
+import type { CallerContext, CallerPolicy, HostHandler, NestedRun } from "../client/udf_host.ts";
 import { defaultEngine } from "../engine/mod.ts";
 import type { UdfRunner } from "./runs.ts";
 import { fdUrl, fileDetails, parseFdPath, type Storage } from "./storage.ts";
@@ -31,7 +30,21 @@ export interface LocalRunnerOptions {
   storage?: Storage;
   /** Where users' data and cache folders go; without it, runs act as this process's user. */
   dataDir?: string;
+  /** What users' runs may reach through the service (default {@linkcode SERVICE_POLICY}). */
+  policy?: Partial<CallerPolicy>;
 }
+
+/**
+ * What a user's runs may reach through the service by default: public hosts for downloads, no
+ * loopback, link-local or private address (the service's own database, storage, metadata
+ * endpoints), files up to 4 GiB, any npm package.
+ */
+export const SERVICE_POLICY: CallerPolicy = Object.freeze({
+  net: true,
+  privateNetwork: "never",
+  maxDownloadBytes: 4 * 1024 ** 3,
+  npm: Object.freeze({}),
+});
 
 function fdPath(args: unknown[]): string {
   if (typeof args[0] !== "string") throw new ValidationError("A file call needs an fd:// path");
@@ -68,8 +81,11 @@ function serviceHost(storage: Storage | undefined): HostHandler {
         caller,
       });
     },
-    async download(url, target, { signal }): Promise<void> {
-      await download(url, target, { signal });
+    async download(url, target): Promise<void> {
+      // fd:// only (the executor checks and fetches other URLs): the service's own store.
+      const file = await store().read(parseFdPath(url));
+      const out = await Deno.open(target, { write: true, createNew: true });
+      await file.body.pipeTo(out.writable);
     },
     async files(method, args, body): Promise<unknown> {
       switch (method) {
@@ -104,6 +120,7 @@ function serviceHost(storage: Storage | undefined): HostHandler {
 export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
   installEngine("local", cachingLocalEngine(options.engine ?? defaultEngine()));
   const host = serviceHost(options.storage);
+  const policy: CallerPolicy = { ...SERVICE_POLICY, ...options.policy };
   const callers = new Map<string, CallerContext>();
   const callerOf = (userId: string): CallerContext => {
     let caller = callers.get(userId);
@@ -118,6 +135,7 @@ export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
         dataDir: join(root, "data"),
         cacheDir: join(root, "cache"),
         host,
+        policy,
       };
       callers.set(userId, caller);
     }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { LocalEngineLike } from "../client/run.ts";
+import type { CallerPolicy } from "../client/udf_host.ts";
 import { join } from "node:path";
 import { homedir } from "node:os";
 import { createApp } from "./app.ts";
@@ -37,6 +38,11 @@ export interface ServeOptions {
   hostname?: string;
   /** State folder (registry, files, credentials). Default $FUSED_SERVER_DIR, else ~/.fused/server. */
   dataDir?: string;
+  /**
+   * What users' runs may reach through the default runner (downloads, private addresses, npm
+   * packages): overrides of runner.ts's `SERVICE_POLICY`.
+   */
+  udfPolicy?: Partial<CallerPolicy>;
   /** Runs UDFs; default the local engine (`localRunner()` from runner.ts). */
   runner?: UdfRunner;
   /** The UDF executor of the default runner (default: the process-wide engine). */
@@ -178,6 +184,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         engine: options.engine,
         storage,
         dataDir: join(dataDir, "udf"),
+        policy: options.udfPolicy,
       });
     }
     const runs = new RunService(runner, {

@@ -24,6 +24,8 @@ const server = await startServer({
   engine,
   quiet: true,
   runTimeoutMs: 60_000,
+  // The test's file server is on 127.0.0.1: this operator lets UDFs' downloads reach it.
+  udfPolicy: { privateNetwork: "always" },
 });
 fused.options.update({
   dataDirectory: join(root, "data"),
@@ -117,6 +119,7 @@ Deno.test({
             engine.run({
               udf: i % 2 ? u : local(DOWNLOAD + "\n", "downloader2"),
               parameters: { url: dataUrl },
+              allowNet: [`127.0.0.1:${files.addr.port}`],
             })
           ),
         );

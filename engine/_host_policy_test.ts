@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { LOCAL_POLICY } from "../client/udf_host.ts";
+import {
+  checkFetch,
+  fetchChecked,
+  HostCallRefused,
+  openInside,
+  writeCapped,
+} from "./_host_policy.ts";
+
+const SERVICE = { ...LOCAL_POLICY, privateNetwork: "never" as const };
+
+Deno.test("openInside reads files of the data folder and nothing a path or symlink leads to outside", async () => {
+  const root = await Deno.makeTempDir({ prefix: "fused-policy-" });
+  const data = join(root, "data");
+  await Deno.mkdir(join(data, "sub"), { recursive: true });
+  await Deno.writeTextFile(join(data, "sub", "a.txt"), "mine");
+  await Deno.writeTextFile(join(root, "secret.txt"), "host secret");
+  await Deno.symlink(join(root, "secret.txt"), join(data, "link"));
+  await Deno.symlink(root, join(data, "dirlink"));
+  await Deno.symlink(join(data, "sub", "a.txt"), join(data, "inlink"));
+  try {
+    const url = (path: string) => new URL(`file://${path}`);
+    const file = await openInside(data, url(join(data, "sub", "a.txt")));
+    assert.equal(await new Response(file.readable).text(), "mine");
+    // A link that stays inside is followed.
+    const inside = await openInside(data, url(join(data, "inlink")));
+    assert.equal(await new Response(inside.readable).text(), "mine");
+    for (
+      const path of [
+        join(root, "secret.txt"),
+        join(data, "..", "secret.txt"),
+        join(data, "link"),
+        join(data, "dirlink", "secret.txt"),
+        "/etc/shadow",
+        join(root, "missing.txt"), // a missing file outside looks like any file outside
+      ]
+    ) {
+      await assert.rejects(
+        () => openInside(data, url(path)),
+        (error: Error) =>
+          error instanceof HostCallRefused &&
+          /outside the caller's data folder/.test(error.message) &&
+          /fused\.filePath\(\)/.test(error.message),
+        path,
+      );
+    }
+    await assert.rejects(() => openInside(data, url(join(data, "sub"))), /not a regular file/);
+    await assert.rejects(() => openInside(data, url(join(data, "nope.txt"))), /there is no file/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("checkFetch needs network, a listed host and a public address", async () => {
+  const refuses = async (
+    url: string,
+    net: boolean | string[],
+    policy: typeof LOCAL_POLICY,
+    says: RegExp,
+  ) => {
+    await assert.rejects(
+      () => checkFetch(new URL(url), { net, policy }),
+      (error: Error) => error instanceof HostCallRefused && says.test(error.message),
+      url,
+    );
+  };
+  await refuses("http://example.com/a", false, LOCAL_POLICY, /does not allow network.*allowNet/);
+  await refuses("http://example.com/a", ["other.org"], LOCAL_POLICY, /not in the run's allowNet/);
+  await refuses("ftp://example.com/a", true, LOCAL_POLICY, /ftp:/);
+  for (
+    const url of [
+      "http://127.0.0.1:8783/v1/user/self",
+      "http://localhost/",
+      "http://[::1]/",
+      "http://[::ffff:127.0.0.1]/",
+      "http://169.254.169.254/latest/meta-data/",
+      "http://10.0.0.1/",
+      "http://192.168.1.1/",
+      "http://0.0.0.0/",
+      "http://2130706433/", // 127.0.0.1 as one number
+      "http://0x7f.1/",
+    ]
+  ) {
+    await refuses(url, true, SERVICE, /loopback, link-local or private.*--allow-private-network/);
+    await refuses(url, true, LOCAL_POLICY, /loopback, link-local or private.*allowNet/);
+  }
+  // Allowed: the operator's flag, or (on this machine) the host named in the run's list.
+  await checkFetch(new URL("http://127.0.0.1:9/"), {
+    net: true,
+    policy: { ...SERVICE, privateNetwork: "always" },
+  });
+  await checkFetch(new URL("http://127.0.0.1:9/"), { net: ["127.0.0.1:9"], policy: LOCAL_POLICY });
+  await refuses("http://127.0.0.1:9/", ["127.0.0.1:9"], SERVICE, /--allow-private-network/);
+  await refuses("http://127.0.0.1:10/", ["127.0.0.1:9"], LOCAL_POLICY, /allowNet list/);
+});
+
+Deno.test("fetchChecked checks every redirect before following it", async () => {
+  const target = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () => {
+    hits++;
+    return new Response("private data");
+  });
+  let hits = 0;
+  const redirector = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    () => Response.redirect(`http://127.0.0.1:${target.addr.port}/secret`, 302),
+  );
+  try {
+    const listedOne = [`127.0.0.1:${redirector.addr.port}`];
+    await assert.rejects(
+      () =>
+        fetchChecked(new URL(`http://127.0.0.1:${redirector.addr.port}/`), {
+          net: listedOne,
+          policy: LOCAL_POLICY,
+        }, {}),
+      /127\.0\.0\.1:\d+ is not in the run's allowNet list/,
+    );
+    assert.equal(hits, 0, "the redirect's target was never asked");
+    const both = [...listedOne, `127.0.0.1:${target.addr.port}`];
+    const response = await fetchChecked(
+      new URL(`http://127.0.0.1:${redirector.addr.port}/`),
+      { net: both, policy: LOCAL_POLICY },
+      {},
+    );
+    assert.equal(await response.text(), "private data");
+  } finally {
+    await redirector.shutdown();
+    await target.shutdown();
+  }
+});
+
+Deno.test("writeCapped keeps nothing of a file over the cap", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "f");
+    await assert.rejects(
+      () => writeCapped(new Response(new Uint8Array(100)).body!, path, 99, "Downloading x"),
+      /larger than 99 bytes/,
+    );
+    await assert.rejects(() => Deno.stat(path), Deno.errors.NotFound);
+    await writeCapped(new Response(new Uint8Array(99)).body!, path, 99, "Downloading x");
+    assert.equal((await Deno.stat(path)).size, 99);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
