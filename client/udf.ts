@@ -31,6 +31,14 @@ export {
   UdfJsonSchema,
 };
 
+/**
+ * The metadata key of a UDF's npm lock: the exact versions (and integrity hashes) of the npm
+ * packages it imports, dependencies included, in Deno's `deno.lock` format. The executor sets it
+ * when it first resolves them (engine/_deps.ts) and installs exactly it afterwards; it travels
+ * with the metadata wherever the UDF is saved (`toFused`, `toDirectory`'s meta.json, `toFile`).
+ */
+export const NPM_LOCK_METADATA_KEY = "fused:npm";
+
 /** The language a UDF's code is written in. */
 export type UdfLanguage = "typescript" | "python";
 
@@ -197,7 +205,10 @@ export class Udf {
   readonly headers: readonly HeaderJson[];
   /** Parameter values used when a run does not give them (Fused's `parameters`). */
   parameters: Record<string, unknown>;
-  /** Metadata (`fused:id`, `fused:description`, ...); null for a UDF defined here. */
+  /**
+   * Metadata (`fused:id`, `fused:description`, `fused:npm`: the lock of its npm packages, see
+   * {@linkcode NPM_LOCK_METADATA_KEY}); null for a UDF defined here and not run yet.
+   */
   metadata: Record<string, unknown> | null;
   /** Cache age in seconds for runs of this UDF; null means the default (90 days). */
   cacheMaxAge: number | null;

@@ -8,6 +8,9 @@
  * (Deno applies an import map only to modules inside the workspace that declares it; a UDF file
  * under /tmp fails with `Import "zod" not a dependency` otherwise.)
  *
+ * A UDF that imports other npm packages gets them in a `node_modules` folder inside its module
+ * folder (engine/_deps.ts), so the folder's name also carries a hash of that folder's lock.
+ *
  * @module
  */
 import { createHash } from "node:crypto";
@@ -32,7 +35,7 @@ const IMPORT_MAP: Map<string, string> = new Map(
  * Bumped whenever the way module files are written changes (specifier rewriting, inserted
  * checks), so files written by an older engine are not reused.
  */
-const MODULE_FORMAT = 3;
+const MODULE_FORMAT = 4;
 
 const MODULE_TAG = createHash("sha256")
   .update(JSON.stringify([MODULE_FORMAT, [...IMPORT_MAP]]))
@@ -52,12 +55,28 @@ function mapSpecifier(specifier: string): string | undefined {
 }
 
 /**
+ * Whether an `npm:` specifier names a package of the SDK's own import map at the SDK's version
+ * (`npm:apache-arrow@21.2.0`, or a subpath of it): such imports load the SDK's copy, so that a
+ * UDF's Arrow table or zod schema is the very class the SDK checks against.
+ */
+export function isSdkPackage(specifier: string): boolean {
+  for (const target of IMPORT_MAP.values()) {
+    if (!target.startsWith("npm:")) continue;
+    const base = target.endsWith("/") ? target.slice(0, -1) : target;
+    if (specifier === base || specifier.startsWith(`${base}/`)) return true;
+  }
+  return false;
+}
+
+/**
  * Folder name of a UDF's module files. The files depend on more than the code: bare names are
  * rewritten to this checkout's absolute paths and pinned versions, so two checkouts (or two
- * versions of the import map) sharing a data folder must not share module files.
+ * versions of the import map) sharing a data folder must not share module files. A UDF with npm
+ * packages of its own passes the hash of their lock: its folder holds them too.
  */
-export function moduleFolderName(udf: Udf): string {
-  return `${udf.codeVersion.slice(0, 40)}-${MODULE_TAG}`;
+export function moduleFolderName(udf: Udf, lockHash?: string): string {
+  const name = `${udf.codeVersion.slice(0, 40)}-${MODULE_TAG}`;
+  return lockHash ? `${name}-${lockHash.slice(0, 16)}` : name;
 }
 
 /** The source of each module file of a UDF, keyed by file name, with specifiers rewritten. */
@@ -97,11 +116,10 @@ function fileName(name: string, what: string): string {
 }
 
 /**
- * Writes the UDF's module files unless that version is already on disk; returns the main
- * module's path.
+ * Writes the UDF's module files into `dir` unless that version is already there; returns the
+ * main module's path.
  */
-export async function writeUdfModule(udf: Udf, dataDir: string): Promise<string> {
-  const dir = join(dataDir, "udfs", moduleFolderName(udf));
+export async function writeUdfModule(udf: Udf, dir: string): Promise<string> {
   const main = join(dir, `${fileName(udf.name, "UDF")}.ts`);
   if (await exists(main)) return main;
   const files = udfModuleFiles(udf);

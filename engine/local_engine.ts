@@ -39,7 +39,7 @@ import type { ChildConfig, ChildMessage, FailureMessage, HostMessage } from "./_
 import { encodeFrame, FrameError, readFrames, writeAll } from "./_frames.ts";
 import { answerHostCall } from "./_host_calls.ts";
 import { localCaller } from "./_local_host.ts";
-import { moduleFolderName, writeUdfModule } from "./_module_files.ts";
+import { type UdfModule, UdfModules } from "./_deps.ts";
 import { type SandboxProcess, spawnSandbox } from "./_sandbox.ts";
 import { denoDir, sdkReadRoots } from "./_roots.ts";
 import type { InjectedArguments, UdfSignature } from "./params.ts";
@@ -94,6 +94,11 @@ export interface LocalEngineOptions {
   /** Folder of UDF module files (`udfs/<version>/`); each process reads only its own. */
   dataDir?: string;
   /**
+   * Largest unpacked size of the npm packages of one UDF, dependencies included, in MB (default
+   * 200; `@turf/turf` with its dependencies is 34): a UDF over it is refused before it runs.
+   */
+  npmMaxMb?: number;
+  /**
    * Memory a UDF's process may use, in MB (default 2048): V8's heap gets half, and the OS limit
    * (a cgroup, else RLIMIT_DATA) counts everything, ArrayBuffers and wasm included.
    */
@@ -114,6 +119,8 @@ export interface LocalEngineStats {
   queued: number;
   /** Processes started since the engine was created. */
   started: number;
+  /** `deno install` processes started to install UDFs' npm packages (engine/_deps.ts). */
+  npmInstalls: number;
 }
 
 interface Permissions {
@@ -220,7 +227,7 @@ export class LocalEngine {
   #maxTasks: number;
   #children = new Set<Child>();
   #queue: Job[] = [];
-  #modules = new Map<string, Promise<string>>();
+  #modules: UdfModules;
   #nextId = 1;
   #started = 0;
   #closed = false;
@@ -248,6 +255,9 @@ export class LocalEngine {
         `maxResultBytes must be a positive number of bytes, got ${this.#maxResultBytes}`,
       );
     }
+    const npmMaxMb = options.npmMaxMb ?? 200;
+    if (!(npmMaxMb > 0)) throw new ValidationError(`npmMaxMb must be above 0, got ${npmMaxMb}`);
+    this.#modules = new UdfModules({ dataDir: this.#dataDir, maxBytes: npmMaxMb * 2 ** 20 });
   }
 
   /** Counts of processes and waiting runs. */
@@ -263,6 +273,7 @@ export class LocalEngine {
       busy,
       queued: this.#queue.length + sent,
       started: this.#started,
+      npmInstalls: this.#modules.installs,
     };
   }
 
@@ -282,11 +293,13 @@ export class LocalEngine {
       throw new ValidationError(`memoryLimitMb must be at least 128 (MB), got ${memoryLimitMb}`);
     }
     const given = jsonParameters(udf.name, request.parameters ?? {});
-    const { url, written } = this.#module(udf, request.signal);
-    const answer = await this.#submit(udf, request, memoryLimitMb, written, {
+    const ready = this.#module(udf, request.caller, request.signal);
+    // Known (every run after a version's first): the run is queued at once, in call order.
+    const module = ready instanceof Promise ? await ready : ready;
+    const answer = await this.#submit(udf, request, memoryLimitMb, module, {
       type: "run",
       id: 0,
-      url,
+      url: module.url,
       entrypoint: udf.entrypoint,
       given,
       defaults: jsonParameters(udf.name, udf.parameters),
@@ -310,11 +323,12 @@ export class LocalEngine {
 
   /** The parameters of a UDF: names, defaults, types, from its zod schema or default values. */
   async describe(udf: Udf, caller?: CallerContext): Promise<UdfSignature> {
-    const { url, written } = this.#module(udf);
-    const answer = await this.#submit(udf, { udf, caller }, this.#memoryLimitMb, written, {
+    const ready = this.#module(udf, caller);
+    const module = ready instanceof Promise ? await ready : ready;
+    const answer = await this.#submit(udf, { udf, caller }, this.#memoryLimitMb, module, {
       type: "describe",
       id: 0,
-      url,
+      url: module.url,
       entrypoint: udf.entrypoint,
     });
     if (answer.message.type !== "signature") {
@@ -343,39 +357,51 @@ export class LocalEngine {
   }
 
   /**
-   * The UDF's module URL, and the writing of its files (once per version). The process is
-   * started while they are written: it needs them only when the run is sent.
+   * Installs the npm packages a UDF imports, as its first run would, checked against the
+   * caller's policy, and pins their versions in its metadata (`fused:npm`): call it before saving
+   * a UDF that has not run yet, so that every host runs the same versions.
    */
-  #module(udf: Udf, signal?: AbortSignal): { url: string; written: Promise<string> } {
-    if (this.#closed) {
-      throw new FusedError("The local engine is closed: create a new LocalEngine to run UDFs");
-    }
+  async pin(udf: Udf, caller?: CallerContext): Promise<void> {
+    await this.#module(udf, caller);
+  }
+
+  /**
+   * The UDF's module folder, once its npm packages are installed (once per version, policy and
+   * pins: engine/_deps.ts). The process may start while the files are written: it needs them
+   * only when the run is sent.
+   */
+  #module(udf: Udf, caller?: CallerContext, signal?: AbortSignal): UdfModule | Promise<UdfModule> {
+    const open = (): void => {
+      if (this.#closed) {
+        throw new FusedError("The local engine is closed: create a new LocalEngine to run UDFs");
+      }
+    };
+    open();
     if (udf.language === "python") {
       throw new NotSupportedError(
         `UDF "${udf.name}" is Python code, which the local engine cannot run (it runs TypeScript UDFs): run it on the Fused Python runtime (the fused Python package) or with engine "remote" against Fused's service`,
       );
     }
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
-    const key = `${udf.codeVersion}/${udf.name}`;
-    let written = this.#modules.get(key);
-    if (!written) {
-      written = writeUdfModule(udf, this.#dataDir);
-      written.catch(() => this.#modules.delete(key));
-      this.#modules.set(key, written);
-    }
-    const path = join(this.#dataDir, "udfs", moduleFolderName(udf), `${udf.name}.ts`);
-    return { url: new URL(`file://${path}`).href, written };
+    const ready = this.#modules.prepare(udf, (caller?.policy ?? LOCAL_POLICY).npm);
+    if (!(ready instanceof Promise)) return ready;
+    // A first run that waits for an install can still be cancelled (the install goes on for the
+    // next run), and the engine may be closed meanwhile.
+    return (signal ? abortable(ready, signal, udf.name) : ready).then((module) => {
+      open();
+      return module;
+    });
   }
 
   #permissions(
-    udf: Udf,
+    folder: string,
     request: Partial<LocalRunRequest>,
     caller: CallerContext,
     cacheDir: string,
   ): Permissions {
     const own = [caller.dataDir, cacheDir];
     const read = [
-      join(this.#dataDir, "udfs", moduleFolderName(udf)),
+      folder,
       ...sdkReadRoots(PROJECT_ROOT),
       ...own,
       ...(request.allowRead ?? []),
@@ -391,12 +417,12 @@ export class LocalEngine {
     udf: Udf,
     request: Partial<LocalRunRequest>,
     memoryLimitMb: number,
-    written: Promise<string>,
+    module: UdfModule,
     message: Job["message"],
   ): Promise<{ message: ChildMessage; body: Uint8Array; logs: UdfLogs; timeMs: number }> {
     const caller = request.caller ?? localCaller(this);
     const cacheDir = join(caller.cacheDir, "udf", udf.name);
-    const permissions = this.#permissions(udf, request, caller, cacheDir);
+    const permissions = this.#permissions(module.folder, request, caller, cacheDir);
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
       const job: Job = {
@@ -414,7 +440,7 @@ export class LocalEngine {
         signal: request.signal,
         timeoutMs: request.timeoutMs,
         onOutput: request.onOutput,
-        written,
+        written: module.written,
         raw: { stdout: "", stderr: "" },
         resolve: ({ message: answer, body }) => {
           const logs = "logs" in answer ? joinLogs(answer.logs, job.raw) : job.raw;
@@ -766,9 +792,12 @@ export class LocalEngine {
       message +=
         " (a UDF runs in a sandbox: no network, environment, or files outside its own folders unless the run allows them: allowNet, env, allowRead, allowWrite; fused.filePath() is its data folder)";
     }
-    if (/npm package not found in cache|--cached-only/.test(message)) {
+    if (/Could not find a matching package|not a dependency|Relative import path/.test(message)) {
+      // Deno's own advice (deno add, deno install, deno.json) is for projects, not UDFs.
+      message = message.replace(/ Ensure you have all your JSR and npm [^]*?deno\.json file\./, "")
+        .replace(/\n\s*hint: If you want to use the npm package[^\n]*/, "");
       message +=
-        " (UDFs import only npm packages installed on this machine: add it to deno.json's imports and run deno install)";
+        ` (a UDF imports its headers and the SDK's packages by name, and any other npm package by an npm: specifier written in its code, such as "npm:h3-js@4", which its host installs before the run; a computed import() is not seen)`;
     }
     const udf = job.udf;
     const line = failure.lineno ? udf.code.split("\n")[failure.lineno - 1] : undefined;
@@ -920,6 +949,15 @@ function closeListener(child: Child): void {
     // closed already
   }
   child.listener = undefined;
+}
+
+/** The promise's value, or a UdfCancelledError as soon as `signal` aborts. */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal, udfName: string): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(new UdfCancelledError(udfName, signal.reason));
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
+  });
 }
 
 function joinLogs(logs: UdfLogs, raw: { stdout: string; stderr: string }): UdfLogs {
