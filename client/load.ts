@@ -3,12 +3,20 @@
  * UDFs (`owner/name`, `team/name`, share tokens, ids) are loaded from the service by the API
  * client, which registers itself here.
  *
+ * Inside a UDF (a sandboxed process without network or credentials) a saved UDF's reference and
+ * an http(s) URL go to the UDF's host (the `load` host call), which loads it as the UDF's caller:
+ * the notebook's SDK on this machine, the registry's sharing rules on the service, the job's
+ * owner in a batch job; a URL is fetched with the run's network scope. Code and paths stay in
+ * the UDF: it reads its own folders. So inside a UDF a bare `name` is always a saved UDF; a
+ * folder is loaded by its path (`./name`).
+ *
  * @module
  */
 import { strFromU8, unzipSync } from "fflate";
 import { basename, extname, join, resolve } from "node:path";
 import { FusedError, ValidationError } from "./errors.ts";
 import { Udf, udf } from "./udf.ts";
+import { type UdfHost, udfHost } from "./udf_host.ts";
 import { udfFromFiles } from "./udf_layout.ts";
 
 /** Options of `load`. */
@@ -22,6 +30,11 @@ export interface LoadOptions {
   signal?: AbortSignal;
   /** Timeout of each network read in milliseconds (default 30000). */
   timeoutMs?: number;
+  /**
+   * Makes the network reads (default the global `fetch`): a UDF's host passes one that checks
+   * each URL against the run's network scope.
+   */
+  fetch?: (url: string, init: { signal: AbortSignal }) => Promise<Response>;
 }
 
 /** Loads a UDF saved in a service (`owner/name`, `team/name`, token, id). */
@@ -36,13 +49,61 @@ export function setRemoteUdfLoader(loader: RemoteUdfLoader): void {
 
 const GITHUB_TREE = /^https:\/\/github\.com\/([^/]+)\/([^/]+)\/(tree|blob)\/([^/]+)\/?(.*?)\/?$/;
 
-async function statOrNull(path: string): Promise<Deno.FileInfo | null> {
+async function statOrNull(path: string, savedRef: boolean): Promise<Deno.FileInfo | null> {
   try {
     return await Deno.stat(path);
   } catch (err) {
     if (err instanceof Deno.errors.NotFound) return null;
+    // A name that may not be read here is not a local file: it may still be a saved UDF.
+    const denied = err instanceof Deno.errors.NotCapable ||
+      err instanceof Deno.errors.PermissionDenied;
+    if (denied && savedRef) return null;
     throw err;
   }
+}
+
+const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+const PATH_LIKE = /^[./]|\.(ts|js|py|zip)$/;
+
+/**
+ * Whether `text` reads as a saved UDF's reference (`name`, `owner/name`, `team/name`, an id, a
+ * share token: no spaces) rather than code, a URL or a path (`./x`, `/x`, `x.ts`, `x.zip`).
+ *
+ * @example
+ * ```ts
+ * import { isSavedReference } from "./load.ts";
+ * console.log(isSavedReference("alice@example.com/roads")); // true
+ * console.log(isSavedReference("./roads")); // false
+ * ```
+ */
+export function isSavedReference(text: string): boolean {
+  const ref = text.trim();
+  return ref !== "" && !/\s/.test(ref) && !URL_SCHEME.test(ref) && !PATH_LIKE.test(ref);
+}
+
+/**
+ * Loads a saved UDF (`name`, `owner/name`, `team/name`, id, share token) through the API client:
+ * from the service this process is logged in to, as its user. Never reads a local file.
+ *
+ * @example
+ * ```ts ignore
+ * import "./api/mod.ts"; // registers the API client
+ * const roads = await loadSaved("alice@example.com/roads");
+ * ```
+ */
+export async function loadSaved(ref: string, options: LoadOptions = {}): Promise<Udf> {
+  if (!remoteLoader) {
+    throw new FusedError(
+      `Cannot load "${ref}": it is neither a local file nor code, and loading saved UDFs needs the API client (import "fused" or client/api)`,
+    );
+  }
+  return await remoteLoader(ref, options);
+}
+
+/** Loads a saved UDF or a URL through the UDF's host, as the UDF's caller. */
+async function loadThroughHost(host: UdfHost, ref: string): Promise<Udf> {
+  const { value } = await host.call("load", [ref]);
+  return Udf.fromJSON(value);
 }
 
 async function readTextOrUndefined(path: string): Promise<string | undefined> {
@@ -76,7 +137,7 @@ function loadZipBytes(bytes: Uint8Array, where: string): Promise<Udf> {
 async function fetchText(url: string, options: LoadOptions): Promise<string | undefined> {
   const signals = [AbortSignal.timeout(options.timeoutMs ?? 30_000)];
   if (options.signal) signals.push(options.signal);
-  const response = await fetch(url, { signal: AbortSignal.any(signals) });
+  const response = await (options.fetch ?? fetch)(url, { signal: AbortSignal.any(signals) });
   if (response.status === 404) {
     await response.body?.cancel();
     return undefined;
@@ -119,7 +180,8 @@ async function loadGitHub(url: string, options: LoadOptions): Promise<Udf> {
 
 /**
  * Loads a UDF from a `.ts` (or `.py`) file, a UDF folder, a `.zip`, raw code, a GitHub URL, or
- * (through the API client) a saved UDF name, token or id.
+ * (through the API client; inside a UDF, through its host as its caller) a saved UDF name, token
+ * or id.
  *
  * @example
  * ```ts
@@ -133,8 +195,11 @@ export async function load(source: string | URL, options: LoadOptions = {}): Pro
   if (typeof text !== "string" || text.trim() === "") {
     throw new ValidationError("fused.load needs a path, a URL, code or a saved UDF name");
   }
-  if (text.startsWith("https://github.com/")) return await loadGitHub(text, options);
   if (text.includes("\n")) return udf(text);
+  const host = udfHost();
+  const savedRef = isSavedReference(text);
+  if (host && (savedRef || /^https?:\/\//i.test(text))) return await loadThroughHost(host, text);
+  if (text.startsWith("https://github.com/")) return await loadGitHub(text, options);
   if (text.startsWith("file://")) return await load(new URL(text).pathname, options);
   if (/^https?:\/\//.test(text)) {
     const code = await fetchText(text, options);
@@ -142,7 +207,7 @@ export async function load(source: string | URL, options: LoadOptions = {}): Pro
     return udf(code, { name: basename(new URL(text).pathname).replace(/\.\w+$/, "") || "udf" });
   }
   const path = resolve(text);
-  const info = await statOrNull(path);
+  const info = await statOrNull(path, savedRef);
   if (info?.isDirectory) {
     return new Udf(await udfFromFiles((name) => readTextOrUndefined(join(path, name)), path));
   }
@@ -156,13 +221,6 @@ export async function load(source: string | URL, options: LoadOptions = {}): Pro
       `Cannot load ${path}: expected a .ts, .js or .py file, a .zip, or a UDF folder`,
     );
   }
-  if (/^[./]|\.(ts|js|py|zip)$/.test(text)) {
-    throw new ValidationError(`No file or folder at ${path}`);
-  }
-  if (!remoteLoader) {
-    throw new FusedError(
-      `Cannot load "${text}": it is neither a local file nor code, and loading saved UDFs needs the API client (import "fused" or client/api)`,
-    );
-  }
-  return await remoteLoader(text, options);
+  if (!savedRef) throw new ValidationError(`No file or folder at ${path}`);
+  return await loadSaved(text, options);
 }

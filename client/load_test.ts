@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { load } from "./load.ts";
+import { isSavedReference, load } from "./load.ts";
 import { udf } from "./udf.ts";
+import { setUdfHost } from "./udf_host.ts";
 
 const FIXTURES = fileURLToPath(new URL("../tests/fixtures/udfs", import.meta.url));
 const SOURCE = `export default function udf({ n = 10 }) {\n  return n;\n}\n`;
@@ -102,4 +103,36 @@ Deno.test("bad sources get clear errors", async () => {
   await Deno.writeTextFile(`${dir}/x.csv`, "a,b");
   await assert.rejects(() => load(`${dir}/x.csv`), /expected a .ts/);
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("isSavedReference tells saved names and tokens from code, URLs and paths", () => {
+  for (const ref of ["roads", "alice/roads", "a@b.com/roads", "team/roads", "fsh_0123abcd"]) {
+    assert.equal(isSavedReference(ref), true, ref);
+  }
+  for (const text of [SOURCE, "https://x.org/a.ts", "file:///a", "./roads", "/a/b", "a.ts", ""]) {
+    assert.equal(isSavedReference(text), false, text);
+  }
+});
+
+Deno.test("inside a UDF a saved name and a URL load through the host; paths and code stay", async () => {
+  const asked: unknown[][] = [];
+  setUdfHost({
+    folders: { dataDir: "/nowhere", cacheDir: "/nowhere", tempDir: "/nowhere" },
+    call(method, args) {
+      asked.push([method, ...args]);
+      return Promise.resolve({
+        value: udf(SOURCE, { name: "found" }).toJSON(),
+        body: new Uint8Array(),
+      });
+    },
+  });
+  try {
+    assert.equal((await load("alice/roads")).name, "found");
+    assert.equal((await load("https://example.com/roads.ts")).name, "found");
+    assert.equal((await load(SOURCE)).entrypoint, "default");
+    await assert.rejects(load("./missing.ts"), /No file or folder at/);
+    assert.deepEqual(asked, [["load", "alice/roads"], ["load", "https://example.com/roads.ts"]]);
+  } finally {
+    setUdfHost(undefined);
+  }
 });

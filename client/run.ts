@@ -16,7 +16,7 @@ import {
   ValidationError,
 } from "./errors.ts";
 import type { UdfResult } from "./formats/mod.ts";
-import { load } from "./load.ts";
+import { isSavedReference, load } from "./load.ts";
 import { options as fusedOptions } from "./options.ts";
 import { canonicalJson, Udf, udfCacheFolder } from "./udf.ts";
 import { type CallerContext, hostEngine, udfHost } from "./udf_host.ts";
@@ -297,8 +297,20 @@ function tileOf(opts: RunOptions): Tile | undefined {
   return { x: opts.x!, y: opts.y!, z: opts.z! };
 }
 
-/** The cache age of a run in seconds: 0 disables caching. */
-function effectiveMaxAge(udf: Udf, opts: RunOptions): number {
+/**
+ * The cache age of a run of `udf` in seconds (0 disables caching): `cache: false`, else
+ * `cacheMaxAge`, else the UDF's own (90 days by default) when `options.localEngineCache` is on.
+ * Hosts that run a saved UDF for a UDF's `fused.run("name")` use it too.
+ *
+ * @example
+ * ```ts
+ * import { effectiveMaxAge } from "./run.ts";
+ * import { udf } from "./udf.ts";
+ * const hello = udf("export default () => 1");
+ * console.log(effectiveMaxAge(hello, { cacheMaxAge: "10m" })); // 600
+ * ```
+ */
+export function effectiveMaxAge(udf: Udf, opts: Pick<RunOptions, "cache" | "cacheMaxAge">): number {
   if (opts.cache === false) {
     if (opts.cacheMaxAge !== undefined && parseCacheMaxAge(opts.cacheMaxAge) !== 0) {
       throw new ValidationError("Give either cache: false or cacheMaxAge, not both");
@@ -308,6 +320,12 @@ function effectiveMaxAge(udf: Udf, opts: RunOptions): number {
   if (opts.cacheMaxAge !== undefined) return parseCacheMaxAge(opts.cacheMaxAge);
   if (!fusedOptions.localEngineCache) return 0;
   return udf.cacheMaxAge ?? DEFAULT_UDF_CACHE_MAX_AGE;
+}
+
+/** The cache age the caller chose, if any: a saved name or token leaves the rest to its host. */
+function chosenMaxAge(opts: RunOptions): number | undefined {
+  if (opts.cache === false) return 0;
+  return opts.cacheMaxAge === undefined ? undefined : parseCacheMaxAge(opts.cacheMaxAge);
 }
 
 function printLogs(logs: UdfLogs): void {
@@ -445,7 +463,7 @@ function route(
     timeoutMs,
     allowNet: opts.allowNet,
     instanceType: opts.instanceType,
-    cacheMaxAge: typeof target === "string" ? undefined : effectiveMaxAge(target, opts),
+    cacheMaxAge: typeof target === "string" ? chosenMaxAge(opts) : effectiveMaxAge(target, opts),
     caller: opts.caller,
   };
   return { row: engine, call };
@@ -475,7 +493,10 @@ export async function runDetailed(
   }
   const verbose = opts.verbose ?? fusedOptions.verboseUdfRuns;
   let target: Udf | string = udf;
-  if (engine === "local" && typeof udf === "string") target = await load(udf);
+  // Inside a UDF a saved name or token goes to the host as it is: the host finds it as the
+  // caller may (a token's code is not the caller's to read, only to run).
+  const byName = typeof udf === "string" && udfHost() !== undefined && isSavedReference(udf);
+  if (engine === "local" && typeof udf === "string" && !byName) target = await load(udf);
   if (opts.ignoreUnknownArguments) {
     const signature = await describeUdf(typeof target === "string" ? await load(target) : target);
     if (!(signature as { hasRest?: boolean }).hasRest) {

@@ -1,11 +1,12 @@
 /**
  * The SDK inside a UDF: a UDF runs in a sandboxed process with no network, no environment and
- * only its own folders, so the SDK calls that need more (nested runs, downloads, `fd://` files)
- * go to the process's host, which carries them out as the UDF's caller.
+ * only its own folders, so the SDK calls that need more (nested runs, saved UDFs loaded by name,
+ * downloads, `fd://` files) go to the process's host, which carries them out as the UDF's caller.
  *
  * Two sides, one vocabulary:
  * - in the UDF's process, the executor's runner installs a {@linkcode UdfHost} (`setUdfHost`);
- *   `download`, `fused.api` file calls and the engine table then forward to it;
+ *   `download`, `fused.api` file calls, `load` of a saved UDF or an http(s) URL and the engine
+ *   table then forward to it;
  * - on the host, a {@linkcode CallerContext} travels with every run and names who the run acts
  *   as and the {@linkcode HostHandler} that answers its calls (the notebook's own SDK, or the
  *   service acting as the requesting user).
@@ -30,6 +31,7 @@ import type { UdfJson } from "./udf_json.ts";
 export type HostMethod =
   | "run"
   | "describe"
+  | "load"
   | "download"
   | "files.list"
   | "files.get"
@@ -40,7 +42,11 @@ export type HostMethod =
 
 /** A nested run, as the UDF asks for it. */
 export interface NestedRun {
-  /** The UDF to run: a Udf (as its JSON) or a saved name or share token. */
+  /**
+   * The UDF to run: a Udf (as its JSON), or a saved UDF's `name`, `owner/name`, `team/name`, id
+   * or share token, which the host finds as the caller may (a share token's run acts as its
+   * UDF's owner, as over HTTP).
+   */
   udf: Udf | string;
   /** "local" or "remote". */
   engine: "local" | "remote";
@@ -57,13 +63,18 @@ export interface HostHandler {
   /** Runs a UDF for the calling UDF (one level deeper). */
   run(request: NestedRun, context: HostCallContext): Promise<RunResponse>;
   /**
+   * The saved UDF `ref` names (`name`, `owner/name`, `team/name`, id, share token), when the
+   * caller may read its code (`fused.load` inside a UDF). Never a file of the host.
+   */
+  load(ref: string, context: HostCallContext): Promise<Udf>;
+  /**
    * Copies the `fd://` file at `url`, as the caller, to `target`: a new file in the caller's data
    * folder (the executor checks other URLs itself, then writes them there).
    */
   download(url: string, target: string, context: HostCallContext): Promise<void>;
   /** A `fused.api` file call: list, get, upload, delete, signUrl, signUrlPrefix. */
   files(
-    method: Exclude<HostMethod, "run" | "describe" | "download">,
+    method: Exclude<HostMethod, "run" | "describe" | "load" | "download">,
     args: unknown[],
     body: Uint8Array | undefined,
     context: HostCallContext,

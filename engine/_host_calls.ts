@@ -13,6 +13,7 @@ import { FusedError, ValidationError } from "../client/errors.ts";
 import { resolveInside } from "../client/file_path.ts";
 import { BodyWriter, packResult } from "../client/formats/packed.ts";
 import { toTransferable } from "../client/formats/transfer.ts";
+import { isSavedReference, load } from "../client/load.ts";
 import { options } from "../client/options.ts";
 import { Udf } from "../client/udf.ts";
 import {
@@ -60,9 +61,16 @@ function text(value: unknown, what: string): string {
   return value;
 }
 
+/** A UDF as its JSON, or a saved UDF's reference (never a path or code: the host reads neither). */
 function udfOf(value: unknown): Udf | string {
-  if (typeof value === "string") return text(value, "The UDF to run");
-  return Udf.fromJSON(value);
+  if (typeof value !== "string") return Udf.fromJSON(value);
+  const ref = text(value, "The UDF to run").trim();
+  if (isSavedReference(ref)) return ref;
+  throw new ValidationError(
+    `Cannot run ${
+      JSON.stringify(ref.slice(0, 200))
+    } through the host: give a Udf or a saved UDF's NAME, OWNER/NAME, id or share token (load a file of the UDF's own folders first)`,
+  );
 }
 
 function nestedCaller(caller: CallerContext): CallerContext {
@@ -110,6 +118,65 @@ async function describe(args: unknown[], scope: HostCallScope): Promise<HostCall
   const udf = udfOf(args[0]);
   if (typeof udf === "string") throw new ValidationError("describe takes a UDF, not a name");
   return { value: await scope.describe(udf), parts: [] };
+}
+
+/** Largest file of UDF code a host fetches for a UDF's `fused.load(url)` (the registry's cap). */
+const MAX_UDF_SOURCE_BYTES = 5_000_000;
+
+/** Fetches a file of UDF code for a run: checked as a download, refused over the cap. */
+async function fetchUdfSource(
+  url: URL,
+  network: NetworkScope,
+  init: { signal: AbortSignal },
+): Promise<Response> {
+  const response = await fetchChecked(url, network, init);
+  const refusal = () =>
+    new HostCallRefused(
+      `Loading a UDF from ${url.href}`,
+      `the file is larger than ${MAX_UDF_SOURCE_BYTES} bytes, the most a UDF's code may be`,
+      "Load the UDF's code alone, and download its data with fused.download",
+    );
+  if (Number(response.headers.get("content-length") ?? 0) > MAX_UDF_SOURCE_BYTES) {
+    await response.body?.cancel();
+    throw refusal();
+  }
+  let seen = 0;
+  const cap = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      seen += chunk.byteLength;
+      if (seen > MAX_UDF_SOURCE_BYTES) controller.error(refusal());
+      else controller.enqueue(chunk);
+    },
+  });
+  const { status, statusText, headers } = response;
+  return new Response(response.body?.pipeThrough(cap) ?? null, { status, statusText, headers });
+}
+
+/**
+ * `fused.load` for a UDF: an http(s) URL is fetched by download's network rule, each file capped;
+ * anything else must be a saved UDF's reference, which the caller's host finds as the caller may
+ * read it. A code string or a path never gets here: the UDF reads its own folders itself.
+ */
+async function loadUdf(args: unknown[], scope: HostCallScope): Promise<HostCallAnswer> {
+  const { caller, signal } = scope;
+  const ref = text(args[0], "The UDF to load").trim();
+  let udf: Udf;
+  if (/^https?:\/\//i.test(ref)) {
+    const network: NetworkScope = { net: scope.net, policy: caller.policy ?? LOCAL_POLICY };
+    udf = await load(ref, {
+      signal,
+      fetch: (url, init) => fetchUdfSource(new URL(url), network, init),
+    });
+  } else if (isSavedReference(ref)) {
+    udf = await caller.host.load(ref, { caller, signal });
+  } else {
+    throw new ValidationError(
+      `Cannot load ${
+        JSON.stringify(ref.slice(0, 200))
+      } through the host: give a saved UDF's NAME, OWNER/NAME, id or share token, or an http(s) URL (a UDF loads files of its own folders itself)`,
+    );
+  }
+  return { value: udf.toJSON(), parts: [] };
 }
 
 /**
@@ -203,10 +270,15 @@ const FD_RULE = "fd:// paths on the caller's store, as the caller";
 export const HOST_CALLS: { readonly [M in HostMethod]: HostCallRule } = {
   run: {
     rule:
-      "as the caller, one level deeper, at most options.maxRecursionFactor deep; a UDF object or a name the caller may run",
+      "as the caller, one level deeper, at most options.maxRecursionFactor deep; a UDF object, or a saved UDF found as for load (a share token: anyone holding it while enabled, and its run acts as its UDF's owner, as over HTTP)",
     answer: runNested,
   },
   describe: { rule: "as run: a UDF object, one level deeper", answer: describe },
+  load: {
+    rule:
+      "a saved UDF's name, owner/name, team/name, id or share token, found by the caller's host as the caller may read it (on the service: the HTTP API's sharing rules); an http(s) URL as download's network rule, at most 5 MB a file; never a file of the host",
+    answer: loadUdf,
+  },
   download: {
     rule:
       "file:// only inside the caller's data folder after symlinks; http(s) only when the run allows network, to the hosts it names, to public addresses unless the caller's policy allows others, every redirect checked again; fd:// on the caller's store; at most the policy's maxDownloadBytes; written only inside the caller's data folder",

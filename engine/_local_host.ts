@@ -1,7 +1,8 @@
 /**
  * The caller of runs made on this machine by its own user (a script, a notebook): a UDF's SDK
  * calls are carried out with this process's SDK — nested runs on the same executor (or the
- * service, for engine "remote"), `fd://` files through the service this client is logged in to —
+ * service, for engine "remote"), `fd://` files and saved UDFs by name through the service this
+ * client is logged in to, as its user (a share token always runs there, as its UDF's owner) —
  * under {@linkcode LOCAL_POLICY}: downloads into `options.dataDirectory` from public hosts, and
  * from private ones the run names in its `allowNet`.
  *
@@ -9,15 +10,19 @@
  */
 import { join } from "node:path";
 import * as files from "../client/api/files.ts";
+import { isShareToken } from "../client/api/udfs.ts";
 import { download } from "../client/download.ts";
 import { ValidationError } from "../client/errors.ts";
+import { loadSaved } from "../client/load.ts";
 import { options } from "../client/options.ts";
 import {
   cachingLocalEngine,
+  effectiveMaxAge,
   engineFor,
   type LocalEngineLike,
   type RunResponse,
 } from "../client/run.ts";
+import type { Udf } from "../client/udf.ts";
 import {
   type CallerContext,
   type HostHandler,
@@ -40,7 +45,7 @@ function expiration(args: unknown[]): number | undefined {
 export function localHost(engine: LocalEngineLike): HostHandler {
   const local = cachingLocalEngine(engine);
   return {
-    run(request: NestedRun, { caller, signal }): Promise<RunResponse> {
+    async run(request: NestedRun, { caller, signal }): Promise<RunResponse> {
       const call = {
         parameters: request.parameters,
         tile: request.tile,
@@ -49,13 +54,19 @@ export function localHost(engine: LocalEngineLike): HostHandler {
         cacheMaxAge: request.cacheMaxAge,
         caller,
       };
-      if (request.engine === "remote") return engineFor("remote").run(request.udf, call);
-      if (typeof request.udf === "string") {
-        throw new ValidationError(
-          "A nested local run takes a Udf: load it first (fused.load(name)) or use engine remote",
-        );
+      const target = request.udf;
+      if (request.engine === "remote" || (typeof target === "string" && isShareToken(target))) {
+        return engineFor("remote").run(target, call);
       }
-      return local.run(request.udf, call);
+      if (typeof target !== "string") return local.run(target, call);
+      const udf = await loadSaved(target, { signal });
+      return await local.run(udf, {
+        ...call,
+        cacheMaxAge: request.cacheMaxAge ?? effectiveMaxAge(udf, {}),
+      });
+    },
+    load(ref, { signal }): Promise<Udf> {
+      return loadSaved(ref, { signal });
     },
     async download(url, target, { signal }): Promise<void> {
       // fd:// only (the executor checks and fetches other URLs): this machine's store, else

@@ -3,23 +3,30 @@
  * (sandboxed processes from engine/), each run acting as the user it is for.
  *
  * A user's runs get their own data and cache folders (`<dataDir>/users/<id>/data|cache`), and
- * their UDFs' SDK calls are answered as that user: nested runs on the same executor, downloads
- * into the user's data folder, `fd://` files in the service's store.
+ * their UDFs' SDK calls are answered as that user: nested runs on the same executor, saved UDFs
+ * by name by the registry's sharing rules (saved_udfs.ts), downloads into the user's data folder,
+ * `fd://` files in the service's store.
  *
  * @module
  */
 import { join } from "node:path";
-import { ValidationError } from "../client/errors.ts";
+import { FusedError, ValidationError } from "../client/errors.ts";
+import { options as fusedOptions } from "../client/options.ts";
 import {
   cachingLocalEngine,
+  effectiveMaxAge,
   installEngine,
   type LocalEngineLike,
   runDetailed,
   type RunResponse,
+  type UdfEngine,
 } from "../client/run.ts";
+import type { Udf } from "../client/udf.ts";
 import type { CallerContext, CallerPolicy, HostHandler, NestedRun } from "../client/udf_host.ts";
 import { defaultEngine } from "../engine/mod.ts";
+import type { Registry } from "./registry/mod.ts";
 import type { UdfRunner } from "./runs.ts";
+import { registryFinder, type SavedUdfFinder } from "./saved_udfs.ts";
 import { fdUrl, fileDetails, parseFdPath, type Storage } from "./storage.ts";
 
 /** Options of {@linkcode localRunner}. */
@@ -32,6 +39,8 @@ export interface LocalRunnerOptions {
   dataDir?: string;
   /** What users' runs may reach through the service (default {@linkcode SERVICE_POLICY}). */
   policy?: Partial<CallerPolicy>;
+  /** Where UDFs find saved UDFs by name, as their caller may; without it they cannot. */
+  registry?: Registry;
 }
 
 /**
@@ -55,8 +64,8 @@ async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** Answers a UDF's SDK calls as the service's user. */
-function serviceHost(storage: Storage | undefined): HostHandler {
+/** The `fd://` calls of a UDF answered from the service's store; without a store they are refused. */
+function storeFileCalls(storage: Storage | undefined): Pick<HostHandler, "download" | "files"> {
   const store = (): Storage => {
     if (!storage) {
       throw new ValidationError("fd:// files are not available to UDFs on this service");
@@ -64,23 +73,6 @@ function serviceHost(storage: Storage | undefined): HostHandler {
     return storage;
   };
   return {
-    run(request: NestedRun, { caller, signal }): Promise<RunResponse> {
-      if (typeof request.udf === "string") {
-        throw new ValidationError(
-          "A UDF on the service runs other UDFs as Udf objects: fused.load them first",
-        );
-      }
-      // "remote" from inside the service is this service: the run stays here, as the same user.
-      return runDetailed(request.udf, {
-        engine: "local",
-        parameters: request.parameters,
-        ...(request.tile ?? {}),
-        cacheMaxAge: request.cacheMaxAge,
-        verbose: false,
-        signal,
-        caller,
-      });
-    },
     async download(url, target): Promise<void> {
       // fd:// only (the executor checks and fetches other URLs): the service's own store.
       const file = await store().read(parseFdPath(url));
@@ -113,13 +105,84 @@ function serviceHost(storage: Storage | undefined): HostHandler {
   };
 }
 
+/** What {@linkcode savedUdfCalls} needs. */
+export interface SavedUdfCallsOptions {
+  /** Runs the nested UDFs: the executor's caching local row (`cachingLocalEngine`). */
+  engine: UdfEngine;
+  /** Finds saved UDFs as the caller may; without it, UDFs cannot use saved UDFs by name. */
+  find?: SavedUdfFinder;
+  /** The caller of another user: whom the run of a share token acts as (its UDF's owner). */
+  callerOf(userId: string): CallerContext;
+}
+
 /**
- * The local runner. Installs `engine` (default: the process-wide engine) as client/run.ts's
- * local engine, which is one per process: the service and notebook runs share it.
+ * A UDF's nested runs and its loads by name, answered on the service's side (the service, a
+ * batch job's process, a `fused worker`): runs go to `engine` as the caller, one level deeper
+ * (engine "remote" from there is the same place); a saved UDF is found by `find` as the caller
+ * may, and the run of a share token acts as its UDF's owner at the same depth, as
+ * `GET /{token}/run` does.
+ *
+ * @example
+ * ```ts ignore
+ * const host = { ...storeFileCalls(storage), ...savedUdfCalls({ engine, find, callerOf }) };
+ * ```
  */
-export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
-  installEngine("local", cachingLocalEngine(options.engine ?? defaultEngine()));
-  const host = serviceHost(options.storage);
+export function savedUdfCalls(options: SavedUdfCallsOptions): Pick<HostHandler, "run" | "load"> {
+  const find: SavedUdfFinder = options.find ?? ((ref) => {
+    throw new FusedError(
+      `Cannot find the saved UDF "${ref}": this host has no registry of saved UDFs; pass the UDF itself (fused.run(udf))`,
+    );
+  });
+  return {
+    async run(request: NestedRun, { caller, signal }): Promise<RunResponse> {
+      let udf = request.udf;
+      let runAs = caller;
+      let cacheMaxAge = request.cacheMaxAge;
+      if (typeof udf === "string") {
+        const found = await find(udf, "run", caller, signal);
+        udf = found.udf;
+        if (found.actAs !== caller.id) {
+          runAs = { ...options.callerOf(found.actAs), depth: caller.depth };
+        }
+        if (!found.cache) cacheMaxAge = 0;
+      }
+      return await options.engine.run(udf, {
+        parameters: request.parameters,
+        tile: request.tile,
+        signal,
+        timeoutMs: fusedOptions.runTimeout * 1000,
+        cacheMaxAge: cacheMaxAge ?? effectiveMaxAge(udf, {}),
+        caller: runAs,
+      });
+    },
+    async load(ref, { caller, signal }): Promise<Udf> {
+      return (await find(ref, "load", caller, signal)).udf;
+    },
+  };
+}
+
+/** Options of {@linkcode serviceCallers}. */
+export interface ServiceCallersOptions extends Omit<SavedUdfCallsOptions, "callerOf"> {
+  /** Where users' folders go: `<dataDir>/users/<id>/data|cache`. */
+  dataDir: string;
+  /** The `fd://` store of the UDFs' file calls; without it they are refused. */
+  storage?: Storage;
+  /** What the users' runs may reach (default {@linkcode SERVICE_POLICY}). */
+  policy?: Partial<CallerPolicy>;
+}
+
+/**
+ * The callers of the service's users, by user id: each with its own data and cache folders, its
+ * UDFs' SDK calls answered as that user (`fd://` files from the store, nested runs and saved
+ * UDFs by {@linkcode savedUdfCalls}). The service, batch jobs and workers make them alike.
+ *
+ * @example
+ * ```ts ignore
+ * const callerOf = serviceCallers({ engine, dataDir, storage, find: registryFinder(registry) });
+ * await engine.run(udf, { parameters: {}, caller: callerOf(user.id) });
+ * ```
+ */
+export function serviceCallers(options: ServiceCallersOptions): (userId: string) => CallerContext {
   const policy: CallerPolicy = { ...SERVICE_POLICY, ...options.policy };
   const callers = new Map<string, CallerContext>();
   const callerOf = (userId: string): CallerContext => {
@@ -128,7 +191,7 @@ export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
       if (!/^[A-Za-z0-9_-]{1,128}$/.test(userId)) {
         throw new ValidationError(`User id "${userId}" cannot name a folder`);
       }
-      const root = join(options.dataDir!, "users", userId);
+      const root = join(options.dataDir, "users", userId);
       caller = {
         id: userId,
         depth: 0,
@@ -141,9 +204,32 @@ export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
     }
     return caller;
   };
+  const host: HostHandler = {
+    ...storeFileCalls(options.storage),
+    ...savedUdfCalls({ engine: options.engine, find: options.find, callerOf }),
+  };
+  return callerOf;
+}
+
+/**
+ * The local runner. Installs `engine` (default: the process-wide engine) as client/run.ts's
+ * local engine, which is one per process: the service and notebook runs share it.
+ */
+export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
+  const engine = cachingLocalEngine(options.engine ?? defaultEngine());
+  installEngine("local", engine);
+  const callerOf = options.dataDir
+    ? serviceCallers({
+      engine,
+      dataDir: options.dataDir,
+      storage: options.storage,
+      find: options.registry && registryFinder(options.registry),
+      policy: options.policy,
+    })
+    : undefined;
   return function runLocally(udf, runOptions) {
     const { callerId, ...rest } = runOptions;
-    const caller = callerId && options.dataDir ? callerOf(callerId) : undefined;
+    const caller = callerId && callerOf ? callerOf(callerId) : undefined;
     return runDetailed(udf, { ...rest, caller } as Parameters<typeof runDetailed>[1]);
   };
 }

@@ -156,6 +156,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const databaseUrl = options.databaseUrl ?? Deno.env.get("FUSED_DATABASE_URL") ?? null;
   const storageUrl = options.storageUrl ?? Deno.env.get("FUSED_STORAGE_URL") ?? null;
   const filesDir = join(dataDir, "files");
+  // Users' data and cache folders (`users/<id>/…`), for their realtime runs and batch jobs alike.
+  const callersDir = join(dataDir, "udf");
   let registry;
   try {
     registry = await openRegistry({ databaseUrl, sqlitePath: join(dataDir, "registry.db") });
@@ -175,7 +177,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     // On a shared database, jobs go through its queue to `fused worker` processes.
     jobs = registry instanceof PostgresRegistry
       ? new JobQueue(registry, databaseUrl!, { instanceTypes: options.jobs?.instanceTypes })
-      : new JobRunner(registry, { dataDir, filesDir }, options.jobs);
+      : new JobRunner(registry, { dataDir, filesDir, callersDir }, options.jobs);
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
     const admin = await bootstrapAdmin(registry, dataDir);
     let runner = options.runner;
@@ -183,8 +185,9 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       runner = (await import("./runner.ts")).localRunner({
         engine: options.engine,
         storage,
-        dataDir: join(dataDir, "udf"),
+        dataDir: callersDir,
         policy: options.udfPolicy,
+        registry,
       });
     }
     const runs = new RunService(runner, {

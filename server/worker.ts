@@ -12,12 +12,18 @@
  * pg-boss sends the heartbeats; a cancel arrives by NOTIFY (and a flag checked every second),
  * and aborts the UDF.
  *
+ * A job's UDFs run as its owner, in that user's folders of this worker (`<dataDir>/udf/users/…`):
+ * their `fd://` files are the shared store's, their nested runs stay on this worker, and the saved
+ * UDFs they load or run by name are found in the shared registry by the rules of the service's
+ * HTTP API, as the owner (../saved_udfs.ts).
+ *
  * @module
  */
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import type { Job, PgBoss } from "pg-boss";
+import { cachingLocalEngine } from "../client/run.ts";
 import { Udf } from "../client/udf.ts";
 import { LocalEngine } from "../engine/mod.ts";
 import { BackendUnavailableError, shortMessage } from "./backend_errors.ts";
@@ -38,7 +44,9 @@ import {
 } from "./jobs/instance_types.ts";
 import type { JobLogLine, JobResultFile, JobStatus } from "./registry/mod.ts";
 import { PostgresRegistry } from "./registry/postgres.ts";
+import { serviceCallers } from "./runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
+import { registryFinder } from "./saved_udfs.ts";
 import { openStorage } from "./s3_storage.ts";
 import type { Storage } from "./storage.ts";
 
@@ -135,6 +143,12 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     dataDir: join(options.dataDir, "engine"),
     maxWorkers: concurrency,
   });
+  const callerOf = serviceCallers({
+    engine: cachingLocalEngine(engine),
+    dataDir: join(options.dataDir, "udf"),
+    storage,
+    find: registryFinder(registry),
+  });
   const active = new Map<string, ActiveAttempt>();
   let closing = false;
   const stop = (id: string, reason: StopReason) => active.get(id)?.abort.abort(reason);
@@ -194,6 +208,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
           timeoutMs: Math.max(1, limits.wallClockMs - (Date.now() - started)),
           env: config.env ?? {},
           signal: abort.signal,
+          caller: callerOf(job.ownerId),
           onOutput: ({ stdout, stderr }) => {
             if (stdout) logs.add(stdout);
             if (stderr) logs.add(stderr);

@@ -6,13 +6,21 @@
  * (`fd://jobs/<id>/<step>.<ext>`), prints log records to stdout (a file: see _protocol.ts), and
  * writes `exit.json` last.
  *
+ * Its UDFs run as the job's owner, in that user's folders of the service: their nested runs stay
+ * on this process's engine, and the saved UDFs they load or run by name are asked of the service
+ * that runs the job, which answers as the owner (_saved_calls.ts). This process holds no
+ * credential: not the owner's, never the admin's.
+ *
  * @module
  */
+import { cachingLocalEngine } from "../../client/run.ts";
 import { Udf } from "../../client/udf.ts";
 import { LocalEngine } from "../../engine/mod.ts";
+import { serviceCallers } from "../runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "../runs.ts";
 import { LocalStorage } from "../storage.ts";
 import { type ChildExit, type ChildSpec, formatLogRecord } from "./_protocol.ts";
+import { jobFinder } from "./_saved_calls.ts";
 import { formatDuration } from "./instance_types.ts";
 
 const encoder = new TextEncoder();
@@ -47,6 +55,11 @@ async function main(specPath: string): Promise<number> {
   const started = Date.now();
   const engine = new LocalEngine({ dataDir: spec.engineDir, maxWorkers: 1 });
   const storage = new LocalStorage(spec.resultDir);
+  const callerOf = serviceCallers({
+    engine: cachingLocalEngine(engine),
+    dataDir: spec.callersDir,
+    find: jobFinder(spec.callsDir, spec.ownerId),
+  });
   const results: ChildExit["results"] = [];
   try {
     for (const [index, step] of spec.steps.entries()) {
@@ -59,6 +72,7 @@ async function main(specPath: string): Promise<number> {
         parameters: step.parameters,
         timeoutMs: Math.max(1, left),
         env: spec.env,
+        caller: callerOf(spec.ownerId),
         onOutput: ({ stdout, stderr }) => {
           if (stdout) log(stdout);
           if (stderr) log(stderr);

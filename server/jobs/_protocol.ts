@@ -39,6 +39,15 @@ export interface ChildSpec {
   resultPrefix: string;
   /** Where the outcome goes. */
   exitPath: string;
+  /** The job's owner: its UDFs run as them, and find saved UDFs by name as they may. */
+  ownerId: string;
+  /**
+   * Where the folders of the job's callers are (`<callersDir>/users/<id>/data|cache`): the
+   * service's own, so a user's jobs and realtime runs share their data and cache.
+   */
+  callersDir: string;
+  /** Where the process asks the runner for saved UDFs by name (see _saved_calls.ts). */
+  callsDir: string;
 }
 
 /** `exit.json`: the outcome of a job's process. */

@@ -4,6 +4,8 @@
  * (instance_types.ts), outside the request path. The runner queues jobs per instance type,
  * copies each job's output into the registry's log lines as it is written, enforces the
  * wall-clock limit, cancels (SIGTERM, then SIGKILL after a grace period) and records the outcome.
+ * It also answers the job's questions for the saved UDFs its UDFs load or run by name, as the
+ * job's owner (_saved_calls.ts): the job's process holds no credential.
  *
  * Jobs outlive the service: a job's process is detached and writes to files, so closing the
  * service leaves it running. On start, a job the registry says is running is re-attached when its
@@ -20,6 +22,8 @@ import { ValidationError } from "../../client/errors.ts";
 import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry/mod.ts";
 import type { ChildExit, ChildSpec, ChildStep } from "./_protocol.ts";
 import { parseLogLine } from "./_protocol.ts";
+import { answerSavedCalls, findForJob } from "./_saved_calls.ts";
+import { envOrUndefined, processAlive, processStartTime, TIMED_OUT, within } from "./_process.ts";
 import {
   DEFAULT_INSTANCE_TYPE,
   DEFAULT_INSTANCE_TYPES,
@@ -56,6 +60,8 @@ export interface JobSubmission {
 
 interface ActiveJob {
   id: string;
+  /** Whom the job's UDFs act as: its questions for saved UDFs are answered as this user. */
+  ownerId: string;
   instanceType: string;
   limits: InstanceLimits;
   pid?: number;
@@ -78,57 +84,17 @@ const CONFIG_PATH = fromFileUrl(new URL("../../deno.json", import.meta.url));
 const READ_CHUNK = 1 << 20;
 const TERMINAL: JobStatus[] = ["succeeded", "failed", "cancelled"];
 
+export { processAlive, processStartTime } from "./_process.ts";
+
 /** Whether a job status is final. */
 export function isTerminalStatus(status: JobStatus): boolean {
   return TERMINAL.includes(status);
 }
 
-/** The start time of a process (Linux /proc/<pid>/stat field 22), or null when it is gone. */
-export function processStartTime(pid: number): string | null {
-  let stat: string;
-  try {
-    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-  } catch {
-    return null;
-  }
-  // The command name (field 2) may hold spaces and parentheses: fields start after the last ")".
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  if (fields[0] === "Z" || fields[0] === "X") return null; // a zombie has ended
-  return fields[19] ?? null;
-}
-
-/** Whether the process `pid` still runs and is the one that started at `startTime`. */
-export function processAlive(pid: number, startTime: string): boolean {
-  const now = processStartTime(pid);
-  return now !== null && (startTime === "" || now === startTime);
-}
-
-function newActive(id: string, instanceType: string, limits: InstanceLimits): ActiveJob {
+function newActive(job: JobRecord, instanceType: string, limits: InstanceLimits): ActiveJob {
   const { promise, resolve } = Promise.withResolvers<void>();
-  return { id, instanceType, limits, done: promise, settle: () => resolve() };
-}
-
-const TIMED_OUT = Symbol("timed out");
-
-/** `promise`, or TIMED_OUT after `ms`; the timer is cleared either way (no stray timers). */
-async function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof TIMED_OUT> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<typeof TIMED_OUT>((r) => (timer = setTimeout(() => r(TIMED_OUT), ms))),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function envOrUndefined(name: string): string | undefined {
-  try {
-    return Deno.env.get(name);
-  } catch {
-    return undefined;
-  }
+  const { id, ownerId } = job;
+  return { id, ownerId, instanceType, limits, done: promise, settle: () => resolve() };
 }
 
 /**
@@ -157,6 +123,7 @@ export class JobRunner implements JobService {
   readonly #registry: Registry;
   readonly #runRoot: string;
   readonly #filesDir: string;
+  readonly #callersDir: string;
   readonly #pollMs: number;
   readonly #killGraceMs: number;
   readonly #active = new Map<string, ActiveJob>();
@@ -167,16 +134,18 @@ export class JobRunner implements JobService {
 
   /**
    * Creates a runner: job run folders go under `<dataDir>/jobs/<id>`, results under
-   * `<filesDir>/jobs/<id>` (`fd://jobs/<id>/`).
+   * `<filesDir>/jobs/<id>` (`fd://jobs/<id>/`), the folders of the jobs' users under
+   * `<callersDir>/users/<id>` (the service's, shared with their realtime runs).
    */
   constructor(
     registry: Registry,
-    folders: { dataDir: string; filesDir: string },
+    folders: { dataDir: string; filesDir: string; callersDir: string },
     options: JobRunnerOptions = {},
   ) {
     this.#registry = registry;
     this.#runRoot = resolve(folders.dataDir, "jobs");
     this.#filesDir = resolve(folders.filesDir);
+    this.#callersDir = resolve(folders.callersDir);
     this.instanceTypes = options.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
     this.#pollMs = options.pollMs ?? 100;
     this.#killGraceMs = options.killGraceMs ?? 3000;
@@ -297,7 +266,7 @@ export class JobRunner implements JobService {
       from: ["pending"],
     });
     if (!running) return; // cancelled meanwhile
-    const active = newActive(job.id, instanceType, limits);
+    const active = newActive(job, instanceType, limits);
     this.#active.set(job.id, active);
     const runDir = this.#runDir(job.id);
     const resultDir = join(this.#filesDir, "jobs", job.id);
@@ -312,6 +281,9 @@ export class JobRunner implements JobService {
       resultDir,
       resultPrefix: `jobs/${job.id}`,
       exitPath: join(runDir, "exit.json"),
+      ownerId: job.ownerId,
+      callersDir: this.#callersDir,
+      callsDir: join(runDir, "calls"),
     };
     try {
       await Deno.mkdir(spec.engineDir, { recursive: true, mode: 0o700 });
@@ -412,7 +384,7 @@ export class JobRunner implements JobService {
     const type = job.instanceType ?? DEFAULT_INSTANCE_TYPE;
     const limits = this.instanceTypes[type] ?? DEFAULT_INSTANCE_TYPES[DEFAULT_INSTANCE_TYPE];
     const proc = job.process;
-    const active = newActive(job.id, type, limits);
+    const active = newActive(job, type, limits);
     let offset = job.logOffset;
     if (proc && processAlive(proc.pid, proc.startTime)) {
       active.pid = proc.pid;
@@ -459,6 +431,13 @@ export class JobRunner implements JobService {
         this.#pollMs,
       );
       position = await this.#copyOutput(active.id, output, position, false);
+      // The job's questions for saved UDFs, answered as its owner (see _saved_calls.ts).
+      await answerSavedCalls(
+        join(this.#runDir(active.id), "calls"),
+        (call) => findForJob(this.#registry, active.ownerId, call),
+      ).catch((err) =>
+        this.#log(active.id, [`The service could not answer the job: ${(err as Error).message}`])
+      );
       if (tick === TIMED_OUT) continue;
       if (tick.kind === "closed") return;
       exitCode = tick.code;

@@ -9,10 +9,10 @@ import type { ResponseMemo } from "../_response_memo.ts";
 import { parseCacheMaxAge } from "../../client/cache_max_age.ts";
 import { DEFAULT_UDF_CACHE_MAX_AGE } from "../../client/cache_max_age.ts";
 import { ValidationError } from "../../client/errors.ts";
-import { Udf, udfNameProblem } from "../../client/udf.ts";
+import { type Udf, udfNameProblem } from "../../client/udf.ts";
 import type { Tile } from "../../client/run.ts";
 import { type AppEnv, HttpError } from "../_http.ts";
-import type { Registry, UdfRecord, User } from "../registry/mod.ts";
+import type { Registry } from "../registry/mod.ts";
 import {
   DEFAULT_FORMAT,
   normalizeFormat,
@@ -22,6 +22,9 @@ import {
   type RunSpec,
 } from "../runs.ts";
 import type { Storage } from "../storage.ts";
+
+// The access rules live with the rest of the saved-UDF rules, which UDFs inside runs use too.
+export { canRead, canWrite, udfFromRecord } from "../saved_udfs.ts";
 
 /** Everything a route group needs. */
 export interface RouteDeps {
@@ -61,47 +64,6 @@ export function checkSlugParam(value: string): string {
     throw new HttpError(400, `Invalid UDF name ${JSON.stringify(value.slice(0, 200))}: ${problem}`);
   }
   return value;
-}
-
-/** Whether a user may read (and run) a saved UDF: owner, teammate, admin, or public read. */
-export async function canRead(registry: Registry, user: User, record: UdfRecord): Promise<boolean> {
-  if (record.ownerId === user.id || record.allowPublicRead || user.isAdmin) return true;
-  if (!user.team) return false;
-  const owner = await registry.getUser(record.ownerId);
-  return owner?.team === user.team;
-}
-
-/** Whether a user may change or delete a saved UDF: its owner or an admin. */
-export function canWrite(user: User, record: UdfRecord): boolean {
-  return record.ownerId === user.id || user.isAdmin;
-}
-
-// Parsed UDFs by id and save time: validating the Udf JSON on every token request cost more
-// than serving a cached answer (measured in bench/server_bench.ts).
-const parsedUdfs = new Map<string, Udf>();
-const PARSED_UDFS_MAX = 1000;
-
-/**
- * The Udf of a saved record, with `fused:id` and `fused:slug` in its metadata as Fused does.
- * Treat it as read-only: it is shared by every request until the UDF is saved again.
- */
-export function udfFromRecord(record: UdfRecord): Udf {
-  const key = `${record.id}@${record.updatedAt}`;
-  const known = parsedUdfs.get(key);
-  if (known) return known;
-  const parsed = parseRecord(record);
-  if (parsedUdfs.size >= PARSED_UDFS_MAX) parsedUdfs.delete(parsedUdfs.keys().next().value!);
-  parsedUdfs.set(key, parsed);
-  return parsed;
-}
-
-function parseRecord(record: UdfRecord): Udf {
-  const udf = Udf.fromJSON(record.udfBody);
-  const json = udf.toJSON();
-  return Udf.fromJSON({
-    ...json,
-    metadata: { ...(json.metadata ?? {}), "fused:id": record.id, "fused:slug": record.slug },
-  });
 }
 
 /** The tile of a `/tiles/{z}/{x}/{y}` route, checked against the zoom's range. */

@@ -1,0 +1,91 @@
+/**
+ * The questions a batch job's process asks its runner for saved UDFs (_saved_calls.ts): they go
+ * through files, are answered as the job's owner, and a run through a share token asks as that
+ * token's UDF owner, never as anyone else.
+ */
+import assert from "node:assert/strict";
+import { FusedError } from "../../client/errors.ts";
+import { udf } from "../../client/udf.ts";
+import type { CallerContext } from "../../client/udf_host.ts";
+import { SqliteRegistry } from "../registry/sqlite.ts";
+import type { SavedUdf } from "../saved_udfs.ts";
+import { answerSavedCalls, findForJob, jobFinder, type SavedCall } from "./_saved_calls.ts";
+
+function callerNamed(id: string): CallerContext {
+  return { id, depth: 1 } as CallerContext;
+}
+
+/** Answers the folder's questions with `answer` until `work` settles. */
+async function served<T>(
+  dir: string,
+  answer: (call: SavedCall) => Promise<SavedUdf>,
+  work: Promise<T>,
+): Promise<T> {
+  let done = false;
+  const settled = work.finally(() => (done = true));
+  settled.catch(() => {}); // awaited below, once the loop sees it settled
+  while (!done) {
+    await answerSavedCalls(dir, answer);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return await settled;
+}
+
+Deno.test("a job's questions are answered through files, as its owner or a token's", async () => {
+  const dir = await Deno.makeTempDir();
+  const asked: SavedCall[] = [];
+  const answer = (call: SavedCall): Promise<SavedUdf> => {
+    asked.push(call);
+    if (call.ref === "missing") throw new FusedError('No UDF "missing" of bob');
+    const found = udf("export default () => 1", { name: call.ref.replace(/\W/g, "_") });
+    return Promise.resolve(
+      call.ref.startsWith("fsh_")
+        ? { udf: found, actAs: "bob", cache: false, token: call.ref }
+        : { udf: found, actAs: call.via ? "bob" : "alice", cache: true },
+    );
+  };
+  const find = jobFinder(dir, "alice");
+  try {
+    const own = await served(dir, answer, find("roads", "load", callerNamed("alice")));
+    assert.equal(own.udf.name, "roads");
+    const token = await served(dir, answer, find("fsh_1234", "run", callerNamed("alice")));
+    assert.deepEqual([token.actAs, token.cache], ["bob", false]);
+    // The token's run acts as bob: its own questions name the token that made it so.
+    await served(dir, answer, find("tiles", "load", callerNamed("bob")));
+    assert.deepEqual(asked.at(-1), { ref: "tiles", purpose: "load", via: "fsh_1234" });
+    await assert.rejects(
+      served(dir, answer, find("missing", "load", callerNamed("bob"))),
+      /No UDF "missing" of bob/,
+    );
+    await assert.rejects(find("roads", "load", callerNamed("mallory")), /only the job's owner/);
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "no question or answer is left behind");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a question through a share token is answered as its UDF's owner while enabled", async () => {
+  const registry = new SqliteRegistry(":memory:");
+  try {
+    const alice = await registry.createUser({ email: "alice@example.com" });
+    const bob = await registry.createUser({ email: "bob@example.com" });
+    const body = (name: string) => JSON.stringify({ name, code: "export default () => 1" });
+    const fields = { udfType: "auto", allowPublicRead: false, allowPublicList: false };
+    const shared = await registry.createUdf(bob.id, { slug: "a", udfBody: body("a"), ...fields });
+    await registry.createUdf(bob.id, { slug: "b", udfBody: body("b"), ...fields });
+    const { token } = await registry.createShareToken(shared.id, bob.id);
+    const asBob = await findForJob(registry, alice.id, { ref: "b", purpose: "load", via: token });
+    assert.deepEqual([asBob.udf.name, asBob.actAs], ["b", bob.id]);
+    await assert.rejects(
+      findForJob(registry, alice.id, { ref: "b", purpose: "load" }),
+      /The caller has no saved UDF "b"/,
+    );
+    await registry.updateShareToken(token, { enabled: false });
+    await assert.rejects(
+      findForJob(registry, alice.id, { ref: "b", purpose: "load", via: token }),
+      /is disabled/,
+    );
+  } finally {
+    await registry.close();
+  }
+});
