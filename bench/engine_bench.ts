@@ -5,6 +5,8 @@
  *     Worker engine's 86 µs (target ≤ 0.5 ms);
  * (b) cold first run of a new UDF version: module files written, process started, module loaded
  *     (target ≤ 150 ms), next to a bare child's start to its first frame;
+ *     (a) and (b) for both walls side by side, interleaved: `wall: "deno"` (Deno's flags alone)
+ *     and `wall: "os"` (the process in its own namespaces, behind the same flags);
  * (c) a 1,000,000 × 4 Arrow table from the UDF's process to the host ÷ the same IPC bytes sent
  *     by a raw child over the same channel (target ≤ 1.5x);
  * (d) the service's uncached trivial UDF, requests per second at 32 connections (wrk), against
@@ -28,16 +30,23 @@ import { formatMs, quantile } from "./_stats.ts";
 const WORKER_WARM_MS = 0.086;
 const WORKER_UNCACHED_RPS = 5169;
 
+/** How each `wall` option is shown in the table. */
+const WALL_NAMES = { deno: "Deno's flags alone", os: "OS wall (namespaces)" } as const;
+
 /** Numbers measured by one run of the benchmark. */
 export interface EngineBenchResult {
   /** Median raw round trip to a warm child over a unix socket with frames, ms. */
   rawRoundTripMs: number;
-  /** Median warm `LocalEngine.run` of a UDF returning 1, ms. */
+  /** Median warm `LocalEngine.run` of a UDF returning 1, inside the OS wall, ms. */
   warmRunMs: number;
-  /** Median warm `fused.run` (cache off), ms. */
+  /** The same behind Deno's flags alone (`wall: "deno"`), ms. */
+  warmRunDenoWallMs: number;
+  /** Median warm `fused.run` (cache off), inside the OS wall, ms. */
   warmFusedRunMs: number;
-  /** Median cold run of a fresh UDF version, ms. */
+  /** Median cold run of a fresh UDF version, inside the OS wall, ms. */
   coldRunMs: number;
+  /** The same behind Deno's flags alone (`wall: "deno"`), ms. */
+  coldRunDenoWallMs: number;
   /** Median start of a bare child to its first frame, ms. */
   rawColdMs: number;
   /** Median transfer of 1M × 4 Float64 as Arrow, through the engine, ms. */
@@ -157,14 +166,26 @@ function interruptCheckCost(): { loop: number; recursion: number } {
 export async function main(args: string[] = Deno.args): Promise<EngineBenchResult> {
   const serverSeconds = Number(args[0] ?? 6);
   const dataDir = await Deno.makeTempDir({ prefix: "engine_bench_" });
-  const engine = new LocalEngine({ dataDir, maxWorkers: 4 });
+  const walls = ["deno", "os"] as const;
+  const engines = {
+    deno: new LocalEngine({ dataDir, maxWorkers: 4, wall: "deno" }),
+    os: new LocalEngine({ dataDir, maxWorkers: 4, wall: "os" }),
+  };
+  const engine = engines.os;
   try {
     // (a) warm
     const echo = await rawChild(dataDir, 0);
     const raw = await timed(2000, 200, () => echo.ask());
     await echo.close();
     const trivial = udf(`export default function udf() { return 1 }`, { name: "one" });
-    const warm = await timed(2000, 200, () => engine.run({ udf: trivial }));
+    const warm = { deno: [] as number[], os: [] as number[] };
+    // In blocks, one wall after the other, so that load from other processes hits both alike.
+    for (let block = 0; block < 4; block++) {
+      for (const wall of walls) {
+        const once = () => engines[wall].run({ udf: trivial });
+        warm[wall].push(...await timed(500, block === 0 ? 200 : 0, once));
+      }
+    }
     installEngine("local", cachingLocalEngine(engine));
     const warmFused = await timed(
       2000,
@@ -173,16 +194,19 @@ export async function main(args: string[] = Deno.args): Promise<EngineBenchResul
     );
 
     // (b) cold
-    const cold: number[] = [];
+    const cold = { deno: [] as number[], os: [] as number[] };
     const rawCold: number[] = [];
     const stamp = crypto.randomUUID(); // a fresh version per run, never seen by Deno's caches
     for (let i = 0; i < 15; i++) {
-      const fresh = udf(`// ${stamp} ${i}\nexport default function udf() { return 1 }`, {
-        name: "cold",
-      });
-      const t0 = performance.now();
-      await run(fresh, { cache: false, verbose: false });
-      cold.push(performance.now() - t0);
+      for (const wall of walls) {
+        installEngine("local", cachingLocalEngine(engines[wall]));
+        const fresh = udf(`// ${stamp} ${wall} ${i}\nexport default function udf() { return 1 }`, {
+          name: "cold",
+        });
+        const t0 = performance.now();
+        await run(fresh, { cache: false, verbose: false });
+        cold[wall].push(performance.now() - t0);
+      }
       const bare = await rawChild(dataDir, 0);
       rawCold.push(bare.startMs);
       await bare.close();
@@ -225,9 +249,11 @@ export default function udf() { return table }`,
     const checks = interruptCheckCost();
     const result: EngineBenchResult = {
       rawRoundTripMs: quantile(raw, 0.5),
-      warmRunMs: quantile(warm, 0.5),
+      warmRunMs: quantile(warm.os, 0.5),
+      warmRunDenoWallMs: quantile(warm.deno, 0.5),
       warmFusedRunMs: quantile(warmFused, 0.5),
-      coldRunMs: quantile(cold, 0.5),
+      coldRunMs: quantile(cold.os, 0.5),
+      coldRunDenoWallMs: quantile(cold.deno, 0.5),
       rawColdMs: quantile(rawCold, 0.5),
       tableMs: quantile(tableSamples, 0.5),
       rawTableMs: quantile(rawTableSamples, 0.5),
@@ -242,24 +268,34 @@ export default function udf() { return table }`,
     console.log("| case | median | p95 | target |");
     console.log("|---|---|---|---|");
     row("raw round trip to a warm child, unix socket + frames (baseline)", raw, "");
+    for (const wall of walls) {
+      const ms = wall === "os" ? result.warmRunMs : result.warmRunDenoWallMs;
+      row(
+        `warm LocalEngine.run, UDF returns 1, ${WALL_NAMES[wall]}`,
+        warm[wall],
+        `${(ms / result.rawRoundTripMs).toFixed(2)}x baseline (≤ 3x); Worker engine ${
+          formatMs(WORKER_WARM_MS)
+        } (≤ 0.5 ms)${
+          wall === "os" ? `; ${(ms / result.warmRunDenoWallMs).toFixed(2)}x Deno's flags alone` : ""
+        }`,
+      );
+    }
     row(
-      "warm LocalEngine.run, UDF returns 1",
-      warm,
-      `${(result.warmRunMs / result.rawRoundTripMs).toFixed(2)}x baseline (≤ 3x); Worker engine ${
-        formatMs(WORKER_WARM_MS)
-      } (≤ 0.5 ms)`,
-    );
-    row(
-      "warm fused.run (cache off), UDF returns 1",
+      "warm fused.run (cache off), UDF returns 1, OS wall",
       warmFused,
       `${(result.warmFusedRunMs / result.rawRoundTripMs).toFixed(2)}x baseline`,
     );
     row("bare child start to its first frame (baseline)", rawCold, "");
-    row(
-      "cold fused.run, fresh UDF version",
-      cold,
-      `≤ 150 ms (${(result.coldRunMs / result.rawColdMs).toFixed(2)}x baseline)`,
-    );
+    for (const wall of walls) {
+      const ms = wall === "os" ? result.coldRunMs : result.coldRunDenoWallMs;
+      row(
+        `cold fused.run, fresh UDF version, ${WALL_NAMES[wall]}`,
+        cold[wall],
+        `≤ 150 ms (${(ms / result.rawColdMs).toFixed(2)}x baseline)${
+          wall === "os" ? `; ${(ms / result.coldRunDenoWallMs).toFixed(2)}x Deno's flags alone` : ""
+        }`,
+      );
+    }
     row("1M × 4 Float64 IPC bytes from a raw child, decoded (baseline)", rawTableSamples, "");
     row(
       "1M × 4 Float64 table from a UDF's process",
@@ -281,7 +317,8 @@ export default function udf() { return table }`,
     return result;
   } finally {
     installEngine("local", undefined);
-    await engine.close();
+    await engines.deno.close();
+    await engines.os.close();
     await Deno.remove(dataDir, { recursive: true });
   }
 }

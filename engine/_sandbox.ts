@@ -2,21 +2,39 @@
  * Starts one UDF process with OS walls around it, and tells how it ended.
  *
  * The walls (measured on Deno 2.9.6, executor-facts §1–3):
- * - Deno's permissions: read of exactly the folders the run needs, write of the caller's data and
- *   cache folders, no env, run, ffi or sys; network only when the run allows it; `--cached-only
- *   --no-remote` because importing an uncached `npm:` module otherwise downloads it even without
- *   `--allow-net`; an empty environment (only `DENO_DIR` and `NO_COLOR`).
+ * - Namespaces (the "os" wall, where bubblewrap can make them): the process gets its own user,
+ *   mount, pid, ipc, uts and cgroup namespaces, and its own network namespace unless the run
+ *   allows a network host (its loopback is empty: 127.0.0.1 of the host is not there; the host's
+ *   unix socket is a path, which works across network namespaces). Inside it is uid/gid 65534
+ *   (the host's uid outside: what it writes is the host's) and sees its own /proc, a minimal
+ *   /dev, an empty /tmp, the system's /usr (and /lib, /lib64, /bin), Deno's binary, Deno's cache
+ *   folder read-only, and its permissions' paths at the same paths: read ones read-only, write
+ *   ones read-write. Of /etc only the time zone link is there (and resolv.conf, hosts and
+ *   nsswitch.conf when the run has a network): no passwd, no hostname, no /home, so a symlink
+ *   that points outside leads nowhere. `/`, `/proc` and `/dev` are never bound from the host: a
+ *   permission on them reaches only what the wall shows. The UDF's module folder is written
+ *   while the process starts, so bubblewrap waits for it (`filesReady`). Where bubblewrap is
+ *   missing or cannot make namespaces (checked once per process), the process starts behind
+ *   Deno's flags alone and one notice says why; `FUSED_UDF_WALL=deno` chooses that.
+ * - Deno's permissions, inside the namespaces too: read of exactly the folders the run needs,
+ *   write of the caller's data and cache folders, no env, run, ffi or sys; network only when the
+ *   run allows it; `--cached-only --no-remote` because importing an uncached `npm:` module
+ *   otherwise downloads it even without `--allow-net`; an empty environment (only `DENO_DIR`,
+ *   `NO_COLOR`, and inside the namespaces `DENO_EMIT_CACHE_MODE=disable`: Deno's cache folder is
+ *   read-only there).
  * - Memory: V8's heap cap (`--max-old-space-size`) does not count ArrayBuffers or wasm, so the
  *   process also gets a hard limit: a cgroup (v1 `memory.limit_in_bytes`, or v2 `memory.max`)
  *   where this process may make one, else RLIMIT_DATA (limit + 600 MB, what an idle Deno maps).
  *   RLIMIT_AS cannot be used: Deno does not start under 32 GiB of it.
  * - Threads: a pids cgroup caps the tasks (Workers are threads) where one can be made.
  * - Killing: the process leads its own process group and gets SIGKILL when its host dies
- *   (`setpriv --pdeathsig KILL`; a reparented spinning child otherwise runs on).
+ *   (`setpriv --pdeathsig KILL`; a reparented spinning child otherwise runs on). Inside the
+ *   namespaces, bubblewrap's `--die-with-parent` carries that kill to Deno, and the end of the
+ *   pid namespace's first process ends every process in it.
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 
 /** Hard limits of one UDF process. */
 export interface SandboxLimits {
@@ -50,7 +68,21 @@ export interface SandboxSpec {
   permissions: SandboxPermissions;
   /** Limits. */
   limits: SandboxLimits;
+  /**
+   * `"os"`: namespaces where bubblewrap can make them, else Deno's flags alone; `"deno"`: Deno's
+   * flags alone. Default: the `FUSED_UDF_WALL` environment variable, else `"os"`.
+   */
+  wall?: WallChoice;
+  /**
+   * Settles when the files the process reads are in place (the UDF's module folder, written while
+   * the process starts). Inside namespaces a folder is bound as the process starts, so it waits
+   * for this; if this rejects, the process ends before Deno starts.
+   */
+  filesReady?: Promise<unknown>;
 }
+
+/** Which wall a UDF process should get besides Deno's flags (see the module doc). */
+export type WallChoice = "os" | "deno";
 
 /** A started UDF process. */
 export interface SandboxProcess {
@@ -60,6 +92,13 @@ export interface SandboxProcess {
   pid: number;
   /** How the memory limit is enforced: "cgroup v1", "cgroup v2" or "rlimit". */
   memoryWall: string;
+  /** What walls its files, processes and network in: namespaces, or Deno's flags alone. */
+  wall: "namespaces" | "deno flags";
+  /**
+   * How it ended. Inside the namespaces Deno is bubblewrap's child, and bubblewrap exits with
+   * 128 + N when Deno is killed by signal N: this reports that as the signal.
+   */
+  status: Promise<Deno.CommandStatus>;
   /** Whether the hard memory limit killed it (after it ended). */
   oomKilled(): boolean;
   /** SIGKILLs the whole process group. */
@@ -215,14 +254,179 @@ function permissionFlags(p: SandboxPermissions): string[] {
   return flags;
 }
 
+const WALL_ENV = "FUSED_UDF_WALL";
+
+/** The wall a spec asks for, else the one `FUSED_UDF_WALL` names, else "os". */
+function chosenWall(wall: string | undefined): WallChoice {
+  let name = "wall";
+  if (wall === undefined) {
+    name = WALL_ENV;
+    try {
+      wall = Deno.env.get(WALL_ENV);
+    } catch {
+      // the host runs without --allow-env: the default
+    }
+  }
+  if (wall === undefined || wall === "os" || wall === "deno") return wall ?? "os";
+  throw new TypeError(`${name} must be "os" or "deno", got ${JSON.stringify(wall)}`);
+}
+
+/** What exists of the host's system folders in the namespaces (on merged /usr, symlinks). */
+const SYSTEM_FOLDERS = ["/usr", "/lib", "/lib64", "/bin"];
+/** What the C library reads to find a host by name, bound only when the run has a network. */
+const RESOLVER_FILES = ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf"];
+/** The wall's own mounts: never bound from the host, whatever a permission says. */
+const WALL_OWN = ["/proc", "/dev"];
+
+function lstatOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(path);
+  } catch {
+    return null;
+  }
+}
+
+function isWithin(path: string, folder: string): boolean {
+  return path === folder || path.startsWith(folder === "/" ? "/" : `${folder}/`);
+}
+
+/** Whether the run may reach a network host (a `unix:` socket needs no network namespace). */
+function usesNetwork(net: SandboxPermissions["net"]): boolean {
+  return net === true || (Array.isArray(net) && net.some((entry) => !entry.startsWith("unix:")));
+}
+
+/**
+ * bubblewrap's arguments: the namespaces, then every mount at the same path as on the host,
+ * parents before children (a mount hides what an earlier one put below it: `/tmp`'s tmpfs comes
+ * before the binds under /tmp). A read path that does not exist when bubblewrap starts is
+ * skipped; a write path that does not exist now is made (as a folder, as the executor makes
+ * them) or, if it cannot be, skipped.
+ */
+function namespaceArgs(
+  spec: Pick<SandboxSpec, "cwd" | "denoDir" | "permissions">,
+  denoBinary: string,
+): string[] {
+  const network = usesNetwork(spec.permissions.net);
+  const mounts: { path: string; args: string[] }[] = [
+    { path: "/proc", args: ["--proc", "/proc"] },
+    { path: "/dev", args: ["--dev", "/dev"] },
+    { path: "/tmp", args: ["--tmpfs", "/tmp"] },
+  ];
+  const access = new Map<string, "ro" | "rw">();
+  const read = [dirname(denoBinary), spec.denoDir, ...spec.permissions.read];
+  if (network) read.push(...RESOLVER_FILES);
+  for (const path of [...SYSTEM_FOLDERS, "/etc/localtime"]) {
+    const info = lstatOrNull(path);
+    // The time zone is a symlink into /usr/share/zoneinfo: as a symlink it names the zone.
+    if (info?.isSymlink) {
+      mounts.push({ path, args: ["--symlink", Deno.readLinkSync(path), path] });
+    } else if (info?.isDirectory) access.set(path, "ro");
+  }
+  for (const path of read) access.set(resolve(spec.cwd, path), "ro");
+  for (const path of spec.permissions.write.map((p) => resolve(spec.cwd, p))) {
+    try {
+      if (!lstatOrNull(path)) Deno.mkdirSync(path, { recursive: true });
+      access.set(path, "rw");
+    } catch {
+      // cannot be made: Deno's flag allows it, the wall has nothing there
+    }
+  }
+  const kept: [string, "ro" | "rw"][] = [];
+  for (const path of [...access.keys()].sort()) {
+    const mode = access.get(path)!;
+    if (path === "/" || WALL_OWN.some((own) => isWithin(path, own))) continue;
+    // A bind of a folder already bound with as much access shows nothing new.
+    const parent = kept.findLast(([bound]) => isWithin(path, bound));
+    if (parent && (parent[1] === "rw" || mode === "ro")) continue;
+    kept.push([path, mode]);
+    mounts.push({ path, args: [mode === "rw" ? "--bind" : "--ro-bind-try", path, path] });
+  }
+  // Stable: at one path, the wall's own mount comes before a bind.
+  mounts.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return [
+    "--unshare-all",
+    "--unshare-user",
+    ...(network ? ["--share-net"] : []),
+    "--die-with-parent",
+    "--new-session",
+    "--uid",
+    "65534",
+    "--gid",
+    "65534",
+    ...mounts.flatMap((m) => m.args),
+    "--dir",
+    spec.cwd,
+    "--chdir",
+    spec.cwd,
+    "--",
+  ];
+}
+
+let bwrapPath: string | null | undefined;
+
+/**
+ * bubblewrap's path when it can make the namespaces here, else null after one notice saying why
+ * (checked once per process: starting Deno inside, as a UDF process starts).
+ */
+function namespaces(denoBinary: string): string | null {
+  if (bwrapPath !== undefined) return bwrapPath;
+  const bwrap = which("bwrap");
+  let why = "bubblewrap (bwrap) is not installed";
+  if (bwrap) {
+    const probe = { cwd: "/", denoDir: "/", permissions: { read: [], write: [], net: false } };
+    try {
+      const out = new Deno.Command(bwrap, {
+        args: [...namespaceArgs(probe, denoBinary), denoBinary, "--version"],
+        clearEnv: true,
+        stdout: "null",
+        stderr: "piped",
+      }).outputSync();
+      const said = new TextDecoder().decode(out.stderr).trim().split("\n")[0];
+      why = out.success ? "" : `bwrap cannot make them here (${said || `exit code ${out.code}`})`;
+    } catch (err) {
+      why = `bwrap cannot be started (${(err as Error).message})`;
+    }
+  }
+  bwrapPath = why ? null : bwrap;
+  if (why) {
+    console.error(
+      `fused: UDF processes run behind Deno's permission flags only, without their own ` +
+        `namespaces: ${why}. For the OS wall install bubblewrap (apt-get install bubblewrap) ` +
+        `and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, ` +
+        `and on Ubuntu kernel.apparmor_restrict_unprivileged_userns=0); ` +
+        `${WALL_ENV}=deno chooses Deno's flags without this notice`,
+    );
+  }
+  return bwrapPath;
+}
+
+/** Signals by number, for bubblewrap's 128 + N exit codes. */
+const SIGNALS: Record<number, Deno.Signal> = {
+  1: "SIGHUP",
+  2: "SIGINT",
+  4: "SIGILL",
+  5: "SIGTRAP",
+  6: "SIGABRT",
+  7: "SIGBUS",
+  8: "SIGFPE",
+  9: "SIGKILL",
+  11: "SIGSEGV",
+  13: "SIGPIPE",
+  15: "SIGTERM",
+  24: "SIGXCPU",
+  25: "SIGXFSZ",
+};
+
 /** Starts a UDF process. */
 export function spawnSandbox(spec: SandboxSpec): SandboxProcess {
+  const denoBinary = Deno.realPathSync(Deno.execPath());
+  const bwrap = chosenWall(spec.wall) === "os" ? namespaces(denoBinary) : null;
   const plan = makeCgroups(spec.limits);
   // Half the limit for V8's heap (a clean "out of memory" from V8 for JS objects); the hard
   // wall takes the rest (ArrayBuffers, wasm, Deno's own memory).
   const heapMb = Math.max(64, Math.floor(spec.limits.memoryMb / 2));
   const deno = [
-    Deno.execPath(),
+    denoBinary,
     "run",
     "--no-config",
     "--node-modules-dir=manual",
@@ -231,23 +435,29 @@ export function spawnSandbox(spec: SandboxSpec): SandboxProcess {
     spec.script,
     ...spec.args,
   ];
+  const walled = bwrap ? [bwrap, ...namespaceArgs(spec, denoBinary), ...deno] : deno;
   setprivPath ??= which("setpriv");
-  const guarded = setprivPath ? [setprivPath, "--pdeathsig", "KILL", "--", ...deno] : deno;
-  let command: string;
-  let args: string[];
-  let memoryWall: string;
-  if (plan.memory || plan.pids) {
-    // The shell enters the cgroups, then becomes the process: nothing runs outside them.
-    const dirs = [plan.memory?.dir, plan.pids].filter((d): d is string => d !== undefined);
-    const enter = dirs.map((_, i) => `echo $$ > "$${i + 1}/cgroup.procs"`).join(" && ");
+  const guarded = setprivPath ? [setprivPath, "--pdeathsig", "KILL", "--", ...walled] : walled;
+  // Inside namespaces the folders are bound as bubblewrap starts: it waits for files being written.
+  const gate = bwrap ? spec.filesReady : undefined;
+  const dirs = [plan.memory?.dir, plan.pids].filter((d): d is string => d !== undefined);
+  // The shell enters the cgroups (nothing runs outside them), waits, then becomes the process.
+  const steps = dirs.map((_, i) => `echo $$ > "$${i + 1}/cgroup.procs"`);
+  if (gate) steps.push("read -r _");
+  let command = guarded[0];
+  let args = guarded.slice(1);
+  if (steps.length > 0) {
+    const exec = `exec "$@"${gate ? " </dev/null" : ""}`;
     command = "/bin/sh";
-    args = ["-c", `${enter} && shift ${dirs.length} && exec "$@"`, "sh", ...dirs, ...guarded];
-    memoryWall = plan.memory ? `cgroup v${plan.memory.version}` : "rlimit";
-  } else {
-    command = guarded[0];
-    args = guarded.slice(1);
-    memoryWall = "rlimit";
+    args = [
+      "-c",
+      `${steps.join(" && ")} && shift ${dirs.length} && ${exec}`,
+      "sh",
+      ...dirs,
+      ...guarded,
+    ];
   }
+  let memoryWall = plan.memory ? `cgroup v${plan.memory.version}` : "rlimit";
   if (!plan.memory) {
     const prlimit = which("prlimit");
     if (prlimit) {
@@ -262,17 +472,36 @@ export function spawnSandbox(spec: SandboxSpec): SandboxProcess {
     args,
     cwd: spec.cwd,
     clearEnv: true,
-    env: { DENO_DIR: spec.denoDir, NO_COLOR: "1" },
-    stdin: "null",
+    // DENO_DIR is read-only inside the namespaces, and Deno retries a failed write of a module's
+    // transpiled code 5 times, 10–50 ms apart: 150 ms per new TypeScript file. Not caching
+    // transpiled code costs ~10 ms per start (the child's SDK modules; ~60 ms for all of `fused`).
+    env: {
+      DENO_DIR: spec.denoDir,
+      NO_COLOR: "1",
+      ...(bwrap && { DENO_EMIT_CACHE_MODE: "disable" }),
+    },
+    stdin: gate ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",
     detached: true,
   }).spawn();
+  if (gate) {
+    // A newline lets the shell go on; closing stdin without one ends it before Deno starts.
+    const stdin = child.stdin.getWriter();
+    gate.then(() => stdin.write(new Uint8Array([10])), () => {})
+      .finally(() => stdin.close())
+      .catch(() => {}); // the process ended first
+  }
   const pid = child.pid;
   return {
     child,
     pid,
     memoryWall,
+    wall: bwrap ? "namespaces" : "deno flags",
+    status: child.status.then((status) => {
+      const signal = bwrap && status.code > 128 ? SIGNALS[status.code - 128] : undefined;
+      return signal && !status.signal ? { ...status, signal } : status;
+    }),
     oomKilled(): boolean {
       if (!plan.memory) return false;
       try {

@@ -107,6 +107,12 @@ export interface LocalEngineOptions {
   maxResultBytes?: number;
   /** Most threads a UDF's process may have, where a pids cgroup enforces it (default 64). */
   maxTasks?: number;
+  /**
+   * `"os"`: each UDF process in its own namespaces (bubblewrap) where they can be made, else
+   * behind Deno's flags alone with one notice; `"deno"`: Deno's flags alone. Default: the
+   * `FUSED_UDF_WALL` environment variable, else `"os"`.
+   */
+  wall?: "os" | "deno";
 }
 
 /** Counts describing the pool now. */
@@ -225,6 +231,7 @@ export class LocalEngine {
   #memoryLimitMb: number;
   #maxResultBytes: number | undefined;
   #maxTasks: number;
+  #wall: "os" | "deno" | undefined;
   #children = new Set<Child>();
   #queue: Job[] = [];
   #modules: UdfModules;
@@ -245,6 +252,7 @@ export class LocalEngine {
     this.#memoryLimitMb = options.memoryLimitMb ?? 2048;
     this.#maxResultBytes = options.maxResultBytes;
     this.#maxTasks = options.maxTasks ?? 64;
+    this.#wall = options.wall;
     for (const [name, value] of Object.entries({ memoryLimitMb: this.#memoryLimitMb })) {
       if (!(value >= 128)) {
         throw new ValidationError(`${name} must be at least 128 (MB), got ${value}`);
@@ -555,6 +563,8 @@ export class LocalEngine {
           net,
         },
         limits: { memoryMb: job.memoryLimitMb, maxTasks: this.#maxTasks },
+        wall: this.#wall,
+        filesReady: job.written,
       });
     } catch (err) {
       listener.close();
@@ -579,7 +589,7 @@ export class LocalEngine {
     child.ready.catch(() => {}); // a failed start is reported through the exit
     this.#drain(child, proc.child.stdout, "stdout");
     this.#drain(child, proc.child.stderr, "stderr");
-    proc.child.status.then((status) => this.#exited(child, status));
+    proc.status.then((status) => this.#exited(child, status));
     this.#children.add(child);
     return child;
   }

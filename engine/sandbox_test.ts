@@ -1,6 +1,7 @@
 /**
  * The executor's walls, tried as an attacker would: each hostile UDF fails with an error that
- * names the cause, the next run works, and no process of it is left (checked in /proc).
+ * names the cause, the next run works, and no process of it is left (checked in /proc). The OS
+ * wall (namespaces) is tried on its own too, behind Deno flags that allow everything it hides.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -9,6 +10,8 @@ import { options } from "../client/options.ts";
 import { udf } from "../client/udf.ts";
 import { LocalEngine } from "./mod.ts";
 import { moduleFolderName } from "./_module_files.ts";
+import { denoDir } from "./_roots.ts";
+import { type SandboxPermissions, type SandboxProcess, spawnSandbox } from "./_sandbox.ts";
 import type { Udf } from "../client/udf.ts";
 
 /** Pids of live UDF processes whose command line mentions `marker`. */
@@ -250,7 +253,8 @@ setInterval(() => {}, 1000);
         await new Promise((r) => setTimeout(r, 100));
         spinning = processesWith(marker);
       }
-      assert.equal(spinning.length, 1, "the UDF's process did not start");
+      // Inside namespaces: bubblewrap, its pid namespace's first process, and Deno.
+      assert.ok(spinning.length >= 1, "the UDF's process did not start");
       host.kill("SIGKILL");
       await host.status;
       assert.deepEqual(await waitGone(marker), [], "the orphaned UDF process kept spinning");
@@ -288,5 +292,272 @@ setInterval(() => {}, 1000);
       await Deno.remove(root, { recursive: true });
       options.reset();
     });
+  },
+});
+
+const DENO = Deno.realPathSync(Deno.execPath());
+
+/** The pids of `pid`'s descendants, nearest first. */
+function descendants(pid: number): number[] {
+  const parents = new Map<number, number[]>();
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      // The command name may hold spaces: the parent pid is the 2nd field after its ")".
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      parents.set(ppid, [...(parents.get(ppid) ?? []), Number(entry.name)]);
+    } catch {
+      // it ended while we looked
+    }
+  }
+  const found: number[] = [];
+  for (let i = -1; i < found.length; i++) {
+    found.push(...(parents.get(i < 0 ? pid : found[i]) ?? []));
+  }
+  return found;
+}
+
+/** The Deno process of a sandboxed process: itself, or one inside its namespaces. */
+function denoOf(proc: SandboxProcess): number {
+  const deno = [proc.pid, ...descendants(proc.pid)].find((pid) => {
+    try {
+      return Deno.readLinkSync(`/proc/${pid}/exe`) === DENO;
+    } catch {
+      return false;
+    }
+  });
+  assert.ok(deno, "no Deno process in the sandbox");
+  return deno;
+}
+
+/** The first line a process prints. */
+async function firstLine(stream: ReadableStream<Uint8Array>): Promise<string> {
+  let text = "";
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) {
+    text += decoder.decode(chunk, { stream: true });
+    if (text.includes("\n")) break;
+  }
+  return text.split("\n")[0];
+}
+
+const wallRoot = await Deno.makeTempDir({ prefix: "sandbox_wall_" });
+
+/**
+ * Runs `body` (which fills `result`) in a sandboxed process, then lets `inspect` look at the
+ * still running Deno process from the host, then kills it. Returns the result and the process.
+ */
+async function sandboxed(
+  body: string,
+  permissions: Partial<SandboxPermissions> = {},
+  options: { wall?: "os" | "deno"; inspect?: (deno: number) => void } = {},
+): Promise<{ result: Record<string, unknown>; proc: SandboxProcess }> {
+  const dir = await Deno.makeTempDir({ dir: wallRoot, prefix: "script_" });
+  const script = join(dir, "probe.ts");
+  await Deno.writeTextFile(
+    script,
+    `const result: Record<string, unknown> = {};
+const attempt = (name: string, fn: () => unknown) => {
+  try {
+    result[name] = fn();
+  } catch (err) {
+    result[name] = (err as Error).name;
+  }
+};
+${body}
+console.log(JSON.stringify(result));
+await new Promise((r) => setTimeout(r, 60_000));
+`,
+  );
+  const proc = spawnSandbox({
+    script,
+    args: [],
+    cwd: dir,
+    denoDir: denoDir(),
+    permissions: {
+      read: [dir, ...(permissions.read ?? [])],
+      write: permissions.write ?? [],
+      net: permissions.net ?? false,
+    },
+    limits: { memoryMb: 512, maxTasks: 64 },
+    wall: options.wall,
+  });
+  const stderr = new Response(proc.child.stderr).text();
+  try {
+    const line = await firstLine(proc.child.stdout);
+    if (!line) throw new Error(`the process ended without a result: ${await stderr}`);
+    options.inspect?.(denoOf(proc));
+    return { result: JSON.parse(line), proc };
+  } finally {
+    proc.kill();
+    await proc.status;
+    proc.cleanup();
+  }
+}
+
+Deno.test({
+  name: "the OS wall hides what Deno's flags would allow",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async (t) => {
+    const readAll = `for (const path of ["/etc/shadow", "/etc/passwd", "/etc/hostname", ${
+      JSON.stringify(new URL(import.meta.url).pathname)
+    }]) attempt(path, () => Deno.readTextFileSync(path).length);`;
+
+    await t.step("with read of / it finds no host file it was not given", async () => {
+      const { result, proc } = await sandboxed(readAll, { read: ["/"] });
+      assert.equal(proc.wall, "namespaces");
+      for (const [path, outcome] of Object.entries(result)) {
+        assert.equal(outcome, "NotFound", path);
+      }
+      // The same flags without the namespaces read them: the wall above is the OS's.
+      const bare = await sandboxed(readAll, { read: ["/"] }, { wall: "deno" });
+      assert.equal(bare.proc.wall, "deno flags");
+      assert.equal(typeof bare.result["/etc/passwd"], "number");
+    });
+
+    await t.step("a symlink in its data folder to a host file outside leads nowhere", async () => {
+      const data = await Deno.makeTempDir({ dir: wallRoot, prefix: "data_" });
+      const outside = await Deno.makeTempDir({ prefix: "sandbox_outside_" });
+      await Deno.writeTextFile(join(outside, "secret.txt"), "host secret");
+      await Deno.symlink(join(outside, "secret.txt"), join(data, "link"));
+      const body = `attempt("link", () => Deno.readTextFileSync(${
+        JSON.stringify(join(data, "link"))
+      }));`;
+      try {
+        const { result } = await sandboxed(body, { read: ["/"], write: [data] });
+        assert.equal(result.link, "NotFound");
+        const bare = await sandboxed(body, { read: ["/"], write: [data] }, { wall: "deno" });
+        assert.equal(bare.result.link, "host secret"); // what the OS wall closes
+      } finally {
+        await Deno.remove(outside, { recursive: true });
+      }
+    });
+
+    await t.step(
+      "it is uid 65534 in its own pid namespace and sees only its own /proc",
+      async () => {
+        let seen: { uidMap: string; nsPid: string; procs: number[]; pidNs: string } | undefined;
+        const { result, proc } = await sandboxed(`result.pid = Deno.pid;`, {}, {
+          inspect: (deno) => {
+            seen = {
+              uidMap: Deno.readTextFileSync(`/proc/${deno}/uid_map`).trim(),
+              nsPid: /^NSpid:\s*(.*)$/m.exec(Deno.readTextFileSync(`/proc/${deno}/status`))![1],
+              // Its root, as it sees it: the /proc mounted there is the one it can list.
+              procs: [...Deno.readDirSync(`/proc/${deno}/root/proc`)]
+                .filter((e) => /^\d+$/.test(e.name))
+                .map((e) => Number(e.name)),
+              pidNs: Deno.readLinkSync(`/proc/${deno}/ns/pid`),
+            };
+          },
+        });
+        assert.ok(seen);
+        assert.match(seen.uidMap, new RegExp(`^65534\\s+${Deno.uid()}\\s+1$`));
+        assert.notEqual(seen.pidNs, Deno.readLinkSync("/proc/self/ns/pid"));
+        assert.ok((result.pid as number) <= 3, `pid ${result.pid} inside`);
+        assert.equal(Number(seen.nsPid.split(/\s+/).at(-1)), result.pid);
+        assert.ok(seen.procs.every((p) => p <= 3), `it sees processes ${seen.procs}`);
+        // Killed from the host: the whole sandbox goes, and the kill is reported as a signal.
+        assert.equal((await proc.status).signal, "SIGKILL");
+      },
+    );
+
+    await t.step("without a network host it has its own empty loopback", async () => {
+      const server = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const { port } = server.addr as Deno.NetAddr;
+      const accepted: Deno.Conn[] = [];
+      const accepting = (async () => {
+        for await (const conn of server) accepted.push(conn);
+      })();
+      const connect = `try {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port: ${port} });
+  conn.close();
+  result.tcp = "connected";
+} catch (err) {
+  result.tcp = (err as Error).name;
+}`;
+      const listening = (deno: number) =>
+        Deno.readTextFileSync(`/proc/${deno}/net/tcp`).includes(
+          `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")} 00000000:0000 0A`,
+        );
+      try {
+        let sees: boolean | undefined;
+        const walled = await sandboxed(connect, { net: ["unix:/nowhere"] }, {
+          inspect: (deno) => {
+            sees = listening(deno);
+            assert.notEqual(
+              Deno.readLinkSync(`/proc/${deno}/ns/net`),
+              Deno.readLinkSync("/proc/self/ns/net"),
+            );
+          },
+        });
+        assert.equal(walled.result.tcp, "NotCapable");
+        assert.equal(sees, false, "the host's listening socket is in its network namespace");
+        assert.equal(accepted.length, 0);
+        const allowed = await sandboxed(connect, { net: [`127.0.0.1:${port}`] }, {
+          inspect: (deno) => (sees = listening(deno)),
+        });
+        assert.equal(allowed.result.tcp, "connected");
+        assert.equal(sees, true);
+        assert.equal(accepted.length, 1);
+      } finally {
+        server.close();
+        await accepting.catch(() => {});
+        for (const conn of accepted) conn.close();
+      }
+    });
+
+    await t.step("what it writes in its data folder is the host's to read and remove", async () => {
+      const data = await Deno.makeTempDir({ dir: wallRoot, prefix: "data_" });
+      const out = join(data, "out.txt");
+      await sandboxed(`Deno.writeTextFileSync(${JSON.stringify(out)}, "written inside");`, {
+        write: [data],
+      });
+      assert.equal(await Deno.readTextFile(out), "written inside");
+      assert.equal((await Deno.stat(out)).uid, Deno.uid());
+      await Deno.remove(out);
+    });
+
+    await t.step(
+      "FUSED_UDF_WALL=deno chooses Deno's flags, and a bad value is refused",
+      async () => {
+        try {
+          Deno.env.set("FUSED_UDF_WALL", "deno");
+          const { result, proc } = await sandboxed(`result.pid = Deno.pid;`);
+          assert.equal(proc.wall, "deno flags");
+          assert.equal(result.pid, proc.pid);
+          Deno.env.set("FUSED_UDF_WALL", "namespaces");
+          await assert.rejects(
+            sandboxed(""),
+            /FUSED_UDF_WALL must be "os" or "deno", got "namespaces"/,
+          );
+        } finally {
+          Deno.env.delete("FUSED_UDF_WALL");
+        }
+      },
+    );
+
+    await t.step(
+      "the engine runs UDFs inside the wall, and behind Deno's flags alone",
+      async () => {
+        const pid = udf("export default function udf() { return Deno.pid }", { name: "own_pid" });
+        const walled = new LocalEngine({ dataDir: join(wallRoot, "engine") });
+        const bare = new LocalEngine({ dataDir: join(wallRoot, "engine"), wall: "deno" });
+        options.update({
+          dataDirectory: join(wallRoot, "data"),
+          cacheDirectory: join(wallRoot, "cache"),
+        });
+        try {
+          assert.ok(((await walled.run({ udf: pid })).value as number) <= 3);
+          assert.ok(((await bare.run({ udf: pid })).value as number) > 3);
+        } finally {
+          await walled.close();
+          await bare.close();
+          options.reset();
+        }
+        await Deno.remove(wallRoot, { recursive: true });
+      },
+    );
   },
 });
