@@ -73,9 +73,12 @@ export type {
   GetChunkOptions,
   IngestCommonOptions,
   IngestInput,
+  IngestJob,
+  IngestKind,
   IngestNongeospatialOptions,
   IngestOptions,
   IngestResult,
+  IngestRunner,
   PartitioningMethod,
   SplitMethod,
 } from "./ingest/mod.ts";

@@ -104,28 +104,23 @@ async function isFile(path: string): Promise<boolean> {
 
 async function fetchTo(url: URL, temp: string, opts: DownloadOptions): Promise<void> {
   const scheme = url.protocol.slice(0, -1);
-  if (scheme === "file" || scheme === "fd") {
-    const source = scheme === "file" ? fileURLToPath(url) : resolveFdPath(url.href);
+  const source = scheme === "file"
+    ? fileURLToPath(url)
+    : scheme === "fd"
+    ? resolveFdPath(url.href)
+    : undefined;
+  if (source === null) {
+    // fd:// is the store of the service this client is logged in to (its folder, or S3).
+    const files = await import("./api/files.ts");
+    await files.download(url.href, temp, { signal: opts.signal });
+    return;
+  }
+  if (source !== undefined) {
     try {
       await Deno.copyFile(source, temp);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
-      if (scheme === "file") {
-        throw new FusedError(`Cannot download ${url.href}: there is no file at ${source}`);
-      }
-      // Not in the embedded service's store on this machine: ask the service this client is
-      // logged in to (its store may be another machine's folder, or S3).
-      const files = await import("./api/files.ts");
-      try {
-        await files.download(url.href, temp, { signal: opts.signal });
-      } catch (remote) {
-        throw new FusedError(
-          `Cannot download ${url.href}: there is no file at ${source}, and the service could not provide it (${
-            (remote as Error).message
-          })`,
-          { cause: remote },
-        );
-      }
+      throw new FusedError(`Cannot download ${url.href}: there is no file at ${source}`);
     }
     return;
   }

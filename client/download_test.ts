@@ -3,7 +3,6 @@ import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { download, downloadPathOf } from "./download.ts";
 import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
-import { fdRoot } from "./file_path.ts";
 import { options } from "./options.ts";
 
 const BODY = new TextEncoder().encode("id,name\n1,alpha\n2,beta\n".repeat(1000));
@@ -130,14 +129,31 @@ Deno.test("file:// URLs are copied; a missing file is a clear error", () =>
     );
   }));
 
-Deno.test("fd:// URLs resolve through the fd root", () =>
-  withData(async () => {
-    const stored = join(fdRoot(), "bucket", "t.csv");
-    await Deno.mkdir(join(fdRoot(), "bucket"), { recursive: true });
+Deno.test("fd:// URLs are read from the folder a local fdPrefix names", () =>
+  withData(async (data) => {
+    options.fdPrefix = join(data, "fd");
+    const stored = join(data, "fd", "bucket", "t.csv");
+    await Deno.mkdir(join(data, "fd", "bucket"), { recursive: true });
     await Deno.writeFile(stored, BODY);
     const path = await download("fd://bucket/t.csv");
     assert.notEqual(path, stored);
     assert.deepEqual(await Deno.readFile(path), BODY);
+  }));
+
+Deno.test("fd:// URLs come from the service at baseUrl when fdPrefix is null", () =>
+  withData(async (_data, server) => {
+    options.baseUrl = server.base;
+    Deno.env.set("FUSED_AUTH_TOKEN", "test-token");
+    let path: string;
+    try {
+      path = await download("fd://bucket/t.csv");
+    } finally {
+      Deno.env.delete("FUSED_AUTH_TOKEN");
+    }
+    assert.deepEqual(await Deno.readFile(path), BODY);
+    assert.deepEqual(server.requests, [
+      `/files/get?path=${encodeURIComponent("fd://bucket/t.csv")}`,
+    ]);
   }));
 
 Deno.test("URLs differing only in their query get different files", () => {

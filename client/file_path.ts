@@ -1,12 +1,16 @@
 /**
- * Local paths for UDF files: `filePath` (Fused's `fused.file_path`), the `fd://` root of the
- * embedded service, and the one containment check every path built from user input goes through.
+ * Local paths for UDF files: `filePath` (Fused's `fused.file_path`), the local folder `fd://`
+ * names when `options.fdPrefix` says so, and the one containment check every path built from user
+ * input goes through.
  *
  * Roots: "mount" (and "auto") is `options.dataDirectory`, this machine's `/mount`: shared by every
- * process and kept across runs. "local" is `{options.tempDirectory}/fused_data`. `fd://bucket/key`
- * is `{fdRoot()}/bucket/key`, where `fdRoot()` is `options.fdPrefix` when that names a local
- * folder, else the embedded service's store (`{embeddedServerDir()}/files`), so that a file
- * uploaded with `fused.api.upload` is the file `download`, `ingest` and `getChunksMetadata` read.
+ * process and kept across runs. "local" is `{options.tempDirectory}/fused_data`.
+ *
+ * `fd://bucket/key` is a file of the store of the service this client is logged in to
+ * (`options.baseUrl`; its folder, or its S3 bucket in scale-out), read and written through the
+ * service's file API, and inside a UDF through its host. Only when `options.fdPrefix` names a
+ * local folder is it `{fdPrefix}/bucket/key` on this machine ({@linkcode localFdRoot}): fd://
+ * without any service, e.g. for tests or one machine's scripts.
  *
  * @module
  */
@@ -15,6 +19,7 @@ import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NotSupportedError, ValidationError } from "./errors.ts";
 import { options, type Storage } from "./options.ts";
+import { udfHost } from "./udf_host.ts";
 
 /** Options of {@linkcode filePath}. */
 export interface FilePathOptions {
@@ -125,37 +130,40 @@ export function embeddedServerDir(): string {
 }
 
 /**
- * The local folder `fd://` URLs resolve to: `options.fdPrefix` when it is a local folder or
- * `file://` URL, else the embedded service's store, `{embeddedServerDir()}/files`.
+ * The local folder `fd://` URLs name: `options.fdPrefix` when it is a local folder or `file://`
+ * URL; null (the default) when fd:// is the store of the service this client is logged in to,
+ * and always inside a UDF, whose fd:// calls its host makes as the UDF's caller.
  *
  * @example
  * ```ts
- * import { fdRoot } from "./file_path.ts";
- * fdRoot(); // e.g. "/home/me/.fused/data/fd"
+ * import { localFdRoot } from "./file_path.ts";
+ * localFdRoot(); // null: fd:// goes through the service at options.baseUrl
  * ```
  */
-export function fdRoot(): string {
+export function localFdRoot(): string | null {
   const prefix = options.fdPrefix;
-  if (prefix === null) return join(embeddedServerDir(), "files");
+  if (prefix === null || udfHost()) return null;
   if (prefix.startsWith("file://")) return fileURLToPath(prefix).replace(/\/+$/, "") || "/";
   if (isAbsolute(prefix)) return prefix;
   throw new NotSupportedError(
-    `Cannot resolve fd:// locally: options.fdPrefix is "${prefix}"; set it to a local folder or file:// URL, or to null for ${
-      join(embeddedServerDir(), "files")
-    }`,
+    `options.fdPrefix is "${prefix}", a store this client cannot reach itself: set it to null to use the store of the service at options.baseUrl, or to a local folder`,
   );
 }
 
 /**
- * The local path of an `fd://bucket/key` URL.
+ * The local path of an `fd://bucket/key` URL under {@linkcode localFdRoot}, or null when fd://
+ * is the service's store.
  *
  * @example
  * ```ts
  * import { resolveFdPath } from "./file_path.ts";
- * resolveFdPath("fd://bucket/table/part0.parquet"); // {fdRoot()}/bucket/table/part0.parquet
+ * import { options } from "./options.ts";
+ * options.fdPrefix = "/data/fd";
+ * resolveFdPath("fd://bucket/table/part0.parquet"); // "/data/fd/bucket/table/part0.parquet"
+ * options.reset();
  * ```
  */
-export function resolveFdPath(url: string): string {
+export function resolveFdPath(url: string): string | null {
   const match = /^fd:\/\/(.*)$/i.exec(url);
   if (!match) {
     throw new ValidationError(`"${url}" is not an fd:// URL: write it as fd://bucket/path`);
@@ -166,6 +174,8 @@ export function resolveFdPath(url: string): string {
   } catch {
     throw new ValidationError(`"${url}" has a bad %-escape: encode the path with encodeURI`);
   }
-  if (rest === "" || rest === "/") return fdRoot();
-  return resolveInside(fdRoot(), rest.replace(/^\/+/, ""), "fd:// path");
+  const root = localFdRoot();
+  if (root === null) return null;
+  if (rest === "" || rest === "/") return root;
+  return resolveInside(root, rest.replace(/^\/+/, ""), "fd:// path");
 }

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { NotSupportedError, ValidationError } from "./errors.ts";
-import { fdRoot, filePath, resolveFdPath, resolveInside } from "./file_path.ts";
+import { filePath, localFdRoot, resolveFdPath, resolveInside } from "./file_path.ts";
 import { options } from "./options.ts";
 
 async function withDirs(fn: (data: string, temp: string) => void | Promise<void>): Promise<void> {
@@ -71,33 +71,26 @@ Deno.test("absolute and empty paths are refused with a clear error", () => {
   assert.throws(() => resolveInside("/root", ""), /is empty/);
 });
 
-Deno.test("fdRoot defaults to the embedded service's store, where api.upload puts files", () =>
-  withDirs((_data, temp) => {
-    const saved = Deno.env.get("FUSED_SERVER_DIR");
-    Deno.env.set("FUSED_SERVER_DIR", join(temp, "server"));
-    try {
-      const files = join(temp, "server", "files");
-      assert.equal(fdRoot(), files);
-      assert.equal(resolveFdPath("fd://bucket/t/p.parquet"), join(files, "bucket/t/p.parquet"));
-      assert.equal(resolveFdPath("fd://a%20b/c"), join(files, "a b/c"));
-    } finally {
-      if (saved === undefined) Deno.env.delete("FUSED_SERVER_DIR");
-      else Deno.env.set("FUSED_SERVER_DIR", saved);
-    }
+Deno.test("fd:// names no local folder by default: it is the service's store", () =>
+  withDirs(() => {
+    assert.equal(localFdRoot(), null);
+    assert.equal(resolveFdPath("fd://bucket/t/p.parquet"), null);
   }));
 
-Deno.test("fdRoot follows a local fdPrefix and refuses a remote one", () =>
+Deno.test("a local fdPrefix makes fd:// that folder; a remote one is refused", () =>
   withDirs((_data, temp) => {
     options.fdPrefix = pathToFileURL(join(temp, "store")).href;
-    assert.equal(fdRoot(), join(temp, "store"));
+    assert.equal(localFdRoot(), join(temp, "store"));
     options.fdPrefix = join(temp, "other");
     assert.equal(resolveFdPath("fd://b/k"), join(temp, "other", "b/k"));
+    assert.equal(resolveFdPath("fd://a%20b/c"), join(temp, "other", "a b/c"));
     options.fdPrefix = "s3://bucket/prefix";
-    assert.throws(() => fdRoot(), NotSupportedError);
+    assert.throws(() => localFdRoot(), NotSupportedError);
   }));
 
 Deno.test("resolveFdPath refuses other schemes and escapes from the root", () =>
-  withDirs(() => {
+  withDirs((_data, temp) => {
+    options.fdPrefix = join(temp, "store");
     assert.throws(() => resolveFdPath("s3://bucket/x"), /not an fd:\/\/ URL/);
     assert.throws(() => resolveFdPath("fd://bucket/../../x"), ValidationError);
   }));

@@ -123,7 +123,10 @@ export const OptionsSchema = z.object({
   defaultDtypeOutVector: z.string().min(1),
   /** Transfer format of rasters returned by remote runs. */
   defaultDtypeOutRaster: z.string().min(1),
-  /** Where `fd://` URLs point; `null` means the embedded service's store (see `fdRoot()`). */
+  /**
+   * Where `fd://` URLs point: `null`, the store of the service at `baseUrl`; or a local folder
+   * (see `localFdRoot()`).
+   */
   fdPrefix: z.string().min(1).nullable(),
 });
 

@@ -36,6 +36,7 @@ export type HostMethod =
   | "files.list"
   | "files.get"
   | "files.upload"
+  | "files.uploadFile"
   | "files.delete"
   | "files.signUrl"
   | "files.signUrlPrefix";
@@ -72,11 +73,16 @@ export interface HostHandler {
    * folder (the executor checks other URLs itself, then writes them there).
    */
   download(url: string, target: string, context: HostCallContext): Promise<void>;
-  /** A `fused.api` file call: list, get, upload, delete, signUrl, signUrlPrefix. */
+  /**
+   * A `fused.api` file call: list, get, upload, delete, signUrl, signUrlPrefix. An upload's
+   * content is `body`: the bytes the UDF sent, or a stream of a file in the caller's data folder
+   * that the executor opened and checked (`files.uploadFile`: no frame holds it), with its size
+   * as the second argument.
+   */
   files(
-    method: Exclude<HostMethod, "run" | "describe" | "load" | "download">,
+    method: Exclude<HostMethod, "run" | "describe" | "load" | "download" | "files.uploadFile">,
     args: unknown[],
-    body: Uint8Array | undefined,
+    body: Uint8Array | ReadableStream<Uint8Array> | undefined,
     context: HostCallContext,
   ): Promise<unknown>;
 }

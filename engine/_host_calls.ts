@@ -243,7 +243,35 @@ async function download(args: unknown[], scope: HostCallScope): Promise<HostCall
   return { value: relative(caller.dataDir, target), parts: [] };
 }
 
-function fileCall(method: Extract<HostMethod, `files.${string}`>) {
+/**
+ * `fused.api.upload` of a file in the caller's data folder (ingest stages its tables there): the
+ * file is opened, checked to lie inside the folder after symlinks, and streamed to the caller's
+ * store as an upload, so no frame has to hold it.
+ */
+async function uploadFile(args: unknown[], scope: HostCallScope): Promise<HostCallAnswer> {
+  const { caller, signal } = scope;
+  let url: URL;
+  try {
+    url = new URL(text(args[0], "The file to upload"));
+  } catch {
+    throw new ValidationError("The file to upload must be a file:// URL");
+  }
+  const target = text(args[1], "The fd:// path to upload to");
+  const file = await openInside(caller.dataDir, url);
+  try {
+    const { size } = await file.stat();
+    await caller.host.files("files.upload", [target, size], file.readable, { caller, signal });
+  } finally {
+    try {
+      file.close();
+    } catch {
+      // Its stream closed it when it was read to the end.
+    }
+  }
+  return { value: target, parts: [] };
+}
+
+function fileCall(method: Exclude<Extract<HostMethod, `files.${string}`>, "files.uploadFile">) {
   return async (args: unknown[], scope: HostCallScope, body: Uint8Array) => {
     const answer = await scope.caller.host.files(
       method,
@@ -287,6 +315,11 @@ export const HOST_CALLS: { readonly [M in HostMethod]: HostCallRule } = {
   "files.list": { rule: FD_RULE, answer: fileCall("files.list") },
   "files.get": { rule: FD_RULE, answer: fileCall("files.get") },
   "files.upload": { rule: FD_RULE, answer: fileCall("files.upload") },
+  "files.uploadFile": {
+    rule:
+      "a file inside the caller's data folder after symlinks, streamed to an fd:// path on the caller's store, as the caller",
+    answer: uploadFile,
+  },
   "files.delete": { rule: FD_RULE, answer: fileCall("files.delete") },
   "files.signUrl": { rule: FD_RULE, answer: fileCall("files.signUrl") },
   "files.signUrlPrefix": { rule: FD_RULE, answer: fileCall("files.signUrlPrefix") },

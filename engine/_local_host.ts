@@ -12,7 +12,7 @@ import { join } from "node:path";
 import * as files from "../client/api/files.ts";
 import { isShareToken } from "../client/api/udfs.ts";
 import { download } from "../client/download.ts";
-import { ValidationError } from "../client/errors.ts";
+import { FusedError, HttpError, ValidationError } from "../client/errors.ts";
 import { loadSaved } from "../client/load.ts";
 import { options } from "../client/options.ts";
 import {
@@ -39,6 +39,28 @@ function path(args: unknown[]): string {
 
 function expiration(args: unknown[]): number | undefined {
   return typeof args[1] === "number" ? args[1] : undefined;
+}
+
+function range(args: unknown[]): files.ByteRange | undefined {
+  const value = args[1] as files.ByteRange | undefined;
+  return typeof value === "object" && value !== null ? value : undefined;
+}
+
+/**
+ * A missing file answers as the service's own store does (a `FileNotFoundError`), so a UDF tells
+ * "not there" from a failure the same way on every host.
+ */
+async function sameMissing<T>(call: Promise<T>): Promise<T> {
+  try {
+    return await call;
+  } catch (error) {
+    if (error instanceof HttpError && error.status === 404) {
+      const missing = new FusedError(error.message, { cause: error });
+      missing.name = "FileNotFoundError";
+      throw missing;
+    }
+    throw error;
+  }
 }
 
 /** The SDK of this process, answering a UDF's calls. */
@@ -69,21 +91,25 @@ export function localHost(engine: LocalEngineLike): HostHandler {
       return loadSaved(ref, { signal });
     },
     async download(url, target, { signal }): Promise<void> {
-      // fd:// only (the executor checks and fetches other URLs): this machine's store, else
-      // the service this client is logged in to, as this machine's user.
+      // fd:// only (the executor checks and fetches other URLs): the store of the service this
+      // client is logged in to (or the folder a local options.fdPrefix names), as its user.
       if (!url.startsWith("fd://")) throw new ValidationError(`${url} is not an fd:// URL`);
       await download(url, target, { signal });
     },
     files(method, args, body, { signal }): Promise<unknown> {
       switch (method) {
         case "files.list":
-          return args[1] === true
-            ? files.list(path(args), { details: true, signal })
-            : files.list(path(args), { signal });
+          return sameMissing<unknown>(
+            args[1] === true
+              ? files.list(path(args), { details: true, signal })
+              : files.list(path(args), { signal }),
+          );
         case "files.get":
-          return files.get(path(args), { signal });
-        case "files.upload":
-          return files.upload(body ?? new Uint8Array(), path(args), { signal });
+          return sameMissing(files.get(path(args), { range: range(args), signal }));
+        case "files.upload": {
+          const size = typeof args[1] === "number" ? args[1] : undefined;
+          return files.upload(body ?? new Uint8Array(), path(args), { size, signal });
+        }
         case "files.delete": {
           const depth = args[1] === "unlimited" || typeof args[1] === "number"
             ? args[1]

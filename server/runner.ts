@@ -27,7 +27,7 @@ import { defaultEngine } from "../engine/mod.ts";
 import type { Registry } from "./registry/mod.ts";
 import type { UdfRunner } from "./runs.ts";
 import { registryFinder, type SavedUdfFinder } from "./saved_udfs.ts";
-import { fdUrl, fileDetails, parseFdPath, type Storage } from "./storage.ts";
+import { fdUrl, fileDetails, parseFdPath, type ReadOptions, type Storage } from "./storage.ts";
 
 /** Options of {@linkcode localRunner}. */
 export interface LocalRunnerOptions {
@@ -64,7 +64,23 @@ async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> 
   return new Uint8Array(await new Response(stream).arrayBuffer());
 }
 
-/** The `fd://` calls of a UDF answered from the service's store; without a store they are refused. */
+function rangeOf(value: unknown): ReadOptions {
+  if (typeof value !== "object" || value === null) return {};
+  const { start, end } = value as { start?: unknown; end?: unknown };
+  if (
+    !(Number.isSafeInteger(start) && (start as number) >= 0) ||
+    (end !== undefined && !(Number.isSafeInteger(end) && (end as number) >= (start as number)))
+  ) {
+    throw new ValidationError("A byte range must be { start, end } with 0 <= start <= end");
+  }
+  return { range: { start: start as number, end: end as number | undefined } };
+}
+
+/**
+ * The `fd://` calls of a UDF answered from a store directly: the service's own (as its user; the
+ * service's users share it as a team shares a bucket), and that of a batch job's process or a
+ * `fused worker` (the same store, reached without the service). Without a store they are refused.
+ */
 function storeFileCalls(storage: Storage | undefined): Pick<HostHandler, "download" | "files"> {
   const store = (): Storage => {
     if (!storage) {
@@ -74,7 +90,7 @@ function storeFileCalls(storage: Storage | undefined): Pick<HostHandler, "downlo
   };
   return {
     async download(url, target): Promise<void> {
-      // fd:// only (the executor checks and fetches other URLs): the service's own store.
+      // fd:// only (the executor checks and fetches other URLs).
       const file = await store().read(parseFdPath(url));
       const out = await Deno.open(target, { write: true, createNew: true });
       await file.body.pipeTo(out.writable);
@@ -86,10 +102,12 @@ function storeFileCalls(storage: Storage | undefined): Pick<HostHandler, "downlo
           return args[1] === true ? entries.map(fileDetails) : entries.map(fdUrl);
         }
         case "files.get":
-          return await bytesOf((await store().read(fdPath(args))).body);
+          return await bytesOf((await store().read(fdPath(args), rangeOf(args[1]))).body);
         case "files.upload": {
-          const bytes = body ?? new Uint8Array();
-          await store().write(fdPath(args), new Response(bytes as Uint8Array<ArrayBuffer>).body!);
+          const stream = body instanceof ReadableStream
+            ? body
+            : new Response((body ?? new Uint8Array()) as Uint8Array<ArrayBuffer>).body!;
+          await store().write(fdPath(args), stream);
           return null;
         }
         case "files.delete": {

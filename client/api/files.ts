@@ -1,10 +1,16 @@
 /**
- * The file API of the service (`fd://` paths, fused-wire §8): list, get, download, upload, delete
- * and signed URLs.
+ * The file API of the service (`fd://` paths, fused-wire §8): list, get (whole or a byte range),
+ * download, upload, delete and signed URLs.
+ *
+ * Inside a UDF every call goes to its host. A file the UDF uploads from its data folder
+ * (`fused.filePath()`, where ingest stages its tables) is streamed by the host from the folder
+ * (`files.uploadFile`), so its size is not bound by the frames between the UDF and its host;
+ * other uploads travel as bytes in one frame, at most 256 MiB.
  *
  * @module
  */
-import { basename, dirname, join } from "node:path";
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from "node:path";
+import { pathToFileURL } from "node:url";
 import { FusedError, ValidationError } from "../errors.ts";
 import { isTable } from "../formats/types.ts";
 import type { Table } from "apache-arrow";
@@ -36,6 +42,13 @@ async function viaHost<T>(
 
 /** Files larger than this are streamed to the service (and then not retried). */
 const STREAM_UPLOAD_BYTES = 256 * 1024 * 1024;
+
+/**
+ * Largest upload a UDF sends its host as bytes in one frame: the host's cap on a frame is its
+ * `options.maxResultBytes` (256 MiB by default) plus 1 MiB, and a frame over it ends the UDF's
+ * process, so a larger upload is refused first, with the way round it.
+ */
+const HOST_UPLOAD_BYTES = 256 * 1024 * 1024;
 
 function checkPath(path: string): string {
   return requireText(path, "The remote path (fd://folder/file)");
@@ -80,15 +93,61 @@ export async function list(
   return await transport.json(FileListSchema, "/files/list", { query, signal: opts.signal });
 }
 
-/** Downloads a file into memory. */
-export async function get(path: string, opts: ApiCallOptions = {}): Promise<Uint8Array> {
-  const hosted = await viaHost(opts, "files.get", [checkPath(path)]);
+/** A byte range of a file, both ends inclusive (HTTP's `bytes=start-end`). */
+export interface ByteRange {
+  /** First byte. */
+  start: number;
+  /** Last byte; the end of the file when absent or past it. */
+  end?: number;
+}
+
+/** Options of `get`. */
+export interface GetOptions extends ApiCallOptions {
+  /** Only these bytes (read from the store alone, not the whole file). */
+  range?: ByteRange;
+}
+
+function checkRange(range: ByteRange | undefined): ByteRange | undefined {
+  if (range === undefined) return undefined;
+  const { start, end } = range;
+  if (
+    !Number.isSafeInteger(start) || start < 0 ||
+    (end !== undefined && !(Number.isSafeInteger(end) && end >= start))
+  ) {
+    throw new ValidationError(
+      `Invalid byte range ${
+        JSON.stringify(range)
+      }: give { start, end } with 0 <= start <= end (end included)`,
+    );
+  }
+  return range;
+}
+
+/**
+ * Downloads a file into memory, or with `range` only those bytes.
+ *
+ * @example
+ * ```ts ignore
+ * import * as fused from "fused";
+ * const magic = await fused.api.get("fd://tables/t/0.parquet", { range: { start: 0, end: 3 } });
+ * ```
+ */
+export async function get(path: string, opts: GetOptions = {}): Promise<Uint8Array> {
+  const range = checkRange(opts.range);
+  const hosted = await viaHost(opts, "files.get", [checkPath(path), ...(range ? [range] : [])]);
   if (hosted) return hosted.body;
   const transport = opts.transport ?? globalTransport();
-  return await transport.bytes("/files/get", {
+  const response = await transport.fetch("/files/get", {
     query: { path: checkPath(path) },
+    headers: range ? { Range: `bytes=${range.start}-${range.end ?? ""}` } : undefined,
     signal: opts.signal,
   });
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  // A service that ignores ranges answers 200 with the whole file.
+  if (range && response.status === 200) {
+    return bytes.subarray(range.start, range.end === undefined ? undefined : range.end + 1);
+  }
+  return bytes;
 }
 
 /**
@@ -121,13 +180,36 @@ export async function download(
   return target;
 }
 
-/** What `upload` accepts: a local file path, bytes, text as bytes, or an Arrow table (→ Parquet). */
-export type UploadSource = string | URL | Uint8Array | ArrayBuffer | Table;
+/**
+ * What `upload` accepts: a local file path, bytes, text as bytes, an Arrow table (→ Parquet), or
+ * a stream of bytes whose length is given as `size`.
+ */
+export type UploadSource =
+  | string
+  | URL
+  | Uint8Array
+  | ArrayBuffer
+  | Table
+  | ReadableStream<Uint8Array>;
 
 /** Options of `upload`. */
 export interface UploadOptions extends ApiCallOptions {
   /** Timeout in seconds (default `requestTimeout`, at least 60 s for files). */
   timeout?: number;
+  /** Length in bytes of a stream source (required for streams: the service checks it first). */
+  size?: number;
+}
+
+/** A local file inside this UDF's data folder, as the file:// URL its host reads, else undefined. */
+function inDataFolder(local: string): string | undefined {
+  const dataDir = udfHost()?.folders.dataDir;
+  if (dataDir === undefined) return undefined;
+  const full = resolve(local);
+  const rest = relative(dataDir, full);
+  if (rest === "" || rest === ".." || rest.startsWith(`..${sep}`) || isAbsolute(rest)) {
+    return undefined;
+  }
+  return pathToFileURL(full).href;
 }
 
 /**
@@ -152,6 +234,13 @@ export async function upload(
   let length: number;
   if (typeof source === "string" || source instanceof URL) {
     const local = source instanceof URL ? source.pathname : source;
+    const hostRead = opts.transport ? undefined : inDataFolder(local);
+    if (hostRead !== undefined) {
+      // Inside a UDF: the host streams the file from the caller's data folder.
+      if (target.endsWith("/")) target += basename(local);
+      await viaHost(opts, "files.uploadFile", [hostRead, target]);
+      return target;
+    }
     let info: Deno.FileInfo;
     try {
       info = await Deno.stat(local);
@@ -182,15 +271,28 @@ export async function upload(
     const { tableToParquet } = await import("../formats/parquet.ts");
     body = tableToParquet(source);
     length = body.byteLength;
+  } else if (source instanceof ReadableStream) {
+    if (!(Number.isSafeInteger(opts.size) && opts.size! >= 0)) {
+      throw new ValidationError("Uploading a stream needs its length: pass { size } in bytes");
+    }
+    body = source;
+    length = opts.size!;
+    retry = false; // A stream cannot be sent twice.
   } else {
     throw new ValidationError(
-      "upload takes a local file path, a Uint8Array, an ArrayBuffer or an Arrow table",
+      "upload takes a local file path, a Uint8Array, an ArrayBuffer, an Arrow table or a stream with its size",
     );
   }
   if (target.endsWith("/")) {
     throw new ValidationError(`Cannot upload to the folder ${target}: give a file name`);
   }
   if (!opts.transport && udfHost()) {
+    if (length > HOST_UPLOAD_BYTES) {
+      if (!(body instanceof Uint8Array)) await body.cancel();
+      throw new ValidationError(
+        `Cannot upload ${length} bytes to ${target} from inside a UDF as one message (at most ${HOST_UPLOAD_BYTES}): write it to a file under fused.filePath() and upload that path, which the host streams`,
+      );
+    }
     const bytes = body instanceof Uint8Array ? body : new Uint8Array(
       await new Response(body as ReadableStream<Uint8Array<ArrayBuffer>>).arrayBuffer(),
     );

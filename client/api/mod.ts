@@ -37,10 +37,12 @@ export {
   whoami,
 } from "./credentials.ts";
 export {
+  type ByteRange,
   delete,
   type DeleteOptions,
   download,
   get,
+  type GetOptions,
   list,
   type SignOptions,
   signUrl,

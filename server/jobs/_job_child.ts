@@ -58,6 +58,7 @@ async function main(specPath: string): Promise<number> {
   const callerOf = serviceCallers({
     engine: cachingLocalEngine(engine),
     dataDir: spec.callersDir,
+    storage: new LocalStorage(spec.filesDir),
     find: jobFinder(spec.callsDir, spec.ownerId),
   });
   const results: ChildExit["results"] = [];

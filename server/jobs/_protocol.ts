@@ -37,6 +37,8 @@ export interface ChildSpec {
   resultDir: string;
   /** Storage key of that folder (`jobs/<id>`). */
   resultPrefix: string;
+  /** The root folder of the service's `fd://` store, which the job's UDFs read and write. */
+  filesDir: string;
   /** Where the outcome goes. */
   exitPath: string;
   /** The job's owner: its UDFs run as them, and find saved UDFs by name as they may. */

@@ -280,6 +280,7 @@ export class JobRunner implements JobService {
       engineDir: join(runDir, "engine"),
       resultDir,
       resultPrefix: `jobs/${job.id}`,
+      filesDir: this.#filesDir,
       exitPath: join(runDir, "exit.json"),
       ownerId: job.ownerId,
       callersDir: this.#callersDir,
