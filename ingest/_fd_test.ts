@@ -4,6 +4,10 @@ import { HttpError } from "../client/errors.ts";
 import { options } from "../client/options.ts";
 import { filesUnder, publishTables, refuseExistingFd } from "./_fd.ts";
 
+/** Staged tables of these tests, removed when the tests end. */
+const ROOT = await Deno.makeTempDir({ prefix: "fd_test_" });
+globalThis.addEventListener("unload", () => Deno.removeSync(ROOT, { recursive: true }));
+
 /** A fake file service: folders as `path → entries`, uploads recorded, one path made to fail. */
 async function withFakeService(
   folders: Record<string, { name: string; dir?: boolean; size?: number }[]>,
@@ -43,7 +47,7 @@ async function withFakeService(
 }
 
 async function stagedTable(): Promise<string> {
-  const dir = await Deno.makeTempDir();
+  const dir = await Deno.makeTempDir({ dir: ROOT });
   for (const name of ["_sample", "0.parquet", "1.parquet"]) {
     await Deno.writeTextFile(join(dir, name), name);
   }
@@ -53,7 +57,7 @@ async function stagedTable(): Promise<string> {
 Deno.test("publishTables uploads every data file first and the main table's _sample last", () =>
   withFakeService({}, async (calls) => {
     const main = await stagedTable();
-    const index = await Deno.makeTempDir();
+    const index = await Deno.makeTempDir({ dir: ROOT });
     await Deno.writeTextFile(join(index, "0.parquet"), "index");
     await publishTables([
       { dir: index, url: "fd://b/index" },
