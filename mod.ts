@@ -37,18 +37,17 @@ export {
   run,
   runDetailed,
   type RunOptions,
-  type RunResponse,
   type RunTarget,
-  type Tile,
   type UdfJobLike,
 } from "./client/run.ts";
+export { type RunResponse, type Tile } from "./client/engine_types.ts";
 export type {
   CallerContext,
   HostCallContext,
   HostHandler,
-  HostMethod,
   NestedRun,
-} from "./client/udf_host.ts";
+} from "./client/engine_types.ts";
+export type { HostMethod } from "./client/host_channel.ts";
 export { submit, type SubmitOptions } from "./client/submit.ts";
 export {
   JobPool,

@@ -16,7 +16,7 @@ import { withFileLock } from "./cache.ts";
 import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
 import { resolveFdPath, resolveInside, storageRoot } from "./file_path.ts";
 import type { Storage } from "./options.ts";
-import { udfHost } from "./udf_host.ts";
+import { udfHost } from "./host_channel.ts";
 
 /** Options of {@linkcode download}. */
 export interface DownloadOptions {

@@ -19,7 +19,7 @@ import { dirname, isAbsolute, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NotSupportedError, ValidationError } from "./errors.ts";
 import { options, type Storage } from "./options.ts";
-import { udfHost } from "./udf_host.ts";
+import { udfHost } from "./host_channel.ts";
 
 /** Options of {@linkcode filePath}. */
 export interface FilePathOptions {

@@ -17,7 +17,7 @@ import {
 import { isTable, type UdfResult } from "./formats/mod.ts";
 import { recordsToTable, tableToJsonRows } from "./formats/records.ts";
 import { options as fusedOptions } from "./options.ts";
-import type { RunResponse } from "./run.ts";
+import type { RunResponse } from "./engine_types.ts";
 
 /** Where a task is: Fused's status names. */
 export type TaskStatus = "pending" | "running" | "success" | "error" | "timeout" | "cancelled";

@@ -3,7 +3,7 @@ import * as arrow from "apache-arrow";
 import { JobPool, type RunTask } from "./job_pool.ts";
 import { FusedError, UdfCancelledError, UdfRuntimeError, UdfTimeoutError } from "./errors.ts";
 import { udf } from "./udf.ts";
-import type { RunResponse } from "./run.ts";
+import type { RunResponse } from "./engine_types.ts";
 
 const U = udf("export default () => 1", { name: "pool" });
 

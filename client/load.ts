@@ -16,7 +16,7 @@ import { strFromU8, unzipSync } from "fflate";
 import { basename, extname, join, resolve } from "node:path";
 import { FusedError, ValidationError } from "./errors.ts";
 import { Udf, udf } from "./udf.ts";
-import { type UdfHost, udfHost } from "./udf_host.ts";
+import { type UdfHost, udfHost } from "./host_channel.ts";
 import { udfFromFiles } from "./udf_layout.ts";
 
 /** Options of `load`. */

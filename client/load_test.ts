@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { isSavedReference, load } from "./load.ts";
 import { udf } from "./udf.ts";
-import { setUdfHost } from "./udf_host.ts";
+import { setUdfHost } from "./host_channel.ts";
 
 const FIXTURES = fileURLToPath(new URL("../tests/fixtures/udfs", import.meta.url));
 const SOURCE = `export default function udf({ n = 10 }) {\n  return n;\n}\n`;

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { udfHost } from "./udf_host.ts";
+import { udfHost } from "./host_channel.ts";
 import { isAbsolute, join } from "node:path";
 import { tmpdir } from "node:os";
 import { parse as parseToml, stringify as stringifyToml } from "smol-toml";

@@ -19,96 +19,19 @@ import type { UdfResult } from "./formats/mod.ts";
 import { isSavedReference, load } from "./load.ts";
 import { options as fusedOptions } from "./options.ts";
 import { canonicalJson, Udf, udfCacheFolder } from "./udf.ts";
-import { type CallerContext, hostEngine, udfHost } from "./udf_host.ts";
-
-/** A tile of the XYZ (Google, y down) scheme. */
-export interface Tile {
-  /** Column. */
-  x: number;
-  /** Row. */
-  y: number;
-  /** Zoom. */
-  z: number;
-}
-
-/** What an engine is asked to run. */
-export interface EngineRunRequest {
-  /** The UDF. */
-  udf: Udf;
-  /** Parameters; strings are coerced by the UDF's schema or defaults. */
-  parameters: Record<string, unknown>;
-  /** A tile run: the UDF receives `bounds`. */
-  tile?: Tile;
-  /** Cancels the run. */
-  signal?: AbortSignal;
-  /** Stops a run that takes longer (milliseconds). */
-  timeoutMs?: number;
-  /** Network access for the UDF: false (default), true, or a list of hosts. */
-  allowNet?: boolean | string[];
-  /** Who the run acts as (default: this process's user, at depth 0). */
-  caller?: CallerContext;
-}
-
-/** What an engine returns. */
-export interface EngineRunResult {
-  /** The UDF's return value, decoded. */
-  value: UdfResult;
-  /** Output the UDF wrote. */
-  logs: UdfLogs;
-  /** Time the run took in the engine, in milliseconds. */
-  timeMs: number;
-}
-
-/** A UDF's parameters as the engine reads them from its code. */
-export interface UdfSignatureLike {
-  /** Parameters in declaration order. */
-  parameters: { name: string; default?: unknown; type?: string; description?: string }[];
-}
-
-/** The local engine as `run` needs it (implemented by `engine/`'s `LocalEngine`). */
-export interface LocalEngineLike {
-  /** Runs a UDF once. */
-  run(request: EngineRunRequest): Promise<EngineRunResult>;
-  /** Reads the UDF's parameters from its code. */
-  describe(udf: Udf): Promise<UdfSignatureLike>;
-}
-
-/** A run as every engine of the table receives it: options already checked and resolved. */
-export interface EngineCall {
-  /** UDF parameters (raw; the executor coerces them). */
-  parameters: Record<string, unknown>;
-  /** A tile run. */
-  tile?: Tile;
-  /** Cancels the run. */
-  signal?: AbortSignal;
-  /** Stops a run that takes longer (milliseconds). */
-  timeoutMs?: number;
-  /** Network access for a local run. */
-  allowNet?: boolean | string[];
-  /** Cache age in seconds (0 disables); undefined leaves it to the engine (a run by name). */
-  cacheMaxAge?: number;
-  /** Instance type: "realtime", or the batch type of a batch run. */
-  instanceType?: string;
-  /** Who the run acts as (a nested run's caller is one level deeper). */
-  caller?: CallerContext;
-}
-
-/**
- * One row of the engine table: what runs a UDF (or a saved name or token) somewhere and answers
- * with the full response. `describe` reads a UDF's parameters; only the local row has it.
- */
-export interface UdfEngine {
-  /** Runs one UDF. */
-  run(target: Udf | string, call: EngineCall): Promise<RunResponse>;
-  /** Reads a UDF's parameters from its code (the local row). */
-  describe?(udf: Udf): Promise<UdfSignatureLike>;
-}
-
-/**
- * The rows of the table: "local" (the sandboxed executor on this machine), "remote" (a service),
- * "batch" (a batch job on a service). Inside a UDF every row is the bridge to the UDF's host.
- */
-export type EngineName = "local" | "remote" | "batch";
+import type {
+  CallerContext,
+  EngineCall,
+  EngineName,
+  EngineRunRequest,
+  LocalEngineLike,
+  RunResponse,
+  Tile,
+  UdfEngine,
+  UdfSignatureLike,
+} from "./engine_types.ts";
+import { udfHost } from "./host_channel.ts";
+import { hostEngine } from "./udf_host.ts";
 
 // Why installed rows, not imports: client/ must not import engine/ or the HTTP client (layers
 // point down), so `fused` (mod.ts), the API client and the executor's child each fill in theirs.
@@ -230,20 +153,6 @@ function unwrapTarget(
       t === null ? "null" : typeof t
     }: give a Udf, a name, path or URL, a share token (or its object), or udf.job(params)`,
   );
-}
-
-/** The full answer of a run, as Fused's `_return_response=True`. */
-export interface RunResponse {
-  /** The result. */
-  data: UdfResult;
-  /** The UDF that ran; null for a run by share token, whose code the caller cannot see. */
-  udf: Udf | null;
-  /** Output the UDF wrote. */
-  logs: UdfLogs;
-  /** Whether the result came from the cache. */
-  cached: boolean;
-  /** Wall time of the run, in milliseconds. */
-  timeTakenMs: number;
 }
 
 const RUN_OPTION_KEYS = new Set([

@@ -10,7 +10,6 @@ import { createHash } from "node:crypto";
 import { parseCacheMaxAge } from "./cache_max_age.ts";
 import { FusedError, ValidationError } from "./errors.ts";
 import type { SavedUdf, UdfAccessToken } from "./api/schemas.ts";
-import type { UdfJob } from "./api/jobs.ts";
 import {
   type HeaderJson,
   HeaderSchema,
@@ -134,6 +133,18 @@ function functionToModule(fn: (...args: never[]) => unknown): string {
   return `export default ${text};\n`;
 }
 
+/**
+ * A UDF with the parameters of one batch job (`udf.job(params)`). The API client makes it
+ * (`UdfJob` in api/jobs.ts) and declares its methods into this interface (`runBatch`,
+ * `runRemote`, `toJobConfig`), so this module imports nothing of the HTTP client.
+ */
+export interface UdfJobHandle {
+  /** The UDF. */
+  readonly udf: Udf;
+  /** Parameters of the run. */
+  readonly parameters: Record<string, unknown>;
+}
+
 /** Service operations of a Udf, installed by client/api/mod.ts (so this module needs no HTTP). */
 export interface UdfServiceHooks {
   /** Saves the UDF on the service. */
@@ -149,7 +160,7 @@ export interface UdfServiceHooks {
   /** Web link of a saved UDF, or null. */
   catalogUrl(udf: Udf): string | null;
   /** This UDF with the parameters of a batch job. */
-  job(udf: Udf, parameters: Record<string, unknown>): UdfJob;
+  job(udf: Udf, parameters: Record<string, unknown>): UdfJobHandle;
 }
 
 let serviceHooks: UdfServiceHooks | undefined;
@@ -383,7 +394,7 @@ export class Udf {
    * This UDF with the parameters of one batch job (Python's `job = udf(arg=...)`); start it with
    * `.runBatch({ instanceType })`, which returns its `fused.api.BatchJob`.
    */
-  job(parameters: Record<string, unknown> = {}): UdfJob {
+  job(parameters: Record<string, unknown> = {}): UdfJobHandle {
     return service().job(this, parameters);
   }
 

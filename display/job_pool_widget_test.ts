@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { UdfRuntimeError } from "../client/errors.ts";
 import { JobPool, type PoolProgress } from "../client/job_pool.ts";
-import type { RunResponse } from "../client/run.ts";
+import type { RunResponse } from "../client/engine_types.ts";
 import {
   isJobPoolLike,
   type JobPoolWidget,

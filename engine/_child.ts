@@ -18,7 +18,7 @@ import { BodyWriter, packResult } from "../client/formats/packed.ts";
 import { isRaster, Raster, type RasterArray } from "../client/formats/raster.ts";
 import { toTransferable } from "../client/formats/transfer.ts";
 import { ALLOWED_RESULTS } from "../client/formats/types.ts";
-import { type HostMethod, type HostReply, setUdfHost } from "../client/udf_host.ts";
+import { type HostMethod, type HostReply, setUdfHost } from "../client/host_channel.ts";
 import {
   buildArguments,
   signatureFromFunction,

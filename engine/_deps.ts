@@ -51,7 +51,7 @@ import { z } from "zod";
 import { exists, removeStaleTemps, tempSibling } from "../client/atomic_write.ts";
 import { FusedError, ValidationError } from "../client/errors.ts";
 import { canonicalJson, NPM_LOCK_METADATA_KEY, type Udf } from "../client/udf.ts";
-import type { CallerPolicy } from "../client/udf_host.ts";
+import type { CallerPolicy } from "../client/engine_types.ts";
 import { isSdkPackage, moduleFolderName, udfModuleFiles, writeUdfModule } from "./_module_files.ts";
 import { denoDir } from "./_roots.ts";
 import { findSpecifiers } from "./specifiers.ts";

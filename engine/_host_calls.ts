@@ -16,13 +16,9 @@ import { toTransferable } from "../client/formats/transfer.ts";
 import { isSavedReference, load } from "../client/load.ts";
 import { options } from "../client/options.ts";
 import { Udf } from "../client/udf.ts";
-import {
-  type CallerContext,
-  type HostMethod,
-  LOCAL_POLICY,
-  type NestedRunMessage,
-  type NestedRunReply,
-} from "../client/udf_host.ts";
+import { type CallerContext, LOCAL_POLICY } from "../client/engine_types.ts";
+import type { HostMethod } from "../client/host_channel.ts";
+import type { NestedRunMessage, NestedRunReply } from "../client/udf_host.ts";
 import {
   fetchChecked,
   HostCallRefused,

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { udf } from "../client/udf.ts";
-import { type CallerContext, type HostHandler, LOCAL_POLICY } from "../client/udf_host.ts";
+import { type CallerContext, type HostHandler, LOCAL_POLICY } from "../client/engine_types.ts";
 import { answerHostCall, type HostCallScope } from "./_host_calls.ts";
 
 const CODE = "export default function udf({ n = 1 }) { return n; }";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type CallerContext, type HostHandler, LOCAL_POLICY } from "../client/udf_host.ts";
+import { type CallerContext, type HostHandler, LOCAL_POLICY } from "../client/engine_types.ts";
 import { answerHostCall, type HostCallScope } from "./_host_calls.ts";
 
 interface Upload {

@@ -27,7 +27,7 @@ import ipaddr from "ipaddr.js";
 import { relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FusedError } from "../client/errors.ts";
-import type { CallerPolicy } from "../client/udf_host.ts";
+import type { CallerPolicy } from "../client/engine_types.ts";
 
 /** A host call the caller's rights do not cover. */
 export class HostCallRefused extends FusedError {

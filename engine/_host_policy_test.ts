@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { LOCAL_POLICY } from "../client/udf_host.ts";
+import { LOCAL_POLICY } from "../client/engine_types.ts";
 import {
   checkFetch,
   fetchChecked,

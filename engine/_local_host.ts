@@ -15,20 +15,15 @@ import { download } from "../client/download.ts";
 import { FusedError, HttpError, ValidationError } from "../client/errors.ts";
 import { loadSaved } from "../client/load.ts";
 import { options } from "../client/options.ts";
-import {
-  cachingLocalEngine,
-  effectiveMaxAge,
-  engineFor,
-  type LocalEngineLike,
-  type RunResponse,
-} from "../client/run.ts";
+import { cachingLocalEngine, effectiveMaxAge, engineFor } from "../client/run.ts";
+import type { LocalEngineLike, RunResponse } from "../client/engine_types.ts";
 import type { Udf } from "../client/udf.ts";
 import {
   type CallerContext,
   type HostHandler,
   LOCAL_POLICY,
   type NestedRun,
-} from "../client/udf_host.ts";
+} from "../client/engine_types.ts";
 
 function path(args: unknown[]): string {
   if (typeof args[0] !== "string" || !args[0]) {

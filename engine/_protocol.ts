@@ -5,7 +5,7 @@
  * @module
  */
 import type { UdfLogs } from "../client/errors.ts";
-import type { HostMethod } from "../client/udf_host.ts";
+import type { HostMethod } from "../client/host_channel.ts";
 import type { InjectedArguments, UdfSignature } from "./params.ts";
 import type { PackedResult } from "../client/formats/packed.ts";
 

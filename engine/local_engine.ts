@@ -34,7 +34,7 @@ import type { UdfResult } from "../client/formats/types.ts";
 import { options as fusedOptions } from "../client/options.ts";
 import { tileBounds } from "../client/tiles.ts";
 import type { Udf } from "../client/udf.ts";
-import { type CallerContext, LOCAL_POLICY } from "../client/udf_host.ts";
+import { type CallerContext, LOCAL_POLICY } from "../client/engine_types.ts";
 import type { ChildConfig, ChildMessage, FailureMessage, HostMessage } from "./_protocol.ts";
 import { encodeFrame, FrameError, readFrames, writeAll } from "./_frames.ts";
 import { answerHostCall } from "./_host_calls.ts";

@@ -10,7 +10,7 @@ import { isTable } from "../client/formats/types.ts";
 import { Raster } from "../client/formats/raster.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { NPM_LOCK_METADATA_KEY, Udf, udf } from "../client/udf.ts";
-import { LOCAL_POLICY } from "../client/udf_host.ts";
+import { LOCAL_POLICY } from "../client/engine_types.ts";
 import { localCaller } from "./_local_host.ts";
 import { LocalEngine, type LocalEngineOptions } from "./mod.ts";
 

@@ -18,7 +18,7 @@ import type { ListDetails } from "../client/api/schemas.ts";
 import { HttpError, ValidationError } from "../client/errors.ts";
 import { resolveFdPath } from "../client/file_path.ts";
 import { options } from "../client/options.ts";
-import { udfHost } from "../client/udf_host.ts";
+import { udfHost } from "../client/host_channel.ts";
 import { SAMPLE_FILE } from "./metadata.ts";
 
 /** Whether `url` is fd:// on the service's store, not in a local folder named by fdPrefix. */

@@ -21,7 +21,7 @@ import { FusedError, ValidationError } from "../client/errors.ts";
 import { resolveFdPath } from "../client/file_path.ts";
 import { isTable } from "../client/formats/types.ts";
 import { udf } from "../client/udf.ts";
-import { udfHost } from "../client/udf_host.ts";
+import { udfHost } from "../client/host_channel.ts";
 import {
   checkOptionNames,
   type IngestKind,

@@ -26,7 +26,7 @@ import {
   parquetToTable,
   tableFromGeoJSON,
 } from "../client/formats/mod.ts";
-import { udfHost } from "../client/udf_host.ts";
+import { udfHost } from "../client/host_channel.ts";
 import {
   EXTENSIONS,
   formatOfName,

@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { RunOptions, RunResponse } from "../client/run.ts";
+import type { RunOptions } from "../client/run.ts";
+import type { RunResponse } from "../client/engine_types.ts";
 import { runDetailed } from "../client/run.ts";
 import type { Udf } from "../client/udf.ts";
 import { ValidationError } from "../client/errors.ts";

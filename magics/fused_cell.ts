@@ -15,7 +15,8 @@
  * @module
  */
 import { UdfRuntimeError } from "../client/errors.ts";
-import { describeUdf, type RunResponse } from "../client/run.ts";
+import { describeUdf } from "../client/run.ts";
+import type { RunResponse } from "../client/engine_types.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { type Udf, udf as makeUdf } from "../client/udf.ts";
 import { isGeoJson, map as mapDisplay } from "../display/map.ts";

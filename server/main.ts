@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { FusedError } from "../client/errors.ts";
-import type { CallerPolicy } from "../client/udf_host.ts";
+import type { CallerPolicy } from "../client/engine_types.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
 import { BackendUnavailableError } from "./backend_errors.ts";
 

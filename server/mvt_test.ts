@@ -3,7 +3,7 @@ import * as arrow from "apache-arrow";
 import { VectorTile } from "@mapbox/vector-tile";
 import { PbfReader } from "pbf";
 import { udf } from "../client/udf.ts";
-import type { RunResponse } from "../client/run.ts";
+import type { RunResponse } from "../client/engine_types.ts";
 import { tableFromGeoJSON } from "../client/formats/geo.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { mvtAnswer } from "./mvt.ts";

@@ -12,17 +12,15 @@
 import { join } from "node:path";
 import { FusedError, ValidationError } from "../client/errors.ts";
 import { options as fusedOptions } from "../client/options.ts";
-import {
-  cachingLocalEngine,
-  effectiveMaxAge,
-  installEngine,
-  type LocalEngineLike,
-  runDetailed,
-  type RunResponse,
-  type UdfEngine,
-} from "../client/run.ts";
+import { cachingLocalEngine, effectiveMaxAge, installEngine, runDetailed } from "../client/run.ts";
+import type { LocalEngineLike, RunResponse, UdfEngine } from "../client/engine_types.ts";
 import type { Udf } from "../client/udf.ts";
-import type { CallerContext, CallerPolicy, HostHandler, NestedRun } from "../client/udf_host.ts";
+import type {
+  CallerContext,
+  CallerPolicy,
+  HostHandler,
+  NestedRun,
+} from "../client/engine_types.ts";
 import { defaultEngine } from "../engine/mod.ts";
 import type { Registry } from "./registry/mod.ts";
 import type { UdfRunner } from "./runs.ts";

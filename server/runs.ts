@@ -17,7 +17,7 @@ import {
 } from "../client/errors.ts";
 import { canonicalJson, type Udf } from "../client/udf.ts";
 import { describeThrown, redactPaths } from "./_http.ts";
-import type { RunResponse, Tile } from "../client/run.ts";
+import type { RunResponse, Tile } from "../client/engine_types.ts";
 import { type EncodedResult, encodeResult, type ResultFormat } from "../client/formats/result.ts";
 import { UnsupportedResultError } from "../client/formats/errors.ts";
 import type { UdfResult } from "../client/formats/types.ts";

@@ -20,7 +20,7 @@
 import { isShareToken } from "../client/api/udfs.ts";
 import { FusedError, ValidationError } from "../client/errors.ts";
 import { Udf, udfNameProblem } from "../client/udf.ts";
-import type { CallerContext } from "../client/udf_host.ts";
+import type { CallerContext } from "../client/engine_types.ts";
 import type { Registry, UdfRecord, User } from "./registry/mod.ts";
 
 /** Whether a user may read (and run) a saved UDF: owner, teammate, admin, or public read. */

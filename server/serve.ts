@@ -5,8 +5,8 @@
  *
  * @module
  */
-import type { LocalEngineLike } from "../client/run.ts";
-import type { CallerPolicy } from "../client/udf_host.ts";
+import type { LocalEngineLike } from "../client/engine_types.ts";
+import type { CallerPolicy } from "../client/engine_types.ts";
 import { join } from "node:path";
 import { homedir } from "node:os";
 import { createApp } from "./app.ts";

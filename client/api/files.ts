@@ -22,7 +22,7 @@ import {
 } from "./schemas.ts";
 import { type ApiCallOptions, globalTransport, requireText } from "./transport.ts";
 import { z } from "zod";
-import { type HostMethod, udfHost } from "../udf_host.ts";
+import { type HostMethod, udfHost } from "../host_channel.ts";
 
 /**
  * Inside a UDF (no network, no credentials) file calls go to the UDF's host, which makes them as

@@ -14,10 +14,10 @@ import {
   UdfRuntimeError,
   ValidationError,
 } from "../errors.ts";
-import type { RunResponse as RunResult } from "../run.ts";
+import type { RunResponse as RunResult } from "../engine_types.ts";
 import { decodeResult } from "../formats/result.ts";
 import type { UdfResult } from "../formats/types.ts";
-import { Udf } from "../udf.ts";
+import { Udf, type UdfJobHandle } from "../udf.ts";
 import { stepConfig } from "./realtime.ts";
 import { loadSavedUdf } from "./udfs.ts";
 import {
@@ -483,6 +483,18 @@ export async function getJobResults(job: JobRef, opts: ApiCallOptions = {}): Pro
 /** Options of `UdfJob.runBatch`: those of `startJob` except the parameters, which the job holds. */
 export type RunBatchOptions = Omit<StartJobOptions, "parameters">;
 
+declare module "../udf.ts" {
+  /** The methods `UdfJob` gives every `udf.job(params)`. */
+  interface UdfJobHandle {
+    /** The job configuration sent to the service (`{name, steps, metadata}`). */
+    toJobConfig(name?: string): JobConfig;
+    /** Starts the job as a batch job (instance type `small` unless given). */
+    runBatch(opts?: RunBatchOptions): Promise<BatchJob>;
+    /** Old name of `runBatch`, kept as Fused keeps `run_remote`. */
+    runRemote(opts?: RunBatchOptions): Promise<BatchJob>;
+  }
+}
+
 /**
  * A UDF with the parameters of one batch run (Python's `job = udf(arg=...)`); `runBatch` starts
  * it on the service. Made by `udf.job(parameters)`.
@@ -494,7 +506,7 @@ export type RunBatchOptions = Omit<StartJobOptions, "parameters">;
  * console.log((await job.waitForJob({ pollIntervalSeconds: 1 })).job_status);
  * ```
  */
-export class UdfJob {
+export class UdfJob implements UdfJobHandle {
   /** The UDF. */
   readonly udf: Udf;
   /** Parameters of the run. */

@@ -15,7 +15,7 @@ import { findGeometryColumn, tableToGeoJSON, tableToRows } from "../formats/geo.
 import { isRaster } from "../formats/raster.ts";
 import { isTable, type UdfResult } from "../formats/types.ts";
 import { options } from "../options.ts";
-import type { EngineRunRequest, RunResponse, Tile } from "../run.ts";
+import type { EngineRunRequest, RunResponse, Tile } from "../engine_types.ts";
 import type { Udf } from "../udf.ts";
 import { realtimeClientId, realtimeUrl, sharedBaseUrl } from "./instances.ts";
 import { isShareToken, loadSavedUdf } from "./udfs.ts";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { FusedError } from "../../client/errors.ts";
 import { udf } from "../../client/udf.ts";
-import type { CallerContext } from "../../client/udf_host.ts";
+import type { CallerContext } from "../../client/engine_types.ts";
 import { SqliteRegistry } from "../registry/sqlite.ts";
 import type { SavedUdf } from "../saved_udfs.ts";
 import { answerSavedCalls, findForJob, jobFinder, type SavedCall } from "./_saved_calls.ts";

@@ -10,7 +10,7 @@ import { parseCacheMaxAge } from "../../client/cache_max_age.ts";
 import { DEFAULT_UDF_CACHE_MAX_AGE } from "../../client/cache_max_age.ts";
 import { ValidationError } from "../../client/errors.ts";
 import { type Udf, udfNameProblem } from "../../client/udf.ts";
-import type { Tile } from "../../client/run.ts";
+import type { Tile } from "../../client/engine_types.ts";
 import { type AppEnv, HttpError } from "../_http.ts";
 import type { Registry } from "../registry/mod.ts";
 import {
