@@ -519,6 +519,43 @@ Deno.test({
       await Deno.remove(out);
     });
 
+    await t.step("without bubblewrap it runs behind Deno's flags, with one notice", async () => {
+      // A host that finds no bwrap: /usr/bin/bwrap is /dev/null in its mount namespace.
+      const script = join(wallRoot, "no_bwrap_host.ts");
+      await Deno.writeTextFile(
+        script,
+        `import { spawnSandbox } from ${
+          JSON.stringify(new URL("./_sandbox.ts", import.meta.url).href)
+        };
+await Deno.writeTextFile(${JSON.stringify(join(wallRoot, "pid.ts"))}, "console.log(Deno.pid)");
+for (let i = 0; i < 2; i++) {
+  const proc = spawnSandbox({
+    script: ${JSON.stringify(join(wallRoot, "pid.ts"))},
+    args: [],
+    cwd: ${JSON.stringify(wallRoot)},
+    denoDir: ${JSON.stringify(denoDir())},
+    permissions: { read: [${JSON.stringify(wallRoot)}], write: [], net: false },
+    limits: { memoryMb: 256, maxTasks: 64 },
+  });
+  const [pid] = await Promise.all([new Response(proc.child.stdout).text(), proc.status]);
+  proc.cleanup();
+  console.log(proc.wall, Number(pid) === proc.pid);
+}
+`,
+      );
+      const bwrap = ["/usr/bin/bwrap", "--dev-bind", "/", "/", "--ro-bind", "/dev/null"];
+      const host = await new Deno.Command(bwrap[0], {
+        args: [...bwrap.slice(1), "/usr/bin/bwrap", DENO, "run", "-A", script],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const err = new TextDecoder().decode(host.stderr);
+      assert.ok(host.success, err);
+      assert.equal(new TextDecoder().decode(host.stdout), "deno flags true\ndeno flags true\n");
+      assert.equal(err.match(/without their own namespaces/g)?.length, 1, err);
+      assert.match(err, /bubblewrap \(bwrap\) is not installed.*apt-get install bubblewrap/);
+    });
+
     await t.step(
       "FUSED_UDF_WALL=deno chooses Deno's flags, and a bad value is refused",
       async () => {
