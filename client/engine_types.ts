@@ -62,6 +62,11 @@ export interface LocalEngineLike {
   run(request: EngineRunRequest): Promise<EngineRunResult>;
   /** Reads the UDF's parameters from its code. */
   describe(udf: Udf): Promise<UdfSignatureLike>;
+  /**
+   * Installs the npm packages a UDF imports, as `caller`'s policy allows, and pins their versions
+   * in its metadata (`fused:npm`): what a service does before it saves a UDF.
+   */
+  pin?(udf: Udf, caller?: CallerContext): Promise<void>;
 }
 
 /** A run as every engine of the table receives it: options already checked and resolved. */

@@ -232,7 +232,8 @@ export function serviceCallers(options: ServiceCallersOptions): (userId: string)
  * local engine, which is one per process: the service and notebook runs share it.
  */
 export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
-  const engine = cachingLocalEngine(options.engine ?? defaultEngine());
+  const executor = options.engine ?? defaultEngine();
+  const engine = cachingLocalEngine(executor);
   installEngine("local", engine);
   const callerOf = options.dataDir
     ? serviceCallers({
@@ -243,9 +244,15 @@ export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
       policy: options.policy,
     })
     : undefined;
-  return function runLocally(udf, runOptions) {
+  const runLocally: UdfRunner = (udf, runOptions) => {
     const { callerId, ...rest } = runOptions;
     const caller = callerId && callerOf ? callerOf(callerId) : undefined;
     return runDetailed(udf, { ...rest, caller } as Parameters<typeof runDetailed>[1]);
   };
+  runLocally.pin = async (udf, callerId) => {
+    // Python UDFs are saved for Fused's own runtime: they have no npm packages to pin.
+    if (udf.language === "python" || !executor.pin) return;
+    await executor.pin(udf, callerOf ? callerOf(callerId) : undefined);
+  };
+  return runLocally;
 }

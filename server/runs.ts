@@ -48,8 +48,13 @@ export interface UdfRunnerOptions {
   callerId?: string;
 }
 
-/** What runs a UDF: `runDetailed` from client/run.ts with the local engine installed. */
-export type UdfRunner = (udf: Udf, options: UdfRunnerOptions) => Promise<RunResponse>;
+/**
+ * What runs a UDF: `runDetailed` from client/run.ts with the local engine installed. `pin`, when
+ * the runner has it, installs and pins the npm packages of a UDF about to be saved, as its user.
+ */
+export type UdfRunner = ((udf: Udf, options: UdfRunnerOptions) => Promise<RunResponse>) & {
+  pin?(udf: Udf, callerId: string): Promise<void>;
+};
 
 /** One run to execute. */
 export interface RunSpec {
@@ -370,6 +375,14 @@ export class RunService {
       this.#cache.delete(k);
       this.#cacheSize -= entry.size;
     }
+  }
+
+  /**
+   * Pins the npm packages a UDF imports (their resolved versions go into its metadata), as
+   * `callerId` may, so that every service and worker runs the saved UDF with the same versions.
+   */
+  async pin(udf: Udf, callerId: string): Promise<void> {
+    await this.#runner.pin?.(udf, callerId);
   }
 
   /** Drops every cached result of a saved UDF; returns how many. */

@@ -60,7 +60,15 @@ export async function udfRecordJson(
   };
 }
 
-function saveFields(body: z.infer<typeof SaveBody>): UdfFields {
+/**
+ * The fields of a UDF to save, its npm packages pinned as its user may install them (so every
+ * service and worker runs the same versions; a refused package refuses the save).
+ */
+async function saveFields(
+  deps: RouteDeps,
+  user: User,
+  body: z.infer<typeof SaveBody>,
+): Promise<UdfFields> {
   let udf: Udf;
   try {
     udf = Udf.fromJSON(body.udf_body);
@@ -76,6 +84,7 @@ function saveFields(body: z.infer<typeof SaveBody>): UdfFields {
     throw new HttpError(400, `Invalid UDF name "${slug}": ${parsedSlug.error.issues[0].message}`);
   }
   udf.name = slug;
+  await deps.runs.pin(udf, user.id);
   return {
     slug,
     udfBody: JSON.stringify(udf.toJSON()),
@@ -107,7 +116,7 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
   const { registry } = deps;
 
   app.post("/udf/new", async (c) => {
-    const fields = saveFields(await readJson(c, SaveBody));
+    const fields = await saveFields(deps, c.get("user"), await readJson(c, SaveBody));
     try {
       const record = await registry.createUdf(c.get("user").id, fields);
       return c.json(await udfRecordJson(registry, record), 201);
@@ -119,7 +128,6 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
 
   app.post("/udf/by-id/:id", async (c) => {
     const id = c.req.param("id");
-    const fields = saveFields(await readJson(c, SaveBody));
     const current = await registry.getUdf(id);
     if (!current) {
       throw new HttpError(404, `No UDF with id ${id}: save a new one with POST /v1/udf/new`);
@@ -130,6 +138,7 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
         `The UDF ${id} belongs to another user: save a copy with POST /v1/udf/new`,
       );
     }
+    const fields = await saveFields(deps, c.get("user"), await readJson(c, SaveBody));
     try {
       const record = await registry.updateUdf(id, fields);
       if (!record) throw new HttpError(404, `No UDF with id ${id}`);
