@@ -12,7 +12,10 @@
  * (d) the service's uncached trivial UDF, requests per second at 32 connections (wrk), against
  *     the Worker engine's 5,169 (target ≥ 0.8x);
  * (e) what the interrupt checks the Worker engine inserted into UDF code cost a loop and a
- *     recursion (the reason the executor dropped them: it SIGKILLs instead).
+ *     recursion (the reason the executor dropped them: it SIGKILLs instead);
+ * (f) the first run of a UDF importing an npm package new to Deno's cache (resolved, downloaded,
+ *     installed and pinned by its host: bench/deps_bench.ts, in a fresh DENO_DIR) against the
+ *     first run of one without packages, and the same pinned UDF's first run on another engine.
  *
  * Run: `deno run -A bench/engine_bench.ts [server seconds]`
  *
@@ -24,6 +27,7 @@ import { cachingLocalEngine, installEngine, run } from "../client/run.ts";
 import { udf } from "../client/udf.ts";
 import { LocalEngine } from "../engine/mod.ts";
 import { encodeFrame, readFrames, writeAll } from "../engine/_frames.ts";
+import { depsBench } from "./deps_bench.ts";
 import { formatMs, quantile } from "./_stats.ts";
 
 /** The Worker engine's figures this replaces (the issue's measurements on this kind of machine). */
@@ -55,6 +59,10 @@ export interface EngineBenchResult {
   rawTableMs: number;
   /** Uncached trivial UDF through the service, requests per second. */
   uncachedRps: number;
+  /** First run of a UDF importing an npm package new to Deno's cache, ms. */
+  npmFirstRunMs: number;
+  /** First run of a new UDF version without packages, same fresh cache (its baseline), ms. */
+  npmBaselineFirstRunMs: number;
 }
 
 const RAW_CHILD = `
@@ -247,6 +255,8 @@ export default function udf() { return table }`,
     const uncached = results.find((r) => r.name.startsWith("uncached"))!;
 
     const checks = interruptCheckCost();
+    // (f) a new npm package
+    const deps = await depsBench();
     const result: EngineBenchResult = {
       rawRoundTripMs: quantile(raw, 0.5),
       warmRunMs: quantile(warm.os, 0.5),
@@ -258,6 +268,8 @@ export default function udf() { return table }`,
       tableMs: quantile(tableSamples, 0.5),
       rawTableMs: quantile(rawTableSamples, 0.5),
       uncachedRps: uncached.rps,
+      npmFirstRunMs: deps.firstRunMs,
+      npmBaselineFirstRunMs: deps.firstRunNoPackagesMs,
     };
     const row = (name: string, samples: number[] | null, target: string) =>
       console.log(
@@ -313,6 +325,13 @@ export default function udf() { return table }`,
       `| interrupt checks in UDF code (dropped), loop / recursion | ${checks.loop.toFixed(2)}x / ${
         checks.recursion.toFixed(2)
       }x slower | | plain code, same process |`,
+    );
+    console.log(
+      `| first run, UDF importing ${deps.specifier} new to DENO_DIR (fresh cache) | ${
+        formatMs(deps.firstRunMs)
+      } | | ${formatMs(deps.firstRunNoPackagesMs)} without packages; pinned, on another engine: ${
+        formatMs(deps.otherEngineFirstRunMs)
+      }; warm ${formatMs(deps.warmRunMs)}; ${deps.installs} install(s) |`,
     );
     return result;
   } finally {
