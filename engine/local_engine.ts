@@ -14,6 +14,11 @@
  * `eval` or regex; ArrayBuffers escape a Worker's heap limit; a Worker reads whatever its process
  * may. A process gets real walls (engine/_sandbox.ts) and results cross as bytes.
  *
+ * Here: the engine's API, checking a request, preparing its UDF's module (engine/_deps.ts),
+ * making it a job and decoding the answer. The scheduling of the processes is engine/_pool.ts,
+ * one process as the host sees it engine/_pool_child.ts, and a UDF's failure becomes the error
+ * its caller gets in engine/_run_errors.ts.
+ *
  * @module
  */
 import { tmpdir } from "node:os";
@@ -22,9 +27,6 @@ import {
   FusedError,
   NotSupportedError,
   UdfCancelledError,
-  UdfProcessError,
-  UdfRuntimeError,
-  UdfTimeoutError,
   ValidationError,
 } from "../client/errors.ts";
 import type { UdfLogs } from "../client/errors.ts";
@@ -35,13 +37,12 @@ import { options as fusedOptions } from "../client/options.ts";
 import { tileBounds } from "../client/tiles.ts";
 import type { Udf } from "../client/udf.ts";
 import { type CallerContext, LOCAL_POLICY } from "../client/engine_types.ts";
-import type { ChildConfig, ChildMessage, FailureMessage, HostMessage } from "./_protocol.ts";
-import { encodeFrame, FrameError, readFrames, writeAll } from "./_frames.ts";
-import { answerHostCall } from "./_host_calls.ts";
+import type { ChildMessage } from "./_protocol.ts";
 import { localCaller } from "./_local_host.ts";
 import { type UdfModule, UdfModules } from "./_deps.ts";
-import { type SandboxProcess, spawnSandbox } from "./_sandbox.ts";
-import { denoDir, sdkReadRoots } from "./_roots.ts";
+import { Pool } from "./_pool.ts";
+import { type Job, joinLogs, type Permissions, PROJECT_ROOT } from "./_pool_child.ts";
+import { sdkReadRoots } from "./_roots.ts";
 import type { InjectedArguments, UdfSignature } from "./params.ts";
 
 /** One run of a UDF on the local engine. */
@@ -129,82 +130,6 @@ export interface LocalEngineStats {
   npmInstalls: number;
 }
 
-interface Permissions {
-  read: string[];
-  write: string[];
-  net: boolean | string[];
-}
-
-interface Job {
-  id: number;
-  udf: Udf;
-  key: string;
-  permissions: Permissions;
-  /** What the run's host calls may reach: its allowNet, else its caller's policy's. */
-  hostNet: boolean | string[];
-  caller: CallerContext;
-  cacheDir: string;
-  memoryLimitMb: number;
-  message: Exclude<HostMessage, { type: "reply" | "skip" }>;
-  signal?: AbortSignal;
-  timeoutMs?: number;
-  resolve: (answer: { message: ChildMessage; body: Uint8Array }) => void;
-  reject: (err: Error) => void;
-  child?: Child;
-  startedAt?: number;
-  timer?: ReturnType<typeof setTimeout>;
-  onAbort?: () => void;
-  onOutput?: (output: UdfLogs) => void;
-  /** Made at the run's first SDK call; aborted when the run ends, stopping those calls. */
-  calls?: AbortController;
-  /** The writing of the UDF's module files. */
-  written: Promise<string>;
-  /** Output the UDF wrote straight to fd 1 or 2, around `console`. */
-  raw: { stdout: string; stderr: string };
-}
-
-interface Child {
-  proc: SandboxProcess;
-  key: string;
-  conn?: Deno.Conn;
-  ready: Promise<void>;
-  job?: Job;
-  lastUsed: number;
-  /** Set once it is being stopped or has died: no new work. */
-  dead: boolean;
-  /** Why the host stopped it, if it did (the exit is then expected). */
-  stopped?: string;
-  /** Last bytes of its raw stderr: Deno's fatal messages land there. */
-  stderrTail: string;
-  /** Nested runs it waits for: each lends its slot to the runs it waits for. */
-  waiting: number;
-  folder: string;
-  memoryLimitMb: number;
-  /** Open until the process connects; closed when it ends first. */
-  listener?: Deno.Listener;
-  /**
-   * A run already sent, waiting in the process behind `job` (pipelining: the process never
-   * sleeps between runs while others wait). It starts, timer and all, when `job` answers.
-   */
-  next?: Job;
-  /** Frames go out in order: each write waits for the one before it. */
-  writes: Promise<void>;
-  /** Moving average of its runs' times, ms: only processes of short runs get a queued run. */
-  averageMs?: number;
-}
-
-const CHILD_SCRIPT = new URL("./_child.ts", import.meta.url).pathname;
-const PROJECT_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
-/** Raw fd output kept per run and stream: the UDF's `console` output is capped in the child. */
-const RAW_CAP = 256 * 1024;
-/** A process must connect within this long, or it is taken as failed to start. */
-const CONNECT_TIMEOUT_MS = 60_000;
-/**
- * A run is queued inside a busy process only behind runs this short (average and so far), so a
- * run never waits behind a long one while another process frees up.
- */
-const PIPELINE_MAX_MS = 10;
-
 function hostList(value: boolean | string[] | undefined): boolean | string[] {
   if (value === undefined) return false;
   return Array.isArray(value) ? [...value].sort() : value;
@@ -225,20 +150,11 @@ function hostList(value: boolean | string[] | undefined): boolean | string[] {
  * ```
  */
 export class LocalEngine {
-  #maxWorkers: number;
-  #idleTimeoutMs: number;
-  #dataDir: string;
   #memoryLimitMb: number;
   #maxResultBytes: number | undefined;
-  #maxTasks: number;
-  #wall: "os" | "deno" | undefined;
-  #children = new Set<Child>();
-  #queue: Job[] = [];
+  #pool: Pool;
   #modules: UdfModules;
   #nextId = 1;
-  #started = 0;
-  #closed = false;
-  #sweeper?: ReturnType<typeof setInterval>;
 
   /** Creates an engine; no process starts until the first run. */
   constructor(options: LocalEngineOptions = {}) {
@@ -246,13 +162,9 @@ export class LocalEngine {
     if (!Number.isInteger(max) || max < 1) {
       throw new ValidationError(`maxWorkers must be a positive integer, got ${max}`);
     }
-    this.#maxWorkers = max;
-    this.#idleTimeoutMs = options.idleTimeoutMs ?? 60_000;
-    this.#dataDir = options.dataDir ?? join(tmpdir(), "fused-ts");
+    const dataDir = options.dataDir ?? join(tmpdir(), "fused-ts");
     this.#memoryLimitMb = options.memoryLimitMb ?? 2048;
     this.#maxResultBytes = options.maxResultBytes;
-    this.#maxTasks = options.maxTasks ?? 64;
-    this.#wall = options.wall;
     for (const [name, value] of Object.entries({ memoryLimitMb: this.#memoryLimitMb })) {
       if (!(value >= 128)) {
         throw new ValidationError(`${name} must be at least 128 (MB), got ${value}`);
@@ -265,24 +177,20 @@ export class LocalEngine {
     }
     const npmMaxMb = options.npmMaxMb ?? 200;
     if (!(npmMaxMb > 0)) throw new ValidationError(`npmMaxMb must be above 0, got ${npmMaxMb}`);
-    this.#modules = new UdfModules({ dataDir: this.#dataDir, maxBytes: npmMaxMb * 2 ** 20 });
+    this.#modules = new UdfModules({ dataDir, maxBytes: npmMaxMb * 2 ** 20 });
+    this.#pool = new Pool({
+      maxWorkers: max,
+      idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
+      maxTasks: options.maxTasks ?? 64,
+      wall: options.wall,
+      resultLimit: () => this.#resultLimit(),
+      describe: (udf, caller) => this.describe(udf, caller),
+    });
   }
 
   /** Counts of processes and waiting runs. */
   get stats(): LocalEngineStats {
-    let busy = 0;
-    let sent = 0;
-    for (const c of this.#children) {
-      if (c.job) busy++;
-      if (c.next) sent++;
-    }
-    return {
-      workers: this.#children.size,
-      busy,
-      queued: this.#queue.length + sent,
-      started: this.#started,
-      npmInstalls: this.#modules.installs,
-    };
+    return { ...this.#pool.stats(), npmInstalls: this.#modules.installs };
   }
 
   /** Runs a UDF and returns its result, logs and time. */
@@ -347,20 +255,7 @@ export class LocalEngine {
 
   /** Stops every process; runs still waiting or running reject with UdfCancelledError. */
   close(): Promise<void> {
-    this.#closed = true;
-    for (const job of this.#queue.splice(0)) {
-      this.#finish(job);
-      job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
-    }
-    for (const c of [...this.#children]) {
-      const jobs = [c.job, c.next];
-      this.#stop(c, "the engine was closed");
-      for (const job of jobs) {
-        if (!job) continue;
-        this.#finish(job);
-        job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
-      }
-    }
+    this.#pool.close();
     return Promise.resolve();
   }
 
@@ -380,7 +275,7 @@ export class LocalEngine {
    */
   #module(udf: Udf, caller?: CallerContext, signal?: AbortSignal): UdfModule | Promise<UdfModule> {
     const open = (): void => {
-      if (this.#closed) {
+      if (this.#pool.closed) {
         throw new FusedError("The local engine is closed: create a new LocalEngine to run UDFs");
       }
     };
@@ -419,6 +314,10 @@ export class LocalEngine {
       write: [...new Set([...own, ...(request.allowWrite ?? [])])].sort(),
       net: hostList(request.allowNet),
     };
+  }
+
+  #resultLimit(): number {
+    return this.#maxResultBytes ?? fusedOptions.maxResultBytes;
   }
 
   #submit(
@@ -461,504 +360,12 @@ export class LocalEngine {
           reject(new UdfCancelledError(udf.name, request.signal.reason));
           return;
         }
-        job.onAbort = () => this.#abort(job);
+        job.onAbort = () => this.#pool.abort(job);
         request.signal.addEventListener("abort", job.onAbort, { once: true });
       }
-      // Nested runs go first: their parents hold slots while they wait for them.
-      if (caller.depth > 0) this.#queue.unshift(job);
-      else this.#queue.push(job);
-      this.#pump();
+      this.#pool.enqueue(job);
     });
   }
-
-  /** Slots: the pool size, plus one for each process waiting on nested runs. */
-  #capacity(): number {
-    let lent = 0;
-    for (const c of this.#children) if (c.waiting > 0) lent++;
-    return this.#maxWorkers + lent;
-  }
-
-  /** Hands waiting runs to processes, in order, while there is room. */
-  #pump(): void {
-    while (this.#queue.length > 0 && !this.#closed) {
-      const job = this.#queue[0];
-      let target: Child | undefined;
-      let lru: Child | undefined;
-      for (const c of this.#children) {
-        if (c.job || c.dead) continue;
-        if (c.key === job.key && (!target || c.lastUsed > target.lastUsed)) target = c;
-        if (!lru || c.lastUsed < lru.lastUsed) lru = c;
-      }
-      if (!target) {
-        if (this.#children.size >= this.#capacity()) {
-          if (!lru) {
-            // Every process is busy: queue the run in one of its own that has room, else wait.
-            const busy = this.#pipelineTarget(job);
-            if (!busy) return;
-            this.#queue.shift();
-            busy.next = job;
-            job.child = busy;
-            this.#send(busy, job);
-            continue;
-          }
-          this.#stop(lru, "its slot went to another UDF");
-        }
-        try {
-          target = this.#spawn(job);
-        } catch (err) {
-          this.#queue.shift();
-          this.#finish(job);
-          job.reject(err as Error);
-          continue;
-        }
-      }
-      this.#queue.shift();
-      this.#assign(target, job);
-    }
-  }
-
-  /**
-   * A busy process of the job's key with no run queued behind it. Never for nested runs or
-   * behind a run that waits on nested runs: a run queued behind its own parent would wait
-   * forever.
-   */
-  #pipelineTarget(job: Job): Child | undefined {
-    if (job.caller.depth > 0) return undefined;
-    const now = performance.now();
-    for (const c of this.#children) {
-      if (c.dead || c.next || !c.job || c.key !== job.key) continue;
-      if (c.waiting > 0 || c.job.caller.depth > 0) continue;
-      if (!(c.averageMs! <= PIPELINE_MAX_MS) || now - c.job.startedAt! > PIPELINE_MAX_MS) continue;
-      return c;
-    }
-    return undefined;
-  }
-
-  #spawn(job: Job): Child {
-    const folder = Deno.makeTempDirSync({ prefix: "fused-udf-" });
-    const socket = join(folder, "s");
-    const tempDir = join(folder, "tmp");
-    Deno.mkdirSync(tempDir);
-    for (const dir of job.permissions.write) Deno.mkdirSync(dir, { recursive: true });
-    const listener = Deno.listen({ transport: "unix", path: socket });
-    const net = job.permissions.net === true
-      ? true
-      : [`unix:${socket}`, ...(job.permissions.net || [])];
-    const config: ChildConfig = {
-      socket,
-      dataDir: job.caller.dataDir,
-      cacheDir: job.cacheDir,
-      tempDir,
-    };
-    let proc: SandboxProcess;
-    try {
-      proc = spawnSandbox({
-        script: CHILD_SCRIPT,
-        args: [JSON.stringify(config)],
-        cwd: PROJECT_ROOT,
-        denoDir: denoDir(),
-        permissions: {
-          read: [...job.permissions.read, folder],
-          write: [...job.permissions.write, tempDir, socket],
-          net,
-        },
-        limits: { memoryMb: job.memoryLimitMb, maxTasks: this.#maxTasks },
-        wall: this.#wall,
-        filesReady: job.written,
-      });
-    } catch (err) {
-      listener.close();
-      Deno.removeSync(folder, { recursive: true });
-      throw new FusedError(`Cannot start a UDF process: ${(err as Error).message}`);
-    }
-    this.#started++;
-    const child: Child = {
-      proc,
-      key: job.key,
-      ready: Promise.resolve(),
-      lastUsed: performance.now(),
-      dead: false,
-      stderrTail: "",
-      waiting: 0,
-      folder,
-      memoryLimitMb: job.memoryLimitMb,
-      listener,
-      writes: Promise.resolve(),
-    };
-    child.ready = this.#connect(child, listener);
-    child.ready.catch(() => {}); // a failed start is reported through the exit
-    this.#drain(child, proc.child.stdout, "stdout");
-    this.#drain(child, proc.child.stderr, "stderr");
-    proc.status.then((status) => this.#exited(child, status));
-    this.#children.add(child);
-    return child;
-  }
-
-  /** Accepts the process's one connection, then reads its frames until it closes. */
-  async #connect(child: Child, listener: Deno.Listener): Promise<void> {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    try {
-      const conn = await Promise.race([
-        listener.accept() as Promise<Deno.Conn>,
-        new Promise<never>((_, reject) => {
-          timer = setTimeout(
-            () => reject(new Error("the process did not connect")),
-            CONNECT_TIMEOUT_MS,
-          );
-        }),
-      ]);
-      child.conn = conn as Deno.Conn;
-    } finally {
-      clearTimeout(timer);
-      // One connection only: nothing else in the process (the UDF) can connect after it.
-      closeListener(child);
-    }
-    if (!child.job) child.conn.unref();
-    void this.#read(child, child.conn);
-  }
-
-  #resultLimit(): number {
-    return this.#maxResultBytes ?? fusedOptions.maxResultBytes;
-  }
-
-  async #read(child: Child, conn: Deno.Conn): Promise<void> {
-    const limit = (): number => this.#resultLimit();
-    // The body cap is read per frame: options.maxResultBytes may change while a process lives.
-    const limits = {
-      maxHeaderBytes: 64 * 2 ** 20,
-      get maxBodyBytes(): number {
-        return limit() + 2 ** 20;
-      },
-    };
-    try {
-      for await (const frame of readFrames(conn, limits)) {
-        this.#answer(child, frame.header as unknown as ChildMessage, frame.body);
-      }
-    } catch (err) {
-      // A frame over the caps or malformed: the process is not trusted any longer.
-      const why = err instanceof FrameError ? err.message : (err as Error).message;
-      this.#fail(child, `sent a malformed message (${why})`, "ProcessExit");
-    }
-  }
-
-  /** Keeps what the UDF wrote around `console` (to its job) and the tail of stderr. */
-  async #drain(
-    child: Child,
-    stream: ReadableStream<Uint8Array>,
-    which: "stdout" | "stderr",
-  ): Promise<void> {
-    const decoder = new TextDecoder();
-    try {
-      for await (const chunk of stream) {
-        const text = decoder.decode(chunk, { stream: true });
-        if (which === "stderr") child.stderrTail = (child.stderrTail + text).slice(-4096);
-        const job = child.job;
-        if (job && job.raw[which].length < RAW_CAP) {
-          job.raw[which] += text.slice(0, RAW_CAP - job.raw[which].length);
-        }
-      }
-    } catch {
-      // the pipe closed with the process
-    }
-  }
-
-  #assign(child: Child, job: Job): void {
-    this.#start(child, job);
-    this.#send(child, job);
-  }
-
-  /** Makes `job` the process's running run: its time and timeout start now. */
-  #start(child: Child, job: Job): void {
-    child.job = job;
-    job.child = child;
-    child.proc.child.ref();
-    child.conn?.ref();
-    job.startedAt = performance.now();
-    if (job.timeoutMs !== undefined) {
-      job.timer = setTimeout(() => {
-        this.#stop(child, "timeout");
-        this.#finish(job);
-        job.reject(new UdfTimeoutError(job.udf.name, job.timeoutMs!));
-        this.#pump();
-      }, job.timeoutMs);
-    }
-  }
-
-  /** Sends a run to its process once the module files are written and the process is ready. */
-  #send(child: Child, job: Job): void {
-    const frame = encodeFrame(job.message);
-    const mine = () => child.job === job || child.next === job;
-    job.written.then(
-      () =>
-        child.ready.then(() => {
-          if (mine()) return this.#write(child, frame);
-        }).catch(() => this.#fail(child, "could not be reached", "ProcessExit")),
-      (err) => {
-        // The module files could not be written (a bad name, a full disk): the process is fine.
-        if (child.next === job) child.next = undefined;
-        else if (child.job === job) this.#done(child);
-        else return;
-        this.#finish(job);
-        job.reject(err);
-        this.#pump();
-      },
-    );
-  }
-
-  /** Writes a frame after the ones before it (run frames and host-call replies interleave). */
-  #write(child: Child, frame: Uint8Array): Promise<void> {
-    const conn = child.conn!;
-    child.writes = child.writes.then(() => writeAll(conn, frame));
-    return child.writes;
-  }
-
-  /** The running run answered: start the one queued behind it, or mark the process idle. */
-  #done(child: Child): void {
-    const took = performance.now() - child.job!.startedAt!;
-    child.averageMs = child.averageMs === undefined ? took : 0.8 * child.averageMs + 0.2 * took;
-    child.job = undefined;
-    const next = child.next;
-    child.next = undefined;
-    if (next) this.#start(child, next);
-    else this.#release(child);
-  }
-
-  #answer(child: Child, message: ChildMessage, body: Uint8Array): void {
-    if (message.type === "ready") return;
-    if (message.type === "crash") {
-      // An error the UDF did not await (a rejected promise, a throw in a timer): the process's
-      // state is unknown, so it is stopped; the run it was doing, if any, fails with that error.
-      const running = child.job;
-      this.#stop(child, "an error nobody awaited");
-      if (running) {
-        this.#finish(running);
-        running.reject(this.#error(running, message.failure, message.logs));
-      }
-      this.#pump();
-      return;
-    }
-    const job = child.job;
-    if (!job || job.id !== message.id) return; // an answer to a run that was abandoned
-    if (message.type === "call") {
-      void this.#hostCall(child, job, message, body);
-      return;
-    }
-    if (message.type === "output") {
-      job.onOutput?.({ stdout: String(message.stdout), stderr: String(message.stderr) });
-      return;
-    }
-    this.#finish(job);
-    this.#done(child);
-    if (message.type === "failure") {
-      job.reject(this.#error(job, message.failure, joinLogs(message.logs, job.raw)));
-    } else job.resolve({ message, body });
-    this.#pump();
-  }
-
-  /** Carries out an SDK call of a running UDF, as its caller, and answers it. */
-  async #hostCall(
-    child: Child,
-    job: Job,
-    message: Extract<ChildMessage, { type: "call" }>,
-    body: Uint8Array,
-  ): Promise<void> {
-    const nested = message.method === "run" || message.method === "describe";
-    if (nested) {
-      child.waiting++;
-      this.#pump(); // its slot is lent to the runs it waits for
-    }
-    let reply: Uint8Array;
-    try {
-      const answer = await answerHostCall(message.method, message.args, body, {
-        caller: job.caller,
-        net: job.hostNet,
-        signal: (job.calls ??= new AbortController()).signal,
-        describe: (udf) => this.describe(udf, { ...job.caller, depth: job.caller.depth + 1 }),
-      });
-      reply = encodeFrame(
-        { type: "reply", call: message.call, ok: true, value: answer.value },
-        answer.parts,
-      );
-    } catch (err) {
-      const error = err instanceof Error
-        ? { name: err.name, message: err.message }
-        : { name: "Error", message: String(err) };
-      reply = encodeFrame({ type: "reply", call: message.call, ok: false, error });
-    } finally {
-      if (nested) child.waiting--;
-    }
-    if (child.job !== job || !child.conn) return; // the run ended meanwhile
-    try {
-      await this.#write(child, reply);
-    } catch {
-      this.#fail(child, "could not be reached", "ProcessExit");
-    }
-  }
-
-  #error(job: Job, failure: FailureMessage, logs: UdfLogs): Error {
-    if (failure.kind === "validation") return new ValidationError(failure.message);
-    let message = failure.message;
-    if (failure.exceptionClass === "NotCapable" || failure.exceptionClass === "PermissionDenied") {
-      message +=
-        " (a UDF runs in a sandbox: no network, environment, or files outside its own folders unless the run allows them: allowNet, env, allowRead, allowWrite; fused.filePath() is its data folder)";
-    }
-    if (/Could not find a matching package|not a dependency|Relative import path/.test(message)) {
-      // Deno's own advice (deno add, deno install, deno.json) is for projects, not UDFs.
-      message = message.replace(/ Ensure you have all your JSR and npm [^]*?deno\.json file\./, "")
-        .replace(/\n\s*hint: If you want to use the npm package[^\n]*/, "");
-      message +=
-        ` (a UDF imports its headers and the SDK's packages by name, and any other npm package by an npm: specifier written in its code, such as "npm:h3-js@4", which its host installs before the run; a computed import() is not seen)`;
-    }
-    const udf = job.udf;
-    const line = failure.lineno ? udf.code.split("\n")[failure.lineno - 1] : undefined;
-    const err = new UdfRuntimeError(udf.name, {
-      message,
-      exceptionClass: String(failure.exceptionClass),
-      lineno: failure.lineno,
-      line,
-      logs,
-    });
-    // The UDF's frames (file names relative to its folder) under this error's own message.
-    const frames = String(failure.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l));
-    if (frames.length) err.stack = `${err.name}: ${err.message}\n${frames.join("\n")}`;
-    return err;
-  }
-
-  #abort(job: Job): void {
-    const queued = this.#queue.indexOf(job);
-    if (queued >= 0) this.#queue.splice(queued, 1);
-    else if (job.child && job.child.job === job) this.#stop(job.child, "cancelled");
-    else if (job.child && job.child.next === job) {
-      // Sent but not started: the process skips it when it comes to it.
-      job.child.next = undefined;
-      if (job.child.conn) {
-        void this.#write(job.child, encodeFrame({ type: "skip", id: job.message.id }))
-          .catch(() => {});
-      }
-    } else return; // already answered
-    this.#finish(job);
-    job.reject(new UdfCancelledError(job.udf.name, job.signal?.reason));
-    this.#pump();
-  }
-
-  /** Clears a job's timer and abort listener, and stops the SDK calls it made. */
-  #finish(job: Job): void {
-    clearTimeout(job.timer);
-    if (job.onAbort) job.signal?.removeEventListener("abort", job.onAbort);
-    // A string reason: an AbortController's default DOMException costs a stack trace each run.
-    job.calls?.abort("the run ended");
-  }
-
-  /** Marks a process idle and unref'd; the sweep stops it once idle for `idleTimeoutMs`. */
-  #release(child: Child): void {
-    child.lastUsed = performance.now();
-    child.proc.child.unref();
-    child.conn?.unref();
-    this.#sweeper ??= this.#startSweep();
-  }
-
-  // One sweep for the pool, not a timer per run: a timer each run was ~5% of a busy service's
-  // CPU (measured with the inspector's profiler under wrk).
-  #startSweep(): ReturnType<typeof setInterval> {
-    const every = Math.max(50, Math.min(10_000, this.#idleTimeoutMs / 4));
-    const timer = setInterval(() => {
-      const now = performance.now();
-      for (const child of [...this.#children]) {
-        if (!child.job && now - child.lastUsed >= this.#idleTimeoutMs) this.#stop(child, "idle");
-      }
-      if (this.#children.size === 0) {
-        clearInterval(timer);
-        this.#sweeper = undefined;
-      }
-    }, every);
-    Deno.unrefTimer(timer as unknown as number);
-    return timer;
-  }
-
-  /** Kills a process on purpose: its exit is then no failure of its own. */
-  #stop(child: Child, why: string): void {
-    if (child.dead) return;
-    child.dead = true;
-    child.stopped = why;
-    child.job = undefined;
-    this.#requeue(child);
-    this.#children.delete(child);
-    closeListener(child);
-    child.conn?.close();
-    child.proc.kill();
-  }
-
-  /** A run queued in a process that ends never started: it goes back to the front of the queue. */
-  #requeue(child: Child): void {
-    const next = child.next;
-    child.next = undefined;
-    if (next && !this.#closed) {
-      next.child = undefined;
-      this.#queue.unshift(next);
-    }
-  }
-
-  /** The process misbehaved or died: fail its run with `cause`, kill it, free its slot. */
-  #fail(child: Child, cause: string, exceptionClass: string): void {
-    const job = child.job;
-    if (!child.dead) this.#stop(child, cause);
-    if (job) {
-      this.#finish(job);
-      job.reject(
-        new UdfProcessError(job.udf.name, exceptionClass, `its process ${cause}`, job.raw),
-      );
-    }
-    this.#pump();
-  }
-
-  #exited(child: Child, status: Deno.CommandStatus): void {
-    closeListener(child);
-    const oom = child.proc.oomKilled();
-    child.proc.cleanup();
-    try {
-      Deno.removeSync(child.folder, { recursive: true });
-    } catch {
-      // already removed
-    }
-    if (child.stopped) return; // killed on purpose; its run was answered already
-    const job = child.job;
-    child.dead = true;
-    child.job = undefined;
-    this.#requeue(child);
-    this.#children.delete(child);
-    if (job) {
-      this.#finish(job);
-      const heapOom = /out of memory|heap limit|allocation failed/i.test(child.stderrTail);
-      const cause = oom || heapOom
-        ? `its process ran out of memory (limit ${child.memoryLimitMb} MB)`
-        : status.signal
-        ? `its process was killed by ${status.signal}`
-        : `its process exited with code ${status.code}`;
-      const hint = oom || heapOom
-        ? ": process the data in smaller pieces, or raise memoryLimitMb"
-        : status.code === 0 && !status.signal
-        ? " (a UDF must return, not end its process: remove Deno.exit or self.close)"
-        : "";
-      job.reject(
-        new UdfProcessError(
-          job.udf.name,
-          oom || heapOom ? "MemoryLimitError" : "ProcessExit",
-          `${cause}${hint}`,
-          job.raw,
-        ),
-      );
-    }
-    this.#pump();
-  }
-}
-
-function closeListener(child: Child): void {
-  try {
-    child.listener?.close();
-  } catch {
-    // closed already
-  }
-  child.listener = undefined;
 }
 
 /** The promise's value, or a UdfCancelledError as soon as `signal` aborts. */
@@ -968,13 +375,6 @@ function abortable<T>(promise: Promise<T>, signal: AbortSignal, udfName: string)
     signal.addEventListener("abort", onAbort, { once: true });
     promise.then(resolve, reject).finally(() => signal.removeEventListener("abort", onAbort));
   });
-}
-
-function joinLogs(logs: UdfLogs, raw: { stdout: string; stderr: string }): UdfLogs {
-  return {
-    stdout: String(logs.stdout ?? "") + raw.stdout,
-    stderr: String(logs.stderr ?? "") + raw.stderr,
-  };
 }
 
 /**

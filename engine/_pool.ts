@@ -1,0 +1,420 @@
+/**
+ * The scheduling of the local engine's processes: a FIFO queue of runs (nested runs first), handed
+ * to an idle process of the run's key, else to a new process (stopping the least recently used
+ * idle one when the pool is full), else queued inside a busy process of short runs (pipelining).
+ * It routes each process's answers and SDK calls to its run, and stops processes that time out,
+ * are cancelled, misbehave or sit idle. Starting and reading a process is engine/_pool_child.ts.
+ *
+ * @module
+ */
+import { UdfCancelledError, UdfProcessError, UdfTimeoutError } from "../client/errors.ts";
+import type { Udf } from "../client/udf.ts";
+import type { CallerContext } from "../client/engine_types.ts";
+import type { ChildMessage } from "./_protocol.ts";
+import { encodeFrame } from "./_frames.ts";
+import { answerHostCall } from "./_host_calls.ts";
+import type { UdfSignature } from "./params.ts";
+import {
+  type Child,
+  closeListener,
+  exitReason,
+  type Job,
+  joinLogs,
+  spawnChild,
+  writeFrame,
+} from "./_pool_child.ts";
+import { runError } from "./_run_errors.ts";
+
+/** Options of {@linkcode Pool}. */
+export interface PoolOptions {
+  /** Most processes alive at once, besides those that lend their slot to nested runs. */
+  maxWorkers: number;
+  /** An idle process is stopped after this long. */
+  idleTimeoutMs: number;
+  /** Most threads a process may have, where a pids cgroup enforces it. */
+  maxTasks: number;
+  /** Which wall (engine/_sandbox.ts); undefined for the default. */
+  wall: "os" | "deno" | undefined;
+  /** The largest result now, in bytes. */
+  resultLimit: () => number;
+  /** Describes a UDF for a nested `describe` call of a running UDF, as `caller`. */
+  describe: (udf: Udf, caller: CallerContext) => Promise<UdfSignature>;
+}
+
+/**
+ * A run is queued inside a busy process only behind runs this short (average and so far), so a
+ * run never waits behind a long one while another process frees up.
+ */
+const PIPELINE_MAX_MS = 10;
+
+/** The processes of one engine and the runs waiting for them. */
+export class Pool {
+  #options: PoolOptions;
+  #children = new Set<Child>();
+  #queue: Job[] = [];
+  #started = 0;
+  #closed = false;
+  #sweeper?: ReturnType<typeof setInterval>;
+
+  /** Creates an empty pool. */
+  constructor(options: PoolOptions) {
+    this.#options = options;
+  }
+
+  /** Whether {@linkcode Pool.close} was called. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** Processes alive and busy, runs waiting, processes started. */
+  stats(): { workers: number; busy: number; queued: number; started: number } {
+    let busy = 0;
+    let sent = 0;
+    for (const c of this.#children) {
+      if (c.job) busy++;
+      if (c.next) sent++;
+    }
+    return {
+      workers: this.#children.size,
+      busy,
+      queued: this.#queue.length + sent,
+      started: this.#started,
+    };
+  }
+
+  /** Queues a run; it starts as soon as a process is free for it. */
+  enqueue(job: Job): void {
+    // Nested runs go first: their parents hold slots while they wait for them.
+    if (job.caller.depth > 0) this.#queue.unshift(job);
+    else this.#queue.push(job);
+    this.#pump();
+  }
+
+  /** Stops every process; runs still waiting or running reject with UdfCancelledError. */
+  close(): void {
+    this.#closed = true;
+    for (const job of this.#queue.splice(0)) {
+      this.#finish(job);
+      job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
+    }
+    for (const c of [...this.#children]) {
+      const jobs = [c.job, c.next];
+      this.#stop(c, "the engine was closed");
+      for (const job of jobs) {
+        if (!job) continue;
+        this.#finish(job);
+        job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
+      }
+    }
+  }
+
+  /** Cancels a run: out of the queue, or its process killed, or skipped where it was sent. */
+  abort(job: Job): void {
+    const queued = this.#queue.indexOf(job);
+    if (queued >= 0) this.#queue.splice(queued, 1);
+    else if (job.child && job.child.job === job) this.#stop(job.child, "cancelled");
+    else if (job.child && job.child.next === job) {
+      // Sent but not started: the process skips it when it comes to it.
+      job.child.next = undefined;
+      if (job.child.conn) {
+        void writeFrame(job.child, encodeFrame({ type: "skip", id: job.message.id }))
+          .catch(() => {});
+      }
+    } else return; // already answered
+    this.#finish(job);
+    job.reject(new UdfCancelledError(job.udf.name, job.signal?.reason));
+    this.#pump();
+  }
+
+  /** Slots: the pool size, plus one for each process waiting on nested runs. */
+  #capacity(): number {
+    let lent = 0;
+    for (const c of this.#children) if (c.waiting > 0) lent++;
+    return this.#options.maxWorkers + lent;
+  }
+
+  /** Hands waiting runs to processes, in order, while there is room. */
+  #pump(): void {
+    while (this.#queue.length > 0 && !this.#closed) {
+      const job = this.#queue[0];
+      let target: Child | undefined;
+      let lru: Child | undefined;
+      for (const c of this.#children) {
+        if (c.job || c.dead) continue;
+        if (c.key === job.key && (!target || c.lastUsed > target.lastUsed)) target = c;
+        if (!lru || c.lastUsed < lru.lastUsed) lru = c;
+      }
+      if (!target) {
+        if (this.#children.size >= this.#capacity()) {
+          if (!lru) {
+            // Every process is busy: queue the run in one of its own that has room, else wait.
+            const busy = this.#pipelineTarget(job);
+            if (!busy) return;
+            this.#queue.shift();
+            busy.next = job;
+            job.child = busy;
+            this.#send(busy, job);
+            continue;
+          }
+          this.#stop(lru, "its slot went to another UDF");
+        }
+        try {
+          target = this.#spawn(job);
+        } catch (err) {
+          this.#queue.shift();
+          this.#finish(job);
+          job.reject(err as Error);
+          continue;
+        }
+      }
+      this.#queue.shift();
+      this.#assign(target, job);
+    }
+  }
+
+  /**
+   * A busy process of the job's key with no run queued behind it. Never for nested runs or
+   * behind a run that waits on nested runs: a run queued behind its own parent would wait
+   * forever.
+   */
+  #pipelineTarget(job: Job): Child | undefined {
+    if (job.caller.depth > 0) return undefined;
+    const now = performance.now();
+    for (const c of this.#children) {
+      if (c.dead || c.next || !c.job || c.key !== job.key) continue;
+      if (c.waiting > 0 || c.job.caller.depth > 0) continue;
+      if (!(c.averageMs! <= PIPELINE_MAX_MS) || now - c.job.startedAt! > PIPELINE_MAX_MS) continue;
+      return c;
+    }
+    return undefined;
+  }
+
+  #spawn(job: Job): Child {
+    const child = spawnChild(job, {
+      maxTasks: this.#options.maxTasks,
+      wall: this.#options.wall,
+      resultLimit: this.#options.resultLimit,
+      onMessage: (child, message, body) => this.#answer(child, message, body),
+      onMalformed: (child, why) =>
+        this.#fail(child, `sent a malformed message (${why})`, "ProcessExit"),
+      onExit: (child, status, oomKilled) => this.#exited(child, status, oomKilled),
+    });
+    this.#started++;
+    this.#children.add(child);
+    return child;
+  }
+
+  #assign(child: Child, job: Job): void {
+    this.#start(child, job);
+    this.#send(child, job);
+  }
+
+  /** Makes `job` the process's running run: its time and timeout start now. */
+  #start(child: Child, job: Job): void {
+    child.job = job;
+    job.child = child;
+    child.proc.child.ref();
+    child.conn?.ref();
+    job.startedAt = performance.now();
+    if (job.timeoutMs !== undefined) {
+      job.timer = setTimeout(() => {
+        this.#stop(child, "timeout");
+        this.#finish(job);
+        job.reject(new UdfTimeoutError(job.udf.name, job.timeoutMs!));
+        this.#pump();
+      }, job.timeoutMs);
+    }
+  }
+
+  /** Sends a run to its process once the module files are written and the process is ready. */
+  #send(child: Child, job: Job): void {
+    const frame = encodeFrame(job.message);
+    const mine = () => child.job === job || child.next === job;
+    job.written.then(
+      () =>
+        child.ready.then(() => {
+          if (mine()) return writeFrame(child, frame);
+        }).catch(() => this.#fail(child, "could not be reached", "ProcessExit")),
+      (err) => {
+        // The module files could not be written (a bad name, a full disk): the process is fine.
+        if (child.next === job) child.next = undefined;
+        else if (child.job === job) this.#done(child);
+        else return;
+        this.#finish(job);
+        job.reject(err);
+        this.#pump();
+      },
+    );
+  }
+
+  /** The running run answered: start the one queued behind it, or mark the process idle. */
+  #done(child: Child): void {
+    const took = performance.now() - child.job!.startedAt!;
+    child.averageMs = child.averageMs === undefined ? took : 0.8 * child.averageMs + 0.2 * took;
+    child.job = undefined;
+    const next = child.next;
+    child.next = undefined;
+    if (next) this.#start(child, next);
+    else this.#release(child);
+  }
+
+  #answer(child: Child, message: ChildMessage, body: Uint8Array): void {
+    if (message.type === "ready") return;
+    if (message.type === "crash") {
+      // An error the UDF did not await (a rejected promise, a throw in a timer): the process's
+      // state is unknown, so it is stopped; the run it was doing, if any, fails with that error.
+      const running = child.job;
+      this.#stop(child, "an error nobody awaited");
+      if (running) {
+        this.#finish(running);
+        running.reject(runError(running.udf, message.failure, message.logs));
+      }
+      this.#pump();
+      return;
+    }
+    const job = child.job;
+    if (!job || job.id !== message.id) return; // an answer to a run that was abandoned
+    if (message.type === "call") {
+      void this.#hostCall(child, job, message, body);
+      return;
+    }
+    if (message.type === "output") {
+      job.onOutput?.({ stdout: String(message.stdout), stderr: String(message.stderr) });
+      return;
+    }
+    this.#finish(job);
+    this.#done(child);
+    if (message.type === "failure") {
+      job.reject(runError(job.udf, message.failure, joinLogs(message.logs, job.raw)));
+    } else job.resolve({ message, body });
+    this.#pump();
+  }
+
+  /** Carries out an SDK call of a running UDF, as its caller, and answers it. */
+  async #hostCall(
+    child: Child,
+    job: Job,
+    message: Extract<ChildMessage, { type: "call" }>,
+    body: Uint8Array,
+  ): Promise<void> {
+    const nested = message.method === "run" || message.method === "describe";
+    if (nested) {
+      child.waiting++;
+      this.#pump(); // its slot is lent to the runs it waits for
+    }
+    let reply: Uint8Array;
+    try {
+      const answer = await answerHostCall(message.method, message.args, body, {
+        caller: job.caller,
+        net: job.hostNet,
+        signal: (job.calls ??= new AbortController()).signal,
+        describe: (udf) =>
+          this.#options.describe(udf, { ...job.caller, depth: job.caller.depth + 1 }),
+      });
+      reply = encodeFrame(
+        { type: "reply", call: message.call, ok: true, value: answer.value },
+        answer.parts,
+      );
+    } catch (err) {
+      const error = err instanceof Error
+        ? { name: err.name, message: err.message }
+        : { name: "Error", message: String(err) };
+      reply = encodeFrame({ type: "reply", call: message.call, ok: false, error });
+    } finally {
+      if (nested) child.waiting--;
+    }
+    if (child.job !== job || !child.conn) return; // the run ended meanwhile
+    try {
+      await writeFrame(child, reply);
+    } catch {
+      this.#fail(child, "could not be reached", "ProcessExit");
+    }
+  }
+
+  /** Clears a job's timer and abort listener, and stops the SDK calls it made. */
+  #finish(job: Job): void {
+    clearTimeout(job.timer);
+    if (job.onAbort) job.signal?.removeEventListener("abort", job.onAbort);
+    // A string reason: an AbortController's default DOMException costs a stack trace each run.
+    job.calls?.abort("the run ended");
+  }
+
+  /** Marks a process idle and unref'd; the sweep stops it once idle for `idleTimeoutMs`. */
+  #release(child: Child): void {
+    child.lastUsed = performance.now();
+    child.proc.child.unref();
+    child.conn?.unref();
+    this.#sweeper ??= this.#startSweep();
+  }
+
+  // One sweep for the pool, not a timer per run: a timer each run was ~5% of a busy service's
+  // CPU (measured with the inspector's profiler under wrk).
+  #startSweep(): ReturnType<typeof setInterval> {
+    const idleTimeoutMs = this.#options.idleTimeoutMs;
+    const every = Math.max(50, Math.min(10_000, idleTimeoutMs / 4));
+    const timer = setInterval(() => {
+      const now = performance.now();
+      for (const child of [...this.#children]) {
+        if (!child.job && now - child.lastUsed >= idleTimeoutMs) this.#stop(child, "idle");
+      }
+      if (this.#children.size === 0) {
+        clearInterval(timer);
+        this.#sweeper = undefined;
+      }
+    }, every);
+    Deno.unrefTimer(timer as unknown as number);
+    return timer;
+  }
+
+  /** Kills a process on purpose: its exit is then no failure of its own. */
+  #stop(child: Child, why: string): void {
+    if (child.dead) return;
+    child.dead = true;
+    child.stopped = why;
+    child.job = undefined;
+    this.#requeue(child);
+    this.#children.delete(child);
+    closeListener(child);
+    child.conn?.close();
+    child.proc.kill();
+  }
+
+  /** A run queued in a process that ends never started: it goes back to the front of the queue. */
+  #requeue(child: Child): void {
+    const next = child.next;
+    child.next = undefined;
+    if (next && !this.#closed) {
+      next.child = undefined;
+      this.#queue.unshift(next);
+    }
+  }
+
+  /** The process misbehaved or died: fail its run with `cause`, kill it, free its slot. */
+  #fail(child: Child, cause: string, exceptionClass: string): void {
+    const job = child.job;
+    if (!child.dead) this.#stop(child, cause);
+    if (job) {
+      this.#finish(job);
+      job.reject(
+        new UdfProcessError(job.udf.name, exceptionClass, `its process ${cause}`, job.raw),
+      );
+    }
+    this.#pump();
+  }
+
+  /** A process ended (its folder already removed): if not on purpose, its run fails with why. */
+  #exited(child: Child, status: Deno.CommandStatus, oomKilled: boolean): void {
+    if (child.stopped) return; // killed on purpose; its run was answered already
+    const job = child.job;
+    child.dead = true;
+    child.job = undefined;
+    this.#requeue(child);
+    this.#children.delete(child);
+    if (job) {
+      this.#finish(job);
+      const { exceptionClass, reason } = exitReason(child, status, oomKilled);
+      job.reject(new UdfProcessError(job.udf.name, exceptionClass, reason, job.raw));
+    }
+    this.#pump();
+  }
+}

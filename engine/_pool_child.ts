@@ -1,0 +1,290 @@
+/**
+ * One UDF process of the pool, seen from the host: starting it behind the walls of a run
+ * (engine/_sandbox.ts), accepting its one connection and reading its frames, keeping what it
+ * writes around `console`, writing frames to it in order, and saying why it ended. What the pool
+ * does with a process (engine/_pool.ts) is not here; the process's own side is engine/_child.ts.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { FusedError } from "../client/errors.ts";
+import type { UdfLogs } from "../client/errors.ts";
+import type { Udf } from "../client/udf.ts";
+import type { CallerContext } from "../client/engine_types.ts";
+import type { ChildConfig, ChildMessage, HostMessage } from "./_protocol.ts";
+import { FrameError, readFrames, writeAll } from "./_frames.ts";
+import { type SandboxProcess, spawnSandbox } from "./_sandbox.ts";
+import { denoDir } from "./_roots.ts";
+
+/** What a UDF process may reach: fixed when it starts (Deno's permissions are). */
+export interface Permissions {
+  read: string[];
+  write: string[];
+  net: boolean | string[];
+}
+
+/** One run (or describe) of a UDF, from the call that makes it to its answer. */
+export interface Job {
+  id: number;
+  udf: Udf;
+  key: string;
+  permissions: Permissions;
+  /** What the run's host calls may reach: its allowNet, else its caller's policy's. */
+  hostNet: boolean | string[];
+  caller: CallerContext;
+  cacheDir: string;
+  memoryLimitMb: number;
+  message: Exclude<HostMessage, { type: "reply" | "skip" }>;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+  resolve: (answer: { message: ChildMessage; body: Uint8Array }) => void;
+  reject: (err: Error) => void;
+  child?: Child;
+  startedAt?: number;
+  timer?: ReturnType<typeof setTimeout>;
+  onAbort?: () => void;
+  onOutput?: (output: UdfLogs) => void;
+  /** Made at the run's first SDK call; aborted when the run ends, stopping those calls. */
+  calls?: AbortController;
+  /** The writing of the UDF's module files. */
+  written: Promise<string>;
+  /** Output the UDF wrote straight to fd 1 or 2, around `console`. */
+  raw: { stdout: string; stderr: string };
+}
+
+/** A UDF process of the pool. */
+export interface Child {
+  proc: SandboxProcess;
+  key: string;
+  conn?: Deno.Conn;
+  ready: Promise<void>;
+  job?: Job;
+  lastUsed: number;
+  /** Set once it is being stopped or has died: no new work. */
+  dead: boolean;
+  /** Why the host stopped it, if it did (the exit is then expected). */
+  stopped?: string;
+  /** Last bytes of its raw stderr: Deno's fatal messages land there. */
+  stderrTail: string;
+  /** Nested runs it waits for: each lends its slot to the runs it waits for. */
+  waiting: number;
+  folder: string;
+  memoryLimitMb: number;
+  /** Open until the process connects; closed when it ends first. */
+  listener?: Deno.Listener;
+  /**
+   * A run already sent, waiting in the process behind `job` (pipelining: the process never
+   * sleeps between runs while others wait). It starts, timer and all, when `job` answers.
+   */
+  next?: Job;
+  /** Frames go out in order: each write waits for the one before it. */
+  writes: Promise<void>;
+  /** Moving average of its runs' times, ms: only processes of short runs get a queued run. */
+  averageMs?: number;
+}
+
+/** Options of {@linkcode spawnChild}: the process's limits, and where its events go. */
+export interface SpawnChildOptions {
+  /** Most threads the process may have, where a pids cgroup enforces it. */
+  maxTasks: number;
+  /** Which wall (engine/_sandbox.ts); undefined for the default. */
+  wall: "os" | "deno" | undefined;
+  /** The largest result now, in bytes: its frames' bodies may be 1 MiB more. */
+  resultLimit: () => number;
+  /** A frame from the process. */
+  onMessage: (child: Child, message: ChildMessage, body: Uint8Array) => void;
+  /** The process sent a frame over the caps or malformed: it is not trusted any longer. */
+  onMalformed: (child: Child, why: string) => void;
+  /** The process ended (its folder is removed by then); `oomKilled` if the OS limit ended it. */
+  onExit: (child: Child, status: Deno.CommandStatus, oomKilled: boolean) => void;
+}
+
+const CHILD_SCRIPT = new URL("./_child.ts", import.meta.url).pathname;
+/** The project's folder: the processes' working directory, and the SDK they read from. */
+export const PROJECT_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+/** Raw fd output kept per run and stream: the UDF's `console` output is capped in the child. */
+const RAW_CAP = 256 * 1024;
+/** A process must connect within this long, or it is taken as failed to start. */
+const CONNECT_TIMEOUT_MS = 60_000;
+
+/** Starts a UDF process for `job`'s key, in its own folder, listening for its connection. */
+export function spawnChild(job: Job, options: SpawnChildOptions): Child {
+  const folder = Deno.makeTempDirSync({ prefix: "fused-udf-" });
+  const socket = join(folder, "s");
+  const tempDir = join(folder, "tmp");
+  Deno.mkdirSync(tempDir);
+  for (const dir of job.permissions.write) Deno.mkdirSync(dir, { recursive: true });
+  const listener = Deno.listen({ transport: "unix", path: socket });
+  const net = job.permissions.net === true
+    ? true
+    : [`unix:${socket}`, ...(job.permissions.net || [])];
+  const config: ChildConfig = {
+    socket,
+    dataDir: job.caller.dataDir,
+    cacheDir: job.cacheDir,
+    tempDir,
+  };
+  let proc: SandboxProcess;
+  try {
+    proc = spawnSandbox({
+      script: CHILD_SCRIPT,
+      args: [JSON.stringify(config)],
+      cwd: PROJECT_ROOT,
+      denoDir: denoDir(),
+      permissions: {
+        read: [...job.permissions.read, folder],
+        write: [...job.permissions.write, tempDir, socket],
+        net,
+      },
+      limits: { memoryMb: job.memoryLimitMb, maxTasks: options.maxTasks },
+      wall: options.wall,
+      filesReady: job.written,
+    });
+  } catch (err) {
+    listener.close();
+    Deno.removeSync(folder, { recursive: true });
+    throw new FusedError(`Cannot start a UDF process: ${(err as Error).message}`);
+  }
+  const child: Child = {
+    proc,
+    key: job.key,
+    ready: Promise.resolve(),
+    lastUsed: performance.now(),
+    dead: false,
+    stderrTail: "",
+    waiting: 0,
+    folder,
+    memoryLimitMb: job.memoryLimitMb,
+    listener,
+    writes: Promise.resolve(),
+  };
+  child.ready = connect(child, listener, options);
+  child.ready.catch(() => {}); // a failed start is reported through the exit
+  drain(child, proc.child.stdout, "stdout");
+  drain(child, proc.child.stderr, "stderr");
+  proc.status.then((status) => {
+    closeListener(child);
+    const oomKilled = child.proc.oomKilled();
+    child.proc.cleanup();
+    try {
+      Deno.removeSync(child.folder, { recursive: true });
+    } catch {
+      // already removed
+    }
+    options.onExit(child, status, oomKilled);
+  });
+  return child;
+}
+
+/** Accepts the process's one connection, then reads its frames until it closes. */
+async function connect(
+  child: Child,
+  listener: Deno.Listener,
+  options: SpawnChildOptions,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const conn = await Promise.race([
+      listener.accept() as Promise<Deno.Conn>,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error("the process did not connect")),
+          CONNECT_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    child.conn = conn as Deno.Conn;
+  } finally {
+    clearTimeout(timer);
+    // One connection only: nothing else in the process (the UDF) can connect after it.
+    closeListener(child);
+  }
+  if (!child.job) child.conn.unref();
+  void read(child, child.conn, options);
+}
+
+async function read(child: Child, conn: Deno.Conn, options: SpawnChildOptions): Promise<void> {
+  const limit = options.resultLimit;
+  // The body cap is read per frame: options.maxResultBytes may change while a process lives.
+  const limits = {
+    maxHeaderBytes: 64 * 2 ** 20,
+    get maxBodyBytes(): number {
+      return limit() + 2 ** 20;
+    },
+  };
+  try {
+    for await (const frame of readFrames(conn, limits)) {
+      options.onMessage(child, frame.header as unknown as ChildMessage, frame.body);
+    }
+  } catch (err) {
+    // A frame over the caps or malformed: the process is not trusted any longer.
+    const why = err instanceof FrameError ? err.message : (err as Error).message;
+    options.onMalformed(child, why);
+  }
+}
+
+/** Keeps what the UDF wrote around `console` (to its job) and the tail of stderr. */
+async function drain(
+  child: Child,
+  stream: ReadableStream<Uint8Array>,
+  which: "stdout" | "stderr",
+): Promise<void> {
+  const decoder = new TextDecoder();
+  try {
+    for await (const chunk of stream) {
+      const text = decoder.decode(chunk, { stream: true });
+      if (which === "stderr") child.stderrTail = (child.stderrTail + text).slice(-4096);
+      const job = child.job;
+      if (job && job.raw[which].length < RAW_CAP) {
+        job.raw[which] += text.slice(0, RAW_CAP - job.raw[which].length);
+      }
+    }
+  } catch {
+    // the pipe closed with the process
+  }
+}
+
+/** Writes a frame after the ones before it (run frames and host-call replies interleave). */
+export function writeFrame(child: Child, frame: Uint8Array): Promise<void> {
+  const conn = child.conn!;
+  child.writes = child.writes.then(() => writeAll(conn, frame));
+  return child.writes;
+}
+
+/** Stops accepting connections for the process, if it still did. */
+export function closeListener(child: Child): void {
+  try {
+    child.listener?.close();
+  } catch {
+    // closed already
+  }
+  child.listener = undefined;
+}
+
+/** Why a process ended that was not stopped on purpose: its run's error class and message. */
+export function exitReason(
+  child: Child,
+  status: Deno.CommandStatus,
+  oomKilled: boolean,
+): { exceptionClass: string; reason: string } {
+  const oom = oomKilled || /out of memory|heap limit|allocation failed/i.test(child.stderrTail);
+  const cause = oom
+    ? `its process ran out of memory (limit ${child.memoryLimitMb} MB)`
+    : status.signal
+    ? `its process was killed by ${status.signal}`
+    : `its process exited with code ${status.code}`;
+  const hint = oom
+    ? ": process the data in smaller pieces, or raise memoryLimitMb"
+    : status.code === 0 && !status.signal
+    ? " (a UDF must return, not end its process: remove Deno.exit or self.close)"
+    : "";
+  return { exceptionClass: oom ? "MemoryLimitError" : "ProcessExit", reason: `${cause}${hint}` };
+}
+
+/** A run's logs: what its `console` captured, then what it wrote around `console`. */
+export function joinLogs(logs: UdfLogs, raw: { stdout: string; stderr: string }): UdfLogs {
+  return {
+    stdout: String(logs.stdout ?? "") + raw.stdout,
+    stderr: String(logs.stderr ?? "") + raw.stderr,
+  };
+}

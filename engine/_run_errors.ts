@@ -1,0 +1,45 @@
+/**
+ * A UDF's failure, as reported by its process, turned into the error its caller gets: a
+ * ValidationError for bad parameters, else a UdfRuntimeError with the UDF's line and frames, and
+ * a hint that names the fix when the sandbox refused something or an npm import failed.
+ *
+ * @module
+ */
+import { UdfRuntimeError, ValidationError } from "../client/errors.ts";
+import type { UdfLogs } from "../client/errors.ts";
+import type { Udf } from "../client/udf.ts";
+import type { FailureMessage } from "./_protocol.ts";
+
+/** The error a run of `udf` that failed with `failure` rejects with. */
+export function runError(udf: Udf, failure: FailureMessage, logs: UdfLogs): Error {
+  if (failure.kind === "validation") return new ValidationError(failure.message);
+  const line = failure.lineno ? udf.code.split("\n")[failure.lineno - 1] : undefined;
+  const err = new UdfRuntimeError(udf.name, {
+    message: failureMessage(failure),
+    exceptionClass: String(failure.exceptionClass),
+    lineno: failure.lineno,
+    line,
+    logs,
+  });
+  // The UDF's frames (file names relative to its folder) under this error's own message.
+  const frames = String(failure.stack ?? "").split("\n").filter((l) => /^\s+at /.test(l));
+  if (frames.length) err.stack = `${err.name}: ${err.message}\n${frames.join("\n")}`;
+  return err;
+}
+
+/** The failure's message, with the hint that fits it: the sandbox's walls, or npm imports. */
+function failureMessage(failure: FailureMessage): string {
+  let message = failure.message;
+  if (failure.exceptionClass === "NotCapable" || failure.exceptionClass === "PermissionDenied") {
+    message +=
+      " (a UDF runs in a sandbox: no network, environment, or files outside its own folders unless the run allows them: allowNet, env, allowRead, allowWrite; fused.filePath() is its data folder)";
+  }
+  if (/Could not find a matching package|not a dependency|Relative import path/.test(message)) {
+    // Deno's own advice (deno add, deno install, deno.json) is for projects, not UDFs.
+    message = message.replace(/ Ensure you have all your JSR and npm [^]*?deno\.json file\./, "")
+      .replace(/\n\s*hint: If you want to use the npm package[^\n]*/, "");
+    message +=
+      ` (a UDF imports its headers and the SDK's packages by name, and any other npm package by an npm: specifier written in its code, such as "npm:h3-js@4", which its host installs before the run; a computed import() is not seen)`;
+  }
+  return message;
+}
