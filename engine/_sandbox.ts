@@ -166,7 +166,7 @@ function findCgroups(): typeof cgroupBase {
 function removeStale(base: string): void {
   try {
     for (const entry of Deno.readDirSync(base)) {
-      const owner = /^fused-udf-(\d+)-\d+$/.exec(entry.name)?.[1];
+      const owner = /^fused-udf-(\d+)-[0-9a-f]+$/.exec(entry.name)?.[1];
       if (!owner || owner === String(Deno.pid)) continue;
       try {
         Deno.statSync(`/proc/${owner}`);
@@ -183,17 +183,19 @@ function removeStale(base: string): void {
   }
 }
 
-let counter = 0;
-
 function makeCgroups(limits: SandboxLimits): CgroupPlan {
   const base = findCgroups()!;
-  const name = `fused-udf-${Deno.pid}-${++counter}`;
+  // Unique per call, not a module counter: this module may be loaded more than once in a process
+  // (each test file, each Worker), and a name taken by another load must not fail the limit.
+  const name = `fused-udf-${Deno.pid}-${crypto.randomUUID().replaceAll("-", "").slice(0, 16)}`;
   const plan: CgroupPlan = {};
   const bytes = String(limits.memoryMb * 2 ** 20);
   if (base.memory) {
     const dir = join(base.memory.dir, name);
+    let made = false;
     try {
       Deno.mkdirSync(dir);
+      made = true;
       if (base.memory.version === 1) {
         Deno.writeTextFileSync(join(dir, "memory.limit_in_bytes"), bytes);
         // No swap, so the limit is the limit (where swap accounting exists).
@@ -212,10 +214,12 @@ function makeCgroups(limits: SandboxLimits): CgroupPlan {
       }
       plan.memory = { dir, version: base.memory.version };
     } catch {
-      try {
-        Deno.removeSync(dir);
-      } catch {
-        // never made
+      if (made) {
+        try {
+          Deno.removeSync(dir);
+        } catch {
+          // removed meanwhile
+        }
       }
     }
   }
