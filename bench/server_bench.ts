@@ -50,7 +50,8 @@ async function loadWithWrk(
   concurrency: number,
 ): Promise<{ rps: number; errors: number }> {
   const out = await new Deno.Command("wrk", {
-    args: ["-t1", `-c${concurrency}`, `-d${seconds}s`, url],
+    // wrk takes whole seconds ("-d3.3s" is a usage error).
+    args: ["-t1", `-c${concurrency}`, `-d${Math.max(1, Math.round(seconds))}s`, url],
     stdout: "piped",
     stderr: "piped",
   }).output();
