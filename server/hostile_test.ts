@@ -411,6 +411,42 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
         });
       }
     }
+    // A signed URL with another spelling of its expiry, under the original signature: the
+    // expiry signed is the expiry checked, on both routes of signed URLs.
+    const signed = new URL(
+      await (await fetch(`${server.baseUrl}/files/sign?path=fd://demo/hello.txt`, {
+        headers: auth,
+      })).json(),
+    );
+    const expires = signed.searchParams.get("expires")!;
+    names = /signed URL|signature|altered/i;
+    for (
+      const spelling of [
+        `${expires}.0`,
+        `${expires}.`,
+        `0${expires}`,
+        `00${expires}`,
+        `+${expires}`,
+        ` ${expires}`,
+        `${expires} `,
+        `${expires}e0`,
+        `${Number(expires) / 10}e1`,
+        `0x${Number(expires).toString(16)}`,
+        `0o${Number(expires).toString(8)}`,
+        `${expires}\u0000`,
+      ]
+    ) {
+      for (const route of ["files/signed", "job-results/signed"]) {
+        const url = new URL(`${server.baseUrl}/${route}${signed.search}`);
+        url.searchParams.set("expires", spelling);
+        add({
+          label: `${route} expires=${spelling}`,
+          method: "GET",
+          url: url.href,
+          expect: "refused",
+        });
+      }
+    }
     names = undefined;
     // What is fine must stay fine: the link inside, and a folder holding links out.
     for (const route of ["list", "list-details", "sign_prefix"]) {

@@ -2,6 +2,8 @@
  * Signed file URLs: `GET /files/sign` hands out a URL that anyone may fetch until it expires.
  * The signature is HMAC-SHA256 over the path and the expiry, keyed with a server secret that is
  * generated on first start and kept in the registry (so every process of one service agrees).
+ * The expiry has one spelling (decimal digits, no sign, no leading zero, no fraction), and the
+ * text signed is the text checked: `1796624946.0` or `+1796624946` is another URL, refused.
  *
  * @module
  */
@@ -16,7 +18,10 @@ export function generateSecret(): string {
   return randomBytes(32).toString("hex");
 }
 
-function mac(secret: string, path: string, expires: number): Buffer {
+/** The one spelling of an expiry: Unix seconds in decimal, 1 to 15 digits (exact as a number). */
+const EXPIRES = /^[1-9][0-9]{0,14}$/;
+
+function mac(secret: string, path: string, expires: string): Buffer {
   return createHmac("sha256", Buffer.from(secret, "hex")).update(`${path}\n${expires}`).digest();
 }
 
@@ -24,8 +29,8 @@ function mac(secret: string, path: string, expires: number): Buffer {
 export interface Signature {
   /** The `fd://` path. */
   path: string;
-  /** Unix time (seconds) after which the URL is refused. */
-  expires: number;
+  /** Unix time (seconds) after which the URL is refused, as signed: decimal digits only. */
+  expires: string;
   /** Hex HMAC-SHA256 of path and expiry. */
   signature: string;
 }
@@ -46,7 +51,7 @@ export function signPath(
   path: string,
   options: { seconds: number; nowMs?: number },
 ): Signature {
-  const expires = Math.floor((options.nowMs ?? Date.now()) / 1000) + options.seconds;
+  const expires = String(Math.floor((options.nowMs ?? Date.now()) / 1000) + options.seconds);
   return { path, expires, signature: mac(secret, path, expires).toString("hex") };
 }
 
@@ -57,24 +62,40 @@ export function verifySignature(
   options: { nowMs?: number } = {},
 ): string | null {
   if (!/^[0-9a-f]{64}$/.test(sig.signature)) return "The signature is malformed";
+  if (!EXPIRES.test(sig.expires)) {
+    return "The expiry is not the one signed (Unix seconds in plain digits): the URL was altered; ask for a new signed URL";
+  }
   const expected = mac(secret, sig.path, sig.expires);
   if (!timingSafeEqual(expected, Buffer.from(sig.signature, "hex"))) {
     return "The signature does not match the path and expiry: the URL was altered; ask for a new signed URL";
   }
-  if (Math.floor((options.nowMs ?? Date.now()) / 1000) > sig.expires) {
-    return `The signed URL expired at ${
-      new Date(sig.expires * 1000).toISOString()
-    }: ask for a new one`;
+  const expires = Number(sig.expires);
+  if (Math.floor((options.nowMs ?? Date.now()) / 1000) > expires) {
+    return `The signed URL expired at ${new Date(expires * 1000).toISOString()}: ask for a new one`;
   }
   return null;
 }
 
-/** Builds the public URL that serves a signed path. */
-export function signedUrl(baseUrl: string, sig: Signature): string {
+/**
+ * Builds the public URL that serves a signed path: `{baseUrl}/files/signed`, or another route of
+ * signed URLs.
+ *
+ * @example
+ * ```ts
+ * import { generateSecret, signedUrl, signPath } from "./signing.ts";
+ * const sig = signPath(generateSecret(), "fd://a.csv", { seconds: 60 });
+ * signedUrl("http://127.0.0.1:8000/v1", sig); // "http://127.0.0.1:8000/v1/files/signed?path=…"
+ * ```
+ */
+export function signedUrl(
+  baseUrl: string,
+  sig: Signature,
+  options: { route?: string } = {},
+): string {
   const query = new URLSearchParams({
     path: sig.path,
-    expires: String(sig.expires),
+    expires: sig.expires,
     signature: sig.signature,
   });
-  return `${baseUrl}/files/signed?${query}`;
+  return `${baseUrl}${options.route ?? "/files/signed"}?${query}`;
 }

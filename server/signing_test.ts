@@ -10,9 +10,31 @@ Deno.test("a signature for another path or expiry is refused", () => {
   const secret = generateSecret();
   const sig = signPath(secret, "fd://a.csv", { seconds: 60 });
   assert.match(verifySignature(secret, { ...sig, path: "fd://b.csv" }) ?? "", /altered/);
-  assert.match(verifySignature(secret, { ...sig, expires: sig.expires + 1 }) ?? "", /altered/);
+  assert.match(
+    verifySignature(secret, { ...sig, expires: String(Number(sig.expires) + 1) }) ?? "",
+    /altered/,
+  );
   assert.match(verifySignature(generateSecret(), sig) ?? "", /altered/);
   assert.match(verifySignature(secret, { ...sig, signature: "zz" }) ?? "", /malformed/);
+});
+
+Deno.test("another spelling of the signed expiry is refused with the original signature", () => {
+  const secret = generateSecret();
+  const sig = signPath(secret, "fd://a.csv", { seconds: 60 });
+  assert.match(sig.expires, /^[1-9][0-9]*$/);
+  for (
+    const expires of [
+      `${sig.expires}.0`,
+      `0${sig.expires}`,
+      `+${sig.expires}`,
+      ` ${sig.expires}`,
+      `${sig.expires}e0`,
+      `0x${Number(sig.expires).toString(16)}`,
+      "",
+    ]
+  ) {
+    assert.match(verifySignature(secret, { ...sig, expires }) ?? "", /altered/, expires);
+  }
 });
 
 Deno.test("an expired signature is refused", () => {

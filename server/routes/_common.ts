@@ -5,6 +5,7 @@
  * @module
  */
 import type { Context } from "hono";
+import { z } from "zod";
 import type { ResponseMemo } from "../_response_memo.ts";
 import { parseCacheMaxAge } from "../../client/cache_max_age.ts";
 import { DEFAULT_UDF_CACHE_MAX_AGE } from "../../client/cache_max_age.ts";
@@ -21,6 +22,7 @@ import {
   type RunService,
   type RunSpec,
 } from "../runs.ts";
+import { type Signature, verifySignature } from "../signing.ts";
 import type { Storage } from "../storage.ts";
 
 // The access rules live with the rest of the saved-UDF rules, which UDFs inside runs use too.
@@ -85,6 +87,27 @@ export function parseTile(c: Context<AppEnv>): Tile {
     }
   }
   return tile;
+}
+
+// The expiry stays text: it is checked as signed, so no other spelling of it passes.
+const SignedQuery = z.object({
+  path: z.string().min(1).max(4096),
+  expires: z.string().max(32),
+  signature: z.string().max(200),
+});
+
+/**
+ * The path, expiry and signature of a public signed URL, checked against the service's secret;
+ * a 403 naming what is wrong (with `fix`, the way to a new URL) otherwise.
+ */
+export function readSignedQuery(c: Context<AppEnv>, secret: string, fix: string): Signature {
+  const parsed = SignedQuery.safeParse(c.req.query());
+  if (!parsed.success) {
+    throw new HttpError(403, `Malformed signed URL: it needs path, expires and signature; ${fix}`);
+  }
+  const reason = verifySignature(secret, parsed.data);
+  if (reason) throw new HttpError(403, reason);
+  return parsed.data;
 }
 
 /** UDF parameters of a request: every non-reserved key of the query and of a JSON body. */

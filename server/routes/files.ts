@@ -8,9 +8,9 @@ import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { type AppEnv, HttpError, readQuery } from "../_http.ts";
-import { MAX_SIGNED_URL_SECONDS, signedUrl, signPath, verifySignature } from "../signing.ts";
+import { MAX_SIGNED_URL_SECONDS, signedUrl, signPath } from "../signing.ts";
 import { fdUrl, fileDetails, parseFdPath } from "../storage.ts";
-import type { RouteDeps } from "./_common.ts";
+import { readSignedQuery, type RouteDeps } from "./_common.ts";
 
 const PathQuery = z.object({
   path: z.string({ message: "the path query parameter is required (fd://folder/file)" }).min(1).max(
@@ -28,12 +28,6 @@ const SignQuery = PathQuery.extend({
 const DeleteQuery = PathQuery.extend({
   max_depth: z.string().optional(),
   max_deletion_depth: z.string().optional(),
-});
-
-const SignedQuery = z.object({
-  path: z.string().min(1).max(4096),
-  expires: z.preprocess((v) => Number(v), z.number().int().nonnegative()),
-  signature: z.string().max(200),
 });
 
 /** Most entries `sign_prefix` signs in one answer. */
@@ -173,16 +167,8 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
 export function signedFileRoutes(deps: RouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get("/files/signed", async (c) => {
-    const parsed = SignedQuery.safeParse(c.req.query());
-    if (!parsed.success) {
-      throw new HttpError(
-        403,
-        "Malformed signed URL: it needs path, expires and signature; ask for a new one with /files/sign",
-      );
-    }
-    const reason = verifySignature(deps.signingSecret, parsed.data);
-    if (reason) throw new HttpError(403, reason);
-    return await sendFile(deps, key(parsed.data.path), c.req.header("range"));
+    const sig = readSignedQuery(c, deps.signingSecret, "ask for a new one with /files/sign");
+    return await sendFile(deps, key(sig.path), c.req.header("range"));
   });
   return app;
 }

@@ -13,11 +13,11 @@ import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import { type AppEnv, HttpError, queryInt, readJson, readQuery, redactPaths } from "../_http.ts";
 import type { JobRecord, JobStatus, User } from "../registry/mod.ts";
-import { signPath, verifySignature } from "../signing.ts";
+import { signedUrl, signPath } from "../signing.ts";
 import { parseFdPath } from "../storage.ts";
 import type { ChildStep } from "../jobs/_protocol.ts";
 import type { JobService } from "../jobs/runner.ts";
-import type { RouteDeps } from "./_common.ts";
+import { readSignedQuery, type RouteDeps } from "./_common.ts";
 
 /** What the job routes need besides the common dependencies. */
 export interface JobRouteDeps extends RouteDeps {
@@ -63,12 +63,6 @@ const LogsQuery = z.object({
 const PageQuery = z.object({
   skip: queryInt(0, 1_000_000, 0),
   limit: queryInt(1, 1000, 25),
-});
-
-const SignedQuery = z.object({
-  path: z.string().min(1).max(4096),
-  expires: z.preprocess((v) => Number(v), z.number().int().nonnegative()),
-  signature: z.string().max(200),
 });
 
 /** Fused's `job_status` words for our statuses. */
@@ -253,12 +247,7 @@ export function jobRoutes(deps: JobRouteDeps): Hono<AppEnv> {
       const sig = signPath(deps.signingSecret, `fd://${file.key}`, {
         seconds: RESULT_URL_SECONDS,
       });
-      const query = new URLSearchParams({
-        path: sig.path,
-        expires: String(sig.expires),
-        signature: sig.signature,
-      });
-      return { name: file.name, url: `${base}/job-results/signed?${query}` };
+      return { name: file.name, url: signedUrl(base, sig, { route: "/job-results/signed" }) };
     }));
   });
 
@@ -282,20 +271,12 @@ export function jobRoutes(deps: JobRouteDeps): Hono<AppEnv> {
 export function signedJobResultRoutes(deps: RouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get("/job-results/signed", async (c) => {
-    const parsed = SignedQuery.safeParse(c.req.query());
-    if (!parsed.success) {
-      throw new HttpError(
-        403,
-        "Malformed signed URL: it needs path, expires and signature; list the results again",
-      );
-    }
-    const reason = verifySignature(deps.signingSecret, parsed.data);
-    if (reason) throw new HttpError(403, reason);
-    const key = parseFdPath(parsed.data.path);
+    const sig = readSignedQuery(c, deps.signingSecret, "list the results again");
+    const key = parseFdPath(sig.path);
     const jobId = /^jobs\/([^/]+)\//.exec(key)?.[1];
     const job = jobId ? await deps.registry.getJob(jobId) : null;
     const file = job?.results.find((r) => r.key === key);
-    if (!file) throw new HttpError(404, `No job result at ${parsed.data.path}`);
+    if (!file) throw new HttpError(404, `No job result at ${sig.path}`);
     const { body, size } = await deps.storage.read(key);
     const headers: Record<string, string> = {
       "content-type": file.contentType ?? "application/octet-stream",
