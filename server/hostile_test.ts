@@ -42,7 +42,7 @@ async function snapshot(root: string): Promise<Map<string, string>> {
   return out;
 }
 
-const CODE = "export default function udf({ x = 1 }: { x?: number }) { return { x } }";
+const CODE = "export function udf({ x = 1 }: { x?: number }) { return { x } }";
 
 Deno.test("hostile requests get 4xx answers naming the problem and write nothing outside", async () => {
   const root = await Deno.makeTempDir({ prefix: "fused-hostile-" });
@@ -617,18 +617,54 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
         expect: "refused",
       });
     }
-    for (const tile of ["31/0/0", "0/1/0", "2/-1/0", "a/b/c", "1/0/0.5"]) {
-      add({
-        label: `tile ${tile}`,
-        method: "POST",
-        url: `${run}/tiles/${tile}`,
-        headers: json,
-        body: JSON.stringify({
-          step_config: JSON.stringify({ udf: { name: "ok", type: "deno_v1", code: CODE } }),
-        }),
-        expect: "refused",
-      });
+    // Tile coordinates: digits only, the zoom in range, x and y inside it, on every tile route.
+    const tileRoutes: [string, string, (tile: string) => string][] = [
+      ["run", "POST", (tile) => `${run}/tiles/${tile}`],
+      ["start", "POST", (tile) => `${run}/start/tiles/${tile}`],
+      ["saved", "GET", (tile) => `${run}/saved/mallory/mine/tiles/${tile}`],
+      ["token", "GET", (tile) => `${server.url}/${shareToken}/run/tiles/${tile}`],
+      [
+        "shared",
+        "GET",
+        (tile) => `${server.baseUrl}/realtime-shared/${shareToken}/run/tiles/${tile}`,
+      ],
+    ];
+    names = /tile|zoom/i;
+    for (
+      const tile of [
+        "1e1/0/0",
+        "0x1/0/0",
+        "1.0/0/0",
+        "+1/0/0",
+        "-0/0/0",
+        "%201/0/0",
+        "1%20/0/0",
+        "31/0/0",
+        "99999999999999999999/0/0",
+        "1/2/0",
+        "1/0/2",
+        "0/1/0",
+        "2/4/0",
+        "2/-1/0",
+        "1/+0/0",
+        "1/0x0/0",
+        "1/0/1e0",
+        "1/0/0.5",
+        "a/b/c",
+      ]
+    ) {
+      for (const [route, method, url] of tileRoutes) {
+        add({
+          label: `${route} tile ${tile}`,
+          method,
+          url: url(tile),
+          headers: method === "POST" ? json : auth,
+          body: method === "POST" ? valid : undefined,
+          expect: "refused",
+        });
+      }
     }
+    names = undefined;
     // Methods (OPTIONS is left out: CORS preflights are answered for everyone, by design).
     for (const method of ["PUT", "PATCH", "DELETE", "FOO"]) {
       for (

@@ -12,6 +12,7 @@ import { DEFAULT_UDF_CACHE_MAX_AGE } from "../../client/cache_max_age.ts";
 import { ValidationError } from "../../client/errors.ts";
 import { type Udf, udfNameProblem } from "../../client/udf.ts";
 import type { Tile } from "../../client/engine_types.ts";
+import { MAX_ZOOM } from "../../client/tiles.ts";
 import { type AppEnv, HttpError } from "../_http.ts";
 import type { Registry } from "../registry/mod.ts";
 import {
@@ -68,21 +69,27 @@ export function checkSlugParam(value: string): string {
   return value;
 }
 
-/** The tile of a `/tiles/{z}/{x}/{y}` route, checked against the zoom's range. */
+/**
+ * The tile of a `/tiles/{z}/{x}/{y}` route: each part in plain digits (no sign, fraction,
+ * exponent or hex, so one tile has one URL), the zoom from 0 to `MAX_ZOOM`, x and y inside it.
+ */
 export function parseTile(c: Context<AppEnv>): Tile {
-  const raw = { z: c.req.param("z"), x: c.req.param("x"), y: c.req.param("y") };
+  const raw = { z: c.req.param("z") ?? "", x: c.req.param("x") ?? "", y: c.req.param("y") ?? "" };
   const tile = { z: Number(raw.z), x: Number(raw.x), y: Number(raw.y) };
-  if (!Number.isInteger(tile.z) || tile.z < 0 || tile.z > 30) {
-    throw new HttpError(400, `Invalid tile zoom "${raw.z}": use an integer from 0 to 30`);
+  if (!/^\d{1,2}$/.test(raw.z) || tile.z > MAX_ZOOM) {
+    throw new HttpError(
+      400,
+      `Invalid tile zoom "${raw.z.slice(0, 40)}": use an integer from 0 to ${MAX_ZOOM}, in digits`,
+    );
   }
   const n = 2 ** tile.z;
   for (const axis of ["x", "y"] as const) {
-    if (!/^\d+$/.test(raw[axis] ?? "") || tile[axis] >= n) {
+    if (!/^\d{1,10}$/.test(raw[axis]) || tile[axis] >= n) {
       throw new HttpError(
         400,
-        `Invalid tile ${raw.z}/${raw.x}/${raw.y}: ${axis} must be an integer from 0 to ${
-          n - 1
-        } at zoom ${tile.z}`,
+        `Invalid tile ${raw.z}/${raw.x.slice(0, 40)}/${
+          raw.y.slice(0, 40)
+        }: ${axis} must be an integer from 0 to ${n - 1} at zoom ${tile.z}, in digits`,
       );
     }
   }
