@@ -7,8 +7,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import type { UdfEngine } from "../client/engine_types.ts";
 import { options } from "../client/options.ts";
 import { LocalEngine } from "../engine/mod.ts";
+import { LocalStorage } from "./storage.ts";
+import { serviceCallers } from "./runner.ts";
 import { startServer } from "./serve.ts";
 
 const DOWNLOADER = `import * as fused from "fused";
@@ -136,6 +139,30 @@ Deno.test("on this machine, a UDF downloads from private addresses only when its
     await engine.close();
     await files.shutdown();
     options.reset();
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
+Deno.test("an upload to an fd:// path ending in / is refused by the service's host, nothing written", async () => {
+  const root = await Deno.makeTempDir({ prefix: "fused-host-calls-" });
+  try {
+    const storage = new LocalStorage(join(root, "files"));
+    // File calls run no UDF: no engine is needed.
+    const engine = {} as UdfEngine;
+    const caller = serviceCallers({ engine, dataDir: join(root, "udf"), storage })("someone");
+    // As a UDF that speaks to its host directly would ask, past the SDK's own check.
+    for (const path of ["fd://dir/", "fd://a/b/", "fd://"]) {
+      await assert.rejects(
+        caller.host.files("files.upload", [path], new TextEncoder().encode("x"), {
+          caller,
+          signal: new AbortController().signal,
+        }),
+        /names a folder: add a file name/,
+        path,
+      );
+    }
+    assert.deepEqual(await storage.list(""), []);
+  } finally {
     await Deno.remove(root, { recursive: true });
   }
 });

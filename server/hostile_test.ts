@@ -411,6 +411,20 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
         });
       }
     }
+    // A path ending in "/" names a folder, new or not: an upload to it is refused, not renamed.
+    names = /names a folder: add a file name/;
+    for (const path of ["fd://dir/", "fd://demo/", "fd://new/deeper/", "fd://", "fd://links/in/"]) {
+      for (const method of ["POST", "PUT"]) {
+        add({
+          label: `${method} upload to the folder ${path}`,
+          method,
+          url: `${server.baseUrl}/files/upload?path=${encodeURIComponent(path)}`,
+          headers: auth,
+          body: "evil",
+          expect: "refused",
+        });
+      }
+    }
     // A signed URL with another spelling of its expiry, under the original signature: the
     // expiry signed is the expiry checked, on both routes of signed URLs.
     const signed = new URL(
@@ -732,6 +746,10 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
       await (await fetch(`${server.baseUrl}/files/list?path=fd://links/`, { headers: auth }))
         .json();
     assert.deepEqual(listed, ["fd://links/in/"]);
+    // No upload to a folder path left a file or folder under its name.
+    const top = await (await fetch(`${server.baseUrl}/files/list?path=fd://`, { headers: auth }))
+      .json();
+    assert.deepEqual(top, ["fd://demo/", "fd://links/"]);
   } finally {
     await server.close();
     await engine.close();

@@ -25,7 +25,14 @@ import { defaultEngine } from "../engine/mod.ts";
 import type { Registry } from "./registry/mod.ts";
 import type { UdfRunner } from "./runs.ts";
 import { registryFinder, type SavedUdfFinder } from "./saved_udfs.ts";
-import { fdUrl, fileDetails, parseFdPath, type ReadOptions, type Storage } from "./storage.ts";
+import {
+  fdUrl,
+  fileDetails,
+  parseFdFilePath,
+  parseFdPath,
+  type ReadOptions,
+  type Storage,
+} from "./storage.ts";
 
 /** Options of {@linkcode localRunner}. */
 export interface LocalRunnerOptions {
@@ -53,9 +60,9 @@ export const SERVICE_POLICY: CallerPolicy = Object.freeze({
   npm: Object.freeze({}),
 });
 
-function fdPath(args: unknown[]): string {
+function fdPath(args: unknown[], parse = parseFdPath): string {
   if (typeof args[0] !== "string") throw new ValidationError("A file call needs an fd:// path");
-  return parseFdPath(args[0]);
+  return parse(args[0]);
 }
 
 async function bytesOf(stream: ReadableStream<Uint8Array>): Promise<Uint8Array> {
@@ -105,7 +112,7 @@ function storeFileCalls(storage: Storage | undefined): Pick<HostHandler, "downlo
           const stream = body instanceof ReadableStream
             ? body
             : new Response((body ?? new Uint8Array()) as Uint8Array<ArrayBuffer>).body!;
-          await store().write(fdPath(args), stream);
+          await store().write(fdPath(args, parseFdFilePath), stream);
           return null;
         }
         case "files.delete": {

@@ -156,6 +156,26 @@ export function parseFdPath(path: string): string {
   return segments.join("/");
 }
 
+/**
+ * Parses the `fd://` path of a file to write, as {@linkcode parseFdPath}, refusing a path that
+ * ends in `/` (or the root): it names a folder, and writing there would make a file of its name.
+ *
+ * @example
+ * ```ts
+ * import { parseFdFilePath } from "./storage.ts";
+ * parseFdFilePath("fd://tables/roads.parquet"); // "tables/roads.parquet"
+ * ```
+ */
+export function parseFdFilePath(path: string): string {
+  const key = parseFdPath(path);
+  if (path.endsWith("/") || key === "") {
+    throw new ValidationError(
+      `Path "${path}" names a folder: add a file name to write to (fd://folder/file.csv)`,
+    );
+  }
+  return key;
+}
+
 /** The `fd://` URL of a key (folders end with `/`). */
 export function fdUrl(info: Pick<FileInfo, "key" | "isDirectory">): string {
   return `fd://${info.key}${info.isDirectory && info.key !== "" ? "/" : ""}`;

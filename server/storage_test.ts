@@ -3,6 +3,7 @@ import { ValidationError } from "../client/errors.ts";
 import {
   FileNotFoundError,
   LocalStorage,
+  parseFdFilePath,
   parseFdPath,
   removeStaleUploads,
   TooLargeError,
@@ -34,6 +35,13 @@ Deno.test("fd paths that could leave the root are refused", () => {
     ]
   ) {
     assert.throws(() => parseFdPath(bad), ValidationError, bad);
+  }
+});
+
+Deno.test("a path to write that ends in / names a folder and is refused with the fix", () => {
+  assert.equal(parseFdFilePath("fd://tables/roads.parquet"), "tables/roads.parquet");
+  for (const folder of ["fd://dir/", "fd://a/b/", "fd://"]) {
+    assert.throws(() => parseFdFilePath(folder), /names a folder: add a file name/, folder);
   }
 });
 

@@ -284,7 +284,9 @@ export async function upload(
     );
   }
   if (target.endsWith("/")) {
-    throw new ValidationError(`Cannot upload to the folder ${target}: give a file name`);
+    throw new ValidationError(
+      `Cannot upload to ${target}: the path names a folder: add a file name (fd://folder/file.csv)`,
+    );
   }
   if (!opts.transport && udfHost()) {
     if (length > HOST_UPLOAD_BYTES) {

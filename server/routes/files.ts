@@ -9,7 +9,7 @@ import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { type AppEnv, HttpError, readQuery } from "../_http.ts";
 import { MAX_SIGNED_URL_SECONDS, signedUrl, signPath } from "../signing.ts";
-import { fdUrl, fileDetails, parseFdPath } from "../storage.ts";
+import { fdUrl, fileDetails, parseFdFilePath, parseFdPath } from "../storage.ts";
 import { readSignedQuery, type RouteDeps } from "./_common.ts";
 
 const PathQuery = z.object({
@@ -33,9 +33,9 @@ const DeleteQuery = PathQuery.extend({
 /** Most entries `sign_prefix` signs in one answer. */
 const MAX_SIGNED_PREFIX = 10_000;
 
-function key(path: string): string {
+function key(path: string, parse = parseFdPath): string {
   try {
-    return parseFdPath(path);
+    return parse(path);
   } catch (err) {
     if (err instanceof ValidationError) throw new HttpError(400, err.message);
     throw err;
@@ -104,7 +104,7 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
   );
 
   async function upload(c: Context<AppEnv>): Promise<Response> {
-    const fileKey = key(readQuery(c, PathQuery).path);
+    const fileKey = key(readQuery(c, PathQuery).path, parseFdFilePath);
     const length = Number(c.req.header("content-length") ?? "0");
     if (length > deps.maxUploadBytes) {
       throw new HttpError(
