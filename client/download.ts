@@ -14,7 +14,7 @@ import { dirname, extname, isAbsolute, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import { withFileLock } from "./cache.ts";
 import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
-import { resolveFdPath, resolveInside, storageRoot } from "./file_path.ts";
+import { checkFdSegments, resolveFdPath, resolveInside, storageRoot } from "./file_path.ts";
 import type { Storage } from "./options.ts";
 import { udfHost } from "./host_channel.ts";
 
@@ -53,6 +53,7 @@ export function parseDownloadUrl(url: string): URL {
       `Cannot download ${url}: the scheme ${scheme}:// is not supported; use http(s)://, file:// or fd://`,
     );
   }
+  if (scheme === "fd") checkFdSegments(url);
   return parsed;
 }
 
@@ -120,7 +121,9 @@ async function fetchTo(url: URL, temp: string, opts: DownloadOptions): Promise<v
       await Deno.copyFile(source, temp);
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw error;
-      throw new FusedError(`Cannot download ${url.href}: there is no file at ${source}`);
+      // An fd:// file is named by its URL: its folder may be a service's.
+      const where = scheme === "fd" ? url.href : source;
+      throw new FusedError(`Cannot download ${url.href}: there is no file at ${where}`);
     }
     return;
   }

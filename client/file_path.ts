@@ -44,19 +44,56 @@ export function resolveInside(root: string, path: string, what = "path"): string
       `The ${what} is empty: give a relative path such as "folder/file.txt"`,
     );
   }
+  // The messages leave the root out: on a service the root is a folder of the service, and the
+  // error reaches the UDF and whoever called it.
   if (isAbsolute(path) || /^[A-Za-z]:[\\/]/.test(path)) {
     throw new ValidationError(
-      `The ${what} "${path}" is absolute: give a path relative to ${root}, such as "folder/file.txt"`,
+      `The ${what} "${path}" is absolute: give a path relative to its root, such as "folder/file.txt"`,
     );
   }
   const full = resolve(root, path);
   const inside = relative(resolve(root), full);
   if (inside.split(/[\\/]/)[0] === ".." || isAbsolute(inside)) {
     throw new ValidationError(
-      `The ${what} "${path}" leaves its root ${root}: remove the ".." parts`,
+      `The ${what} "${path}" leaves its root: remove the ".." parts`,
     );
   }
   return full;
+}
+
+/** The rule of `fd://` segments, in the words of every error that refuses a path for it. */
+const FD_SEGMENT_RULE =
+  "fd:// paths may not contain .. segments, nor . ones (even %-encoded): write fd://folder/file";
+
+/**
+ * Refuses an `fd://` URL whose text has a `..` or `.` segment, %-encoded or not, with an error
+ * that states the rule. It checks the text as written: parsing it as a URL would fold
+ * `fd://a/../../b` into `fd://a/b` without a word.
+ *
+ * @example
+ * ```ts
+ * import { checkFdSegments } from "./file_path.ts";
+ * checkFdSegments("fd://bucket/table/part0.parquet"); // fine
+ * try {
+ *   checkFdSegments("fd://../secret");
+ * } catch (error) {
+ *   console.log((error as Error).message); // … fd:// paths may not contain .. segments …
+ * }
+ * ```
+ */
+export function checkFdSegments(url: string): void {
+  const rest = url.replace(/^fd:\/\//i, "");
+  let text = rest;
+  try {
+    text = decodeURIComponent(rest);
+  } catch {
+    // A bad escape is refused where the path is read; its raw segments are checked here.
+  }
+  for (const segment of text.split(/[\\/]/)) {
+    if (segment === "." || segment === "..") {
+      throw new ValidationError(`Cannot use "${url}": ${FD_SEGMENT_RULE}`);
+    }
+  }
 }
 
 /**
@@ -168,6 +205,7 @@ export function resolveFdPath(url: string): string | null {
   if (!match) {
     throw new ValidationError(`"${url}" is not an fd:// URL: write it as fd://bucket/path`);
   }
+  checkFdSegments(url);
   let rest: string;
   try {
     rest = decodeURIComponent(match[1]);

@@ -2,7 +2,13 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
 import { NotSupportedError, ValidationError } from "./errors.ts";
-import { filePath, localFdRoot, resolveFdPath, resolveInside } from "./file_path.ts";
+import {
+  checkFdSegments,
+  filePath,
+  localFdRoot,
+  resolveFdPath,
+  resolveInside,
+} from "./file_path.ts";
 import { options } from "./options.ts";
 
 async function withDirs(fn: (data: string, temp: string) => void | Promise<void>): Promise<void> {
@@ -93,4 +99,21 @@ Deno.test("resolveFdPath refuses other schemes and escapes from the root", () =>
     options.fdPrefix = join(temp, "store");
     assert.throws(() => resolveFdPath("s3://bucket/x"), /not an fd:\/\/ URL/);
     assert.throws(() => resolveFdPath("fd://bucket/../../x"), ValidationError);
+  }));
+
+Deno.test("a refused fd:// path states the rule and names no folder", () =>
+  withDirs((data, temp) => {
+    options.fdPrefix = join(temp, "store");
+    for (const bad of ["fd://../x", "fd://a/../../b", "fd://a/%2e%2e/b", "fd://./a", "fd://.."]) {
+      for (const check of [() => resolveFdPath(bad), () => checkFdSegments(bad)]) {
+        assert.throws(check, (error: Error) => {
+          assert.ok(error instanceof ValidationError, bad);
+          assert.match(error.message, /fd:\/\/ paths may not contain \.\. segments/, bad);
+          assert.ok(!error.message.includes(temp), `${bad}: ${error.message} names the folder`);
+          return true;
+        });
+      }
+    }
+    checkFdSegments("fd://a/..b/c.d");
+    assert.throws(() => filePath("../x"), (error: Error) => !error.message.includes(data));
   }));

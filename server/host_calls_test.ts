@@ -11,7 +11,7 @@ import type { UdfEngine } from "../client/engine_types.ts";
 import { options } from "../client/options.ts";
 import { LocalEngine } from "../engine/mod.ts";
 import { LocalStorage } from "./storage.ts";
-import { serviceCallers } from "./runner.ts";
+import { localRunner, serviceCallers } from "./runner.ts";
 import { startServer } from "./serve.ts";
 
 const DOWNLOADER = `import * as fused from "fused";
@@ -142,6 +142,88 @@ Deno.test("on this machine, a UDF downloads from private addresses only when its
     await Deno.remove(root, { recursive: true });
   }
 });
+
+const FILE_CALLS = `import * as fused from "fused";
+export default async function udf({ url = "", to = "", upload = "" }) {
+  try {
+    if (upload) return { ok: await fused.api.upload(new TextEncoder().encode("x"), upload) };
+    return { ok: await fused.download(url, to || undefined) };
+  } catch (error) {
+    return { refused: String(error.message) };
+  }
+}`;
+
+for (
+  const host of [
+    // The service's own host for its users (server/runner.ts serviceCallers).
+    "the service's host",
+    // The service's runs answered by this process's SDK, whose fd:// is the service's folder.
+    "this process's SDK with fd:// on the service's folder",
+  ]
+) {
+  Deno.test(`refused fd:// paths of a UDF say the rule, never the service's folders (${host})`, async () => {
+    const root = await Deno.makeTempDir({ prefix: "fused-host-calls-" });
+    const data = join(root, "srv");
+    const sdk = host.startsWith("this process");
+    options.update({
+      cacheDirectory: join(root, "cache"),
+      dataDirectory: join(root, "local"),
+      fdPrefix: sdk ? join(data, "files") : null,
+    });
+    const engine = new LocalEngine({ dataDir: join(root, "engine"), maxWorkers: 1 });
+    const server = await startServer({
+      port: 0,
+      dataDir: data,
+      engine,
+      runner: sdk ? localRunner({ engine }) : undefined,
+      runTimeoutMs: 30_000,
+      quiet: true,
+    });
+    const run = async (parameters: Record<string, string>) => {
+      const query = new URLSearchParams({ ...parameters, cache_max_age: "0" });
+      const response = await fetch(`${server.baseUrl}/realtime/local/api/v1/run/udf?${query}`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${server.adminToken}`,
+          "content-type": "application/json",
+        },
+        body: JSON.stringify({
+          step_config: JSON.stringify({
+            udf: { name: "files", type: "deno_v1", code: FILE_CALLS, entrypoint: "default" },
+          }),
+        }),
+      });
+      const text = await response.text();
+      assert.equal(response.status, 200, text);
+      return JSON.parse(text) as { ok?: string; refused?: string };
+    };
+    try {
+      const rule = /fd:\/\/ paths may not contain \.\. segments/;
+      const cases: [Record<string, string>, RegExp][] = [
+        [{ url: "fd://../x" }, rule],
+        [{ url: "fd://../../x" }, rule],
+        [{ url: "fd://a/../../b" }, rule],
+        [{ url: "fd://a/%2e%2e/b" }, rule],
+        [{ url: "fd://./a" }, rule],
+        [{ url: "fd://..", to: "x" }, rule],
+        [{ url: "https://example.com/x", to: "../../x" }, /download path.*\.\./],
+      ];
+      if (!sdk) cases.push([{ upload: "fd://dir/" }, /names a folder: add a file name/]);
+      for (const [parameters, says] of cases) {
+        const answer = await run(parameters);
+        const what = JSON.stringify(parameters);
+        assert.equal(answer.ok, undefined, `${what} was not refused`);
+        assert.match(answer.refused!, says, what);
+        assert.ok(!answer.refused!.includes(root), `${what}: ${answer.refused} names a folder`);
+      }
+    } finally {
+      await server.close();
+      await engine.close();
+      options.reset();
+      await Deno.remove(root, { recursive: true });
+    }
+  });
+}
 
 Deno.test("an upload to an fd:// path ending in / is refused by the service's host, nothing written", async () => {
   const root = await Deno.makeTempDir({ prefix: "fused-host-calls-" });

@@ -149,7 +149,7 @@ export function parseFdPath(path: string): string {
   for (const segment of segments) {
     if (segment === "" || segment === "." || segment === "..") {
       throw new ValidationError(
-        `Path "${path}" contains an empty, "." or ".." segment: fd:// paths cannot leave their root`,
+        `Path "${path}" contains an empty, "." or ".." segment: fd:// paths may not contain .. segments, nor . or empty ones (write fd://folder/file)`,
       );
     }
   }
