@@ -27,13 +27,17 @@ export interface CorsOptions {
   origins?: string[];
 }
 
-/** Headers a public answer carries (for answers built outside the middleware, e.g. a memo). */
+// Headers a page may read besides the CORS-safelisted ones (Retry-After of a 429 among them).
+const EXPOSED = ["etag", "x-fused-cached", "x-cache", "content-disposition", "retry-after"];
+
+/**
+ * Headers a public answer carries, for answers built outside the middleware (the response memo,
+ * the rate limiter's 429).
+ */
 export const PUBLIC_CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   "access-control-allow-origin": "*",
-  "access-control-expose-headers": "etag, x-fused-cached, x-cache, content-disposition",
+  "access-control-expose-headers": EXPOSED.join(", "),
 });
-
-const EXPOSED = ["etag", "x-fused-cached", "x-cache", "content-disposition"];
 
 /** True for a path served without authentication (share tokens, signed URLs). */
 export function isPublicPath(path: string): boolean {

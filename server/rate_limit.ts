@@ -10,6 +10,7 @@
  * @module
  */
 import { errorResponse } from "./_http.ts";
+import { PUBLIC_CORS_HEADERS } from "./cors.ts";
 
 /** Options of {@linkcode RateLimiter}. */
 export interface RateLimitOptions {
@@ -82,7 +83,11 @@ export class RateLimiter {
     return Math.max(1, Math.ceil((1 - bucket.tokens) / this.#perMs / 1000));
   }
 
-  /** A 429 answer when the key has no request left, else null (the request may go on). */
+  /**
+   * A 429 answer when the key has no request left, else null (the request may go on). Only
+   * public routes have a key, so the answer carries their CORS headers: without them a browser
+   * shows a network error instead of "too many requests".
+   */
   refuse(key: string | null): Response | null {
     if (key === null) return null;
     const wait = this.take(key);
@@ -92,7 +97,7 @@ export class RateLimiter {
       `Too many requests for this token: the limit is ${
         Math.round(this.#perMs * 60_000)
       } a minute; retry after ${wait} s`,
-      { "retry-after": String(wait) },
+      { ...PUBLIC_CORS_HEADERS, "retry-after": String(wait) },
     );
   }
 

@@ -57,3 +57,38 @@ Deno.test("the service answers 429 with Retry-After past a token's limit and ser
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a 429 carries the CORS headers of a public answer, so a browser can read it", async () => {
+  const dir = await Deno.makeTempDir();
+  const runner: UdfRunner = () => Promise.reject(new Error("not reached: the tokens are unknown"));
+  const server = await startServer({
+    port: 0,
+    dataDir: dir,
+    runner,
+    quiet: true,
+    rateLimitPerMinute: 1,
+  });
+  try {
+    const headers = { origin: "https://maps.example.com" };
+    for (
+      const url of [
+        `${server.url}/fsh_${"3".repeat(32)}/run/tiles/0/0/0`,
+        `${server.baseUrl}/files/signed?path=fd://a.txt&expires=1&signature=${"0".repeat(64)}`,
+      ]
+    ) {
+      const first = await fetch(url, { headers });
+      assert.ok(first.status >= 400 && first.status < 429, `${url}: ${first.status}`);
+      const cors = first.headers.get("access-control-allow-origin");
+      await first.body?.cancel();
+      const limited = await fetch(url, { headers });
+      assert.equal(limited.status, 429, url);
+      assert.equal(limited.headers.get("access-control-allow-origin"), cors);
+      assert.equal(cors, "*");
+      assert.match(limited.headers.get("access-control-expose-headers") ?? "", /retry-after/);
+      assert.match((await limited.json()).detail, /Too many requests/);
+    }
+  } finally {
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
