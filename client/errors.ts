@@ -108,11 +108,35 @@ export class UdfTimeoutError extends FusedError {
   }
 }
 
+/**
+ * A reason of any kind as text, never throwing: `String` throws for an object without a
+ * prototype or whose `toString` throws, and a cancellation must not fail because of its reason.
+ */
+function describeReason(reason: unknown): string {
+  try {
+    return String(reason);
+  } catch {
+    // No usable toString: try its fields.
+  }
+  try {
+    const json = JSON.stringify(reason);
+    if (typeof json === "string") return json;
+  } catch {
+    // Cyclic, a BigInt inside, or a getter that throws.
+  }
+  try {
+    return Object.prototype.toString.call(reason);
+  } catch {
+    // A Proxy whose every trap throws.
+  }
+  return `a ${typeof reason} that cannot be shown as text`;
+}
+
 /** A run was cancelled through its AbortSignal. */
 export class UdfCancelledError extends FusedError {
-  /** Creates a cancellation error. */
+  /** Creates a cancellation error; any reason is described, whatever it is. */
   constructor(udfName: string, reason?: unknown) {
-    super(`UDF "${udfName}" was cancelled${reason ? `: ${String(reason)}` : ""}`);
+    super(`UDF "${udfName}" was cancelled${reason ? `: ${describeReason(reason)}` : ""}`);
     this.name = "UdfCancelledError";
   }
 }
