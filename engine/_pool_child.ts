@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { FusedError } from "../client/errors.ts";
 import type { UdfLogs } from "../client/errors.ts";
 import type { Udf } from "../client/udf.ts";
@@ -107,9 +107,51 @@ const RAW_CAP = 256 * 1024;
 /** A process must connect within this long, or it is taken as failed to start. */
 const CONNECT_TIMEOUT_MS = 60_000;
 
+/** How a UDF process's folder is named: `fused-udf-<pid of its host>-<random>`. */
+const FOLDER_NAME = /^fused-udf-(\d+)-[0-9a-f]+$/;
+/** Temp folders this load of the module has swept (once each is enough). */
+const swept = new Set<string>();
+
+/**
+ * Removes from `dir` the folders of UDF processes whose host is no longer running (a SIGKILLed
+ * host leaves its socket and empty `tmp` behind), as engine/_sandbox.ts removes their cgroups.
+ * The host's pid in the name decides: a folder of this process or of a running pid stays. Linux
+ * only, where `/proc` tells a running pid; elsewhere nothing is removed. A host in another pid
+ * namespace that shares the folder would look dead: keep such hosts' temp folders apart.
+ */
+function removeDeadHostFolders(dir: string): void {
+  try {
+    Deno.statSync("/proc/self");
+  } catch {
+    return;
+  }
+  try {
+    for (const entry of Deno.readDirSync(dir)) {
+      const owner = FOLDER_NAME.exec(entry.name)?.[1];
+      if (!owner || !entry.isDirectory || owner === String(Deno.pid)) continue;
+      try {
+        Deno.statSync(`/proc/${owner}`);
+      } catch {
+        try {
+          Deno.removeSync(join(dir, entry.name), { recursive: true });
+        } catch {
+          // another host removed it first, or it is not ours to remove
+        }
+      }
+    }
+  } catch {
+    // the folder cannot be listed: nothing to clean
+  }
+}
+
 /** Starts a UDF process for `job`'s key, in its own folder, listening for its connection. */
 export function spawnChild(job: Job, options: SpawnChildOptions): Child {
-  const folder = Deno.makeTempDirSync({ prefix: "fused-udf-" });
+  const folder = Deno.makeTempDirSync({ prefix: `fused-udf-${Deno.pid}-` });
+  // The first folder tells where they go (TMPDIR): the folders killed hosts left there go.
+  if (!swept.has(dirname(folder))) {
+    swept.add(dirname(folder));
+    removeDeadHostFolders(dirname(folder));
+  }
   const socket = join(folder, "s");
   const tempDir = join(folder, "tmp");
   Deno.mkdirSync(tempDir);
