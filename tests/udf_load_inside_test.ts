@@ -12,8 +12,7 @@ import * as fused from "../mod.ts";
 import * as api from "../client/api/mod.ts";
 import { Transport } from "../client/api/transport.ts";
 import { type RunningServer, startServer } from "../server/mod.ts";
-import { startWorker } from "../server/worker.ts";
-import { createDatabase } from "./_postgres.ts";
+import { withServiceAndWorker } from "./_service_with_worker.ts";
 
 /** The worker UDF the others compose. */
 const WORKER = `export default function udf({ n = 1 }: { n?: number }) {
@@ -300,25 +299,7 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const databaseUrl = await createDatabase("load_inside");
-    const dataDir = join(root, "scale");
-    const storageUrl = join(dataDir, "store");
-    const server = await startServer({
-      port: 0,
-      dataDir,
-      engine,
-      quiet: true,
-      databaseUrl,
-      storageUrl,
-    });
-    const worker = await startWorker({
-      databaseUrl,
-      storageUrl,
-      dataDir: join(dataDir, "worker"),
-      concurrency: 1,
-      quiet: true,
-    });
-    try {
+    await withServiceAndWorker("load_inside", join(root, "scale"), engine, async (server) => {
       const { alice } = await populate(server);
       const job = await api.startJob(fused.udf(batchUdf(), { name: "batch" }), {
         transport: alice.transport,
@@ -336,10 +317,7 @@ Deno.test({
       assert.equal(result.loaded, "worker");
       assert.equal(result.byName, 60);
       assert.match(result.private.refused, /No UDF "secret" of bob that the caller may read/);
-    } finally {
-      await worker.close();
-      await server.close();
-    }
+    });
   },
 });
 

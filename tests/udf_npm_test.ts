@@ -12,8 +12,7 @@ import * as api from "../client/api/mod.ts";
 import { Transport } from "../client/api/transport.ts";
 import { NPM_LOCK_METADATA_KEY } from "../client/udf.ts";
 import { type RunningServer, startServer } from "../server/mod.ts";
-import { startWorker } from "../server/worker.ts";
-import { createDatabase } from "./_postgres.ts";
+import { withServiceAndWorker } from "./_service_with_worker.ts";
 
 const GEO = `import { latLngToCell } from "npm:h3-js@4.1.0";
 import * as turf from "npm:@turf/turf@7";
@@ -151,35 +150,14 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
   fn: async () => {
-    const databaseUrl = await createDatabase("udf_npm");
-    const dataDir = join(root, "scale");
-    const storageUrl = join(dataDir, "store");
-    const server = await startServer({
-      port: 0,
-      dataDir,
-      engine,
-      quiet: true,
-      databaseUrl,
-      storageUrl,
-    });
-    const worker = await startWorker({
-      databaseUrl,
-      storageUrl,
-      dataDir: join(dataDir, "worker"),
-      concurrency: 1,
-      quiet: true,
-    });
-    try {
+    await withServiceAndWorker("udf_npm", join(root, "scale"), engine, async (server) => {
       const saved = await saveGeo(server, server.adminToken);
       assert.equal(saved.status, 201, JSON.stringify(saved.body));
       const transport = new Transport({ baseUrl: server.baseUrl, token: server.adminToken });
       const [result, logs] = await batchResult(transport, fused.Udf.fromJSON(saved.body.udf_body));
       assert.match(logs, /Job started on worker/);
       assertGeo(result, "fused worker");
-    } finally {
-      await worker.close();
-      await server.close();
-    }
+    });
   },
 });
 
