@@ -17,14 +17,20 @@
  * A refusal is a {@linkcode HostCallRefused}: it names the rule and how to allow what is
  * legitimate.
  *
- * Gap: the address check and the fetch resolve a name separately, so a DNS server that answers
- * a public address, then a private one (DNS rebinding, TTL 0) can still get one request through.
- * Deno's `fetch` cannot be told which address to connect to.
+ * Names are checked where they are connected: the request goes through `node:http(s)` with a
+ * `lookup` that refuses unless every address the name resolves to is public, and the socket then
+ * connects to exactly those addresses. (A check before Deno's `fetch` would resolve the name a
+ * second time, which a DNS server answering a public, then a private address would get past.)
  *
  * @module
  */
 import ipaddr from "ipaddr.js";
+import dns from "node:dns";
+import http from "node:http";
+import https from "node:https";
+import type { LookupFunction } from "node:net";
 import { relative, sep } from "node:path";
+import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
 import { FusedError } from "../client/errors.ts";
 import type { CallerPolicy } from "../client/engine_types.ts";
@@ -127,26 +133,23 @@ function listed(net: string[], url: URL): boolean {
   });
 }
 
-async function addressesOf(hostname: string): Promise<string[]> {
-  const bare = hostname.replace(/^\[|\]$/g, "");
-  if (ipaddr.isValid(bare)) return [bare];
-  if (bare === "localhost" || bare.endsWith(".localhost")) return ["127.0.0.1", "::1"];
-  const found: string[] = [];
-  for (const kind of ["A", "AAAA"] as const) {
-    try {
-      found.push(...await Deno.resolveDns(bare, kind));
-    } catch (error) {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    }
-  }
-  return found;
+function refusePrivate(url: URL, scope: NetworkScope, address: string): HostCallRefused {
+  const hostPort = url.port ? `${url.hostname}:${url.port}` : url.hostname;
+  return new HostCallRefused(
+    `Fetching ${url.href}`,
+    `${url.hostname} is not a public address (${address}: loopback, link-local, private or reserved), which UDFs do not reach through their host`,
+    scope.policy.privateNetwork === "listed"
+      ? `Name the host in the run's allowNet list: allowNet: ["${hostPort}"]`
+      : "The service's operator may allow it: fused serve --allow-private-network",
+  );
 }
 
 /**
  * Throws unless the run may fetch `url` through its host: http(s) only, network allowed, a host
- * it names (when it names hosts), and addresses the caller may reach.
+ * it names (when it names hosts), an address literal the caller may reach. Answers whether the
+ * name's addresses must still be checked when they are connected ("public") or not ("any").
  */
-export async function checkFetch(url: URL, scope: NetworkScope): Promise<void> {
+export function checkFetch(url: URL, scope: NetworkScope): "any" | "public" {
   const what = `Fetching ${url.href}`;
   if (url.protocol !== "http:" && url.protocol !== "https:") {
     throw new HostCallRefused(
@@ -171,30 +174,66 @@ export async function checkFetch(url: URL, scope: NetworkScope): Promise<void> {
       `Add "${hostPort}" to allowNet`,
     );
   }
-  const privateOk = scope.policy.privateNetwork === "always" ||
-    (scope.policy.privateNetwork === "listed" && named);
-  if (privateOk) return;
-  let addresses: string[];
-  try {
-    addresses = await addressesOf(url.hostname);
-  } catch (error) {
-    throw new FusedError(`Cannot download ${url.href}: ${(error as Error).message}`, {
-      cause: error,
+  if (
+    scope.policy.privateNetwork === "always" || (scope.policy.privateNetwork === "listed" && named)
+  ) {
+    return "any";
+  }
+  const bare = url.hostname.replace(/^\[|\]$/g, "");
+  if (bare === "localhost" || bare.endsWith(".localhost")) throw refusePrivate(url, scope, bare);
+  if (ipaddr.isValid(bare) && !isPublic(bare)) throw refusePrivate(url, scope, bare);
+  return "public";
+}
+
+/** A `lookup` for node:net that answers only when every address of the name is public. */
+function publicLookup(url: URL, scope: NetworkScope): LookupFunction {
+  return (hostname, options, callback) => {
+    dns.lookup(hostname, { all: true, family: options.family ?? 0 }, (error, addresses) => {
+      if (error) return callback(error, "", 0);
+      const hidden = addresses.find((a) => !isPublic(a.address));
+      if (hidden) return callback(refusePrivate(url, scope, hidden.address), "", 0);
+      if (options.all) {
+        return (callback as (e: null, a: dns.LookupAddress[]) => void)(null, addresses);
+      }
+      callback(null, addresses[0].address, addresses[0].family);
     });
-  }
-  if (addresses.length === 0) {
-    throw new FusedError(`Cannot download ${url.href}: the name ${url.hostname} does not resolve`);
-  }
-  const hidden = addresses.find((address) => !isPublic(address));
-  if (hidden !== undefined) {
-    throw new HostCallRefused(
-      what,
-      `${url.hostname} is a loopback, link-local or private address (${hidden}), which UDFs do not reach through their host`,
-      scope.policy.privateNetwork === "listed"
-        ? `Name the host in the run's allowNet list: allowNet: ["${hostPort}"]`
-        : "The service's operator may allow it: fused serve --allow-private-network",
-    );
-  }
+  };
+}
+
+/** One GET through node:http(s), as a web Response; redirects are not followed. */
+function request(
+  url: URL,
+  lookup: LookupFunction | undefined,
+  init: { signal?: AbortSignal; headers?: HeadersInit },
+): Promise<Response> {
+  const client = url.protocol === "https:" ? https : http;
+  return new Promise((resolve, reject) => {
+    const req = client.request(url, {
+      method: "GET",
+      headers: Object.fromEntries(new Headers(init.headers)),
+      lookup,
+      signal: init.signal,
+    }, (res) => {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(res.headers)) {
+        for (const one of Array.isArray(value) ? value : value === undefined ? [] : [value]) {
+          headers.append(name, one);
+        }
+      }
+      const status = res.statusCode ?? 502;
+      const empty = status === 204 || status === 205 || status === 304;
+      if (empty) res.resume();
+      resolve(
+        new Response(empty ? null : Readable.toWeb(res) as ReadableStream<Uint8Array>, {
+          status,
+          statusText: res.statusMessage,
+          headers,
+        }),
+      );
+    });
+    req.on("error", reject);
+    req.end();
+  });
 }
 
 /**
@@ -212,12 +251,16 @@ export async function fetchChecked(
 ): Promise<Response> {
   let current = url;
   for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
-    await checkFetch(current, scope);
+    const reach = checkFetch(current, scope);
     let response: Response;
     try {
-      response = await fetch(current, { ...init, redirect: "manual" });
+      response = await request(
+        current,
+        reach === "public" ? publicLookup(current, scope) : undefined,
+        init,
+      );
     } catch (error) {
-      if (init.signal?.aborted) throw error;
+      if (init.signal?.aborted || error instanceof HostCallRefused) throw error;
       throw new FusedError(`Cannot download ${current.href}: ${(error as Error).message}`, {
         cause: error,
       });

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
+import { lookup } from "node:dns/promises";
 import { join } from "node:path";
+import ipaddr from "ipaddr.js";
 import { LOCAL_POLICY } from "../client/engine_types.ts";
 import {
   checkFetch,
@@ -9,6 +11,7 @@ import {
   writeCapped,
 } from "./_host_policy.ts";
 
+const isPublicAddress = (address: string) => ipaddr.process(address).range() === "unicast";
 const SERVICE = { ...LOCAL_POLICY, privateNetwork: "never" as const };
 
 Deno.test("openInside reads files of the data folder and nothing a path or symlink leads to outside", async () => {
@@ -53,22 +56,22 @@ Deno.test("openInside reads files of the data folder and nothing a path or symli
   }
 });
 
-Deno.test("checkFetch needs network, a listed host and a public address", async () => {
-  const refuses = async (
+Deno.test("checkFetch needs network, a listed host and a public address", () => {
+  const refuses = (
     url: string,
     net: boolean | string[],
     policy: typeof LOCAL_POLICY,
     says: RegExp,
   ) => {
-    await assert.rejects(
+    assert.throws(
       () => checkFetch(new URL(url), { net, policy }),
       (error: Error) => error instanceof HostCallRefused && says.test(error.message),
       url,
     );
   };
-  await refuses("http://example.com/a", false, LOCAL_POLICY, /does not allow network.*allowNet/);
-  await refuses("http://example.com/a", ["other.org"], LOCAL_POLICY, /not in the run's allowNet/);
-  await refuses("ftp://example.com/a", true, LOCAL_POLICY, /ftp:/);
+  refuses("http://example.com/a", false, LOCAL_POLICY, /does not allow network.*allowNet/);
+  refuses("http://example.com/a", ["other.org"], LOCAL_POLICY, /not in the run's allowNet/);
+  refuses("ftp://example.com/a", true, LOCAL_POLICY, /ftp:/);
   for (
     const url of [
       "http://127.0.0.1:8783/v1/user/self",
@@ -83,17 +86,58 @@ Deno.test("checkFetch needs network, a listed host and a public address", async 
       "http://0x7f.1/",
     ]
   ) {
-    await refuses(url, true, SERVICE, /loopback, link-local or private.*--allow-private-network/);
-    await refuses(url, true, LOCAL_POLICY, /loopback, link-local or private.*allowNet/);
+    refuses(url, true, SERVICE, /not a public address.*--allow-private-network/);
+    refuses(url, true, LOCAL_POLICY, /not a public address.*allowNet/);
   }
-  // Allowed: the operator's flag, or (on this machine) the host named in the run's list.
-  await checkFetch(new URL("http://127.0.0.1:9/"), {
-    net: true,
-    policy: { ...SERVICE, privateNetwork: "always" },
+  // A name is checked when it is connected; allowed: the operator's flag, or a listed host here.
+  assert.equal(
+    checkFetch(new URL("http://example.com/"), { net: true, policy: SERVICE }),
+    "public",
+  );
+  assert.equal(
+    checkFetch(new URL("http://127.0.0.1:9/"), {
+      net: true,
+      policy: { ...SERVICE, privateNetwork: "always" },
+    }),
+    "any",
+  );
+  assert.equal(
+    checkFetch(new URL("http://127.0.0.1:9/"), { net: ["127.0.0.1:9"], policy: LOCAL_POLICY }),
+    "any",
+  );
+  refuses("http://127.0.0.1:9/", ["127.0.0.1:9"], SERVICE, /--allow-private-network/);
+  refuses("http://127.0.0.1:10/", ["127.0.0.1:9"], LOCAL_POLICY, /allowNet list/);
+});
+
+Deno.test("a name that resolves to a private address is refused when it is connected", async () => {
+  // This machine's own name resolves (through /etc/hosts) to a loopback or private address.
+  const name = Deno.hostname();
+  const [{ address }] = await lookup(name, { all: true });
+  assert.ok(!isPublicAddress(address), `${name} resolves to the public ${address} here`);
+  let hits = 0;
+  const server = Deno.serve({ hostname: "0.0.0.0", port: 0, onListen() {} }, () => {
+    hits++;
+    return new Response("inside");
   });
-  await checkFetch(new URL("http://127.0.0.1:9/"), { net: ["127.0.0.1:9"], policy: LOCAL_POLICY });
-  await refuses("http://127.0.0.1:9/", ["127.0.0.1:9"], SERVICE, /--allow-private-network/);
-  await refuses("http://127.0.0.1:10/", ["127.0.0.1:9"], LOCAL_POLICY, /allowNet list/);
+  const url = new URL(`http://${name}:${server.addr.port}/`);
+  try {
+    await assert.rejects(
+      () => fetchChecked(url, { net: true, policy: SERVICE }, {}),
+      (error: Error) =>
+        error instanceof HostCallRefused && error.message.includes(`(${address}:`) &&
+        /--allow-private-network/.test(error.message),
+    );
+    assert.equal(hits, 0, "the private address was never asked");
+    // The same name with the operator's flag: the request goes through.
+    const response = await fetchChecked(url, {
+      net: true,
+      policy: { ...SERVICE, privateNetwork: "always" },
+    }, {});
+    assert.equal(await response.text(), "inside");
+    assert.equal(hits, 1);
+  } finally {
+    await server.shutdown();
+  }
 });
 
 Deno.test("fetchChecked checks every redirect before following it", async () => {
