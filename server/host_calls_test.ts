@@ -248,3 +248,60 @@ Deno.test("an upload to an fd:// path ending in / is refused by the service's ho
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test({
+  name: "a batch job's downloads follow the operator's policy, as the service's own runs do",
+  sanitizeResources: false,
+  sanitizeOps: false,
+  fn: async () => {
+    const root = await Deno.makeTempDir({ prefix: "fused-host-calls-" });
+    options.update({ cacheDirectory: join(root, "cache"), dataDirectory: join(root, "local") });
+    const files = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen() {} },
+      () => new Response("team file server"),
+    );
+    const engine = new LocalEngine({ dataDir: join(root, "engine"), maxWorkers: 1 });
+    const { udf } = await import("../client/udf.ts");
+    const { startJob, jobWaitForJob, jobGetResults } = await import("../client/api/mod.ts");
+    const { Transport } = await import("../client/api/transport.ts");
+    const url = `http://127.0.0.1:${files.addr.port}/a.txt`;
+    const job = udf(DOWNLOADER.replace('url = ""', `url = ${JSON.stringify(url)}`), {
+      name: "fetch_job",
+    });
+    try {
+      for (const allow of [false, true]) {
+        const server = await startServer({
+          port: 0,
+          dataDir: join(root, `server-${allow}`),
+          engine,
+          quiet: true,
+          jobs: { pollMs: 50 },
+          udfPolicy: allow ? { privateNetwork: "always" } : undefined,
+        });
+        try {
+          const transport = new Transport({ baseUrl: server.baseUrl, token: server.adminToken });
+          const started = await startJob(job, { transport });
+          const done = await jobWaitForJob(started, {
+            transport,
+            pollIntervalSeconds: 0.05,
+            timeout: 60,
+          });
+          assert.equal(done.state, "succeeded");
+          const [result] = await jobGetResults(started, { transport }) as {
+            ok?: string;
+            refused?: string;
+          }[];
+          if (allow) assert.deepEqual(result, { ok: "team file server" });
+          else assert.match(result.refused!, /not a public address.*--allow-private-network/);
+        } finally {
+          await server.close();
+        }
+      }
+    } finally {
+      await engine.close();
+      await files.shutdown();
+      options.reset();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});

@@ -177,7 +177,10 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     // On a shared database, jobs go through its queue to `fused worker` processes.
     jobs = registry instanceof PostgresRegistry
       ? new JobQueue(registry, databaseUrl!, { instanceTypes: options.jobs?.instanceTypes })
-      : new JobRunner(registry, { dataDir, filesDir, callersDir }, options.jobs);
+      : new JobRunner(registry, { dataDir, filesDir, callersDir }, {
+        udfPolicy: options.udfPolicy,
+        ...options.jobs,
+      });
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
     const admin = await bootstrapAdmin(registry, dataDir);
     let runner = options.runner;

@@ -19,6 +19,12 @@
  *
  * @module
  */
+import type { CallerPolicy } from "../client/engine_types.ts";
+import {
+  UDF_POLICY_HELP,
+  UDF_POLICY_OPTIONS,
+  udfPolicy as parsePolicy,
+} from "./udf_policy_flags.ts";
 import { hostname } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
@@ -62,6 +68,8 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Print nothing. */
   quiet?: boolean;
+  /** What the operator lets users' UDFs reach (the same flags as `fused serve`'s). */
+  udfPolicy?: Partial<CallerPolicy>;
 }
 
 /** A running worker. */
@@ -148,6 +156,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     dataDir: join(options.dataDir, "udf"),
     storage,
     find: registryFinder(registry),
+    policy: options.udfPolicy,
   });
   const active = new Map<string, ActiveAttempt>();
   let closing = false;
@@ -312,6 +321,7 @@ Options:
                       (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for S3)
   --concurrency N     jobs run at once (default 2)
   --data-dir PATH     this worker's own folder (default a new temp folder)
+${UDF_POLICY_HELP}
   -h, --help          this help`;
 
 /** `fused worker`: parses the command line and works until SIGINT or SIGTERM. */
@@ -325,6 +335,7 @@ export async function main(args: string[]): Promise<number> {
         storage: { type: "string" },
         concurrency: { type: "string" },
         "data-dir": { type: "string" },
+        ...UDF_POLICY_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -356,6 +367,11 @@ export async function main(args: string[]): Promise<number> {
     console.error(`Invalid --concurrency "${values.concurrency}": use a whole number from 1 to 64`);
     return 2;
   }
+  const udfPolicy = parsePolicy(values);
+  if (typeof udfPolicy === "string") {
+    console.error(udfPolicy);
+    return 2;
+  }
   const dataDir = values["data-dir"] ?? await Deno.makeTempDir({ prefix: "fused-worker-" });
   let worker: RunningWorker;
   try {
@@ -364,6 +380,7 @@ export async function main(args: string[]): Promise<number> {
       storageUrl,
       dataDir,
       concurrency,
+      udfPolicy,
     });
   } catch (err) {
     console.error(`fused worker: ${(err as Error).message}`);

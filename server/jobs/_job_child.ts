@@ -60,6 +60,7 @@ async function main(specPath: string): Promise<number> {
     dataDir: spec.callersDir,
     storage: new LocalStorage(spec.filesDir),
     find: jobFinder(spec.callsDir, spec.ownerId),
+    policy: spec.policy,
   });
   const results: ChildExit["results"] = [];
   try {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { CallerPolicy } from "../../client/engine_types.ts";
 import type { UdfJson } from "../../client/udf_json.ts";
 import type { JobResultFile } from "../registry/mod.ts";
 import type { InstanceLimits } from "./instance_types.ts";
@@ -50,6 +51,8 @@ export interface ChildSpec {
   callersDir: string;
   /** Where the process asks the runner for saved UDFs by name (see _saved_calls.ts). */
   callsDir: string;
+  /** What the operator lets users' UDFs reach (over runner.ts's `SERVICE_POLICY`). */
+  policy?: Partial<CallerPolicy>;
 }
 
 /** `exit.json`: the outcome of a job's process. */

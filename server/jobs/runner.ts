@@ -16,6 +16,7 @@
  *
  * @module
  */
+import type { CallerPolicy } from "../../client/engine_types.ts";
 import { join, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { ValidationError } from "../../client/errors.ts";
@@ -40,6 +41,8 @@ export interface JobRunnerOptions {
   pollMs?: number;
   /** Time between SIGTERM and SIGKILL when a job is stopped, in milliseconds (default 3000). */
   killGraceMs?: number;
+  /** What the operator lets users' UDFs reach, as for the service's own runs. */
+  udfPolicy?: Partial<CallerPolicy>;
 }
 
 /** What a job is asked to do: UDF steps and the environment of its UDFs. */
@@ -126,6 +129,7 @@ export class JobRunner implements JobService {
   readonly #callersDir: string;
   readonly #pollMs: number;
   readonly #killGraceMs: number;
+  readonly #udfPolicy: Partial<CallerPolicy> | undefined;
   readonly #active = new Map<string, ActiveJob>();
   readonly #lastTimestamp = new Map<string, number>();
   #scheduling: Promise<void> = Promise.resolve();
@@ -149,6 +153,7 @@ export class JobRunner implements JobService {
     this.instanceTypes = options.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
     this.#pollMs = options.pollMs ?? 100;
     this.#killGraceMs = options.killGraceMs ?? 3000;
+    this.#udfPolicy = options.udfPolicy;
   }
 
   /** Picks up jobs left running or pending by an earlier service, then starts queued jobs. */
@@ -285,6 +290,7 @@ export class JobRunner implements JobService {
       ownerId: job.ownerId,
       callersDir: this.#callersDir,
       callsDir: join(runDir, "calls"),
+      policy: this.#udfPolicy,
     };
     try {
       await Deno.mkdir(spec.engineDir, { recursive: true, mode: 0o700 });
