@@ -176,6 +176,34 @@ async function loadUdf(args: unknown[], scope: HostCallScope): Promise<HostCallA
 }
 
 /**
+ * Makes `dir` (a folder under `dataDir`) one level at a time, never through a link that leads
+ * outside `dataDir`, and answers its real path: nothing is created outside before a check.
+ */
+async function folderInside(dataDir: string, dir: string): Promise<string> {
+  await Deno.mkdir(dataDir, { recursive: true });
+  const root = await Deno.realPath(dataDir);
+  let current = root;
+  for (const part of relative(dataDir, dir).split(/[\\/]/).filter((p) => p !== "")) {
+    const next = join(current, part);
+    const stat = await Deno.lstat(next).catch(() => undefined);
+    if (!stat) {
+      await Deno.mkdir(next).catch((error) => {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      });
+    }
+    current = await Deno.realPath(next);
+    if (!isInside(root, current) || !(await Deno.stat(current)).isDirectory) {
+      throw new HostCallRefused(
+        `Writing into ${relative(dataDir, dir)}`,
+        "its folder leads outside the caller's data folder, or is not a folder",
+        "Download to a path whose folders are plain folders of fused.filePath()",
+      );
+    }
+  }
+  return current;
+}
+
+/**
  * `fused.download` for a UDF: the URL is checked as the caller may reach it, the file is written
  * once (under a lock, whole or not at all) at a path whose real folder is inside the caller's
  * data folder.
@@ -185,16 +213,7 @@ async function download(args: unknown[], scope: HostCallScope): Promise<HostCall
   const policy = caller.policy ?? LOCAL_POLICY;
   const url = parseDownloadUrl(text(args[0], "The URL to download"));
   const target = resolveInside(caller.dataDir, text(args[1], "The download path"), "download path");
-  await Deno.mkdir(dirname(target), { recursive: true });
-  const root = await Deno.realPath(caller.dataDir);
-  const folder = await Deno.realPath(dirname(target));
-  if (!isInside(root, folder)) {
-    throw new HostCallRefused(
-      `Writing ${relative(caller.dataDir, target)}`,
-      "its folder leads outside the caller's data folder",
-      "Download to a path whose folders are not symlinks",
-    );
-  }
+  const folder = await folderInside(caller.dataDir, dirname(target));
   const path = join(folder, basename(target));
   const network: NetworkScope = { net: scope.net, policy };
   const what = `Downloading ${url.href}`;
