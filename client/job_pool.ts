@@ -233,7 +233,7 @@ export class JobPool {
     const counts = this.status();
     // Cancelled tasks finish instantly; counting them would inflate the rate after a cancel.
     const finished = counts.success + counts.error + counts.timeout;
-    const elapsedMs = this.totalTime();
+    const elapsedMs = this.totalTime() * 1000;
     const first = counts.error + counts.timeout > 0
       ? this.#tasks.find((t) => t.status === "error" || t.status === "timeout")
       : undefined;
@@ -301,17 +301,17 @@ export class JobPool {
     return again.length;
   }
 
-  /** Milliseconds from the start (or last retry) to the last finished task, or to now. */
+  /** Seconds from the start (or last retry) to the last finished task, or to now, as fused-py. */
   totalTime(): number {
     // The latest end is tracked as tasks end: this runs on every progress update.
     const end = this.done() && this.#lastEndedAt ? this.#lastEndedAt : performance.now();
-    return Math.max(0, end - this.#startedAt);
+    return Math.max(0, end - this.#startedAt) / 1000;
   }
 
-  /** Milliseconds each task took; null for tasks not finished. */
+  /** Seconds each task took, as fused-py; null for tasks not finished. */
   times(): (number | null)[] {
     return this.#tasks.map((t) =>
-      t.startedAt !== undefined && t.endedAt !== undefined ? t.endedAt - t.startedAt : null
+      t.startedAt !== undefined && t.endedAt !== undefined ? (t.endedAt - t.startedAt) / 1000 : null
     );
   }
 
@@ -520,7 +520,7 @@ export class JobPool {
     const times = this.times();
     return this.#argColumnsTable(this.#tasks.map((t) => t.args), {
       status: this.#tasks.map((t) => t.status),
-      time: times.map((t) => (t === null ? null : t / 1000)),
+      time: times,
       logs: this.logs(),
       result: this.#tasks.map((t) =>
         t.status !== "success"

@@ -225,3 +225,17 @@ Deno.test("a pool of 150,000 tasks finishes and reports its total time", async (
   assert.equal(pool.status().success, 150_000);
   assert.ok(Number.isFinite(pool.totalTime()));
 });
+
+Deno.test("totalTime and times are seconds, as fused-py's timedelta", async () => {
+  const run: RunTask = async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    return response(1);
+  };
+  const pool = new JobPool(run, [{ i: 0 }, { i: 1 }], { maxWorkers: 2 });
+  await pool.wait({ progress: false });
+  assert.ok(pool.totalTime() >= 0.25 && pool.totalTime() < 10, `totalTime ${pool.totalTime()}`);
+  for (const t of pool.times()) assert.ok(t !== null && t >= 0.25 && t < 10, `time ${t}`);
+  assert.ok(pool.progress().elapsedMs >= 250);
+  const time = pool.df().getChild("time")!.toArray() as number[];
+  assert.ok(time.every((t) => t >= 0.25 && t < 10));
+});

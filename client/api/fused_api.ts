@@ -241,7 +241,7 @@ export class FusedAPI {
     return cancelJob(job, this.#with({}));
   }
 
-  /** How long a job ran, in milliseconds. */
+  /** How long a job ran, in seconds as fused-py. */
   getExecTime(job: JobRef): Promise<number> {
     return getExecTime(job, this.#with({}));
   }
