@@ -10,6 +10,7 @@ import {
   FusedError,
   HttpError,
   NotSupportedError,
+  TimeoutError,
   UdfCancelledError,
   UdfRuntimeError,
   ValidationError,
@@ -382,7 +383,10 @@ export interface WaitForJobOptions extends ApiCallOptions {
   timeout?: number;
 }
 
-/** Waits until a job has finished; returns its final status. Throws when `timeout` passes. */
+/**
+ * Waits until a job has finished; returns its final status. Throws `TimeoutError` when `timeout`
+ * passes, as fused-py.
+ */
 export async function waitForJob(
   job: JobRef,
   opts: WaitForJobOptions = {},
@@ -394,7 +398,7 @@ export async function waitForJob(
     if (isTerminal(status)) return status;
     const left = deadline - Date.now();
     if (left <= 0) {
-      throw new FusedError(
+      throw new TimeoutError(
         `Job ${jobId(job)} did not finish within ${opts.timeout} s (status ${
           status.job_status ?? status.status
         }): wait longer or check its logs`,

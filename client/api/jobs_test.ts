@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NotSupportedError, ValidationError } from "../errors.ts";
+import { FusedError, NotSupportedError, TimeoutError, ValidationError } from "../errors.ts";
 import { udf } from "../udf.ts";
 import { serve, withScope } from "./_test_util.ts";
 import {
@@ -107,6 +107,27 @@ Deno.test("waitForJob polls the status until the job is finished", async () => {
       await assert.rejects(
         waitForJob("j1", { transport, pollIntervalSeconds: 0.01, timeout: 0.05 }),
         /Job j1 did not finish within 0.05 s/,
+      );
+    });
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("waitForJob past its timeout throws TimeoutError, as fused-py", async () => {
+  const server = serve(() =>
+    Response.json({ job_id: "j1", status: "running", job_status: "running" })
+  );
+  try {
+    await withScope({}, async () => {
+      const transport = new Transport({ baseUrl: server.url, token: "t" });
+      await assert.rejects(
+        waitForJob("j1", { transport, pollIntervalSeconds: 0.01, timeout: 0.05 }),
+        (err: Error) => {
+          assert.ok(err instanceof TimeoutError && err instanceof FusedError);
+          assert.equal(err.name, "TimeoutError");
+          return true;
+        },
       );
     });
   } finally {
