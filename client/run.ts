@@ -10,6 +10,7 @@ import { DEFAULT_UDF_CACHE_MAX_AGE, parseCacheMaxAge } from "./cache_max_age.ts"
 import { cacheKey, readCache, withCacheLock, writeCache } from "./cache.ts";
 import {
   FusedError,
+  NotSupportedError,
   UdfCancelledError,
   type UdfLogs,
   UdfRuntimeError,
@@ -175,6 +176,27 @@ const RUN_OPTION_KEYS = new Set([
   "ignoreUnknownArguments",
 ]);
 
+/**
+ * fused-py's underscore run options: the TypeScript option each one is, or what to use instead.
+ * They are never UDF parameters, as in fused-py.
+ */
+const UNDERSCORE_OPTIONS: Readonly<Record<string, { option: keyof RunOptions } | { use: string }>> =
+  {
+    _ignore_unknown_arguments: { option: "ignoreUnknownArguments" },
+    _return_response: { use: "call fused.runDetailed(udf, options), which returns the response" },
+    _dtype_out_vector: { use: "set fused.options.defaultDtypeOutVector" },
+    _dtype_out_raster: { use: "set fused.options.defaultDtypeOutRaster" },
+    _cancel_callback: { use: "pass signal: an AbortSignal (new AbortController().signal)" },
+    _client_id: { use: "set fused.options.realtimeClientId" },
+  };
+
+/** A fused-py underscore option as its TypeScript option, or the error that names the spelling. */
+function underscoreOption(key: string): keyof RunOptions {
+  const row = UNDERSCORE_OPTIONS[key];
+  if ("option" in row) return row.option;
+  throw new NotSupportedError(`fused-py's ${key} is not a run option here: ${row.use}`);
+}
+
 function splitOptions(all: RunOptions & Record<string, unknown>): {
   opts: RunOptions;
   parameters: Record<string, unknown>;
@@ -183,6 +205,7 @@ function splitOptions(all: RunOptions & Record<string, unknown>): {
   const parameters: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(all)) {
     if (RUN_OPTION_KEYS.has(key)) opts[key] = value;
+    else if (Object.hasOwn(UNDERSCORE_OPTIONS, key)) opts[underscoreOption(key)] ??= value;
     else if (value !== undefined) parameters[key] = value;
   }
   return { opts: opts as RunOptions, parameters: { ...parameters, ...(all.parameters ?? {}) } };

@@ -63,6 +63,34 @@ Deno.test("ignoreUnknownArguments drops the parameters the UDF does not take", a
   });
 });
 
+Deno.test("fused-py's underscore run options are mapped or refused, never passed to the UDF", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(DOUBLE, { name: "underscore_double" });
+    const value = await fused.run(u, {
+      n: 3,
+      colour: "red",
+      _ignore_unknown_arguments: true,
+      verbose: false,
+    });
+    assert.deepEqual(value, { n: 3, doubled: 6 });
+    const refused: [string, unknown, RegExp][] = [
+      ["_return_response", true, /fused\.runDetailed\(udf, options\)/],
+      ["_dtype_out_vector", "csv", /fused\.options\.defaultDtypeOutVector/],
+      ["_dtype_out_raster", "png", /fused\.options\.defaultDtypeOutRaster/],
+      ["_cancel_callback", () => false, /signal: an AbortSignal/],
+      ["_client_id", "abc", /fused\.options\.realtimeClientId/],
+    ];
+    for (const [name, given, spelling] of refused) {
+      await assert.rejects(fused.run(u, { n: 1, [name]: given, verbose: false }), (err: Error) => {
+        assert.ok(err instanceof fused.NotSupportedError, name);
+        assert.match(err.message, new RegExp(`fused-py's ${name}`));
+        assert.match(err.message, spelling);
+        return true;
+      });
+    }
+  });
+});
+
 Deno.test("run takes udf.job(params) and runs the UDF with the job's parameters", async () => {
   await withTempCache(async () => {
     const u = fused.udf(DOUBLE, { name: "job_double" });
