@@ -172,9 +172,9 @@ Deno.test("collect puts other results in a result column, and df/argDf describe 
   const run: RunTask = (args) => Promise.resolve(response({ double: (args.n as number) * 2 }));
   const pool = new JobPool(run, [{ n: 1 }, { n: 2 }]);
   const table = await pool.collect();
-  assert.deepEqual(table.toArray().map((r) => r.toJSON()), [
-    { n: 1, result: '{"double":2}' },
-    { n: 2, result: '{"double":4}' },
+  assert.deepEqual(table.toArray().map((r) => [r.n, r.result.toJSON()]), [
+    [1, { double: 2 }],
+    [2, { double: 4 }],
   ]);
   assert.deepEqual(pool.argDf().toArray().map((r) => r.toJSON()), [{ n: 1 }, { n: 2 }]);
   const df = pool.df();
@@ -187,6 +187,26 @@ Deno.test("collect puts other results in a result column, and df/argDf describe 
     "error",
   ]);
   assert.equal(df.get(0)!.status, "success");
+  assert.deepEqual(df.get(1)!.result.toJSON(), { double: 4 });
+});
+
+Deno.test("flatten: false and df() give nested values, not JSON text", async () => {
+  const run: RunTask = (args) =>
+    Promise.resolve(response(
+      args.i === 0
+        ? arrow.tableFromArrays({ a: Float64Array.of(1, 2) })
+        : [{ a: 3, tags: ["x", "y"] }],
+    ));
+  const pool = new JobPool(run, [{ i: 0 }, { i: 1 }]);
+  const rows = await pool.collect({ flatten: false });
+  const cells = rows.toArray().map((r) =>
+    r.result.toJSON().map((x: arrow.StructRow) => x.toJSON())
+  );
+  assert.deepEqual(cells[0].map((x: { a: number }) => x.a), [1, 2]);
+  assert.equal(cells[1][0].a, 3);
+  assert.deepEqual(cells[1][0].tags.toJSON(), ["x", "y"]);
+  const df = pool.df();
+  assert.equal(df.get(0)!.result.get(1).a, 2);
 });
 
 Deno.test("collect with mismatched table schemas says how to proceed", async () => {

@@ -139,8 +139,11 @@ export interface UdfJobLike {
 /** What `run` takes as the UDF, as fused-py: a Udf, a name/path/URL/token, a token, a job. */
 export type RunTarget = Udf | string | AccessTokenLike | UdfJobLike;
 
-/** The Udf or string a target runs, and the parameters it brings (a job's). */
-function unwrapTarget(
+/**
+ * The Udf or string a target runs, and the parameters it brings (a job's). `submit` takes the
+ * same targets.
+ */
+export function unwrapTarget(
   target: RunTarget,
 ): { udf: Udf | string; parameters: Record<string, unknown> } {
   if (typeof target === "string" || target instanceof Udf) return { udf: target, parameters: {} };

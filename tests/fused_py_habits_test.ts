@@ -4,6 +4,7 @@
  * a UDF that returns a typed array with a shape (a numpy array, in Python).
  */
 import assert from "node:assert/strict";
+import type * as arrow from "apache-arrow";
 import { join } from "node:path";
 import * as fused from "../mod.ts";
 import { startServer } from "../server/mod.ts";
@@ -119,6 +120,8 @@ Deno.test("run takes the share token object createAccessToken() returned", async
       const token = await u.createAccessToken();
       assert.deepEqual(await fused.run(token, { n: 3, verbose: false }), { n: 3, doubled: 6 });
       assert.deepEqual(await fused.run(token, { engine: "remote", n: 4 }), { n: 4, doubled: 8 });
+      const pooled = await fused.submit(token, [5, 6], { engine: "local", cache: false });
+      assert.deepEqual((pooled as arrow.Table).toArray().map((r) => r.result.doubled), [10, 12]);
       await assert.rejects(
         fused.run(42 as unknown as string),
         /Cannot run number: give a Udf, a name, path or URL, a share token/,

@@ -11,6 +11,9 @@ import { startServer } from "../server/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
+/** An Arrow table, as `fused.submit` collects one. */
+type Table = Awaited<ReturnType<fused.JobPool["collect"]>>;
+
 /** The table's rows: the Python cell, and the status cell. */
 async function tableRows(): Promise<{ python: string; status: string }[]> {
   const readme = await Deno.readTextFile(join(ROOT, "README.md"));
@@ -74,6 +77,19 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     assert.match(response.logs.stdout, /doubling 6/);
     assert.equal(response.cached, false);
     assert.ok(response.timeTakenMs >= 0);
+  },
+  "`fused.submit(udf, arg_list": async ({ double }) => {
+    function* ns(): Generator<number> {
+      yield* [1, 2];
+    }
+    const table = await fused.submit(double, ns(), { engine: "local", cache: false }) as Table;
+    assert.deepEqual(table.toArray().map((r) => r.result.doubled), [2, 4]);
+    const nested = await fused.submit(double.job({ n: 5 }), [{}], {
+      engine: "local",
+      flatten: false,
+      cache: false,
+    }) as Table;
+    assert.equal(nested.get(0)!.result.doubled, 10);
   },
   "`JobPool.cancel/retry": async ({ double }) => {
     const pool = await fused.submit(double, [1, 2, 3], { collect: false, engine: "local" });
