@@ -48,7 +48,7 @@ export type {
   NestedRun,
 } from "./client/engine_types.ts";
 export type { HostMethod } from "./client/host_channel.ts";
-export { type SubmitArgs, submit, type SubmitOptions } from "./client/submit.ts";
+export { submit, type SubmitArgs, type SubmitOptions } from "./client/submit.ts";
 export {
   JobPool,
   type JobPoolOptions,
