@@ -42,7 +42,7 @@ const WAIT = { pollIntervalSeconds: 0.05, timeout: 60 };
 
 /** One example per "done" row, keyed by a piece of the row's Python cell. */
 const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
-  "`@fused.udf(": async () => {
+  "`@fused.udf(": async ({ dir }) => {
     const u = fused.udf(`export default ({ n = 1 }: { n?: number }) => n + 1`, {
       name: "plus_one",
       cacheMaxAge: "1h",
@@ -52,6 +52,12 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     });
     assert.deepEqual([u.name, u.cacheMaxAge, u.instanceType], ["plus_one", 3600, "small"]);
     assert.equal(await fused.run(u, { engine: "local", instanceType: "realtime" }), 42);
+    await Deno.writeTextFile(join(dir, "helpers.ts"), "export const k = 10;\n");
+    const withHeader = fused.udf(
+      `import { k } from "helpers";\nexport default ({ n = 1 }: { n?: number }) => n * k;`,
+      { name: "times_k", headers: [join(dir, "helpers.ts")] },
+    );
+    assert.equal(await fused.run(withHeader, { engine: "local", n: 4, cache: false }), 40);
   },
   "`fused.load(": async () => {
     const countries = await fused.load(join(ROOT, "examples", "countries.ts"));
