@@ -17,7 +17,7 @@ import {
   ValidationError,
 } from "./errors.ts";
 import type { UdfResult } from "./formats/mod.ts";
-import { isSavedReference, load } from "./load.ts";
+import { isSavedReference, isUdfCode, load } from "./load.ts";
 import { options as fusedOptions } from "./options.ts";
 import { canonicalJson, Udf, udfCacheFolder } from "./udf.ts";
 import type {
@@ -431,7 +431,10 @@ export async function runDetailed(
   // Inside a UDF a saved name or token goes to the host as it is: the host finds it as the
   // caller may (a token's code is not the caller's to read, only to run).
   const byName = typeof udf === "string" && udfHost() !== undefined && isSavedReference(udf);
-  if (engine === "local" && typeof udf === "string" && !byName) target = await load(udf);
+  // Code is code on every engine: a remote run must not look it up as a saved name.
+  if (typeof udf === "string" && (isUdfCode(udf) || (engine === "local" && !byName))) {
+    target = await load(udf);
+  }
   if (opts.ignoreUnknownArguments) {
     const signature = await describeUdf(typeof target === "string" ? await load(target) : target);
     if (!(signature as { hasRest?: boolean }).hasRest) {

@@ -120,6 +120,8 @@ Deno.test("run takes the share token object createAccessToken() returned", async
       const token = await u.createAccessToken();
       assert.deepEqual(await fused.run(token, { n: 3, verbose: false }), { n: 3, doubled: 6 });
       assert.deepEqual(await fused.run(token, { engine: "remote", n: 4 }), { n: 4, doubled: 8 });
+      // One-line code runs as code on the service, never as a saved name in a URL.
+      assert.equal(await fused.run("export default () => 7", { engine: "remote" }), 7);
       const pooled = await fused.submit(token, [5, 6], { engine: "local", cache: false });
       assert.deepEqual((pooled as arrow.Table).toArray().map((r) => r.result.doubled), [10, 12]);
       await assert.rejects(

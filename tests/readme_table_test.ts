@@ -66,6 +66,10 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
       `export default function udf() {\n  return "from code";\n}\n`,
     );
     assert.equal(await fused.run(fromCode), "from code");
+    assert.equal(await fused.run(await fused.load("export default () => 3")), 3);
+    const folder = join(await Deno.makeTempDir(), "plus");
+    await fromCode.toDirectory(folder);
+    assert.equal((await fused.load(join(folder, "meta.json"))).code, fromCode.code);
   },
   "`fused.run(udf": async ({ double }) => {
     assert.deepEqual(await fused.run(double, { n: 4 }), { n: 4, doubled: 8, tile: false });
