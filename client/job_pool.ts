@@ -522,6 +522,23 @@ export class JobPool {
     });
   }
 
+  /** fused-py's `get_status_df()`: the argument columns and each task's `status`, now. */
+  getStatusDf(): arrow.Table {
+    return this.#argColumnsTable(this.#tasks.map((t) => t.args), {
+      status: this.#tasks.map((t) => t.status),
+    });
+  }
+
+  /**
+   * fused-py's `get_results_df()`: the argument columns and each task's `result` now, as nested
+   * values (null until the task has succeeded).
+   */
+  getResultsDf(): arrow.Table {
+    return this.#argColumnsTable(this.#tasks.map((t) => t.args), {
+      result: this.#tasks.map((t) => (t.status === "success" ? t.response!.data : null)),
+    });
+  }
+
   /**
    * Waits and returns one table: table results (and arrays of records) concatenated, with the
    * argument values as leading columns unless a result has a column of that name; other results

@@ -259,3 +259,27 @@ Deno.test("totalTime and times are seconds, as fused-py's timedelta", async () =
   const time = pool.df().getChild("time")!.toArray() as number[];
   assert.ok(time.every((t) => t >= 0.25 && t < 10));
 });
+
+Deno.test("getStatusDf and getResultsDf give the arguments with each task's status or result", async () => {
+  const run: RunTask = (args) =>
+    args.n === 2
+      ? Promise.reject(
+        new UdfRuntimeError("pool", {
+          message: "no",
+          exceptionClass: "Error",
+          logs: { stdout: "", stderr: "" },
+        }),
+      )
+      : Promise.resolve(response({ double: (args.n as number) * 2 }));
+  const pool = new JobPool(run, [{ n: 1 }, { n: 2 }], { maxRetry: 0 });
+  await pool.wait({ progress: false });
+  const status = pool.getStatusDf();
+  assert.deepEqual(status.toArray().map((r) => r.toJSON()), [
+    { n: 1, status: "success" },
+    { n: 2, status: "error" },
+  ]);
+  const results = pool.getResultsDf();
+  assert.deepEqual(results.schema.fields.map((f) => f.name), ["n", "result"]);
+  assert.deepEqual(results.get(0)!.result.toJSON(), { double: 2 });
+  assert.equal(results.get(1)!.result, null);
+});

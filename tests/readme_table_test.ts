@@ -113,6 +113,8 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     ]);
     assert.equal(pool.argDf().numRows, 3);
     assert.equal(pool.df().numRows, 3);
+    assert.deepEqual(pool.getStatusDf().getChild("status")!.toJSON(), Array(3).fill("success"));
+    assert.equal(pool.getResultsDf().get(0)!.result.doubled, 2);
     assert.equal(pool.firstError(), undefined);
     assert.match(pool.firstLog() ?? "", /doubling 1/);
     assert.equal(pool.success().size, 3);
