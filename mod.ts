@@ -58,6 +58,7 @@ export {
 export { cache, cacheCall, type CacheOptions } from "./client/cache.ts";
 export { options } from "./client/options.ts";
 export { download } from "./client/download.ts";
+export { version } from "./client/version.ts";
 export { filePath } from "./client/file_path.ts";
 export { parseCacheMaxAge } from "./client/cache_max_age.ts";
 export * from "./client/errors.ts";

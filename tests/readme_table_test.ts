@@ -129,6 +129,9 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     await pool.wait();
     assert.match(renderPoolHtml(pool.progress()), /2\/2/);
   },
+  "`fused.__version__`": async () => {
+    assert.match(fused.version, /^\d+\.\d+\.\d+/);
+  },
   "`fused.options.*`": async ({ dir }) => {
     const { FusedOptions } = await import("../client/options.ts");
     const options = new FusedOptions({ home: join(dir, "options-home"), env: {} });
