@@ -48,7 +48,7 @@ export type {
   NestedRun,
 } from "./client/engine_types.ts";
 export type { HostMethod } from "./client/host_channel.ts";
-export { submit, type SubmitOptions } from "./client/submit.ts";
+export { submit, type SubmitArgs, type SubmitOptions } from "./client/submit.ts";
 export {
   JobPool,
   type JobPoolOptions,
@@ -58,6 +58,7 @@ export {
 export { cache, cacheCall, type CacheOptions } from "./client/cache.ts";
 export { options } from "./client/options.ts";
 export { download } from "./client/download.ts";
+export { version } from "./client/version.ts";
 export { filePath } from "./client/file_path.ts";
 export { parseCacheMaxAge } from "./client/cache_max_age.ts";
 export * from "./client/errors.ts";

@@ -846,7 +846,50 @@ const inFlight = new Map<string, Promise<unknown>>();
  */
 export function cache<A extends unknown[], R>(
   fn: (...args: A) => R,
+  opts?: CacheOptions,
+): CachedFunction<A, R>;
+/**
+ * With options only (or nothing), a decorator factory, as fused-py's `@fused.cache(...)`:
+ * `cache({ cacheMaxAge: "1h" })(fn)`. The options are checked now.
+ *
+ * @example
+ * ```ts
+ * import { cache } from "./cache.ts";
+ * const hourly = cache({ cacheMaxAge: "1h" });
+ * const square = hourly((n: number) => n * n);
+ * ```
+ */
+export function cache(
+  opts?: CacheOptions,
+): <A extends unknown[], R>(fn: (...args: A) => R) => CachedFunction<A, R>;
+export function cache<A extends unknown[], R>(
+  fnOrOpts?: ((...args: A) => R) | CacheOptions,
   opts: CacheOptions = {},
+):
+  | CachedFunction<A, R>
+  | (<B extends unknown[], S>(fn: (...args: B) => S) => CachedFunction<B, S>) {
+  if (fnOrOpts === undefined || isPlainObject(fnOrOpts)) {
+    const given = (fnOrOpts ?? {}) as CacheOptions;
+    checkCacheOptions(given);
+    return <B extends unknown[], S>(fn: (...args: B) => S): CachedFunction<B, S> =>
+      cachedFunction(fn, given);
+  }
+  return cachedFunction(fnOrOpts as (...args: A) => R, opts);
+}
+
+/** Refuses bad options when they are given, not at the first call. */
+function checkCacheOptions(opts: CacheOptions): void {
+  parseCacheMaxAge(opts.cacheMaxAge ?? "12h");
+  lockTimeoutMs(opts.concurrentLockTimeout);
+  cacheFolder({
+    folder: opts.cacheFolderPath ?? "tmp",
+    storage: opts.cacheStorage ?? options.cacheStorage,
+  });
+}
+
+function cachedFunction<A extends unknown[], R>(
+  fn: (...args: A) => R,
+  opts: CacheOptions,
 ): CachedFunction<A, R> {
   if (typeof fn !== "function") {
     throw new ValidationError(`cache() needs a function, got ${typeof fn}`);

@@ -560,3 +560,21 @@ Deno.test("the cache sweep removes temporary files and locks of dead processes o
     assert.equal((await readCache("k", { folder: "sweep" })).hit, true);
   });
 });
+
+Deno.test("cache({ cacheMaxAge }) is a decorator factory, as fused-py's @fused.cache(...)", async () => {
+  await withCacheDir(async () => {
+    let calls = 0;
+    const decorate = cache({ cacheMaxAge: "1h" });
+    const square = decorate((n: number) => {
+      calls++;
+      return n * n;
+    });
+    assert.equal(await square(7), 49);
+    assert.equal(await square(7), 49);
+    assert.equal(calls, 1);
+    const plain = cache()((n: number) => n + 1);
+    assert.equal(await plain(1), 2);
+    assert.throws(() => cache({ cacheMaxAge: "10 min" }), /Cannot parse/);
+    assert.throws(() => cache(42 as unknown as () => void), /cache\(\) needs a function/);
+  });
+});

@@ -164,3 +164,8 @@ Deno.test("URLs differing only in their query get different files", () => {
   assert.equal(downloadPathOf("https://example.com/d/"), "download/https/example.com/d/index");
   assert.doesNotMatch(downloadPathOf("https://example.com/%2e%2e/x"), /\.\./);
 });
+
+Deno.test("fused.core.download is fused.download, as fused-py's", async () => {
+  const core = await import("./api/core.ts");
+  assert.equal(core.download, download);
+});

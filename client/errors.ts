@@ -97,8 +97,30 @@ export class ResultTooLargeError extends FusedError {
   }
 }
 
+/**
+ * A wait passed its `timeout`, as fused-py's `TimeoutError`: code that catches it by name works
+ * for job waits and for runs stopped by their `runTimeout`.
+ *
+ * @example
+ * ```ts
+ * import { TimeoutError } from "fused";
+ * try {
+ *   throw new TimeoutError("Job j1 did not finish within 5 s");
+ * } catch (err) {
+ *   if (!(err instanceof TimeoutError)) throw err;
+ * }
+ * ```
+ */
+export class TimeoutError extends FusedError {
+  /** Creates a timeout error that says what did not finish in time. */
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "TimeoutError";
+  }
+}
+
 /** A run took longer than its `runTimeout` and was stopped. */
-export class UdfTimeoutError extends FusedError {
+export class UdfTimeoutError extends TimeoutError {
   /** Creates a timeout error for a UDF and a limit in milliseconds. */
   constructor(udfName: string, timeoutMs: number) {
     super(

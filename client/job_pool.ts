@@ -15,7 +15,8 @@ import {
   ValidationError,
 } from "./errors.ts";
 import { isTable, type UdfResult } from "./formats/mod.ts";
-import { recordsToTable, tableToJsonRows } from "./formats/records.ts";
+import { nestedType, nestedVector } from "./formats/nested.ts";
+import { recordsToTable } from "./formats/records.ts";
 import { options as fusedOptions } from "./options.ts";
 import type { RunResponse } from "./engine_types.ts";
 
@@ -91,12 +92,6 @@ function describeArgs(args: Record<string, unknown>): string {
 function isRetryable(err: unknown): boolean {
   return !(err instanceof UdfRuntimeError || err instanceof ValidationError ||
     err instanceof UdfCancelledError);
-}
-
-function toJsonCell(value: unknown): unknown {
-  if (value === null || value === undefined) return null;
-  if (typeof value === "object") return JSON.stringify(value);
-  return value;
 }
 
 /** A pool of runs of one UDF over a list of arguments. */
@@ -233,7 +228,7 @@ export class JobPool {
     const counts = this.status();
     // Cancelled tasks finish instantly; counting them would inflate the rate after a cancel.
     const finished = counts.success + counts.error + counts.timeout;
-    const elapsedMs = this.totalTime();
+    const elapsedMs = this.totalTime() * 1000;
     const first = counts.error + counts.timeout > 0
       ? this.#tasks.find((t) => t.status === "error" || t.status === "timeout")
       : undefined;
@@ -301,17 +296,17 @@ export class JobPool {
     return again.length;
   }
 
-  /** Milliseconds from the start (or last retry) to the last finished task, or to now. */
+  /** Seconds from the start (or last retry) to the last finished task, or to now, as fused-py. */
   totalTime(): number {
     // The latest end is tracked as tasks end: this runs on every progress update.
     const end = this.done() && this.#lastEndedAt ? this.#lastEndedAt : performance.now();
-    return Math.max(0, end - this.#startedAt);
+    return Math.max(0, end - this.#startedAt) / 1000;
   }
 
-  /** Milliseconds each task took; null for tasks not finished. */
+  /** Seconds each task took, as fused-py; null for tasks not finished. */
   times(): (number | null)[] {
     return this.#tasks.map((t) =>
-      t.startedAt !== undefined && t.endedAt !== undefined ? t.endedAt - t.startedAt : null
+      t.startedAt !== undefined && t.endedAt !== undefined ? (t.endedAt - t.startedAt) / 1000 : null
     );
   }
 
@@ -506,39 +501,49 @@ export class JobPool {
   ): arrow.Table {
     const columns: Record<string, arrow.Vector> = {};
     for (const name of this.#argNames()) {
-      columns[name] = plainVector(rows.map((r) => toJsonCell(r[name])));
+      columns[name] = nestedVector(rows.map((r) => r[name]));
     }
-    for (const [name, values] of Object.entries(extra)) columns[name] = plainVector(values);
+    for (const [name, values] of Object.entries(extra)) columns[name] = nestedVector(values);
     return new arrow.Table(columns);
   }
 
   /**
    * The tasks as a table now: argument columns, `status`, `time` (seconds), `logs`, `result`
-   * (JSON text: a table's rows, or the value) and `error`.
+   * (nested values: objects as structs, arrays and tables' rows as lists) and `error`.
    */
   df(): arrow.Table {
     const times = this.times();
     return this.#argColumnsTable(this.#tasks.map((t) => t.args), {
       status: this.#tasks.map((t) => t.status),
-      time: times.map((t) => (t === null ? null : t / 1000)),
+      time: times,
       logs: this.logs(),
-      result: this.#tasks.map((t) =>
-        t.status !== "success"
-          ? null
-          : isTable(t.response!.data)
-          ? tableToJsonRows(t.response!.data)
-          : typeof t.response!.data === "string"
-          ? t.response!.data
-          : JSON.stringify(t.response!.data ?? null)
-      ),
+      result: this.#tasks.map((t) => (t.status === "success" ? t.response!.data : null)),
       error: this.#tasks.map((t) => (t.error ? t.error.message : null)),
+    });
+  }
+
+  /** fused-py's `get_status_df()`: the argument columns and each task's `status`, now. */
+  getStatusDf(): arrow.Table {
+    return this.#argColumnsTable(this.#tasks.map((t) => t.args), {
+      status: this.#tasks.map((t) => t.status),
+    });
+  }
+
+  /**
+   * fused-py's `get_results_df()`: the argument columns and each task's `result` now, as nested
+   * values (null until the task has succeeded).
+   */
+  getResultsDf(): arrow.Table {
+    return this.#argColumnsTable(this.#tasks.map((t) => t.args), {
+      result: this.#tasks.map((t) => (t.status === "success" ? t.response!.data : null)),
     });
   }
 
   /**
    * Waits and returns one table: table results (and arrays of records) concatenated, with the
    * argument values as leading columns unless a result has a column of that name; other results
-   * in a `result` column. Failed runs are an error unless
+   * (and every result with `flatten: false`) as nested values in a `result` column. Failed runs
+   * are an error unless
    * `ignoreExceptions` is true.
    */
   async collect(
@@ -559,7 +564,7 @@ export class JobPool {
       return this.#concatTables(ok, tables as arrow.Table[]);
     }
     return this.#argColumnsTable(ok.map((t) => t.args), {
-      result: ok.map((t) => toJsonCell(t.response!.data)),
+      result: ok.map((t) => t.response!.data),
     });
   }
 
@@ -580,8 +585,8 @@ export class JobPool {
         );
       }
       for (const name of argNames) {
-        const column = plainVector(
-          new Array(table.numRows).fill(toJsonCell(task.args[name])),
+        const column = nestedVector(
+          new Array(table.numRows).fill(task.args[name]),
           this.#argType(name),
         );
         (chunks[name] ??= []).push(...column.data);
@@ -602,7 +607,7 @@ export class JobPool {
 
   /** One Arrow type per argument, so every run's argument column has the same type. */
   #argType(name: string): arrow.DataType {
-    return plainVector(this.#tasks.map((t) => toJsonCell(t.args[name]))).type;
+    return nestedType(this.#tasks.map((t) => t.args[name]));
   }
 
   /** `<JobPool with 10 jobs [3 running, 7 success]>`, as Fused prints it. */
@@ -611,31 +616,6 @@ export class JobPool {
     const parts = TASK_STATUSES.filter((s) => counts[s] > 0).map((s) => `${counts[s]} ${s}`);
     return `<JobPool with ${this.#tasks.length} jobs [${parts.join(", ")}]>`;
   }
-}
-
-/**
- * A vector of plain types: strings as Utf8, not dictionaries. Dictionaries get a new id per
- * vector in apache-arrow, which makes otherwise equal columns of two runs unequal types.
- */
-function plainVector(values: unknown[], type?: arrow.DataType): arrow.Vector {
-  if (type) return arrow.vectorFromArray(values, type);
-  const kinds = new Set(values.filter((v) => v !== null && v !== undefined).map((v) => typeof v));
-  if (kinds.size === 1 && kinds.has("string")) {
-    return arrow.vectorFromArray(values, new arrow.Utf8());
-  }
-  if (kinds.size === 1 && kinds.has("number")) {
-    return arrow.vectorFromArray(values, new arrow.Float64());
-  }
-  if (kinds.size === 1 && kinds.has("boolean")) {
-    return arrow.vectorFromArray(values, new arrow.Bool());
-  }
-  if (kinds.size === 0) return arrow.vectorFromArray(values, new arrow.Utf8());
-  return arrow.vectorFromArray(
-    values.map((
-      v,
-    ) => (v === null || v === undefined ? null : typeof v === "string" ? v : JSON.stringify(v))),
-    new arrow.Utf8(),
-  );
 }
 
 /** The type with dictionaries replaced by their value type. */

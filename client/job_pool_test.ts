@@ -172,9 +172,9 @@ Deno.test("collect puts other results in a result column, and df/argDf describe 
   const run: RunTask = (args) => Promise.resolve(response({ double: (args.n as number) * 2 }));
   const pool = new JobPool(run, [{ n: 1 }, { n: 2 }]);
   const table = await pool.collect();
-  assert.deepEqual(table.toArray().map((r) => r.toJSON()), [
-    { n: 1, result: '{"double":2}' },
-    { n: 2, result: '{"double":4}' },
+  assert.deepEqual(table.toArray().map((r) => [r.n, r.result.toJSON()]), [
+    [1, { double: 2 }],
+    [2, { double: 4 }],
   ]);
   assert.deepEqual(pool.argDf().toArray().map((r) => r.toJSON()), [{ n: 1 }, { n: 2 }]);
   const df = pool.df();
@@ -187,6 +187,26 @@ Deno.test("collect puts other results in a result column, and df/argDf describe 
     "error",
   ]);
   assert.equal(df.get(0)!.status, "success");
+  assert.deepEqual(df.get(1)!.result.toJSON(), { double: 4 });
+});
+
+Deno.test("flatten: false and df() give nested values, not JSON text", async () => {
+  const run: RunTask = (args) =>
+    Promise.resolve(response(
+      args.i === 0
+        ? arrow.tableFromArrays({ a: Float64Array.of(1, 2) })
+        : [{ a: 3, tags: ["x", "y"] }],
+    ));
+  const pool = new JobPool(run, [{ i: 0 }, { i: 1 }]);
+  const rows = await pool.collect({ flatten: false });
+  const cells = rows.toArray().map((r) =>
+    r.result.toJSON().map((x: arrow.StructRow) => x.toJSON())
+  );
+  assert.deepEqual(cells[0].map((x: { a: number }) => x.a), [1, 2]);
+  assert.equal(cells[1][0].a, 3);
+  assert.deepEqual(cells[1][0].tags.toJSON(), ["x", "y"]);
+  const df = pool.df();
+  assert.equal(df.get(0)!.result.get(1).a, 2);
 });
 
 Deno.test("collect with mismatched table schemas says how to proceed", async () => {
@@ -224,4 +244,42 @@ Deno.test("a pool of 150,000 tasks finishes and reports its total time", async (
   await pool.wait({ progress: false });
   assert.equal(pool.status().success, 150_000);
   assert.ok(Number.isFinite(pool.totalTime()));
+});
+
+Deno.test("totalTime and times are seconds, as fused-py's timedelta", async () => {
+  const run: RunTask = async () => {
+    await new Promise((r) => setTimeout(r, 300));
+    return response(1);
+  };
+  const pool = new JobPool(run, [{ i: 0 }, { i: 1 }], { maxWorkers: 2 });
+  await pool.wait({ progress: false });
+  assert.ok(pool.totalTime() >= 0.25 && pool.totalTime() < 10, `totalTime ${pool.totalTime()}`);
+  for (const t of pool.times()) assert.ok(t !== null && t >= 0.25 && t < 10, `time ${t}`);
+  assert.ok(pool.progress().elapsedMs >= 250);
+  const time = pool.df().getChild("time")!.toArray() as number[];
+  assert.ok(time.every((t) => t >= 0.25 && t < 10));
+});
+
+Deno.test("getStatusDf and getResultsDf give the arguments with each task's status or result", async () => {
+  const run: RunTask = (args) =>
+    args.n === 2
+      ? Promise.reject(
+        new UdfRuntimeError("pool", {
+          message: "no",
+          exceptionClass: "Error",
+          logs: { stdout: "", stderr: "" },
+        }),
+      )
+      : Promise.resolve(response({ double: (args.n as number) * 2 }));
+  const pool = new JobPool(run, [{ n: 1 }, { n: 2 }], { maxRetry: 0 });
+  await pool.wait({ progress: false });
+  const status = pool.getStatusDf();
+  assert.deepEqual(status.toArray().map((r) => r.toJSON()), [
+    { n: 1, status: "success" },
+    { n: 2, status: "error" },
+  ]);
+  const results = pool.getResultsDf();
+  assert.deepEqual(results.schema.fields.map((f) => f.name), ["n", "result"]);
+  assert.deepEqual(results.get(0)!.result.toJSON(), { double: 2 });
+  assert.equal(results.get(1)!.result, null);
 });

@@ -13,7 +13,7 @@
  * @module
  */
 import { strFromU8, unzipSync } from "fflate";
-import { basename, extname, join, resolve } from "node:path";
+import { basename, dirname, extname, join, resolve } from "node:path";
 import { FusedError, ValidationError } from "./errors.ts";
 import { Udf, udf } from "./udf.ts";
 import { type UdfHost, udfHost } from "./host_channel.ts";
@@ -78,7 +78,28 @@ const PATH_LIKE = /^[./]|\.(ts|js|py|zip)$/;
  */
 export function isSavedReference(text: string): boolean {
   const ref = text.trim();
-  return ref !== "" && !/\s/.test(ref) && !URL_SCHEME.test(ref) && !PATH_LIKE.test(ref);
+  return ref !== "" && !/\s/.test(ref) && !URL_SCHEME.test(ref) && !PATH_LIKE.test(ref) &&
+    !isUdfCode(ref);
+}
+
+/** How code begins: an export or import, a function, a Python UDF's def or decorator. */
+const CODE_START =
+  /^\s*(?:(?:export|import)\b|(?:async\s+)?function\b|(?:const|let)\s|def\s+\w+\s*\(|@(?:fused\.)?udf\b)/;
+
+/**
+ * Whether `text` is UDF code, one line or more, rather than a path, a URL or a saved name:
+ * `export default () => 1` must never be looked up as a name.
+ *
+ * @example
+ * ```ts
+ * import { isUdfCode } from "./load.ts";
+ * console.log(isUdfCode("export default () => 1")); // true
+ * console.log(isUdfCode("alice@example.com/roads")); // false
+ * ```
+ */
+export function isUdfCode(text: string): boolean {
+  return text.includes("\n") || CODE_START.test(text) ||
+    (text.includes("=>") && !URL_SCHEME.test(text.trim()));
 }
 
 /**
@@ -156,7 +177,11 @@ async function loadGitHub(url: string, options: LoadOptions): Promise<Udf> {
       `Cannot read the GitHub URL ${url}: use https://github.com/OWNER/REPO/tree/REF/PATH to a UDF folder`,
     );
   }
-  const [, owner, repo, kind, ref, path] = match;
+  const [, owner, repo, given, ref, givenPath] = match;
+  // A folder's meta.json stands for the folder, as in fused-py.
+  const isMeta = basename(givenPath) === "meta.json";
+  const kind = isMeta ? "tree" : given;
+  const path = isMeta ? dirname(givenPath).replace(/^\.$/, "") : givenPath;
   const base = (options.rawBaseUrl ?? "https://raw.githubusercontent.com").replace(/\/$/, "");
   const root = [base, owner, repo, ref, path].filter(Boolean).join("/");
   if (kind === "blob") {
@@ -195,7 +220,7 @@ export async function load(source: string | URL, options: LoadOptions = {}): Pro
   if (typeof text !== "string" || text.trim() === "") {
     throw new ValidationError("fused.load needs a path, a URL, code or a saved UDF name");
   }
-  if (text.includes("\n")) return udf(text);
+  if (isUdfCode(text)) return udf(text);
   const host = udfHost();
   const savedRef = isSavedReference(text);
   if (host && (savedRef || /^https?:\/\//i.test(text))) return await loadThroughHost(host, text);
@@ -206,7 +231,8 @@ export async function load(source: string | URL, options: LoadOptions = {}): Pro
     if (code === undefined) throw new FusedError(`No UDF at ${text} (HTTP 404)`);
     return udf(code, { name: basename(new URL(text).pathname).replace(/\.\w+$/, "") || "udf" });
   }
-  const path = resolve(text);
+  // A folder's meta.json stands for the folder, as in fused-py.
+  const path = basename(text) === "meta.json" ? dirname(resolve(text)) : resolve(text);
   const info = await statOrNull(path, savedRef);
   if (info?.isDirectory) {
     return new Udf(await udfFromFiles((name) => readTextOrUndefined(join(path, name)), path));

@@ -136,3 +136,33 @@ Deno.test("inside a UDF a saved name and a URL load through the host; paths and 
     setUdfHost(undefined);
   }
 });
+
+Deno.test("a path or GitHub URL to a folder's meta.json loads that folder, as fused-py", async () => {
+  const u = await load(`${FIXTURES}/inline_udf/meta.json`);
+  assert.equal(u.name, "Inline");
+  const server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, async (req) => {
+    const path = new URL(req.url).pathname.replace("/o/r/main/", "");
+    try {
+      return new Response(await Deno.readFile(`${FIXTURES}/${path}`));
+    } catch {
+      return new Response("missing", { status: 404 });
+    }
+  });
+  try {
+    const fromGitHub = await load("https://github.com/o/r/blob/main/python_udf/meta.json", {
+      rawBaseUrl: `http://127.0.0.1:${server.addr.port}`,
+    });
+    assert.equal(fromGitHub.name, "Overture_Places");
+  } finally {
+    await server.shutdown();
+  }
+});
+
+Deno.test("one-line code is code, never a saved name or a path", async () => {
+  for (const code of ["export default () => 1", "export default()=>1"]) {
+    assert.equal(isSavedReference(code), false, code);
+    const u = await load(code);
+    assert.equal(u.code, code);
+  }
+  assert.equal(isSavedReference("(n)=>n*2"), false);
+});

@@ -10,13 +10,14 @@ import { DEFAULT_UDF_CACHE_MAX_AGE, parseCacheMaxAge } from "./cache_max_age.ts"
 import { cacheKey, readCache, withCacheLock, writeCache } from "./cache.ts";
 import {
   FusedError,
+  NotSupportedError,
   UdfCancelledError,
   type UdfLogs,
   UdfRuntimeError,
   ValidationError,
 } from "./errors.ts";
 import type { UdfResult } from "./formats/mod.ts";
-import { isSavedReference, load } from "./load.ts";
+import { isSavedReference, isUdfCode, load } from "./load.ts";
 import { options as fusedOptions } from "./options.ts";
 import { canonicalJson, Udf, udfCacheFolder } from "./udf.ts";
 import type {
@@ -138,8 +139,11 @@ export interface UdfJobLike {
 /** What `run` takes as the UDF, as fused-py: a Udf, a name/path/URL/token, a token, a job. */
 export type RunTarget = Udf | string | AccessTokenLike | UdfJobLike;
 
-/** The Udf or string a target runs, and the parameters it brings (a job's). */
-function unwrapTarget(
+/**
+ * The Udf or string a target runs, and the parameters it brings (a job's). `submit` takes the
+ * same targets.
+ */
+export function unwrapTarget(
   target: RunTarget,
 ): { udf: Udf | string; parameters: Record<string, unknown> } {
   if (typeof target === "string" || target instanceof Udf) return { udf: target, parameters: {} };
@@ -175,6 +179,27 @@ const RUN_OPTION_KEYS = new Set([
   "ignoreUnknownArguments",
 ]);
 
+/**
+ * fused-py's underscore run options: the TypeScript option each one is, or what to use instead.
+ * They are never UDF parameters, as in fused-py.
+ */
+const UNDERSCORE_OPTIONS: Readonly<Record<string, { option: keyof RunOptions } | { use: string }>> =
+  {
+    _ignore_unknown_arguments: { option: "ignoreUnknownArguments" },
+    _return_response: { use: "call fused.runDetailed(udf, options), which returns the response" },
+    _dtype_out_vector: { use: "set fused.options.defaultDtypeOutVector" },
+    _dtype_out_raster: { use: "set fused.options.defaultDtypeOutRaster" },
+    _cancel_callback: { use: "pass signal: an AbortSignal (new AbortController().signal)" },
+    _client_id: { use: "set fused.options.realtimeClientId" },
+  };
+
+/** A fused-py underscore option as its TypeScript option, or the error that names the spelling. */
+function underscoreOption(key: string): keyof RunOptions {
+  const row = UNDERSCORE_OPTIONS[key];
+  if ("option" in row) return row.option;
+  throw new NotSupportedError(`fused-py's ${key} is not a run option here: ${row.use}`);
+}
+
 function splitOptions(all: RunOptions & Record<string, unknown>): {
   opts: RunOptions;
   parameters: Record<string, unknown>;
@@ -183,6 +208,7 @@ function splitOptions(all: RunOptions & Record<string, unknown>): {
   const parameters: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(all)) {
     if (RUN_OPTION_KEYS.has(key)) opts[key] = value;
+    else if (Object.hasOwn(UNDERSCORE_OPTIONS, key)) opts[underscoreOption(key)] ??= value;
     else if (value !== undefined) parameters[key] = value;
   }
   return { opts: opts as RunOptions, parameters: { ...parameters, ...(all.parameters ?? {}) } };
@@ -405,7 +431,10 @@ export async function runDetailed(
   // Inside a UDF a saved name or token goes to the host as it is: the host finds it as the
   // caller may (a token's code is not the caller's to read, only to run).
   const byName = typeof udf === "string" && udfHost() !== undefined && isSavedReference(udf);
-  if (engine === "local" && typeof udf === "string" && !byName) target = await load(udf);
+  // Code is code on every engine: a remote run must not look it up as a saved name.
+  if (typeof udf === "string" && (isUdfCode(udf) || (engine === "local" && !byName))) {
+    target = await load(udf);
+  }
   if (opts.ignoreUnknownArguments) {
     const signature = await describeUdf(typeof target === "string" ? await load(target) : target);
     if (!(signature as { hasRest?: boolean }).hasRest) {

@@ -11,7 +11,7 @@ import { isTable, type UdfResult } from "./formats/mod.ts";
 import { JobPool } from "./job_pool.ts";
 import { load } from "./load.ts";
 import { options as fusedOptions } from "./options.ts";
-import { describeUdf, runDetailed, type RunOptions } from "./run.ts";
+import { describeUdf, runDetailed, type RunOptions, type RunTarget, unwrapTarget } from "./run.ts";
 import { canonicalJson, Udf, udf as makeUdf } from "./udf.ts";
 
 /** Default age of collected submit results: 12 hours, as Fused. */
@@ -66,19 +66,25 @@ const SUBMIT_KEYS = new Set([
   "executionType",
 ]);
 
+/** What `submit` runs over: a list, any other iterable (a generator, a Set), or an Arrow table. */
+export type SubmitArgs = Iterable<unknown> | arrow.Table;
+
 async function toArgList(
   target: Udf,
-  argList: unknown[] | arrow.Table,
+  given: SubmitArgs,
 ): Promise<Record<string, unknown>[]> {
-  if (isTable(argList)) {
-    const table = argList as arrow.Table;
+  if (isTable(given)) {
+    const table = given as arrow.Table;
     return table.toArray().map((row) => ({ ...row.toJSON() }));
   }
-  if (!Array.isArray(argList)) {
+  const iterable = given !== null && typeof given === "object" &&
+    typeof (given as Iterable<unknown>)[Symbol.iterator] === "function";
+  if (!iterable) {
     throw new ValidationError(
-      "submit needs a list of arguments: values for the first parameter, objects, or an Arrow table",
+      "submit needs arguments: a list or other iterable of values for the first parameter or of objects, or an Arrow table",
     );
   }
+  const argList = Array.from(given as Iterable<unknown>);
   if (argList.length === 0) throw new ValidationError("submit needs at least one argument");
   if (argList.every((a) => a !== null && typeof a === "object" && !Array.isArray(a))) {
     return argList as Record<string, unknown>[];
@@ -94,7 +100,8 @@ async function toArgList(
 }
 
 /**
- * Runs a UDF once per argument. Returns one table (`collect`, the default) or the live
+ * Runs a UDF (a Udf, a function, a name, a share token or its object, `udf.job(params)`) once
+ * per argument of a list or any iterable. Returns one table (`collect`, the default) or the live
  * `JobPool` (`collect: false`).
  *
  * @example
@@ -105,27 +112,27 @@ async function toArgList(
  * ```
  */
 export async function submit(
-  udf: Udf | string | ((...args: never[]) => unknown),
-  argList: unknown[] | arrow.Table,
+  udf: RunTarget | ((...args: never[]) => unknown),
+  argList: SubmitArgs,
   options: SubmitOptions & { collect: false } & Record<string, unknown>,
 ): Promise<JobPool>;
 /** With `collect` (the default): waits and returns one table (or, with `debugMode`, one result). */
 export async function submit(
-  udf: Udf | string | ((...args: never[]) => unknown),
-  argList: unknown[] | arrow.Table,
+  udf: RunTarget | ((...args: never[]) => unknown),
+  argList: SubmitArgs,
   options?: SubmitOptions & Record<string, unknown>,
 ): Promise<arrow.Table | UdfResult>;
 export async function submit(
-  udf: Udf | string | ((...args: never[]) => unknown),
-  argList: unknown[] | arrow.Table,
+  udf: RunTarget | ((...args: never[]) => unknown),
+  argList: SubmitArgs,
   options: SubmitOptions & Record<string, unknown> = {},
 ): Promise<JobPool | arrow.Table | UdfResult> {
-  const target = udf instanceof Udf
-    ? udf
-    : typeof udf === "function"
-    ? makeUdf(udf)
-    : await load(udf);
-  const constants: Record<string, unknown> = {};
+  const { udf: given, parameters: jobParameters } = typeof udf === "function"
+    ? { udf: makeUdf(udf), parameters: {} }
+    : unwrapTarget(udf);
+  const target = given instanceof Udf ? given : await load(given);
+  // A job's parameters hold for every run, under the ones given here.
+  const constants: Record<string, unknown> = { ...jobParameters };
   const opts: SubmitOptions = {};
   for (const [key, value] of Object.entries(options)) {
     if (SUBMIT_KEYS.has(key)) (opts as Record<string, unknown>)[key] = value;

@@ -63,8 +63,12 @@ export interface UdfOptions {
   region?: string;
   /** Parameter values used when a run does not give them. */
   defaultParameters?: Record<string, unknown>;
-  /** Extra modules the UDF can import by name: `{ utils: "export function f() {}" }` or a list. */
-  headers?: Record<string, string> | UdfHeader[];
+  /**
+   * Extra modules the UDF can import by name: `{ utils: "export function f() {}" }`, or a list
+   * of `{ moduleName, sourceCode }` and file paths (`"utils.ts"` is the module `utils`, as
+   * fused-py's `headers=["utils.py"]`).
+   */
+  headers?: Record<string, string> | (UdfHeader | string)[];
   /** Free-form metadata (`fused:description`, ...). */
   metadata?: Record<string, unknown>;
   /** Name of the exported function to run; "default" (the default export) unless given. */
@@ -99,18 +103,51 @@ function typescriptEntrypoint(code: string): string {
   );
 }
 
+/** A header given as a file path (fused-py's `headers=["utils.py"]`): named after the file. */
+function headerFromFile(path: string): UdfHeader {
+  let sourceCode: string;
+  try {
+    sourceCode = Deno.readTextFileSync(path);
+  } catch (err) {
+    throw new ValidationError(
+      `Cannot read header file "${path}" (${
+        (err as Error).message
+      }): give a readable file path or { moduleName, sourceCode }`,
+    );
+  }
+  const moduleName = (path.split(/[\\/]/).pop() ?? path).replace(/\.[^.]*$/, "");
+  return { moduleName, sourceCode };
+}
+
 function normalizeHeaders(headers: UdfOptions["headers"]): HeaderJson[] {
   if (!headers) return [];
-  const list = Array.isArray(headers)
+  const list: unknown[] = Array.isArray(headers)
     ? headers
     : Object.entries(headers).map(([moduleName, sourceCode]) => ({ moduleName, sourceCode }));
-  return list.map((h) =>
-    HeaderSchema.parse({
+  return list.map((given) => {
+    const h = typeof given === "string" ? headerFromFile(given) : given as UdfHeader;
+    if (h === null || typeof h !== "object") {
+      throw new ValidationError(
+        `A header is a file path or { moduleName, sourceCode }, got ${
+          h === null ? "null" : typeof h
+        }`,
+      );
+    }
+    const parsed = HeaderSchema.safeParse({
       module_name: h.moduleName,
       source_code: h.sourceCode,
       source_file: `${h.moduleName}.ts`,
-    })
-  );
+    });
+    if (!parsed.success) {
+      const problems = parsed.error.issues.map((i) => i.message);
+      throw new ValidationError(
+        `Header "${String(h.moduleName)}": ${
+          problems.join("; ")
+        } (a header is a file path or { moduleName, sourceCode })`,
+      );
+    }
+    return parsed.data;
+  });
 }
 
 /** Converts a function to the source of a module whose default export is that function. */

@@ -152,3 +152,30 @@ Deno.test("toDirectory over an old folder leaves no temporary beside it, and put
   assert.match(await Deno.readTextFile(`${path}/swap.ts`), /"hi"/);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("headers may be file paths, as fused-py's headers=['utils.py']", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fused_headers_" });
+  try {
+    await Deno.writeTextFile(`${dir}/geo_utils.ts`, "export const k = 2;\n");
+    const u = udf(SOURCE, { headers: [`${dir}/geo_utils.ts`] });
+    assert.equal(u.headers[0].module_name, "geo_utils");
+    assert.equal(u.header("geo_utils"), "export const k = 2;\n");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("bad headers are refused naming the header and the fix, not as a ZodError", () => {
+  const refused: [unknown, RegExp][] = [
+    [["/nonexistent/a.ts"], /Cannot read header file "\/nonexistent\/a.ts"/],
+    [[{ moduleName: "my-utils", sourceCode: "" }], /Header "my-utils": a header module name/],
+    [[42], /A header is a file path or \{ moduleName, sourceCode \}, got number/],
+  ];
+  for (const [headers, message] of refused) {
+    assert.throws(() => udf(SOURCE, { headers: headers as string[] }), (err: Error) => {
+      assert.ok(err instanceof ValidationError, String(err));
+      assert.match(err.message, message);
+      return true;
+    });
+  }
+});

@@ -4,6 +4,7 @@
  * a UDF that returns a typed array with a shape (a numpy array, in Python).
  */
 import assert from "node:assert/strict";
+import type * as arrow from "apache-arrow";
 import { join } from "node:path";
 import * as fused from "../mod.ts";
 import { startServer } from "../server/mod.ts";
@@ -63,6 +64,34 @@ Deno.test("ignoreUnknownArguments drops the parameters the UDF does not take", a
   });
 });
 
+Deno.test("fused-py's underscore run options are mapped or refused, never passed to the UDF", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(DOUBLE, { name: "underscore_double" });
+    const value = await fused.run(u, {
+      n: 3,
+      colour: "red",
+      _ignore_unknown_arguments: true,
+      verbose: false,
+    });
+    assert.deepEqual(value, { n: 3, doubled: 6 });
+    const refused: [string, unknown, RegExp][] = [
+      ["_return_response", true, /fused\.runDetailed\(udf, options\)/],
+      ["_dtype_out_vector", "csv", /fused\.options\.defaultDtypeOutVector/],
+      ["_dtype_out_raster", "png", /fused\.options\.defaultDtypeOutRaster/],
+      ["_cancel_callback", () => false, /signal: an AbortSignal/],
+      ["_client_id", "abc", /fused\.options\.realtimeClientId/],
+    ];
+    for (const [name, given, spelling] of refused) {
+      await assert.rejects(fused.run(u, { n: 1, [name]: given, verbose: false }), (err: Error) => {
+        assert.ok(err instanceof fused.NotSupportedError, name);
+        assert.match(err.message, new RegExp(`fused-py's ${name}`));
+        assert.match(err.message, spelling);
+        return true;
+      });
+    }
+  });
+});
+
 Deno.test("run takes udf.job(params) and runs the UDF with the job's parameters", async () => {
   await withTempCache(async () => {
     const u = fused.udf(DOUBLE, { name: "job_double" });
@@ -91,6 +120,10 @@ Deno.test("run takes the share token object createAccessToken() returned", async
       const token = await u.createAccessToken();
       assert.deepEqual(await fused.run(token, { n: 3, verbose: false }), { n: 3, doubled: 6 });
       assert.deepEqual(await fused.run(token, { engine: "remote", n: 4 }), { n: 4, doubled: 8 });
+      // One-line code runs as code on the service, never as a saved name in a URL.
+      assert.equal(await fused.run("export default () => 7", { engine: "remote" }), 7);
+      const pooled = await fused.submit(token, [5, 6], { engine: "local", cache: false });
+      assert.deepEqual((pooled as arrow.Table).toArray().map((r) => r.result.doubled), [10, 12]);
       await assert.rejects(
         fused.run(42 as unknown as string),
         /Cannot run number: give a Udf, a name, path or URL, a share token/,

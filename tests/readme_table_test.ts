@@ -11,6 +11,9 @@ import { startServer } from "../server/mod.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 
+/** An Arrow table, as `fused.submit` collects one. */
+type Table = Awaited<ReturnType<fused.JobPool["collect"]>>;
+
 /** The table's rows: the Python cell, and the status cell. */
 async function tableRows(): Promise<{ python: string; status: string }[]> {
   const readme = await Deno.readTextFile(join(ROOT, "README.md"));
@@ -39,7 +42,7 @@ const WAIT = { pollIntervalSeconds: 0.05, timeout: 60 };
 
 /** One example per "done" row, keyed by a piece of the row's Python cell. */
 const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
-  "`@fused.udf(": async () => {
+  "`@fused.udf(": async ({ dir }) => {
     const u = fused.udf(`export default ({ n = 1 }: { n?: number }) => n + 1`, {
       name: "plus_one",
       cacheMaxAge: "1h",
@@ -49,6 +52,12 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     });
     assert.deepEqual([u.name, u.cacheMaxAge, u.instanceType], ["plus_one", 3600, "small"]);
     assert.equal(await fused.run(u, { engine: "local", instanceType: "realtime" }), 42);
+    await Deno.writeTextFile(join(dir, "helpers.ts"), "export const k = 10;\n");
+    const withHeader = fused.udf(
+      `import { k } from "helpers";\nexport default ({ n = 1 }: { n?: number }) => n * k;`,
+      { name: "times_k", headers: [join(dir, "helpers.ts")] },
+    );
+    assert.equal(await fused.run(withHeader, { engine: "local", n: 4, cache: false }), 40);
   },
   "`fused.load(": async () => {
     const countries = await fused.load(join(ROOT, "examples", "countries.ts"));
@@ -57,6 +66,10 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
       `export default function udf() {\n  return "from code";\n}\n`,
     );
     assert.equal(await fused.run(fromCode), "from code");
+    assert.equal(await fused.run(await fused.load("export default () => 3")), 3);
+    const folder = join(await Deno.makeTempDir(), "plus");
+    await fromCode.toDirectory(folder);
+    assert.equal((await fused.load(join(folder, "meta.json"))).code, fromCode.code);
   },
   "`fused.run(udf": async ({ double }) => {
     assert.deepEqual(await fused.run(double, { n: 4 }), { n: 4, doubled: 8, tile: false });
@@ -75,6 +88,19 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     assert.equal(response.cached, false);
     assert.ok(response.timeTakenMs >= 0);
   },
+  "`fused.submit(udf, arg_list": async ({ double }) => {
+    function* ns(): Generator<number> {
+      yield* [1, 2];
+    }
+    const table = await fused.submit(double, ns(), { engine: "local", cache: false }) as Table;
+    assert.deepEqual(table.toArray().map((r) => r.result.doubled), [2, 4]);
+    const nested = await fused.submit(double.job({ n: 5 }), [{}], {
+      engine: "local",
+      flatten: false,
+      cache: false,
+    }) as Table;
+    assert.equal(nested.get(0)!.result.doubled, 10);
+  },
   "`JobPool.cancel/retry": async ({ double }) => {
     const pool = await fused.submit(double, [1, 2, 3], { collect: false, engine: "local" });
     await pool.wait();
@@ -87,6 +113,8 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     ]);
     assert.equal(pool.argDf().numRows, 3);
     assert.equal(pool.df().numRows, 3);
+    assert.deepEqual(pool.getStatusDf().getChild("status")!.toJSON(), Array(3).fill("success"));
+    assert.equal(pool.getResultsDf().get(0)!.result.doubled, 2);
     assert.equal(pool.firstError(), undefined);
     assert.match(pool.firstLog() ?? "", /doubling 1/);
     assert.equal(pool.success().size, 3);
@@ -100,6 +128,9 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     const pool = await fused.submit(double, [7, 8], { collect: false, engine: "local" });
     await pool.wait();
     assert.match(renderPoolHtml(pool.progress()), /2\/2/);
+  },
+  "`fused.__version__`": async () => {
+    assert.match(fused.version, /^\d+\.\d+\.\d+/);
   },
   "`fused.options.*`": async ({ dir }) => {
     const { FusedOptions } = await import("../client/options.ts");

@@ -21,6 +21,29 @@ Deno.test("submit over values feeds the first parameter and collects one table",
   });
 });
 
+Deno.test("submit takes any iterable of arguments, as fused-py's range(10)", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(SQUARE, { name: "square_iter" });
+    function* range(n: number): Generator<number> {
+      for (let i = 0; i < n; i++) yield i;
+    }
+    const fromGenerator = await fused.submit(u, range(3), { engine: "local" }) as arrow.Table;
+    assert.deepEqual(fromGenerator.getChild("square")!.toJSON(), [0, 1, 4]);
+    const fromSet = await fused.submit(u, new Set([{ n: 5 }]), { engine: "local" }) as arrow.Table;
+    assert.deepEqual(fromSet.getChild("square")!.toJSON(), [25]);
+  });
+});
+
+Deno.test("submit takes udf.job(params): the job's parameters hold for every run", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(SQUARE, { name: "square_job" });
+    const table = await fused.submit(u.job({ scale: 2 }), [1, 3], {
+      engine: "local",
+    }) as arrow.Table;
+    assert.deepEqual(table.getChild("square")!.toJSON(), [2, 18]);
+  });
+});
+
 Deno.test("submit over objects or an Arrow table gives the same rows", async () => {
   await withTempCache(async () => {
     const u = fused.udf(SQUARE, { name: "square2" });
@@ -86,7 +109,7 @@ Deno.test("bad argument lists are refused", async () => {
   await assert.rejects(() => fused.submit(u, [], { engine: "local" }), /at least one/);
   await assert.rejects(
     () => fused.submit(u, "nope" as unknown as unknown[], { engine: "local" }),
-    /list of arguments/,
+    /a list or other iterable/,
   );
   const noParams = fused.udf(`export default () => 1`, { name: "no_params" });
   await assert.rejects(() => fused.submit(noParams, [1], { engine: "local" }), /pass objects/);
@@ -148,11 +171,14 @@ Deno.test("pool.df() has the results of runs that return tables", async () => {
     const u = fused.udf(SQUARE, { name: "square_df" });
     const pool = await fused.submit(u, [2, 3], { collect: false });
     await pool.wait();
-    const df = pool.df().toArray().map((r) => r.toJSON());
-    assert.deepEqual(df.map((r) => [r.n, r.status, JSON.parse(r.result as string)]), [
-      [2, "success", [{ square: 4 }]],
-      [3, "success", [{ square: 9 }]],
-    ]);
+    const df = pool.df().toArray();
+    assert.deepEqual(
+      df.map((r) => [r.n, r.status, r.result.toJSON().map((x: arrow.StructRow) => x.toJSON())]),
+      [
+        [2, "success", [{ square: 4 }]],
+        [3, "success", [{ square: 9 }]],
+      ],
+    );
   });
 });
 

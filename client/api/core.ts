@@ -1,5 +1,6 @@
 /**
- * `fused.core`: run saved UDFs by owner and name, or shared UDFs by token, and get their results.
+ * `fused.core`: run saved UDFs by owner and name, or shared UDFs by token, and get their results;
+ * `download` is `fused.download`, as fused-py's `fused.core.download`.
  *
  * @example
  * ```ts ignore
@@ -11,3 +12,4 @@
  * @module
  */
 export { type CoreRunOptions, runFile, runSharedFile, runSharedTile, runTile } from "./realtime.ts";
+export { download, type DownloadOptions } from "../download.ts";

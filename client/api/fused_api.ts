@@ -179,11 +179,14 @@ export class FusedAPI {
 
   /** Creates a share token for a saved UDF. */
   createUdfAccessToken(
-    udfEmailOrNameOrId: string,
+    udf?: string | MethodOptions<CreateUdfAccessTokenOptions>,
     udfName?: string,
     opts?: MethodOptions<CreateUdfAccessTokenOptions>,
   ): Promise<UdfAccessToken> {
-    return createUdfAccessToken(udfEmailOrNameOrId, udfName, this.#with(opts));
+    if (typeof udf === "object" && udf !== null) {
+      return createUdfAccessToken(undefined, udfName, this.#with({ ...udf, ...opts }));
+    }
+    return createUdfAccessToken(udf, udfName, this.#with(opts));
   }
 
   /** Your share tokens. */
@@ -241,7 +244,7 @@ export class FusedAPI {
     return cancelJob(job, this.#with({}));
   }
 
-  /** How long a job ran, in milliseconds. */
+  /** How long a job ran, in seconds as fused-py. */
   getExecTime(job: JobRef): Promise<number> {
     return getExecTime(job, this.#with({}));
   }

@@ -10,6 +10,7 @@ import {
   FusedError,
   HttpError,
   NotSupportedError,
+  TimeoutError,
   UdfCancelledError,
   UdfRuntimeError,
   ValidationError,
@@ -159,7 +160,7 @@ export class BatchJob {
     return tailLogs(this, { sampleLogs: true, ...this.#opts, ...opts });
   }
 
-  /** How long the job ran, in milliseconds (from its first to its last log record). */
+  /** How long the job ran, in seconds as fused-py (from its first to its last log record). */
   getExecTime(): Promise<number> {
     return getExecTime(this, this.#opts);
   }
@@ -382,7 +383,10 @@ export interface WaitForJobOptions extends ApiCallOptions {
   timeout?: number;
 }
 
-/** Waits until a job has finished; returns its final status. Throws when `timeout` passes. */
+/**
+ * Waits until a job has finished; returns its final status. Throws `TimeoutError` when `timeout`
+ * passes, as fused-py.
+ */
 export async function waitForJob(
   job: JobRef,
   opts: WaitForJobOptions = {},
@@ -394,7 +398,7 @@ export async function waitForJob(
     if (isTerminal(status)) return status;
     const left = deadline - Date.now();
     if (left <= 0) {
-      throw new FusedError(
+      throw new TimeoutError(
         `Job ${jobId(job)} did not finish within ${opts.timeout} s (status ${
           status.job_status ?? status.status
         }): wait longer or check its logs`,
@@ -445,15 +449,15 @@ export async function tailLogs(job: JobRef, opts: TailLogsOptions = {}): Promise
 }
 
 /**
- * How long a job ran, in milliseconds: from its first to its last log record (so a running job
- * gives the time so far).
+ * How long a job ran, in seconds as fused-py: from its first to its last log record (so a
+ * running job gives the time so far).
  */
 export async function getExecTime(job: JobRef, opts: ApiCallOptions = {}): Promise<number> {
   const logs = await getLogs(job, opts);
   if (logs.length === 0) {
     throw new FusedError(`Job ${jobId(job)} has no logs yet, so its execution time is unknown`);
   }
-  return logs.at(-1)!.timestamp - logs[0].timestamp;
+  return (logs.at(-1)!.timestamp - logs[0].timestamp) / 1000;
 }
 
 /** The results of a finished job, decoded, in the order of their names. */

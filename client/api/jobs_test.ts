@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { NotSupportedError, ValidationError } from "../errors.ts";
+import { FusedError, NotSupportedError, TimeoutError, ValidationError } from "../errors.ts";
 import { udf } from "../udf.ts";
 import { serve, withScope } from "./_test_util.ts";
 import {
@@ -114,6 +114,27 @@ Deno.test("waitForJob polls the status until the job is finished", async () => {
   }
 });
 
+Deno.test("waitForJob past its timeout throws TimeoutError, as fused-py", async () => {
+  const server = serve(() =>
+    Response.json({ job_id: "j1", status: "running", job_status: "running" })
+  );
+  try {
+    await withScope({}, async () => {
+      const transport = new Transport({ baseUrl: server.url, token: "t" });
+      await assert.rejects(
+        waitForJob("j1", { transport, pollIntervalSeconds: 0.01, timeout: 0.05 }),
+        (err: Error) => {
+          assert.ok(err instanceof TimeoutError && err instanceof FusedError);
+          assert.equal(err.name, "TimeoutError");
+          return true;
+        },
+      );
+    });
+  } finally {
+    await server.close();
+  }
+});
+
 Deno.test("logs are printed, tailed with since_ms, and give the execution time", async () => {
   const records = [
     { message: "start", timestamp: 1000 },
@@ -146,7 +167,7 @@ Deno.test("logs are printed, tailed with since_ms, and give the execution time",
         write: (l) => tailed.push(l),
       });
       assert.deepEqual(tailed, ["Logs for: j1", "start", "middle", "end"]);
-      assert.equal(await getExecTime("j1", { transport }), 3000);
+      assert.equal(await getExecTime("j1", { transport }), 3);
     });
   } finally {
     await server.close();

@@ -25,10 +25,29 @@ export interface UdfAccessTokenFields {
   metadataJson?: Record<string, unknown>;
   /** Whether the token works. */
   enabled?: boolean;
+  /** fused-py's spelling of `enabled`. */
+  enable?: boolean;
 }
 
-/** Options of `createUdfAccessToken`. */
-export interface CreateUdfAccessTokenOptions extends ApiCallOptions, UdfAccessTokenFields {}
+/** Options of `createUdfAccessToken`: the fields, and the UDF as fused-py's keywords. */
+export interface CreateUdfAccessTokenOptions extends ApiCallOptions, UdfAccessTokenFields {
+  /** fused-py's `udf_id`: the saved UDF's id. */
+  udfId?: string;
+  /** fused-py's `udf_email`: the owner's e-mail (with `udfName`), or else the UDF as a reference. */
+  udfEmail?: string;
+}
+
+/** `enabled`, given in either spelling. */
+function enabledOf(fields: UdfAccessTokenFields): boolean | undefined {
+  if (
+    fields.enable !== undefined && fields.enabled !== undefined && fields.enable !== fields.enabled
+  ) {
+    throw new ValidationError(
+      `enable and enabled disagree (${fields.enable} and ${fields.enabled}): give one of them`,
+    );
+  }
+  return fields.enabled ?? fields.enable;
+}
 
 function fieldsBody(fields: UdfAccessTokenFields): Record<string, unknown> {
   const body: Record<string, unknown> = {
@@ -37,7 +56,7 @@ function fieldsBody(fields: UdfAccessTokenFields): Record<string, unknown> {
     public_read: fields.publicRead,
     access_scope: fields.accessScope,
     metadata_json: fields.metadataJson,
-    enabled: fields.enabled,
+    enabled: enabledOf(fields),
   };
   for (const key of Object.keys(body)) if (body[key] === undefined) delete body[key];
   return body;
@@ -45,24 +64,42 @@ function fieldsBody(fields: UdfAccessTokenFields): Record<string, unknown> {
 
 /**
  * Creates a share token for a saved UDF, given as an id, `"owner/name"`, a name of yours, or an
- * owner's e-mail plus `udfName`. Anyone holding the token can run that one UDF.
+ * owner's e-mail plus `udfName`; or, as fused-py's keywords, `{ udfId }` or `{ udfEmail }`
+ * (as the first argument or in the options). Anyone holding the token can run that one UDF.
  *
  * @example
  * ```ts ignore
  * import * as fused from "fused";
  * const token = await fused.api.createUdfAccessToken("my_udf");
+ * const off = await fused.api.createUdfAccessToken({ udfId: token.udf_id, enable: false });
  * console.log(fused.api.tokenFileUrl(token.token, { format: "json" }));
  * ```
  */
 export async function createUdfAccessToken(
-  udfEmailOrNameOrId: string,
+  udf?: string | CreateUdfAccessTokenOptions,
   udfName?: string,
-  opts: CreateUdfAccessTokenOptions = {},
+  options: CreateUdfAccessTokenOptions = {},
 ): Promise<UdfAccessToken> {
-  requireText(udfEmailOrNameOrId, "The UDF (id, owner/name or name)");
+  const opts = typeof udf === "object" && udf !== null ? { ...udf, ...options } : options;
+  const given = typeof udf === "object" && udf !== null ? undefined : udf;
+  const named = [given, opts.udfId, opts.udfEmail].filter((v) => v !== undefined);
+  if (named.length === 0) {
+    throw new ValidationError(
+      "createUdfAccessToken needs the UDF: an id, owner/name or name, or udfId / udfEmail",
+    );
+  }
+  if (named.length > 1) {
+    throw new ValidationError(
+      "Give the UDF once: as the first argument, udfId or udfEmail, not several of them",
+    );
+  }
+  const udfEmailOrNameOrId = requireText(named[0], "The UDF (id, owner/name or name)");
+  const enabled = enabledOf(opts) ?? true;
   const transport = opts.transport ?? globalTransport();
   const target: Record<string, string> = {};
-  if (udfName !== undefined) {
+  if (opts.udfId !== undefined) {
+    target.udf_id = udfEmailOrNameOrId;
+  } else if (udfName !== undefined) {
     target.udf_email = udfEmailOrNameOrId;
     target.udf_slug = requireText(udfName, "udfName");
   } else if (UUID_PATTERN.test(udfEmailOrNameOrId)) {
@@ -88,7 +125,7 @@ export async function createUdfAccessToken(
     client_id: clientId,
     cache: opts.cache ?? true,
     metadata_json: opts.metadataJson ?? {},
-    enabled: opts.enabled ?? true,
+    enabled,
   };
   return await transport.json(UdfAccessTokenSchema, "/udf-access-token/new", {
     method: "POST",

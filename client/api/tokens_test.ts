@@ -40,6 +40,29 @@ Deno.test("createUdfAccessToken takes a name, owner/name, an e-mail plus name, o
   });
 });
 
+Deno.test("createUdfAccessToken takes fused-py's udfId / udfEmail and enable as well as enabled", async () => {
+  await withService({}, async () => {
+    const record = await toFused(udf(CODE, { name: "plus" }));
+    const byId = await createUdfAccessToken(undefined, undefined, { udfId: record.id });
+    const byObject = await createUdfAccessToken({ udfId: record.id, enable: false });
+    const byEmail = await createUdfAccessToken(undefined, "plus", { udfEmail: "admin@localhost" });
+    const byEmailAlone = await createUdfAccessToken({ udfEmail: "plus" });
+    for (const token of [byId, byObject, byEmail, byEmailAlone]) {
+      assert.equal(token.udf_id, record.id);
+    }
+    assert.deepEqual([byId.enabled, byObject.enabled], [true, false]);
+    assert.equal((await updateUdfAccessToken(byObject.token, { enable: true })).enabled, true);
+    await assert.rejects(
+      createUdfAccessToken(),
+      /needs the UDF: an id, owner\/name or name, or udfId \/ udfEmail/,
+    );
+    await assert.rejects(
+      createUdfAccessToken("plus", undefined, { enable: true, enabled: false }),
+      /enable and enabled disagree/,
+    );
+  });
+});
+
 Deno.test("getUdfAccessTokens pages through every token, or n of them", async () => {
   await withService({}, async () => {
     await toFused(udf(CODE, { name: "plus" }));

@@ -264,6 +264,8 @@ export interface CreateAccessTokenOptions extends ApiCallOptions {
   metadataJson?: Record<string, unknown>;
   /** Whether the token works (default true). */
   enabled?: boolean;
+  /** fused-py's spelling of `enabled`. */
+  enable?: boolean;
 }
 
 /** Creates a share token that runs this saved UDF (`udf.createAccessToken()`). */

@@ -174,9 +174,9 @@ Deno.test("every job function of fused.api and FusedAPI reads the same job", asy
     const tailed: string[] = [];
     await fusedApi.tailLogs(job, { write: (l) => tailed.push(l), timeout: 10 });
     assert.deepEqual(tailed.slice(0, 2), [`Logs for: ${job.job_id}`, "Job is not running (Done)"]);
-    const execMs = logs.at(-1)!.timestamp - logs[0].timestamp;
-    assert.equal(await api.jobGetExecTime(job, { transport }), execMs);
-    assert.equal(await fusedApi.getExecTime(job), execMs);
+    const execSeconds = (logs.at(-1)!.timestamp - logs[0].timestamp) / 1000;
+    assert.equal(await api.jobGetExecTime(job, { transport }), execSeconds);
+    assert.equal(await fusedApi.getExecTime(job), execSeconds);
     const history = await fusedApi.getJobs({ n: 5 });
     assert.deepEqual(history.map((j) => [j.id, j.job_status, j.instance_type]), [
       [job.job_id, "Done", "small"],
