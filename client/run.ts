@@ -33,6 +33,7 @@ import type {
 } from "./engine_types.ts";
 import { udfHost } from "./host_channel.ts";
 import { hostEngine } from "./udf_host.ts";
+import { sleep } from "./sleep.ts";
 
 // Why installed rows, not imports: client/ must not import engine/ or the HTTP client (layers
 // point down), so `fused` (mod.ts), the API client and the executor's child each fill in theirs.
@@ -271,16 +272,6 @@ function printLogs(logs: UdfLogs): void {
 function isRetryable(err: unknown): boolean {
   return !(err instanceof UdfRuntimeError || err instanceof ValidationError ||
     err instanceof UdfCancelledError);
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
 }
 
 /** The UDF's parameters, read from its code by the local engine. */

@@ -37,6 +37,7 @@ import {
   type Transport,
 } from "./transport.ts";
 import type { z } from "zod";
+import { sleep } from "../sleep.ts";
 
 /** A job: its id, or a status object that carries `job_id`. */
 export type JobRef = string | { job_id: string };
@@ -362,17 +363,6 @@ function isTerminal(status: Pick<JobStatus, "finished_job_status" | "terminal_st
 function isRunning(status: Pick<JobStatus, "job_status" | "status">): boolean {
   const s = (status.job_status ?? status.status ?? "").toLowerCase();
   return s === "running" || s === "pending";
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
 }
 
 /** Options of `waitForJob`. */

@@ -20,6 +20,7 @@ import {
 } from "../errors.ts";
 import { options, requestTimeoutMs } from "../options.ts";
 import { type AuthToken, resolveToken } from "./_token_store.ts";
+import { sleep } from "../sleep.ts";
 
 /** Version sent in `Fused-Ts-Version`, so the service can tell this client from the Python one. */
 export const CLIENT_VERSION = "0.1.0";
@@ -111,21 +112,6 @@ export function parseFusedMetadata(headers: Headers): FusedMetadata | undefined 
 /** The logs of a run from its metadata. */
 export function logsOf(metadata: FusedMetadata | undefined): UdfLogs {
   return { stdout: metadata?.stdout ?? "", stderr: metadata?.stderr ?? "" };
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    function onAbort(): void {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    }
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 /** The message of an error body: `{detail}` (FastAPI, ours), `{message}`, else the text. */

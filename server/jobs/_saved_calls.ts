@@ -30,6 +30,7 @@ import {
   type SavedUdfFinder,
   type SavedUdfPurpose,
 } from "../saved_udfs.ts";
+import { sleep } from "../../client/sleep.ts";
 
 /** A question of a job's process. */
 export interface SavedCall {
@@ -48,16 +49,6 @@ type SavedAnswer =
 
 const QUESTION = /^([0-9a-f-]{36})\.json$/;
 const WAIT_MS = 25;
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(resolve, ms);
-    signal?.addEventListener("abort", () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    }, { once: true });
-  });
-}
 
 async function ask(callsDir: string, call: SavedCall, signal?: AbortSignal): Promise<SavedAnswer> {
   await Deno.mkdir(callsDir, { recursive: true, mode: 0o700 });
