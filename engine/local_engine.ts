@@ -43,7 +43,7 @@ import { type UdfModule, UdfModules } from "./_deps.ts";
 import { Pool } from "./_pool.ts";
 import { type Job, joinLogs, type Permissions, PROJECT_ROOT } from "./_pool_child.ts";
 import { sdkReadRoots } from "./_roots.ts";
-import type { InjectedArguments, UdfSignature } from "./params.ts";
+import { type InjectedArguments, tileArguments, type UdfSignature } from "./params.ts";
 
 /** One run of a UDF on the local engine. */
 export interface LocalRunRequest {
@@ -51,7 +51,10 @@ export interface LocalRunRequest {
   udf: Udf;
   /** Raw parameter values; strings are coerced to the parameter's type (see engine/params.ts). */
   parameters?: Record<string, unknown>;
-  /** Run as a tile: the UDF receives `bounds` `[w, s, e, n]` and `tile` `{ x, y, z }`. */
+  /**
+   * Run as a tile: the UDF receives whichever it declares of `bounds` `[w, s, e, n]`, `tile`
+   * `{ x, y, z }` and `x`, `y`, `z`.
+   */
   tile?: { x: number; y: number; z: number };
   /** Cancels the run: it rejects with UdfCancelledError and its process is killed. */
   signal?: AbortSignal;
@@ -199,7 +202,7 @@ export class LocalEngine {
     let injected: InjectedArguments | undefined;
     if (request.tile) {
       const { x, y, z } = request.tile;
-      injected = { bounds: tileBounds(x, y, z), tile: { x, y, z } };
+      injected = tileArguments({ x, y, z }, tileBounds(x, y, z));
     }
     if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) {
       throw new ValidationError(`timeoutMs must be a positive number, got ${request.timeoutMs}`);

@@ -806,3 +806,14 @@ Deno.test("an npm import the host cannot see, or a bare package name, fails with
     }
   });
 });
+
+Deno.test("a tile run passes x, y and z to a UDF that declares them, as fused-py's Tile", async () => {
+  await withEngine({}, async (engine) => {
+    const u = ts(`export default function udf({ x, y, z }) { return [x, y, z] }`, "xyz");
+    const { value } = await engine.run({ udf: u, tile: { x: 486, y: 332, z: 10 } });
+    assert.deepEqual(value, [486, 332, 10]);
+    const both = ts(`export default function udf({ z, bounds }) { return { z, bounds } }`, "zb");
+    const run = await engine.run({ udf: both, tile: { x: 1, y: 1, z: 1 } });
+    assert.deepEqual(run.value, { z: 1, bounds: tileBounds(1, 1, 1) });
+  });
+});

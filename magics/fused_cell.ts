@@ -20,6 +20,7 @@ import type { RunResponse } from "../client/engine_types.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { type Udf, udf as makeUdf } from "../client/udf.ts";
 import { isGeoJson, map as mapDisplay } from "../display/map.ts";
+import { isTileSignature } from "../engine/params.ts";
 import type { ParsedCommand } from "./args.ts";
 import { api, requireIdentifier, type RunFlags, runWithFlags, udfCard } from "./_common.ts";
 import { checkUdfSyntax } from "./_syntax.ts";
@@ -64,10 +65,9 @@ async function publish(udf: Udf, share: boolean, ctx: MagicContext): Promise<Pub
   return { savedAt, token: token.token, shareUrl };
 }
 
-/** Whether the UDF takes `bounds` (then it is a tile UDF that a map can request tile by tile). */
-async function takesBounds(udf: Udf): Promise<boolean> {
-  const signature = await describeUdf(udf);
-  return signature.parameters.some((p) => p.name === "bounds");
+/** Whether the UDF is a tile UDF (it takes `bounds`, `tile` or `x, y, z`), which a map requests tile by tile. */
+async function takesTile(udf: Udf): Promise<boolean> {
+  return isTileSignature(await describeUdf(udf));
 }
 
 function isRasterLike(value: unknown): boolean {
@@ -137,7 +137,7 @@ async function defineAndRun(
   let published: Published = {};
   if (flags.save || flags.share || flags.map) {
     // A live tile layer is served by the service through a share token.
-    const tiled = flags.map ? await takesBounds(udf) : false;
+    const tiled = flags.map ? await takesTile(udf) : false;
     if (flags.save || flags.share || tiled) {
       published = await publish(udf, flags.share || tiled, ctx);
     }

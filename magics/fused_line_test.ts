@@ -200,3 +200,47 @@ Deno.test("%fused ingest partitions a GeoJSON file and binds the result with --o
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/** Runs `fn` with an embedded service started by `%fused serve --port 0`, then stops it. */
+async function withService(fn: (ctx: TestContext) => Promise<void>): Promise<void> {
+  const dataDir = await Deno.makeTempDir({ prefix: "fused-magics-server-" });
+  const ctx = testContext();
+  await line(`serve --port 0 --data-dir ${dataDir}`, ctx);
+  try {
+    await fn(ctx);
+  } finally {
+    await line("serve --stop", ctx);
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+Deno.test("--map of a UDF that declares x, y, z is a live tile layer whose tiles get x, y, z", async () => {
+  await withService(async () => {
+    const mapCtx = testContext();
+    await fusedCell(
+      await parseLine(FUSED_CELL, "xyz_dots --map --no-cache"),
+      'import * as arrow from "apache-arrow";\n' +
+        "export default function udf({ x, y, z }: { x: number; y: number; z: number }) {\n" +
+        "  const n = 2 ** z;\n" +
+        "  const lon = ((x + 0.5) / n) * 360 - 180;\n" +
+        "  const lat = (Math.atan(Math.sinh(Math.PI * (1 - (2 * (y + 0.5)) / n))) * 180) / Math.PI;\n" +
+        "  const wkb = new DataView(new ArrayBuffer(21));\n" +
+        "  wkb.setUint8(0, 1);\n  wkb.setUint32(1, 1, true);\n" +
+        "  wkb.setFloat64(5, lon, true);\n  wkb.setFloat64(13, lat, true);\n" +
+        "  const geometry = arrow.vectorFromArray([new Uint8Array(wkb.buffer)], new arrow.Binary());\n" +
+        "  return new arrow.Table({ geometry });\n}\n",
+      mapCtx,
+    );
+    assert.equal(mapCtx.displays.length, 1);
+    const map = await bundleOf(mapCtx.displays[0]);
+    assert.match(
+      String(map["text/plain"]),
+      /tiles http:\S+\/run\/tiles\/\{z\}\/\{x\}\/\{y\}\?format=mvt/,
+    );
+    const tileUrl = String(map["text/plain"]).match(/tiles (\S+)/)![1]
+      .replace("{z}", "2").replace("{x}", "1").replace("{y}", "2");
+    const tile = await fetch(tileUrl);
+    assert.equal(tile.status, 200);
+    assert.ok((await tile.arrayBuffer()).byteLength > 0);
+  });
+});
