@@ -41,6 +41,7 @@ import type { ChildMessage } from "./_protocol.ts";
 import { localCaller } from "./_local_host.ts";
 import { type UdfModule, UdfModules } from "./_deps.ts";
 import { Pool } from "./_pool.ts";
+import { unrunnableReason } from "./_run_errors.ts";
 import { type Job, joinLogs, type Permissions, PROJECT_ROOT } from "./_pool_child.ts";
 import { sdkReadRoots } from "./_roots.ts";
 import { type InjectedArguments, tileArguments, type UdfSignature } from "./params.ts";
@@ -283,11 +284,8 @@ export class LocalEngine {
       }
     };
     open();
-    if (udf.language === "python") {
-      throw new NotSupportedError(
-        `UDF "${udf.name}" is Python code, which the local engine cannot run (it runs TypeScript UDFs): run it on the Fused Python runtime (the fused Python package) or with engine "remote" against Fused's service`,
-      );
-    }
+    const unrunnable = unrunnableReason(udf, caller !== undefined && caller.id !== "local");
+    if (unrunnable) throw unrunnable;
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
     const ready = this.#modules.prepare(udf, (caller?.policy ?? LOCAL_POLICY).npm);
     if (!(ready instanceof Promise)) return ready;

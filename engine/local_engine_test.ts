@@ -817,3 +817,32 @@ Deno.test("a tile run passes x, y and z to a UDF that declares them, as fused-py
     assert.deepEqual(run.value, { z: 1, bounds: tileBounds(1, 1, 1) });
   });
 });
+
+Deno.test("a JSON chart node of the catalog is called a JSON document, not Python code", async () => {
+  await withEngine({}, async (engine) => {
+    const chart = Udf.fromJSON({
+      name: "chart",
+      type: "geopandas_v2",
+      code: '{"$schema": "https://vega.github.io/schema/vega-lite/v5.json", "mark": "bar"}',
+      entrypoint: "udf",
+    });
+    await assert.rejects(engine.run({ udf: chart }), (err: Error) => {
+      assert.ok(err instanceof NotSupportedError);
+      assert.match(err.message, /^UDF "chart" is a JSON document \(a chart or data node/);
+      assert.doesNotMatch(err.message, /Python/);
+      return true;
+    });
+  });
+});
+
+Deno.test("a Python UDF run through the service is not told to try engine remote", async () => {
+  await withEngine({}, async (engine) => {
+    const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n\n`);
+    const onService = { ...localCaller(engine), id: "user-1" };
+    await assert.rejects(engine.run({ udf: py, caller: onService }), (err: Error) => {
+      assert.match(err.message, /this service cannot run \(it runs TypeScript UDFs only/);
+      assert.doesNotMatch(err.message, /with engine "remote"/);
+      return true;
+    });
+  });
+});
