@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { UdfRuntimeError } from "../client/errors.ts";
+import { FusedError, UdfRuntimeError } from "../client/errors.ts";
 import { describeUdf } from "../client/run.ts";
 import type { RunResponse } from "../client/engine_types.ts";
 import { tileBounds } from "../client/tiles.ts";
@@ -22,7 +22,15 @@ import { type Udf, udf as makeUdf } from "../client/udf.ts";
 import { isGeoJson, map as mapDisplay } from "../display/map.ts";
 import { isTileSignature } from "../engine/params.ts";
 import type { ParsedCommand } from "./args.ts";
-import { api, requireIdentifier, type RunFlags, runWithFlags, udfCard } from "./_common.ts";
+import {
+  api,
+  isNotLoggedIn,
+  notebookUdfNames,
+  requireIdentifier,
+  type RunFlags,
+  runWithFlags,
+  udfCard,
+} from "./_common.ts";
 import { checkUdfSyntax } from "./_syntax.ts";
 import { formatHelp } from "./help.ts";
 import type { MagicContext } from "./registry.ts";
@@ -121,6 +129,7 @@ export async function fusedCell(
     ...(flags.cacheMaxAge !== undefined ? { cacheMaxAge: flags.cacheMaxAge } : {}),
   });
   await ctx.bind(name, udf);
+  notebookUdfNames().add(name);
   try {
     return await defineAndRun(udf, flags, ctx);
   } catch (err) {
@@ -139,7 +148,14 @@ async function defineAndRun(
     // A live tile layer is served by the service through a share token.
     const tiled = flags.map ? await takesTile(udf) : false;
     if (flags.save || flags.share || tiled) {
-      published = await publish(udf, flags.share || tiled, ctx);
+      try {
+        published = await publish(udf, flags.share || tiled, ctx);
+      } catch (err) {
+        if (!tiled || flags.save || flags.share || !isNotLoggedIn(err)) throw err;
+        throw new FusedError(
+          `UDF ${udf.name} is a tile UDF, and a live tile layer needs a service to serve its tiles: run %fused serve first (or log in to one with fused.api.login), or map one tile with --tile z/x/y`,
+        );
+      }
     }
   }
   const wantsRun = flags.run !== undefined || flags.out !== undefined || flags.tile !== undefined;

@@ -25,7 +25,9 @@ import {
   api,
   embeddedService,
   ensureRuntime,
+  isNotLoggedIn,
   isUdfLike,
+  notebookUdfNames,
   requireIdentifier,
   type RunFlags,
   runWithFlags,
@@ -76,13 +78,33 @@ async function runCommand(
   }
   const run = flags as RunFlags;
   if (run.out !== undefined) requireIdentifier(run.out, "--out");
-  const response = await runWithFlags(
-    udf,
-    (args.params ?? {}) as Record<string, unknown>,
-    run,
-    ctx,
+  try {
+    const response = await runWithFlags(
+      udf,
+      (args.params ?? {}) as Record<string, unknown>,
+      run,
+      ctx,
+    );
+    return response.data;
+  } catch (err) {
+    // A bare name that is no notebook Udf is looked up on the service; with none, say so.
+    if (typeof udf !== "string" || !/^[\w-]+$/.test(udf) || !isNotLoggedIn(err)) throw err;
+    throw await noUdfNamed(udf, ctx);
+  }
+}
+
+/** The error for `%fused run NAME` when NAME is no notebook Udf and no service can look it up. */
+async function noUdfNamed(name: string, ctx: MagicContext): Promise<ValidationError> {
+  const known: string[] = [];
+  for (const candidate of notebookUdfNames()) {
+    if (await notebookUdf(candidate, ctx)) known.push(candidate);
+  }
+  const guess = closest(name, known);
+  return new ValidationError(
+    `No UDF named ${name}${guess ? ` (did you mean ${guess}?)` : ""}: ${
+      known.length ? `the notebook's UDFs are ${known.join(", ")}` : "the notebook defines no UDF"
+    } (define one with %%fused ${name}), and saved UDFs need a service: run %fused serve, or log in with fused.api.login`,
   );
-  return response.data;
 }
 
 async function loadCommand(

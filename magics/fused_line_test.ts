@@ -244,3 +244,17 @@ Deno.test("--map of a UDF that declares x, y, z is a live tile layer whose tiles
     assert.ok((await tile.arrayBuffer()).byteLength > 0);
   });
 });
+
+Deno.test("%fused run of a name that is no UDF, without a service, says so and guesses", async () => {
+  const ctx = testContext();
+  await fusedCell(await parseLine(FUSED_CELL, "double_it"), DOUBLE.code, ctx);
+  await assert.rejects(
+    line("run double_itt", ctx),
+    /^ValidationError: No UDF named double_itt \(did you mean double_it\?\): .*run %fused serve/,
+  );
+  await assert.rejects(line("run nosuch", testContext()), (err: Error) => {
+    assert.match(err.message, /^No UDF named nosuch/);
+    assert.doesNotMatch(err.message, /did you mean/);
+    return true;
+  });
+});
