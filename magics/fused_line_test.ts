@@ -99,7 +99,7 @@ Deno.test("%fused serve starts the embedded service; files, save, share and map 
     assert.notEqual(options.baseUrl, previousBaseUrl);
     ctx.stdout = "";
     await line("serve", ctx);
-    assert.match(ctx.stdout, /^Embedded Fused service at/);
+    assert.match(ctx.stdout, /^Kept the running service\. Embedded Fused service at/);
 
     ctx.stdout = "";
     await line("whoami", ctx);
@@ -256,5 +256,41 @@ Deno.test("%fused run of a name that is no UDF, without a service, says so and g
     assert.match(err.message, /^No UDF named nosuch/);
     assert.doesNotMatch(err.message, /did you mean/);
     return true;
+  });
+});
+
+Deno.test("%fused serve again is never an error: it keeps or moves the service and says which", async () => {
+  await withService(async (ctx) => {
+    const first = options.baseUrl;
+    const dataDir = String(ctx.stdout.match(/\(data in (\S+)\)/)?.[1]);
+    ctx.stdout = "";
+    // A second Run All of notebooks/main.ipynb: the same flags, port 0.
+    await line(`serve --port 0 --data-dir ${dataDir}`, ctx);
+    assert.match(ctx.stdout, /^Kept the running service\. Embedded Fused service at /);
+    assert.equal(options.baseUrl, first);
+    // Another data folder (main.ipynb makes a new temp folder per Run All): moved there.
+    const other = await Deno.makeTempDir({ prefix: "fused-magics-server-" });
+    ctx.stdout = "";
+    await line(`serve --port 0 --data-dir ${other}`, ctx);
+    assert.match(
+      ctx.stdout,
+      /^Moved the embedded service from http:\S+ to data in \S+\.\nEmbedded/,
+    );
+    assert.notEqual(options.baseUrl, first);
+    ctx.stdout = "";
+    await line("whoami", ctx);
+    assert.match(ctx.stdout, /^admin@localhost/);
+    // Another port: moved to it.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    ctx.stdout = "";
+    await line(`serve --port ${port} --data-dir ${other}`, ctx);
+    assert.match(
+      ctx.stdout,
+      new RegExp(`^Moved the embedded service from \\S+ to port ${port}\\.`),
+    );
+    assert.match(options.baseUrl as string, new RegExp(`:${port}/`));
+    await Deno.remove(other, { recursive: true }).catch(() => {});
   });
 });
