@@ -23,12 +23,7 @@
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  FusedError,
-  NotSupportedError,
-  UdfCancelledError,
-  ValidationError,
-} from "../client/errors.ts";
+import { FusedError, UdfCancelledError, ValidationError } from "../client/errors.ts";
 import type { UdfLogs } from "../client/errors.ts";
 import { unpackResult } from "../client/formats/packed.ts";
 import { fromTransferable } from "../client/formats/transfer.ts";
