@@ -170,3 +170,20 @@ Deno.test("a Python UDF run on the service (engine remote) is told what runs it,
     assert.doesNotMatch(detail, /with engine \\"remote\\" when/);
   });
 });
+
+Deno.test("a batch job of a JSON chart node is refused as a JSON document, not as Python code", async () => {
+  await withServer(async (server) => {
+    const chart = {
+      ...udfJson("chart", '{"$schema": "https://vega.github.io/schema/vega-lite/v5.json"}'),
+      type: "geopandas_v2",
+    };
+    const res = await server.api("/run", {
+      method: "POST",
+      json: { config: { steps: [{ type: "udf", udf: chart }] } },
+    });
+    assert.equal(res.status, 400);
+    const detail = String((await res.json()).detail);
+    assert.match(detail, /^Step 1: UDF "chart" is a JSON document/);
+    assert.doesNotMatch(detail, /Python/);
+  });
+});
