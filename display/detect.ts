@@ -7,11 +7,13 @@
  */
 import type * as arrow from "apache-arrow";
 import { isRaster } from "../client/formats/raster.ts";
-import { isTable } from "../client/formats/types.ts";
+import { isGeoJson, isTable } from "../client/formats/types.ts";
 import { isUdfRuntimeError } from "./error.ts";
 import { isFileListing } from "./files.ts";
 import { hasDisplayHook } from "./mime.ts";
 import { isUdf } from "./udf.ts";
+
+export { isGeoJson };
 
 /** Something that converts itself to an Arrow table (polars-like frames, query results). */
 export interface ArrowConvertible {
@@ -30,26 +32,6 @@ export function isVegaLiteSpec(value: unknown): value is Record<string, unknown>
   return value !== null && typeof value === "object" && !Array.isArray(value) &&
     typeof (value as { $schema?: unknown }).$schema === "string" &&
     (value as { $schema: string }).$schema.includes("vega-lite");
-}
-
-const GEOMETRY_TYPES = new Set([
-  "Point",
-  "LineString",
-  "Polygon",
-  "MultiPoint",
-  "MultiLineString",
-  "MultiPolygon",
-  "GeometryCollection",
-]);
-
-/** True for a GeoJSON FeatureCollection, Feature or geometry object. */
-export function isGeoJson(value: unknown): boolean {
-  if (value === null || typeof value !== "object") return false;
-  const t = (value as { type?: unknown }).type;
-  if (t === "FeatureCollection") return Array.isArray((value as { features?: unknown }).features);
-  if (t === "Feature") return "geometry" in (value as object);
-  return typeof t === "string" && GEOMETRY_TYPES.has(t) &&
-    ("coordinates" in (value as object) || "geometries" in (value as object));
 }
 
 /** True for a string that is an HTML document or fragment (starts with a tag, ends with one). */

@@ -187,9 +187,18 @@ const STATUS_COLORS: Record<TaskStatus, string> = {
 /** Logs in the HTML keep their last characters only: the end of a log says what went wrong. */
 const MAX_LOG_CHARS = 4000;
 
-/** Number of finished tasks (any outcome). */
+/**
+ * Number of tasks that ran to an end (success, error or timeout): what the bar and the headline
+ * count. Cancelled tasks never ran; a pool cancelled after 2 of 40 shows 2/40 and 38 cancelled,
+ * not a full bar.
+ */
 export function finishedCount(progress: PoolProgress): number {
-  return progress.total - progress.counts.pending - progress.counts.running;
+  return progress.counts.success + progress.counts.error + progress.counts.timeout;
+}
+
+/** The word that ends a pool's summary: "cancelled" when any task was, else "done". */
+function endWord(progress: PoolProgress): string {
+  return progress.counts.cancelled > 0 ? "cancelled" : "done";
 }
 
 /** "0.4 s", "12.3 s", "3 min 05 s", "2 h 03 min". */
@@ -222,13 +231,19 @@ function eta(progress: PoolProgress): string | undefined {
   return formatElapsed((left / rate) * 1000);
 }
 
-/** One line of text: "45/200 done (8 running, 147 pending, 45 success) in 12.3 s, 3.7 runs/s". */
+/**
+ * One line of text: "45/200 done (8 running, 147 pending, 45 success) in 12.3 s, 3.7 runs/s";
+ * a cancelled pool: "2/40 done, 38 cancelled (2 success, 38 cancelled) ...".
+ */
 export function poolSummaryText(progress: PoolProgress): string {
   const parts = STATUS_ORDER.filter((s) => progress.counts[s] > 0).map((s) =>
     `${progress.counts[s]} ${s}`
   );
   const left = eta(progress);
-  return `${finishedCount(progress)}/${progress.total} done (${parts.join(", ") || "no tasks"})` +
+  const cancelled = progress.counts.cancelled ? `, ${progress.counts.cancelled} cancelled` : "";
+  return `${finishedCount(progress)}/${progress.total} done${cancelled} (${
+    parts.join(", ") || "no tasks"
+  })` +
     ` in ${formatElapsed(progress.elapsedMs)}, ${formatRate(runRate(progress))}` +
     (left ? `, about ${left} left` : "");
 }
@@ -253,7 +268,7 @@ export function renderSummaryHtml(progress: PoolProgress): string {
     `<b>${finishedCount(progress)}/${progress.total}</b>&nbsp;&nbsp;${chips}` +
     `<span style="opacity:0.8">${formatElapsed(progress.elapsedMs)} · ` +
     `${formatRate(runRate(progress))}${left ? ` · about ${left} left` : ""}` +
-    `${progress.done ? " · done" : ""}</span></span>`;
+    `${progress.done ? ` · ${endWord(progress)}` : ""}</span></span>`;
 }
 
 /** The first error with its logs as HTML, or "" when there is none. */

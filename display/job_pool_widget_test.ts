@@ -6,6 +6,7 @@ import {
   isJobPoolLike,
   type JobPoolWidget,
   POOL_CONTROL_TARGET,
+  poolSummaryText,
   poolText,
   renderPoolHtml,
   showJobPool,
@@ -231,7 +232,7 @@ Deno.test("widget states use the standard controls 2.0.0 models and refer to the
   assert.equal(states.progress._view_name, "ProgressView");
   assert.equal(states.progress._model_module, "@jupyter-widgets/controls");
   assert.equal(states.progress._model_module_version, "2.0.0");
-  assert.equal(states.progress.value, 4);
+  assert.equal(states.progress.value, 3, "the bar counts runs that ended, not cancelled ones");
   assert.equal(states.progress.max, 5);
   assert.equal(states.progress.style, "IPY_MODEL_progress.style");
   assert.equal(states["progress.style"]._model_name, "ProgressStyleModel");
@@ -275,6 +276,20 @@ Deno.test("the bar is red on failures, green when all succeeded, and the buttons
   assert.equal(ok.progress.bar_style, "success");
   assert.equal(ok.cancel.disabled, true);
   assert.equal(ok.retry.disabled, true);
+});
+
+Deno.test("a cancelled pool shows how many ran and how many were cancelled, not a full bar", () => {
+  const cancelled = progressOf({ success: 2, cancelled: 38 });
+  const html = renderPoolHtml(cancelled);
+  assert.match(html, /<progress value="2" max="40"/);
+  assert.match(html, /<b>2\/40<\/b>/);
+  assert.match(html, /<b>38<\/b> cancelled/);
+  assert.match(html, / · cancelled<\/span>/);
+  assert.doesNotMatch(html, /40\/40|· done/);
+  assert.match(poolSummaryText(cancelled), /^2\/40 done, 38 cancelled \(2 success, 38 cancelled\)/);
+  const states = widgetStates(cancelled, (p: string) => p);
+  assert.equal(states.progress.value, 2);
+  assert.equal(states.progress.bar_style, "warning");
 });
 
 Deno.test("isJobPoolLike knows a JobPool and refuses plain objects", () => {
@@ -336,9 +351,10 @@ Deno.test("a click on Cancel cancels the pool and the next update shows the coun
     cancelled: 9,
   });
   clock.advance(300);
-  const last = transport.updatesOf(widget.modelIdOf("progress")).at(-1)!;
-  assert.equal(last.value, 10);
-  assert.equal(last.bar_style, "warning");
+  const updates = transport.updatesOf(widget.modelIdOf("progress"));
+  assert.ok(!updates.some((u) => u.value === 10), "no full bar after a cancel");
+  assert.equal(updates.filter((u) => "value" in u).at(-1)?.value ?? 1, 1);
+  assert.equal(updates.at(-1)!.bar_style, "warning");
   const summaries = transport.updatesOf(widget.modelIdOf("summary"));
   assert.match(String(summaries.at(-1)!.value), /<b>9<\/b> cancelled/);
   assert.equal(transport.updatesOf(widget.modelIdOf("cancel")).at(-1)!.disabled, true);

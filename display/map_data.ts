@@ -14,6 +14,7 @@ import * as arrow from "apache-arrow";
 import { interpolateViridis, schemeTableau10 } from "d3-scale-chromatic";
 import { tableToIPC } from "../client/formats/arrow.ts";
 import {
+  featureCollectionOf,
   findGeometryColumn,
   type GeoJsonFeatureCollection,
   type GeoJsonGeometry,
@@ -153,16 +154,6 @@ export function isGeoTable(value: unknown): value is arrow.Table {
   } catch {
     return false;
   }
-}
-
-function toCollection(value: unknown): GeoJsonFeatureCollection {
-  const v = value as { type: string };
-  if (v.type === "FeatureCollection") return value as GeoJsonFeatureCollection;
-  if (v.type === "Feature") return { type: "FeatureCollection", features: [value as never] };
-  return {
-    type: "FeatureCollection",
-    features: [{ type: "Feature", geometry: value as GeoJsonGeometry, properties: {} }],
-  };
 }
 
 function lonLatColumns(table: arrow.Table): [string, string] | undefined {
@@ -476,8 +467,9 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
   }
   let table: arrow.Table;
   if (isTable(value)) table = value;
-  else if (isGeoJson(value)) table = tableFromGeoJSON(toCollection(value));
-  else {
+  else if (isGeoJson(value)) {
+    table = tableFromGeoJSON(featureCollectionOf(value as GeoJsonFeatureCollection));
+  } else {
     throw new ValidationError(
       "Cannot show this value on a map: pass an Arrow table with a WKB geometry column (or lon/lat columns), GeoJSON, or a tile URL template",
     );
@@ -798,7 +790,7 @@ export function mercator(lon: number, lat: number): [number, number] {
  * ```
  */
 export function geoJsonOfResult(value: unknown): GeoJsonFeatureCollection {
-  if (isGeoJson(value)) return toCollection(value);
+  if (isGeoJson(value)) return featureCollectionOf(value as GeoJsonFeatureCollection);
   if (isTable(value)) {
     if (findGeometryColumn(value) !== undefined) return tableToGeoJSON(value);
     const lonLat = lonLatColumns(value);

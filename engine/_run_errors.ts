@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { UdfRuntimeError, ValidationError } from "../client/errors.ts";
+import { NotSupportedError, UdfRuntimeError, ValidationError } from "../client/errors.ts";
 import type { UdfLogs } from "../client/errors.ts";
 import type { Udf } from "../client/udf.ts";
 import type { FailureMessage } from "./_protocol.ts";
@@ -42,4 +42,36 @@ function failureMessage(failure: FailureMessage): string {
       ` (a UDF imports its headers and the SDK's packages by name, and any other npm package by an npm: specifier written in its code, such as "npm:h3-js@4", which its host installs before the run; a computed import() is not seen)`;
   }
   return message;
+}
+
+/** Whether code is a JSON document (an object or array), as a chart node of Fused's catalog is. */
+function isJsonDocument(code: string): boolean {
+  const text = code.trim();
+  if (!/^[[{]/.test(text)) return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Why the local engine cannot run `udf`, said truthfully, or undefined when it can: a JSON node
+ * of Fused's catalog (a chart spec, saved with a Python UDF's type) is not code at all, and a
+ * Python UDF sent to this project's service with engine "remote" must not be told to try engine
+ * "remote" (`onService`: the run came through the service, not from this machine's own user).
+ */
+export function unrunnableReason(udf: Udf, onService: boolean): NotSupportedError | undefined {
+  if (isJsonDocument(udf.code)) {
+    return new NotSupportedError(
+      `UDF "${udf.name}" is a JSON document (a chart or data node of Fused's catalog), not code: there is nothing to run; read it with JSON.parse(udf.code), or display a Vega-Lite spec as a chart`,
+    );
+  }
+  if (udf.language !== "python") return undefined;
+  return new NotSupportedError(
+    onService
+      ? `UDF "${udf.name}" is Python code, which this service cannot run (it runs TypeScript UDFs only, also for engine "remote"): run it on the Fused Python runtime (the fused Python package) or on Fused's own service (fused.options.baseUrl), or write it in TypeScript`
+      : `UDF "${udf.name}" is Python code, which the local engine cannot run (it runs TypeScript UDFs): run it on the Fused Python runtime (the fused Python package), or with engine "remote" when fused.options.baseUrl is Fused's own service (this project's service runs TypeScript only)`,
+  );
 }

@@ -23,12 +23,7 @@
  */
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import {
-  FusedError,
-  NotSupportedError,
-  UdfCancelledError,
-  ValidationError,
-} from "../client/errors.ts";
+import { FusedError, UdfCancelledError, ValidationError } from "../client/errors.ts";
 import type { UdfLogs } from "../client/errors.ts";
 import { unpackResult } from "../client/formats/packed.ts";
 import { fromTransferable } from "../client/formats/transfer.ts";
@@ -41,9 +36,10 @@ import type { ChildMessage } from "./_protocol.ts";
 import { localCaller } from "./_local_host.ts";
 import { type UdfModule, UdfModules } from "./_deps.ts";
 import { Pool } from "./_pool.ts";
+import { unrunnableReason } from "./_run_errors.ts";
 import { type Job, joinLogs, type Permissions, PROJECT_ROOT } from "./_pool_child.ts";
 import { sdkReadRoots } from "./_roots.ts";
-import type { InjectedArguments, UdfSignature } from "./params.ts";
+import { type InjectedArguments, tileArguments, type UdfSignature } from "./params.ts";
 
 /** One run of a UDF on the local engine. */
 export interface LocalRunRequest {
@@ -51,7 +47,10 @@ export interface LocalRunRequest {
   udf: Udf;
   /** Raw parameter values; strings are coerced to the parameter's type (see engine/params.ts). */
   parameters?: Record<string, unknown>;
-  /** Run as a tile: the UDF receives `bounds` `[w, s, e, n]` and `tile` `{ x, y, z }`. */
+  /**
+   * Run as a tile: the UDF receives whichever it declares of `bounds` `[w, s, e, n]`, `tile`
+   * `{ x, y, z }` and `x`, `y`, `z`.
+   */
   tile?: { x: number; y: number; z: number };
   /** Cancels the run: it rejects with UdfCancelledError and its process is killed. */
   signal?: AbortSignal;
@@ -199,7 +198,7 @@ export class LocalEngine {
     let injected: InjectedArguments | undefined;
     if (request.tile) {
       const { x, y, z } = request.tile;
-      injected = { bounds: tileBounds(x, y, z), tile: { x, y, z } };
+      injected = tileArguments({ x, y, z }, tileBounds(x, y, z));
     }
     if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) {
       throw new ValidationError(`timeoutMs must be a positive number, got ${request.timeoutMs}`);
@@ -280,11 +279,8 @@ export class LocalEngine {
       }
     };
     open();
-    if (udf.language === "python") {
-      throw new NotSupportedError(
-        `UDF "${udf.name}" is Python code, which the local engine cannot run (it runs TypeScript UDFs): run it on the Fused Python runtime (the fused Python package) or with engine "remote" against Fused's service`,
-      );
-    }
+    const unrunnable = unrunnableReason(udf, caller !== undefined && caller.id !== "local");
+    if (unrunnable) throw unrunnable;
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
     const ready = this.#modules.prepare(udf, (caller?.policy ?? LOCAL_POLICY).npm);
     if (!(ready instanceof Promise)) return ready;

@@ -1,13 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  NotSupportedError,
-  UdfCancelledError,
-  UdfTimeoutError,
-  ValidationError,
-} from "../client/errors.ts";
+import { UdfCancelledError, UdfTimeoutError, ValidationError } from "../client/errors.ts";
 import { isTable } from "../client/formats/types.ts";
 import { Raster } from "../client/formats/raster.ts";
-import { tileBounds } from "../client/tiles.ts";
 import { udf } from "../client/udf.ts";
 import { LocalEngine } from "./mod.ts";
 import { runtimeError, ts, withEngine } from "./_engine_test_util.ts";
@@ -447,27 +441,6 @@ Deno.test("with maxWorkers 2, four slow runs go two at a time in FIFO order", as
     const firstEnd = Math.min(spans[0].end, spans[1].end);
     assert.ok(spans[2].start >= firstEnd && spans[3].start >= firstEnd);
     assert.equal(engine.stats.started, 2);
-  });
-});
-
-Deno.test("a tile run passes the tile's bounds and the tile to the UDF", async () => {
-  await withEngine({}, async (engine) => {
-    const u = ts(`export default function udf({ bounds, tile }) { return { bounds, tile } }`);
-    const { value } = await engine.run({ udf: u, tile: { x: 486, y: 332, z: 10 } });
-    assert.deepEqual(value, { bounds: tileBounds(486, 332, 10), tile: { x: 486, y: 332, z: 10 } });
-    const noTile = ts(`export default function udf({ n = 1 }) { return n }`, "no_tile");
-    assert.equal((await engine.run({ udf: noTile, tile: { x: 0, y: 0, z: 0 } })).value, 1);
-    await assert.rejects(engine.run({ udf: u, tile: { x: 2, y: 0, z: 1 } }), ValidationError);
-  });
-});
-
-Deno.test("Python UDFs are refused, naming what can run them", async () => {
-  await withEngine({}, async (engine) => {
-    const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n\n`);
-    await assert.rejects(
-      engine.run({ udf: py }),
-      (err: Error) => err instanceof NotSupportedError && /Fused Python runtime/.test(err.message),
-    );
   });
 });
 

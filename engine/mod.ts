@@ -26,6 +26,7 @@ export type {
   LocalRunResult,
 } from "./local_engine.ts";
 export type { UdfParameter, UdfSignature } from "./params.ts";
+export { unrunnableReason } from "./_run_errors.ts";
 
 let shared: LocalEngine | undefined;
 

@@ -353,18 +353,62 @@ export function coerceValue(name: string, type: string | undefined, value: unkno
   }
 }
 
-/** Values the engine passes besides the caller's: a tile run's `bounds` and `tile`. */
+/**
+ * Values the engine passes besides the caller's: a tile run's `bounds`, `tile` and its `x`, `y`,
+ * `z` (fused-py's `fused.types.Tile` habit: a UDF declares whichever it uses).
+ */
 export interface InjectedArguments {
   /** `[west, south, east, north]` of the tile. */
   bounds?: number[];
   /** The tile itself. */
   tile?: { x: number; y: number; z: number };
+  /** The tile's column. */
+  x?: number;
+  /** The tile's row. */
+  y?: number;
+  /** The tile's zoom. */
+  z?: number;
+}
+
+/**
+ * Whether a UDF is a tile UDF, which a map requests tile by tile: it declares `bounds`, `tile`,
+ * or all of `x`, `y` and `z`.
+ *
+ * @example
+ * ```ts
+ * import { isTileSignature } from "./params.ts";
+ * const sig = (names: string[]) => ({ parameters: names.map((name) => ({ name })) });
+ * if (!isTileSignature(sig(["x", "y", "z"])) || isTileSignature(sig(["x", "n"]))) throw new Error();
+ * ```
+ */
+export function isTileSignature(signature: { parameters: { name: string }[] }): boolean {
+  const names = new Set(signature.parameters.map((p) => p.name));
+  return names.has("bounds") || names.has("tile") ||
+    (names.has("x") && names.has("y") && names.has("z"));
+}
+
+/**
+ * The values a tile run passes to a UDF that declares them.
+ *
+ * @example
+ * ```ts
+ * import { tileArguments } from "./params.ts";
+ * const args = tileArguments({ x: 1, y: 2, z: 3 }, [0, 0, 1, 1]);
+ * if (args.z !== 3 || args.tile?.x !== 1 || args.bounds?.[2] !== 1) throw new Error();
+ * ```
+ */
+export function tileArguments(
+  tile: { x: number; y: number; z: number },
+  bounds: number[],
+): InjectedArguments {
+  const { x, y, z } = tile;
+  return { bounds, tile: { x, y, z }, x, y, z };
 }
 
 /**
  * Builds the argument object of a UDF call: the UDF's default parameters (names it does not take
  * are dropped), the call's parameters over them (names it does not take are an error), a tile
- * run's `bounds`/`tile` (passed only when the UDF takes them), each value coerced to its type,
+ * run's `bounds`/`tile`/`x`/`y`/`z` (passed only when the UDF takes them), each value coerced to its type,
  * then validated by the zod schema when there is one.
  *
  * @example

@@ -69,6 +69,19 @@ export async function runWithFlags(
   }
 }
 
+/** Whether an error says no service is there to ask (no embedded service, not logged in). */
+export function isNotLoggedIn(err: unknown): boolean {
+  return err instanceof Error && /^Not logged in\b/.test(err.message);
+}
+
+const UDF_NAMES_KEY = Symbol.for("fused.magics.udfNames");
+
+/** Names `%%fused NAME` bound in this notebook, for "did you mean" (kept per process). */
+export function notebookUdfNames(): Set<string> {
+  const g = globalThis as Record<symbol, unknown>;
+  return (g[UDF_NAMES_KEY] ??= new Set<string>()) as Set<string>;
+}
+
 /** Checks that `name` can be a notebook variable. */
 export function requireIdentifier(name: string, what: string): string {
   if (!/^[A-Za-z_$][\w$]*$/.test(name)) {

@@ -14,14 +14,23 @@
  *
  * @module
  */
-import { UdfRuntimeError } from "../client/errors.ts";
+import { FusedError, UdfRuntimeError } from "../client/errors.ts";
 import { describeUdf } from "../client/run.ts";
 import type { RunResponse } from "../client/engine_types.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { type Udf, udf as makeUdf } from "../client/udf.ts";
 import { isGeoJson, map as mapDisplay } from "../display/map.ts";
+import { isTileSignature } from "../engine/params.ts";
 import type { ParsedCommand } from "./args.ts";
-import { api, requireIdentifier, type RunFlags, runWithFlags, udfCard } from "./_common.ts";
+import {
+  api,
+  isNotLoggedIn,
+  notebookUdfNames,
+  requireIdentifier,
+  type RunFlags,
+  runWithFlags,
+  udfCard,
+} from "./_common.ts";
 import { checkUdfSyntax } from "./_syntax.ts";
 import { formatHelp } from "./help.ts";
 import type { MagicContext } from "./registry.ts";
@@ -64,10 +73,9 @@ async function publish(udf: Udf, share: boolean, ctx: MagicContext): Promise<Pub
   return { savedAt, token: token.token, shareUrl };
 }
 
-/** Whether the UDF takes `bounds` (then it is a tile UDF that a map can request tile by tile). */
-async function takesBounds(udf: Udf): Promise<boolean> {
-  const signature = await describeUdf(udf);
-  return signature.parameters.some((p) => p.name === "bounds");
+/** Whether the UDF is a tile UDF (it takes `bounds`, `tile` or `x, y, z`), which a map requests tile by tile. */
+async function takesTile(udf: Udf): Promise<boolean> {
+  return isTileSignature(await describeUdf(udf));
 }
 
 function isRasterLike(value: unknown): boolean {
@@ -121,6 +129,7 @@ export async function fusedCell(
     ...(flags.cacheMaxAge !== undefined ? { cacheMaxAge: flags.cacheMaxAge } : {}),
   });
   await ctx.bind(name, udf);
+  notebookUdfNames().add(name);
   try {
     return await defineAndRun(udf, flags, ctx);
   } catch (err) {
@@ -137,9 +146,16 @@ async function defineAndRun(
   let published: Published = {};
   if (flags.save || flags.share || flags.map) {
     // A live tile layer is served by the service through a share token.
-    const tiled = flags.map ? await takesBounds(udf) : false;
+    const tiled = flags.map ? await takesTile(udf) : false;
     if (flags.save || flags.share || tiled) {
-      published = await publish(udf, flags.share || tiled, ctx);
+      try {
+        published = await publish(udf, flags.share || tiled, ctx);
+      } catch (err) {
+        if (!tiled || flags.save || flags.share || !isNotLoggedIn(err)) throw err;
+        throw new FusedError(
+          `UDF ${udf.name} is a tile UDF, and a live tile layer needs a service to serve its tiles: run %fused serve first (or log in to one with fused.api.login), or map one tile with --tile z/x/y`,
+        );
+      }
     }
   }
   const wantsRun = flags.run !== undefined || flags.out !== undefined || flags.tile !== undefined;

@@ -157,3 +157,12 @@ Deno.test("--run --map of a GeoJSON result shows the map once and still binds --
   assert.equal(value, undefined);
   assert.deepEqual(ctx.scope.p, { type: "Point", coordinates: [2.35, 48.86] });
 });
+
+Deno.test("--map of a tile UDF without a service says a live tile layer needs %fused serve", async () => {
+  const body = "export default function udf({ bounds }: { bounds: number[] }) {\n" +
+    "  return { type: 'Point', coordinates: [bounds[0], bounds[1]] };\n}\n";
+  await assert.rejects(
+    cell("tiles_nowhere --map --no-cache", body),
+    /live tile layer needs a service to serve its tiles: run %fused serve first/,
+  );
+});

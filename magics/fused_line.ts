@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { resolve } from "node:path";
 import { setGlobalTransport, Transport } from "../client/api/transport.ts";
 import { ValidationError } from "../client/errors.ts";
 import { load } from "../client/load.ts";
@@ -23,9 +24,12 @@ import { displayableBundle } from "../display/mime.ts";
 import { closest, type ParsedCommand, parseParamValue } from "./args.ts";
 import {
   api,
+  type EmbeddedService,
   embeddedService,
   ensureRuntime,
+  isNotLoggedIn,
   isUdfLike,
+  notebookUdfNames,
   requireIdentifier,
   type RunFlags,
   runWithFlags,
@@ -76,13 +80,33 @@ async function runCommand(
   }
   const run = flags as RunFlags;
   if (run.out !== undefined) requireIdentifier(run.out, "--out");
-  const response = await runWithFlags(
-    udf,
-    (args.params ?? {}) as Record<string, unknown>,
-    run,
-    ctx,
+  try {
+    const response = await runWithFlags(
+      udf,
+      (args.params ?? {}) as Record<string, unknown>,
+      run,
+      ctx,
+    );
+    return response.data;
+  } catch (err) {
+    // A bare name that is no notebook Udf is looked up on the service; with none, say so.
+    if (typeof udf !== "string" || !/^[\w-]+$/.test(udf) || !isNotLoggedIn(err)) throw err;
+    throw await noUdfNamed(udf, ctx);
+  }
+}
+
+/** The error for `%fused run NAME` when NAME is no notebook Udf and no service can look it up. */
+async function noUdfNamed(name: string, ctx: MagicContext): Promise<ValidationError> {
+  const known: string[] = [];
+  for (const candidate of notebookUdfNames()) {
+    if (await notebookUdf(candidate, ctx)) known.push(candidate);
+  }
+  const guess = closest(name, known);
+  return new ValidationError(
+    `No UDF named ${name}${guess ? ` (did you mean ${guess}?)` : ""}: ${
+      known.length ? `the notebook's UDFs are ${known.join(", ")}` : "the notebook defines no UDF"
+    } (define one with %%fused ${name}), and saved UDFs need a service: run %fused serve, or log in with fused.api.login`,
   );
-  return response.data;
 }
 
 async function loadCommand(
@@ -247,6 +271,32 @@ function describeService(): string {
     `fused.options.baseUrl points at it and requests use its admin token.\n`;
 }
 
+/** Stops the embedded service and gives `fused.options.baseUrl` and the transport back. */
+async function stopService(running: EmbeddedService): Promise<void> {
+  await running.close();
+  setEmbeddedService(undefined);
+  setGlobalTransport(undefined);
+  options.baseUrl = running.previousBaseUrl;
+}
+
+/**
+ * Why `%fused serve` flags ask for another service than the running one (another port, other
+ * than 0, or another data folder), or undefined when the running one is what they ask for.
+ */
+function movedBy(running: EmbeddedService, flags: Record<string, unknown>): string | undefined {
+  const port = flags.port as number | undefined;
+  const reasons = [];
+  if (port !== undefined && port !== 0 && port !== running.port) reasons.push(`port ${port}`);
+  if (flags.dataDir !== undefined && resolve(String(flags.dataDir)) !== resolve(running.dataDir)) {
+    reasons.push(`data in ${flags.dataDir}`);
+  }
+  return reasons.length ? reasons.join(", ") : undefined;
+}
+
+/**
+ * `%fused serve`: starts the embedded service; run again (a second Run All), it is never an
+ * error: it keeps the running service when the flags fit it, else moves it, and says which.
+ */
 async function serveCommand(
   _args: Record<string, unknown>,
   flags: Record<string, unknown>,
@@ -259,21 +309,18 @@ async function serveCommand(
       ctx.print("No embedded service is running\n");
       return undefined;
     }
-    await running.close();
-    setEmbeddedService(undefined);
-    setGlobalTransport(undefined);
-    options.baseUrl = running.previousBaseUrl;
+    await stopService(running);
     ctx.print(`Stopped the embedded service at ${running.baseUrl}\n`);
     return undefined;
   }
   if (running) {
-    if (flags.port !== undefined && flags.port !== running.port) {
-      throw new ValidationError(
-        `The embedded service already listens on port ${running.port}: %fused serve --stop first to move it to ${flags.port}`,
-      );
+    const moved = movedBy(running, flags);
+    if (!moved) {
+      ctx.print(`Kept the running service. ${describeService()}`);
+      return undefined;
     }
-    ctx.print(describeService());
-    return undefined;
+    await stopService(running);
+    ctx.print(`Moved the embedded service from ${running.baseUrl} to ${moved}.\n`);
   }
   const server = await magicRuntime().startService({
     ...(flags.port !== undefined ? { port: flags.port as number } : {}),

@@ -99,7 +99,7 @@ Deno.test("%fused serve starts the embedded service; files, save, share and map 
     assert.notEqual(options.baseUrl, previousBaseUrl);
     ctx.stdout = "";
     await line("serve", ctx);
-    assert.match(ctx.stdout, /^Embedded Fused service at/);
+    assert.match(ctx.stdout, /^Kept the running service\. Embedded Fused service at/);
 
     ctx.stdout = "";
     await line("whoami", ctx);
@@ -199,4 +199,98 @@ Deno.test("%fused ingest partitions a GeoJSON file and binds the result with --o
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Runs `fn` with an embedded service started by `%fused serve --port 0`, then stops it. */
+async function withService(fn: (ctx: TestContext) => Promise<void>): Promise<void> {
+  const dataDir = await Deno.makeTempDir({ prefix: "fused-magics-server-" });
+  const ctx = testContext();
+  await line(`serve --port 0 --data-dir ${dataDir}`, ctx);
+  try {
+    await fn(ctx);
+  } finally {
+    await line("serve --stop", ctx);
+    await Deno.remove(dataDir, { recursive: true });
+  }
+}
+
+Deno.test("--map of a UDF that declares x, y, z is a live tile layer whose tiles get x, y, z", async () => {
+  await withService(async () => {
+    const mapCtx = testContext();
+    await fusedCell(
+      await parseLine(FUSED_CELL, "xyz_dots --map --no-cache"),
+      'import * as arrow from "apache-arrow";\n' +
+        "export default function udf({ x, y, z }: { x: number; y: number; z: number }) {\n" +
+        "  const n = 2 ** z;\n" +
+        "  const lon = ((x + 0.5) / n) * 360 - 180;\n" +
+        "  const lat = (Math.atan(Math.sinh(Math.PI * (1 - (2 * (y + 0.5)) / n))) * 180) / Math.PI;\n" +
+        "  const wkb = new DataView(new ArrayBuffer(21));\n" +
+        "  wkb.setUint8(0, 1);\n  wkb.setUint32(1, 1, true);\n" +
+        "  wkb.setFloat64(5, lon, true);\n  wkb.setFloat64(13, lat, true);\n" +
+        "  const geometry = arrow.vectorFromArray([new Uint8Array(wkb.buffer)], new arrow.Binary());\n" +
+        "  return new arrow.Table({ geometry });\n}\n",
+      mapCtx,
+    );
+    assert.equal(mapCtx.displays.length, 1);
+    const map = await bundleOf(mapCtx.displays[0]);
+    assert.match(
+      String(map["text/plain"]),
+      /tiles http:\S+\/run\/tiles\/\{z\}\/\{x\}\/\{y\}\?format=mvt/,
+    );
+    const tileUrl = String(map["text/plain"]).match(/tiles (\S+)/)![1]
+      .replace("{z}", "2").replace("{x}", "1").replace("{y}", "2");
+    const tile = await fetch(tileUrl);
+    assert.equal(tile.status, 200);
+    assert.ok((await tile.arrayBuffer()).byteLength > 0);
+  });
+});
+
+Deno.test("%fused run of a name that is no UDF, without a service, says so and guesses", async () => {
+  const ctx = testContext();
+  await fusedCell(await parseLine(FUSED_CELL, "double_it"), DOUBLE.code, ctx);
+  await assert.rejects(
+    line("run double_itt", ctx),
+    /^ValidationError: No UDF named double_itt \(did you mean double_it\?\): .*run %fused serve/,
+  );
+  await assert.rejects(line("run nosuch", testContext()), (err: Error) => {
+    assert.match(err.message, /^No UDF named nosuch/);
+    assert.doesNotMatch(err.message, /did you mean/);
+    return true;
+  });
+});
+
+Deno.test("%fused serve again is never an error: it keeps or moves the service and says which", async () => {
+  await withService(async (ctx) => {
+    const first = options.baseUrl;
+    const dataDir = String(ctx.stdout.match(/\(data in (\S+)\)/)?.[1]);
+    ctx.stdout = "";
+    // A second Run All of notebooks/main.ipynb: the same flags, port 0.
+    await line(`serve --port 0 --data-dir ${dataDir}`, ctx);
+    assert.match(ctx.stdout, /^Kept the running service\. Embedded Fused service at /);
+    assert.equal(options.baseUrl, first);
+    // Another data folder (main.ipynb makes a new temp folder per Run All): moved there.
+    const other = await Deno.makeTempDir({ prefix: "fused-magics-server-" });
+    ctx.stdout = "";
+    await line(`serve --port 0 --data-dir ${other}`, ctx);
+    assert.match(
+      ctx.stdout,
+      /^Moved the embedded service from http:\S+ to data in \S+\.\nEmbedded/,
+    );
+    assert.notEqual(options.baseUrl, first);
+    ctx.stdout = "";
+    await line("whoami", ctx);
+    assert.match(ctx.stdout, /^admin@localhost/);
+    // Another port: moved to it.
+    const probe = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const port = (probe.addr as Deno.NetAddr).port;
+    probe.close();
+    ctx.stdout = "";
+    await line(`serve --port ${port} --data-dir ${other}`, ctx);
+    assert.match(
+      ctx.stdout,
+      new RegExp(`^Moved the embedded service from \\S+ to port ${port}\\.`),
+    );
+    assert.match(options.baseUrl as string, new RegExp(`:${port}/`));
+    await Deno.remove(other, { recursive: true }).catch(() => {});
+  });
 });

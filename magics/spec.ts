@@ -103,7 +103,7 @@ const TILE: FlagSpec = {
   name: "tile",
   short: "t",
   type: "tile",
-  help: "Runs for one XYZ tile, so the UDF receives its bounds",
+  help: "Runs for one XYZ tile, so the UDF receives its bounds, tile or x, y, z (as it declares)",
 };
 const OUT: FlagSpec = {
   name: "out",
@@ -169,7 +169,8 @@ export const FUSED_CELL: MagicDeclaration = {
       name: "map",
       short: "m",
       type: "boolean",
-      help: "Shows the UDF on a map; a UDF taking bounds becomes a live tile layer",
+      help:
+        "Shows the UDF on a map; a UDF taking bounds, tile or x, y, z becomes a live tile layer",
     },
     TIME,
   ],

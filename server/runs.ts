@@ -20,7 +20,7 @@ import { describeThrown, redactPaths } from "./_http.ts";
 import type { RunResponse, Tile } from "../client/engine_types.ts";
 import { type EncodedResult, encodeResult, type ResultFormat } from "../client/formats/result.ts";
 import { UnsupportedResultError } from "../client/formats/errors.ts";
-import type { UdfResult } from "../client/formats/types.ts";
+import { isGeoJson, type UdfResult } from "../client/formats/types.ts";
 
 /** Options the service passes to the runner (a subset of `runDetailed`'s). */
 export interface UdfRunnerOptions {
@@ -147,7 +147,11 @@ export async function encodeForFormats(value: UdfResult, format: string): Promis
   if (names.length === 1) return await encodeResult(value, { format: names[0] });
   // A string answers as text/html or text/plain (as Fused does for HTML), not as a JSON string.
   if (typeof value === "string") return await encodeResult(value);
+  // A GeoJSON object keeps its own form (json or geojson) when the list offers one, so a default
+  // run (npy,tiff,parquet,json) gives back the object the UDF returned, not a table of it.
+  const ownForm = isGeoJson(value) && names.some((n) => n === "json" || n === "geojson");
   for (const name of names) {
+    if (ownForm && name !== "json" && name !== "geojson") continue;
     try {
       return await encodeResult(value, { format: name });
     } catch (err) {

@@ -292,6 +292,30 @@ export function tableFromGeoJSON(collection: GeoJsonFeatureCollection): arrow.Ta
   return withGeoMetadata(new arrow.Table(vectors), "geometry");
 }
 
+/**
+ * The FeatureCollection of a GeoJSON object: a collection as is, a Feature or a bare geometry as
+ * a collection of one feature.
+ *
+ * @example
+ * ```ts
+ * import { featureCollectionOf } from "./geo.ts";
+ * const fc = featureCollectionOf({ type: "Point", coordinates: [1, 2] });
+ * if (fc.features.length !== 1 || fc.features[0].geometry?.type !== "Point") throw new Error();
+ * ```
+ */
+export function featureCollectionOf(
+  value: GeoJsonFeatureCollection | GeoJsonFeature | GeoJsonGeometry,
+): GeoJsonFeatureCollection {
+  if (value.type === "FeatureCollection") return value as GeoJsonFeatureCollection;
+  if (value.type === "Feature") {
+    return { type: "FeatureCollection", features: [value as GeoJsonFeature] };
+  }
+  return {
+    type: "FeatureCollection",
+    features: [{ type: "Feature", geometry: value as GeoJsonGeometry, properties: {} }],
+  };
+}
+
 /** Picks the narrowest Arrow type that holds every value of a property. */
 function propertyVector(values: unknown[]): arrow.Vector {
   let kinds = 0; // bit flags: 1 integer, 2 float, 4 string, 8 boolean, 16 other

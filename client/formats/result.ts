@@ -11,8 +11,15 @@
 import { NotSupportedError, ValidationError } from "../errors.ts";
 import { CorruptDataError } from "./errors.ts";
 import { type Bounds, checkBounds, type Raster, type ShapedArray, toRaster } from "./raster.ts";
-import { classifyResult, type MultiOutput, type ResultKind, type UdfResult } from "./types.ts";
+import {
+  classifyResult,
+  isGeoJson,
+  type MultiOutput,
+  type ResultKind,
+  type UdfResult,
+} from "./types.ts";
 import type { Table } from "apache-arrow";
+import type { GeoJsonFeatureCollection } from "./geo.ts";
 import type { TableToParquetOptions } from "./parquet.ts";
 import type { RasterToPngOptions } from "./png.ts";
 
@@ -82,6 +89,9 @@ const FORMATS_BY_KIND: Record<ResultKind, ResultFormat[]> = {
   multi: ["zip"],
 };
 
+/** Formats of a GeoJSON object: itself, or the geo table of its features. */
+const GEOJSON_FORMATS: ResultFormat[] = ["json", "geojson", "parquet", "arrow", "csv"];
+
 /** Side information of an encoded result, for Fused's `x-fused-metadata` header. */
 export interface ResultMetadata {
   /** Bounds of a raster, `[west, south, east, north]`. */
@@ -142,10 +152,11 @@ export async function encodeResult(
 ): Promise<EncodedResult> {
   const kind = classifyResult(value);
   const format = options.format;
-  if (format !== undefined && !FORMATS_BY_KIND[kind].includes(format)) {
-    const allowed = FORMATS_BY_KIND[kind];
+  const geo = kind === "json" && isGeoJson(value);
+  const allowed = geo ? GEOJSON_FORMATS : FORMATS_BY_KIND[kind];
+  if (format !== undefined && !allowed.includes(format)) {
     throw new ValidationError(
-      `Cannot encode a ${kind} result as "${format}": ${
+      `Cannot encode a ${geo ? "GeoJSON" : kind} result as "${format}": ${
         allowed.length
           ? `use ${allowed.map((f) => `"${f}"`).join(", ")}`
           : "it is sent as is, without a format"
@@ -164,6 +175,9 @@ export async function encodeResult(
         format === "html" || looksLikeHtml(value as string) ? "html" : "text",
       );
     case "json":
+      if (geo && format !== undefined && format !== "json") {
+        return await encodeGeoJson(value as GeoJsonFeatureCollection, format, options);
+      }
       return text(JSON.stringify(value) ?? "null", "json");
     case "bytes":
       return { ...labels("bytes"), bytes: value as Uint8Array };
@@ -182,6 +196,18 @@ function labels(key: keyof typeof CONTENT_TYPES): { contentType: string; extensi
 
 function text(s: string, key: keyof typeof CONTENT_TYPES): EncodedResult {
   return { ...labels(key), bytes: encoder.encode(s) };
+}
+
+/** A GeoJSON object as GeoJSON (a FeatureCollection) or as the geo table of its features. */
+async function encodeGeoJson(
+  value: GeoJsonFeatureCollection,
+  format: ResultFormat,
+  options: EncodeResultOptions,
+): Promise<EncodedResult> {
+  const { featureCollectionOf, tableFromGeoJSON } = await import("./geo.ts");
+  const collection = featureCollectionOf(value);
+  if (format === "geojson") return text(JSON.stringify(collection), "geojson");
+  return await encodeTable(tableFromGeoJSON(collection), format, options);
 }
 
 async function encodeTable(

@@ -213,3 +213,32 @@ Deno.test("{ data, shape } is encoded as a raster: npy by default, PNG on reques
   const png = await encodeResult(value, { format: "png" });
   assert.equal(png.contentType, "image/png");
 });
+
+Deno.test("a GeoJSON object is geodata: GeoJSON, Parquet, Arrow or CSV on request, JSON by default", async () => {
+  const feature = {
+    type: "Feature",
+    geometry: { type: "Point", coordinates: [2.35, 48.86] },
+    properties: { name: "Paris" },
+  };
+  const plain = await encodeResult(feature);
+  assert.equal(plain.contentType, "application/json");
+  const geojson = await encodeResult(feature, { format: "geojson" });
+  assert.equal(geojson.contentType, "application/geo+json");
+  assert.deepEqual(JSON.parse(new TextDecoder().decode(geojson.bytes)), {
+    type: "FeatureCollection",
+    features: [feature],
+  });
+  for (const format of ["parquet", "arrow"] as ResultFormat[]) {
+    const encoded = await encodeResult(feature, { format });
+    const table = await decodeResult(encoded.bytes, encoded.contentType) as arrow.Table;
+    assert.equal(table.getChild("name")?.get(0), "Paris");
+    assert.ok(table.getChild("geometry"));
+  }
+  const geometry = { type: "Point", coordinates: [1, 2] };
+  const csv = await encodeResult(geometry, { format: "csv" });
+  assert.match(new TextDecoder().decode(csv.bytes), /^geometry/);
+  await assert.rejects(
+    encodeResult(geometry, { format: "png" }),
+    /Cannot encode a GeoJSON result as "png": use "json", "geojson", "parquet", "arrow", "csv"/,
+  );
+});

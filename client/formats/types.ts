@@ -61,6 +61,37 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
+const GEOMETRY_TYPES = new Set([
+  "Point",
+  "LineString",
+  "Polygon",
+  "MultiPoint",
+  "MultiLineString",
+  "MultiPolygon",
+  "GeometryCollection",
+]);
+
+/**
+ * True for a GeoJSON FeatureCollection, Feature or geometry object: a JSON result that is
+ * geodata (encoded as GeoJSON, GeoParquet, Arrow or CSV on request, drawn on maps and tiles).
+ *
+ * @example
+ * ```ts
+ * import { isGeoJson } from "./types.ts";
+ * if (!isGeoJson({ type: "Point", coordinates: [1, 2] }) || isGeoJson({ type: "x" })) {
+ *   throw new Error("unexpected");
+ * }
+ * ```
+ */
+export function isGeoJson(value: unknown): boolean {
+  if (value === null || typeof value !== "object") return false;
+  const t = (value as { type?: unknown }).type;
+  if (t === "FeatureCollection") return Array.isArray((value as { features?: unknown }).features);
+  if (t === "Feature") return "geometry" in (value as object);
+  return typeof t === "string" && GEOMETRY_TYPES.has(t) &&
+    ("coordinates" in (value as object) || "geometries" in (value as object));
+}
+
 /**
  * Says what kind of result a value is, checking JSON values all the way down. A plain object is
  * JSON unless one of its values is a table, raster, Uint8Array or such an object: then it is a

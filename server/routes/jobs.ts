@@ -11,6 +11,7 @@ import { type Context, Hono } from "hono";
 import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
+import { unrunnableReason } from "../../engine/mod.ts";
 import { type AppEnv, HttpError, queryInt, readJson, readQuery, redactPaths } from "../_http.ts";
 import type { JobRecord, JobStatus, User } from "../registry/mod.ts";
 import { signedUrl, signPath } from "../signing.ts";
@@ -171,14 +172,8 @@ function parseSteps(steps: z.infer<typeof Step>[]): ChildStep[] {
       }
       throw err;
     }
-    if (udf.language === "python") {
-      throw new HttpError(
-        400,
-        `Step ${
-          index + 1
-        }: the UDF "${udf.name}" is Python code, which this service cannot run: run it on Fused, or write it in TypeScript`,
-      );
-    }
+    const unrunnable = unrunnableReason(udf, true);
+    if (unrunnable) throw new HttpError(400, `Step ${index + 1}: ${unrunnable.message}`);
     const json = udf.toJSON();
     // Fused's client merges the job's parameters into udf.parameters; they are the run's.
     return { udf: { ...json, parameters: {} }, parameters: { ...json.parameters } };

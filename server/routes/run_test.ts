@@ -156,3 +156,34 @@ Deno.test("saved UDFs run by owner and name, and only for those allowed to read 
     assert.match((await otherInstance.json()).detail, /Unknown realtime instance/);
   });
 });
+
+Deno.test("a Python UDF run on the service (engine remote) is told what runs it, not engine remote", async () => {
+  await withServer(async (server) => {
+    const py = {
+      ...udfJson("py", "@fused.udf\ndef udf(n: int = 1):\n    return n\n"),
+      type: "geopandas_v2",
+      entrypoint: "udf",
+    };
+    const res = await server.api(RT, { method: "POST", json: runBody(py) });
+    const detail = JSON.stringify(await res.json());
+    assert.match(detail, /Python code, which this service cannot run/);
+    assert.doesNotMatch(detail, /with engine \\"remote\\" when/);
+  });
+});
+
+Deno.test("a batch job of a JSON chart node is refused as a JSON document, not as Python code", async () => {
+  await withServer(async (server) => {
+    const chart = {
+      ...udfJson("chart", '{"$schema": "https://vega.github.io/schema/vega-lite/v5.json"}'),
+      type: "geopandas_v2",
+    };
+    const res = await server.api("/run", {
+      method: "POST",
+      json: { config: { steps: [{ type: "udf", udf: chart }] } },
+    });
+    assert.equal(res.status, 400);
+    const detail = String((await res.json()).detail);
+    assert.match(detail, /^Step 1: UDF "chart" is a JSON document/);
+    assert.doesNotMatch(detail, /Python/);
+  });
+});

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { VectorTile } from "@mapbox/vector-tile";
 import { PbfReader } from "pbf";
+import type { Table } from "apache-arrow";
+import { decodeResult } from "../../client/formats/mod.ts";
 import { metadataOf, saveUdf, shareUdf, withServer } from "../_testing.ts";
 
 const COUNTER = `let calls = 0;
@@ -177,5 +179,48 @@ Deno.test("a tile token URL with format=mvt answers a vector tile that a Mapbox 
     const notTile = await fetch(`${server.url}/${token}.mvt`);
     assert.equal(notTile.status, 400);
     assert.match((await notTile.json()).detail, /MVT output needs a tile/);
+  });
+});
+
+const FEATURES = `export default function udf({ bounds = [0, 0, 10, 10] }: { bounds?: number[] }) {
+  const [w, s, e, n] = bounds;
+  return {
+    type: "FeatureCollection",
+    features: [{
+      type: "Feature",
+      geometry: { type: "Point", coordinates: [(w + e) / 2, (s + n) / 2] },
+      properties: { label: "center" },
+    }],
+  };
+}`;
+
+Deno.test("a UDF returning a GeoJSON FeatureCollection is geodata: .geojson, .parquet and MVT tiles", async () => {
+  await withServer(async (server) => {
+    const saved = await saveUdf(server, "features", FEATURES);
+    const token = await shareUdf(server, saved.id);
+    const geojson = await fetch(`${server.url}/${token}.geojson`);
+    assert.equal(geojson.status, 200);
+    assert.equal(geojson.headers.get("content-type"), "application/geo+json");
+    const fc = await geojson.json();
+    assert.equal(fc.features[0].properties.label, "center");
+    assert.deepEqual(fc.features[0].geometry, { type: "Point", coordinates: [5, 5] });
+    const parquet = await fetch(`${server.url}/${token}.parquet`);
+    assert.equal(parquet.status, 200);
+    const table = await decodeResult(
+      new Uint8Array(await parquet.arrayBuffer()),
+      parquet.headers.get("content-type"),
+    ) as Table;
+    assert.equal(table.numRows, 1);
+    assert.equal(table.getChild("label")?.get(0), "center");
+    assert.ok(table.getChild("geometry"));
+    // The default format list keeps the object the UDF returned.
+    const plain = await fetch(`${server.url}/${token}/run/file`);
+    assert.equal(plain.headers.get("content-type"), "application/json");
+    assert.equal((await plain.json()).type, "FeatureCollection");
+    const tile = await fetch(`${server.url}/${token}/run/tiles/2/1/1?format=mvt`);
+    assert.equal(tile.status, 200);
+    const layer =
+      new VectorTile(new PbfReader(new Uint8Array(await tile.arrayBuffer()))).layers.udf;
+    assert.equal(layer.feature(0).properties.label, "center");
   });
 });
