@@ -6,7 +6,7 @@
  * @module
  */
 import type * as arrow from "apache-arrow";
-import { isRaster } from "../client/formats/raster.ts";
+import { dtypeOf, isRaster, isShapedArray } from "../client/formats/raster.ts";
 import { isGeoJson, isTable } from "../client/formats/types.ts";
 import { isUdfRuntimeError } from "./error.ts";
 import { isFileListing } from "./files.ts";
@@ -42,14 +42,32 @@ export function looksLikeHtml(text: string): boolean {
 }
 
 /**
+ * Sides of a bare typed array shown as a square image. Below 16×16 a Uint8Array is more likely
+ * bytes (a hash, a short message) than a picture; above 4096×4096 the image is larger than a
+ * screen and its PNG would bloat the notebook.
+ */
+export const IMAGE_SIDES = { min: 16, max: 4096 } as const;
+
+/**
+ * True for a typed array a raster could hold with at least `IMAGE_SIDES.min²` values: it shows as
+ * a square image when its length is a square, and as text with a note saying why not otherwise.
+ */
+export function isImageLikeArray(value: unknown): boolean {
+  return dtypeOf(value) !== undefined &&
+    (value as ArrayLike<number>).length >= IMAGE_SIDES.min * IMAGE_SIDES.min;
+}
+
+/**
  * Whether `toMimeBundle` shows this value richer than plain text: tables, rasters, charts,
- * GeoJSON, UDFs, UDF errors, file listings and HTML strings. Values with their own
+ * GeoJSON, UDFs, UDF errors, file listings, HTML strings, `{ data, shape }` arrays and typed
+ * arrays large enough to be images. Values with their own
  * `Jupyter.display` method are left to the caller.
  */
 export function hasRichDisplay(value: unknown): boolean {
   if (typeof value === "string") return looksLikeHtml(value);
   if (value === null || typeof value !== "object" || hasDisplayHook(value)) return false;
   return isTable(value) || isArrowConvertible(value) || isRaster(value) ||
-    isVegaLiteSpec(value) || isGeoJson(value) || isUdfRuntimeError(value) || isUdf(value) ||
+    isShapedArray(value) || isImageLikeArray(value) || isVegaLiteSpec(value) || isGeoJson(value) ||
+    isUdfRuntimeError(value) || isUdf(value) ||
     isFileListing(value);
 }

@@ -18,10 +18,10 @@
  * @module
  */
 
-import { isRaster } from "../client/formats/raster.ts";
+import { isRaster, isShapedArray } from "../client/formats/raster.ts";
 import { isTable } from "../client/formats/types.ts";
 import { type ChartOptions, vegaLiteToMimeBundle } from "./chart.ts";
-import { isGeoJson, isVegaLiteSpec, looksLikeHtml } from "./detect.ts";
+import { isGeoJson, isImageLikeArray, isVegaLiteSpec, looksLikeHtml } from "./detect.ts";
 import { isUdfRuntimeError, udfErrorToMimeBundle } from "./error.ts";
 import { filesToMimeBundle, isFileListing } from "./files.ts";
 import { type MapOptions, mapToMimeBundle } from "./map.ts";
@@ -33,7 +33,7 @@ import {
   JUPYTER_DISPLAY,
   type MimeBundle,
 } from "./mime.ts";
-import { type RasterDisplayOptions, rasterToMimeBundle } from "./raster.ts";
+import { arrayToImage, type RasterDisplayOptions, rasterToMimeBundle } from "./raster.ts";
 import { type TableDisplayOptions, tableToMimeBundle } from "./table.ts";
 import { isArrowConvertible } from "./detect.ts";
 import { isUdf, type UdfDisplayOptions, udfToMimeBundle } from "./udf.ts";
@@ -77,7 +77,8 @@ function plainText(value: unknown): string {
 }
 
 /**
- * Turns a value into a MIME bundle: tables, rasters, Vega-Lite specs, GeoJSON (as a map), UDFs,
+ * Turns a value into a MIME bundle: tables, rasters (also `{ data, shape }` values and bare square
+ * typed arrays), Vega-Lite specs, GeoJSON (as a map), UDFs,
  * UDF errors, file listings, HTML strings and objects with a `Jupyter.display` hook each get
  * their renderer; anything else becomes `text/plain`.
  */
@@ -96,6 +97,11 @@ export async function toMimeBundle(
     return tableToMimeBundle(value, options.table);
   }
   if (isRaster(value)) return rasterToMimeBundle(value, options.raster);
+  if (isShapedArray(value) || isImageLikeArray(value)) {
+    const shown = arrayToImage(value as ArrayLike<number>, options.raster);
+    if ("bundle" in shown) return shown.bundle;
+    return { data: { "text/plain": `${plainText(value)}\n${shown.note}` } };
+  }
   if (isVegaLiteSpec(value)) return await vegaLiteToMimeBundle(value, options.chart);
   if (isGeoJson(value)) return mapToMimeBundle(value, options.map);
   if (isUdfRuntimeError(value)) return udfErrorToMimeBundle(value);

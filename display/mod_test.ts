@@ -7,6 +7,7 @@ import { udf } from "../client/udf.ts";
 import {
   chart,
   displayable,
+  hasRichDisplay,
   html,
   JUPYTER_DISPLAY,
   looksLikeHtml,
@@ -91,4 +92,39 @@ Deno.test("displayable() and html() give the kernel hook a MIME data record", as
     "text/html": "<i>x</i>",
     "text/plain": "<i>x</i>",
   });
+});
+
+Deno.test("a bare square typed array shows as a square image", async () => {
+  const bytes = await toMimeBundle(new Uint8Array(256 * 256));
+  assert.ok("image/png" in bytes.data);
+  const meta = bytes.metadata?.["image/png"] as { width: number; height: number };
+  assert.deepEqual([meta.width, meta.height], [256, 256]);
+  assert.match(String(bytes.data["text/plain"]), /^Uint8Array of 65536 values as a 256×256 image/);
+  const floats = await toMimeBundle(new Float32Array(64 * 64).map((_, i) => i));
+  assert.ok("image/png" in floats.data);
+  assert.ok(hasRichDisplay(new Float32Array(64 * 64)));
+});
+
+Deno.test("a { data, shape } value shows as an image", async () => {
+  const value = { data: new Float32Array(6).map((_, i) => i), shape: [2, 3] };
+  assert.ok(hasRichDisplay(value));
+  const b = await toMimeBundle(value);
+  assert.ok("image/png" in b.data);
+  assert.equal(b.data["text/plain"], "Raster 2×3 float32, range [0, 5]");
+});
+
+Deno.test("a non-square, tiny or huge typed array stays text, with a note when it could be an image", async () => {
+  const oblong = await toMimeBundle(new Float32Array(300));
+  assert.deepEqual(Object.keys(oblong.data), ["text/plain"]);
+  assert.match(String(oblong.data["text/plain"]), /^Float32Array\(300\) \[/);
+  assert.match(String(oblong.data["text/plain"]), /not square: show it as an image with/);
+  const tiny = await toMimeBundle(new Uint8Array([1, 2, 3, 4]));
+  assert.deepEqual(Object.keys(tiny.data), ["text/plain"]);
+  assert.doesNotMatch(String(tiny.data["text/plain"]), /image/);
+  const huge = await toMimeBundle(new Uint8Array(4097 * 4097));
+  assert.deepEqual(Object.keys(huge.data), ["text/plain"]);
+  assert.match(String(huge.data["text/plain"]), /too large to show as an image/);
+  const wrong = await toMimeBundle({ data: new Float32Array(5), shape: [2, 3] });
+  assert.deepEqual(Object.keys(wrong.data), ["text/plain"]);
+  assert.match(String(wrong.data["text/plain"]), /needs 6 values but the data has 5/);
 });

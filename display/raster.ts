@@ -7,7 +7,8 @@
  */
 
 import { type Colormap, rasterToPNG, valueRange } from "../client/formats/png.ts";
-import type { Raster } from "../client/formats/raster.ts";
+import { type Raster, type ShapedArray, toRaster } from "../client/formats/raster.ts";
+import { IMAGE_SIDES } from "./detect.ts";
 import { type MimeBundle, toBase64 } from "./mime.ts";
 
 /** Options of {@linkcode rasterToMimeBundle}. */
@@ -60,4 +61,51 @@ export function rasterToMimeBundle(raster: Raster, options: RasterDisplayOptions
     data: { "image/png": toBase64(png), "text/plain": describeRaster(raster, range) },
     metadata: { "image/png": meta },
   };
+}
+
+/** What {@linkcode arrayToImage} makes of an array: an image bundle, or a note on why not. */
+export type ArrayImage = { bundle: MimeBundle } | { note: string };
+
+/**
+ * Shows a `{ data, shape }` value or a bare square typed array (side up to 4096) as an image, as
+ * the quickstart promises; anything else gets a note saying why it stays text and what to do.
+ *
+ * @example
+ * ```ts
+ * import { arrayToImage } from "./raster.ts";
+ * const shown = arrayToImage(new Uint8Array(32 * 32));
+ * if (!("bundle" in shown)) throw new Error("unexpected");
+ * ```
+ */
+export function arrayToImage(
+  value: ShapedArray | ArrayLike<number>,
+  options: RasterDisplayOptions = {},
+): ArrayImage {
+  if (!ArrayBuffer.isView(value)) {
+    try {
+      return { bundle: rasterToMimeBundle(toRaster(value as ShapedArray), options) };
+    } catch (err) {
+      return { note: `Not shown as an image: ${(err as Error).message}` };
+    }
+  }
+  const array = value as Raster["data"];
+  const name = array.constructor.name;
+  const side = Math.round(Math.sqrt(array.length));
+  const wrap = "fused.Raster(data, [height, width])";
+  if (side * side !== array.length) {
+    return {
+      note: `${name} of ${array.length} values is not square: show it as an image with ${wrap}`,
+    };
+  }
+  if (side > IMAGE_SIDES.max) {
+    return {
+      note:
+        `${name} of ${side}×${side} values is too large to show as an image (at most ${IMAGE_SIDES.max}×${IMAGE_SIDES.max}): show a part of it with ${wrap}`,
+    };
+  }
+  const bundle = rasterToMimeBundle(toRaster({ data: array, shape: [side, side] }), options);
+  const text = `${name} of ${array.length} values as a ${side}×${side} image: ${
+    bundle.data["text/plain"]
+  }`;
+  return { bundle: { ...bundle, data: { ...bundle.data, "text/plain": text } } };
 }

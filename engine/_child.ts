@@ -15,7 +15,7 @@ import type { UdfLogs } from "../client/errors.ts";
 import { ValidationError } from "../client/errors.ts";
 import { UnsupportedResultError } from "../client/formats/errors.ts";
 import { BodyWriter, packResult } from "../client/formats/packed.ts";
-import { isRaster, Raster, type RasterArray } from "../client/formats/raster.ts";
+import { dtypeOf, isRaster, Raster, type RasterArray } from "../client/formats/raster.ts";
 import { toTransferable } from "../client/formats/transfer.ts";
 import { ALLOWED_RESULTS } from "../client/formats/types.ts";
 import { type HostMethod, type HostReply, setUdfHost } from "../client/host_channel.ts";
@@ -194,9 +194,14 @@ function isBounds(value: unknown): value is [number, number, number, number] {
 /**
  * Fused's `(array, bounds)` return: `[raster or typed array, [w, s, e, n]]` becomes a Raster with
  * bounds. A bare typed array must be square (a tile) to have a known shape. Nested number arrays
- * stay JSON.
+ * stay JSON. A bare square typed array alone is a square raster too (the quickstart's promise);
+ * a bare Uint8Array stays bytes, which the display layer shows as an image when it is square.
  */
 function normalizeReturn(value: unknown): unknown {
+  if (isTypedArray(value) && !(value instanceof Uint8Array)) {
+    const side = Math.round(Math.sqrt(value.length));
+    if (side > 0 && side * side === value.length) return Raster.from(value, [side, side]);
+  }
   if (!Array.isArray(value) || value.length !== 2 || !isBounds(value[1])) return value;
   const [data, bounds] = value;
   if (isRaster(data)) return Raster.from(data.data, data.shape, { bounds });
@@ -212,6 +217,10 @@ function normalizeReturn(value: unknown): unknown {
     return Raster.from(data as RasterArray, [side, side], { bounds });
   }
   return value;
+}
+
+function isTypedArray(value: unknown): value is RasterArray {
+  return dtypeOf(value) !== undefined;
 }
 
 function failureOf(err: unknown, url: string): FailureMessage {

@@ -634,3 +634,18 @@ Deno.test("a run cancelled while queued inside a busy process never runs", async
     assert.throws(() => Deno.statSync(`${marks}/second`), Deno.errors.NotFound);
   });
 });
+
+Deno.test("a bare square typed array comes back as a square raster, a non-square one is refused", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const square = ts(`export default function udf() { return new Float32Array(16 * 16) }`, "sq");
+    const raster = (await engine.run({ udf: square })).value;
+    assert.ok(raster instanceof Raster);
+    assert.deepEqual(raster.shape, [16, 16]);
+    assert.equal(raster.bounds, undefined);
+    const oblong = ts(`export default function udf() { return new Float32Array(10) }`, "oblong");
+    assert.match(
+      (await runtimeError(engine.run({ udf: oblong }))).message,
+      /Raster\.from\(data, \[height, width\]\)/,
+    );
+  });
+});
