@@ -128,7 +128,7 @@ export function mapToSvg(
     prepared.note ?? "",
     prepared.tiles ? `Tile layer ${prepared.tiles.url} (interactive view only)` : "",
     options.caption ?? "",
-  ].filter(Boolean);
+  ].filter(Boolean).flatMap((text) => wrapLine(text, Math.floor((width - 12) / CHAR_WIDTH)));
   caption.forEach((text, i) =>
     parts.push(
       `<text x="6" y="${
@@ -139,6 +139,37 @@ export function mapToSvg(
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}"><rect width="${width}" height="${height}" fill="#d4e3ef"/>${
     parts.join("")
   }</svg>`;
+}
+
+/**
+ * Width in pixels of one character of the 11 px sans-serif caption, on the wide side: a tile URL
+ * measures about 5.9 px a character. SVG text does not wrap, so a longer line runs off the image.
+ */
+const CHAR_WIDTH = 6.6;
+
+/** Splits a line into lines of at most `max` characters, at spaces, and inside longer words. */
+function wrapLine(text: string, max: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (let word of text.split(" ")) {
+    while (word.length > max) {
+      const room = line ? max - line.length - 1 : max;
+      if (room < 8 && line) {
+        lines.push(line);
+        line = "";
+        continue;
+      }
+      lines.push(line ? `${line} ${word.slice(0, room)}` : word.slice(0, room));
+      line = "";
+      word = word.slice(room);
+    }
+    if (line && line.length + 1 + word.length > max) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines;
 }
 
 /** Every polygon (rings of lon/lat) of the offline land layer. */

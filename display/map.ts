@@ -49,7 +49,7 @@ const MAP_STYLE = `<style>
 .fused-map .fused-map-canvas{position:absolute;inset:0}
 .fused-map .fused-map-static{height:100%;background:#d4e3ef}
 .fused-map .fused-map-static img{display:block;width:100%;height:100%;object-fit:contain}
-.fused-map .fused-map-static-note{display:none}
+.fused-map-static-note{display:none}
 .fused-map .fused-map-note{position:absolute;left:6px;top:6px;z-index:2;background:#fff8e1;border:1px solid #e0c36a;padding:3px 6px;border-radius:3px;max-width:70%}
 .fused-map .fused-legend{position:absolute;right:6px;bottom:18px;z-index:2;background:rgba(255,255,255,.9);padding:4px 6px;border-radius:3px;line-height:1.5}
 .fused-map .fused-legend .ramp{width:140px;height:10px;margin-top:2px}
@@ -125,8 +125,12 @@ export async function mapToMimeBundle(
   const image = pngBase64
     ? `<img src="data:image/png;base64,${pngBase64}" alt="${
       escapeHtml(plain)
-    }" width="800" height="${height}">` +
-      `<div class="fused-map-static-note">Static image of the map: the interactive map needs JavaScript (in classic Notebook, File → Trust Notebook)</div>`
+    }" width="800" height="${height}">`
+    : "";
+  // After the fixed-height box, not inside it: there the sanitised note overflowed the box and
+  // the output area cut it off.
+  const staticNote = pngBase64
+    ? `<div class="fused-map-static-note">Static image of the map: the interactive map needs JavaScript (in classic Notebook, File → Trust Notebook)</div>`
     : "";
   const html = `${MAP_STYLE}${assets}
 <div id="${id}" class="fused-map" style="height:${height}px">
@@ -134,7 +138,7 @@ export async function mapToMimeBundle(
 <div class="fused-map-canvas"></div>
 ${prepared.note ? `<div class="fused-map-note">${escapeHtml(prepared.note)}</div>` : ""}
 ${prepared.legend ?? ""}
-</div>
+</div>${staticNote}
 <script>(function(){var cfg=${jsonForScript(config)},el=document.getElementById(cfg.id);
 function oops(e){var d=document.createElement("div");d.className="fused-map-error";d.textContent="The interactive map cannot start: "+((e&&e.message)||e);el.appendChild(d);}
 if(!el||el.getAttribute("data-started"))return;el.setAttribute("data-started","true");

@@ -218,6 +218,36 @@ Deno.test("the static SVG draws land, shapes and points", () => {
   assert.equal((svg.match(/<path/g) ?? []).length, 3); // land + line + polygon
 });
 
+const LONG_TILES =
+  "http://127.0.0.1:43567/api/v1/realtime-shared/fsh_4b1d6c0e2f7a4c29a3e1d0b5c6f7e8a9/run/tiles/{z}/{x}/{y}?dtype_out_raster=png&cache_max_age=0";
+
+Deno.test("a long tile-layer caption wraps inside the static image instead of running off it", () => {
+  const svg = mapToSvg(prepareMap(LONG_TILES, { tiles: { url: LONG_TILES } }));
+  const lines = [...svg.matchAll(/<text x="(\d+)" y="(\d+)"[^>]*>([^<]*)<\/text>/g)];
+  assert.ok(lines.length >= 2, `${lines.length} caption line(s)`);
+  // 6.6 px a character is wider than the average of DejaVu Sans at 11 px (measured 6.1 px).
+  for (const [, x, , text] of lines) assert.ok(Number(x) + text.length * 6.6 <= 800, text);
+  const ys = lines.map(([, , y]) => Number(y));
+  assert.ok(ys.every((y, i) => i === 0 || y > ys[i - 1]) && ys.at(-1)! <= 450, ys.join(" "));
+  assert.equal(
+    lines.map(([, , , text]) => text).join("").replace(/ /g, ""),
+    `Tile layer ${LONG_TILES.replaceAll("&", "&amp;")} (interactive view only)`.replace(/ /g, ""),
+  );
+});
+
+Deno.test("the note under the static image sits outside the map's fixed-height box", async () => {
+  const b = await mapToMimeBundle(LONG_TILES);
+  const html = String(b.data["text/html"]);
+  const start = html.indexOf('class="fused-map" style="height:450px">');
+  const box = html.slice(start, html.indexOf('<div class="fused-map-canvas">', start));
+  assert.ok(start > 0 && box.includes("<img"), "the map's box with its static image");
+  // An untrusted classic Notebook drops the CSS that hides the note; inside the fixed-height box
+  // it overflows and the output area clips it.
+  assert.doesNotMatch(box, /fused-map-static-note/);
+  assert.match(html, /<div class="fused-map-static-note">Static image of the map:/);
+  assert.match(html, /\.fused-map-static-note\{display:none\}/);
+});
+
 Deno.test("every map bundle carries MapLibre, a PNG inside its HTML and as image/png", async () => {
   const first = await mapToMimeBundle(FEATURES);
   const second = await mapToMimeBundle(FEATURES);
