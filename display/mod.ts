@@ -100,7 +100,8 @@ export async function toMimeBundle(
   if (isShapedArray(value) || isImageLikeArray(value)) {
     const shown = arrayToImage(value as ArrayLike<number>, options.raster);
     if ("bundle" in shown) return shown.bundle;
-    return { data: { "text/plain": `${plainText(value)}\n${shown.note}` } };
+    const text = plainText(value);
+    return { data: { "text/plain": shown.note ? `${text}\n${shown.note}` : text } };
   }
   if (isVegaLiteSpec(value)) return await vegaLiteToMimeBundle(value, options.chart);
   if (isGeoJson(value)) return mapToMimeBundle(value, options.map);

@@ -118,6 +118,10 @@ Deno.test("a non-square, tiny or huge typed array stays text, with a note when i
   assert.deepEqual(Object.keys(oblong.data), ["text/plain"]);
   assert.match(String(oblong.data["text/plain"]), /^Float32Array\(300\) \[/);
   assert.match(String(oblong.data["text/plain"]), /not square: show it as an image with/);
+  // Bytes that are not square are a file's bytes more likely than a picture: no note.
+  const bytes = await toMimeBundle(new Uint8Array(1000));
+  assert.deepEqual(Object.keys(bytes.data), ["text/plain"]);
+  assert.doesNotMatch(String(bytes.data["text/plain"]), /image/);
   const tiny = await toMimeBundle(new Uint8Array([1, 2, 3, 4]));
   assert.deepEqual(Object.keys(tiny.data), ["text/plain"]);
   assert.doesNotMatch(String(tiny.data["text/plain"]), /image/);

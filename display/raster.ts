@@ -63,7 +63,10 @@ export function rasterToMimeBundle(raster: Raster, options: RasterDisplayOptions
   };
 }
 
-/** What {@linkcode arrayToImage} makes of an array: an image bundle, or a note on why not. */
+/**
+ * What {@linkcode arrayToImage} makes of an array: an image bundle, or a note on why not (empty
+ * for bytes that are not square: those are more likely a file's bytes than a picture).
+ */
 export type ArrayImage = { bundle: MimeBundle } | { note: string };
 
 /**
@@ -93,6 +96,7 @@ export function arrayToImage(
   const side = Math.round(Math.sqrt(array.length));
   const wrap = "fused.Raster(data, [height, width])";
   if (side * side !== array.length) {
+    if (array instanceof Uint8Array) return { note: "" };
     return {
       note: `${name} of ${array.length} values is not square: show it as an image with ${wrap}`,
     };
