@@ -51,3 +51,12 @@ Deno.test("a type error in a header names the header's file", async () => {
   assert.equal(err.diagnostics[0].line, 4);
   assert.match(err.message, /line 4 of utils\.ts: TS2322/);
 });
+
+Deno.test("a UDF that imports the SDK and zod passes: the SDK's own imports resolve", async () => {
+  const sdk = udf(
+    'import * as fused from "fused";\nimport { z } from "zod";\nexport default function udf() {\n  return [typeof fused.udf, z.string().parse("a")];\n}\n',
+    { name: "sdk" },
+  );
+  const { seconds } = await checkUdf(sdk);
+  console.log(`checked in ${seconds.toFixed(2)} s, load average ${Deno.loadavg().join(" ")}`);
+});
