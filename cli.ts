@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { join, resolve } from "node:path";
+import { delimiter, join, resolve } from "node:path";
 import * as fused from "./mod.ts";
 import { encodeResult, type ResultFormat } from "./client/formats/result.ts";
 
@@ -239,14 +239,16 @@ async function demo(args: string[]): Promise<number> {
     join(workDir, DEMO_MARK),
     "made by fused demo; removed by the next run\n",
   );
-  const { installKernelspec, kernelspecDir } = await import("./kernel/install.ts");
-  const specFile = join(kernelspecDir(), "kernel.json");
-  const spec = await Deno.readTextFile(specFile).catch(() => "");
-  if (!spec.includes(join(root, "kernel", "main.ts"))) {
-    console.log(`Installed the kernel "Deno (Fused)" into ${await installKernelspec()}`);
-  }
+  // The demo runs this checkout's kernel from a kernelspec of its own, found first through
+  // JUPYTER_PATH: re-pointing the user-wide one would silently take it from another checkout.
+  const { installKernelspec } = await import("./kernel/install.ts");
+  const kernelPrefix = join(workDir, "kernel");
+  await installKernelspec({ prefix: kernelPrefix });
+  const jupyterPath = [join(kernelPrefix, "share", "jupyter"), Deno.env.get("JUPYTER_PATH")]
+    .filter(Boolean).join(delimiter);
   const port = freePort();
   const env = {
+    JUPYTER_PATH: jupyterPath,
     FUSED_DEMO_SERVER_DIR: serviceDir,
     FUSED_DEMO_PORT: String(port),
     // The notebook's login, cache and temp files stay in the demo's folder, not in ~/.fused.

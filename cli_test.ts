@@ -93,3 +93,33 @@ Deno.test("fused ingest partitions a GeoJSON file into chunked GeoParquet", asyn
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("fused demo runs this checkout's kernel without re-pointing the user-wide kernelspec", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fused-demo-kernel-test-" });
+  try {
+    // A user-wide kernelspec of another checkout, and a `jupyter` that records what it would run.
+    const userSpec = `${dir}/data/kernels/fused/kernel.json`;
+    await Deno.mkdir(`${dir}/data/kernels/fused`, { recursive: true });
+    const theirs = JSON.stringify({ argv: ["deno", "run", "/elsewhere/kernel/main.ts"] });
+    await Deno.writeTextFile(userSpec, theirs);
+    await Deno.mkdir(`${dir}/bin`);
+    await Deno.writeTextFile(
+      `${dir}/bin/jupyter`,
+      `#!/bin/sh\ncat "\${JUPYTER_PATH%%:*}/kernels/fused/kernel.json" > "${dir}/used.json"\nexit 1\n`,
+    );
+    await Deno.chmod(`${dir}/bin/jupyter`, 0o755);
+    const out = await new Deno.Command(new URL("./fused", import.meta.url).pathname, {
+      args: ["demo", "--out", `${dir}/out`],
+      env: { JUPYTER_DATA_DIR: `${dir}/data`, PATH: `${dir}/bin:${Deno.env.get("PATH")}` },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(300_000),
+    }).output();
+    assert.equal(out.code, 1, "the fake jupyter fails the demo");
+    assert.equal(await Deno.readTextFile(userSpec), theirs, "the user-wide spec is left alone");
+    const used = JSON.parse(await Deno.readTextFile(`${dir}/used.json`)).argv as string[];
+    assert.ok(used.includes(new URL("./kernel/main.ts", import.meta.url).pathname), used.join(" "));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

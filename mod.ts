@@ -33,6 +33,13 @@ export { Udf, udf } from "./client/udf.ts";
 export type { UdfHeader, UdfLanguage, UdfOptions } from "./client/udf.ts";
 export { load, type LoadOptions } from "./client/load.ts";
 export {
+  checkUdf,
+  type UdfCheckOptions,
+  type UdfCheckResult,
+  type UdfDiagnostic,
+  UdfTypeError,
+} from "./engine/check.ts";
+export {
   type AccessTokenLike,
   run,
   runDetailed,

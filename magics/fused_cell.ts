@@ -20,6 +20,7 @@ import type { RunResponse } from "../client/engine_types.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { type Udf, udf as makeUdf } from "../client/udf.ts";
 import { isGeoJson, map as mapDisplay } from "../display/map.ts";
+import { checkUdf } from "../engine/check.ts";
 import { isTileSignature } from "../engine/params.ts";
 import type { ParsedCommand } from "./args.ts";
 import {
@@ -42,6 +43,7 @@ export interface FusedCellFlags extends RunFlags {
   save?: boolean;
   share?: boolean;
   map?: boolean;
+  check?: boolean;
 }
 
 /** Options of {@linkcode fusedCell}. */
@@ -128,6 +130,15 @@ export async function fusedCell(
     name,
     ...(flags.cacheMaxAge !== undefined ? { cacheMaxAge: flags.cacheMaxAge } : {}),
   });
+  if (flags.check) {
+    const { seconds } = await checkUdf(udf, {
+      place: (d) =>
+        d.inUdf
+          ? `line ${d.line + firstLine - 1} of the cell (line ${d.line} of the UDF)`
+          : `line ${d.line} of ${d.file}`,
+    });
+    ctx.print(`Type-checked ${name}: no errors (${seconds.toFixed(1)} s)\n`);
+  }
   await ctx.bind(name, udf);
   notebookUdfNames().add(name);
   try {

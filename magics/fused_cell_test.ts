@@ -96,6 +96,28 @@ Deno.test("the body line given by the kernel shifts the reported line", async ()
   );
 });
 
+Deno.test("--check fails the cell on a type error, naming its line in the cell", async () => {
+  const body = "export default function udf() {\n  const s: string = 1;\n  return s;\n}\n";
+  const ctx = testContext();
+  const parsed = await parseLine(FUSED_CELL, "typed --check");
+  const err = await fusedCell(parsed, body, ctx).then(
+    () => assert.fail("expected a type error"),
+    (e) => e,
+  );
+  assert.equal(err.name, "UdfTypeError");
+  assert.match(
+    err.message,
+    /line 3 of the cell \(line 2 of the UDF\): TS2322 Type 'number' is not assignable to type 'string'/,
+  );
+  assert.equal(ctx.scope.typed, undefined, "a UDF with type errors is not bound");
+});
+
+Deno.test("--check passes a correct UDF, binds it and says how long the check took", async () => {
+  const { ctx } = await cell("double --check", DOUBLE);
+  assert.equal((ctx.scope.double as { name: string }).name, "double");
+  assert.match(ctx.stdout, /^Type-checked double: no errors \(\d+\.\d s\)$/m);
+});
+
 Deno.test("a UDF that fails at run time fails the cell with the UDF's error", async () => {
   const body = "export default function udf() {\n  throw new Error('no data here');\n}\n";
   await assert.rejects(cell("fails --run --no-cache", body), /no data here/);

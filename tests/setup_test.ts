@@ -1,6 +1,6 @@
 /**
  * The set-up behind `./fused`: `.ci/setup` installs what is missing and skips what is there (here
- * the kernelspec, in a temporary Jupyter data dir: the apt packages, Deno and the npm
+ * the kernelspec, in a temporary Jupyter data dir, which another checkout's kernel keeps: the apt packages, Deno and the npm
  * dependencies are present on a machine that runs the tests), and CI runs exactly the README's
  * test command.
  */
@@ -34,6 +34,35 @@ Deno.test(".ci/setup installs a missing kernelspec, then skips it when it is the
     const before = (await Deno.stat(spec)).mtime?.getTime();
     assert.equal(await setup(dir), "", "a second run has nothing to install and says nothing");
     assert.equal((await Deno.stat(spec)).mtime?.getTime(), before);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test(".ci/setup keeps another checkout's kernelspec, names it, and re-points only when asked", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fused-setup-test-" });
+  try {
+    const spec = join(dir, "kernels", "fused", "kernel.json");
+    await Deno.mkdir(join(dir, "kernels", "fused"), { recursive: true });
+    const other = "/elsewhere/fused-ts";
+    const theirs = JSON.stringify({ argv: ["deno", "run", `${other}/kernel/main.ts`] });
+    await Deno.writeTextFile(spec, theirs);
+    const said = await setup(dir);
+    assert.equal(await Deno.readTextFile(spec), theirs, "the other checkout's spec is left alone");
+    const lines = said.trim().split("\n");
+    assert.equal(lines.length, 1, said);
+    assert.match(lines[0], new RegExp(`runs the checkout ${other}, not this one`));
+    assert.ok(lines[0].includes(`${join(ROOT, "fused")} kernel install`), lines[0]);
+    const out = await new Deno.Command(join(ROOT, "fused"), {
+      args: ["kernel", "install"],
+      env: { JUPYTER_DATA_DIR: dir },
+      stdout: "piped",
+      stderr: "piped",
+      signal: AbortSignal.timeout(300_000),
+    }).output();
+    assert.equal(out.code, 0, dec.decode(out.stderr));
+    const argv = JSON.parse(await Deno.readTextFile(spec)).argv as string[];
+    assert.ok(argv.includes(join(ROOT, "kernel", "main.ts")), argv.join(" "));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
