@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { UdfRuntimeError } from "../client/errors.ts";
 import { type Udf, udf } from "../client/udf.ts";
 import { LocalEngine, type LocalEngineOptions } from "./mod.ts";
+import type { HostCallScope } from "./_host_calls.ts";
+import { type HostHandler, LOCAL_POLICY } from "../client/engine_types.ts";
 
 export async function withEngine(
   options: LocalEngineOptions,
@@ -30,4 +32,25 @@ export async function runtimeError(promise: Promise<unknown>): Promise<UdfRuntim
     return err;
   }
   throw new Error("the run did not fail");
+}
+
+/** What a host call sees of a local run: `host` answers as the caller, whose data is `dataDir`. */
+export function hostCallScope(
+  dataDir: string,
+  host: Partial<HostHandler>,
+  net: boolean | string[] = false,
+): HostCallScope {
+  return {
+    caller: {
+      id: "local",
+      depth: 0,
+      dataDir,
+      cacheDir: dataDir,
+      host: host as HostHandler,
+      policy: LOCAL_POLICY,
+    },
+    net,
+    signal: new AbortController().signal,
+    describe: () => Promise.reject(new Error("not used")),
+  };
 }

@@ -6,24 +6,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type CallerContext, type HostHandler, LOCAL_POLICY } from "../client/engine_types.ts";
 import { answerHostCall, type HostCallScope } from "./_host_calls.ts";
+import { hostCallScope } from "./_engine_test_util.ts";
 
 function scope(dataDir: string): HostCallScope {
-  const caller: CallerContext = {
-    id: "local",
-    depth: 0,
-    dataDir,
-    cacheDir: dataDir,
-    host: {} as HostHandler,
-    policy: LOCAL_POLICY,
-  };
-  return {
-    caller,
-    net: false,
-    signal: new AbortController().signal,
-    describe: () => Promise.reject(new Error("not used")),
-  };
+  return hostCallScope(dataDir, {});
 }
 
 Deno.test("a download never creates a folder through a link that leads outside", async () => {

@@ -5,32 +5,18 @@
  */
 import assert from "node:assert/strict";
 import { udf } from "../client/udf.ts";
-import { type CallerContext, type HostHandler, LOCAL_POLICY } from "../client/engine_types.ts";
 import { answerHostCall, type HostCallScope } from "./_host_calls.ts";
+import { hostCallScope } from "./_engine_test_util.ts";
 
 const CODE = "export default function udf({ n = 1 }) { return n; }";
 
 function scope(net: boolean | string[], loaded: string[]): HostCallScope {
-  const host = {
+  return hostCallScope("/nowhere", {
     load(ref: string) {
       loaded.push(ref);
       return Promise.resolve(udf(CODE, { name: "saved" }));
     },
-  } as unknown as HostHandler;
-  const caller: CallerContext = {
-    id: "local",
-    depth: 0,
-    dataDir: "/nowhere",
-    cacheDir: "/nowhere",
-    host,
-    policy: LOCAL_POLICY,
-  };
-  return {
-    caller,
-    net,
-    signal: new AbortController().signal,
-    describe: () => Promise.reject(new Error("not used")),
-  };
+  }, net);
 }
 
 Deno.test("a saved name goes to the caller's host; paths and code are refused", async () => {

@@ -6,8 +6,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { type CallerContext, type HostHandler, LOCAL_POLICY } from "../client/engine_types.ts";
 import { answerHostCall, type HostCallScope } from "./_host_calls.ts";
+import type { HostHandler } from "../client/engine_types.ts";
+import { hostCallScope } from "./_engine_test_util.ts";
 
 interface Upload {
   args: unknown[];
@@ -15,28 +16,14 @@ interface Upload {
 }
 
 function scope(dataDir: string, uploads: Upload[]): HostCallScope {
-  const host = {
-    async files(method: string, args: unknown[], body: ReadableStream<Uint8Array>) {
+  return hostCallScope(dataDir, {
+    async files(method: string, args: unknown[], body: unknown) {
       assert.equal(method, "files.upload");
       assert.ok(body instanceof ReadableStream, "the file comes as a stream, not in a frame");
       uploads.push({ args, text: await new Response(body).text() });
       return null;
     },
-  } as unknown as HostHandler;
-  const caller: CallerContext = {
-    id: "local",
-    depth: 0,
-    dataDir,
-    cacheDir: dataDir,
-    host,
-    policy: LOCAL_POLICY,
-  };
-  return {
-    caller,
-    net: false,
-    signal: new AbortController().signal,
-    describe: () => Promise.reject(new Error("not used")),
-  };
+  } as Partial<HostHandler>);
 }
 
 Deno.test("a file of the caller's data folder is streamed to the host's upload", async () => {

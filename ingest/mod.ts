@@ -213,29 +213,13 @@ async function runIngest(input: IngestInput, options: IngestOptions): Promise<In
     const sorted = takeRows(table, p.order);
     const partitionMs = performance.now() - t1;
 
-    // Write.
-    const t2 = performance.now();
-    const written = await writeChunkedTable(outputs.main.path, sorted, p.files, p.chunks, stats, {
-      overwrite: outputs.main.replace,
-      geometryColumn: "geometry",
-    });
-    if (outputs.metadata !== null) await writeIndexTable(outputs.metadata, stats);
-    await publishOutputs(outputs);
-    const writeMs = performance.now() - t2;
-    return {
+    return await writeOutputs(outputs, sorted, p, stats, "geometry", {
       output: String(options.output),
-      path: location(outputs.main),
-      outputMetadata: outputs.metadata && location(outputs.metadata),
-      files: written.files,
-      chunks: written.chunks,
-      rows: p.order.length,
       inputRows: table.numRows,
-      droppedRows: table.numRows - p.order.length,
-      bytes: written.bytes,
       maximumPerFile: maxPerFile,
       maximumPerChunk: maxPerChunk,
-      timings: { readMs, partitionMs, writeMs, totalMs: performance.now() - started },
-    };
+      timings: { started, readMs, partitionMs },
+    });
   } finally {
     await closeOutputs(outputs);
   }
@@ -287,31 +271,59 @@ async function runNongeospatial(
     const stats = m ? chunkStats(p, m) : chunkStats(p, emptyMeasures(table.numRows));
     const sorted = takeRows(table, order);
     const partitionMs = performance.now() - t1;
-    const t2 = performance.now();
-    const written = await writeChunkedTable(outputs.main.path, sorted, files, chunks, stats, {
-      overwrite: outputs.main.replace,
-      geometryColumn: geom,
-    });
-    if (outputs.metadata !== null) await writeIndexTable(outputs.metadata, stats);
-    await publishOutputs(outputs);
-    const writeMs = performance.now() - t2;
-    return {
+    return await writeOutputs(outputs, sorted, p, stats, geom, {
       output: String(options.output),
-      path: location(outputs.main),
-      outputMetadata: outputs.metadata && location(outputs.metadata),
-      files: written.files,
-      chunks: written.chunks,
-      rows: table.numRows,
       inputRows: table.numRows,
-      droppedRows: 0,
-      bytes: written.bytes,
       maximumPerFile: maxPerFile,
       maximumPerChunk: maxPerChunk,
-      timings: { readMs, partitionMs, writeMs, totalMs: performance.now() - started },
-    };
+      timings: { started, readMs, partitionMs },
+    });
   } finally {
     await closeOutputs(outputs);
   }
+}
+
+/**
+ * Writes the partitioned rows and the index table, publishes the outputs, and reports them: the
+ * last step of both ingests.
+ */
+async function writeOutputs(
+  outputs: Awaited<ReturnType<typeof openOutputs>>,
+  sorted: arrow.Table,
+  p: Partitioning,
+  stats: ReturnType<typeof chunkStats>,
+  geometryColumn: string | null,
+  report: {
+    output: string;
+    inputRows: number;
+    maximumPerFile: number;
+    maximumPerChunk: number;
+    timings: { started: number; readMs: number; partitionMs: number };
+  },
+): Promise<IngestResult> {
+  const t2 = performance.now();
+  const written = await writeChunkedTable(outputs.main.path, sorted, p.files, p.chunks, stats, {
+    overwrite: outputs.main.replace,
+    geometryColumn,
+  });
+  if (outputs.metadata !== null) await writeIndexTable(outputs.metadata, stats);
+  await publishOutputs(outputs);
+  const writeMs = performance.now() - t2;
+  const { started, readMs, partitionMs } = report.timings;
+  return {
+    output: report.output,
+    path: location(outputs.main),
+    outputMetadata: outputs.metadata && location(outputs.metadata),
+    files: written.files,
+    chunks: written.chunks,
+    rows: p.order.length,
+    inputRows: report.inputRows,
+    droppedRows: report.inputRows - p.order.length,
+    bytes: written.bytes,
+    maximumPerFile: report.maximumPerFile,
+    maximumPerChunk: report.maximumPerChunk,
+    timings: { readMs, partitionMs, writeMs, totalMs: performance.now() - started },
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -9,18 +9,10 @@
  */
 
 import { CorruptDataError } from "./errors.ts";
+import { GEOMETRY_TYPE_NAMES } from "./_geometry_types.ts";
 
-const TYPE_NAMES = [
-  "",
-  "Point",
-  "LineString",
-  "Polygon",
-  "MultiPoint",
-  "MultiLineString",
-  "MultiPolygon",
-  "GeometryCollection",
-];
-
+/** Names by WKB type code (0 is no type). */
+const TYPE_NAMES = ["", ...GEOMETRY_TYPE_NAMES];
 /** Accumulates GeoParquet geometry type names and a 2D bbox over many WKB values. */
 export class WkbSummary {
   /** Type names seen, like "Polygon" or "Point Z". */

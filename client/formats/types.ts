@@ -10,6 +10,7 @@
 import type * as arrow from "apache-arrow";
 import { isRaster, isShapedArray, type Raster } from "./raster.ts";
 import { UnsupportedResultError } from "./errors.ts";
+import { GEOMETRY_TYPE_NAMES } from "./_geometry_types.ts";
 
 /** A value JSON can carry. */
 export type JsonValue =
@@ -61,15 +62,7 @@ export function isPlainObject(value: unknown): value is Record<string, unknown> 
   return proto === Object.prototype || proto === null;
 }
 
-const GEOMETRY_TYPES = new Set([
-  "Point",
-  "LineString",
-  "Polygon",
-  "MultiPoint",
-  "MultiLineString",
-  "MultiPolygon",
-  "GeometryCollection",
-]);
+const GEOMETRY_TYPES = new Set(GEOMETRY_TYPE_NAMES);
 
 /**
  * True for a GeoJSON FeatureCollection, Feature or geometry object: a JSON result that is
