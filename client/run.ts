@@ -74,7 +74,7 @@ function batchType(target: Udf | string, opts: RunOptions, engine: string): stri
 
 /** Options of `run`. Any other key is a UDF parameter (`run(udf, { n: 3 })`). */
 export interface RunOptions {
-  /** "local" (sandboxed Workers here) or "remote" (the service); default `options.defaultUdfRunEngine`. */
+  /** "local" (sandboxed processes here) or "remote" (the service); default `options.defaultUdfRunEngine`. */
   engine?: "local" | "remote";
   /** UDF parameters, merged over the keyword parameters. */
   parameters?: Record<string, unknown>;

@@ -96,7 +96,7 @@ const ENGINE: FlagSpec = {
   name: "engine",
   short: "e",
   type: ["local", "remote"],
-  help: "Where to run: local (sandboxed Workers here) or remote (the service); default " +
+  help: "Where to run: local (sandboxed processes here) or remote (the service); default " +
     "fused.options.defaultUdfRunEngine",
 };
 const TILE: FlagSpec = {
