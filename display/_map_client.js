@@ -381,10 +381,21 @@ function fusedRenderMap(A, el, cfg) {
         show("the tile server answered " + r.status + ": " + detail);
       });
     }, function () {
-      show(
-        "the tile server at " + new URL(url, location.href).origin +
-          " cannot be reached, or does not allow this page to load its tiles (CORS)",
-      );
+      // A failed fetch does not say why. An opaque (no-cors) request to the same URL does:
+      // it succeeds whenever a server answers at all, so only a server that answers makes
+      // the failure one of CORS.
+      const origin = new URL(url, location.href).origin;
+      fetch(url, { mode: "no-cors" }).then(function () {
+        show(
+          "the tile server at " + origin +
+            " answers, but does not allow this page to load its tiles (CORS)",
+        );
+      }, function () {
+        show(
+          "the service at " + origin + " is not running (or this browser cannot reach it)" +
+            "; start it again (in a notebook: %fused serve) and re-run the map's cell",
+        );
+      });
     });
   });
 

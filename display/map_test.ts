@@ -399,6 +399,60 @@ Deno.test({
   },
 });
 
+/** The tile layer's notice on a page whose tile URL points at `tileOrigin`. */
+async function tileNotice(tileOrigin: string): Promise<string> {
+  let id = "";
+  return await withPage(
+    async () => {
+      const b = await mapToMimeBundle(null, {
+        tiles: `${tileOrigin}/tiles/{z}/{x}/{y}.png`,
+        fallback: false,
+      });
+      id = mapId(b);
+      return notebookPage([String(b.data["text/html"])]);
+    },
+    async ({ page }) => {
+      const note = page.locator(`#${id} .fused-map-error`).first();
+      await note.waitFor({ timeout: 60_000 });
+      return (await note.textContent()) ?? "";
+    },
+  );
+}
+
+Deno.test({
+  name: "a tile layer whose service is gone says the service is not running",
+  ...browser,
+  fn: async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const origin = `http://127.0.0.1:${listener.addr.port}`;
+    listener.close();
+    const text = await tileNotice(origin);
+    assert.match(text, new RegExp(`the service at ${origin} is not running`));
+    assert.match(text, /%fused serve/);
+    assert.doesNotMatch(text, /CORS/);
+  },
+});
+
+Deno.test({
+  name: "a tile server that answers without CORS headers is named as a CORS refusal",
+  ...browser,
+  fn: async () => {
+    // Another origin (its own port) that answers every request, with no CORS header.
+    const other = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      () => new Response("tile", { headers: { "content-type": "image/png" } }),
+    );
+    try {
+      const origin = `http://127.0.0.1:${other.addr.port}`;
+      const text = await tileNotice(origin);
+      assert.match(text, new RegExp(`the tile server at ${origin} answers, but does not allow`));
+      assert.match(text, /\(CORS\)/);
+    } finally {
+      await other.shutdown();
+    }
+  },
+});
+
 Deno.test({
   name: "a tile layer asks the local service for tiles and draws them",
   ...browser,
