@@ -13,6 +13,7 @@ import { fileURLToPath } from "node:url";
 import { delimiter, join, resolve } from "node:path";
 import * as fused from "./mod.ts";
 import { encodeResult, type ResultFormat } from "./client/formats/result.ts";
+import { notebookHtmlArgs } from "./display/notebook_html.ts";
 
 const HELP = `fused: the Fused UDF platform on Deno
 
@@ -271,18 +272,10 @@ async function demo(args: string[]): Promise<number> {
   ], { cwd: join(root, "notebooks"), env });
   const executeSeconds = (performance.now() - t0) / 1000;
   const executed = join(outDir, "main.ipynb");
-  // --embed-images puts images in the page; the maps and charts embed their own scripts.
-  await jupyter([
-    "nbconvert",
-    "--to",
-    "html",
-    "--embed-images",
-    "--output-dir",
-    outDir,
-    "--output",
-    "main",
-    executed,
-  ], { cwd: outDir, env });
+  await jupyter(["nbconvert", ...notebookHtmlArgs(executed, { outDir, output: "main" })], {
+    cwd: outDir,
+    env,
+  });
   const html = join(outDir, "main.html");
   const cells = JSON.parse(await Deno.readTextFile(executed)).cells as NotebookCell[];
   console.log(`\nThe notebook ran in ${executeSeconds.toFixed(1)} s; each code cell showed:`);
