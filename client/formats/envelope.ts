@@ -5,7 +5,7 @@
  * that a truncated or damaged entry raises CorruptDataError instead of returning garbage.
  *
  * Layout (little-endian): "FUSEDVAL" · u32 version · u32 header length H · u64 payload length P ·
- * u32 checksum of header and payload · u32 zero · header JSON padded to 8 bytes · payload (blobs,
+ * u32 CRC-32 of header and payload · u32 zero · header JSON padded to 8 bytes · payload (blobs,
  * each starting on an 8-byte boundary, so typed arrays are read as views) · "ENDFUSED".
  *
  * @module
@@ -22,10 +22,12 @@ import {
 import { classifyResult, type MultiOutput, type UdfResult } from "./types.ts";
 import type { Table } from "apache-arrow";
 import { CorruptDataError } from "./errors.ts";
+import { crc32 } from "node:zlib";
 
 const MAGIC = "FUSEDVAL";
 const END = "ENDFUSED";
-const VERSION = 1;
+/** 2: the checksum is CRC-32 (zlib's, native: ~2 ms for 24 MB, where our JS lanes took ~9 ms). */
+const VERSION = 2;
 const PREAMBLE = 32;
 
 type Node =
@@ -85,7 +87,7 @@ export async function serializeValue(value: unknown): Promise<Uint8Array> {
     }
   });
   out.set(encoder.encode(END), total - END.length);
-  view.setUint32(24, checksum(out.subarray(PREAMBLE, total - END.length)), true);
+  view.setUint32(24, crc32(out.subarray(PREAMBLE, total - END.length)), true);
   return out;
 }
 
@@ -151,7 +153,7 @@ export async function deserializeValue(bytes: Uint8Array): Promise<UdfResult> {
     );
   }
   const stored = view.getUint32(24, true);
-  if (checksum(bytes.subarray(PREAMBLE, n - END.length)) !== stored) {
+  if (crc32(bytes.subarray(PREAMBLE, n - END.length)) !== stored) {
     throw new CorruptDataError(
       "The cache entry is damaged: its checksum does not match its contents",
     );
@@ -204,38 +206,4 @@ async function fromNode(node: Node, blob: (i: number) => Uint8Array): Promise<Ud
 
 function ascii(bytes: Uint8Array, offset: number, length: number): string {
   return String.fromCharCode(...bytes.subarray(offset, offset + length));
-}
-
-/**
- * A fast 32-bit checksum: four independent multiply-xor lanes over 32-bit words, then mixed. Not
- * cryptographic: it only has to notice truncation and changed bytes, at memory speed (~4 ms for
- * 24 MB, where one dependent lane took 13 ms). Every step is a bijection of the running state, so
- * any change confined to one word always changes the result.
- */
-export function checksum(bytes: Uint8Array): number {
-  const P = 0x01000193;
-  let a = 0x811c9dc5 ^ bytes.byteLength;
-  let b = 0x9e3779b9;
-  let c = 0x85ebca6b;
-  let d = 0xc2b2ae35;
-  const words = bytes.byteLength >>> 2;
-  const quads = words >>> 2;
-  const w = bytes.byteOffset % 4 === 0
-    ? new Uint32Array(bytes.buffer, bytes.byteOffset, words)
-    : new Uint32Array(bytes.slice(0, words * 4).buffer); // rare: unaligned input is copied once
-  for (let i = 0, j = 0; i < quads; i++, j += 4) {
-    a = Math.imul(a ^ w[j], P);
-    b = Math.imul(b ^ w[j + 1], P);
-    c = Math.imul(c ^ w[j + 2], P);
-    d = Math.imul(d ^ w[j + 3], P);
-  }
-  for (let j = quads * 4; j < words; j++) a = Math.imul(a ^ w[j], P);
-  for (let i = words * 4; i < bytes.byteLength; i++) b = Math.imul(b ^ bytes[i], P);
-  let h = a;
-  for (const lane of [b, c, d]) {
-    h ^= h >>> 15;
-    h = Math.imul(h ^ lane, P);
-  }
-  h ^= h >>> 13;
-  return h >>> 0;
 }
