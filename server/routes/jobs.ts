@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";

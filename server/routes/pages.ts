@@ -34,9 +34,10 @@ export const PAGE_HEADERS: Readonly<Record<string, string>> = Object.freeze({
 const MAX_LAYERS = 100;
 
 const PublishQuery = z.object({
-  notebook: z.string().min(1).max(255).regex(/^[^\x00-\x1f/\\]+$/, {
-    message: "give the notebook's file name, without folders or control characters",
-  }),
+  notebook: z.string().min(1).max(255).refine(
+    (name) => !/[/\\]/.test(name) && [...name].every((ch) => ch.charCodeAt(0) >= 32),
+    { message: "give the notebook's file name, without folders or control characters" },
+  ),
   layers: z.string().max(MAX_LAYERS * 140).default(""),
 });
 
