@@ -27,6 +27,8 @@ import {
   api,
   isNotLoggedIn,
   notebookUdfNames,
+  PUBLISH_RUN_KEY,
+  publishRun,
   requireIdentifier,
   type RunFlags,
   runWithFlags,
@@ -65,7 +67,12 @@ async function publish(udf: Udf, share: boolean, ctx: MagicContext): Promise<Pub
   const savedAt = `${record.slug ?? udf.name} (id ${record.id})`;
   ctx.print(`Saved UDF ${udf.name} as ${savedAt}\n`);
   if (!share) return { savedAt };
-  const token = await client.createAccessToken(udf);
+  // A page being published deletes the tokens of its run if it fails, and unpublishes them later.
+  const run = publishRun();
+  const token = await client.createAccessToken(
+    udf,
+    run ? { metadataJson: { [PUBLISH_RUN_KEY]: run.run } } : {},
+  );
   const shareUrl = client.tokenFileUrl(token.token);
   ctx.print(
     `Shared ${udf.name} with token ${token.token}\n` +

@@ -30,6 +30,7 @@ import {
   isNotLoggedIn,
   isUdfLike,
   notebookUdfNames,
+  publishRun,
   requireIdentifier,
   type RunFlags,
   runWithFlags,
@@ -303,6 +304,14 @@ async function serveCommand(
   ctx: MagicContext,
 ): Promise<unknown> {
   await ensureRuntime();
+  const publishing = publishRun();
+  if (publishing) {
+    // The page's tile layers must outlive this kernel: they use the service it is published to.
+    ctx.print(
+      `Publishing to ${publishing.service}: %fused serve uses that service instead of starting its own\n`,
+    );
+    return undefined;
+  }
   const running = embeddedService();
   if (flags.stop) {
     if (!running) {
@@ -340,6 +349,33 @@ async function serveCommand(
     previousBaseUrl,
   });
   ctx.print(describeService());
+  return undefined;
+}
+
+/**
+ * `%fused publish NOTEBOOK`: runs the notebook in a fresh Fused kernel against a lasting service
+ * and publishes the page there. The embedded service stops with this kernel, so it is refused.
+ */
+async function publishCommand(
+  args: Record<string, unknown>,
+  flags: Record<string, unknown>,
+  ctx: MagicContext,
+): Promise<unknown> {
+  await ensureRuntime();
+  const embedded = embeddedService();
+  const baseUrl = Array.isArray(options.baseUrl) ? options.baseUrl[0] : options.baseUrl;
+  const service = flags.service !== undefined ? String(flags.service) : baseUrl;
+  if (embedded && service.replace(/\/v1\/?$/, "") === embedded.url) {
+    throw new ValidationError(
+      `%fused publish needs a lasting service: the embedded one at ${embedded.url} stops with this kernel, and the page's tile layers with it; give --service URL of a service started with fused serve`,
+    );
+  }
+  await magicRuntime().publish(text(args.notebook, "NOTEBOOK"), {
+    service,
+    ...(flags.name !== undefined ? { name: String(flags.name) } : {}),
+    ...(flags.token !== undefined ? { token: String(flags.token) } : {}),
+    print: (line) => ctx.print(`${line}\n`),
+  });
   return undefined;
 }
 
@@ -436,6 +472,7 @@ export const FUSED_LINE_HANDLERS: Readonly<Record<string, SubcommandHandler>> = 
   logs: logsCommand,
   cancel: cancelCommand,
   serve: serveCommand,
+  publish: publishCommand,
   login: loginCommand,
   whoami: whoamiCommand,
   options: optionsCommand,
