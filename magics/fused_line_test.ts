@@ -10,6 +10,7 @@ import { fusedCell } from "./fused_cell.ts";
 import { fusedLine } from "./fused_line.ts";
 import { FUSED_CELL, FUSED_LINE } from "./spec.ts";
 import { type TestContext, testContext } from "./_test_context.ts";
+import { embeddedService } from "./_common.ts";
 
 installEngine("local", cachingLocalEngine(defaultEngine()));
 options.cacheDirectory = await Deno.makeTempDir({ prefix: "fused-magics-cache-" });
@@ -292,5 +293,30 @@ Deno.test("%fused serve again is never an error: it keeps or moves the service a
     );
     assert.match(options.baseUrl as string, new RegExp(`:${port}/`));
     await Deno.remove(other, { recursive: true }).catch(() => {});
+  });
+});
+
+Deno.test("%fused serve in a fused publish run uses the publishing service instead of its own", async () => {
+  Deno.env.set("FUSED_PUBLISH_SERVICE", "http://127.0.0.1:8783");
+  Deno.env.set("FUSED_PUBLISH_RUN", "run-1");
+  try {
+    const { ctx } = await line("serve --port 0");
+    assert.equal(
+      ctx.stdout,
+      "Publishing to http://127.0.0.1:8783: %fused serve uses that service instead of starting its own\n",
+    );
+    assert.equal(embeddedService(), undefined, "no service was started");
+  } finally {
+    Deno.env.delete("FUSED_PUBLISH_SERVICE");
+    Deno.env.delete("FUSED_PUBLISH_RUN");
+  }
+});
+
+Deno.test("%fused publish refuses the embedded service, which stops with the kernel", async () => {
+  await withService(async (ctx) => {
+    await assert.rejects(
+      line("publish main.ipynb", ctx),
+      /%fused publish needs a lasting service: the embedded one at http:\/\/127\.0\.0\.1:\d+ stops with this kernel/,
+    );
   });
 });
