@@ -320,3 +320,43 @@ Deno.test("%fused publish refuses the embedded service, which stops with the ker
     );
   });
 });
+
+Deno.test("%fused publish runs a notebook against a lasting service and publishes it; again updates it", async () => {
+  const { startServer } = await import("../server/mod.ts");
+  const dir = await Deno.makeTempDir({ prefix: "fused-magics-publish-" });
+  const server = await startServer({ port: 0, dataDir: join(dir, "service"), quiet: true });
+  const savedDataDir = Deno.env.get("JUPYTER_DATA_DIR");
+  Deno.env.set("JUPYTER_DATA_DIR", join(dir, "jupyter"));
+  try {
+    const cell = (source: string) => ({
+      cell_type: "code",
+      execution_count: null,
+      metadata: {},
+      outputs: [],
+      source,
+    });
+    const notebook = (source: string) =>
+      JSON.stringify({
+        nbformat: 4,
+        nbformat_minor: 5,
+        metadata: { kernelspec: { name: "fused", display_name: "Deno (Fused)" } },
+        cells: [cell(source)],
+      });
+    const path = join(dir, "sums.ipynb");
+    const publish = `publish ${path} --service ${server.url} --token ${server.adminToken}`;
+    await Deno.writeTextFile(path, notebook("`the sum is ${20 + 22}`"));
+    const { ctx } = await line(publish);
+    assert.match(ctx.stdout, /^Executing .*sums\.ipynb in the kernel "Deno \(Fused\)"/);
+    const url = `${server.url}/pages/admin/sums`;
+    assert.ok(ctx.stdout.trimEnd().endsWith(url), ctx.stdout);
+    assert.match(await (await fetch(url)).text(), /the sum is 42/);
+    await Deno.writeTextFile(path, notebook("`the sum is ${40 + 2} again`"));
+    await line(publish);
+    assert.match(await (await fetch(url)).text(), /the sum is 42 again/);
+  } finally {
+    if (savedDataDir === undefined) Deno.env.delete("JUPYTER_DATA_DIR");
+    else Deno.env.set("JUPYTER_DATA_DIR", savedDataDir);
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
