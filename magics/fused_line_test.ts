@@ -11,6 +11,7 @@ import { fusedLine } from "./fused_line.ts";
 import { FUSED_CELL, FUSED_LINE } from "./spec.ts";
 import { type TestContext, testContext } from "./_test_context.ts";
 import { embeddedService } from "./_common.ts";
+import { notebookJson } from "../tests/_helpers.ts";
 
 installEngine("local", cachingLocalEngine(defaultEngine()));
 options.cacheDirectory = await Deno.makeTempDir({ prefix: "fused-magics-cache-" });
@@ -328,29 +329,15 @@ Deno.test("%fused publish runs a notebook against a lasting service and publishe
   const savedDataDir = Deno.env.get("JUPYTER_DATA_DIR");
   Deno.env.set("JUPYTER_DATA_DIR", join(dir, "jupyter"));
   try {
-    const cell = (source: string) => ({
-      cell_type: "code",
-      execution_count: null,
-      metadata: {},
-      outputs: [],
-      source,
-    });
-    const notebook = (source: string) =>
-      JSON.stringify({
-        nbformat: 4,
-        nbformat_minor: 5,
-        metadata: { kernelspec: { name: "fused", display_name: "Deno (Fused)" } },
-        cells: [cell(source)],
-      });
     const path = join(dir, "sums.ipynb");
     const publish = `publish ${path} --service ${server.url} --token ${server.adminToken}`;
-    await Deno.writeTextFile(path, notebook("`the sum is ${20 + 22}`"));
+    await Deno.writeTextFile(path, notebookJson(["`the sum is ${20 + 22}`"]));
     const { ctx } = await line(publish);
     assert.match(ctx.stdout, /^Executing .*sums\.ipynb in the kernel "Deno \(Fused\)"/);
     const url = `${server.url}/pages/admin/sums`;
     assert.ok(ctx.stdout.trimEnd().endsWith(url), ctx.stdout);
     assert.match(await (await fetch(url)).text(), /the sum is 42/);
-    await Deno.writeTextFile(path, notebook("`the sum is ${40 + 2} again`"));
+    await Deno.writeTextFile(path, notebookJson(["`the sum is ${40 + 2} again`"]));
     await line(publish);
     assert.match(await (await fetch(url)).text(), /the sum is 42 again/);
   } finally {

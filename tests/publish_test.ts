@@ -8,10 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
-import { CHROMIUM_ARGS, CHROMIUM_PATH, hasChromium, waitForMap } from "../display/browser.ts";
+import { hasChromium, waitForMap } from "../display/browser.ts";
 import { publishNotebook } from "../kernel/publish.ts";
 import { startServer } from "../server/mod.ts";
+import { notebookJson } from "./_helpers.ts";
+import { launchBrowser } from "./_notebook6.ts";
 
 const CELLS = [
   `import * as fused from "fused";
@@ -32,24 +33,6 @@ export default function udf({ bounds }: { bounds: [number, number, number, numbe
   return [values, bounds];
 }`,
 ];
-
-function notebook(cells: string[]): string {
-  return JSON.stringify({
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {
-      kernelspec: { name: "fused", display_name: "Deno (Fused)", language: "typescript" },
-    },
-    cells: cells.map((source, i) => ({
-      cell_type: "code",
-      id: `c${i}`,
-      execution_count: null,
-      metadata: {},
-      outputs: [],
-      source,
-    })),
-  });
-}
 
 /** Processes of this user whose environment names the service (kernels started for it). */
 async function processesFor(service: string): Promise<number[]> {
@@ -81,7 +64,7 @@ Deno.test({
     const server = await startServer({ port: 0, dataDir: join(dir, "service"), quiet: true });
     const lines: string[] = [];
     try {
-      await Deno.writeTextFile(join(dir, "tour.ipynb"), notebook(CELLS));
+      await Deno.writeTextFile(join(dir, "tour.ipynb"), notebookJson(CELLS));
       const page = await publishNotebook(join(dir, "tour.ipynb"), {
         service: server.url,
         token: server.adminToken,
@@ -111,12 +94,7 @@ Deno.test({
       await t.step(
         "in Chromium the maps draw and the tiles answer 200 from the service",
         async () => {
-          const browser = await chromium.launch({
-            executablePath: CHROMIUM_PATH,
-            args: CHROMIUM_ARGS,
-            headless: true,
-            timeout: 60_000,
-          });
+          const browser = await launchBrowser();
           try {
             const tab = await browser.newPage({ viewport: { width: 1000, height: 700 } });
             const blocked: string[] = [];
@@ -177,7 +155,7 @@ Deno.test({
         "a notebook whose cell fails is reported by that cell; nothing is stored",
         async () => {
           const broken = [...CELLS, `throw new Error("the data moved")`];
-          await Deno.writeTextFile(join(dir, "broken.ipynb"), notebook(broken));
+          await Deno.writeTextFile(join(dir, "broken.ipynb"), notebookJson(broken));
           await assert.rejects(
             publishNotebook(join(dir, "broken.ipynb"), {
               service: server.url,
