@@ -23,7 +23,7 @@ import { type PublishedPage, publishPage } from "../client/api/pages.ts";
 import { deleteUdfAccessToken, getUdfAccessTokens } from "../client/api/tokens.ts";
 import { accessToken, whoami } from "../client/api/credentials.ts";
 import { Transport } from "../client/api/transport.ts";
-import { PUBLISH_RUN_KEY } from "../magics/_common.ts";
+import { PUBLISH_RUN_KEY } from "../magics/runtime.ts";
 import { JupyterError, kernelEnv, runJupyter } from "./nbconvert.ts";
 
 /** Options of {@linkcode publishNotebook}. */

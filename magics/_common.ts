@@ -113,24 +113,6 @@ export function isUdfLike(value: unknown): value is Udf {
     typeof v.entrypoint === "string" && typeof v.toJSON === "function";
 }
 
-/** The metadata key marking the share tokens a `fused publish` run made, with the run's id. */
-export const PUBLISH_RUN_KEY = "fused:publish_run";
-
-/** A `fused publish` run this kernel executes for: the lasting service and the run's id. */
-export interface PublishRun {
-  /** The service the page will live on (root URL). */
-  service: string;
-  /** The run's id, kept in the metadata of the share tokens it makes. */
-  run: string;
-}
-
-/** The `fused publish` run this kernel executes for (`FUSED_PUBLISH_*`), if any. */
-export function publishRun(): PublishRun | undefined {
-  const service = Deno.env.get("FUSED_PUBLISH_SERVICE");
-  const run = Deno.env.get("FUSED_PUBLISH_RUN");
-  return service && run ? { service, run } : undefined;
-}
-
 /** The embedded service started by `%fused serve`, kept per process. */
 export interface EmbeddedService {
   /** API base URL (`.../v1`). */

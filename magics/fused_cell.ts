@@ -8,6 +8,7 @@
  * import { parseLine } from "./args.ts";
  * import { fusedCell } from "./fused_cell.ts";
  * import { FUSED_CELL } from "./spec.ts";
+import { PUBLISH_RUN_KEY, publishRun } from "./runtime.ts";
  * const parsed = await parseLine(FUSED_CELL, "double --run n=21");
  * const value = await fusedCell(parsed, "export default function udf({ n = 1 }) { return n * 2 }", ctx);
  * ```
@@ -27,8 +28,6 @@ import {
   api,
   isNotLoggedIn,
   notebookUdfNames,
-  PUBLISH_RUN_KEY,
-  publishRun,
   requireIdentifier,
   type RunFlags,
   runWithFlags,
@@ -38,6 +37,7 @@ import { checkUdfSyntax } from "./_syntax.ts";
 import { formatHelp } from "./help.ts";
 import type { MagicContext } from "./registry.ts";
 import { FUSED_CELL } from "./spec.ts";
+import { PUBLISH_RUN_KEY, publishRun } from "./runtime.ts";
 
 /** Flags of `%%fused`, as parsed (camelCase keys). */
 export interface FusedCellFlags extends RunFlags {

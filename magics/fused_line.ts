@@ -30,7 +30,6 @@ import {
   isNotLoggedIn,
   isUdfLike,
   notebookUdfNames,
-  publishRun,
   requireIdentifier,
   type RunFlags,
   runWithFlags,
@@ -40,7 +39,7 @@ import {
 import { formatHelp } from "./help.ts";
 import { formatDuration, type MagicContext } from "./registry.ts";
 import { FUSED_LINE } from "./spec.ts";
-import { magicRuntime } from "./runtime.ts";
+import { magicRuntime, publishRun } from "./runtime.ts";
 
 /** A subcommand's handler: parsed arguments and flags in, the cell's value (if any) out. */
 export type SubcommandHandler = (
@@ -362,6 +361,12 @@ async function publishCommand(
   ctx: MagicContext,
 ): Promise<unknown> {
   await ensureRuntime();
+  const publishing = publishRun();
+  if (publishing) {
+    throw new ValidationError(
+      `%fused publish cannot run inside a notebook being published (to ${publishing.service}): publish each notebook on its own`,
+    );
+  }
   const embedded = embeddedService();
   const baseUrl = Array.isArray(options.baseUrl) ? options.baseUrl[0] : options.baseUrl;
   const service = flags.service !== undefined ? String(flags.service) : baseUrl;

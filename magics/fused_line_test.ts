@@ -297,7 +297,7 @@ Deno.test("%fused serve again is never an error: it keeps or moves the service a
   });
 });
 
-Deno.test("%fused serve in a fused publish run uses the publishing service instead of its own", async () => {
+Deno.test("in a fused publish run, %fused serve uses the publishing service and %fused publish is refused", async () => {
   Deno.env.set("FUSED_PUBLISH_SERVICE", "http://127.0.0.1:8783");
   Deno.env.set("FUSED_PUBLISH_RUN", "run-1");
   try {
@@ -307,6 +307,10 @@ Deno.test("%fused serve in a fused publish run uses the publishing service inste
       "Publishing to http://127.0.0.1:8783: %fused serve uses that service instead of starting its own\n",
     );
     assert.equal(embeddedService(), undefined, "no service was started");
+    await assert.rejects(
+      line("publish other.ipynb"),
+      /%fused publish cannot run inside a notebook being published \(to http:\/\/127\.0\.0\.1:8783\)/,
+    );
   } finally {
     Deno.env.delete("FUSED_PUBLISH_SERVICE");
     Deno.env.delete("FUSED_PUBLISH_RUN");
