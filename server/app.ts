@@ -21,6 +21,7 @@ import { fileRoutes, signedFileRoutes } from "./routes/files.ts";
 import type { JobService } from "./jobs/runner.ts";
 import { jobRoutes, signedJobResultRoutes } from "./routes/jobs.ts";
 import { instanceRoutes } from "./routes/instances.ts";
+import { pageRoutes, publicPageRoutes } from "./routes/pages.ts";
 import { runRoutes } from "./routes/run.ts";
 import { sharedRoutes } from "./routes/shared.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
@@ -55,6 +56,8 @@ export interface AppOptions {
   memo?: ResponseMemo;
   /** Origins allowed to call authenticated routes from a browser (public routes allow any). */
   corsOrigins?: string[];
+  /** Largest published page, in bytes of HTML (default 64 MiB). */
+  maxPageBytes?: number;
 }
 
 /** Builds the Hono app of the service. */
@@ -87,7 +90,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   );
 
   app.use("*", corsMiddleware({ origins: options.corsOrigins }));
-  // Uploads stream to disk with their own limit; every other body is capped here.
+  // Uploads stream to disk and pages are HTML, each with its own limit; other bodies are capped here.
   const limitBodies = bodyLimit({
     maxSize: deps.maxBodyBytes,
     onError: () =>
@@ -95,7 +98,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   });
   app.use("*", async (c, next) => {
     const method = c.req.method;
-    if (method === "GET" || method === "HEAD" || c.req.path.endsWith("/files/upload")) {
+    const path = c.req.path;
+    if (
+      method === "GET" || method === "HEAD" || path.endsWith("/files/upload") ||
+      (method === "PUT" && path.startsWith("/v1/pages/"))
+    ) {
       return await next();
     }
     return await limitBodies(c, next);
@@ -115,9 +122,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   v1.route("/", tokenRoutes(deps));
   v1.route("/", fileRoutes(deps));
   v1.route("/", cacheRoutes(deps));
+  v1.route("/", pageRoutes({ ...deps, maxPageBytes: options.maxPageBytes }));
   if (options.jobs) v1.route("/", jobRoutes({ ...deps, jobs: options.jobs }));
 
   app.route("/v1", v1);
+  app.route("/", publicPageRoutes(deps));
   // udf.ai style token URLs at the root: /{token}/run/file, /{token}.parquet.
   app.route("/", sharedRoutes(deps));
   return app;

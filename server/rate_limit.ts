@@ -1,6 +1,7 @@
 /**
- * A per-token rate limit for the public routes (share-token runs and signed file URLs): a token
- * bucket per token, refilled continuously; a request beyond it gets 429 with `Retry-After`.
+ * A per-token rate limit for the public routes (share-token runs, signed file URLs and published
+ * pages): a token bucket per token, refilled continuously; a request beyond it gets 429 with
+ * `Retry-After`.
  * Off unless the service is started with a limit (`fused serve --rate-limit N`).
  *
  * Hand-written: the npm rate limiters are Express or Redis middleware keyed on client IPs; this
@@ -31,9 +32,9 @@ const SHARE_TOKEN =
   /^\/(?:v1\/realtime-shared\/)?((?:fsh_[0-9a-f]{16,128}|UDF_[A-Za-z0-9_-]{1,128}))(?:[./]|$)/;
 
 /**
- * The key a public request is limited under: its share token (or public UDF name), or the
- * signature of a signed file URL; null for every other route (authenticated routes are not
- * limited here).
+ * The key a public request is limited under: its share token (or public UDF name), the
+ * signature of a signed file URL, or the address of a published page; null for every other route
+ * (authenticated routes are not limited here).
  */
 export function rateLimitKey(request: Request): string | null {
   const url = request.url;
@@ -45,6 +46,7 @@ export function rateLimitKey(request: Request): string | null {
   if (path === "/v1/files/signed" || path === "/v1/job-results/signed") {
     return `signed:${new URLSearchParams(url.slice(end + 1)).get("signature") ?? ""}`;
   }
+  if (path.startsWith("/pages/")) return `page:${path.slice(7)}`;
   return null;
 }
 

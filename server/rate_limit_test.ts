@@ -21,6 +21,8 @@ Deno.test("public requests are keyed by their share token or signature, others n
   assert.equal(key("/UDF_hello/run"), "UDF_hello");
   assert.equal(key("/v1/files/signed?path=fd://a&expires=1&signature=xyz"), "signed:xyz");
   assert.equal(key("/v1/job-results/signed?path=fd://jobs/a/0.json&signature=s2"), "signed:s2");
+  assert.equal(key("/pages/admin/main"), "page:admin/main");
+  assert.equal(key("/v1/pages/main"), null, "publishing is authenticated");
   assert.equal(key("/v1/user/self"), null);
 });
 

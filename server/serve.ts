@@ -59,6 +59,8 @@ export interface ServeOptions {
   publicUrl?: string;
   /** Origins allowed to call authenticated routes from a browser (public routes allow any). */
   corsOrigins?: string[];
+  /** Largest published page in bytes of HTML (default 64 MiB). */
+  maxPageBytes?: number;
   /** Print nothing (tests). */
   quiet?: boolean;
   /** Batch job runner options (instance types, polling, kill grace period). */
@@ -211,6 +213,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       maxUploadBytes: options.maxUploadBytes,
       publicUrl: options.publicUrl,
       corsOrigins: options.corsOrigins,
+      maxPageBytes: options.maxPageBytes,
     });
     handler = limiter
       ? (request, info) =>

@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
-import { ConflictError, type UdfSort } from "./mod.ts";
+import { ConflictError, type PageSummary, type UdfSort } from "./mod.ts";
 
 /** ORDER BY of a UDF list (the same column names in both stores). */
 export const SORT_SQL: Record<UdfSort, string> = {
@@ -64,4 +64,21 @@ export function userConflict(email: string, handle: string): ConflictError {
 /** The fields of `value` that are not undefined. */
 export function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The columns of a page listing (everything but its HTML), the same in both stores. */
+export const PAGE_SUMMARY_COLUMNS =
+  "owner_id, name, notebook, layers_json, size_bytes, created_at, published_at";
+
+/** A page row (with or without its HTML) as a summary. */
+export function toPageSummary(row: Record<string, unknown>): PageSummary {
+  return {
+    ownerId: String(row.owner_id),
+    name: String(row.name),
+    notebook: String(row.notebook),
+    layers: JSON.parse(String(row.layers_json)),
+    sizeBytes: Number(row.size_bytes),
+    createdAt: String(row.created_at),
+    publishedAt: String(row.published_at),
+  };
 }

@@ -215,6 +215,54 @@ export class ConflictError extends Error {
   }
 }
 
+/** A share token a published page's tile layer draws from, and the UDF it runs. */
+export interface PageLayer {
+  /** The share token (`fsh_...`). */
+  token: string;
+  /** The UDF's id when published. */
+  udfId: string;
+  /** The UDF's name when published. */
+  udfSlug: string;
+}
+
+/** A published page without its HTML (what a listing shows). */
+export interface PageSummary {
+  /** Owner (user id). */
+  ownerId: string;
+  /** The page's name, unique per owner (the UDF name rule). */
+  name: string;
+  /** The notebook it was published from (its file name). */
+  notebook: string;
+  /** The share tokens its tile layers use; unpublishing deletes them. */
+  layers: PageLayer[];
+  /** Size of the HTML in bytes. */
+  sizeBytes: number;
+  /** When it was first published. */
+  createdAt: string;
+  /** When it was last published. */
+  publishedAt: string;
+}
+
+/** A published page with its HTML (gzip-compressed as stored). */
+export interface Page extends PageSummary {
+  /** The executed notebook as HTML, gzip-compressed. */
+  htmlGzip: Uint8Array;
+}
+
+/** What publishing a page writes. */
+export interface PageFields {
+  /** The page's name. */
+  name: string;
+  /** The notebook's file name. */
+  notebook: string;
+  /** Its layers' share tokens. */
+  layers: PageLayer[];
+  /** Size of the HTML in bytes. */
+  sizeBytes: number;
+  /** The HTML, gzip-compressed. */
+  htmlGzip: Uint8Array;
+}
+
 /** A new API token: the secret is shown once, only its hash is stored. */
 export interface IssuedToken {
   /** Token id (also embedded in the token). */
@@ -302,6 +350,20 @@ export interface Registry {
   getJobLogs(id: string, options?: { sinceMs?: number }): Promise<JobLogLine[]>;
   /** A named server setting (e.g. the URL-signing secret), created with `create()` when missing. */
   getOrCreateSetting(key: string, create: () => string): Promise<string>;
+  /**
+   * Publishes a page (a new one, or the owner's page of that name replaced); answers it and the
+   * page it replaced, if any.
+   */
+  savePage(
+    ownerId: string,
+    fields: PageFields,
+  ): Promise<{ page: PageSummary; previous: PageSummary | null }>;
+  /** The owner's page of that name, with its HTML. */
+  getPage(ownerId: string, name: string): Promise<Page | null>;
+  /** The owner's pages, newest first, without their HTML. */
+  listPages(ownerId: string, options?: ListOptions): Promise<PageSummary[]>;
+  /** Removes the owner's page of that name; answers it (null when there was none). */
+  deletePage(ownerId: string, name: string): Promise<PageSummary | null>;
   /** Closes the store. */
   close(): Promise<void>;
 }

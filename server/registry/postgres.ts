@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import postgres from "postgres";
 import { BackendUnavailableError, isConnectionError, shortMessage } from "../backend_errors.ts";
 import type {
@@ -26,6 +27,9 @@ import type {
   ListOptions,
   NewJobFields,
   NewUser,
+  Page,
+  PageFields,
+  PageSummary,
   Registry,
   ShareToken,
   ShareTokenFields,
@@ -40,9 +44,11 @@ import {
   newApiToken,
   newShareToken,
   now,
+  PAGE_SUMMARY_COLUMNS,
   slugConflict,
   SORT_SQL,
   tokenMatches,
+  toPageSummary,
   userConflict,
 } from "./_shared.ts";
 
@@ -88,6 +94,12 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE jobs ADD COLUMN worker TEXT;
    ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false;`,
+  // Published notebook pages (`fused publish`): the HTML gzip'd, the share tokens of its layers.
+  `CREATE TABLE pages (
+     owner_id TEXT NOT NULL REFERENCES users(id), name TEXT COLLATE "C" NOT NULL,
+     notebook TEXT NOT NULL, layers_json TEXT NOT NULL DEFAULT '[]', size_bytes BIGINT NOT NULL,
+     html_gzip BYTEA NOT NULL, created_at TEXT NOT NULL, published_at TEXT NOT NULL,
+     PRIMARY KEY (owner_id, name));`,
 ];
 
 /** A job claimed by a worker: the record and the attempt number that fences its writes. */
@@ -800,6 +812,71 @@ export class PostgresRegistry implements Registry {
       [key, create()],
     );
     return String((await this.#one("SELECT value FROM settings WHERE key = $1", [key]))!.value);
+  }
+
+  /** {@inheritDoc Registry.savePage} */
+  async savePage(
+    ownerId: string,
+    fields: PageFields,
+  ): Promise<{ page: PageSummary; previous: PageSummary | null }> {
+    // Locked read, then upsert: two publishes of one name never both see "no previous page".
+    return await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        const [before] = await tx.unsafe(
+          `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = $1 AND name = $2 FOR UPDATE`,
+          [ownerId, fields.name],
+        );
+        const time = now();
+        const [row] = await tx.unsafe(
+          `INSERT INTO pages (owner_id, name, notebook, layers_json, size_bytes, html_gzip,
+             created_at, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+           ON CONFLICT (owner_id, name) DO UPDATE SET notebook = excluded.notebook,
+             layers_json = excluded.layers_json, size_bytes = excluded.size_bytes,
+             html_gzip = excluded.html_gzip, published_at = excluded.published_at
+           RETURNING ${PAGE_SUMMARY_COLUMNS}`,
+          [
+            ownerId,
+            fields.name,
+            fields.notebook,
+            JSON.stringify(fields.layers),
+            fields.sizeBytes,
+            Buffer.from(fields.htmlGzip),
+            time,
+          ],
+        );
+        return { page: toPageSummary(row), previous: before ? toPageSummary(before) : null };
+      })
+    );
+  }
+
+  /** {@inheritDoc Registry.getPage} */
+  async getPage(ownerId: string, name: string): Promise<Page | null> {
+    const row = await this.#one("SELECT * FROM pages WHERE owner_id = $1 AND name = $2", [
+      ownerId,
+      name,
+    ]);
+    return row
+      ? { ...toPageSummary(row), htmlGzip: new Uint8Array(row.html_gzip as Uint8Array) }
+      : null;
+  }
+
+  /** {@inheritDoc Registry.listPages} */
+  async listPages(ownerId: string, options: ListOptions = {}): Promise<PageSummary[]> {
+    const rows = await this.#all(
+      `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = $1
+       ORDER BY published_at DESC, name LIMIT $2 OFFSET $3`,
+      [ownerId, options.limit ?? 100, options.skip ?? 0],
+    );
+    return rows.map(toPageSummary);
+  }
+
+  /** {@inheritDoc Registry.deletePage} */
+  async deletePage(ownerId: string, name: string): Promise<PageSummary | null> {
+    const row = await this.#one(
+      `DELETE FROM pages WHERE owner_id = $1 AND name = $2 RETURNING ${PAGE_SUMMARY_COLUMNS}`,
+      [ownerId, name],
+    );
+    return row ? toPageSummary(row) : null;
   }
 
   /** {@inheritDoc Registry.close} */

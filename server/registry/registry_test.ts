@@ -192,6 +192,40 @@ for (const backend of BACKENDS) {
     assert.equal(first, "one");
     assert.equal(second, "one");
   });
+
+  test("a page is published, replaced under its name, listed and removed", async (r) => {
+    const user = await r.createUser({ email: "p@x.org" });
+    const other = await r.createUser({ email: "q@x.org" });
+    const html = new Uint8Array([1, 2, 3, 0, 255]);
+    const layer = { token: "fsh_00", udfId: "u1", udfSlug: "tiles" };
+    const first = await r.savePage(user.id, {
+      name: "main",
+      notebook: "main.ipynb",
+      layers: [layer],
+      sizeBytes: 10,
+      htmlGzip: html,
+    });
+    assert.equal(first.previous, null);
+    assert.deepEqual(first.page.layers, [layer]);
+    const second = await r.savePage(user.id, {
+      name: "main",
+      notebook: "other.ipynb",
+      layers: [],
+      sizeBytes: 4,
+      htmlGzip: new Uint8Array([9]),
+    });
+    assert.deepEqual(second.previous?.layers, [layer], "the replaced page comes back");
+    assert.equal(second.page.createdAt, first.page.createdAt);
+    const page = await r.getPage(user.id, "main");
+    assert.deepEqual([...page!.htmlGzip], [9]);
+    assert.equal(page!.notebook, "other.ipynb");
+    assert.equal(await r.getPage(other.id, "main"), null, "pages are per owner");
+    assert.deepEqual((await r.listPages(user.id)).map((p) => p.name), ["main"]);
+    assert.deepEqual(await r.listPages(other.id), []);
+    assert.equal((await r.deletePage(user.id, "main"))?.name, "main");
+    assert.equal(await r.deletePage(user.id, "main"), null);
+    assert.equal(await r.getPage(user.id, "main"), null);
+  });
 }
 
 Deno.test("PostgreSQL: lines written by two writers get strictly increasing times", async () => {

@@ -15,6 +15,9 @@ import type {
   ListOptions,
   NewJobFields,
   NewUser,
+  Page,
+  PageFields,
+  PageSummary,
   Registry,
   ShareToken,
   ShareTokenFields,
@@ -29,9 +32,11 @@ import {
   newApiToken,
   newShareToken,
   now,
+  PAGE_SUMMARY_COLUMNS,
   slugConflict,
   SORT_SQL,
   tokenMatches,
+  toPageSummary,
   userConflict,
 } from "./_shared.ts";
 
@@ -78,6 +83,11 @@ const MIGRATIONS: readonly string[] = [
      job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
      timestamp INTEGER NOT NULL, message TEXT NOT NULL);
    CREATE INDEX job_logs_job ON job_logs (job_id, timestamp);`,
+  // Published notebook pages (`fused publish`): the HTML gzip'd, the share tokens of its layers.
+  `CREATE TABLE pages (
+     owner_id TEXT NOT NULL REFERENCES users(id), name TEXT NOT NULL, notebook TEXT NOT NULL,
+     layers_json TEXT NOT NULL DEFAULT '[]', size_bytes INTEGER NOT NULL, html_gzip BLOB NOT NULL,
+     created_at TEXT NOT NULL, published_at TEXT NOT NULL, PRIMARY KEY (owner_id, name));`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -639,6 +649,73 @@ export class SqliteRegistry implements Registry {
     return Promise.resolve(
       String((this.#get("SELECT value FROM settings WHERE key = ?", key) as Row).value),
     );
+  }
+
+  /** {@inheritDoc Registry.savePage} */
+  savePage(
+    ownerId: string,
+    fields: PageFields,
+  ): Promise<{ page: PageSummary; previous: PageSummary | null }> {
+    const select = `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = ? AND name = ?`;
+    // One transaction: two publishes of one name never both see "no previous page".
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const before = this.#get(select, ownerId, fields.name);
+      const time = now();
+      this.#run(
+        `INSERT INTO pages (owner_id, name, notebook, layers_json, size_bytes, html_gzip,
+           created_at, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (owner_id, name) DO UPDATE SET notebook = excluded.notebook,
+           layers_json = excluded.layers_json, size_bytes = excluded.size_bytes,
+           html_gzip = excluded.html_gzip, published_at = excluded.published_at`,
+        ownerId,
+        fields.name,
+        fields.notebook,
+        JSON.stringify(fields.layers),
+        fields.sizeBytes,
+        fields.htmlGzip,
+        time,
+        time,
+      );
+      const page = toPageSummary(this.#get(select, ownerId, fields.name) as Row);
+      this.#db.exec("COMMIT");
+      return Promise.resolve({ page, previous: before ? toPageSummary(before) : null });
+    } catch (err) {
+      this.#db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
+  /** {@inheritDoc Registry.getPage} */
+  getPage(ownerId: string, name: string): Promise<Page | null> {
+    const row = this.#get("SELECT * FROM pages WHERE owner_id = ? AND name = ?", ownerId, name);
+    return Promise.resolve(
+      row ? { ...toPageSummary(row), htmlGzip: new Uint8Array(row.html_gzip as Uint8Array) } : null,
+    );
+  }
+
+  /** {@inheritDoc Registry.listPages} */
+  listPages(ownerId: string, options: ListOptions = {}): Promise<PageSummary[]> {
+    const rows = this.#all(
+      `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = ?
+       ORDER BY published_at DESC, name LIMIT ? OFFSET ?`,
+      ownerId,
+      options.limit ?? 100,
+      options.skip ?? 0,
+    );
+    return Promise.resolve(rows.map(toPageSummary));
+  }
+
+  /** {@inheritDoc Registry.deletePage} */
+  deletePage(ownerId: string, name: string): Promise<PageSummary | null> {
+    const row = this.#get(
+      `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = ? AND name = ?`,
+      ownerId,
+      name,
+    );
+    if (!row) return Promise.resolve(null);
+    this.#run("DELETE FROM pages WHERE owner_id = ? AND name = ?", ownerId, name);
+    return Promise.resolve(toPageSummary(row));
   }
 
   /** {@inheritDoc Registry.close} */

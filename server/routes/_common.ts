@@ -47,6 +47,11 @@ export interface RouteDeps {
   memo?: ResponseMemo;
 }
 
+/** The API base URL of a request (`http://host:port/v1`), for URLs the service hands out. */
+export function apiBase(c: Context<AppEnv>, publicUrl: string | undefined): string {
+  return publicUrl ?? `${new URL(c.req.url).origin}/v1`;
+}
+
 /** The one realtime instance this service offers. */
 export const LOCAL_CLIENT_ID = "local";
 

@@ -10,7 +10,7 @@ import { ValidationError } from "../../client/errors.ts";
 import { type AppEnv, HttpError, readQuery } from "../_http.ts";
 import { MAX_SIGNED_URL_SECONDS, signedUrl, signPath } from "../signing.ts";
 import { fdUrl, fileDetails, parseFdFilePath, parseFdPath } from "../storage.ts";
-import { readSignedQuery, type RouteDeps } from "./_common.ts";
+import { apiBase, readSignedQuery, type RouteDeps } from "./_common.ts";
 
 const PathQuery = z.object({
   path: z.string({ message: "the path query parameter is required (fd://folder/file)" }).min(1).max(
@@ -53,11 +53,6 @@ function parseDepth(value: string | undefined): number | null {
     );
   }
   return n;
-}
-
-/** The API base URL of a request (`http://host:port/v1`), for signed URLs. */
-function apiBase(c: Context<AppEnv>, publicUrl: string | undefined): string {
-  return publicUrl ?? `${new URL(c.req.url).origin}/v1`;
 }
 
 /**

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { type Context, Hono } from "hono";
+import { Hono } from "hono";
 import { z } from "zod";
 import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
@@ -18,7 +18,7 @@ import { signedUrl, signPath } from "../signing.ts";
 import { parseFdPath } from "../storage.ts";
 import type { ChildStep } from "../jobs/_protocol.ts";
 import type { JobService } from "../jobs/runner.ts";
-import { readSignedQuery, type RouteDeps } from "./_common.ts";
+import { apiBase, readSignedQuery, type RouteDeps } from "./_common.ts";
 
 /** What the job routes need besides the common dependencies. */
 export interface JobRouteDeps extends RouteDeps {
@@ -130,10 +130,6 @@ function jobSummaryJson(job: JobRecord): Record<string, unknown> {
     execution_environment_id: null,
     error: job.error === null ? null : redactPaths(job.error),
   };
-}
-
-function apiBase(c: Context<AppEnv>, publicUrl: string | undefined): string {
-  return publicUrl ?? `${new URL(c.req.url).origin}/v1`;
 }
 
 /** `KEY=value` entries of `additional_env` as a map. */
