@@ -25,6 +25,7 @@ import { accessToken, whoami } from "../client/api/credentials.ts";
 import { Transport } from "../client/api/transport.ts";
 import { PUBLISH_RUN_KEY } from "../magics/runtime.ts";
 import { JupyterError, kernelEnv, runJupyter } from "./nbconvert.ts";
+import { notebookHtmlArgs } from "../display/notebook_html.ts";
 
 /** Options of {@linkcode publishNotebook}. */
 export interface PublishOptions {
@@ -113,15 +114,12 @@ export function tileTokens(text: string): Map<string, string[]> {
 }
 
 /**
- * The page without what only works on the machine that exported it: nbconvert's Debian
- * templates load require.js, MathJax and jQuery from `file:///usr/share/javascript` (the
- * notebook's outputs do not use them; the maps and charts carry their own scripts).
+ * Refuses a page that still loads something from the machine that exported it. The page is
+ * written with our nbconvert template (display/notebook_html.ts), which loads no local script;
+ * what is left would come from an output (an image or link to a local file).
  */
-export function withoutLocalFiles(html: string): string {
-  const cleaned = html
-    .replace(/<script\b[^>]*\bsrc\s*=\s*["']file:[^"']*["'][^>]*>\s*<\/script>/gi, "")
-    .replace(/<link\b[^>]*\bhref\s*=\s*["']file:[^"']*["'][^>]*>/gi, "");
-  const left = /\b(?:src|href)\s*=\s*["'](file:[^"']*)/i.exec(cleaned);
+export function refuseLocalFiles(html: string): string {
+  const left = /\b(?:src|href)\s*=\s*["'](file:[^"']*)/i.exec(html);
   if (left) {
     throw new FusedError(
       `The page still loads ${
@@ -129,7 +127,7 @@ export function withoutLocalFiles(html: string): string {
       } from this machine: an output refers to a local file; embed it instead`,
     );
   }
-  return cleaned;
+  return html;
 }
 
 /** The share tokens this run made (marked with its id), newest last. */
@@ -218,20 +216,13 @@ export async function publishNotebook(
       );
     }
     await runJupyter(
-      [
-        "nbconvert",
-        "--to",
-        "html",
-        "--embed-images",
-        "--output-dir",
-        work,
-        "--output",
-        "page",
-        executed,
-      ],
-      { cwd: work, env },
+      ["nbconvert", ...notebookHtmlArgs(executed, { outDir: work, output: "page" })],
+      {
+        cwd: work,
+        env,
+      },
     );
-    const html = withoutLocalFiles(await Deno.readTextFile(join(work, "page.html")));
+    const html = refuseLocalFiles(await Deno.readTextFile(join(work, "page.html")));
     const layers = [...new Set([...made, ...(shown.get(root) ?? [])])];
     try {
       const page = await publishPage(name, html, {
