@@ -11,6 +11,7 @@ import { bodyLimit } from "hono/body-limit";
 import { ValidationError } from "../client/errors.ts";
 import { type AppEnv, describeThrown, errorResponse, HttpError } from "./_http.ts";
 import { requireAuth } from "./auth.ts";
+import { Readiness } from "./readiness.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { Registry } from "./registry/mod.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
@@ -55,6 +56,8 @@ export interface AppOptions {
   memo?: ResponseMemo;
   /** Origins allowed to call authenticated routes from a browser (public routes allow any). */
   corsOrigins?: string[];
+  /** The backends `/v1/health` probes (default none: ready whenever it answers). */
+  readiness?: Readiness;
 }
 
 /** Builds the Hono app of the service. */
@@ -103,7 +106,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   const v1 = new Hono<AppEnv>();
   // Public routes: registered before the auth middleware, so they answer without it.
-  v1.route("/", healthRoutes(deps));
+  v1.route("/", healthRoutes(deps, options.readiness ?? new Readiness([])));
   v1.route("/", instanceRoutes());
   v1.route("/", signedFileRoutes(deps));
   v1.route("/realtime-shared", sharedRoutes(deps));

@@ -9,6 +9,7 @@ import { type AppEnv, HttpError, readJson } from "../_http.ts";
 import { requireAdmin } from "../auth.ts";
 import { ConflictError, type User } from "../registry/mod.ts";
 import type { RouteDeps } from "./_common.ts";
+import type { Readiness } from "../readiness.ts";
 
 /** The JSON form of a user. */
 export function userJson(user: User): Record<string, unknown> {
@@ -84,9 +85,27 @@ export function userRoutes(deps: RouteDeps): Hono<AppEnv> {
   return app;
 }
 
-/** `GET /health` (public). */
-export function healthRoutes(deps: RouteDeps): Hono<AppEnv> {
+/**
+ * `GET /health` (readiness, public): 200 when every shared backend answers, else 503 naming each
+ * one that is down; `GET /health/live` (liveness): 200 while the process answers at all.
+ */
+export function healthRoutes(deps: RouteDeps, readiness: Readiness): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  app.get("/health", (c) => c.json({ status: "ok", cached_results: deps.runs.cacheEntries }));
+  app.get("/health", async (c) => {
+    const report = await readiness.report();
+    if (!report.ready) return notReadyResponse(report.down);
+    return c.json({ status: "ok", cached_results: deps.runs.cacheEntries });
+  });
+  app.get("/health/live", (c) => c.json({ status: "alive" }));
   return app;
+}
+
+/** The 503 of a service that cannot serve: `down` names each backend and why. */
+export function notReadyResponse(down: Record<string, string>): Response {
+  const reasons = Object.entries(down).map(([name, reason]) => `${name}: ${reason}`);
+  return Response.json({
+    status: "unavailable",
+    detail: `Not ready: ${reasons.join("; ")}`,
+    down,
+  }, { status: 503, headers: { "retry-after": "1" } });
 }
