@@ -21,11 +21,12 @@ import { RunService, type UdfRunner } from "./runs.ts";
 import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
 import { acquireDataLock } from "./_data_lock.ts";
+import { Readiness, type ReadinessProbe } from "./readiness.ts";
 import { addServerPath, errorResponse } from "./_http.ts";
 import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
 import { removeStaleTemps } from "../client/atomic_write.ts";
 import { cleanCache } from "../client/cache.ts";
-import { FusedError } from "../client/errors.ts";
+import { FusedError, ValidationError } from "../client/errors.ts";
 
 /** Default port, as Fused's `dev` environment (`http://localhost:8783/v1`). */
 export const DEFAULT_PORT = 8783;
@@ -124,6 +125,15 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const dataDir = options.dataDir ?? defaultDataDir();
   const hostname = options.hostname ?? "127.0.0.1";
   const log = options.quiet ? () => {} : (msg: string) => console.error(msg);
+  const databaseUrl = options.databaseUrl ?? Deno.env.get("FUSED_DATABASE_URL") ?? null;
+  const storageUrl = options.storageUrl ?? Deno.env.get("FUSED_STORAGE_URL") ?? null;
+  if (databaseUrl && !storageUrl) {
+    // A shared registry with per-service files is a split brain: a file written through one
+    // service would be missing on the next, and job results would be on no worker's store.
+    throw new ValidationError(
+      "--database without --storage would keep this service's files in its own data folder, where the other services and the workers cannot see them: give every service and worker the same --storage s3://BUCKET/PREFIX (or FUSED_STORAGE_URL)",
+    );
+  }
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   addServerPath(dataDir);
   // One service per data folder, and the port bound, before anything reads or writes its state:
@@ -132,8 +142,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const limiter = options.rateLimitPerMinute
     ? new RateLimiter({ perMinute: options.rateLimitPerMinute })
     : undefined;
-  let handler: Deno.ServeHandler<Deno.NetAddr> = () =>
-    errorResponse(503, "The service is starting: try again in a moment", { "retry-after": "1" });
+  // Until it can serve (registry, store, queue, admin token file), only liveness answers 200.
+  let handler: Deno.ServeHandler<Deno.NetAddr> = (request) =>
+    new URL(request.url).pathname === "/v1/health/live"
+      ? Response.json({ status: "starting" })
+      : errorResponse(503, "The service is starting: try again in a moment", {
+        "retry-after": "1",
+      });
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const port = options.port ?? DEFAULT_PORT;
   let server: Deno.HttpServer<Deno.NetAddr>;
@@ -153,8 +168,6 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     throw err;
   }
   const addr = await listening;
-  const databaseUrl = options.databaseUrl ?? Deno.env.get("FUSED_DATABASE_URL") ?? null;
-  const storageUrl = options.storageUrl ?? Deno.env.get("FUSED_STORAGE_URL") ?? null;
   const filesDir = join(dataDir, "files");
   // Users' data and cache folders (`users/<id>/…`), for their realtime runs and batch jobs alike.
   const callersDir = join(dataDir, "udf");
@@ -200,7 +213,14 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     // Re-attaches jobs an earlier service left running, and starts pending ones.
     await jobs.start();
     const memo = new ResponseMemo();
+    const probes: ReadinessProbe[] = [
+      { name: "database", check: () => registry.ping() },
+      { name: "store", check: () => storage.check() },
+    ];
+    const queue = jobs;
+    if (queue instanceof JobQueue) probes.push({ name: "queue", check: () => queue.check() });
     const app = createApp({
+      readiness: new Readiness(probes),
       memo,
       registry,
       jobs,
