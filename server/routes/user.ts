@@ -1,5 +1,6 @@
 /**
- * Who am I, health, and the administrator's routes to create users and API tokens.
+ * Who am I, health, and the administrator's routes to create users and API tokens (which may
+ * expire), list a user's tokens and revoke one.
  *
  * @module
  */
@@ -36,11 +37,15 @@ const NewTokenBody = z.strictObject({
   user_id: z.string().optional(),
   email: z.email().optional(),
   name: z.string().max(200).optional(),
+  expires_in_days: z.number().positive().max(36500).optional(),
 }).refine((b) => (b.user_id === undefined) !== (b.email === undefined), {
   message: "give exactly one of user_id or email",
 });
 
-/** `GET /user/self`, `POST /admin/users`, `POST /admin/tokens` (authenticated). */
+/**
+ * `GET /user/self`, `POST /admin/users`, `POST /admin/tokens`, `GET /admin/tokens?email=`,
+ * `DELETE /admin/tokens/{id}` (authenticated).
+ */
 export function userRoutes(deps: RouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   app.get("/user/self", (c) => c.json(userJson(c.get("user"))));
@@ -74,13 +79,40 @@ export function userRoutes(deps: RouteDeps): Hono<AppEnv> {
         `No user ${body.user_id ?? body.email}: create it with POST /v1/admin/users first`,
       );
     }
-    const issued = await deps.registry.createApiToken(user.id, { name: body.name });
+    const expiresAt = body.expires_in_days === undefined
+      ? null
+      : new Date(Date.now() + body.expires_in_days * 86_400_000).toISOString();
+    const issued = await deps.registry.createApiToken(user.id, { name: body.name, expiresAt });
     return c.json({
       id: issued.id,
       access_token: issued.token,
       auth_scheme: "Bearer",
+      expires_at: expiresAt,
       user: userJson(user),
     }, 201);
+  });
+  app.get("/admin/tokens", requireAdmin(), async (c) => {
+    const email = c.req.query("email");
+    const user = email ? await deps.registry.findUserByEmail(email) : c.get("user");
+    if (!user) throw new HttpError(404, `No user ${email}: create it with POST /v1/admin/users`);
+    const tokens = await deps.registry.listApiTokens(user.id);
+    return c.json(tokens.map((t) => ({
+      id: t.id,
+      name: t.name,
+      created_at: t.createdAt,
+      expires_at: t.expiresAt,
+      revoked_at: t.revokedAt,
+    })));
+  });
+  app.delete("/admin/tokens/:id", requireAdmin(), async (c) => {
+    const id = c.req.param("id");
+    if (!(await deps.registry.revokeApiToken(id))) {
+      throw new HttpError(
+        404,
+        `No usable API token ${id}: list them with GET /v1/admin/tokens?email=...`,
+      );
+    }
+    return c.json({ id, revoked: true });
   });
   return app;
 }
