@@ -18,6 +18,7 @@ import { openRegistry } from "./registry/mod.ts";
 import { PostgresRegistry } from "./registry/postgres.ts";
 import { openStorage } from "./s3_storage.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
+import { runStoreUrl, SharedPolledRuns } from "./polled_runs.ts";
 import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
 import { acquireDataLock } from "./_data_lock.ts";
@@ -209,6 +210,10 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const runs = new RunService(runner, {
       runTimeoutMs: options.runTimeoutMs ?? 130_000,
       startWaitMs: options.startWaitMs,
+      // In scale-out, a run started here is polled through any service.
+      shared: databaseUrl
+        ? new SharedPolledRuns(await openStorage(runStoreUrl(storageUrl!), filesDir))
+        : undefined,
     });
     // Re-attaches jobs an earlier service left running, and starts pending ones.
     await jobs.start();

@@ -2,7 +2,8 @@
  * One platform across machines, end to end: two `fused serve` processes on one PostgreSQL
  * database and one S3 bucket answer readiness truthfully through a database outage, refuse a
  * submit during it without leaving a job behind, answer a repeated submit with its first job,
- * and an SDK given both keeps working when one is killed.
+ * answer a run started on one through the other, and an SDK given both keeps working when one
+ * is killed.
  *
  * This file stops and starts the shared test PostgreSQL: run it on its own.
  */
@@ -115,6 +116,50 @@ Deno.test({
           assert.deepEqual(jobs.map((j) => j.id), [j1.job_id]);
         },
       );
+
+      await t.step("a run started on A is collected on B, by its owner only", async () => {
+        const token = (await a.transport.token())!.token;
+        const auth = { authorization: `Bearer ${token}` };
+        const base = "/realtime/local/api/v1/run/udf";
+        // Longer than the start's wait (3 s), so the start answers 202.
+        const slow = udf(
+          `export default async function udf() { await new Promise((r) => setTimeout(r, 4000)); return "slow done"; }`,
+          { name: "slow" },
+        );
+        const started = await fetch(`${a.baseUrl}${base}/start`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json", "fused-run-id": "run-1" },
+          body: JSON.stringify({ step_config: JSON.stringify({ udf: slow }), format: "json" }),
+        });
+        assert.equal(started.status, 202, await started.clone().text());
+        await started.body?.cancel();
+        // Another user asking B for it hears of no such run.
+        const user = await (await fetch(`${a.baseUrl}/admin/users`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: JSON.stringify({ email: "bea@x.org" }),
+        })).json();
+        const other = await (await fetch(`${a.baseUrl}/admin/tokens`, {
+          method: "POST",
+          headers: { ...auth, "content-type": "application/json" },
+          body: JSON.stringify({ user_id: user.id }),
+        })).json();
+        const stranger = await fetch(`${b.baseUrl}${base}/get/run-1`, {
+          headers: { authorization: `Bearer ${other.access_token}` },
+        });
+        assert.equal(stranger.status, 404);
+        await stranger.body?.cancel();
+        const answer = await waitFor("the run's answer through B", async () => {
+          const res = await fetch(`${b.baseUrl}${base}/get/run-1`, { headers: auth });
+          if (res.status === 202) {
+            await res.body?.cancel();
+            return undefined;
+          }
+          return res;
+        }, 60_000);
+        assert.equal(answer.status, 200, await answer.clone().text());
+        assert.match(await answer.text(), /slow done/);
+      });
 
       await t.step("an SDK given both services keeps working with one killed", async () => {
         const token = (await a.transport.token())!.token;
