@@ -6,7 +6,8 @@
  */
 import { fileURLToPath } from "node:url";
 import { Transport } from "../client/api/transport.ts";
-import { freePort } from "./_postgres.ts";
+import { createDatabase, freePort } from "./_postgres.ts";
+import { createBucket, s3Env } from "./_s3.ts";
 
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
 const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
@@ -110,4 +111,25 @@ export async function startWorker(env: Record<string, string>, args: string[]): 
     return proc.output().includes("taking jobs") ? true : undefined;
   });
   return proc;
+}
+
+/** Two services on a fresh database and bucket, with what a worker needs to join them. */
+export interface Platform {
+  /** The environment every process gets (S3 keys and endpoint, FUSED_DATABASE_URL). */
+  env: Record<string, string>;
+  /** The `--storage` arguments every process gets. */
+  storage: string[];
+  /** Service A. */
+  a: Service;
+  /** Service B. */
+  b: Service;
+}
+
+/** Starts two services on a new database and bucket whose names start with `prefix`. */
+export async function startPlatform(prefix: string): Promise<Platform> {
+  const database = await createDatabase(prefix);
+  const bucket = await createBucket(prefix);
+  const env = { ...await s3Env(), FUSED_DATABASE_URL: database };
+  const storage = ["--storage", `s3://${bucket}/fused`];
+  return { env, storage, a: await startService(env, storage), b: await startService(env, storage) };
 }

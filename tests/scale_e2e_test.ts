@@ -6,8 +6,8 @@ import assert from "node:assert/strict";
 import * as api from "../client/api/mod.ts";
 import { udf } from "../client/udf.ts";
 import { createDatabase, freePort, PG_PASSWORD } from "./_postgres.ts";
-import { createBucket, s3Env } from "./_s3.ts";
-import { spawn, startService, startWorker, stop, waitFor } from "./_scale_processes.ts";
+import { s3Env } from "./_s3.ts";
+import { spawn, startPlatform, startWorker, stop, waitFor } from "./_scale_processes.ts";
 
 const JOB = `export default async function udf({ n = 0 }: { n?: number }) {
   console.log("begin " + n);
@@ -27,12 +27,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const database = await createDatabase("e2e");
-    const bucket = await createBucket("e2e");
-    const env = { ...await s3Env(), FUSED_DATABASE_URL: database };
-    const storage = ["--storage", `s3://${bucket}/fused`];
-    const a = await startService(env, storage);
-    const b = await startService(env, storage);
+    const { env, storage, a, b } = await startPlatform("e2e");
     const workers = [await startWorker(env, storage), await startWorker(env, storage)];
     try {
       await t.step("a UDF saved through A runs by its share token through B", async () => {
@@ -216,6 +211,8 @@ Deno.test({
         dir,
         "--database",
         database.replace(PG_PASSWORD, "wrong"),
+        "--storage",
+        "s3://any-bucket/x",
       ]);
       assert.equal(out.code, 1, out.text);
       assert.match(out.text, /refused the credentials .*fix the user and password/);

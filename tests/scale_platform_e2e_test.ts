@@ -12,8 +12,7 @@ import * as api from "../client/api/mod.ts";
 import { Transport } from "../client/api/transport.ts";
 import { udf } from "../client/udf.ts";
 import { createDatabase, startPostgres, stopPostgres } from "./_postgres.ts";
-import { createBucket, s3Env } from "./_s3.ts";
-import { type Service, spawn, startService, stop, waitFor } from "./_scale_processes.ts";
+import { type Service, spawn, startPlatform, stop, waitFor } from "./_scale_processes.ts";
 
 const HELLO = `export default function udf({ who = "world" }: { who?: string }) {
   return "hello " + who;
@@ -52,12 +51,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const database = await createDatabase("platform");
-    const bucket = await createBucket("platform");
-    const env = { ...await s3Env(), FUSED_DATABASE_URL: database };
-    const storage = ["--storage", `s3://${bucket}/fused`];
-    const a = await startService(env, storage);
-    const b = await startService(env, storage);
+    const { a, b } = await startPlatform("platform");
     try {
       await t.step("both are ready and alive", async () => {
         for (const service of [a, b]) {
