@@ -12,6 +12,7 @@ import { ValidationError } from "../client/errors.ts";
 import { type AppEnv, describeThrown, errorResponse, HttpError } from "./_http.ts";
 import { requireAuth } from "./auth.ts";
 import { Readiness } from "./readiness.ts";
+import type { CacheClear } from "./cache_clears.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { Registry } from "./registry/mod.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
@@ -58,6 +59,8 @@ export interface AppOptions {
   corsOrigins?: string[];
   /** The backends `/v1/health` probes (default none: ready whenever it answers). */
   readiness?: Readiness;
+  /** Tells the platform's other services that a UDF's cache was cleared (scale-out). */
+  announceCacheClear?: (clear: CacheClear) => Promise<void>;
 }
 
 /** Builds the Hono app of the service. */
@@ -78,6 +81,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     maxUploadBytes: options.maxUploadBytes ?? 2 * 1024 * 1024 * 1024,
     publicUrl: options.publicUrl,
     memo: options.memo,
+    announceCacheClear: options.announceCacheClear,
   };
 
   const app = new Hono<AppEnv>();

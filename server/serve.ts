@@ -23,6 +23,7 @@ import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
 import { acquireDataLock } from "./_data_lock.ts";
 import { Readiness, type ReadinessProbe } from "./readiness.ts";
+import { announceCacheClear, followCacheClears } from "./cache_clears.ts";
 import { addServerPath, errorResponse } from "./_http.ts";
 import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
 import { removeStaleTemps } from "../client/atomic_write.ts";
@@ -224,8 +225,14 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     ];
     const queue = jobs;
     if (queue instanceof JobQueue) probes.push({ name: "queue", check: () => queue.check() });
+    // In scale-out, a cache cleared through any service is cleared on every one.
+    const stopFollowing = registry instanceof PostgresRegistry
+      ? await followCacheClears(registry, { runs, memo })
+      : undefined;
+    const shared = registry instanceof PostgresRegistry ? registry : undefined;
     const app = createApp({
       readiness: new Readiness(probes),
+      announceCacheClear: shared && ((clear) => announceCacheClear(shared, clear)),
       memo,
       registry,
       jobs,
@@ -269,6 +276,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
           clearTimeout(timer);
           // Jobs keep running in their own processes; the next service re-attaches them.
           await jobs!.close();
+          await stopFollowing?.();
           await registry.close();
           await lock.release();
         })();

@@ -2,8 +2,8 @@
  * One platform across machines, end to end: two `fused serve` processes on one PostgreSQL
  * database and one S3 bucket answer readiness truthfully through a database outage, refuse a
  * submit during it without leaving a job behind, answer a repeated submit with its first job,
- * answer a run started on one through the other, and an SDK given both keeps working when one
- * is killed.
+ * clear a cache on both when asked through one, answer a run started on one through the other,
+ * and an SDK given both keeps working when one is killed.
  *
  * This file stops and starts the shared test PostgreSQL: run it on its own.
  */
@@ -110,6 +110,31 @@ Deno.test({
           assert.deepEqual(jobs.map((j) => j.id), [j1.job_id]);
         },
       );
+
+      await t.step("a cache cleared through A is cleared on B too", async () => {
+        const saved = await api.toFused(udf(HELLO, { name: "greet" }), { transport: a.transport });
+        const share = await api.createUdfAccessToken(saved.id, undefined, {
+          transport: a.transport,
+        });
+        const run = async () => {
+          const res = await fetch(`${b.url}/${share.token}.json?who=cache`);
+          assert.equal(res.status, 200, await res.clone().text());
+          await res.body?.cancel();
+          return res.headers.get("x-fused-cached");
+        };
+        assert.equal(await run(), null);
+        assert.equal(await run(), "true", "B answers the second run from its cache");
+        const token = (await a.transport.token())!.token;
+        const cleared = await fetch(
+          `${a.baseUrl}/realtime-shared/local/udf-cache/by-id/${saved.id}/delete`,
+          { method: "DELETE", headers: { authorization: `Bearer ${token}` } },
+        );
+        assert.equal(cleared.status, 200, await cleared.clone().text());
+        await cleared.body?.cancel();
+        // Past the response memo's second, so only B's own run cache could still answer.
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal(await run(), null, "B computed it afresh");
+      });
 
       await t.step("a run started on A is collected on B, by its owner only", async () => {
         const token = (await a.transport.token())!.token;

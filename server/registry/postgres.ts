@@ -879,6 +879,11 @@ export class PostgresRegistry implements Registry {
     );
   }
 
+  /** Sends a notification on `channel` to every process listening on this database. */
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.#all("SELECT pg_notify($1, $2)", [channel, payload]);
+  }
+
   /**
    * Calls `onMessage` with the payload of every notification on `channel` (the client listens
    * again by itself after a reconnect). Resolves once listening; the result stops it.
