@@ -25,7 +25,7 @@ import { acquireDataLock } from "./_data_lock.ts";
 import { Readiness, type ReadinessProbe } from "./readiness.ts";
 import { announceCacheClear, followCacheClears } from "./cache_clears.ts";
 import { addServerPath, errorResponse } from "./_http.ts";
-import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
+import { type Limiter, RateLimiter, rateLimitKey, SharedRateLimiter } from "./rate_limit.ts";
 import { removeStaleTemps } from "../client/atomic_write.ts";
 import { cleanCache } from "../client/cache.ts";
 import { FusedError, ValidationError } from "../client/errors.ts";
@@ -141,9 +141,6 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   // One service per data folder, and the port bound, before anything reads or writes its state:
   // a second service must not re-attach the first one's jobs or write into their logs.
   const lock = await acquireDataLock(dataDir);
-  const limiter = options.rateLimitPerMinute
-    ? new RateLimiter({ perMinute: options.rateLimitPerMinute })
-    : undefined;
   // Until it can serve (registry, store, queue, admin token file), only liveness answers 200.
   let handler: Deno.ServeHandler<Deno.NetAddr> = (request) =>
     new URL(request.url).pathname === "/v1/health/live"
@@ -244,9 +241,17 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       publicUrl: options.publicUrl,
       corsOrigins: options.corsOrigins,
     });
+    // In scale-out the buckets are the platform's (PostgreSQL): N a minute for all services.
+    const perMinute = options.rateLimitPerMinute;
+    const limiter: Limiter | undefined = !perMinute
+      ? undefined
+      : shared
+      ? new SharedRateLimiter(shared, { perMinute })
+      : new RateLimiter({ perMinute });
     handler = limiter
-      ? (request, info) =>
-        limiter.refuse(rateLimitKey(request)) ?? memo.answer(request) ?? app.fetch(request, info)
+      ? async (request, info) =>
+        (await limiter.refuse(rateLimitKey(request))) ?? memo.answer(request) ??
+          app.fetch(request, info)
       : (request, info) => memo.answer(request) ?? app.fetch(request, info);
     if (!isLoopback(hostname)) {
       log(

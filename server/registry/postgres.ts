@@ -94,11 +94,15 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE jobs ADD COLUMN worker TEXT;
    ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false;`,
   // A client's key of a submission, so a retried submit answers the first job; API tokens that
-  // expire or are revoked.
+  // expire or are revoked; rate-limit buckets shared by the services (unlogged: losing them in a
+  // crash only refills them).
   `ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
    CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key);
    ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
-   ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;`,
+   ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;
+   CREATE UNLOGGED TABLE rate_limits (
+     key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL,
+     allowed BOOLEAN NOT NULL);`,
 ];
 
 /** What pg-boss runs its SQL through when it joins a transaction (its `IDatabase`). */
@@ -877,6 +881,34 @@ export class PostgresRegistry implements Registry {
         return rows.length > 0;
       })
     );
+  }
+
+  /**
+   * Refills the rate-limit bucket of `key` to `now` and takes a token when there is one, in one
+   * statement (so services taking at once never both take the last one).
+   */
+  async takeRateToken(
+    key: string,
+    bucket: { perMs: number; burst: number; now: number },
+  ): Promise<{ allowed: boolean; tokens: number }> {
+    // Every right-hand side reads the row as it was: refill, then take one when there is one.
+    const [row] = await this.#all(
+      `INSERT INTO rate_limits AS r (key, tokens, at, allowed)
+         VALUES ($1, $3::float8 - 1, $4, $3::float8 >= 1)
+       ON CONFLICT (key) DO UPDATE SET
+         allowed = LEAST($3::float8, r.tokens + ($4 - r.at) * $2::float8) >= 1,
+         tokens = LEAST($3::float8, r.tokens + ($4 - r.at) * $2::float8) -
+           CASE WHEN LEAST($3::float8, r.tokens + ($4 - r.at) * $2::float8) >= 1 THEN 1 ELSE 0 END,
+         at = $4
+       RETURNING tokens, allowed`,
+      [key, bucket.perMs, bucket.burst, bucket.now],
+    );
+    return { allowed: row.allowed === true, tokens: Number(row.tokens) };
+  }
+
+  /** Drops the rate-limit buckets last used before `before` (ms since the epoch). */
+  async forgetRateBuckets(before: number): Promise<void> {
+    await this.#count("DELETE FROM rate_limits WHERE at < $1", [before]);
   }
 
   /** Sends a notification on `channel` to every process listening on this database. */
