@@ -2,8 +2,8 @@
  * Polled runs shared by every service of a platform: the service that runs one records it in the
  * shared store when its start answers 202, and its answer (status, headers, body) when it ends,
  * so a poll that a load balancer sends to any other service finds it. Only the run's owner finds
- * it (the key holds the owner's id). The store is a sibling of the `fd://` store (`<prefix>.runs`),
- * so no `fd://` path reaches a run's result.
+ * it (the key holds the owner's id). The store is a sibling of the `fd://` store (`<prefix>.runs`,
+ * see `siblingStoreUrl`), so no `fd://` path reaches a run's result.
  *
  * Status lives beside the result in the store, not in PostgreSQL: one object per run, and S3's
  * read-after-write consistency makes the 202 → poll handover safe with no second system to
@@ -13,8 +13,7 @@
  *
  * @module
  */
-import { parseS3Url } from "./s3_storage.ts";
-import { FileNotFoundError, type Storage } from "./storage.ts";
+import { readBytes, type Storage, writeBytes } from "./storage.ts";
 import type { RunAnswer } from "./runs.ts";
 
 /** What the run's status object holds. */
@@ -34,34 +33,6 @@ function lostAnswer(runId: string): RunAnswer {
     detail: `Run ${runId} was lost: the service running it stopped before it ended; start it again`,
   }));
   return { status: 503, body, headers: { "content-type": "application/json" } };
-}
-
-/** The URL of the store that holds shared runs: a sibling of the `fd://` store. */
-export function runStoreUrl(storageUrl: string): string {
-  if (storageUrl.startsWith("s3://")) {
-    const { bucket, prefix } = parseS3Url(storageUrl);
-    return `s3://${bucket}/${prefix === "" ? ".fused" : prefix.slice(0, -1)}.runs`;
-  }
-  return `${storageUrl.replace(/\/+$/, "")}.runs`;
-}
-
-function bytes(data: Uint8Array): ReadableStream<Uint8Array> {
-  return new ReadableStream({
-    start(controller) {
-      controller.enqueue(data);
-      controller.close();
-    },
-  });
-}
-
-async function readAll(storage: Storage, key: string): Promise<Uint8Array | null> {
-  try {
-    const { body } = await storage.read(key);
-    return new Uint8Array(await new Response(body).arrayBuffer());
-  } catch (err) {
-    if (err instanceof FileNotFoundError) return null;
-    throw err;
-  }
 }
 
 /**
@@ -88,14 +59,11 @@ export class SharedPolledRuns {
     return `${encodeURIComponent(ownerId)}/${runId}`;
   }
 
-  async #put(key: string, data: Uint8Array): Promise<void> {
-    await this.#storage.write(key, bytes(data));
-  }
-
   /** Records a run that goes on after its start answered; lost when not done by `until`. */
   async begin(ownerId: string, runId: string, until: number): Promise<void> {
     const status: StoredStatus = { state: "running", until };
-    await this.#put(
+    await writeBytes(
+      this.#storage,
       `${this.#key(ownerId, runId)}.json`,
       new TextEncoder().encode(JSON.stringify(status)),
     );
@@ -104,24 +72,28 @@ export class SharedPolledRuns {
   /** Records a run's answer: the body first, then the status that points to it. */
   async finish(ownerId: string, runId: string, answer: RunAnswer): Promise<void> {
     const key = this.#key(ownerId, runId);
-    await this.#put(`${key}.body`, answer.body);
+    await writeBytes(this.#storage, `${key}.body`, answer.body);
     const status: StoredStatus = {
       state: "done",
       until: 0,
       status: answer.status,
       headers: answer.headers,
     };
-    await this.#put(`${key}.json`, new TextEncoder().encode(JSON.stringify(status)));
+    await writeBytes(
+      this.#storage,
+      `${key}.json`,
+      new TextEncoder().encode(JSON.stringify(status)),
+    );
   }
 
   /** A run of this owner: undefined when unknown, null while it runs, else its answer. */
   async find(ownerId: string, runId: string): Promise<RunAnswer | null | undefined> {
     const key = this.#key(ownerId, runId);
-    const text = await readAll(this.#storage, `${key}.json`);
+    const text = await readBytes(this.#storage, `${key}.json`);
     if (!text) return undefined;
     const status = JSON.parse(new TextDecoder().decode(text)) as StoredStatus;
     if (status.state === "running") return Date.now() > status.until ? lostAnswer(runId) : null;
-    const body = await readAll(this.#storage, `${key}.body`);
+    const body = await readBytes(this.#storage, `${key}.body`);
     if (!body) return undefined;
     return { status: status.status!, headers: status.headers!, body };
   }

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { udf } from "../client/udf.ts";
 import type { RunResponse } from "../client/engine_types.ts";
-import { runStoreUrl, SharedPolledRuns } from "./polled_runs.ts";
+import { SharedPolledRuns } from "./polled_runs.ts";
+import { siblingStoreUrl } from "./s3_storage.ts";
 import { RunService, type RunSpec, type UdfRunner } from "./runs.ts";
 import { LocalStorage } from "./storage.ts";
 
@@ -12,10 +13,10 @@ const ANSWER = {
 };
 
 Deno.test("the run store is a sibling of the fd:// store, out of every fd:// path", () => {
-  assert.equal(runStoreUrl("s3://bucket/fused"), "s3://bucket/fused.runs");
-  assert.equal(runStoreUrl("s3://bucket/a/b/"), "s3://bucket/a/b.runs");
-  assert.equal(runStoreUrl("s3://bucket"), "s3://bucket/.fused.runs");
-  assert.equal(runStoreUrl("/srv/fused/store/"), "/srv/fused/store.runs");
+  assert.equal(siblingStoreUrl("s3://bucket/fused", "runs"), "s3://bucket/fused.runs");
+  assert.equal(siblingStoreUrl("s3://bucket/a/b/", "runs"), "s3://bucket/a/b.runs");
+  assert.equal(siblingStoreUrl("s3://bucket", "runs"), "s3://bucket/.fused.runs");
+  assert.equal(siblingStoreUrl("/srv/fused/store/", "cache"), "/srv/fused/store.cache");
 });
 
 Deno.test("a shared run is running, then answered, only for its owner, until forgotten", async () => {

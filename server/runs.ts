@@ -18,6 +18,7 @@ import {
 import { canonicalJson, type Udf } from "../client/udf.ts";
 import { describeThrown, redactPaths } from "./_http.ts";
 import type { SharedPolledRuns } from "./polled_runs.ts";
+import type { SharedRunCache } from "./shared_run_cache.ts";
 import type { RunResponse, Tile } from "../client/engine_types.ts";
 import { type EncodedResult, encodeResult, type ResultFormat } from "../client/formats/result.ts";
 import { UnsupportedResultError } from "../client/formats/errors.ts";
@@ -101,6 +102,8 @@ export interface RunServiceOptions {
   maxPolledRuns?: number;
   /** Where polled runs are shared with the platform's other services (scale-out). */
   shared?: SharedPolledRuns;
+  /** The platform's run cache on its bucket, behind the memory cache (scale-out). */
+  sharedCache?: SharedRunCache;
 }
 
 /** Formats the service answers with when the caller names none (Fused's default order). */
@@ -320,8 +323,9 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
 /** Executes runs, caches encoded results, and tracks polled runs. */
 export class RunService {
   readonly #runner: UdfRunner;
-  readonly #options: Required<Omit<RunServiceOptions, "shared">>;
+  readonly #options: Required<Omit<RunServiceOptions, "shared" | "sharedCache">>;
   readonly #shared: SharedPolledRuns | undefined;
+  readonly #sharedCache: SharedRunCache | undefined;
   readonly #cache = new Map<string, CacheEntry>();
   #cacheSize = 0;
   readonly #inflight = new Map<string, Promise<RunAnswer>>();
@@ -332,7 +336,8 @@ export class RunService {
   constructor(runner: UdfRunner, options: RunServiceOptions) {
     this.#runner = runner;
     this.#shared = options.shared;
-    const { shared: _, ...rest } = options;
+    this.#sharedCache = options.sharedCache;
+    const { shared: _, sharedCache: __, ...rest } = options;
     this.#options = {
       startWaitMs: 3000,
       pollWaitMs: 1000,
@@ -340,7 +345,7 @@ export class RunService {
       maxPolledRuns: 1000,
       // An option given as undefined keeps its default.
       ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
-    } as Required<Omit<RunServiceOptions, "shared">>;
+    } as Required<Omit<RunServiceOptions, "shared" | "sharedCache">>;
   }
 
   /** The longest run, in milliseconds. */
@@ -425,12 +430,38 @@ export class RunService {
     if (hit) return Promise.resolve(hit);
     const pending = this.#inflight.get(key);
     if (pending) return pending;
-    const promise = this.#execute(spec).then((answer) => {
+    const promise = this.#executeShared(spec, key).then((answer) => {
       if (answer.status === 200) this.#store(key, answer, spec.udfId);
       return answer;
     }).finally(() => this.#inflight.delete(key));
     this.#inflight.set(key, promise);
     return promise;
+  }
+
+  /**
+   * A run through the platform's cache on the bucket: its answer when another service (or this
+   * one) stored it, else computed here and stored there. The bucket failing only costs the hit.
+   */
+  async #executeShared(spec: RunSpec, key: string): Promise<RunAnswer> {
+    const shared = this.#sharedCache;
+    if (!shared) return await this.#execute(spec);
+    const note = (err: unknown) =>
+      console.error(`fused serve: the shared run cache failed: ${describeThrown(err)}`);
+    const stored = await shared.get(spec.udfId, key, spec.cacheMaxAge).catch(note);
+    if (stored) {
+      return {
+        ...stored,
+        headers: { ...stored.headers, "x-fused-cached": "true", "x-cache": "hit" },
+      };
+    }
+    const answer = await this.#execute(spec);
+    if (answer.status === 200) await shared.put(spec.udfId, key, answer).catch(note);
+    return answer;
+  }
+
+  /** Drops a saved UDF's entries of the platform's run cache on the bucket (scale-out). */
+  async clearSharedCache(udfId: string): Promise<void> {
+    await this.#sharedCache?.clear(udfId);
   }
 
   async #execute(spec: RunSpec): Promise<RunAnswer> {

@@ -16,9 +16,10 @@ import { JobQueue } from "./jobs/queue.ts";
 import { bootstrapAdmin } from "./auth.ts";
 import { openRegistry } from "./registry/mod.ts";
 import { PostgresRegistry } from "./registry/postgres.ts";
-import { openStorage } from "./s3_storage.ts";
+import { openStorage, siblingStoreUrl } from "./s3_storage.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
-import { runStoreUrl, SharedPolledRuns } from "./polled_runs.ts";
+import { SharedPolledRuns } from "./polled_runs.ts";
+import { SharedRunCache } from "./shared_run_cache.ts";
 import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
 import { acquireDataLock } from "./_data_lock.ts";
@@ -210,7 +211,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       startWaitMs: options.startWaitMs,
       // In scale-out, a run started here is polled through any service.
       shared: databaseUrl
-        ? new SharedPolledRuns(await openStorage(runStoreUrl(storageUrl!), filesDir))
+        ? new SharedPolledRuns(await openStorage(siblingStoreUrl(storageUrl!, "runs"), filesDir))
+        : undefined,
+      // ... and a result cached through any service is a hit through this one.
+      sharedCache: databaseUrl
+        ? new SharedRunCache(await openStorage(siblingStoreUrl(storageUrl!, "cache"), filesDir))
         : undefined,
     });
     // Re-attaches jobs an earlier service left running, and starts pending ones.

@@ -115,6 +115,22 @@ export interface Storage {
   signUrl?(key: string, seconds: number): Promise<string>;
 }
 
+/** A file of a store as bytes, or null when it does not exist (small files only). */
+export async function readBytes(storage: Storage, key: string): Promise<Uint8Array | null> {
+  try {
+    const { body } = await storage.read(key);
+    return new Uint8Array(await new Response(body).arrayBuffer());
+  } catch (err) {
+    if (err instanceof FileNotFoundError) return null;
+    throw err;
+  }
+}
+
+/** Writes bytes as a file of a store (atomically, as every write). */
+export async function writeBytes(storage: Storage, key: string, data: Uint8Array): Promise<void> {
+  await storage.write(key, new Blob([data as Uint8Array<ArrayBuffer>]).stream());
+}
+
 /**
  * Parses a `fd://` path into a storage key, refusing anything that could leave the root:
  * `..` or `.` segments, absolute paths (`fd:///etc`), backslashes, control characters and

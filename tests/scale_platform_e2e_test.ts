@@ -2,7 +2,8 @@
  * One platform across machines, end to end: two `fused serve` processes on one PostgreSQL
  * database and one S3 bucket answer readiness truthfully through a database outage, refuse a
  * submit during it without leaving a job behind, answer a repeated submit with its first job,
- * clear a cache on both when asked through one, answer a run started on one through the other,
+ * clear a cache on both when asked through one, share results cached through one with a third
+ * (its own temp folder), answer a run started on one through the other,
  * and an SDK given both keeps working when one is killed.
  *
  * This file stops and starts the shared test PostgreSQL: run it on its own.
@@ -12,7 +13,14 @@ import * as api from "../client/api/mod.ts";
 import { Transport } from "../client/api/transport.ts";
 import { udf } from "../client/udf.ts";
 import { createDatabase, startPostgres, stopPostgres } from "./_postgres.ts";
-import { type Service, spawn, startPlatform, stop, waitFor } from "./_scale_processes.ts";
+import {
+  type Service,
+  spawn,
+  startPlatform,
+  startService,
+  stop,
+  waitFor,
+} from "./_scale_processes.ts";
 
 const HELLO = `export default function udf({ who = "world" }: { who?: string }) {
   return "hello " + who;
@@ -51,7 +59,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const { a, b } = await startPlatform("platform");
+    const platform = await startPlatform("platform");
+    const { a, b } = platform;
     try {
       await t.step("both are ready and alive", async () => {
         for (const service of [a, b]) {
@@ -135,6 +144,33 @@ Deno.test({
         await new Promise((r) => setTimeout(r, 1500));
         assert.equal(await run(), null, "B computed it afresh");
       });
+
+      await t.step(
+        "a result cached through A is a hit through a service with its own temp folder",
+        async () => {
+          const saved = await api.toFused(udf(HELLO, { name: "shared_cache" }), {
+            transport: a.transport,
+          });
+          const share = await api.createUdfAccessToken(saved.id, undefined, {
+            transport: a.transport,
+          });
+          const tmp = await Deno.makeTempDir({ prefix: "fused-e2e-tmp-" });
+          const c = await startService({ ...platform.env, TMPDIR: tmp }, platform.storage);
+          try {
+            const run = async (service: Service) => {
+              const res = await fetch(`${service.url}/${share.token}.json?who=shared`);
+              assert.equal(res.status, 200, await res.clone().text());
+              assert.match(await res.text(), /hello shared/);
+              return res.headers.get("x-fused-cached");
+            };
+            assert.equal(await run(a), null, "computed through A");
+            assert.equal(await run(c), "true", "a hit through C, from the bucket");
+          } finally {
+            await stop(c.proc);
+            await Deno.remove(tmp, { recursive: true });
+          }
+        },
+      );
 
       await t.step("a run started on A is collected on B, by its owner only", async () => {
         const token = (await a.transport.token())!.token;

@@ -25,6 +25,7 @@ export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
     // the same on every other service of the platform.
     const clear = { udfId, folder: udfCacheFolder(udfFromRecord(record).name) };
     const removed = await clearLocalCaches(deps, clear);
+    await deps.runs.clearSharedCache(udfId);
     await deps.announceCacheClear?.(clear);
     return c.json({ udf_id: udfId, removed });
   });
