@@ -42,6 +42,8 @@ Usage:
   fused serve [--port N] [...]       the UDF service (see fused serve --help)
       --database URL --storage URL   shared PostgreSQL and store: N services, one platform
   fused worker --database URL ...    takes batch jobs from the shared queue (see fused worker --help)
+  fused admin user|token ...         users and API tokens (expiring, revocable) straight in the
+                                     registry, e.g. of a scale-out (see fused admin --help)
   fused kernel install|uninstall     the Jupyter kernel "Deno (Fused)" (see fused kernel --help)
   fused help                         this help`;
 
@@ -372,6 +374,8 @@ export async function main(args: string[]): Promise<number> {
         return await ingestCommand(rest);
       case "worker":
         return await (await import("./server/worker.ts")).main(rest);
+      case "admin":
+        return await (await import("./server/admin.ts")).main(rest);
       case "serve":
         return await (await import("./server/main.ts")).main(rest);
       case "kernel": {

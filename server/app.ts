@@ -11,6 +11,8 @@ import { bodyLimit } from "hono/body-limit";
 import { ValidationError } from "../client/errors.ts";
 import { type AppEnv, describeThrown, errorResponse, HttpError } from "./_http.ts";
 import { requireAuth } from "./auth.ts";
+import { Readiness } from "./readiness.ts";
+import type { CacheClear } from "./cache_clears.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { Registry } from "./registry/mod.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
@@ -58,6 +60,10 @@ export interface AppOptions {
   corsOrigins?: string[];
   /** Largest published page, in bytes of HTML (default 64 MiB). */
   maxPageBytes?: number;
+  /** The backends `/v1/health` probes (default none: ready whenever it answers). */
+  readiness?: Readiness;
+  /** Tells the platform's other services that a UDF's cache was cleared (scale-out). */
+  announceCacheClear?: (clear: CacheClear) => Promise<void>;
 }
 
 /** Builds the Hono app of the service. */
@@ -78,6 +84,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     maxUploadBytes: options.maxUploadBytes ?? 2 * 1024 * 1024 * 1024,
     publicUrl: options.publicUrl,
     memo: options.memo,
+    announceCacheClear: options.announceCacheClear,
   };
 
   const app = new Hono<AppEnv>();
@@ -110,7 +117,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   const v1 = new Hono<AppEnv>();
   // Public routes: registered before the auth middleware, so they answer without it.
-  v1.route("/", healthRoutes(deps));
+  v1.route("/", healthRoutes(deps, options.readiness ?? new Readiness([])));
   v1.route("/", instanceRoutes());
   v1.route("/", signedFileRoutes(deps));
   v1.route("/realtime-shared", sharedRoutes(deps));

@@ -25,7 +25,8 @@ Options:
   --cors-origin URL   a web page origin allowed to call the authenticated API (repeatable; share
                       tokens and signed URLs answer any origin)
   --database URL      shared registry and job queue, postgres://USER:PASSWORD@HOST:PORT/DB
-                      (default $FUSED_DATABASE_URL; without it, SQLite in the data folder)
+                      (default $FUSED_DATABASE_URL; without it, SQLite in the data folder);
+                      needs --storage, the store every service and worker shares
   --storage URL       fd:// store: s3://BUCKET/PREFIX or a folder (default $FUSED_STORAGE_URL,
                       else the data folder); S3 reads AWS_ENDPOINT_URL, AWS_REGION and the keys
 ${UDF_POLICY_HELP}

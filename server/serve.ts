@@ -16,16 +16,20 @@ import { JobQueue } from "./jobs/queue.ts";
 import { bootstrapAdmin } from "./auth.ts";
 import { openRegistry } from "./registry/mod.ts";
 import { PostgresRegistry } from "./registry/postgres.ts";
-import { openStorage } from "./s3_storage.ts";
+import { openStorage, siblingStoreUrl } from "./s3_storage.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
+import { SharedPolledRuns } from "./polled_runs.ts";
+import { SharedRunCache } from "./shared_run_cache.ts";
 import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
 import { acquireDataLock } from "./_data_lock.ts";
+import { Readiness, type ReadinessProbe } from "./readiness.ts";
+import { announceCacheClear, followCacheClears } from "./cache_clears.ts";
 import { addServerPath, errorResponse } from "./_http.ts";
-import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
+import { type Limiter, RateLimiter, rateLimitKey, SharedRateLimiter } from "./rate_limit.ts";
 import { removeStaleTemps } from "../client/atomic_write.ts";
 import { cleanCache } from "../client/cache.ts";
-import { FusedError } from "../client/errors.ts";
+import { FusedError, ValidationError } from "../client/errors.ts";
 
 /** Default port, as Fused's `dev` environment (`http://localhost:8783/v1`). */
 export const DEFAULT_PORT = 8783;
@@ -126,16 +130,27 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const dataDir = options.dataDir ?? defaultDataDir();
   const hostname = options.hostname ?? "127.0.0.1";
   const log = options.quiet ? () => {} : (msg: string) => console.error(msg);
+  const databaseUrl = options.databaseUrl ?? Deno.env.get("FUSED_DATABASE_URL") ?? null;
+  const storageUrl = options.storageUrl ?? Deno.env.get("FUSED_STORAGE_URL") ?? null;
+  if (databaseUrl && !storageUrl) {
+    // A shared registry with per-service files is a split brain: a file written through one
+    // service would be missing on the next, and job results would be on no worker's store.
+    throw new ValidationError(
+      "--database without --storage would keep this service's files in its own data folder, where the other services and the workers cannot see them: give every service and worker the same --storage s3://BUCKET/PREFIX (or FUSED_STORAGE_URL)",
+    );
+  }
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   addServerPath(dataDir);
   // One service per data folder, and the port bound, before anything reads or writes its state:
   // a second service must not re-attach the first one's jobs or write into their logs.
   const lock = await acquireDataLock(dataDir);
-  const limiter = options.rateLimitPerMinute
-    ? new RateLimiter({ perMinute: options.rateLimitPerMinute })
-    : undefined;
-  let handler: Deno.ServeHandler<Deno.NetAddr> = () =>
-    errorResponse(503, "The service is starting: try again in a moment", { "retry-after": "1" });
+  // Until it can serve (registry, store, queue, admin token file), only liveness answers 200.
+  let handler: Deno.ServeHandler<Deno.NetAddr> = (request) =>
+    new URL(request.url).pathname === "/v1/health/live"
+      ? Response.json({ status: "starting" })
+      : errorResponse(503, "The service is starting: try again in a moment", {
+        "retry-after": "1",
+      });
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const port = options.port ?? DEFAULT_PORT;
   let server: Deno.HttpServer<Deno.NetAddr>;
@@ -155,8 +170,6 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     throw err;
   }
   const addr = await listening;
-  const databaseUrl = options.databaseUrl ?? Deno.env.get("FUSED_DATABASE_URL") ?? null;
-  const storageUrl = options.storageUrl ?? Deno.env.get("FUSED_STORAGE_URL") ?? null;
   const filesDir = join(dataDir, "files");
   // Users' data and cache folders (`users/<id>/…`), for their realtime runs and batch jobs alike.
   const callersDir = join(dataDir, "udf");
@@ -198,11 +211,32 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const runs = new RunService(runner, {
       runTimeoutMs: options.runTimeoutMs ?? 130_000,
       startWaitMs: options.startWaitMs,
+      // In scale-out, a run started here is polled through any service.
+      shared: databaseUrl
+        ? new SharedPolledRuns(await openStorage(siblingStoreUrl(storageUrl!, "runs"), filesDir))
+        : undefined,
+      // ... and a result cached through any service is a hit through this one.
+      sharedCache: databaseUrl
+        ? new SharedRunCache(await openStorage(siblingStoreUrl(storageUrl!, "cache"), filesDir))
+        : undefined,
     });
     // Re-attaches jobs an earlier service left running, and starts pending ones.
     await jobs.start();
     const memo = new ResponseMemo();
+    const probes: ReadinessProbe[] = [
+      { name: "database", check: () => registry.ping() },
+      { name: "store", check: () => storage.check() },
+    ];
+    const queue = jobs;
+    if (queue instanceof JobQueue) probes.push({ name: "queue", check: () => queue.check() });
+    // In scale-out, a cache cleared through any service is cleared on every one.
+    const stopFollowing = registry instanceof PostgresRegistry
+      ? await followCacheClears(registry, { runs, memo })
+      : undefined;
+    const shared = registry instanceof PostgresRegistry ? registry : undefined;
     const app = createApp({
+      readiness: new Readiness(probes),
+      announceCacheClear: shared && ((clear) => announceCacheClear(shared, clear)),
       memo,
       registry,
       jobs,
@@ -215,9 +249,17 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       corsOrigins: options.corsOrigins,
       maxPageBytes: options.maxPageBytes,
     });
+    // In scale-out the buckets are the platform's (PostgreSQL): N a minute for all services.
+    const perMinute = options.rateLimitPerMinute;
+    const limiter: Limiter | undefined = !perMinute
+      ? undefined
+      : shared
+      ? new SharedRateLimiter(shared, { perMinute })
+      : new RateLimiter({ perMinute });
     handler = limiter
-      ? (request, info) =>
-        limiter.refuse(rateLimitKey(request)) ?? memo.answer(request) ?? app.fetch(request, info)
+      ? async (request, info) =>
+        (await limiter.refuse(rateLimitKey(request))) ?? memo.answer(request) ??
+          app.fetch(request, info)
       : (request, info) => memo.answer(request) ?? app.fetch(request, info);
     if (!isLoopback(hostname)) {
       log(
@@ -247,6 +289,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
           clearTimeout(timer);
           // Jobs keep running in their own processes; the next service re-attaches them.
           await jobs!.close();
+          await stopFollowing?.();
           await registry.close();
           await lock.release();
         })();

@@ -141,6 +141,18 @@ export class JobQueue implements JobService {
     });
   }
 
+  /** Resolves when pg-boss answers a query on its own connections (readiness). */
+  async check(): Promise<void> {
+    if (!this.#boss) throw new Error("The job queue is not started");
+    try {
+      await this.#boss.getQueue(JOB_QUEUE);
+    } catch (err) {
+      throw new BackendUnavailableError(
+        `The job queue cannot use PostgreSQL (${shortMessage(err)})`,
+      );
+    }
+  }
+
   /** {@inheritDoc JobService.checkInstanceType} */
   checkInstanceType(name: string | null | undefined): string {
     const type = name ?? DEFAULT_INSTANCE_TYPE;
@@ -153,22 +165,16 @@ export class JobQueue implements JobService {
     if (!this.#boss) throw new ValidationError("The job queue is closed: start the service again");
     const instanceType = this.checkInstanceType(job.instanceType);
     if (job.steps.length === 0) throw new ValidationError("A job needs at least one UDF step");
-    const record = await this.#registry.createJob(job.ownerId, {
-      request: job.config,
-      steps: job.steps,
-      env: job.env ?? {},
-    }, { name: job.name, instanceType });
+    const boss = this.#boss;
     const limits = this.instanceTypes[instanceType];
-    await this.#registry.appendJobLogLines(record.id, [{
-      timestamp: Date.now(),
-      message: `Job queued on instance type ${instanceType} (wall-clock limit ${
+    // One transaction: a database outage at any step leaves no job that would run later.
+    return await this.#registry.createQueuedJob(job.ownerId, {
+      config: { request: job.config, steps: job.steps, env: job.env ?? {} },
+      fields: { name: job.name, instanceType, idempotencyKey: job.idempotencyKey },
+      firstLine: `Job queued on instance type ${instanceType} (wall-clock limit ${
         formatDuration(limits.wallClockMs)
       }); a fused worker will take it`,
-    }]);
-    await this.#boss.send(JOB_QUEUE, { jobId: record.id } satisfies QueuedJob, {
-      id: record.id,
-    });
-    return (await this.#registry.getJob(record.id))!;
+    }, (db, id) => boss.send(JOB_QUEUE, { jobId: id } satisfies QueuedJob, { id, db }));
   }
 
   /**

@@ -59,6 +59,8 @@ export interface JobSubmission {
   instanceType?: string | null;
   /** Environment values the UDFs see (`KEY=value` entries of `additional_env`). */
   env?: Record<string, string>;
+  /** The client's `Idempotency-Key`: a repeat is refused with a `ConflictError`. */
+  idempotencyKey?: string | null;
 }
 
 interface ActiveJob {
@@ -186,7 +188,7 @@ export class JobRunner implements JobService {
       request: job.config,
       steps: job.steps,
       env: job.env ?? {},
-    }, { name: job.name, instanceType });
+    }, { name: job.name, instanceType, idempotencyKey: job.idempotencyKey });
     await this.#log(record.id, [
       `Job queued on instance type ${instanceType} (${this.#describe(instanceType)})`,
     ]);

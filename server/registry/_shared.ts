@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
-import { ConflictError, type PageSummary, type UdfSort } from "./mod.ts";
+import { type ApiTokenInfo, ConflictError, type PageSummary, type UdfSort } from "./mod.ts";
 
 /** ORDER BY of a UDF list (the same column names in both stores). */
 export const SORT_SQL: Record<UdfSort, string> = {
@@ -81,4 +81,28 @@ export function toPageSummary(row: Record<string, unknown>): PageSummary {
     createdAt: String(row.created_at),
     publishedAt: String(row.published_at),
   };
+}
+/** The conflict of a job submitted again with the same idempotency key. */
+export function jobKeyConflict(key: string): ConflictError {
+  return new ConflictError(`A job with idempotency key "${key}" already exists`);
+}
+
+/** A stored API token row as listed. */
+export function toApiTokenInfo(row: Record<string, unknown>): ApiTokenInfo {
+  const text = (v: unknown) => (v === null || v === undefined ? null : String(v));
+  return {
+    id: String(row.id),
+    userId: String(row.user_id),
+    name: text(row.name),
+    createdAt: String(row.created_at),
+    expiresAt: text(row.expires_at),
+    revokedAt: text(row.revoked_at),
+  };
+}
+
+/** Whether a stored token row may be used now: not revoked, not expired. */
+export function tokenUsable(row: Record<string, unknown>): boolean {
+  if (row.revoked_at !== null && row.revoked_at !== undefined) return false;
+  return row.expires_at === null || row.expires_at === undefined ||
+    String(row.expires_at) > now();
 }

@@ -204,6 +204,11 @@ export interface NewJobFields {
   name?: string | null;
   /** Batch instance type. */
   instanceType?: string | null;
+  /**
+   * The client's key of this submission (`Idempotency-Key`): a second job with the same key of
+   * the same owner is refused with a `ConflictError`, so a retried submit never makes two jobs.
+   */
+  idempotencyKey?: string | null;
 }
 
 /** A save clashed with an existing UDF name, or a user with an existing e-mail or handle. */
@@ -271,6 +276,30 @@ export interface IssuedToken {
   token: string;
 }
 
+/** An API token as listed (never its secret). */
+export interface ApiTokenInfo {
+  /** Token id (the part after `fused_`). */
+  id: string;
+  /** Its owner. */
+  userId: string;
+  /** A name given at creation, or null. */
+  name: string | null;
+  /** ISO time of creation. */
+  createdAt: string;
+  /** ISO time after which it is refused, or null (never). */
+  expiresAt: string | null;
+  /** ISO time it was revoked, or null. */
+  revokedAt: string | null;
+}
+
+/** Options of a new API token. */
+export interface NewApiToken {
+  /** A name to recognise it by in lists. */
+  name?: string;
+  /** ISO time after which it is refused; never when absent. */
+  expiresAt?: string | null;
+}
+
 /** The registry the service needs (SQLite or PostgreSQL). */
 export interface Registry {
   /** Creates a user (and its team when missing); ConflictError on a taken e-mail or handle. */
@@ -282,9 +311,16 @@ export interface Registry {
   /** A user by handle. */
   findUserByHandle(handle: string): Promise<User | null>;
   /** Issues an API token for a user. */
-  createApiToken(userId: string, options?: { name?: string }): Promise<IssuedToken>;
-  /** The user an API token belongs to, or null (constant-time comparison of hashes). */
+  createApiToken(userId: string, options?: NewApiToken): Promise<IssuedToken>;
+  /**
+   * The user an API token belongs to, or null when it is unknown, revoked or expired
+   * (constant-time comparison of hashes).
+   */
   authenticate(token: string): Promise<User | null>;
+  /** A user's API tokens, oldest first (revoked and expired ones too). */
+  listApiTokens(userId: string): Promise<ApiTokenInfo[]>;
+  /** Revokes an API token by id; false when there is none or it was revoked already. */
+  revokeApiToken(id: string): Promise<boolean>;
   /** Saves a new UDF; ConflictError when the owner already has one with that slug. */
   createUdf(ownerId: string, fields: UdfFields): Promise<UdfRecord>;
   /** Overwrites a UDF; null when there is none; ConflictError on a slug clash. */
@@ -315,10 +351,12 @@ export interface Registry {
   updateShareToken(token: string, fields: ShareTokenFields): Promise<ShareToken | null>;
   /** Deletes a share token; returns it, or null when there was none. */
   deleteShareToken(token: string): Promise<ShareToken | null>;
-  /** Creates a pending job. */
+  /** Creates a pending job; ConflictError when its idempotency key was used by its owner. */
   createJob(ownerId: string, config: unknown, fields?: NewJobFields): Promise<JobRecord>;
   /** A job by id. */
   getJob(id: string): Promise<JobRecord | null>;
+  /** The job an owner submitted with this idempotency key, or null. */
+  findJobByIdempotencyKey(ownerId: string, key: string): Promise<JobRecord | null>;
   /** Jobs of an owner, newest first. */
   listJobs(ownerId: string, options?: ListOptions): Promise<JobRecord[]>;
   /**
@@ -348,6 +386,10 @@ export interface Registry {
   appendJobLogLines(id: string, lines: JobLogLine[], logOffset?: number): Promise<void>;
   /** Log lines of a job, oldest first; with `sinceMs`, only those after that time. */
   getJobLogs(id: string, options?: { sinceMs?: number }): Promise<JobLogLine[]>;
+  /** Resolves when the store answers a query; throws a `BackendUnavailableError` when not. */
+  ping(): Promise<void>;
+  /** Sets a named server setting, replacing its value. */
+  putSetting(key: string, value: string): Promise<void>;
   /** A named server setting (e.g. the URL-signing secret), created with `create()` when missing. */
   getOrCreateSetting(key: string, create: () => string): Promise<string>;
   /**

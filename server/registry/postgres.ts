@@ -18,6 +18,7 @@ import { Buffer } from "node:buffer";
 import postgres from "postgres";
 import { BackendUnavailableError, isConnectionError, shortMessage } from "../backend_errors.ts";
 import type {
+  ApiTokenInfo,
   IssuedToken,
   JobLogLine,
   JobProcess,
@@ -25,6 +26,7 @@ import type {
   JobResultFile,
   JobStatus,
   ListOptions,
+  NewApiToken,
   NewJobFields,
   NewUser,
   Page,
@@ -41,13 +43,16 @@ import type {
 import {
   apiTokenId,
   definedOnly,
+  jobKeyConflict,
   newApiToken,
   newShareToken,
   now,
   PAGE_SUMMARY_COLUMNS,
   slugConflict,
   SORT_SQL,
+  toApiTokenInfo,
   tokenMatches,
+  tokenUsable,
   toPageSummary,
   userConflict,
 } from "./_shared.ts";
@@ -100,7 +105,23 @@ const MIGRATIONS: readonly string[] = [
      notebook TEXT NOT NULL, layers_json TEXT NOT NULL DEFAULT '[]', size_bytes BIGINT NOT NULL,
      html_gzip BYTEA NOT NULL, created_at TEXT NOT NULL, published_at TEXT NOT NULL,
      PRIMARY KEY (owner_id, name));`,
+  // A client's key of a submission, so a retried submit answers the first job; API tokens that
+  // expire or are revoked; rate-limit buckets shared by the services (unlogged: losing them in a
+  // crash only refills them).
+  `ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
+   CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key);
+   ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
+   ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;
+   CREATE UNLOGGED TABLE rate_limits (
+     key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL,
+     allowed BOOLEAN NOT NULL);`,
 ];
+
+/** What pg-boss runs its SQL through when it joins a transaction (its `IDatabase`). */
+export interface SqlExecutor {
+  /** Runs one statement with `$1`-style parameters. */
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
 
 /** A job claimed by a worker: the record and the attempt number that fences its writes. */
 export interface JobClaim {
@@ -331,6 +352,11 @@ export class PostgresRegistry implements Registry {
     );
   }
 
+  /** {@inheritDoc Registry.ping} */
+  async ping(): Promise<void> {
+    await this.#all("SELECT 1");
+  }
+
   /** {@inheritDoc Registry.createUser} */
   async createUser(user: NewUser): Promise<User> {
     const id = crypto.randomUUID();
@@ -379,13 +405,31 @@ export class PostgresRegistry implements Registry {
   }
 
   /** {@inheritDoc Registry.createApiToken} */
-  async createApiToken(userId: string, options: { name?: string } = {}): Promise<IssuedToken> {
+  async createApiToken(userId: string, options: NewApiToken = {}): Promise<IssuedToken> {
     const { id, token, hash } = newApiToken();
     await this.#count(
-      "INSERT INTO api_tokens (id, user_id, token_hash, name, created_at) VALUES ($1, $2, $3, $4, $5)",
-      [id, userId, hash, options.name ?? null, now()],
+      `INSERT INTO api_tokens (id, user_id, token_hash, name, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [id, userId, hash, options.name ?? null, now(), options.expiresAt ?? null],
     );
     return { id, token };
+  }
+
+  /** {@inheritDoc Registry.listApiTokens} */
+  async listApiTokens(userId: string): Promise<ApiTokenInfo[]> {
+    const rows = await this.#all(
+      "SELECT * FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id",
+      [userId],
+    );
+    return rows.map(toApiTokenInfo);
+  }
+
+  /** {@inheritDoc Registry.revokeApiToken} */
+  async revokeApiToken(id: string): Promise<boolean> {
+    return await this.#count(
+      "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+      [id, now()],
+    ) > 0;
   }
 
   /** {@inheritDoc Registry.authenticate} */
@@ -393,12 +437,13 @@ export class PostgresRegistry implements Registry {
     const id = apiTokenId(token);
     if (!id) return null;
     const row = await this.#one(
-      `SELECT a.token_hash, u.id, u.email, u.handle, u.is_admin, u.created_at, t.name AS team
+      `SELECT a.token_hash, a.expires_at, a.revoked_at, u.id, u.email, u.handle, u.is_admin,
+         u.created_at, t.name AS team
        FROM api_tokens a JOIN users u ON u.id = a.user_id LEFT JOIN teams t ON t.id = u.team_id
        WHERE a.id = $1`,
       [id],
     );
-    if (!row || !tokenMatches(token, String(row.token_hash))) return null;
+    if (!row || !tokenMatches(token, String(row.token_hash)) || !tokenUsable(row)) return null;
     return toUser(row);
   }
 
@@ -589,20 +634,80 @@ export class PostgresRegistry implements Registry {
 
   /** {@inheritDoc Registry.createJob} */
   async createJob(ownerId: string, config: unknown, fields: NewJobFields = {}): Promise<JobRecord> {
-    const time = now();
-    const [row] = await this.#all(
-      `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
-         instance_type) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6) RETURNING *`,
-      [
-        crypto.randomUUID(),
-        ownerId,
-        JSON.stringify(config ?? {}),
-        time,
-        fields.name ?? null,
-        fields.instanceType ?? null,
-      ],
+    const id = crypto.randomUUID();
+    await this.#insertJob((query, params) => this.#sql.unsafe(query, params), id, ownerId, {
+      config,
+      fields,
+    });
+    return (await this.getJob(id))!;
+  }
+
+  /**
+   * Records a job with its first log line and hands it to `enqueue` (pg-boss's `send` through
+   * the `db` given), all in one transaction: a database that goes away at any step leaves no
+   * job behind, so a submit that failed never runs later. ConflictError on a repeated
+   * idempotency key.
+   */
+  async createQueuedJob(
+    ownerId: string,
+    job: { config: unknown; fields: NewJobFields; firstLine: string },
+    enqueue: (db: SqlExecutor, id: string) => Promise<unknown>,
+  ): Promise<JobRecord> {
+    const id = crypto.randomUUID();
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        const run = (query: string, params: unknown[]) =>
+          tx.unsafe(query, params as postgres.ParameterOrJSON<never>[]);
+        await this.#insertJob(run, id, ownerId, job);
+        await run("INSERT INTO job_logs (job_id, timestamp, message) VALUES ($1, $2, $3)", [
+          id,
+          Date.now(),
+          job.firstLine,
+        ]);
+        await enqueue({
+          executeSql: async (text, values = []) => ({ rows: [...await run(text, values)] }),
+        }, id);
+      })
     );
-    return toJob(row);
+    return (await this.getJob(id))!;
+  }
+
+  async #insertJob(
+    run: (query: string, params: never[]) => Promise<unknown>,
+    id: string,
+    ownerId: string,
+    job: { config: unknown; fields: NewJobFields },
+  ): Promise<void> {
+    const key = job.fields.idempotencyKey ?? null;
+    try {
+      await this.#guard(() =>
+        run(
+          `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
+             instance_type, idempotency_key) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6, $7)`,
+          [
+            id,
+            ownerId,
+            JSON.stringify(job.config ?? {}),
+            now(),
+            job.fields.name ?? null,
+            job.fields.instanceType ?? null,
+            key,
+          ] as never[],
+        )
+      );
+    } catch (err) {
+      if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
+      throw err;
+    }
+  }
+
+  /** {@inheritDoc Registry.findJobByIdempotencyKey} */
+  async findJobByIdempotencyKey(ownerId: string, key: string): Promise<JobRecord | null> {
+    const row = await this.#one(
+      "SELECT * FROM jobs WHERE owner_id = $1 AND idempotency_key = $2",
+      [ownerId, key],
+    );
+    return row ? toJob(row) : null;
   }
 
   /** {@inheritDoc Registry.getJob} */
@@ -791,6 +896,39 @@ export class PostgresRegistry implements Registry {
   }
 
   /**
+   * Refills the rate-limit bucket of `key` to `now` and takes a token when there is one, in one
+   * statement (so services taking at once never both take the last one).
+   */
+  async takeRateToken(
+    key: string,
+    bucket: { perMs: number; burst: number; now: number },
+  ): Promise<{ allowed: boolean; tokens: number }> {
+    // Every right-hand side reads the row as it was: refill, then take one when there is one.
+    const [row] = await this.#all(
+      `INSERT INTO rate_limits AS r (key, tokens, at, allowed)
+         VALUES ($1, $3::float8 - 1, $4, $3::float8 >= 1)
+       ON CONFLICT (key) DO UPDATE SET
+         allowed = LEAST($3::float8, r.tokens + ($4 - r.at) * $2::float8) >= 1,
+         tokens = LEAST($3::float8, r.tokens + ($4 - r.at) * $2::float8) -
+           CASE WHEN LEAST($3::float8, r.tokens + ($4 - r.at) * $2::float8) >= 1 THEN 1 ELSE 0 END,
+         at = $4
+       RETURNING tokens, allowed`,
+      [key, bucket.perMs, bucket.burst, bucket.now],
+    );
+    return { allowed: row.allowed === true, tokens: Number(row.tokens) };
+  }
+
+  /** Drops the rate-limit buckets last used before `before` (ms since the epoch). */
+  async forgetRateBuckets(before: number): Promise<void> {
+    await this.#count("DELETE FROM rate_limits WHERE at < $1", [before]);
+  }
+
+  /** Sends a notification on `channel` to every process listening on this database. */
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.#all("SELECT pg_notify($1, $2)", [channel, payload]);
+  }
+
+  /**
    * Calls `onMessage` with the payload of every notification on `channel` (the client listens
    * again by itself after a reconnect). Resolves once listening; the result stops it.
    */
@@ -800,6 +938,14 @@ export class PostgresRegistry implements Registry {
   ): Promise<() => Promise<void>> {
     const { unlisten } = await this.#guard(() => this.#sql.listen(channel, onMessage));
     return unlisten;
+  }
+
+  /** {@inheritDoc Registry.putSetting} */
+  async putSetting(key: string, value: string): Promise<void> {
+    await this.#count(
+      "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
+      [key, value],
+    );
   }
 
   /** {@inheritDoc Registry.getOrCreateSetting} */

@@ -191,6 +191,49 @@ for (const backend of BACKENDS) {
     const second = await r.getOrCreateSetting("k", () => "two");
     assert.equal(first, "one");
     assert.equal(second, "one");
+    await r.putSetting("k", "three");
+    assert.equal(await r.getOrCreateSetting("k", () => "four"), "three");
+  });
+
+  test("an API token is refused once revoked or expired, and listed without its secret", async (r) => {
+    const user = await r.createUser({ email: "t@x.org" });
+    const lasting = await r.createApiToken(user.id, { name: "ci" });
+    const expired = await r.createApiToken(user.id, {
+      expiresAt: new Date(Date.now() - 1000).toISOString(),
+    });
+    const later = await r.createApiToken(user.id, {
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    assert.equal((await r.authenticate(lasting.token))?.id, user.id);
+    assert.equal(await r.authenticate(expired.token), null);
+    assert.equal((await r.authenticate(later.token))?.id, user.id);
+    assert.equal(await r.revokeApiToken(lasting.id), true);
+    assert.equal(await r.revokeApiToken(lasting.id), false, "revoked once");
+    assert.equal(await r.authenticate(lasting.token), null);
+    const listed = await r.listApiTokens(user.id);
+    assert.deepEqual(listed.map((t) => t.id).sort(), [lasting.id, expired.id, later.id].sort());
+    const ci = listed.find((t) => t.id === lasting.id)!;
+    assert.equal(ci.name, "ci");
+    assert.ok(ci.revokedAt);
+    assert.equal(ci.expiresAt, null);
+    assert.ok(!JSON.stringify(listed).includes(lasting.token.slice(-48)));
+  });
+
+  test("a job's idempotency key is its owner's: a repeat conflicts, another owner's does not", async (r) => {
+    const [ann, bob] = [
+      await r.createUser({ email: "ann@x.org" }),
+      await r.createUser({ email: "bob@x.org" }),
+    ];
+    const job = await r.createJob(ann.id, {}, { idempotencyKey: "k" });
+    await assert.rejects(r.createJob(ann.id, {}, { idempotencyKey: "k" }), ConflictError);
+    const bobs = await r.createJob(bob.id, {}, { idempotencyKey: "k" });
+    assert.equal((await r.findJobByIdempotencyKey(ann.id, "k"))?.id, job.id);
+    assert.equal((await r.findJobByIdempotencyKey(bob.id, "k"))?.id, bobs.id);
+    assert.equal(await r.findJobByIdempotencyKey(ann.id, "other"), null);
+    // Jobs without a key never clash.
+    await r.createJob(ann.id, {});
+    await r.createJob(ann.id, {});
+    await r.ping();
   });
 
   test("a page is published, replaced under its name, listed and removed", async (r) => {

@@ -6,6 +6,7 @@
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type {
+  ApiTokenInfo,
   IssuedToken,
   JobLogLine,
   JobProcess,
@@ -13,6 +14,7 @@ import type {
   JobResultFile,
   JobStatus,
   ListOptions,
+  NewApiToken,
   NewJobFields,
   NewUser,
   Page,
@@ -29,13 +31,16 @@ import type {
 import {
   apiTokenId,
   definedOnly,
+  jobKeyConflict,
   newApiToken,
   newShareToken,
   now,
   PAGE_SUMMARY_COLUMNS,
   slugConflict,
   SORT_SQL,
+  toApiTokenInfo,
   tokenMatches,
+  tokenUsable,
   toPageSummary,
   userConflict,
 } from "./_shared.ts";
@@ -88,6 +93,12 @@ const MIGRATIONS: readonly string[] = [
      owner_id TEXT NOT NULL REFERENCES users(id), name TEXT NOT NULL, notebook TEXT NOT NULL,
      layers_json TEXT NOT NULL DEFAULT '[]', size_bytes INTEGER NOT NULL, html_gzip BLOB NOT NULL,
      created_at TEXT NOT NULL, published_at TEXT NOT NULL, PRIMARY KEY (owner_id, name));`,
+  // A client's key of a submission, so a retried submit answers the first job; API tokens that
+  // expire or are revoked.
+  `ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
+   CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key);
+   ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
+   ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -297,26 +308,53 @@ export class SqliteRegistry implements Registry {
     return Promise.resolve(row ? toUser(row) : null);
   }
 
+  /** {@inheritDoc Registry.ping} */
+  ping(): Promise<void> {
+    this.#get("SELECT 1");
+    return Promise.resolve();
+  }
+
   /** {@inheritDoc Registry.createApiToken} */
-  createApiToken(userId: string, options: { name?: string } = {}): Promise<IssuedToken> {
+  createApiToken(userId: string, options: NewApiToken = {}): Promise<IssuedToken> {
     const { id, token, hash } = newApiToken();
     this.#run(
-      "INSERT INTO api_tokens (id, user_id, token_hash, name, created_at) VALUES (?, ?, ?, ?, ?)",
+      `INSERT INTO api_tokens (id, user_id, token_hash, name, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
       id,
       userId,
       hash,
       options.name ?? null,
       now(),
+      options.expiresAt ?? null,
     );
     return Promise.resolve({ id, token });
+  }
+
+  /** {@inheritDoc Registry.listApiTokens} */
+  listApiTokens(userId: string): Promise<ApiTokenInfo[]> {
+    const rows = this.#all(
+      "SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at, id",
+      userId,
+    );
+    return Promise.resolve(rows.map(toApiTokenInfo));
+  }
+
+  /** {@inheritDoc Registry.revokeApiToken} */
+  revokeApiToken(id: string): Promise<boolean> {
+    const changed = this.#run(
+      "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+      now(),
+      id,
+    );
+    return Promise.resolve(changed > 0);
   }
 
   /** {@inheritDoc Registry.authenticate} */
   async authenticate(token: string): Promise<User | null> {
     const id = apiTokenId(token);
     if (!id) return null;
-    const row = this.#get("SELECT user_id, token_hash FROM api_tokens WHERE id = ?", id);
-    if (!row || !tokenMatches(token, String(row.token_hash))) return null;
+    const row = this.#get("SELECT * FROM api_tokens WHERE id = ?", id);
+    if (!row || !tokenMatches(token, String(row.token_hash)) || !tokenUsable(row)) return null;
     return await this.getUser(String(row.user_id));
   }
 
@@ -509,18 +547,35 @@ export class SqliteRegistry implements Registry {
   createJob(ownerId: string, config: unknown, fields: NewJobFields = {}): Promise<JobRecord> {
     const id = crypto.randomUUID();
     const time = now();
-    this.#run(
-      `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
-         instance_type) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)`,
-      id,
-      ownerId,
-      JSON.stringify(config ?? {}),
-      time,
-      time,
-      fields.name ?? null,
-      fields.instanceType ?? null,
-    );
+    const key = fields.idempotencyKey ?? null;
+    try {
+      this.#run(
+        `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
+           instance_type, idempotency_key) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
+        id,
+        ownerId,
+        JSON.stringify(config ?? {}),
+        time,
+        time,
+        fields.name ?? null,
+        fields.instanceType ?? null,
+        key,
+      );
+    } catch (err) {
+      if (key !== null && isUniqueViolation(err)) return Promise.reject(jobKeyConflict(key));
+      throw err;
+    }
     return this.getJob(id) as Promise<JobRecord>;
+  }
+
+  /** {@inheritDoc Registry.findJobByIdempotencyKey} */
+  findJobByIdempotencyKey(ownerId: string, key: string): Promise<JobRecord | null> {
+    const row = this.#get(
+      "SELECT * FROM jobs WHERE owner_id = ? AND idempotency_key = ?",
+      ownerId,
+      key,
+    );
+    return Promise.resolve(row ? toJob(row) : null);
   }
 
   /** {@inheritDoc Registry.getJob} */
@@ -638,6 +693,17 @@ export class SqliteRegistry implements Registry {
     return Promise.resolve(
       rows.map((r) => ({ timestamp: Number(r.timestamp), message: String(r.message) })),
     );
+  }
+
+  /** {@inheritDoc Registry.putSetting} */
+  putSetting(key: string, value: string): Promise<void> {
+    this.#run(
+      "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
+      key,
+      value,
+      value,
+    );
+    return Promise.resolve();
   }
 
   /** {@inheritDoc Registry.getOrCreateSetting} */

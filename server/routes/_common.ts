@@ -25,6 +25,7 @@ import {
 } from "../runs.ts";
 import { type Signature, verifySignature } from "../signing.ts";
 import type { Storage } from "../storage.ts";
+import type { CacheClear } from "../cache_clears.ts";
 
 // The access rules live with the rest of the saved-UDF rules, which UDFs inside runs use too.
 export { canRead, canWrite, udfFromRecord } from "../saved_udfs.ts";
@@ -45,6 +46,8 @@ export interface RouteDeps {
   maxUploadBytes: number;
   /** Whole answers to token GETs, served before routing (see _response_memo.ts). */
   memo?: ResponseMemo;
+  /** Tells the platform's other services that a UDF's cache was cleared (scale-out). */
+  announceCacheClear?: (clear: CacheClear) => Promise<void>;
 }
 
 /** The API base URL of a request (`http://host:port/v1`), for URLs the service hands out. */
