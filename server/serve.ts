@@ -79,6 +79,10 @@ export interface ServeOptions {
    * `<dataDir>/files`).
    */
   storageUrl?: string | null;
+  /** Most registry connections to PostgreSQL (default 6; one more listens for NOTIFY). */
+  dbPoolSize?: number;
+  /** Most job queue (pg-boss) connections to PostgreSQL (default 2). */
+  queuePoolSize?: number;
 }
 
 /** A running service. */
@@ -160,7 +164,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const callersDir = join(dataDir, "udf");
   let registry;
   try {
-    registry = await openRegistry({ databaseUrl, sqlitePath: join(dataDir, "registry.db") });
+    registry = await openRegistry({
+      databaseUrl,
+      sqlitePath: join(dataDir, "registry.db"),
+      poolSize: options.dbPoolSize ?? 6,
+    });
   } catch (err) {
     await server.shutdown();
     await lock.release();
@@ -176,7 +184,10 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     await cleanCache();
     // On a shared database, jobs go through its queue to `fused worker` processes.
     jobs = registry instanceof PostgresRegistry
-      ? new JobQueue(registry, databaseUrl!, { instanceTypes: options.jobs?.instanceTypes })
+      ? new JobQueue(registry, databaseUrl!, {
+        instanceTypes: options.jobs?.instanceTypes,
+        poolSize: options.queuePoolSize,
+      })
       : new JobRunner(registry, { dataDir, filesDir, callersDir }, {
         udfPolicy: options.udfPolicy,
         ...options.jobs,

@@ -1,0 +1,54 @@
+/**
+ * Command-line values of the operations flags that `fused serve` and `fused worker` share (pool
+ * sizes, durations): each parser returns the value, or the error message naming the flag and
+ * what to write instead.
+ *
+ * @module
+ */
+
+const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * A whole number flag within `[min, max]`; `fallback` when the flag is absent.
+ *
+ * @example
+ * ```ts
+ * import { wholeNumberFlag } from "./ops_flags.ts";
+ * console.log(wholeNumberFlag("--db-pool", "4", { min: 1, max: 100, fallback: 2 })); // 4
+ * ```
+ */
+export function wholeNumberFlag(
+  flag: string,
+  value: string | undefined,
+  range: { min: number; max: number; fallback: number },
+): number | string {
+  if (value === undefined) return range.fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < range.min || n > range.max) {
+    return `Invalid ${flag} "${value}": use a whole number from ${range.min} to ${range.max}`;
+  }
+  return n;
+}
+
+/**
+ * A duration flag in milliseconds: a whole number followed by s, m, h or d (`90s`, `30d`), or
+ * whole seconds; `fallback` when the flag is absent.
+ *
+ * @example
+ * ```ts
+ * import { durationFlag } from "./ops_flags.ts";
+ * console.log(durationFlag("--retention", "30d", undefined)); // 2592000000
+ * ```
+ */
+export function durationFlag(
+  flag: string,
+  value: string | undefined,
+  fallback: number | undefined,
+): number | string | undefined {
+  if (value === undefined) return fallback;
+  const match = /^(\d+)([smhd]?)$/.exec(value.trim().toLowerCase());
+  if (!match) {
+    return `Invalid ${flag} "${value}": use a whole number followed by s, m, h or d (e.g. "90s", "30d")`;
+  }
+  return Number(match[1]) * UNIT_MS[match[2] || "s"];
+}
