@@ -62,6 +62,7 @@ import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
 import { registryFinder } from "./saved_udfs.ts";
 import { openStorage } from "./s3_storage.ts";
 import { durationFlag, wholeNumberFlag } from "./ops_flags.ts";
+import { startRetention } from "./jobs/retention.ts";
 import type { Storage } from "./storage.ts";
 
 /** Options of `startWorker`. */
@@ -82,6 +83,8 @@ export interface WorkerOptions {
   dbPoolSize?: number;
   /** Most connections of pg-boss's pool (default 2). */
   queuePoolSize?: number;
+  /** Delete jobs (logs, results) that finished longer ago than this, in ms (default: keep all). */
+  retentionMs?: number;
   /** Print nothing. */
   quiet?: boolean;
   /** What the operator lets users' UDFs reach (the same flags as `fused serve`'s). */
@@ -362,6 +365,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       types.length > 1 ? " of each" : ""
     })`,
   );
+  const stopRetention = options.retentionMs === undefined
+    ? async () => {}
+    : startRetention(registry, { storage, maxAgeMs: options.retentionMs, onError: log });
   const { promise: hurried, resolve: hurry } = Promise.withResolvers<void>();
   let closed: Promise<void> | undefined;
   return {
@@ -388,6 +394,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         handingBack = true;
         for (const id of active.keys()) stop(id, "shutdown");
         await drained();
+        await stopRetention();
         await boss.stop({ graceful: true, timeout: 5000 }).catch(() => {});
         await unlisten().catch(() => {});
         await engine.close();
@@ -410,6 +417,8 @@ Options:
                       ${Object.keys(DEFAULT_INSTANCE_TYPES).join(", ")})
   --drain-timeout D   on SIGTERM, how long running jobs may finish before they go back to the
                       queue, not counted as a try (default 60s; s, m, h or d)
+  --retention AGE     delete jobs, their logs and results once finished longer ago than AGE
+                      (e.g. 30d; s, m, h or d; default: keep everything)
   --db-pool N         most registry connections (default 2; plus 1 that listens)
   --queue-pool N      most job queue (pg-boss) connections (default 2)
   --data-dir PATH     this worker's own folder (default a new temp folder)
@@ -428,6 +437,7 @@ export async function main(args: string[]): Promise<number> {
         concurrency: { type: "string" },
         "instance-types": { type: "string" },
         "drain-timeout": { type: "string" },
+        retention: { type: "string" },
         "db-pool": { type: "string" },
         "queue-pool": { type: "string" },
         "data-dir": { type: "string" },
@@ -471,10 +481,11 @@ export async function main(args: string[]): Promise<number> {
     values["drain-timeout"],
     DEFAULT_DRAIN_TIMEOUT_MS,
   );
+  const retentionMs = durationFlag("--retention", values.retention, undefined);
   const dbPoolSize = wholeNumberFlag("--db-pool", values["db-pool"], POOL_RANGE);
   const queuePoolSize = wholeNumberFlag("--queue-pool", values["queue-pool"], POOL_RANGE);
   const udfPolicy = parsePolicy(values);
-  for (const problem of [drainTimeoutMs, dbPoolSize, queuePoolSize, udfPolicy]) {
+  for (const problem of [drainTimeoutMs, retentionMs, dbPoolSize, queuePoolSize, udfPolicy]) {
     if (typeof problem === "string") {
       console.error(problem);
       return 2;
@@ -500,6 +511,7 @@ export async function main(args: string[]): Promise<number> {
       drainTimeoutMs: drainTimeoutMs as number,
       dbPoolSize: dbPoolSize as number,
       queuePoolSize: queuePoolSize as number,
+      retentionMs: retentionMs as number | undefined,
       udfPolicy: udfPolicy as Partial<CallerPolicy>,
     });
   } catch (err) {

@@ -254,3 +254,29 @@ Deno.test({
       assert.match(started ?? "", new RegExp(`^Job started on worker ${large.name} .*large`));
     }),
 });
+
+Deno.test({
+  name: "retention deletes finished jobs past the age with their logs and results, and no others",
+  ...shared,
+  fn: () =>
+    withQueue(async ({ transport }) => {
+      const done = await api.startJob(udf(HELLO, { name: "hello" }), { transport });
+      assert.equal((await api.jobWaitForJob(done, { transport, ...WAIT })).job_status, "Done");
+      assert.equal((await api.list(`fd://jobs/${done.job_id}/`, { transport })).length, 1);
+      // No worker takes "large" jobs here: this one stays pending, however old.
+      const waiting = await api.startJob(udf(HELLO, { name: "hello" }), {
+        transport,
+        instanceType: "large",
+      });
+      let gone = false;
+      for (let i = 0; i < 300 && !gone; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        gone = await api.jobGetStatus(done.job_id, { transport }).then(() => false, () => true);
+      }
+      assert.ok(gone, "the finished job was deleted");
+      await assert.rejects(api.jobGetLogs(done, { transport }), /No job with id/);
+      await assert.rejects(api.list(`fd://jobs/${done.job_id}/`, { transport }));
+      const kept = await api.jobGetStatus(waiting.job_id, { transport });
+      assert.equal(kept.job_status, "Pending");
+    }, { retentionMs: 2000 }),
+});

@@ -777,6 +777,21 @@ export class PostgresRegistry implements Registry {
     return row ? toJob(row) : null;
   }
 
+  /** Up to `limit` finished jobs that finished before `before` (ISO), oldest first. */
+  async listJobsFinishedBefore(before: string, limit: number): Promise<JobRecord[]> {
+    const rows = await this.#all(
+      `SELECT * FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1
+       ORDER BY finished_at LIMIT $2`,
+      [before, limit],
+    );
+    return rows.map(toJob);
+  }
+
+  /** Deletes a job and its log lines; false when it was not there. */
+  async deleteJob(id: string): Promise<boolean> {
+    return await this.#count("DELETE FROM jobs WHERE id = $1", [id]) > 0;
+  }
+
   /**
    * Hands a running attempt back to the queue without counting it as a try (a worker that shuts
    * down past its drain timeout): the job is pending again. The tries used so far (this one not
