@@ -12,6 +12,7 @@ import { FusedError } from "../client/errors.ts";
 import { UDF_POLICY_HELP, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
 import { BackendUnavailableError } from "./backend_errors.ts";
+import { OPS_OPTIONS, type OpsFlags, opsFlags, POOL_RANGE, wholeNumberFlag } from "./ops_flags.ts";
 
 const HELP = `fused serve: the Fused UDF service on this machine
 
@@ -28,6 +29,11 @@ Options:
                       (default $FUSED_DATABASE_URL; without it, SQLite in the data folder)
   --storage URL       fd:// store: s3://BUCKET/PREFIX or a folder (default $FUSED_STORAGE_URL,
                       else the data folder); S3 reads AWS_ENDPOINT_URL, AWS_REGION and the keys
+  --db-pool N         most registry connections to PostgreSQL (default 6; plus 1 that listens)
+  --queue-pool N      most job queue (pg-boss) connections to PostgreSQL (default 2)
+  --metrics-listen A  serve Prometheus metrics at http://A/metrics, A = HOST:PORT or PORT
+                      (127.0.0.1); a listener of its own, for the scraper only (default: off)
+  --log-format F      text (default) or json: one JSON object per line on stderr
 ${UDF_POLICY_HELP}
   -h, --help          this help`;
 
@@ -47,6 +53,9 @@ export async function main(args: string[]): Promise<number> {
         "cors-origin": { type: "string", multiple: true },
         database: { type: "string" },
         storage: { type: "string" },
+        ...OPS_OPTIONS,
+        "db-pool": { type: "string" },
+        "queue-pool": { type: "string" },
         ...UDF_POLICY_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
@@ -82,9 +91,17 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const policy = udfPolicy(parsed);
-  if (typeof policy === "string") {
-    console.error(policy);
-    return 2;
+  const ops = opsFlags(parsed, "fused serve");
+  const dbPoolSize = wholeNumberFlag("--db-pool", parsed["db-pool"], {
+    ...POOL_RANGE,
+    fallback: 6,
+  });
+  const queuePoolSize = wholeNumberFlag("--queue-pool", parsed["queue-pool"], POOL_RANGE);
+  for (const problem of [policy, ops, dbPoolSize, queuePoolSize]) {
+    if (typeof problem === "string") {
+      console.error(problem);
+      return 2;
+    }
   }
   let server;
   try {
@@ -98,7 +115,10 @@ export async function main(args: string[]): Promise<number> {
       rateLimitPerMinute: rateLimit,
       databaseUrl: parsed.database,
       storageUrl: parsed.storage,
-      udfPolicy: policy,
+      udfPolicy: policy as Exclude<typeof policy, string>,
+      dbPoolSize: dbPoolSize as number,
+      queuePoolSize: queuePoolSize as number,
+      metricsListen: (ops as OpsFlags).metricsListen,
     });
   } catch (err) {
     // A busy data folder or port: the message says what to do; a stack trace would not help.

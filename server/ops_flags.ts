@@ -6,6 +6,9 @@
  * @module
  */
 
+import { type ListenAddress, parseListenAddress } from "./metrics.ts";
+import { LOG_FORMATS, useJsonLogs } from "./log_format.ts";
+
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
@@ -51,4 +54,38 @@ export function durationFlag(
     return `Invalid ${flag} "${value}": use a whole number followed by s, m, h or d (e.g. "90s", "30d")`;
   }
   return Number(match[1]) * UNIT_MS[match[2] || "s"];
+}
+
+/** The range of a pool size flag (`--db-pool`, `--queue-pool`); its default is 2. */
+export const POOL_RANGE = { min: 1, max: 100, fallback: 2 };
+
+/** `parseArgs` options of the flags below. */
+export const OPS_OPTIONS = {
+  "metrics-listen": { type: "string" },
+  "log-format": { type: "string" },
+} as const;
+
+/** What `opsFlags` read. */
+export interface OpsFlags {
+  /** Where to serve the metrics, when asked. */
+  metricsListen?: ListenAddress;
+}
+
+/**
+ * Reads `--metrics-listen` and `--log-format`, and switches to JSON logs when asked (so that all
+ * later lines are records); an error message for a bad value.
+ */
+export function opsFlags(
+  values: { "metrics-listen"?: string; "log-format"?: string },
+  process: string,
+): OpsFlags | string {
+  const format = values["log-format"] ?? "text";
+  if (!(LOG_FORMATS as readonly string[]).includes(format)) {
+    return `Invalid --log-format "${format}": use ${LOG_FORMATS.join(" or ")}`;
+  }
+  const listen = values["metrics-listen"];
+  const metricsListen = listen === undefined ? undefined : parseListenAddress(listen);
+  if (typeof metricsListen === "string") return metricsListen;
+  if (format === "json") useJsonLogs(process);
+  return { metricsListen };
 }

@@ -26,6 +26,7 @@ import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
 import { removeStaleTemps } from "../client/atomic_write.ts";
 import { cleanCache } from "../client/cache.ts";
 import { FusedError } from "../client/errors.ts";
+import { type ListenAddress, Metrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 
 /** Default port, as Fused's `dev` environment (`http://localhost:8783/v1`). */
 export const DEFAULT_PORT = 8783;
@@ -83,6 +84,8 @@ export interface ServeOptions {
   dbPoolSize?: number;
   /** Most job queue (pg-boss) connections to PostgreSQL (default 2). */
   queuePoolSize?: number;
+  /** Serve Prometheus metrics on this address of their own (metrics.ts); off by default. */
+  metricsListen?: ListenAddress;
 }
 
 /** A running service. */
@@ -97,6 +100,8 @@ export interface RunningServer {
   adminToken: string;
   /** The state folder. */
   dataDir: string;
+  /** `http://HOST:PORT/metrics` when `metricsListen` was given. */
+  metricsUrl?: string;
   /** Stops accepting requests, lets running ones finish, closes the registry. */
   close(): Promise<void>;
 }
@@ -175,6 +180,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     throw err;
   }
   let jobs: JobService | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     const storage = await openStorage(storageUrl, filesDir);
     await lock.setPort(addr.port);
@@ -223,10 +229,31 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       publicUrl: options.publicUrl,
       corsOrigins: options.corsOrigins,
     });
-    handler = limiter
+    const serve: Deno.ServeHandler<Deno.NetAddr> = limiter
       ? (request, info) =>
         limiter.refuse(rateLimitKey(request)) ?? memo.answer(request) ?? app.fetch(request, info)
       : (request, info) => memo.answer(request) ?? app.fetch(request, info);
+    handler = serve;
+    if (options.metricsListen) {
+      const queue = jobs instanceof JobQueue ? jobs : undefined;
+      const metrics = new Metrics("service", {
+        jobsByState: registry instanceof PostgresRegistry
+          ? () => (registry as PostgresRegistry).countJobsByStatus()
+          : undefined,
+        queueDepths: queue && (() => queue.queueDepths()),
+        poolSizes: registry instanceof PostgresRegistry
+          ? { registry: options.dbPoolSize ?? 6, queue: options.queuePoolSize ?? 2 }
+          : {},
+      });
+      metricsServer = await serveMetrics(options.metricsListen, metrics);
+      handler = async (request, info) => {
+        const started = performance.now();
+        const response = await serve(request, info);
+        const path = new URL(request.url).pathname;
+        metrics.observeRequest(path, response, (performance.now() - started) / 1000);
+        return response;
+      };
+    }
     if (!isLoopback(hostname)) {
       log(
         `Warning: listening on ${hostname}, so other machines can reach this service; every route except share-token runs still needs an API token`,
@@ -243,9 +270,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       port: addr.port,
       adminToken: admin.credentials.access_token,
       dataDir,
+      metricsUrl: metricsServer?.url,
       close(): Promise<void> {
         closed ??= (async () => {
           await server.shutdown();
+          await metricsServer?.close();
           // Polled runs have no connection waiting; give them a bounded time to finish.
           let timer: ReturnType<typeof setTimeout> | undefined;
           await Promise.race([
@@ -263,6 +292,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     };
   } catch (err) {
     await server.shutdown();
+    await metricsServer?.close();
     await jobs?.close();
     await registry.close();
     await lock.release();

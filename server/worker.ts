@@ -43,6 +43,7 @@ import {
   DEAD_JOB_QUEUE,
   HEARTBEAT_SECONDS,
   JOB_END_CHANNEL,
+  queueDepths,
   type QueuedJob,
   queueFor,
   RETRY_LIMIT,
@@ -61,7 +62,15 @@ import { serviceCallers } from "./runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
 import { registryFinder } from "./saved_udfs.ts";
 import { openStorage } from "./s3_storage.ts";
-import { durationFlag, wholeNumberFlag } from "./ops_flags.ts";
+import {
+  durationFlag,
+  OPS_OPTIONS,
+  type OpsFlags,
+  opsFlags,
+  POOL_RANGE,
+  wholeNumberFlag,
+} from "./ops_flags.ts";
+import { type ListenAddress, Metrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 import { startRetention } from "./jobs/retention.ts";
 import type { Storage } from "./storage.ts";
 
@@ -85,6 +94,8 @@ export interface WorkerOptions {
   queuePoolSize?: number;
   /** Delete jobs (logs, results) that finished longer ago than this, in ms (default: keep all). */
   retentionMs?: number;
+  /** Serve Prometheus metrics on this address of their own (metrics.ts); off by default. */
+  metricsListen?: ListenAddress;
   /** Print nothing. */
   quiet?: boolean;
   /** What the operator lets users' UDFs reach (the same flags as `fused serve`'s). */
@@ -95,6 +106,8 @@ export interface WorkerOptions {
 export interface RunningWorker {
   /** `host:pid`, as the job logs name it. */
   name: string;
+  /** `http://HOST:PORT/metrics` when `metricsListen` was given. */
+  metricsUrl?: string;
   /**
    * Drains and stops: takes no new job, lets running ones finish for the drain timeout, then
    * hands the rest back to the queue (not counted as tries). Called again, it stops draining.
@@ -111,8 +124,6 @@ interface ActiveAttempt {
   /** Resolves once the job's handler is done. */
   done: Promise<void>;
 }
-
-const POOL_RANGE = { min: 1, max: 100, fallback: 2 };
 
 /** Default of `WorkerOptions.drainTimeoutMs`. */
 export const DEFAULT_DRAIN_TIMEOUT_MS = 60_000;
@@ -200,6 +211,19 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     find: registryFinder(registry),
     policy: options.udfPolicy,
   });
+  const metrics = new Metrics("worker", {
+    jobsByState: () => registry.countJobsByStatus(),
+    queueDepths: () => queueDepths(boss, types),
+    poolSizes: { registry: options.dbPoolSize ?? 2, queue: options.queuePoolSize ?? 2 },
+  });
+  let metricsServer: MetricsServer | undefined;
+  try {
+    if (options.metricsListen) metricsServer = await serveMetrics(options.metricsListen, metrics);
+  } catch (err) {
+    await boss.stop({ graceful: false, timeout: 1000 }).catch(() => {});
+    await registry.close();
+    throw err;
+  }
   const active = new Map<string, ActiveAttempt>();
   // Set once the drain timeout passed: a job fetched even then goes back at once.
   let handingBack = false;
@@ -254,6 +278,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     const config = job.config as { steps: ChildStep[]; env?: Record<string, string> };
     const results: JobResultFile[] = [];
     const started = Date.now();
+    const running = metrics.startJob();
+    let outcome = "retried";
     try {
       if ((await registry.jobAttempt(id))?.cancelRequested) abort.abort("cancel");
       for (const [index, step] of config.steps.entries()) {
@@ -289,9 +315,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         );
       }
       logs.add("Job succeeded");
+      outcome = "succeeded";
       await finish("succeeded", null, results);
     } catch (err) {
       const reason = abort.signal.aborted ? abort.signal.reason as StopReason : null;
+      outcome = reason === "cancel"
+        ? "cancelled"
+        : reason === "shutdown"
+        ? "handed_back"
+        : reason ?? (err instanceof BackendUnavailableError ? "retried" : "failed");
       if (reason === "cancel") {
         logs.add("Job cancelled");
         await finish("cancelled", null, results);
@@ -312,6 +344,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         await finish("failed", message, results);
       }
     } finally {
+      running();
+      metrics.observeJob(type, outcome, (Date.now() - started) / 1000);
       active.delete(id);
       settle();
     }
@@ -372,6 +406,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   let closed: Promise<void> | undefined;
   return {
     name,
+    metricsUrl: metricsServer?.url,
     close(): Promise<void> {
       if (closed) {
         hurry();
@@ -397,6 +432,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         await stopRetention();
         await boss.stop({ graceful: true, timeout: 5000 }).catch(() => {});
         await unlisten().catch(() => {});
+        await metricsServer?.close();
         await engine.close();
         if ("close" in storage && typeof storage.close === "function") storage.close();
         await registry.close();
@@ -421,6 +457,9 @@ Options:
                       (e.g. 30d; s, m, h or d; default: keep everything)
   --db-pool N         most registry connections (default 2; plus 1 that listens)
   --queue-pool N      most job queue (pg-boss) connections (default 2)
+  --metrics-listen A  serve Prometheus metrics at http://A/metrics, A = HOST:PORT or PORT
+                      (127.0.0.1); a listener of its own, for the scraper only (default: off)
+  --log-format F      text (default) or json: one JSON object per line on stderr
   --data-dir PATH     this worker's own folder (default a new temp folder)
 ${UDF_POLICY_HELP}
   -h, --help          this help`;
@@ -440,6 +479,7 @@ export async function main(args: string[]): Promise<number> {
         retention: { type: "string" },
         "db-pool": { type: "string" },
         "queue-pool": { type: "string" },
+        ...OPS_OPTIONS,
         "data-dir": { type: "string" },
         ...UDF_POLICY_OPTIONS,
         help: { type: "boolean", short: "h" },
@@ -485,7 +525,8 @@ export async function main(args: string[]): Promise<number> {
   const dbPoolSize = wholeNumberFlag("--db-pool", values["db-pool"], POOL_RANGE);
   const queuePoolSize = wholeNumberFlag("--queue-pool", values["queue-pool"], POOL_RANGE);
   const udfPolicy = parsePolicy(values);
-  for (const problem of [drainTimeoutMs, retentionMs, dbPoolSize, queuePoolSize, udfPolicy]) {
+  const ops = opsFlags(values, "fused worker");
+  for (const problem of [drainTimeoutMs, retentionMs, dbPoolSize, queuePoolSize, udfPolicy, ops]) {
     if (typeof problem === "string") {
       console.error(problem);
       return 2;
@@ -512,6 +553,7 @@ export async function main(args: string[]): Promise<number> {
       dbPoolSize: dbPoolSize as number,
       queuePoolSize: queuePoolSize as number,
       retentionMs: retentionMs as number | undefined,
+      metricsListen: (ops as OpsFlags).metricsListen,
       udfPolicy: udfPolicy as Partial<CallerPolicy>,
     });
   } catch (err) {

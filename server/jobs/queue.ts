@@ -153,6 +153,19 @@ export async function declaredInstanceTypes(boss: PgBoss): Promise<Set<string>> 
   return types;
 }
 
+/** Jobs waiting (`queued`) and taken (`active`) on the queue of each of `instanceTypes`. */
+export async function queueDepths(
+  boss: PgBoss,
+  instanceTypes: string[],
+): Promise<Record<string, { queued: number; active: number }>> {
+  const depths: Record<string, { queued: number; active: number }> = {};
+  for (const type of instanceTypes) {
+    const queue = await boss.getQueue(queueFor(type));
+    depths[type] = { queued: queue?.queuedCount ?? 0, active: queue?.activeCount ?? 0 };
+  }
+  return depths;
+}
+
 /** Options of `JobQueue`. */
 export interface JobQueueOptions {
   /** Instance types and their limits (default `DEFAULT_INSTANCE_TYPES`). */
@@ -194,6 +207,12 @@ export class JobQueue implements JobService {
       max: this.#poolSize,
       onError: (err) => console.error(`fused serve: job queue: ${shortMessage(err)}`),
     });
+  }
+
+  /** Jobs waiting and taken on the queue of each instance type (for the metrics). */
+  async queueDepths(): Promise<Record<string, { queued: number; active: number }>> {
+    if (!this.#boss) throw new ValidationError("The job queue is closed: start the service again");
+    return await queueDepths(this.#boss, Object.keys(this.instanceTypes));
   }
 
   /** {@inheritDoc JobService.checkInstanceType} */

@@ -787,6 +787,12 @@ export class PostgresRegistry implements Registry {
     return rows.map(toJob);
   }
 
+  /** How many jobs there are in each status (the statuses with none left out). */
+  async countJobsByStatus(): Promise<Record<string, number>> {
+    const rows = await this.#all("SELECT status, count(*) AS n FROM jobs GROUP BY status");
+    return Object.fromEntries(rows.map((r) => [String(r.status), Number(r.n)]));
+  }
+
   /** Deletes a job and its log lines; false when it was not there. */
   async deleteJob(id: string): Promise<boolean> {
     return await this.#count("DELETE FROM jobs WHERE id = $1", [id]) > 0;
