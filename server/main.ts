@@ -12,7 +12,14 @@ import { FusedError } from "../client/errors.ts";
 import { UDF_POLICY_HELP, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
 import { BackendUnavailableError } from "./backend_errors.ts";
-import { OPS_OPTIONS, type OpsFlags, opsFlags, POOL_RANGE, wholeNumberFlag } from "./ops_flags.ts";
+import {
+  DEFAULT_POOLS,
+  OPS_OPTIONS,
+  type OpsFlags,
+  opsFlags,
+  POOL_RANGE,
+  wholeNumberFlag,
+} from "./ops_flags.ts";
 
 const HELP = `fused serve: the Fused UDF service on this machine
 
@@ -29,8 +36,8 @@ Options:
                       (default $FUSED_DATABASE_URL; without it, SQLite in the data folder)
   --storage URL       fd:// store: s3://BUCKET/PREFIX or a folder (default $FUSED_STORAGE_URL,
                       else the data folder); S3 reads AWS_ENDPOINT_URL, AWS_REGION and the keys
-  --db-pool N         most registry connections to PostgreSQL (default 6; plus 1 that listens)
-  --queue-pool N      most job queue (pg-boss) connections to PostgreSQL (default 2)
+  --db-pool N         most registry connections to PostgreSQL (default ${DEFAULT_POOLS.service.registry}; plus 1 that listens)
+  --queue-pool N      most job queue (pg-boss) connections (default ${DEFAULT_POOLS.service.queue}; plus 1 that listens)
   --metrics-listen A  serve Prometheus metrics at http://A/metrics, A = HOST:PORT or PORT
                       (127.0.0.1); a listener of its own, for the scraper only (default: off)
   --log-format F      text (default) or json: one JSON object per line on stderr
@@ -94,9 +101,12 @@ export async function main(args: string[]): Promise<number> {
   const ops = opsFlags(parsed, "fused serve");
   const dbPoolSize = wholeNumberFlag("--db-pool", parsed["db-pool"], {
     ...POOL_RANGE,
-    fallback: 6,
+    fallback: DEFAULT_POOLS.service.registry,
   });
-  const queuePoolSize = wholeNumberFlag("--queue-pool", parsed["queue-pool"], POOL_RANGE);
+  const queuePoolSize = wholeNumberFlag("--queue-pool", parsed["queue-pool"], {
+    ...POOL_RANGE,
+    fallback: DEFAULT_POOLS.service.queue,
+  });
   for (const problem of [policy, ops, dbPoolSize, queuePoolSize]) {
     if (typeof problem === "string") {
       console.error(problem);

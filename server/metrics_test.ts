@@ -9,6 +9,7 @@ import { udf } from "../client/udf.ts";
 import { createDatabase } from "../tests/_postgres.ts";
 import { createBucket, s3Env } from "../tests/_s3.ts";
 import { parseListenAddress, routeKind } from "./metrics.ts";
+import { DEFAULT_POOLS } from "./ops_flags.ts";
 import { startServer } from "./serve.ts";
 import { startWorker } from "./worker.ts";
 
@@ -202,7 +203,7 @@ Deno.test({
       );
       assert.equal(
         value(service.samples, "fused_db_pool_max_connections", { pool: "registry" }),
-        6,
+        DEFAULT_POOLS.service.registry,
       );
       // Nothing of a user's: no token, no UDF name, no job id, no e-mail.
       for (const secret of [token, saved.id, job.job_id, server.adminToken, "@"]) {
@@ -218,7 +219,10 @@ Deno.test({
         1,
       );
       assert.equal(value(work.samples, "fused_worker_jobs_running", { role: "worker" }), 0);
-      assert.equal(value(work.samples, "fused_db_pool_max_connections", { pool: "queue" }), 2);
+      assert.equal(
+        value(work.samples, "fused_db_pool_max_connections", { pool: "queue" }),
+        DEFAULT_POOLS.worker.queue,
+      );
 
       // Not on the API's port, and nothing else on the metrics one.
       const onApi = await fetch(`${server.url}/metrics`);

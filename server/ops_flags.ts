@@ -56,8 +56,20 @@ export function durationFlag(
   return Number(match[1]) * UNIT_MS[match[2] || "s"];
 }
 
-/** The range of a pool size flag (`--db-pool`, `--queue-pool`); its default is 2. */
-export const POOL_RANGE = { min: 1, max: 100, fallback: 2 };
+/**
+ * Default pool sizes (most PostgreSQL connections): with them 10 services and 50 workers hold at
+ * most 10 × 8 + 50 × 4 = 280 connections, under a PostgreSQL configured for 300 (README,
+ * "Scale-out"). Each process holds one more connection per pool than these: the registry's for
+ * LISTEN (cancels, ends of jobs), pg-boss's for LISTEN (new jobs). Measured in
+ * tests/connection_budget_test.ts.
+ */
+export const DEFAULT_POOLS = {
+  service: { registry: 5, queue: 1 },
+  worker: { registry: 1, queue: 1 },
+} as const;
+
+/** The range of a pool size flag (`--db-pool`, `--queue-pool`). */
+export const POOL_RANGE = { min: 1, max: 100 };
 
 /** `parseArgs` options of the flags below. */
 export const OPS_OPTIONS = {

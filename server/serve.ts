@@ -26,6 +26,7 @@ import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
 import { removeStaleTemps } from "../client/atomic_write.ts";
 import { cleanCache } from "../client/cache.ts";
 import { FusedError } from "../client/errors.ts";
+import { DEFAULT_POOLS } from "./ops_flags.ts";
 import { type ListenAddress, Metrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 
 /** Default port, as Fused's `dev` environment (`http://localhost:8783/v1`). */
@@ -80,9 +81,9 @@ export interface ServeOptions {
    * `<dataDir>/files`).
    */
   storageUrl?: string | null;
-  /** Most registry connections to PostgreSQL (default 6; one more listens for NOTIFY). */
+  /** Most registry connections to PostgreSQL (default 5; one more listens for NOTIFY). */
   dbPoolSize?: number;
-  /** Most job queue (pg-boss) connections to PostgreSQL (default 2). */
+  /** Most job queue (pg-boss) connections to PostgreSQL (default 1; one more listens). */
   queuePoolSize?: number;
   /** Serve Prometheus metrics on this address of their own (metrics.ts); off by default. */
   metricsListen?: ListenAddress;
@@ -163,6 +164,10 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   }
   const addr = await listening;
   const databaseUrl = options.databaseUrl ?? Deno.env.get("FUSED_DATABASE_URL") ?? null;
+  const pools = {
+    registry: options.dbPoolSize ?? DEFAULT_POOLS.service.registry,
+    queue: options.queuePoolSize ?? DEFAULT_POOLS.service.queue,
+  };
   const storageUrl = options.storageUrl ?? Deno.env.get("FUSED_STORAGE_URL") ?? null;
   const filesDir = join(dataDir, "files");
   // Users' data and cache folders (`users/<id>/…`), for their realtime runs and batch jobs alike.
@@ -172,7 +177,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     registry = await openRegistry({
       databaseUrl,
       sqlitePath: join(dataDir, "registry.db"),
-      poolSize: options.dbPoolSize ?? 6,
+      poolSize: pools.registry,
     });
   } catch (err) {
     await server.shutdown();
@@ -192,7 +197,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     jobs = registry instanceof PostgresRegistry
       ? new JobQueue(registry, databaseUrl!, {
         instanceTypes: options.jobs?.instanceTypes,
-        poolSize: options.queuePoolSize,
+        poolSize: pools.queue,
       })
       : new JobRunner(registry, { dataDir, filesDir, callersDir }, {
         udfPolicy: options.udfPolicy,
@@ -241,9 +246,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
           ? () => (registry as PostgresRegistry).countJobsByStatus()
           : undefined,
         queueDepths: queue && (() => queue.queueDepths()),
-        poolSizes: registry instanceof PostgresRegistry
-          ? { registry: options.dbPoolSize ?? 6, queue: options.queuePoolSize ?? 2 }
-          : {},
+        poolSizes: registry instanceof PostgresRegistry ? pools : {},
       });
       metricsServer = await serveMetrics(options.metricsListen, metrics);
       handler = async (request, info) => {

@@ -63,6 +63,7 @@ import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
 import { registryFinder } from "./saved_udfs.ts";
 import { openStorage } from "./s3_storage.ts";
 import {
+  DEFAULT_POOLS,
   durationFlag,
   OPS_OPTIONS,
   type OpsFlags,
@@ -88,9 +89,9 @@ export interface WorkerOptions {
   instanceTypes?: string[];
   /** How long a stopping worker lets its running jobs finish, in ms (default 60 s). */
   drainTimeoutMs?: number;
-  /** Most connections of the registry's pool (default 2; one more listens for cancels). */
+  /** Most connections of the registry's pool (default 1; one more listens for cancels). */
   dbPoolSize?: number;
-  /** Most connections of pg-boss's pool (default 2). */
+  /** Most connections of pg-boss's pool (default 1; one more listens for new jobs). */
   queuePoolSize?: number;
   /** Delete jobs (logs, results) that finished longer ago than this, in ms (default: keep all). */
   retentionMs?: number;
@@ -180,9 +181,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   );
   const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const registry = await PostgresRegistry.open(options.databaseUrl, {
-    max: options.dbPoolSize ?? 2,
-  });
+  const pools = {
+    registry: options.dbPoolSize ?? DEFAULT_POOLS.worker.registry,
+    queue: options.queuePoolSize ?? DEFAULT_POOLS.worker.queue,
+  };
+  const registry = await PostgresRegistry.open(options.databaseUrl, { max: pools.registry });
   let storage: Storage;
   let boss: PgBoss;
   try {
@@ -192,7 +195,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       { kind: "worker", instanceTypes: types },
       limitsOf,
       {
-        max: options.queuePoolSize ?? 2,
+        max: pools.queue,
         onError: (err) => log(`fused worker: job queue: ${shortMessage(err)}`),
       },
     );
@@ -214,7 +217,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const metrics = new Metrics("worker", {
     jobsByState: () => registry.countJobsByStatus(),
     queueDepths: () => queueDepths(boss, types),
-    poolSizes: { registry: options.dbPoolSize ?? 2, queue: options.queuePoolSize ?? 2 },
+    poolSizes: pools,
   });
   let metricsServer: MetricsServer | undefined;
   try {
@@ -455,8 +458,9 @@ Options:
                       queue, not counted as a try (default 60s; s, m, h or d)
   --retention AGE     delete jobs, their logs and results once finished longer ago than AGE
                       (e.g. 30d; s, m, h or d; default: keep everything)
-  --db-pool N         most registry connections (default 2; plus 1 that listens)
-  --queue-pool N      most job queue (pg-boss) connections (default 2)
+  --db-pool N         most registry connections (default ${DEFAULT_POOLS.worker.registry}; plus 1 that listens; raise it
+                      with --concurrency above 4)
+  --queue-pool N      most job queue (pg-boss) connections (default ${DEFAULT_POOLS.worker.queue}; plus 1 that listens)
   --metrics-listen A  serve Prometheus metrics at http://A/metrics, A = HOST:PORT or PORT
                       (127.0.0.1); a listener of its own, for the scraper only (default: off)
   --log-format F      text (default) or json: one JSON object per line on stderr
@@ -522,8 +526,14 @@ export async function main(args: string[]): Promise<number> {
     DEFAULT_DRAIN_TIMEOUT_MS,
   );
   const retentionMs = durationFlag("--retention", values.retention, undefined);
-  const dbPoolSize = wholeNumberFlag("--db-pool", values["db-pool"], POOL_RANGE);
-  const queuePoolSize = wholeNumberFlag("--queue-pool", values["queue-pool"], POOL_RANGE);
+  const dbPoolSize = wholeNumberFlag("--db-pool", values["db-pool"], {
+    ...POOL_RANGE,
+    fallback: DEFAULT_POOLS.worker.registry,
+  });
+  const queuePoolSize = wholeNumberFlag("--queue-pool", values["queue-pool"], {
+    ...POOL_RANGE,
+    fallback: DEFAULT_POOLS.worker.queue,
+  });
   const udfPolicy = parsePolicy(values);
   const ops = opsFlags(values, "fused worker");
   for (const problem of [drainTimeoutMs, retentionMs, dbPoolSize, queuePoolSize, udfPolicy, ops]) {

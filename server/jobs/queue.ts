@@ -172,7 +172,7 @@ export interface JobQueueOptions {
   instanceTypes?: Readonly<Record<string, InstanceLimits>>;
   /** Longest wait of `cancel()` for the worker to stop the job (ms, default 10 s). */
   cancelWaitMs?: number;
-  /** Most connections of pg-boss's pool (default 2). */
+  /** Most connections of pg-boss's pool (default 1; one more listens). */
   poolSize?: number;
 }
 
@@ -195,7 +195,7 @@ export class JobQueue implements JobService {
     this.#url = url;
     this.instanceTypes = options.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
     this.#cancelWaitMs = options.cancelWaitMs ?? 10_000;
-    this.#poolSize = options.poolSize ?? 2;
+    this.#poolSize = options.poolSize ?? 1;
   }
 
   /** Starts pg-boss for sending, and listens for the ends of attempts. */
