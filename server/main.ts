@@ -12,14 +12,7 @@ import { FusedError } from "../client/errors.ts";
 import { UDF_POLICY_HELP, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
 import { BackendUnavailableError } from "./backend_errors.ts";
-import {
-  DEFAULT_POOLS,
-  OPS_OPTIONS,
-  type OpsFlags,
-  opsFlags,
-  POOL_RANGE,
-  wholeNumberFlag,
-} from "./ops_flags.ts";
+import { OPS_OPTIONS, type OpsFlags, opsFlags, opsHelp } from "./ops_flags.ts";
 
 const HELP = `fused serve: the Fused UDF service on this machine
 
@@ -36,11 +29,7 @@ Options:
                       (default $FUSED_DATABASE_URL; without it, SQLite in the data folder)
   --storage URL       fd:// store: s3://BUCKET/PREFIX or a folder (default $FUSED_STORAGE_URL,
                       else the data folder); S3 reads AWS_ENDPOINT_URL, AWS_REGION and the keys
-  --db-pool N         most registry connections to PostgreSQL (default ${DEFAULT_POOLS.service.registry}; plus 1 that listens)
-  --queue-pool N      most job queue (pg-boss) connections (default ${DEFAULT_POOLS.service.queue}; plus 1 that listens)
-  --metrics-listen A  serve Prometheus metrics at http://A/metrics, A = HOST:PORT or PORT
-                      (127.0.0.1); a listener of its own, for the scraper only (default: off)
-  --log-format F      text (default) or json: one JSON object per line on stderr
+${opsHelp("service")}
 ${UDF_POLICY_HELP}
   -h, --help          this help`;
 
@@ -61,8 +50,6 @@ export async function main(args: string[]): Promise<number> {
         database: { type: "string" },
         storage: { type: "string" },
         ...OPS_OPTIONS,
-        "db-pool": { type: "string" },
-        "queue-pool": { type: "string" },
         ...UDF_POLICY_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
@@ -98,16 +85,8 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const policy = udfPolicy(parsed);
-  const ops = opsFlags(parsed, "fused serve");
-  const dbPoolSize = wholeNumberFlag("--db-pool", parsed["db-pool"], {
-    ...POOL_RANGE,
-    fallback: DEFAULT_POOLS.service.registry,
-  });
-  const queuePoolSize = wholeNumberFlag("--queue-pool", parsed["queue-pool"], {
-    ...POOL_RANGE,
-    fallback: DEFAULT_POOLS.service.queue,
-  });
-  for (const problem of [policy, ops, dbPoolSize, queuePoolSize]) {
+  const ops = opsFlags(parsed, "service");
+  for (const problem of [policy, ops]) {
     if (typeof problem === "string") {
       console.error(problem);
       return 2;
@@ -126,9 +105,7 @@ export async function main(args: string[]): Promise<number> {
       databaseUrl: parsed.database,
       storageUrl: parsed.storage,
       udfPolicy: policy as Exclude<typeof policy, string>,
-      dbPoolSize: dbPoolSize as number,
-      queuePoolSize: queuePoolSize as number,
-      metricsListen: (ops as OpsFlags).metricsListen,
+      ...ops as OpsFlags,
     });
   } catch (err) {
     // A busy data folder or port: the message says what to do; a stack trace would not help.

@@ -68,29 +68,55 @@ export const DEFAULT_POOLS = {
   worker: { registry: 1, queue: 1 },
 } as const;
 
-/** The range of a pool size flag (`--db-pool`, `--queue-pool`). */
-export const POOL_RANGE = { min: 1, max: 100 };
+/** The help lines of the flags below, with the defaults of `role`. */
+export function opsHelp(role: "service" | "worker"): string {
+  const pools = DEFAULT_POOLS[role];
+  return `  --db-pool N         most registry connections to PostgreSQL (default ${pools.registry}; plus 1 that
+                      listens)${role === "worker" ? "; raise it with --concurrency above 4" : ""}
+  --queue-pool N      most job queue (pg-boss) connections (default ${pools.queue}; plus 1 that listens)
+  --metrics-listen A  serve Prometheus metrics at http://A/metrics, A = HOST:PORT or PORT
+                      (127.0.0.1); a listener of its own, for the scraper only (default: off)
+  --log-format F      text (default) or json: one JSON object per line on stderr`;
+}
 
 /** `parseArgs` options of the flags below. */
 export const OPS_OPTIONS = {
+  "db-pool": { type: "string" },
+  "queue-pool": { type: "string" },
   "metrics-listen": { type: "string" },
   "log-format": { type: "string" },
 } as const;
 
 /** What `opsFlags` read. */
 export interface OpsFlags {
+  /** Most registry connections. */
+  dbPoolSize: number;
+  /** Most job queue connections. */
+  queuePoolSize: number;
   /** Where to serve the metrics, when asked. */
   metricsListen?: ListenAddress;
 }
 
 /**
- * Reads `--metrics-listen` and `--log-format`, and switches to JSON logs when asked (so that all
- * later lines are records); an error message for a bad value.
+ * Reads `--db-pool`, `--queue-pool` (defaults of `role`), `--metrics-listen` and `--log-format`,
+ * and switches to JSON logs when asked (so that all later lines are records); an error message
+ * for a bad value.
  */
 export function opsFlags(
-  values: { "metrics-listen"?: string; "log-format"?: string },
-  process: string,
+  values: { [K in keyof typeof OPS_OPTIONS]?: string },
+  role: "service" | "worker",
 ): OpsFlags | string {
+  const range = { min: 1, max: 100 };
+  const dbPoolSize = wholeNumberFlag("--db-pool", values["db-pool"], {
+    ...range,
+    fallback: DEFAULT_POOLS[role].registry,
+  });
+  const queuePoolSize = wholeNumberFlag("--queue-pool", values["queue-pool"], {
+    ...range,
+    fallback: DEFAULT_POOLS[role].queue,
+  });
+  if (typeof dbPoolSize === "string") return dbPoolSize;
+  if (typeof queuePoolSize === "string") return queuePoolSize;
   const format = values["log-format"] ?? "text";
   if (!(LOG_FORMATS as readonly string[]).includes(format)) {
     return `Invalid --log-format "${format}": use ${LOG_FORMATS.join(" or ")}`;
@@ -98,6 +124,6 @@ export function opsFlags(
   const listen = values["metrics-listen"];
   const metricsListen = listen === undefined ? undefined : parseListenAddress(listen);
   if (typeof metricsListen === "string") return metricsListen;
-  if (format === "json") useJsonLogs(process);
-  return { metricsListen };
+  if (format === "json") useJsonLogs(role === "service" ? "fused serve" : "fused worker");
+  return { dbPoolSize, queuePoolSize, metricsListen };
 }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { durationFlag, wholeNumberFlag } from "./ops_flags.ts";
+import { DEFAULT_POOLS, durationFlag, opsFlags, wholeNumberFlag } from "./ops_flags.ts";
 
 Deno.test("a whole number flag is read, defaulted, and refused out of range with the range", () => {
   const range = { min: 1, max: 50, fallback: 2 };
@@ -22,4 +22,22 @@ Deno.test("a duration flag reads units and bare seconds, and names the fix for a
     String(durationFlag("--retention", "1 week", undefined)),
     /^Invalid --retention "1 week": use a whole number followed by s, m, h or d/,
   );
+});
+
+Deno.test("the operations flags take each role's pool defaults and refuse a bad value", () => {
+  assert.deepEqual(opsFlags({}, "service"), {
+    dbPoolSize: DEFAULT_POOLS.service.registry,
+    queuePoolSize: DEFAULT_POOLS.service.queue,
+    metricsListen: undefined,
+  });
+  assert.deepEqual(opsFlags({ "db-pool": "3", "metrics-listen": "9464" }, "worker"), {
+    dbPoolSize: 3,
+    queuePoolSize: DEFAULT_POOLS.worker.queue,
+    metricsListen: { hostname: "127.0.0.1", port: 9464 },
+  });
+  assert.equal(
+    opsFlags({ "log-format": "xml" }, "worker"),
+    'Invalid --log-format "xml": use text or json',
+  );
+  assert.match(String(opsFlags({ "queue-pool": "0" }, "service")), /^Invalid --queue-pool "0"/);
 });

@@ -68,8 +68,7 @@ import {
   OPS_OPTIONS,
   type OpsFlags,
   opsFlags,
-  POOL_RANGE,
-  wholeNumberFlag,
+  opsHelp,
 } from "./ops_flags.ts";
 import { type ListenAddress, Metrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 import { startRetention } from "./jobs/retention.ts";
@@ -458,12 +457,7 @@ Options:
                       queue, not counted as a try (default 60s; s, m, h or d)
   --retention AGE     delete jobs, their logs and results once finished longer ago than AGE
                       (e.g. 30d; s, m, h or d; default: keep everything)
-  --db-pool N         most registry connections (default ${DEFAULT_POOLS.worker.registry}; plus 1 that listens; raise it
-                      with --concurrency above 4)
-  --queue-pool N      most job queue (pg-boss) connections (default ${DEFAULT_POOLS.worker.queue}; plus 1 that listens)
-  --metrics-listen A  serve Prometheus metrics at http://A/metrics, A = HOST:PORT or PORT
-                      (127.0.0.1); a listener of its own, for the scraper only (default: off)
-  --log-format F      text (default) or json: one JSON object per line on stderr
+${opsHelp("worker")}
   --data-dir PATH     this worker's own folder (default a new temp folder)
 ${UDF_POLICY_HELP}
   -h, --help          this help`;
@@ -481,8 +475,6 @@ export async function main(args: string[]): Promise<number> {
         "instance-types": { type: "string" },
         "drain-timeout": { type: "string" },
         retention: { type: "string" },
-        "db-pool": { type: "string" },
-        "queue-pool": { type: "string" },
         ...OPS_OPTIONS,
         "data-dir": { type: "string" },
         ...UDF_POLICY_OPTIONS,
@@ -526,17 +518,9 @@ export async function main(args: string[]): Promise<number> {
     DEFAULT_DRAIN_TIMEOUT_MS,
   );
   const retentionMs = durationFlag("--retention", values.retention, undefined);
-  const dbPoolSize = wholeNumberFlag("--db-pool", values["db-pool"], {
-    ...POOL_RANGE,
-    fallback: DEFAULT_POOLS.worker.registry,
-  });
-  const queuePoolSize = wholeNumberFlag("--queue-pool", values["queue-pool"], {
-    ...POOL_RANGE,
-    fallback: DEFAULT_POOLS.worker.queue,
-  });
   const udfPolicy = parsePolicy(values);
-  const ops = opsFlags(values, "fused worker");
-  for (const problem of [drainTimeoutMs, retentionMs, dbPoolSize, queuePoolSize, udfPolicy, ops]) {
+  const ops = opsFlags(values, "worker");
+  for (const problem of [drainTimeoutMs, retentionMs, udfPolicy, ops]) {
     if (typeof problem === "string") {
       console.error(problem);
       return 2;
@@ -560,10 +544,8 @@ export async function main(args: string[]): Promise<number> {
       concurrency,
       instanceTypes,
       drainTimeoutMs: drainTimeoutMs as number,
-      dbPoolSize: dbPoolSize as number,
-      queuePoolSize: queuePoolSize as number,
       retentionMs: retentionMs as number | undefined,
-      metricsListen: (ops as OpsFlags).metricsListen,
+      ...ops as OpsFlags,
       udfPolicy: udfPolicy as Partial<CallerPolicy>,
     });
   } catch (err) {

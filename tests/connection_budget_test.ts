@@ -54,15 +54,8 @@ Deno.test({
     const dataDir = await Deno.makeTempDir();
     const server = await startServer({ port: 0, dataDir, quiet: true, databaseUrl, storageUrl });
     const transport = new Transport({ baseUrl: server.baseUrl, token: server.adminToken });
-    const worker = await startWorker({
-      databaseUrl,
-      storageUrl,
-      dataDir: `${dataDir}/worker`,
-      quiet: true,
-    });
     try {
       // The service alone first: many requests at once, each reading the registry.
-      await worker.close();
       const service = await peakConnections(database, async () => {
         await Promise.all(
           Array.from({ length: 50 }, () => api.getJobs({ transport }).then(() => {})),
@@ -77,10 +70,10 @@ Deno.test({
       });
       // Then a worker beside it, running those jobs (claims, log lines, results, heartbeats).
       const both = await peakConnections(database, async () => {
-        const again = await startWorker({
+        const worker = await startWorker({
           databaseUrl,
           storageUrl,
-          dataDir: `${dataDir}/worker2`,
+          dataDir: `${dataDir}/worker`,
           quiet: true,
         });
         try {
@@ -93,7 +86,7 @@ Deno.test({
             assert.equal(done.job_status, "Done");
           }
         } finally {
-          await again.close();
+          await worker.close();
         }
       });
       const perWorker = both - service;
@@ -105,7 +98,6 @@ Deno.test({
       assert.ok(perWorker <= 4, `a worker holds ${perWorker} connections`);
       assert.ok(total < 300, `10 services and 50 workers would hold ${total}`);
     } finally {
-      await worker.close();
       await server.close();
       await Deno.remove(dataDir, { recursive: true });
     }
