@@ -241,11 +241,8 @@ export class JobQueue implements JobService {
         formatDuration(limits.wallClockMs)
       }); a fused worker will take it`,
     ];
-    if (!(await declaredInstanceTypes(this.#boss)).has(instanceType)) {
-      lines.push(
-        `No running fused worker declares instance type ${instanceType}: the job waits until one starts (fused worker --instance-types ${instanceType})`,
-      );
-    }
+    const waiting = await this.waitingReason(record);
+    if (waiting) lines.push(waiting);
     await this.#registry.appendJobLogLines(
       record.id,
       lines.map((message) => ({ timestamp: Date.now(), message })),
@@ -254,6 +251,14 @@ export class JobQueue implements JobService {
       id: record.id,
     });
     return (await this.#registry.getJob(record.id))!;
+  }
+
+  /** Says so when no live worker declares a pending job's instance type. */
+  async waitingReason(job: JobRecord): Promise<string | null> {
+    const type = job.instanceType ?? DEFAULT_INSTANCE_TYPE;
+    if (job.status !== "pending" || !this.#boss) return null;
+    if ((await declaredInstanceTypes(this.#boss)).has(type)) return null;
+    return `No running fused worker declares instance type ${type}: the job waits until one starts (fused worker --instance-types ${type})`;
   }
 
   /**

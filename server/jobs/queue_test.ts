@@ -239,7 +239,15 @@ Deno.test({
       });
       // The small worker is idle and polls every second: two seconds and the job still waits.
       await new Promise((r) => setTimeout(r, 2000));
-      assert.equal((await api.jobGetStatus(job.job_id, { transport })).job_status, "Pending");
+      const status = await api.jobGetStatus(job.job_id, { transport }) as {
+        job_status: string;
+        status_message?: string | null;
+      };
+      assert.equal(status.job_status, "Pending");
+      assert.equal(
+        status.status_message,
+        "No running fused worker declares instance type large: the job waits until one starts (fused worker --instance-types large)",
+      );
       const messages = (await api.jobGetLogs(job, { transport })).map((r) => r.message);
       assert.ok(
         messages.includes(
@@ -248,6 +256,8 @@ Deno.test({
         messages.join("\n"),
       );
       const large = await another({ instanceTypes: ["large"] });
+      const now = await api.jobGetStatus(job.job_id, { transport }) as { status_message?: unknown };
+      assert.equal(now.status_message, null, "a worker declares it now");
       assert.equal((await api.jobWaitForJob(job, { transport, ...WAIT })).job_status, "Done");
       const started = (await api.jobGetLogs(job, { transport })).map((r) => r.message)
         .find((m) => m.startsWith("Job started"));
