@@ -55,6 +55,8 @@ export const HEARTBEAT_SECONDS = 10;
 export const RETRY_LIMIT = 2;
 /** How often a pg-boss instance refreshes its row in pg-boss's instance registry. */
 const INSTANCE_HEARTBEAT_SECONDS = 10;
+/** How long a service trusts what it read of the live workers' instance types. */
+const DECLARED_TTL_MS = 2000;
 /** The start of a worker's instance name; the instance types it declares follow. */
 const WORKER_INSTANCE = "fused-worker ";
 
@@ -188,6 +190,8 @@ export class JobQueue implements JobService {
   readonly #endWaiters = new Map<string, Set<() => void>>();
   #unlisten: (() => Promise<void>) | undefined;
   #boss: PgBoss | undefined;
+  /** The types live workers declare, read at most every `DECLARED_TTL_MS` (not per submit). */
+  #declared: { at: number; types: Promise<Set<string>> } | undefined;
 
   /** A queue on the registry's database (`url`). */
   constructor(registry: PostgresRegistry, url: string, options: JobQueueOptions = {}) {
@@ -257,7 +261,12 @@ export class JobQueue implements JobService {
   async waitingReason(job: JobRecord): Promise<string | null> {
     const type = job.instanceType ?? DEFAULT_INSTANCE_TYPE;
     if (job.status !== "pending" || !this.#boss) return null;
-    if ((await declaredInstanceTypes(this.#boss)).has(type)) return null;
+    if (!this.#declared || Date.now() - this.#declared.at > DECLARED_TTL_MS) {
+      const types = declaredInstanceTypes(this.#boss);
+      this.#declared = { at: Date.now(), types };
+      types.catch(() => this.#declared = undefined);
+    }
+    if ((await this.#declared.types).has(type)) return null;
     return `No running fused worker declares instance type ${type}: the job waits until one starts (fused worker --instance-types ${type})`;
   }
 
