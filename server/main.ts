@@ -12,6 +12,7 @@ import { FusedError } from "../client/errors.ts";
 import { UDF_POLICY_HELP, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
 import { BackendUnavailableError } from "./backend_errors.ts";
+import { OPS_OPTIONS, type OpsFlags, opsFlags, opsHelp } from "./ops_flags.ts";
 
 const HELP = `fused serve: the Fused UDF service on this machine
 
@@ -29,6 +30,7 @@ Options:
                       needs --storage, the store every service and worker shares
   --storage URL       fd:// store: s3://BUCKET/PREFIX or a folder (default $FUSED_STORAGE_URL,
                       else the data folder); S3 reads AWS_ENDPOINT_URL, AWS_REGION and the keys
+${opsHelp("service")}
 ${UDF_POLICY_HELP}
   -h, --help          this help`;
 
@@ -48,6 +50,7 @@ export async function main(args: string[]): Promise<number> {
         "cors-origin": { type: "string", multiple: true },
         database: { type: "string" },
         storage: { type: "string" },
+        ...OPS_OPTIONS,
         ...UDF_POLICY_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
@@ -83,9 +86,12 @@ export async function main(args: string[]): Promise<number> {
     return 2;
   }
   const policy = udfPolicy(parsed);
-  if (typeof policy === "string") {
-    console.error(policy);
-    return 2;
+  const ops = opsFlags(parsed, "service");
+  for (const problem of [policy, ops]) {
+    if (typeof problem === "string") {
+      console.error(problem);
+      return 2;
+    }
   }
   let server;
   try {
@@ -99,7 +105,8 @@ export async function main(args: string[]): Promise<number> {
       rateLimitPerMinute: rateLimit,
       databaseUrl: parsed.database,
       storageUrl: parsed.storage,
-      udfPolicy: policy,
+      udfPolicy: policy as Exclude<typeof policy, string>,
+      ...ops as OpsFlags,
     });
   } catch (err) {
     // A busy data folder or port: the message says what to do; a stack trace would not help.

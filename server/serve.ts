@@ -30,6 +30,8 @@ import { type Limiter, RateLimiter, rateLimitKey, SharedRateLimiter } from "./ra
 import { removeStaleTemps } from "../client/atomic_write.ts";
 import { cleanCache } from "../client/cache.ts";
 import { FusedError, ValidationError } from "../client/errors.ts";
+import { DEFAULT_POOLS } from "./ops_flags.ts";
+import { type ListenAddress, Metrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 
 /** Default port, as Fused's `dev` environment (`http://localhost:8783/v1`). */
 export const DEFAULT_PORT = 8783;
@@ -85,6 +87,12 @@ export interface ServeOptions {
    * `<dataDir>/files`).
    */
   storageUrl?: string | null;
+  /** Most registry connections to PostgreSQL (default 5; one more listens for NOTIFY). */
+  dbPoolSize?: number;
+  /** Most job queue (pg-boss) connections to PostgreSQL (default 1; one more listens). */
+  queuePoolSize?: number;
+  /** Serve Prometheus metrics on this address of their own (metrics.ts); off by default. */
+  metricsListen?: ListenAddress;
 }
 
 /** A running service. */
@@ -99,6 +107,8 @@ export interface RunningServer {
   adminToken: string;
   /** The state folder. */
   dataDir: string;
+  /** `http://HOST:PORT/metrics` when `metricsListen` was given. */
+  metricsUrl?: string;
   /** Stops accepting requests, lets running ones finish, closes the registry. */
   close(): Promise<void>;
 }
@@ -170,18 +180,27 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     throw err;
   }
   const addr = await listening;
+  const pools = {
+    registry: options.dbPoolSize ?? DEFAULT_POOLS.service.registry,
+    queue: options.queuePoolSize ?? DEFAULT_POOLS.service.queue,
+  };
   const filesDir = join(dataDir, "files");
   // Users' data and cache folders (`users/<id>/…`), for their realtime runs and batch jobs alike.
   const callersDir = join(dataDir, "udf");
   let registry;
   try {
-    registry = await openRegistry({ databaseUrl, sqlitePath: join(dataDir, "registry.db") });
+    registry = await openRegistry({
+      databaseUrl,
+      sqlitePath: join(dataDir, "registry.db"),
+      poolSize: pools.registry,
+    });
   } catch (err) {
     await server.shutdown();
     await lock.release();
     throw err;
   }
   let jobs: JobService | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     const storage = await openStorage(storageUrl, filesDir);
     await lock.setPort(addr.port);
@@ -191,7 +210,10 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     await cleanCache();
     // On a shared database, jobs go through its queue to `fused worker` processes.
     jobs = registry instanceof PostgresRegistry
-      ? new JobQueue(registry, databaseUrl!, { instanceTypes: options.jobs?.instanceTypes })
+      ? new JobQueue(registry, databaseUrl!, {
+        instanceTypes: options.jobs?.instanceTypes,
+        poolSize: pools.queue,
+      })
       : new JobRunner(registry, { dataDir, filesDir, callersDir }, {
         udfPolicy: options.udfPolicy,
         ...options.jobs,
@@ -256,11 +278,30 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       : shared
       ? new SharedRateLimiter(shared, { perMinute })
       : new RateLimiter({ perMinute });
-    handler = limiter
+    const serve: Deno.ServeHandler<Deno.NetAddr> = limiter
       ? async (request, info) =>
         (await limiter.refuse(rateLimitKey(request))) ?? memo.answer(request) ??
           app.fetch(request, info)
       : (request, info) => memo.answer(request) ?? app.fetch(request, info);
+    handler = serve;
+    if (options.metricsListen) {
+      const queue = jobs instanceof JobQueue ? jobs : undefined;
+      const metrics = new Metrics("service", {
+        jobsByState: registry instanceof PostgresRegistry
+          ? () => (registry as PostgresRegistry).countJobsByStatus()
+          : undefined,
+        queueDepths: queue && (() => queue.queueDepths()),
+        poolSizes: registry instanceof PostgresRegistry ? pools : {},
+      });
+      metricsServer = await serveMetrics(options.metricsListen, metrics);
+      handler = async (request, info) => {
+        const started = performance.now();
+        const response = await serve(request, info);
+        const path = new URL(request.url).pathname;
+        metrics.observeRequest(path, response, (performance.now() - started) / 1000);
+        return response;
+      };
+    }
     if (!isLoopback(hostname)) {
       log(
         `Warning: listening on ${hostname}, so other machines can reach this service; every route except share-token runs still needs an API token`,
@@ -277,9 +318,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       port: addr.port,
       adminToken: admin.credentials.access_token,
       dataDir,
+      metricsUrl: metricsServer?.url,
       close(): Promise<void> {
         closed ??= (async () => {
           await server.shutdown();
+          await metricsServer?.close();
           // Polled runs have no connection waiting; give them a bounded time to finish.
           let timer: ReturnType<typeof setTimeout> | undefined;
           await Promise.race([
@@ -298,6 +341,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     };
   } catch (err) {
     await server.shutdown();
+    await metricsServer?.close();
     await jobs?.close();
     await registry.close();
     await lock.release();

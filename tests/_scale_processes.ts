@@ -126,10 +126,18 @@ export interface Platform {
 }
 
 /** Starts two services on a new database and bucket whose names start with `prefix`. */
-export async function startPlatform(prefix: string): Promise<Platform> {
+export async function startPlatform(
+  prefix: string,
+  extra: { a?: string[]; b?: string[] } = {},
+): Promise<Platform> {
   const database = await createDatabase(prefix);
   const bucket = await createBucket(prefix);
   const env = { ...await s3Env(), FUSED_DATABASE_URL: database };
   const storage = ["--storage", `s3://${bucket}/fused`];
-  return { env, storage, a: await startService(env, storage), b: await startService(env, storage) };
+  return {
+    env,
+    storage,
+    a: await startService(env, [...storage, ...extra.a ?? []]),
+    b: await startService(env, [...storage, ...extra.b ?? []]),
+  };
 }

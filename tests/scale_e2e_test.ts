@@ -7,6 +7,7 @@ import * as api from "../client/api/mod.ts";
 import { udf } from "../client/udf.ts";
 import { createDatabase, freePort, PG_PASSWORD } from "./_postgres.ts";
 import { s3Env } from "./_s3.ts";
+import { parsePrometheus } from "./_prometheus.ts";
 import { spawn, startPlatform, startWorker, stop, waitFor } from "./_scale_processes.ts";
 
 const JOB = `export default async function udf({ n = 0 }: { n?: number }) {
@@ -27,7 +28,10 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const { env, storage, a, b } = await startPlatform("e2e");
+    const metricsPort = freePort();
+    const { env, storage, a, b } = await startPlatform("e2e", {
+      a: ["--metrics-listen", String(metricsPort)],
+    });
     const workers = [await startWorker(env, storage), await startWorker(env, storage)];
     try {
       await t.step("a UDF saved through A runs by its share token through B", async () => {
@@ -146,6 +150,71 @@ Deno.test({
         assert.equal(cancelled.job_status, "Canceled");
         const logs = await api.jobGetLogs(job.job_id, { transport: a.transport });
         assert.equal(logs.at(-1)?.message, "Job cancelled");
+      });
+
+      await t.step(
+        "a worker SIGTERMed mid-job finishes it, in one attempt, then exits",
+        async () => {
+          const live = workers[1];
+          const job = await api.startJob(udf(JOB, { name: "counter" }), {
+            transport: a.transport,
+            parameters: { n: 7 },
+          });
+          await waitFor("the job to begin on the live worker", async () => {
+            const logs = await api.jobGetLogs(job.job_id, { transport: b.transport });
+            return logs.some((l) => l.message === "begin 7") ? true : undefined;
+          });
+          live.child.kill("SIGTERM");
+          const status = await live.child.status;
+          assert.equal(status.code, 0, live.output());
+          const done = await api.jobGetStatus(job.job_id, { transport: a.transport });
+          assert.equal(done.job_status, "Done", live.output());
+          const messages = (await api.jobGetLogs(job.job_id, { transport: a.transport })).map((l) =>
+            l.message
+          );
+          const starts = messages.filter((m) => m.startsWith("Job started on worker"));
+          assert.equal(starts.length, 1, messages.join("\n"));
+          assert.match(starts[0], new RegExp(`:${live.pid} \\(attempt 1,`));
+          assert.ok(messages.includes("end 7"), messages.join("\n"));
+          assert.equal(messages.at(-1), "Job succeeded");
+          assert.match(live.output(), /Received SIGTERM: taking no new jobs/);
+        },
+      );
+
+      await t.step("a job for an instance type no worker declares waits, and says so", async () => {
+        const small = await startWorker(env, storage);
+        workers.push(small);
+        const job = await api.startJob(udf(JOB, { name: "counter" }), {
+          transport: b.transport,
+          instanceType: "medium",
+        });
+        await new Promise((r) => setTimeout(r, 2000));
+        assert.equal(
+          (await api.jobGetStatus(job.job_id, { transport: a.transport })).job_status,
+          "Pending",
+        );
+        const logs = await api.jobGetLogs(job.job_id, { transport: a.transport });
+        assert.ok(
+          logs.some((l) =>
+            l.message.startsWith("No running fused worker declares instance type medium")
+          ),
+          logs.map((l) => l.message).join("\n"),
+        );
+      });
+
+      await t.step("/metrics of a service parses as Prometheus text", async () => {
+        const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+        assert.equal(res.status, 200);
+        const samples = parsePrometheus(await res.text());
+        const jobs = samples.filter((s) => s.name === "fused_jobs");
+        assert.ok(jobs.some((s) => s.labels.state === "succeeded" && s.value >= 1));
+        assert.ok(jobs.some((s) => s.labels.state === "pending" && s.value >= 1));
+        assert.ok(
+          samples.some((s) =>
+            s.name === "fused_queue_jobs" && s.labels.instance_type === "medium" &&
+            s.labels.state === "queued" && s.value >= 1
+          ),
+        );
       });
 
       await t.step(

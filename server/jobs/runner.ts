@@ -115,6 +115,8 @@ export interface JobService {
   submit(job: JobSubmission): Promise<JobRecord>;
   /** Cancels a job; resolves with it once it has stopped (null when there is none). */
   cancel(id: string): Promise<JobRecord | null>;
+  /** Why a pending job cannot start yet, when nothing will start it as things are; else null. */
+  waitingReason(job: JobRecord): Promise<string | null>;
   /** Starts the service's side of job handling. */
   start(): Promise<void>;
   /** Stops it. */
@@ -217,6 +219,11 @@ export class JobRunner implements JobService {
       await active.done;
     }
     return await this.#registry.getJob(id);
+  }
+
+  /** Null: the runner itself starts every pending job once a slot of its type is free. */
+  waitingReason(_job: JobRecord): Promise<string | null> {
+    return Promise.resolve(null);
   }
 
   /** Stops following jobs; their processes go on, and the next service re-attaches them. */

@@ -416,6 +416,8 @@ export interface RegistryLocation {
   databaseUrl?: string | null;
   /** The SQLite file of the embedded default. */
   sqlitePath: string;
+  /** Most connections of the PostgreSQL pool (default 10). */
+  poolSize?: number;
 }
 
 /** Whether a `--database` value is a PostgreSQL URL. */
@@ -438,7 +440,7 @@ export async function openRegistry(location: RegistryLocation): Promise<Registry
       );
     }
     const { PostgresRegistry } = await import("./postgres.ts");
-    return await PostgresRegistry.open(url);
+    return await PostgresRegistry.open(url, { max: location.poolSize });
   }
   const { SqliteRegistry } = await import("./sqlite.ts");
   return new SqliteRegistry(location.sqlitePath);

@@ -115,6 +115,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE UNLOGGED TABLE rate_limits (
      key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL,
      allowed BOOLEAN NOT NULL);`,
+  // Attempts a draining worker handed back: they fence writes but do not count as tries.
+  `ALTER TABLE jobs ADD COLUMN released_attempts INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;`,
 ];
 
 /** What pg-boss runs its SQL through when it joins a transaction (its `IDatabase`). */
@@ -127,8 +130,10 @@ export interface SqlExecutor {
 export interface JobClaim {
   /** The job, now running. */
   job: JobRecord;
-  /** The attempt (1, 2, ...); writes of any other attempt are ignored from now on. */
+  /** The attempt's fence (1, 2, ...); writes of any other attempt are ignored from now on. */
   attempt: number;
+  /** Which try this is (1, 2, ...): attempts handed back by a draining worker do not count. */
+  counted: number;
   /** The worker that ran the attempt before, when this is a retry. */
   previousWorker: string | null;
 }
@@ -847,6 +852,7 @@ export class PostgresRegistry implements Registry {
     return {
       job: toJob(rows[0]),
       attempt: Number(rows[0].attempt),
+      counted: Number(rows[0].attempt) - Number(rows[0].released_attempts),
       previousWorker: text(rows[0].previous),
     };
   }
@@ -861,23 +867,68 @@ export class PostgresRegistry implements Registry {
 
   /**
    * Ends an attempt: results and final status in one statement, only while `attempt` is still the
-   * job's current one and it runs (a stale worker's outcome is dropped). The job, or null.
+   * job's current one and it runs (a stale worker's outcome is dropped), and a NOTIFY of the job's
+   * id on `channel` (a cancel waits for it). The job, or null.
    */
   async finishJobAttempt(
     id: string,
     attempt: number,
-    status: JobStatus,
-    error: string | null,
-    results: JobResultFile[],
+    outcome: { status: JobStatus; error: string | null; results: JobResultFile[]; channel: string },
   ): Promise<JobRecord | null> {
     const time = now();
     const row = await this.#one(
-      `UPDATE jobs SET status = $1, error = $2, results_json = $3, updated_at = $4,
+      `WITH ended AS (UPDATE jobs SET status = $1, error = $2, results_json = $3, updated_at = $4,
          finished_at = $4
-       WHERE id = $5 AND attempt = $6 AND status = 'running' RETURNING *`,
-      [status, error, JSON.stringify(results), time, id, attempt],
+       WHERE id = $5 AND attempt = $6 AND status = 'running' RETURNING *)
+       SELECT ended.*, pg_notify($7, ended.id) FROM ended`,
+      [
+        outcome.status,
+        outcome.error,
+        JSON.stringify(outcome.results),
+        time,
+        id,
+        attempt,
+        outcome.channel,
+      ],
     );
     return row ? toJob(row) : null;
+  }
+
+  /** Up to `limit` finished jobs that finished before `before` (ISO), oldest first. */
+  async listJobsFinishedBefore(before: string, limit: number): Promise<JobRecord[]> {
+    const rows = await this.#all(
+      `SELECT * FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1
+       ORDER BY finished_at LIMIT $2`,
+      [before, limit],
+    );
+    return rows.map(toJob);
+  }
+
+  /** How many jobs there are in each status (the statuses with none left out). */
+  async countJobsByStatus(): Promise<Record<string, number>> {
+    const rows = await this.#all("SELECT status, count(*) AS n FROM jobs GROUP BY status");
+    return Object.fromEntries(rows.map((r) => [String(r.status), Number(r.n)]));
+  }
+
+  /** Deletes a job and its log lines; false when it was not there. */
+  async deleteJob(id: string): Promise<boolean> {
+    return await this.#count("DELETE FROM jobs WHERE id = $1", [id]) > 0;
+  }
+
+  /**
+   * Hands a running attempt back to the queue without counting it as a try (a worker that shuts
+   * down past its drain timeout): the job is pending again. The tries used so far (this one not
+   * among them), or null when the attempt is no longer the job's current one.
+   */
+  async releaseJobAttempt(id: string, attempt: number): Promise<number | null> {
+    const row = await this.#one(
+      `UPDATE jobs SET status = 'pending', released_attempts = released_attempts + 1,
+         updated_at = $3
+       WHERE id = $1 AND attempt = $2 AND status = 'running'
+       RETURNING attempt - released_attempts AS used`,
+      [id, attempt, now()],
+    );
+    return row ? Number(row.used) : null;
   }
 
   /**
@@ -930,13 +981,16 @@ export class PostgresRegistry implements Registry {
 
   /**
    * Calls `onMessage` with the payload of every notification on `channel` (the client listens
-   * again by itself after a reconnect). Resolves once listening; the result stops it.
+   * again by itself after a reconnect), and `onListen` each time listening (re)starts: what was
+   * notified while the connection was lost is not told again. Resolves once listening; the result
+   * stops it.
    */
   async listen(
     channel: string,
     onMessage: (payload: string) => void,
+    onListen?: () => void,
   ): Promise<() => Promise<void>> {
-    const { unlisten } = await this.#guard(() => this.#sql.listen(channel, onMessage));
+    const { unlisten } = await this.#guard(() => this.#sql.listen(channel, onMessage, onListen));
     return unlisten;
   }
 

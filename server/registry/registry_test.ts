@@ -306,12 +306,41 @@ Deno.test("PostgreSQL: a job's later attempt fences off every write of the one b
     assert.equal(second?.attempt, 2);
     assert.equal(second?.previousWorker, "w1");
     await registry.appendJobLogLines(job.id, [{ timestamp: 1, message: "stale" }], undefined, 1);
-    assert.equal(await registry.finishJobAttempt(job.id, 1, "failed", "stale", []), null);
+    const end = { results: [], channel: "ends" };
+    assert.equal(
+      await registry.finishJobAttempt(job.id, 1, { ...end, status: "failed", error: "stale" }),
+      null,
+    );
     await registry.appendJobLogLines(job.id, [{ timestamp: 2, message: "live" }], undefined, 2);
-    const done = await registry.finishJobAttempt(job.id, 2, "succeeded", null, []);
+    const ended: string[] = [];
+    const unlisten = await registry.listen("ends", (id) => ended.push(id));
+    const done = await registry.finishJobAttempt(job.id, 2, {
+      ...end,
+      status: "succeeded",
+      error: null,
+    });
     assert.equal(done?.status, "succeeded");
+    for (let i = 0; i < 100 && ended.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(ended, [job.id], "the end of the live attempt is notified, once");
+    await unlisten();
     assert.deepEqual((await registry.getJobLogs(job.id)).map((l) => l.message), ["live"]);
     assert.equal(await registry.claimJob(job.id, "w3"), null, "a finished job is not claimed");
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("PostgreSQL: an attempt handed back by a draining worker is not counted", async () => {
+  const registry = await PostgresRegistry.open(await createDatabase("registry"));
+  try {
+    const user = await registry.createUser({ email: "a@x.org" });
+    const job = await registry.createJob(user.id, {});
+    const first = await registry.claimJob(job.id, "w1");
+    assert.equal(await registry.releaseJobAttempt(job.id, first!.attempt), 0);
+    assert.equal((await registry.getJob(job.id))?.status, "pending");
+    assert.equal(await registry.releaseJobAttempt(job.id, first!.attempt), null, "only once");
+    const second = await registry.claimJob(job.id, "w2");
+    assert.deepEqual([second?.attempt, second?.counted], [2, 1]);
   } finally {
     await registry.close();
   }

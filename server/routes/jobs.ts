@@ -251,7 +251,8 @@ export function jobRoutes(deps: JobRouteDeps): Hono<AppEnv> {
   });
 
   app.get("/run/by-id/:id", async (c) => {
-    return c.json(runResponseJson(await ownedJob(c.get("user"), c.req.param("id"))));
+    const job = await ownedJob(c.get("user"), c.req.param("id"));
+    return c.json({ ...runResponseJson(job), status_message: await jobs.waitingReason(job) });
   });
 
   app.post("/run/by-id/:id/cancel", async (c) => {
