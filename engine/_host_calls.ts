@@ -20,12 +20,12 @@ import { type CallerContext, LOCAL_POLICY } from "../client/engine_types.ts";
 import type { HostMethod } from "../client/host_channel.ts";
 import type { NestedRunMessage, NestedRunReply } from "../client/udf_host.ts";
 import {
+  downloadCap,
   fetchChecked,
   HostCallRefused,
   isInside,
   type NetworkScope,
   openInside,
-  tooLarge,
   writeCapped,
 } from "./_host_policy.ts";
 import type { UdfSignature } from "./params.ts";
@@ -220,20 +220,22 @@ async function download(args: unknown[], scope: HostCallScope): Promise<HostCall
   await withFileLock(`${path}.lock`, { label: `the download of ${url.href}` }, async () => {
     const there = await Deno.lstat(path).catch(() => undefined);
     if (there?.isFile) return; // downloaded before, by this run or another
+    // What the file may take: the policy's cap, or what is left of the caller's disk quota.
+    const cap = await downloadCap(caller, what);
     const temp = join(folder, `.${crypto.randomUUID()}.part`);
     try {
       if (url.protocol === "file:") {
         const file = await openInside(caller.dataDir, url);
-        if ((await file.stat()).size > policy.maxDownloadBytes) {
+        const { size } = await file.stat();
+        if (size > cap.bytes) {
           file.close();
-          throw tooLarge(what, policy.maxDownloadBytes);
+          throw cap.refuse(size);
         }
-        await writeCapped(file.readable, temp, policy.maxDownloadBytes, what);
+        await writeCapped(file.readable, temp, cap);
       } else if (url.protocol === "fd:") {
         await caller.host.download(url.href, temp, { caller, signal });
-        if ((await Deno.stat(temp)).size > policy.maxDownloadBytes) {
-          throw tooLarge(what, policy.maxDownloadBytes);
-        }
+        const { size } = await Deno.stat(temp);
+        if (size > cap.bytes) throw cap.refuse(size);
       } else {
         const response = await fetchChecked(url, network, { signal });
         if (!response.ok || response.body === null) {
@@ -243,11 +245,12 @@ async function download(args: unknown[], scope: HostCallScope): Promise<HostCall
               .trimEnd(),
           );
         }
-        if (Number(response.headers.get("content-length") ?? 0) > policy.maxDownloadBytes) {
+        const length = Number(response.headers.get("content-length") ?? 0);
+        if (length > cap.bytes) {
           await response.body.cancel();
-          throw tooLarge(what, policy.maxDownloadBytes);
+          throw cap.refuse(length);
         }
-        await writeCapped(response.body, temp, policy.maxDownloadBytes, what);
+        await writeCapped(response.body, temp, cap);
       }
       await Deno.rename(temp, path);
     } catch (error) {
