@@ -199,8 +199,9 @@ export interface QuotaUsage {
   folders: number;
 }
 
-/** Bytes as MiB with the exact count: `1.5 MiB (1572864 bytes)`. */
+/** Bytes as MiB with the exact count (`1.5 MiB (1572864 bytes)`), or bytes alone below 1 MiB. */
 function mib(bytes: number): string {
+  if (bytes < 2 ** 20) return `${bytes} bytes`;
   return `${Math.round((bytes / 2 ** 20) * 10) / 10} MiB (${bytes} bytes)`;
 }
 

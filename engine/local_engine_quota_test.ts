@@ -52,7 +52,7 @@ Deno.test("a UDF under a quota writes files up to it, and is stopped by a larger
     const err = await runtimeError(run(engine, caller, { bytes: 2 * LIMIT, name: "big.bin" }));
     assert.equal(err.exceptionClass, "QuotaExceededError");
     assert.match(err.message, /Writing a file larger than the user's disk quota is refused/);
-    assert.match(err.message, /quota of 1 MiB \(1048576 bytes\); used .*\(1024 bytes\)/);
+    assert.match(err.message, /quota of 1 MiB \(1048576 bytes\); used 1024 bytes/);
     // Nothing past the cap reached the disk.
     assert.ok((await Deno.stat(join(caller.dataDir, "big.bin"))).size <= LIMIT);
     // The next run gets a new process and works.
