@@ -88,6 +88,9 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE jobs ADD COLUMN worker TEXT;
    ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false;`,
+  // Who wrote each fd:// file and its size: a user's share of the store, for their disk quota.
+  `CREATE TABLE fd_files (key TEXT PRIMARY KEY, user_id TEXT NOT NULL, size BIGINT NOT NULL);
+   CREATE INDEX fd_files_user ON fd_files (user_id);`,
 ];
 
 /** A job claimed by a worker: the record and the attempt number that fences its writes. */
@@ -788,6 +791,32 @@ export class PostgresRegistry implements Registry {
   ): Promise<() => Promise<void>> {
     const { unlisten } = await this.#guard(() => this.#sql.listen(channel, onMessage));
     return unlisten;
+  }
+
+  /** {@inheritDoc Registry.recordFile} */
+  async recordFile(key: string, userId: string, size: number): Promise<void> {
+    await this.#count(
+      `INSERT INTO fd_files (key, user_id, size) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET user_id = EXCLUDED.user_id, size = EXCLUDED.size`,
+      [key, userId, size],
+    );
+  }
+
+  /** {@inheritDoc Registry.forgetFiles} */
+  async forgetFiles(key: string): Promise<void> {
+    await this.#count("DELETE FROM fd_files WHERE key = $1 OR starts_with(key, $2)", [
+      key,
+      `${key}/`,
+    ]);
+  }
+
+  /** {@inheritDoc Registry.storedBytes} */
+  async storedBytes(userId: string, except = ""): Promise<number> {
+    const row = await this.#one(
+      "SELECT coalesce(sum(size), 0) AS n FROM fd_files WHERE user_id = $1 AND key <> $2",
+      [userId, except],
+    );
+    return Number(row?.n ?? 0);
   }
 
   /** {@inheritDoc Registry.getOrCreateSetting} */
