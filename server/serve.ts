@@ -20,6 +20,7 @@ import { openStorage } from "./s3_storage.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
+import { UserQuotas } from "./quota.ts";
 import { acquireDataLock } from "./_data_lock.ts";
 import { addServerPath, errorResponse } from "./_http.ts";
 import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
@@ -55,6 +56,11 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** Largest upload in bytes. */
   maxUploadBytes?: number;
+  /**
+   * Bytes each user may hold: their `fd://` files, data and cache folders (default 10 GiB,
+   * `DEFAULT_QUOTA_BYTES` of quota.ts).
+   */
+  quotaBytes?: number;
   /** Public API base for signed URLs, when behind a proxy. */
   publicUrl?: string;
   /** Origins allowed to call authenticated routes from a browser (public routes allow any). */
@@ -169,6 +175,12 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   let jobs: JobService | undefined;
   try {
     const storage = await openStorage(storageUrl, filesDir);
+    const quotas = new UserQuotas({
+      registry,
+      storage,
+      limitBytes: options.quotaBytes,
+      usersRoot: callersDir,
+    });
     await lock.setPort(addr.port);
     // What a killed service left: half-written uploads, temporaries, cache temp files and locks.
     await removeStaleUploads(filesDir);
@@ -179,6 +191,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       ? new JobQueue(registry, databaseUrl!, { instanceTypes: options.jobs?.instanceTypes })
       : new JobRunner(registry, { dataDir, filesDir, callersDir }, {
         udfPolicy: options.udfPolicy,
+        quotas,
         ...options.jobs,
       });
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
@@ -191,6 +204,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         dataDir: callersDir,
         policy: options.udfPolicy,
         registry,
+        quotas,
       });
     }
     const runs = new RunService(runner, {
@@ -209,6 +223,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       signingSecret,
       maxBodyBytes: options.maxBodyBytes,
       maxUploadBytes: options.maxUploadBytes,
+      quotas,
       publicUrl: options.publicUrl,
       corsOrigins: options.corsOrigins,
     });

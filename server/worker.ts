@@ -21,6 +21,7 @@
  */
 import type { CallerPolicy } from "../client/engine_types.ts";
 import {
+  quotaBytes,
   UDF_POLICY_HELP,
   UDF_POLICY_OPTIONS,
   udfPolicy as parsePolicy,
@@ -55,6 +56,7 @@ import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
 import { registryFinder } from "./saved_udfs.ts";
 import { openStorage } from "./s3_storage.ts";
 import type { Storage } from "./storage.ts";
+import { UserQuotas } from "./quota.ts";
 
 /** Options of `startWorker`. */
 export interface WorkerOptions {
@@ -70,6 +72,8 @@ export interface WorkerOptions {
   quiet?: boolean;
   /** What the operator lets users' UDFs reach (the same flags as `fused serve`'s). */
   udfPolicy?: Partial<CallerPolicy>;
+  /** Bytes each user may hold (`--quota-mb`; default 10 GiB): give every process the same. */
+  quotaBytes?: number;
 }
 
 /** A running worker. */
@@ -151,12 +155,20 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     dataDir: join(options.dataDir, "engine"),
     maxWorkers: concurrency,
   });
+  const usersRoot = join(options.dataDir, "udf");
+  const quotas = new UserQuotas({
+    registry,
+    storage,
+    limitBytes: options.quotaBytes,
+    usersRoot,
+  });
   const callerOf = serviceCallers({
     engine: cachingLocalEngine(engine),
-    dataDir: join(options.dataDir, "udf"),
+    dataDir: usersRoot,
     storage,
     find: registryFinder(registry),
     policy: options.udfPolicy,
+    quotas,
   });
   const active = new Map<string, ActiveAttempt>();
   let closing = false;
@@ -226,7 +238,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         const encoded = await encodeForFormats(output.value, DEFAULT_FORMAT);
         const file = `${index}.${encoded.extension}`;
         const key = `jobs/${id}/${file}`;
-        await storage.write(key, ReadableStream.from([encoded.bytes]));
+        await quotas.write(job.ownerId, key, ReadableStream.from([encoded.bytes]), {
+          length: encoded.bytes.byteLength,
+          what: `Writing the result fd://${key}`,
+        });
         results.push({
           name: file,
           key,
@@ -372,6 +387,11 @@ export async function main(args: string[]): Promise<number> {
     console.error(udfPolicy);
     return 2;
   }
+  const quota = quotaBytes(values);
+  if (typeof quota === "string") {
+    console.error(quota);
+    return 2;
+  }
   const dataDir = values["data-dir"] ?? await Deno.makeTempDir({ prefix: "fused-worker-" });
   let worker: RunningWorker;
   try {
@@ -381,6 +401,7 @@ export async function main(args: string[]): Promise<number> {
       dataDir,
       concurrency,
       udfPolicy,
+      quotaBytes: quota,
     });
   } catch (err) {
     console.error(`fused worker: ${(err as Error).message}`);

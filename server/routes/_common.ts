@@ -25,6 +25,7 @@ import {
 } from "../runs.ts";
 import { type Signature, verifySignature } from "../signing.ts";
 import type { Storage } from "../storage.ts";
+import type { UserQuotas } from "../quota.ts";
 
 // The access rules live with the rest of the saved-UDF rules, which UDFs inside runs use too.
 export { canRead, canWrite, udfFromRecord } from "../saved_udfs.ts";
@@ -43,6 +44,8 @@ export interface RouteDeps {
   maxBodyBytes: number;
   /** Largest file upload, in bytes. */
   maxUploadBytes: number;
+  /** Users' disk quotas: every `fd://` write and delete of a route goes through them. */
+  quotas: UserQuotas;
   /** Whole answers to token GETs, served before routing (see _response_memo.ts). */
   memo?: ResponseMemo;
 }
