@@ -7,6 +7,7 @@
  * @module
  */
 import { basename, dirname, join, relative } from "node:path";
+import { byteCap } from "../client/byte_cap.ts";
 import { withFileLock } from "../client/cache.ts";
 import { parseDownloadUrl } from "../client/download.ts";
 import { FusedError, ValidationError } from "../client/errors.ts";
@@ -136,14 +137,7 @@ async function fetchUdfSource(
     await response.body?.cancel();
     throw refusal();
   }
-  let seen = 0;
-  const cap = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > MAX_UDF_SOURCE_BYTES) controller.error(refusal());
-      else controller.enqueue(chunk);
-    },
-  });
+  const cap = byteCap(MAX_UDF_SOURCE_BYTES, refusal);
   const { status, statusText, headers } = response;
   return new Response(response.body?.pipeThrough(cap) ?? null, { status, statusText, headers });
 }

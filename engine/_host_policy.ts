@@ -32,6 +32,7 @@ import type { LookupFunction } from "node:net";
 import { relative, sep } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
+import { byteCap } from "../client/byte_cap.ts";
 import { FusedError, QuotaExceededError } from "../client/errors.ts";
 import { type CallerContext, type CallerPolicy, LOCAL_POLICY } from "../client/engine_types.ts";
 
@@ -312,17 +313,7 @@ export async function writeCapped(
   path: string,
   limit: WriteCap,
 ): Promise<void> {
-  let seen = 0;
-  const cap = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > limit.bytes) {
-        controller.error(limit.refuse(seen));
-        return;
-      }
-      controller.enqueue(chunk);
-    },
-  });
+  const cap = byteCap(limit.bytes, limit.refuse);
   const file = await Deno.open(path, { write: true, createNew: true });
   try {
     await body.pipeThrough(cap).pipeTo(file.writable);

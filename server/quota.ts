@@ -12,6 +12,7 @@
  * @module
  */
 import { join } from "node:path";
+import { byteCap } from "../client/byte_cap.ts";
 import { QuotaExceededError, type QuotaUsage } from "../client/errors.ts";
 import type { CallerQuota } from "../client/engine_types.ts";
 import type { Registry } from "./registry/mod.ts";
@@ -118,19 +119,11 @@ export class UserQuotas {
       await body.cancel().catch(() => {});
       throw new QuotaExceededError(what, this.limitBytes, usage, options.length);
     }
-    let seen = 0;
-    const limit = this.limitBytes;
     const counted = body.pipeThrough(
-      new TransformStream<Uint8Array, Uint8Array>({
-        transform(chunk, controller) {
-          seen += chunk.byteLength;
-          if (seen > left) controller.error(new QuotaExceededError(what, limit, usage, seen));
-          else controller.enqueue(chunk);
-        },
-      }),
+      byteCap(left, (seen) => new QuotaExceededError(what, this.limitBytes, usage, seen)),
     );
     const info = await this.#options.storage.write(key, counted, { maxBytes: options.maxBytes });
-    await this.#options.registry.recordFile(key, userId, info.size ?? seen);
+    await this.#options.registry.recordFile(key, userId, info.size ?? 0);
     return info;
   }
 
