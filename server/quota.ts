@@ -136,7 +136,7 @@ export class UserQuotas {
 
   /**
    * Records a file written straight to the store for `userId` (a batch job's result, written by
-   * its own process), so it counts against their quota.
+   * its own process while no service may run), so it counts against their quota.
    */
   async record(userId: string, key: string): Promise<void> {
     const info = await this.#options.storage.stat(key);

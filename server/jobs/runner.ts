@@ -45,8 +45,9 @@ export interface JobRunnerOptions {
   /** What the operator lets users' UDFs reach, as for the service's own runs. */
   udfPolicy?: Partial<CallerPolicy>;
   /**
-   * Users' disk quotas: a job of a user at their quota does not start, and its result files
-   * count against the quota of its owner.
+   * Users' disk quotas: a job of a user at their quota does not start, its UDFs' `fd://` uploads
+   * are counted (and refused past the quota) as the service's own, and its results count against
+   * its owner's quota once it ends.
    */
   quotas?: UserQuotas;
 }
@@ -298,7 +299,6 @@ export class JobRunner implements JobService {
       steps: config.steps,
       env: config.env ?? {},
       engineDir: join(runDir, "engine"),
-      resultDir,
       resultPrefix: `jobs/${job.id}`,
       filesDir: this.#filesDir,
       exitPath: join(runDir, "exit.json"),
@@ -306,6 +306,12 @@ export class JobRunner implements JobService {
       callersDir: this.#callersDir,
       callsDir: join(runDir, "calls"),
       policy: this.#udfPolicy,
+      ...(this.#quotas && {
+        quota: {
+          limitBytes: this.#quotas.limitBytes,
+          ownerStoredBytes: await this.#registry.storedBytes(job.ownerId),
+        },
+      }),
     };
     try {
       await Deno.mkdir(spec.engineDir, { recursive: true, mode: 0o700 });
@@ -453,10 +459,12 @@ export class JobRunner implements JobService {
         this.#pollMs,
       );
       position = await this.#copyOutput(active.id, output, position, false);
-      // The job's questions for saved UDFs, answered as its owner (see _saved_calls.ts).
+      // The job's questions for saved UDFs, answered as its owner, and its records of the
+      // fd:// files it writes (see _saved_calls.ts).
       await answerSavedCalls(
         join(this.#runDir(active.id), "calls"),
         (call) => findForJob(this.#registry, active.ownerId, call),
+        this.#quotas && this.#registry,
       ).catch((err) =>
         this.#log(active.id, [`The service could not answer the job: ${(err as Error).message}`])
       );
