@@ -21,8 +21,8 @@ import type { FileInfo, Storage } from "./storage.ts";
 /** The quota of a user when the operator sets none: 10 GiB. */
 export const DEFAULT_QUOTA_BYTES = 10 * 1024 ** 3;
 
-/** How long a measurement of a user's folders stands in for a run's check (ms). */
-const FOLDER_MEASURE_MS = 1000;
+/** How long a measurement of what a user holds stands in for a run's check (ms). */
+const MEASURE_MS = 1000;
 
 /** Options of {@linkcode UserQuotas}. */
 export interface UserQuotasOptions {
@@ -66,7 +66,7 @@ export class UserQuotas {
   /** Bytes each user may hold. */
   readonly limitBytes: number;
   readonly #options: UserQuotasOptions;
-  readonly #measured = new Map<string, { bytes: number; at: number }>();
+  readonly #measured = new Map<string, { usage: QuotaUsage; at: number }>();
 
   /** Creates the quotas of a store and its registry. */
   constructor(options: UserQuotasOptions) {
@@ -84,21 +84,25 @@ export class UserQuotas {
 
   /**
    * What a user holds; `except` leaves one `fd://` key out (the file a write replaces), and
-   * `maxAgeMs` lets a measurement of the folders that recent stand (runs check often).
+   * `maxAgeMs` lets a measurement that recent stand (runs check often; writes measure afresh).
    */
   async usage(
     userId: string,
     options: { except?: string; maxAgeMs?: number } = {},
   ): Promise<QuotaUsage> {
-    const store = await this.#options.registry.storedBytes(userId, options.except);
     const known = this.#measured.get(userId);
-    let folders = known?.bytes ?? 0;
-    if (!known || performance.now() - known.at > (options.maxAgeMs ?? 0)) {
-      folders = 0;
-      for (const folder of this.foldersOf(userId)) folders += await folderBytes(folder);
-      this.#measured.set(userId, { bytes: folders, at: performance.now() });
+    if (
+      options.except === undefined && known &&
+      performance.now() - known.at <= (options.maxAgeMs ?? -1)
+    ) {
+      return { ...known.usage };
     }
-    return { store, folders };
+    const store = await this.#options.registry.storedBytes(userId, options.except);
+    let folders = 0;
+    for (const folder of this.foldersOf(userId)) folders += await folderBytes(folder);
+    const usage = { store, folders };
+    if (options.except === undefined) this.#measured.set(userId, { usage, at: performance.now() });
+    return { ...usage };
   }
 
   /**
@@ -124,6 +128,7 @@ export class UserQuotas {
     );
     const info = await this.#options.storage.write(key, counted, { maxBytes: options.maxBytes });
     await this.#options.registry.recordFile(key, userId, info.size ?? 0);
+    this.#measured.clear(); // the writer's usage grew, and a previous owner's may have shrunk
     return info;
   }
 
@@ -131,6 +136,7 @@ export class UserQuotas {
   async delete(key: string, options: { maxDepth?: number | null } = {}): Promise<boolean> {
     const deleted = await this.#options.storage.delete(key, options);
     await this.#options.registry.forgetFiles(key);
+    this.#measured.clear();
     return deleted;
   }
 
@@ -147,10 +153,10 @@ export class UserQuotas {
 
   /**
    * Refuses (QuotaExceededError naming `what`) when the user holds the quota or more; the
-   * folders are measured at most once a second per user.
+   * usage is measured at most once a second per user.
    */
   async check(userId: string, what: string): Promise<void> {
-    const usage = await this.usage(userId, { maxAgeMs: FOLDER_MEASURE_MS });
+    const usage = await this.usage(userId, { maxAgeMs: MEASURE_MS });
     if (usage.store + usage.folders >= this.limitBytes) {
       throw new QuotaExceededError(what, this.limitBytes, usage);
     }
@@ -160,7 +166,7 @@ export class UserQuotas {
   callerQuota(userId: string): CallerQuota {
     return {
       limitBytes: this.limitBytes,
-      usage: () => this.usage(userId, { maxAgeMs: FOLDER_MEASURE_MS }),
+      usage: () => this.usage(userId, { maxAgeMs: MEASURE_MS }),
     };
   }
 }

@@ -90,7 +90,7 @@ const MIGRATIONS: readonly string[] = [
    ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false;`,
   // Who wrote each fd:// file and its size: a user's share of the store, for their disk quota.
   `CREATE TABLE fd_files (key TEXT PRIMARY KEY, user_id TEXT NOT NULL, size BIGINT NOT NULL);
-   CREATE INDEX fd_files_user ON fd_files (user_id);`,
+   CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
 
 /** A job claimed by a worker: the record and the attempt number that fences its writes. */

@@ -80,7 +80,7 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX job_logs_job ON job_logs (job_id, timestamp);`,
   // Who wrote each fd:// file and its size: a user's share of the store, for their disk quota.
   `CREATE TABLE fd_files (key TEXT PRIMARY KEY, user_id TEXT NOT NULL, size INTEGER NOT NULL);
-   CREATE INDEX fd_files_user ON fd_files (user_id);`,
+   CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
 
 type Row = Record<string, SQLInputValue>;
