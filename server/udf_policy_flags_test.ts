@@ -48,7 +48,7 @@ Deno.test("--quota-mb sets each user's disk quota, 10 GiB by default, and a bad 
   assert.equal(quota(["--quota-mb", "512"]), 512 * 1024 ** 2);
   for (const bad of ["0", "-1", "1.5", "ten", ""]) {
     assert.match(
-      String(quota(["--quota-mb", bad])),
+      String(quota([`--quota-mb=${bad}`])),
       /^Invalid --quota-mb ".*": use a whole number/,
     );
   }
