@@ -214,7 +214,7 @@ export interface ServiceCallersOptions extends Omit<SavedUdfCallsOptions, "calle
   policy?: Partial<CallerPolicy>;
   /**
    * The users' disk quotas: their `fd://` writes are recorded and counted, and their runs get
-   * the quota (see `CallerQuota`); without them, nothing is counted (a batch job's process).
+   * the quota (see `CallerQuota`); without them, nothing is counted.
    */
   quotas?: UserQuotas;
 }

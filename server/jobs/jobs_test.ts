@@ -588,6 +588,20 @@ export default async () => await fused.api.upload(new Uint8Array(30 * 1024), "fd
     assert.equal(failed.job_status, "Failed");
     assert.match(failed.error ?? "", /Uploading fd:\/\/from-job\.bin is refused: .*quota of 65536/);
     assert.deepEqual(await api.list("fd://", { transport }), ["fd://jobs/"]);
+    // At the quota, a job does not start.
+    const [result] = await api.list(`fd://jobs/${done.job_id}/`, { transport, details: true });
+    await api.upload(new Uint8Array(64 * 1024 - (result.size ?? 0)), "fd://fill.bin", {
+      transport,
+    });
+    const refused = await api.jobWaitForJob(await api.startJob(big, { transport }), {
+      transport,
+      ...WAIT,
+    });
+    assert.equal(refused.job_status, "Failed");
+    assert.match(
+      refused.error ?? "",
+      /^Batch job .* is refused: .*quota of 65536 bytes; used 65536 bytes/,
+    );
   } finally {
     await server.close();
     await killLeftovers(`${dir}/server`);
