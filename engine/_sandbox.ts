@@ -42,6 +42,11 @@ export interface SandboxLimits {
   memoryMb: number;
   /** Most tasks (threads) in the process, where a pids cgroup can enforce it. */
   maxTasks: number;
+  /**
+   * Largest file the process may write, in bytes (RLIMIT_FSIZE, through `prlimit`): a write past
+   * it stops the process with SIGXFSZ. None: no cap.
+   */
+  maxFileBytes?: number;
 }
 
 /** Deno permissions of one UDF process. */
@@ -79,6 +84,12 @@ export interface SandboxSpec {
    * for this; if this rejects, the process ends before Deno starts.
    */
   filesReady?: Promise<unknown>;
+  /**
+   * A folder of the process's own (its temp folder) that is, inside the namespaces, a tmpfs of
+   * at most `maxBytes` (full: "No space left on device") instead of the host's folder; behind
+   * Deno's flags alone it stays the host's folder, uncapped.
+   */
+  scratch?: { path: string; maxBytes: number };
 }
 
 /** Which wall a UDF process should get besides Deno's flags (see the module doc). */
@@ -307,7 +318,7 @@ function usesNetwork(net: SandboxPermissions["net"]): boolean {
  * them) or, if it cannot be, skipped.
  */
 function namespaceArgs(
-  spec: Pick<SandboxSpec, "cwd" | "denoDir" | "permissions">,
+  spec: Pick<SandboxSpec, "cwd" | "denoDir" | "permissions" | "scratch">,
   denoBinary: string,
 ): string[] {
   const network = usesNetwork(spec.permissions.net);
@@ -316,6 +327,13 @@ function namespaceArgs(
     { path: "/dev", args: ["--dev", "/dev"] },
     { path: "/tmp", args: ["--tmpfs", "/tmp"] },
   ];
+  const scratch = spec.scratch && resolve(spec.cwd, spec.scratch.path);
+  if (scratch) {
+    mounts.push({
+      path: scratch,
+      args: ["--size", String(spec.scratch!.maxBytes), "--tmpfs", scratch],
+    });
+  }
   const access = new Map<string, "ro" | "rw">();
   const read = [dirname(denoBinary), spec.denoDir, ...spec.permissions.read];
   if (network) read.push(...RESOLVER_FILES);
@@ -328,6 +346,7 @@ function namespaceArgs(
   }
   for (const path of read) access.set(resolve(spec.cwd, path), "ro");
   for (const path of spec.permissions.write.map((p) => resolve(spec.cwd, p))) {
+    if (path === scratch) continue;
     try {
       if (!lstatOrNull(path)) Deno.mkdirSync(path, { recursive: true });
       access.set(path, "rw");
@@ -462,15 +481,24 @@ export function spawnSandbox(spec: SandboxSpec): SandboxProcess {
     ];
   }
   let memoryWall = plan.memory ? `cgroup v${plan.memory.version}` : "rlimit";
+  const rlimits: string[] = [];
   if (!plan.memory) {
-    const prlimit = which("prlimit");
-    if (prlimit) {
-      const data = (spec.limits.memoryMb + 600) * 2 ** 20;
-      args = [`--data=${data}:${data}`, "--", command, ...args];
-      command = prlimit;
-    } else {
-      memoryWall = "V8 heap only";
-    }
+    const data = (spec.limits.memoryMb + 600) * 2 ** 20;
+    rlimits.push(`--data=${data}:${data}`);
+  }
+  const fileBytes = spec.limits.maxFileBytes;
+  if (fileBytes !== undefined) rlimits.push(`--fsize=${fileBytes}:${fileBytes}`);
+  const prlimit = rlimits.length > 0 ? which("prlimit") : null;
+  if (!prlimit && fileBytes !== undefined) {
+    throw new Error(
+      "the files of a UDF process cannot be capped at its caller's disk quota: prlimit is not installed (apt-get install util-linux)",
+    );
+  }
+  if (prlimit) {
+    args = [...rlimits, "--", command, ...args];
+    command = prlimit;
+  } else if (!plan.memory) {
+    memoryWall = "V8 heap only";
   }
   const child = new Deno.Command(command, {
     args,

@@ -8,7 +8,7 @@
 import { Hono } from "hono";
 import type { ResponseMemo } from "./_response_memo.ts";
 import { bodyLimit } from "hono/body-limit";
-import { ValidationError } from "../client/errors.ts";
+import { QuotaExceededError, ValidationError } from "../client/errors.ts";
 import { type AppEnv, describeThrown, errorResponse, HttpError } from "./_http.ts";
 import { requireAuth } from "./auth.ts";
 import { Readiness } from "./readiness.ts";
@@ -17,6 +17,7 @@ import { corsMiddleware } from "./cors.ts";
 import type { Registry } from "./registry/mod.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { FileNotFoundError, type Storage, TooLargeError } from "./storage.ts";
+import { UserQuotas } from "./quota.ts";
 import type { RouteDeps } from "./routes/_common.ts";
 import { cacheRoutes } from "./routes/cache.ts";
 import { fileRoutes, signedFileRoutes } from "./routes/files.ts";
@@ -50,6 +51,8 @@ export interface AppOptions {
   maxBodyBytes?: number;
   /** Largest file upload, in bytes (default 2 GiB). */
   maxUploadBytes?: number;
+  /** Users' disk quotas (default: 10 GiB each, counting their `fd://` files only). */
+  quotas?: UserQuotas;
   /** Public API base for signed URLs (`https://host/v1`); default from each request. */
   publicUrl?: string;
   /** Runs batch jobs; without it the job routes are absent (404). */
@@ -82,6 +85,8 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     signingSecret: options.signingSecret,
     maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
     maxUploadBytes: options.maxUploadBytes ?? 2 * 1024 * 1024 * 1024,
+    quotas: options.quotas ??
+      new UserQuotas({ registry: options.registry, storage: options.storage }),
     publicUrl: options.publicUrl,
     memo: options.memo,
     announceCacheClear: options.announceCacheClear,
@@ -144,6 +149,7 @@ export function toErrorResponse(err: unknown): Response {
   if (err instanceof HttpError) return errorResponse(err.status, err.message, err.headers);
   if (err instanceof FileNotFoundError) return errorResponse(404, err.message);
   if (err instanceof TooLargeError) return errorResponse(413, err.message);
+  if (err instanceof QuotaExceededError) return errorResponse(507, err.message);
   if (err instanceof ValidationError) return errorResponse(400, err.message);
   // Hono's own HTTPException (e.g. from middleware) carries a status.
   const status = (err as { status?: unknown })?.status;

@@ -9,7 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { FusedError } from "../client/errors.ts";
-import { UDF_POLICY_HELP, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
+import { quotaBytes, UDF_POLICY_HELP, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
 import { BackendUnavailableError } from "./backend_errors.ts";
 import { OPS_OPTIONS, type OpsFlags, opsFlags, opsHelp } from "./ops_flags.ts";
@@ -93,6 +93,11 @@ export async function main(args: string[]): Promise<number> {
       return 2;
     }
   }
+  const quota = quotaBytes(parsed);
+  if (typeof quota === "string") {
+    console.error(quota);
+    return 2;
+  }
   let server;
   try {
     server = await startServer({
@@ -107,6 +112,7 @@ export async function main(args: string[]): Promise<number> {
       storageUrl: parsed.storage,
       udfPolicy: policy as Exclude<typeof policy, string>,
       ...ops as OpsFlags,
+      quotaBytes: quota,
     });
   } catch (err) {
     // A busy data folder or port: the message says what to do; a stack trace would not help.

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import {
   FusedError,
   NotSupportedError,
+  QuotaExceededError,
   UdfCancelledError,
   UdfRuntimeError,
   UdfTimeoutError,
@@ -258,8 +259,9 @@ export function failureAnswer(err: unknown, udfName: string, timeTakenMs: number
     }),
   });
   if (err instanceof UdfRuntimeError) {
+    // A UDF that let a refusal of its quota through ran out of disk, not into a bug of its own.
     return jsonAnswer(
-      422,
+      err.exceptionClass === "QuotaExceededError" ? 507 : 422,
       err.message,
       meta("runtime_error", err.exceptionClass, err.message, err.lineno, err.logs),
     );
@@ -275,6 +277,9 @@ export function failureAnswer(err: unknown, udfName: string, timeTakenMs: number
   }
   if (err instanceof NotSupportedError) {
     return jsonAnswer(501, err.message, meta("not_supported", err.name, err.message));
+  }
+  if (err instanceof QuotaExceededError) {
+    return jsonAnswer(507, err.message, meta("quota_exceeded", err.name, err.message));
   }
   if (err instanceof UdfCancelledError) {
     return jsonAnswer(503, err.message, meta("cancelled", err.name, err.message));

@@ -22,6 +22,7 @@ import { SharedPolledRuns } from "./polled_runs.ts";
 import { SharedRunCache } from "./shared_run_cache.ts";
 import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
+import { UserQuotas } from "./quota.ts";
 import { acquireDataLock } from "./_data_lock.ts";
 import { Readiness, type ReadinessProbe } from "./readiness.ts";
 import { announceCacheClear, followCacheClears } from "./cache_clears.ts";
@@ -61,6 +62,11 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** Largest upload in bytes. */
   maxUploadBytes?: number;
+  /**
+   * Bytes each user may hold: their `fd://` files, data and cache folders (default 10 GiB,
+   * `DEFAULT_QUOTA_BYTES` of quota.ts).
+   */
+  quotaBytes?: number;
   /** Public API base for signed URLs, when behind a proxy. */
   publicUrl?: string;
   /** Origins allowed to call authenticated routes from a browser (public routes allow any). */
@@ -203,6 +209,12 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   let metricsServer: MetricsServer | undefined;
   try {
     const storage = await openStorage(storageUrl, filesDir);
+    const quotas = new UserQuotas({
+      registry,
+      storage,
+      limitBytes: options.quotaBytes,
+      usersRoot: callersDir,
+    });
     await lock.setPort(addr.port);
     // What a killed service left: half-written uploads, temporaries, cache temp files and locks.
     await removeStaleUploads(filesDir);
@@ -216,6 +228,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       })
       : new JobRunner(registry, { dataDir, filesDir, callersDir }, {
         udfPolicy: options.udfPolicy,
+        quotas,
         ...options.jobs,
       });
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
@@ -228,6 +241,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         dataDir: callersDir,
         policy: options.udfPolicy,
         registry,
+        quotas,
       });
     }
     const runs = new RunService(runner, {
@@ -267,6 +281,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       signingSecret,
       maxBodyBytes: options.maxBodyBytes,
       maxUploadBytes: options.maxUploadBytes,
+      quotas,
       publicUrl: options.publicUrl,
       corsOrigins: options.corsOrigins,
       maxPageBytes: options.maxPageBytes,

@@ -6,6 +6,7 @@
  * @module
  */
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { byteCap } from "../client/byte_cap.ts";
 import { ValidationError } from "../client/errors.ts";
 
 /** What the temporary file of an upload has in its name, between the target name and a tag. */
@@ -429,15 +430,8 @@ export class LocalStorage implements Storage {
     await Deno.mkdir(dirname(path), { recursive: true });
     const tmp = `${path}${TEMP_UPLOAD_MARK}${crypto.randomUUID().slice(0, 8)}`;
     const file = await Deno.open(tmp, { write: true, createNew: true });
-    let written = 0;
     const limit = options.maxBytes ?? Infinity;
-    const counter = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        written += chunk.byteLength;
-        if (written > limit) controller.error(new TooLargeError(limit));
-        else controller.enqueue(chunk);
-      },
-    });
+    const counter = byteCap(limit, () => new TooLargeError(limit));
     try {
       await body.pipeThrough(counter).pipeTo(file.writable);
       await Deno.rename(tmp, path);

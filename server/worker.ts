@@ -26,6 +26,7 @@
  */
 import type { CallerPolicy } from "../client/engine_types.ts";
 import {
+  quotaBytes,
   UDF_POLICY_HELP,
   UDF_POLICY_OPTIONS,
   udfPolicy as parsePolicy,
@@ -73,6 +74,7 @@ import {
 import { type ListenAddress, Metrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 import { startRetention } from "./jobs/retention.ts";
 import type { Storage } from "./storage.ts";
+import { UserQuotas } from "./quota.ts";
 
 /** Options of `startWorker`. */
 export interface WorkerOptions {
@@ -100,6 +102,8 @@ export interface WorkerOptions {
   quiet?: boolean;
   /** What the operator lets users' UDFs reach (the same flags as `fused serve`'s). */
   udfPolicy?: Partial<CallerPolicy>;
+  /** Bytes each user may hold (`--quota-mb`; default 10 GiB): give every process the same. */
+  quotaBytes?: number;
 }
 
 /** A running worker. */
@@ -206,12 +210,20 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     dataDir: join(options.dataDir, "engine"),
     maxWorkers: concurrency * types.length,
   });
+  const usersRoot = join(options.dataDir, "udf");
+  const quotas = new UserQuotas({
+    registry,
+    storage,
+    limitBytes: options.quotaBytes,
+    usersRoot,
+  });
   const callerOf = serviceCallers({
     engine: cachingLocalEngine(engine),
-    dataDir: join(options.dataDir, "udf"),
+    dataDir: usersRoot,
     storage,
     find: registryFinder(registry),
     policy: options.udfPolicy,
+    quotas,
   });
   const metrics = new Metrics("worker", {
     jobsByState: () => registry.countJobsByStatus(),
@@ -303,7 +315,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         const encoded = await encodeForFormats(output.value, DEFAULT_FORMAT);
         const file = `${index}.${encoded.extension}`;
         const key = `jobs/${id}/${file}`;
-        await storage.write(key, ReadableStream.from([encoded.bytes]));
+        await quotas.write(job.ownerId, key, ReadableStream.from([encoded.bytes]), {
+          length: encoded.bytes.byteLength,
+          what: `Writing the result fd://${key}`,
+        });
         results.push({
           name: file,
           key,
@@ -534,6 +549,11 @@ export async function main(args: string[]): Promise<number> {
     );
     return 2;
   }
+  const quota = quotaBytes(values);
+  if (typeof quota === "string") {
+    console.error(quota);
+    return 2;
+  }
   const dataDir = values["data-dir"] ?? await Deno.makeTempDir({ prefix: "fused-worker-" });
   let worker: RunningWorker;
   try {
@@ -547,6 +567,7 @@ export async function main(args: string[]): Promise<number> {
       retentionMs: retentionMs as number | undefined,
       ...ops as OpsFlags,
       udfPolicy: udfPolicy as Partial<CallerPolicy>,
+      quotaBytes: quota,
     });
   } catch (err) {
     console.error(`fused worker: ${(err as Error).message}`);

@@ -45,12 +45,20 @@ interface QueueContext {
 async function withQueue(
   fn: (ctx: QueueContext) => Promise<void>,
   workerOptions: Partial<WorkerOptions> = {},
+  quotaBytes?: number,
 ): Promise<void> {
   for (const [k, v] of Object.entries(await s3Env())) Deno.env.set(k, v);
   const databaseUrl = await createDatabase("queue");
   const storageUrl = `s3://${await createBucket("queue")}/fused`;
   const dataDir = await Deno.makeTempDir();
-  const server = await startServer({ port: 0, dataDir, quiet: true, databaseUrl, storageUrl });
+  const server = await startServer({
+    port: 0,
+    dataDir,
+    quiet: true,
+    databaseUrl,
+    storageUrl,
+    quotaBytes,
+  });
   const workers: RunningWorker[] = [];
   const another = async (options: Partial<WorkerOptions> = {}) => {
     const worker = await startWorker({
@@ -58,6 +66,7 @@ async function withQueue(
       storageUrl,
       dataDir: `${dataDir}/worker${workers.length}`,
       quiet: true,
+      quotaBytes,
       ...options,
     });
     workers.push(worker);
@@ -295,4 +304,52 @@ Deno.test({
       const kept = await api.jobGetStatus(waiting.job_id, { transport });
       assert.equal(kept.job_status, "Pending");
     }, { retentionMs: 2000 }),
+});
+
+Deno.test({
+  name: "a worker's results and uploads count against their owner's quota, shared by every process",
+  ...shared,
+  fn: () =>
+    withQueue(
+      async ({ transport }) => {
+        const big = udf(`export default () => "x".repeat(40 * 1024)`, { name: "big" });
+        const first = await api.jobWaitForJob(await api.startJob(big, { transport }), {
+          transport,
+          ...WAIT,
+        });
+        assert.equal(first.job_status, "Done", first.error ?? "");
+        // The worker recorded the result in PostgreSQL: the service counts it.
+        await assert.rejects(
+          () => api.upload(new Uint8Array(30 * 1024), "fd://more.bin", { transport }),
+          /quota of 65536 bytes; used 4\d{4} bytes \(fd:\/\/ files 4\d{4} bytes/,
+        );
+        const second = await api.jobWaitForJob(await api.startJob(big, { transport }), {
+          transport,
+          ...WAIT,
+        });
+        assert.equal(second.job_status, "Failed");
+        assert.match(
+          second.error ?? "",
+          /Writing the result fd:\/\/jobs\/.*\/0\.\w+ is refused: .*quota of 65536 bytes/,
+        );
+        // Nothing of the refused result is in the bucket.
+        await assert.rejects(
+          () => api.list(`fd://jobs/${second.job_id}/`, { transport }),
+          /No file or folder at fd:\/\/jobs/,
+        );
+        const uploader = udf(
+          `import * as fused from "fused";
+export default async () => await fused.api.upload(new Uint8Array(30 * 1024), "fd://w.bin");`,
+          { name: "uploader" },
+        );
+        const third = await api.jobWaitForJob(await api.startJob(uploader, { transport }), {
+          transport,
+          ...WAIT,
+        });
+        assert.equal(third.job_status, "Failed");
+        assert.match(third.error ?? "", /Uploading fd:\/\/w\.bin is refused: .*quota of 65536/);
+      },
+      {},
+      64 * 1024,
+    ),
 });

@@ -19,7 +19,8 @@
 import type { CallerPolicy } from "../../client/engine_types.ts";
 import { join, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { ValidationError } from "../../client/errors.ts";
+import { QuotaExceededError, ValidationError } from "../../client/errors.ts";
+import type { UserQuotas } from "../quota.ts";
 import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry/mod.ts";
 import type { ChildExit, ChildSpec, ChildStep } from "./_protocol.ts";
 import { parseLogLine } from "./_protocol.ts";
@@ -43,6 +44,12 @@ export interface JobRunnerOptions {
   killGraceMs?: number;
   /** What the operator lets users' UDFs reach, as for the service's own runs. */
   udfPolicy?: Partial<CallerPolicy>;
+  /**
+   * Users' disk quotas: a job of a user at their quota does not start, its UDFs' `fd://` uploads
+   * are counted (and refused past the quota) as the service's own, and its results count against
+   * its owner's quota once it ends.
+   */
+  quotas?: UserQuotas;
 }
 
 /** What a job is asked to do: UDF steps and the environment of its UDFs. */
@@ -134,6 +141,7 @@ export class JobRunner implements JobService {
   readonly #pollMs: number;
   readonly #killGraceMs: number;
   readonly #udfPolicy: Partial<CallerPolicy> | undefined;
+  readonly #quotas: UserQuotas | undefined;
   readonly #active = new Map<string, ActiveJob>();
   readonly #lastTimestamp = new Map<string, number>();
   #scheduling: Promise<void> = Promise.resolve();
@@ -158,6 +166,7 @@ export class JobRunner implements JobService {
     this.#pollMs = options.pollMs ?? 100;
     this.#killGraceMs = options.killGraceMs ?? 3000;
     this.#udfPolicy = options.udfPolicy;
+    this.#quotas = options.quotas;
   }
 
   /** Picks up jobs left running or pending by an earlier service, then starts queued jobs. */
@@ -280,6 +289,13 @@ export class JobRunner implements JobService {
       from: ["pending"],
     });
     if (!running) return; // cancelled meanwhile
+    try {
+      await this.#quotas?.check(job.ownerId, `Batch job ${job.id}`);
+    } catch (err) {
+      if (!(err instanceof QuotaExceededError)) throw err;
+      await this.#finish(job.id, "failed", err.message, true);
+      return;
+    }
     const active = newActive(job, instanceType, limits);
     this.#active.set(job.id, active);
     const runDir = this.#runDir(job.id);
@@ -292,7 +308,6 @@ export class JobRunner implements JobService {
       steps: config.steps,
       env: config.env ?? {},
       engineDir: join(runDir, "engine"),
-      resultDir,
       resultPrefix: `jobs/${job.id}`,
       filesDir: this.#filesDir,
       exitPath: join(runDir, "exit.json"),
@@ -300,6 +315,12 @@ export class JobRunner implements JobService {
       callersDir: this.#callersDir,
       callsDir: join(runDir, "calls"),
       policy: this.#udfPolicy,
+      ...(this.#quotas && {
+        quota: {
+          limitBytes: this.#quotas.limitBytes,
+          ownerStoredBytes: await this.#registry.storedBytes(job.ownerId),
+        },
+      }),
     };
     try {
       await Deno.mkdir(spec.engineDir, { recursive: true, mode: 0o700 });
@@ -447,10 +468,12 @@ export class JobRunner implements JobService {
         this.#pollMs,
       );
       position = await this.#copyOutput(active.id, output, position, false);
-      // The job's questions for saved UDFs, answered as its owner (see _saved_calls.ts).
+      // The job's questions for saved UDFs, answered as its owner, and its records of the
+      // fd:// files it writes (see _saved_calls.ts).
       await answerSavedCalls(
         join(this.#runDir(active.id), "calls"),
         (call) => findForJob(this.#registry, active.ownerId, call),
+        this.#quotas && this.#registry,
       ).catch((err) =>
         this.#log(active.id, [`The service could not answer the job: ${(err as Error).message}`])
       );
@@ -542,7 +565,13 @@ export class JobRunner implements JobService {
     } catch {
       exit = null;
     }
-    if (exit) await this.#registry.setJobResults(id, exit.results ?? []);
+    if (exit) {
+      await this.#registry.setJobResults(id, exit.results ?? []);
+      // The job's process wrote its results to the store itself: they are its owner's bytes.
+      for (const result of exit.results ?? []) {
+        await this.#quotas?.record(active.ownerId, result.key);
+      }
+    }
     // A job that ended while no service watched it ended when it last wrote, not now: its
     // exec_time must not include the service's downtime.
     const at = active.endedUnwatched ? await this.#endTime(id) : undefined;

@@ -390,6 +390,18 @@ export interface Registry {
   ping(): Promise<void>;
   /** Sets a named server setting, replacing its value. */
   putSetting(key: string, value: string): Promise<void>;
+  /**
+   * Records that `userId` wrote the `fd://` file `key` of `size` bytes: its bytes count against
+   * that user's disk quota from now on (an overwrite by another user moves them to that user).
+   */
+  recordFile(key: string, userId: string, size: number): Promise<void>;
+  /** Forgets the `fd://` file `key` and every file under `key/` (they were deleted). */
+  forgetFiles(key: string): Promise<void>;
+  /**
+   * Bytes of the `fd://` files `userId` wrote last (their share of the store), leaving out the
+   * file `except` (the one a write is about to replace).
+   */
+  storedBytes(userId: string, except?: string): Promise<number>;
   /** A named server setting (e.g. the URL-signing secret), created with `create()` when missing. */
   getOrCreateSetting(key: string, create: () => string): Promise<string>;
   /**

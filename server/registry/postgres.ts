@@ -118,6 +118,9 @@ const MIGRATIONS: readonly string[] = [
   // Attempts a draining worker handed back: they fence writes but do not count as tries.
   `ALTER TABLE jobs ADD COLUMN released_attempts INTEGER NOT NULL DEFAULT 0;
    CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;`,
+  // Who wrote each fd:// file and its size: a user's share of the store, for their disk quota.
+  `CREATE TABLE fd_files (key TEXT PRIMARY KEY, user_id TEXT NOT NULL, size BIGINT NOT NULL);
+   CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
 
 /** What pg-boss runs its SQL through when it joins a transaction (its `IDatabase`). */
@@ -1000,6 +1003,32 @@ export class PostgresRegistry implements Registry {
       "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
       [key, value],
     );
+  }
+
+  /** {@inheritDoc Registry.recordFile} */
+  async recordFile(key: string, userId: string, size: number): Promise<void> {
+    await this.#count(
+      `INSERT INTO fd_files (key, user_id, size) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET user_id = EXCLUDED.user_id, size = EXCLUDED.size`,
+      [key, userId, size],
+    );
+  }
+
+  /** {@inheritDoc Registry.forgetFiles} */
+  async forgetFiles(key: string): Promise<void> {
+    await this.#count("DELETE FROM fd_files WHERE key = $1 OR starts_with(key, $2)", [
+      key,
+      `${key}/`,
+    ]);
+  }
+
+  /** {@inheritDoc Registry.storedBytes} */
+  async storedBytes(userId: string, except = ""): Promise<number> {
+    const row = await this.#one(
+      "SELECT coalesce(sum(size), 0) AS n FROM fd_files WHERE user_id = $1 AND key <> $2",
+      [userId, except],
+    );
+    return Number(row?.n ?? 0);
   }
 
   /** {@inheritDoc Registry.getOrCreateSetting} */

@@ -269,6 +269,26 @@ for (const backend of BACKENDS) {
     assert.equal(await r.deletePage(user.id, "main"), null);
     assert.equal(await r.getPage(user.id, "main"), null);
   });
+
+  test("fd:// files count for the user who wrote them last, and a delete frees a folder's files", async (r) => {
+    await r.recordFile("a/1.bin", "u1", 100);
+    await r.recordFile("a/2.bin", "u1", 50);
+    await r.recordFile("a2.bin", "u1", 7);
+    await r.recordFile("b.bin", "u2", 5);
+    assert.equal(await r.storedBytes("u1"), 157);
+    assert.equal(await r.storedBytes("u1", "a/1.bin"), 57);
+    // An overwrite by another user moves the bytes to them.
+    await r.recordFile("a/2.bin", "u2", 60);
+    assert.equal(await r.storedBytes("u1"), 107);
+    assert.equal(await r.storedBytes("u2"), 65);
+    // Deleting the folder "a" frees a/*, not the file "a2.bin" beside it.
+    await r.forgetFiles("a");
+    assert.equal(await r.storedBytes("u1"), 7);
+    assert.equal(await r.storedBytes("u2"), 5);
+    await r.forgetFiles("b.bin");
+    assert.equal(await r.storedBytes("u2"), 0);
+    assert.equal(await r.storedBytes("nobody"), 0);
+  });
 }
 
 Deno.test("PostgreSQL: lines written by two writers get strictly increasing times", async () => {

@@ -99,6 +99,9 @@ const MIGRATIONS: readonly string[] = [
    CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key);
    ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
    ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;`,
+  // Who wrote each fd:// file and its size: a user's share of the store, for their disk quota.
+  `CREATE TABLE fd_files (key TEXT PRIMARY KEY, user_id TEXT NOT NULL, size INTEGER NOT NULL);
+   CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -704,6 +707,40 @@ export class SqliteRegistry implements Registry {
       value,
     );
     return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.recordFile} */
+  recordFile(key: string, userId: string, size: number): Promise<void> {
+    this.#run(
+      `INSERT INTO fd_files (key, user_id, size) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET user_id = excluded.user_id, size = excluded.size`,
+      key,
+      userId,
+      size,
+    );
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.forgetFiles} */
+  forgetFiles(key: string): Promise<void> {
+    const prefix = `${key}/`;
+    this.#run(
+      "DELETE FROM fd_files WHERE key = ? OR substr(key, 1, ?) = ?",
+      key,
+      prefix.length,
+      prefix,
+    );
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.storedBytes} */
+  storedBytes(userId: string, except = ""): Promise<number> {
+    const row = this.#get(
+      "SELECT coalesce(sum(size), 0) AS n FROM fd_files WHERE user_id = ? AND key <> ?",
+      userId,
+      except,
+    );
+    return Promise.resolve(Number(row?.n ?? 0));
   }
 
   /** {@inheritDoc Registry.getOrCreateSetting} */

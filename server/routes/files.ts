@@ -108,7 +108,11 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
       );
     }
     const body = c.req.raw.body ?? new Blob([]).stream();
-    const info = await storage.write(fileKey, body, { maxBytes: deps.maxUploadBytes });
+    const info = await deps.quotas.write(c.get("user").id, fileKey, body, {
+      length: c.req.header("content-length") === undefined ? undefined : length,
+      maxBytes: deps.maxUploadBytes,
+      what: `Uploading fd://${fileKey}`,
+    });
     return c.json(fileDetails(info), 201);
   }
   app.post("/files/upload", upload);
@@ -117,7 +121,7 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
   app.delete("/files/delete", async (c) => {
     const q = readQuery(c, DeleteQuery);
     const maxDepth = parseDepth(q.max_depth ?? q.max_deletion_depth);
-    return c.json(await storage.delete(key(q.path), { maxDepth }));
+    return c.json(await deps.quotas.delete(key(q.path), { maxDepth }));
   });
 
   app.get("/files/sign", async (c) => {
