@@ -364,8 +364,16 @@ export class RunService {
       version = spec.udf.version; // a sha256 of the code: computed once per Udf object
       this.#versions.set(spec.udf, version);
     }
-    // A plain string key (no hash): the Map hashes it, and this runs on every cached answer.
-    return canonicalJson([version, spec.parameters, spec.tile ?? null, spec.format]);
+    // A plain string key (no hash): the Map hashes it, and this runs on every cached answer. The
+    // caller is part of it: the same code can read its caller's own folders, so one user's
+    // answer is never another's (a share token's callers all act as its owner, and share).
+    return canonicalJson([
+      version,
+      spec.callerId ?? null,
+      spec.parameters,
+      spec.tile ?? null,
+      spec.format,
+    ]);
   }
 
   #cached(key: string, maxAge: number): RunAnswer | undefined {

@@ -59,3 +59,29 @@ Deno.test("an entry older than the run's cache age is not used", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("one user's cached answer is never another's, on one service or across them", async () => {
+  const dir = await Deno.makeTempDir();
+  // The same code answers per caller, as a UDF reading its caller's own folder would.
+  const runner: UdfRunner = (_udf, options) =>
+    Promise.resolve({
+      data: `secret of ${options.callerId}`,
+      logs: { stdout: "", stderr: "" },
+      timeTakenMs: 1,
+    } as RunResponse);
+  const store = new LocalStorage(dir);
+  const service = () =>
+    new RunService(runner, { runTimeoutMs: 10_000, sharedCache: new SharedRunCache(store) });
+  const text = (a: { body: Uint8Array }) => new TextDecoder().decode(a.body);
+  try {
+    const [a, b] = [service(), service()];
+    assert.match(text(await a.execute({ ...SPEC, callerId: "alice" })), /secret of alice/);
+    assert.match(text(await a.execute({ ...SPEC, callerId: "bob" })), /secret of bob/);
+    assert.match(text(await b.execute({ ...SPEC, callerId: "mallory" })), /secret of mallory/);
+    const again = await b.execute({ ...SPEC, callerId: "alice" });
+    assert.equal(again.headers["x-fused-cached"], "true");
+    assert.match(text(again), /secret of alice/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
