@@ -13,7 +13,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { decode } from "fast-png";
 import { hasChromium } from "../display/browser.ts";
 import {
   cellIndex,
@@ -27,55 +26,13 @@ import {
   saveNotebook,
   startNotebook6,
 } from "./_notebook6.ts";
+import { ARTIFACTS, mapIds as mapsIn, mapState, pixels } from "./_map_checks.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const NAME = "quickstart.ipynb";
-const ARTIFACTS = join(ROOT, "tests", "artifacts");
 
-/** The map outputs on the page: their ids, in page order. */
-async function mapIds(page: Page): Promise<string[]> {
-  return await page.evaluate(() =>
-    // deno-lint-ignore no-explicit-any
-    Array.from((globalThis as any).document.querySelectorAll(".output_area .fused-map"))
-      // deno-lint-ignore no-explicit-any
-      .map((e: any) => e.id)
-  );
-}
-
-/** Waits for a map to be idle (or failed) and returns its state. */
-async function mapState(page: Page, id: string) {
-  await page.waitForFunction(
-    (mapId: string) => {
-      // deno-lint-ignore no-explicit-any
-      const s = (globalThis as any).__fusedMaps?.[mapId];
-      return s && (s.loaded || s.error);
-    },
-    id,
-    { timeout: 120_000, polling: 250 },
-  );
-  return await page.evaluate((mapId: string) => {
-    // deno-lint-ignore no-explicit-any
-    const s = (globalThis as any).__fusedMaps[mapId];
-    return { loaded: s.loaded as boolean, error: s.error as string | null, tile: s.tileError };
-  }, id);
-}
-
-/** Distinct colours and mid-grey pixels of an element's screenshot. */
-async function pixels(page: Page, selector: string, file: string) {
-  const element = page.locator(selector).first();
-  await element.scrollIntoViewIfNeeded();
-  const png = new Uint8Array(await element.screenshot({ path: join(ARTIFACTS, file) }));
-  const img = decode(png);
-  const d = img.data as Uint8Array, ch = img.channels;
-  const colours = new Set<number>();
-  let grey = 0;
-  for (let i = 0; i < img.width * img.height; i++) {
-    const r = d[i * ch], g = d[i * ch + 1], b = d[i * ch + 2];
-    colours.add((r << 16) | (g << 8) | b);
-    if (r === g && g === b && r > 20 && r < 235) grey++;
-  }
-  return { colours: colours.size, grey };
-}
+/** The map outputs of the notebook, in page order. */
+const mapIds = (page: Page) => mapsIn(page, ".output_area");
 
 /** Asserts every map on the page is drawn by MapLibre, with a non-blank canvas. */
 async function everyMapDraws(page: Page, label: string, expected: number): Promise<string[]> {
