@@ -25,13 +25,15 @@
  */
 import { join } from "node:path";
 import * as esbuild from "esbuild";
-import type { Browser, Page } from "playwright-core";
+import assert from "node:assert/strict";
+import type { Browser, ElementHandle, Page } from "playwright-core";
 import {
   launchBrowser,
   type Notebook6Options,
   type Notebook6Server,
   startNotebook6,
 } from "./_notebook6.ts";
+import { mapState, pixels } from "./_map_checks.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const ROOT = join(HERE, "..");
@@ -372,5 +374,71 @@ export async function labCellIndex(page: Page, text: string): Promise<number> {
         c.type === "code" && c.source.includes(t)
       ),
     text,
+  );
+}
+
+/** Indices of the cells whose saved outputs hold a fused map. */
+export async function mapCells(page: Page): Promise<number[]> {
+  const cells = await page.evaluate(() => (globalThis as LabGlobals).labPage!.cells());
+  return cells.flatMap((c, i) =>
+    c.outputs.some((o) => JSON.stringify(o.metadata ?? {}).includes('"fused:map"')) ? [i] : []
+  );
+}
+
+/** Cell `index`, scrolled into view (the notebook is windowed), as an element handle. */
+export async function cellElement(page: Page, index: number): Promise<ElementHandle> {
+  await page.evaluate((i: number) => (globalThis as LabGlobals).labPage!.scrollTo(i), index);
+  const handle = await page.evaluateHandle(
+    (i: number) => (globalThis as LabGlobals).labPage!.cellNode(i),
+    index,
+  );
+  const element = handle.asElement();
+  if (!element) throw new Error(`cell ${index} has no DOM node`);
+  return element;
+}
+
+/** Asserts every map cell shows a map that MapLibre drew, with a non-blank canvas. */
+export async function everyMapDraws(
+  page: Page,
+  label: string,
+  expected: number,
+): Promise<string[]> {
+  const cells = await mapCells(page);
+  assert.equal(cells.length, expected, `${label}: map cells`);
+  const ids: string[] = [];
+  for (const [k, index] of cells.entries()) {
+    const cell = await cellElement(page, index);
+    const map = await cell.waitForSelector(".jp-OutputArea .fused-map", { timeout: 60_000 });
+    const id = await map.getAttribute("id");
+    assert.ok(id, `${label}: map ${k} has no id`);
+    const state = await mapState(page, id);
+    assert.equal(state.error, null, `${label}: map ${k} failed: ${state.error}`);
+    assert.equal(state.loaded, true, `${label}: map ${k} did not load`);
+    const shot = await pixels(page, `#${id} .fused-map-canvas canvas`, `lab_${label}_${k}.png`);
+    assert.ok(shot.colours > 16, `${label}: the canvas of map ${k} looks blank`);
+    ids.push(id);
+  }
+  return ids;
+}
+
+/** Text of the rendered outputs of cell `index`. */
+export async function outputText(page: Page, index: number): Promise<string> {
+  const cell = await cellElement(page, index);
+  return await cell.$eval(
+    ".jp-OutputArea",
+    (e) => (e as unknown as { innerText: string }).innerText,
+  );
+}
+
+/** The static images (`img` in sanitized HTML) in the outputs of cell `index`. */
+export async function staticImages(page: Page, index: number) {
+  const cell = await cellElement(page, index);
+  return await cell.$$eval(
+    ".jp-RenderedHTML img",
+    (imgs) =>
+      imgs.map((i) => {
+        const img = i as unknown as { naturalWidth: number; alt: string; complete: boolean };
+        return { w: img.naturalWidth, alt: img.alt };
+      }),
   );
 }
