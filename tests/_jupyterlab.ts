@@ -33,7 +33,7 @@ import {
   type Notebook6Server,
   startNotebook6,
 } from "./_notebook6.ts";
-import { mapState, pixels } from "./_map_checks.ts";
+import { assertMapDrawn } from "./_map_checks.ts";
 
 const HERE = new URL(".", import.meta.url).pathname;
 const ROOT = join(HERE, "..");
@@ -60,13 +60,16 @@ async function sha256(parts: string[]): Promise<string> {
 
 /**
  * The folder holding the bundled page (`lab.js`, `lab.css`), built with esbuild on first use and
- * kept under the temp folder, keyed by `deno.lock` and the page's source; a build goes to a new
- * folder renamed into place, so a half-written bundle is never used.
+ * kept under the temp folder, keyed by `deno.lock`, the page's source and this file (the build
+ * options); a build goes to a new folder renamed into place, so a half-written bundle is never
+ * used.
  */
 export async function labBundle(): Promise<string> {
   const key = await sha256([
     await Deno.readTextFile(join(ROOT, "deno.lock")),
     await Deno.readTextFile(PAGE_SOURCE),
+    // This file holds the build options.
+    await Deno.readTextFile(new URL(import.meta.url).pathname),
   ]);
   const tmp = Deno.env.get("TMPDIR") ?? "/tmp";
   const dir = join(tmp, `fused-jupyterlab-page-${key}`);
@@ -411,11 +414,7 @@ export async function everyMapDraws(
     const map = await cell.waitForSelector(".jp-OutputArea .fused-map", { timeout: 60_000 });
     const id = await map.getAttribute("id");
     assert.ok(id, `${label}: map ${k} has no id`);
-    const state = await mapState(page, id);
-    assert.equal(state.error, null, `${label}: map ${k} failed: ${state.error}`);
-    assert.equal(state.loaded, true, `${label}: map ${k} did not load`);
-    const shot = await pixels(page, `#${id} .fused-map-canvas canvas`, `lab_${label}_${k}.png`);
-    assert.ok(shot.colours > 16, `${label}: the canvas of map ${k} looks blank`);
+    await assertMapDrawn(page, id, `${label}: map ${k}`, `lab_${label}_${k}.png`);
     ids.push(id);
   }
   return ids;

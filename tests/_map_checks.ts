@@ -5,6 +5,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
 import { decode } from "fast-png";
@@ -61,4 +62,21 @@ export async function pixels(page: Page, selector: string, file: string) {
     if (r === g && g === b && r > 20 && r < 235) grey++;
   }
   return { colours: colours.size, grey };
+}
+
+/**
+ * Asserts the map `id` loaded without an error and its canvas is not blank; `what` names it in
+ * messages and the screenshot is saved as `file`.
+ */
+export async function assertMapDrawn(
+  page: Page,
+  id: string,
+  what: string,
+  file: string,
+): Promise<void> {
+  const state = await mapState(page, id);
+  assert.equal(state.error, null, `${what} failed: ${state.error}`);
+  assert.equal(state.loaded, true, `${what} did not load`);
+  const shot = await pixels(page, `#${id} .fused-map-canvas canvas`, file);
+  assert.ok(shot.colours > 16, `the canvas of ${what} looks blank`);
 }

@@ -25,7 +25,8 @@
 import "@jupyterlab/theme-light-extension/style/variables.css";
 import "@jupyterlab/notebook/style/index.js";
 import "@jupyter-widgets/controls/css/widgets-base.css";
-import { ServerConnection, ServiceManager } from "@jupyterlab/services";
+import { ServiceManager } from "@jupyterlab/services";
+import { pageServerSettings } from "./_page_settings.ts";
 import { Context } from "@jupyterlab/docregistry";
 import {
   type INotebookModel,
@@ -90,13 +91,7 @@ async function start(): Promise<void> {
   const params = new URLSearchParams(location.hash.slice(1));
   const path = params.get("path");
   if (!path) throw new Error("the page needs #path=NOTEBOOK.ipynb");
-  const serverSettings = ServerConnection.makeSettings({
-    baseUrl: `${location.origin}/`,
-    wsUrl: `ws://${location.host}/`,
-    token: params.get("token") ?? "",
-    // Notebook 6 takes a websocket's token from its URL only.
-    appendToken: true,
-  });
+  const serverSettings = pageServerSettings(params);
   const manager = new ServiceManager({ serverSettings });
   await manager.ready;
   const { languages, editorFactory, mimeTypeService } = editorServices();

@@ -11,6 +11,7 @@ import { hasChromium } from "../display/browser.ts";
 import {
   appendAndRun,
   appendCell,
+  KNOWN_MISSING_ENDPOINTS,
   KNOWN_SERVER_PAIRING,
   type LabGlobals,
   labTrusted,
@@ -117,6 +118,7 @@ Deno.test({
       await t.step("nothing left 127.0.0.1 and the page logged no error of ours", () => {
         assert.deepEqual(tab.blocked, []);
         assert.deepEqual(tab.errors.filter((e) => !KNOWN_SERVER_PAIRING.test(e)), []);
+        assert.deepEqual(tab.failed.filter((f) => !KNOWN_MISSING_ENDPOINTS.test(f)), []);
       });
     } finally {
       await lab.close();

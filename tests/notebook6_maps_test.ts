@@ -26,7 +26,7 @@ import {
   saveNotebook,
   startNotebook6,
 } from "./_notebook6.ts";
-import { ARTIFACTS, mapIds as mapsIn, mapState, pixels } from "./_map_checks.ts";
+import { ARTIFACTS, assertMapDrawn, mapIds as mapsIn, mapState, pixels } from "./_map_checks.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const NAME = "quickstart.ipynb";
@@ -39,11 +39,7 @@ async function everyMapDraws(page: Page, label: string, expected: number): Promi
   const ids = await mapIds(page);
   assert.equal(ids.length, expected, `${label}: map outputs on the page`);
   for (const [i, id] of ids.entries()) {
-    const state = await mapState(page, id);
-    assert.equal(state.error, null, `${label}: map ${i} failed: ${state.error}`);
-    assert.equal(state.loaded, true, `${label}: map ${i} did not load`);
-    const shot = await pixels(page, `#${id} .fused-map-canvas canvas`, `nb6_${label}_${i}.png`);
-    assert.ok(shot.colours > 16, `${label}: the canvas of map ${i} looks blank`);
+    await assertMapDrawn(page, id, `${label}: map ${i}`, `nb6_${label}_${i}.png`);
   }
   return ids;
 }
@@ -148,7 +144,7 @@ Deno.test({
         },
       );
 
-      await t.step("reloaded untrusted, every map shows its static image", async () => {
+      await t.step("reloaded untrusted, every map and the chart show static images", async () => {
         await saveNotebook(page);
         await nb.untrust(NAME);
         await reloadNotebook(page);
@@ -157,7 +153,7 @@ Deno.test({
           Array.from(
             // deno-lint-ignore no-explicit-any
             (globalThis as any).document.querySelectorAll(
-              ".output_html img[src^='data:image/png']",
+              ".output_html img[src^='data:image/']",
             ),
             // deno-lint-ignore no-explicit-any
             (img: any) => ({ w: img.naturalWidth, h: img.naturalHeight, alt: img.alt }),
@@ -166,6 +162,10 @@ Deno.test({
         const mapImages = images.filter((i) => i.alt.startsWith("Map: "));
         assert.equal(mapImages.length, maps, JSON.stringify(images));
         for (const img of mapImages) assert.ok(img.w === 800 && img.h > 0, JSON.stringify(img));
+        // The chart's static SVG survives the sanitizer as an image too.
+        const charts = images.filter((i) => i.alt.startsWith("Vega-Lite chart"));
+        assert.equal(charts.length, 1, JSON.stringify(images));
+        assert.ok(charts[0].w > 100, JSON.stringify(charts[0]));
         // Untrusted: no map script ran.
         // deno-lint-ignore no-explicit-any
         assert.equal(await page.evaluate(() => (globalThis as any).__fusedMapAssets), undefined);
