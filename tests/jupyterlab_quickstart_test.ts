@@ -59,8 +59,17 @@ Deno.test({
       assert.ok(Math.min(stopCell, chartCell, tableCell, errorCell) > 0);
       assert.equal(await labTrusted(page), false, "a notebook nobody signed opens untrusted");
       let maps = 0;
+      // Each step also fails on a console error of its own (not the server pairing's).
+      let seen = 0;
+      const step = (name: string, fn: () => Promise<void>) =>
+        t.step(name, async () => {
+          await fn();
+          const fresh = tab!.errors.slice(seen).filter((e) => !KNOWN_SERVER_PAIRING.test(e));
+          seen = tab!.errors.length;
+          assert.deepEqual(fresh, [], "the page logged errors during this step");
+        });
 
-      await t.step("Run All executes every cell without an error", async () => {
+      await step("Run All executes every cell without an error", async () => {
         const all = Array.from({ length: stopCell }, (_, i) => i);
         const run = await runCells(page, all, 400_000);
         assert.deepEqual(run.errors, [], lab.server.log().slice(-3000));
@@ -72,11 +81,11 @@ Deno.test({
         console.log(`Run All: ${(run.ms / 1000).toFixed(1)} s`);
       });
 
-      await t.step("every map canvas is drawn", async () => {
+      await step("every map canvas is drawn", async () => {
         maps = (await everyMapDraws(page, "run", 4)).length;
       });
 
-      await t.step("the tile-layer map draws tiles from the kernel's service", async () => {
+      await step("the tile-layer map draws tiles from the kernel's service", async () => {
         const tileCell = await labCellIndex(page, "%%fused wave_tiles --map");
         const cell = await cellElement(page, tileCell);
         const id = (await cell.$eval(".fused-map", (e) => e.id))!;
@@ -93,7 +102,7 @@ Deno.test({
         assert.ok(shot.grey > 5000, `only ${shot.grey} tile (grey) pixels`);
       });
 
-      await t.step("the chart, the table, the rasters and the UDF error are shown", async () => {
+      await step("the chart, the table, the rasters and the UDF error are shown", async () => {
         const chart = await cellElement(page, chartCell);
         await chart.waitForSelector(
           ".fused-chart[data-rendered='true'] canvas, " +
@@ -112,7 +121,7 @@ Deno.test({
         assert.match(await outputText(page, errorCell), /line 2: if \(n < 0\) throw/);
       });
 
-      await t.step("cells nobody prepared: a GeoJSON map, a chart of rows, an error", async () => {
+      await step("cells nobody prepared: a GeoJSON map, a chart of rows, an error", async () => {
         const geo = await appendAndRun(
           page,
           `fused.map({ type: "FeatureCollection", features: [
@@ -140,7 +149,7 @@ Deno.test({
         assert.match(await outputText(page, n), /line 2: if \(n < 0\)[^]*RangeError: n must be 0/);
       });
 
-      await t.step("saved and reloaded trusted, every map and chart draws again", async () => {
+      await step("saved and reloaded trusted, every map and chart draws again", async () => {
         await saveLab(page);
         await reloadLab(page);
         assert.equal(await labTrusted(page), true, "JupyterLab's save signed the notebook");
@@ -149,7 +158,7 @@ Deno.test({
         await chart.waitForSelector(".fused-chart[data-rendered='true']");
       });
 
-      await t.step("reloaded untrusted, maps and charts show their static images", async () => {
+      await step("reloaded untrusted, maps and charts show their static images", async () => {
         await lab.server.untrust(NAME);
         await reloadLab(page);
         assert.equal(await labTrusted(page), false);
