@@ -8,6 +8,8 @@
  *    `.ipynb` size. Targets: 1 M ≤ 5 s and ≤ 12 MB; 10 M ≤ 10 s.
  * 2. The same notebook exported with `jupyter nbconvert --to html`: HTML size and navigation →
  *    idle of the 1 M map.
+ * 2b. The 1,000 and 1,000,000-point maps in JupyterLab's own components (tests/_jupyterlab.ts),
+ *    measured the same way, and the `.ipynb` JupyterLab saves.
  * 3. Building the MIME bundle of a 10,000,000-row table divided by a 10-row one. Target ≤ 2.
  *
  * Run: `deno run -A --unstable-worker-options bench/display_bench.ts`
@@ -18,6 +20,7 @@
 import * as arrow from "apache-arrow";
 import { join } from "node:path";
 import { toMimeBundle } from "../display/mod.ts";
+import type { Page } from "playwright-core";
 import { hasChromium, waitForMap, withPage } from "../display/browser.ts";
 // The Notebook 6 harness of the end-to-end tests: the bench drives the same frontend.
 import {
@@ -30,6 +33,12 @@ import {
 } from "../tests/_notebook6.ts";
 import { PYTHON } from "../tests/_jupyter.ts";
 import { notebookJson } from "../tests/_helpers.ts";
+import {
+  type LabGlobals,
+  runCells as runLabCells,
+  saveLab,
+  startJupyterLab,
+} from "../tests/_jupyterlab.ts";
 
 /** One map measured in Notebook 6. */
 export interface NotebookMapFigure {
@@ -49,6 +58,10 @@ export interface DisplayBenchResult {
   notebook: NotebookMapFigure[];
   /** Bytes of the saved `.ipynb` holding the 1 M map. */
   ipynbBytes?: number;
+  /** The 1 k and 1 M maps measured in JupyterLab's components. */
+  lab: NotebookMapFigure[];
+  /** Bytes of the `.ipynb` JupyterLab's components saved with the 1 k and 1 M maps. */
+  labIpynbBytes?: number;
   /** Bytes of its exported HTML. */
   htmlBytes?: number;
   /** Milliseconds from navigation to the 1 M map's idle in the exported HTML. */
@@ -101,24 +114,54 @@ function tableCell(n: number): string {
 
 const SIZES = [1_000, 1_000_000, 10_000_000];
 
+/** The warm-up cell, then a table cell and a map cell for each size. */
+function benchCells(sizes: number[]): string[] {
+  // The first map of a kernel also packs MapLibre and loads resvg: a warm-up map takes that.
+  const cells = [
+    'import * as fused from "fused";\nfused.map({ type: "Point", coordinates: [0, 0] })',
+  ];
+  for (const n of sizes) {
+    cells.push(tableCell(n));
+    cells.push(`fused.map(points_${n}, { color: "value" })`);
+  }
+  return cells;
+}
+
+/** Waits for the map `id` on `page` and returns its figure; `started` is on the page's clock. */
+async function mapFigure(
+  page: Page,
+  id: string,
+  n: number,
+  started: number,
+): Promise<NotebookMapFigure> {
+  const state = await waitForMap(page, id, 300_000);
+  if (!state.loaded) throw new Error(`The ${n}-point map failed: ${state.error}`);
+  const embedded = await page.evaluate(
+    // deno-lint-ignore no-explicit-any
+    (mapId: string) => (globalThis as any).__fusedMaps[mapId].pointCount as number,
+    id,
+  );
+  return {
+    points: n,
+    embedded,
+    executeToDrawnMs: state.idleSinceNavigation! - started,
+    renderMs: state.idleMs!,
+  };
+}
+
 /** Runs the maps in Notebook 6 and the exported HTML; fills the notebook figures. */
-async function notebookFigures(result: DisplayBenchResult): Promise<void> {
+export async function notebookFigures(
+  result: DisplayBenchResult,
+  sizes: number[] = SIZES,
+): Promise<void> {
   let nb: Notebook6Server | undefined;
   const browser = await launchBrowser();
   try {
     nb = await startNotebook6({ prefix: "fused-display-bench-" });
-    // The first map of a kernel also packs MapLibre and loads resvg: a warm-up map takes that.
-    const cells = [
-      'import * as fused from "fused";\nfused.map({ type: "Point", coordinates: [0, 0] })',
-    ];
-    for (const n of SIZES) {
-      cells.push(tableCell(n));
-      cells.push(`fused.map(points_${n}, { color: "value" })`);
-    }
-    await Deno.writeTextFile(join(nb.root, "bench.ipynb"), notebookJson(cells));
+    await Deno.writeTextFile(join(nb.root, "bench.ipynb"), notebookJson(benchCells(sizes)));
     const { page } = await openNotebook(browser, nb, "bench.ipynb", { timeoutMs: 120_000 });
     await runCells(page, [0]);
-    for (const [k, n] of SIZES.entries()) {
+    for (const [k, n] of sizes.entries()) {
       await runCells(page, [1 + 2 * k], 300_000);
       const mapCell = 2 + 2 * k;
       const started = await page.evaluate(() => performance.now());
@@ -129,19 +172,7 @@ async function notebookFigures(result: DisplayBenchResult): Promise<void> {
         return cell.output_area.element[0].querySelector(".fused-map")?.id as string | undefined;
       }, mapCell);
       if (!id) throw new Error(`The ${n}-point map cell shows no map`);
-      const state = await waitForMap(page, id, 300_000);
-      if (!state.loaded) throw new Error(`The ${n}-point map failed: ${state.error}`);
-      const embedded = await page.evaluate(
-        // deno-lint-ignore no-explicit-any
-        (mapId: string) => (globalThis as any).__fusedMaps[mapId].pointCount as number,
-        id,
-      );
-      result.notebook.push({
-        points: n,
-        embedded,
-        executeToDrawnMs: state.idleSinceNavigation! - started,
-        renderMs: state.idleMs!,
-      });
+      result.notebook.push(await mapFigure(page, id, n, started));
       if (n === 1_000_000) {
         // The saved notebook with the baseline and the 1 M map only (cleared before 10 M).
         await saveNotebook(page);
@@ -153,6 +184,35 @@ async function notebookFigures(result: DisplayBenchResult): Promise<void> {
   } finally {
     await browser.close();
     await nb?.close();
+  }
+}
+
+/** Runs the 1 k and 1 M maps in JupyterLab's components; fills the JupyterLab figures. */
+export async function labFigures(result: DisplayBenchResult): Promise<void> {
+  const sizes = SIZES.slice(0, 2);
+  const lab = await startJupyterLab({ prefix: "fused-display-bench-lab-" });
+  try {
+    await Deno.writeTextFile(join(lab.server.root, "bench.ipynb"), notebookJson(benchCells(sizes)));
+    const { page } = await lab.open("bench.ipynb");
+    await runLabCells(page, [0]);
+    for (const [k, n] of sizes.entries()) {
+      await runLabCells(page, [1 + 2 * k], 300_000);
+      const mapCell = 2 + 2 * k;
+      const started = await page.evaluate(() => performance.now());
+      await runLabCells(page, [mapCell], 300_000);
+      const id = await page.evaluate((i: number) => {
+        const node = (globalThis as LabGlobals).labPage!.cellNode(i) as {
+          querySelector(s: string): { id: string } | null;
+        };
+        return node.querySelector(".fused-map")?.id;
+      }, mapCell);
+      if (!id) throw new Error(`The ${n}-point map cell shows no map in JupyterLab`);
+      result.lab.push(await mapFigure(page, id, n, started));
+    }
+    await saveLab(page);
+    result.labIpynbBytes = (await Deno.stat(join(lab.server.root, "bench.ipynb"))).size;
+  } finally {
+    await lab.close();
   }
 }
 
@@ -192,31 +252,39 @@ export async function main(): Promise<DisplayBenchResult> {
   const table10MMs = await median(201, () => toMimeBundle(big));
   const result: DisplayBenchResult = {
     notebook: [],
+    lab: [],
     table10Ms,
     table10MMs,
     tableRatio: table10MMs / table10Ms,
   };
 
-  if (hasChromium()) await notebookFigures(result);
-  else console.log("Chromium not found at /usr/bin/chromium: map benchmarks skipped");
+  if (hasChromium()) {
+    await notebookFigures(result);
+    await labFigures(result);
+  } else console.log("Chromium not found at /usr/bin/chromium: map benchmarks skipped");
 
   const f = (n?: number) => (n === undefined ? "n/a" : n.toFixed(1));
   const mb = (n?: number) => (n === undefined ? "n/a" : `${(n / 1e6).toFixed(1)} MB`);
-  const base = result.notebook[0]?.executeToDrawnMs;
-  const rows = result.notebook.map((m) =>
-    `  ${m.points.toLocaleString("en")} points (embedded ${
-      m.embedded.toLocaleString("en")
-    }): execute → drawn ${f(m.executeToDrawnMs)} ms, ${
-      base ? (m.executeToDrawnMs / base).toFixed(2) : "n/a"
-    }× the 1,000-point map (output on the page → drawn ${f(m.renderMs)} ms)`
-  );
+  const rowsOf = (figures: NotebookMapFigure[]) => {
+    const base = figures[0]?.executeToDrawnMs;
+    return figures.map((m) =>
+      `  ${m.points.toLocaleString("en")} points (embedded ${
+        m.embedded.toLocaleString("en")
+      }): execute → drawn ${f(m.executeToDrawnMs)} ms, ${
+        base ? (m.executeToDrawnMs / base).toFixed(2) : "n/a"
+      }× the 1,000-point map (output on the page → drawn ${f(m.renderMs)} ms)`
+    ).join("\n");
+  };
   console.log(`display_bench (deno run -A --unstable-worker-options bench/display_bench.ts)
   table bundle, 10 rows:          ${f(result.table10Ms)} ms (median of 201)
   table bundle, 10,000,000 rows:  ${f(result.table10MMs)} ms (median of 201)
   ratio 10M / 10:                 ${result.tableRatio.toFixed(2)} (target <= 2)
  Notebook 6 + Chromium (SwiftShader), targets 1 M <= 5,000 ms and <= 12 MB, 10 M <= 10,000 ms:
-${rows.join("\n")}
+${rowsOf(result.notebook)}
   saved .ipynb with the 1,000 and 1,000,000-point maps: ${mb(result.ipynbBytes)}
+ JupyterLab 4.6 components (tests/_jupyterlab.ts) + Chromium (SwiftShader):
+${rowsOf(result.lab)}
+  saved .ipynb with the 1,000 and 1,000,000-point maps: ${mb(result.labIpynbBytes)}
  Exported HTML (nbconvert --to html) of that notebook:
   ${mb(result.htmlBytes)}, navigation → 1 M map idle ${f(result.htmlIdleMs)} ms`);
   return result;

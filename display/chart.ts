@@ -15,10 +15,12 @@ import { type AssetMode, needsAssets, vegaAssetsScript } from "./assets.ts";
 import {
   type Displayable,
   displayableBundle,
+  escapeHtml,
   formatCount,
   jsonForScript,
   type MimeBundle,
   newId,
+  toBase64,
 } from "./mime.ts";
 import { isVegaLiteSpec } from "./detect.ts";
 
@@ -146,16 +148,14 @@ export async function vegaLiteToMimeBundle(
   options: ChartOptions = {},
 ): Promise<MimeBundle> {
   const full = { $schema: VEGALITE_SCHEMA, ...spec };
-  const data: Record<string, unknown> = {
-    [VEGALITE_MIME]: full,
-    "text/plain": `Vega-Lite chart (${describeMark(full)})`,
-  };
+  const plain = `Vega-Lite chart (${describeMark(full)})`;
+  const data: Record<string, unknown> = { [VEGALITE_MIME]: full, "text/plain": plain };
   let svg: string | undefined;
   if (options.svg !== false) {
     svg = await vegaLiteToSvg(full);
     data["image/svg+xml"] = svg;
   }
-  data["text/html"] = chartHtml(full, svg, needsAssets("vega", options.assets));
+  data["text/html"] = chartHtml(full, svg, plain, needsAssets("vega", options.assets));
   return { data };
 }
 
@@ -169,12 +169,24 @@ function describeMark(spec: VegaLiteSpec): string {
   return "composite";
 }
 
-/** HTML that shows the static SVG at once and replaces it with the interactive chart. */
-function chartHtml(spec: VegaLiteSpec, svg: string | undefined, withAssets: boolean): string {
+/**
+ * HTML that shows the static SVG at once and replaces it with the interactive chart. The SVG is
+ * a data-URI `<img>`, not inline: untrusted HTML is sanitized (JupyterLab's sanitizer and
+ * classic Notebook's drop `<svg>`, leaving only its text), and both keep data-URI images.
+ */
+function chartHtml(
+  spec: VegaLiteSpec,
+  svg: string | undefined,
+  alt: string,
+  withAssets: boolean,
+): string {
   const id = newId("fused-chart");
-  return `${withAssets ? vegaAssetsScript() : ""}<div id="${id}" class="fused-chart">${
-    svg ?? ""
-  }</div>
+  const image = svg
+    ? `<img src="data:image/svg+xml;base64,${toBase64(new TextEncoder().encode(svg))}" alt="${
+      escapeHtml(alt)
+    }">`
+    : "";
+  return `${withAssets ? vegaAssetsScript() : ""}<div id="${id}" class="fused-chart">${image}</div>
 <script>(function(){var w=window,id=${jsonForScript(id)},spec=${jsonForScript(spec)};
 function show(V){var el=document.getElementById(id);if(!el)return;V.vegaEmbed(el,spec,{actions:{export:true,source:false,compiled:false,editor:false}}).then(function(r){(w.__fusedCharts=w.__fusedCharts||{})[id]=r;el.dataset.rendered="true";}).catch(function(e){el.insertAdjacentText("beforeend","Chart error: "+e.message);});}
 if(w.__fusedVega)w.__fusedVega.then(show);else(w.__fusedVegaQueue=w.__fusedVegaQueue||[]).push(show);})();</script>`;

@@ -33,6 +33,12 @@ Deno.test("a chart of rows has the Vega-Lite spec, self-contained HTML and a sta
   assert.doesNotMatch(html, /<script[^>]+src=/);
   assert.doesNotMatch(html, /cdn\.jsdelivr|unpkg\.com/);
   assert.ok(html.length > 500_000, "the vega libraries are inlined");
+  // The static SVG sits in the HTML as a data-URI image, which sanitizers keep (not as <svg>).
+  const img = html.match(/<img src="data:image\/svg\+xml;base64,([^"]+)" alt="([^"]+)">/);
+  assert.ok(img, "the HTML holds the static chart as an image");
+  assert.equal(atob(img[1]), svg);
+  assert.equal(img[2], "Vega-Lite chart (bar mark)");
+  assert.doesNotMatch(html, /<svg/);
 });
 
 Deno.test("a chart of an Arrow table inlines its rows, BigInt as numbers", async () => {

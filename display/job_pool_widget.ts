@@ -84,6 +84,18 @@ export interface WidgetComm {
   onClose(cb: () => void): () => void;
 }
 
+/** One live widget model as the `update_states` message of ipywidgets' control comm has it. */
+export interface LiveWidgetModel {
+  /** Model class name, e.g. `ButtonModel`. */
+  model_name: string;
+  /** Module of the model class, e.g. `@jupyter-widgets/controls`. */
+  model_module: string;
+  /** Version of that module. */
+  model_module_version: string;
+  /** The model's state now. */
+  state: WidgetState;
+}
+
 /** How the widget reaches the frontend: the kernel implements it with its comms and displays. */
 export interface WidgetTransport {
   /** Opens a comm with the given id (comm_open on iopub). */
@@ -614,6 +626,25 @@ export class JobPoolWidget {
   /** The model id of one part (e.g. "cancel"). */
   modelIdOf(part: WidgetPart): string {
     return this.#ids.get(part)!;
+  }
+
+  /**
+   * The models of this widget whose comms are open, with their current state, as ipywidgets'
+   * `update_states` reply on the `jupyter.widget.control` comm lists them: a widget manager that
+   * connects to a running kernel (a reloaded JupyterLab page) restores live widgets from it.
+   */
+  liveModels(): Record<string, LiveWidgetModel> {
+    const out: Record<string, LiveWidgetModel> = {};
+    for (const part of this.#comms.keys()) {
+      const state = this.#sent[part];
+      out[this.#ids.get(part)!] = {
+        model_name: String(state._model_name),
+        model_module: String(state._model_module),
+        model_module_version: String(state._model_module_version),
+        state,
+      };
+    }
+    return out;
   }
 
   /** Stops following the pool (the display keeps its last state). */

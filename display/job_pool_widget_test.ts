@@ -88,6 +88,7 @@ class RecordingTransport implements WidgetTransport {
   sent: Sent[] = [];
   displays: { bundle: MimeBundle; displayId: string; at: number }[] = [];
   #handlers = new Map<string, (data: unknown) => void>();
+  #closers = new Map<string, () => void>();
   constructor(readonly clock: { now(): number }) {}
   openComm(
     target: string,
@@ -103,7 +104,10 @@ class RecordingTransport implements WidgetTransport {
         this.#handlers.set(id, cb);
         return () => this.#handlers.delete(id);
       },
-      onClose: () => () => {},
+      onClose: (cb) => {
+        this.#closers.set(id, cb);
+        return () => this.#closers.delete(id);
+      },
     };
   }
   updateDisplay(bundle: MimeBundle, displayId: string): void {
@@ -112,6 +116,10 @@ class RecordingTransport implements WidgetTransport {
   /** The frontend sends a comm_msg. */
   fromFrontend(commId: string, data: unknown): void {
     this.#handlers.get(commId)?.(data);
+  }
+  /** The frontend closes a comm. */
+  closeFromFrontend(commId: string): void {
+    this.#closers.get(commId)?.();
   }
   /** Updates sent to one model, in order. */
   updatesOf(commId: string): Record<string, unknown>[] {
@@ -461,6 +469,30 @@ Deno.test("request_state is answered with the model's full state", () => {
   assert.equal(data.method, "update");
   assert.equal(data.state._model_name, "ButtonModel");
   assert.equal(data.state.description, "Cancel");
+  pool.cancel();
+  widget.dispose();
+});
+
+Deno.test("live models, for the control comm's update_states, carry the latest state", async () => {
+  const { pool, clock, transport, widget } = setup(3);
+  const models = widget.liveModels();
+  assert.equal(Object.keys(models).length, WIDGET_PARTS.length);
+  const cancel = models[widget.modelIdOf("cancel")];
+  assert.equal(cancel.model_name, "ButtonModel");
+  assert.equal(cancel.model_module, "@jupyter-widgets/controls");
+  assert.equal(cancel.model_module_version, "2.0.0");
+  assert.equal(cancel.state.disabled, false);
+  transport.fromFrontend(widget.modelIdOf("cancel"), {
+    method: "custom",
+    content: { event: "click" },
+  });
+  await settle();
+  clock.advance(1000);
+  assert.equal(widget.liveModels()[widget.modelIdOf("cancel")].state.disabled, true);
+  // A model whose comm the frontend closed is not live any more.
+  transport.closeFromFrontend(widget.modelIdOf("retry"));
+  assert.equal(widget.modelIdOf("retry") in widget.liveModels(), false);
+  assert.equal(Object.keys(widget.liveModels()).length, WIDGET_PARTS.length - 1);
   pool.cancel();
   widget.dispose();
 });

@@ -130,7 +130,7 @@ export async function mapToMimeBundle(
   // After the fixed-height box, not inside it: there the sanitised note overflowed the box and
   // the output area cut it off.
   const staticNote = pngBase64
-    ? `<div class="fused-map-static-note">Static image of the map: the interactive map needs JavaScript (in classic Notebook, File → Trust Notebook)</div>`
+    ? `<div class="fused-map-static-note">Static image of the map: the interactive map needs a trusted notebook (JupyterLab: Trust Notebook in the command palette; classic Notebook: File → Trust Notebook)</div>`
     : "";
   const html = `${MAP_STYLE}${assets}
 <div id="${id}" class="fused-map" style="height:${height}px">

@@ -204,7 +204,7 @@ export function commInfo(targetName?: string): Record<string, { target_name: str
 }
 
 /** Comm target of ipywidgets' control comm (`request_states`), opened by widget managers. */
-const WIDGET_CONTROL_TARGET = "jupyter.widget.control";
+export const WIDGET_CONTROL_TARGET = "jupyter.widget.control";
 const WIDGET_TARGET = "jupyter.widget";
 
 /**

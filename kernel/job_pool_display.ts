@@ -25,14 +25,21 @@
 import {
   isJobPoolLike,
   type JobPoolLike,
+  type JobPoolWidget,
   type JobPoolWidgetOptions,
+  type LiveWidgetModel,
   POOL_CONTROL_TARGET,
   showJobPool,
   type WidgetTransport,
 } from "../display/job_pool_widget.ts";
 import type { PoolProgress } from "../client/job_pool.ts";
 import { requireBridge } from "./_bridge.ts";
-import { frontendHasWidgetManager, openComm, registerCommTarget } from "./comm.ts";
+import {
+  frontendHasWidgetManager,
+  openComm,
+  registerCommTarget,
+  WIDGET_CONTROL_TARGET,
+} from "./comm.ts";
 import { display, registerDisplayHook } from "./display.ts";
 
 /**
@@ -139,6 +146,7 @@ export function installJobPoolDisplay(options: JobPoolWidgetOptions = {}): () =>
     shown.add(value);
     const widgets = options.widgets ?? frontendHasWidgetManager();
     const widget = showJobPool(value, kernelWidgetTransport(), { ...options, widgets });
+    if (widgets) live.add(widget);
     if (!widgets && !value.progress().done) {
       cancellable.set(widget.displayId, value);
       const stop = value.onProgress((p) => {
@@ -155,6 +163,22 @@ export function installJobPoolDisplay(options: JobPoolWidgetOptions = {}): () =>
     const pool = typeof data.display_id === "string" ? cancellable.get(data.display_id) : undefined;
     if (data.method === "cancel" && pool) pool.cancel();
     comm.close();
+  });
+  // ipywidgets' control comm: a widget manager connecting to this kernel (a reloaded
+  // JupyterLab or Notebook 7 page) asks for every live model with `request_states` and
+  // restores the widgets on screen from the `update_states` answer.
+  const live = new Set<JobPoolWidget>();
+  const unregisterControl = registerCommTarget(WIDGET_CONTROL_TARGET, (comm) => {
+    comm.onMessage((data) => {
+      if ((data as { method?: unknown } | null)?.method !== "request_states") return;
+      const states: Record<string, LiveWidgetModel> = {};
+      for (const widget of live) {
+        const models = widget.liveModels();
+        if (Object.keys(models).length === 0) live.delete(widget);
+        Object.assign(states, models);
+      }
+      comm.send({ method: "update_states", states, buffer_paths: [] });
+    });
   });
   // `await pool.wait()` on a pool that is not on screen shows it, as Python's wait() shows a
   // progress bar in notebooks, and while the cell awaits a pool an interrupt cancels it. The
@@ -176,6 +200,7 @@ export function installJobPoolDisplay(options: JobPoolWidgetOptions = {}): () =>
   const uninstall = (): void => {
     remove();
     unregister();
+    unregisterControl();
     delete g[WAIT_HOOK];
     delete g[INSTALLED];
   };

@@ -161,6 +161,56 @@ p2`,
   });
 });
 
+Deno.test("the widget control comm answers request_states with every live model", async () => {
+  await withEvaluator(async (h) => {
+    await announceWidgetManager(h);
+    await h.run(
+      `import * as fused from "fused";
+const twice = fused.udf("export default function udf({ n = 0 }) { return n * 2; }", { name: "twice_control_test" });
+const p3 = await fused.submit(twice, [{ n: 1 }, { n: 2 }, { n: 3 }], { collect: false, engine: "local", cache: false });
+display(p3);
+await p3.wait();`,
+      "pool-cell",
+    );
+    const opened = h.events.flatMap((e) =>
+      e.kind === "comm_open" && e.targetName === "jupyter.widget" ? [e.commId] : []
+    );
+    // What ipywidgets 8 managers do on connecting to a running kernel (a reloaded page).
+    h.ev.commFromFrontend({
+      type: "comm_open",
+      commId: "control-comm",
+      targetName: "jupyter.widget.control",
+      data: {},
+      metadata: { version: "2.1.0" },
+      buffers: [],
+    });
+    h.ev.commFromFrontend({
+      type: "comm_msg",
+      commId: "control-comm",
+      data: { method: "request_states" },
+      buffers: [],
+    });
+    const reply = await h.waitFor(
+      (e) => e.kind === "comm_msg" && e.commId === "control-comm",
+      5000,
+      "the update_states reply",
+    );
+    assert.ok(reply.kind === "comm_msg");
+    const data = reply.data as {
+      method: string;
+      states: Record<string, { model_name: string; state: State }>;
+      buffer_paths: unknown[];
+    };
+    assert.equal(data.method, "update_states");
+    assert.deepEqual(Object.keys(data.states).sort(), opened.sort());
+    const summary = Object.values(data.states).find((m) =>
+      m.model_name === "HTMLModel" && String(m.state.value).includes("3/3")
+    );
+    assert.ok(summary, "the states are the final ones, not those first opened");
+    assert.deepEqual(data.buffer_paths, []);
+  });
+});
+
 Deno.test("awaiting pool.wait() on a pool not on screen shows its widget, once", async () => {
   await withEvaluator(async (h) => {
     await announceWidgetManager(h);

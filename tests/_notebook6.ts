@@ -92,6 +92,8 @@ export interface Notebook6Options {
   env?: Record<string, string>;
   /** How long to wait for the server to answer (ms); 60 s by default. */
   timeoutMs?: number;
+  /** Extra command-line arguments of the server (e.g. `--NotebookApp.extra_static_paths=DIR`). */
+  args?: string[];
 }
 
 /** A free port on 127.0.0.1 (listened on, then released). */
@@ -140,6 +142,7 @@ export async function startNotebook6(options: Notebook6Options = {}): Promise<No
       "--NotebookApp.quit_button=False",
       // CI and this machine run as root; Notebook refuses to start as root without this.
       ...(Deno.uid() === 0 ? ["--allow-root"] : []),
+      ...options.args ?? [],
     ],
     cwd: root,
     env,

@@ -13,7 +13,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { Page } from "playwright-core";
-import { decode } from "fast-png";
 import { hasChromium } from "../display/browser.ts";
 import {
   cellIndex,
@@ -27,66 +26,20 @@ import {
   saveNotebook,
   startNotebook6,
 } from "./_notebook6.ts";
+import { ARTIFACTS, assertMapDrawn, mapIds as mapsIn, mapState, pixels } from "./_map_checks.ts";
 
 const ROOT = new URL("..", import.meta.url).pathname;
 const NAME = "quickstart.ipynb";
-const ARTIFACTS = join(ROOT, "tests", "artifacts");
 
-/** The map outputs on the page: their ids, in page order. */
-async function mapIds(page: Page): Promise<string[]> {
-  return await page.evaluate(() =>
-    // deno-lint-ignore no-explicit-any
-    Array.from((globalThis as any).document.querySelectorAll(".output_area .fused-map"))
-      // deno-lint-ignore no-explicit-any
-      .map((e: any) => e.id)
-  );
-}
-
-/** Waits for a map to be idle (or failed) and returns its state. */
-async function mapState(page: Page, id: string) {
-  await page.waitForFunction(
-    (mapId: string) => {
-      // deno-lint-ignore no-explicit-any
-      const s = (globalThis as any).__fusedMaps?.[mapId];
-      return s && (s.loaded || s.error);
-    },
-    id,
-    { timeout: 120_000, polling: 250 },
-  );
-  return await page.evaluate((mapId: string) => {
-    // deno-lint-ignore no-explicit-any
-    const s = (globalThis as any).__fusedMaps[mapId];
-    return { loaded: s.loaded as boolean, error: s.error as string | null, tile: s.tileError };
-  }, id);
-}
-
-/** Distinct colours and mid-grey pixels of an element's screenshot. */
-async function pixels(page: Page, selector: string, file: string) {
-  const element = page.locator(selector).first();
-  await element.scrollIntoViewIfNeeded();
-  const png = new Uint8Array(await element.screenshot({ path: join(ARTIFACTS, file) }));
-  const img = decode(png);
-  const d = img.data as Uint8Array, ch = img.channels;
-  const colours = new Set<number>();
-  let grey = 0;
-  for (let i = 0; i < img.width * img.height; i++) {
-    const r = d[i * ch], g = d[i * ch + 1], b = d[i * ch + 2];
-    colours.add((r << 16) | (g << 8) | b);
-    if (r === g && g === b && r > 20 && r < 235) grey++;
-  }
-  return { colours: colours.size, grey };
-}
+/** The map outputs of the notebook, in page order. */
+const mapIds = (page: Page) => mapsIn(page, ".output_area");
 
 /** Asserts every map on the page is drawn by MapLibre, with a non-blank canvas. */
 async function everyMapDraws(page: Page, label: string, expected: number): Promise<string[]> {
   const ids = await mapIds(page);
   assert.equal(ids.length, expected, `${label}: map outputs on the page`);
   for (const [i, id] of ids.entries()) {
-    const state = await mapState(page, id);
-    assert.equal(state.error, null, `${label}: map ${i} failed: ${state.error}`);
-    assert.equal(state.loaded, true, `${label}: map ${i} did not load`);
-    const shot = await pixels(page, `#${id} .fused-map-canvas canvas`, `nb6_${label}_${i}.png`);
-    assert.ok(shot.colours > 16, `${label}: the canvas of map ${i} looks blank`);
+    await assertMapDrawn(page, id, `${label}: map ${i}`, `nb6_${label}_${i}.png`);
   }
   return ids;
 }
@@ -186,7 +139,7 @@ Deno.test({
         },
       );
 
-      await t.step("reloaded untrusted, every map shows its static image", async () => {
+      await t.step("reloaded untrusted, every map and the chart show static images", async () => {
         await saveNotebook(page);
         await nb.untrust(NAME);
         await reloadNotebook(page);
@@ -195,7 +148,7 @@ Deno.test({
           Array.from(
             // deno-lint-ignore no-explicit-any
             (globalThis as any).document.querySelectorAll(
-              ".output_html img[src^='data:image/png']",
+              ".output_html img[src^='data:image/']",
             ),
             // deno-lint-ignore no-explicit-any
             (img: any) => ({ w: img.naturalWidth, h: img.naturalHeight, alt: img.alt }),
@@ -204,6 +157,10 @@ Deno.test({
         const mapImages = images.filter((i) => i.alt.startsWith("Map: "));
         assert.equal(mapImages.length, maps, JSON.stringify(images));
         for (const img of mapImages) assert.ok(img.w === 800 && img.h > 0, JSON.stringify(img));
+        // The chart's static SVG survives the sanitizer as an image too.
+        const charts = images.filter((i) => i.alt.startsWith("Vega-Lite chart"));
+        assert.equal(charts.length, 1, JSON.stringify(images));
+        assert.ok(charts[0].w > 100, JSON.stringify(charts[0]));
         // Untrusted: no map script ran.
         // deno-lint-ignore no-explicit-any
         assert.equal(await page.evaluate(() => (globalThis as any).__fusedMapAssets), undefined);

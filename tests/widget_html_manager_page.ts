@@ -14,12 +14,8 @@
  */
 import { HTMLManager } from "@jupyter-widgets/html-manager";
 import * as base from "@jupyter-widgets/base";
-import {
-  type Kernel,
-  KernelManager,
-  type KernelMessage,
-  ServerConnection,
-} from "@jupyterlab/services";
+import { type Kernel, KernelManager, type KernelMessage } from "@jupyterlab/services";
+import { pageServerSettings } from "./_page_settings.ts";
 
 const WIDGET_VIEW = "application/vnd.jupyter.widget-view+json";
 
@@ -76,13 +72,7 @@ const errors: string[] = [];
 
 async function start(): Promise<void> {
   const params = new URLSearchParams(location.hash.slice(1));
-  const serverSettings = ServerConnection.makeSettings({
-    baseUrl: `${location.origin}/`,
-    wsUrl: `ws://${location.host}/`,
-    token: params.get("token") ?? "",
-    // Notebook 6 takes a websocket's token from its URL only.
-    appendToken: true,
-  });
+  const serverSettings = pageServerSettings(params);
   const kernels = new KernelManager({ serverSettings });
   const kernel = await kernels.startNew({ name: params.get("kernel") ?? "fused" });
   const manager = new KernelWidgetManager(kernel);
