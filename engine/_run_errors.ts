@@ -68,10 +68,8 @@ export function unrunnableReason(udf: Udf, onService: boolean): NotSupportedErro
       `UDF "${udf.name}" is a JSON document (a chart or data node of Fused's catalog), not code: there is nothing to run; read it with JSON.parse(udf.code), or display a Vega-Lite spec as a chart`,
     );
   }
-  if (udf.language !== "python") return undefined;
+  if (udf.language !== "python" || !onService) return undefined;
   return new NotSupportedError(
-    onService
-      ? `UDF "${udf.name}" is Python code, which this service cannot run (it runs TypeScript UDFs only, also for engine "remote"): run it on the Fused Python runtime (the fused Python package) or on Fused's own service (fused.options.baseUrl), or write it in TypeScript`
-      : `UDF "${udf.name}" is Python code, which the local engine cannot run (it runs TypeScript UDFs): run it on the Fused Python runtime (the fused Python package), or with engine "remote" when fused.options.baseUrl is Fused's own service (this project's service runs TypeScript only)`,
+    `UDF "${udf.name}" is Python code, which this service cannot run yet (Python UDFs run on the local engine only, fused.run with engine "local"): run it locally, on the Fused Python runtime (the fused Python package) or on Fused's own service (fused.options.baseUrl), or write it in TypeScript`,
   );
 }

@@ -25,8 +25,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FusedError, UdfCancelledError, ValidationError } from "../client/errors.ts";
 import type { UdfLogs } from "../client/errors.ts";
-import { unpackResult } from "../client/formats/packed.ts";
-import { fromTransferable } from "../client/formats/transfer.ts";
+import { decodePythonResult } from "./_py_result.ts";
 import type { UdfResult } from "../client/formats/types.ts";
 import { options as fusedOptions } from "../client/options.ts";
 import { tileBounds } from "../client/tiles.ts";
@@ -113,6 +112,11 @@ export interface LocalEngineOptions {
    * `FUSED_UDF_WALL` environment variable, else `"os"`.
    */
   wall?: "os" | "deno";
+  /**
+   * The Python interpreter of Python UDFs (default `options.pythonPath`, `/usr/bin/python3`):
+   * each runs in a process of it, only inside the OS wall (engine/_sandbox.ts).
+   */
+  python?: string;
 }
 
 /** Counts describing the pool now. */
@@ -154,6 +158,7 @@ export class LocalEngine {
   #pool: Pool;
   #modules: UdfModules;
   #nextId = 1;
+  #python: string | undefined;
 
   /** Creates an engine; no process starts until the first run. */
   constructor(options: LocalEngineOptions = {}) {
@@ -164,6 +169,7 @@ export class LocalEngine {
     const dataDir = options.dataDir ?? join(tmpdir(), "fused-ts");
     this.#memoryLimitMb = options.memoryLimitMb ?? 2048;
     this.#maxResultBytes = options.maxResultBytes;
+    this.#python = options.python;
     for (const [name, value] of Object.entries({ memoryLimitMb: this.#memoryLimitMb })) {
       if (!(value >= 128)) {
         throw new ValidationError(`${name} must be at least 128 (MB), got ${value}`);
@@ -227,7 +233,7 @@ export class LocalEngine {
     if (message.type !== "result") throw new FusedError("Unexpected answer from a UDF process");
     let value: UdfResult;
     try {
-      value = await fromTransferable(unpackResult(message.result, answer.body));
+      value = await decodePythonResult(message.result, answer.body);
     } catch (err) {
       throw new FusedError(
         `The result of UDF "${udf.name}" could not be decoded: ${(err as Error).message}`,
@@ -326,12 +332,14 @@ export class LocalEngine {
     const caller = request.caller ?? localCaller(this);
     const cacheDir = join(caller.cacheDir, "udf", udf.name);
     const permissions = this.#permissions(module.folder, request, caller, cacheDir);
+    const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
     return new Promise((resolve, reject) => {
       const id = this.#nextId++;
       const job: Job = {
         id,
         udf,
-        key: JSON.stringify([udf.codeVersion, permissions, caller.id, memoryLimitMb]),
+        python,
+        key: JSON.stringify([udf.codeVersion, permissions, caller.id, memoryLimitMb, python]),
         permissions,
         hostNet: request.allowNet !== undefined
           ? hostList(request.allowNet)

@@ -1,4 +1,4 @@
-/** Tile runs and UDFs the executor cannot run (Python, JSON chart nodes). */
+/** Tile runs and UDFs the executor cannot run (JSON chart nodes; Python through the service). */
 import assert from "node:assert/strict";
 import { NotSupportedError, ValidationError } from "../client/errors.ts";
 import { tileBounds } from "../client/tiles.ts";
@@ -14,16 +14,6 @@ Deno.test("a tile run passes the tile's bounds and the tile to the UDF", async (
     const noTile = ts(`export default function udf({ n = 1 }) { return n }`, "no_tile");
     assert.equal((await engine.run({ udf: noTile, tile: { x: 0, y: 0, z: 0 } })).value, 1);
     await assert.rejects(engine.run({ udf: u, tile: { x: 2, y: 0, z: 1 } }), ValidationError);
-  });
-});
-
-Deno.test("Python UDFs are refused, naming what can run them", async () => {
-  await withEngine({}, async (engine) => {
-    const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n\n`);
-    await assert.rejects(
-      engine.run({ udf: py }),
-      (err: Error) => err instanceof NotSupportedError && /Fused Python runtime/.test(err.message),
-    );
   });
 });
 
@@ -60,7 +50,10 @@ Deno.test("a Python UDF run through the service is not told to try engine remote
     const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n\n`);
     const onService = { ...localCaller(engine), id: "user-1" };
     await assert.rejects(engine.run({ udf: py, caller: onService }), (err: Error) => {
-      assert.match(err.message, /this service cannot run \(it runs TypeScript UDFs only/);
+      assert.match(
+        err.message,
+        /this service cannot run yet \(Python UDFs run on the local engine only/,
+      );
       assert.doesNotMatch(err.message, /with engine "remote"/);
       return true;
     });
