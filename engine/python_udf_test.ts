@@ -12,7 +12,7 @@ import { isRaster } from "../client/formats/raster.ts";
 import { isTable } from "../client/formats/types.ts";
 import { type Udf, udf } from "../client/udf.ts";
 import { localCaller } from "./_local_host.ts";
-import { runtimeError, withEngine } from "./_engine_test_util.ts";
+import { makeVenv, runtimeError, withEngine } from "./_engine_test_util.ts";
 
 function py(code: string, name = "p"): Udf {
   return udf(code, { name });
@@ -350,4 +350,29 @@ Deno.test("hostile Python UDFs are contained, with clear errors and nothing left
     await engine.close();
     await noneLeft(dataDir);
   });
+});
+
+Deno.test("another interpreter: a venv is bound read-only and its packages import", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "py_venv_" });
+  try {
+    const python = await makeVenv(dir);
+    await withEngine({ maxWorkers: 1, python }, async (engine) => {
+      const code = `import sys
+import venv_marker
+
+@fused.udf
+def udf():
+    try:
+        open(sys.prefix + "/written", "w")
+        wrote = "yes"
+    except OSError as err:
+        wrote = type(err).__name__
+    return [venv_marker.WHERE, sys.prefix, wrote]
+`;
+      const run = await engine.run({ udf: py(code, "venv") });
+      assert.deepEqual(run.value, ["the venv", join(dir, "venv"), "OSError"]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
