@@ -57,19 +57,18 @@ function isJsonDocument(code: string): boolean {
 }
 
 /**
- * Why the local engine cannot run `udf`, said truthfully, or undefined when it can: a JSON node
- * of Fused's catalog (a chart spec, saved with a Python UDF's type) is not code at all, and a
- * Python UDF sent to this project's service with engine "remote" must not be told to try engine
- * "remote" (`onService`: the run came through the service, not from this machine's own user).
+ * Why `udf` cannot run, said truthfully, or undefined when it can: a JSON node of Fused's catalog
+ * (a chart spec, saved with a Python UDF's type) is not code at all; a Python UDF runs on the
+ * local engine and the service (engine/python), but not yet as a batch job (`"job"`).
  */
-export function unrunnableReason(udf: Udf, onService: boolean): NotSupportedError | undefined {
+export function unrunnableReason(udf: Udf, as: "run" | "job"): NotSupportedError | undefined {
   if (isJsonDocument(udf.code)) {
     return new NotSupportedError(
       `UDF "${udf.name}" is a JSON document (a chart or data node of Fused's catalog), not code: there is nothing to run; read it with JSON.parse(udf.code), or display a Vega-Lite spec as a chart`,
     );
   }
-  if (udf.language !== "python" || !onService) return undefined;
+  if (udf.language !== "python" || as === "run") return undefined;
   return new NotSupportedError(
-    `UDF "${udf.name}" is Python code, which this service cannot run yet (Python UDFs run on the local engine only, fused.run with engine "local"): run it locally, on the Fused Python runtime (the fused Python package) or on Fused's own service (fused.options.baseUrl), or write it in TypeScript`,
+    `UDF "${udf.name}" is Python code, which batch jobs cannot run yet (Python UDFs run with fused.run, on this machine or on the service): run it with fused.run (or fused.submit over its arguments), or write it in TypeScript`,
   );
 }

@@ -285,7 +285,7 @@ export class LocalEngine {
       }
     };
     open();
-    const unrunnable = unrunnableReason(udf, caller !== undefined && caller.id !== "local");
+    const unrunnable = unrunnableReason(udf, "run");
     if (unrunnable) throw unrunnable;
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
     const ready = this.#modules.prepare(udf, (caller?.policy ?? LOCAL_POLICY).npm);

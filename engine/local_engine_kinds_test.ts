@@ -1,9 +1,10 @@
-/** Tile runs and UDFs the executor cannot run (JSON chart nodes; Python through the service). */
+/** Tile runs, and UDFs the executor cannot run (JSON chart nodes; Python as a batch job). */
 import assert from "node:assert/strict";
 import { NotSupportedError, ValidationError } from "../client/errors.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { Udf, udf } from "../client/udf.ts";
 import { localCaller } from "./_local_host.ts";
+import { unrunnableReason } from "./_run_errors.ts";
 import { ts, withEngine } from "./_engine_test_util.ts";
 
 Deno.test("a tile run passes the tile's bounds and the tile to the UDF", async () => {
@@ -45,17 +46,15 @@ Deno.test("a JSON chart node of the catalog is called a JSON document, not Pytho
   });
 });
 
-Deno.test("a Python UDF run through the service is not told to try engine remote", async () => {
-  await withEngine({}, async (engine) => {
-    const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n\n`);
-    const onService = { ...localCaller(engine), id: "user-1" };
-    await assert.rejects(engine.run({ udf: py, caller: onService }), (err: Error) => {
-      assert.match(
-        err.message,
-        /this service cannot run yet \(Python UDFs run on the local engine only/,
-      );
-      assert.doesNotMatch(err.message, /with engine "remote"/);
-      return true;
-    });
+Deno.test("a Python UDF runs for a service's caller, but not as a batch job", async () => {
+  await withEngine({}, async (engine, dataDir) => {
+    const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n * 2\n`);
+    const onService = { ...localCaller(engine), id: "user-1", dataDir, cacheDir: dataDir };
+    const run = await engine.run({ udf: py, caller: onService, parameters: { n: "4" } });
+    assert.equal(run.value, 8);
+    const refusal = unrunnableReason(py, "job");
+    assert.ok(refusal instanceof NotSupportedError);
+    assert.match(refusal.message, /batch jobs cannot run yet/);
+    assert.equal(unrunnableReason(py, "run"), undefined);
   });
 });

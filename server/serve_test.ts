@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { makeVenv } from "../engine/_engine_test_util.ts";
 import { startServer } from "./serve.ts";
+import { runBody } from "./_testing.ts";
 import type { UdfRunner } from "./runs.ts";
 
 // These tests start no UDF run, so the runner is never called.
@@ -190,5 +193,57 @@ Deno.test("a second fused serve process exits with a clear message on a busy dat
     await reader.cancel();
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(other, { recursive: true });
+  }
+});
+
+Deno.test("fused serve --python runs Python UDFs with that interpreter, and refuses a bad path", async () => {
+  const dir = await Deno.makeTempDir();
+  const main = new URL("./main.ts", import.meta.url).pathname;
+  const serve = (...flags: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-worker-options", main, "--port", "0", ...flags],
+      stdout: "null",
+      stderr: "piped",
+    });
+  const bad = await serve("--data-dir", dir, "--python", "python3").output();
+  assert.equal(bad.code, 2);
+  assert.match(
+    new TextDecoder().decode(bad.stderr),
+    /Invalid --python "python3": give the absolute/,
+  );
+  const python = await makeVenv(dir);
+  const child = serve("--data-dir", join(dir, "data"), "--python", python).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let log = "";
+    let url: string | undefined;
+    for (let i = 0; i < 50 && !url; i++) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      log += value;
+      url = /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(log)?.[1];
+    }
+    assert.ok(url, `no listening line in: ${log}`);
+    const { access_token } = JSON.parse(
+      await Deno.readTextFile(join(dir, "data", "admin-credentials.json")),
+    );
+    const udf = {
+      name: "where",
+      type: "geopandas_v2",
+      entrypoint: "udf",
+      code:
+        "import sys, venv_marker\n\n@fused.udf\ndef udf():\n    return [venv_marker.WHERE, sys.prefix]\n",
+    };
+    const res = await fetch(`${url}/realtime/local/api/v1/run/udf`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json" },
+      body: JSON.stringify(runBody(udf)),
+    });
+    assert.deepEqual(await res.json(), ["the venv", join(dir, "venv")]);
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel();
+    await Deno.remove(dir, { recursive: true });
   }
 });
