@@ -181,6 +181,19 @@ def udf():
   });
 });
 
+Deno.test("a header module is imported by its name, without importing fused", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const u = udf(
+      `from utils import triple\n\n@fused.udf\ndef udf(n: int = 1):\n    return triple(n)\n`,
+      {
+        name: "with_header",
+        headers: { utils: "def triple(n):\n    return 3 * n\n" },
+      },
+    );
+    assert.equal((await engine.run({ udf: u, parameters: { n: 5 } })).value, 15);
+  });
+});
+
 Deno.test("@fused.cache memoises within the UDF's warm process, bare and with arguments", async () => {
   await withEngine({ maxWorkers: 1 }, async (engine) => {
     const code = `import fused

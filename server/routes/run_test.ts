@@ -202,6 +202,31 @@ Deno.test("a Python UDF runs on the service: JSON results, and its GeoDataFrame 
   });
 });
 
+Deno.test("a Python UDF on the service runs and loads a saved TypeScript UDF as its caller", async () => {
+  await withServer(async (server) => {
+    await saveUdf(server, "double", DOUBLE.code as string);
+    const py = {
+      ...udfJson(
+        "calls_ts",
+        "@fused.udf\ndef udf(n: int = 1):\n    loaded = fused.load('double')\n" +
+          "    return [fused.run('double', n=n), fused.run(loaded, n=n + 1), loaded.name]\n",
+      ),
+      type: "geopandas_v2",
+      entrypoint: "udf",
+    };
+    const res = await server.api(`${RT}?n=4`, { method: "POST", json: runBody(py) });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), [{ n: 8 }, { n: 10 }, "double"]);
+    const missing = {
+      ...py,
+      code: "@fused.udf\ndef udf():\n    return fused.run('nothing_saved')\n",
+    };
+    const refused = await server.api(RT, { method: "POST", json: runBody(missing) });
+    assert.equal(refused.status, 422);
+    assert.match((await refused.json()).detail, /line 3.*nothing_saved/s);
+  });
+});
+
 Deno.test("a batch job of a JSON chart node is refused as a JSON document, not as Python code", async () => {
   await withServer(async (server) => {
     const chart = {
