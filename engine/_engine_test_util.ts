@@ -69,3 +69,21 @@ export async function makeVenv(dir: string): Promise<string> {
   );
   return join(venv, "bin", "python");
 }
+
+/** Pids of live UDF processes (runner `script`) whose command line mentions `marker`. */
+export function processesWith(marker: string, script = "_child.ts"): number[] {
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      const state = Deno.readTextFileSync(`/proc/${entry.name}/stat`).split(" ")[2];
+      if (cmdline.includes(script) && cmdline.includes(marker) && state !== "Z") {
+        found.push(Number(entry.name));
+      }
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
+}

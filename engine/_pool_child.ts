@@ -2,7 +2,8 @@
  * One UDF process of the pool, seen from the host: starting it behind the walls of a run
  * (engine/_sandbox.ts), accepting its one connection and reading its frames, keeping what it
  * writes around `console`, writing frames to it in order, and saying why it ended. What the pool
- * does with a process (engine/_pool.ts) is not here; the process's own side is engine/_child.ts.
+ * does with a process (engine/_pool.ts) is not here; the process's own side is engine/_child.ts
+ * (engine/python/_runner.py for a Python UDF's process, which speaks the same frames).
  *
  * @module
  */

@@ -27,6 +27,11 @@
  *   where this process may make one, else RLIMIT_DATA (limit + 600 MB, what an idle Deno maps).
  *   RLIMIT_AS cannot be used: Deno does not start under 32 GiB of it.
  * - Threads: a pids cgroup caps the tasks (Workers are threads) where one can be made.
+ * - Python (engine/python/_runner.py, `spec.python`): the same namespaces, mounts, cgroups and
+ *   killing, without Deno's flags, so only inside the namespaces: where they cannot be made (or
+ *   the wall chosen is "deno") spawning one throws, saying why. Its interpreter's folder (a
+ *   venv's) is bound read-only instead of Deno's binary and cache, and `/etc/alternatives`
+ *   (Debian's links to numpy's BLAS); without a memory cgroup the fallback is RLIMIT_AS.
  * - Killing: the process leads its own process group and gets SIGKILL when its host dies
  *   (`setpriv --pdeathsig KILL`; a reparented spinning child otherwise runs on). Inside the
  *   namespaces, bubblewrap's `--die-with-parent` carries that kill to Deno, and the end of the

@@ -1,5 +1,6 @@
 /**
- * The UDF executor: runs TypeScript UDFs in a pool of warm, sandboxed Deno processes.
+ * The UDF executor: runs TypeScript UDFs in a pool of warm, sandboxed Deno processes, and Python
+ * UDFs in warm Python processes of the same pool, inside the same OS wall only (engine/python).
  *
  * A process is bound to one UDF version, one permission set and one caller (Deno fixes a
  * process's permissions when it starts, and two callers never share a process), keeps that module

@@ -12,7 +12,7 @@ import { isRaster } from "../client/formats/raster.ts";
 import { isTable } from "../client/formats/types.ts";
 import { type Udf, udf } from "../client/udf.ts";
 import { localCaller } from "./_local_host.ts";
-import { makeVenv, runtimeError, withEngine } from "./_engine_test_util.ts";
+import { makeVenv, processesWith, runtimeError, withEngine } from "./_engine_test_util.ts";
 
 function py(code: string, name = "p"): Udf {
   return udf(code, { name });
@@ -286,29 +286,12 @@ Deno.test("no Python process starts without the OS wall", async () => {
   });
 });
 
-/** Processes of Python UDFs whose command line names `marker` (the test's data folder). */
-function runnerProcesses(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
-      if (cmdline.includes("python/_runner.py") && cmdline.includes(marker)) {
-        found.push(Number(entry.name));
-      }
-    } catch {
-      // ended meanwhile
-    }
-  }
-  return found;
-}
-
 async function noneLeft(marker: string): Promise<void> {
   // SIGKILLed processes are gone once their parent reaps them: a bounded wait.
-  for (let i = 0; i < 100 && runnerProcesses(marker).length > 0; i++) {
+  for (let i = 0; i < 100 && processesWith(marker, "python/_runner.py").length > 0; i++) {
     await new Promise((r) => setTimeout(r, 50));
   }
-  assert.deepEqual(runnerProcesses(marker), []);
+  assert.deepEqual(processesWith(marker, "python/_runner.py"), []);
 }
 
 Deno.test("hostile Python UDFs are contained, with clear errors and nothing left running", async () => {

@@ -32,6 +32,22 @@ Deno.test("the first start writes the admin credentials with mode 0600 and a res
   await Deno.remove(dir, { recursive: true });
 });
 
+/** The root URL a `fused serve` process says it listens on (read from its stderr), and its log. */
+async function listening(
+  reader: ReadableStreamDefaultReader<string>,
+): Promise<{ url: string; log: string }> {
+  let log = "";
+  let url: string | undefined;
+  for (let i = 0; i < 50 && !url; i++) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    log += value;
+    url = /listening on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(log)?.[1];
+  }
+  assert.ok(url, `no listening line in: ${log}`);
+  return { url, log };
+}
+
 Deno.test("fused serve listens on 127.0.0.1, serves, and stops cleanly on SIGTERM", async () => {
   const dir = await Deno.makeTempDir();
   const child = new Deno.Command(Deno.execPath(), {
@@ -49,15 +65,7 @@ Deno.test("fused serve listens on 127.0.0.1, serves, and stops cleanly on SIGTER
     stdout: "null",
   }).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let log = "";
-  let url: string | undefined;
-  for (let i = 0; i < 50 && !url; i++) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    log += value;
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(log)?.[1];
-  }
-  assert.ok(url, `no listening line in: ${log}`);
+  const { url, log } = await listening(reader);
   assert.match(log, /admin-credentials\.json/);
   const health = await fetch(`${url}/v1/health`);
   assert.equal((await health.json()).status, "ok");
@@ -215,15 +223,7 @@ Deno.test("fused serve --python runs Python UDFs with that interpreter, and refu
   const child = serve("--data-dir", join(dir, "data"), "--python", python).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
   try {
-    let log = "";
-    let url: string | undefined;
-    for (let i = 0; i < 50 && !url; i++) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      log += value;
-      url = /listening on (http:\/\/127\.0\.0\.1:\d+\/v1)/.exec(log)?.[1];
-    }
-    assert.ok(url, `no listening line in: ${log}`);
+    const { url } = await listening(reader);
     const { access_token } = JSON.parse(
       await Deno.readTextFile(join(dir, "data", "admin-credentials.json")),
     );
@@ -234,7 +234,7 @@ Deno.test("fused serve --python runs Python UDFs with that interpreter, and refu
       code:
         "import sys, venv_marker\n\n@fused.udf\ndef udf():\n    return [venv_marker.WHERE, sys.prefix]\n",
     };
-    const res = await fetch(`${url}/realtime/local/api/v1/run/udf`, {
+    const res = await fetch(`${url}/v1/realtime/local/api/v1/run/udf`, {
       method: "POST",
       headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json" },
       body: JSON.stringify(runBody(udf)),
