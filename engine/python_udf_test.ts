@@ -307,6 +307,22 @@ Deno.test("hostile Python UDFs are contained, with clear errors and nothing left
       udf: hostile(`    import os\n    return sorted(os.listdir("/etc"))`, "etc"),
     });
     assert.deepEqual(etc.value, ["alternatives", "localtime"]);
+    // A shell sees the same wall; writing outside the UDF's folders fails.
+    const shell = await engine.run({
+      udf: hostile(
+        `    import os, subprocess
+    out = subprocess.run(["cat", "/etc/shadow"], capture_output=True)
+    return [out.returncode, os.system("touch /usr/owned 2>/dev/null")]`,
+        "shell",
+      ),
+    });
+    assert.equal((shell.value as number[])[0], 1);
+    assert.notEqual((shell.value as number[])[1], 0);
+    const write = await runtimeError(
+      engine.run({ udf: hostile(`    open("/usr/lib/owned", "w")`, "write") }),
+    );
+    assert.equal(write.exceptionClass, "OSError");
+    assert.match(write.message, /Read-only file system/);
     Deno.env.set("FUSED_TEST_SECRET", "s3cret");
     const env = await engine.run({
       udf: hostile(`    import os\n    return dict(os.environ)`, "environ"),
