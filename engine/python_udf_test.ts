@@ -194,31 +194,56 @@ Deno.test("a header module is imported by its name, without importing fused", as
   });
 });
 
-Deno.test("@fused.cache memoises within the UDF's warm process, bare and with arguments", async () => {
-  await withEngine({ maxWorkers: 1 }, async (engine) => {
-    const code = `import fused
+Deno.test("@fused.cache keeps results on disk across runs and processes, bare and with arguments", async () => {
+  const folders = await Deno.makeTempDir({ prefix: "py_cache_" });
+  const code = `import fused
 
-calls = []
+def computed(tag):
+    with open(fused.file_path("computed.txt"), "a") as log:
+        log.write(tag)
 
 @fused.cache
 def square(n):
-    calls.append(n)
+    computed("s")
     return n * n
 
 @fused.cache(cache_max_age="1d", cache_verbose=False)
 def cube(n):
-    calls.append(-n)
+    computed("c")
     return n ** 3
+
+@fused.cache(cache_reset=True)
+def always(n):
+    computed("a")
+    return -n
 
 @fused.udf
 def udf(n: int = 2):
-    return [square(n), cube(n), len(calls)]
+    return [square(n), cube(n), always(n)]
 `;
-    const run = (n: number) => engine.run({ udf: py(code, "cached"), parameters: { n } });
-    assert.deepEqual((await run(2)).value, [4, 8, 2]);
-    assert.deepEqual((await run(2)).value, [4, 8, 2]); // both cached: no new call
-    assert.deepEqual((await run(3)).value, [9, 27, 4]);
-  });
+  const computed = () => Deno.readTextFile(join(folders, "data", "computed.txt"));
+  try {
+    for (const round of [1, 2]) {
+      // A new engine each round: the second round's process is not the first's.
+      await withEngine({ maxWorkers: 1 }, async (engine) => {
+        const caller = {
+          ...localCaller(engine),
+          dataDir: join(folders, "data"),
+          cacheDir: join(folders, "cache"),
+        };
+        const run = (n: number) =>
+          engine.run({ udf: py(code, "cached"), parameters: { n }, caller });
+        assert.deepEqual((await run(2)).value, [4, 8, -2]);
+        assert.equal(await computed(), round === 1 ? "sca" : "scaaa");
+        const again = await run(2);
+        assert.deepEqual(again.value, [4, 8, -2]);
+        assert.equal(await computed(), round === 1 ? "scaa" : "scaaaa");
+        if (round === 2) assert.match(again.logs.stderr, /^Cached output of square found$/m);
+      });
+    }
+  } finally {
+    await Deno.remove(folders, { recursive: true });
+  }
 });
 
 Deno.test("fused.file_path and fused.download reach the caller's data folder through the host", async () => {

@@ -7,8 +7,14 @@ the same capability-checked calls TypeScript UDFs make (engine/_host_calls.ts);
 """
 
 import functools
+import hashlib
+import inspect
 import os
 import pickle
+import re
+import sys
+import time
+import uuid
 
 from . import _channel, types
 from ._result import decode as _decode
@@ -27,27 +33,74 @@ def udf(fn=None, **options):
     return mark(fn) if callable(fn) else mark
 
 
-def cache(fn=None, **options):
-    """Memoises a function for the life of this UDF process (one per UDF version, caller and
-    permissions): a later run in the same process with the same arguments gets the value back.
-    fused-py's options (``cache_max_age``, ``cache_reset``/``reset``, ``cache_verbose``,
-    ``storage``, ``path``) are accepted; ``cache_reset``/``reset`` recomputes."""
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _max_age_seconds(value):
+    """fused-py's cache_max_age ("30m", "12h", "90d", whole seconds, 0 for never) in seconds."""
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        return value
+    match = re.fullmatch(r"(\d+)([smhd])", str(value).strip().lower())
+    if str(value).strip() == "0":
+        return 0
+    if not match:
+        raise ValueError(
+            f"Cannot parse cache_max_age {value!r}: use a number followed by s, m, h or d "
+            '(e.g. "10m", "48h", "90d"), or whole seconds'
+        )
+    return int(match[1]) * _UNITS[match[2]]
+
+
+def cache(fn=None, *, cache_max_age="12h", cache_reset=False, reset=False, cache_verbose=True,
+          **options):
+    """Keeps a function's results on disk, in the UDF's cache folder of its caller: a later call
+    with the same arguments (in this run, a later run, another process) gets the stored value
+    while it is younger than ``cache_max_age``. The key is the function's source and its
+    arguments (pickled); values are pickled, written whole or not at all. ``cache_reset`` (or
+    ``reset``) recomputes; other fused-py options (``storage``, ``path``, ...) are accepted."""
+    max_age = _max_age_seconds(cache_max_age)
 
     def wrap(f):
-        memo = {}
+        try:
+            source = inspect.getsource(f)
+        except (OSError, TypeError):  # defined where no source is kept
+            source = f.__qualname__
+        ident = f"{f.__module__}.{f.__qualname__}\n{source}".encode()
 
         @functools.wraps(f)
         def cached(*args, **kwargs):
-            reset = options.get("cache_reset", options.get("reset", False))
             try:
-                key = pickle.dumps((args, sorted(kwargs.items())))
+                call = pickle.dumps((args, sorted(kwargs.items())))
             except Exception:  # arguments pickle cannot write (open files, lambdas): by repr
-                key = repr((args, sorted(kwargs.items())))
-            if reset or key not in memo:
-                memo[key] = f(*args, **kwargs)
-            return memo[key]
+                call = repr((args, sorted(kwargs.items()))).encode()
+            key = hashlib.sha256(ident + b"\0" + call).hexdigest()
+            folder = os.path.join(_channel_or_fail("cache").folders["cacheDir"], "python",
+                                  f.__name__)
+            path = os.path.join(folder, f"{key}.pickle")
+            if max_age and not (cache_reset or reset):
+                try:
+                    if time.time() - os.stat(path).st_mtime < max_age:
+                        with open(path, "rb") as stored:
+                            value = pickle.load(stored)
+                        if cache_verbose:
+                            print(f"Cached output of {f.__name__} found", file=sys.stderr)
+                        return value
+                except (OSError, EOFError, pickle.UnpicklingError):
+                    pass  # not there, or unreadable: computed again below
+            value = f(*args, **kwargs)
+            if max_age:
+                os.makedirs(folder, exist_ok=True)
+                temp = f"{path}.{uuid.uuid4().hex}.tmp"
+                try:
+                    with open(temp, "wb") as out:
+                        pickle.dump(value, out)
+                    os.replace(temp, path)
+                except Exception as err:  # a value pickle cannot write is returned, not kept
+                    if os.path.exists(temp):
+                        os.remove(temp)
+                    print(f"{f.__name__}'s result is not cached: {err}", file=sys.stderr)
+            return value
 
-        cached.cache_clear = memo.clear
         return cached
 
     return wrap(fn) if callable(fn) else wrap
