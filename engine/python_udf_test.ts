@@ -33,6 +33,7 @@ def udf(n: int = 2, scale: float = 1.0, label: str = "a", flag: bool = False, ta
         "when": [datetime.datetime(2024, 1, 1 + i) for i in range(n)],
         "maybe": pd.array([i if i % 2 else None for i in range(n)], dtype="Int64"),
         "tags": [",".join(tags or [])] * n,
+        "objs": pd.Series([i if i else None for i in range(n)], dtype=object),
     })
 `;
 
@@ -55,6 +56,7 @@ Deno.test("a DataFrame UDF with typed parameters returns an Arrow table, dtypes 
         "when:Timestamp<NANOSECOND>",
         "maybe:Int64",
         "tags:Utf8",
+        "objs:Int64",
       ],
     );
     assert.deepEqual([...table.getChild("i")!], [0n, 1n, 2n]);
@@ -63,6 +65,7 @@ Deno.test("a DataFrame UDF with typed parameters returns an Arrow table, dtypes 
     assert.deepEqual([...table.getChild("flag")!], [true, true, true]);
     assert.deepEqual([...table.getChild("maybe")!], [null, 1n, null]);
     assert.deepEqual([...table.getChild("tags")!], ["p,q", "p,q", "p,q"]);
+    assert.deepEqual([...table.getChild("objs")!], [null, 1n, 2n]); // Python ints in an object column
     const when = table.getChild("when")!.get(1);
     assert.equal(new Date(Number(when)).toISOString(), "2024-01-02T00:00:00.000Z"); // Arrow: ms
     // Warm: the second run is served by the same process.

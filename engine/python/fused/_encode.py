@@ -148,6 +148,14 @@ def _column(name, series, body, geometry):
     else:
         values = series.astype(object).to_numpy()
         present = [v for v in values[valid]]
+        scalar = _scalar_type(present)
+        if scalar is not None:
+            # An object column of Python bools or numbers (with None): typed as pandas would be.
+            typed = pandas.Series(numpy.where(valid, values, 0 if scalar != "bool" else False))
+            out = _column(name, typed.astype(scalar), body, False)
+            if mask.any():
+                out["validity"] = body.add(valid.astype("u1").tobytes())
+            return out
         if all(isinstance(v, str) for v in present):
             out["type"] = "utf8"
             chunks = [v.encode() if ok else b"" for v, ok in zip(values, valid)]
@@ -168,6 +176,21 @@ def _column(name, series, body, geometry):
     if mask.any():
         out["validity"] = body.add(valid.astype("u1").tobytes())
     return out
+
+
+def _scalar_type(values):
+    """"bool", "int64" or "float64" when every value is one (ints and floats: float64)."""
+    if not values:
+        return None
+    if all(isinstance(v, bool) for v in values):
+        return "bool"
+    if any(isinstance(v, bool) for v in values):
+        return None
+    if all(isinstance(v, int) for v in values) and all(-(2**63) <= v < 2**63 for v in values):
+        return "int64"
+    if all(isinstance(v, (int, float)) for v in values):
+        return "float64"
+    return None
 
 
 def _table(frame, body):
