@@ -58,17 +58,11 @@ function isJsonDocument(code: string): boolean {
 
 /**
  * Why `udf` cannot run, said truthfully, or undefined when it can: a JSON node of Fused's catalog
- * (a chart spec, saved with a Python UDF's type) is not code at all; a Python UDF runs on the
- * local engine and the service (engine/python), but not yet as a batch job (`"job"`).
+ * (a chart spec, saved with a Python UDF's type) is not code at all. (Python UDFs run: engine/python.)
  */
-export function unrunnableReason(udf: Udf, as: "run" | "job"): NotSupportedError | undefined {
-  if (isJsonDocument(udf.code)) {
-    return new NotSupportedError(
-      `UDF "${udf.name}" is a JSON document (a chart or data node of Fused's catalog), not code: there is nothing to run; read it with JSON.parse(udf.code), or display a Vega-Lite spec as a chart`,
-    );
-  }
-  if (udf.language !== "python" || as === "run") return undefined;
+export function unrunnableReason(udf: Udf): NotSupportedError | undefined {
+  if (!isJsonDocument(udf.code)) return undefined;
   return new NotSupportedError(
-    `UDF "${udf.name}" is Python code, which batch jobs cannot run yet (Python UDFs run with fused.run, on this machine or on the service): run it with fused.run (or fused.submit over its arguments), or write it in TypeScript`,
+    `UDF "${udf.name}" is a JSON document (a chart or data node of Fused's catalog), not code: there is nothing to run; read it with JSON.parse(udf.code), or display a Vega-Lite spec as a chart`,
   );
 }

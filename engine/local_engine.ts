@@ -286,7 +286,7 @@ export class LocalEngine {
       }
     };
     open();
-    const unrunnable = unrunnableReason(udf, "run");
+    const unrunnable = unrunnableReason(udf);
     if (unrunnable) throw unrunnable;
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
     const ready = this.#modules.prepare(udf, (caller?.policy ?? LOCAL_POLICY).npm);

@@ -1,4 +1,4 @@
-/** Tile runs, and UDFs the executor cannot run (JSON chart nodes; Python as a batch job). */
+/** Tile runs, UDFs the executor cannot run (JSON chart nodes), and Python for a service caller. */
 import assert from "node:assert/strict";
 import { NotSupportedError, ValidationError } from "../client/errors.ts";
 import { tileBounds } from "../client/tiles.ts";
@@ -46,15 +46,12 @@ Deno.test("a JSON chart node of the catalog is called a JSON document, not Pytho
   });
 });
 
-Deno.test("a Python UDF runs for a service's caller, but not as a batch job", async () => {
+Deno.test("a Python UDF runs for a service's caller too", async () => {
   await withEngine({}, async (engine, dataDir) => {
     const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n * 2\n`);
     const onService = { ...localCaller(engine), id: "user-1", dataDir, cacheDir: dataDir };
     const run = await engine.run({ udf: py, caller: onService, parameters: { n: "4" } });
     assert.equal(run.value, 8);
-    const refusal = unrunnableReason(py, "job");
-    assert.ok(refusal instanceof NotSupportedError);
-    assert.match(refusal.message, /batch jobs cannot run yet/);
-    assert.equal(unrunnableReason(py, "run"), undefined);
+    assert.equal(unrunnableReason(py), undefined);
   });
 });

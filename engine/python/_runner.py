@@ -10,6 +10,8 @@ import io
 import json
 import os
 import sys
+import threading
+import time
 import traceback
 from urllib.parse import unquote
 
@@ -23,12 +25,74 @@ _channel.current = channel
 os.environ["TMPDIR"] = config["tempDir"]
 BASE_ENV = dict(os.environ)
 LOG_CAP = 512 * 1024
+STREAM_EVERY_S = 0.05
+STREAM_CAP = 4 * 2**20
+
+
+class Streaming:
+    """Output of a run that asked for it (batch jobs tail their logs), sent at most every 50 ms
+    and up to STREAM_CAP characters; the run's logs keep theirs either way."""
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+        self.pending = {"stdout": "", "stderr": ""}
+        self.last = 0.0
+        self.sent = 0
+        self.lock = threading.Lock()
+        self.timer = None
+
+    def add(self, stream, text):
+        with self.lock:
+            if self.sent >= STREAM_CAP:
+                return
+            kept = text[: STREAM_CAP - self.sent]
+            self.sent += len(kept)
+            self.pending[stream] += kept
+            if self.sent >= STREAM_CAP:
+                self.pending["stderr"] += (f"[live output stops after {STREAM_CAP} characters; "
+                                           "the run's logs keep its start]\n")
+        self.flush(force=False)
+
+    def _quiet(self):
+        with self.lock:
+            self.timer = None
+        self.flush(force=False)
+
+    def flush(self, force=True):
+        """Sends the pending output; unless forced, whole lines at most every STREAM_EVERY_S."""
+        with self.lock:
+            if not (self.pending["stdout"] or self.pending["stderr"]):
+                return
+            now = time.monotonic()
+            if not force and now - self.last < STREAM_EVERY_S:
+                # A quiet stretch after this still sends it: once, STREAM_EVERY_S later.
+                if self.timer is None:
+                    self.timer = threading.Timer(STREAM_EVERY_S, self._quiet)
+                    self.timer.daemon = True
+                    self.timer.start()
+                return
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            # Whole lines only (print writes a line in pieces), but everything at the end.
+            pending, kept = {}, {}
+            for name, text in self.pending.items():
+                cut = len(text) if force else text.rfind("\n") + 1
+                pending[name], kept[name] = text[:cut], text[cut:]
+            self.pending = kept
+            self.last = now
+        if pending["stdout"] or pending["stderr"]:
+            channel.send({"type": "output", "id": self.run_id, **pending})
+
+
+streaming = None
 
 
 class Capture(io.TextIOBase):
     """A stream that keeps the first LOG_CAP characters written to it and counts the rest."""
 
-    def __init__(self):
+    def __init__(self, name):
+        self.name = name
         self.text = []
         self.size = 0
         self.cut = 0
@@ -37,6 +101,8 @@ class Capture(io.TextIOBase):
         return True
 
     def write(self, text):
+        if streaming is not None:
+            streaming.add(self.name, text)
         if self.size < LOG_CAP:
             kept = text[: LOG_CAP - self.size]
             self.text.append(kept)
@@ -54,7 +120,7 @@ class Capture(io.TextIOBase):
         return out
 
 
-stdout, stderr = Capture(), Capture()
+stdout, stderr = Capture("stdout"), Capture("stderr")
 sys.stdout, sys.stderr = stdout, stderr
 modules = {}
 
@@ -150,7 +216,9 @@ def logs():
 
 
 def handle(msg):
+    global streaming
     channel.run_id = msg["id"]
+    streaming = Streaming(msg["id"]) if msg.get("streamOutput") else None
     path = unquote(msg["url"].removeprefix("file://"))
     reply = None
     try:
@@ -177,6 +245,9 @@ def handle(msg):
     except BaseException as err:  # the UDF's SystemExit and KeyboardInterrupt are its failure too
         reply = {"type": "failure", "id": msg["id"], "failure": failure_of(err, path)}
         parts = []
+    if streaming is not None:
+        streaming.flush()
+        streaming = None
     reply["logs"] = logs()
     if processes() > BASELINE:
         # What the UDF started still runs: this process is not clean for another run.

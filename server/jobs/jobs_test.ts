@@ -545,3 +545,42 @@ Deno.test("the %fused jobs, logs and cancel magics work against the job routes",
     }
   });
 });
+
+Deno.test("a Python UDF runs as a batch job: its result stored, its prints streamed to the logs", async () => {
+  const python = `import pandas as pd
+import time
+
+@fused.udf
+def udf(n: int = 1, wait: float = 0):
+    print("hello from python", n)
+    time.sleep(wait)
+    return {"doubled": n * 2}
+`;
+  await withJobService(async ({ transport }) => {
+    const job = await api.startJob(udf(python, { name: "py_job" }), {
+      transport,
+      parameters: { n: 5 },
+    });
+    const done = await api.jobWaitForJob(job, { transport, ...WAIT });
+    assert.equal(done.state, "succeeded");
+    assert.deepEqual(await api.jobGetResults(job, { transport }), [{ doubled: 10 }]);
+    const messages = (await api.jobGetLogs(job, { transport })).map((r) => r.message);
+    assert.ok(messages.includes("hello from python 5"), messages.join("\n"));
+    // While it still runs: its line is in the logs before it ends, and cancelling stops it.
+    const slow = await api.startJob(udf(python, { name: "py_slow" }), {
+      transport,
+      parameters: { n: 7, wait: 60 },
+    });
+    const tailed: string[] = [];
+    const tail = api.jobTailLogs(slow, {
+      transport,
+      refreshSeconds: 0.05,
+      timeout: 30,
+      write: (l) => tailed.push(l),
+    });
+    await until(() => tailed.some((l) => l.includes("hello from python 7")), "the UDF's line");
+    assert.equal((await api.jobGetStatus(slow, { transport })).job_status, "Running");
+    await api.jobCancel(slow, { transport });
+    await tail;
+  });
+});

@@ -8,6 +8,7 @@ SDK calls (``fused.run``, ``fused.load``, ``fused.download``) are "call" frames 
 import json
 import socket
 import struct
+import threading
 from collections import deque
 
 _PREFIX = struct.Struct("<II")
@@ -32,14 +33,17 @@ class Channel:
         self.run_id = 0
         self._next_call = 1
         self.folders = {}
+        # A UDF's threads may print while it runs: one frame is written at a time.
+        self._lock = threading.Lock()
 
     def send(self, header, parts=()):
         """Writes one frame; ``parts`` are concatenated into its body."""
         head = json.dumps(header, separators=(",", ":"), allow_nan=False).encode()
         size = sum(len(p) for p in parts)
-        self._sock.sendall(_PREFIX.pack(len(head), size) + head)
-        for part in parts:
-            self._sock.sendall(part)
+        with self._lock:
+            self._sock.sendall(_PREFIX.pack(len(head), size) + head)
+            for part in parts:
+                self._sock.sendall(part)
 
     def receive(self):
         """The next frame as ``(header, body)``, or None when the host closed the channel."""
