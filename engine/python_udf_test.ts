@@ -160,7 +160,7 @@ def udf(kind: str = "str"):
 });
 
 Deno.test("a Python error comes back as a UdfRuntimeError at the UDF's own line", async () => {
-  await withEngine({ maxWorkers: 1 }, async (engine) => {
+  await withEngine({ maxWorkers: 1, maxResultBytes: 1024 }, async (engine) => {
     const code = `import fused
 
 def helper(d):
@@ -181,6 +181,11 @@ def udf():
       engine.run({ udf: py(`@fused.udf\ndef udf():\n    return object()\n`, "obj") }),
     );
     assert.match(unsupported.message, /unsupported value \(it is a builtins\.object/);
+    const big = await runtimeError(engine.run({
+      udf: py(`@fused.udf\ndef udf():\n    return b"x" * 4096\n`, "big"),
+    }));
+    assert.equal(big.exceptionClass, "ResultTooLargeError");
+    assert.match(big.message, /over the limit of 1024 \(options\.maxResultBytes\)/);
   });
 });
 

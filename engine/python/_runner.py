@@ -176,6 +176,10 @@ def signature_of(fn):
     return {"parameters": parameters, "hasRest": rest, "schema": False}
 
 
+class ResultTooLarge(Exception):
+    """A result over the run's maxResultBytes."""
+
+
 def failure_of(err, path):
     """The failure message of an exception: the UDF's own frames and line."""
     if isinstance(err, _params.ParameterError):
@@ -183,6 +187,8 @@ def failure_of(err, path):
     if isinstance(err, _encode.UnsupportedResult):
         return {"kind": "runtime", "message": f"returned an unsupported value ({err})",
                 "exceptionClass": "UnsupportedResultError"}
+    if isinstance(err, ResultTooLarge):
+        return {"kind": "runtime", "message": str(err), "exceptionClass": "ResultTooLargeError"}
     folder = os.path.dirname(path)
     frames = [f for f in traceback.extract_tb(err.__traceback__)
               if f.filename.startswith(folder + os.sep)]
@@ -235,7 +241,7 @@ def handle(msg):
             body = _encode.Body()
             result = _encode.encode(value, body)
             if body.length > msg["maxResultBytes"]:
-                raise _encode.UnsupportedResult(
+                raise ResultTooLarge(
                     f"the result is {body.length} bytes, over the limit of {msg['maxResultBytes']} "
                     "(options.maxResultBytes): return less data, or write it to a file "
                     "(fused.file_path) and return its path"
