@@ -357,19 +357,28 @@ Deno.test("what the UDF prints reaches the job's logs while it still runs", asyn
 `;
   await withJobService(async ({ transport }) => {
     const job = await api.startJob(udf(chatty, { name: "chatty" }), { transport });
-    const tailed: string[] = [];
-    const tail = api.jobTailLogs(job, {
-      transport,
-      refreshSeconds: 0.05,
-      timeout: 20,
-      write: (l) => tailed.push(l),
-    });
-    await until(() => tailed.some((l) => l.includes("halfway there")), "the UDF's own line");
-    assert.equal((await api.jobGetStatus(job, { transport })).job_status, "Running");
-    await api.jobCancel(job, { transport });
-    await tail;
+    await seenWhileRunning(job, transport, "halfway there");
   });
 });
+
+/** Tails a running job until `line` shows, checks it still runs, then cancels it. */
+async function seenWhileRunning(
+  job: api.BatchJob,
+  transport: Transport,
+  line: string,
+): Promise<void> {
+  const tailed: string[] = [];
+  const tail = api.jobTailLogs(job, {
+    transport,
+    refreshSeconds: 0.05,
+    timeout: 30,
+    write: (l) => tailed.push(l),
+  });
+  await until(() => tailed.some((l) => l.includes(line)), "the UDF's own line");
+  assert.equal((await api.jobGetStatus(job, { transport })).job_status, "Running");
+  await api.jobCancel(job, { transport });
+  await tail;
+}
 
 Deno.test("jobs wait for a free slot of their instance type, and a pending job can be cancelled", async () => {
   const one = { heapMb: 256, wallClockMs: 60_000, slots: 1 };
@@ -571,16 +580,6 @@ def udf(n: int = 1, wait: float = 0):
       transport,
       parameters: { n: 7, wait: 60 },
     });
-    const tailed: string[] = [];
-    const tail = api.jobTailLogs(slow, {
-      transport,
-      refreshSeconds: 0.05,
-      timeout: 30,
-      write: (l) => tailed.push(l),
-    });
-    await until(() => tailed.some((l) => l.includes("hello from python 7")), "the UDF's line");
-    assert.equal((await api.jobGetStatus(slow, { transport })).job_status, "Running");
-    await api.jobCancel(slow, { transport });
-    await tail;
+    await seenWhileRunning(slow, transport, "hello from python 7");
   });
 });
