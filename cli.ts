@@ -10,7 +10,7 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
-import { delimiter, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import * as fused from "./mod.ts";
 import { encodeResult, type ResultFormat } from "./client/formats/result.ts";
 import { notebookHtmlArgs } from "./display/notebook_html.ts";
@@ -21,6 +21,13 @@ Usage:
   fused demo [--out DIR] [--serve]   the main job: notebooks/main.ipynb executed in the Fused
                                      kernel, written as DIR/main.html (default ~/.fused/demo);
                                      --serve keeps its service up for the page's live tiles
+  fused publish NOTEBOOK --service URL [--name N] [--token T]
+                                     run NOTEBOOK in the Fused kernel against that lasting service
+                                     (even where it does %fused serve) and store the executed page
+                                     there; prints the address anyone opens without a token.
+                                     Again with the same --name updates it; --list lists yours
+  fused unpublish NAME --service URL [--token T]
+                                     remove the page NAME and its tile layers' share tokens
   fused run UDF [key=value ...]      run a UDF (file, folder, zip, GitHub URL, saved name)
       --engine local|remote          where it runs (default local)
       --format json|csv|parquet|...  how the result is written (default: json for values, csv for tables)
@@ -35,6 +42,8 @@ Usage:
   fused serve [--port N] [...]       the UDF service (see fused serve --help)
       --database URL --storage URL   shared PostgreSQL and store: N services, one platform
   fused worker --database URL ...    takes batch jobs from the shared queue (see fused worker --help)
+  fused admin user|token ...         users and API tokens (expiring, revocable) straight in the
+                                     registry, e.g. of a scale-out (see fused admin --help)
   fused kernel install|uninstall     the Jupyter kernel "Deno (Fused)" (see fused kernel --help)
   fused help                         this help`;
 
@@ -181,30 +190,6 @@ function freePort(): number {
   return port;
 }
 
-async function jupyter(args: string[], options: { cwd: string; env: Record<string, string> }) {
-  let out: Deno.CommandOutput;
-  try {
-    out = await new Deno.Command("jupyter", {
-      args,
-      cwd: options.cwd,
-      env: options.env,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) {
-      throw new fused.NotSupportedError(
-        "Cannot find the jupyter command: run ./fused demo, which installs it (or bash .ci/setup)",
-      );
-    }
-    throw err;
-  }
-  if (!out.success) {
-    const stderr = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-25).join("\n");
-    throw new fused.FusedError(`jupyter ${args[0]} failed:\n${stderr}`);
-  }
-}
-
 /** The file that marks DIR/work as made by `fused demo` (so a later run may replace it). */
 const DEMO_MARK = ".fused-demo";
 
@@ -240,16 +225,11 @@ async function demo(args: string[]): Promise<number> {
     join(workDir, DEMO_MARK),
     "made by fused demo; removed by the next run\n",
   );
-  // The demo runs this checkout's kernel from a kernelspec of its own, found first through
-  // JUPYTER_PATH: re-pointing the user-wide one would silently take it from another checkout.
-  const { installKernelspec } = await import("./kernel/install.ts");
-  const kernelPrefix = join(workDir, "kernel");
-  await installKernelspec({ prefix: kernelPrefix });
-  const jupyterPath = [join(kernelPrefix, "share", "jupyter"), Deno.env.get("JUPYTER_PATH")]
-    .filter(Boolean).join(delimiter);
+  // The demo runs this checkout's kernel from a kernelspec of its own.
+  const { kernelEnv, runJupyter: jupyter } = await import("./kernel/nbconvert.ts");
   const port = freePort();
   const env = {
-    JUPYTER_PATH: jupyterPath,
+    ...await kernelEnv(join(workDir, "kernel")),
     FUSED_DEMO_SERVER_DIR: serviceDir,
     FUSED_DEMO_PORT: String(port),
     // The notebook's login, cache and temp files stay in the demo's folder, not in ~/.fused.
@@ -309,6 +289,74 @@ ${html}`);
   return 0;
 }
 
+/** The options `publish` and `unpublish` share: the service and a token of it. */
+const SERVICE_OPTIONS = {
+  service: { type: "string" },
+  token: { type: "string" },
+} as const;
+
+function requireService(service: string | undefined, command: string): string {
+  if (!service) {
+    throw new fused.ValidationError(
+      `fused ${command} needs --service URL: the lasting service the page lives on (e.g. http://127.0.0.1:8783, started with fused serve)`,
+    );
+  }
+  return service;
+}
+
+async function publishCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { ...SERVICE_OPTIONS, name: { type: "string" }, list: { type: "boolean" } },
+  });
+  const service = requireService(values.service, "publish");
+  const { publishNotebook, serviceRoot } = await import("./kernel/publish.ts");
+  if (values.list) {
+    const root = serviceRoot(service);
+    const transport = new fused.api.Transport({ baseUrl: `${root}/v1`, token: values.token });
+    const pages = await fused.api.listPages({ transport });
+    if (pages.length === 0) console.log(`No published pages on ${root}`);
+    for (const page of pages) {
+      console.log(`${page.name}  ${page.published_at}  ${page.notebook}  ${page.url}`);
+    }
+    return 0;
+  }
+  if (positionals.length !== 1) {
+    throw new fused.ValidationError(
+      "fused publish needs one notebook: fused publish NOTEBOOK.ipynb --service URL",
+    );
+  }
+  await publishNotebook(positionals[0], { service, name: values.name, token: values.token });
+  return 0;
+}
+
+async function unpublishCommand(args: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: SERVICE_OPTIONS,
+  });
+  const service = requireService(values.service, "unpublish");
+  if (positionals.length !== 1) {
+    throw new fused.ValidationError(
+      "fused unpublish needs the page's name: fused unpublish NAME --service URL",
+    );
+  }
+  const { serviceRoot } = await import("./kernel/publish.ts");
+  const transport = new fused.api.Transport({
+    baseUrl: `${serviceRoot(service)}/v1`,
+    token: values.token,
+  });
+  const page = await fused.api.unpublishPage(positionals[0], { transport });
+  console.log(
+    `Unpublished ${page.url} and deleted its ${page.layers.length} share token${
+      page.layers.length === 1 ? "" : "s"
+    }`,
+  );
+  return 0;
+}
+
 /** Runs the command line; returns the exit code. */
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
@@ -318,10 +366,16 @@ export async function main(args: string[]): Promise<number> {
         return await demo(rest);
       case "run":
         return await runCommand(rest);
+      case "publish":
+        return await publishCommand(rest);
+      case "unpublish":
+        return await unpublishCommand(rest);
       case "ingest":
         return await ingestCommand(rest);
       case "worker":
         return await (await import("./server/worker.ts")).main(rest);
+      case "admin":
+        return await (await import("./server/admin.ts")).main(rest);
       case "serve":
         return await (await import("./server/main.ts")).main(rest);
       case "kernel": {

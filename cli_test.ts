@@ -123,3 +123,43 @@ Deno.test("fused demo runs this checkout's kernel without re-pointing the user-w
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("fused publish --list and fused unpublish act on the service's pages; --service is required", async () => {
+  const noService = await quiet(() => main(["publish", "main.ipynb"]));
+  assert.equal(noService.value, 1);
+  assert.match(
+    noService.errors.join("\n"),
+    /fused publish needs --service URL: the lasting service/,
+  );
+  const { startServer } = await import("./server/mod.ts");
+  const dir = await Deno.makeTempDir({ prefix: "fused-cli-pages-" });
+  const server = await startServer({ port: 0, dataDir: dir, quiet: true });
+  const printed: string[] = [];
+  const log = console.log;
+  console.log = (...args: unknown[]) => printed.push(args.join(" "));
+  try {
+    const transport = new fused.api.Transport({
+      baseUrl: server.baseUrl,
+      token: server.adminToken,
+    });
+    await fused.api.publishPage("tour", "<p>hi</p>", { notebook: "tour.ipynb", transport });
+    const flags = ["--service", server.url, "--token", server.adminToken];
+    assert.equal(await main(["publish", "--list", ...flags]), 0);
+    assert.match(
+      printed.join("\n"),
+      new RegExp(`^tour  \\S+  tour\\.ipynb  ${server.url}/pages/admin/tour$`),
+    );
+    assert.equal(await main(["unpublish", "tour", ...flags]), 0);
+    assert.match(
+      printed.at(-1)!,
+      /^Unpublished .*\/pages\/admin\/tour and deleted its 0 share tokens$/,
+    );
+    const again = await quiet(() => main(["unpublish", "tour", ...flags]));
+    assert.equal(again.value, 1);
+    assert.match(again.errors.join("\n"), /You have no published page "tour"/);
+  } finally {
+    console.log = log;
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -50,6 +50,7 @@ export {
 export { type RunResponse, type Tile } from "./client/engine_types.ts";
 export type {
   CallerContext,
+  CallerQuota,
   HostCallContext,
   HostHandler,
   NestedRun,

@@ -29,6 +29,7 @@ import {
   startNotebook6,
 } from "../tests/_notebook6.ts";
 import { PYTHON } from "../tests/_jupyter.ts";
+import { notebookJson } from "../tests/_helpers.ts";
 
 /** One map measured in Notebook 6. */
 export interface NotebookMapFigure {
@@ -96,24 +97,6 @@ function tableCell(n: number): string {
   (globalThis as any).points_${n} = tableFromArrays({ lon, lat, value });
 }
 "ok"`;
-}
-
-function notebookJson(cells: string[]): string {
-  return JSON.stringify({
-    nbformat: 4,
-    nbformat_minor: 5,
-    metadata: {
-      kernelspec: { name: "fused", display_name: "Deno (Fused)", language: "typescript" },
-    },
-    cells: cells.map((source, i) => ({
-      cell_type: "code",
-      id: `c${i}`,
-      metadata: {},
-      source,
-      outputs: [],
-      execution_count: null,
-    })),
-  });
 }
 
 const SIZES = [1_000, 1_000_000, 10_000_000];

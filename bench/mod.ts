@@ -23,6 +23,7 @@ const BENCHES: BenchTable = {
   kernel: () => import("./kernel_bench.ts"),
   ingest: () => import("./ingest_bench.ts"),
   scale: () => import("./scale_bench.ts"),
+  quota: () => import("./quota_bench.ts"),
 };
 
 /** Options of {@linkcode main}. */

@@ -9,18 +9,30 @@
  * (c) 100 MB written and read back through the S3 store, divided by the same through the
  *     local-folder store;
  * (d) the median time from a cancel request to the answer that the running job stopped
- *     (target ≤ 2 s).
+ *     (target ≤ 2 s);
+ * (e) job submissions a second (POST /run, queued for an instance type no worker takes) against
+ *     2 services divided by the same against 1 (target ≥ 1.7 with `--cpu-quota`).
  *
- * Run: `deno run -A --unstable-worker-options bench/scale_bench.ts`
+ * Run: `deno run -A --unstable-worker-options bench/scale_bench.ts [--cpu-quota CORES]`
+ *
+ * On a machine with fewer cores than the load needs, two services cannot show that they scale:
+ * they share the same cores. `--cpu-quota 0.4` gives each service process (and the UDF processes
+ * it starts) a fixed CPU budget of 0.4 core in a cgroup (v1 `cpu` controller, as root), while
+ * PostgreSQL, s3rver and this load generator stay outside it: then two services have twice the
+ * CPU of one, as two machines would.
  *
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import type { Transport } from "../client/api/transport.ts";
 import { median } from "./_stats.ts";
 import { createDatabase, freePort } from "../tests/_postgres.ts";
 import { createBucket, s3Env } from "../tests/_s3.ts";
 
 const RUNS = 1000;
+const SUBMITS = 300;
+const CGROUP_CPU = "/sys/fs/cgroup/cpu";
 const LATENCY_JOBS = 20;
 const FILE_MB = 100;
 const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
@@ -42,6 +54,58 @@ export interface ScaleBenchResult {
   localMs: number;
   /** Median cancel request → cancelled answer of a running job, ms (target ≤ 2000). */
   medianCancelMs: number;
+  /** Job submissions a second against one service. */
+  oneServiceSubmitsPerSecond: number;
+  /** twoServices / oneService job submissions a second (target ≥ 1.7 with a CPU quota). */
+  submitRatio: number;
+  /** The CPU quota of each service process, in cores (null: none). */
+  cpuQuota: number | null;
+}
+
+/** A cgroup that limits a service's CPU. */
+interface CpuLimit {
+  /** Share of the CPU periods so far in which the group was throttled (used up its quota). */
+  throttled(): Promise<number>;
+  /** Removes the group once its processes are gone. */
+  remove(): Promise<void>;
+}
+
+/**
+ * Puts a running process, and the processes it starts from now on, in a new cgroup v1 `cpu`
+ * group limited to `cores`.
+ */
+async function limitCpu(pid: number, cores: number): Promise<CpuLimit> {
+  const dir = `${CGROUP_CPU}/fused-bench-${Deno.pid}-${pid}`;
+  try {
+    await Deno.mkdir(dir);
+  } catch (err) {
+    throw new Error(
+      `Cannot make a cgroup in ${CGROUP_CPU} (${
+        (err as Error).message
+      }): --cpu-quota needs root and the cgroup v1 cpu controller; run without it`,
+    );
+  }
+  const period = 100_000;
+  await Deno.writeTextFile(`${dir}/cpu.cfs_period_us`, String(period));
+  await Deno.writeTextFile(`${dir}/cpu.cfs_quota_us`, String(Math.round(cores * period)));
+  await Deno.writeTextFile(`${dir}/cgroup.procs`, String(pid));
+  return {
+    async throttled() {
+      const stat = await Deno.readTextFile(`${dir}/cpu.stat`);
+      const field = (name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(stat)?.[1]);
+      return field("nr_throttled") / Math.max(1, field("nr_periods"));
+    },
+    async remove() {
+      for (let i = 0; i < 50; i++) {
+        try {
+          return await Deno.remove(dir);
+        } catch {
+          await new Promise((r) => setTimeout(r, 100)); // its last processes are still exiting
+        }
+      }
+      console.error(`Could not remove the cgroup ${dir}: remove it with rmdir`);
+    },
+  };
 }
 
 interface Proc {
@@ -77,10 +141,13 @@ async function until(what: string, check: () => Promise<boolean>, ms = 120_000):
 
 async function service(
   env: Record<string, string>,
+  cpuQuota: number | null,
+  limits: CpuLimit[],
 ): Promise<{ proc: Proc; baseUrl: string; token: string }> {
   const port = freePort();
   const dir = await Deno.makeTempDir({ prefix: "scale_bench_service_" });
   const proc = spawn(["serve", "--port", String(port), "--data-dir", dir], env);
+  if (cpuQuota !== null) limits.push(await limitCpu(proc.child.pid, cpuQuota));
   const baseUrl = `http://127.0.0.1:${port}/v1`;
   await until(`the service on ${port}: ${proc.output()}`, async () => {
     try {
@@ -129,13 +196,20 @@ async function roundTrip(
   return performance.now() - t0;
 }
 
-/** Runs the benchmark, prints a table and returns the numbers. */
-export async function main(): Promise<ScaleBenchResult> {
+/** Runs the benchmark (`--cpu-quota CORES` per service), prints a table, returns the numbers. */
+export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult> {
+  const { values } = parseArgs({ args, options: { "cpu-quota": { type: "string" } } });
+  const cpuQuota = values["cpu-quota"] === undefined ? null : Number(values["cpu-quota"]);
+  if (cpuQuota !== null && !(cpuQuota > 0 && cpuQuota <= 64)) {
+    throw new Error(`Invalid --cpu-quota "${values["cpu-quota"]}": use cores, e.g. 0.4`);
+  }
+  const limits: CpuLimit[] = [];
   const home = await Deno.makeTempDir({ prefix: "scale_bench_" });
   Deno.env.set("FUSED_HOME", home);
   const fused = await import("../mod.ts");
   const { S3Storage } = await import("../server/s3_storage.ts");
   const { LocalStorage } = await import("../server/storage.ts");
+  const transportModule = await import("../client/api/transport.ts");
   const database = await createDatabase("bench");
   const bucket = await createBucket("bench");
   const s3 = await s3Env();
@@ -149,9 +223,9 @@ export async function main(): Promise<ScaleBenchResult> {
   };
   const procs: Proc[] = [];
   try {
-    const a = await service(env);
+    const a = await service(env, cpuQuota, limits);
     procs.push(a.proc);
-    const b = await service(env);
+    const b = await service(env, cpuQuota, limits);
     procs.push(b.proc);
     const trivial = fused.udf(`export default function udf({ i = 0 }) { return i }`, {
       name: "trivial",
@@ -172,6 +246,33 @@ export async function main(): Promise<ScaleBenchResult> {
       two.push(await run([a.baseUrl, b.baseUrl]));
     }
     fused.options.baseUrl = a.baseUrl;
+    // Whether the quota was what bounded the services (else something outside it was).
+    const throttledRuns = await Promise.all(limits.map((l) => l.throttled()));
+
+    // Submissions: 16 clients at once, each alternating over the services it is given; the jobs
+    // wait on an instance type no worker here declares, so nothing runs them meanwhile.
+    const transports = [a, b].map((s) =>
+      new transportModule.Transport({ baseUrl: s.baseUrl, token: s.token })
+    );
+    const submitAll = async (services: Transport[]) => {
+      let next = 0;
+      const t0 = performance.now();
+      await Promise.all(Array.from({ length: 16 }, async () => {
+        while (next < SUBMITS) {
+          const transport = services[next++ % services.length];
+          await fused.api.startJob(trivial, { transport, instanceType: "large" });
+        }
+      }));
+      return performance.now() - t0;
+    };
+    await submitAll(transports); // warm up
+    const submitOne: number[] = [];
+    const submitTwo: number[] = [];
+    for (let round = 0; round < 3; round++) {
+      submitOne.push(await submitAll([transports[0]]));
+      submitTwo.push(await submitAll(transports));
+    }
+    const throttledAll = await Promise.all(limits.map((l) => l.throttled()));
 
     const worker = spawn(["worker", "--concurrency", "1"], env);
     procs.push(worker);
@@ -231,19 +332,42 @@ export async function main(): Promise<ScaleBenchResult> {
       s3Ms: median(s3Times),
       localMs: median(localTimes),
       medianCancelMs: median(cancels),
+      oneServiceSubmitsPerSecond: SUBMITS / (median(submitOne) / 1000),
+      submitRatio: median(submitOne.map((o, i) => o / submitTwo[i])),
+      cpuQuota,
     };
+    const quota = cpuQuota === null ? "" : `, ${cpuQuota} core each`;
+    const percent = (shares: number[]) => shares.map((x) => `${(x * 100).toFixed(0)}%`).join(", ");
     console.log("| case | value | ratio | target |");
     console.log("|---|---|---|---|");
     console.log(
-      `| ${RUNS} remote submit runs, 1 service (baseline) | ${
+      `| ${RUNS} remote submit runs, 1 service${quota} (baseline) | ${
         result.oneServicePerSecond.toFixed(0)
       } runs/s | | |`,
     );
     console.log(
-      `| ${RUNS} remote submit runs, 2 services on one PostgreSQL | ${
+      `| ${RUNS} remote submit runs, 2 services${quota} on one PostgreSQL | ${
         result.twoServicesPerSecond.toFixed(0)
-      } runs/s | ${result.ratio.toFixed(2)} | ≥ 1.6 |`,
+      } runs/s | ${result.ratio.toFixed(2)} | ≥ ${cpuQuota === null ? "1.6" : "1.7"} |`,
     );
+    console.log(
+      `| ${SUBMITS} job submissions, 1 service${quota} (baseline) | ${
+        result.oneServiceSubmitsPerSecond.toFixed(0)
+      } jobs/s | | |`,
+    );
+    console.log(
+      `| ${SUBMITS} job submissions, 2 services${quota} | ${
+        (result.oneServiceSubmitsPerSecond * result.submitRatio).toFixed(0)
+      } jobs/s | ${result.submitRatio.toFixed(2)} | ≥ 1.7 with a quota |`,
+    );
+    if (cpuQuota !== null) {
+      console.log(
+        `| CPU periods the services (A, B) were throttled: after the runs | ${
+          percent(throttledRuns)
+        } | | |`,
+      );
+      console.log(`| the same after the submissions too | ${percent(throttledAll)} | | |`);
+    }
     console.log(
       `| job enqueue → start, idle worker (median of ${starts.length}) | ${
         result.medianStartMs.toFixed(0)
@@ -267,6 +391,7 @@ export async function main(): Promise<ScaleBenchResult> {
     return result;
   } finally {
     for (const proc of procs.reverse()) await stop(proc);
+    for (const limit of limits) await limit.remove();
     await Deno.remove(home, { recursive: true });
   }
 }

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { UdfLogs } from "./errors.ts";
+import type { QuotaUsage, UdfLogs } from "./errors.ts";
 import type { UdfResult } from "./formats/mod.ts";
 import type { HostMethod } from "./host_channel.ts";
 import type { Udf } from "./udf.ts";
@@ -226,4 +226,18 @@ export interface CallerContext {
   host: HostHandler;
   /** What the operator allows this caller's runs (default {@linkcode LOCAL_POLICY}). */
   policy?: CallerPolicy;
+  /** The caller's disk quota, where the operator set one (the service); none on this machine. */
+  quota?: CallerQuota;
+}
+
+/**
+ * What a caller may hold on disk: its data and cache folders and its share of `fd://`. The
+ * executor refuses a run while the caller is over it, caps each file the UDF's process writes at
+ * it, and caps the host's downloads for the UDF at what is left.
+ */
+export interface CallerQuota {
+  /** Bytes the caller may hold. */
+  limitBytes: number;
+  /** What the caller holds now. */
+  usage(): Promise<QuotaUsage>;
 }

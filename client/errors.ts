@@ -190,3 +190,45 @@ export class HttpError extends FusedError {
     this.body = body;
   }
 }
+
+/** What a user holds against their disk quota, in bytes. */
+export interface QuotaUsage {
+  /** The `fd://` files the user wrote last (an overwrite by another user moves them). */
+  store: number;
+  /** The user's data and cache folders on the service. */
+  folders: number;
+}
+
+/** Bytes as MiB with the exact count (`1.5 MiB (1572864 bytes)`), or bytes alone below 1 MiB. */
+function mib(bytes: number): string {
+  if (bytes < 2 ** 20) return `${bytes} bytes`;
+  return `${Math.round((bytes / 2 ** 20) * 10) / 10} MiB (${bytes} bytes)`;
+}
+
+/**
+ * A write would take a user past their disk quota (`fused serve --quota-mb`); nothing of it was
+ * kept. The service answers it with 507; inside a UDF it is the error of the SDK call that wrote.
+ */
+export class QuotaExceededError extends FusedError {
+  /** HTTP status of a request that met it (507 Insufficient Storage). */
+  readonly status = 507;
+  /** The user's quota in bytes. */
+  readonly limitBytes: number;
+  /** What the user held when the write was refused. */
+  readonly usage: QuotaUsage;
+
+  /** Creates the error for what was refused, the quota, the usage and the bytes it needed. */
+  constructor(what: string, limitBytes: number, usage: QuotaUsage, neededBytes?: number) {
+    const used = usage.store + usage.folders;
+    super(
+      `${what} is refused: it would pass the disk quota of ${mib(limitBytes)}; used ${
+        mib(used)
+      } (fd:// files ${mib(usage.store)}, data and cache folders ${mib(usage.folders)})${
+        neededBytes === undefined ? "" : `, and it needs ${mib(neededBytes)}`
+      }: delete files you no longer need, or ask the operator for a larger --quota-mb`,
+    );
+    this.name = "QuotaExceededError";
+    this.limitBytes = limitBytes;
+    this.usage = usage;
+  }
+}

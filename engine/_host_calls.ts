@@ -7,6 +7,7 @@
  * @module
  */
 import { basename, dirname, join, relative } from "node:path";
+import { byteCap } from "../client/byte_cap.ts";
 import { withFileLock } from "../client/cache.ts";
 import { parseDownloadUrl } from "../client/download.ts";
 import { FusedError, ValidationError } from "../client/errors.ts";
@@ -20,12 +21,12 @@ import { type CallerContext, LOCAL_POLICY } from "../client/engine_types.ts";
 import type { HostMethod } from "../client/host_channel.ts";
 import type { NestedRunMessage, NestedRunReply } from "../client/udf_host.ts";
 import {
+  downloadCap,
   fetchChecked,
   HostCallRefused,
   isInside,
   type NetworkScope,
   openInside,
-  tooLarge,
   writeCapped,
 } from "./_host_policy.ts";
 import type { UdfSignature } from "./params.ts";
@@ -136,14 +137,7 @@ async function fetchUdfSource(
     await response.body?.cancel();
     throw refusal();
   }
-  let seen = 0;
-  const cap = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > MAX_UDF_SOURCE_BYTES) controller.error(refusal());
-      else controller.enqueue(chunk);
-    },
-  });
+  const cap = byteCap(MAX_UDF_SOURCE_BYTES, refusal);
   const { status, statusText, headers } = response;
   return new Response(response.body?.pipeThrough(cap) ?? null, { status, statusText, headers });
 }
@@ -220,20 +214,22 @@ async function download(args: unknown[], scope: HostCallScope): Promise<HostCall
   await withFileLock(`${path}.lock`, { label: `the download of ${url.href}` }, async () => {
     const there = await Deno.lstat(path).catch(() => undefined);
     if (there?.isFile) return; // downloaded before, by this run or another
+    // What the file may take: the policy's cap, or what is left of the caller's disk quota.
+    const cap = await downloadCap(caller, what);
     const temp = join(folder, `.${crypto.randomUUID()}.part`);
     try {
       if (url.protocol === "file:") {
         const file = await openInside(caller.dataDir, url);
-        if ((await file.stat()).size > policy.maxDownloadBytes) {
+        const { size } = await file.stat();
+        if (size > cap.bytes) {
           file.close();
-          throw tooLarge(what, policy.maxDownloadBytes);
+          throw cap.refuse(size);
         }
-        await writeCapped(file.readable, temp, policy.maxDownloadBytes, what);
+        await writeCapped(file.readable, temp, cap);
       } else if (url.protocol === "fd:") {
         await caller.host.download(url.href, temp, { caller, signal });
-        if ((await Deno.stat(temp)).size > policy.maxDownloadBytes) {
-          throw tooLarge(what, policy.maxDownloadBytes);
-        }
+        const { size } = await Deno.stat(temp);
+        if (size > cap.bytes) throw cap.refuse(size);
       } else {
         const response = await fetchChecked(url, network, { signal });
         if (!response.ok || response.body === null) {
@@ -243,11 +239,12 @@ async function download(args: unknown[], scope: HostCallScope): Promise<HostCall
               .trimEnd(),
           );
         }
-        if (Number(response.headers.get("content-length") ?? 0) > policy.maxDownloadBytes) {
+        const length = Number(response.headers.get("content-length") ?? 0);
+        if (length > cap.bytes) {
           await response.body.cancel();
-          throw tooLarge(what, policy.maxDownloadBytes);
+          throw cap.refuse(length);
         }
-        await writeCapped(response.body, temp, policy.maxDownloadBytes, what);
+        await writeCapped(response.body, temp, cap);
       }
       await Deno.rename(temp, path);
     } catch (error) {

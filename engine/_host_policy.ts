@@ -32,8 +32,9 @@ import type { LookupFunction } from "node:net";
 import { relative, sep } from "node:path";
 import { Readable } from "node:stream";
 import { fileURLToPath } from "node:url";
-import { FusedError } from "../client/errors.ts";
-import type { CallerPolicy } from "../client/engine_types.ts";
+import { byteCap } from "../client/byte_cap.ts";
+import { FusedError, QuotaExceededError } from "../client/errors.ts";
+import { type CallerContext, type CallerPolicy, LOCAL_POLICY } from "../client/engine_types.ts";
 
 /** A host call the caller's rights do not cover. */
 export class HostCallRefused extends FusedError {
@@ -275,27 +276,44 @@ export async function fetchChecked(
   );
 }
 
+/** The most bytes a host call writes for a run, and its refusal past them. */
+export interface WriteCap {
+  /** Most bytes. */
+  bytes: number;
+  /** The error of a file of `size` bytes (or more) over the cap. */
+  refuse(size: number): Error;
+}
+
+/**
+ * The cap of a download for `caller`: its policy's `maxDownloadBytes`, or what is left of its
+ * disk quota when that is less (then the refusal names the quota and the usage).
+ */
+export async function downloadCap(caller: CallerContext, what: string): Promise<WriteCap> {
+  const most = (caller.policy ?? LOCAL_POLICY).maxDownloadBytes;
+  const quota = caller.quota;
+  if (quota) {
+    const usage = await quota.usage();
+    const left = Math.max(0, quota.limitBytes - usage.store - usage.folders);
+    if (left < most) {
+      return {
+        bytes: left,
+        refuse: (size) => new QuotaExceededError(what, quota.limitBytes, usage, size),
+      };
+    }
+  }
+  return { bytes: most, refuse: () => tooLarge(what, most) };
+}
+
 /**
  * Writes `body` to a new file at `path`, refusing it (and removing what was written) once it is
- * over `maxBytes`.
+ * over the cap.
  */
 export async function writeCapped(
   body: ReadableStream<Uint8Array>,
   path: string,
-  maxBytes: number,
-  what: string,
+  limit: WriteCap,
 ): Promise<void> {
-  let seen = 0;
-  const cap = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      seen += chunk.byteLength;
-      if (seen > maxBytes) {
-        controller.error(tooLarge(what, maxBytes));
-        return;
-      }
-      controller.enqueue(chunk);
-    },
-  });
+  const cap = byteCap(limit.bytes, limit.refuse);
   const file = await Deno.open(path, { write: true, createNew: true });
   try {
     await body.pipeThrough(cap).pipeTo(file.writable);

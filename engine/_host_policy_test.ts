@@ -5,11 +5,15 @@ import ipaddr from "ipaddr.js";
 import { LOCAL_POLICY } from "../client/engine_types.ts";
 import {
   checkFetch,
+  downloadCap,
   fetchChecked,
   HostCallRefused,
   openInside,
+  tooLarge,
   writeCapped,
 } from "./_host_policy.ts";
+import type { CallerContext } from "../client/engine_types.ts";
+import { QuotaExceededError } from "../client/errors.ts";
 
 const isPublicAddress = (address: string) => ipaddr.process(address).range() === "unicast";
 const SERVICE = { ...LOCAL_POLICY, privateNetwork: "never" as const };
@@ -175,17 +179,57 @@ Deno.test("fetchChecked checks every redirect before following it", async () => 
 });
 
 Deno.test("writeCapped keeps nothing of a file over the cap", async () => {
+  const cap = { bytes: 99, refuse: () => tooLarge("Downloading x", 99) };
   const dir = await Deno.makeTempDir();
   try {
     const path = join(dir, "f");
     await assert.rejects(
-      () => writeCapped(new Response(new Uint8Array(100)).body!, path, 99, "Downloading x"),
+      () => writeCapped(new Response(new Uint8Array(100)).body!, path, cap),
       /larger than 99 bytes/,
     );
     await assert.rejects(() => Deno.stat(path), Deno.errors.NotFound);
-    await writeCapped(new Response(new Uint8Array(99)).body!, path, 99, "Downloading x");
+    await writeCapped(new Response(new Uint8Array(99)).body!, path, cap);
     assert.equal((await Deno.stat(path)).size, 99);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** A caller with a quota of `limit` bytes that holds `store` + `folders` bytes. */
+function quotaCaller(limit: number, store: number, folders: number): CallerContext {
+  return {
+    id: "u1",
+    depth: 0,
+    dataDir: "/nonexistent/data",
+    cacheDir: "/nonexistent/cache",
+    host: {} as CallerContext["host"],
+    policy: { ...SERVICE, maxDownloadBytes: 1000 },
+    quota: { limitBytes: limit, usage: () => Promise.resolve({ store, folders }) },
+  };
+}
+
+Deno.test("a download is capped at what is left of the caller's quota, and the refusal names it", async () => {
+  const cap = await downloadCap(quotaCaller(500, 200, 100), "Downloading x");
+  assert.equal(cap.bytes, 200);
+  const refusal = cap.refuse(201);
+  assert.ok(refusal instanceof QuotaExceededError);
+  assert.match(refusal.message, /Downloading x is refused: it would pass the disk quota/);
+  assert.match(refusal.message, /quota of 500 bytes; used 300 bytes/);
+  assert.match(refusal.message, /fd:\/\/ files 200 bytes, data and cache folders 100 bytes/);
+  const dir = await Deno.makeTempDir();
+  try {
+    await assert.rejects(
+      () => writeCapped(new Response(new Uint8Array(201)).body!, join(dir, "f"), cap),
+      QuotaExceededError,
+    );
+    await assert.rejects(() => Deno.stat(join(dir, "f")), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a quota larger than the download cap leaves the cap and its own refusal", async () => {
+  const cap = await downloadCap(quotaCaller(1e9, 0, 0), "Downloading x");
+  assert.equal(cap.bytes, 1000);
+  assert.ok(cap.refuse(1001) instanceof HostCallRefused);
 });

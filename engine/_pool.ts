@@ -414,7 +414,7 @@ export class Pool {
     this.#children.delete(child);
     if (job) {
       this.#finish(job);
-      const { exceptionClass, reason } = exitReason(child, status, oomKilled);
+      const { exceptionClass, reason } = exitReason(child, status, oomKilled, job.fileQuota);
       job.reject(new UdfProcessError(job.udf.name, exceptionClass, reason, job.raw));
     }
     this.#pump();

@@ -8,8 +8,8 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import { FusedError } from "../client/errors.ts";
-import type { UdfLogs } from "../client/errors.ts";
+import { FusedError, QuotaExceededError } from "../client/errors.ts";
+import type { QuotaUsage, UdfLogs } from "../client/errors.ts";
 import type { Udf } from "../client/udf.ts";
 import type { CallerContext } from "../client/engine_types.ts";
 import type { ChildConfig, ChildMessage, HostMessage } from "./_protocol.ts";
@@ -24,6 +24,22 @@ export interface Permissions {
   net: boolean | string[];
 }
 
+/** A caller's disk quota as it stood when a run was asked for. */
+export interface FileQuota {
+  /** Bytes the caller may hold. */
+  limitBytes: number;
+  /** What it held. */
+  usage: QuotaUsage;
+}
+
+/**
+ * The largest file a UDF process may write under a quota (RLIMIT_FSIZE): the quota, or 0 while
+ * its caller holds the quota or more (then the process may read and delete, not write).
+ */
+export function fileCap(quota: FileQuota): number {
+  return quota.usage.store + quota.usage.folders >= quota.limitBytes ? 0 : quota.limitBytes;
+}
+
 /** One run (or describe) of a UDF, from the call that makes it to its answer. */
 export interface Job {
   id: number;
@@ -35,6 +51,8 @@ export interface Job {
   caller: CallerContext;
   cacheDir: string;
   memoryLimitMb: number;
+  /** Its caller's disk quota, which caps the files its process writes; none: no cap. */
+  fileQuota?: FileQuota;
   message: Exclude<HostMessage, { type: "reply" | "skip" }>;
   signal?: AbortSignal;
   timeoutMs?: number;
@@ -170,6 +188,7 @@ export function spawnChild(job: Job, options: SpawnChildOptions): Child {
     cacheDir: job.cacheDir,
     tempDir,
   };
+  const maxFileBytes = job.fileQuota && fileCap(job.fileQuota);
   let proc: SandboxProcess;
   try {
     proc = spawnSandbox({
@@ -183,9 +202,16 @@ export function spawnChild(job: Job, options: SpawnChildOptions): Child {
         write: [...job.permissions.write, tempDir, socket],
         net,
       },
-      limits: { memoryMb: job.memoryLimitMb, maxTasks: options.maxTasks },
+      limits: { memoryMb: job.memoryLimitMb, maxTasks: options.maxTasks, maxFileBytes },
       wall: options.wall,
       filesReady: job.written,
+      // Under a quota the temp folder is memory, not the host's disk: its memory limit caps it.
+      ...(job.fileQuota && {
+        scratch: {
+          path: tempDir,
+          maxBytes: Math.min(job.fileQuota.limitBytes, job.memoryLimitMb * 2 ** 20),
+        },
+      }),
     });
   } catch (err) {
     listener.close();
@@ -313,8 +339,16 @@ export function exitReason(
   child: Child,
   status: Deno.CommandStatus,
   oomKilled: boolean,
+  quota?: FileQuota,
 ): { exceptionClass: string; reason: string } {
   const oom = oomKilled || /out of memory|heap limit|allocation failed/i.test(child.stderrTail);
+  if (status.signal === "SIGXFSZ" && quota) {
+    const what = fileCap(quota) === 0
+      ? "Writing to a file while the user holds their whole disk quota (a run may still read and delete files)"
+      : "Writing a file larger than the user's disk quota";
+    const refusal = new QuotaExceededError(what, quota.limitBytes, quota.usage);
+    return { exceptionClass: refusal.name, reason: `its process was stopped: ${refusal.message}` };
+  }
   const cause = oom
     ? `its process ran out of memory (limit ${child.memoryLimitMb} MB)`
     : status.signal

@@ -34,6 +34,10 @@ function failureMessage(failure: FailureMessage): string {
     message +=
       " (a UDF runs in a sandbox: no network, environment, or files outside its own folders unless the run allows them: allowNet, env, allowRead, allowWrite; fused.filePath() is its data folder)";
   }
+  if (/No space left on device/.test(message)) {
+    message +=
+      " (under a disk quota a UDF's temp folder is memory, at most its memory limit or its user's quota: write large files under fused.filePath(), which counts against the quota)";
+  }
   if (/Could not find a matching package|not a dependency|Relative import path/.test(message)) {
     // Deno's own advice (deno add, deno install, deno.json) is for projects, not UDFs.
     message = message.replace(/ Ensure you have all your JSR and npm [^]*?deno\.json file\./, "")

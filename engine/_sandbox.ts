@@ -47,6 +47,11 @@ export interface SandboxLimits {
   memoryMb: number;
   /** Most tasks (threads) in the process, where a pids cgroup can enforce it. */
   maxTasks: number;
+  /**
+   * Largest file the process may write, in bytes (RLIMIT_FSIZE, through `prlimit`): a write past
+   * it stops the process with SIGXFSZ. None: no cap.
+   */
+  maxFileBytes?: number;
 }
 
 /** Deno permissions of one UDF process. */
@@ -92,6 +97,12 @@ export interface SandboxSpec {
    * is RLIMIT_AS.
    */
   python?: string;
+  /**
+   * A folder of the process's own (its temp folder) that is, inside the namespaces, a tmpfs of
+   * at most `maxBytes` (full: "No space left on device") instead of the host's folder; behind
+   * Deno's flags alone it stays the host's folder, uncapped.
+   */
+  scratch?: { path: string; maxBytes: number };
 }
 
 /** Which wall a UDF process should get besides Deno's flags (see the module doc). */
@@ -325,7 +336,7 @@ function usesNetwork(net: SandboxPermissions["net"]): boolean {
  * them) or, if it cannot be, skipped.
  */
 function namespaceArgs(
-  spec: Pick<SandboxSpec, "cwd" | "permissions">,
+  spec: Pick<SandboxSpec, "cwd" | "permissions" | "scratch">,
   programReads: string[],
 ): string[] {
   const network = usesNetwork(spec.permissions.net);
@@ -334,6 +345,13 @@ function namespaceArgs(
     { path: "/dev", args: ["--dev", "/dev"] },
     { path: "/tmp", args: ["--tmpfs", "/tmp"] },
   ];
+  const scratch = spec.scratch && resolve(spec.cwd, spec.scratch.path);
+  if (scratch) {
+    mounts.push({
+      path: scratch,
+      args: ["--size", String(spec.scratch!.maxBytes), "--tmpfs", scratch],
+    });
+  }
   const access = new Map<string, "ro" | "rw">();
   const read = [...programReads, ...spec.permissions.read];
   if (network) read.push(...RESOLVER_FILES);
@@ -346,6 +364,7 @@ function namespaceArgs(
   }
   for (const path of read) access.set(resolve(spec.cwd, path), "ro");
   for (const path of spec.permissions.write.map((p) => resolve(spec.cwd, p))) {
+    if (path === scratch) continue;
     try {
       if (!lstatOrNull(path)) Deno.mkdirSync(path, { recursive: true });
       access.set(path, "rw");
@@ -515,18 +534,27 @@ export function spawnSandbox(spec: SandboxSpec): SandboxProcess {
     ];
   }
   let memoryWall = plan.memory ? `cgroup v${plan.memory.version}` : "rlimit";
+  const rlimits: string[] = [];
   if (!plan.memory) {
-    const prlimit = which("prlimit");
-    if (prlimit) {
-      // Python starts under RLIMIT_AS (Deno does not start under 32 GiB of it).
-      const [flag, bytes] = spec.python
-        ? ["--as", spec.limits.memoryMb * 2 ** 20]
-        : ["--data", (spec.limits.memoryMb + 600) * 2 ** 20];
-      args = [`${flag}=${bytes}:${bytes}`, "--", command, ...args];
-      command = prlimit;
-    } else {
-      memoryWall = "V8 heap only";
-    }
+    // Python starts under RLIMIT_AS (Deno does not start under 32 GiB of it).
+    const [flag, bytes] = spec.python
+      ? ["--as", spec.limits.memoryMb * 2 ** 20]
+      : ["--data", (spec.limits.memoryMb + 600) * 2 ** 20];
+    rlimits.push(`${flag}=${bytes}:${bytes}`);
+  }
+  const fileBytes = spec.limits.maxFileBytes;
+  if (fileBytes !== undefined) rlimits.push(`--fsize=${fileBytes}:${fileBytes}`);
+  const prlimit = rlimits.length > 0 ? which("prlimit") : null;
+  if (!prlimit && fileBytes !== undefined) {
+    throw new Error(
+      "the files of a UDF process cannot be capped at its caller's disk quota: prlimit is not installed (apt-get install util-linux)",
+    );
+  }
+  if (prlimit) {
+    args = [...rlimits, "--", command, ...args];
+    command = prlimit;
+  } else if (!plan.memory) {
+    memoryWall = "V8 heap only";
   }
   const child = new Deno.Command(command, {
     args,

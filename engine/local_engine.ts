@@ -37,7 +37,14 @@ import { localCaller } from "./_local_host.ts";
 import { type UdfModule, UdfModules } from "./_deps.ts";
 import { Pool } from "./_pool.ts";
 import { unrunnableReason } from "./_run_errors.ts";
-import { type Job, joinLogs, type Permissions, PROJECT_ROOT } from "./_pool_child.ts";
+import {
+  fileCap,
+  type FileQuota,
+  type Job,
+  joinLogs,
+  type Permissions,
+  PROJECT_ROOT,
+} from "./_pool_child.ts";
 import { sdkReadRoots } from "./_roots.ts";
 import { type InjectedArguments, tileArguments, type UdfSignature } from "./params.ts";
 
@@ -323,7 +330,7 @@ export class LocalEngine {
     return this.#maxResultBytes ?? fusedOptions.maxResultBytes;
   }
 
-  #submit(
+  async #submit(
     udf: Udf,
     request: Partial<LocalRunRequest>,
     memoryLimitMb: number,
@@ -334,13 +341,27 @@ export class LocalEngine {
     const cacheDir = join(caller.cacheDir, "udf", udf.name);
     const permissions = this.#permissions(module.folder, request, caller, cacheDir);
     const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
-    return new Promise((resolve, reject) => {
+    // Under a disk quota the process's files are capped: at the quota, or at nothing while the
+    // caller is over it (it may still read and delete). Measured only for callers with a quota,
+    // so other runs are still queued at once, in call order.
+    const fileQuota: FileQuota | undefined = caller.quota
+      ? { limitBytes: caller.quota.limitBytes, usage: await caller.quota.usage() }
+      : undefined;
+    return await new Promise((resolve, reject) => {
       const id = this.#nextId++;
       const job: Job = {
         id,
         udf,
         python,
-        key: JSON.stringify([udf.codeVersion, permissions, caller.id, memoryLimitMb, python]),
+        key: JSON.stringify([
+          udf.codeVersion,
+          permissions,
+          caller.id,
+          memoryLimitMb,
+          python,
+          fileQuota && fileCap(fileQuota),
+        ]),
+        fileQuota,
         permissions,
         hostNet: request.allowNet !== undefined
           ? hostList(request.allowNet)

@@ -16,6 +16,10 @@ export const kernelMagicRuntime: MagicRuntime = {
     const { ingest } = await import("../ingest/mod.ts");
     return await ingest(input, options);
   },
+  async publish(notebook, request) {
+    const { publishNotebook } = await import("./publish.ts");
+    return await publishNotebook(notebook, request);
+  },
   async startService(options) {
     // The service is large (registry, storage, routes): loaded only when asked for.
     const { startServer } = await import("../server/mod.ts");

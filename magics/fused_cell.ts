@@ -8,6 +8,7 @@
  * import { parseLine } from "./args.ts";
  * import { fusedCell } from "./fused_cell.ts";
  * import { FUSED_CELL } from "./spec.ts";
+import { PUBLISH_RUN_KEY, publishRun } from "./runtime.ts";
  * const parsed = await parseLine(FUSED_CELL, "double --run n=21");
  * const value = await fusedCell(parsed, "export default function udf({ n = 1 }) { return n * 2 }", ctx);
  * ```
@@ -36,6 +37,7 @@ import { checkUdfSyntax } from "./_syntax.ts";
 import { formatHelp } from "./help.ts";
 import type { MagicContext } from "./registry.ts";
 import { FUSED_CELL } from "./spec.ts";
+import { PUBLISH_RUN_KEY, publishRun } from "./runtime.ts";
 
 /** Flags of `%%fused`, as parsed (camelCase keys). */
 export interface FusedCellFlags extends RunFlags {
@@ -65,7 +67,12 @@ async function publish(udf: Udf, share: boolean, ctx: MagicContext): Promise<Pub
   const savedAt = `${record.slug ?? udf.name} (id ${record.id})`;
   ctx.print(`Saved UDF ${udf.name} as ${savedAt}\n`);
   if (!share) return { savedAt };
-  const token = await client.createAccessToken(udf);
+  // A page being published deletes the tokens of its run if it fails, and unpublishes them later.
+  const run = publishRun();
+  const token = await client.createAccessToken(
+    udf,
+    run ? { metadataJson: { [PUBLISH_RUN_KEY]: run.run } } : {},
+  );
   const shareUrl = client.tokenFileUrl(token.token);
   ctx.print(
     `Shared ${udf.name} with token ${token.token}\n` +

@@ -39,7 +39,7 @@ import {
 import { formatHelp } from "./help.ts";
 import { formatDuration, type MagicContext } from "./registry.ts";
 import { FUSED_LINE } from "./spec.ts";
-import { magicRuntime } from "./runtime.ts";
+import { magicRuntime, publishRun } from "./runtime.ts";
 
 /** A subcommand's handler: parsed arguments and flags in, the cell's value (if any) out. */
 export type SubcommandHandler = (
@@ -303,6 +303,14 @@ async function serveCommand(
   ctx: MagicContext,
 ): Promise<unknown> {
   await ensureRuntime();
+  const publishing = publishRun();
+  if (publishing) {
+    // The page's tile layers must outlive this kernel: they use the service it is published to.
+    ctx.print(
+      `Publishing to ${publishing.service}: %fused serve uses that service instead of starting its own\n`,
+    );
+    return undefined;
+  }
   const running = embeddedService();
   if (flags.stop) {
     if (!running) {
@@ -340,6 +348,39 @@ async function serveCommand(
     previousBaseUrl,
   });
   ctx.print(describeService());
+  return undefined;
+}
+
+/**
+ * `%fused publish NOTEBOOK`: runs the notebook in a fresh Fused kernel against a lasting service
+ * and publishes the page there. The embedded service stops with this kernel, so it is refused.
+ */
+async function publishCommand(
+  args: Record<string, unknown>,
+  flags: Record<string, unknown>,
+  ctx: MagicContext,
+): Promise<unknown> {
+  await ensureRuntime();
+  const publishing = publishRun();
+  if (publishing) {
+    throw new ValidationError(
+      `%fused publish cannot run inside a notebook being published (to ${publishing.service}): publish each notebook on its own`,
+    );
+  }
+  const embedded = embeddedService();
+  const baseUrl = Array.isArray(options.baseUrl) ? options.baseUrl[0] : options.baseUrl;
+  const service = flags.service !== undefined ? String(flags.service) : baseUrl;
+  if (embedded && service.replace(/\/v1\/?$/, "") === embedded.url) {
+    throw new ValidationError(
+      `%fused publish needs a lasting service: the embedded one at ${embedded.url} stops with this kernel, and the page's tile layers with it; give --service URL of a service started with fused serve`,
+    );
+  }
+  await magicRuntime().publish(text(args.notebook, "NOTEBOOK"), {
+    service,
+    ...(flags.name !== undefined ? { name: String(flags.name) } : {}),
+    ...(flags.token !== undefined ? { token: String(flags.token) } : {}),
+    print: (line) => ctx.print(`${line}\n`),
+  });
   return undefined;
 }
 
@@ -436,6 +477,7 @@ export const FUSED_LINE_HANDLERS: Readonly<Record<string, SubcommandHandler>> = 
   logs: logsCommand,
   cancel: cancelCommand,
   serve: serveCommand,
+  publish: publishCommand,
   login: loginCommand,
   whoami: whoamiCommand,
   options: optionsCommand,

@@ -10,6 +10,8 @@ import { fusedCell } from "./fused_cell.ts";
 import { fusedLine } from "./fused_line.ts";
 import { FUSED_CELL, FUSED_LINE } from "./spec.ts";
 import { type TestContext, testContext } from "./_test_context.ts";
+import { embeddedService } from "./_common.ts";
+import { notebookJson } from "../tests/_helpers.ts";
 
 installEngine("local", cachingLocalEngine(defaultEngine()));
 options.cacheDirectory = await Deno.makeTempDir({ prefix: "fused-magics-cache-" });
@@ -293,4 +295,59 @@ Deno.test("%fused serve again is never an error: it keeps or moves the service a
     assert.match(options.baseUrl as string, new RegExp(`:${port}/`));
     await Deno.remove(other, { recursive: true }).catch(() => {});
   });
+});
+
+Deno.test("in a fused publish run, %fused serve uses the publishing service and %fused publish is refused", async () => {
+  Deno.env.set("FUSED_PUBLISH_SERVICE", "http://127.0.0.1:8783");
+  Deno.env.set("FUSED_PUBLISH_RUN", "run-1");
+  try {
+    const { ctx } = await line("serve --port 0");
+    assert.equal(
+      ctx.stdout,
+      "Publishing to http://127.0.0.1:8783: %fused serve uses that service instead of starting its own\n",
+    );
+    assert.equal(embeddedService(), undefined, "no service was started");
+    await assert.rejects(
+      line("publish other.ipynb"),
+      /%fused publish cannot run inside a notebook being published \(to http:\/\/127\.0\.0\.1:8783\)/,
+    );
+  } finally {
+    Deno.env.delete("FUSED_PUBLISH_SERVICE");
+    Deno.env.delete("FUSED_PUBLISH_RUN");
+  }
+});
+
+Deno.test("%fused publish refuses the embedded service, which stops with the kernel", async () => {
+  await withService(async (ctx) => {
+    await assert.rejects(
+      line("publish main.ipynb", ctx),
+      /%fused publish needs a lasting service: the embedded one at http:\/\/127\.0\.0\.1:\d+ stops with this kernel/,
+    );
+  });
+});
+
+Deno.test("%fused publish runs a notebook against a lasting service and publishes it; again updates it", async () => {
+  const { startServer } = await import("../server/mod.ts");
+  const dir = await Deno.makeTempDir({ prefix: "fused-magics-publish-" });
+  const server = await startServer({ port: 0, dataDir: join(dir, "service"), quiet: true });
+  const savedDataDir = Deno.env.get("JUPYTER_DATA_DIR");
+  Deno.env.set("JUPYTER_DATA_DIR", join(dir, "jupyter"));
+  try {
+    const path = join(dir, "sums.ipynb");
+    const publish = `publish ${path} --service ${server.url} --token ${server.adminToken}`;
+    await Deno.writeTextFile(path, notebookJson(["`the sum is ${20 + 22}`"]));
+    const { ctx } = await line(publish);
+    assert.match(ctx.stdout, /^Executing .*sums\.ipynb in the kernel "Deno \(Fused\)"/);
+    const url = `${server.url}/pages/admin/sums`;
+    assert.ok(ctx.stdout.trimEnd().endsWith(url), ctx.stdout);
+    assert.match(await (await fetch(url)).text(), /the sum is 42/);
+    await Deno.writeTextFile(path, notebookJson(["`the sum is ${40 + 2} again`"]));
+    await line(publish);
+    assert.match(await (await fetch(url)).text(), /the sum is 42 again/);
+  } finally {
+    if (savedDataDir === undefined) Deno.env.delete("JUPYTER_DATA_DIR");
+    else Deno.env.set("JUPYTER_DATA_DIR", savedDataDir);
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

@@ -337,6 +337,33 @@ export const FUSED_LINE: MagicDeclaration = {
       ],
     },
     {
+      name: "publish",
+      summary:
+        "Runs a notebook against a lasting service and publishes it there as a page anyone opens without a token",
+      args: [{ name: "NOTEBOOK", type: "string", help: "The .ipynb file to run and publish" }],
+      flags: [
+        {
+          name: "service",
+          type: "string",
+          metavar: "URL",
+          help: "The lasting service (default: the one logged in to; not the embedded one)",
+        },
+        {
+          name: "name",
+          type: "string",
+          metavar: "N",
+          help: "The page's name (default: the notebook's); publishing again updates it",
+        },
+        {
+          name: "token",
+          type: "string",
+          metavar: "T",
+          help: "An API token of the service (default: FUSED_AUTH_TOKEN or the login)",
+        },
+      ],
+      examples: ["%fused publish main.ipynb --service http://127.0.0.1:8783"],
+    },
+    {
       name: "login",
       summary: "Logs in to the service with an API token",
       flags: [{

@@ -8,19 +8,23 @@
 import { Hono } from "hono";
 import type { ResponseMemo } from "./_response_memo.ts";
 import { bodyLimit } from "hono/body-limit";
-import { ValidationError } from "../client/errors.ts";
+import { QuotaExceededError, ValidationError } from "../client/errors.ts";
 import { type AppEnv, describeThrown, errorResponse, HttpError } from "./_http.ts";
 import { requireAuth } from "./auth.ts";
+import { Readiness } from "./readiness.ts";
+import type { CacheClear } from "./cache_clears.ts";
 import { corsMiddleware } from "./cors.ts";
 import type { Registry } from "./registry/mod.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { FileNotFoundError, type Storage, TooLargeError } from "./storage.ts";
+import { UserQuotas } from "./quota.ts";
 import type { RouteDeps } from "./routes/_common.ts";
 import { cacheRoutes } from "./routes/cache.ts";
 import { fileRoutes, signedFileRoutes } from "./routes/files.ts";
 import type { JobService } from "./jobs/runner.ts";
 import { jobRoutes, signedJobResultRoutes } from "./routes/jobs.ts";
 import { instanceRoutes } from "./routes/instances.ts";
+import { pageRoutes, publicPageRoutes } from "./routes/pages.ts";
 import { runRoutes } from "./routes/run.ts";
 import { sharedRoutes } from "./routes/shared.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
@@ -47,6 +51,8 @@ export interface AppOptions {
   maxBodyBytes?: number;
   /** Largest file upload, in bytes (default 2 GiB). */
   maxUploadBytes?: number;
+  /** Users' disk quotas (default: 10 GiB each, counting their `fd://` files only). */
+  quotas?: UserQuotas;
   /** Public API base for signed URLs (`https://host/v1`); default from each request. */
   publicUrl?: string;
   /** Runs batch jobs; without it the job routes are absent (404). */
@@ -55,6 +61,12 @@ export interface AppOptions {
   memo?: ResponseMemo;
   /** Origins allowed to call authenticated routes from a browser (public routes allow any). */
   corsOrigins?: string[];
+  /** Largest published page, in bytes of HTML (default 64 MiB). */
+  maxPageBytes?: number;
+  /** The backends `/v1/health` probes (default none: ready whenever it answers). */
+  readiness?: Readiness;
+  /** Tells the platform's other services that a UDF's cache was cleared (scale-out). */
+  announceCacheClear?: (clear: CacheClear) => Promise<void>;
 }
 
 /** Builds the Hono app of the service. */
@@ -73,8 +85,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     signingSecret: options.signingSecret,
     maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
     maxUploadBytes: options.maxUploadBytes ?? 2 * 1024 * 1024 * 1024,
+    quotas: options.quotas ??
+      new UserQuotas({ registry: options.registry, storage: options.storage }),
     publicUrl: options.publicUrl,
     memo: options.memo,
+    announceCacheClear: options.announceCacheClear,
   };
 
   const app = new Hono<AppEnv>();
@@ -87,7 +102,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   );
 
   app.use("*", corsMiddleware({ origins: options.corsOrigins }));
-  // Uploads stream to disk with their own limit; every other body is capped here.
+  // Uploads stream to disk and pages are HTML, each with its own limit; other bodies are capped here.
   const limitBodies = bodyLimit({
     maxSize: deps.maxBodyBytes,
     onError: () =>
@@ -95,7 +110,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   });
   app.use("*", async (c, next) => {
     const method = c.req.method;
-    if (method === "GET" || method === "HEAD" || c.req.path.endsWith("/files/upload")) {
+    const path = c.req.path;
+    if (
+      method === "GET" || method === "HEAD" || path.endsWith("/files/upload") ||
+      (method === "PUT" && path.startsWith("/v1/pages/"))
+    ) {
       return await next();
     }
     return await limitBodies(c, next);
@@ -103,7 +122,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   const v1 = new Hono<AppEnv>();
   // Public routes: registered before the auth middleware, so they answer without it.
-  v1.route("/", healthRoutes(deps));
+  v1.route("/", healthRoutes(deps, options.readiness ?? new Readiness([])));
   v1.route("/", instanceRoutes());
   v1.route("/", signedFileRoutes(deps));
   v1.route("/realtime-shared", sharedRoutes(deps));
@@ -115,9 +134,11 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   v1.route("/", tokenRoutes(deps));
   v1.route("/", fileRoutes(deps));
   v1.route("/", cacheRoutes(deps));
+  v1.route("/", pageRoutes({ ...deps, maxPageBytes: options.maxPageBytes }));
   if (options.jobs) v1.route("/", jobRoutes({ ...deps, jobs: options.jobs }));
 
   app.route("/v1", v1);
+  app.route("/", publicPageRoutes(deps));
   // udf.ai style token URLs at the root: /{token}/run/file, /{token}.parquet.
   app.route("/", sharedRoutes(deps));
   return app;
@@ -128,6 +149,7 @@ export function toErrorResponse(err: unknown): Response {
   if (err instanceof HttpError) return errorResponse(err.status, err.message, err.headers);
   if (err instanceof FileNotFoundError) return errorResponse(404, err.message);
   if (err instanceof TooLargeError) return errorResponse(413, err.message);
+  if (err instanceof QuotaExceededError) return errorResponse(507, err.message);
   if (err instanceof ValidationError) return errorResponse(400, err.message);
   // Hono's own HTTPException (e.g. from middleware) carries a status.
   const status = (err as { status?: unknown })?.status;

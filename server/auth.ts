@@ -63,10 +63,16 @@ export interface AdminCredentials {
 /** E-mail of the admin created on first start. */
 export const ADMIN_EMAIL = "admin@localhost";
 
+/** The setting that holds the platform's admin token (one for every service on a database). */
+const ADMIN_TOKEN_SETTING = "admin_api_token";
+
 /**
  * Makes sure an admin user exists and its token is on disk: `<dataDir>/admin-credentials.json`
- * and a `~/.fused/credentials`-compatible `<dataDir>/credentials`, both mode 0600. A missing file
- * (deleted by hand) gets a fresh token. Returns the credentials and whether they are new.
+ * and a `~/.fused/credentials`-compatible `<dataDir>/credentials`, both mode 0600. The token is
+ * made once per platform and kept in the registry's settings (as the URL-signing secret is), so
+ * every service on one database writes the same token and a restart or a new service mints none.
+ * When an operator revoked it (`fused admin token revoke`), the next start makes a new one.
+ * Returns the credentials and whether the token is new.
  */
 export async function bootstrapAdmin(
   registry: Registry,
@@ -93,7 +99,7 @@ export async function bootstrapAdmin(
     if (!existing) throw err;
     return existing;
   });
-  const { token } = await registry.createApiToken(admin.id, { name: "admin (first start)" });
+  const { token, created } = await platformAdminToken(registry, admin);
   const credentials: AdminCredentials = {
     email: admin.email,
     handle: admin.handle,
@@ -106,5 +112,24 @@ export async function bootstrapAdmin(
     JSON.stringify({ access_token: token, auth_scheme: "Bearer" }) + "\n",
     { mode: 0o600 },
   );
-  return { credentials, created: true, path };
+  return { credentials, created, path };
+}
+
+/** The platform's admin token: the stored one while it works, else a new one stored for all. */
+async function platformAdminToken(
+  registry: Registry,
+  admin: User,
+): Promise<{ token: string; created: boolean }> {
+  const issued = await registry.createApiToken(admin.id, { name: "admin (platform)" });
+  const stored = await registry.getOrCreateSetting(ADMIN_TOKEN_SETTING, () => issued.token);
+  if (stored === issued.token) return { token: stored, created: true };
+  // Another start stored one first: ours is not needed.
+  await registry.revokeApiToken(issued.id);
+  if ((await registry.authenticate(stored))?.id === admin.id) {
+    return { token: stored, created: false };
+  }
+  // The stored token was revoked or has expired: replace it.
+  const fresh = await registry.createApiToken(admin.id, { name: "admin (platform)" });
+  await registry.putSetting(ADMIN_TOKEN_SETTING, fresh.token);
+  return { token: fresh.token, created: true };
 }

@@ -45,8 +45,32 @@ export function isConnectionError(err: unknown): boolean {
   return false;
 }
 
-/** The first line of an error's message, without a driver's trailing detail. */
+/**
+ * The first line of an error's message, without a driver's trailing detail. pg-boss emits some
+ * errors as plain objects (`{ ...err, message }`): their `message` is read too, and any other
+ * object is written as JSON, never as `[object Object]`.
+ *
+ * @example
+ * ```ts
+ * import { shortMessage } from "./backend_errors.ts";
+ * console.log(shortMessage({ message: "Connection terminated.", queue: "q" })); // "Connection terminated"
+ * ```
+ */
 export function shortMessage(err: unknown): string {
-  const message = err instanceof Error ? err.message : String(err);
+  const message = err instanceof Error
+    ? err.message
+    : typeof (err as { message?: unknown })?.message === "string"
+    ? (err as { message: string }).message
+    : typeof err === "object" && err !== null
+    ? safeJson(err)
+    : String(err);
   return message.split("\n")[0].replace(/\.$/, "");
+}
+
+function safeJson(value: object): string {
+  try {
+    return JSON.stringify(value);
+  } catch {
+    return Object.prototype.toString.call(value);
+  }
 }

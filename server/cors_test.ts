@@ -27,6 +27,13 @@ Deno.test("share-token tiles answer any origin with *", async () => {
   assert.match(r.headers.get("access-control-expose-headers") ?? "", /etag/);
 });
 
+Deno.test("share-token tiles answer a sandboxed page's opaque origin (null) with *", async () => {
+  // A published page runs sandboxed (no allow-same-origin), so its tile fetches say Origin: null.
+  const r = await app().request(`/${TOKEN}/run/tiles/1/0/0`, { headers: { origin: "null" } });
+  assert.equal(r.status, 200);
+  assert.equal(r.headers.get("access-control-allow-origin"), "*");
+});
+
 Deno.test("signed file URLs answer any origin with *", async () => {
   const r = await app().request("/v1/files/signed?path=x", { headers: { origin: "null" } });
   assert.equal(r.headers.get("access-control-allow-origin"), "*");

@@ -764,3 +764,201 @@ Deno.test("hostile requests get 4xx answers naming the problem and write nothing
   }
   await Deno.remove(root, { recursive: true });
 });
+
+const QUOTA_UDF = `import * as fused from "fused";
+export default async function udf({ mode = "", n = 0, name = "f.bin" }) {
+  if (mode === "upload") return await fused.api.upload(new Uint8Array(n), "fd://udf/" + name);
+  if (mode === "stage") {
+    // ingest's way: a file of the data folder, streamed to fd:// by the host
+    await Deno.writeFile(fused.filePath(name), new Uint8Array(n));
+    return await fused.api.upload(fused.filePath(name), "fd://udf/" + name);
+  }
+  if (mode === "write") {
+    await Deno.writeFile(fused.filePath(name), new Uint8Array(n));
+    return n;
+  }
+  if (mode === "remove") {
+    await Deno.remove(fused.filePath(name));
+    return 0;
+  }
+  if (mode === "download") return await fused.download("fd://blob.bin", name);
+  return "read only";
+}`;
+
+Deno.test("writes past a user's disk quota get 507 naming the quota and the usage, and nothing is kept", async () => {
+  const root = await Deno.makeTempDir({ prefix: "fused-hostile-quota-" });
+  const data = join(root, "data");
+  const quota = 256 * 1024;
+  options.update({ cacheDirectory: join(data, "cache") });
+  const engine = new LocalEngine({ dataDir: join(data, "engine"), maxWorkers: 2 });
+  const server = await startServer({
+    port: 0,
+    dataDir: data,
+    engine,
+    runTimeoutMs: 30_000,
+    maxUploadBytes: 4 * quota,
+    quotaBytes: quota,
+    quiet: true,
+  });
+  const admin = { authorization: `Bearer ${server.adminToken}` };
+  try {
+    const user = await (await fetch(`${server.baseUrl}/admin/users`, {
+      method: "POST",
+      headers: { ...admin, "content-type": "application/json" },
+      body: JSON.stringify({ email: "hoarder@example.com", handle: "hoarder" }),
+    })).json();
+    const issued = await (await fetch(`${server.baseUrl}/admin/tokens`, {
+      method: "POST",
+      headers: { ...admin, "content-type": "application/json" },
+      body: JSON.stringify({ user_id: user.id }),
+    })).json();
+    const auth = { authorization: `Bearer ${issued.access_token}` };
+    const upload = (path: string, body: BodyInit, headers = auth) =>
+      fetch(`${server.baseUrl}/files/upload?path=${encodeURIComponent(path)}`, {
+        method: "PUT",
+        headers,
+        body,
+      });
+    /** A body without a Content-Length (sent chunked): `n` zero bytes. */
+    const chunked = (n: number) => ReadableStream.from([new Uint8Array(n)]);
+    const run = (parameters: Record<string, string | number>, headers = auth) =>
+      fetch(
+        `${server.baseUrl}/realtime/local/api/v1/run/udf?cache_max_age=0&${new URLSearchParams(
+          Object.entries(parameters).map(([k, v]) => [k, String(v)]),
+        )}`,
+        {
+          method: "POST",
+          headers: { ...headers, "content-type": "application/json" },
+          body: JSON.stringify({
+            step_config: JSON.stringify({
+              udf: { name: "quota", type: "deno_v1", code: QUOTA_UDF, entrypoint: "default" },
+            }),
+          }),
+        },
+      );
+    const listing = async () =>
+      await (await fetch(`${server.baseUrl}/files/list?path=fd://`, { headers: auth })).json();
+    const failures: string[] = [];
+    /** A refused write: 507 with a detail naming the quota and the usage, never a 2xx. */
+    const refused = async (label: string, response: Promise<Response>, usage: RegExp) => {
+      const res = await response;
+      const text = await res.text();
+      let detail = "";
+      try {
+        detail = String(JSON.parse(text).detail);
+      } catch {
+        // checked below
+      }
+      if (res.status !== 507) failures.push(`${label}: ${res.status} ${text.slice(0, 300)}`);
+      else if (!/disk quota of 262144 bytes; used/.test(detail) || !usage.test(detail)) {
+        failures.push(`${label}: the detail does not name quota and usage: ${detail}`);
+      } else if (detail.includes(root)) {
+        failures.push(`${label}: the detail shows a server path: ${detail}`);
+      }
+    };
+    const ok = async (label: string, response: Promise<Response>) => {
+      const res = await response;
+      const text = await res.text();
+      if (res.status >= 300) failures.push(`${label}: expected success, got ${res.status} ${text}`);
+    };
+
+    // Uploads over HTTP: a known length is refused before it is read, a chunked body once past.
+    for (const size of [quota + 1, 2 * quota, 4 * quota]) {
+      await refused(
+        `upload of ${size} bytes`,
+        upload(`fd://big-${size}.bin`, new Uint8Array(size)),
+        /used 0 bytes/,
+      );
+      await refused(
+        `chunked upload of ${size} bytes`,
+        upload(`fd://chunked-${size}.bin`, chunked(size)),
+        /used 0 bytes/,
+      );
+    }
+    await refused(
+      "upload into a new folder",
+      upload("fd://a/b/c.bin", new Uint8Array(quota + 1)),
+      /used 0 bytes/,
+    );
+    assert.deepEqual(await listing(), [], "a refused upload left something behind");
+    await ok("an upload under the quota", upload("fd://mine.bin", new Uint8Array(200 * 1024)));
+    await refused(
+      "an upload past what is left",
+      upload("fd://more.bin", new Uint8Array(57 * 1024)),
+      /fd:\/\/ files 204800 bytes/,
+    );
+    await refused(
+      "a chunked upload past what is left",
+      upload("fd://more.bin", chunked(57 * 1024)),
+      /fd:\/\/ files 204800 bytes/,
+    );
+    // Replacing one's own file counts its new size only.
+    await ok("an overwrite of one's own file", upload("fd://mine.bin", new Uint8Array(250 * 1024)));
+    // A teammate who overwrites the file takes its bytes; a delete frees them.
+    await ok("an overwrite by another user", upload("fd://mine.bin", new Uint8Array(10), admin));
+    await ok(
+      "an upload after the bytes moved",
+      upload("fd://mine2.bin", new Uint8Array(200 * 1024)),
+    );
+    await ok(
+      "a delete",
+      fetch(`${server.baseUrl}/files/delete?path=fd://mine2.bin`, {
+        method: "DELETE",
+        headers: auth,
+      }),
+    );
+    await ok("an upload after a delete", upload("fd://mine3.bin", new Uint8Array(100 * 1024)));
+
+    // A UDF's writes, as the same user (100 KiB used in fd:// now).
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 1100)); // folders re-measured
+    await refused(
+      "a UDF's fd:// upload past the quota",
+      run({ mode: "upload", n: 200 * 1024 }),
+      /fd:\/\/ files 102400 bytes/,
+    );
+    await ok(
+      "a UDF's data file under the quota",
+      run({ mode: "write", n: 10 * 1024, name: "w.bin" }),
+    );
+    // A file larger than the quota stops the process at the quota; the run can delete what is left.
+    await refused(
+      "a UDF's data file larger than the quota",
+      run({ mode: "write", n: quota + 4096, name: "huge.bin" }),
+      /Writing a file larger than the user's disk quota/,
+    );
+    await ok("a UDF's delete of the cut file", run({ mode: "remove", name: "huge.bin" }));
+    await settle();
+    // The blob a UDF downloads is the admin's: 200 KiB, more than this user has left.
+    await ok("the admin's blob", upload("fd://blob.bin", new Uint8Array(200 * 1024), admin));
+    await refused(
+      "a UDF's download into its data folder past the quota",
+      run({ mode: "download", name: "blob.bin" }),
+      /it needs 204800 bytes/,
+    );
+    // Files each under the quota can take a run past it: then the uploads of them are refused,
+    // and the next runs may read and delete, but write nothing.
+    await refused(
+      "a UDF's upload of a staged file past the quota",
+      run({ mode: "stage", n: 160 * 1024, name: "s.bin" }),
+      /data and cache folders/,
+    );
+    await settle();
+    await refused("an upload at the quota", upload("fd://x.bin", new Uint8Array(1)), /used/);
+    await refused(
+      "a UDF's write of one byte at the quota",
+      run({ mode: "write", n: 1, name: "one.bin" }),
+      /holds their whole disk quota/,
+    );
+    await ok("a UDF that only reads, at the quota", run({ mode: "" }));
+    await ok("a UDF's delete at the quota", run({ mode: "remove", name: "s.bin" }));
+    await settle();
+    await ok("a UDF's write after the delete", run({ mode: "write", n: 1, name: "one.bin" }));
+    assert.deepEqual(failures, [], `${failures.length} writes failed the bar`);
+    assert.deepEqual(await listing(), ["fd://blob.bin", "fd://mine.bin", "fd://mine3.bin"]);
+  } finally {
+    await server.close();
+    await engine.close();
+    options.reset();
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -10,9 +10,10 @@
 import { parseArgs } from "node:util";
 import { FusedError } from "../client/errors.ts";
 import { options } from "../client/options.ts";
-import { UDF_POLICY_HELP, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
+import { quotaBytes, UDF_POLICY_HELP, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
 import { BackendUnavailableError } from "./backend_errors.ts";
+import { OPS_OPTIONS, type OpsFlags, opsFlags, opsHelp } from "./ops_flags.ts";
 
 const HELP = `fused serve: the Fused UDF service on this machine
 
@@ -26,9 +27,11 @@ Options:
   --cors-origin URL   a web page origin allowed to call the authenticated API (repeatable; share
                       tokens and signed URLs answer any origin)
   --database URL      shared registry and job queue, postgres://USER:PASSWORD@HOST:PORT/DB
-                      (default $FUSED_DATABASE_URL; without it, SQLite in the data folder)
+                      (default $FUSED_DATABASE_URL; without it, SQLite in the data folder);
+                      needs --storage, the store every service and worker shares
   --storage URL       fd:// store: s3://BUCKET/PREFIX or a folder (default $FUSED_STORAGE_URL,
                       else the data folder); S3 reads AWS_ENDPOINT_URL, AWS_REGION and the keys
+${opsHelp("service")}
 ${UDF_POLICY_HELP}
   --python PATH       Python interpreter of Python UDFs (default /usr/bin/python3); a venv's
                       bin/python is bound read-only into each UDF's namespaces
@@ -51,6 +54,7 @@ export async function main(args: string[]): Promise<number> {
         database: { type: "string" },
         storage: { type: "string" },
         python: { type: "string" },
+        ...OPS_OPTIONS,
         ...UDF_POLICY_OPTIONS,
         help: { type: "boolean", short: "h" },
       },
@@ -97,8 +101,16 @@ export async function main(args: string[]): Promise<number> {
     options.pythonPath = python;
   }
   const policy = udfPolicy(parsed);
-  if (typeof policy === "string") {
-    console.error(policy);
+  const ops = opsFlags(parsed, "service");
+  for (const problem of [policy, ops]) {
+    if (typeof problem === "string") {
+      console.error(problem);
+      return 2;
+    }
+  }
+  const quota = quotaBytes(parsed);
+  if (typeof quota === "string") {
+    console.error(quota);
     return 2;
   }
   let server;
@@ -113,7 +125,9 @@ export async function main(args: string[]): Promise<number> {
       rateLimitPerMinute: rateLimit,
       databaseUrl: parsed.database,
       storageUrl: parsed.storage,
-      udfPolicy: policy,
+      udfPolicy: policy as Exclude<typeof policy, string>,
+      ...ops as OpsFlags,
+      quotaBytes: quota,
     });
   } catch (err) {
     // A busy data folder or port: the message says what to do; a stack trace would not help.

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
+import { RateLimiter, rateLimitKey, SharedRateLimiter } from "./rate_limit.ts";
+import { PostgresRegistry } from "./registry/postgres.ts";
+import { createDatabase } from "../tests/_postgres.ts";
 import { startServer } from "./serve.ts";
 import type { UdfRunner } from "./runs.ts";
 
@@ -12,6 +14,36 @@ Deno.test("a token bucket lets a burst through, then asks to wait, then refills"
   assert.equal(limiter.take("a", 1000), 0);
 });
 
+Deno.test("two services sharing the buckets in PostgreSQL allow the limit once, not twice", async () => {
+  const url = await createDatabase("ratelimit");
+  const [a, b] = [await PostgresRegistry.open(url), await PostgresRegistry.open(url)];
+  try {
+    const limiters = [
+      new SharedRateLimiter(a, { perMinute: 60, burst: 5 }),
+      new SharedRateLimiter(b, { perMinute: 60, burst: 5 }),
+    ];
+    const answers = [];
+    for (let i = 0; i < 10; i++) answers.push(await limiters[i % 2].refuse("fsh_t", 1000));
+    assert.equal(answers.filter((r) => r === null).length, 5);
+    const refused = answers.find((r) => r !== null)!;
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers.get("retry-after"), "1");
+    await refused.body?.cancel();
+    // A second later the bucket has one token again, on either service; other keys are apart.
+    assert.equal(await limiters[1].refuse("fsh_t", 2000), null);
+    const again = await limiters[0].refuse("fsh_t", 2000);
+    assert.equal(again?.status, 429);
+    await again?.body?.cancel();
+    assert.equal(await limiters[0].refuse("fsh_other", 2000), null);
+    // Quiet keys' buckets (full again) are dropped; a dropped bucket starts full.
+    await a.forgetRateBuckets(3000);
+    for (let i = 0; i < 5; i++) assert.equal(await limiters[0].refuse("fsh_t", 3000), null);
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("public requests are keyed by their share token or signature, others not at all", () => {
   const t = `fsh_${"ab".repeat(16)}`;
   const key = (path: string) => rateLimitKey(new Request(`http://127.0.0.1:1${path}`));
@@ -21,6 +53,8 @@ Deno.test("public requests are keyed by their share token or signature, others n
   assert.equal(key("/UDF_hello/run"), "UDF_hello");
   assert.equal(key("/v1/files/signed?path=fd://a&expires=1&signature=xyz"), "signed:xyz");
   assert.equal(key("/v1/job-results/signed?path=fd://jobs/a/0.json&signature=s2"), "signed:s2");
+  assert.equal(key("/pages/admin/main"), "page:admin/main");
+  assert.equal(key("/v1/pages/main"), null, "publishing is authenticated");
   assert.equal(key("/v1/user/self"), null);
 });
 

@@ -23,6 +23,7 @@ import type {
 } from "../client/engine_types.ts";
 import { defaultEngine } from "../engine/mod.ts";
 import type { Registry } from "./registry/mod.ts";
+import type { UserQuotas } from "./quota.ts";
 import type { UdfRunner } from "./runs.ts";
 import { registryFinder, type SavedUdfFinder } from "./saved_udfs.ts";
 import {
@@ -46,6 +47,8 @@ export interface LocalRunnerOptions {
   policy?: Partial<CallerPolicy>;
   /** Where UDFs find saved UDFs by name, as their caller may; without it they cannot. */
   registry?: Registry;
+  /** Users' disk quotas (see {@linkcode ServiceCallersOptions.quotas}). */
+  quotas?: UserQuotas;
 }
 
 /**
@@ -86,7 +89,10 @@ function rangeOf(value: unknown): ReadOptions {
  * service's users share it as a team shares a bucket), and that of a batch job's process or a
  * `fused worker` (the same store, reached without the service). Without a store they are refused.
  */
-function storeFileCalls(storage: Storage | undefined): Pick<HostHandler, "download" | "files"> {
+function storeFileCalls(
+  storage: Storage | undefined,
+  quotas: UserQuotas | undefined,
+): Pick<HostHandler, "download" | "files"> {
   const store = (): Storage => {
     if (!storage) {
       throw new ValidationError("fd:// files are not available to UDFs on this service");
@@ -100,7 +106,7 @@ function storeFileCalls(storage: Storage | undefined): Pick<HostHandler, "downlo
       const out = await Deno.open(target, { write: true, createNew: true });
       await file.body.pipeTo(out.writable);
     },
-    async files(method, args, body): Promise<unknown> {
+    async files(method, args, body, { caller }): Promise<unknown> {
       switch (method) {
         case "files.list": {
           const entries = await store().list(fdPath(args).replace(/\/?$/, ""));
@@ -112,12 +118,26 @@ function storeFileCalls(storage: Storage | undefined): Pick<HostHandler, "downlo
           const stream = body instanceof ReadableStream
             ? body
             : new Response((body ?? new Uint8Array()) as Uint8Array<ArrayBuffer>).body!;
-          await store().write(fdPath(args, parseFdFilePath), stream);
+          const key = fdPath(args, parseFdFilePath);
+          if (!quotas) {
+            await store().write(key, stream);
+            return null;
+          }
+          // An upload of a file of the data folder comes with its size (files.uploadFile).
+          const length = body instanceof ReadableStream && typeof args[1] === "number"
+            ? args[1]
+            : body instanceof Uint8Array
+            ? body.byteLength
+            : undefined;
+          await quotas.write(caller.id, key, stream, { length, what: `Uploading fd://${key}` });
           return null;
         }
         case "files.delete": {
           const depth = args[1] === "unlimited" ? null : typeof args[1] === "number" ? args[1] : 3;
-          return await store().delete(fdPath(args), { maxDepth: depth });
+          const key = fdPath(args);
+          return quotas
+            ? await quotas.delete(key, { maxDepth: depth })
+            : await store().delete(key, { maxDepth: depth });
         }
         default:
           throw new ValidationError(
@@ -192,6 +212,11 @@ export interface ServiceCallersOptions extends Omit<SavedUdfCallsOptions, "calle
   storage?: Storage;
   /** What the users' runs may reach (default {@linkcode SERVICE_POLICY}). */
   policy?: Partial<CallerPolicy>;
+  /**
+   * The users' disk quotas: their `fd://` writes are recorded and counted, and their runs get
+   * the quota (see `CallerQuota`); without them, nothing is counted.
+   */
+  quotas?: UserQuotas;
 }
 
 /**
@@ -222,13 +247,14 @@ export function serviceCallers(options: ServiceCallersOptions): (userId: string)
         cacheDir: join(root, "cache"),
         host,
         policy,
+        ...(options.quotas && { quota: options.quotas.callerQuota(userId) }),
       };
       callers.set(userId, caller);
     }
     return caller;
   };
   const host: HostHandler = {
-    ...storeFileCalls(options.storage),
+    ...storeFileCalls(options.storage, options.quotas),
     ...savedUdfCalls({ engine: options.engine, find: options.find, callerOf }),
   };
   return callerOf;
@@ -249,6 +275,7 @@ export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
       storage: options.storage,
       find: options.registry && registryFinder(options.registry),
       policy: options.policy,
+      quotas: options.quotas,
     })
     : undefined;
   const runLocally: UdfRunner = (udf, runOptions) => {

@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import {
   FusedError,
   NotSupportedError,
+  QuotaExceededError,
   UdfCancelledError,
   UdfRuntimeError,
   UdfTimeoutError,
@@ -17,6 +18,8 @@ import {
 } from "../client/errors.ts";
 import { canonicalJson, type Udf } from "../client/udf.ts";
 import { describeThrown, redactPaths } from "./_http.ts";
+import type { SharedPolledRuns } from "./polled_runs.ts";
+import type { SharedRunCache } from "./shared_run_cache.ts";
 import type { RunResponse, Tile } from "../client/engine_types.ts";
 import { type EncodedResult, encodeResult, type ResultFormat } from "../client/formats/result.ts";
 import { UnsupportedResultError } from "../client/formats/errors.ts";
@@ -98,6 +101,10 @@ export interface RunServiceOptions {
   cacheBytes?: number;
   /** Most polled runs kept at once (pending or finished, not yet collected). */
   maxPolledRuns?: number;
+  /** Where polled runs are shared with the platform's other services (scale-out). */
+  shared?: SharedPolledRuns;
+  /** The platform's run cache on its bucket, behind the memory cache (scale-out). */
+  sharedCache?: SharedRunCache;
 }
 
 /** Formats the service answers with when the caller names none (Fused's default order). */
@@ -252,8 +259,9 @@ export function failureAnswer(err: unknown, udfName: string, timeTakenMs: number
     }),
   });
   if (err instanceof UdfRuntimeError) {
+    // A UDF that let a refusal of its quota through ran out of disk, not into a bug of its own.
     return jsonAnswer(
-      422,
+      err.exceptionClass === "QuotaExceededError" ? 507 : 422,
       err.message,
       meta("runtime_error", err.exceptionClass, err.message, err.lineno, err.logs),
     );
@@ -269,6 +277,9 @@ export function failureAnswer(err: unknown, udfName: string, timeTakenMs: number
   }
   if (err instanceof NotSupportedError) {
     return jsonAnswer(501, err.message, meta("not_supported", err.name, err.message));
+  }
+  if (err instanceof QuotaExceededError) {
+    return jsonAnswer(507, err.message, meta("quota_exceeded", err.name, err.message));
   }
   if (err instanceof UdfCancelledError) {
     return jsonAnswer(503, err.message, meta("cancelled", err.name, err.message));
@@ -290,7 +301,10 @@ interface CacheEntry {
 
 interface PolledRun {
   ownerId: string;
+  runId: string;
   promise: Promise<RunAnswer>;
+  /** Its answer written to the shared store (scale-out). */
+  stored?: Promise<void>;
   answer?: RunAnswer;
   finishedAt?: number;
 }
@@ -314,7 +328,9 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | null> {
 /** Executes runs, caches encoded results, and tracks polled runs. */
 export class RunService {
   readonly #runner: UdfRunner;
-  readonly #options: Required<RunServiceOptions>;
+  readonly #options: Required<Omit<RunServiceOptions, "shared" | "sharedCache">>;
+  readonly #shared: SharedPolledRuns | undefined;
+  readonly #sharedCache: SharedRunCache | undefined;
   readonly #cache = new Map<string, CacheEntry>();
   #cacheSize = 0;
   readonly #inflight = new Map<string, Promise<RunAnswer>>();
@@ -324,14 +340,17 @@ export class RunService {
   /** Creates the service around a runner. */
   constructor(runner: UdfRunner, options: RunServiceOptions) {
     this.#runner = runner;
+    this.#shared = options.shared;
+    this.#sharedCache = options.sharedCache;
+    const { shared: _, sharedCache: __, ...rest } = options;
     this.#options = {
       startWaitMs: 3000,
       pollWaitMs: 1000,
       cacheBytes: 128 * 1024 * 1024,
       maxPolledRuns: 1000,
       // An option given as undefined keeps its default.
-      ...Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)),
-    } as Required<RunServiceOptions>;
+      ...Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined)),
+    } as Required<Omit<RunServiceOptions, "shared" | "sharedCache">>;
   }
 
   /** The longest run, in milliseconds. */
@@ -345,8 +364,16 @@ export class RunService {
       version = spec.udf.version; // a sha256 of the code: computed once per Udf object
       this.#versions.set(spec.udf, version);
     }
-    // A plain string key (no hash): the Map hashes it, and this runs on every cached answer.
-    return canonicalJson([version, spec.parameters, spec.tile ?? null, spec.format]);
+    // A plain string key (no hash): the Map hashes it, and this runs on every cached answer. The
+    // caller is part of it: the same code can read its caller's own folders, so one user's
+    // answer is never another's (a share token's callers all act as its owner, and share).
+    return canonicalJson([
+      version,
+      spec.callerId ?? null,
+      spec.parameters,
+      spec.tile ?? null,
+      spec.format,
+    ]);
   }
 
   #cached(key: string, maxAge: number): RunAnswer | undefined {
@@ -416,12 +443,38 @@ export class RunService {
     if (hit) return Promise.resolve(hit);
     const pending = this.#inflight.get(key);
     if (pending) return pending;
-    const promise = this.#execute(spec).then((answer) => {
+    const promise = this.#executeShared(spec, key).then((answer) => {
       if (answer.status === 200) this.#store(key, answer, spec.udfId);
       return answer;
     }).finally(() => this.#inflight.delete(key));
     this.#inflight.set(key, promise);
     return promise;
+  }
+
+  /**
+   * A run through the platform's cache on the bucket: its answer when another service (or this
+   * one) stored it, else computed here and stored there. The bucket failing only costs the hit.
+   */
+  async #executeShared(spec: RunSpec, key: string): Promise<RunAnswer> {
+    const shared = this.#sharedCache;
+    if (!shared) return await this.#execute(spec);
+    const note = (err: unknown) =>
+      console.error(`fused serve: the shared run cache failed: ${describeThrown(err)}`);
+    const stored = await shared.get(spec.udfId, key, spec.cacheMaxAge).catch(note);
+    if (stored) {
+      return {
+        ...stored,
+        headers: { ...stored.headers, "x-fused-cached": "true", "x-cache": "hit" },
+      };
+    }
+    const answer = await this.#execute(spec);
+    if (answer.status === 200) await shared.put(spec.udfId, key, answer).catch(note);
+    return answer;
+  }
+
+  /** Drops a saved UDF's entries of the platform's run cache on the bucket (scale-out). */
+  async clearSharedCache(udfId: string): Promise<void> {
+    await this.#sharedCache?.clear(udfId);
   }
 
   async #execute(spec: RunSpec): Promise<RunAnswer> {
@@ -479,6 +532,11 @@ export class RunService {
     for (const [id, run] of this.#polled) {
       if (run.finishedAt !== undefined && now - run.finishedAt > POLLED_RUN_TTL_MS) {
         this.#polled.delete(id);
+        this.#shared?.forget(run.ownerId, run.runId).catch((err) =>
+          console.error(
+            `fused serve: cannot delete shared run ${run.runId}: ${describeThrown(err)}`,
+          )
+        );
       }
     }
   }
@@ -500,25 +558,62 @@ export class RunService {
     }
     // The start request may go away (202); the run must go on, so it does not get its signal.
     const promise = this.execute({ ...spec, signal: undefined });
-    const run: PolledRun = { ownerId, promise };
+    const run: PolledRun = { ownerId, runId, promise };
     promise.then((answer) => {
       run.answer = answer;
       run.finishedAt = Date.now();
     });
     const answer = await within(promise, this.#options.startWaitMs);
     if (answer) return answer;
+    if (this.#shared) await this.#share(this.#shared, run);
     this.#polled.set(id, run);
     return null;
   }
 
-  /** The answer of a polled run, null while it runs, undefined when the id is unknown. */
+  /**
+   * Records a run in the shared store before its 202 goes out (so a poll on any service finds
+   * it), and its answer once it ends (`run.stored`). When the store fails, the run stays this
+   * service's alone (its polls here still answer).
+   */
+  async #share(shared: SharedPolledRuns, run: PolledRun): Promise<void> {
+    const note = (err: unknown) =>
+      console.error(
+        `fused serve: polled run ${run.runId} is not shared with other services: ${
+          describeThrown(err)
+        }`,
+      );
+    try {
+      // Lost (answered as such) once it is past its timeout by a minute with no answer.
+      const until = Date.now() + this.#options.runTimeoutMs + 60_000;
+      await shared.begin(run.ownerId, run.runId, until);
+    } catch (err) {
+      note(err);
+      return;
+    }
+    run.stored = run.promise.then((answer) => shared.finish(run.ownerId, run.runId, answer))
+      .catch(note);
+  }
+
+  /**
+   * The answer of a polled run, null while it runs, undefined when the id is unknown to this
+   * service and (in scale-out) to the shared store.
+   */
   async poll(runId: string, ownerId: string): Promise<RunAnswer | null | undefined> {
     const run = this.#polled.get(`${ownerId}:${runId}`);
-    if (!run) return undefined;
+    if (!run) return await this.#pollShared(runId, ownerId);
     if (!run.answer) {
       await within(run.promise, this.#options.pollWaitMs);
     }
     return run.answer ?? null;
+  }
+
+  /** A run another service started: its stored answer, waiting up to one poll wait for it. */
+  async #pollShared(runId: string, ownerId: string): Promise<RunAnswer | null | undefined> {
+    if (!this.#shared) return undefined;
+    const found = await this.#shared.find(ownerId, runId);
+    if (found !== null) return found;
+    await new Promise((resolve) => setTimeout(resolve, this.#options.pollWaitMs));
+    return await this.#shared.find(ownerId, runId);
   }
 
   /** Number of cached results (for tests and the health route). */
@@ -528,6 +623,6 @@ export class RunService {
 
   /** Waits for polled runs still going (so close() does not cut them off mid-write). */
   async drain(): Promise<void> {
-    await Promise.allSettled([...this.#polled.values()].map((r) => r.promise));
+    await Promise.allSettled([...this.#polled.values()].map((r) => r.stored ?? r.promise));
   }
 }

@@ -483,6 +483,18 @@ export async function openStorage(url: string | null, localRoot: string): Promis
   return new LocalStorage(url);
 }
 
+/**
+ * The URL of a store beside the `fd://` store (`s3://b/fused` → `s3://b/fused.runs`, a folder
+ * `/srv/store` → `/srv/store.runs`): the service's own objects, which no `fd://` path reaches.
+ */
+export function siblingStoreUrl(storageUrl: string, suffix: string): string {
+  if (storageUrl.startsWith("s3://")) {
+    const { bucket, prefix } = parseS3Url(storageUrl);
+    return `s3://${bucket}/${prefix === "" ? ".fused" : prefix.slice(0, -1)}.${suffix}`;
+  }
+  return `${storageUrl.replace(/\/+$/, "")}.${suffix}`;
+}
+
 function envOrUndefined(name: string): string | undefined {
   try {
     return Deno.env.get(name) || undefined;

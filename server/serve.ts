@@ -16,16 +16,23 @@ import { JobQueue } from "./jobs/queue.ts";
 import { bootstrapAdmin } from "./auth.ts";
 import { openRegistry } from "./registry/mod.ts";
 import { PostgresRegistry } from "./registry/postgres.ts";
-import { openStorage } from "./s3_storage.ts";
+import { openStorage, siblingStoreUrl } from "./s3_storage.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
+import { SharedPolledRuns } from "./polled_runs.ts";
+import { SharedRunCache } from "./shared_run_cache.ts";
 import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
+import { UserQuotas } from "./quota.ts";
 import { acquireDataLock } from "./_data_lock.ts";
+import { Readiness, type ReadinessProbe } from "./readiness.ts";
+import { announceCacheClear, followCacheClears } from "./cache_clears.ts";
 import { addServerPath, errorResponse } from "./_http.ts";
-import { RateLimiter, rateLimitKey } from "./rate_limit.ts";
+import { type Limiter, RateLimiter, rateLimitKey, SharedRateLimiter } from "./rate_limit.ts";
 import { removeStaleTemps } from "../client/atomic_write.ts";
 import { cleanCache } from "../client/cache.ts";
-import { FusedError } from "../client/errors.ts";
+import { FusedError, ValidationError } from "../client/errors.ts";
+import { DEFAULT_POOLS } from "./ops_flags.ts";
+import { type ListenAddress, Metrics, type MetricsServer, serveMetrics } from "./metrics.ts";
 
 /** Default port, as Fused's `dev` environment (`http://localhost:8783/v1`). */
 export const DEFAULT_PORT = 8783;
@@ -55,10 +62,17 @@ export interface ServeOptions {
   maxBodyBytes?: number;
   /** Largest upload in bytes. */
   maxUploadBytes?: number;
+  /**
+   * Bytes each user may hold: their `fd://` files, data and cache folders (default 10 GiB,
+   * `DEFAULT_QUOTA_BYTES` of quota.ts).
+   */
+  quotaBytes?: number;
   /** Public API base for signed URLs, when behind a proxy. */
   publicUrl?: string;
   /** Origins allowed to call authenticated routes from a browser (public routes allow any). */
   corsOrigins?: string[];
+  /** Largest published page in bytes of HTML (default 64 MiB). */
+  maxPageBytes?: number;
   /** Print nothing (tests). */
   quiet?: boolean;
   /** Batch job runner options (instance types, polling, kill grace period). */
@@ -79,6 +93,12 @@ export interface ServeOptions {
    * `<dataDir>/files`).
    */
   storageUrl?: string | null;
+  /** Most registry connections to PostgreSQL (default 5; one more listens for NOTIFY). */
+  dbPoolSize?: number;
+  /** Most job queue (pg-boss) connections to PostgreSQL (default 1; one more listens). */
+  queuePoolSize?: number;
+  /** Serve Prometheus metrics on this address of their own (metrics.ts); off by default. */
+  metricsListen?: ListenAddress;
 }
 
 /** A running service. */
@@ -93,6 +113,8 @@ export interface RunningServer {
   adminToken: string;
   /** The state folder. */
   dataDir: string;
+  /** `http://HOST:PORT/metrics` when `metricsListen` was given. */
+  metricsUrl?: string;
   /** Stops accepting requests, lets running ones finish, closes the registry. */
   close(): Promise<void>;
 }
@@ -124,16 +146,27 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
   const dataDir = options.dataDir ?? defaultDataDir();
   const hostname = options.hostname ?? "127.0.0.1";
   const log = options.quiet ? () => {} : (msg: string) => console.error(msg);
+  const databaseUrl = options.databaseUrl ?? Deno.env.get("FUSED_DATABASE_URL") ?? null;
+  const storageUrl = options.storageUrl ?? Deno.env.get("FUSED_STORAGE_URL") ?? null;
+  if (databaseUrl && !storageUrl) {
+    // A shared registry with per-service files is a split brain: a file written through one
+    // service would be missing on the next, and job results would be on no worker's store.
+    throw new ValidationError(
+      "--database without --storage would keep this service's files in its own data folder, where the other services and the workers cannot see them: give every service and worker the same --storage s3://BUCKET/PREFIX (or FUSED_STORAGE_URL)",
+    );
+  }
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   addServerPath(dataDir);
   // One service per data folder, and the port bound, before anything reads or writes its state:
   // a second service must not re-attach the first one's jobs or write into their logs.
   const lock = await acquireDataLock(dataDir);
-  const limiter = options.rateLimitPerMinute
-    ? new RateLimiter({ perMinute: options.rateLimitPerMinute })
-    : undefined;
-  let handler: Deno.ServeHandler<Deno.NetAddr> = () =>
-    errorResponse(503, "The service is starting: try again in a moment", { "retry-after": "1" });
+  // Until it can serve (registry, store, queue, admin token file), only liveness answers 200.
+  let handler: Deno.ServeHandler<Deno.NetAddr> = (request) =>
+    new URL(request.url).pathname === "/v1/health/live"
+      ? Response.json({ status: "starting" })
+      : errorResponse(503, "The service is starting: try again in a moment", {
+        "retry-after": "1",
+      });
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   const port = options.port ?? DEFAULT_PORT;
   let server: Deno.HttpServer<Deno.NetAddr>;
@@ -153,22 +186,35 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     throw err;
   }
   const addr = await listening;
-  const databaseUrl = options.databaseUrl ?? Deno.env.get("FUSED_DATABASE_URL") ?? null;
-  const storageUrl = options.storageUrl ?? Deno.env.get("FUSED_STORAGE_URL") ?? null;
+  const pools = {
+    registry: options.dbPoolSize ?? DEFAULT_POOLS.service.registry,
+    queue: options.queuePoolSize ?? DEFAULT_POOLS.service.queue,
+  };
   const filesDir = join(dataDir, "files");
   // Users' data and cache folders (`users/<id>/…`), for their realtime runs and batch jobs alike.
   const callersDir = join(dataDir, "udf");
   let registry;
   try {
-    registry = await openRegistry({ databaseUrl, sqlitePath: join(dataDir, "registry.db") });
+    registry = await openRegistry({
+      databaseUrl,
+      sqlitePath: join(dataDir, "registry.db"),
+      poolSize: pools.registry,
+    });
   } catch (err) {
     await server.shutdown();
     await lock.release();
     throw err;
   }
   let jobs: JobService | undefined;
+  let metricsServer: MetricsServer | undefined;
   try {
     const storage = await openStorage(storageUrl, filesDir);
+    const quotas = new UserQuotas({
+      registry,
+      storage,
+      limitBytes: options.quotaBytes,
+      usersRoot: callersDir,
+    });
     await lock.setPort(addr.port);
     // What a killed service left: half-written uploads, temporaries, cache temp files and locks.
     await removeStaleUploads(filesDir);
@@ -176,9 +222,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     await cleanCache();
     // On a shared database, jobs go through its queue to `fused worker` processes.
     jobs = registry instanceof PostgresRegistry
-      ? new JobQueue(registry, databaseUrl!, { instanceTypes: options.jobs?.instanceTypes })
+      ? new JobQueue(registry, databaseUrl!, {
+        instanceTypes: options.jobs?.instanceTypes,
+        poolSize: pools.queue,
+      })
       : new JobRunner(registry, { dataDir, filesDir, callersDir }, {
         udfPolicy: options.udfPolicy,
+        quotas,
         ...options.jobs,
       });
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
@@ -191,16 +241,38 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         dataDir: callersDir,
         policy: options.udfPolicy,
         registry,
+        quotas,
       });
     }
     const runs = new RunService(runner, {
       runTimeoutMs: options.runTimeoutMs ?? 130_000,
       startWaitMs: options.startWaitMs,
+      // In scale-out, a run started here is polled through any service.
+      shared: databaseUrl
+        ? new SharedPolledRuns(await openStorage(siblingStoreUrl(storageUrl!, "runs"), filesDir))
+        : undefined,
+      // ... and a result cached through any service is a hit through this one.
+      sharedCache: databaseUrl
+        ? new SharedRunCache(await openStorage(siblingStoreUrl(storageUrl!, "cache"), filesDir))
+        : undefined,
     });
     // Re-attaches jobs an earlier service left running, and starts pending ones.
     await jobs.start();
     const memo = new ResponseMemo();
+    const probes: ReadinessProbe[] = [
+      { name: "database", check: () => registry.ping() },
+      { name: "store", check: () => storage.check() },
+    ];
+    const queue = jobs;
+    if (queue instanceof JobQueue) probes.push({ name: "queue", check: () => queue.check() });
+    // In scale-out, a cache cleared through any service is cleared on every one.
+    const stopFollowing = registry instanceof PostgresRegistry
+      ? await followCacheClears(registry, { runs, memo })
+      : undefined;
+    const shared = registry instanceof PostgresRegistry ? registry : undefined;
     const app = createApp({
+      readiness: new Readiness(probes),
+      announceCacheClear: shared && ((clear) => announceCacheClear(shared, clear)),
       memo,
       registry,
       jobs,
@@ -209,13 +281,42 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       signingSecret,
       maxBodyBytes: options.maxBodyBytes,
       maxUploadBytes: options.maxUploadBytes,
+      quotas,
       publicUrl: options.publicUrl,
       corsOrigins: options.corsOrigins,
+      maxPageBytes: options.maxPageBytes,
     });
-    handler = limiter
-      ? (request, info) =>
-        limiter.refuse(rateLimitKey(request)) ?? memo.answer(request) ?? app.fetch(request, info)
+    // In scale-out the buckets are the platform's (PostgreSQL): N a minute for all services.
+    const perMinute = options.rateLimitPerMinute;
+    const limiter: Limiter | undefined = !perMinute
+      ? undefined
+      : shared
+      ? new SharedRateLimiter(shared, { perMinute })
+      : new RateLimiter({ perMinute });
+    const serve: Deno.ServeHandler<Deno.NetAddr> = limiter
+      ? async (request, info) =>
+        (await limiter.refuse(rateLimitKey(request))) ?? memo.answer(request) ??
+          app.fetch(request, info)
       : (request, info) => memo.answer(request) ?? app.fetch(request, info);
+    handler = serve;
+    if (options.metricsListen) {
+      const queue = jobs instanceof JobQueue ? jobs : undefined;
+      const metrics = new Metrics("service", {
+        jobsByState: registry instanceof PostgresRegistry
+          ? () => (registry as PostgresRegistry).countJobsByStatus()
+          : undefined,
+        queueDepths: queue && (() => queue.queueDepths()),
+        poolSizes: registry instanceof PostgresRegistry ? pools : {},
+      });
+      metricsServer = await serveMetrics(options.metricsListen, metrics);
+      handler = async (request, info) => {
+        const started = performance.now();
+        const response = await serve(request, info);
+        const path = new URL(request.url).pathname;
+        metrics.observeRequest(path, response, (performance.now() - started) / 1000);
+        return response;
+      };
+    }
     if (!isLoopback(hostname)) {
       log(
         `Warning: listening on ${hostname}, so other machines can reach this service; every route except share-token runs still needs an API token`,
@@ -232,9 +333,11 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       port: addr.port,
       adminToken: admin.credentials.access_token,
       dataDir,
+      metricsUrl: metricsServer?.url,
       close(): Promise<void> {
         closed ??= (async () => {
           await server.shutdown();
+          await metricsServer?.close();
           // Polled runs have no connection waiting; give them a bounded time to finish.
           let timer: ReturnType<typeof setTimeout> | undefined;
           await Promise.race([
@@ -244,6 +347,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
           clearTimeout(timer);
           // Jobs keep running in their own processes; the next service re-attaches them.
           await jobs!.close();
+          await stopFollowing?.();
           await registry.close();
           await lock.release();
         })();
@@ -252,6 +356,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     };
   } catch (err) {
     await server.shutdown();
+    await metricsServer?.close();
     await jobs?.close();
     await registry.close();
     await lock.release();

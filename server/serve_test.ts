@@ -4,11 +4,12 @@ import { makeVenv } from "../engine/_engine_test_util.ts";
 import { startServer } from "./serve.ts";
 import { runBody } from "./_testing.ts";
 import type { UdfRunner } from "./runs.ts";
+import { SqliteRegistry } from "./registry/sqlite.ts";
 
 // These tests start no UDF run, so the runner is never called.
 const NO_RUNS: UdfRunner = () => Promise.reject(new Error("no runs in this test"));
 
-Deno.test("the first start writes the admin credentials with mode 0600 and a restart reuses them", async () => {
+Deno.test("the first start writes the admin credentials with mode 0600 and later starts reuse the token", async () => {
   const dir = await Deno.makeTempDir();
   const first = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
   const creds = JSON.parse(await Deno.readTextFile(`${dir}/admin-credentials.json`));
@@ -25,10 +26,26 @@ Deno.test("the first start writes the admin credentials with mode 0600 and a res
   });
   assert.equal((await me.json()).email, "admin@localhost");
   await second.close();
+  // The token is one per platform: a lost file gets the same token back, not another one.
   await Deno.remove(`${dir}/admin-credentials.json`);
   const third = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
-  assert.notEqual(third.adminToken, first.adminToken);
+  assert.equal(third.adminToken, first.adminToken);
   await third.close();
+  const registry = new SqliteRegistry(`${dir}/registry.db`);
+  const admin = (await registry.findUserByEmail("admin@localhost"))!;
+  const usable = (await registry.listApiTokens(admin.id)).filter((t) => !t.revokedAt);
+  assert.equal(usable.length, 1);
+  // Once revoked, the next start makes a new one and the old one is refused.
+  assert.ok(await registry.revokeApiToken(usable[0].id));
+  registry.close();
+  const fourth = await startServer({ port: 0, dataDir: dir, runner: NO_RUNS, quiet: true });
+  assert.notEqual(fourth.adminToken, first.adminToken);
+  const old = await fetch(`${fourth.baseUrl}/user/self`, {
+    headers: { authorization: `Bearer ${first.adminToken}` },
+  });
+  assert.equal(old.status, 401);
+  await old.body?.cancel();
+  await fourth.close();
   await Deno.remove(dir, { recursive: true });
 });
 

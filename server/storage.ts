@@ -6,6 +6,7 @@
  * @module
  */
 import { dirname, join, relative, resolve, sep } from "node:path";
+import { byteCap } from "../client/byte_cap.ts";
 import { ValidationError } from "../client/errors.ts";
 
 /** What the temporary file of an upload has in its name, between the target name and a tag. */
@@ -106,11 +107,29 @@ export interface Storage {
    * levels deep (null = unlimited); false when nothing was there.
    */
   delete(key: string, options?: { maxDepth?: number | null }): Promise<boolean>;
+  /** Resolves when the store answers (readiness); throws naming the store when it does not. */
+  check(): Promise<void>;
   /**
    * A URL that reads a file straight from the store for `seconds`, for stores that have one (S3
    * presigned URLs); without it the service signs URLs it serves itself.
    */
   signUrl?(key: string, seconds: number): Promise<string>;
+}
+
+/** A file of a store as bytes, or null when it does not exist (small files only). */
+export async function readBytes(storage: Storage, key: string): Promise<Uint8Array | null> {
+  try {
+    const { body } = await storage.read(key);
+    return new Uint8Array(await new Response(body).arrayBuffer());
+  } catch (err) {
+    if (err instanceof FileNotFoundError) return null;
+    throw err;
+  }
+}
+
+/** Writes bytes as a file of a store (atomically, as every write). */
+export async function writeBytes(storage: Storage, key: string, data: Uint8Array): Promise<void> {
+  await storage.write(key, new Blob([data as Uint8Array<ArrayBuffer>]).stream());
 }
 
 /**
@@ -200,6 +219,16 @@ export class LocalStorage implements Storage {
   /** Uses (and creates on first write) the folder `root`. */
   constructor(root: string) {
     this.root = resolve(root);
+  }
+
+  /** {@inheritDoc Storage.check} */
+  async check(): Promise<void> {
+    try {
+      // An empty store has no folder yet; one that cannot be made (gone, read-only) is down.
+      await Deno.mkdir(this.root, { recursive: true });
+    } catch (err) {
+      throw new Error(`The store folder ${this.root} cannot be used (${(err as Error).message})`);
+    }
   }
 
   /** The lexical path of a key (no symlinks followed), refused when it leaves the root. */
@@ -401,15 +430,8 @@ export class LocalStorage implements Storage {
     await Deno.mkdir(dirname(path), { recursive: true });
     const tmp = `${path}${TEMP_UPLOAD_MARK}${crypto.randomUUID().slice(0, 8)}`;
     const file = await Deno.open(tmp, { write: true, createNew: true });
-    let written = 0;
     const limit = options.maxBytes ?? Infinity;
-    const counter = new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        written += chunk.byteLength;
-        if (written > limit) controller.error(new TooLargeError(limit));
-        else controller.enqueue(chunk);
-      },
-    });
+    const counter = byteCap(limit, () => new TooLargeError(limit));
     try {
       await body.pipeThrough(counter).pipeTo(file.writable);
       await Deno.rename(tmp, path);

@@ -5,6 +5,7 @@
  * @module
  */
 import type { CallerPolicy } from "../client/engine_types.ts";
+import { DEFAULT_QUOTA_BYTES } from "./quota.ts";
 
 /** The flags' lines of a `--help`. */
 export const UDF_POLICY_HELP =
@@ -14,7 +15,9 @@ export const UDF_POLICY_HELP =
                       (this machine's database, storage, cloud metadata): only on a trusted team
   --max-download-mb N largest file a UDF downloads (default 4096)
   --npm-allow NAME    npm packages UDFs may import (repeatable; @scope/* for a scope; default any)
-  --npm-deny NAME     npm packages UDFs may not import (repeatable; wins over --npm-allow)`;
+  --npm-deny NAME     npm packages UDFs may not import (repeatable; wins over --npm-allow)
+  --quota-mb N        disk quota of each user: their fd:// files, data and cache folders
+                      (default 10240, 10 GiB); a write past it answers 507`;
 
 /** The flags, as `node:util` `parseArgs` options. */
 export const UDF_POLICY_OPTIONS = {
@@ -23,6 +26,7 @@ export const UDF_POLICY_OPTIONS = {
   "max-download-mb": { type: "string" },
   "npm-allow": { type: "string", multiple: true },
   "npm-deny": { type: "string", multiple: true },
+  "quota-mb": { type: "string" },
 } as const;
 
 /** Parsed flags. */
@@ -67,4 +71,15 @@ export function udfPolicy(flags: Flags): Partial<CallerPolicy> | string {
   }
   if (allow || deny) policy.npm = { allow, deny };
   return policy;
+}
+
+/** Each user's disk quota in bytes from `--quota-mb` (default 10 GiB), or the message of a bad one. */
+export function quotaBytes(flags: Flags): number | string {
+  const mb = flags["quota-mb"];
+  if (mb === undefined) return DEFAULT_QUOTA_BYTES;
+  const value = Number(mb);
+  if (typeof mb !== "string" || !(Number.isInteger(value) && value > 0)) {
+    return `Invalid --quota-mb "${mb}": use a whole number of megabytes above 0 (the default is 10240)`;
+  }
+  return value * 1024 ** 2;
 }

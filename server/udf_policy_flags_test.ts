@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { parseArgs } from "node:util";
-import { UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
+import { quotaBytes, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
 
 const parse = (args: string[]) =>
   udfPolicy(parseArgs({ args, options: UDF_POLICY_OPTIONS, strict: true }).values);
@@ -39,4 +39,17 @@ Deno.test("a bad policy flag is refused with the fix", () => {
   );
   assert.match(parse(["--max-download-mb", "0"]) as string, /whole number of megabytes/);
   assert.match(parse(["--npm-deny", "../x"]) as string, /Invalid npm package name "\.\.\/x"/);
+});
+
+Deno.test("--quota-mb sets each user's disk quota, 10 GiB by default, and a bad one is named", () => {
+  const quota = (args: string[]) =>
+    quotaBytes(parseArgs({ args, options: UDF_POLICY_OPTIONS, strict: true }).values);
+  assert.equal(quota([]), 10 * 1024 ** 3);
+  assert.equal(quota(["--quota-mb", "512"]), 512 * 1024 ** 2);
+  for (const bad of ["0", "-1", "1.5", "ten", ""]) {
+    assert.match(
+      String(quota([`--quota-mb=${bad}`])),
+      /^Invalid --quota-mb ".*": use a whole number/,
+    );
+  }
 });

@@ -9,8 +9,13 @@
  * Each job's log lines go to the registry as they are written (batched every 50 ms), its result
  * files to the shared store (`fd://jobs/<id>/<step>.<ext>`), and its outcome to the registry,
  * all fenced by the attempt number the worker claimed (see queue.ts for the retry policy).
- * pg-boss sends the heartbeats; a cancel arrives by NOTIFY (and a flag checked every second),
- * and aborts the UDF.
+ * pg-boss sends the heartbeats; a cancel arrives by NOTIFY and aborts the UDF (the flags of the
+ * running jobs are read again only after the connection that listens was lost).
+ *
+ * A worker takes the jobs of the instance types it declares (`--instance-types`, one pg-boss
+ * queue each). On SIGTERM it drains: it takes no new job, lets running ones finish for up to
+ * `--drain-timeout`, then hands the rest back to the queue; such an attempt is not counted among
+ * the job's tries.
  *
  * A job's UDFs run as its owner, in that user's folders of this worker (`<dataDir>/udf/users/…`):
  * their `fd://` files are the shared store's, their nested runs stay on this worker, and the saved
@@ -21,6 +26,7 @@
  */
 import type { CallerPolicy } from "../client/engine_types.ts";
 import {
+  quotaBytes,
   UDF_POLICY_HELP,
   UDF_POLICY_OPTIONS,
   udfPolicy as parsePolicy,
@@ -37,8 +43,10 @@ import {
   CANCEL_CHANNEL,
   DEAD_JOB_QUEUE,
   HEARTBEAT_SECONDS,
-  JOB_QUEUE,
+  JOB_END_CHANNEL,
+  queueDepths,
   type QueuedJob,
+  queueFor,
   RETRY_LIMIT,
   startBoss,
 } from "./jobs/queue.ts";
@@ -47,6 +55,7 @@ import {
   DEFAULT_INSTANCE_TYPE,
   DEFAULT_INSTANCE_TYPES,
   formatDuration,
+  instanceLimits,
 } from "./jobs/instance_types.ts";
 import type { JobLogLine, JobResultFile, JobStatus } from "./registry/mod.ts";
 import { PostgresRegistry } from "./registry/postgres.ts";
@@ -54,7 +63,18 @@ import { serviceCallers } from "./runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
 import { registryFinder } from "./saved_udfs.ts";
 import { openStorage } from "./s3_storage.ts";
+import {
+  DEFAULT_POOLS,
+  durationFlag,
+  OPS_OPTIONS,
+  type OpsFlags,
+  opsFlags,
+  opsHelp,
+} from "./ops_flags.ts";
+import { type ListenAddress, Metrics, type MetricsServer, serveMetrics } from "./metrics.ts";
+import { startRetention } from "./jobs/retention.ts";
 import type { Storage } from "./storage.ts";
+import { UserQuotas } from "./quota.ts";
 
 /** Options of `startWorker`. */
 export interface WorkerOptions {
@@ -64,19 +84,38 @@ export interface WorkerOptions {
   storageUrl?: string | null;
   /** This worker's own folder (engine modules and cache). */
   dataDir: string;
-  /** Jobs run at once (default 2). */
+  /** Jobs of each declared instance type run at once (default 2). */
   concurrency?: number;
+  /** The instance types whose jobs this worker takes (default `["small"]`). */
+  instanceTypes?: string[];
+  /** How long a stopping worker lets its running jobs finish, in ms (default 60 s). */
+  drainTimeoutMs?: number;
+  /** Most connections of the registry's pool (default 1; one more listens for cancels). */
+  dbPoolSize?: number;
+  /** Most connections of pg-boss's pool (default 1; one more listens for new jobs). */
+  queuePoolSize?: number;
+  /** Delete jobs (logs, results) that finished longer ago than this, in ms (default: keep all). */
+  retentionMs?: number;
+  /** Serve Prometheus metrics on this address of their own (metrics.ts); off by default. */
+  metricsListen?: ListenAddress;
   /** Print nothing. */
   quiet?: boolean;
   /** What the operator lets users' UDFs reach (the same flags as `fused serve`'s). */
   udfPolicy?: Partial<CallerPolicy>;
+  /** Bytes each user may hold (`--quota-mb`; default 10 GiB): give every process the same. */
+  quotaBytes?: number;
 }
 
 /** A running worker. */
 export interface RunningWorker {
   /** `host:pid`, as the job logs name it. */
   name: string;
-  /** Stops taking jobs; running ones go back to the queue for another worker. */
+  /** `http://HOST:PORT/metrics` when `metricsListen` was given. */
+  metricsUrl?: string;
+  /**
+   * Drains and stops: takes no new job, lets running ones finish for the drain timeout, then
+   * hands the rest back to the queue (not counted as tries). Called again, it stops draining.
+   */
   close(): Promise<void>;
 }
 
@@ -86,7 +125,12 @@ type StopReason = "cancel" | "lost" | "shutdown";
 interface ActiveAttempt {
   abort: AbortController;
   attempt: number;
+  /** Resolves once the job's handler is done. */
+  done: Promise<void>;
 }
+
+/** Default of `WorkerOptions.drainTimeoutMs`. */
+export const DEFAULT_DRAIN_TIMEOUT_MS = 60_000;
 
 /** Buffers a job's log lines and writes them in order, fenced by the attempt. */
 class LogWriter {
@@ -134,77 +178,122 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const name = `${hostname()}:${Deno.pid}`;
   const log = options.quiet ? () => {} : (msg: string) => console.error(msg);
   const concurrency = options.concurrency ?? 2;
+  const types = options.instanceTypes ?? [DEFAULT_INSTANCE_TYPE];
+  const limitsOf = Object.fromEntries(
+    types.map((type) => [type, instanceLimits(type, DEFAULT_INSTANCE_TYPES)]),
+  );
+  const drainTimeoutMs = options.drainTimeoutMs ?? DEFAULT_DRAIN_TIMEOUT_MS;
   await Deno.mkdir(options.dataDir, { recursive: true, mode: 0o700 });
-  const registry = await PostgresRegistry.open(options.databaseUrl, { max: concurrency + 3 });
+  const pools = {
+    registry: options.dbPoolSize ?? DEFAULT_POOLS.worker.registry,
+    queue: options.queuePoolSize ?? DEFAULT_POOLS.worker.queue,
+  };
+  const registry = await PostgresRegistry.open(options.databaseUrl, { max: pools.registry });
   let storage: Storage;
   let boss: PgBoss;
   try {
     storage = await openStorage(options.storageUrl ?? null, join(options.dataDir, "files"));
-    boss = await startBoss(options.databaseUrl, "worker", (err) => {
-      log(`fused worker: job queue: ${shortMessage(err)}`);
-    });
+    boss = await startBoss(
+      options.databaseUrl,
+      { kind: "worker", instanceTypes: types },
+      limitsOf,
+      {
+        max: pools.queue,
+        onError: (err) => log(`fused worker: job queue: ${shortMessage(err)}`),
+      },
+    );
   } catch (err) {
     await registry.close();
     throw err;
   }
   const engine = new LocalEngine({
     dataDir: join(options.dataDir, "engine"),
-    maxWorkers: concurrency,
+    maxWorkers: concurrency * types.length,
+  });
+  const usersRoot = join(options.dataDir, "udf");
+  const quotas = new UserQuotas({
+    registry,
+    storage,
+    limitBytes: options.quotaBytes,
+    usersRoot,
   });
   const callerOf = serviceCallers({
     engine: cachingLocalEngine(engine),
-    dataDir: join(options.dataDir, "udf"),
+    dataDir: usersRoot,
     storage,
     find: registryFinder(registry),
     policy: options.udfPolicy,
+    quotas,
   });
+  const metrics = new Metrics("worker", {
+    jobsByState: () => registry.countJobsByStatus(),
+    queueDepths: () => queueDepths(boss, types),
+    poolSizes: pools,
+  });
+  let metricsServer: MetricsServer | undefined;
+  try {
+    if (options.metricsListen) metricsServer = await serveMetrics(options.metricsListen, metrics);
+  } catch (err) {
+    await boss.stop({ graceful: false, timeout: 1000 }).catch(() => {});
+    await registry.close();
+    throw err;
+  }
   const active = new Map<string, ActiveAttempt>();
-  let closing = false;
+  // Set once the drain timeout passed: a job fetched even then goes back at once.
+  let handingBack = false;
   const stop = (id: string, reason: StopReason) => active.get(id)?.abort.abort(reason);
-  const unlisten = await registry.listen(CANCEL_CHANNEL, (id) => stop(id, "cancel"));
+  // A cancel told while the listening connection was lost is not told again: read the flags.
+  const recheck = async () => {
+    for (const [id, { attempt }] of active) {
+      const now = await registry.jobAttempt(id).catch(() => null);
+      if (now?.cancelRequested) stop(id, "cancel");
+      else if (now && now.attempt !== attempt) stop(id, "lost");
+    }
+  };
+  const unlisten = await registry.listen(CANCEL_CHANNEL, (id) => stop(id, "cancel"), () => {
+    recheck();
+  });
 
   async function run(queued: Job<QueuedJob>): Promise<void> {
     const id = queued.data.jobId;
     const claim = await registry.claimJob(id, name);
     if (!claim) return; // cancelled or finished meanwhile: nothing to do
-    const { job, attempt } = claim;
+    const { job, attempt, counted } = claim;
     const logs = new LogWriter(registry, id, attempt);
     const type = job.instanceType ?? DEFAULT_INSTANCE_TYPE;
-    const limits = DEFAULT_INSTANCE_TYPES[type] ?? DEFAULT_INSTANCE_TYPES[DEFAULT_INSTANCE_TYPE];
-    if (attempt > 1) {
+    const limits = limitsOf[type] ?? DEFAULT_INSTANCE_TYPES[DEFAULT_INSTANCE_TYPE];
+    if (counted > 1) {
       logs.add(
-        `Attempt ${attempt} of ${RETRY_LIMIT + 1}: the worker of attempt ${attempt - 1} (${
+        `Attempt ${counted} of ${RETRY_LIMIT + 1}: the worker of attempt ${counted - 1} (${
           claim.previousWorker ?? "unknown"
         }) stopped before the job ended (no heartbeat for ${HEARTBEAT_SECONDS} s, or shut down); running the job again`,
       );
     }
     logs.add(
-      `Job started on worker ${name} (attempt ${attempt}, instance type ${type}, wall-clock limit ${
+      `Job started on worker ${name} (attempt ${counted}, instance type ${type}, wall-clock limit ${
         formatDuration(limits.wallClockMs)
       })`,
     );
     const abort = new AbortController();
-    active.set(id, { abort, attempt });
+    const { promise: done, resolve: settle } = Promise.withResolvers<void>();
+    active.set(id, { abort, attempt, done });
+    if (handingBack) abort.abort("shutdown");
     // pg-boss aborts this when the claim is gone (the job was handed to another worker).
-    queued.signal.addEventListener("abort", () => abort.abort(closing ? "shutdown" : "lost"), {
-      once: true,
-    });
-    const poll = setInterval(async () => {
-      try {
-        const now = await registry.jobAttempt(id);
-        if (now?.cancelRequested) abort.abort("cancel");
-        else if (now && now.attempt !== attempt) abort.abort("lost");
-      } catch {
-        // The database is away: the heartbeat decides.
-      }
-    }, 1000);
+    queued.signal.addEventListener("abort", () => abort.abort("lost"), { once: true });
     const finish = async (status: JobStatus, error: string | null, results: JobResultFile[]) => {
       await logs.flush();
-      await registry.finishJobAttempt(id, attempt, status, error, results);
+      await registry.finishJobAttempt(id, attempt, {
+        status,
+        error,
+        results,
+        channel: JOB_END_CHANNEL,
+      });
     };
     const config = job.config as { steps: ChildStep[]; env?: Record<string, string> };
     const results: JobResultFile[] = [];
     const started = Date.now();
+    const running = metrics.startJob();
+    let outcome = "retried";
     try {
       if ((await registry.jobAttempt(id))?.cancelRequested) abort.abort("cancel");
       for (const [index, step] of config.steps.entries()) {
@@ -226,7 +315,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         const encoded = await encodeForFormats(output.value, DEFAULT_FORMAT);
         const file = `${index}.${encoded.extension}`;
         const key = `jobs/${id}/${file}`;
-        await storage.write(key, ReadableStream.from([encoded.bytes]));
+        await quotas.write(job.ownerId, key, ReadableStream.from([encoded.bytes]), {
+          length: encoded.bytes.byteLength,
+          what: `Writing the result fd://${key}`,
+        });
         results.push({
           name: file,
           key,
@@ -240,21 +332,24 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         );
       }
       logs.add("Job succeeded");
+      outcome = "succeeded";
       await finish("succeeded", null, results);
     } catch (err) {
       const reason = abort.signal.aborted ? abort.signal.reason as StopReason : null;
+      outcome = reason === "cancel"
+        ? "cancelled"
+        : reason === "shutdown"
+        ? "handed_back"
+        : reason ?? (err instanceof BackendUnavailableError ? "retried" : "failed");
       if (reason === "cancel") {
         logs.add("Job cancelled");
         await finish("cancelled", null, results);
-      } else if (reason === "lost" || reason === "shutdown") {
-        // Another attempt owns the job now (or will): leave the outcome to it.
-        logs.add(
-          reason === "shutdown"
-            ? `Worker ${name} is shutting down: the job goes back to the queue`
-            : `Worker ${name} lost the job (its claim expired): another attempt runs it`,
-        );
+      } else if (reason === "shutdown") {
+        await handBack(id, type, attempt, logs);
+      } else if (reason === "lost") {
+        // Another attempt owns the job now: leave the outcome to it.
+        logs.add(`Worker ${name} lost the job (its claim expired): another attempt runs it`);
         await logs.flush();
-        if (reason === "shutdown") throw new Error("worker shut down");
       } else if (err instanceof BackendUnavailableError) {
         // Not the UDF's fault: let the queue retry it.
         logs.add(`ERROR: ${err.message}; the job goes back to the queue`);
@@ -266,18 +361,40 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         await finish("failed", message, results);
       }
     } finally {
-      clearInterval(poll);
+      running();
+      metrics.observeJob(type, outcome, (Date.now() - started) / 1000);
       active.delete(id);
+      settle();
     }
   }
 
-  await boss.work<QueuedJob>(JOB_QUEUE, {
-    batchSize: 1,
-    localConcurrency: concurrency,
-    pollingIntervalSeconds: 1,
-    notifyPollingIntervalSeconds: 1,
-    heartbeatRefreshSeconds: 2,
-  }, async ([queued]) => await run(queued));
+  /**
+   * Puts a job this worker stopped past its drain timeout back on its queue as a new pg-boss job
+   * with the tries it had left, so the attempt does not count (pg-boss would count a failure).
+   */
+  async function handBack(id: string, type: string, attempt: number, logs: LogWriter) {
+    logs.add(
+      `Worker ${name} stopped past its drain timeout of ${
+        formatDuration(drainTimeoutMs)
+      }: the job goes back to the queue (this attempt does not count)`,
+    );
+    await logs.flush();
+    const used = await registry.releaseJobAttempt(id, attempt);
+    if (used === null) return; // no longer this attempt's job
+    await boss.send(queueFor(type), { jobId: id } satisfies QueuedJob, {
+      retryLimit: RETRY_LIMIT - used,
+    });
+  }
+
+  for (const type of types) {
+    await boss.work<QueuedJob>(queueFor(type), {
+      batchSize: 1,
+      localConcurrency: concurrency,
+      pollingIntervalSeconds: 1,
+      notifyPollingIntervalSeconds: 1,
+      heartbeatRefreshSeconds: 2,
+    }, async ([queued]) => await run(queued));
+  }
   // A job whose attempts are used up fails with the reason; any worker may record it.
   await boss.work<QueuedJob>(DEAD_JOB_QUEUE, { pollingIntervalSeconds: 2 }, async ([dead]) => {
     const id = dead.data.jobId;
@@ -294,16 +411,45 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
       }]);
     }
   });
-  log(`Fused worker ${name} taking jobs (${concurrency} at once)`);
+  log(
+    `Fused worker ${name} taking jobs of instance type ${types.join(", ")} (${concurrency} at once${
+      types.length > 1 ? " of each" : ""
+    })`,
+  );
+  const stopRetention = options.retentionMs === undefined
+    ? async () => {}
+    : startRetention(registry, { storage, maxAgeMs: options.retentionMs, onError: log });
+  const { promise: hurried, resolve: hurry } = Promise.withResolvers<void>();
   let closed: Promise<void> | undefined;
   return {
     name,
+    metricsUrl: metricsServer?.url,
     close(): Promise<void> {
-      closed ??= (async () => {
-        closing = true;
+      if (closed) {
+        hurry();
+        return closed;
+      }
+      const drained = async () => {
+        while (active.size > 0) await Promise.all([...active.values()].map((a) => a.done));
+      };
+      closed = (async () => {
+        for (const queue of [...types.map(queueFor), DEAD_JOB_QUEUE]) {
+          await boss.offWork(queue, { wait: false }).catch(() => {});
+        }
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        await Promise.race([
+          drained(),
+          new Promise((r) => timer = setTimeout(r, drainTimeoutMs)),
+          hurried,
+        ]);
+        clearTimeout(timer);
+        handingBack = true;
         for (const id of active.keys()) stop(id, "shutdown");
+        await drained();
+        await stopRetention();
         await boss.stop({ graceful: true, timeout: 5000 }).catch(() => {});
         await unlisten().catch(() => {});
+        await metricsServer?.close();
         await engine.close();
         if ("close" in storage && typeof storage.close === "function") storage.close();
         await registry.close();
@@ -319,7 +465,14 @@ Options:
   --database URL      the shared PostgreSQL (default $FUSED_DATABASE_URL), postgres://USER:PASSWORD@HOST:PORT/DB
   --storage URL       the services' store (default $FUSED_STORAGE_URL): s3://BUCKET/PREFIX, or a folder
                       (AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY for S3)
-  --concurrency N     jobs run at once (default 2)
+  --concurrency N     jobs of each instance type run at once (default 2)
+  --instance-types T  instance types whose jobs this worker takes, comma-separated (default small;
+                      ${Object.keys(DEFAULT_INSTANCE_TYPES).join(", ")})
+  --drain-timeout D   on SIGTERM, how long running jobs may finish before they go back to the
+                      queue, not counted as a try (default 60s; s, m, h or d)
+  --retention AGE     delete jobs, their logs and results once finished longer ago than AGE
+                      (e.g. 30d; s, m, h or d; default: keep everything)
+${opsHelp("worker")}
   --data-dir PATH     this worker's own folder (default a new temp folder)
 ${UDF_POLICY_HELP}
   -h, --help          this help`;
@@ -334,6 +487,10 @@ export async function main(args: string[]): Promise<number> {
         database: { type: "string" },
         storage: { type: "string" },
         concurrency: { type: "string" },
+        "instance-types": { type: "string" },
+        "drain-timeout": { type: "string" },
+        retention: { type: "string" },
+        ...OPS_OPTIONS,
         "data-dir": { type: "string" },
         ...UDF_POLICY_OPTIONS,
         help: { type: "boolean", short: "h" },
@@ -367,9 +524,34 @@ export async function main(args: string[]): Promise<number> {
     console.error(`Invalid --concurrency "${values.concurrency}": use a whole number from 1 to 64`);
     return 2;
   }
+  const instanceTypes = (values["instance-types"] ?? DEFAULT_INSTANCE_TYPE).split(",")
+    .map((t) => t.trim());
+  const unknown = instanceTypes.find((t) => !Object.hasOwn(DEFAULT_INSTANCE_TYPES, t));
+  const drainTimeoutMs = durationFlag(
+    "--drain-timeout",
+    values["drain-timeout"],
+    DEFAULT_DRAIN_TIMEOUT_MS,
+  );
+  const retentionMs = durationFlag("--retention", values.retention, undefined);
   const udfPolicy = parsePolicy(values);
-  if (typeof udfPolicy === "string") {
-    console.error(udfPolicy);
+  const ops = opsFlags(values, "worker");
+  for (const problem of [drainTimeoutMs, retentionMs, udfPolicy, ops]) {
+    if (typeof problem === "string") {
+      console.error(problem);
+      return 2;
+    }
+  }
+  if (unknown !== undefined) {
+    console.error(
+      `Invalid --instance-types "${values["instance-types"]}": "${unknown}" is not one; use ${
+        Object.keys(DEFAULT_INSTANCE_TYPES).join(", ")
+      }, comma-separated`,
+    );
+    return 2;
+  }
+  const quota = quotaBytes(values);
+  if (typeof quota === "string") {
+    console.error(quota);
     return 2;
   }
   const dataDir = values["data-dir"] ?? await Deno.makeTempDir({ prefix: "fused-worker-" });
@@ -380,7 +562,12 @@ export async function main(args: string[]): Promise<number> {
       storageUrl,
       dataDir,
       concurrency,
-      udfPolicy,
+      instanceTypes,
+      drainTimeoutMs: drainTimeoutMs as number,
+      retentionMs: retentionMs as number | undefined,
+      ...ops as OpsFlags,
+      udfPolicy: udfPolicy as Partial<CallerPolicy>,
+      quotaBytes: quota,
     });
   } catch (err) {
     console.error(`fused worker: ${(err as Error).message}`);
@@ -391,7 +578,14 @@ export async function main(args: string[]): Promise<number> {
     Deno.addSignalListener(signal, () => resolve(signal));
   }
   const signal = await stopped;
-  console.error(`Received ${signal}: handing running jobs back to the queue and stopping`);
+  console.error(
+    `Received ${signal}: taking no new jobs, letting running ones finish for up to ${
+      formatDuration(drainTimeoutMs as number)
+    } (send it again to hand them back to the queue now)`,
+  );
+  for (const again of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(again, () => worker.close());
+  }
   await worker.close();
   return 0;
 }

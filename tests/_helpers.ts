@@ -16,3 +16,22 @@ export async function withTempCache<T>(fn: () => Promise<T>): Promise<T> {
     await Deno.remove(dir, { recursive: true });
   }
 }
+
+/** A notebook (nbformat 4.5) of the Fused kernel whose code cells hold `cells`, not yet run. */
+export function notebookJson(cells: string[]): string {
+  return JSON.stringify({
+    nbformat: 4,
+    nbformat_minor: 5,
+    metadata: {
+      kernelspec: { name: "fused", display_name: "Deno (Fused)", language: "typescript" },
+    },
+    cells: cells.map((source, i) => ({
+      cell_type: "code",
+      id: `c${i}`,
+      metadata: {},
+      source,
+      outputs: [],
+      execution_count: null,
+    })),
+  });
+}

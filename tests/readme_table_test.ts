@@ -129,8 +129,9 @@ const EXAMPLES: Record<string, (ctx: Context) => Promise<void>> = {
     await pool.wait();
     assert.match(renderPoolHtml(pool.progress()), /2\/2/);
   },
-  "`fused.__version__`": async () => {
+  "`fused.__version__`": () => {
     assert.match(fused.version, /^\d+\.\d+\.\d+/);
+    return Promise.resolve();
   },
   "`fused.options.*`": async ({ dir }) => {
     const { FusedOptions } = await import("../client/options.ts");

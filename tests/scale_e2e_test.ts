@@ -3,109 +3,12 @@
  * user starts them) on one PostgreSQL database and one S3 bucket behave as one platform.
  */
 import assert from "node:assert/strict";
-import { fileURLToPath } from "node:url";
 import * as api from "../client/api/mod.ts";
-import { Transport } from "../client/api/transport.ts";
 import { udf } from "../client/udf.ts";
 import { createDatabase, freePort, PG_PASSWORD } from "./_postgres.ts";
-import { createBucket, s3Env } from "./_s3.ts";
-
-const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
-const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
-
-interface Proc {
-  child: Deno.ChildProcess;
-  pid: number;
-  /** What it printed to stderr so far. */
-  output: () => string;
-}
-
-function spawn(args: string[], env: Record<string, string>): Proc {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", `--config=${CONFIG}`, CLI, ...args],
-    env: { ...env, NO_COLOR: "1" },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  const drain = async (stream: ReadableStream<Uint8Array>) => {
-    for await (const chunk of stream) text += decoder.decode(chunk);
-  };
-  drain(child.stdout);
-  drain(child.stderr);
-  return { child, pid: child.pid, output: () => text };
-}
-
-async function waitFor<T>(
-  what: string,
-  check: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function stop(proc: Proc, signal: Deno.Signal = "SIGTERM"): Promise<void> {
-  try {
-    proc.child.kill(signal);
-  } catch {
-    // Already gone.
-  }
-  await proc.child.status;
-}
-
-interface Service {
-  proc: Proc;
-  baseUrl: string;
-  url: string;
-  transport: Transport;
-}
-
-async function startService(env: Record<string, string>, args: string[]): Promise<Service> {
-  const port = freePort();
-  const dataDir = await Deno.makeTempDir({ prefix: "fused-e2e-service-" });
-  const proc = spawn(["serve", "--port", String(port), "--data-dir", dataDir, ...args], env);
-  const url = `http://127.0.0.1:${port}`;
-  await waitFor(`the service on port ${port} (${proc.output()})`, async () => {
-    if (proc.output().includes("Error") || proc.output().includes("fused serve:")) {
-      throw new Error(`The service did not start: ${proc.output()}`);
-    }
-    try {
-      const res = await fetch(`${url}/v1/health`);
-      await res.body?.cancel();
-      return res.ok ? true : undefined;
-    } catch {
-      return undefined;
-    }
-  });
-  const credentials = JSON.parse(await Deno.readTextFile(`${dataDir}/admin-credentials.json`));
-  return {
-    proc,
-    url,
-    baseUrl: `${url}/v1`,
-    transport: new Transport({ baseUrl: `${url}/v1`, token: credentials.access_token }),
-  };
-}
-
-async function startWorker(env: Record<string, string>, args: string[]): Promise<Proc> {
-  const proc = spawn(["worker", "--concurrency", "2", ...args], env);
-  await waitFor(`a worker (${proc.output()})`, () => {
-    if (proc.output().includes("fused worker:")) {
-      throw new Error(`The worker did not start: ${proc.output()}`);
-    }
-    return proc.output().includes("taking jobs") ? true : undefined;
-  });
-  return proc;
-}
+import { s3Env } from "./_s3.ts";
+import { parsePrometheus } from "./_prometheus.ts";
+import { spawn, startPlatform, startWorker, stop, waitFor } from "./_scale_processes.ts";
 
 const JOB = `export default async function udf({ n = 0 }: { n?: number }) {
   console.log("begin " + n);
@@ -125,12 +28,10 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    const database = await createDatabase("e2e");
-    const bucket = await createBucket("e2e");
-    const env = { ...await s3Env(), FUSED_DATABASE_URL: database };
-    const storage = ["--storage", `s3://${bucket}/fused`];
-    const a = await startService(env, storage);
-    const b = await startService(env, storage);
+    const metricsPort = freePort();
+    const { env, storage, a, b } = await startPlatform("e2e", {
+      a: ["--metrics-listen", String(metricsPort)],
+    });
     const workers = [await startWorker(env, storage), await startWorker(env, storage)];
     try {
       await t.step("a UDF saved through A runs by its share token through B", async () => {
@@ -252,6 +153,71 @@ Deno.test({
       });
 
       await t.step(
+        "a worker SIGTERMed mid-job finishes it, in one attempt, then exits",
+        async () => {
+          const live = workers[1];
+          const job = await api.startJob(udf(JOB, { name: "counter" }), {
+            transport: a.transport,
+            parameters: { n: 7 },
+          });
+          await waitFor("the job to begin on the live worker", async () => {
+            const logs = await api.jobGetLogs(job.job_id, { transport: b.transport });
+            return logs.some((l) => l.message === "begin 7") ? true : undefined;
+          });
+          live.child.kill("SIGTERM");
+          const status = await live.child.status;
+          assert.equal(status.code, 0, live.output());
+          const done = await api.jobGetStatus(job.job_id, { transport: a.transport });
+          assert.equal(done.job_status, "Done", live.output());
+          const messages = (await api.jobGetLogs(job.job_id, { transport: a.transport })).map((l) =>
+            l.message
+          );
+          const starts = messages.filter((m) => m.startsWith("Job started on worker"));
+          assert.equal(starts.length, 1, messages.join("\n"));
+          assert.match(starts[0], new RegExp(`:${live.pid} \\(attempt 1,`));
+          assert.ok(messages.includes("end 7"), messages.join("\n"));
+          assert.equal(messages.at(-1), "Job succeeded");
+          assert.match(live.output(), /Received SIGTERM: taking no new jobs/);
+        },
+      );
+
+      await t.step("a job for an instance type no worker declares waits, and says so", async () => {
+        const small = await startWorker(env, storage);
+        workers.push(small);
+        const job = await api.startJob(udf(JOB, { name: "counter" }), {
+          transport: b.transport,
+          instanceType: "medium",
+        });
+        await new Promise((r) => setTimeout(r, 2000));
+        assert.equal(
+          (await api.jobGetStatus(job.job_id, { transport: a.transport })).job_status,
+          "Pending",
+        );
+        const logs = await api.jobGetLogs(job.job_id, { transport: a.transport });
+        assert.ok(
+          logs.some((l) =>
+            l.message.startsWith("No running fused worker declares instance type medium")
+          ),
+          logs.map((l) => l.message).join("\n"),
+        );
+      });
+
+      await t.step("/metrics of a service parses as Prometheus text", async () => {
+        const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`);
+        assert.equal(res.status, 200);
+        const samples = parsePrometheus(await res.text());
+        const jobs = samples.filter((s) => s.name === "fused_jobs");
+        assert.ok(jobs.some((s) => s.labels.state === "succeeded" && s.value >= 1));
+        assert.ok(jobs.some((s) => s.labels.state === "pending" && s.value >= 1));
+        assert.ok(
+          samples.some((s) =>
+            s.name === "fused_queue_jobs" && s.labels.instance_type === "medium" &&
+            s.labels.state === "queued" && s.value >= 1
+          ),
+        );
+      });
+
+      await t.step(
         "a service killed in the middle of an upload leaves no object behind",
         async () => {
           let sent = 0;
@@ -314,6 +280,8 @@ Deno.test({
         dir,
         "--database",
         database.replace(PG_PASSWORD, "wrong"),
+        "--storage",
+        "s3://any-bucket/x",
       ]);
       assert.equal(out.code, 1, out.text);
       assert.match(out.text, /refused the credentials .*fix the user and password/);

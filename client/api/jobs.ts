@@ -263,7 +263,8 @@ export async function startJob(
       disk_size_gb: opts.diskSizeGb,
     },
     json: body,
-    headers: { "Fused-Recursion": "2" },
+    // The key makes a retry of this submit (its answer lost) answer the same job, never a second.
+    headers: { "Fused-Recursion": "2", "Idempotency-Key": crypto.randomUUID() },
     transport: opts.transport,
     signal: opts.signal,
   });

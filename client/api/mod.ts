@@ -78,6 +78,13 @@ export {
 } from "./jobs.ts";
 export { realtimeClientId } from "./instances.ts";
 export {
+  listPages,
+  type PublishedPage,
+  publishPage,
+  type PublishPageOptions,
+  unpublishPage,
+} from "./pages.ts";
+export {
   type CoreRunOptions,
   remoteRun,
   type RemoteRunRequest,

@@ -206,7 +206,34 @@ function isNetworkError(err: unknown): boolean {
   return err instanceof TypeError;
 }
 
-/** The HTTP transport: a base URL and a token source; one instance per `FusedAPI`. */
+/**
+ * Whether `fetch` failed before the request left (refused, unreachable, no such host): then
+ * nothing reached the service and any request may go to another one.
+ */
+function isConnectError(err: unknown): boolean {
+  return err instanceof TypeError &&
+    /\(Connect\)|tcp connect error|connection refused|dns error/i.test(describeFailure(err));
+}
+
+/** What `fetch` said, with the reason Deno keeps in `cause` ("fetch failed" alone says nothing). */
+function describeFailure(err: unknown): string {
+  const cause = (err as { cause?: unknown })?.cause;
+  const message = err instanceof Error ? err.message : String(err);
+  return cause instanceof Error ? `${message}: ${cause.message}` : message;
+}
+
+/** How long a service of a `baseUrl` list that could not be reached is left out (ms). */
+export const DEAD_SERVICE_MS = 30_000;
+
+/** Services of `baseUrl` lists that could not be reached, and until when they are left out. */
+const deadUntil = new Map<string, number>();
+
+/** Whether a request may be sent again, to this service or another: it changes nothing twice. */
+function safeToRepeat(method: string, headers: Headers): boolean {
+  return method === "GET" || method === "HEAD" || headers.has("idempotency-key");
+}
+
+/** The transport: a base URL and a token source; one instance per `FusedAPI`. */
 export class Transport {
   #init: TransportInit;
 
@@ -217,15 +244,29 @@ export class Transport {
 
   #turn = 0;
 
+  /** The base URLs, without trailing slashes. */
+  #bases(): string[] {
+    const base = this.#init.baseUrl ?? options.baseUrl;
+    return (typeof base === "string" ? [base] : [...base]).map((b) => b.replace(/\/+$/, ""));
+  }
+
   /**
-   * The base URL of the API, without a trailing slash. With a list, each read gives the next one
-   * in turn: a run reads it once and sends its start and polls to that service (a run's progress
-   * lives in the service that started it), while everything else is in the shared database.
+   * The base URL of the API, without a trailing slash. With a list, each read gives the next
+   * service in turn, leaving out for a while (`DEAD_SERVICE_MS`) one that could not be reached,
+   * unless every one of them is.
    */
   get baseUrl(): string {
-    const base = this.#init.baseUrl ?? options.baseUrl;
-    const url = typeof base === "string" ? base : base[this.#turn++ % base.length];
-    return url.replace(/\/+$/, "");
+    return this.#next(new Set());
+  }
+
+  /** The next base URL in turn that is neither `tried` nor marked unreachable (if any is). */
+  #next(tried: ReadonlySet<string>): string {
+    const bases = this.#bases();
+    const now = Date.now();
+    const fresh = bases.filter((b) => !tried.has(b));
+    const alive = fresh.filter((b) => (deadUntil.get(b) ?? 0) <= now);
+    const pool = alive.length > 0 ? alive : fresh.length > 0 ? fresh : bases;
+    return pool[this.#turn++ % pool.length];
   }
 
   /** The token this transport sends, or `null` when not logged in. */
@@ -235,7 +276,11 @@ export class Transport {
 
   /** The full URL of a path under the base URL, with a query string. */
   url(path: string, query: Record<string, QueryValue> = {}): string {
-    const url = new URL(/^https?:\/\//.test(path) ? path : this.baseUrl + path);
+    return this.#url(/^https?:\/\//.test(path) ? "" : this.baseUrl, path, query);
+  }
+
+  #url(base: string, path: string, query: Record<string, QueryValue>): string {
+    const url = new URL(base + path);
     for (const [key, value] of Object.entries(query)) {
       if (value !== undefined && value !== null) url.searchParams.append(key, String(value));
     }
@@ -263,17 +308,40 @@ export class Transport {
   /**
    * Sends a request and returns the answer when its status is 2xx (or accepted); otherwise
    * throws the service's error. Retries 502/503 and network failures with exponential backoff.
+   * With a list of base URLs, a request that is safe to repeat (GET, HEAD, or one carrying an
+   * `Idempotency-Key`) goes on to the next service at once when one cannot be reached, times out
+   * or answers 502/503, and any request does when the connection was refused (nothing was
+   * sent); once every service was tried, it backs off as with one. A refused connection is not
+   * retried on the same service: when every service refuses, the request fails at once.
    */
   async fetch(path: string, opts: RequestOptions = {}): Promise<Response> {
     const method = (opts.method ?? "GET").toUpperCase();
-    const url = this.url(path, opts.query);
+    // An absolute URL goes to exactly that service (a run's polls to the service running it).
+    const absolute = /^https?:\/\//.test(path);
     const headers = await this.#headers(opts);
     const body = opts.json !== undefined ? JSON.stringify(opts.json) : opts.body;
     const timeoutMs = opts.timeoutMs ?? requestTimeoutMs(options.requestTimeout);
     const replayable = !(body instanceof ReadableStream);
+    const repeatable = replayable && safeToRepeat(method, headers);
     const maxRetries = opts.retry === false || !replayable ? 0 : options.requestMaxRetries;
+    const count = absolute ? 1 : this.#bases().length;
+    let tried = new Set<string>();
+    let base = absolute ? "" : this.#next(tried);
+    const refused = new Map<string, string>();
     for (let attempt = 0;; attempt++) {
       if (opts.signal?.aborted) throw cancelled(opts);
+      const url = this.#url(base, path, opts.query ?? {});
+      tried.add(base);
+      // Move on to another service (no wait) while one is left to try; else back off.
+      const moveOn = async (failover: boolean): Promise<void> => {
+        if (failover && count > 1) {
+          if (tried.size >= count) {
+            tried = new Set();
+            await this.#backoff(attempt, opts);
+          }
+          base = this.#next(tried);
+        } else await this.#backoff(attempt, opts);
+      };
       const timeout = AbortSignal.timeout(timeoutMs);
       const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
       let response: Response;
@@ -288,6 +356,11 @@ export class Transport {
       } catch (err) {
         if (opts.signal?.aborted) throw cancelled(opts);
         if (timeout.aborted) {
+          if (repeatable && count > 1 && attempt < maxRetries) {
+            deadUntil.set(base, Date.now() + DEAD_SERVICE_MS);
+            await moveOn(true);
+            continue;
+          }
           if (opts.udfName !== undefined) throw new UdfTimeoutError(opts.udfName, timeoutMs);
           throw new FusedError(
             `${method} ${url} timed out after ${
@@ -295,20 +368,29 @@ export class Transport {
             } s: raise fused.options.requestTimeout or check the service`,
           );
         }
-        if (isNetworkError(err) && attempt < maxRetries) {
-          await this.#backoff(attempt, opts);
+        if (isConnectError(err)) {
+          deadUntil.set(base, Date.now() + DEAD_SERVICE_MS);
+          refused.set(base, describeFailure(err));
+          if (replayable && refused.size < count) {
+            base = this.#next(new Set(refused.keys()));
+            continue;
+          }
+        } else if (isNetworkError(err) && attempt < maxRetries) {
+          deadUntil.set(base, Date.now() + DEAD_SERVICE_MS);
+          await moveOn(repeatable);
           continue;
         }
         throw new FusedError(
-          `Cannot reach ${url}: ${
-            (err as Error).message
-          }; check fused.options.baseUrl and that the service is running`,
+          `Cannot reach ${
+            refused.size > 1 ? `any of ${[...refused.keys()].join(", ")} (${url})` : url
+          }: ${describeFailure(err)}; check fused.options.baseUrl and that the service is running`,
           { cause: err },
         );
       }
-      if ((response.status === 502 || response.status === 503) && attempt < maxRetries) {
+      if (response.status !== 502 && response.status !== 503) deadUntil.delete(base);
+      else if (attempt < maxRetries) {
         await response.body?.cancel();
-        await this.#backoff(attempt, opts);
+        await moveOn(repeatable);
         continue;
       }
       const accepted = response.ok || (opts.acceptStatuses ?? []).includes(response.status) ||

@@ -110,17 +110,112 @@ Deno.test("the transport stops a request that takes longer than requestTimeout",
   }
 });
 
-Deno.test("the transport retries when the service cannot be reached, then says so", async () => {
+/** A URL on 127.0.0.1 where nothing listens (connections are refused). */
+function deadUrl(): string {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
-  await withScope({ ...FAST, requestMaxRetries: 1 }, async () => {
+  return `http://127.0.0.1:${port}`;
+}
+
+/** Backoff so long that a request which waits at all is stopped by its 10 s signal. */
+const NO_WAITING = { ...FAST, requestRetryBaseDelay: 600 };
+
+Deno.test("a refused connection fails at once, without retries that wait", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  await withScope(NO_WAITING, async () => {
     const transport = new Transport({ baseUrl: `http://127.0.0.1:${port}/v1`, token: "t" });
     await assert.rejects(
-      transport.fetch("/user/self"),
+      transport.fetch("/user/self", { signal: AbortSignal.timeout(10_000) }),
       /Cannot reach http:\/\/127\.0\.0\.1:\d+\/v1\/user\/self.*baseUrl/,
     );
   });
+});
+
+Deno.test("with one service of the list down, requests go to the other without waiting", async () => {
+  const dead = deadUrl();
+  const b = serve(() => json({ at: "b" }));
+  try {
+    await withScope(NO_WAITING, async () => {
+      const transport = new Transport({ baseUrl: [dead, b.url], token: "t" });
+      const signal = AbortSignal.timeout(10_000);
+      for (let i = 0; i < 4; i++) {
+        const at = await transport.json(z.object({ at: z.string() }), "/user/self", { signal });
+        assert.equal(at.at, "b");
+      }
+      // A refused connection sent nothing, so even a POST without a key goes on to B.
+      await transport.fetch("/udf/new", { method: "POST", json: {}, signal });
+      assert.equal(b.requests.length, 5);
+    });
+  } finally {
+    await b.close();
+  }
+});
+
+Deno.test("when every service of the list refuses, the request fails at once naming them", async () => {
+  const [a, b] = [deadUrl(), deadUrl()];
+  await withScope(NO_WAITING, async () => {
+    const transport = new Transport({ baseUrl: [a, b], token: "t" });
+    const err = await transport.fetch("/user/self", { signal: AbortSignal.timeout(10_000) })
+      .then(() => undefined, (e: Error) => e);
+    assert.ok(err instanceof FusedError, String(err));
+    assert.match(err.message, /Cannot reach any of/);
+    assert.ok(err.message.includes(a) && err.message.includes(b), err.message);
+  });
+});
+
+Deno.test("a service that drops connections is left out of the list for a while", async () => {
+  // Accepts connections and closes them at once: a network failure after connecting.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let accepted = 0;
+  const accepting = (async () => {
+    for await (const conn of listener) {
+      accepted++;
+      conn.close();
+    }
+  })();
+  const b = serve(() => json({ at: "b" }));
+  try {
+    await withScope(NO_WAITING, async () => {
+      const dropping = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+      const transport = new Transport({ baseUrl: [dropping, b.url], token: "t" });
+      const signal = AbortSignal.timeout(10_000);
+      for (let i = 0; i < 4; i++) {
+        await transport.json(z.object({ at: z.string() }), "/user/self", { signal });
+      }
+      assert.equal(b.requests.length, 4);
+      assert.equal(accepted, 1);
+    });
+  } finally {
+    listener.close();
+    await accepting.catch(() => {});
+    await b.close();
+  }
+});
+
+Deno.test("a 503 sends requests safe to repeat to the next service, other POSTs stay", async () => {
+  const a = serve(() => new Response("down", { status: 503 }));
+  const b = serve(() => json({ at: "b" }));
+  try {
+    await withScope({ ...FAST, requestMaxRetries: 2 }, async () => {
+      const transport = new Transport({ baseUrl: [a.url, b.url], token: "t" });
+      const keyed = { "Idempotency-Key": "k1" };
+      await transport.fetch("/run", { method: "POST", json: {}, headers: keyed });
+      assert.equal(a.requests.length, 1);
+      assert.equal(b.requests.length, 1);
+      assert.equal(b.requests[0].headers.get("idempotency-key"), "k1");
+      // Without a key, a POST that reached a service may have done something: never elsewhere.
+      const fresh = new Transport({ baseUrl: [a.url, b.url], token: "t" });
+      await assert.rejects(fresh.fetch("/udf/new", { method: "POST", json: {} }), /HTTP 503/);
+      assert.equal(a.requests.length, 1 + 3);
+      assert.equal(b.requests.length, 1);
+    });
+  } finally {
+    await a.close();
+    await b.close();
+  }
 });
 
 Deno.test("a failed UDF run becomes a UdfRuntimeError with the logs and line", async () => {

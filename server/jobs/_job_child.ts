@@ -20,7 +20,8 @@ import { serviceCallers } from "../runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "../runs.ts";
 import { LocalStorage } from "../storage.ts";
 import { type ChildExit, type ChildSpec, formatLogRecord } from "./_protocol.ts";
-import { jobFinder } from "./_saved_calls.ts";
+import { jobFinder, jobLedger } from "./_saved_calls.ts";
+import { UserQuotas } from "../quota.ts";
 import { formatDuration } from "./instance_types.ts";
 
 const encoder = new TextEncoder();
@@ -54,13 +55,24 @@ async function main(specPath: string): Promise<number> {
   );
   const started = Date.now();
   const engine = new LocalEngine({ dataDir: spec.engineDir, maxWorkers: 1 });
-  const storage = new LocalStorage(spec.resultDir);
+  const files = new LocalStorage(spec.filesDir);
+  // The job's fd:// uploads count against their writers' quotas: the service keeps the record.
+  const quotas = spec.quota && new UserQuotas({
+    registry: jobLedger(spec.callsDir, {
+      id: spec.ownerId,
+      storedBytes: spec.quota.ownerStoredBytes,
+    }),
+    storage: files,
+    limitBytes: spec.quota.limitBytes,
+    usersRoot: spec.callersDir,
+  });
   const callerOf = serviceCallers({
     engine: cachingLocalEngine(engine),
     dataDir: spec.callersDir,
-    storage: new LocalStorage(spec.filesDir),
+    storage: files,
     find: jobFinder(spec.callsDir, spec.ownerId),
     policy: spec.policy,
+    quotas,
   });
   const results: ChildExit["results"] = [];
   try {
@@ -82,7 +94,9 @@ async function main(specPath: string): Promise<number> {
       });
       const encoded = await encodeForFormats(output.value, DEFAULT_FORMAT);
       const name = `${index}.${encoded.extension}`;
-      await storage.write(name, ReadableStream.from([encoded.bytes]));
+      // Written straight to the store, so a job ends while no service runs; the runner records
+      // the results for the job's owner when it sees the end.
+      await files.write(`${spec.resultPrefix}/${name}`, ReadableStream.from([encoded.bytes]));
       results.push({
         name,
         key: `${spec.resultPrefix}/${name}`,

@@ -34,9 +34,7 @@ export interface ChildSpec {
   env: Record<string, string>;
   /** The local engine's folder (module files, cache). */
   engineDir: string;
-  /** Folder the result files go to (the storage folder of `resultPrefix`). */
-  resultDir: string;
-  /** Storage key of that folder (`jobs/<id>`). */
+  /** Storage key of the folder the result files go to (`jobs/<id>`). */
   resultPrefix: string;
   /** The root folder of the service's `fd://` store, which the job's UDFs read and write. */
   filesDir: string;
@@ -53,6 +51,12 @@ export interface ChildSpec {
   callsDir: string;
   /** What the operator lets users' UDFs reach (over runner.ts's `SERVICE_POLICY`). */
   policy?: Partial<CallerPolicy>;
+  /**
+   * Users' disk quota (`--quota-mb`) and what the job's owner held in `fd://` when it started:
+   * the job's `fd://` uploads are recorded through `callsDir` and counted (../quota.ts). None:
+   * not counted.
+   */
+  quota?: { limitBytes: number; ownerStoredBytes: number };
 }
 
 /** `exit.json`: the outcome of a job's process. */

@@ -11,6 +11,10 @@
  * (as `GET /{token}/run` does); their questions name the token, and the service checks that it
  * still names an enabled UDF before it answers as that owner.
  *
+ * The same way the process records the `fd://` files its UDFs and results write (and asks what
+ * a user holds), so they count against their writer's disk quota (../quota.ts) as the service's
+ * own writes do: the registry is the service's.
+ *
  * Why files (`calls/<id>.json`, answered by `calls/<id>.answer`): the job and the runner already
  * talk through files in the job's run folder (_protocol.ts), so a job outlives a restart of the
  * service; a question asked while no service runs is answered by the next one. The runner looks
@@ -42,15 +46,29 @@ export interface SavedCall {
   via?: string;
 }
 
-/** The answer to a {@linkcode SavedCall}. */
-type SavedAnswer =
+/** A question of a job's process about the owners of `fd://` files (see ../quota.ts). */
+export type LedgerCall =
+  | { ledger: "recordFile"; key: string; userId: string; size: number }
+  | { ledger: "forgetFiles"; key: string }
+  | { ledger: "storedBytes"; userId: string; except?: string };
+
+/** What the registry keeps of the owners of `fd://` files. */
+export type Ledger = Pick<Registry, "recordFile" | "forgetFiles" | "storedBytes">;
+
+/** The answer to a {@linkcode SavedCall} or a {@linkcode LedgerCall}. */
+type Answer =
   | { ok: true; udf: UdfJson; actAs: string; cache: boolean; token?: string }
+  | { ok: true; value: number | null }
   | { ok: false; error: { name: string; message: string } };
 
 const QUESTION = /^([0-9a-f-]{36})\.json$/;
 const WAIT_MS = 25;
 
-async function ask(callsDir: string, call: SavedCall, signal?: AbortSignal): Promise<SavedAnswer> {
+async function ask(
+  callsDir: string,
+  call: SavedCall | LedgerCall,
+  signal?: AbortSignal,
+): Promise<Answer> {
   await Deno.mkdir(callsDir, { recursive: true, mode: 0o700 });
   const id = crypto.randomUUID();
   const question = join(callsDir, `${id}.json`);
@@ -61,7 +79,13 @@ async function ask(callsDir: string, call: SavedCall, signal?: AbortSignal): Pro
       try {
         const text = await Deno.readTextFile(answer);
         await Deno.remove(answer);
-        return JSON.parse(text) as SavedAnswer;
+        const reply = JSON.parse(text) as Answer;
+        if (!reply.ok) {
+          const error = new FusedError(reply.error.message);
+          error.name = reply.error.name;
+          throw error;
+        }
+        return reply;
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       }
@@ -94,11 +118,7 @@ export function jobFinder(callsDir: string, ownerId: string): SavedUdfFinder {
       );
     }
     const answer = await ask(callsDir, { ref, purpose, ...(via ? { via } : {}) }, signal);
-    if (!answer.ok) {
-      const error = new FusedError(answer.error.message);
-      error.name = answer.error.name;
-      throw error;
-    }
+    if (!("udf" in answer)) throw new FusedError("The service answered a job's question wrongly");
     const found: SavedUdf = {
       udf: Udf.fromJSON(answer.udf),
       actAs: answer.actAs,
@@ -125,6 +145,69 @@ export async function findForJob(
   return await findSavedUdf(registry, actor, call.ref, call.purpose);
 }
 
+/**
+ * The registry's record of `fd://` owners for a job's process, asked of the runner through
+ * `callsDir`: the process's uploads count against their writers' quotas. What the job's owner
+ * holds is answered here, from `owner.storedBytes` (taken when the job started) and the job's
+ * own records, so a job that uploads nothing never waits for a service; a file of theirs the
+ * job replaces or deletes still counts until the job ends (it may be refused early, never late).
+ *
+ * @example
+ * ```ts ignore
+ * const registry = jobLedger(spec.callsDir, { id: spec.ownerId, storedBytes: 0 });
+ * const quotas = new UserQuotas({ registry, storage, limitBytes });
+ * ```
+ */
+export function jobLedger(callsDir: string, owner: { id: string; storedBytes: number }): Ledger {
+  const written = new Map<string, { userId: string; size: number }>();
+  const value = async (call: LedgerCall): Promise<number> => {
+    const answer = await ask(callsDir, call);
+    return "value" in answer ? Number(answer.value ?? 0) : 0;
+  };
+  return {
+    async recordFile(key, userId, size) {
+      await value({ ledger: "recordFile", key, userId, size });
+      written.set(key, { userId, size });
+    },
+    async forgetFiles(key) {
+      await value({ ledger: "forgetFiles", key });
+      for (const file of [...written.keys()]) {
+        if (file === key || file.startsWith(`${key}/`)) written.delete(file);
+      }
+    },
+    async storedBytes(userId, except) {
+      if (userId !== owner.id) return await value({ ledger: "storedBytes", userId, except });
+      let total = owner.storedBytes;
+      for (const [key, file] of written) {
+        if (file.userId === userId && key !== except) total += file.size;
+      }
+      return total;
+    },
+  };
+}
+
+async function answerLedger(ledger: Ledger, value: unknown): Promise<number | null> {
+  const call = value as Partial<LedgerCall & { size: unknown; except: unknown }>;
+  const text = (v: unknown): v is string => typeof v === "string";
+  if (call.ledger === "recordFile" && text(call.key) && text(call.userId)) {
+    if (!(Number.isSafeInteger(call.size) && (call.size as number) >= 0)) {
+      throw new ValidationError("A recorded file's size must be a whole number of bytes");
+    }
+    await ledger.recordFile(call.key, call.userId, call.size as number);
+    return null;
+  }
+  if (call.ledger === "forgetFiles" && text(call.key)) {
+    await ledger.forgetFiles(call.key);
+    return null;
+  }
+  if (call.ledger === "storedBytes" && text(call.userId)) {
+    return await ledger.storedBytes(call.userId, text(call.except) ? call.except : undefined);
+  }
+  throw new ValidationError(
+    "A job's question about files must be recordFile {key, userId, size}, forgetFiles {key} or storedBytes {userId, except?}",
+  );
+}
+
 function parseCall(value: unknown): SavedCall {
   const call = value as Partial<SavedCall> | null;
   if (
@@ -143,6 +226,7 @@ function parseCall(value: unknown): SavedCall {
 export async function answerSavedCalls(
   callsDir: string,
   answer: (call: SavedCall) => Promise<SavedUdf>,
+  ledger?: Ledger,
 ): Promise<void> {
   let names: string[];
   try {
@@ -156,16 +240,22 @@ export async function answerSavedCalls(
   }
   for (const name of names) {
     const question = join(callsDir, name);
-    let reply: SavedAnswer;
+    let reply: Answer;
     try {
-      const found = await answer(parseCall(JSON.parse(await Deno.readTextFile(question))));
-      reply = {
-        ok: true,
-        udf: found.udf.toJSON(),
-        actAs: found.actAs,
-        cache: found.cache,
-        ...(found.token ? { token: found.token } : {}),
-      };
+      const call = JSON.parse(await Deno.readTextFile(question));
+      if (typeof call === "object" && call !== null && "ledger" in call) {
+        if (!ledger) throw new FusedError("This service keeps no record of fd:// owners");
+        reply = { ok: true, value: await answerLedger(ledger, call) };
+      } else {
+        const found = await answer(parseCall(call));
+        reply = {
+          ok: true,
+          udf: found.udf.toJSON(),
+          actAs: found.actAs,
+          cache: found.cache,
+          ...(found.token ? { token: found.token } : {}),
+        };
+      }
     } catch (error) {
       if (error instanceof Deno.errors.NotFound) continue; // withdrawn meanwhile
       const { name: kind, message } = error instanceof Error

@@ -9,23 +9,31 @@ import { udf } from "../../client/udf.ts";
 import type { CallerContext } from "../../client/engine_types.ts";
 import { SqliteRegistry } from "../registry/sqlite.ts";
 import type { SavedUdf } from "../saved_udfs.ts";
-import { answerSavedCalls, findForJob, jobFinder, type SavedCall } from "./_saved_calls.ts";
+import {
+  answerSavedCalls,
+  findForJob,
+  jobFinder,
+  jobLedger,
+  type Ledger,
+  type SavedCall,
+} from "./_saved_calls.ts";
 
 function callerNamed(id: string): CallerContext {
   return { id, depth: 1 } as CallerContext;
 }
 
-/** Answers the folder's questions with `answer` until `work` settles. */
+/** Answers the folder's questions with `answer` (and `ledger`) until `work` settles. */
 async function served<T>(
   dir: string,
   answer: (call: SavedCall) => Promise<SavedUdf>,
   work: Promise<T>,
+  ledger?: Ledger,
 ): Promise<T> {
   let done = false;
   const settled = work.finally(() => (done = true));
   settled.catch(() => {}); // awaited below, once the loop sees it settled
   while (!done) {
-    await answerSavedCalls(dir, answer);
+    await answerSavedCalls(dir, answer, ledger);
     await new Promise((r) => setTimeout(r, 10));
   }
   return await settled;
@@ -87,5 +95,36 @@ Deno.test("a question through a share token is answered as its UDF's owner while
     );
   } finally {
     await registry.close();
+  }
+});
+
+Deno.test("a job's records of fd:// owners reach the service's registry through files", async () => {
+  const dir = await Deno.makeTempDir();
+  const registry = new SqliteRegistry(":memory:");
+  const noUdfs = () => Promise.reject(new Error("not asked"));
+  const ledger = jobLedger(dir, { id: "alice", storedBytes: 1000 });
+  try {
+    // What the owner holds is answered without a service: what they held, and the job's records.
+    assert.equal(await ledger.storedBytes("alice"), 1000);
+    await served(dir, noUdfs, ledger.recordFile("jobs/j1/0.json", "alice", 300), registry);
+    await served(dir, noUdfs, ledger.recordFile("x.bin", "alice", 20), registry);
+    assert.equal(await registry.storedBytes("alice"), 320);
+    assert.equal(await ledger.storedBytes("alice"), 1320);
+    assert.equal(await ledger.storedBytes("alice", "x.bin"), 1300);
+    await served(dir, noUdfs, ledger.forgetFiles("jobs"), registry);
+    assert.equal(await registry.storedBytes("alice"), 20);
+    assert.equal(await ledger.storedBytes("alice"), 1020);
+    // Another user's share (a share token's run acts as its UDF's owner) is asked.
+    await registry.recordFile("b.bin", "bob", 7);
+    assert.equal(await served(dir, noUdfs, ledger.storedBytes("bob"), registry), 7);
+    // A runner that keeps no record refuses, and says so.
+    await assert.rejects(
+      served(dir, noUdfs, ledger.storedBytes("bob")),
+      /keeps no record of fd:\/\/ owners/,
+    );
+    assert.deepEqual([...Deno.readDirSync(dir)], [], "no question or answer is left behind");
+  } finally {
+    await registry.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -583,3 +583,68 @@ def udf(n: int = 1, wait: float = 0):
     await seenWhileRunning(slow, transport, "hello from python 7");
   });
 });
+
+Deno.test("a batch job's fd:// writes count against its owner's disk quota", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fused-jobs-quota-" });
+  options.update({ cacheDirectory: `${dir}/cache` });
+  const engine = new LocalEngine({ dataDir: `${dir}/engine`, maxWorkers: 2 });
+  const server = await startServer({
+    port: 0,
+    dataDir: `${dir}/server`,
+    engine,
+    quiet: true,
+    quotaBytes: 64 * 1024,
+    jobs: { pollMs: 50, killGraceMs: 1000 },
+  });
+  const transport = new Transport({ baseUrl: server.baseUrl, token: server.adminToken });
+  try {
+    // The result (about 40 KiB of JSON) is its owner's.
+    const big = udf(`export default () => "x".repeat(40 * 1024)`, { name: "big" });
+    const done = await api.jobWaitForJob(await api.startJob(big, { transport }), {
+      transport,
+      ...WAIT,
+    });
+    assert.equal(done.job_status, "Done", done.error ?? "");
+    await assert.rejects(
+      () => api.upload(new Uint8Array(30 * 1024), "fd://more.bin", { transport }),
+      (err: unknown) => {
+        assert.ok(err instanceof HttpError && err.status === 507, String(err));
+        assert.match(err.message, /quota of 65536 bytes; used 4\d{4} bytes \(fd:\/\/ files 4\d{4}/);
+        return true;
+      },
+    );
+    // A job's UDF that uploads past what is left fails, naming the quota; nothing is kept.
+    const uploader = udf(
+      `import * as fused from "fused";
+export default async () => await fused.api.upload(new Uint8Array(30 * 1024), "fd://from-job.bin");`,
+      { name: "uploader" },
+    );
+    const failed = await api.jobWaitForJob(await api.startJob(uploader, { transport }), {
+      transport,
+      ...WAIT,
+    });
+    assert.equal(failed.job_status, "Failed");
+    assert.match(failed.error ?? "", /Uploading fd:\/\/from-job\.bin is refused: .*quota of 65536/);
+    assert.deepEqual(await api.list("fd://", { transport }), ["fd://jobs/"]);
+    // At the quota, a job does not start.
+    const [result] = await api.list(`fd://jobs/${done.job_id}/`, { transport, details: true });
+    await api.upload(new Uint8Array(64 * 1024 - (result.size ?? 0)), "fd://fill.bin", {
+      transport,
+    });
+    const refused = await api.jobWaitForJob(await api.startJob(big, { transport }), {
+      transport,
+      ...WAIT,
+    });
+    assert.equal(refused.job_status, "Failed");
+    assert.match(
+      refused.error ?? "",
+      /^Batch job .* is refused: .*quota of 65536 bytes; used 65536 bytes/,
+    );
+  } finally {
+    await server.close();
+    await killLeftovers(`${dir}/server`);
+    await engine.close();
+    options.reset();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -18,7 +18,12 @@
  *   resumes after being frozen) are dropped, so no two attempts ever both count;
  * - a UDF's own error fails the job at once (it would fail again);
  * - cancel: pending jobs end at once; a running one gets a flag and a NOTIFY, and its worker
- *   aborts the UDF within milliseconds (it checks the flag every second too).
+ *   aborts the UDF within milliseconds (after a lost connection to the database it reads the
+ *   flags of its jobs once again); the end of every attempt is NOTIFYed, so a cancel waits for
+ *   that instead of polling;
+ * - a job goes to the queue of its instance type, worked only by workers that declare the type;
+ * - a worker told to stop (SIGTERM) drains: it takes no new job, lets running ones finish for its
+ *   drain timeout, then hands the rest back to the queue without counting the attempt.
  *
  * @module
  */
@@ -36,16 +41,24 @@ import {
 } from "./instance_types.ts";
 import type { JobService, JobSubmission } from "./runner.ts";
 
-/** The pg-boss queue of batch jobs. */
+/** The pg-boss queue of batch jobs of the default instance type (`queueFor`). */
 export const JOB_QUEUE = "fused-jobs";
 /** Where pg-boss puts a job whose attempts are used up. */
 export const DEAD_JOB_QUEUE = "fused-jobs-dead";
 /** The NOTIFY channel of cancel requests (payload: job id). */
 export const CANCEL_CHANNEL = "fused_job_cancel";
+/** The NOTIFY channel of attempts that ended (payload: job id), for a cancel waiting on one. */
+export const JOB_END_CHANNEL = "fused_job_end";
 /** A worker silent for this long has lost its job (pg-boss's minimum is 10). */
 export const HEARTBEAT_SECONDS = 10;
 /** How many more attempts a job gets after its worker was lost. */
 export const RETRY_LIMIT = 2;
+/** How often a pg-boss instance refreshes its row in pg-boss's instance registry. */
+const INSTANCE_HEARTBEAT_SECONDS = 10;
+/** How long a service trusts what it read of the live workers' instance types. */
+const DECLARED_TTL_MS = 2000;
+/** The start of a worker's instance name; the instance types it declares follow. */
+const WORKER_INSTANCE = "fused-worker ";
 
 /** What a queued job carries (the rest is in the registry). */
 export interface QueuedJob {
@@ -53,50 +66,73 @@ export interface QueuedJob {
   jobId: string;
 }
 
+/**
+ * The pg-boss queue of an instance type: one per type, so a job reaches only the workers that
+ * declare its type (`fused worker --instance-types`). The default type keeps the first queue's
+ * name, so jobs queued before an upgrade still run.
+ */
+export function queueFor(instanceType: string): string {
+  return instanceType === DEFAULT_INSTANCE_TYPE ? JOB_QUEUE : `${JOB_QUEUE}-${instanceType}`;
+}
+
+/** Who runs a pg-boss instance: a service (sends), or a worker of some instance types. */
+export type BossRole = { kind: "service" } | { kind: "worker"; instanceTypes: string[] };
+
+/** Options of `startBoss`. */
+export interface BossOptions {
+  /** Most connections of pg-boss's pool. */
+  max: number;
+  /** Told of pg-boss's errors (its pool's lost connections among them). */
+  onError: (err: unknown) => void;
+}
+
 /** pg-boss settings shared by services and workers. */
-export function bossOptions(url: string, role: "service" | "worker") {
+export function bossOptions(url: string, role: BossRole, max: number) {
+  const worker = role.kind === "worker";
   return {
     connectionString: url,
-    max: role === "worker" ? 4 : 3,
+    max,
     // NOTIFY wakes an idle worker at once instead of at its next poll.
     useListenNotify: true,
     // The measured default (60 s) is what made a lost job wait a minute: check every 2 s.
     superviseIntervalSeconds: 2,
     monitorIntervalSeconds: 2,
-    supervise: role === "worker",
+    supervise: worker,
     schedule: false,
-    instanceName: role,
+    // A service tells from these rows whether any live worker declares a job's instance type.
+    instanceName: worker ? WORKER_INSTANCE + role.instanceTypes.join(",") : "fused-service",
+    instanceHeartbeatSeconds: INSTANCE_HEARTBEAT_SECONDS,
     openTelemetry: { enabled: false },
   };
 }
 
-/** Starts pg-boss (installing its schema on first use) and makes sure both queues exist. */
+/**
+ * Starts pg-boss (installing its schema on first use) and makes sure the dead-letter queue and
+ * the queues of `instanceTypes` exist.
+ */
 export async function startBoss(
   url: string,
-  role: "service" | "worker",
-  onError: (err: Error) => void,
+  role: BossRole,
+  instanceTypes: Readonly<Record<string, InstanceLimits>>,
+  options: BossOptions,
 ): Promise<PgBoss> {
-  const boss = new PgBoss(bossOptions(url, role));
+  const boss = new PgBoss(bossOptions(url, role, options.max));
   // pg's pool crashes the process on an idle-connection error without a listener.
-  boss.on("error", onError);
+  boss.on("error", options.onError);
   try {
     await boss.start();
-    const longest = Math.max(...Object.values(DEFAULT_INSTANCE_TYPES).map((t) => t.wallClockMs));
-    for (
-      const [name, options] of [
-        [DEAD_JOB_QUEUE, {}],
-        [JOB_QUEUE, {
-          retryLimit: RETRY_LIMIT,
-          retryDelay: 0,
-          heartbeatSeconds: HEARTBEAT_SECONDS,
-          // A backstop only: heartbeats notice a lost worker long before.
-          expireInSeconds: Math.ceil(longest / 1000) + 60,
-          notify: true,
-          deadLetter: DEAD_JOB_QUEUE,
-        }],
-      ] as const
-    ) {
-      if (!(await boss.getQueue(name))) await boss.createQueue(name, options);
+    if (!(await boss.getQueue(DEAD_JOB_QUEUE))) await boss.createQueue(DEAD_JOB_QUEUE, {});
+    for (const [type, limits] of Object.entries(instanceTypes)) {
+      if (await boss.getQueue(queueFor(type))) continue;
+      await boss.createQueue(queueFor(type), {
+        retryLimit: RETRY_LIMIT,
+        retryDelay: 0,
+        heartbeatSeconds: HEARTBEAT_SECONDS,
+        // A backstop only: heartbeats notice a lost worker long before.
+        expireInSeconds: Math.ceil(limits.wallClockMs / 1000) + 60,
+        notify: true,
+        deadLetter: DEAD_JOB_QUEUE,
+      });
     }
   } catch (err) {
     await boss.stop({ graceful: false, timeout: 1000 }).catch(() => {});
@@ -109,12 +145,37 @@ export async function startBoss(
   return boss;
 }
 
+/** The instance types that live workers declare (from pg-boss's instance registry). */
+export async function declaredInstanceTypes(boss: PgBoss): Promise<Set<string>> {
+  const types = new Set<string>();
+  for (const instance of await boss.getInstances({ limit: 100_000 })) {
+    if (!instance.live || !instance.name?.startsWith(WORKER_INSTANCE)) continue;
+    for (const type of instance.name.slice(WORKER_INSTANCE.length).split(",")) types.add(type);
+  }
+  return types;
+}
+
+/** Jobs waiting (`queued`) and taken (`active`) on the queue of each of `instanceTypes`. */
+export async function queueDepths(
+  boss: PgBoss,
+  instanceTypes: string[],
+): Promise<Record<string, { queued: number; active: number }>> {
+  const depths: Record<string, { queued: number; active: number }> = {};
+  for (const type of instanceTypes) {
+    const queue = await boss.getQueue(queueFor(type));
+    depths[type] = { queued: queue?.queuedCount ?? 0, active: queue?.activeCount ?? 0 };
+  }
+  return depths;
+}
+
 /** Options of `JobQueue`. */
 export interface JobQueueOptions {
   /** Instance types and their limits (default `DEFAULT_INSTANCE_TYPES`). */
   instanceTypes?: Readonly<Record<string, InstanceLimits>>;
   /** Longest wait of `cancel()` for the worker to stop the job (ms, default 10 s). */
   cancelWaitMs?: number;
+  /** Most connections of pg-boss's pool (default 1; one more listens). */
+  poolSize?: number;
 }
 
 /** The service's side of the shared job queue (see the module notes). */
@@ -124,7 +185,13 @@ export class JobQueue implements JobService {
   readonly #registry: PostgresRegistry;
   readonly #url: string;
   readonly #cancelWaitMs: number;
+  readonly #poolSize: number;
+  /** Who waits for the end of which job's attempt (a cancel), told by NOTIFY. */
+  readonly #endWaiters = new Map<string, Set<() => void>>();
+  #unlisten: (() => Promise<void>) | undefined;
   #boss: PgBoss | undefined;
+  /** The types live workers declare, read at most every `DECLARED_TTL_MS` (not per submit). */
+  #declared: { at: number; types: Promise<Set<string>> } | undefined;
 
   /** A queue on the registry's database (`url`). */
   constructor(registry: PostgresRegistry, url: string, options: JobQueueOptions = {}) {
@@ -132,13 +199,36 @@ export class JobQueue implements JobService {
     this.#url = url;
     this.instanceTypes = options.instanceTypes ?? DEFAULT_INSTANCE_TYPES;
     this.#cancelWaitMs = options.cancelWaitMs ?? 10_000;
+    this.#poolSize = options.poolSize ?? 1;
   }
 
-  /** Starts pg-boss for sending. */
+  /** Starts pg-boss for sending, and listens for the ends of attempts. */
   async start(): Promise<void> {
-    this.#boss = await startBoss(this.#url, "service", (err) => {
-      console.error(`fused serve: job queue: ${shortMessage(err)}`);
+    this.#unlisten = await this.#registry.listen(JOB_END_CHANNEL, (id) => {
+      for (const wake of this.#endWaiters.get(id) ?? []) wake();
     });
+    this.#boss = await startBoss(this.#url, { kind: "service" }, this.instanceTypes, {
+      max: this.#poolSize,
+      onError: (err) => console.error(`fused serve: job queue: ${shortMessage(err)}`),
+    });
+  }
+
+  /** Jobs waiting and taken on the queue of each instance type (for the metrics). */
+  async queueDepths(): Promise<Record<string, { queued: number; active: number }>> {
+    if (!this.#boss) throw new ValidationError("The job queue is closed: start the service again");
+    return await queueDepths(this.#boss, Object.keys(this.instanceTypes));
+  }
+
+  /** Resolves when pg-boss answers a query on its own connections (readiness). */
+  async check(): Promise<void> {
+    if (!this.#boss) throw new Error("The job queue is not started");
+    try {
+      await this.#boss.getQueue(JOB_QUEUE);
+    } catch (err) {
+      throw new BackendUnavailableError(
+        `The job queue cannot use PostgreSQL (${shortMessage(err)})`,
+      );
+    }
   }
 
   /** {@inheritDoc JobService.checkInstanceType} */
@@ -148,32 +238,54 @@ export class JobQueue implements JobService {
     return type;
   }
 
-  /** Records the job and enqueues it (its registry id is its queue id). */
+  /**
+   * Records the job and enqueues it on its instance type's queue (its registry id is its queue
+   * id); its log says so when no live worker declares that type, and the job waits for one.
+   */
   async submit(job: JobSubmission): Promise<JobRecord> {
     if (!this.#boss) throw new ValidationError("The job queue is closed: start the service again");
     const instanceType = this.checkInstanceType(job.instanceType);
     if (job.steps.length === 0) throw new ValidationError("A job needs at least one UDF step");
-    const record = await this.#registry.createJob(job.ownerId, {
-      request: job.config,
-      steps: job.steps,
-      env: job.env ?? {},
-    }, { name: job.name, instanceType });
+    const boss = this.#boss;
     const limits = this.instanceTypes[instanceType];
+    // One transaction: a database outage at any step leaves no job that would run later.
+    const record = await this.#registry.createQueuedJob(
+      job.ownerId,
+      {
+        config: { request: job.config, steps: job.steps, env: job.env ?? {} },
+        fields: { name: job.name, instanceType, idempotencyKey: job.idempotencyKey },
+        firstLine: `Job queued on instance type ${instanceType} (wall-clock limit ${
+          formatDuration(limits.wallClockMs)
+        }); a fused worker will take it`,
+      },
+      (db, id) => boss.send(queueFor(instanceType), { jobId: id } satisfies QueuedJob, { id, db }),
+    );
+    const waiting = await this.waitingReason(record);
+    if (!waiting) return record;
     await this.#registry.appendJobLogLines(record.id, [{
       timestamp: Date.now(),
-      message: `Job queued on instance type ${instanceType} (wall-clock limit ${
-        formatDuration(limits.wallClockMs)
-      }); a fused worker will take it`,
+      message: waiting,
     }]);
-    await this.#boss.send(JOB_QUEUE, { jobId: record.id } satisfies QueuedJob, {
-      id: record.id,
-    });
     return (await this.#registry.getJob(record.id))!;
+  }
+
+  /** Says so when no live worker declares a pending job's instance type. */
+  async waitingReason(job: JobRecord): Promise<string | null> {
+    const type = job.instanceType ?? DEFAULT_INSTANCE_TYPE;
+    if (job.status !== "pending" || !this.#boss) return null;
+    if (!this.#declared || Date.now() - this.#declared.at > DECLARED_TTL_MS) {
+      const types = declaredInstanceTypes(this.#boss);
+      this.#declared = { at: Date.now(), types };
+      types.catch(() => this.#declared = undefined);
+    }
+    if ((await this.#declared.types).has(type)) return null;
+    return `No running fused worker declares instance type ${type}: the job waits until one starts (fused worker --instance-types ${type})`;
   }
 
   /**
    * Cancels a job: a pending one at once; a running one by asking its worker, then waiting (up
-   * to `cancelWaitMs`) for it to record the end. A finished job is returned unchanged.
+   * to `cancelWaitMs`) for the NOTIFY that it recorded the end. A finished job is returned
+   * unchanged.
    */
   async cancel(id: string): Promise<JobRecord | null> {
     const pending = await this.#registry.setJobStatus(id, "cancelled", null, {
@@ -184,16 +296,23 @@ export class JobQueue implements JobService {
         timestamp: Date.now(),
         message: "Job cancelled before it started",
       }]);
-      await this.#boss?.cancel(JOB_QUEUE, id).catch(() => {});
+      const type = pending.instanceType ?? DEFAULT_INSTANCE_TYPE;
+      await this.#boss?.cancel(queueFor(type), id).catch(() => {});
       return pending;
     }
-    if (await this.#registry.requestCancel(id, CANCEL_CHANNEL)) {
-      const deadline = Date.now() + this.#cancelWaitMs;
-      while (Date.now() < deadline) {
-        const job = await this.#registry.getJob(id);
-        if (!job || job.status !== "running") return job;
-        await new Promise((r) => setTimeout(r, 50));
+    // Waiting from before the request: the end may be told before requestCancel returns.
+    const { promise: ended, resolve } = Promise.withResolvers<void>();
+    const waiters = this.#endWaiters.get(id) ?? new Set();
+    this.#endWaiters.set(id, waiters.add(resolve));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      if (await this.#registry.requestCancel(id, CANCEL_CHANNEL)) {
+        await Promise.race([ended, new Promise((r) => timer = setTimeout(r, this.#cancelWaitMs))]);
       }
+    } finally {
+      clearTimeout(timer);
+      waiters.delete(resolve);
+      if (waiters.size === 0) this.#endWaiters.delete(id);
     }
     return await this.#registry.getJob(id);
   }
@@ -202,6 +321,7 @@ export class JobQueue implements JobService {
   async close(): Promise<void> {
     const boss = this.#boss;
     this.#boss = undefined;
+    await this.#unlisten?.().catch(() => {});
     await boss?.stop({ graceful: false, timeout: 2000 });
   }
 }

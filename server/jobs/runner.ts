@@ -19,7 +19,8 @@
 import type { CallerPolicy } from "../../client/engine_types.ts";
 import { join, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { ValidationError } from "../../client/errors.ts";
+import { QuotaExceededError, ValidationError } from "../../client/errors.ts";
+import type { UserQuotas } from "../quota.ts";
 import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry/mod.ts";
 import type { ChildExit, ChildSpec, ChildStep } from "./_protocol.ts";
 import { parseLogLine } from "./_protocol.ts";
@@ -43,6 +44,12 @@ export interface JobRunnerOptions {
   killGraceMs?: number;
   /** What the operator lets users' UDFs reach, as for the service's own runs. */
   udfPolicy?: Partial<CallerPolicy>;
+  /**
+   * Users' disk quotas: a job of a user at their quota does not start, its UDFs' `fd://` uploads
+   * are counted (and refused past the quota) as the service's own, and its results count against
+   * its owner's quota once it ends.
+   */
+  quotas?: UserQuotas;
 }
 
 /** What a job is asked to do: UDF steps and the environment of its UDFs. */
@@ -59,6 +66,8 @@ export interface JobSubmission {
   instanceType?: string | null;
   /** Environment values the UDFs see (`KEY=value` entries of `additional_env`). */
   env?: Record<string, string>;
+  /** The client's `Idempotency-Key`: a repeat is refused with a `ConflictError`. */
+  idempotencyKey?: string | null;
 }
 
 interface ActiveJob {
@@ -113,6 +122,8 @@ export interface JobService {
   submit(job: JobSubmission): Promise<JobRecord>;
   /** Cancels a job; resolves with it once it has stopped (null when there is none). */
   cancel(id: string): Promise<JobRecord | null>;
+  /** Why a pending job cannot start yet, when nothing will start it as things are; else null. */
+  waitingReason(job: JobRecord): Promise<string | null>;
   /** Starts the service's side of job handling. */
   start(): Promise<void>;
   /** Stops it. */
@@ -130,6 +141,7 @@ export class JobRunner implements JobService {
   readonly #pollMs: number;
   readonly #killGraceMs: number;
   readonly #udfPolicy: Partial<CallerPolicy> | undefined;
+  readonly #quotas: UserQuotas | undefined;
   readonly #active = new Map<string, ActiveJob>();
   readonly #lastTimestamp = new Map<string, number>();
   #scheduling: Promise<void> = Promise.resolve();
@@ -154,6 +166,7 @@ export class JobRunner implements JobService {
     this.#pollMs = options.pollMs ?? 100;
     this.#killGraceMs = options.killGraceMs ?? 3000;
     this.#udfPolicy = options.udfPolicy;
+    this.#quotas = options.quotas;
   }
 
   /** Picks up jobs left running or pending by an earlier service, then starts queued jobs. */
@@ -186,7 +199,7 @@ export class JobRunner implements JobService {
       request: job.config,
       steps: job.steps,
       env: job.env ?? {},
-    }, { name: job.name, instanceType });
+    }, { name: job.name, instanceType, idempotencyKey: job.idempotencyKey });
     await this.#log(record.id, [
       `Job queued on instance type ${instanceType} (${this.#describe(instanceType)})`,
     ]);
@@ -215,6 +228,11 @@ export class JobRunner implements JobService {
       await active.done;
     }
     return await this.#registry.getJob(id);
+  }
+
+  /** Null: the runner itself starts every pending job once a slot of its type is free. */
+  waitingReason(_job: JobRecord): Promise<string | null> {
+    return Promise.resolve(null);
   }
 
   /** Stops following jobs; their processes go on, and the next service re-attaches them. */
@@ -271,6 +289,13 @@ export class JobRunner implements JobService {
       from: ["pending"],
     });
     if (!running) return; // cancelled meanwhile
+    try {
+      await this.#quotas?.check(job.ownerId, `Batch job ${job.id}`);
+    } catch (err) {
+      if (!(err instanceof QuotaExceededError)) throw err;
+      await this.#finish(job.id, "failed", err.message, true);
+      return;
+    }
     const active = newActive(job, instanceType, limits);
     this.#active.set(job.id, active);
     const runDir = this.#runDir(job.id);
@@ -283,7 +308,6 @@ export class JobRunner implements JobService {
       steps: config.steps,
       env: config.env ?? {},
       engineDir: join(runDir, "engine"),
-      resultDir,
       resultPrefix: `jobs/${job.id}`,
       filesDir: this.#filesDir,
       exitPath: join(runDir, "exit.json"),
@@ -291,6 +315,12 @@ export class JobRunner implements JobService {
       callersDir: this.#callersDir,
       callsDir: join(runDir, "calls"),
       policy: this.#udfPolicy,
+      ...(this.#quotas && {
+        quota: {
+          limitBytes: this.#quotas.limitBytes,
+          ownerStoredBytes: await this.#registry.storedBytes(job.ownerId),
+        },
+      }),
     };
     try {
       await Deno.mkdir(spec.engineDir, { recursive: true, mode: 0o700 });
@@ -438,10 +468,12 @@ export class JobRunner implements JobService {
         this.#pollMs,
       );
       position = await this.#copyOutput(active.id, output, position, false);
-      // The job's questions for saved UDFs, answered as its owner (see _saved_calls.ts).
+      // The job's questions for saved UDFs, answered as its owner, and its records of the
+      // fd:// files it writes (see _saved_calls.ts).
       await answerSavedCalls(
         join(this.#runDir(active.id), "calls"),
         (call) => findForJob(this.#registry, active.ownerId, call),
+        this.#quotas && this.#registry,
       ).catch((err) =>
         this.#log(active.id, [`The service could not answer the job: ${(err as Error).message}`])
       );
@@ -533,7 +565,13 @@ export class JobRunner implements JobService {
     } catch {
       exit = null;
     }
-    if (exit) await this.#registry.setJobResults(id, exit.results ?? []);
+    if (exit) {
+      await this.#registry.setJobResults(id, exit.results ?? []);
+      // The job's process wrote its results to the store itself: they are its owner's bytes.
+      for (const result of exit.results ?? []) {
+        await this.#quotas?.record(active.ownerId, result.key);
+      }
+    }
     // A job that ended while no service watched it ended when it last wrote, not now: its
     // exec_time must not include the service's downtime.
     const at = active.endedUnwatched ? await this.#endTime(id) : undefined;

@@ -6,7 +6,7 @@
  */
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import { Buffer } from "node:buffer";
-import { ConflictError, type UdfSort } from "./mod.ts";
+import { type ApiTokenInfo, ConflictError, type PageSummary, type UdfSort } from "./mod.ts";
 
 /** ORDER BY of a UDF list (the same column names in both stores). */
 export const SORT_SQL: Record<UdfSort, string> = {
@@ -64,4 +64,45 @@ export function userConflict(email: string, handle: string): ConflictError {
 /** The fields of `value` that are not undefined. */
 export function definedOnly<T extends object>(value: T): Partial<T> {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+/** The columns of a page listing (everything but its HTML), the same in both stores. */
+export const PAGE_SUMMARY_COLUMNS =
+  "owner_id, name, notebook, layers_json, size_bytes, created_at, published_at";
+
+/** A page row (with or without its HTML) as a summary. */
+export function toPageSummary(row: Record<string, unknown>): PageSummary {
+  return {
+    ownerId: String(row.owner_id),
+    name: String(row.name),
+    notebook: String(row.notebook),
+    layers: JSON.parse(String(row.layers_json)),
+    sizeBytes: Number(row.size_bytes),
+    createdAt: String(row.created_at),
+    publishedAt: String(row.published_at),
+  };
+}
+/** The conflict of a job submitted again with the same idempotency key. */
+export function jobKeyConflict(key: string): ConflictError {
+  return new ConflictError(`A job with idempotency key "${key}" already exists`);
+}
+
+/** A stored API token row as listed. */
+export function toApiTokenInfo(row: Record<string, unknown>): ApiTokenInfo {
+  const text = (v: unknown) => (v === null || v === undefined ? null : String(v));
+  return {
+    id: String(row.id),
+    userId: String(row.user_id),
+    name: text(row.name),
+    createdAt: String(row.created_at),
+    expiresAt: text(row.expires_at),
+    revokedAt: text(row.revoked_at),
+  };
+}
+
+/** Whether a stored token row may be used now: not revoked, not expired. */
+export function tokenUsable(row: Record<string, unknown>): boolean {
+  if (row.revoked_at !== null && row.revoked_at !== undefined) return false;
+  return row.expires_at === null || row.expires_at === undefined ||
+    String(row.expires_at) > now();
 }

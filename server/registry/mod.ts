@@ -204,6 +204,11 @@ export interface NewJobFields {
   name?: string | null;
   /** Batch instance type. */
   instanceType?: string | null;
+  /**
+   * The client's key of this submission (`Idempotency-Key`): a second job with the same key of
+   * the same owner is refused with a `ConflictError`, so a retried submit never makes two jobs.
+   */
+  idempotencyKey?: string | null;
 }
 
 /** A save clashed with an existing UDF name, or a user with an existing e-mail or handle. */
@@ -215,12 +220,84 @@ export class ConflictError extends Error {
   }
 }
 
+/** A share token a published page's tile layer draws from, and the UDF it runs. */
+export interface PageLayer {
+  /** The share token (`fsh_...`). */
+  token: string;
+  /** The UDF's id when published. */
+  udfId: string;
+  /** The UDF's name when published. */
+  udfSlug: string;
+}
+
+/** A published page without its HTML (what a listing shows). */
+export interface PageSummary {
+  /** Owner (user id). */
+  ownerId: string;
+  /** The page's name, unique per owner (the UDF name rule). */
+  name: string;
+  /** The notebook it was published from (its file name). */
+  notebook: string;
+  /** The share tokens its tile layers use; unpublishing deletes them. */
+  layers: PageLayer[];
+  /** Size of the HTML in bytes. */
+  sizeBytes: number;
+  /** When it was first published. */
+  createdAt: string;
+  /** When it was last published. */
+  publishedAt: string;
+}
+
+/** A published page with its HTML (gzip-compressed as stored). */
+export interface Page extends PageSummary {
+  /** The executed notebook as HTML, gzip-compressed. */
+  htmlGzip: Uint8Array;
+}
+
+/** What publishing a page writes. */
+export interface PageFields {
+  /** The page's name. */
+  name: string;
+  /** The notebook's file name. */
+  notebook: string;
+  /** Its layers' share tokens. */
+  layers: PageLayer[];
+  /** Size of the HTML in bytes. */
+  sizeBytes: number;
+  /** The HTML, gzip-compressed. */
+  htmlGzip: Uint8Array;
+}
+
 /** A new API token: the secret is shown once, only its hash is stored. */
 export interface IssuedToken {
   /** Token id (also embedded in the token). */
   id: string;
   /** The secret token to send as `Authorization: Bearer <token>`. */
   token: string;
+}
+
+/** An API token as listed (never its secret). */
+export interface ApiTokenInfo {
+  /** Token id (the part after `fused_`). */
+  id: string;
+  /** Its owner. */
+  userId: string;
+  /** A name given at creation, or null. */
+  name: string | null;
+  /** ISO time of creation. */
+  createdAt: string;
+  /** ISO time after which it is refused, or null (never). */
+  expiresAt: string | null;
+  /** ISO time it was revoked, or null. */
+  revokedAt: string | null;
+}
+
+/** Options of a new API token. */
+export interface NewApiToken {
+  /** A name to recognise it by in lists. */
+  name?: string;
+  /** ISO time after which it is refused; never when absent. */
+  expiresAt?: string | null;
 }
 
 /** The registry the service needs (SQLite or PostgreSQL). */
@@ -234,9 +311,16 @@ export interface Registry {
   /** A user by handle. */
   findUserByHandle(handle: string): Promise<User | null>;
   /** Issues an API token for a user. */
-  createApiToken(userId: string, options?: { name?: string }): Promise<IssuedToken>;
-  /** The user an API token belongs to, or null (constant-time comparison of hashes). */
+  createApiToken(userId: string, options?: NewApiToken): Promise<IssuedToken>;
+  /**
+   * The user an API token belongs to, or null when it is unknown, revoked or expired
+   * (constant-time comparison of hashes).
+   */
   authenticate(token: string): Promise<User | null>;
+  /** A user's API tokens, oldest first (revoked and expired ones too). */
+  listApiTokens(userId: string): Promise<ApiTokenInfo[]>;
+  /** Revokes an API token by id; false when there is none or it was revoked already. */
+  revokeApiToken(id: string): Promise<boolean>;
   /** Saves a new UDF; ConflictError when the owner already has one with that slug. */
   createUdf(ownerId: string, fields: UdfFields): Promise<UdfRecord>;
   /** Overwrites a UDF; null when there is none; ConflictError on a slug clash. */
@@ -267,10 +351,12 @@ export interface Registry {
   updateShareToken(token: string, fields: ShareTokenFields): Promise<ShareToken | null>;
   /** Deletes a share token; returns it, or null when there was none. */
   deleteShareToken(token: string): Promise<ShareToken | null>;
-  /** Creates a pending job. */
+  /** Creates a pending job; ConflictError when its idempotency key was used by its owner. */
   createJob(ownerId: string, config: unknown, fields?: NewJobFields): Promise<JobRecord>;
   /** A job by id. */
   getJob(id: string): Promise<JobRecord | null>;
+  /** The job an owner submitted with this idempotency key, or null. */
+  findJobByIdempotencyKey(ownerId: string, key: string): Promise<JobRecord | null>;
   /** Jobs of an owner, newest first. */
   listJobs(ownerId: string, options?: ListOptions): Promise<JobRecord[]>;
   /**
@@ -300,8 +386,38 @@ export interface Registry {
   appendJobLogLines(id: string, lines: JobLogLine[], logOffset?: number): Promise<void>;
   /** Log lines of a job, oldest first; with `sinceMs`, only those after that time. */
   getJobLogs(id: string, options?: { sinceMs?: number }): Promise<JobLogLine[]>;
+  /** Resolves when the store answers a query; throws a `BackendUnavailableError` when not. */
+  ping(): Promise<void>;
+  /** Sets a named server setting, replacing its value. */
+  putSetting(key: string, value: string): Promise<void>;
+  /**
+   * Records that `userId` wrote the `fd://` file `key` of `size` bytes: its bytes count against
+   * that user's disk quota from now on (an overwrite by another user moves them to that user).
+   */
+  recordFile(key: string, userId: string, size: number): Promise<void>;
+  /** Forgets the `fd://` file `key` and every file under `key/` (they were deleted). */
+  forgetFiles(key: string): Promise<void>;
+  /**
+   * Bytes of the `fd://` files `userId` wrote last (their share of the store), leaving out the
+   * file `except` (the one a write is about to replace).
+   */
+  storedBytes(userId: string, except?: string): Promise<number>;
   /** A named server setting (e.g. the URL-signing secret), created with `create()` when missing. */
   getOrCreateSetting(key: string, create: () => string): Promise<string>;
+  /**
+   * Publishes a page (a new one, or the owner's page of that name replaced); answers it and the
+   * page it replaced, if any.
+   */
+  savePage(
+    ownerId: string,
+    fields: PageFields,
+  ): Promise<{ page: PageSummary; previous: PageSummary | null }>;
+  /** The owner's page of that name, with its HTML. */
+  getPage(ownerId: string, name: string): Promise<Page | null>;
+  /** The owner's pages, newest first, without their HTML. */
+  listPages(ownerId: string, options?: ListOptions): Promise<PageSummary[]>;
+  /** Removes the owner's page of that name; answers it (null when there was none). */
+  deletePage(ownerId: string, name: string): Promise<PageSummary | null>;
   /** Closes the store. */
   close(): Promise<void>;
 }
@@ -312,6 +428,8 @@ export interface RegistryLocation {
   databaseUrl?: string | null;
   /** The SQLite file of the embedded default. */
   sqlitePath: string;
+  /** Most connections of the PostgreSQL pool (default 10). */
+  poolSize?: number;
 }
 
 /** Whether a `--database` value is a PostgreSQL URL. */
@@ -334,7 +452,7 @@ export async function openRegistry(location: RegistryLocation): Promise<Registry
       );
     }
     const { PostgresRegistry } = await import("./postgres.ts");
-    return await PostgresRegistry.open(url);
+    return await PostgresRegistry.open(url, { max: location.poolSize });
   }
   const { SqliteRegistry } = await import("./sqlite.ts");
   return new SqliteRegistry(location.sqlitePath);

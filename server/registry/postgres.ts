@@ -14,9 +14,11 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import postgres from "postgres";
 import { BackendUnavailableError, isConnectionError, shortMessage } from "../backend_errors.ts";
 import type {
+  ApiTokenInfo,
   IssuedToken,
   JobLogLine,
   JobProcess,
@@ -24,8 +26,12 @@ import type {
   JobResultFile,
   JobStatus,
   ListOptions,
+  NewApiToken,
   NewJobFields,
   NewUser,
+  Page,
+  PageFields,
+  PageSummary,
   Registry,
   ShareToken,
   ShareTokenFields,
@@ -37,12 +43,17 @@ import type {
 import {
   apiTokenId,
   definedOnly,
+  jobKeyConflict,
   newApiToken,
   newShareToken,
   now,
+  PAGE_SUMMARY_COLUMNS,
   slugConflict,
   SORT_SQL,
+  toApiTokenInfo,
   tokenMatches,
+  tokenUsable,
+  toPageSummary,
   userConflict,
 } from "./_shared.ts";
 
@@ -88,14 +99,44 @@ const MIGRATIONS: readonly string[] = [
   `ALTER TABLE jobs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
    ALTER TABLE jobs ADD COLUMN worker TEXT;
    ALTER TABLE jobs ADD COLUMN cancel_requested BOOLEAN NOT NULL DEFAULT false;`,
+  // Published notebook pages (`fused publish`): the HTML gzip'd, the share tokens of its layers.
+  `CREATE TABLE pages (
+     owner_id TEXT NOT NULL REFERENCES users(id), name TEXT COLLATE "C" NOT NULL,
+     notebook TEXT NOT NULL, layers_json TEXT NOT NULL DEFAULT '[]', size_bytes BIGINT NOT NULL,
+     html_gzip BYTEA NOT NULL, created_at TEXT NOT NULL, published_at TEXT NOT NULL,
+     PRIMARY KEY (owner_id, name));`,
+  // A client's key of a submission, so a retried submit answers the first job; API tokens that
+  // expire or are revoked; rate-limit buckets shared by the services (unlogged: losing them in a
+  // crash only refills them).
+  `ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
+   CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key);
+   ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
+   ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;
+   CREATE UNLOGGED TABLE rate_limits (
+     key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL,
+     allowed BOOLEAN NOT NULL);`,
+  // Attempts a draining worker handed back: they fence writes but do not count as tries.
+  `ALTER TABLE jobs ADD COLUMN released_attempts INTEGER NOT NULL DEFAULT 0;
+   CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;`,
+  // Who wrote each fd:// file and its size: a user's share of the store, for their disk quota.
+  `CREATE TABLE fd_files (key TEXT PRIMARY KEY, user_id TEXT NOT NULL, size BIGINT NOT NULL);
+   CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
+
+/** What pg-boss runs its SQL through when it joins a transaction (its `IDatabase`). */
+export interface SqlExecutor {
+  /** Runs one statement with `$1`-style parameters. */
+  executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
+}
 
 /** A job claimed by a worker: the record and the attempt number that fences its writes. */
 export interface JobClaim {
   /** The job, now running. */
   job: JobRecord;
-  /** The attempt (1, 2, ...); writes of any other attempt are ignored from now on. */
+  /** The attempt's fence (1, 2, ...); writes of any other attempt are ignored from now on. */
   attempt: number;
+  /** Which try this is (1, 2, ...): attempts handed back by a draining worker do not count. */
+  counted: number;
   /** The worker that ran the attempt before, when this is a retry. */
   previousWorker: string | null;
 }
@@ -319,6 +360,11 @@ export class PostgresRegistry implements Registry {
     );
   }
 
+  /** {@inheritDoc Registry.ping} */
+  async ping(): Promise<void> {
+    await this.#all("SELECT 1");
+  }
+
   /** {@inheritDoc Registry.createUser} */
   async createUser(user: NewUser): Promise<User> {
     const id = crypto.randomUUID();
@@ -367,13 +413,31 @@ export class PostgresRegistry implements Registry {
   }
 
   /** {@inheritDoc Registry.createApiToken} */
-  async createApiToken(userId: string, options: { name?: string } = {}): Promise<IssuedToken> {
+  async createApiToken(userId: string, options: NewApiToken = {}): Promise<IssuedToken> {
     const { id, token, hash } = newApiToken();
     await this.#count(
-      "INSERT INTO api_tokens (id, user_id, token_hash, name, created_at) VALUES ($1, $2, $3, $4, $5)",
-      [id, userId, hash, options.name ?? null, now()],
+      `INSERT INTO api_tokens (id, user_id, token_hash, name, created_at, expires_at)
+       VALUES ($1, $2, $3, $4, $5, $6)`,
+      [id, userId, hash, options.name ?? null, now(), options.expiresAt ?? null],
     );
     return { id, token };
+  }
+
+  /** {@inheritDoc Registry.listApiTokens} */
+  async listApiTokens(userId: string): Promise<ApiTokenInfo[]> {
+    const rows = await this.#all(
+      "SELECT * FROM api_tokens WHERE user_id = $1 ORDER BY created_at, id",
+      [userId],
+    );
+    return rows.map(toApiTokenInfo);
+  }
+
+  /** {@inheritDoc Registry.revokeApiToken} */
+  async revokeApiToken(id: string): Promise<boolean> {
+    return await this.#count(
+      "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL",
+      [id, now()],
+    ) > 0;
   }
 
   /** {@inheritDoc Registry.authenticate} */
@@ -381,12 +445,13 @@ export class PostgresRegistry implements Registry {
     const id = apiTokenId(token);
     if (!id) return null;
     const row = await this.#one(
-      `SELECT a.token_hash, u.id, u.email, u.handle, u.is_admin, u.created_at, t.name AS team
+      `SELECT a.token_hash, a.expires_at, a.revoked_at, u.id, u.email, u.handle, u.is_admin,
+         u.created_at, t.name AS team
        FROM api_tokens a JOIN users u ON u.id = a.user_id LEFT JOIN teams t ON t.id = u.team_id
        WHERE a.id = $1`,
       [id],
     );
-    if (!row || !tokenMatches(token, String(row.token_hash))) return null;
+    if (!row || !tokenMatches(token, String(row.token_hash)) || !tokenUsable(row)) return null;
     return toUser(row);
   }
 
@@ -577,20 +642,80 @@ export class PostgresRegistry implements Registry {
 
   /** {@inheritDoc Registry.createJob} */
   async createJob(ownerId: string, config: unknown, fields: NewJobFields = {}): Promise<JobRecord> {
-    const time = now();
-    const [row] = await this.#all(
-      `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
-         instance_type) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6) RETURNING *`,
-      [
-        crypto.randomUUID(),
-        ownerId,
-        JSON.stringify(config ?? {}),
-        time,
-        fields.name ?? null,
-        fields.instanceType ?? null,
-      ],
+    const id = crypto.randomUUID();
+    await this.#insertJob((query, params) => this.#sql.unsafe(query, params), id, ownerId, {
+      config,
+      fields,
+    });
+    return (await this.getJob(id))!;
+  }
+
+  /**
+   * Records a job with its first log line and hands it to `enqueue` (pg-boss's `send` through
+   * the `db` given), all in one transaction: a database that goes away at any step leaves no
+   * job behind, so a submit that failed never runs later. ConflictError on a repeated
+   * idempotency key.
+   */
+  async createQueuedJob(
+    ownerId: string,
+    job: { config: unknown; fields: NewJobFields; firstLine: string },
+    enqueue: (db: SqlExecutor, id: string) => Promise<unknown>,
+  ): Promise<JobRecord> {
+    const id = crypto.randomUUID();
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        const run = (query: string, params: unknown[]) =>
+          tx.unsafe(query, params as postgres.ParameterOrJSON<never>[]);
+        await this.#insertJob(run, id, ownerId, job);
+        await run("INSERT INTO job_logs (job_id, timestamp, message) VALUES ($1, $2, $3)", [
+          id,
+          Date.now(),
+          job.firstLine,
+        ]);
+        await enqueue({
+          executeSql: async (text, values = []) => ({ rows: [...await run(text, values)] }),
+        }, id);
+      })
     );
-    return toJob(row);
+    return (await this.getJob(id))!;
+  }
+
+  async #insertJob(
+    run: (query: string, params: never[]) => Promise<unknown>,
+    id: string,
+    ownerId: string,
+    job: { config: unknown; fields: NewJobFields },
+  ): Promise<void> {
+    const key = job.fields.idempotencyKey ?? null;
+    try {
+      await this.#guard(() =>
+        run(
+          `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
+             instance_type, idempotency_key) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6, $7)`,
+          [
+            id,
+            ownerId,
+            JSON.stringify(job.config ?? {}),
+            now(),
+            job.fields.name ?? null,
+            job.fields.instanceType ?? null,
+            key,
+          ] as never[],
+        )
+      );
+    } catch (err) {
+      if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
+      throw err;
+    }
+  }
+
+  /** {@inheritDoc Registry.findJobByIdempotencyKey} */
+  async findJobByIdempotencyKey(ownerId: string, key: string): Promise<JobRecord | null> {
+    const row = await this.#one(
+      "SELECT * FROM jobs WHERE owner_id = $1 AND idempotency_key = $2",
+      [ownerId, key],
+    );
+    return row ? toJob(row) : null;
   }
 
   /** {@inheritDoc Registry.getJob} */
@@ -730,6 +855,7 @@ export class PostgresRegistry implements Registry {
     return {
       job: toJob(rows[0]),
       attempt: Number(rows[0].attempt),
+      counted: Number(rows[0].attempt) - Number(rows[0].released_attempts),
       previousWorker: text(rows[0].previous),
     };
   }
@@ -744,23 +870,68 @@ export class PostgresRegistry implements Registry {
 
   /**
    * Ends an attempt: results and final status in one statement, only while `attempt` is still the
-   * job's current one and it runs (a stale worker's outcome is dropped). The job, or null.
+   * job's current one and it runs (a stale worker's outcome is dropped), and a NOTIFY of the job's
+   * id on `channel` (a cancel waits for it). The job, or null.
    */
   async finishJobAttempt(
     id: string,
     attempt: number,
-    status: JobStatus,
-    error: string | null,
-    results: JobResultFile[],
+    outcome: { status: JobStatus; error: string | null; results: JobResultFile[]; channel: string },
   ): Promise<JobRecord | null> {
     const time = now();
     const row = await this.#one(
-      `UPDATE jobs SET status = $1, error = $2, results_json = $3, updated_at = $4,
+      `WITH ended AS (UPDATE jobs SET status = $1, error = $2, results_json = $3, updated_at = $4,
          finished_at = $4
-       WHERE id = $5 AND attempt = $6 AND status = 'running' RETURNING *`,
-      [status, error, JSON.stringify(results), time, id, attempt],
+       WHERE id = $5 AND attempt = $6 AND status = 'running' RETURNING *)
+       SELECT ended.*, pg_notify($7, ended.id) FROM ended`,
+      [
+        outcome.status,
+        outcome.error,
+        JSON.stringify(outcome.results),
+        time,
+        id,
+        attempt,
+        outcome.channel,
+      ],
     );
     return row ? toJob(row) : null;
+  }
+
+  /** Up to `limit` finished jobs that finished before `before` (ISO), oldest first. */
+  async listJobsFinishedBefore(before: string, limit: number): Promise<JobRecord[]> {
+    const rows = await this.#all(
+      `SELECT * FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1
+       ORDER BY finished_at LIMIT $2`,
+      [before, limit],
+    );
+    return rows.map(toJob);
+  }
+
+  /** How many jobs there are in each status (the statuses with none left out). */
+  async countJobsByStatus(): Promise<Record<string, number>> {
+    const rows = await this.#all("SELECT status, count(*) AS n FROM jobs GROUP BY status");
+    return Object.fromEntries(rows.map((r) => [String(r.status), Number(r.n)]));
+  }
+
+  /** Deletes a job and its log lines; false when it was not there. */
+  async deleteJob(id: string): Promise<boolean> {
+    return await this.#count("DELETE FROM jobs WHERE id = $1", [id]) > 0;
+  }
+
+  /**
+   * Hands a running attempt back to the queue without counting it as a try (a worker that shuts
+   * down past its drain timeout): the job is pending again. The tries used so far (this one not
+   * among them), or null when the attempt is no longer the job's current one.
+   */
+  async releaseJobAttempt(id: string, attempt: number): Promise<number | null> {
+    const row = await this.#one(
+      `UPDATE jobs SET status = 'pending', released_attempts = released_attempts + 1,
+         updated_at = $3
+       WHERE id = $1 AND attempt = $2 AND status = 'running'
+       RETURNING attempt - released_attempts AS used`,
+      [id, attempt, now()],
+    );
+    return row ? Number(row.used) : null;
   }
 
   /**
@@ -779,15 +950,85 @@ export class PostgresRegistry implements Registry {
   }
 
   /**
+   * Refills the rate-limit bucket of `key` to `now` and takes a token when there is one, in one
+   * statement (so services taking at once never both take the last one).
+   */
+  async takeRateToken(
+    key: string,
+    bucket: { perMs: number; burst: number; now: number },
+  ): Promise<{ allowed: boolean; tokens: number }> {
+    // Every right-hand side reads the row as it was: refill, then take one when there is one.
+    const [row] = await this.#all(
+      `INSERT INTO rate_limits AS r (key, tokens, at, allowed)
+         VALUES ($1, $3::float8 - 1, $4, $3::float8 >= 1)
+       ON CONFLICT (key) DO UPDATE SET
+         allowed = LEAST($3::float8, r.tokens + ($4 - r.at) * $2::float8) >= 1,
+         tokens = LEAST($3::float8, r.tokens + ($4 - r.at) * $2::float8) -
+           CASE WHEN LEAST($3::float8, r.tokens + ($4 - r.at) * $2::float8) >= 1 THEN 1 ELSE 0 END,
+         at = $4
+       RETURNING tokens, allowed`,
+      [key, bucket.perMs, bucket.burst, bucket.now],
+    );
+    return { allowed: row.allowed === true, tokens: Number(row.tokens) };
+  }
+
+  /** Drops the rate-limit buckets last used before `before` (ms since the epoch). */
+  async forgetRateBuckets(before: number): Promise<void> {
+    await this.#count("DELETE FROM rate_limits WHERE at < $1", [before]);
+  }
+
+  /** Sends a notification on `channel` to every process listening on this database. */
+  async notify(channel: string, payload: string): Promise<void> {
+    await this.#all("SELECT pg_notify($1, $2)", [channel, payload]);
+  }
+
+  /**
    * Calls `onMessage` with the payload of every notification on `channel` (the client listens
-   * again by itself after a reconnect). Resolves once listening; the result stops it.
+   * again by itself after a reconnect), and `onListen` each time listening (re)starts: what was
+   * notified while the connection was lost is not told again. Resolves once listening; the result
+   * stops it.
    */
   async listen(
     channel: string,
     onMessage: (payload: string) => void,
+    onListen?: () => void,
   ): Promise<() => Promise<void>> {
-    const { unlisten } = await this.#guard(() => this.#sql.listen(channel, onMessage));
+    const { unlisten } = await this.#guard(() => this.#sql.listen(channel, onMessage, onListen));
     return unlisten;
+  }
+
+  /** {@inheritDoc Registry.putSetting} */
+  async putSetting(key: string, value: string): Promise<void> {
+    await this.#count(
+      "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = $2",
+      [key, value],
+    );
+  }
+
+  /** {@inheritDoc Registry.recordFile} */
+  async recordFile(key: string, userId: string, size: number): Promise<void> {
+    await this.#count(
+      `INSERT INTO fd_files (key, user_id, size) VALUES ($1, $2, $3)
+       ON CONFLICT (key) DO UPDATE SET user_id = EXCLUDED.user_id, size = EXCLUDED.size`,
+      [key, userId, size],
+    );
+  }
+
+  /** {@inheritDoc Registry.forgetFiles} */
+  async forgetFiles(key: string): Promise<void> {
+    await this.#count("DELETE FROM fd_files WHERE key = $1 OR starts_with(key, $2)", [
+      key,
+      `${key}/`,
+    ]);
+  }
+
+  /** {@inheritDoc Registry.storedBytes} */
+  async storedBytes(userId: string, except = ""): Promise<number> {
+    const row = await this.#one(
+      "SELECT coalesce(sum(size), 0) AS n FROM fd_files WHERE user_id = $1 AND key <> $2",
+      [userId, except],
+    );
+    return Number(row?.n ?? 0);
   }
 
   /** {@inheritDoc Registry.getOrCreateSetting} */
@@ -800,6 +1041,71 @@ export class PostgresRegistry implements Registry {
       [key, create()],
     );
     return String((await this.#one("SELECT value FROM settings WHERE key = $1", [key]))!.value);
+  }
+
+  /** {@inheritDoc Registry.savePage} */
+  async savePage(
+    ownerId: string,
+    fields: PageFields,
+  ): Promise<{ page: PageSummary; previous: PageSummary | null }> {
+    // Locked read, then upsert: two publishes of one name never both see "no previous page".
+    return await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        const [before] = await tx.unsafe(
+          `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = $1 AND name = $2 FOR UPDATE`,
+          [ownerId, fields.name],
+        );
+        const time = now();
+        const [row] = await tx.unsafe(
+          `INSERT INTO pages (owner_id, name, notebook, layers_json, size_bytes, html_gzip,
+             created_at, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
+           ON CONFLICT (owner_id, name) DO UPDATE SET notebook = excluded.notebook,
+             layers_json = excluded.layers_json, size_bytes = excluded.size_bytes,
+             html_gzip = excluded.html_gzip, published_at = excluded.published_at
+           RETURNING ${PAGE_SUMMARY_COLUMNS}`,
+          [
+            ownerId,
+            fields.name,
+            fields.notebook,
+            JSON.stringify(fields.layers),
+            fields.sizeBytes,
+            Buffer.from(fields.htmlGzip),
+            time,
+          ],
+        );
+        return { page: toPageSummary(row), previous: before ? toPageSummary(before) : null };
+      })
+    );
+  }
+
+  /** {@inheritDoc Registry.getPage} */
+  async getPage(ownerId: string, name: string): Promise<Page | null> {
+    const row = await this.#one("SELECT * FROM pages WHERE owner_id = $1 AND name = $2", [
+      ownerId,
+      name,
+    ]);
+    return row
+      ? { ...toPageSummary(row), htmlGzip: new Uint8Array(row.html_gzip as Uint8Array) }
+      : null;
+  }
+
+  /** {@inheritDoc Registry.listPages} */
+  async listPages(ownerId: string, options: ListOptions = {}): Promise<PageSummary[]> {
+    const rows = await this.#all(
+      `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = $1
+       ORDER BY published_at DESC, name LIMIT $2 OFFSET $3`,
+      [ownerId, options.limit ?? 100, options.skip ?? 0],
+    );
+    return rows.map(toPageSummary);
+  }
+
+  /** {@inheritDoc Registry.deletePage} */
+  async deletePage(ownerId: string, name: string): Promise<PageSummary | null> {
+    const row = await this.#one(
+      `DELETE FROM pages WHERE owner_id = $1 AND name = $2 RETURNING ${PAGE_SUMMARY_COLUMNS}`,
+      [ownerId, name],
+    );
+    return row ? toPageSummary(row) : null;
   }
 
   /** {@inheritDoc Registry.close} */

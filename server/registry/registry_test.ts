@@ -191,6 +191,103 @@ for (const backend of BACKENDS) {
     const second = await r.getOrCreateSetting("k", () => "two");
     assert.equal(first, "one");
     assert.equal(second, "one");
+    await r.putSetting("k", "three");
+    assert.equal(await r.getOrCreateSetting("k", () => "four"), "three");
+  });
+
+  test("an API token is refused once revoked or expired, and listed without its secret", async (r) => {
+    const user = await r.createUser({ email: "t@x.org" });
+    const lasting = await r.createApiToken(user.id, { name: "ci" });
+    const expired = await r.createApiToken(user.id, {
+      expiresAt: new Date(Date.now() - 1000).toISOString(),
+    });
+    const later = await r.createApiToken(user.id, {
+      expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+    });
+    assert.equal((await r.authenticate(lasting.token))?.id, user.id);
+    assert.equal(await r.authenticate(expired.token), null);
+    assert.equal((await r.authenticate(later.token))?.id, user.id);
+    assert.equal(await r.revokeApiToken(lasting.id), true);
+    assert.equal(await r.revokeApiToken(lasting.id), false, "revoked once");
+    assert.equal(await r.authenticate(lasting.token), null);
+    const listed = await r.listApiTokens(user.id);
+    assert.deepEqual(listed.map((t) => t.id).sort(), [lasting.id, expired.id, later.id].sort());
+    const ci = listed.find((t) => t.id === lasting.id)!;
+    assert.equal(ci.name, "ci");
+    assert.ok(ci.revokedAt);
+    assert.equal(ci.expiresAt, null);
+    assert.ok(!JSON.stringify(listed).includes(lasting.token.slice(-48)));
+  });
+
+  test("a job's idempotency key is its owner's: a repeat conflicts, another owner's does not", async (r) => {
+    const [ann, bob] = [
+      await r.createUser({ email: "ann@x.org" }),
+      await r.createUser({ email: "bob@x.org" }),
+    ];
+    const job = await r.createJob(ann.id, {}, { idempotencyKey: "k" });
+    await assert.rejects(r.createJob(ann.id, {}, { idempotencyKey: "k" }), ConflictError);
+    const bobs = await r.createJob(bob.id, {}, { idempotencyKey: "k" });
+    assert.equal((await r.findJobByIdempotencyKey(ann.id, "k"))?.id, job.id);
+    assert.equal((await r.findJobByIdempotencyKey(bob.id, "k"))?.id, bobs.id);
+    assert.equal(await r.findJobByIdempotencyKey(ann.id, "other"), null);
+    // Jobs without a key never clash.
+    await r.createJob(ann.id, {});
+    await r.createJob(ann.id, {});
+    await r.ping();
+  });
+
+  test("a page is published, replaced under its name, listed and removed", async (r) => {
+    const user = await r.createUser({ email: "p@x.org" });
+    const other = await r.createUser({ email: "q@x.org" });
+    const html = new Uint8Array([1, 2, 3, 0, 255]);
+    const layer = { token: "fsh_00", udfId: "u1", udfSlug: "tiles" };
+    const first = await r.savePage(user.id, {
+      name: "main",
+      notebook: "main.ipynb",
+      layers: [layer],
+      sizeBytes: 10,
+      htmlGzip: html,
+    });
+    assert.equal(first.previous, null);
+    assert.deepEqual(first.page.layers, [layer]);
+    const second = await r.savePage(user.id, {
+      name: "main",
+      notebook: "other.ipynb",
+      layers: [],
+      sizeBytes: 4,
+      htmlGzip: new Uint8Array([9]),
+    });
+    assert.deepEqual(second.previous?.layers, [layer], "the replaced page comes back");
+    assert.equal(second.page.createdAt, first.page.createdAt);
+    const page = await r.getPage(user.id, "main");
+    assert.deepEqual([...page!.htmlGzip], [9]);
+    assert.equal(page!.notebook, "other.ipynb");
+    assert.equal(await r.getPage(other.id, "main"), null, "pages are per owner");
+    assert.deepEqual((await r.listPages(user.id)).map((p) => p.name), ["main"]);
+    assert.deepEqual(await r.listPages(other.id), []);
+    assert.equal((await r.deletePage(user.id, "main"))?.name, "main");
+    assert.equal(await r.deletePage(user.id, "main"), null);
+    assert.equal(await r.getPage(user.id, "main"), null);
+  });
+
+  test("fd:// files count for the user who wrote them last, and a delete frees a folder's files", async (r) => {
+    await r.recordFile("a/1.bin", "u1", 100);
+    await r.recordFile("a/2.bin", "u1", 50);
+    await r.recordFile("a2.bin", "u1", 7);
+    await r.recordFile("b.bin", "u2", 5);
+    assert.equal(await r.storedBytes("u1"), 157);
+    assert.equal(await r.storedBytes("u1", "a/1.bin"), 57);
+    // An overwrite by another user moves the bytes to them.
+    await r.recordFile("a/2.bin", "u2", 60);
+    assert.equal(await r.storedBytes("u1"), 107);
+    assert.equal(await r.storedBytes("u2"), 65);
+    // Deleting the folder "a" frees a/*, not the file "a2.bin" beside it.
+    await r.forgetFiles("a");
+    assert.equal(await r.storedBytes("u1"), 7);
+    assert.equal(await r.storedBytes("u2"), 5);
+    await r.forgetFiles("b.bin");
+    assert.equal(await r.storedBytes("u2"), 0);
+    assert.equal(await r.storedBytes("nobody"), 0);
   });
 }
 
@@ -229,12 +326,41 @@ Deno.test("PostgreSQL: a job's later attempt fences off every write of the one b
     assert.equal(second?.attempt, 2);
     assert.equal(second?.previousWorker, "w1");
     await registry.appendJobLogLines(job.id, [{ timestamp: 1, message: "stale" }], undefined, 1);
-    assert.equal(await registry.finishJobAttempt(job.id, 1, "failed", "stale", []), null);
+    const end = { results: [], channel: "ends" };
+    assert.equal(
+      await registry.finishJobAttempt(job.id, 1, { ...end, status: "failed", error: "stale" }),
+      null,
+    );
     await registry.appendJobLogLines(job.id, [{ timestamp: 2, message: "live" }], undefined, 2);
-    const done = await registry.finishJobAttempt(job.id, 2, "succeeded", null, []);
+    const ended: string[] = [];
+    const unlisten = await registry.listen("ends", (id) => ended.push(id));
+    const done = await registry.finishJobAttempt(job.id, 2, {
+      ...end,
+      status: "succeeded",
+      error: null,
+    });
     assert.equal(done?.status, "succeeded");
+    for (let i = 0; i < 100 && ended.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+    assert.deepEqual(ended, [job.id], "the end of the live attempt is notified, once");
+    await unlisten();
     assert.deepEqual((await registry.getJobLogs(job.id)).map((l) => l.message), ["live"]);
     assert.equal(await registry.claimJob(job.id, "w3"), null, "a finished job is not claimed");
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("PostgreSQL: an attempt handed back by a draining worker is not counted", async () => {
+  const registry = await PostgresRegistry.open(await createDatabase("registry"));
+  try {
+    const user = await registry.createUser({ email: "a@x.org" });
+    const job = await registry.createJob(user.id, {});
+    const first = await registry.claimJob(job.id, "w1");
+    assert.equal(await registry.releaseJobAttempt(job.id, first!.attempt), 0);
+    assert.equal((await registry.getJob(job.id))?.status, "pending");
+    assert.equal(await registry.releaseJobAttempt(job.id, first!.attempt), null, "only once");
+    const second = await registry.claimJob(job.id, "w2");
+    assert.deepEqual([second?.attempt, second?.counted], [2, 1]);
   } finally {
     await registry.close();
   }

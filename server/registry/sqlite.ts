@@ -6,6 +6,7 @@
  */
 import { DatabaseSync, type SQLInputValue, type StatementSync } from "node:sqlite";
 import type {
+  ApiTokenInfo,
   IssuedToken,
   JobLogLine,
   JobProcess,
@@ -13,8 +14,12 @@ import type {
   JobResultFile,
   JobStatus,
   ListOptions,
+  NewApiToken,
   NewJobFields,
   NewUser,
+  Page,
+  PageFields,
+  PageSummary,
   Registry,
   ShareToken,
   ShareTokenFields,
@@ -26,12 +31,17 @@ import type {
 import {
   apiTokenId,
   definedOnly,
+  jobKeyConflict,
   newApiToken,
   newShareToken,
   now,
+  PAGE_SUMMARY_COLUMNS,
   slugConflict,
   SORT_SQL,
+  toApiTokenInfo,
   tokenMatches,
+  tokenUsable,
+  toPageSummary,
   userConflict,
 } from "./_shared.ts";
 
@@ -78,6 +88,20 @@ const MIGRATIONS: readonly string[] = [
      job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
      timestamp INTEGER NOT NULL, message TEXT NOT NULL);
    CREATE INDEX job_logs_job ON job_logs (job_id, timestamp);`,
+  // Published notebook pages (`fused publish`): the HTML gzip'd, the share tokens of its layers.
+  `CREATE TABLE pages (
+     owner_id TEXT NOT NULL REFERENCES users(id), name TEXT NOT NULL, notebook TEXT NOT NULL,
+     layers_json TEXT NOT NULL DEFAULT '[]', size_bytes INTEGER NOT NULL, html_gzip BLOB NOT NULL,
+     created_at TEXT NOT NULL, published_at TEXT NOT NULL, PRIMARY KEY (owner_id, name));`,
+  // A client's key of a submission, so a retried submit answers the first job; API tokens that
+  // expire or are revoked.
+  `ALTER TABLE jobs ADD COLUMN idempotency_key TEXT;
+   CREATE UNIQUE INDEX jobs_idempotency ON jobs (owner_id, idempotency_key);
+   ALTER TABLE api_tokens ADD COLUMN expires_at TEXT;
+   ALTER TABLE api_tokens ADD COLUMN revoked_at TEXT;`,
+  // Who wrote each fd:// file and its size: a user's share of the store, for their disk quota.
+  `CREATE TABLE fd_files (key TEXT PRIMARY KEY, user_id TEXT NOT NULL, size INTEGER NOT NULL);
+   CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
 
 type Row = Record<string, SQLInputValue>;
@@ -287,26 +311,53 @@ export class SqliteRegistry implements Registry {
     return Promise.resolve(row ? toUser(row) : null);
   }
 
+  /** {@inheritDoc Registry.ping} */
+  ping(): Promise<void> {
+    this.#get("SELECT 1");
+    return Promise.resolve();
+  }
+
   /** {@inheritDoc Registry.createApiToken} */
-  createApiToken(userId: string, options: { name?: string } = {}): Promise<IssuedToken> {
+  createApiToken(userId: string, options: NewApiToken = {}): Promise<IssuedToken> {
     const { id, token, hash } = newApiToken();
     this.#run(
-      "INSERT INTO api_tokens (id, user_id, token_hash, name, created_at) VALUES (?, ?, ?, ?, ?)",
+      `INSERT INTO api_tokens (id, user_id, token_hash, name, created_at, expires_at)
+       VALUES (?, ?, ?, ?, ?, ?)`,
       id,
       userId,
       hash,
       options.name ?? null,
       now(),
+      options.expiresAt ?? null,
     );
     return Promise.resolve({ id, token });
+  }
+
+  /** {@inheritDoc Registry.listApiTokens} */
+  listApiTokens(userId: string): Promise<ApiTokenInfo[]> {
+    const rows = this.#all(
+      "SELECT * FROM api_tokens WHERE user_id = ? ORDER BY created_at, id",
+      userId,
+    );
+    return Promise.resolve(rows.map(toApiTokenInfo));
+  }
+
+  /** {@inheritDoc Registry.revokeApiToken} */
+  revokeApiToken(id: string): Promise<boolean> {
+    const changed = this.#run(
+      "UPDATE api_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+      now(),
+      id,
+    );
+    return Promise.resolve(changed > 0);
   }
 
   /** {@inheritDoc Registry.authenticate} */
   async authenticate(token: string): Promise<User | null> {
     const id = apiTokenId(token);
     if (!id) return null;
-    const row = this.#get("SELECT user_id, token_hash FROM api_tokens WHERE id = ?", id);
-    if (!row || !tokenMatches(token, String(row.token_hash))) return null;
+    const row = this.#get("SELECT * FROM api_tokens WHERE id = ?", id);
+    if (!row || !tokenMatches(token, String(row.token_hash)) || !tokenUsable(row)) return null;
     return await this.getUser(String(row.user_id));
   }
 
@@ -499,18 +550,35 @@ export class SqliteRegistry implements Registry {
   createJob(ownerId: string, config: unknown, fields: NewJobFields = {}): Promise<JobRecord> {
     const id = crypto.randomUUID();
     const time = now();
-    this.#run(
-      `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
-         instance_type) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?)`,
-      id,
-      ownerId,
-      JSON.stringify(config ?? {}),
-      time,
-      time,
-      fields.name ?? null,
-      fields.instanceType ?? null,
-    );
+    const key = fields.idempotencyKey ?? null;
+    try {
+      this.#run(
+        `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
+           instance_type, idempotency_key) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
+        id,
+        ownerId,
+        JSON.stringify(config ?? {}),
+        time,
+        time,
+        fields.name ?? null,
+        fields.instanceType ?? null,
+        key,
+      );
+    } catch (err) {
+      if (key !== null && isUniqueViolation(err)) return Promise.reject(jobKeyConflict(key));
+      throw err;
+    }
     return this.getJob(id) as Promise<JobRecord>;
+  }
+
+  /** {@inheritDoc Registry.findJobByIdempotencyKey} */
+  findJobByIdempotencyKey(ownerId: string, key: string): Promise<JobRecord | null> {
+    const row = this.#get(
+      "SELECT * FROM jobs WHERE owner_id = ? AND idempotency_key = ?",
+      ownerId,
+      key,
+    );
+    return Promise.resolve(row ? toJob(row) : null);
   }
 
   /** {@inheritDoc Registry.getJob} */
@@ -630,6 +698,51 @@ export class SqliteRegistry implements Registry {
     );
   }
 
+  /** {@inheritDoc Registry.putSetting} */
+  putSetting(key: string, value: string): Promise<void> {
+    this.#run(
+      "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = ?",
+      key,
+      value,
+      value,
+    );
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.recordFile} */
+  recordFile(key: string, userId: string, size: number): Promise<void> {
+    this.#run(
+      `INSERT INTO fd_files (key, user_id, size) VALUES (?, ?, ?)
+       ON CONFLICT (key) DO UPDATE SET user_id = excluded.user_id, size = excluded.size`,
+      key,
+      userId,
+      size,
+    );
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.forgetFiles} */
+  forgetFiles(key: string): Promise<void> {
+    const prefix = `${key}/`;
+    this.#run(
+      "DELETE FROM fd_files WHERE key = ? OR substr(key, 1, ?) = ?",
+      key,
+      prefix.length,
+      prefix,
+    );
+    return Promise.resolve();
+  }
+
+  /** {@inheritDoc Registry.storedBytes} */
+  storedBytes(userId: string, except = ""): Promise<number> {
+    const row = this.#get(
+      "SELECT coalesce(sum(size), 0) AS n FROM fd_files WHERE user_id = ? AND key <> ?",
+      userId,
+      except,
+    );
+    return Promise.resolve(Number(row?.n ?? 0));
+  }
+
   /** {@inheritDoc Registry.getOrCreateSetting} */
   getOrCreateSetting(key: string, create: () => string): Promise<string> {
     const row = this.#get("SELECT value FROM settings WHERE key = ?", key);
@@ -639,6 +752,73 @@ export class SqliteRegistry implements Registry {
     return Promise.resolve(
       String((this.#get("SELECT value FROM settings WHERE key = ?", key) as Row).value),
     );
+  }
+
+  /** {@inheritDoc Registry.savePage} */
+  savePage(
+    ownerId: string,
+    fields: PageFields,
+  ): Promise<{ page: PageSummary; previous: PageSummary | null }> {
+    const select = `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = ? AND name = ?`;
+    // One transaction: two publishes of one name never both see "no previous page".
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const before = this.#get(select, ownerId, fields.name);
+      const time = now();
+      this.#run(
+        `INSERT INTO pages (owner_id, name, notebook, layers_json, size_bytes, html_gzip,
+           created_at, published_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (owner_id, name) DO UPDATE SET notebook = excluded.notebook,
+           layers_json = excluded.layers_json, size_bytes = excluded.size_bytes,
+           html_gzip = excluded.html_gzip, published_at = excluded.published_at`,
+        ownerId,
+        fields.name,
+        fields.notebook,
+        JSON.stringify(fields.layers),
+        fields.sizeBytes,
+        fields.htmlGzip,
+        time,
+        time,
+      );
+      const page = toPageSummary(this.#get(select, ownerId, fields.name) as Row);
+      this.#db.exec("COMMIT");
+      return Promise.resolve({ page, previous: before ? toPageSummary(before) : null });
+    } catch (err) {
+      this.#db.exec("ROLLBACK");
+      throw err;
+    }
+  }
+
+  /** {@inheritDoc Registry.getPage} */
+  getPage(ownerId: string, name: string): Promise<Page | null> {
+    const row = this.#get("SELECT * FROM pages WHERE owner_id = ? AND name = ?", ownerId, name);
+    return Promise.resolve(
+      row ? { ...toPageSummary(row), htmlGzip: new Uint8Array(row.html_gzip as Uint8Array) } : null,
+    );
+  }
+
+  /** {@inheritDoc Registry.listPages} */
+  listPages(ownerId: string, options: ListOptions = {}): Promise<PageSummary[]> {
+    const rows = this.#all(
+      `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = ?
+       ORDER BY published_at DESC, name LIMIT ? OFFSET ?`,
+      ownerId,
+      options.limit ?? 100,
+      options.skip ?? 0,
+    );
+    return Promise.resolve(rows.map(toPageSummary));
+  }
+
+  /** {@inheritDoc Registry.deletePage} */
+  deletePage(ownerId: string, name: string): Promise<PageSummary | null> {
+    const row = this.#get(
+      `SELECT ${PAGE_SUMMARY_COLUMNS} FROM pages WHERE owner_id = ? AND name = ?`,
+      ownerId,
+      name,
+    );
+    if (!row) return Promise.resolve(null);
+    this.#run("DELETE FROM pages WHERE owner_id = ? AND name = ?", ownerId, name);
+    return Promise.resolve(toPageSummary(row));
   }
 
   /** {@inheritDoc Registry.close} */

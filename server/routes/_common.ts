@@ -25,6 +25,8 @@ import {
 } from "../runs.ts";
 import { type Signature, verifySignature } from "../signing.ts";
 import type { Storage } from "../storage.ts";
+import type { CacheClear } from "../cache_clears.ts";
+import type { UserQuotas } from "../quota.ts";
 
 // The access rules live with the rest of the saved-UDF rules, which UDFs inside runs use too.
 export { canRead, canWrite, udfFromRecord } from "../saved_udfs.ts";
@@ -43,8 +45,17 @@ export interface RouteDeps {
   maxBodyBytes: number;
   /** Largest file upload, in bytes. */
   maxUploadBytes: number;
+  /** Users' disk quotas: every `fd://` write and delete of a route goes through them. */
+  quotas: UserQuotas;
   /** Whole answers to token GETs, served before routing (see _response_memo.ts). */
   memo?: ResponseMemo;
+  /** Tells the platform's other services that a UDF's cache was cleared (scale-out). */
+  announceCacheClear?: (clear: CacheClear) => Promise<void>;
+}
+
+/** The API base URL of a request (`http://host:port/v1`), for URLs the service hands out. */
+export function apiBase(c: Context<AppEnv>, publicUrl: string | undefined): string {
+  return publicUrl ?? `${new URL(c.req.url).origin}/v1`;
 }
 
 /** The one realtime instance this service offers. */

@@ -6,7 +6,7 @@
  */
 import { Hono } from "hono";
 import { type AppEnv, HttpError } from "../_http.ts";
-import { deleteCache } from "../../client/cache.ts";
+import { clearLocalCaches } from "../cache_clears.ts";
 import { udfCacheFolder } from "../../client/udf.ts";
 import { canWrite, checkClientId, type RouteDeps, udfFromRecord } from "./_common.ts";
 
@@ -21,10 +21,13 @@ export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
     if (!canWrite(c.get("user"), record)) {
       throw new HttpError(403, `Only the owner of UDF "${record.slug}" can clear its cache`);
     }
-    // Both layers: encoded answers in memory, and the engine's run cache on disk.
-    const removed = deps.runs.clearUdfCache(udfId);
-    const removedRuns = await deleteCache({ folder: udfCacheFolder(udfFromRecord(record).name) });
-    return c.json({ udf_id: udfId, removed: removed + removedRuns });
+    // Every layer: encoded answers and the memo in memory, the engine's run cache on disk; and
+    // the same on every other service of the platform.
+    const clear = { udfId, folder: udfCacheFolder(udfFromRecord(record).name) };
+    const removed = await clearLocalCaches(deps, clear);
+    await deps.runs.clearSharedCache(udfId);
+    await deps.announceCacheClear?.(clear);
+    return c.json({ udf_id: udfId, removed });
   });
   return app;
 }

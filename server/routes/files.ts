@@ -10,7 +10,7 @@ import { ValidationError } from "../../client/errors.ts";
 import { type AppEnv, HttpError, readQuery } from "../_http.ts";
 import { MAX_SIGNED_URL_SECONDS, signedUrl, signPath } from "../signing.ts";
 import { fdUrl, fileDetails, parseFdFilePath, parseFdPath } from "../storage.ts";
-import { readSignedQuery, type RouteDeps } from "./_common.ts";
+import { apiBase, readSignedQuery, type RouteDeps } from "./_common.ts";
 
 const PathQuery = z.object({
   path: z.string({ message: "the path query parameter is required (fd://folder/file)" }).min(1).max(
@@ -53,11 +53,6 @@ function parseDepth(value: string | undefined): number | null {
     );
   }
   return n;
-}
-
-/** The API base URL of a request (`http://host:port/v1`), for signed URLs. */
-function apiBase(c: Context<AppEnv>, publicUrl: string | undefined): string {
-  return publicUrl ?? `${new URL(c.req.url).origin}/v1`;
 }
 
 /**
@@ -113,7 +108,11 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
       );
     }
     const body = c.req.raw.body ?? new Blob([]).stream();
-    const info = await storage.write(fileKey, body, { maxBytes: deps.maxUploadBytes });
+    const info = await deps.quotas.write(c.get("user").id, fileKey, body, {
+      length: c.req.header("content-length") === undefined ? undefined : length,
+      maxBytes: deps.maxUploadBytes,
+      what: `Uploading fd://${fileKey}`,
+    });
     return c.json(fileDetails(info), 201);
   }
   app.post("/files/upload", upload);
@@ -122,7 +121,7 @@ export function fileRoutes(deps: RouteDeps & { publicUrl?: string }): Hono<AppEn
   app.delete("/files/delete", async (c) => {
     const q = readQuery(c, DeleteQuery);
     const maxDepth = parseDepth(q.max_depth ?? q.max_deletion_depth);
-    return c.json(await storage.delete(key(q.path), { maxDepth }));
+    return c.json(await deps.quotas.delete(key(q.path), { maxDepth }));
   });
 
   app.get("/files/sign", async (c) => {

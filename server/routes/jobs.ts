@@ -13,12 +13,12 @@ import { ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import { unrunnableReason } from "../../engine/mod.ts";
 import { type AppEnv, HttpError, queryInt, readJson, readQuery, redactPaths } from "../_http.ts";
-import type { JobRecord, JobStatus, User } from "../registry/mod.ts";
+import { ConflictError, type JobRecord, type JobStatus, type User } from "../registry/mod.ts";
 import { signedUrl, signPath } from "../signing.ts";
 import { parseFdPath } from "../storage.ts";
 import type { ChildStep } from "../jobs/_protocol.ts";
 import type { JobService } from "../jobs/runner.ts";
-import { readSignedQuery, type RouteDeps } from "./_common.ts";
+import { apiBase, readSignedQuery, type RouteDeps } from "./_common.ts";
 
 /** What the job routes need besides the common dependencies. */
 export interface JobRouteDeps extends RouteDeps {
@@ -132,10 +132,6 @@ function jobSummaryJson(job: JobRecord): Record<string, unknown> {
   };
 }
 
-function apiBase(c: Context<AppEnv>, publicUrl: string | undefined): string {
-  return publicUrl ?? `${new URL(c.req.url).origin}/v1`;
-}
-
 /** `KEY=value` entries of `additional_env` as a map. */
 function parseEnv(entries: string[] | null | undefined): Record<string, string> {
   const env: Record<string, string> = {};
@@ -180,6 +176,19 @@ function parseSteps(steps: z.infer<typeof Step>[]): ChildStep[] {
   });
 }
 
+/** The `Idempotency-Key` header of a submit, checked, or null when absent. */
+function idempotencyKey(c: Context<AppEnv>): string | null {
+  const key = c.req.header("idempotency-key");
+  if (key === undefined) return null;
+  if (!/^[\x21-\x7e]{1,200}$/.test(key)) {
+    throw new HttpError(
+      400,
+      "Invalid Idempotency-Key header: use 1 to 200 visible ASCII characters (a UUID is usual)",
+    );
+  }
+  return key;
+}
+
 /** The authenticated job routes. */
 export function jobRoutes(deps: JobRouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
@@ -215,19 +224,35 @@ export function jobRoutes(deps: JobRouteDeps): Hono<AppEnv> {
     }
     const instanceType = jobs.checkInstanceType(query.instance_type);
     const steps = parseSteps(body.config.steps);
-    const job = await jobs.submit({
-      ownerId: c.get("user").id,
-      config: body.config,
-      steps,
-      name: name ?? (steps[0].udf.name as string),
-      instanceType,
-      env: parseEnv(body.additional_env),
-    });
-    return c.json(runResponseJson(job));
+    const ownerId = c.get("user").id;
+    const key = idempotencyKey(c);
+    // A retried submit (its answer was lost) answers the job the first one made.
+    const earlier = key ? await registry.findJobByIdempotencyKey(ownerId, key) : null;
+    if (earlier) return c.json(runResponseJson(earlier));
+    try {
+      const job = await jobs.submit({
+        ownerId,
+        config: body.config,
+        steps,
+        name: name ?? (steps[0].udf.name as string),
+        instanceType,
+        env: parseEnv(body.additional_env),
+        idempotencyKey: key,
+      });
+      return c.json(runResponseJson(job));
+    } catch (err) {
+      // The same key sent twice at once: the other request made the job.
+      const first = key && err instanceof ConflictError
+        ? await registry.findJobByIdempotencyKey(ownerId, key)
+        : null;
+      if (first) return c.json(runResponseJson(first));
+      throw err;
+    }
   });
 
   app.get("/run/by-id/:id", async (c) => {
-    return c.json(runResponseJson(await ownedJob(c.get("user"), c.req.param("id"))));
+    const job = await ownedJob(c.get("user"), c.req.param("id"));
+    return c.json({ ...runResponseJson(job), status_message: await jobs.waitingReason(job) });
   });
 
   app.post("/run/by-id/:id/cancel", async (c) => {

@@ -167,6 +167,8 @@ export function udfRoutes(deps: RouteDeps): Hono<AppEnv> {
     }
     await registry.deleteUdf(id);
     deps.runs.clearUdfCache(id);
+    await deps.runs.clearSharedCache(id);
+    await deps.announceCacheClear?.({ udfId: id, folder: null });
     return c.json(await udfRecordJson(registry, record));
   });
 

@@ -24,9 +24,11 @@ Deno.test("identity, health, instances and admin routes answer as the Fused serv
       assert.equal(me.handle, "admin");
       assert.equal(me.team, "local");
     });
-    await t.step("health and realtime instances need no token", async () => {
+    await t.step("health, liveness and realtime instances need no token", async () => {
       const health = await server.api("/health", { token: null });
       assert.equal((await health.json()).status, "ok");
+      const live = await server.api("/health/live", { token: null });
+      assert.equal((await live.json()).status, "alive");
       const instances = await (await server.api("/realtime-instance/available", { token: null }))
         .json();
       assert.deepEqual(
@@ -59,6 +61,25 @@ Deno.test("identity, health, instances and admin routes answer as the Fused serv
       });
       assert.equal(dup.status, 409);
       annToken = access_token;
+    });
+    await t.step("a token made to expire is listed, and a revoked one is refused", async () => {
+      const made = await (await server.api("/admin/tokens", {
+        method: "POST",
+        json: { email: "ann@x.org", name: "laptop", expires_in_days: 30 },
+      })).json();
+      const days = (Date.parse(made.expires_at) - Date.now()) / 86_400_000;
+      assert.ok(days > 29.9 && days <= 30, made.expires_at);
+      const listed = await (await server.api("/admin/tokens?email=ann@x.org")).json();
+      assert.deepEqual(listed.map((t: { name: string | null }) => t.name), [null, "laptop"]);
+      const revoked = await server.api(`/admin/tokens/${made.id}`, { method: "DELETE" });
+      assert.equal(revoked.status, 200);
+      await revoked.body?.cancel();
+      const refused = await server.api("/user/self", { token: made.access_token });
+      assert.equal(refused.status, 401);
+      await refused.body?.cancel();
+      const again = await server.api(`/admin/tokens/${made.id}`, { method: "DELETE" });
+      assert.equal(again.status, 404);
+      await again.body?.cancel();
     });
     await t.step("a non-admin cannot use admin routes", async () => {
       const res = await server.api("/admin/users", {

@@ -1,0 +1,71 @@
+/**
+ * Clearing a saved UDF's cached results on every service of a platform: the service that takes
+ * the request clears its own caches (encoded answers, the response memo, the engine's run cache
+ * on disk) and announces it by PostgreSQL NOTIFY; every other service clears its own when it
+ * hears it, so none answers a stale result after the clear was answered (the memo's one second
+ * included).
+ *
+ * @module
+ */
+import { deleteCache } from "../client/cache.ts";
+import type { ResponseMemo } from "./_response_memo.ts";
+import type { PostgresRegistry } from "./registry/postgres.ts";
+import type { RunService } from "./runs.ts";
+
+/** The NOTIFY channel of cache clears (payload: a `CacheClear` as JSON). */
+export const CACHE_CLEAR_CHANNEL = "fused_cache_clear";
+
+/** A cleared cache: the saved UDF, and its folder of the engine's run cache when known. */
+export interface CacheClear {
+  /** Registry id of the saved UDF. */
+  udfId: string;
+  /** Its folder in the engine's run cache (`udfCacheFolder(name)`), or null. */
+  folder: string | null;
+}
+
+/** What one service caches. */
+export interface ServiceCaches {
+  /** Encoded answers. */
+  runs: RunService;
+  /** Whole answers to token GETs. */
+  memo?: ResponseMemo;
+}
+
+/**
+ * Clears this service's caches of a UDF; returns how many entries went.
+ *
+ * @example
+ * ```ts ignore
+ * import { clearLocalCaches } from "./cache_clears.ts";
+ * const removed = await clearLocalCaches({ runs }, { udfId: record.id, folder: "hello" });
+ * ```
+ */
+export async function clearLocalCaches(
+  caches: ServiceCaches,
+  clear: CacheClear,
+): Promise<number> {
+  const removed = caches.runs.clearUdfCache(clear.udfId);
+  caches.memo?.clear();
+  if (clear.folder === null) return removed;
+  return removed + await deleteCache({ folder: clear.folder });
+}
+
+/** Tells every service of the platform (this one too) that a UDF's cache was cleared. */
+export async function announceCacheClear(
+  registry: PostgresRegistry,
+  clear: CacheClear,
+): Promise<void> {
+  await registry.notify(CACHE_CLEAR_CHANNEL, JSON.stringify(clear));
+}
+
+/** Clears this service's caches whenever any service announces a clear; resolves to a stop. */
+export async function followCacheClears(
+  registry: PostgresRegistry,
+  caches: ServiceCaches,
+): Promise<() => Promise<void>> {
+  return await registry.listen(CACHE_CLEAR_CHANNEL, (payload) => {
+    clearLocalCaches(caches, JSON.parse(payload) as CacheClear).catch((err) =>
+      console.error(`fused serve: cannot clear a cache another service cleared: ${err}`)
+    );
+  });
+}
