@@ -15,7 +15,9 @@
  *     recursion (the reason the executor dropped them: it SIGKILLs instead);
  * (f) the first run of a UDF importing an npm package new to Deno's cache (resolved, downloaded,
  *     installed and pinned by its host: bench/deps_bench.ts, in a fresh DENO_DIR) against the
- *     first run of one without packages, and the same pinned UDF's first run on another engine.
+ *     first run of one without packages, and the same pinned UDF's first run on another engine;
+ * (g) Python UDFs beside TypeScript ones (bench/python_bench.ts): cold first runs (bare, with
+ *     pandas, with geopandas) and a warm run, each against TypeScript's in the same run.
  *
  * Run: `deno run -A bench/engine_bench.ts [server seconds]`
  *
@@ -28,6 +30,7 @@ import { udf } from "../client/udf.ts";
 import { LocalEngine } from "../engine/mod.ts";
 import { encodeFrame, readFrames, writeAll } from "../engine/_frames.ts";
 import { depsBench } from "./deps_bench.ts";
+import { pythonBench, type PythonBenchResult } from "./python_bench.ts";
 import { formatMs, quantile } from "./_stats.ts";
 
 /** The Worker engine's figures this replaces (the issue's measurements on this kind of machine). */
@@ -63,6 +66,8 @@ export interface EngineBenchResult {
   npmFirstRunMs: number;
   /** First run of a new UDF version without packages, same fresh cache (its baseline), ms. */
   npmBaselineFirstRunMs: number;
+  /** Python UDFs' cold and warm runs beside TypeScript's (bench/python_bench.ts). */
+  python: PythonBenchResult;
 }
 
 const RAW_CHILD = `
@@ -257,6 +262,8 @@ export default function udf() { return table }`,
     const checks = interruptCheckCost();
     // (f) a new npm package
     const deps = await depsBench();
+    // (g) Python (its rows print with the table below)
+    const python = await pythonBench(8, 300, false);
     const result: EngineBenchResult = {
       rawRoundTripMs: quantile(raw, 0.5),
       warmRunMs: quantile(warm.os, 0.5),
@@ -270,6 +277,7 @@ export default function udf() { return table }`,
       uncachedRps: uncached.rps,
       npmFirstRunMs: deps.firstRunMs,
       npmBaselineFirstRunMs: deps.firstRunNoPackagesMs,
+      python,
     };
     const row = (name: string, samples: number[] | null, target: string) =>
       console.log(
@@ -332,6 +340,20 @@ export default function udf() { return table }`,
       } | | ${formatMs(deps.firstRunNoPackagesMs)} without packages; pinned, on another engine: ${
         formatMs(deps.otherEngineFirstRunMs)
       }; warm ${formatMs(deps.warmRunMs)}; ${deps.installs} install(s) |`,
+    );
+    const x = (ms: number, base: number) => `${(ms / base).toFixed(1)}x`;
+    console.log(
+      `| Python UDF, cold run: bare / import pandas / import geopandas | ${
+        [python.coldBareMs, python.coldPandasMs, python.coldGeopandasMs].map(formatMs).join(" / ")
+      } | | ${
+        [python.coldBareMs, python.coldPandasMs, python.coldGeopandasMs]
+          .map((ms) => x(ms, python.coldTsMs)).join(" / ")
+      } a TypeScript UDF's ${formatMs(python.coldTsMs)}, same run |`,
+    );
+    console.log(
+      `| Python UDF, warm run, returns 1 | ${formatMs(python.warmPythonMs)} | | ${
+        x(python.warmPythonMs, python.warmTsMs)
+      } a TypeScript UDF's ${formatMs(python.warmTsMs)}, same run |`,
     );
     return result;
   } finally {

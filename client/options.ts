@@ -107,6 +107,8 @@ export const OptionsSchema = z.object({
   cacheMaxBytes: z.number().int().positive(),
   /** Largest result a local UDF run may return, in bytes (the executor refuses larger ones). */
   maxResultBytes: z.number().int().positive(),
+  /** The Python interpreter of local Python UDF runs (a venv's `bin/python` is bound read-only). */
+  pythonPath: absolutePath,
   /** Never import UDF code when loading UDFs. */
   neverImport: z.boolean(),
   /** Print the logs of UDF runs. */
@@ -156,6 +158,7 @@ export const FUSED_NAMES: Readonly<Record<OptionName, string>> = {
   cacheStorage: "cache_storage",
   cacheMaxBytes: "cache_max_bytes",
   maxResultBytes: "max_result_bytes",
+  pythonPath: "python_path",
   neverImport: "never_import",
   verboseUdfRuns: "verbose_udf_runs",
   verboseCachedFunctions: "verbose_cached_functions",
@@ -274,6 +277,7 @@ export function defaultOptionValues(home: string | null, tempDirectory: string):
     cacheStorage: "auto",
     cacheMaxBytes: 5 * 1024 ** 3,
     maxResultBytes: 256 * 1024 ** 2,
+    pythonPath: "/usr/bin/python3",
     neverImport: false,
     verboseUdfRuns: true,
     verboseCachedFunctions: true,

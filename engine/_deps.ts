@@ -52,7 +52,13 @@ import { exists, removeStaleTemps, tempSibling } from "../client/atomic_write.ts
 import { FusedError, ValidationError } from "../client/errors.ts";
 import { canonicalJson, NPM_LOCK_METADATA_KEY, type Udf } from "../client/udf.ts";
 import type { CallerPolicy } from "../client/engine_types.ts";
-import { isSdkPackage, moduleFolderName, udfModuleFiles, writeUdfModule } from "./_module_files.ts";
+import {
+  isSdkPackage,
+  mainModuleFile,
+  moduleFolderName,
+  udfModuleFiles,
+  writeUdfModule,
+} from "./_module_files.ts";
 import { denoDir } from "./_roots.ts";
 import { findSpecifiers } from "./specifiers.ts";
 
@@ -399,7 +405,8 @@ export class UdfModules {
   /** Starts preparing a module and remembers it under `key`; a failure is tried again later. */
   #start(key: string, udf: Udf, policy: NpmPolicy): UdfModule | Promise<UdfModule> {
     const files = udfModuleFiles(udf);
-    const imports = npmImports(udf.name, files);
+    // Python code imports no npm packages: its modules come from the interpreter's environment.
+    const imports = udf.language === "python" ? [] : npmImports(udf.name, files);
     if (imports.length === 0) {
       const folder = join(this.#dataDir, "udfs", moduleFolderName(udf));
       const module = this.#module(udf, folder);
@@ -421,7 +428,7 @@ export class UdfModules {
   }
 
   #module(udf: Udf, folder: string, lock?: NpmLock): UdfModule {
-    const url = new URL(`file://${join(folder, `${udf.name}.ts`)}`).href;
+    const url = new URL(`file://${join(folder, mainModuleFile(udf))}`).href;
     return { folder, url, written: writeUdfModule(udf, folder), lock };
   }
 

@@ -1,5 +1,6 @@
 /** Helpers shared by the executor's tests: an engine over a temporary data folder, UDFs, errors. */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { UdfRuntimeError } from "../client/errors.ts";
 import { type Udf, udf } from "../client/udf.ts";
 import { LocalEngine, type LocalEngineOptions } from "./mod.ts";
@@ -53,4 +54,36 @@ export function hostCallScope(
     signal: new AbortController().signal,
     describe: () => Promise.reject(new Error("not used")),
   };
+}
+
+/** A venv of Debian's python3 (no pip: PyPI is not reachable) with one module of its own. */
+export async function makeVenv(dir: string): Promise<string> {
+  const venv = join(dir, "venv");
+  const made = await new Deno.Command("/usr/bin/python3", {
+    args: ["-m", "venv", "--without-pip", "--system-site-packages", venv],
+  }).output();
+  assert.ok(made.success, new TextDecoder().decode(made.stderr));
+  await Deno.writeTextFile(
+    join(venv, "lib", "python3.11", "site-packages", "venv_marker.py"),
+    'WHERE = "the venv"\n',
+  );
+  return join(venv, "bin", "python");
+}
+
+/** Pids of live UDF processes (runner `script`) whose command line mentions `marker`. */
+export function processesWith(marker: string, script = "_child.ts"): number[] {
+  const found: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
+      const state = Deno.readTextFileSync(`/proc/${entry.name}/stat`).split(" ")[2];
+      if (cmdline.includes(script) && cmdline.includes(marker) && state !== "Z") {
+        found.push(Number(entry.name));
+      }
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return found;
 }

@@ -79,15 +79,27 @@ export function moduleFolderName(udf: Udf, lockHash?: string): string {
   return lockHash ? `${name}-${lockHash.slice(0, 16)}` : name;
 }
 
-/** The source of each module file of a UDF, keyed by file name, with specifiers rewritten. */
+/** The file name of a UDF's main module: `<name>.ts`, or `<name>.py` for Python code. */
+export function mainModuleFile(udf: Udf): string {
+  return `${fileName(udf.name, "UDF")}.${udf.language === "python" ? "py" : "ts"}`;
+}
+
+/**
+ * The source of each module file of a UDF, keyed by file name, with specifiers rewritten. A
+ * Python UDF's files are its code as written, headers as `<module>.py` (`import utils`).
+ */
 export function udfModuleFiles(udf: Udf): Record<string, string> {
+  const python = udf.language === "python";
   const headerNames = new Set(udf.headers.map((h) => h.module_name));
   const rewrite = (code: string): string =>
-    rewriteSpecifiers(code, (s) => (headerNames.has(s) ? `./${s}.ts` : mapSpecifier(s)));
-  const main = `${fileName(udf.name, "UDF")}.ts`;
+    python
+      ? code
+      : rewriteSpecifiers(code, (s) => (headerNames.has(s) ? `./${s}.ts` : mapSpecifier(s)));
+  const main = mainModuleFile(udf);
   const files: Record<string, string> = { [main]: rewrite(udf.code) };
   for (const h of udf.headers) {
-    const file = `${fileName(h.module_name, "Header")}.ts`;
+    const module = python ? h.module_name.replace(/\.py$/, "") : h.module_name;
+    const file = `${fileName(module, "Header")}.${python ? "py" : "ts"}`;
     if (file === main) {
       throw new ValidationError(
         `Header "${h.module_name}" has the same name as the UDF: rename the header or the UDF`,
@@ -120,14 +132,14 @@ function fileName(name: string, what: string): string {
  * main module's path.
  */
 export async function writeUdfModule(udf: Udf, dir: string): Promise<string> {
-  const main = join(dir, `${fileName(udf.name, "UDF")}.ts`);
+  const main = join(dir, mainModuleFile(udf));
   if (await exists(main)) return main;
   const files = udfModuleFiles(udf);
   try {
     if (await exists(dir)) {
       // Same code and headers under another UDF name: the version (a content hash) leaves the
       // name out, so only the main file is missing.
-      await writeFileAtomic(main, files[`${udf.name}.ts`]);
+      await writeFileAtomic(main, files[mainModuleFile(udf)]);
     } else {
       await writeDirectoryAtomic(dir, files);
     }

@@ -283,7 +283,9 @@ export class Pool {
       return;
     }
     this.#finish(job);
-    this.#done(child);
+    // A process its run left unclean (processes still running) serves no other run.
+    if (message.retire) this.#stop(child, message.retire);
+    else this.#done(child);
     if (message.type === "failure") {
       job.reject(runError(job.udf, message.failure, joinLogs(message.logs, job.raw)));
     } else job.resolve({ message, body });

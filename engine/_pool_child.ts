@@ -2,7 +2,8 @@
  * One UDF process of the pool, seen from the host: starting it behind the walls of a run
  * (engine/_sandbox.ts), accepting its one connection and reading its frames, keeping what it
  * writes around `console`, writing frames to it in order, and saying why it ended. What the pool
- * does with a process (engine/_pool.ts) is not here; the process's own side is engine/_child.ts.
+ * does with a process (engine/_pool.ts) is not here; the process's own side is engine/_child.ts
+ * (engine/python/_runner.py for a Python UDF's process, which speaks the same frames).
  *
  * @module
  */
@@ -68,6 +69,8 @@ export interface Job {
   written: Promise<string>;
   /** Output the UDF wrote straight to fd 1 or 2, around `console`. */
   raw: { stdout: string; stderr: string };
+  /** The Python interpreter of a Python UDF's process (engine/python/_runner.py). */
+  python?: string;
 }
 
 /** A UDF process of the pool. */
@@ -118,6 +121,7 @@ export interface SpawnChildOptions {
 }
 
 const CHILD_SCRIPT = new URL("./_child.ts", import.meta.url).pathname;
+const PYTHON_RUNNER = new URL("./python/_runner.py", import.meta.url).pathname;
 /** The project's folder: the processes' working directory, and the SDK they read from. */
 export const PROJECT_ROOT = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
 /** Raw fd output kept per run and stream: the UDF's `console` output is capped in the child. */
@@ -188,7 +192,8 @@ export function spawnChild(job: Job, options: SpawnChildOptions): Child {
   let proc: SandboxProcess;
   try {
     proc = spawnSandbox({
-      script: CHILD_SCRIPT,
+      script: job.python ? PYTHON_RUNNER : CHILD_SCRIPT,
+      python: job.python,
       args: [JSON.stringify(config)],
       cwd: PROJECT_ROOT,
       denoDir: denoDir(),

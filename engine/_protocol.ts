@@ -8,6 +8,7 @@ import type { UdfLogs } from "../client/errors.ts";
 import type { HostMethod } from "../client/host_channel.ts";
 import type { InjectedArguments, UdfSignature } from "./params.ts";
 import type { PackedResult } from "../client/formats/packed.ts";
+import type { PyTable } from "./_py_result.ts";
 
 /** Runs the entrypoint of a UDF module. */
 export interface RunMessage {
@@ -60,13 +61,16 @@ export interface FailureMessage {
   stack?: string;
 }
 
-/** What a UDF process sends. */
+/**
+ * What a UDF process sends. A Python process sets `retire` on an answer when its run left
+ * processes running: the host stops it after the answer.
+ */
 export type ChildMessage =
   /** Sent once, when the process is ready for work. */
   | { type: "ready" }
-  | { type: "result"; id: number; result: PackedResult; logs: UdfLogs }
-  | { type: "signature"; id: number; signature: UdfSignature; logs: UdfLogs }
-  | { type: "failure"; id: number; failure: FailureMessage; logs: UdfLogs }
+  | { type: "result"; id: number; result: PackedResult | PyTable; logs: UdfLogs; retire?: string }
+  | { type: "signature"; id: number; signature: UdfSignature; logs: UdfLogs; retire?: string }
+  | { type: "failure"; id: number; failure: FailureMessage; logs: UdfLogs; retire?: string }
   /** Output written since the last `output` message of a run that asked for streaming. */
   | { type: "output"; id: number; stdout: string; stderr: string }
   /** An error nobody awaited, thrown while the UDF's code ran (or after). */

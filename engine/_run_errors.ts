@@ -61,21 +61,12 @@ function isJsonDocument(code: string): boolean {
 }
 
 /**
- * Why the local engine cannot run `udf`, said truthfully, or undefined when it can: a JSON node
- * of Fused's catalog (a chart spec, saved with a Python UDF's type) is not code at all, and a
- * Python UDF sent to this project's service with engine "remote" must not be told to try engine
- * "remote" (`onService`: the run came through the service, not from this machine's own user).
+ * Why `udf` cannot run, said truthfully, or undefined when it can: a JSON node of Fused's catalog
+ * (a chart spec, saved with a Python UDF's type) is not code at all. (Python UDFs run: engine/python.)
  */
-export function unrunnableReason(udf: Udf, onService: boolean): NotSupportedError | undefined {
-  if (isJsonDocument(udf.code)) {
-    return new NotSupportedError(
-      `UDF "${udf.name}" is a JSON document (a chart or data node of Fused's catalog), not code: there is nothing to run; read it with JSON.parse(udf.code), or display a Vega-Lite spec as a chart`,
-    );
-  }
-  if (udf.language !== "python") return undefined;
+export function unrunnableReason(udf: Udf): NotSupportedError | undefined {
+  if (!isJsonDocument(udf.code)) return undefined;
   return new NotSupportedError(
-    onService
-      ? `UDF "${udf.name}" is Python code, which this service cannot run (it runs TypeScript UDFs only, also for engine "remote"): run it on the Fused Python runtime (the fused Python package) or on Fused's own service (fused.options.baseUrl), or write it in TypeScript`
-      : `UDF "${udf.name}" is Python code, which the local engine cannot run (it runs TypeScript UDFs): run it on the Fused Python runtime (the fused Python package), or with engine "remote" when fused.options.baseUrl is Fused's own service (this project's service runs TypeScript only)`,
+    `UDF "${udf.name}" is a JSON document (a chart or data node of Fused's catalog), not code: there is nothing to run; read it with JSON.parse(udf.code), or display a Vega-Lite spec as a chart`,
   );
 }

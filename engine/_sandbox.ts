@@ -27,6 +27,11 @@
  *   where this process may make one, else RLIMIT_DATA (limit + 600 MB, what an idle Deno maps).
  *   RLIMIT_AS cannot be used: Deno does not start under 32 GiB of it.
  * - Threads: a pids cgroup caps the tasks (Workers are threads) where one can be made.
+ * - Python (engine/python/_runner.py, `spec.python`): the same namespaces, mounts, cgroups and
+ *   killing, without Deno's flags, so only inside the namespaces: where they cannot be made (or
+ *   the wall chosen is "deno") spawning one throws, saying why. Its interpreter's folder (a
+ *   venv's) is bound read-only instead of Deno's binary and cache, and `/etc/alternatives`
+ *   (Debian's links to numpy's BLAS); without a memory cgroup the fallback is RLIMIT_AS.
  * - Killing: the process leads its own process group and gets SIGKILL when its host dies
  *   (`setpriv --pdeathsig KILL`; a reparented spinning child otherwise runs on). Inside the
  *   namespaces, bubblewrap's `--die-with-parent` carries that kill to Deno, and the end of the
@@ -84,6 +89,14 @@ export interface SandboxSpec {
    * for this; if this rejects, the process ends before Deno starts.
    */
   filesReady?: Promise<unknown>;
+  /**
+   * Runs `script` with this Python interpreter (`-E -s -B`) instead of Deno. Deno's flags do not
+   * apply to Python, so it starts only inside the namespaces: where they cannot be made (or the
+   * wall chosen is "deno") spawning throws, saying why. Its folder (a venv's, when it is one) is
+   * bound read-only; Deno's binary and cache are not bound. The memory fallback without a cgroup
+   * is RLIMIT_AS.
+   */
+  python?: string;
   /**
    * A folder of the process's own (its temp folder) that is, inside the namespaces, a tmpfs of
    * at most `maxBytes` (full: "No space left on device") instead of the host's folder; behind
@@ -288,6 +301,11 @@ function chosenWall(wall: string | undefined): WallChoice {
 
 /** What exists of the host's system folders in the namespaces (on merged /usr, symlinks). */
 const SYSTEM_FOLDERS = ["/usr", "/lib", "/lib64", "/bin"];
+/**
+ * Debian's links to the chosen implementation of a library (numpy's libblas.so.3 leads through
+ * /etc/alternatives): bound read-only for Python processes, which load such libraries.
+ */
+const PYTHON_SYSTEM_READS = ["/etc/alternatives"];
 /** What the C library reads to find a host by name, bound only when the run has a network. */
 const RESOLVER_FILES = ["/etc/resolv.conf", "/etc/hosts", "/etc/nsswitch.conf"];
 /** The wall's own mounts: never bound from the host, whatever a permission says. */
@@ -318,8 +336,8 @@ function usesNetwork(net: SandboxPermissions["net"]): boolean {
  * them) or, if it cannot be, skipped.
  */
 function namespaceArgs(
-  spec: Pick<SandboxSpec, "cwd" | "denoDir" | "permissions" | "scratch">,
-  denoBinary: string,
+  spec: Pick<SandboxSpec, "cwd" | "permissions" | "scratch">,
+  programReads: string[],
 ): string[] {
   const network = usesNetwork(spec.permissions.net);
   const mounts: { path: string; args: string[] }[] = [
@@ -335,7 +353,7 @@ function namespaceArgs(
     });
   }
   const access = new Map<string, "ro" | "rw">();
-  const read = [dirname(denoBinary), spec.denoDir, ...spec.permissions.read];
+  const read = [...programReads, ...spec.permissions.read];
   if (network) read.push(...RESOLVER_FILES);
   for (const path of [...SYSTEM_FOLDERS, "/etc/localtime"]) {
     const info = lstatOrNull(path);
@@ -386,6 +404,8 @@ function namespaceArgs(
 }
 
 let bwrapPath: string | null | undefined;
+/** Why the namespaces cannot be made here, once {@linkcode namespaces} found they cannot. */
+let noNamespacesWhy = "";
 
 /**
  * bubblewrap's path when it can make the namespaces here, else null after one notice saying why
@@ -396,10 +416,10 @@ function namespaces(denoBinary: string): string | null {
   const bwrap = which("bwrap");
   let why = "bubblewrap (bwrap) is not installed";
   if (bwrap) {
-    const probe = { cwd: "/", denoDir: "/", permissions: { read: [], write: [], net: false } };
+    const probe = { cwd: "/", permissions: { read: [], write: [], net: false } };
     try {
       const out = new Deno.Command(bwrap, {
-        args: [...namespaceArgs(probe, denoBinary), denoBinary, "--version"],
+        args: [...namespaceArgs(probe, [dirname(denoBinary)]), denoBinary, "--version"],
         clearEnv: true,
         stdout: "null",
         stderr: "piped",
@@ -411,6 +431,7 @@ function namespaces(denoBinary: string): string | null {
     }
   }
   bwrapPath = why ? null : bwrap;
+  noNamespacesWhy = why;
   if (why) {
     console.error(
       `fused: UDF processes run behind Deno's permission flags only, without their own ` +
@@ -440,10 +461,41 @@ const SIGNALS: Record<number, Deno.Signal> = {
   25: "SIGXFSZ",
 };
 
+/**
+ * What of a Python interpreter the namespaces show: its venv (the folder above `bin/` holding
+ * `pyvenv.cfg`), else its own folder, and the folder its link leads to; system folders are bound
+ * anyway.
+ */
+function interpreterReads(python: string): string[] {
+  const path = resolve(python);
+  const venv = dirname(dirname(path));
+  const own = lstatOrNull(join(venv, "pyvenv.cfg"))?.isFile ? venv : dirname(path);
+  let real = path;
+  try {
+    real = Deno.realPathSync(path);
+  } catch {
+    throw new Error(`the Python interpreter ${python} does not exist: give the path of python3`);
+  }
+  return [...new Set([own, dirname(real)])];
+}
+
 /** Starts a UDF process. */
 export function spawnSandbox(spec: SandboxSpec): SandboxProcess {
   const denoBinary = Deno.realPathSync(Deno.execPath());
-  const bwrap = chosenWall(spec.wall) === "os" ? namespaces(denoBinary) : null;
+  const wall = chosenWall(spec.wall);
+  const bwrap = wall === "os" ? namespaces(denoBinary) : null;
+  if (spec.python && !bwrap) {
+    throw new Error(
+      `a Python UDF runs only inside its own namespaces (Deno's permission flags do not apply to Python), and ${
+        wall === "deno"
+          ? `the wall chosen is "deno" (${WALL_ENV}=deno or wall: "deno"): choose "os"`
+          : `they cannot be made here: ${noNamespacesWhy}. Install bubblewrap (apt-get install bubblewrap) and allow unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1)`
+      }`,
+    );
+  }
+  const programReads = spec.python
+    ? [...interpreterReads(spec.python), ...PYTHON_SYSTEM_READS]
+    : [dirname(denoBinary), spec.denoDir];
   const plan = makeCgroups(spec.limits);
   // Half the limit for V8's heap (a clean "out of memory" from V8 for JS objects); the hard
   // wall takes the rest (ArrayBuffers, wasm, Deno's own memory).
@@ -458,7 +510,8 @@ export function spawnSandbox(spec: SandboxSpec): SandboxProcess {
     spec.script,
     ...spec.args,
   ];
-  const walled = bwrap ? [bwrap, ...namespaceArgs(spec, denoBinary), ...deno] : deno;
+  const program = spec.python ? [spec.python, "-E", "-s", "-B", spec.script, ...spec.args] : deno;
+  const walled = bwrap ? [bwrap, ...namespaceArgs(spec, programReads), ...program] : program;
   setprivPath ??= which("setpriv");
   const guarded = setprivPath ? [setprivPath, "--pdeathsig", "KILL", "--", ...walled] : walled;
   // Inside namespaces the folders are bound as bubblewrap starts: it waits for files being written.
@@ -483,8 +536,11 @@ export function spawnSandbox(spec: SandboxSpec): SandboxProcess {
   let memoryWall = plan.memory ? `cgroup v${plan.memory.version}` : "rlimit";
   const rlimits: string[] = [];
   if (!plan.memory) {
-    const data = (spec.limits.memoryMb + 600) * 2 ** 20;
-    rlimits.push(`--data=${data}:${data}`);
+    // Python starts under RLIMIT_AS (Deno does not start under 32 GiB of it).
+    const [flag, bytes] = spec.python
+      ? ["--as", spec.limits.memoryMb * 2 ** 20]
+      : ["--data", (spec.limits.memoryMb + 600) * 2 ** 20];
+    rlimits.push(`${flag}=${bytes}:${bytes}`);
   }
   const fileBytes = spec.limits.maxFileBytes;
   if (fileBytes !== undefined) rlimits.push(`--fsize=${fileBytes}:${fileBytes}`);
@@ -507,11 +563,14 @@ export function spawnSandbox(spec: SandboxSpec): SandboxProcess {
     // DENO_DIR is read-only inside the namespaces, and Deno retries a failed write of a module's
     // transpiled code 5 times, 10–50 ms apart: 150 ms per new TypeScript file. Not caching
     // transpiled code costs ~10 ms per start (the child's SDK modules; ~60 ms for all of `fused`).
-    env: {
-      DENO_DIR: spec.denoDir,
-      NO_COLOR: "1",
-      ...(bwrap && { DENO_EMIT_CACHE_MODE: "disable" }),
-    },
+    env: spec.python
+      // HOME is the wall's empty /tmp: libraries that keep a cache under ~ find somewhere to write.
+      ? { HOME: "/tmp", LANG: "C.UTF-8", NO_COLOR: "1" }
+      : {
+        DENO_DIR: spec.denoDir,
+        NO_COLOR: "1",
+        ...(bwrap && { DENO_EMIT_CACHE_MODE: "disable" }),
+      },
     stdin: gate ? "piped" : "null",
     stdout: "piped",
     stderr: "piped",

@@ -1,5 +1,6 @@
 /**
- * The UDF executor: runs TypeScript UDFs in a pool of warm, sandboxed Deno processes.
+ * The UDF executor: runs TypeScript UDFs in a pool of warm, sandboxed Deno processes, and Python
+ * UDFs in warm Python processes of the same pool, inside the same OS wall only (engine/python).
  *
  * A process is bound to one UDF version, one permission set and one caller (Deno fixes a
  * process's permissions when it starts, and two callers never share a process), keeps that module
@@ -25,8 +26,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { FusedError, UdfCancelledError, ValidationError } from "../client/errors.ts";
 import type { UdfLogs } from "../client/errors.ts";
-import { unpackResult } from "../client/formats/packed.ts";
-import { fromTransferable } from "../client/formats/transfer.ts";
+import { decodePythonResult } from "./_py_result.ts";
 import type { UdfResult } from "../client/formats/types.ts";
 import { options as fusedOptions } from "../client/options.ts";
 import { tileBounds } from "../client/tiles.ts";
@@ -120,6 +120,11 @@ export interface LocalEngineOptions {
    * `FUSED_UDF_WALL` environment variable, else `"os"`.
    */
   wall?: "os" | "deno";
+  /**
+   * The Python interpreter of Python UDFs (default `options.pythonPath`, `/usr/bin/python3`):
+   * each runs in a process of it, only inside the OS wall (engine/_sandbox.ts).
+   */
+  python?: string;
 }
 
 /** Counts describing the pool now. */
@@ -161,6 +166,7 @@ export class LocalEngine {
   #pool: Pool;
   #modules: UdfModules;
   #nextId = 1;
+  #python: string | undefined;
 
   /** Creates an engine; no process starts until the first run. */
   constructor(options: LocalEngineOptions = {}) {
@@ -171,6 +177,7 @@ export class LocalEngine {
     const dataDir = options.dataDir ?? join(tmpdir(), "fused-ts");
     this.#memoryLimitMb = options.memoryLimitMb ?? 2048;
     this.#maxResultBytes = options.maxResultBytes;
+    this.#python = options.python;
     for (const [name, value] of Object.entries({ memoryLimitMb: this.#memoryLimitMb })) {
       if (!(value >= 128)) {
         throw new ValidationError(`${name} must be at least 128 (MB), got ${value}`);
@@ -234,7 +241,7 @@ export class LocalEngine {
     if (message.type !== "result") throw new FusedError("Unexpected answer from a UDF process");
     let value: UdfResult;
     try {
-      value = await fromTransferable(unpackResult(message.result, answer.body));
+      value = await decodePythonResult(message.result, answer.body);
     } catch (err) {
       throw new FusedError(
         `The result of UDF "${udf.name}" could not be decoded: ${(err as Error).message}`,
@@ -286,7 +293,7 @@ export class LocalEngine {
       }
     };
     open();
-    const unrunnable = unrunnableReason(udf, caller !== undefined && caller.id !== "local");
+    const unrunnable = unrunnableReason(udf);
     if (unrunnable) throw unrunnable;
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
     const ready = this.#modules.prepare(udf, (caller?.policy ?? LOCAL_POLICY).npm);
@@ -333,6 +340,7 @@ export class LocalEngine {
     const caller = request.caller ?? localCaller(this);
     const cacheDir = join(caller.cacheDir, "udf", udf.name);
     const permissions = this.#permissions(module.folder, request, caller, cacheDir);
+    const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
     // Under a disk quota the process's files are capped: at the quota, or at nothing while the
     // caller is over it (it may still read and delete). Measured only for callers with a quota,
     // so other runs are still queued at once, in call order.
@@ -344,11 +352,13 @@ export class LocalEngine {
       const job: Job = {
         id,
         udf,
+        python,
         key: JSON.stringify([
           udf.codeVersion,
           permissions,
           caller.id,
           memoryLimitMb,
+          python,
           fileQuota && fileCap(fileQuota),
         ]),
         fileQuota,

@@ -1,9 +1,10 @@
-/** Tile runs and UDFs the executor cannot run (Python, JSON chart nodes). */
+/** Tile runs, UDFs the executor cannot run (JSON chart nodes), and Python for a service caller. */
 import assert from "node:assert/strict";
 import { NotSupportedError, ValidationError } from "../client/errors.ts";
 import { tileBounds } from "../client/tiles.ts";
 import { Udf, udf } from "../client/udf.ts";
 import { localCaller } from "./_local_host.ts";
+import { unrunnableReason } from "./_run_errors.ts";
 import { ts, withEngine } from "./_engine_test_util.ts";
 
 Deno.test("a tile run passes the tile's bounds and the tile to the UDF", async () => {
@@ -14,16 +15,6 @@ Deno.test("a tile run passes the tile's bounds and the tile to the UDF", async (
     const noTile = ts(`export default function udf({ n = 1 }) { return n }`, "no_tile");
     assert.equal((await engine.run({ udf: noTile, tile: { x: 0, y: 0, z: 0 } })).value, 1);
     await assert.rejects(engine.run({ udf: u, tile: { x: 2, y: 0, z: 1 } }), ValidationError);
-  });
-});
-
-Deno.test("Python UDFs are refused, naming what can run them", async () => {
-  await withEngine({}, async (engine) => {
-    const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n\n`);
-    await assert.rejects(
-      engine.run({ udf: py }),
-      (err: Error) => err instanceof NotSupportedError && /Fused Python runtime/.test(err.message),
-    );
   });
 });
 
@@ -55,14 +46,12 @@ Deno.test("a JSON chart node of the catalog is called a JSON document, not Pytho
   });
 });
 
-Deno.test("a Python UDF run through the service is not told to try engine remote", async () => {
-  await withEngine({}, async (engine) => {
-    const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n\n`);
-    const onService = { ...localCaller(engine), id: "user-1" };
-    await assert.rejects(engine.run({ udf: py, caller: onService }), (err: Error) => {
-      assert.match(err.message, /this service cannot run \(it runs TypeScript UDFs only/);
-      assert.doesNotMatch(err.message, /with engine "remote"/);
-      return true;
-    });
+Deno.test("a Python UDF runs for a service's caller too", async () => {
+  await withEngine({}, async (engine, dataDir) => {
+    const py = udf(`@fused.udf\ndef udf(n: int = 1):\n    return n * 2\n`);
+    const onService = { ...localCaller(engine), id: "user-1", dataDir, cacheDir: dataDir };
+    const run = await engine.run({ udf: py, caller: onService, parameters: { n: "4" } });
+    assert.equal(run.value, 8);
+    assert.equal(unrunnableReason(py), undefined);
   });
 });

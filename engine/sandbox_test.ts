@@ -11,26 +11,9 @@ import { udf } from "../client/udf.ts";
 import { LocalEngine } from "./mod.ts";
 import { moduleFolderName } from "./_module_files.ts";
 import { denoDir } from "./_roots.ts";
+import { processesWith } from "./_engine_test_util.ts";
 import { type SandboxPermissions, type SandboxProcess, spawnSandbox } from "./_sandbox.ts";
 import type { Udf } from "../client/udf.ts";
-
-/** Pids of live UDF processes whose command line mentions `marker`. */
-function processesWith(marker: string): number[] {
-  const found: number[] = [];
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const cmdline = Deno.readTextFileSync(`/proc/${entry.name}/cmdline`);
-      const state = Deno.readTextFileSync(`/proc/${entry.name}/stat`).split(" ")[2];
-      if (cmdline.includes("_child.ts") && cmdline.includes(marker) && state !== "Z") {
-        found.push(Number(entry.name));
-      }
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return found;
-}
 
 /** The cgroup folders UDF processes of host `pid` had. */
 function staleCgroups(pid: number): string[] {

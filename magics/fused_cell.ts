@@ -1,5 +1,5 @@
 /**
- * `%%fused NAME [flags]`: the cell body is a TypeScript UDF; the cell defines a Udf named NAME,
+ * `%%fused NAME [flags]`: the cell body is a TypeScript UDF, or fused-py's Python; the cell defines a Udf named NAME,
  * binds it to NAME in the notebook (as fused-py's `%%udf NAME`), and on request runs, saves,
  * shares or maps it. The handler is a plain function over parsed arguments.
  *
@@ -15,11 +15,11 @@ import { PUBLISH_RUN_KEY, publishRun } from "./runtime.ts";
  *
  * @module
  */
-import { FusedError, UdfRuntimeError } from "../client/errors.ts";
+import { FusedError, NotSupportedError, UdfRuntimeError } from "../client/errors.ts";
 import { describeUdf } from "../client/run.ts";
 import type { RunResponse } from "../client/engine_types.ts";
 import { tileBounds } from "../client/tiles.ts";
-import { type Udf, udf as makeUdf } from "../client/udf.ts";
+import { detectLanguage, type Udf, udf as makeUdf } from "../client/udf.ts";
 import { isGeoJson, map as mapDisplay } from "../display/map.ts";
 import { checkUdf } from "../engine/check.ts";
 import { isTileSignature } from "../engine/params.ts";
@@ -132,12 +132,20 @@ export async function fusedCell(
   const flags = parsed.flags as FusedCellFlags;
   if (flags.out !== undefined) requireIdentifier(flags.out, "--out");
   const firstLine = options.bodyLine ?? 2;
-  checkUdfSyntax(body, firstLine);
+  // Python code (fused-py's `@fused.udf def udf(...)`) is parsed by its interpreter when it runs:
+  // its SyntaxError comes back at its line, located in the cell as any run-time error.
+  const python = detectLanguage(body) === "python";
+  if (!python) checkUdfSyntax(body, firstLine);
   const udf = makeUdf(body, {
     name,
     ...(flags.cacheMaxAge !== undefined ? { cacheMaxAge: flags.cacheMaxAge } : {}),
   });
   if (flags.check) {
+    if (python) {
+      throw new NotSupportedError(
+        "--check type-checks TypeScript UDFs; this cell is Python, whose errors show when it runs: drop --check",
+      );
+    }
     const { seconds } = await checkUdf(udf, {
       place: (d) =>
         d.inUdf

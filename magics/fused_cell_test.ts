@@ -143,6 +143,25 @@ Deno.test("a syntax error and a run-time error on the same line name the same ce
   assert.match(String(runtime.stack), /\n {2}4 \| {3}throw new Error\('no data'\);/);
 });
 
+Deno.test("a Python cell runs fused-py's code, its errors located in the cell", async () => {
+  const body = "import pandas as pd\n\n@fused.udf\ndef udf(n: int = 1):\n" +
+    "    return pd.DataFrame({'n': [n, n * 2]})\n";
+  const { ctx, value } = await cell("frame --run n=21 --no-cache", body);
+  assert.deepEqual((value as { toArray(): unknown[] }).toArray().map((r) => JSON.parse(`${r}`)), [
+    { n: 21 },
+    { n: 42 },
+  ]);
+  assert.equal((ctx.scope.frame as { language: string }).language, "python");
+  const broken = "@fused.udf\ndef udf():\n    x = (1 +\n";
+  const syntax = await cell("broken_py --run --no-cache", broken).then(
+    () => assert.fail("expected an error"),
+    (e) => e,
+  );
+  assert.equal(syntax.exceptionClass, "SyntaxError");
+  assert.match(syntax.message, /at line \d of the cell \(line \d of the UDF/);
+  await assert.rejects(cell("checked --check", body), /--check type-checks TypeScript UDFs/);
+});
+
 Deno.test("a NAME that is not an identifier is refused", async () => {
   await assert.rejects(cell("my-udf", DOUBLE), /must be a JavaScript identifier.*"my-udf"/);
 });

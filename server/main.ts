@@ -9,6 +9,7 @@
  */
 import { parseArgs } from "node:util";
 import { FusedError } from "../client/errors.ts";
+import { options } from "../client/options.ts";
 import { quotaBytes, UDF_POLICY_HELP, UDF_POLICY_OPTIONS, udfPolicy } from "./udf_policy_flags.ts";
 import { DEFAULT_PORT, defaultDataDir, startServer } from "./serve.ts";
 import { BackendUnavailableError } from "./backend_errors.ts";
@@ -32,6 +33,8 @@ Options:
                       else the data folder); S3 reads AWS_ENDPOINT_URL, AWS_REGION and the keys
 ${opsHelp("service")}
 ${UDF_POLICY_HELP}
+  --python PATH       Python interpreter of Python UDFs (default /usr/bin/python3); a venv's
+                      bin/python is bound read-only into each UDF's namespaces
   -h, --help          this help`;
 
 /** Parses the command line and serves until a signal arrives. */
@@ -50,6 +53,7 @@ export async function main(args: string[]): Promise<number> {
         "cors-origin": { type: "string", multiple: true },
         database: { type: "string" },
         storage: { type: "string" },
+        python: { type: "string" },
         ...OPS_OPTIONS,
         ...UDF_POLICY_OPTIONS,
         help: { type: "boolean", short: "h" },
@@ -84,6 +88,17 @@ export async function main(args: string[]): Promise<number> {
       }": use a whole number of requests a minute above 0`,
     );
     return 2;
+  }
+  if (parsed.python !== undefined) {
+    const python = parsed.python;
+    const file = python.startsWith("/") ? await Deno.stat(python).catch(() => null) : null;
+    if (!file?.isFile) {
+      console.error(
+        `Invalid --python "${python}": give the absolute path of a Python interpreter (such as /usr/bin/python3 or /opt/venv/bin/python)`,
+      );
+      return 2;
+    }
+    options.pythonPath = python;
   }
   const policy = udfPolicy(parsed);
   const ops = opsFlags(parsed, "service");

@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { makeVenv } from "../engine/_engine_test_util.ts";
 import { startServer } from "./serve.ts";
+import { runBody } from "./_testing.ts";
 import type { UdfRunner } from "./runs.ts";
 import { SqliteRegistry } from "./registry/sqlite.ts";
 
@@ -46,6 +49,22 @@ Deno.test("the first start writes the admin credentials with mode 0600 and later
   await Deno.remove(dir, { recursive: true });
 });
 
+/** The root URL a `fused serve` process says it listens on (read from its stderr), and its log. */
+async function listening(
+  reader: ReadableStreamDefaultReader<string>,
+): Promise<{ url: string; log: string }> {
+  let log = "";
+  let url: string | undefined;
+  for (let i = 0; i < 50 && !url; i++) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    log += value;
+    url = /listening on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(log)?.[1];
+  }
+  assert.ok(url, `no listening line in: ${log}`);
+  return { url, log };
+}
+
 Deno.test("fused serve listens on 127.0.0.1, serves, and stops cleanly on SIGTERM", async () => {
   const dir = await Deno.makeTempDir();
   const child = new Deno.Command(Deno.execPath(), {
@@ -63,15 +82,7 @@ Deno.test("fused serve listens on 127.0.0.1, serves, and stops cleanly on SIGTER
     stdout: "null",
   }).spawn();
   const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
-  let log = "";
-  let url: string | undefined;
-  for (let i = 0; i < 50 && !url; i++) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    log += value;
-    url = /listening on (http:\/\/127\.0\.0\.1:\d+)\/v1/.exec(log)?.[1];
-  }
-  assert.ok(url, `no listening line in: ${log}`);
+  const { url, log } = await listening(reader);
   assert.match(log, /admin-credentials\.json/);
   const health = await fetch(`${url}/v1/health`);
   assert.equal((await health.json()).status, "ok");
@@ -207,5 +218,49 @@ Deno.test("a second fused serve process exits with a clear message on a busy dat
     await reader.cancel();
     await Deno.remove(dir, { recursive: true });
     await Deno.remove(other, { recursive: true });
+  }
+});
+
+Deno.test("fused serve --python runs Python UDFs with that interpreter, and refuses a bad path", async () => {
+  const dir = await Deno.makeTempDir();
+  const main = new URL("./main.ts", import.meta.url).pathname;
+  const serve = (...flags: string[]) =>
+    new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--unstable-worker-options", main, "--port", "0", ...flags],
+      stdout: "null",
+      stderr: "piped",
+    });
+  const bad = await serve("--data-dir", dir, "--python", "python3").output();
+  assert.equal(bad.code, 2);
+  assert.match(
+    new TextDecoder().decode(bad.stderr),
+    /Invalid --python "python3": give the absolute/,
+  );
+  const python = await makeVenv(dir);
+  const child = serve("--data-dir", join(dir, "data"), "--python", python).spawn();
+  const reader = child.stderr.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    const { url } = await listening(reader);
+    const { access_token } = JSON.parse(
+      await Deno.readTextFile(join(dir, "data", "admin-credentials.json")),
+    );
+    const udf = {
+      name: "where",
+      type: "geopandas_v2",
+      entrypoint: "udf",
+      code:
+        "import sys, venv_marker\n\n@fused.udf\ndef udf():\n    return [venv_marker.WHERE, sys.prefix]\n",
+    };
+    const res = await fetch(`${url}/v1/realtime/local/api/v1/run/udf`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${access_token}`, "content-type": "application/json" },
+      body: JSON.stringify(runBody(udf)),
+    });
+    assert.deepEqual(await res.json(), ["the venv", join(dir, "venv")]);
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    await reader.cancel();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -198,3 +198,28 @@ Deno.test("executionType and instanceType are submit's options, not UDF paramete
     );
   });
 });
+
+Deno.test("submit runs a Python UDF over 100 arguments and collects its DataFrames", async () => {
+  await withTempCache(async () => {
+    const u = fused.udf(
+      `import pandas as pd
+
+@fused.udf
+def udf(n: int = 0, scale: float = 1.0):
+    return pd.DataFrame({"square": [n * n * scale]})
+`,
+      { name: "py_square" },
+    );
+    const table = await fused.submit(u, Array.from({ length: 100 }, (_, i) => i), {
+      engine: "local",
+      scale: 0.5,
+    }) as arrow.Table;
+    assert.equal(table.numRows, 100);
+    assert.deepEqual(table.toArray().slice(0, 3).map((r) => r.toJSON()), [
+      { n: 0, square: 0 },
+      { n: 1, square: 0.5 },
+      { n: 2, square: 2 },
+    ]);
+    assert.equal(table.getChild("square")!.get(99), 99 * 99 * 0.5);
+  });
+});

@@ -357,19 +357,28 @@ Deno.test("what the UDF prints reaches the job's logs while it still runs", asyn
 `;
   await withJobService(async ({ transport }) => {
     const job = await api.startJob(udf(chatty, { name: "chatty" }), { transport });
-    const tailed: string[] = [];
-    const tail = api.jobTailLogs(job, {
-      transport,
-      refreshSeconds: 0.05,
-      timeout: 20,
-      write: (l) => tailed.push(l),
-    });
-    await until(() => tailed.some((l) => l.includes("halfway there")), "the UDF's own line");
-    assert.equal((await api.jobGetStatus(job, { transport })).job_status, "Running");
-    await api.jobCancel(job, { transport });
-    await tail;
+    await seenWhileRunning(job, transport, "halfway there");
   });
 });
+
+/** Tails a running job until `line` shows, checks it still runs, then cancels it. */
+async function seenWhileRunning(
+  job: api.BatchJob,
+  transport: Transport,
+  line: string,
+): Promise<void> {
+  const tailed: string[] = [];
+  const tail = api.jobTailLogs(job, {
+    transport,
+    refreshSeconds: 0.05,
+    timeout: 30,
+    write: (l) => tailed.push(l),
+  });
+  await until(() => tailed.some((l) => l.includes(line)), "the UDF's own line");
+  assert.equal((await api.jobGetStatus(job, { transport })).job_status, "Running");
+  await api.jobCancel(job, { transport });
+  await tail;
+}
 
 Deno.test("jobs wait for a free slot of their instance type, and a pending job can be cancelled", async () => {
   const one = { heapMb: 256, wallClockMs: 60_000, slots: 1 };
@@ -543,6 +552,35 @@ Deno.test("the %fused jobs, logs and cancel magics work against the job routes",
     } finally {
       setGlobalTransport(undefined);
     }
+  });
+});
+
+Deno.test("a Python UDF runs as a batch job: its result stored, its prints streamed to the logs", async () => {
+  const python = `import pandas as pd
+import time
+
+@fused.udf
+def udf(n: int = 1, wait: float = 0):
+    print("hello from python", n)
+    time.sleep(wait)
+    return {"doubled": n * 2}
+`;
+  await withJobService(async ({ transport }) => {
+    const job = await api.startJob(udf(python, { name: "py_job" }), {
+      transport,
+      parameters: { n: 5 },
+    });
+    const done = await api.jobWaitForJob(job, { transport, ...WAIT });
+    assert.equal(done.state, "succeeded");
+    assert.deepEqual(await api.jobGetResults(job, { transport }), [{ doubled: 10 }]);
+    const messages = (await api.jobGetLogs(job, { transport })).map((r) => r.message);
+    assert.ok(messages.includes("hello from python 5"), messages.join("\n"));
+    // While it still runs: its line is in the logs before it ends, and cancelling stops it.
+    const slow = await api.startJob(udf(python, { name: "py_slow" }), {
+      transport,
+      parameters: { n: 7, wait: 60 },
+    });
+    await seenWhileRunning(slow, transport, "hello from python 7");
   });
 });
 

@@ -168,7 +168,7 @@ function parseSteps(steps: z.infer<typeof Step>[]): ChildStep[] {
       }
       throw err;
     }
-    const unrunnable = unrunnableReason(udf, true);
+    const unrunnable = unrunnableReason(udf);
     if (unrunnable) throw new HttpError(400, `Step ${index + 1}: ${unrunnable.message}`);
     const json = udf.toJSON();
     // Fused's client merges the job's parameters into udf.parameters; they are the run's.

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { decodeResult } from "../../client/formats/mod.ts";
-import { metadataOf, runBody, saveUdf, udfJson, withServer } from "../_testing.ts";
+import { VectorTile } from "@mapbox/vector-tile";
+import { PbfReader } from "pbf";
+import { metadataOf, runBody, saveUdf, shareUdf, udfJson, withServer } from "../_testing.ts";
 
 const RT = "/realtime/local/api/v1/run/udf";
 const DOUBLE = udfJson(
@@ -157,17 +159,71 @@ Deno.test("saved UDFs run by owner and name, and only for those allowed to read 
   });
 });
 
-Deno.test("a Python UDF run on the service (engine remote) is told what runs it, not engine remote", async () => {
+const PY_POINTS = `import geopandas as gpd
+from shapely.geometry import Point
+
+@fused.udf
+def udf(bounds: fused.types.TileGDF = None, label: str = "center"):
+    w, s, e, n = bounds.total_bounds
+    return gpd.GeoDataFrame({"label": [label, "quarter"]},
+                            geometry=[Point((w + e) / 2, (s + n) / 2), Point(w + (e - w) / 4, s + (n - s) / 4)],
+                            crs="EPSG:4326")
+`;
+
+Deno.test("a Python UDF runs on the service: JSON results, and its GeoDataFrame as MVT tiles", async () => {
   await withServer(async (server) => {
     const py = {
-      ...udfJson("py", "@fused.udf\ndef udf(n: int = 1):\n    return n\n"),
+      ...udfJson(
+        "py",
+        "@fused.udf\ndef udf(n: int = 1):\n    print('n is', n)\n    return {'n': n * 2}\n",
+      ),
       type: "geopandas_v2",
       entrypoint: "udf",
     };
-    const res = await server.api(RT, { method: "POST", json: runBody(py) });
-    const detail = JSON.stringify(await res.json());
-    assert.match(detail, /Python code, which this service cannot run/);
-    assert.doesNotMatch(detail, /with engine \\"remote\\" when/);
+    const res = await server.api(`${RT}?n=21`, { method: "POST", json: runBody(py) });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), { n: 42 });
+    assert.equal(metadataOf(res).stdout, "n is 21\n");
+    const body = { ...udfJson("py_points", PY_POINTS), type: "geopandas_v2", entrypoint: "udf" };
+    const created = await server.api("/udf/new", {
+      method: "POST",
+      json: { slug: "py_points", udf_body: JSON.stringify(body) },
+    });
+    assert.equal(created.status, 201);
+    const token = await shareUdf(server, (await created.json()).id);
+    const tileRes = await fetch(`${server.url}/${token}/run/tiles/2/1/1?format=mvt&label=mid`);
+    assert.equal(tileRes.status, 200, await tileRes.clone().text());
+    assert.equal(tileRes.headers.get("content-type"), "application/vnd.mapbox-vector-tile");
+    const layer = new VectorTile(new PbfReader(new Uint8Array(await tileRes.arrayBuffer())))
+      .layers.udf;
+    assert.equal(layer.length, 2);
+    const labels = [layer.feature(0).properties.label, layer.feature(1).properties.label].sort();
+    assert.deepEqual(labels, ["mid", "quarter"]);
+  });
+});
+
+Deno.test("a Python UDF on the service runs and loads a saved TypeScript UDF as its caller", async () => {
+  await withServer(async (server) => {
+    await saveUdf(server, "double", DOUBLE.code as string);
+    const py = {
+      ...udfJson(
+        "calls_ts",
+        "@fused.udf\ndef udf(n: int = 1):\n    loaded = fused.load('double')\n" +
+          "    return [fused.run('double', n=n), fused.run(loaded, n=n + 1), loaded.name]\n",
+      ),
+      type: "geopandas_v2",
+      entrypoint: "udf",
+    };
+    const res = await server.api(`${RT}?n=4`, { method: "POST", json: runBody(py) });
+    assert.equal(res.status, 200);
+    assert.deepEqual(await res.json(), [{ n: 8 }, { n: 10 }, "double"]);
+    const missing = {
+      ...py,
+      code: "@fused.udf\ndef udf():\n    return fused.run('nothing_saved')\n",
+    };
+    const refused = await server.api(RT, { method: "POST", json: runBody(missing) });
+    assert.equal(refused.status, 422);
+    assert.match((await refused.json()).detail, /line 3.*nothing_saved/s);
   });
 });
 

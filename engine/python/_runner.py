@@ -1,0 +1,282 @@
+"""The Python UDF process: connects to its host over a unix socket (engine/_frames.ts), loads UDF
+modules, calls their entrypoint with coerced parameters (fused/_params.py), captures ``print``,
+and sends results back as bytes it encoded (fused/_encode.py). Started by the host inside the OS
+wall only (engine/_sandbox.ts), with ``python3 -E -s -B _runner.py CONFIG``.
+"""
+
+import importlib.util
+import inspect
+import io
+import json
+import os
+import sys
+import threading
+import time
+import traceback
+from urllib.parse import unquote
+
+import fused
+from fused import _channel, _encode, _params
+
+config = json.loads(sys.argv[1])
+channel = _channel.Channel(config["socket"])
+channel.folders = {k: config[k] for k in ("dataDir", "cacheDir", "tempDir")}
+_channel.current = channel
+os.environ["TMPDIR"] = config["tempDir"]
+BASE_ENV = dict(os.environ)
+LOG_CAP = 512 * 1024
+STREAM_EVERY_S = 0.05
+STREAM_CAP = 4 * 2**20
+
+
+class Streaming:
+    """Output of a run that asked for it (batch jobs tail their logs), sent at most every 50 ms
+    and up to STREAM_CAP characters; the run's logs keep theirs either way."""
+
+    def __init__(self, run_id):
+        self.run_id = run_id
+        self.pending = {"stdout": "", "stderr": ""}
+        self.last = 0.0
+        self.sent = 0
+        self.lock = threading.Lock()
+        self.timer = None
+
+    def add(self, stream, text):
+        with self.lock:
+            if self.sent >= STREAM_CAP:
+                return
+            kept = text[: STREAM_CAP - self.sent]
+            self.sent += len(kept)
+            self.pending[stream] += kept
+            if self.sent >= STREAM_CAP:
+                self.pending["stderr"] += (f"[live output stops after {STREAM_CAP} characters; "
+                                           "the run's logs keep its start]\n")
+        self.flush(force=False)
+
+    def _quiet(self):
+        with self.lock:
+            self.timer = None
+        self.flush(force=False)
+
+    def flush(self, force=True):
+        """Sends the pending output; unless forced, whole lines at most every STREAM_EVERY_S."""
+        with self.lock:
+            if not (self.pending["stdout"] or self.pending["stderr"]):
+                return
+            now = time.monotonic()
+            if not force and now - self.last < STREAM_EVERY_S:
+                # A quiet stretch after this still sends it: once, STREAM_EVERY_S later.
+                if self.timer is None:
+                    self.timer = threading.Timer(STREAM_EVERY_S, self._quiet)
+                    self.timer.daemon = True
+                    self.timer.start()
+                return
+            if self.timer is not None:
+                self.timer.cancel()
+                self.timer = None
+            # Whole lines only (print writes a line in pieces), but everything at the end.
+            pending, kept = {}, {}
+            for name, text in self.pending.items():
+                cut = len(text) if force else text.rfind("\n") + 1
+                pending[name], kept[name] = text[:cut], text[cut:]
+            self.pending = kept
+            self.last = now
+        if pending["stdout"] or pending["stderr"]:
+            channel.send({"type": "output", "id": self.run_id, **pending})
+
+
+streaming = None
+
+
+class Capture(io.TextIOBase):
+    """A stream that keeps the first LOG_CAP characters written to it and counts the rest."""
+
+    def __init__(self, name):
+        self.name = name
+        self.text = []
+        self.size = 0
+        self.cut = 0
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        if streaming is not None:
+            streaming.add(self.name, text)
+        if self.size < LOG_CAP:
+            kept = text[: LOG_CAP - self.size]
+            self.text.append(kept)
+            self.size += len(kept)
+            self.cut += len(text) - len(kept)
+        else:
+            self.cut += len(text)
+        return len(text)
+
+    def take(self):
+        out = "".join(self.text)
+        if self.cut:
+            out += f"\n[... {self.cut} characters of output cut: a run keeps the first {LOG_CAP}]\n"
+        self.text, self.size, self.cut = [], 0, 0
+        return out
+
+
+stdout, stderr = Capture("stdout"), Capture("stderr")
+sys.stdout, sys.stderr = stdout, stderr
+modules = {}
+
+
+def load(path, entrypoint):
+    """The UDF's function (its module loaded once per process; its folder holds its headers)."""
+    key = (path, entrypoint)
+    if key not in modules:
+        folder = os.path.dirname(path)
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+        spec = importlib.util.spec_from_file_location("udf_module", path)
+        module = importlib.util.module_from_spec(spec)
+        module.fused = fused  # as in fused-py's workbench, `@fused.udf` needs no import
+        spec.loader.exec_module(module)
+        fn = getattr(module, entrypoint, None)
+        if not callable(fn):
+            found = [n for n, v in vars(module).items() if inspect.isfunction(v)]
+            raise _params.ParameterError(
+                f'The UDF has no function "{entrypoint}" (it defines {", ".join(found) or "none"}): '
+                "decorate its function with @fused.udf or name it udf"
+            )
+        modules[key] = fn
+    return modules[key]
+
+
+_TYPE_NAMES = {int: "number", float: "number", bool: "boolean", str: "string", list: "array",
+               dict: "object", fused.types.Bounds: "bounds"}
+
+
+def signature_of(fn):
+    parameters = []
+    rest = False
+    for name, p in inspect.signature(fn).parameters.items():
+        if p.kind is inspect.Parameter.VAR_KEYWORD:
+            rest = True
+            continue
+        if p.kind is inspect.Parameter.VAR_POSITIONAL:
+            continue
+        entry = {"name": name}
+        kind = _params._unwrap(p.annotation)
+        if kind is inspect.Parameter.empty and p.default not in (None, inspect.Parameter.empty):
+            kind = type(p.default)
+        if kind in _TYPE_NAMES:
+            entry["type"] = _TYPE_NAMES[kind]
+        if p.default is not inspect.Parameter.empty:
+            try:
+                json.dumps(p.default, allow_nan=False)
+                entry["default"] = p.default
+            except (TypeError, ValueError):
+                pass
+        parameters.append(entry)
+    return {"parameters": parameters, "hasRest": rest, "schema": False}
+
+
+class ResultTooLarge(Exception):
+    """A result over the run's maxResultBytes."""
+
+
+def failure_of(err, path):
+    """The failure message of an exception: the UDF's own frames and line."""
+    if isinstance(err, _params.ParameterError):
+        return {"kind": "validation", "message": str(err), "exceptionClass": "ValidationError"}
+    if isinstance(err, _encode.UnsupportedResult):
+        return {"kind": "runtime", "message": f"returned an unsupported value ({err})",
+                "exceptionClass": "UnsupportedResultError"}
+    if isinstance(err, ResultTooLarge):
+        return {"kind": "runtime", "message": str(err), "exceptionClass": "ResultTooLargeError"}
+    folder = os.path.dirname(path)
+    frames = [f for f in traceback.extract_tb(err.__traceback__)
+              if f.filename.startswith(folder + os.sep)]
+    if isinstance(err, SyntaxError) and err.filename == path:
+        lineno = err.lineno
+    else:
+        lineno = next((f.lineno for f in reversed(frames) if f.filename == path), None)
+    name = err.name if isinstance(err, _channel.HostCallError) else type(err).__name__
+    message = str(err) or name
+    if isinstance(err, (PermissionError, FileNotFoundError, ConnectionError, OSError)):
+        message += (" (a UDF runs in a sandbox: no network, environment, or files outside its own "
+                    "folders unless the run allows them; fused.file_path() is its data folder)")
+    stack = "\n".join(
+        f"    at {os.path.relpath(f.filename, folder)}:{f.lineno} in {f.name}" for f in frames
+    )
+    failure = {"kind": "runtime", "message": message, "exceptionClass": name, "stack": stack}
+    if lineno:
+        failure["lineno"] = lineno
+    return failure
+
+
+def processes():
+    return sum(1 for entry in os.listdir("/proc") if entry.isdigit())
+
+
+BASELINE = processes()
+
+
+def logs():
+    return {"stdout": stdout.take(), "stderr": stderr.take()}
+
+
+def handle(msg):
+    global streaming
+    channel.run_id = msg["id"]
+    streaming = Streaming(msg["id"]) if msg.get("streamOutput") else None
+    path = unquote(msg["url"].removeprefix("file://"))
+    reply = None
+    try:
+        fn = load(path, msg["entrypoint"])
+        if msg["type"] == "describe":
+            reply = {"type": "signature", "id": msg["id"], "signature": signature_of(fn)}
+            parts = []
+        else:
+            os.environ.clear()
+            os.environ.update(BASE_ENV, **msg.get("env", {}))
+            args = _params.build_arguments(fn, msg.get("given"), msg.get("defaults"),
+                                           msg.get("injected"))
+            value = fn(**args)
+            body = _encode.Body()
+            result = _encode.encode(value, body)
+            if body.length > msg["maxResultBytes"]:
+                raise ResultTooLarge(
+                    f"the result is {body.length} bytes, over the limit of {msg['maxResultBytes']} "
+                    "(options.maxResultBytes): return less data, or write it to a file "
+                    "(fused.file_path) and return its path"
+                )
+            reply = {"type": "result", "id": msg["id"], "result": result}
+            parts = body.parts
+    except BaseException as err:  # the UDF's SystemExit and KeyboardInterrupt are its failure too
+        reply = {"type": "failure", "id": msg["id"], "failure": failure_of(err, path)}
+        parts = []
+    if streaming is not None:
+        streaming.flush()
+        streaming = None
+    reply["logs"] = logs()
+    if processes() > BASELINE:
+        # What the UDF started still runs: this process is not clean for another run.
+        reply["retire"] = "the UDF left processes running"
+    channel.send(reply, parts)
+
+
+def main():
+    channel.send({"type": "ready"})
+    skipped = set()
+    while True:
+        frame = channel.next_message()
+        if frame is None:
+            return
+        msg, _ = frame
+        if msg.get("type") == "skip":
+            skipped.add(msg["id"])
+        elif msg.get("type") in ("run", "describe"):
+            if msg["id"] in skipped:
+                skipped.discard(msg["id"])
+            else:
+                handle(msg)
+
+
+main()
+os._exit(0)

@@ -1,0 +1,423 @@
+/**
+ * Python UDFs (fused-py's own code) on the local engine: warm processes of Debian's python3 inside
+ * the OS wall, fused-py's API, parameters coerced as fused-py does, results decoded into the
+ * tables and rasters every other path uses, and hostile code contained.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import type * as arrow from "apache-arrow";
+import { FusedError, UdfRuntimeError, ValidationError } from "../client/errors.ts";
+import { geoMetadata } from "../client/formats/geo.ts";
+import { isRaster } from "../client/formats/raster.ts";
+import { isTable } from "../client/formats/types.ts";
+import { type Udf, udf } from "../client/udf.ts";
+import { localCaller } from "./_local_host.ts";
+import { makeVenv, processesWith, runtimeError, withEngine } from "./_engine_test_util.ts";
+
+function py(code: string, name = "p"): Udf {
+  return udf(code, { name });
+}
+
+const DATAFRAME = `import datetime
+import fused
+import pandas as pd
+
+@fused.udf(cache_max_age="1h")
+def udf(n: int = 2, scale: float = 1.0, label: str = "a", flag: bool = False, tags: list = None):
+    print("rows", n)
+    return pd.DataFrame({
+        "i": pd.Series(range(n), dtype="int64"),
+        "x": [i * scale if i < 2 else float("nan") for i in range(n)],
+        "label": [label if i else None for i in range(n)],
+        "flag": [flag] * n,
+        "when": [datetime.datetime(2024, 1, 1 + i) for i in range(n)],
+        "maybe": pd.array([i if i % 2 else None for i in range(n)], dtype="Int64"),
+        "tags": [",".join(tags or [])] * n,
+        "objs": pd.Series([i if i else None for i in range(n)], dtype=object),
+    })
+`;
+
+Deno.test("a DataFrame UDF with typed parameters returns an Arrow table, dtypes and nulls kept", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const run = await engine.run({
+      udf: py(DATAFRAME, "frame"),
+      parameters: { n: "3", scale: "0.5", label: "b", flag: "true", tags: '["p", "q"]' },
+    });
+    assert.ok(isTable(run.value));
+    const table = run.value as arrow.Table;
+    assert.equal(run.logs.stdout, "rows 3\n");
+    assert.deepEqual(
+      table.schema.fields.map((f) => `${f.name}:${f.type}`),
+      [
+        "i:Int64",
+        "x:Float64",
+        "label:Utf8",
+        "flag:Bool",
+        "when:Timestamp<NANOSECOND>",
+        "maybe:Int64",
+        "tags:Utf8",
+        "objs:Int64",
+      ],
+    );
+    assert.deepEqual([...table.getChild("i")!], [0n, 1n, 2n]);
+    assert.deepEqual([...table.getChild("x")!], [0, 0.5, null]); // NaN is null, as in pyarrow
+    assert.deepEqual([...table.getChild("label")!], [null, "b", "b"]);
+    assert.deepEqual([...table.getChild("flag")!], [true, true, true]);
+    assert.deepEqual([...table.getChild("maybe")!], [null, 1n, null]);
+    assert.deepEqual([...table.getChild("tags")!], ["p,q", "p,q", "p,q"]);
+    assert.deepEqual([...table.getChild("objs")!], [null, 1n, 2n]); // Python ints in an object column
+    const when = table.getChild("when")!.get(1);
+    assert.equal(new Date(Number(when)).toISOString(), "2024-01-02T00:00:00.000Z"); // Arrow: ms
+    // Warm: the second run is served by the same process.
+    const again = await engine.run({ udf: py(DATAFRAME, "frame"), parameters: { n: 1 } });
+    assert.equal((again.value as arrow.Table).numRows, 1);
+    assert.equal(engine.stats.started, 1);
+  });
+});
+
+Deno.test("parameters the UDF does not take are refused, naming those it takes", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    await assert.rejects(
+      engine.run({ udf: py(DATAFRAME, "frame"), parameters: { rows: 3 } }),
+      (err: Error) =>
+        err instanceof ValidationError &&
+        /takes no parameter 'rows': it takes n, scale, label, flag, tags/.test(err.message),
+    );
+    await assert.rejects(
+      engine.run({ udf: py(DATAFRAME, "frame"), parameters: { n: "many" } }),
+      (err: Error) => err instanceof ValidationError && /"n" must be int/.test(err.message),
+    );
+    const signature = await engine.describe(py(DATAFRAME, "frame"));
+    assert.deepEqual(signature.parameters.slice(0, 2), [
+      { name: "n", type: "number", default: 2 },
+      { name: "scale", type: "number", default: 1 },
+    ]);
+  });
+});
+
+Deno.test("a GeoDataFrame becomes a geo table: WKB geometry, its CRS in the geo metadata", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `import fused
+import geopandas as gpd
+from shapely.geometry import Point
+
+@fused.udf
+def udf(bounds: fused.types.Bounds = None):
+    w, s, e, n = bounds
+    return gpd.GeoDataFrame({"name": ["sw", "ne"]}, geometry=[Point(w, s), Point(e, n)], crs="EPSG:4326")
+`;
+    const run = await engine.run({ udf: py(code, "points"), parameters: { bounds: "1,2,3,4" } });
+    const table = run.value as arrow.Table;
+    const geo = geoMetadata(table)!;
+    assert.equal(geo.primary_column, "geometry");
+    assert.deepEqual(geo.columns.geometry.geometry_types, ["Point"]);
+    assert.deepEqual(geo.columns.geometry.bbox, [1, 2, 3, 4]);
+    assert.match(JSON.stringify(geo.columns.geometry.crs), /"code":4326/);
+    assert.deepEqual([...table.getChild("name")!], ["sw", "ne"]);
+  });
+});
+
+Deno.test("numpy arrays become rasters, with bounds when returned as (array, bounds)", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `import fused
+import numpy as np
+
+@fused.udf
+def udf(bounds: fused.types.Bounds = None, kind: str = "tile"):
+    arr = np.arange(6, dtype="uint8").reshape(2, 3)
+    if kind == "bare":
+        return arr.astype("float32")
+    return arr, bounds
+`;
+    const tile = await engine.run({ udf: py(code, "raster"), tile: { x: 0, y: 0, z: 0 } });
+    assert.ok(isRaster(tile.value));
+    assert.equal(tile.value.dtype, "uint8");
+    assert.deepEqual(tile.value.shape, [2, 3]);
+    assert.deepEqual([...tile.value.data], [0, 1, 2, 3, 4, 5]);
+    assert.equal(tile.value.bounds![0], -180);
+    const bare = await engine.run({ udf: py(code, "raster"), parameters: { kind: "bare" } });
+    assert.ok(isRaster(bare.value) && bare.value.dtype === "float32" && !bare.value.bounds);
+  });
+});
+
+Deno.test("str, bytes, dict, list and None come back as themselves", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `import fused
+
+@fused.udf
+def udf(kind: str = "str"):
+    return {"str": "hé", "bytes": b"\\x00\\x01", "dict": {"a": [1, 2.5, None]}, "list": [True],
+            "none": None}[kind]
+`;
+    const value = async (kind: string) =>
+      (await engine.run({ udf: py(code, "kinds"), parameters: { kind } })).value;
+    assert.equal(await value("str"), "hé");
+    assert.deepEqual(await value("bytes"), new Uint8Array([0, 1]));
+    assert.deepEqual(await value("dict"), { a: [1, 2.5, null] });
+    assert.deepEqual(await value("list"), [true]);
+    assert.equal(await value("none"), null);
+  });
+});
+
+Deno.test("a Python error comes back as a UdfRuntimeError at the UDF's own line", async () => {
+  await withEngine({ maxWorkers: 1, maxResultBytes: 1024 }, async (engine) => {
+    const code = `import fused
+
+def helper(d):
+    return d["missing"]
+
+@fused.udf
+def udf():
+    print("before")
+    return helper({})
+`;
+    const err = await runtimeError(engine.run({ udf: py(code, "fails") }));
+    assert.equal(err.exceptionClass, "KeyError");
+    assert.equal(err.lineno, 4);
+    assert.equal(err.line, "    return helper({})".replace("helper({})", 'd["missing"]'));
+    assert.match(err.stack!, /at fails\.py:9 in udf\n\s+at fails\.py:4 in helper/);
+    assert.equal(err.logs?.stdout, "before\n");
+    const unsupported = await runtimeError(
+      engine.run({ udf: py(`@fused.udf\ndef udf():\n    return object()\n`, "obj") }),
+    );
+    assert.match(unsupported.message, /unsupported value \(it is a builtins\.object/);
+    const big = await runtimeError(engine.run({
+      udf: py(`@fused.udf\ndef udf():\n    return b"x" * 4096\n`, "big"),
+    }));
+    assert.equal(big.exceptionClass, "ResultTooLargeError");
+    assert.match(big.message, /over the limit of 1024 \(options\.maxResultBytes\)/);
+  });
+});
+
+Deno.test("a header module is imported by its name, without importing fused", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const u = udf(
+      `from utils import triple\n\n@fused.udf\ndef udf(n: int = 1):\n    return triple(n)\n`,
+      {
+        name: "with_header",
+        headers: { utils: "def triple(n):\n    return 3 * n\n" },
+      },
+    );
+    assert.equal((await engine.run({ udf: u, parameters: { n: 5 } })).value, 15);
+  });
+});
+
+Deno.test("@fused.cache keeps results on disk across runs and processes, bare and with arguments", async () => {
+  const folders = await Deno.makeTempDir({ prefix: "py_cache_" });
+  const code = `import fused
+
+def computed(tag):
+    with open(fused.file_path("computed.txt"), "a") as log:
+        log.write(tag)
+
+@fused.cache
+def square(n):
+    computed("s")
+    return n * n
+
+@fused.cache(cache_max_age="1d", cache_verbose=False)
+def cube(n):
+    computed("c")
+    return n ** 3
+
+@fused.cache(cache_reset=True)
+def always(n):
+    computed("a")
+    return -n
+
+@fused.udf
+def udf(n: int = 2):
+    return [square(n), cube(n), always(n)]
+`;
+  const computed = () => Deno.readTextFile(join(folders, "data", "computed.txt"));
+  try {
+    for (const round of [1, 2]) {
+      // A new engine each round: the second round's process is not the first's.
+      await withEngine({ maxWorkers: 1 }, async (engine) => {
+        const caller = {
+          ...localCaller(engine),
+          dataDir: join(folders, "data"),
+          cacheDir: join(folders, "cache"),
+        };
+        const run = (n: number) =>
+          engine.run({ udf: py(code, "cached"), parameters: { n }, caller });
+        assert.deepEqual((await run(2)).value, [4, 8, -2]);
+        assert.equal(await computed(), round === 1 ? "sca" : "scaaa");
+        const again = await run(2);
+        assert.deepEqual(again.value, [4, 8, -2]);
+        assert.equal(await computed(), round === 1 ? "scaa" : "scaaaa");
+        if (round === 2) assert.match(again.logs.stderr, /^Cached output of square found$/m);
+      });
+    }
+  } finally {
+    await Deno.remove(folders, { recursive: true });
+  }
+});
+
+Deno.test("fused.file_path and fused.download reach the caller's data folder through the host", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine, dataDir) => {
+    const data = join(dataDir, "caller");
+    await Deno.mkdir(data);
+    await Deno.writeTextFile(join(data, "source.txt"), "hello");
+    const caller = { ...localCaller(engine), dataDir: data, cacheDir: join(dataDir, "cache") };
+    const code = `import fused
+
+@fused.udf
+def udf(url: str = "", target: str = "copies/copy.txt"):
+    path = fused.download(url, target)
+    with open(fused.file_path("out/result.txt"), "w") as f:
+        f.write(open(path).read().upper())
+    return path
+`;
+    const url = `file://${join(data, "source.txt")}`;
+    const run = await engine.run({ udf: py(code, "files"), parameters: { url }, caller });
+    assert.equal(run.value, join(data, "copies/copy.txt"));
+    assert.equal(await Deno.readTextFile(join(data, "out/result.txt")), "HELLO");
+    // A host call refused as the caller: the host's own error, at the UDF's line.
+    const err = await runtimeError(
+      engine.run({
+        udf: py(code, "files"),
+        parameters: { url: "file:///etc/hostname", target: "h" },
+        caller,
+      }),
+    );
+    assert.equal(err.lineno, 5);
+  });
+});
+
+Deno.test("a TypeScript UDF runs a Python UDF through fused.run", async () => {
+  await withEngine({ maxWorkers: 2 }, async (engine) => {
+    const ts = udf(
+      `import { run, udf } from "fused";
+export default async function udf_({ n = 1 }) {
+  const double = udf("import fused\\n@fused.udf\\ndef udf(n: int = 1):\\n    return {'doubled': n * 2}\\n", { name: "double" });
+  return await run(double, { parameters: { n } });
+}`,
+      { name: "caller" },
+    );
+    const run = await engine.run({ udf: ts, parameters: { n: 21 } });
+    assert.deepEqual(run.value, { doubled: 42 });
+  });
+});
+
+Deno.test("no Python process starts without the OS wall", async () => {
+  await withEngine({ maxWorkers: 1, wall: "deno" }, async (engine) => {
+    await assert.rejects(
+      engine.run({ udf: py(DATAFRAME, "frame") }),
+      (err: Error) =>
+        err instanceof FusedError &&
+        /runs only inside its own namespaces \(Deno's permission flags do not apply to Python\), and the wall chosen is "deno"/
+          .test(err.message),
+    );
+    assert.equal(engine.stats.started, 0);
+  });
+  await withEngine({ maxWorkers: 1, python: "/nonexistent/python3" }, async (engine) => {
+    await assert.rejects(
+      engine.run({ udf: py(DATAFRAME, "frame") }),
+      /the Python interpreter \/nonexistent\/python3 does not exist/,
+    );
+  });
+});
+
+async function noneLeft(marker: string): Promise<void> {
+  // SIGKILLed processes are gone once their parent reaps them: a bounded wait.
+  for (let i = 0; i < 100 && processesWith(marker, "python/_runner.py").length > 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.deepEqual(processesWith(marker, "python/_runner.py"), []);
+}
+
+Deno.test("hostile Python UDFs are contained, with clear errors and nothing left running", async () => {
+  await withEngine({ maxWorkers: 2, memoryLimitMb: 256, maxTasks: 32 }, async (engine, dataDir) => {
+    const hostile = (body: string, name: string) =>
+      py(`import fused\n\n@fused.udf\ndef udf():\n${body}\n`, name);
+    const shadow = await runtimeError(
+      engine.run({ udf: hostile(`    return open("/etc/shadow").read()`, "shadow") }),
+    );
+    assert.equal(shadow.exceptionClass, "FileNotFoundError");
+    assert.match(shadow.message, /a UDF runs in a sandbox/);
+    const etc = await engine.run({
+      udf: hostile(`    import os\n    return sorted(os.listdir("/etc"))`, "etc"),
+    });
+    assert.deepEqual(etc.value, ["alternatives", "localtime"]);
+    // A shell sees the same wall; writing outside the UDF's folders fails.
+    const shell = await engine.run({
+      udf: hostile(
+        `    import os, subprocess
+    out = subprocess.run(["cat", "/etc/shadow"], capture_output=True)
+    return [out.returncode, os.system("touch /usr/owned 2>/dev/null")]`,
+        "shell",
+      ),
+    });
+    assert.equal((shell.value as number[])[0], 1);
+    assert.notEqual((shell.value as number[])[1], 0);
+    const write = await runtimeError(
+      engine.run({ udf: hostile(`    open("/usr/lib/owned", "w")`, "write") }),
+    );
+    assert.equal(write.exceptionClass, "OSError");
+    assert.match(write.message, /Read-only file system/);
+    Deno.env.set("FUSED_TEST_SECRET", "s3cret");
+    const env = await engine.run({
+      udf: hostile(`    import os\n    return dict(os.environ)`, "environ"),
+      env: { GIVEN: "yes" },
+    });
+    assert.equal((env.value as Record<string, string>).GIVEN, "yes");
+    assert.doesNotMatch(JSON.stringify(env.value), /s3cret/);
+    const socket = await runtimeError(engine.run({
+      udf: hostile(
+        `    import socket\n    socket.create_connection(("127.0.0.1", 5432), timeout=2)`,
+        "socket",
+      ),
+    }));
+    assert.match(socket.exceptionClass, /ConnectionRefusedError|OSError/);
+    await assert.rejects(
+      engine.run({ udf: hostile(`    while True:\n        pass`, "spin"), timeoutMs: 1500 }),
+      (err: Error) => err.name === "UdfTimeoutError",
+    );
+    const forks = await runtimeError(engine.run({
+      udf: hostile(
+        `    import os, time\n    while True:\n        if os.fork() == 0:\n            time.sleep(60)`,
+        "forks",
+      ),
+      timeoutMs: 20_000,
+    }));
+    assert.match(forks.message, /Resource temporarily unavailable/);
+    const memory = await assert.rejects(
+      engine.run({ udf: hostile(`    return len(bytearray(1024 * 2**20))`, "memory") }),
+      (err: Error) =>
+        (err instanceof UdfRuntimeError && err.exceptionClass === "MemoryError") ||
+        /ran out of memory \(limit 256 MB\)/.test(err.message),
+    );
+    assert.equal(memory, undefined);
+    // Still serving after all that.
+    const ok = await engine.run({ udf: hostile(`    return 1`, "fine") });
+    assert.equal(ok.value, 1);
+    await engine.close();
+    await noneLeft(dataDir);
+  });
+});
+
+Deno.test("another interpreter: a venv is bound read-only and its packages import", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "py_venv_" });
+  try {
+    const python = await makeVenv(dir);
+    await withEngine({ maxWorkers: 1, python }, async (engine) => {
+      const code = `import sys
+import venv_marker
+
+@fused.udf
+def udf():
+    try:
+        open(sys.prefix + "/written", "w")
+        wrote = "yes"
+    except OSError as err:
+        wrote = type(err).__name__
+    return [venv_marker.WHERE, sys.prefix, wrote]
+`;
+      const run = await engine.run({ udf: py(code, "venv") });
+      assert.deepEqual(run.value, ["the venv", join(dir, "venv"), "OSError"]);
+    });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
