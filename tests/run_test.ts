@@ -141,9 +141,9 @@ Deno.test("an AbortSignal cancels a run", async () => {
   await assert.rejects(() => pending, fused.UdfCancelledError);
 });
 
-Deno.test("a Python UDF is refused locally with what can run it", async () => {
-  const u = fused.udf("@fused.udf\ndef udf(n: int = 1):\n    return n\n");
-  await assert.rejects(() => fused.run(u, { cache: false }), /Python/);
+Deno.test("a Python UDF runs locally through fused.run, its parameter coerced", async () => {
+  const u = fused.udf("@fused.udf\ndef udf(n: int = 1):\n    return n * 2\n");
+  assert.equal(await fused.run(u, { n: "21", cache: false }), 42);
 });
 
 Deno.test("a table result comes back as an Arrow table and caches", async () => {
