@@ -453,6 +453,7 @@ export class Kernel {
       data: c.data ?? {},
       metadata: req.msg.metadata,
       buffers: req.msg.buffers,
+      header: req.msg.header as unknown as Record<string, unknown>,
     };
     if (type === "comm_open") message.targetName = String(c.target_name ?? "");
     (await this.#evaluator).commFromFrontend(message);
@@ -561,7 +562,7 @@ export class Kernel {
         );
         return;
       case "comm_msg":
-        this.#publish("comm_msg", { comm_id: e.commId, data: e.data ?? {} }, parent, {
+        this.#publish("comm_msg", { comm_id: e.commId, data: e.data ?? {} }, e.replyTo ?? parent, {
           metadata: asObject(e.metadata),
           buffers: e.buffers,
         });

@@ -340,6 +340,29 @@ Deno.test("kernel-side comm events go out on iopub with metadata and buffers", a
   assert.deepEqual([...open.buffers[0]], [1, 2, 3]);
 });
 
+Deno.test("a comm reply made while handling a frontend request has that request as parent", async () => {
+  const t = setup();
+  const cell = t.request("shell", "execute_request", { code: "ok:1" });
+  await t.until(() => t.idle(cell));
+  const request = t.request("shell", "comm_msg", {
+    comm_id: "w1",
+    data: { method: "request_state" },
+  });
+  await t.until(() => t.idle(request));
+  const header = t.evaluator.comms[0].header;
+  assert.equal(header?.msg_id, request);
+  t.evaluator.emit({
+    kind: "comm_msg",
+    cell,
+    commId: "w1",
+    data: { method: "update" },
+    buffers: [],
+    replyTo: header,
+  });
+  assert.deepEqual(t.of(request, "comm_msg").map((m) => m.content.data), [{ method: "update" }]);
+  assert.equal(t.of(cell, "comm_msg").length, 0);
+});
+
 Deno.test("frontend comm_open keeps target, metadata and buffers; comm_info filters by target", async () => {
   const t = setup();
   const client = new MessageCodec(KEY);
