@@ -124,7 +124,7 @@ interface Sent {
 }
 
 /** A kernel wired to a scripted evaluator and a transport that records what it sends. */
-function setup(options: { history?: HistoryStore } = {}) {
+function setup(options: { history?: HistoryStore | Promise<HistoryStore | undefined> } = {}) {
   const client = new MessageCodec(KEY, { session: "client-session" });
   const evaluator = new ScriptedEvaluator();
   const sent: Sent[] = [];
@@ -405,6 +405,27 @@ Deno.test("is_complete and inspect replies come from the evaluator", async () =>
   const inspect = t.of(c, "inspect_reply")[0].content;
   assert.equal(inspect.found, true);
   assert.deepEqual(inspect.data, { "text/plain": "x: number" });
+});
+
+Deno.test("a history store that loads after the first cells still records them, in order", async () => {
+  const { promise, resolve } = Promise.withResolvers<HistoryStore | undefined>();
+  const t = setup({ history: promise });
+  const info = t.request("shell", "kernel_info_request", {});
+  let last = "";
+  for (const code of ["ok:1", "ok:2"]) last = t.request("shell", "execute_request", { code });
+  await t.until(() => t.idle(info) && t.idle(last));
+  // Asked before the store is there: the answer waits for it.
+  const ask = t.request("shell", "history_request", {
+    output: false,
+    raw: true,
+    hist_access_type: "tail",
+    n: 5,
+  });
+  const history = new HistoryStore(":memory:");
+  resolve(history);
+  await t.until(() => t.idle(ask));
+  const s = history.session;
+  assert.deepEqual(t.of(ask, "history_reply")[0].content.history, [[s, 1, "ok:1"], [s, 2, "ok:2"]]);
 });
 
 Deno.test("history answers tail, range and search from the cells of this session", async () => {
