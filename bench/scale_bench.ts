@@ -23,20 +23,18 @@
  *
  * @module
  */
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import type { Transport } from "../client/api/transport.ts";
 import { median } from "./_stats.ts";
 import { createDatabase, freePort } from "../tests/_postgres.ts";
 import { createBucket, s3Env } from "../tests/_s3.ts";
+import { type Proc, spawn, stop } from "../tests/_scale_processes.ts";
 
 const RUNS = 1000;
 const SUBMITS = 300;
 const CGROUP_CPU = "/sys/fs/cgroup/cpu";
 const LATENCY_JOBS = 20;
 const FILE_MB = 100;
-const CLI = fileURLToPath(new URL("../cli.ts", import.meta.url));
-const CONFIG = fileURLToPath(new URL("../deno.json", import.meta.url));
 
 /** Numbers measured by one run of the benchmark. */
 export interface ScaleBenchResult {
@@ -108,29 +106,6 @@ async function limitCpu(pid: number, cores: number): Promise<CpuLimit> {
   };
 }
 
-interface Proc {
-  child: Deno.ChildProcess;
-  output: () => string;
-}
-
-function spawn(args: string[], env: Record<string, string>): Proc {
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--unstable-worker-options", `--config=${CONFIG}`, CLI, ...args],
-    env,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  let text = "";
-  const decoder = new TextDecoder();
-  for (const stream of [child.stdout, child.stderr]) {
-    (async () => {
-      for await (const chunk of stream) text += decoder.decode(chunk);
-    })();
-  }
-  return { child, output: () => text };
-}
-
 async function until(what: string, check: () => Promise<boolean>, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
@@ -160,15 +135,6 @@ async function service(
   });
   const token = JSON.parse(await Deno.readTextFile(`${dir}/admin-credentials.json`)).access_token;
   return { proc, baseUrl, token };
-}
-
-async function stop(proc: Proc): Promise<void> {
-  try {
-    proc.child.kill("SIGTERM");
-  } catch {
-    // Gone.
-  }
-  await proc.child.status;
 }
 
 /** 100 MB in 1 MiB chunks, written and read back through a store. */

@@ -365,47 +365,19 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name: "a tile server's error is shown in the map, with the server's own detail",
-  ...browser,
-  fn: async () => {
-    let id = "";
-    await withPage(
-      async (port) => {
-        const b = await mapToMimeBundle(null, {
-          tiles: `http://127.0.0.1:${port}/tiles/{z}/{x}/{y}.png`,
-          fallback: false,
-        });
-        id = mapId(b);
-        return notebookPage([String(b.data["text/html"])]);
-      },
-      async ({ page }) => {
-        const note = page.locator(`#${id} .fused-map-error`).first();
-        await note.waitFor({ timeout: 60_000 });
-        const text = await note.textContent();
-        assert.match(text ?? "", /tile layer cannot be drawn: the tile server answered 422/);
-        assert.match(text ?? "", /The UDF returned text, which is not a tile/);
-      },
-      {
-        routes: (url) =>
-          url.pathname.startsWith("/tiles/")
-            ? Response.json({ detail: "The UDF returned text, which is not a tile" }, {
-              status: 422,
-              headers: { "access-control-allow-origin": "*" },
-            })
-            : undefined,
-      },
-    );
-  },
-});
-
-/** The tile layer's notice on a page whose tile URL points at `tileOrigin`. */
-async function tileNotice(tileOrigin: string): Promise<string> {
+/**
+ * The tile layer's notice on a page whose tile URL points at `tileOrigin` (given the page's own
+ * port); `routes` answers the page server's other paths.
+ */
+async function tileNotice(
+  tileOrigin: (pagePort: number) => string,
+  routes?: (url: URL) => Response | undefined,
+): Promise<string> {
   let id = "";
   return await withPage(
-    async () => {
+    async (port) => {
       const b = await mapToMimeBundle(null, {
-        tiles: `${tileOrigin}/tiles/{z}/{x}/{y}.png`,
+        tiles: `${tileOrigin(port)}/tiles/{z}/{x}/{y}.png`,
         fallback: false,
       });
       id = mapId(b);
@@ -416,8 +388,28 @@ async function tileNotice(tileOrigin: string): Promise<string> {
       await note.waitFor({ timeout: 60_000 });
       return (await note.textContent()) ?? "";
     },
+    { routes },
   );
 }
+
+Deno.test({
+  name: "a tile server's error is shown in the map, with the server's own detail",
+  ...browser,
+  fn: async () => {
+    const text = await tileNotice(
+      (port) => `http://127.0.0.1:${port}`,
+      (url) =>
+        url.pathname.startsWith("/tiles/")
+          ? Response.json({ detail: "The UDF returned text, which is not a tile" }, {
+            status: 422,
+            headers: { "access-control-allow-origin": "*" },
+          })
+          : undefined,
+    );
+    assert.match(text, /tile layer cannot be drawn: the tile server answered 422/);
+    assert.match(text, /The UDF returned text, which is not a tile/);
+  },
+});
 
 Deno.test({
   name: "a tile layer whose service is gone says the service is not running",
@@ -426,7 +418,7 @@ Deno.test({
     const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
     const origin = `http://127.0.0.1:${listener.addr.port}`;
     listener.close();
-    const text = await tileNotice(origin);
+    const text = await tileNotice(() => origin);
     assert.match(text, new RegExp(`the service at ${origin} is not running`));
     assert.match(text, /%fused serve/);
     assert.doesNotMatch(text, /CORS/);
@@ -444,7 +436,7 @@ Deno.test({
     );
     try {
       const origin = `http://127.0.0.1:${other.addr.port}`;
-      const text = await tileNotice(origin);
+      const text = await tileNotice(() => origin);
       assert.match(text, new RegExp(`the tile server at ${origin} answers, but does not allow`));
       assert.match(text, /\(CORS\)/);
     } finally {

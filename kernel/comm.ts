@@ -58,6 +58,8 @@ export type CommTargetHandler = (comm: Comm, openMessage: CommMessage) => void;
 
 interface CommState {
   comms: Map<string, CommImpl>;
+  /** The header of the frontend request being handled now (synchronously), if any. */
+  handling?: Record<string, unknown>;
   targets: Map<string, { handler: CommTargetHandler; cell: string }>;
   /** Whether a frontend showed it has a widget manager (see noteWidgetManagerHint). */
   widgetManager: boolean;
@@ -98,6 +100,7 @@ class CommImpl implements Comm {
       data,
       metadata: options.metadata,
       buffers: options.buffers ?? [],
+      replyTo: state().handling,
     });
   }
 
@@ -124,7 +127,11 @@ class CommImpl implements Comm {
     return () => this.#closeCbs.delete(cb);
   }
 
-  deliver(type: "comm_msg" | "comm_close", message: CommMessage): void {
+  deliver(
+    type: "comm_msg" | "comm_close",
+    message: CommMessage,
+    header?: Record<string, unknown>,
+  ): void {
     const cbs = type === "comm_msg" ? this.#messageCbs : this.#closeCbs;
     if (type === "comm_close") {
       this.closed = true;
@@ -132,15 +139,32 @@ class CommImpl implements Comm {
     }
     const bridge = requireBridge("Comm delivery");
     for (const cb of [...cbs]) {
-      bridge.runInCell(this.cell, () => {
-        try {
-          const r = cb(message.data, message) as unknown;
-          if (r instanceof Promise) r.catch((e) => reportHandlerError(this.cell, e));
-        } catch (e) {
-          reportHandlerError(this.cell, e);
-        }
-      });
+      handling(header, () =>
+        bridge.runInCell(this.cell, () => {
+          try {
+            const r = cb(message.data, message) as unknown;
+            if (r instanceof Promise) r.catch((e) => reportHandlerError(this.cell, e));
+          } catch (e) {
+            reportHandlerError(this.cell, e);
+          }
+        }));
     }
+  }
+}
+
+/**
+ * Runs `fn` as the handling of the frontend request `header`: what a comm sends meanwhile answers
+ * that request. Only the synchronous part of a handler counts (after an await, a send has the
+ * comm's cell as its parent again).
+ */
+function handling(header: Record<string, unknown> | undefined, fn: () => void): void {
+  const s = state();
+  const before = s.handling;
+  s.handling = header;
+  try {
+    fn();
+  } finally {
+    s.handling = before;
   }
 }
 
@@ -249,16 +273,17 @@ export function deliverFrontendComm(msg: FrontendCommMessage): void {
     }
     const comm = new CommImpl(msg.commId, msg.targetName ?? "", target.cell);
     state().comms.set(msg.commId, comm);
-    bridge.runInCell(target.cell, () => {
-      try {
-        const r = target.handler(comm, message) as unknown;
-        if (r instanceof Promise) r.catch((e) => reportHandlerError(target.cell, e));
-      } catch (e) {
-        reportHandlerError(target.cell, e);
-      }
-    });
+    handling(msg.header, () =>
+      bridge.runInCell(target.cell, () => {
+        try {
+          const r = target.handler(comm, message) as unknown;
+          if (r instanceof Promise) r.catch((e) => reportHandlerError(target.cell, e));
+        } catch (e) {
+          reportHandlerError(target.cell, e);
+        }
+      }));
     return;
   }
   const comm = state().comms.get(msg.commId);
-  if (comm) comm.deliver(msg.type, message);
+  if (comm) comm.deliver(msg.type, message, msg.header);
 }

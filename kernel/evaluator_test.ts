@@ -293,6 +293,35 @@ Deno.test("a registered comm target receives comms the frontend opens", async ()
   });
 });
 
+Deno.test("what a comm sends while handling a frontend message answers that message", async () => {
+  await withEvaluator(async (h) => {
+    await h.run(
+      "const c = Jupyter.openComm('reply.target');\n" +
+        "c.onMessage(async (data) => {\n" +
+        "  c.send({ method: 'update', n: data.n });\n" +
+        "  await null;\n" +
+        "  c.send({ method: 'later', n: data.n });\n" +
+        "});",
+      "replycell",
+    );
+    const open = await h.waitFor((e) => e.kind === "comm_open");
+    const commId = open.kind === "comm_open" ? open.commId : "";
+    const header = { msg_id: "request-1", msg_type: "comm_msg", session: "s" };
+    h.ev.commFromFrontend({ type: "comm_msg", commId, data: { n: 1 }, buffers: [], header });
+    const reply = await h.waitFor((e) =>
+      e.kind === "comm_msg" && (e.data as { method?: string }).method === "update"
+    );
+    // ipykernel's rule, which widget managers rely on: the reply's parent is the request.
+    assert.deepEqual(reply.kind === "comm_msg" && reply.replyTo, header);
+    const later = await h.waitFor((e) =>
+      e.kind === "comm_msg" && (e.data as { method?: string }).method === "later"
+    );
+    // After an await the handler is no longer answering: the comm's cell is the parent again.
+    assert.equal(later.kind === "comm_msg" && later.replyTo, undefined);
+    assert.equal(later.kind === "comm_msg" && later.cell, "replycell");
+  });
+});
+
 Deno.test("a comm_open for an unknown target is answered with comm_close", async () => {
   await withEvaluator(async (h) => {
     h.ev.commFromFrontend({

@@ -41,6 +41,8 @@ export type EvaluatorEvent =
     data: unknown;
     metadata?: unknown;
     buffers: Uint8Array[];
+    /** Sent while handling this frontend request: its header is the message's parent. */
+    replyTo?: Record<string, unknown>;
   }
   | { kind: "comm_close"; cell: string; commId: string; data: unknown; buffers: Uint8Array[] }
   /** The evaluator was restarted (after a hard interrupt or a crash); all user state is gone. */
@@ -78,6 +80,11 @@ export interface FrontendCommMessage {
   metadata?: unknown;
   /** Binary buffers. */
   buffers: Uint8Array[];
+  /**
+   * The request's Jupyter header: what a comm sends while handling it answers it (its parent),
+   * as in ipykernel; a widget manager waits for the `update` whose parent is its `request_state`.
+   */
+  header?: Record<string, unknown>;
 }
 
 /** What the protocol loop needs from an evaluator. */

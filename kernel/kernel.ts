@@ -46,8 +46,12 @@ export interface KernelOptions {
   transport: KernelTransport;
   /** The evaluator, or a promise of it (the kernel answers kernel_info before it is ready). */
   evaluator: Evaluator | Promise<Evaluator>;
-  /** Where cell history is kept; without it history_request answers with no entries. */
-  history?: HistoryStore;
+  /**
+   * Where cell history is kept; without it history_request answers with no entries. A promise
+   * lets the store load after the sockets answer (SQLite and node:path cost the first reply
+   * tens of milliseconds); cells run meanwhile are written once it is there.
+   */
+  history?: HistoryStore | Promise<HistoryStore | undefined>;
   /**
    * Called after a shutdown_request was answered and idle was published; it owns the teardown
    * (flush the sockets, exit the process). Without it the kernel shuts the evaluator down itself.
@@ -98,7 +102,7 @@ const HANDLERS: Record<string, Handler> = {
   complete_request: (k, req) => k.complete(req),
   inspect_request: (k, req) => k.inspect(req),
   is_complete_request: (k, req) => k.isComplete(req),
-  history_request: (k, req) => Promise.resolve(k.history(req)),
+  history_request: (k, req) => k.history(req),
   comm_info_request: (k, req) => k.commInfo(req),
   comm_open: (k, req) => k.commFromFrontend(req, "comm_open"),
   comm_msg: (k, req) => k.commFromFrontend(req, "comm_msg"),
@@ -120,7 +124,8 @@ export class Kernel {
   readonly #codec: MessageCodec;
   readonly #transport: KernelTransport;
   readonly #evaluator: Promise<Evaluator>;
-  readonly #history?: HistoryStore;
+  #history?: HistoryStore;
+  #historyLoading?: Promise<void>;
   #historyQueue: ((h: HistoryStore) => void)[] = [];
   #historyTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #log: (message: string) => void;
@@ -140,7 +145,17 @@ export class Kernel {
   constructor(options: KernelOptions) {
     this.#codec = options.codec;
     this.#transport = options.transport;
-    this.#history = options.history;
+    const history = options.history;
+    if (history instanceof Promise) {
+      this.#historyLoading = history.then((store) => {
+        this.#history = store;
+        this.#historyLoading = undefined;
+        if (store) this.#flushHistory();
+        else this.#historyQueue = [];
+      });
+    } else {
+      this.#history = history;
+    }
     this.#log = options.log ?? ((m) => console.error(m));
     this.#onShutdown = options.onShutdown;
     this.#version = options.version ?? "0.1.0";
@@ -400,7 +415,8 @@ export class Kernel {
   }
 
   /** history_reply content. */
-  history(req: KernelRequest): ReplyContent {
+  async history(req: KernelRequest): Promise<ReplyContent> {
+    await this.#historyLoading;
     this.#flushHistory(); // answer with every cell so far
     const c = req.msg.content;
     const h = this.#history;
@@ -453,6 +469,7 @@ export class Kernel {
       data: c.data ?? {},
       metadata: req.msg.metadata,
       buffers: req.msg.buffers,
+      header: req.msg.header as unknown as Record<string, unknown>,
     };
     if (type === "comm_open") message.targetName = String(c.target_name ?? "");
     (await this.#evaluator).commFromFrontend(message);
@@ -561,7 +578,7 @@ export class Kernel {
         );
         return;
       case "comm_msg":
-        this.#publish("comm_msg", { comm_id: e.commId, data: e.data ?? {} }, parent, {
+        this.#publish("comm_msg", { comm_id: e.commId, data: e.data ?? {} }, e.replyTo ?? parent, {
           metadata: asObject(e.metadata),
           buffers: e.buffers,
         });
@@ -616,12 +633,14 @@ export class Kernel {
    * synchronous SQLite insert per cell was a measurable part of a trivial cell's round trip.
    */
   #historyCall(fn: (h: HistoryStore) => void): void {
-    if (!this.#history) return;
+    if (!this.#history && !this.#historyLoading) return;
     this.#historyQueue.push(fn);
-    this.#historyTimer ??= setTimeout(() => this.#flushHistory(), 0);
+    // While the store loads, the queue waits for it (it flushes when it is there).
+    if (this.#history) this.#historyTimer ??= setTimeout(() => this.#flushHistory(), 0);
   }
 
   #flushHistory(): void {
+    if (!this.#history) return;
     clearTimeout(this.#historyTimer);
     this.#historyTimer = undefined;
     for (const fn of this.#historyQueue.splice(0)) {

@@ -124,7 +124,7 @@ interface Sent {
 }
 
 /** A kernel wired to a scripted evaluator and a transport that records what it sends. */
-function setup(options: { history?: HistoryStore } = {}) {
+function setup(options: { history?: HistoryStore | Promise<HistoryStore | undefined> } = {}) {
   const client = new MessageCodec(KEY, { session: "client-session" });
   const evaluator = new ScriptedEvaluator();
   const sent: Sent[] = [];
@@ -340,6 +340,29 @@ Deno.test("kernel-side comm events go out on iopub with metadata and buffers", a
   assert.deepEqual([...open.buffers[0]], [1, 2, 3]);
 });
 
+Deno.test("a comm reply made while handling a frontend request has that request as parent", async () => {
+  const t = setup();
+  const cell = t.request("shell", "execute_request", { code: "ok:1" });
+  await t.until(() => t.idle(cell));
+  const request = t.request("shell", "comm_msg", {
+    comm_id: "w1",
+    data: { method: "request_state" },
+  });
+  await t.until(() => t.idle(request));
+  const header = t.evaluator.comms[0].header;
+  assert.equal(header?.msg_id, request);
+  t.evaluator.emit({
+    kind: "comm_msg",
+    cell,
+    commId: "w1",
+    data: { method: "update" },
+    buffers: [],
+    replyTo: header,
+  });
+  assert.deepEqual(t.of(request, "comm_msg").map((m) => m.content.data), [{ method: "update" }]);
+  assert.equal(t.of(cell, "comm_msg").length, 0);
+});
+
 Deno.test("frontend comm_open keeps target, metadata and buffers; comm_info filters by target", async () => {
   const t = setup();
   const client = new MessageCodec(KEY);
@@ -382,6 +405,27 @@ Deno.test("is_complete and inspect replies come from the evaluator", async () =>
   const inspect = t.of(c, "inspect_reply")[0].content;
   assert.equal(inspect.found, true);
   assert.deepEqual(inspect.data, { "text/plain": "x: number" });
+});
+
+Deno.test("a history store that loads after the first cells still records them, in order", async () => {
+  const { promise, resolve } = Promise.withResolvers<HistoryStore | undefined>();
+  const t = setup({ history: promise });
+  const info = t.request("shell", "kernel_info_request", {});
+  let last = "";
+  for (const code of ["ok:1", "ok:2"]) last = t.request("shell", "execute_request", { code });
+  await t.until(() => t.idle(info) && t.idle(last));
+  // Asked before the store is there: the answer waits for it.
+  const ask = t.request("shell", "history_request", {
+    output: false,
+    raw: true,
+    hist_access_type: "tail",
+    n: 5,
+  });
+  const history = new HistoryStore(":memory:");
+  resolve(history);
+  await t.until(() => t.idle(ask));
+  const s = history.session;
+  assert.deepEqual(t.of(ask, "history_reply")[0].content.history, [[s, 1, "ok:1"], [s, 2, "ok:2"]]);
 });
 
 Deno.test("history answers tail, range and search from the cells of this session", async () => {

@@ -9,7 +9,6 @@
  */
 
 import type { Evaluator } from "./evaluator_types.ts";
-import { HistoryStore } from "./history.ts";
 import { type Channel, Kernel } from "./kernel.ts";
 import { MessageCodec } from "./wire.ts";
 import { listenZmtp, type ZmtpSocket } from "./zmtp.ts";
@@ -99,12 +98,11 @@ export function runKernel(
   const close = () => {
     for (const s of Object.values(sockets)) s.close();
   };
-  let history: HistoryStore | undefined;
-  try {
-    history = new HistoryStore();
-  } catch (err) {
+  // Loaded after the sockets are bound: kernel_info need not wait for SQLite and node:path.
+  const history = import("./history.ts").then((m) => new m.HistoryStore()).catch((err) => {
     console.error(`fused kernel: history is off for this session: ${err}`);
-  }
+    return undefined;
+  });
   const kernel: Kernel = new Kernel({
     codec,
     transport: { send: (channel, frames) => sockets[channel].send(frames) },
