@@ -62,7 +62,8 @@ import { PostgresRegistry } from "./registry/postgres.ts";
 import { serviceCallers } from "./runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
 import { registryFinder } from "./saved_udfs.ts";
-import { openStorage } from "./s3_storage.ts";
+import { openStorage, siblingStoreUrl } from "./s3_storage.ts";
+import { ObjectCache } from "./object_cache.ts";
 import {
   DEFAULT_POOLS,
   durationFlag,
@@ -224,6 +225,13 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     find: registryFinder(registry),
     policy: options.udfPolicy,
     quotas,
+    // fused.cache's cacheStorage "object": the same cache area the services use.
+    objectCache: new ObjectCache(
+      await openStorage(
+        options.storageUrl ? siblingStoreUrl(options.storageUrl, "cache") : null,
+        join(options.dataDir, "object_cache"),
+      ),
+    ),
   });
   const metrics = new Metrics("worker", {
     jobsByState: () => registry.countJobsByStatus(),
