@@ -16,7 +16,9 @@
  *
  * The entry folder's modification time is its last use (set on every hit), so when a base folder
  * holds more than `options.cacheMaxBytes`, the least recently used entries are deleted until it
- * holds at most 90% of it. Temporary files of writers that were killed (`value.bin.<pid>.*.tmp`)
+ * holds at most 90% of it. The size is one account for every process of the machine: the file
+ * `{base}/.size`, counted up by each write under the lock `{base}/.size.lock`, and measured
+ * again by a walk only when it is missing or the limit is passed. Temporary files of writers that were killed (`value.bin.<pid>.*.tmp`)
  * and locks of dead processes are removed by the same sweep, and by {@linkcode cleanCache}.
  *
  * Python's `@fused.cache` keeps pickles and an `index.log`; a TypeScript SDK cannot read those, so
@@ -35,6 +37,7 @@ import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
 import { resolveInside } from "./file_path.ts";
 import { deserializeValue, serializeValue } from "./formats/envelope.ts";
 import { isPlainObject, isTable } from "./formats/types.ts";
+import { type UdfHost, udfHost } from "./host_channel.ts";
 import { options, type Storage } from "./options.ts";
 
 /** Where a cache entry lives: a folder under the cache base, and the storage kind. */
@@ -86,7 +89,11 @@ export interface CacheOptions {
   concurrentLockTimeout?: number | string;
   /** Ignore a cached result and compute (and store) a new one. */
   cacheReset?: boolean;
-  /** "auto", "local" or "mount" (default `options.cacheStorage`); "object" is not supported yet. */
+  /**
+   * "auto", "local", "mount" or "object" (default `options.cacheStorage`). "object" keeps results
+   * on the shared store of the service or worker a UDF runs on, as the run's caller, with this
+   * machine's disk as a near cache in front; outside such a UDF it is refused.
+   */
   cacheStorage?: Storage;
   /** Argument names or positions left out of the key (a connection, a logger...). */
   cacheKeyExclude?: readonly (string | number)[];
@@ -326,25 +333,19 @@ export function cacheFolder(location: CacheLocation = {}): string {
   return resolveInside(cacheBase(location.storage), location.folder ?? "tmp", "cache folder");
 }
 
-/** The base folder of a cache storage (every cache folder lies under it). */
+/**
+ * The base folder of a cache storage (every cache folder lies under it). "object" keeps its
+ * entries on a service's shared store; this folder is its near cache, the one "local" uses.
+ */
 function cacheBase(storage: Storage = options.cacheStorage): string {
-  let base: string;
-  if (storage === "object") {
-    throw new NotSupportedError(
-      'cacheStorage "object" is not supported yet: use "mount" to keep results in options.dataDirectory (shared by every process on this machine) or "local"',
-    );
-  } else if (options.cacheDirectory !== null) {
-    base = options.cacheDirectory;
-  } else if (storage === "mount") {
-    base = join(options.dataDirectory, "cached_data");
-  } else if (storage === "auto" || storage === "local") {
-    base = join(options.tempDirectory, "cached_data");
-  } else {
-    throw new ValidationError(
-      `Unknown cacheStorage "${storage}": use "auto", "local" or "mount"`,
-    );
+  if (options.cacheDirectory !== null) return options.cacheDirectory;
+  if (storage === "mount") return join(options.dataDirectory, "cached_data");
+  if (storage === "auto" || storage === "local" || storage === "object") {
+    return join(options.tempDirectory, "cached_data");
   }
-  return base;
+  throw new ValidationError(
+    `Unknown cacheStorage "${storage}": use "auto", "local", "mount" or "object"`,
+  );
 }
 
 function entryDir(key: string, location: CacheLocation): string {
@@ -411,12 +412,23 @@ export async function writeCache(
   value: unknown,
   opts: CacheLocation = {},
 ): Promise<void> {
+  entryDir(key, opts); // a bad key is refused before the value is encoded
+  await writeEntry(key, await serializeValue(value), opts);
+}
+
+/** Writes an encoded entry atomically; `computedAt` dates it (default now). */
+async function writeEntry(
+  key: string,
+  bytes: Uint8Array,
+  opts: CacheLocation,
+  computedAt?: Date,
+): Promise<void> {
   const dir = entryDir(key, opts);
-  const bytes = await serializeValue(value);
   await Deno.mkdir(dir, { recursive: true });
   const temp = join(dir, `${VALUE_FILE}.${Deno.pid}.${crypto.randomUUID()}.tmp`);
   try {
     await Deno.writeFile(temp, bytes);
+    if (computedAt) await Deno.utime(temp, computedAt, computedAt);
     await Deno.rename(temp, join(dir, VALUE_FILE));
   } catch (error) {
     await Deno.remove(temp).catch(() => {});
@@ -426,10 +438,56 @@ export async function writeCache(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Object storage: a service's shared store, through the UDF's host
+
+/**
+ * The host of this UDF process, which keeps "object" entries as the run's caller; outside a
+ * UDF there is none, and "object" is refused.
+ */
+function objectHost(): UdfHost {
+  const host = udfHost();
+  if (!host) {
+    throw new NotSupportedError(
+      'cacheStorage "object" keeps results on a service\'s shared store, which only a UDF run on a service or `fused worker` reaches: run the cached code in such a UDF, or use cacheStorage "mount" (shared by this machine\'s processes) or "local"',
+    );
+  }
+  return host;
+}
+
+/** The key an entry has on the shared store: its folder and key hashed (the host adds the caller). */
+function objectKey(key: string, location: CacheLocation): string {
+  return createHash("sha256").update(`${location.folder ?? "tmp"}\0${key}`).digest("hex");
+}
+
+/** Reads an "object" entry from the shared store, and keeps a near copy dated as it was made. */
+async function readObject(
+  key: string,
+  location: CacheLocation,
+  maxAgeSeconds: number,
+): Promise<CacheLookup> {
+  const reply = await objectHost().call("cache.get", [objectKey(key, location), maxAgeSeconds]);
+  if (reply.value === null) return { hit: false };
+  const { ageMs } = reply.value as { ageMs: number };
+  let value: unknown;
+  try {
+    value = await deserializeValue(reply.body);
+  } catch {
+    return { hit: false }; // damaged on the store: computed again, and written over
+  }
+  await writeEntry(key, reply.body, location, new Date(Date.now() - ageMs));
+  return { hit: true, value, ageMs };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Size limit
 
-/** Bytes each base folder is believed to hold (measured by a sweep, then counted up by writes). */
-const usage = new Map<string, number>();
+/**
+ * The size account of a base folder, one for every process using it: `{base}/.size` holds the
+ * bytes the folder is believed to hold (measured by a sweep, then counted up by each write of
+ * any process), changed only under the lock `{base}/.size.lock`. Deletions outside a sweep
+ * leave it high, so the next sweep comes early and measures again.
+ */
+const LEDGER_FILE = ".size";
 
 /** What an entry costs besides its value: the blocks of its folder and file, so tiny values count. */
 const ENTRY_OVERHEAD = 8192;
@@ -447,12 +505,42 @@ const LEGACY_TEMP_VALUE = /^value\.bin\.[0-9a-f-]{36}\.tmp$/;
 const LEGACY_TEMP_AGE_MS = 10 * 60 * 1000;
 
 async function noteWrite(base: string, bytes: number): Promise<void> {
-  const known = usage.get(base);
-  if (known !== undefined && known + bytes <= options.cacheMaxBytes) {
-    usage.set(base, known + bytes);
-    return;
+  await withLedger(base, async (ledger) => {
+    const known = await readLedger(ledger);
+    if (known !== null && known + bytes <= options.cacheMaxBytes) {
+      await writeLedger(ledger, known + bytes);
+    } else {
+      await sweepLocked(base); // a new or damaged account, or over the limit: measure, evict
+    }
+  });
+}
+
+/** Runs `work` holding the lock of a base folder's size account. */
+async function withLedger<T>(base: string, work: (ledger: string) => Promise<T>): Promise<T> {
+  await Deno.mkdir(base, { recursive: true });
+  const ledger = join(base, LEDGER_FILE);
+  return await withFileLock(
+    `${ledger}.lock`,
+    { label: `the size account of ${base}` },
+    () => work(ledger),
+  );
+}
+
+/** Rewrites a size account whole (only its lock's holder writes its temporary file). */
+async function writeLedger(ledger: string, bytes: number): Promise<void> {
+  await Deno.writeTextFile(`${ledger}.tmp`, String(bytes));
+  await Deno.rename(`${ledger}.tmp`, ledger);
+}
+
+/** The bytes a size account holds, or null when it is missing or damaged (a sweep rewrites it). */
+async function readLedger(ledger: string): Promise<number | null> {
+  try {
+    const text = await Deno.readTextFile(ledger);
+    return /^\d+$/.test(text) ? Number(text) : null;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
   }
-  await sweepBase(base); // the first write of this process, or over the limit: measure, evict
 }
 
 /** What a sweep of the cache did. */
@@ -494,7 +582,12 @@ export async function cleanCache(): Promise<CacheCleanup> {
   return total;
 }
 
-async function sweepBase(base: string): Promise<CacheCleanup> {
+function sweepBase(base: string): Promise<CacheCleanup> {
+  return withLedger(base, () => sweepLocked(base));
+}
+
+/** Measures a base folder, evicts what is over the limit and rewrites its size account. */
+async function sweepLocked(base: string): Promise<CacheCleanup> {
   const result: CacheCleanup = { evicted: 0, temporaries: 0, locks: 0, bytes: 0 };
   const entries: Entry[] = [];
   await collect(base, entries, result);
@@ -512,7 +605,7 @@ async function sweepBase(base: string): Promise<CacheCleanup> {
     }
   }
   result.bytes = bytes;
-  usage.set(base, bytes);
+  await writeLedger(join(base, LEDGER_FILE), bytes);
   return result;
 }
 
@@ -923,7 +1016,11 @@ function cachedFunction<A extends unknown[], R>(
 
   async function lookup(key: string, where: CacheLocation): Promise<CacheLookup> {
     if (opts.cacheReset || maxAgeSeconds === 0) return { hit: false };
-    const found = await readCache(key, { ...where, maxAgeSeconds });
+    // "object": the disk is the near cache, the shared store behind it.
+    let found = await readCache(key, { ...where, maxAgeSeconds });
+    if (!found.hit && where.storage === "object") {
+      found = await readObject(key, where, maxAgeSeconds);
+    }
     if (found.hit && (opts.cacheVerbose ?? options.verboseCachedFunctions)) {
       (opts.logger ?? console.error)(
         `'${label}' returned cached result: ${formatAge(found.ageMs)} old`,
@@ -945,14 +1042,19 @@ function cachedFunction<A extends unknown[], R>(
       const again = await lookup(key, where); // another process may have finished meanwhile
       if (again.hit) return again.value as Awaited<R>;
       const value = await fn.apply(this, args);
+      let bytes: Uint8Array;
       try {
-        await writeCache(key, value, where);
+        bytes = await serializeValue(value);
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
         throw new ValidationError(
           `Cannot cache the result of '${label}': ${error.message}; return a table, raster, string, bytes or JSON, or call it without fused.cache`,
           { cause: error },
         );
+      }
+      await writeEntry(key, bytes, where);
+      if (where.storage === "object") {
+        await objectHost().call("cache.put", [objectKey(key, where)], bytes);
       }
       return value;
     });
