@@ -21,6 +21,10 @@
  * walk only when it is new or damaged or the limit is passed. Temporary files of writers that were killed (`value.bin.<pid>.*.tmp`)
  * and locks of dead processes are removed by the same sweep, and by {@linkcode cleanCache}.
  *
+ * With `cacheStorage: "object"` the disk is a near cache in front of a service's shared store:
+ * a miss on disk asks the store (through the UDF's host inside a UDF, else the `/cache/objects`
+ * routes of the service the SDK is logged in to), and a new value goes to both, as the caller.
+ *
  * Python's `@fused.cache` keeps pickles and an `index.log`; a TypeScript SDK cannot read those, so
  * this layout only shares the folder structure with it.
  *
@@ -37,7 +41,8 @@ import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
 import { resolveInside } from "./file_path.ts";
 import { deserializeValue, serializeValue } from "./formats/envelope.ts";
 import { isPlainObject, isTable } from "./formats/types.ts";
-import { type UdfHost, udfHost } from "./host_channel.ts";
+import { globalTransport } from "./api/transport.ts";
+import { udfHost } from "./host_channel.ts";
 import { options, type Storage } from "./options.ts";
 
 /** Where a cache entry lives: a folder under the cache base, and the storage kind. */
@@ -91,8 +96,9 @@ export interface CacheOptions {
   cacheReset?: boolean;
   /**
    * "auto", "local", "mount" or "object" (default `options.cacheStorage`). "object" keeps results
-   * on the shared store of the service or worker a UDF runs on, as the run's caller, with this
-   * machine's disk as a near cache in front; outside such a UDF it is refused.
+   * on a service's shared store as the caller (inside a UDF, that of the service or worker it
+   * runs on; else that of the service the SDK is logged in to), with this machine's disk as a
+   * near cache in front; with neither, it is refused.
    */
   cacheStorage?: Storage;
   /** Argument names or positions left out of the key (a connection, a logger...). */
@@ -440,18 +446,61 @@ async function writeEntry(
 // ---------------------------------------------------------------------------------------------
 // Object storage: a service's shared store, through the UDF's host
 
+/** Where "object" entries are kept: a service's shared store, as the caller. */
+interface ObjectStore {
+  /** The entry under `digest` when younger than `maxAgeSeconds`, else null. */
+  get(digest: string, maxAgeSeconds: number): Promise<{ ageMs: number; bytes: Uint8Array } | null>;
+  /** Stores the entry under `digest`. */
+  put(digest: string, bytes: Uint8Array): Promise<void>;
+}
+
 /**
- * The host of this UDF process, which keeps "object" entries as the run's caller; outside a
- * UDF there is none, and "object" is refused.
+ * The shared store of "object" entries: inside a UDF its host's (host calls `cache.get` and
+ * `cache.put`, as the run's caller), else that of the service the SDK is logged in to (its
+ * `/cache/objects` routes, with the SDK's token). With neither, "object" is refused.
  */
-function objectHost(): UdfHost {
+async function objectStore(): Promise<ObjectStore> {
   const host = udfHost();
-  if (!host) {
+  if (host) {
+    return {
+      async get(digest, maxAgeSeconds) {
+        const reply = await host.call("cache.get", [digest, maxAgeSeconds]);
+        if (reply.value === null) return null;
+        return { ageMs: (reply.value as { ageMs: number }).ageMs, bytes: reply.body };
+      },
+      async put(digest, bytes) {
+        await host.call("cache.put", [digest], bytes);
+      },
+    };
+  }
+  const transport = globalTransport();
+  if ((await transport.token()) === null) {
     throw new NotSupportedError(
-      'cacheStorage "object" keeps results on a service\'s shared store, which only a UDF run on a service or `fused worker` reaches: run the cached code in such a UDF, or use cacheStorage "mount" (shared by this machine\'s processes) or "local"',
+      'cacheStorage "object" keeps results on a service\'s shared store, and this process is not logged in to one: log in (fused.options.baseUrl and a token), run the cached code in a UDF on a service or `fused worker`, or use cacheStorage "mount" (shared by this machine\'s processes) or "local"',
     );
   }
-  return host;
+  return {
+    async get(digest, maxAgeSeconds) {
+      const response = await transport.fetch(`/cache/objects/${digest}`, {
+        query: { max_age: maxAgeSeconds },
+        acceptStatuses: [404],
+      });
+      if (response.status === 404) {
+        await response.body?.cancel();
+        return null;
+      }
+      const ageMs = Number(response.headers.get("x-fused-cache-age-ms") ?? 0);
+      return { ageMs, bytes: new Uint8Array(await response.arrayBuffer()) };
+    },
+    async put(digest, bytes) {
+      const response = await transport.fetch(`/cache/objects/${digest}`, {
+        method: "PUT",
+        body: bytes,
+        headers: { "Content-Type": "application/octet-stream" },
+      });
+      await response.body?.cancel();
+    },
+  };
 }
 
 /** The key an entry has on the shared store: its folder and key hashed (the host adds the caller). */
@@ -465,17 +514,17 @@ async function readObject(
   location: CacheLocation,
   maxAgeSeconds: number,
 ): Promise<CacheLookup> {
-  const reply = await objectHost().call("cache.get", [objectKey(key, location), maxAgeSeconds]);
-  if (reply.value === null) return { hit: false };
-  const { ageMs } = reply.value as { ageMs: number };
+  const store = await objectStore();
+  const found = await store.get(objectKey(key, location), maxAgeSeconds);
+  if (found === null) return { hit: false };
   let value: unknown;
   try {
-    value = await deserializeValue(reply.body);
+    value = await deserializeValue(found.bytes);
   } catch {
     return { hit: false }; // damaged on the store: computed again, and written over
   }
-  await writeEntry(key, reply.body, location, new Date(Date.now() - ageMs));
-  return { hit: true, value, ageMs };
+  await writeEntry(key, found.bytes, location, new Date(Date.now() - found.ageMs));
+  return { hit: true, value, ageMs: found.ageMs };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1074,7 +1123,7 @@ function cachedFunction<A extends unknown[], R>(
       }
       await writeEntry(key, bytes, where);
       if (where.storage === "object") {
-        await objectHost().call("cache.put", [objectKey(key, where)], bytes);
+        await (await objectStore()).put(objectKey(key, where), bytes);
       }
       return value;
     });

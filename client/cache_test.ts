@@ -519,17 +519,27 @@ console.log(JSON.stringify(await cache(slowDouble, { cacheVerbose: false })(21))
     }
   }));
 
-Deno.test('cacheStorage "object" outside a UDF on a service is refused at the call, naming what works', () =>
-  withCacheDir(async () => {
-    const calls = counter();
-    const square = cache(calls.square, { cacheStorage: "object" });
-    await assert.rejects(
-      () => square(3),
-      (error: Error) =>
-        error instanceof NotSupportedError && /UDF run on a service/.test(error.message) &&
-        /"mount"/.test(error.message),
-    );
-    assert.equal(calls.calls, 0, "nothing computed without the store it would be kept in");
+Deno.test('cacheStorage "object" with no service behind is refused at the call, naming what works', () =>
+  withCacheDir(async (dir) => {
+    const saved = { home: Deno.env.get("FUSED_HOME"), token: Deno.env.get("FUSED_AUTH_TOKEN") };
+    Deno.env.set("FUSED_HOME", dir); // no stored credentials
+    Deno.env.delete("FUSED_AUTH_TOKEN");
+    try {
+      const calls = counter();
+      const square = cache(calls.square, { cacheStorage: "object" });
+      await assert.rejects(
+        () => square(3),
+        (error: Error) =>
+          error instanceof NotSupportedError && /not logged in/.test(error.message) &&
+          /"mount"/.test(error.message),
+      );
+      assert.equal(calls.calls, 0, "nothing computed without the store it would be kept in");
+    } finally {
+      for (const [name, value] of [["FUSED_HOME", saved.home], ["FUSED_AUTH_TOKEN", saved.token]]) {
+        if (value === undefined) Deno.env.delete(name!);
+        else Deno.env.set(name!, value);
+      }
+    }
   }));
 
 Deno.test("two processes writing to one cache folder stay under cacheMaxBytes together", () =>

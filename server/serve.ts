@@ -240,6 +240,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       storageUrl ? siblingStoreUrl(storageUrl, "cache") : null,
       join(dataDir, "object_cache"),
     );
+    const objectCache = new ObjectCache(cacheStore);
     let runner = options.runner;
     if (!runner) {
       runner = (await import("./runner.ts")).localRunner({
@@ -249,7 +250,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         policy: options.udfPolicy,
         registry,
         quotas,
-        objectCache: new ObjectCache(cacheStore),
+        objectCache,
       });
     }
     const runs = new RunService(runner, {
@@ -284,6 +285,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       jobs,
       storage,
       runs,
+      objectCache,
       signingSecret,
       maxBodyBytes: options.maxBodyBytes,
       maxUploadBytes: options.maxUploadBytes,

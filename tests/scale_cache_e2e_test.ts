@@ -2,10 +2,13 @@
  * `fused.cache` with cacheStorage "object" across a platform: two `fused serve` processes on one
  * PostgreSQL database and one S3 bucket, each with its own data folder (so its own near cache).
  * A value a UDF cached through A is a hit through B; another user, through B, never sees it.
+ * The same for the SDK logged in to A, then to B (each time with an empty disk cache).
  * Each run's caller has its cache folder in its service's data folder, so B's near cache starts
  * empty: a hit there comes from the bucket.
  */
 import assert from "node:assert/strict";
+import { cache } from "../client/cache.ts";
+import { options } from "../client/options.ts";
 import { udf } from "../client/udf.ts";
 import { type Service, startPlatform, stop } from "./_scale_processes.ts";
 
@@ -68,6 +71,31 @@ Deno.test({
       assert.match(theirs, /7:[0-9a-f-]{36}/);
       assert.notEqual(theirs, first, "another user computes their own value");
       assert.equal(await run(a, other, "5"), theirs, "... which is theirs on every service");
+
+      // The SDK logged in to a service: its disk in front, the bucket behind.
+      const calls: string[] = [];
+      const label = (x: string) => {
+        calls.push(x);
+        return `${x}:${crypto.randomUUID()}`;
+      };
+      const disks: string[] = [];
+      const sdkRun = async (service: Service, token: string) => {
+        disks.push(await Deno.makeTempDir({ prefix: "fused-e2e-near-" }));
+        options.update({ baseUrl: service.baseUrl, cacheDirectory: disks.at(-1)! });
+        Deno.env.set("FUSED_AUTH_TOKEN", token);
+        return await cache(label, { cacheStorage: "object", cacheVerbose: false })("sdk");
+      };
+      try {
+        const computed = await sdkRun(a, owner);
+        assert.equal(await sdkRun(b, owner), computed, "a hit through B, with an empty disk");
+        assert.deepEqual(calls, ["sdk"]);
+        assert.notEqual(await sdkRun(b, other), computed, "another user computes their own");
+        assert.deepEqual(calls, ["sdk", "sdk"]);
+      } finally {
+        options.reset();
+        Deno.env.delete("FUSED_AUTH_TOKEN");
+        for (const disk of disks) await Deno.remove(disk, { recursive: true });
+      }
     } finally {
       await stop(b.proc);
       await stop(a.proc);
