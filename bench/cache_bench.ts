@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { writeCache } from "../client/cache.ts";
 import { serializeValue } from "../client/formats/envelope.ts";
 import { options } from "../client/options.ts";
-import { formatMs, median } from "./_stats.ts";
+import { formatMs, interleaved } from "./_stats.ts";
 
 /** Numbers measured by one run of the benchmark. */
 export interface CacheBenchResult {
@@ -29,7 +29,6 @@ export async function main(args: string[] = Deno.args): Promise<CacheBenchResult
   options.update({ cacheDirectory: join(root, "cache") });
   try {
     const value = new Uint8Array(1024).fill(7);
-    const times: Record<"plain" | "accounted", number[]> = { plain: [], accounted: [] };
     const plain = async (i: number) => {
       const bytes = await serializeValue(value);
       const dir = join(root, "plain", `data_${i}`);
@@ -39,18 +38,8 @@ export async function main(args: string[] = Deno.args): Promise<CacheBenchResult
       await Deno.rename(temp, join(dir, "value.bin"));
     };
     const accounted = (i: number) => writeCache(`k${i}`, value, { folder: "bench" });
-    for (let i = 0; i < writes + 20; i++) {
-      // Each goes first every other round, so neither always follows the other.
-      const order = i % 2 === 0
-        ? (["plain", "accounted"] as const)
-        : (["accounted", "plain"] as const);
-      for (const kind of order) {
-        const start = performance.now();
-        await (kind === "plain" ? plain(i) : accounted(i));
-        if (i >= 20) times[kind].push(performance.now() - start); // after warming up
-      }
-    }
-    const result = { plainMs: median(times.plain), accountedMs: median(times.accounted) };
+    const medians = await interleaved(writes, 20, { plain, accounted });
+    const result = { plainMs: medians.plain, accountedMs: medians.accounted };
     console.log(`load average: ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
     console.table({
       "1 KB write, no account": { median: formatMs(result.plainMs) },
