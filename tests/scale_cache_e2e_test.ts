@@ -2,7 +2,8 @@
  * `fused.cache` with cacheStorage "object" across a platform: two `fused serve` processes on one
  * PostgreSQL database and one S3 bucket, each with its own data folder (so its own near cache).
  * A value a UDF cached through A is a hit through B; another user, through B, never sees it.
- * The same for the SDK logged in to A, then to B (each time with an empty disk cache).
+ * The same for a batch job on a worker, and for the SDK logged in to A, then to B (each time with
+ * an empty disk cache).
  * Each run's caller has its cache folder in its service's data folder, so B's near cache starts
  * empty: a hit there comes from the bucket.
  */
@@ -10,7 +11,8 @@ import assert from "node:assert/strict";
 import { cache } from "../client/cache.ts";
 import { options } from "../client/options.ts";
 import { udf } from "../client/udf.ts";
-import { type Service, startPlatform, stop } from "./_scale_processes.ts";
+import * as api from "../client/api/mod.ts";
+import { type Service, startPlatform, startWorker, stop } from "./_scale_processes.ts";
 
 // The run's own nonce keeps the run cache out of it: only fused.cache can repeat the value.
 const PICK = `import * as fused from "fused";
@@ -22,9 +24,9 @@ export default async function udf({ x = "1", nonce = "" }: { x?: string; nonce?:
 }
 `;
 
-async function run(service: Service, token: string, nonce: string): Promise<string> {
+async function run(service: Service, token: string, nonce: string, x = "7"): Promise<string> {
   const res = await fetch(
-    `${service.baseUrl}/realtime/local/api/v1/run/udf?x=7&nonce=${nonce}&format=json`,
+    `${service.baseUrl}/realtime/local/api/v1/run/udf?x=${x}&nonce=${nonce}&format=json`,
     {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
@@ -57,7 +59,8 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    const { a, b } = await startPlatform("objcache");
+    const platform = await startPlatform("objcache");
+    const { a, b } = platform;
     try {
       const owner = (await a.transport.token())!.token;
       const first = await run(a, owner, "1");
@@ -71,6 +74,27 @@ Deno.test({
       assert.match(theirs, /7:[0-9a-f-]{36}/);
       assert.notEqual(theirs, first, "another user computes their own value");
       assert.equal(await run(a, other, "5"), theirs, "... which is theirs on every service");
+
+      // A batch job on a worker keeps its value in the same place.
+      const worker = await startWorker(platform.env, platform.storage);
+      try {
+        const job = await api.startJob(udf(PICK, { name: "pick" }), {
+          transport: a.transport,
+          parameters: { x: "w", nonce: "job" },
+        });
+        const done = await api.jobWaitForJob(job, {
+          transport: a.transport,
+          pollIntervalSeconds: 0.2,
+          timeout: 120,
+        });
+        assert.equal(done.job_status, "Done", JSON.stringify(done));
+        const results = JSON.stringify(await api.jobGetResults(job, { transport: a.transport }));
+        const fromJob = /w:[0-9a-f-]{36}/.exec(results)?.[0];
+        assert.ok(fromJob, results);
+        assert.equal(await run(b, owner, "6", "w"), JSON.stringify(fromJob), "a hit through B");
+      } finally {
+        await stop(worker);
+      }
 
       // The SDK logged in to a service: its disk in front, the bucket behind.
       const calls: string[] = [];
