@@ -18,8 +18,9 @@
  * holds more than `options.cacheMaxBytes`, the least recently used entries are deleted until it
  * holds at most 90% of it. The size is one account for every process of the machine: the file
  * `{base}/.size`, counted up by each write holding it locked (`flock`), and measured again by a
- * walk only when it is new or damaged or the limit is passed. Temporary files of writers that were killed (`value.bin.<pid>.*.tmp`)
- * and locks of dead processes are removed by the same sweep, and by {@linkcode cleanCache}.
+ * walk only when it is new or damaged or the limit is passed. Temporary files of writers that
+ * were killed (`value.bin.<pid>.*.tmp`) and locks of dead processes are removed by the same
+ * sweep, and by {@linkcode cleanCache}.
  *
  * With `cacheStorage: "object"` the disk is a near cache in front of a service's shared store:
  * a miss on disk asks the store (through the UDF's host inside a UDF, else the `/cache/objects`
@@ -444,7 +445,7 @@ async function writeEntry(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Object storage: a service's shared store, through the UDF's host
+// Object storage: a service's shared store, through the UDF's host or the service's API
 
 /** Where "object" entries are kept: a service's shared store, as the caller. */
 interface ObjectStore {
@@ -503,7 +504,7 @@ async function objectStore(): Promise<ObjectStore> {
   };
 }
 
-/** The key an entry has on the shared store: its folder and key hashed (the host adds the caller). */
+/** An entry's key on the shared store: its folder and key hashed (the host adds the caller). */
 function objectKey(key: string, location: CacheLocation): string {
   return createHash("sha256").update(`${location.folder ?? "tmp"}\0${key}`).digest("hex");
 }
