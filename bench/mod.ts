@@ -24,6 +24,7 @@ const BENCHES: BenchTable = {
   ingest: () => import("./ingest_bench.ts"),
   scale: () => import("./scale_bench.ts"),
   quota: () => import("./quota_bench.ts"),
+  cache: () => import("./cache_bench.ts"),
 };
 
 /** Options of {@linkcode main}. */

@@ -16,7 +16,7 @@ import { localCaller } from "../engine/_local_host.ts";
 import { SqliteRegistry } from "../server/registry/sqlite.ts";
 import { UserQuotas } from "../server/quota.ts";
 import { LocalStorage } from "../server/storage.ts";
-import { formatMs, median } from "./_stats.ts";
+import { formatMs, interleaved } from "./_stats.ts";
 
 /** Numbers measured by one run of the benchmark. */
 export interface QuotaBenchResult {
@@ -48,17 +48,11 @@ export async function main(args: string[] = Deno.args): Promise<QuotaBenchResult
       quota: { ...base, id: "u1", dataDir, cacheDir, quota: quotas.callerQuota("u1") },
     };
     const trivial = udf("export default () => 1", { name: "trivial" });
-    const times: Record<"plain" | "quota", number[]> = { plain: [], quota: [] };
-    for (let i = 0; i < runs + 20; i++) {
-      // Each goes first every other round, so neither always follows the other.
-      const order = i % 2 === 0 ? (["plain", "quota"] as const) : (["quota", "plain"] as const);
-      for (const kind of order) {
-        const start = performance.now();
-        await engine.run({ udf: trivial, parameters: {}, caller: callers[kind] });
-        if (i >= 20) times[kind].push(performance.now() - start); // after warming up
-      }
-    }
-    const result = { plainMs: median(times.plain), quotaMs: median(times.quota) };
+    const medians = await interleaved(runs, 20, {
+      plain: () => engine.run({ udf: trivial, parameters: {}, caller: callers.plain }),
+      quota: () => engine.run({ udf: trivial, parameters: {}, caller: callers.quota }),
+    });
+    const result = { plainMs: medians.plain, quotaMs: medians.quota };
     console.log(`load average: ${Deno.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
     console.table({
       "warm run, no quota": { median: formatMs(result.plainMs) },

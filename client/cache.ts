@@ -16,8 +16,15 @@
  *
  * The entry folder's modification time is its last use (set on every hit), so when a base folder
  * holds more than `options.cacheMaxBytes`, the least recently used entries are deleted until it
- * holds at most 90% of it. Temporary files of writers that were killed (`value.bin.<pid>.*.tmp`)
- * and locks of dead processes are removed by the same sweep, and by {@linkcode cleanCache}.
+ * holds at most 90% of it. The size is one account for every process of the machine: the file
+ * `{base}/.size`, counted up by each write holding it locked (`flock`), and measured again by a
+ * walk only when it is new or damaged or the limit is passed. Temporary files of writers that
+ * were killed (`value.bin.<pid>.*.tmp`) and locks of dead processes are removed by the same
+ * sweep, and by {@linkcode cleanCache}.
+ *
+ * With `cacheStorage: "object"` the disk is a near cache in front of a service's shared store:
+ * a miss on disk asks the store (through the UDF's host inside a UDF, else the `/cache/objects`
+ * routes of the service the SDK is logged in to), and a new value goes to both, as the caller.
  *
  * Python's `@fused.cache` keeps pickles and an `index.log`; a TypeScript SDK cannot read those, so
  * this layout only shares the folder structure with it.
@@ -35,6 +42,8 @@ import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
 import { resolveInside } from "./file_path.ts";
 import { deserializeValue, serializeValue } from "./formats/envelope.ts";
 import { isPlainObject, isTable } from "./formats/types.ts";
+import { globalTransport } from "./api/transport.ts";
+import { udfHost } from "./host_channel.ts";
 import { options, type Storage } from "./options.ts";
 
 /** Where a cache entry lives: a folder under the cache base, and the storage kind. */
@@ -86,7 +95,12 @@ export interface CacheOptions {
   concurrentLockTimeout?: number | string;
   /** Ignore a cached result and compute (and store) a new one. */
   cacheReset?: boolean;
-  /** "auto", "local" or "mount" (default `options.cacheStorage`); "object" is not supported yet. */
+  /**
+   * "auto", "local", "mount" or "object" (default `options.cacheStorage`). "object" keeps results
+   * on a service's shared store as the caller (inside a UDF, that of the service or worker it
+   * runs on; else that of the service the SDK is logged in to), with this machine's disk as a
+   * near cache in front; with neither, it is refused.
+   */
   cacheStorage?: Storage;
   /** Argument names or positions left out of the key (a connection, a logger...). */
   cacheKeyExclude?: readonly (string | number)[];
@@ -326,25 +340,19 @@ export function cacheFolder(location: CacheLocation = {}): string {
   return resolveInside(cacheBase(location.storage), location.folder ?? "tmp", "cache folder");
 }
 
-/** The base folder of a cache storage (every cache folder lies under it). */
+/**
+ * The base folder of a cache storage (every cache folder lies under it). "object" keeps its
+ * entries on a service's shared store; this folder is its near cache, the one "local" uses.
+ */
 function cacheBase(storage: Storage = options.cacheStorage): string {
-  let base: string;
-  if (storage === "object") {
-    throw new NotSupportedError(
-      'cacheStorage "object" is not supported yet: use "mount" to keep results in options.dataDirectory (shared by every process on this machine) or "local"',
-    );
-  } else if (options.cacheDirectory !== null) {
-    base = options.cacheDirectory;
-  } else if (storage === "mount") {
-    base = join(options.dataDirectory, "cached_data");
-  } else if (storage === "auto" || storage === "local") {
-    base = join(options.tempDirectory, "cached_data");
-  } else {
-    throw new ValidationError(
-      `Unknown cacheStorage "${storage}": use "auto", "local" or "mount"`,
-    );
+  if (options.cacheDirectory !== null) return options.cacheDirectory;
+  if (storage === "mount") return join(options.dataDirectory, "cached_data");
+  if (storage === "auto" || storage === "local" || storage === "object") {
+    return join(options.tempDirectory, "cached_data");
   }
-  return base;
+  throw new ValidationError(
+    `Unknown cacheStorage "${storage}": use "auto", "local", "mount" or "object"`,
+  );
 }
 
 function entryDir(key: string, location: CacheLocation): string {
@@ -411,12 +419,23 @@ export async function writeCache(
   value: unknown,
   opts: CacheLocation = {},
 ): Promise<void> {
+  entryDir(key, opts); // a bad key is refused before the value is encoded
+  await writeEntry(key, await serializeValue(value), opts);
+}
+
+/** Writes an encoded entry atomically; `computedAt` dates it (default now). */
+async function writeEntry(
+  key: string,
+  bytes: Uint8Array,
+  opts: CacheLocation,
+  computedAt?: Date,
+): Promise<void> {
   const dir = entryDir(key, opts);
-  const bytes = await serializeValue(value);
   await Deno.mkdir(dir, { recursive: true });
   const temp = join(dir, `${VALUE_FILE}.${Deno.pid}.${crypto.randomUUID()}.tmp`);
   try {
     await Deno.writeFile(temp, bytes);
+    if (computedAt) await Deno.utime(temp, computedAt, computedAt);
     await Deno.rename(temp, join(dir, VALUE_FILE));
   } catch (error) {
     await Deno.remove(temp).catch(() => {});
@@ -426,10 +445,99 @@ export async function writeCache(
 }
 
 // ---------------------------------------------------------------------------------------------
+// Object storage: a service's shared store, through the UDF's host or the service's API
+
+/** Where "object" entries are kept: a service's shared store, as the caller. */
+interface ObjectStore {
+  /** The entry under `digest` when younger than `maxAgeSeconds`, else null. */
+  get(digest: string, maxAgeSeconds: number): Promise<{ ageMs: number; bytes: Uint8Array } | null>;
+  /** Stores the entry under `digest`. */
+  put(digest: string, bytes: Uint8Array): Promise<void>;
+}
+
+/**
+ * The shared store of "object" entries: inside a UDF its host's (host calls `cache.get` and
+ * `cache.put`, as the run's caller), else that of the service the SDK is logged in to (its
+ * `/cache/objects` routes, with the SDK's token). With neither, "object" is refused.
+ */
+async function objectStore(): Promise<ObjectStore> {
+  const host = udfHost();
+  if (host) {
+    return {
+      async get(digest, maxAgeSeconds) {
+        const reply = await host.call("cache.get", [digest, maxAgeSeconds]);
+        if (reply.value === null) return null;
+        return { ageMs: (reply.value as { ageMs: number }).ageMs, bytes: reply.body };
+      },
+      async put(digest, bytes) {
+        await host.call("cache.put", [digest], bytes);
+      },
+    };
+  }
+  const transport = globalTransport();
+  if ((await transport.token()) === null) {
+    throw new NotSupportedError(
+      'cacheStorage "object" keeps results on a service\'s shared store, and this process is not logged in to one: log in (fused.options.baseUrl and a token), run the cached code in a UDF on a service or `fused worker`, or use cacheStorage "mount" (shared by this machine\'s processes) or "local"',
+    );
+  }
+  return {
+    async get(digest, maxAgeSeconds) {
+      const response = await transport.fetch(`/cache/objects/${digest}`, {
+        query: { max_age: maxAgeSeconds },
+        acceptStatuses: [404],
+      });
+      if (response.status === 404) {
+        await response.body?.cancel();
+        return null;
+      }
+      const ageMs = Number(response.headers.get("x-fused-cache-age-ms") ?? 0);
+      return { ageMs, bytes: new Uint8Array(await response.arrayBuffer()) };
+    },
+    async put(digest, bytes) {
+      const response = await transport.fetch(`/cache/objects/${digest}`, {
+        method: "PUT",
+        body: bytes,
+        headers: { "Content-Type": "application/octet-stream" },
+      });
+      await response.body?.cancel();
+    },
+  };
+}
+
+/** An entry's key on the shared store: its folder and key hashed (the host adds the caller). */
+function objectKey(key: string, location: CacheLocation): string {
+  return createHash("sha256").update(`${location.folder ?? "tmp"}\0${key}`).digest("hex");
+}
+
+/** Reads an "object" entry from the shared store, and keeps a near copy dated as it was made. */
+async function readObject(
+  key: string,
+  location: CacheLocation,
+  maxAgeSeconds: number,
+): Promise<CacheLookup> {
+  const store = await objectStore();
+  const found = await store.get(objectKey(key, location), maxAgeSeconds);
+  if (found === null) return { hit: false };
+  let value: unknown;
+  try {
+    value = await deserializeValue(found.bytes);
+  } catch {
+    return { hit: false }; // damaged on the store: computed again, and written over
+  }
+  await writeEntry(key, found.bytes, location, new Date(Date.now() - found.ageMs));
+  return { hit: true, value, ageMs: found.ageMs };
+}
+
+// ---------------------------------------------------------------------------------------------
 // Size limit
 
-/** Bytes each base folder is believed to hold (measured by a sweep, then counted up by writes). */
-const usage = new Map<string, number>();
+/**
+ * The size account of a base folder, one for every process using it: `{base}/.size` holds the
+ * bytes the folder is believed to hold (measured by a sweep, then counted up by each write of
+ * any process), read and changed only holding it locked. Deletions outside a sweep
+ * leave it high, so the next sweep comes early and measures again.
+ */
+const LEDGER_FILE = ".size";
 
 /** What an entry costs besides its value: the blocks of its folder and file, so tiny values count. */
 const ENTRY_OVERHEAD = 8192;
@@ -447,12 +555,62 @@ const LEGACY_TEMP_VALUE = /^value\.bin\.[0-9a-f-]{36}\.tmp$/;
 const LEGACY_TEMP_AGE_MS = 10 * 60 * 1000;
 
 async function noteWrite(base: string, bytes: number): Promise<void> {
-  const known = usage.get(base);
-  if (known !== undefined && known + bytes <= options.cacheMaxBytes) {
-    usage.set(base, known + bytes);
-    return;
+  await withLedger(base, async (account) => {
+    const known = account.read();
+    if (known !== null && known + bytes <= options.cacheMaxBytes) {
+      account.write(known + bytes);
+    } else {
+      await sweepLocked(base, account); // a new or damaged account, or over the limit
+    }
+  });
+}
+
+/** A base folder's size account, held locked. */
+interface SizeAccount {
+  /** The bytes it holds, or null when it is new or damaged (a sweep rewrites it). */
+  read(): number | null;
+  /** Sets the bytes it holds. */
+  write(bytes: number): void;
+}
+
+/** Digits of a size account: fixed, so a rewrite is one write of the whole file in place. */
+const LEDGER_WIDTH = 20;
+
+/**
+ * Runs `work` holding a base folder's size account locked (`flock`, which the kernel releases
+ * when the process dies, so no lock is ever left behind). Readers only read under the lock, and a
+ * rewrite is one write of fixed width, so no one sees a half-written account; a damaged one
+ * (a crash of the machine mid-write) reads as null, and the sweep that follows measures again.
+ */
+async function withLedger<T>(base: string, work: (account: SizeAccount) => Promise<T>): Promise<T> {
+  const path = join(base, LEDGER_FILE);
+  const open = () => Deno.open(path, { read: true, write: true, create: true });
+  const file = await open().catch(async (error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    await Deno.mkdir(base, { recursive: true });
+    return await open();
+  });
+  try {
+    await file.lock(true);
+    return await work({
+      // Synchronous: 21 bytes of a file just opened, cheaper than a trip to the thread pool.
+      read() {
+        const buffer = new Uint8Array(LEDGER_WIDTH + 1);
+        file.seekSync(0, Deno.SeekMode.Start);
+        const text = new TextDecoder().decode(buffer.subarray(0, file.readSync(buffer) ?? 0));
+        return new RegExp(`^\\d{${LEDGER_WIDTH}}$`).test(text) ? Number(text) : null;
+      },
+      write(bytes) {
+        const text = new TextEncoder().encode(String(bytes).padStart(LEDGER_WIDTH, "0"));
+        file.seekSync(0, Deno.SeekMode.Start);
+        if (file.writeSync(text) !== text.byteLength) {
+          throw new FusedError(`Cannot update the cache's size account ${path}: a short write`);
+        }
+      },
+    });
+  } finally {
+    file.close(); // releases the lock
   }
-  await sweepBase(base); // the first write of this process, or over the limit: measure, evict
 }
 
 /** What a sweep of the cache did. */
@@ -494,7 +652,12 @@ export async function cleanCache(): Promise<CacheCleanup> {
   return total;
 }
 
-async function sweepBase(base: string): Promise<CacheCleanup> {
+function sweepBase(base: string): Promise<CacheCleanup> {
+  return withLedger(base, (account) => sweepLocked(base, account));
+}
+
+/** Measures a base folder, evicts what is over the limit and rewrites its size account. */
+async function sweepLocked(base: string, account: SizeAccount): Promise<CacheCleanup> {
   const result: CacheCleanup = { evicted: 0, temporaries: 0, locks: 0, bytes: 0 };
   const entries: Entry[] = [];
   await collect(base, entries, result);
@@ -512,7 +675,7 @@ async function sweepBase(base: string): Promise<CacheCleanup> {
     }
   }
   result.bytes = bytes;
-  usage.set(base, bytes);
+  account.write(bytes);
   return result;
 }
 
@@ -923,7 +1086,11 @@ function cachedFunction<A extends unknown[], R>(
 
   async function lookup(key: string, where: CacheLocation): Promise<CacheLookup> {
     if (opts.cacheReset || maxAgeSeconds === 0) return { hit: false };
-    const found = await readCache(key, { ...where, maxAgeSeconds });
+    // "object": the disk is the near cache, the shared store behind it.
+    let found = await readCache(key, { ...where, maxAgeSeconds });
+    if (!found.hit && where.storage === "object") {
+      found = await readObject(key, where, maxAgeSeconds);
+    }
     if (found.hit && (opts.cacheVerbose ?? options.verboseCachedFunctions)) {
       (opts.logger ?? console.error)(
         `'${label}' returned cached result: ${formatAge(found.ageMs)} old`,
@@ -945,14 +1112,19 @@ function cachedFunction<A extends unknown[], R>(
       const again = await lookup(key, where); // another process may have finished meanwhile
       if (again.hit) return again.value as Awaited<R>;
       const value = await fn.apply(this, args);
+      let bytes: Uint8Array;
       try {
-        await writeCache(key, value, where);
+        bytes = await serializeValue(value);
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
         throw new ValidationError(
           `Cannot cache the result of '${label}': ${error.message}; return a table, raster, string, bytes or JSON, or call it without fused.cache`,
           { cause: error },
         );
+      }
+      await writeEntry(key, bytes, where);
+      if (where.storage === "object") {
+        await (await objectStore()).put(objectKey(key, where), bytes);
       }
       return value;
     });

@@ -326,7 +326,6 @@ Deno.test("bad options are refused when the function is wrapped", () =>
       /Cannot parse cache_max_age "10 min"/,
     );
     assert.throws(() => cache(fn, { cacheMaxAge: -1 }), ValidationError);
-    assert.throws(() => cache(fn, { cacheStorage: "object" }), NotSupportedError);
     assert.throws(() => cache(fn, { cacheFolderPath: "../escape" }), /leaves its root/);
     assert.throws(() => cache(fn, { concurrentLockTimeout: 0 }), /concurrentLockTimeout/);
     assert.throws(() => cache(fn, { cacheKeyExclude: [-1] }), /cacheKeyExclude/);
@@ -367,7 +366,12 @@ Deno.test("entries live in data_<key> folders under the cache folder, with no te
     const square = cache((n: number) => n * n, { cacheFolderPath: "my/folder" });
     await square(2);
     const files = await listFiles(dir);
-    assert.deepEqual(files, [join(dir, "my/folder", `data_${square.cacheKey(2)}`, "value.bin")]);
+    assert.deepEqual(files.sort(), [
+      join(dir, ".size"), // the machine-wide size account, no lock or temporary left
+      join(dir, "my/folder", `data_${square.cacheKey(2)}`, "value.bin"),
+    ]);
+    const size = Number(await Deno.readTextFile(join(dir, ".size")));
+    assert.equal(size, Deno.statSync(files.find((f) => f.endsWith("value.bin"))!).size + 8192);
   }));
 
 Deno.test("mount storage keeps entries in the data directory", async () => {
@@ -510,6 +514,81 @@ console.log(JSON.stringify(await cache(slowDouble, { cacheVerbose: false })(21))
         assert.equal(new TextDecoder().decode(out.stdout).trim(), "42");
       }
       assert.equal([...Deno.readDirSync(markers)].length, 1, "computed by one process only");
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  }));
+
+Deno.test('cacheStorage "object" with no service behind is refused at the call, naming what works', () =>
+  withCacheDir(async (dir) => {
+    const saved = { home: Deno.env.get("FUSED_HOME"), token: Deno.env.get("FUSED_AUTH_TOKEN") };
+    Deno.env.set("FUSED_HOME", dir); // no stored credentials
+    Deno.env.delete("FUSED_AUTH_TOKEN");
+    try {
+      const calls = counter();
+      const square = cache(calls.square, { cacheStorage: "object" });
+      await assert.rejects(
+        () => square(3),
+        (error: Error) =>
+          error instanceof NotSupportedError && /not logged in/.test(error.message) &&
+          /"mount"/.test(error.message),
+      );
+      assert.equal(calls.calls, 0, "nothing computed without the store it would be kept in");
+    } finally {
+      for (const [name, value] of [["FUSED_HOME", saved.home], ["FUSED_AUTH_TOKEN", saved.token]]) {
+        if (value === undefined) Deno.env.delete(name!);
+        else Deno.env.set(name!, value);
+      }
+    }
+  }));
+
+Deno.test("two processes writing to one cache folder stay under cacheMaxBytes together", () =>
+  withCacheDir(async (dir) => {
+    const work = await Deno.makeTempDir({ prefix: "fused_cache_limit_" });
+    const limit = 2_000_000;
+    try {
+      const script = join(work, "write.ts");
+      // Each process writes one entry (its first write measures the folder), waits until both
+      // have, then writes 1.3 MB: each alone stays under the limit, the two together do not.
+      await Deno.writeTextFile(
+        script,
+        `import { writeCache } from ${JSON.stringify(import.meta.resolve("./cache.ts"))};
+import { options } from ${JSON.stringify(import.meta.resolve("./options.ts"))};
+options.cacheMaxBytes = ${limit};
+const [name] = Deno.args;
+await writeCache(name + "-first", "x", { folder: "shared" });
+await Deno.writeTextFile(${JSON.stringify(work)} + "/ready-" + name, "");
+for (let i = 0; i < 600; i++) {
+  if (await Deno.stat(${JSON.stringify(work)} + "/go").catch(() => null)) break;
+  await new Promise((resolve) => setTimeout(resolve, 50));
+}
+for (let i = 0; i < 12; i++) {
+  await writeCache(name + "-" + i, new Uint8Array(100_000).fill(i), { folder: "shared" });
+}
+`,
+      );
+      const config = new URL("../deno.json", import.meta.url).pathname;
+      const runs = ["a", "b"].map((name) =>
+        new Deno.Command(Deno.execPath(), {
+          args: ["run", "-A", `--config=${config}`, script, name],
+          env: { FUSED_CACHE_DIRECTORY: dir, FUSED_HOME: work },
+          stdout: "piped",
+          stderr: "piped",
+        }).output()
+      );
+      for (let i = 0; i < 600; i++) {
+        const names = [...Deno.readDirSync(work)].map((e) => e.name);
+        if (names.includes("ready-a") && names.includes("ready-b")) break;
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await Deno.writeTextFile(join(work, "go"), "");
+      for (const out of await Promise.all(runs)) {
+        assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+      }
+      const values = (await listFiles(dir)).filter((path) => path.endsWith("value.bin"));
+      const bytes = values.reduce((sum, path) => sum + Deno.statSync(path).size + 8192, 0);
+      assert.ok(bytes <= limit, `the folder holds ${bytes} bytes, over the limit of ${limit}`);
+      assert.ok(values.length >= 12, `${values.length} entries kept: eviction kept the newest`);
     } finally {
       await Deno.remove(work, { recursive: true });
     }

@@ -159,11 +159,24 @@ export interface HostHandler {
    * as the second argument.
    */
   files(
-    method: Exclude<HostMethod, "run" | "describe" | "load" | "download" | "files.uploadFile">,
+    method: Extract<Exclude<HostMethod, "files.uploadFile">, `files.${string}`>,
     args: unknown[],
     body: Uint8Array | ReadableStream<Uint8Array> | undefined,
     context: HostCallContext,
   ): Promise<unknown>;
+  /**
+   * `fused.cache` with `cacheStorage: "object"`: the caller's own entries on the platform's
+   * shared store, in an area no `fd://` path reaches, keyed by the caller's id. `cache.get`
+   * (`[key, maxAgeSeconds]`) answers `{ ageMs, bytes }` of an entry younger than that, else
+   * null; `cache.put` (`[key]`, the entry's envelope as `body`) stores it. A host without a
+   * shared store refuses both with an error naming what to use instead.
+   */
+  objectCache(
+    method: Extract<HostMethod, `cache.${string}`>,
+    args: unknown[],
+    body: Uint8Array | undefined,
+    context: HostCallContext,
+  ): Promise<{ ageMs: number; bytes: Uint8Array } | null>;
 }
 
 /** What the host knows of the call it answers. */

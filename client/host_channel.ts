@@ -19,7 +19,9 @@ export type HostMethod =
   | "files.uploadFile"
   | "files.delete"
   | "files.signUrl"
-  | "files.signUrlPrefix";
+  | "files.signUrlPrefix"
+  | "cache.get"
+  | "cache.put";
 
 /** The UDF process's side: the channel to its host. */
 export interface UdfHost {

@@ -296,6 +296,40 @@ function fileCall(method: Exclude<Extract<HostMethod, `files.${string}`>, "files
   };
 }
 
+/** An object cache entry's key: a SHA-256 hex digest (the SDK hashes the folder and key). */
+function objectCacheKey(value: unknown): string {
+  if (typeof value !== "string" || !/^[0-9a-f]{64}$/.test(value)) {
+    throw new ValidationError("An object cache key must be a SHA-256 hex digest");
+  }
+  return value;
+}
+
+/** `fused.cache` with cacheStorage "object": the caller's own entries, through its host. */
+async function objectCacheCall(
+  method: "cache.get" | "cache.put",
+  args: unknown[],
+  scope: HostCallScope,
+  body: Uint8Array,
+): Promise<HostCallAnswer> {
+  const key = objectCacheKey(args[0]);
+  const context = { caller: scope.caller, signal: scope.signal };
+  if (method === "cache.put") {
+    await scope.caller.host.objectCache(method, [key], body, context);
+    return { value: null, parts: [] };
+  }
+  const maxAge = args[1];
+  if (typeof maxAge !== "number" || !(maxAge >= 0)) {
+    throw new ValidationError("An object cache read needs a max age in seconds (0 or more)");
+  }
+  const found = await scope.caller.host.objectCache(method, [key, maxAge], undefined, context);
+  return found === null
+    ? { value: null, parts: [] }
+    : { value: { ageMs: found.ageMs }, parts: [found.bytes] };
+}
+
+const CACHE_RULE =
+  "the caller's own entries (keyed by its user id) in the platform's cache area of the shared store, which no fd:// path reaches; a key is a SHA-256 digest";
+
 /** One SDK call a UDF may make, and the rule the host checks before it does anything. */
 export interface HostCallRule {
   /** What is checked against the caller, in words (the README lists these). */
@@ -335,6 +369,14 @@ export const HOST_CALLS: { readonly [M in HostMethod]: HostCallRule } = {
   "files.delete": { rule: FD_RULE, answer: fileCall("files.delete") },
   "files.signUrl": { rule: FD_RULE, answer: fileCall("files.signUrl") },
   "files.signUrlPrefix": { rule: FD_RULE, answer: fileCall("files.signUrlPrefix") },
+  "cache.get": {
+    rule: CACHE_RULE,
+    answer: (args, scope, body) => objectCacheCall("cache.get", args, scope, body),
+  },
+  "cache.put": {
+    rule: CACHE_RULE,
+    answer: (args, scope, body) => objectCacheCall("cache.put", args, scope, body),
+  },
 };
 
 /** Carries out one SDK call of a UDF as its caller, after its rule's checks. */

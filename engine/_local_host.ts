@@ -12,7 +12,7 @@ import { join } from "node:path";
 import * as files from "../client/api/files.ts";
 import { isShareToken } from "../client/api/udfs.ts";
 import { download } from "../client/download.ts";
-import { FusedError, HttpError, ValidationError } from "../client/errors.ts";
+import { FusedError, HttpError, NotSupportedError, ValidationError } from "../client/errors.ts";
 import { loadSaved } from "../client/load.ts";
 import { options } from "../client/options.ts";
 import { cachingLocalEngine, effectiveMaxAge, engineFor } from "../client/run.ts";
@@ -57,6 +57,9 @@ async function sameMissing<T>(call: Promise<T>): Promise<T> {
     throw error;
   }
 }
+
+const OBJECT_CACHE_HERE =
+  'cacheStorage "object" keeps results on a service\'s shared store, and this UDF runs on this machine\'s own engine: run it on the service (engine "remote") or a worker, or use cacheStorage "mount" to share results between this machine\'s processes';
 
 /** The SDK of this process, answering a UDF's calls. */
 export function localHost(engine: LocalEngineLike): HostHandler {
@@ -116,6 +119,9 @@ export function localHost(engine: LocalEngineLike): HostHandler {
         case "files.signUrlPrefix":
           return files.signUrlPrefix(path(args), { expiration: expiration(args), signal });
       }
+    },
+    objectCache(): Promise<never> {
+      return Promise.reject(new NotSupportedError(OBJECT_CACHE_HERE));
     },
   };
 }

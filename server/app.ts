@@ -19,6 +19,7 @@ import { RunService, type UdfRunner } from "./runs.ts";
 import { FileNotFoundError, type Storage, TooLargeError } from "./storage.ts";
 import { UserQuotas } from "./quota.ts";
 import type { RouteDeps } from "./routes/_common.ts";
+import type { ObjectCache } from "./object_cache.ts";
 import { cacheRoutes } from "./routes/cache.ts";
 import { fileRoutes, signedFileRoutes } from "./routes/files.ts";
 import type { JobService } from "./jobs/runner.ts";
@@ -55,6 +56,8 @@ export interface AppOptions {
   quotas?: UserQuotas;
   /** Public API base for signed URLs (`https://host/v1`); default from each request. */
   publicUrl?: string;
+  /** Users' `fused.cache` entries with cacheStorage "object" (`/cache/objects/...`). */
+  objectCache?: ObjectCache;
   /** Runs batch jobs; without it the job routes are absent (404). */
   jobs?: JobService;
   /** Whole answers to token GETs; the server consults it before routing (see serve.ts). */
@@ -90,6 +93,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     publicUrl: options.publicUrl,
     memo: options.memo,
     announceCacheClear: options.announceCacheClear,
+    objectCache: options.objectCache,
   };
 
   const app = new Hono<AppEnv>();

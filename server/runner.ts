@@ -10,7 +10,7 @@
  * @module
  */
 import { join } from "node:path";
-import { FusedError, ValidationError } from "../client/errors.ts";
+import { FusedError, NotSupportedError, ValidationError } from "../client/errors.ts";
 import { options as fusedOptions } from "../client/options.ts";
 import { cachingLocalEngine, effectiveMaxAge, installEngine, runDetailed } from "../client/run.ts";
 import type { LocalEngineLike, RunResponse, UdfEngine } from "../client/engine_types.ts";
@@ -22,6 +22,7 @@ import type {
   NestedRun,
 } from "../client/engine_types.ts";
 import { defaultEngine } from "../engine/mod.ts";
+import type { ObjectCache } from "./object_cache.ts";
 import type { Registry } from "./registry/mod.ts";
 import type { UserQuotas } from "./quota.ts";
 import type { UdfRunner } from "./runs.ts";
@@ -49,6 +50,8 @@ export interface LocalRunnerOptions {
   registry?: Registry;
   /** Users' disk quotas (see {@linkcode ServiceCallersOptions.quotas}). */
   quotas?: UserQuotas;
+  /** Where `fused.cache` keeps entries with cacheStorage "object"; without it, refused. */
+  objectCache?: ObjectCache;
 }
 
 /**
@@ -92,7 +95,8 @@ function rangeOf(value: unknown): ReadOptions {
 function storeFileCalls(
   storage: Storage | undefined,
   quotas: UserQuotas | undefined,
-): Pick<HostHandler, "download" | "files"> {
+  objectCache: ObjectCache | undefined,
+): Pick<HostHandler, "download" | "files" | "objectCache"> {
   const store = (): Storage => {
     if (!storage) {
       throw new ValidationError("fd:// files are not available to UDFs on this service");
@@ -144,6 +148,19 @@ function storeFileCalls(
             `${method} is not available inside a UDF on the service: sign URLs from a notebook or script`,
           );
       }
+    },
+    async objectCache(method, args, body, { caller }) {
+      if (!objectCache) {
+        throw new NotSupportedError(
+          'cacheStorage "object" is not available on this host: it has no shared cache store (a service or `fused worker` started with --storage has one); use cacheStorage "mount" or "local"',
+        );
+      }
+      const key = args[0] as string;
+      if (method === "cache.put") {
+        await objectCache.put(caller.id, key, body ?? new Uint8Array());
+        return null;
+      }
+      return await objectCache.get(caller.id, key, args[1] as number);
     },
   };
 }
@@ -217,6 +234,8 @@ export interface ServiceCallersOptions extends Omit<SavedUdfCallsOptions, "calle
    * the quota (see `CallerQuota`); without them, nothing is counted.
    */
   quotas?: UserQuotas;
+  /** Where `fused.cache` keeps entries with cacheStorage "object"; without it, refused. */
+  objectCache?: ObjectCache;
 }
 
 /**
@@ -254,7 +273,7 @@ export function serviceCallers(options: ServiceCallersOptions): (userId: string)
     return caller;
   };
   const host: HostHandler = {
-    ...storeFileCalls(options.storage, options.quotas),
+    ...storeFileCalls(options.storage, options.quotas, options.objectCache),
     ...savedUdfCalls({ engine: options.engine, find: options.find, callerOf }),
   };
   return callerOf;
@@ -276,6 +295,7 @@ export function localRunner(options: LocalRunnerOptions = {}): UdfRunner {
       find: options.registry && registryFinder(options.registry),
       policy: options.policy,
       quotas: options.quotas,
+      objectCache: options.objectCache,
     })
     : undefined;
   const runLocally: UdfRunner = (udf, runOptions) => {

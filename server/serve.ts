@@ -20,6 +20,7 @@ import { openStorage, siblingStoreUrl } from "./s3_storage.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { SharedPolledRuns } from "./polled_runs.ts";
 import { SharedRunCache } from "./shared_run_cache.ts";
+import { ObjectCache } from "./object_cache.ts";
 import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
 import { UserQuotas } from "./quota.ts";
@@ -233,6 +234,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       });
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
     const admin = await bootstrapAdmin(registry, dataDir);
+    // The cache area beside the fd:// store (no fd:// path reaches it): the run cache in
+    // scale-out, and fused.cache's cacheStorage "object" entries of every user.
+    const cacheStore = await openStorage(
+      storageUrl ? siblingStoreUrl(storageUrl, "cache") : null,
+      join(dataDir, "object_cache"),
+    );
+    const objectCache = new ObjectCache(cacheStore);
     let runner = options.runner;
     if (!runner) {
       runner = (await import("./runner.ts")).localRunner({
@@ -242,6 +250,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         policy: options.udfPolicy,
         registry,
         quotas,
+        objectCache,
       });
     }
     const runs = new RunService(runner, {
@@ -252,9 +261,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         ? new SharedPolledRuns(await openStorage(siblingStoreUrl(storageUrl!, "runs"), filesDir))
         : undefined,
       // ... and a result cached through any service is a hit through this one.
-      sharedCache: databaseUrl
-        ? new SharedRunCache(await openStorage(siblingStoreUrl(storageUrl!, "cache"), filesDir))
-        : undefined,
+      sharedCache: databaseUrl ? new SharedRunCache(cacheStore) : undefined,
     });
     // Re-attaches jobs an earlier service left running, and starts pending ones.
     await jobs.start();
@@ -278,6 +285,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       jobs,
       storage,
       runs,
+      objectCache,
       signingSecret,
       maxBodyBytes: options.maxBodyBytes,
       maxUploadBytes: options.maxUploadBytes,

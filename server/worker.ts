@@ -62,7 +62,8 @@ import { PostgresRegistry } from "./registry/postgres.ts";
 import { serviceCallers } from "./runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
 import { registryFinder } from "./saved_udfs.ts";
-import { openStorage } from "./s3_storage.ts";
+import { openStorage, siblingStoreUrl } from "./s3_storage.ts";
+import { ObjectCache } from "./object_cache.ts";
 import {
   DEFAULT_POOLS,
   durationFlag,
@@ -190,9 +191,15 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   };
   const registry = await PostgresRegistry.open(options.databaseUrl, { max: pools.registry });
   let storage: Storage;
+  let cacheStore: Storage;
   let boss: PgBoss;
   try {
     storage = await openStorage(options.storageUrl ?? null, join(options.dataDir, "files"));
+    // fused.cache's cacheStorage "object": the same cache area the services use.
+    cacheStore = await openStorage(
+      options.storageUrl ? siblingStoreUrl(options.storageUrl, "cache") : null,
+      join(options.dataDir, "object_cache"),
+    );
     boss = await startBoss(
       options.databaseUrl,
       { kind: "worker", instanceTypes: types },
@@ -224,6 +231,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     find: registryFinder(registry),
     policy: options.udfPolicy,
     quotas,
+    objectCache: new ObjectCache(cacheStore),
   });
   const metrics = new Metrics("worker", {
     jobsByState: () => registry.countJobsByStatus(),
@@ -451,7 +459,9 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         await unlisten().catch(() => {});
         await metricsServer?.close();
         await engine.close();
-        if ("close" in storage && typeof storage.close === "function") storage.close();
+        for (const store of [storage, cacheStore]) {
+          if ("close" in store && typeof store.close === "function") store.close();
+        }
         await registry.close();
       })();
       return closed;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { ObjectCache } from "../object_cache.ts";
 import type { Context } from "hono";
 import { z } from "zod";
 import type { ResponseMemo } from "../_response_memo.ts";
@@ -51,6 +52,8 @@ export interface RouteDeps {
   memo?: ResponseMemo;
   /** Tells the platform's other services that a UDF's cache was cleared (scale-out). */
   announceCacheClear?: (clear: CacheClear) => Promise<void>;
+  /** Users' `fused.cache` entries with cacheStorage "object"; without it, those routes are 404. */
+  objectCache?: ObjectCache;
 }
 
 /** The API base URL of a request (`http://host:port/v1`), for URLs the service hands out. */

@@ -1,12 +1,15 @@
 /**
  * `DELETE /realtime-shared/{cid}/udf-cache/by-id/{udf_id}/delete`: forgets cached results of a
- * saved UDF, so the next run computes afresh.
+ * saved UDF, so the next run computes afresh. `GET|PUT /cache/objects/{digest}`: the caller's own
+ * `fused.cache` entries with cacheStorage "object" (see object_cache.ts), for the SDK logged in to
+ * this service.
  *
  * @module
  */
 import { Hono } from "hono";
 import { type AppEnv, HttpError } from "../_http.ts";
 import { clearLocalCaches } from "../cache_clears.ts";
+import type { ObjectCache } from "../object_cache.ts";
 import { udfCacheFolder } from "../../client/udf.ts";
 import { canWrite, checkClientId, type RouteDeps, udfFromRecord } from "./_common.ts";
 
@@ -29,5 +32,42 @@ export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
     await deps.announceCacheClear?.(clear);
     return c.json({ udf_id: udfId, removed });
   });
+  app.get("/cache/objects/:digest", async (c) => {
+    const maxAge = Number(c.req.query("max_age"));
+    if (c.req.query("max_age") === undefined || !(maxAge >= 0)) {
+      throw new HttpError(
+        400,
+        "max_age is required: the entry's largest age in seconds (0 or more)",
+      );
+    }
+    const found = await objectCacheOf(deps).get(c.get("user").id, c.req.param("digest"), maxAge);
+    if (!found) throw new HttpError(404, "No cache entry of yours under this key, young enough");
+    return new Response(found.bytes as Uint8Array<ArrayBuffer>, {
+      headers: {
+        "content-type": "application/octet-stream",
+        "x-fused-cache-age-ms": String(Math.round(found.ageMs)),
+      },
+    });
+  });
+  app.put("/cache/objects/:digest", async (c) => {
+    const length = Number(c.req.header("content-length") ?? NaN);
+    if (!(length >= 0)) throw new HttpError(411, "A cache entry needs its Content-Length");
+    if (length > deps.maxUploadBytes) {
+      throw new HttpError(
+        413,
+        `The cache entry (${length} bytes) is larger than the limit of ${deps.maxUploadBytes} bytes`,
+      );
+    }
+    const bytes = new Uint8Array(await c.req.arrayBuffer());
+    await objectCacheOf(deps).put(c.get("user").id, c.req.param("digest"), bytes);
+    return c.body(null, 204);
+  });
   return app;
+}
+
+function objectCacheOf(deps: RouteDeps): ObjectCache {
+  if (!deps.objectCache) {
+    throw new HttpError(404, 'This service keeps no cacheStorage "object" entries');
+  }
+  return deps.objectCache;
 }

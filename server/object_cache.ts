@@ -1,0 +1,69 @@
+/**
+ * `fused.cache` with `cacheStorage: "object"` on the platform's shared store: the entries of
+ * each user live under `fused.cache/<user id>/<key>` of the cache store beside the `fd://` store
+ * (`<prefix>.cache`, see `siblingStoreUrl`; the run cache's folders there are `code/` and
+ * `udf-*`), so no `fd://` path reaches them and one user's key never names another's entry. An
+ * entry is the SDK's cache envelope (client/formats/envelope.ts) as it was written; its age is
+ * the store's modification time, so it is read only while younger than the caller's max age.
+ *
+ * @module
+ */
+import { ValidationError } from "../client/errors.ts";
+import { readBytes, type Storage, writeBytes } from "./storage.ts";
+
+/** An entry found: its envelope and how old it is. */
+export interface ObjectCacheEntry {
+  /** Milliseconds since it was written. */
+  ageMs: number;
+  /** The cache envelope, as written. */
+  bytes: Uint8Array;
+}
+
+/**
+ * The users' `fused.cache` entries on a store.
+ *
+ * @example
+ * ```ts
+ * import { ObjectCache } from "./object_cache.ts";
+ * import { LocalStorage } from "./storage.ts";
+ * const cache = new ObjectCache(new LocalStorage(await Deno.makeTempDir()));
+ * const key = "a".repeat(64);
+ * await cache.put("user-1", key, new Uint8Array([1, 2, 3]));
+ * (await cache.get("user-1", key, 3600))?.bytes; // Uint8Array [1, 2, 3]
+ * await cache.get("user-2", key, 3600); // null: another user's
+ * ```
+ */
+export class ObjectCache {
+  readonly #storage: Storage;
+
+  /** The cache on this store. */
+  constructor(storage: Storage) {
+    this.#storage = storage;
+  }
+
+  #at(userId: string, key: string): string {
+    if (!/^[A-Za-z0-9_-]{1,128}$/.test(userId)) {
+      throw new ValidationError(`User id "${userId}" cannot name a cache folder`);
+    }
+    if (!/^[0-9a-f]{64}$/.test(key)) {
+      throw new ValidationError("An object cache key must be a SHA-256 hex digest");
+    }
+    return `fused.cache/${userId}/${key}`;
+  }
+
+  /** The user's entry under `key` when younger than `maxAgeSeconds`, else null. */
+  async get(userId: string, key: string, maxAgeSeconds: number): Promise<ObjectCacheEntry | null> {
+    const at = this.#at(userId, key);
+    const info = await this.#storage.stat(at);
+    if (!info || info.isDirectory) return null;
+    const ageMs = Math.max(0, Date.now() - (info.lastModified?.getTime() ?? 0));
+    if (ageMs > maxAgeSeconds * 1000) return null;
+    const bytes = await readBytes(this.#storage, at);
+    return bytes && { ageMs, bytes };
+  }
+
+  /** Stores the user's entry under `key` (whole or not at all, as every write of a store). */
+  async put(userId: string, key: string, bytes: Uint8Array): Promise<void> {
+    await writeBytes(this.#storage, this.#at(userId, key), bytes);
+  }
+}

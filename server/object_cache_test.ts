@@ -1,0 +1,40 @@
+import assert from "node:assert/strict";
+import { ObjectCache } from "./object_cache.ts";
+import { LocalStorage } from "./storage.ts";
+
+const KEY = "0123456789abcdef".repeat(4);
+
+async function withCache(fn: (cache: ObjectCache, root: string) => Promise<void>): Promise<void> {
+  const root = await Deno.makeTempDir({ prefix: "fused_object_cache_" });
+  try {
+    await fn(new ObjectCache(new LocalStorage(root)), root);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+}
+
+Deno.test("an entry is its user's only, under fused.cache/<user>/<key>", () =>
+  withCache(async (cache, root) => {
+    await cache.put("u1", KEY, new Uint8Array([7, 8]));
+    const found = await cache.get("u1", KEY, 60);
+    assert.deepEqual(found?.bytes, new Uint8Array([7, 8]));
+    assert.ok(found.ageMs >= 0 && found.ageMs < 60_000);
+    assert.equal(await cache.get("u2", KEY, 60), null, "another user's key names nothing");
+    assert.ok(Deno.statSync(`${root}/fused.cache/u1/${KEY}`).isFile);
+  }));
+
+Deno.test("an entry older than the max age is a miss", () =>
+  withCache(async (cache, root) => {
+    await cache.put("u1", KEY, new Uint8Array([1]));
+    const hourAgo = new Date(Date.now() - 3600_000);
+    await Deno.utime(`${root}/fused.cache/u1/${KEY}`, hourAgo, hourAgo);
+    assert.equal(await cache.get("u1", KEY, 60), null);
+    assert.ok((await cache.get("u1", KEY, 7200))!.ageMs >= 3600_000);
+  }));
+
+Deno.test("keys and user ids that could name another path are refused", () =>
+  withCache(async (cache) => {
+    await assert.rejects(() => cache.get("u1", "../x", 60), /SHA-256/);
+    await assert.rejects(() => cache.put("../u2", KEY, new Uint8Array()), /cannot name/);
+    await assert.rejects(() => cache.put("u1", KEY.toUpperCase(), new Uint8Array()), /SHA-256/);
+  }));

@@ -1,0 +1,63 @@
+import assert from "node:assert/strict";
+import { withServer } from "../_testing.ts";
+
+const DIGEST = "0123456789abcdef".repeat(4);
+
+Deno.test("/cache/objects keeps each user's fused.cache entries, refusing what is malformed", async (t) => {
+  await withServer(async (server) => {
+    await t.step(
+      "a PUT then a GET within the max age answers the bytes and their age",
+      async () => {
+        const put = await server.api(`/cache/objects/${DIGEST}`, {
+          method: "PUT",
+          body: new Uint8Array([1, 2, 3]),
+        });
+        assert.equal(put.status, 204, await put.clone().text());
+        const got = await server.api(`/cache/objects/${DIGEST}?max_age=60`);
+        assert.equal(got.status, 200);
+        assert.ok(Number(got.headers.get("x-fused-cache-age-ms")) >= 0);
+        assert.deepEqual(new Uint8Array(await got.arrayBuffer()), new Uint8Array([1, 2, 3]));
+        // A single service without --storage keeps them in its data folder.
+        const user = await (await server.api("/user/self")).json();
+        const file = `${server.dataDir}/object_cache/fused.cache/${user.id}/${DIGEST}`;
+        assert.ok(Deno.statSync(file).isFile);
+      },
+    );
+
+    await t.step("a missing or older entry is a 404", async () => {
+      const missing = await server.api(`/cache/objects/${"f".repeat(64)}?max_age=60`);
+      assert.equal(missing.status, 404);
+      await missing.body?.cancel();
+      await new Promise((r) => setTimeout(r, 20));
+      const old = await server.api(`/cache/objects/${DIGEST}?max_age=0`);
+      assert.equal(old.status, 404);
+      await old.body?.cancel();
+    });
+
+    await t.step("another user's key names nothing of the first", async () => {
+      const user = await (await server.api("/admin/users", {
+        method: "POST",
+        json: { email: "bea@x.org" },
+      })).json();
+      const token = (await (await server.api("/admin/tokens", {
+        method: "POST",
+        json: { user_id: user.id },
+      })).json()).access_token;
+      const theirs = await server.api(`/cache/objects/${DIGEST}?max_age=60`, { token });
+      assert.equal(theirs.status, 404);
+      await theirs.body?.cancel();
+    });
+
+    await t.step("no token, no max age, or a key that is not a digest is refused", async () => {
+      const anonymous = await server.api(`/cache/objects/${DIGEST}?max_age=60`, { token: null });
+      assert.equal(anonymous.status, 401);
+      const noAge = await server.api(`/cache/objects/${DIGEST}`);
+      assert.equal(noAge.status, 400);
+      assert.match((await noAge.json()).detail, /max_age is required/);
+      const path = await server.api(`/cache/objects/..%2Fx?max_age=60`);
+      assert.ok(path.status === 400 || path.status === 422, String(path.status));
+      assert.match((await path.json()).detail, /SHA-256/);
+      await anonymous.body?.cancel();
+    });
+  });
+});

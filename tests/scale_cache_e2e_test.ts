@@ -1,0 +1,128 @@
+/**
+ * `fused.cache` with cacheStorage "object" across a platform: two `fused serve` processes on one
+ * PostgreSQL database and one S3 bucket, each with its own data folder (so its own near cache).
+ * A value a UDF cached through A is a hit through B; another user, through B, never sees it.
+ * The same for a batch job on a worker, and for the SDK logged in to A, then to B (each time with
+ * an empty disk cache).
+ * Each run's caller has its cache folder in its service's data folder, so B's near cache starts
+ * empty: a hit there comes from the bucket.
+ */
+import assert from "node:assert/strict";
+import { cache } from "../client/cache.ts";
+import { options } from "../client/options.ts";
+import { udf } from "../client/udf.ts";
+import * as api from "../client/api/mod.ts";
+import { type Service, startPlatform, startWorker, stop } from "./_scale_processes.ts";
+
+// The run's own nonce keeps the run cache out of it: only fused.cache can repeat the value.
+const PICK = `import * as fused from "fused";
+const pick = fused.cache(async (x: string) => x + ":" + crypto.randomUUID(), {
+  cacheStorage: "object",
+});
+export default async function udf({ x = "1", nonce = "" }: { x?: string; nonce?: string }) {
+  return await pick(x);
+}
+`;
+
+async function run(service: Service, token: string, nonce: string, x = "7"): Promise<string> {
+  const res = await fetch(
+    `${service.baseUrl}/realtime/local/api/v1/run/udf?x=${x}&nonce=${nonce}&format=json`,
+    {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ step_config: JSON.stringify({ udf: udf(PICK, { name: "pick" }) }) }),
+    },
+  );
+  assert.equal(res.status, 200, await res.clone().text());
+  assert.equal(res.headers.get("x-fused-cached"), null, "not an answer of the run cache");
+  return JSON.stringify(await res.json());
+}
+
+async function admin(
+  service: Service,
+  path: string,
+  body: unknown,
+): Promise<Record<string, string>> {
+  const token = (await service.transport.token())!.token;
+  const res = await fetch(`${service.baseUrl}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.ok(res.ok, await res.clone().text());
+  return await res.json();
+}
+
+Deno.test({
+  name:
+    'fused.cache with cacheStorage "object" computed through one service is a hit through another, for its user only',
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const platform = await startPlatform("objcache");
+    const { a, b } = platform;
+    try {
+      const owner = (await a.transport.token())!.token;
+      const first = await run(a, owner, "1");
+      assert.match(first, /7:[0-9a-f-]{36}/);
+      assert.equal(await run(a, owner, "2"), first, "a hit through A, from its near cache");
+      assert.equal(await run(b, owner, "3"), first, "a hit through B, from the bucket");
+
+      const user = await admin(a, "/admin/users", { email: "bea@x.org" });
+      const other = (await admin(a, "/admin/tokens", { user_id: user.id })).access_token;
+      const theirs = await run(b, other, "4");
+      assert.match(theirs, /7:[0-9a-f-]{36}/);
+      assert.notEqual(theirs, first, "another user computes their own value");
+      assert.equal(await run(a, other, "5"), theirs, "... which is theirs on every service");
+
+      // A batch job on a worker keeps its value in the same place.
+      const worker = await startWorker(platform.env, platform.storage);
+      try {
+        const job = await api.startJob(udf(PICK, { name: "pick" }), {
+          transport: a.transport,
+          parameters: { x: "w", nonce: "job" },
+        });
+        const done = await api.jobWaitForJob(job, {
+          transport: a.transport,
+          pollIntervalSeconds: 0.2,
+          timeout: 120,
+        });
+        assert.equal(done.job_status, "Done", JSON.stringify(done));
+        const results = JSON.stringify(await api.jobGetResults(job, { transport: a.transport }));
+        const fromJob = /w:[0-9a-f-]{36}/.exec(results)?.[0];
+        assert.ok(fromJob, results);
+        assert.equal(await run(b, owner, "6", "w"), JSON.stringify(fromJob), "a hit through B");
+      } finally {
+        await stop(worker);
+      }
+
+      // The SDK logged in to a service: its disk in front, the bucket behind.
+      const calls: string[] = [];
+      const label = (x: string) => {
+        calls.push(x);
+        return `${x}:${crypto.randomUUID()}`;
+      };
+      const disks: string[] = [];
+      const sdkRun = async (service: Service, token: string) => {
+        disks.push(await Deno.makeTempDir({ prefix: "fused-e2e-near-" }));
+        options.update({ baseUrl: service.baseUrl, cacheDirectory: disks.at(-1)! });
+        Deno.env.set("FUSED_AUTH_TOKEN", token);
+        return await cache(label, { cacheStorage: "object", cacheVerbose: false })("sdk");
+      };
+      try {
+        const computed = await sdkRun(a, owner);
+        assert.equal(await sdkRun(b, owner), computed, "a hit through B, with an empty disk");
+        assert.deepEqual(calls, ["sdk"]);
+        assert.notEqual(await sdkRun(b, other), computed, "another user computes their own");
+        assert.deepEqual(calls, ["sdk", "sdk"]);
+      } finally {
+        options.reset();
+        Deno.env.delete("FUSED_AUTH_TOKEN");
+        for (const disk of disks) await Deno.remove(disk, { recursive: true });
+      }
+    } finally {
+      await stop(b.proc);
+      await stop(a.proc);
+    }
+  },
+});
