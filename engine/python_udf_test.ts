@@ -12,6 +12,7 @@ import { isRaster } from "../client/formats/raster.ts";
 import { isTable } from "../client/formats/types.ts";
 import { type Udf, udf } from "../client/udf.ts";
 import { localCaller } from "./_local_host.ts";
+import type { LocalEngine } from "./local_engine.ts";
 import { makeVenv, processesWith, runtimeError, withEngine } from "./_engine_test_util.ts";
 
 function py(code: string, name = "p"): Udf {
@@ -319,7 +320,9 @@ Deno.test("no Python process starts without the OS wall", async () => {
   });
 });
 
-async function noneLeft(marker: string): Promise<void> {
+/** No Python process of this host is left: their folders are named `fused-udf-<host pid>-…`. */
+async function noneLeft(): Promise<void> {
+  const marker = `fused-udf-${Deno.pid}-`;
   // SIGKILLed processes are gone once their parent reaps them: a bounded wait.
   for (let i = 0; i < 100 && processesWith(marker, "python/_runner.py").length > 0; i++) {
     await new Promise((r) => setTimeout(r, 50));
@@ -393,7 +396,53 @@ Deno.test("hostile Python UDFs are contained, with clear errors and nothing left
     const ok = await engine.run({ udf: hostile(`    return 1`, "fine") });
     assert.equal(ok.value, 1);
     await engine.close();
-    await noneLeft(dataDir);
+    await noneLeft();
+  });
+});
+
+/** Waits (bounded) until the engine has a spare Python process with its libraries imported. */
+async function spareReady(engine: LocalEngine): Promise<void> {
+  for (let i = 0; i < 600 && engine.stats.spares === 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(engine.stats.spares, 1, "no spare Python process became ready within 30 s");
+}
+
+Deno.test("a new Python UDF version takes over a spare process with pandas imported, in its own wall", async () => {
+  await withEngine({ maxWorkers: 4, maxTasks: 32 }, async (engine, dataDir) => {
+    const version = (i: number, body: string) =>
+      py(`# version ${i}\nimport sys\nimport fused\n\n@fused.udf\ndef udf():\n${body}\n`, "edited");
+    const imported = `    return "pandas" in sys.modules`;
+    // The first version starts its own process (nothing imported yet); a spare follows it.
+    assert.equal((await engine.run({ udf: version(1, imported) })).value, false);
+    await spareReady(engine);
+    assert.equal(engine.stats.workers, 2);
+    const second = await engine.run({ udf: version(2, imported) });
+    assert.equal(second.value, true);
+    assert.equal(engine.stats.workers, 3, "the second version ran in the spare; a new spare came");
+    // The spare's wall has no module folders: not the first version's code, not the udfs folder.
+    await spareReady(engine);
+    const sees = await engine.run({
+      udf: version(
+        3,
+        `    import os\n    return os.path.exists(${JSON.stringify(join(dataDir, "udfs"))})`,
+      ),
+    });
+    assert.equal(sees.value, false);
+    // A timeout kills a process that was a spare.
+    await spareReady(engine);
+    await assert.rejects(
+      engine.run({ udf: version(4, `    while True:\n        pass`), timeoutMs: 1500 }),
+      (err: Error) => err.name === "UdfTimeoutError",
+    );
+    // Another caller never gets this caller's spare: its first run starts a process of its own.
+    await spareReady(engine);
+    const other = { ...localCaller(engine), id: "someone-else" };
+    const started = engine.stats.started;
+    assert.equal((await engine.run({ udf: version(5, imported), caller: other })).value, false);
+    assert.ok(engine.stats.started > started);
+    await engine.close();
+    await noneLeft();
   });
 });
 

@@ -1,5 +1,6 @@
-"""The Python UDF process: connects to its host over a unix socket (engine/_frames.ts), loads UDF
-modules, calls their entrypoint with coerced parameters (fused/_params.py), captures ``print``,
+"""The Python UDF process: connects to its host over a unix socket (engine/_frames.ts), writes the UDF
+files each run message carries into its own folder (no module folder is mounted: one process
+image may serve any UDF of its caller) and loads them, calls their entrypoint with coerced parameters (fused/_params.py), captures ``print``,
 and sends results back as bytes it encoded (fused/_encode.py). Started by the host inside the OS
 wall only (engine/_sandbox.ts), with ``python3 -E -s -B _runner.py CONFIG``.
 """
@@ -24,6 +25,7 @@ channel.folders = {k: config[k] for k in ("dataDir", "cacheDir", "tempDir")}
 _channel.current = channel
 os.environ["TMPDIR"] = config["tempDir"]
 BASE_ENV = dict(os.environ)
+UDF_FOLDER = os.path.join(config["tempDir"], "udf")
 LOG_CAP = 512 * 1024
 STREAM_EVERY_S = 0.05
 STREAM_CAP = 4 * 2**20
@@ -123,6 +125,18 @@ class Capture(io.TextIOBase):
 stdout, stderr = Capture("stdout"), Capture("stderr")
 sys.stdout, sys.stderr = stdout, stderr
 modules = {}
+
+
+def udf_path(msg):
+    """The UDF's main file, after writing the files the message carries (once per process: a
+    process serves one UDF version) into this process's own folder."""
+    os.makedirs(UDF_FOLDER, exist_ok=True)
+    for name, source in msg["files"].items():
+        path = os.path.join(UDF_FOLDER, name)
+        if not os.path.exists(path):
+            with open(path, "w", encoding="utf-8") as f:
+                f.write(source)
+    return os.path.join(UDF_FOLDER, os.path.basename(unquote(msg["url"].removeprefix("file://"))))
 
 
 def load(path, entrypoint):
@@ -225,9 +239,10 @@ def handle(msg):
     global streaming
     channel.run_id = msg["id"]
     streaming = Streaming(msg["id"]) if msg.get("streamOutput") else None
-    path = unquote(msg["url"].removeprefix("file://"))
+    path = UDF_FOLDER
     reply = None
     try:
+        path = udf_path(msg)
         fn = load(path, msg["entrypoint"])
         if msg["type"] == "describe":
             reply = {"type": "signature", "id": msg["id"], "signature": signature_of(fn)}
@@ -261,7 +276,18 @@ def handle(msg):
     channel.send(reply, parts)
 
 
+def preload(names):
+    """Imports the libraries a spare process has ready before it knows its UDF (engine/_pool.ts):
+    those the interpreter lacks are skipped, as a venv may not have them."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing or broken library is the UDF's to meet
+            pass
+
+
 def main():
+    preload(config.get("preload", []))
     channel.send({"type": "ready"})
     skipped = set()
     while True:
