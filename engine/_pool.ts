@@ -216,12 +216,29 @@ export class Pool {
     }
   }
 
-  /** Starts the spares wanted, newest first, in free slots only (they never stop a process). */
+  /**
+   * Starts the spares wanted, newest first, in free slots, or in the slot of the least recently
+   * used idle process of an older version of the same image (a UDF being edited makes one per
+   * edit); never in the slot of the newest version's process or of another image's.
+   */
   #makeSpares(): void {
     for (const [image, like] of [...this.#wanted].reverse()) {
-      if (this.#closed || this.#children.size >= this.#capacity()) return;
+      if (this.#closed) return;
+      if ([...this.#children].some((c) => c.spareOf === image)) {
+        this.#wanted.delete(image);
+        continue;
+      }
+      if (this.#children.size >= this.#capacity()) {
+        let oldest: Child | undefined;
+        for (const c of this.#children) {
+          if (c.image !== image || c.key === like.key || c.job || c.dead) continue;
+          if (c.spareOf !== undefined) continue;
+          if (!oldest || c.lastUsed < oldest.lastUsed) oldest = c;
+        }
+        if (!oldest) continue; // wanted still, for when a slot frees
+        this.#stop(oldest, "a spare of its image took its slot");
+      }
       this.#wanted.delete(image);
-      if ([...this.#children].some((c) => c.spareOf === image)) continue;
       let spare: Child;
       try {
         spare = this.#spawnChild(like, PYTHON_PRELOAD);
@@ -268,6 +285,7 @@ export class Pool {
         this.#fail(child, `sent a malformed message (${why})`, "ProcessExit"),
       onExit: (child, status, oomKilled) => this.#exited(child, status, oomKilled),
     });
+    child.image = job.image;
     this.#started++;
     this.#children.add(child);
     return child;

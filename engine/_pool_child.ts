@@ -107,6 +107,8 @@ export interface Child {
   writes: Promise<void>;
   /** Moving average of its runs' times, ms: only processes of short runs get a queued run. */
   averageMs?: number;
+  /** A Python process's image (its job's): what a spare of it is made with. */
+  image?: string;
   /** A spare Python process: the image it serves until a new UDF version takes it over. */
   spareOf?: string;
   /** Set when it said "ready" (a spare: its libraries are imported). */
