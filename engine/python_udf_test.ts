@@ -33,6 +33,7 @@ def udf(n: int = 2, scale: float = 1.0, label: str = "a", flag: bool = False, ta
         "label": [label if i else None for i in range(n)],
         "flag": [flag] * n,
         "when": [datetime.datetime(2024, 1, 1 + i) for i in range(n)],
+        "day": [datetime.date(2024, 2, 1 + i) if i else None for i in range(n)],
         "maybe": pd.array([i if i % 2 else None for i in range(n)], dtype="Int64"),
         "tags": [",".join(tags or [])] * n,
         "objs": pd.Series([i if i else None for i in range(n)], dtype=object),
@@ -56,6 +57,7 @@ Deno.test("a DataFrame UDF with typed parameters returns an Arrow table, dtypes 
         "label:Utf8",
         "flag:Bool",
         "when:Timestamp<NANOSECOND>",
+        "day:Date32<DAY>",
         "maybe:Int64",
         "tags:Utf8",
         "objs:Int64",
@@ -70,6 +72,9 @@ Deno.test("a DataFrame UDF with typed parameters returns an Arrow table, dtypes 
     assert.deepEqual([...table.getChild("objs")!], [null, 1n, 2n]); // Python ints in an object column
     const when = table.getChild("when")!.get(1);
     assert.equal(new Date(Number(when)).toISOString(), "2024-01-02T00:00:00.000Z"); // Arrow: ms
+    const days = table.getChild("day")!;
+    assert.equal(days.get(0), null);
+    assert.equal(new Date(days.get(2)!).toISOString(), "2024-02-03T00:00:00.000Z");
     // Warm: the second run is served by the same process.
     const again = await engine.run({ udf: py(DATAFRAME, "frame"), parameters: { n: 1 } });
     assert.equal((again.value as arrow.Table).numRows, 1);
