@@ -14,6 +14,9 @@ import { load } from "../client/load.ts";
 import { type Udf, udf } from "../client/udf.ts";
 import { localCaller } from "./_local_host.ts";
 import type { LocalEngine } from "./local_engine.ts";
+import type { UdfEngine } from "../client/engine_types.ts";
+import { serviceCallers } from "../server/runner.ts";
+import { LocalStorage } from "../server/storage.ts";
 import { makeVenv, processesWith, runtimeError, withEngine } from "./_engine_test_util.ts";
 
 function py(code: string, name = "p"): Udf {
@@ -544,5 +547,57 @@ def grid_points(bounds, n):
     assert.deepEqual(geoMetadata(table)!.columns.geometry.bbox, [-122.5, 37.7, -122.3, 37.8]);
     const given = await engine.run({ udf: loaded, parameters: { n: "2", bounds: "0,0,1,1" } });
     assert.deepEqual(geoMetadata(given.value as arrow.Table)!.columns.geometry.bbox, [0, 0, 1, 1]);
+  });
+});
+
+Deno.test("fused.api file calls reach the caller's fd:// store through the host, as the caller", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine, dataDir) => {
+    const storage = new LocalStorage(join(dataDir, "store"));
+    // The service's own callers (files from its store); file calls run no nested UDF.
+    const callerOf = serviceCallers({
+      engine: {} as UdfEngine,
+      dataDir: join(dataDir, "users"),
+      storage,
+    });
+    const caller = callerOf("alice");
+    const code = `import fused
+
+@fused.udf
+def udf():
+    fused.api.upload(b"hello", "fd://box/a.txt")
+    with open(fused.file_path("staged/b.txt"), "w") as f:
+        f.write("from a file")
+    fused.api.upload(fused.file_path("staged/b.txt"), "fd://box/")
+    listed = fused.api.list("fd://box/")
+    got = fused.api.get("fd://box/a.txt").decode()
+    back = open(fused.api.download("fd://box/b.txt", fused.file_path("back/b.txt"))).read()
+    deleted = fused.api.delete("fd://box/a.txt")
+    refusals = []
+    for call in (lambda: fused.api.get("fd://box/a.txt"), lambda: fused.api.list("fd://../x"),
+                 lambda: fused.api.upload("/etc/hostname", "fd://box/h.txt"),
+                 lambda: fused.api.upload("text, not a path", "fd://box/t.txt"),
+                 lambda: fused.api.sign_url("fd://box/b.txt")):
+        try:
+            call()
+            refusals.append(None)
+        except Exception as err:
+            refusals.append(f"{type(err).__name__}: {err}")
+    return {"listed": listed, "got": got, "back": back, "deleted": deleted, "refusals": refusals}
+`;
+    const run = await engine.run({ udf: py(code, "files"), caller });
+    const value = run.value as Record<string, unknown>;
+    assert.deepEqual(value.listed, ["fd://box/a.txt", "fd://box/b.txt"]);
+    assert.equal(value.got, "hello");
+    assert.equal(value.back, "from a file");
+    assert.equal(value.deleted, true);
+    const [missing, dotdot, outside, text, sign] = value.refusals as string[];
+    assert.match(missing, /^FileNotFoundError/);
+    assert.match(dotdot, /may not contain \.\. segments/);
+    assert.match(outside, /^FileNotFoundError: No file \/etc\/hostname/); // not in the wall
+    assert.match(text, /to upload text, encode it first/);
+    // The service's host signs no URL for a UDF: the host's rule, word for word.
+    assert.match(sign, /signUrl is not available inside a UDF on the service/);
+    // The store holds what the UDF left, as the caller's files.
+    assert.deepEqual((await storage.list("box")).map((f) => f.key), ["box/b.txt"]);
   });
 });
