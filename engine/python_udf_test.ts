@@ -340,7 +340,7 @@ async function noneLeft(): Promise<void> {
 }
 
 Deno.test("hostile Python UDFs are contained, with clear errors and nothing left running", async () => {
-  await withEngine({ maxWorkers: 2, memoryLimitMb: 256, maxTasks: 32 }, async (engine, dataDir) => {
+  await withEngine({ maxWorkers: 2, memoryLimitMb: 256, maxTasks: 32 }, async (engine) => {
     const hostile = (body: string, name: string) =>
       py(`import fused\n\n@fused.udf\ndef udf():\n${body}\n`, name);
     const shadow = await runtimeError(
