@@ -5,9 +5,10 @@
  * It routes each process's answers and SDK calls to its run, and stops processes that time out,
  * are cancelled, misbehave or sit idle. Starting and reading a process is engine/_pool_child.ts.
  *
- * Python processes also have spares: once a Python UDF's process starts, a spare is made in a
- * free slot for the same image (permissions, caller, memory, interpreter; the UDF version left
- * out), with numpy, pandas, shapely and geopandas imported before any UDF is known. The next new
+ * Python processes also have spares: once a Python UDF's process starts, a spare is made for the
+ * same image (caller, permissions, which name the UDF's cache folder and so its name, memory,
+ * interpreter; not the UDF version) in a free slot, or in an idle older version's slot of that
+ * image, with numpy, pandas, shapely and geopandas imported before any UDF is known. The next new
  * version of that image takes the spare over (its files come in its messages: no module folder is
  * mounted), so its cold start skips those imports. A spare is a whole process in its own wall
  * (its own namespaces, cgroups and process group: limits, killing and cleanup as any process's),

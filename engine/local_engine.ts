@@ -127,9 +127,9 @@ export interface LocalEngineOptions {
    */
   python?: string;
   /**
-   * Keep a spare Python process per caller, interpreter, permissions and memory limit, with
-   * numpy, pandas, shapely and geopandas already imported, that a new Python UDF version's first
-   * run takes over (default true): its cold start is then about a bare Python start's. Each
+   * Keep a spare Python process per caller, UDF name, interpreter, permissions and memory limit,
+   * with numpy, pandas, shapely and geopandas already imported, that a new Python UDF version's
+   * first run takes over (default true): it then skips starting a process and those imports. Each
    * spare is a whole process in its own wall and holds its memory while it waits (the idle
    * timeout stops it).
    */
