@@ -17,7 +17,8 @@
  *     installed and pinned by its host: bench/deps_bench.ts, in a fresh DENO_DIR) against the
  *     first run of one without packages, and the same pinned UDF's first run on another engine;
  * (g) Python UDFs beside TypeScript ones (bench/python_bench.ts): cold first runs (bare, with
- *     pandas, with geopandas) and a warm run, each against TypeScript's in the same run.
+ *     pandas, with geopandas, and with geopandas taking over a spare process) and a warm run, each
+ *     against TypeScript's in the same run.
  *
  * Run: `deno run -A bench/engine_bench.ts [server seconds]`
  *
@@ -349,6 +350,11 @@ export default function udf() { return table }`,
         [python.coldBareMs, python.coldPandasMs, python.coldGeopandasMs]
           .map((ms) => x(ms, python.coldTsMs)).join(" / ")
       } a TypeScript UDF's ${formatMs(python.coldTsMs)}, same run |`,
+    );
+    console.log(
+      `| Python UDF, cold run, import geopandas, taking over a spare process | ${
+        formatMs(python.coldSpareMs)
+      } | | ${x(python.coldSpareMs, python.coldTsMs)} a TypeScript UDF's cold run, same run |`,
     );
     console.log(
       `| Python UDF, warm run, returns 1 | ${formatMs(python.warmPythonMs)} | | ${

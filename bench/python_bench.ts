@@ -2,7 +2,9 @@
  * What a Python UDF costs beside a TypeScript one, measured in the same run on one engine (both
  * inside the OS wall): the cold first run of a new UDF version (module written, process started
  * in its namespaces, module loaded) for a bare Python UDF, one importing pandas and one importing
- * geopandas, against a TypeScript UDF's; and a warm run of a trivial Python UDF against a
+ * geopandas, against a TypeScript UDF's (spare processes off: engine/_pool.ts); the same with
+ * geopandas when the new version takes over a spare process that imported it already (on a second
+ * engine, each run once its spare is ready); and a warm run of a trivial Python UDF against a
  * TypeScript one's. Cold runs are interleaved, so load from other processes hits all alike.
  *
  * Run: `deno run -A bench/python_bench.ts [cold runs] [warm runs]` (default 8 and 300); part of
@@ -24,6 +26,8 @@ export interface PythonBenchResult {
   coldPandasMs: number;
   /** The same, the UDF importing geopandas. */
   coldGeopandasMs: number;
+  /** The same, the new version taking over a spare process that imported geopandas. */
+  coldSpareMs: number;
   /** Warm run of a TypeScript UDF returning 1 (the baseline). */
   warmTsMs: number;
   /** Warm run of a Python UDF returning 1. */
@@ -43,18 +47,20 @@ export async function pythonBench(
   print = true,
 ): Promise<PythonBenchResult> {
   const dataDir = await Deno.makeTempDir({ prefix: "python_bench_" });
-  const engine = new LocalEngine({ dataDir, maxWorkers: 2, wall: "os" });
+  const engine = new LocalEngine({ dataDir, maxWorkers: 2, wall: "os", pythonSpares: false });
+  const spares = new LocalEngine({ dataDir, maxWorkers: 2, wall: "os" });
   try {
     const stamp = crypto.randomUUID(); // fresh versions, never seen by any cache
-    const cold: Record<"ts" | keyof typeof PYTHON_CASES, number[]> = {
+    const cold: Record<"ts" | "spare" | keyof typeof PYTHON_CASES, number[]> = {
       ts: [],
       bare: [],
       pandas: [],
       geopandas: [],
+      spare: [],
     };
-    const time = async (code: string, name: string) => {
+    const time = async (code: string, name: string, on = engine) => {
       const t0 = performance.now();
-      const { value } = await engine.run({ udf: udf(code, { name }) });
+      const { value } = await on.run({ udf: udf(code, { name }) });
       if (value !== 1) throw new Error(`${name} returned ${value}`);
       return performance.now() - t0;
     };
@@ -66,6 +72,15 @@ export async function pythonBench(
         const code = `# ${stamp} ${i}\n${imports}\n@fused.udf\ndef udf():\n    return 1\n`;
         cold[name as keyof typeof PYTHON_CASES].push(await time(code, `cold_${name}`));
       }
+      const spared =
+        `# ${stamp} ${i}\n${PYTHON_CASES.geopandas}\n@fused.udf\ndef udf():\n    return 1\n`;
+      // The first version makes the image's first process (and its spare): not measured.
+      if (i === 0) await time(`# first\n${spared}`, "cold_spare", spares);
+      for (let wait = 0; wait < 600 && spares.stats.spares === 0; wait++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      if (spares.stats.spares === 0) throw new Error("no spare Python process within 30 s");
+      cold.spare.push(await time(spared, "cold_spare", spares));
     }
     const tsOne = udf(`export default function udf() { return 1 }`, { name: "one_ts" });
     const pyOne = udf(`@fused.udf\ndef udf():\n    return 1\n`, { name: "one_py" });
@@ -82,6 +97,7 @@ export async function pythonBench(
       coldBareMs: quantile(cold.bare, 0.5),
       coldPandasMs: quantile(cold.pandas, 0.5),
       coldGeopandasMs: quantile(cold.geopandas, 0.5),
+      coldSpareMs: quantile(cold.spare, 0.5),
       warmTsMs: quantile(warm.ts, 0.5),
       warmPythonMs: quantile(warm.python, 0.5),
     };
@@ -101,6 +117,11 @@ export async function pythonBench(
           `${x(quantile(cold[name], 0.5), result.coldTsMs)} TypeScript's`,
         );
       }
+      row(
+        "cold run, new Python UDF version, import geopandas, taking over a spare process",
+        cold.spare,
+        `${x(result.coldSpareMs, result.coldTsMs)} TypeScript's`,
+      );
       row("warm run, TypeScript UDF returns 1 (baseline)", warm.ts, "");
       row(
         "warm run, Python UDF returns 1",
@@ -111,6 +132,7 @@ export async function pythonBench(
     return result;
   } finally {
     await engine.close();
+    await spares.close();
     await Deno.remove(dataDir, { recursive: true });
   }
 }

@@ -5,6 +5,15 @@
  * It routes each process's answers and SDK calls to its run, and stops processes that time out,
  * are cancelled, misbehave or sit idle. Starting and reading a process is engine/_pool_child.ts.
  *
+ * Python processes also have spares: once a Python UDF's process starts, a spare is made for the
+ * same image (caller, permissions, which name the UDF's cache folder and so its name, memory,
+ * interpreter; not the UDF version) in a free slot, or in an idle older version's slot of that
+ * image, with numpy, pandas, shapely and geopandas imported before any UDF is known. The next new
+ * version of that image takes the spare over (its files come in its messages: no module folder is
+ * mounted), so its cold start skips those imports. A spare is a whole process in its own wall
+ * (its own namespaces, cgroups and process group: limits, killing and cleanup as any process's),
+ * holds its memory while it waits, and goes when idle or when its slot is needed.
+ *
  * @module
  */
 import { UdfCancelledError, UdfProcessError, UdfTimeoutError } from "../client/errors.ts";
@@ -37,6 +46,8 @@ export interface PoolOptions {
   wall: "os" | "deno" | undefined;
   /** The largest result now, in bytes. */
   resultLimit: () => number;
+  /** Keep spare Python processes (see the module doc). */
+  pythonSpares: boolean;
   /** Describes a UDF for a nested `describe` call of a running UDF, as `caller`. */
   describe: (udf: Udf, caller: CallerContext) => Promise<UdfSignature>;
 }
@@ -47,6 +58,9 @@ export interface PoolOptions {
  */
 const PIPELINE_MAX_MS = 10;
 
+/** What a spare Python process imports before it knows its UDF: fused-py UDFs' usual libraries. */
+const PYTHON_PRELOAD = ["numpy", "pandas", "shapely", "geopandas"];
+
 /** The processes of one engine and the runs waiting for them. */
 export class Pool {
   #options: PoolOptions;
@@ -55,6 +69,8 @@ export class Pool {
   #started = 0;
   #closed = false;
   #sweeper?: ReturnType<typeof setInterval>;
+  /** Images a spare is wanted for, with a run of each to make it like; oldest first. */
+  #wanted = new Map<string, Job>();
 
   /** Creates an empty pool. */
   constructor(options: PoolOptions) {
@@ -67,18 +83,21 @@ export class Pool {
   }
 
   /** Processes alive and busy, runs waiting, processes started. */
-  stats(): { workers: number; busy: number; queued: number; started: number } {
+  stats(): { workers: number; busy: number; queued: number; started: number; spares: number } {
     let busy = 0;
     let sent = 0;
+    let spares = 0;
     for (const c of this.#children) {
       if (c.job) busy++;
       if (c.next) sent++;
+      if (c.spareOf !== undefined && c.warm) spares++;
     }
     return {
       workers: this.#children.size,
       busy,
       queued: this.#queue.length + sent,
       started: this.#started,
+      spares,
     };
   }
 
@@ -144,6 +163,7 @@ export class Pool {
         if (c.key === job.key && (!target || c.lastUsed > target.lastUsed)) target = c;
         if (!lru || c.lastUsed < lru.lastUsed) lru = c;
       }
+      target ??= this.#takeSpare(job);
       if (!target) {
         if (this.#children.size >= this.#capacity()) {
           if (!lru) {
@@ -170,6 +190,66 @@ export class Pool {
       this.#queue.shift();
       this.#assign(target, job);
     }
+    if (this.#queue.length === 0) this.#makeSpares();
+  }
+
+  /** An idle spare of the job's image, now the job's key's; another spare is wanted for it. */
+  #takeSpare(job: Job): Child | undefined {
+    if (job.image === undefined) return undefined;
+    for (const c of this.#children) {
+      if (c.spareOf !== job.image || c.dead) continue;
+      c.spareOf = undefined;
+      c.key = job.key;
+      this.#want(job);
+      return c;
+    }
+    return undefined;
+  }
+
+  /** Asks for a spare of a Python run's image, made when a slot is free. */
+  #want(job: Job): void {
+    if (!this.#options.pythonSpares || job.image === undefined) return;
+    this.#wanted.delete(job.image);
+    this.#wanted.set(job.image, job);
+    // The newest images only: a service sees many callers.
+    while (this.#wanted.size > this.#options.maxWorkers) {
+      this.#wanted.delete(this.#wanted.keys().next().value!);
+    }
+  }
+
+  /**
+   * Starts the spares wanted, newest first, in free slots, or in the slot of the least recently
+   * used idle process of an older version of the same image (a UDF being edited makes one per
+   * edit); never in the slot of the newest version's process or of another image's.
+   */
+  #makeSpares(): void {
+    for (const [image, like] of [...this.#wanted].reverse()) {
+      if (this.#closed) return;
+      if ([...this.#children].some((c) => c.spareOf === image)) {
+        this.#wanted.delete(image);
+        continue;
+      }
+      if (this.#children.size >= this.#capacity()) {
+        let oldest: Child | undefined;
+        for (const c of this.#children) {
+          if (c.image !== image || c.key === like.key || c.job || c.dead) continue;
+          if (c.spareOf !== undefined) continue;
+          if (!oldest || c.lastUsed < oldest.lastUsed) oldest = c;
+        }
+        if (!oldest) continue; // wanted still, for when a slot frees
+        this.#stop(oldest, "a spare of its image took its slot");
+      }
+      this.#wanted.delete(image);
+      let spare: Child;
+      try {
+        spare = this.#spawnChild(like, PYTHON_PRELOAD);
+      } catch {
+        continue; // its run's own start said why; a spare is only a head start
+      }
+      spare.spareOf = image;
+      spare.key = `spare ${image}`;
+      this.#release(spare);
+    }
   }
 
   /**
@@ -190,15 +270,23 @@ export class Pool {
   }
 
   #spawn(job: Job): Child {
+    const child = this.#spawnChild(job);
+    this.#want(job);
+    return child;
+  }
+
+  #spawnChild(job: Job, preload?: string[]): Child {
     const child = spawnChild(job, {
       maxTasks: this.#options.maxTasks,
       wall: this.#options.wall,
+      preload,
       resultLimit: this.#options.resultLimit,
       onMessage: (child, message, body) => this.#answer(child, message, body),
       onMalformed: (child, why) =>
         this.#fail(child, `sent a malformed message (${why})`, "ProcessExit"),
       onExit: (child, status, oomKilled) => this.#exited(child, status, oomKilled),
     });
+    child.image = job.image;
     this.#started++;
     this.#children.add(child);
     return child;
@@ -259,7 +347,10 @@ export class Pool {
   }
 
   #answer(child: Child, message: ChildMessage, body: Uint8Array): void {
-    if (message.type === "ready") return;
+    if (message.type === "ready") {
+      child.warm = true;
+      return;
+    }
     if (message.type === "crash") {
       // An error the UDF did not await (a rejected promise, a throw in a timer): the process's
       // state is unknown, so it is stopped; the run it was doing, if any, fails with that error.

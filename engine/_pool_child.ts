@@ -71,6 +71,11 @@ export interface Job {
   raw: { stdout: string; stderr: string };
   /** The Python interpreter of a Python UDF's process (engine/python/_runner.py). */
   python?: string;
+  /**
+   * A Python run's key without its UDF version: what its process is made with (permissions,
+   * caller, memory, interpreter). A spare process made so may take over any version of it.
+   */
+  image?: string;
 }
 
 /** A UDF process of the pool. */
@@ -102,6 +107,12 @@ export interface Child {
   writes: Promise<void>;
   /** Moving average of its runs' times, ms: only processes of short runs get a queued run. */
   averageMs?: number;
+  /** A Python process's image (its job's): what a spare of it is made with. */
+  image?: string;
+  /** A spare Python process: the image it serves until a new UDF version takes it over. */
+  spareOf?: string;
+  /** Set when it said "ready" (a spare: its libraries are imported). */
+  warm?: boolean;
 }
 
 /** Options of {@linkcode spawnChild}: the process's limits, and where its events go. */
@@ -110,6 +121,8 @@ export interface SpawnChildOptions {
   maxTasks: number;
   /** Which wall (engine/_sandbox.ts); undefined for the default. */
   wall: "os" | "deno" | undefined;
+  /** Python modules the process imports before it is ready (a spare). */
+  preload?: string[];
   /** The largest result now, in bytes: its frames' bodies may be 1 MiB more. */
   resultLimit: () => number;
   /** A frame from the process. */
@@ -187,6 +200,7 @@ export function spawnChild(job: Job, options: SpawnChildOptions): Child {
     dataDir: job.caller.dataDir,
     cacheDir: job.cacheDir,
     tempDir,
+    ...(options.preload && { preload: options.preload }),
   };
   const maxFileBytes = job.fileQuota && fileCap(job.fileQuota);
   let proc: SandboxProcess;

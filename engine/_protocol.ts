@@ -28,6 +28,8 @@ export interface RunMessage {
   streamOutput?: boolean;
   /** Largest result, in bytes. */
   maxResultBytes: number;
+  /** A Python UDF's module files by name: its process has no module folder mounted. */
+  files?: Record<string, string>;
 }
 
 /** Loads a UDF module and returns its signature. */
@@ -36,6 +38,8 @@ export interface DescribeMessage {
   id: number;
   url: string;
   entrypoint: string;
+  /** A Python UDF's module files by name, as in {@linkcode RunMessage}. */
+  files?: Record<string, string>;
 }
 
 /** The host's answer to a `call`; a binary answer is in the frame body. */
@@ -88,4 +92,6 @@ export interface ChildConfig {
   cacheDir: string;
   /** A temp folder of this process. */
   tempDir: string;
+  /** Modules a spare Python process imports before it knows its UDF (engine/_pool.ts). */
+  preload?: string[];
 }

@@ -2,7 +2,7 @@
  * A Python UDF's result, decoded once by the host. Debian has no pyarrow, so the Python process
  * (engine/python/fused/_encode.py) sends a DataFrame column by column: numbers as little-endian
  * buffers, booleans and validity as one byte a row, strings, bytes and WKB as int32 offsets plus
- * bytes, datetimes as int64 nanoseconds. This builds the Arrow table from those buffers (no copy
+ * bytes, datetimes as int64 nanoseconds, dates as int32 days. This builds the Arrow table from those buffers (no copy
  * where they are aligned), with GeoParquet `geo` metadata for a GeoDataFrame's geometry (its CRS
  * as PROJJSON), so every other path sees the same table a TypeScript UDF returns. Every other
  * result kind is client/formats/packed.ts's. The process is untrusted: every length and offset is
@@ -34,7 +34,7 @@ export interface PyColumn {
   /** The column's name. */
   name: string;
   /** How its values are laid out. */
-  type: PyNumeric | "bool" | "utf8" | "binary" | "wkb" | "timestamp";
+  type: PyNumeric | "bool" | "utf8" | "binary" | "wkb" | "timestamp" | "date32";
   /** A timestamp column's time zone (values are UTC nanoseconds), or null when naive. */
   tz?: string | null;
   /** The values: raw numbers, one byte a boolean, or the bytes the offsets index. */
@@ -134,6 +134,16 @@ function columnData(column: PyColumn, rows: number, body: Uint8Array): arrow.Dat
     return arrow.makeData({
       type: new arrow.TimestampNanosecond(tz),
       data: new BigInt64Array(values.buffer, values.byteOffset, rows),
+      ...common,
+    });
+  }
+  if (column.type === "date32") {
+    // Days since 1970-01-01, int32 (Python's datetime.date).
+    if (data.byteLength !== rows * 4) throw new TypeError(`${what} has the wrong size`);
+    const values = aligned(data, 4);
+    return arrow.makeData({
+      type: new arrow.DateDay(),
+      data: new Int32Array(values.buffer, values.byteOffset, rows),
       ...common,
     });
   }

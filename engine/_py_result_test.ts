@@ -69,6 +69,7 @@ Deno.test("malformed columns from the process are refused before Arrow reads the
     assert.throws(() => tableFromPython({ ...base, columns }, body), message);
   refused([{ name: "s", type: "utf8", offsets: at[0], data: at[1] }], /offsets go backwards/);
   refused([{ name: "n", type: "int64", data: at[1] }], /wrong size/);
+  refused([{ name: "d", type: "date32", data: at[1] }], /wrong size/); // 4 bytes for 2 rows
   refused([{ name: "n", type: "int8", data: [0, 999] }], /outside the frame/);
   refused([{ name: "n", type: "int8", data: [0, 2], validity: [0, 1] }], /not one byte a row/);
   refused([{ name: "n", type: "object" as never, data: [0, 2] }], /unknown type "object"/);

@@ -35,6 +35,7 @@ import { type CallerContext, LOCAL_POLICY } from "../client/engine_types.ts";
 import type { ChildMessage } from "./_protocol.ts";
 import { localCaller } from "./_local_host.ts";
 import { type UdfModule, UdfModules } from "./_deps.ts";
+import { udfModuleFiles } from "./_module_files.ts";
 import { Pool } from "./_pool.ts";
 import { unrunnableReason } from "./_run_errors.ts";
 import {
@@ -125,6 +126,14 @@ export interface LocalEngineOptions {
    * each runs in a process of it, only inside the OS wall (engine/_sandbox.ts).
    */
   python?: string;
+  /**
+   * Keep a spare Python process per caller, UDF name, interpreter, permissions and memory limit,
+   * with numpy, pandas, shapely and geopandas already imported, that a new Python UDF version's
+   * first run takes over (default true): it then skips starting a process and those imports. Each
+   * spare is a whole process in its own wall and holds its memory while it waits (the idle
+   * timeout stops it).
+   */
+  pythonSpares?: boolean;
 }
 
 /** Counts describing the pool now. */
@@ -137,6 +146,8 @@ export interface LocalEngineStats {
   queued: number;
   /** Processes started since the engine was created. */
   started: number;
+  /** Spare Python processes done importing their libraries, waiting for a UDF (engine/_pool.ts). */
+  spares: number;
   /** `deno install` processes started to install UDFs' npm packages (engine/_deps.ts). */
   npmInstalls: number;
 }
@@ -196,6 +207,7 @@ export class LocalEngine {
       idleTimeoutMs: options.idleTimeoutMs ?? 60_000,
       maxTasks: options.maxTasks ?? 64,
       wall: options.wall,
+      pythonSpares: options.pythonSpares ?? true,
       resultLimit: () => this.#resultLimit(),
       describe: (udf, caller) => this.describe(udf, caller),
     });
@@ -307,14 +319,14 @@ export class LocalEngine {
   }
 
   #permissions(
-    folder: string,
+    folder: string | undefined,
     request: Partial<LocalRunRequest>,
     caller: CallerContext,
     cacheDir: string,
   ): Permissions {
     const own = [caller.dataDir, cacheDir];
     const read = [
-      folder,
+      ...(folder ? [folder] : []),
       ...sdkReadRoots(PROJECT_ROOT),
       ...own,
       ...(request.allowRead ?? []),
@@ -339,8 +351,15 @@ export class LocalEngine {
   ): Promise<{ message: ChildMessage; body: Uint8Array; logs: UdfLogs; timeMs: number }> {
     const caller = request.caller ?? localCaller(this);
     const cacheDir = join(caller.cacheDir, "udf", udf.name);
-    const permissions = this.#permissions(module.folder, request, caller, cacheDir);
     const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
+    // A Python process gets its UDF's files in its messages, not as a mount: the same process
+    // image (a spare, engine/_pool.ts) can then serve any new UDF version of its caller.
+    const permissions = this.#permissions(
+      python ? undefined : module.folder,
+      request,
+      caller,
+      cacheDir,
+    );
     // Under a disk quota the process's files are capped: at the quota, or at nothing while the
     // caller is over it (it may still read and delete). Measured only for callers with a quota,
     // so other runs are still queued at once, in call order.
@@ -349,18 +368,20 @@ export class LocalEngine {
       : undefined;
     return await new Promise((resolve, reject) => {
       const id = this.#nextId++;
+      // What a process is made with: a spare made so serves any new version of this key.
+      const image = JSON.stringify([
+        permissions,
+        caller.id,
+        memoryLimitMb,
+        python,
+        fileQuota && fileCap(fileQuota),
+      ]);
       const job: Job = {
         id,
         udf,
         python,
-        key: JSON.stringify([
-          udf.codeVersion,
-          permissions,
-          caller.id,
-          memoryLimitMb,
-          python,
-          fileQuota && fileCap(fileQuota),
-        ]),
+        key: JSON.stringify([udf.codeVersion, image]),
+        ...(python && { image }),
         fileQuota,
         permissions,
         hostNet: request.allowNet !== undefined
@@ -369,7 +390,7 @@ export class LocalEngine {
         caller,
         cacheDir,
         memoryLimitMb,
-        message: { ...message, id },
+        message: { ...message, id, ...(python && { files: udfModuleFiles(udf) }) },
         signal: request.signal,
         timeoutMs: request.timeoutMs,
         onOutput: request.onOutput,

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { CallerContext } from "../client/engine_types.ts";
 import type { QuotaUsage } from "../client/errors.ts";
+import { udf } from "../client/udf.ts";
 import { localCaller } from "./_local_host.ts";
 import { runtimeError, ts, withEngine } from "./_engine_test_util.ts";
 import type { LocalEngine } from "./mod.ts";
@@ -92,5 +93,30 @@ Deno.test("under a quota a UDF's temp folder is full at the quota, and nothing o
         assert.fail(`${file.name} was written to the host's disk`);
       }
     }
+  });
+});
+
+Deno.test("a Python UDF of a caller at its quota still runs (its files are never written), and writing a byte fails", async () => {
+  await withEngine({ maxWorkers: 2, wall: "os" }, async (engine) => {
+    const caller = await quotaCaller(engine, { store: 0, folders: LIMIT });
+    const python = (body: string, name: string) =>
+      udf(
+        `from helper import twice\n\n@fused.udf\ndef udf(n: int = 2):\n${body}\n`,
+        { name, headers: { helper: "def twice(n):\n    return 2 * n\n" } },
+      );
+    const read = await engine.run({ udf: python(`    return twice(n)`, "reader"), caller });
+    assert.equal(read.value, 4);
+    const err = await runtimeError(engine.run({
+      udf: python(
+        `    with open(fused.file_path("one.bin"), "wb") as f:\n        f.write(b"x")`,
+        "py_writer",
+      ),
+      caller,
+      timeoutMs: 30_000,
+    }));
+    // Python ignores SIGXFSZ: the file cap is an error of the write, not a stopped process.
+    assert.equal(err.exceptionClass, "OSError");
+    assert.match(err.message, /File too large \(the caller's disk quota caps each file/);
+    assert.equal((await Deno.stat(join(caller.dataDir, "one.bin"))).size, 0);
   });
 });

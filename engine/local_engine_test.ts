@@ -386,6 +386,7 @@ Deno.test("aborting a running UDF stops it and the next run works", async () => 
       busy: 0,
       queued: 0,
       started: 0,
+      spares: 0,
       npmInstalls: 0,
     });
     await assert.rejects(engine.run({ udf: slow, signal: ac.signal }), UdfCancelledError);
@@ -418,7 +419,14 @@ Deno.test("a full pool stops its least recently used idle Worker for a new versi
     await engine.run({ udf: a });
     await engine.run({ udf: b });
     await engine.run({ udf: b });
-    assert.deepEqual(engine.stats, { workers: 1, busy: 0, queued: 0, started: 2, npmInstalls: 0 });
+    assert.deepEqual(engine.stats, {
+      workers: 1,
+      busy: 0,
+      queued: 0,
+      started: 2,
+      spares: 0,
+      npmInstalls: 0,
+    });
   });
 });
 

@@ -10,8 +10,13 @@ import { FusedError, UdfRuntimeError, ValidationError } from "../client/errors.t
 import { geoMetadata } from "../client/formats/geo.ts";
 import { isRaster } from "../client/formats/raster.ts";
 import { isTable } from "../client/formats/types.ts";
+import { load } from "../client/load.ts";
 import { type Udf, udf } from "../client/udf.ts";
 import { localCaller } from "./_local_host.ts";
+import type { LocalEngine } from "./local_engine.ts";
+import type { UdfEngine } from "../client/engine_types.ts";
+import { serviceCallers } from "../server/runner.ts";
+import { LocalStorage } from "../server/storage.ts";
 import { makeVenv, processesWith, runtimeError, withEngine } from "./_engine_test_util.ts";
 
 function py(code: string, name = "p"): Udf {
@@ -31,6 +36,7 @@ def udf(n: int = 2, scale: float = 1.0, label: str = "a", flag: bool = False, ta
         "label": [label if i else None for i in range(n)],
         "flag": [flag] * n,
         "when": [datetime.datetime(2024, 1, 1 + i) for i in range(n)],
+        "day": [datetime.date(2024, 2, 1 + i) if i else None for i in range(n)],
         "maybe": pd.array([i if i % 2 else None for i in range(n)], dtype="Int64"),
         "tags": [",".join(tags or [])] * n,
         "objs": pd.Series([i if i else None for i in range(n)], dtype=object),
@@ -54,6 +60,7 @@ Deno.test("a DataFrame UDF with typed parameters returns an Arrow table, dtypes 
         "label:Utf8",
         "flag:Bool",
         "when:Timestamp<NANOSECOND>",
+        "day:Date32<DAY>",
         "maybe:Int64",
         "tags:Utf8",
         "objs:Int64",
@@ -68,6 +75,9 @@ Deno.test("a DataFrame UDF with typed parameters returns an Arrow table, dtypes 
     assert.deepEqual([...table.getChild("objs")!], [null, 1n, 2n]); // Python ints in an object column
     const when = table.getChild("when")!.get(1);
     assert.equal(new Date(Number(when)).toISOString(), "2024-01-02T00:00:00.000Z"); // Arrow: ms
+    const days = table.getChild("day")!;
+    assert.equal(days.get(0), null);
+    assert.equal(new Date(days.get(2)!).toISOString(), "2024-02-03T00:00:00.000Z");
     // Warm: the second run is served by the same process.
     const again = await engine.run({ udf: py(DATAFRAME, "frame"), parameters: { n: 1 } });
     assert.equal((again.value as arrow.Table).numRows, 1);
@@ -319,7 +329,9 @@ Deno.test("no Python process starts without the OS wall", async () => {
   });
 });
 
-async function noneLeft(marker: string): Promise<void> {
+/** No Python process of this host is left: their folders are named `fused-udf-<host pid>-…`. */
+async function noneLeft(): Promise<void> {
+  const marker = `fused-udf-${Deno.pid}-`;
   // SIGKILLed processes are gone once their parent reaps them: a bounded wait.
   for (let i = 0; i < 100 && processesWith(marker, "python/_runner.py").length > 0; i++) {
     await new Promise((r) => setTimeout(r, 50));
@@ -328,7 +340,7 @@ async function noneLeft(marker: string): Promise<void> {
 }
 
 Deno.test("hostile Python UDFs are contained, with clear errors and nothing left running", async () => {
-  await withEngine({ maxWorkers: 2, memoryLimitMb: 256, maxTasks: 32 }, async (engine, dataDir) => {
+  await withEngine({ maxWorkers: 2, memoryLimitMb: 256, maxTasks: 32 }, async (engine) => {
     const hostile = (body: string, name: string) =>
       py(`import fused\n\n@fused.udf\ndef udf():\n${body}\n`, name);
     const shadow = await runtimeError(
@@ -393,7 +405,53 @@ Deno.test("hostile Python UDFs are contained, with clear errors and nothing left
     const ok = await engine.run({ udf: hostile(`    return 1`, "fine") });
     assert.equal(ok.value, 1);
     await engine.close();
-    await noneLeft(dataDir);
+    await noneLeft();
+  });
+});
+
+/** Waits (bounded) until the engine has a spare Python process with its libraries imported. */
+async function spareReady(engine: LocalEngine): Promise<void> {
+  for (let i = 0; i < 600 && engine.stats.spares === 0; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(engine.stats.spares, 1, "no spare Python process became ready within 30 s");
+}
+
+Deno.test("a new Python UDF version takes over a spare process with pandas imported, in its own wall", async () => {
+  await withEngine({ maxWorkers: 4, maxTasks: 32 }, async (engine, dataDir) => {
+    const version = (i: number, body: string) =>
+      py(`# version ${i}\nimport sys\nimport fused\n\n@fused.udf\ndef udf():\n${body}\n`, "edited");
+    const imported = `    return "pandas" in sys.modules`;
+    // The first version starts its own process (nothing imported yet); a spare follows it.
+    assert.equal((await engine.run({ udf: version(1, imported) })).value, false);
+    await spareReady(engine);
+    assert.equal(engine.stats.workers, 2);
+    const second = await engine.run({ udf: version(2, imported) });
+    assert.equal(second.value, true);
+    assert.equal(engine.stats.workers, 3, "the second version ran in the spare; a new spare came");
+    // The spare's wall has no module folders: not the first version's code, not the udfs folder.
+    await spareReady(engine);
+    const sees = await engine.run({
+      udf: version(
+        3,
+        `    import os\n    return os.path.exists(${JSON.stringify(join(dataDir, "udfs"))})`,
+      ),
+    });
+    assert.equal(sees.value, false);
+    // A timeout kills a process that was a spare.
+    await spareReady(engine);
+    await assert.rejects(
+      engine.run({ udf: version(4, `    while True:\n        pass`), timeoutMs: 1500 }),
+      (err: Error) => err.name === "UdfTimeoutError",
+    );
+    // Another caller never gets this caller's spare: its first run starts a process of its own.
+    await spareReady(engine);
+    const other = { ...localCaller(engine), id: "someone-else" };
+    const started = engine.stats.started;
+    assert.equal((await engine.run({ udf: version(5, imported), caller: other })).value, false);
+    assert.ok(engine.stats.started > started);
+    await engine.close();
+    await noneLeft();
   });
 });
 
@@ -420,4 +478,126 @@ def udf():
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("fused.load of a folder laid out as Fused's public catalog runs unchanged, utils.py header and all", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine, dataDir) => {
+    // Written for this test, laid out as the catalog's folders are: meta.json (a job_config with
+    // one udf step naming its source and headers), the UDF's .py file, and utils.py.
+    const folder = join(dataDir, "Grid_Points");
+    await Deno.mkdir(folder);
+    await Deno.writeTextFile(
+      join(folder, "meta.json"),
+      JSON.stringify({
+        job_config: {
+          version: "0.0.3",
+          name: null,
+          steps: [{
+            type: "udf",
+            udf: {
+              type: "geopandas_v2",
+              name: "Grid_Points",
+              entrypoint: "udf",
+              parameters: { n: 3 },
+              metadata: {
+                "fused:udfType": "auto",
+                "fused:description": "A grid of points over the bounds",
+                "fused:tags": [{ id: "vector", label: "vector" }],
+              },
+              source: "Grid_Points.py",
+              headers: [{ module_name: "utils", source_file: "utils.py" }],
+            },
+          }],
+        },
+      }),
+    );
+    await Deno.writeTextFile(
+      join(folder, "Grid_Points.py"),
+      `@fused.udf
+def udf(bounds: fused.types.Bounds = [-122.5, 37.7, -122.3, 37.8], n: int = 2):
+    import geopandas as gpd
+    from utils import grid_points
+
+    gdf = gpd.GeoDataFrame(geometry=grid_points(bounds, n), crs=4326)
+    gdf["id"] = range(len(gdf))
+    print(f"{len(gdf)} points")
+    return gdf
+`,
+    );
+    await Deno.writeTextFile(
+      join(folder, "utils.py"),
+      `from shapely.geometry import Point
+
+
+def grid_points(bounds, n):
+    w, s, e, n_ = bounds
+    step_x, step_y = (e - w) / (n - 1), (n_ - s) / (n - 1)
+    return [Point(w + i * step_x, s + j * step_y) for j in range(n) for i in range(n)]
+`,
+    );
+    const loaded = await load(folder);
+    assert.equal(loaded.language, "python");
+    assert.equal(loaded.name, "Grid_Points");
+    // meta.json's parameters are the defaults: 3 x 3 points over the code's default bounds.
+    const run = await engine.run({ udf: loaded });
+    const table = run.value as arrow.Table;
+    assert.equal(table.numRows, 9);
+    assert.equal(run.logs.stdout, "9 points\n");
+    assert.deepEqual([...table.getChild("id")!], [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
+    assert.deepEqual(geoMetadata(table)!.columns.geometry.bbox, [-122.5, 37.7, -122.3, 37.8]);
+    const given = await engine.run({ udf: loaded, parameters: { n: "2", bounds: "0,0,1,1" } });
+    assert.deepEqual(geoMetadata(given.value as arrow.Table)!.columns.geometry.bbox, [0, 0, 1, 1]);
+  });
+});
+
+Deno.test("fused.api file calls reach the caller's fd:// store through the host, as the caller", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine, dataDir) => {
+    const storage = new LocalStorage(join(dataDir, "store"));
+    // The service's own callers (files from its store); file calls run no nested UDF.
+    const callerOf = serviceCallers({
+      engine: {} as UdfEngine,
+      dataDir: join(dataDir, "users"),
+      storage,
+    });
+    const caller = callerOf("alice");
+    const code = `import fused
+
+@fused.udf
+def udf():
+    fused.api.upload(b"hello", "fd://box/a.txt")
+    with open(fused.file_path("staged/b.txt"), "w") as f:
+        f.write("from a file")
+    fused.api.upload(fused.file_path("staged/b.txt"), "fd://box/")
+    listed = fused.api.list("fd://box/")
+    got = fused.api.get("fd://box/a.txt").decode()
+    back = open(fused.api.download("fd://box/b.txt", fused.file_path("back/b.txt"))).read()
+    deleted = fused.api.delete("fd://box/a.txt")
+    refusals = []
+    for call in (lambda: fused.api.get("fd://box/a.txt"), lambda: fused.api.list("fd://../x"),
+                 lambda: fused.api.upload("/etc/hostname", "fd://box/h.txt"),
+                 lambda: fused.api.upload("text, not a path", "fd://box/t.txt"),
+                 lambda: fused.api.sign_url("fd://box/b.txt")):
+        try:
+            call()
+            refusals.append(None)
+        except Exception as err:
+            refusals.append(f"{type(err).__name__}: {err}")
+    return {"listed": listed, "got": got, "back": back, "deleted": deleted, "refusals": refusals}
+`;
+    const run = await engine.run({ udf: py(code, "files"), caller });
+    const value = run.value as Record<string, unknown>;
+    assert.deepEqual(value.listed, ["fd://box/a.txt", "fd://box/b.txt"]);
+    assert.equal(value.got, "hello");
+    assert.equal(value.back, "from a file");
+    assert.equal(value.deleted, true);
+    const [missing, dotdot, outside, text, sign] = value.refusals as string[];
+    assert.match(missing, /^FileNotFoundError/);
+    assert.match(dotdot, /may not contain \.\. segments/);
+    assert.match(outside, /^FileNotFoundError: No file \/etc\/hostname/); // not in the wall
+    assert.match(text, /to upload text, encode it first/);
+    // The service's host signs no URL for a UDF: the host's rule, word for word.
+    assert.match(sign, /signUrl is not available inside a UDF on the service/);
+    // The store holds what the UDF left, as the caller's files.
+    assert.deepEqual((await storage.list("box")).map((f) => f.key), ["box/b.txt"]);
+  });
 });

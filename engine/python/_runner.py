@@ -1,9 +1,14 @@
-"""The Python UDF process: connects to its host over a unix socket (engine/_frames.ts), loads UDF
-modules, calls their entrypoint with coerced parameters (fused/_params.py), captures ``print``,
+"""The Python UDF process: connects to its host over a unix socket (engine/_frames.ts), imports the UDF
+files each run message carries from memory (no module folder is mounted, so one process image may
+serve any UDF of its caller; nothing is written, so a caller over their disk quota still runs),
+calls their entrypoint with coerced parameters (fused/_params.py), captures ``print``,
 and sends results back as bytes it encoded (fused/_encode.py). Started by the host inside the OS
 wall only (engine/_sandbox.ts), with ``python3 -E -s -B _runner.py CONFIG``.
 """
 
+import errno
+import importlib.abc
+import importlib.machinery
 import importlib.util
 import inspect
 import io
@@ -24,6 +29,8 @@ channel.folders = {k: config[k] for k in ("dataDir", "cacheDir", "tempDir")}
 _channel.current = channel
 os.environ["TMPDIR"] = config["tempDir"]
 BASE_ENV = dict(os.environ)
+UDF_FOLDER = "/udf"
+"""Where the UDF's files seem to be (tracebacks, ``__file__``): they are only in memory."""
 LOG_CAP = 512 * 1024
 STREAM_EVERY_S = 0.05
 STREAM_CAP = 4 * 2**20
@@ -125,15 +132,51 @@ sys.stdout, sys.stderr = stdout, stderr
 modules = {}
 
 
+class UdfSources(importlib.abc.MetaPathFinder, importlib.abc.SourceLoader):
+    """The UDF's files by path, importable (headers by their module name) and readable by
+    ``inspect`` and tracebacks through this loader, never written to a disk."""
+
+    def __init__(self):
+        self.files = {}
+        self.paths = {}
+
+    def spec(self, name, path):
+        """The spec of module ``name`` from the UDF file ``path``."""
+        self.paths[name] = path
+        return importlib.util.spec_from_file_location(name, path, loader=self)
+
+    def find_spec(self, name, path=None, target=None):
+        file = os.path.join(UDF_FOLDER, f"{name}.py")
+        return self.spec(name, file) if path is None and file in self.files else None
+
+    def get_filename(self, fullname):
+        return self.paths[fullname]
+
+    def get_data(self, path):
+        if path not in self.files:
+            raise OSError(f"no UDF file {path}")
+        return self.files[path].encode()
+
+
+sources = UdfSources()
+# After the built-in and frozen modules, before sys.path: headers as a folder first on sys.path were.
+sys.meta_path.insert(sys.meta_path.index(importlib.machinery.PathFinder), sources)
+
+
+def udf_path(msg):
+    """The UDF's main file, its files (a process serves one UDF version) kept from the message."""
+    for name, source in msg["files"].items():
+        sources.files.setdefault(os.path.join(UDF_FOLDER, name), source)
+    return os.path.join(UDF_FOLDER, os.path.basename(unquote(msg["url"].removeprefix("file://"))))
+
+
 def load(path, entrypoint):
-    """The UDF's function (its module loaded once per process; its folder holds its headers)."""
+    """The UDF's function (its module loaded once per process; its headers import by name)."""
     key = (path, entrypoint)
     if key not in modules:
-        folder = os.path.dirname(path)
-        if folder not in sys.path:
-            sys.path.insert(0, folder)
-        spec = importlib.util.spec_from_file_location("udf_module", path)
+        spec = sources.spec("udf_module", path)
         module = importlib.util.module_from_spec(spec)
+        sys.modules["udf_module"] = module  # inspect finds its source (fused.cache keys by it)
         module.fused = fused  # as in fused-py's workbench, `@fused.udf` needs no import
         spec.loader.exec_module(module)
         fn = getattr(module, entrypoint, None)
@@ -198,7 +241,12 @@ def failure_of(err, path):
         lineno = next((f.lineno for f in reversed(frames) if f.filename == path), None)
     name = err.name if isinstance(err, _channel.HostCallError) else type(err).__name__
     message = str(err) or name
-    if isinstance(err, (PermissionError, FileNotFoundError, ConnectionError, OSError)):
+    if isinstance(err, OSError) and err.errno == errno.EFBIG:
+        # Python ignores SIGXFSZ: the quota's file cap (RLIMIT_FSIZE) is this error, not a stop.
+        message += (" (the caller's disk quota caps each file a UDF writes, and while they hold "
+                    "their whole quota a UDF may read and delete files but write none: delete "
+                    "files to free space)")
+    elif isinstance(err, (PermissionError, FileNotFoundError, ConnectionError, OSError)):
         message += (" (a UDF runs in a sandbox: no network, environment, or files outside its own "
                     "folders unless the run allows them; fused.file_path() is its data folder)")
     stack = "\n".join(
@@ -225,9 +273,10 @@ def handle(msg):
     global streaming
     channel.run_id = msg["id"]
     streaming = Streaming(msg["id"]) if msg.get("streamOutput") else None
-    path = unquote(msg["url"].removeprefix("file://"))
+    path = UDF_FOLDER
     reply = None
     try:
+        path = udf_path(msg)
         fn = load(path, msg["entrypoint"])
         if msg["type"] == "describe":
             reply = {"type": "signature", "id": msg["id"], "signature": signature_of(fn)}
@@ -261,7 +310,18 @@ def handle(msg):
     channel.send(reply, parts)
 
 
+def preload(names):
+    """Imports the libraries a spare process has ready before it knows its UDF (engine/_pool.ts):
+    those the interpreter lacks are skipped, as a venv may not have them."""
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - a missing or broken library is the UDF's to meet
+            pass
+
+
 def main():
+    preload(config.get("preload", []))
     channel.send({"type": "ready"})
     skipped = set()
     while True:

@@ -4,7 +4,9 @@
  * database and one S3 bucket.
  */
 import assert from "node:assert/strict";
+import type * as arrow from "apache-arrow";
 import * as api from "../../client/api/mod.ts";
+import { isTable } from "../../client/formats/types.ts";
 import { Transport } from "../../client/api/transport.ts";
 import { udf } from "../../client/udf.ts";
 import { createDatabase } from "../../tests/_postgres.ts";
@@ -352,4 +354,35 @@ export default async () => await fused.api.upload(new Uint8Array(30 * 1024), "fd
       {},
       64 * 1024,
     ),
+});
+
+Deno.test({
+  name: "a Python UDF runs as a queued job on a worker: its prints in the logs, its table in S3",
+  ...shared,
+  fn: () =>
+    withQueue(async ({ transport, worker }) => {
+      const python = `import pandas as pd
+
+@fused.udf
+def udf(n: int = 1, label: str = "a"):
+    print("python on a worker", n)
+    return pd.DataFrame({"i": range(n), "label": [label] * n})
+`;
+      const job = await api.startJob(udf(python, { name: "py_worker" }), {
+        transport,
+        parameters: { n: 3, label: "w" },
+      });
+      const done = await api.jobWaitForJob(job, { transport, ...WAIT });
+      assert.equal(done.job_status, "Done");
+      const messages = (await api.jobGetLogs(job, { transport })).map((r) => r.message);
+      assert.ok(messages.some((m) => m.startsWith(`Job started on worker ${worker.name}`)));
+      assert.ok(messages.includes("python on a worker 3"), messages.join("\n"));
+      const results = await api.jobGetResults(job, { transport });
+      assert.equal(results.length, 1);
+      assert.ok(isTable(results[0]));
+      const table = results[0] as arrow.Table;
+      assert.deepEqual([...table.getChild("i")!], [0n, 1n, 2n]);
+      assert.deepEqual([...table.getChild("label")!], ["w", "w", "w"]);
+      assert.equal((await api.list(`fd://jobs/${job.job_id}/`, { transport })).length, 1);
+    }),
 });

@@ -16,10 +16,10 @@ import sys
 import time
 import uuid
 
-from . import _channel, types
+from . import _channel, api, types
 from ._result import decode as _decode
 
-__all__ = ["cache", "download", "file_path", "load", "run", "types", "udf"]
+__all__ = ["api", "cache", "download", "file_path", "load", "run", "types", "udf"]
 
 
 def udf(fn=None, **options):

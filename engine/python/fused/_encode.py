@@ -2,11 +2,12 @@
 
 Without pyarrow (Debian has none), a DataFrame goes column by column: numbers as raw
 little-endian buffers, booleans and validity as one byte a row, strings and WKB as int32 offsets
-plus bytes, datetimes as int64 nanoseconds; a GeoDataFrame's geometry as WKB with its CRS as
+plus bytes, datetimes as int64 nanoseconds, dates as int32 days; a GeoDataFrame's geometry as WKB with its CRS as
 PROJJSON. numpy arrays become rasters (with bounds for ``(array, bounds)``); str, bytes, dict,
 list and None go as the host's other results do (client/formats/packed.ts).
 """
 
+import datetime
 import json
 import math
 
@@ -156,23 +157,31 @@ def _column(name, series, body, geometry):
             if mask.any():
                 out["validity"] = body.add(valid.astype("u1").tobytes())
             return out
-        if all(isinstance(v, str) for v in present):
-            out["type"] = "utf8"
-            chunks = [v.encode() if ok else b"" for v, ok in zip(values, valid)]
-        elif present and all(hasattr(v, "wkb") for v in present):
-            out["type"] = "wkb"
-            chunks = [v.wkb if ok else b"" for v, ok in zip(values, valid)]
-        elif all(isinstance(v, (bytes, bytearray)) for v in present):
-            out["type"] = "binary"
-            chunks = [bytes(v) if ok else b"" for v, ok in zip(values, valid)]
+        if present and all(isinstance(v, datetime.date) and not isinstance(v, datetime.datetime)
+                           for v in present):
+            # datetime.date values: days since 1970-01-01 (Arrow's date32, as pyarrow makes it).
+            epoch = datetime.date(1970, 1, 1).toordinal()
+            days = [v.toordinal() - epoch if ok else 0 for v, ok in zip(values, valid)]
+            out["type"] = "date32"
+            out["data"] = body.add(numpy.array(days, dtype="<i4").tobytes())
         else:
-            kinds = sorted({type(v).__name__ for v in present})
-            raise UnsupportedResult(
-                f'column "{name}" holds {", ".join(kinds)} values: a returned column must hold '
-                "numbers, booleans, strings, bytes, datetimes or geometries (convert it, e.g. "
-                f'df["{name}"] = df["{name}"].astype(str))'
-            )
-        out["offsets"], out["data"] = _offsets(chunks, body)
+            if all(isinstance(v, str) for v in present):
+                out["type"] = "utf8"
+                chunks = [v.encode() if ok else b"" for v, ok in zip(values, valid)]
+            elif present and all(hasattr(v, "wkb") for v in present):
+                out["type"] = "wkb"
+                chunks = [v.wkb if ok else b"" for v, ok in zip(values, valid)]
+            elif all(isinstance(v, (bytes, bytearray)) for v in present):
+                out["type"] = "binary"
+                chunks = [bytes(v) if ok else b"" for v, ok in zip(values, valid)]
+            else:
+                kinds = sorted({type(v).__name__ for v in present})
+                raise UnsupportedResult(
+                    f'column "{name}" holds {", ".join(kinds)} values: a returned column must hold '
+                    "numbers, booleans, strings, bytes, dates, datetimes or geometries (convert it, "
+                    f'e.g. df["{name}"] = df["{name}"].astype(str))'
+                )
+            out["offsets"], out["data"] = _offsets(chunks, body)
     if mask.any():
         out["validity"] = body.add(valid.astype("u1").tobytes())
     return out
