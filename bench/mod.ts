@@ -1,9 +1,12 @@
 /**
  * Every benchmark in one run: `deno task bench` (or `deno task bench engine server` for some).
- * Each prints its own table of medians and ratios against a baseline measured in the same run.
+ * Each prints its own table of medians and ratios against a baseline measured in the same run,
+ * and reports its rows of the performance table (bench/_summary.ts), printed together at the end.
  *
  * @module
  */
+
+import { formatSummary, takeRows } from "./_summary.ts";
 
 /** A benchmark module: its `main` takes its own arguments (none here: each runs whole). */
 export interface BenchModule {
@@ -58,9 +61,16 @@ export async function main(
       `Unknown benchmark ${unknown.join(", ")}: choose from ${Object.keys(benches).join(", ")}`,
     );
   }
+  takeRows();
   for (const name of names.length ? names : Object.keys(benches)) {
     console.log(`\n# ${name}\n`);
     await (await benches[name]()).main([]);
+  }
+  const rows = takeRows();
+  if (rows.length) {
+    console.log(
+      `\n# Summary: the performance table, each row against its baseline\n\n${formatSummary(rows)}`,
+    );
   }
 }
 
