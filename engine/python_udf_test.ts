@@ -601,3 +601,166 @@ def udf():
     assert.deepEqual((await storage.list("box")).map((f) => f.key), ["box/b.txt"]);
   });
 });
+
+// A Python UDF reading tables of nested runs: its own function (a GeoDataFrame with every dtype)
+// and a TypeScript UDF's Arrow table, each described back as dtypes and values.
+const NESTED_TABLES = `import datetime
+import fused
+import pandas as pd
+
+@fused.udf
+def frame(n: int = 3):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    return gpd.GeoDataFrame({
+        "i": pd.Series(range(n), dtype="int64"),
+        "x": [0.5, float("nan"), 2.5][:n],
+        "s": ["a", None, "c"][:n],
+        "flag": [True, False, True][:n],
+        "maybe": pd.array([1, None, 3][:n], dtype="Int64"),
+        "when": pd.to_datetime(["2024-01-01T01:02:03.000004", None, "2024-03-01"][:n]).tz_localize("Europe/Paris"),
+        "day": [datetime.date(2024, 2, 1), None, datetime.date(1969, 12, 31)][:n],
+        "raw": [b"\\x00\\x01", b"", None][:n],
+    }, geometry=[Point(i, -i) for i in range(n)], crs=3857)
+
+def describe(df):
+    return {
+        "type": type(df).__name__,
+        "crs": df.crs.to_epsg() if hasattr(df, "crs") else None,
+        "dtypes": {c: str(t) for c, t in df.dtypes.items()},
+        "rows": [[None if v is None or v != v else v.wkt if hasattr(v, "wkt") else str(v) for v in row]
+                 for row in df.itertuples(index=False)],
+    }
+
+@fused.udf
+def udf(ts_code: str = ""):
+    return {"py": describe(fused.run(frame)), "ts": describe(fused.run(ts_code))}
+`;
+
+const TS_TABLE = `import * as arrow from "apache-arrow";
+export default function udf() {
+  return new arrow.Table({
+    n: arrow.vectorFromArray([1, null, 3], new arrow.Int32()),
+    f: arrow.vectorFromArray([1.5, 2.5, null], new arrow.Float32()),
+    big: arrow.vectorFromArray([2n ** 40n, 0n, -1n], new arrow.Int64()),
+    word: arrow.vectorFromArray(["x", null, "x"]),
+    ok: arrow.vectorFromArray([true, null, false], new arrow.Bool()),
+    at: arrow.vectorFromArray([Date.UTC(2024, 0, 2), null, 0], new arrow.TimestampMillisecond()),
+    day: arrow.vectorFromArray([Date.UTC(2024, 0, 2), null, 0], new arrow.DateDay()),
+  });
+}
+`;
+
+Deno.test("a Python UDF reads a nested run's table as a DataFrame, dtypes kept (Python and TypeScript UDFs)", async () => {
+  await withEngine({ maxWorkers: 2 }, async (engine) => {
+    const run = await engine.run({
+      udf: py(NESTED_TABLES, "tables"),
+      parameters: { ts_code: TS_TABLE },
+    });
+    const { py: fromPy, ts: fromTs } = run.value as Record<string, Record<string, unknown>>;
+    assert.equal(fromPy.type, "GeoDataFrame");
+    assert.equal(fromPy.crs, 3857);
+    assert.deepEqual(fromPy.dtypes, {
+      i: "int64",
+      x: "float64",
+      s: "object",
+      flag: "bool",
+      maybe: "float64", // integers with nulls, as pyarrow's to_pandas gives them
+      when: "datetime64[ns, Europe/Paris]",
+      day: "object",
+      raw: "object",
+      geometry: "geometry",
+    });
+    assert.deepEqual(fromPy.rows, [
+      [
+        "0",
+        "0.5",
+        "a",
+        "True",
+        "1.0",
+        "2024-01-01 01:02:03.000004+01:00",
+        "2024-02-01",
+        "b'\\x00\\x01'",
+        "POINT (0 0)",
+      ],
+      ["1", null, null, "False", null, null, null, "b''", "POINT (1 -1)"],
+      [
+        "2",
+        "2.5",
+        "c",
+        "True",
+        "3.0",
+        "2024-03-01 00:00:00+01:00",
+        "1969-12-31",
+        null,
+        "POINT (2 -2)",
+      ],
+    ]);
+    assert.equal(fromTs.type, "DataFrame");
+    assert.deepEqual(fromTs.dtypes, {
+      n: "float64",
+      f: "float32",
+      big: "int64",
+      word: "object",
+      ok: "object",
+      at: "datetime64[ns]",
+      day: "object",
+    });
+    assert.deepEqual(fromTs.rows, [
+      ["1.0", "1.5", "1099511627776", "x", "True", "2024-01-02 00:00:00", "2024-01-02"],
+      [null, "2.5", "0", null, null, null, null],
+      ["3.0", null, "-1", "x", "False", "1970-01-01 00:00:00", "1970-01-01"],
+    ]);
+  });
+});
+
+// fused.submit inside a Python UDF: 100 runs of a TypeScript UDF (its code) and 100 of a
+// function of the UDF's own code, collected into DataFrames as fused-py's submit returns them.
+const SUBMIT = `import fused
+import pandas as pd
+
+@fused.udf
+def triple(n: int = 0, label: str = ""):
+    return pd.DataFrame({"tripled": [n * 3], "label": [label]})
+
+@fused.udf
+def udf(ts_code: str = "", count: int = 100):
+    squares = fused.submit(ts_code, list(range(count)), max_workers=4)
+    tripled = fused.submit(triple, [{"n": i} for i in range(count)], label="x")
+    scalars = fused.submit(ts_code, [1, 2], flatten=False)
+    failed = []
+    try:
+        fused.submit(triple, [{"n": 1}, {"n": "not a number"}])
+    except Exception as err:
+        failed.append(f"{err.name}: {err}")
+    kept = fused.submit(triple, [{"n": 1}, {"n": "not a number"}], ignore_exceptions=True)
+    return {
+        "squares": [list(squares.columns), squares.values.tolist()],
+        "tripled": [list(tripled.columns), tripled.values.tolist()],
+        "nested": [list(scalars.columns), [str(v) for v in scalars["result"]]],
+        "failed": failed,
+        "kept": len(kept),
+    }
+`;
+
+Deno.test("fused.submit in a Python UDF runs 100 TypeScript and 100 Python runs through the host", async () => {
+  await withEngine({ maxWorkers: 2 }, async (engine) => {
+    const tsCode = `export default function udf({ n = 0 }: { n?: number }) {
+  return [{ square: n * n }];
+}
+`;
+    const run = await engine.run({ udf: py(SUBMIT, "submitter"), parameters: { ts_code: tsCode } });
+    const value = run.value as Record<string, [string[], unknown[][]]>;
+    const range = [...Array(100).keys()];
+    assert.deepEqual(value.squares, [["n", "square"], range.map((n) => [n, n * n])]);
+    assert.deepEqual(value.tripled, [["n", "tripled", "label"], range.map((n) => [n, n * 3, "x"])]);
+    assert.deepEqual(value.nested, [["n", "result"], ["[{'square': 1}]", "[{'square': 4}]"]]);
+    const [failed] = value.failed as unknown as string[];
+    assert.match(
+      failed,
+      /^ValidationError: run #1 of fused.submit \(\{'n': 'not a number'\}\) failed: Parameter "n" must be int/,
+    );
+    assert.equal(value.kept, 1);
+  });
+});

@@ -136,8 +136,8 @@ class UdfSources(importlib.abc.MetaPathFinder, importlib.abc.SourceLoader):
     """The UDF's files by path, importable (headers by their module name) and readable by
     ``inspect`` and tracebacks through this loader, never written to a disk."""
 
-    def __init__(self):
-        self.files = {}
+    def __init__(self, files):
+        self.files = files
         self.paths = {}
 
     def spec(self, name, path):
@@ -158,7 +158,7 @@ class UdfSources(importlib.abc.MetaPathFinder, importlib.abc.SourceLoader):
         return self.files[path].encode()
 
 
-sources = UdfSources()
+sources = UdfSources(fused._udf_files)  # fused.run of a function sends them
 # After the built-in and frozen modules, before sys.path: headers as a folder first on sys.path were.
 sys.meta_path.insert(sys.meta_path.index(importlib.machinery.PathFinder), sources)
 
