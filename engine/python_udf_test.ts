@@ -764,3 +764,28 @@ Deno.test("fused.submit in a Python UDF runs 100 TypeScript and 100 Python runs 
     assert.equal(value.kept, 1);
   });
 });
+
+Deno.test("a Python run's logs keep the first and the last part of each stream, as TypeScript's", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `import sys
+
+@fused.udf
+def udf(lines: int = 30000):
+    print("first")
+    for i in range(lines):
+        print(f"{i:08d}" + "x" * 92)
+    print("last", file=sys.stderr)
+    print("last")
+`;
+    const run = await engine.run({ udf: py(code, "chatty") });
+    const out = run.logs.stdout;
+    assert.ok(out.startsWith("first\n00000000xxx"));
+    assert.ok(out.endsWith("00029999" + "x".repeat(92) + "\nlast\n"));
+    const note = /\n\[\.\.\. (\d+) characters of output cut: a run keeps the first and last 512 KiB of each stream \.\.\.\]\n/;
+    const cut = note.exec(out);
+    assert.ok(cut, "the cut is named");
+    // Nothing is lost but what the cut counts.
+    assert.equal(out.replace(note, "").length + Number(cut[1]), 6 + 30000 * 101 + 5);
+    assert.equal(run.logs.stderr, "last\n");
+  });
+});

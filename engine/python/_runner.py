@@ -31,7 +31,7 @@ os.environ["TMPDIR"] = config["tempDir"]
 BASE_ENV = dict(os.environ)
 UDF_FOLDER = "/udf"
 """Where the UDF's files seem to be (tracebacks, ``__file__``): they are only in memory."""
-LOG_CAP = 512 * 1024
+LOG_HALF = 512 * 1024
 STREAM_EVERY_S = 0.05
 STREAM_CAP = 4 * 2**20
 
@@ -57,7 +57,7 @@ class Streaming:
             self.pending[stream] += kept
             if self.sent >= STREAM_CAP:
                 self.pending["stderr"] += (f"[live output stops after {STREAM_CAP} characters; "
-                                           "the run's logs keep its start]\n")
+                                           "the run's logs keep its start and end]\n")
         self.flush(force=False)
 
     def _quiet(self):
@@ -96,12 +96,15 @@ streaming = None
 
 
 class Capture(io.TextIOBase):
-    """A stream that keeps the first LOG_CAP characters written to it and counts the rest."""
+    """A stream that keeps the first and the last LOG_HALF characters written to it past a cap
+    and counts the rest, as a TypeScript UDF's logs (engine/_child.ts LogBuffer)."""
 
     def __init__(self, name):
         self.name = name
-        self.text = []
-        self.size = 0
+        self.head = []
+        self.head_size = 0
+        self.tail = []
+        self.tail_size = 0
         self.cut = 0
 
     def writable(self):
@@ -110,20 +113,26 @@ class Capture(io.TextIOBase):
     def write(self, text):
         if streaming is not None:
             streaming.add(self.name, text)
-        if self.size < LOG_CAP:
-            kept = text[: LOG_CAP - self.size]
-            self.text.append(kept)
-            self.size += len(kept)
-            self.cut += len(text) - len(kept)
-        else:
-            self.cut += len(text)
-        return len(text)
+        length = len(text)
+        if self.head_size < LOG_HALF:
+            room = LOG_HALF - self.head_size
+            self.head.append(text[:room])
+            self.head_size += min(room, len(text))
+            text = text[room:]
+        if text:
+            self.tail.append(text)
+            self.tail_size += len(text)
+            if self.tail_size > 2 * LOG_HALF:
+                kept = "".join(self.tail)[-LOG_HALF:]
+                self.cut += self.tail_size - LOG_HALF
+                self.tail, self.tail_size = [kept], LOG_HALF
+        return length
 
     def take(self):
-        out = "".join(self.text)
-        if self.cut:
-            out += f"\n[... {self.cut} characters of output cut: a run keeps the first {LOG_CAP}]\n"
-        self.text, self.size, self.cut = [], 0, 0
+        cut = (f"\n[... {self.cut} characters of output cut: a run keeps the first and last "
+               f"{LOG_HALF // 1024} KiB of each stream ...]\n") if self.cut else ""
+        out = "".join(self.head) + cut + "".join(self.tail)
+        self.head, self.head_size, self.tail, self.tail_size, self.cut = [], 0, [], 0, 0
         return out
 
 
