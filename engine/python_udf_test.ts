@@ -781,11 +781,49 @@ def udf(lines: int = 30000):
     const out = run.logs.stdout;
     assert.ok(out.startsWith("first\n00000000xxx"));
     assert.ok(out.endsWith("00029999" + "x".repeat(92) + "\nlast\n"));
-    const note = /\n\[\.\.\. (\d+) characters of output cut: a run keeps the first and last 512 KiB of each stream \.\.\.\]\n/;
+    const note =
+      /\n\[\.\.\. (\d+) characters of output cut: a run keeps the first and last 512 KiB of each stream \.\.\.\]\n/;
     const cut = note.exec(out);
     assert.ok(cut, "the cut is named");
     // Nothing is lost but what the cut counts.
     assert.equal(out.replace(note, "").length + Number(cut[1]), 6 + 30000 * 101 + 5);
     assert.equal(run.logs.stderr, "last\n");
+  });
+});
+
+Deno.test("@fused.cache computes a key once when two processes call it at the same moment", async () => {
+  await withEngine({ maxWorkers: 2 }, async (engine, dataDir) => {
+    // Two versions of one UDF (two processes, one cache folder) meet before calling slow(): without
+    // the lock both would find no entry and compute it.
+    const code = (version: string) =>
+      `import os
+import time
+
+@fused.cache
+def slow(n):
+    with open(fused.file_path("computed.txt"), "a") as log:
+        log.write("c")
+    time.sleep(0.5)
+    return n * n
+
+@fused.udf
+def udf(n: int = 3):
+    # version ${version}
+    open(fused.file_path("started-${version}"), "w").close()
+    for _ in range(600):
+        if all(os.path.exists(fused.file_path(f"started-{v}")) for v in "ab"):
+            break
+        time.sleep(0.05)
+    else:
+        raise TimeoutError("the other process never started")
+    return slow(n)
+`;
+    const caller = { ...localCaller(engine), dataDir, cacheDir: join(dataDir, "cache") };
+    const runs = await Promise.all(
+      ["a", "b"].map((v) => engine.run({ udf: py(code(v), "locked"), caller })),
+    );
+    assert.deepEqual(runs.map((r) => r.value), [9, 9]);
+    assert.equal(await Deno.readTextFile(join(dataDir, "computed.txt")), "c");
+    assert.equal(runs.filter((r) => /Cached output of slow found/.test(r.logs.stderr)).length, 1);
   });
 });

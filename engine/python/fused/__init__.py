@@ -6,6 +6,7 @@ the same capability-checked calls TypeScript UDFs make (engine/_host_calls.ts);
 ``fused.file_path`` is a path in the caller's data folder, the one folder a UDF may keep files in.
 """
 
+import fcntl
 import functools
 import hashlib
 import inspect
@@ -51,13 +52,46 @@ def _max_age_seconds(value):
     return int(match[1]) * _UNITS[match[2]]
 
 
+def _read_cached(path, max_age):
+    """The value stored at ``path`` while younger than ``max_age`` seconds, else ``_MISSING``."""
+    try:
+        if time.time() - os.stat(path).st_mtime < max_age:
+            with open(path, "rb") as stored:
+                return pickle.load(stored)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        pass  # not there, or unreadable: computed again
+    return _MISSING
+
+
+_MISSING = object()
+
+
+def _lock(path, timeout):
+    """An exclusive flock on ``path`` (made if missing), waited for at most ``timeout`` seconds;
+    the open file holds it (closing releases it), or None when the wait timed out."""
+    held = open(path, "a+b")  # noqa: SIM115 - returned to hold the lock
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return held
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                held.close()
+                return None
+            time.sleep(0.02)
+
+
 def cache(fn=None, *, cache_max_age="12h", cache_reset=False, reset=False, cache_verbose=True,
-          **options):
+          concurrent_lock_timeout=120, **options):
     """Keeps a function's results on disk, in the UDF's cache folder of its caller: a later call
     with the same arguments (in this run, a later run, another process) gets the stored value
     while it is younger than ``cache_max_age``. The key is the function's source and its
-    arguments (pickled); values are pickled, written whole or not at all. ``cache_reset`` (or
-    ``reset``) recomputes; other fused-py options (``storage``, ``path``, ...) are accepted."""
+    arguments (pickled); values are pickled, written whole or not at all. A call that computes
+    holds a lock on its key (``flock``), so processes calling with one key at once compute it
+    once: the others wait up to ``concurrent_lock_timeout`` seconds, then read its value (or
+    compute it themselves after the wait). ``cache_reset`` (or ``reset``) recomputes; other
+    fused-py options (``storage``, ``path``, ...) are accepted."""
     max_age = _max_age_seconds(cache_max_age)
 
     def wrap(f):
@@ -74,36 +108,51 @@ def cache(fn=None, *, cache_max_age="12h", cache_reset=False, reset=False, cache
             except Exception:  # arguments pickle cannot write (open files, lambdas): by repr
                 call = repr((args, sorted(kwargs.items()))).encode()
             key = hashlib.sha256(ident + b"\0" + call).hexdigest()
+            if not max_age:
+                return f(*args, **kwargs)
             folder = os.path.join(_channel_or_fail("cache").folders["cacheDir"], "python",
                                   f.__name__)
             path = os.path.join(folder, f"{key}.pickle")
-            if max_age and not (cache_reset or reset):
-                try:
-                    if time.time() - os.stat(path).st_mtime < max_age:
-                        with open(path, "rb") as stored:
-                            value = pickle.load(stored)
-                        if cache_verbose:
-                            print(f"Cached output of {f.__name__} found", file=sys.stderr)
-                        return value
-                except (OSError, EOFError, pickle.UnpicklingError):
-                    pass  # not there, or unreadable: computed again below
-            value = f(*args, **kwargs)
-            if max_age:
+            fresh = cache_reset or reset
+            value = _MISSING if fresh else _read_cached(path, max_age)
+            if value is _MISSING:
                 os.makedirs(folder, exist_ok=True)
-                temp = f"{path}.{uuid.uuid4().hex}.tmp"
+                held = _lock(f"{path}.lock", concurrent_lock_timeout)
                 try:
-                    with open(temp, "wb") as out:
-                        pickle.dump(value, out)
-                    os.replace(temp, path)
-                except Exception as err:  # a value pickle cannot write is returned, not kept
-                    if os.path.exists(temp):
-                        os.remove(temp)
-                    print(f"{f.__name__}'s result is not cached: {err}", file=sys.stderr)
+                    if held is None:
+                        print(f"{f.__name__}: another process held the cache lock over "
+                              f"{concurrent_lock_timeout} s; computing here too", file=sys.stderr)
+                    elif not fresh:
+                        # Whoever held the lock may have just stored the value.
+                        value = _read_cached(path, max_age)
+                    if value is _MISSING:
+                        value = f(*args, **kwargs)
+                        _store(path, value, f.__name__)
+                        return value
+                finally:
+                    if held is not None:
+                        held.close()
+            if cache_verbose:
+                print(f"Cached output of {f.__name__} found", file=sys.stderr)
             return value
 
         return cached
 
     return wrap(fn) if callable(fn) else wrap
+
+
+def _store(path, value, name):
+    """Writes ``value`` whole to ``path`` (a temporary file renamed); a value pickle cannot write
+    is not kept, which the run's logs say."""
+    temp = f"{path}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(temp, "wb") as out:
+            pickle.dump(value, out)
+        os.replace(temp, path)
+    except Exception as err:
+        if os.path.exists(temp):
+            os.remove(temp)
+        print(f"{name}'s result is not cached: {err}", file=sys.stderr)
 
 
 def _channel_or_fail(what):
