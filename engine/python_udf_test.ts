@@ -827,3 +827,39 @@ def udf(n: int = 3):
     assert.equal(runs.filter((r) => /Cached output of slow found/.test(r.logs.stderr)).length, 1);
   });
 });
+
+Deno.test("an xarray DataArray becomes a raster, north up, with bounds from its coordinates", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `import numpy as np
+import xarray as xr
+
+@fused.udf
+def udf(kind: str = "coords"):
+    values = np.arange(6, dtype="uint8").reshape(2, 3)
+    if kind == "bare":
+        return xr.DataArray(values, dims=("row", "col"))
+    if kind == "uneven":
+        return xr.DataArray(values, coords={"y": [0.5, 1.5], "x": [0, 1, 5]}, dims=("y", "x"))
+    if kind == "dataset":
+        return xr.Dataset({"v": (("y", "x"), values)})
+    # Rows south to north, as many grids are stored: the raster is north up.
+    return xr.DataArray(values, coords={"y": [0.5, 1.5], "x": [10.5, 11.5, 12.5]}, dims=("y", "x"))
+`;
+    const run = await engine.run({ udf: py(code, "xr") });
+    assert.ok(isRaster(run.value));
+    assert.deepEqual(run.value.shape, [2, 3]);
+    assert.deepEqual([...run.value.data], [3, 4, 5, 0, 1, 2]);
+    assert.deepEqual(run.value.bounds, [10, 0, 13, 2]);
+    const bare = await engine.run({ udf: py(code, "xr"), parameters: { kind: "bare" } });
+    assert.ok(isRaster(bare.value) && !bare.value.bounds);
+    assert.deepEqual([...bare.value.data], [0, 1, 2, 3, 4, 5]);
+    const uneven = await runtimeError(
+      engine.run({ udf: py(code, "xr"), parameters: { kind: "uneven" } }),
+    );
+    assert.match(uneven.message, /x\/y coordinates are not evenly spaced/);
+    const dataset = await runtimeError(
+      engine.run({ udf: py(code, "xr"), parameters: { kind: "dataset" } }),
+    );
+    assert.match(dataset.message, /it is a xarray.core.dataset.Dataset; a UDF may return/);
+  });
+});
