@@ -455,6 +455,37 @@ Deno.test("a new Python UDF version takes over a spare process with pandas impor
   });
 });
 
+Deno.test("the first run of a UDF never run before takes over its caller's spare, with its own cache folder", async () => {
+  await withEngine({ maxWorkers: 4, maxTasks: 32 }, async (engine, dataDir) => {
+    const caller = { ...localCaller(engine), dataDir, cacheDir: join(dataDir, "cache") };
+    const code = `import sys
+
+@fused.cache
+def kept():
+    return 1
+
+@fused.udf
+def udf():
+    kept()
+    return "pandas" in sys.modules
+`;
+    assert.equal((await engine.run({ udf: py(code, "first"), caller })).value, false);
+    await spareReady(engine);
+    const started = engine.stats.started;
+    assert.equal((await engine.run({ udf: py(code, "second"), caller })).value, true);
+    assert.equal(engine.stats.started, started + 1, "only the next spare started");
+    // Each UDF's fused.cache entries stay in its own folder of the caller's cache.
+    for (const name of ["first", "second"]) {
+      const entries = [...Deno.readDirSync(join(dataDir, "cache", "udf", name, "python", "kept"))];
+      assert.equal(entries.filter((e) => e.name.endsWith(".pickle")).length, 1);
+    }
+    // A slot of another UDF's idle process is not taken for a spare: "first" stays warm.
+    const warm = engine.stats.started;
+    assert.equal((await engine.run({ udf: py(code, "first"), caller })).value, false);
+    assert.equal(engine.stats.started, warm);
+  });
+});
+
 Deno.test("another interpreter: a venv is bound read-only and its packages import", async () => {
   const dir = await Deno.makeTempDir({ prefix: "py_venv_" });
   try {

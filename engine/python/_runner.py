@@ -281,6 +281,8 @@ def logs():
 def handle(msg):
     global streaming
     channel.run_id = msg["id"]
+    # One process may serve any UDF of its caller (a spare): each run names its cache folder.
+    channel.folders["cacheDir"] = msg.get("cacheDir", config["cacheDir"])
     streaming = Streaming(msg["id"]) if msg.get("streamOutput") else None
     path = UDF_FOLDER
     reply = None
