@@ -894,3 +894,18 @@ def udf(kind: str = "coords"):
     assert.match(dataset.message, /it is a xarray.core.dataset.Dataset; a UDF may return/);
   });
 });
+
+Deno.test("a file beside the UDF's code is not there, and the error says where data files go", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `import os
+
+@fused.udf
+def udf():
+    with open(os.path.join(os.path.dirname(__file__), "data.csv")) as f:
+        return f.read()
+`;
+    const err = await runtimeError(engine.run({ udf: py(code, "beside") }));
+    assert.match(err.message, /No such file or directory: '\/udf\/data.csv'/);
+    assert.match(err.message, /only a UDF's \.py files travel with it.*fused\.file_path\(\)/);
+  });
+});

@@ -255,6 +255,10 @@ def failure_of(err, path):
         message += (" (the caller's disk quota caps each file a UDF writes, and while they hold "
                     "their whole quota a UDF may read and delete files but write none: delete "
                     "files to free space)")
+    elif isinstance(err, FileNotFoundError) and str(err.filename or "").startswith(UDF_FOLDER + "/"):
+        message += (f" (only a UDF's .py files travel with it, and {UDF_FOLDER} is in memory: put "
+                    "the files it reads in its data folder, fused.file_path(), or in fd:// and "
+                    "read them with fused.api.get)")
     elif isinstance(err, (PermissionError, FileNotFoundError, ConnectionError, OSError)):
         message += (" (a UDF runs in a sandbox: no network, environment, or files outside its own "
                     "folders unless the run allows them; fused.file_path() is its data folder)")
