@@ -909,3 +909,30 @@ def udf():
     assert.match(err.message, /only a UDF's \.py files travel with it.*fused\.file_path\(\)/);
   });
 });
+
+Deno.test("fused.run and fused.submit refuse what they cannot send, saying what they take", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `@fused.udf
+def udf():
+    def inner(n: int = 1):
+        return n
+
+    refusals = []
+    for call in (lambda: fused.run(inner), lambda: fused.run(lambda: 1), lambda: fused.run(42),
+                 lambda: fused.submit(udf, [1], collect=False)):
+        try:
+            call()
+            refusals.append(None)
+        except Exception as err:
+            refusals.append(f"{type(err).__name__}: {err}")
+    return refusals
+`;
+    const [inner, lambda, number, live] = (await engine.run({ udf: py(code, "refusals") }))
+      .value as string[];
+    assert.match(inner, /^TypeError: fused.run cannot send the function 'udf.<locals>.inner'/);
+    assert.match(inner, /defined at the top level of the UDF's code/);
+    assert.match(lambda, /^TypeError: fused.run cannot send the function/);
+    assert.match(number, /^TypeError: fused.run takes a UDF from fused.load.*not int/);
+    assert.match(live, /^NotImplementedError: fused.submit\(collect=False\).*use collect=True/);
+  });
+});
