@@ -4,7 +4,8 @@
  * in its namespaces, module loaded) for a bare Python UDF, one importing pandas and one importing
  * geopandas, against a TypeScript UDF's (spare processes off: engine/_pool.ts); the same with
  * geopandas when the new version takes over a spare process that imported it already (on a second
- * engine, each run once its spare is ready); and a warm run of a trivial Python UDF against a
+ * engine, each run once its spare is ready), and when a UDF of the caller never run before does;
+ * and a warm run of a trivial Python UDF against a
  * TypeScript one's. Cold runs are interleaved, so load from other processes hits all alike.
  *
  * Run: `deno run -A bench/python_bench.ts [cold runs] [warm runs]` (default 8 and 300); part of
@@ -28,6 +29,8 @@ export interface PythonBenchResult {
   coldGeopandasMs: number;
   /** The same, the new version taking over a spare process that imported geopandas. */
   coldSpareMs: number;
+  /** The first run of a new UDF (a name not run before) importing geopandas, taking over a spare. */
+  coldNewUdfSpareMs: number;
   /** Warm run of a TypeScript UDF returning 1 (the baseline). */
   warmTsMs: number;
   /** Warm run of a Python UDF returning 1. */
@@ -48,15 +51,18 @@ export async function pythonBench(
 ): Promise<PythonBenchResult> {
   const dataDir = await Deno.makeTempDir({ prefix: "python_bench_" });
   const engine = new LocalEngine({ dataDir, maxWorkers: 2, wall: "os", pythonSpares: false });
-  const spares = new LocalEngine({ dataDir, maxWorkers: 2, wall: "os" });
+  // Room for each new UDF's process: a spare goes to a free slot or to an older version's of the
+  // same UDF, never to another UDF's (engine/_pool.ts).
+  const spares = new LocalEngine({ dataDir, maxWorkers: coldRuns + 3, wall: "os" });
   try {
     const stamp = crypto.randomUUID(); // fresh versions, never seen by any cache
-    const cold: Record<"ts" | "spare" | keyof typeof PYTHON_CASES, number[]> = {
+    const cold: Record<"ts" | "spare" | "newUdf" | keyof typeof PYTHON_CASES, number[]> = {
       ts: [],
       bare: [],
       pandas: [],
       geopandas: [],
       spare: [],
+      newUdf: [],
     };
     const time = async (code: string, name: string, on = engine) => {
       const t0 = performance.now();
@@ -76,11 +82,11 @@ export async function pythonBench(
         `# ${stamp} ${i}\n${PYTHON_CASES.geopandas}\n@fused.udf\ndef udf():\n    return 1\n`;
       // The first version makes the image's first process (and its spare): not measured.
       if (i === 0) await time(`# first\n${spared}`, "cold_spare", spares);
-      for (let wait = 0; wait < 600 && spares.stats.spares === 0; wait++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      if (spares.stats.spares === 0) throw new Error("no spare Python process within 30 s");
+      await spareReady(spares);
       cold.spare.push(await time(spared, "cold_spare", spares));
+      // A UDF of the same caller never run before: a spare is per caller, not per UDF.
+      await spareReady(spares);
+      cold.newUdf.push(await time(`# new\n${spared}`, `cold_new_${i}`, spares));
     }
     const tsOne = udf(`export default function udf() { return 1 }`, { name: "one_ts" });
     const pyOne = udf(`@fused.udf\ndef udf():\n    return 1\n`, { name: "one_py" });
@@ -98,6 +104,7 @@ export async function pythonBench(
       coldPandasMs: quantile(cold.pandas, 0.5),
       coldGeopandasMs: quantile(cold.geopandas, 0.5),
       coldSpareMs: quantile(cold.spare, 0.5),
+      coldNewUdfSpareMs: quantile(cold.newUdf, 0.5),
       warmTsMs: quantile(warm.ts, 0.5),
       warmPythonMs: quantile(warm.python, 0.5),
     };
@@ -108,7 +115,7 @@ export async function pythonBench(
             formatMs(quantile(samples, 0.95))
           } | ${versus} |`,
         );
-      const x = (ms: number, base: number) => `${(ms / base).toFixed(1)}x`;
+      const x = (ms: number, base: number) => `${(ms / base).toFixed(ms / base < 0.1 ? 3 : 1)}x`;
       row("cold run, new TypeScript UDF version, OS wall (baseline)", cold.ts, "");
       for (const name of Object.keys(PYTHON_CASES) as (keyof typeof PYTHON_CASES)[]) {
         row(
@@ -121,6 +128,11 @@ export async function pythonBench(
         "cold run, new Python UDF version, import geopandas, taking over a spare process",
         cold.spare,
         `${x(result.coldSpareMs, result.coldTsMs)} TypeScript's`,
+      );
+      row(
+        "cold first run of a new Python UDF, import geopandas, taking over a spare process",
+        cold.newUdf,
+        `${x(result.coldNewUdfSpareMs, result.coldGeopandasMs)} the same without a spare`,
       );
       row("warm run, TypeScript UDF returns 1 (baseline)", warm.ts, "");
       row(
@@ -135,6 +147,14 @@ export async function pythonBench(
     await spares.close();
     await Deno.remove(dataDir, { recursive: true });
   }
+}
+
+/** Waits (at most 30 s) until `engine` has a spare Python process ready. */
+async function spareReady(engine: LocalEngine): Promise<void> {
+  for (let wait = 0; wait < 600 && engine.stats.spares === 0; wait++) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  if (engine.stats.spares === 0) throw new Error("no spare Python process within 30 s");
 }
 
 /** Runs the benchmark with `[cold runs] [warm runs]` and prints its table. */

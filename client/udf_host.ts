@@ -28,8 +28,16 @@ import type { UdfHost } from "./host_channel.ts";
 import type { Udf } from "./udf.ts";
 import type { UdfJson } from "./udf_json.ts";
 
-/** A nested run as it travels to the host: the UDF as its JSON (the host checks it). */
-export type NestedRunMessage = Omit<NestedRun, "udf"> & { udf: UdfJson | string };
+/**
+ * A nested run as it travels to the host: the UDF as its JSON, or its code alone (`{ code, name }`:
+ * the host makes the UDF as `udf(code)` does), or a saved UDF's reference; the host checks it.
+ * `tables: "columns"` asks for a table result column by column (engine/_py_result.ts), for a
+ * Python UDF, which has no Arrow reader.
+ */
+export type NestedRunMessage = Omit<NestedRun, "udf"> & {
+  udf: UdfJson | { code: string; name?: string } | string;
+  tables?: "columns";
+};
 
 /** The answer to a nested "run" call: the result's bytes are the reply's body. */
 export interface NestedRunReply {

@@ -12,11 +12,11 @@ import { withFileLock } from "../client/cache.ts";
 import { parseDownloadUrl } from "../client/download.ts";
 import { FusedError, ValidationError } from "../client/errors.ts";
 import { resolveInside } from "../client/file_path.ts";
-import { BodyWriter, packResult } from "../client/formats/packed.ts";
+import { BodyWriter, type PackedResult, packResult } from "../client/formats/packed.ts";
 import { toTransferable } from "../client/formats/transfer.ts";
 import { isSavedReference, load } from "../client/load.ts";
 import { options } from "../client/options.ts";
-import { Udf } from "../client/udf.ts";
+import { Udf, udf as makeUdf } from "../client/udf.ts";
 import { type CallerContext, LOCAL_POLICY } from "../client/engine_types.ts";
 import type { HostMethod } from "../client/host_channel.ts";
 import type { NestedRunMessage, NestedRunReply } from "../client/udf_host.ts";
@@ -30,6 +30,7 @@ import {
   writeCapped,
 } from "./_host_policy.ts";
 import type { UdfSignature } from "./params.ts";
+import { packForPython } from "./_py_result.ts";
 
 /** What the executor knows of the run that made a call. */
 export interface HostCallScope {
@@ -58,9 +59,18 @@ function text(value: unknown, what: string): string {
   return value;
 }
 
-/** A UDF as its JSON, or a saved UDF's reference (never a path or code: the host reads neither). */
+/**
+ * A UDF as its JSON, its code alone (`{ code, name }`, as `udf(code)` makes it), or a saved UDF's
+ * reference (never a path: the host reads no file for a UDF).
+ */
 function udfOf(value: unknown): Udf | string {
-  if (typeof value !== "string") return Udf.fromJSON(value);
+  if (typeof value !== "string") {
+    const { code, name, type } = (value ?? {}) as Record<string, unknown>;
+    if (type === undefined && typeof code === "string") {
+      return makeUdf(code, { name: name === undefined ? undefined : text(name, "The UDF's name") });
+    }
+    return Udf.fromJSON(value);
+  }
   const ref = text(value, "The UDF to run").trim();
   if (isSavedReference(ref)) return ref;
   throw new ValidationError(
@@ -98,11 +108,14 @@ async function runNested(args: unknown[], scope: HostCallScope): Promise<HostCal
     tile: request.tile,
     cacheMaxAge: typeof request.cacheMaxAge === "number" ? request.cacheMaxAge : undefined,
   }, { caller, signal: scope.signal });
-  // The result goes back as bytes too; copy, since the cache may hold the same buffers.
-  const { message } = await toTransferable(response.data, { copy: true });
   const writer = new BodyWriter();
+  // The result goes back as bytes too; copy, since the cache may hold the same buffers. A
+  // Python UDF has no Arrow reader: it asks for tables column by column.
+  const result = request.tables === "columns"
+    ? await packForPython(response.data, writer)
+    : packResult((await toTransferable(response.data, { copy: true })).message, writer);
   const value: NestedRunReply = {
-    result: packResult(message, writer),
+    result: result as PackedResult,
     logs: response.logs,
     cached: response.cached,
     timeTakenMs: response.timeTakenMs,

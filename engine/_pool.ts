@@ -6,11 +6,11 @@
  * are cancelled, misbehave or sit idle. Starting and reading a process is engine/_pool_child.ts.
  *
  * Python processes also have spares: once a Python UDF's process starts, a spare is made for the
- * same image (caller, permissions, which name the UDF's cache folder and so its name, memory,
- * interpreter; not the UDF version) in a free slot, or in an idle older version's slot of that
- * image, with numpy, pandas, shapely and geopandas imported before any UDF is known. The next new
- * version of that image takes the spare over (its files come in its messages: no module folder is
- * mounted), so its cold start skips those imports. A spare is a whole process in its own wall
+ * same image (caller, permissions, memory, interpreter; not the UDF nor its version) in a free
+ * slot, or in the slot of an idle older version of the same UDF, with numpy, pandas, shapely and
+ * geopandas imported before any UDF is known. The next new UDF or version of that image takes the
+ * spare over (its files and cache folder come in its messages: no module folder is mounted, and
+ * the caller's folder of UDF cache folders is), so its cold start skips those imports. A spare is a whole process in its own wall
  * (its own namespaces, cgroups and process group: limits, killing and cleanup as any process's),
  * holds its memory while it waits, and goes when idle or when its slot is needed.
  *
@@ -193,13 +193,14 @@ export class Pool {
     if (this.#queue.length === 0) this.#makeSpares();
   }
 
-  /** An idle spare of the job's image, now the job's key's; another spare is wanted for it. */
+  /** An idle spare of the job's image, now the job's UDF's; another spare is wanted for it. */
   #takeSpare(job: Job): Child | undefined {
     if (job.image === undefined) return undefined;
     for (const c of this.#children) {
       if (c.spareOf !== job.image || c.dead) continue;
       c.spareOf = undefined;
       c.key = job.key;
+      c.udfName = job.udf.name;
       this.#want(job);
       return c;
     }
@@ -219,8 +220,8 @@ export class Pool {
 
   /**
    * Starts the spares wanted, newest first, in free slots, or in the slot of the least recently
-   * used idle process of an older version of the same image (a UDF being edited makes one per
-   * edit); never in the slot of the newest version's process or of another image's.
+   * used idle process of an older version of the same UDF and image (a UDF being edited makes one
+   * per edit); never in the slot of the newest version's process or of another UDF's.
    */
   #makeSpares(): void {
     for (const [image, like] of [...this.#wanted].reverse()) {
@@ -232,7 +233,8 @@ export class Pool {
       if (this.#children.size >= this.#capacity()) {
         let oldest: Child | undefined;
         for (const c of this.#children) {
-          if (c.image !== image || c.key === like.key || c.job || c.dead) continue;
+          if (c.image !== image || c.udfName !== like.udf.name || c.key === like.key) continue;
+          if (c.job || c.dead) continue;
           if (c.spareOf !== undefined) continue;
           if (!oldest || c.lastUsed < oldest.lastUsed) oldest = c;
         }
@@ -271,6 +273,7 @@ export class Pool {
 
   #spawn(job: Job): Child {
     const child = this.#spawnChild(job);
+    child.udfName = job.udf.name;
     this.#want(job);
     return child;
   }

@@ -109,6 +109,8 @@ export interface Child {
   averageMs?: number;
   /** A Python process's image (its job's): what a spare of it is made with. */
   image?: string;
+  /** The name of the UDF it serves (unset for a spare not taken over yet). */
+  udfName?: string;
   /** A spare Python process: the image it serves until a new UDF version takes it over. */
   spareOf?: string;
   /** Set when it said "ready" (a spare: its libraries are imported). */

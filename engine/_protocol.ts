@@ -30,6 +30,8 @@ export interface RunMessage {
   maxResultBytes: number;
   /** A Python UDF's module files by name: its process has no module folder mounted. */
   files?: Record<string, string>;
+  /** A Python UDF's cache folder: its process may serve any UDF of the caller. */
+  cacheDir?: string;
 }
 
 /** Loads a UDF module and returns its signature. */
@@ -40,6 +42,8 @@ export interface DescribeMessage {
   entrypoint: string;
   /** A Python UDF's module files by name, as in {@linkcode RunMessage}. */
   files?: Record<string, string>;
+  /** A Python UDF's cache folder, as in {@linkcode RunMessage}. */
+  cacheDir?: string;
 }
 
 /** The host's answer to a `call`; a binary answer is in the frame body. */

@@ -11,10 +11,20 @@
  * @module
  */
 import * as arrow from "apache-arrow";
-import { type PackedResult, unpackResult } from "../client/formats/packed.ts";
-import { fromTransferable } from "../client/formats/transfer.ts";
-import { computeGeoMetadata, withSchemaMetadata } from "../client/formats/geo.ts";
-import type { UdfResult } from "../client/formats/types.ts";
+import { ValidationError } from "../client/errors.ts";
+import {
+  type BodyWriter,
+  type PackedResult,
+  packResult,
+  unpackResult,
+} from "../client/formats/packed.ts";
+import {
+  fromTransferable,
+  toTransferable,
+  type TransferMessage,
+} from "../client/formats/transfer.ts";
+import { computeGeoMetadata, geoMetadata, withSchemaMetadata } from "../client/formats/geo.ts";
+import { isTable, type UdfResult } from "../client/formats/types.ts";
 
 /** A numeric column type the Python process sends as a raw buffer. */
 type PyNumeric =
@@ -207,4 +217,190 @@ export function decodePythonResult(
 ): Promise<UdfResult> {
   if (packed?.kind === "pytable") return Promise.resolve(tableFromPython(packed, body));
   return fromTransferable(unpackResult(packed, body));
+}
+
+/** Bytes of a typed array, as they lie in memory (little-endian here). */
+function bytesOf(view: ArrayBufferView): Uint8Array {
+  return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+}
+
+/** One byte a row, 0 for null, or undefined when no value is null. */
+function validityOf(vector: arrow.Vector): Uint8Array | undefined {
+  if (vector.nullCount === 0) return undefined;
+  const out = new Uint8Array(vector.length);
+  let at = 0;
+  for (const data of vector.data) {
+    for (let i = 0; i < data.length; i++) out[at + i] = data.getValid(i) ? 1 : 0;
+    at += data.length;
+  }
+  return out;
+}
+
+/** Variable-length values (strings, bytes, WKB) as int32 offsets plus their bytes. */
+function offsetsOf(
+  vector: arrow.Vector,
+  encode: (value: unknown) => Uint8Array,
+  name: string,
+): { offsets: Int32Array; data: Uint8Array } {
+  const chunks: Uint8Array[] = [];
+  const offsets = new Int32Array(vector.length + 1);
+  let total = 0;
+  for (let i = 0; i < vector.length; i++) {
+    const value = vector.get(i);
+    const bytes = value === null || value === undefined ? new Uint8Array(0) : encode(value);
+    total += bytes.byteLength;
+    if (total > 2 ** 31 - 1) {
+      throw new ValidationError(
+        `Column ${
+          JSON.stringify(name)
+        } holds over 2 GiB of text or bytes, more than a Python UDF can receive: return fewer rows`,
+      );
+    }
+    chunks.push(bytes);
+    offsets[i + 1] = total;
+  }
+  const data = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    data.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return { offsets, data };
+}
+
+const INT_NAMES: Record<number, PyNumeric> = { 8: "int8", 16: "int16", 32: "int32", 64: "int64" };
+const UINT_NAMES: Record<number, PyNumeric> = {
+  8: "uint8",
+  16: "uint16",
+  32: "uint32",
+  64: "uint64",
+};
+const NS_PER_UNIT = [1_000_000_000n, 1_000_000n, 1_000n, 1n]; // arrow.TimeUnit SECOND..NANOSECOND
+const MS_PER_DAY = 86_400_000;
+const encoder = new TextEncoder();
+
+/** One Arrow column as {@linkcode PyColumn}, its buffers added to `writer`. */
+function columnToPython(
+  name: string,
+  vector: arrow.Vector,
+  wkb: boolean,
+  writer: BodyWriter,
+): PyColumn {
+  const type = vector.type;
+  if (arrow.DataType.isDictionary(type)) {
+    return columnToPython(name, arrow.vectorFromArray([...vector], type.dictionary), wkb, writer);
+  }
+  const valid = validityOf(vector);
+  const column = (spec: Omit<PyColumn, "name" | "validity">): PyColumn => ({
+    name,
+    ...spec,
+    ...(valid && { validity: writer.add(valid) }),
+  });
+  const variable = (kind: "utf8" | "binary" | "wkb", encode: (v: unknown) => Uint8Array) => {
+    const { offsets, data } = offsetsOf(vector, encode, name);
+    return column({ type: kind, offsets: writer.add(bytesOf(offsets)), data: writer.add(data) });
+  };
+  if (arrow.DataType.isInt(type)) {
+    const kind = (type.isSigned ? INT_NAMES : UINT_NAMES)[type.bitWidth];
+    return column({ type: kind, data: writer.add(bytesOf(vector.toArray())) });
+  }
+  if (arrow.DataType.isFloat(type)) {
+    if (type.precision === arrow.Precision.DOUBLE) {
+      return column({ type: "float64", data: writer.add(bytesOf(vector.toArray())) });
+    }
+    // float32 as it is; float16 widened, as pandas has no half floats in its DataFrames.
+    const values = type.precision === arrow.Precision.SINGLE
+      ? vector.toArray() as Float32Array
+      : Float32Array.from({ length: vector.length }, (_, i) => vector.get(i) ?? 0);
+    return column({ type: "float32", data: writer.add(bytesOf(values)) });
+  }
+  if (arrow.DataType.isBool(type)) {
+    const values = Uint8Array.from({ length: vector.length }, (_, i) => vector.get(i) ? 1 : 0);
+    return column({ type: "bool", data: writer.add(values) });
+  }
+  if (arrow.DataType.isTimestamp(type)) {
+    const ns = new BigInt64Array(vector.length);
+    const scale = NS_PER_UNIT[type.unit];
+    let at = 0;
+    for (const data of vector.data) {
+      const values = data.values as unknown;
+      if (!(values instanceof BigInt64Array)) {
+        throw new TypeError(`column ${JSON.stringify(name)}'s timestamps are not 64-bit`);
+      }
+      for (let i = 0; i < data.length; i++) ns[at + i] = values[i] * scale;
+      at += data.length;
+    }
+    return column({ type: "timestamp", tz: type.timezone ?? null, data: writer.add(bytesOf(ns)) });
+  }
+  if (arrow.DataType.isDate(type)) {
+    const days = Int32Array.from(
+      { length: vector.length },
+      (_, i) => Math.floor(Number(vector.get(i) ?? 0) / MS_PER_DAY),
+    );
+    return column({ type: "date32", data: writer.add(bytesOf(days)) });
+  }
+  if (arrow.DataType.isUtf8(type) || arrow.DataType.isLargeUtf8(type)) {
+    return variable("utf8", (v) => encoder.encode(String(v)));
+  }
+  if (arrow.DataType.isBinary(type) || arrow.DataType.isLargeBinary(type)) {
+    return variable(wkb ? "wkb" : "binary", (v) => v as Uint8Array);
+  }
+  throw new ValidationError(
+    `Column ${
+      JSON.stringify(name)
+    } is ${type}, which a Python UDF cannot receive as a DataFrame column (numbers, booleans, strings, bytes, dates, timestamps and WKB geometry can): have the UDF return it as JSON text, e.g. JSON.stringify each value`,
+  );
+}
+
+/**
+ * An Arrow table as a Python UDF receives it: the encoding {@linkcode tableFromPython} reads, in
+ * the other direction (engine/python/fused/_result.py builds the pandas DataFrame, a
+ * GeoDataFrame when the table has `geo` metadata).
+ */
+export function tableToPython(table: arrow.Table, writer: BodyWriter): PyTable {
+  const geo = geoMetadata(table);
+  const columns = table.schema.fields.map((field) =>
+    columnToPython(
+      field.name,
+      table.getChild(field.name)!,
+      geo !== undefined && Object.hasOwn(geo.columns, field.name),
+      writer,
+    )
+  );
+  const packed: PyTable = { kind: "pytable", rows: table.numRows, columns };
+  if (geo) {
+    // GeoParquet: a column without "crs" is longitude/latitude (OGC:CRS84); null is unknown.
+    const meta = geo.columns[geo.primary_column] ?? {};
+    packed.geo = {
+      column: geo.primary_column,
+      crs: Object.hasOwn(meta, "crs") ? meta.crs ?? null : "OGC:CRS84",
+    };
+  }
+  return packed;
+}
+
+function packMessageForPython(
+  message: TransferMessage,
+  writer: BodyWriter,
+): PackedResult | PyTable {
+  if (message.kind === "table") return tableToPython(arrow.tableFromIPC(message.ipc), writer);
+  if (message.kind !== "multi") return packResult(message, writer);
+  const entries: Record<string, PackedResult | PyTable> = {};
+  for (const [name, entry] of Object.entries(message.entries)) {
+    entries[name] = packMessageForPython(entry, writer);
+  }
+  return { kind: "multi", entries } as PackedResult;
+}
+
+/**
+ * A nested run's result for a Python UDF: tables column by column (it has no Arrow reader),
+ * everything else as client/formats/packed.ts packs it.
+ */
+export async function packForPython(
+  data: UdfResult,
+  writer: BodyWriter,
+): Promise<PackedResult | PyTable> {
+  if (isTable(data)) return tableToPython(data, writer);
+  const { message } = await toTransferable(data, { copy: true });
+  return packMessageForPython(message, writer);
 }

@@ -1,7 +1,10 @@
 /** The host's decoding of a Python process's DataFrame: built once, checked as untrusted input. */
 import assert from "node:assert/strict";
 import { geoMetadata } from "../client/formats/geo.ts";
-import { decodePythonResult, type PyTable, tableFromPython } from "./_py_result.ts";
+import * as arrow from "apache-arrow";
+import { ValidationError } from "../client/errors.ts";
+import { BodyWriter } from "../client/formats/packed.ts";
+import { decodePythonResult, type PyTable, tableFromPython, tableToPython } from "./_py_result.ts";
 
 function bytes(...parts: ArrayBufferView[]): { body: Uint8Array; at: [number, number][] } {
   const at: [number, number][] = [];
@@ -73,4 +76,45 @@ Deno.test("malformed columns from the process are refused before Arrow reads the
   refused([{ name: "n", type: "int8", data: [0, 999] }], /outside the frame/);
   refused([{ name: "n", type: "int8", data: [0, 2], validity: [0, 1] }], /not one byte a row/);
   refused([{ name: "n", type: "object" as never, data: [0, 2] }], /unknown type "object"/);
+});
+
+Deno.test("an Arrow table goes to a Python UDF column by column and reads back the same", () => {
+  const table = new arrow.Table({
+    n: arrow.vectorFromArray([1, null, 3], new arrow.Int16()),
+    half: arrow.vectorFromArray([0.5, 1, null], new arrow.Float16()),
+    word: arrow.vectorFromArray(["a", null, "a"]), // a dictionary column: sent as its values
+    at: arrow.vectorFromArray([1000, null, 0], new arrow.TimestampSecond("UTC")),
+  });
+  const writer = new BodyWriter();
+  const packed = tableToPython(table, writer);
+  assert.deepEqual(packed.columns.map((c) => c.type), ["int16", "float32", "utf8", "timestamp"]);
+  const body = new Uint8Array(writer.length);
+  let at = 0;
+  for (const part of writer.parts) {
+    body.set(part, at);
+    at += part.byteLength;
+  }
+  const back = tableFromPython(packed, body);
+  assert.deepEqual([...back.getChild("n")!], [1, null, 3]);
+  assert.deepEqual([...back.getChild("half")!], [0.5, 1, null]);
+  assert.deepEqual([...back.getChild("word")!], ["a", null, "a"]);
+  assert.equal(back.getChild("at")!.type.toString(), "Timestamp<NANOSECOND, UTC>");
+  const ms = (v: unknown) => v === null ? null : Number(v);
+  assert.deepEqual([...back.getChild("at")!].map(ms), [1000, null, 0]);
+  assert.deepEqual([...table.getChild("at")!].map(ms), [1000, null, 0]);
+});
+
+Deno.test("a column a DataFrame cannot hold is refused, naming it and what to do", () => {
+  const table = new arrow.Table({
+    list: arrow.vectorFromArray(
+      [[1], [2]],
+      new arrow.List(new arrow.Field("item", new arrow.Int32())),
+    ),
+  });
+  assert.throws(
+    () => tableToPython(table, new BodyWriter()),
+    (err: Error) =>
+      err instanceof ValidationError && /Column "list" is List/.test(err.message) &&
+      /JSON text/.test(err.message),
+  );
 });

@@ -23,7 +23,7 @@
  * @module
  */
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { FusedError, UdfCancelledError, ValidationError } from "../client/errors.ts";
 import type { UdfLogs } from "../client/errors.ts";
 import { decodePythonResult } from "./_py_result.ts";
@@ -352,13 +352,14 @@ export class LocalEngine {
     const caller = request.caller ?? localCaller(this);
     const cacheDir = join(caller.cacheDir, "udf", udf.name);
     const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
-    // A Python process gets its UDF's files in its messages, not as a mount: the same process
-    // image (a spare, engine/_pool.ts) can then serve any new UDF version of its caller.
+    // A Python process gets its UDF's files and cache folder in its messages, with the caller's
+    // folder of all UDF cache folders mounted (they are all the caller's): the same process
+    // image (a spare, engine/_pool.ts) can then serve any UDF of its caller, a new one too.
     const permissions = this.#permissions(
       python ? undefined : module.folder,
       request,
       caller,
-      cacheDir,
+      python ? dirname(cacheDir) : cacheDir,
     );
     // Under a disk quota the process's files are capped: at the quota, or at nothing while the
     // caller is over it (it may still read and delete). Measured only for callers with a quota,
@@ -368,7 +369,7 @@ export class LocalEngine {
       : undefined;
     return await new Promise((resolve, reject) => {
       const id = this.#nextId++;
-      // What a process is made with: a spare made so serves any new version of this key.
+      // What a process is made with: a spare made so serves any UDF of this caller and image.
       const image = JSON.stringify([
         permissions,
         caller.id,
@@ -380,7 +381,8 @@ export class LocalEngine {
         id,
         udf,
         python,
-        key: JSON.stringify([udf.codeVersion, image]),
+        // A Python image serves any UDF of the caller: the name keeps each UDF's processes apart.
+        key: JSON.stringify([udf.codeVersion, image, ...(python ? [udf.name] : [])]),
         ...(python && { image }),
         fileQuota,
         permissions,
@@ -390,7 +392,7 @@ export class LocalEngine {
         caller,
         cacheDir,
         memoryLimitMb,
-        message: { ...message, id, ...(python && { files: udfModuleFiles(udf) }) },
+        message: { ...message, id, ...(python && { files: udfModuleFiles(udf), cacheDir }) },
         signal: request.signal,
         timeoutMs: request.timeoutMs,
         onOutput: request.onOutput,

@@ -455,6 +455,37 @@ Deno.test("a new Python UDF version takes over a spare process with pandas impor
   });
 });
 
+Deno.test("the first run of a UDF never run before takes over its caller's spare, with its own cache folder", async () => {
+  await withEngine({ maxWorkers: 4, maxTasks: 32 }, async (engine, dataDir) => {
+    const caller = { ...localCaller(engine), dataDir, cacheDir: join(dataDir, "cache") };
+    const code = `import sys
+
+@fused.cache
+def kept():
+    return 1
+
+@fused.udf
+def udf():
+    kept()
+    return "pandas" in sys.modules
+`;
+    assert.equal((await engine.run({ udf: py(code, "first"), caller })).value, false);
+    await spareReady(engine);
+    const started = engine.stats.started;
+    assert.equal((await engine.run({ udf: py(code, "second"), caller })).value, true);
+    assert.equal(engine.stats.started, started + 1, "only the next spare started");
+    // Each UDF's fused.cache entries stay in its own folder of the caller's cache.
+    for (const name of ["first", "second"]) {
+      const entries = [...Deno.readDirSync(join(dataDir, "cache", "udf", name, "python", "kept"))];
+      assert.equal(entries.filter((e) => e.name.endsWith(".pickle")).length, 1);
+    }
+    // A slot of another UDF's idle process is not taken for a spare: "first" stays warm.
+    const warm = engine.stats.started;
+    assert.equal((await engine.run({ udf: py(code, "first"), caller })).value, false);
+    assert.equal(engine.stats.started, warm);
+  });
+});
+
 Deno.test("another interpreter: a venv is bound read-only and its packages import", async () => {
   const dir = await Deno.makeTempDir({ prefix: "py_venv_" });
   try {
@@ -599,5 +630,309 @@ def udf():
     assert.match(sign, /signUrl is not available inside a UDF on the service/);
     // The store holds what the UDF left, as the caller's files.
     assert.deepEqual((await storage.list("box")).map((f) => f.key), ["box/b.txt"]);
+  });
+});
+
+// A Python UDF reading tables of nested runs: its own function (a GeoDataFrame with every dtype)
+// and a TypeScript UDF's Arrow table, each described back as dtypes and values.
+const NESTED_TABLES = `import datetime
+import fused
+import pandas as pd
+
+@fused.udf
+def frame(n: int = 3):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    return gpd.GeoDataFrame({
+        "i": pd.Series(range(n), dtype="int64"),
+        "x": [0.5, float("nan"), 2.5][:n],
+        "s": ["a", None, "c"][:n],
+        "flag": [True, False, True][:n],
+        "maybe": pd.array([1, None, 3][:n], dtype="Int64"),
+        "when": pd.to_datetime(["2024-01-01T01:02:03.000004", None, "2024-03-01"][:n]).tz_localize("Europe/Paris"),
+        "day": [datetime.date(2024, 2, 1), None, datetime.date(1969, 12, 31)][:n],
+        "raw": [b"\\x00\\x01", b"", None][:n],
+    }, geometry=[Point(i, -i) for i in range(n)], crs=3857)
+
+def describe(df):
+    return {
+        "type": type(df).__name__,
+        "crs": df.crs.to_epsg() if hasattr(df, "crs") else None,
+        "dtypes": {c: str(t) for c, t in df.dtypes.items()},
+        "rows": [[None if v is None or v != v else v.wkt if hasattr(v, "wkt") else str(v) for v in row]
+                 for row in df.itertuples(index=False)],
+    }
+
+@fused.udf
+def udf(ts_code: str = ""):
+    return {"py": describe(fused.run(frame)), "ts": describe(fused.run(ts_code))}
+`;
+
+const TS_TABLE = `import * as arrow from "apache-arrow";
+export default function udf() {
+  return new arrow.Table({
+    n: arrow.vectorFromArray([1, null, 3], new arrow.Int32()),
+    f: arrow.vectorFromArray([1.5, 2.5, null], new arrow.Float32()),
+    big: arrow.vectorFromArray([2n ** 40n, 0n, -1n], new arrow.Int64()),
+    word: arrow.vectorFromArray(["x", null, "x"]),
+    ok: arrow.vectorFromArray([true, null, false], new arrow.Bool()),
+    at: arrow.vectorFromArray([Date.UTC(2024, 0, 2), null, 0], new arrow.TimestampMillisecond()),
+    day: arrow.vectorFromArray([Date.UTC(2024, 0, 2), null, 0], new arrow.DateDay()),
+  });
+}
+`;
+
+Deno.test("a Python UDF reads a nested run's table as a DataFrame, dtypes kept (Python and TypeScript UDFs)", async () => {
+  await withEngine({ maxWorkers: 2 }, async (engine) => {
+    const run = await engine.run({
+      udf: py(NESTED_TABLES, "tables"),
+      parameters: { ts_code: TS_TABLE },
+    });
+    const { py: fromPy, ts: fromTs } = run.value as Record<string, Record<string, unknown>>;
+    assert.equal(fromPy.type, "GeoDataFrame");
+    assert.equal(fromPy.crs, 3857);
+    assert.deepEqual(fromPy.dtypes, {
+      i: "int64",
+      x: "float64",
+      s: "object",
+      flag: "bool",
+      maybe: "float64", // integers with nulls, as pyarrow's to_pandas gives them
+      when: "datetime64[ns, Europe/Paris]",
+      day: "object",
+      raw: "object",
+      geometry: "geometry",
+    });
+    assert.deepEqual(fromPy.rows, [
+      [
+        "0",
+        "0.5",
+        "a",
+        "True",
+        "1.0",
+        "2024-01-01 01:02:03.000004+01:00",
+        "2024-02-01",
+        "b'\\x00\\x01'",
+        "POINT (0 0)",
+      ],
+      ["1", null, null, "False", null, null, null, "b''", "POINT (1 -1)"],
+      [
+        "2",
+        "2.5",
+        "c",
+        "True",
+        "3.0",
+        "2024-03-01 00:00:00+01:00",
+        "1969-12-31",
+        null,
+        "POINT (2 -2)",
+      ],
+    ]);
+    assert.equal(fromTs.type, "DataFrame");
+    assert.deepEqual(fromTs.dtypes, {
+      n: "float64",
+      f: "float32",
+      big: "int64",
+      word: "object",
+      ok: "object",
+      at: "datetime64[ns]",
+      day: "object",
+    });
+    assert.deepEqual(fromTs.rows, [
+      ["1.0", "1.5", "1099511627776", "x", "True", "2024-01-02 00:00:00", "2024-01-02"],
+      [null, "2.5", "0", null, null, null, null],
+      ["3.0", null, "-1", "x", "False", "1970-01-01 00:00:00", "1970-01-01"],
+    ]);
+  });
+});
+
+// fused.submit inside a Python UDF: 100 runs of a TypeScript UDF (its code) and 100 of a
+// function of the UDF's own code, collected into DataFrames as fused-py's submit returns them.
+const SUBMIT = `import fused
+import pandas as pd
+
+@fused.udf
+def triple(n: int = 0, label: str = ""):
+    return pd.DataFrame({"tripled": [n * 3], "label": [label]})
+
+@fused.udf
+def udf(ts_code: str = "", count: int = 100):
+    squares = fused.submit(ts_code, list(range(count)), max_workers=4)
+    tripled = fused.submit(triple, [{"n": i} for i in range(count)], label="x")
+    scalars = fused.submit(ts_code, [1, 2], flatten=False)
+    failed = []
+    try:
+        fused.submit(triple, [{"n": 1}, {"n": "not a number"}])
+    except Exception as err:
+        failed.append(f"{err.name}: {err}")
+    kept = fused.submit(triple, [{"n": 1}, {"n": "not a number"}], ignore_exceptions=True)
+    return {
+        "squares": [list(squares.columns), squares.values.tolist()],
+        "tripled": [list(tripled.columns), tripled.values.tolist()],
+        "nested": [list(scalars.columns), [str(v) for v in scalars["result"]]],
+        "failed": failed,
+        "kept": len(kept),
+    }
+`;
+
+Deno.test("fused.submit in a Python UDF runs 100 TypeScript and 100 Python runs through the host", async () => {
+  await withEngine({ maxWorkers: 2 }, async (engine) => {
+    const tsCode = `export default function udf({ n = 0 }: { n?: number }) {
+  return [{ square: n * n }];
+}
+`;
+    const run = await engine.run({ udf: py(SUBMIT, "submitter"), parameters: { ts_code: tsCode } });
+    const value = run.value as Record<string, [string[], unknown[][]]>;
+    const range = [...Array(100).keys()];
+    assert.deepEqual(value.squares, [["n", "square"], range.map((n) => [n, n * n])]);
+    assert.deepEqual(value.tripled, [["n", "tripled", "label"], range.map((n) => [n, n * 3, "x"])]);
+    assert.deepEqual(value.nested, [["n", "result"], ["[{'square': 1}]", "[{'square': 4}]"]]);
+    const [failed] = value.failed as unknown as string[];
+    assert.match(
+      failed,
+      /^ValidationError: run #1 of fused.submit \(\{'n': 'not a number'\}\) failed: Parameter "n" must be int/,
+    );
+    assert.equal(value.kept, 1);
+  });
+});
+
+Deno.test("a Python run's logs keep the first and the last part of each stream, as TypeScript's", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `import sys
+
+@fused.udf
+def udf(lines: int = 30000):
+    print("first")
+    for i in range(lines):
+        print(f"{i:08d}" + "x" * 92)
+    print("last", file=sys.stderr)
+    print("last")
+`;
+    const run = await engine.run({ udf: py(code, "chatty") });
+    const out = run.logs.stdout;
+    assert.ok(out.startsWith("first\n00000000xxx"));
+    assert.ok(out.endsWith("00029999" + "x".repeat(92) + "\nlast\n"));
+    const note =
+      /\n\[\.\.\. (\d+) characters of output cut: a run keeps the first and last 512 KiB of each stream \.\.\.\]\n/;
+    const cut = note.exec(out);
+    assert.ok(cut, "the cut is named");
+    // Nothing is lost but what the cut counts.
+    assert.equal(out.replace(note, "").length + Number(cut[1]), 6 + 30000 * 101 + 5);
+    assert.equal(run.logs.stderr, "last\n");
+  });
+});
+
+Deno.test("@fused.cache computes a key once when two processes call it at the same moment", async () => {
+  await withEngine({ maxWorkers: 2 }, async (engine, dataDir) => {
+    // Two versions of one UDF (two processes, one cache folder) meet before calling slow(): without
+    // the lock both would find no entry and compute it.
+    const code = (version: string) =>
+      `import os
+import time
+
+@fused.cache
+def slow(n):
+    with open(fused.file_path("computed.txt"), "a") as log:
+        log.write("c")
+    time.sleep(0.5)
+    return n * n
+
+@fused.udf
+def udf(n: int = 3):
+    # version ${version}
+    open(fused.file_path("started-${version}"), "w").close()
+    for _ in range(600):
+        if all(os.path.exists(fused.file_path(f"started-{v}")) for v in "ab"):
+            break
+        time.sleep(0.05)
+    else:
+        raise TimeoutError("the other process never started")
+    return slow(n)
+`;
+    const caller = { ...localCaller(engine), dataDir, cacheDir: join(dataDir, "cache") };
+    const runs = await Promise.all(
+      ["a", "b"].map((v) => engine.run({ udf: py(code(v), "locked"), caller })),
+    );
+    assert.deepEqual(runs.map((r) => r.value), [9, 9]);
+    assert.equal(await Deno.readTextFile(join(dataDir, "computed.txt")), "c");
+    assert.equal(runs.filter((r) => /Cached output of slow found/.test(r.logs.stderr)).length, 1);
+  });
+});
+
+Deno.test("an xarray DataArray becomes a raster, north up, with bounds from its coordinates", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `import numpy as np
+import xarray as xr
+
+@fused.udf
+def udf(kind: str = "coords"):
+    values = np.arange(6, dtype="uint8").reshape(2, 3)
+    if kind == "bare":
+        return xr.DataArray(values, dims=("row", "col"))
+    if kind == "uneven":
+        return xr.DataArray(values, coords={"y": [0.5, 1.5], "x": [0, 1, 5]}, dims=("y", "x"))
+    if kind == "dataset":
+        return xr.Dataset({"v": (("y", "x"), values)})
+    # Rows south to north, as many grids are stored: the raster is north up.
+    return xr.DataArray(values, coords={"y": [0.5, 1.5], "x": [10.5, 11.5, 12.5]}, dims=("y", "x"))
+`;
+    const run = await engine.run({ udf: py(code, "xr") });
+    assert.ok(isRaster(run.value));
+    assert.deepEqual(run.value.shape, [2, 3]);
+    assert.deepEqual([...run.value.data], [3, 4, 5, 0, 1, 2]);
+    assert.deepEqual(run.value.bounds, [10, 0, 13, 2]);
+    const bare = await engine.run({ udf: py(code, "xr"), parameters: { kind: "bare" } });
+    assert.ok(isRaster(bare.value) && !bare.value.bounds);
+    assert.deepEqual([...bare.value.data], [0, 1, 2, 3, 4, 5]);
+    const uneven = await runtimeError(
+      engine.run({ udf: py(code, "xr"), parameters: { kind: "uneven" } }),
+    );
+    assert.match(uneven.message, /x\/y coordinates are not evenly spaced/);
+    const dataset = await runtimeError(
+      engine.run({ udf: py(code, "xr"), parameters: { kind: "dataset" } }),
+    );
+    assert.match(dataset.message, /it is a xarray.core.dataset.Dataset; a UDF may return/);
+  });
+});
+
+Deno.test("a file beside the UDF's code is not there, and the error says where data files go", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `import os
+
+@fused.udf
+def udf():
+    with open(os.path.join(os.path.dirname(__file__), "data.csv")) as f:
+        return f.read()
+`;
+    const err = await runtimeError(engine.run({ udf: py(code, "beside") }));
+    assert.match(err.message, /No such file or directory: '\/udf\/data.csv'/);
+    assert.match(err.message, /only a UDF's \.py files travel with it.*fused\.file_path\(\)/);
+  });
+});
+
+Deno.test("fused.run and fused.submit refuse what they cannot send, saying what they take", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const code = `@fused.udf
+def udf():
+    def inner(n: int = 1):
+        return n
+
+    refusals = []
+    for call in (lambda: fused.run(inner), lambda: fused.run(lambda: 1), lambda: fused.run(42),
+                 lambda: fused.submit(udf, [1], collect=False)):
+        try:
+            call()
+            refusals.append(None)
+        except Exception as err:
+            refusals.append(f"{type(err).__name__}: {err}")
+    return refusals
+`;
+    const [inner, lambda, number, live] = (await engine.run({ udf: py(code, "refusals") }))
+      .value as string[];
+    assert.match(inner, /^TypeError: fused.run cannot send the function 'udf.<locals>.inner'/);
+    assert.match(inner, /defined at the top level of the UDF's code/);
+    assert.match(lambda, /^TypeError: fused.run cannot send the function/);
+    assert.match(number, /^TypeError: fused.run takes a UDF from fused.load.*not int/);
+    assert.match(live, /^NotImplementedError: fused.submit\(collect=False\).*use collect=True/);
   });
 });

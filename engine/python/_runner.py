@@ -31,7 +31,7 @@ os.environ["TMPDIR"] = config["tempDir"]
 BASE_ENV = dict(os.environ)
 UDF_FOLDER = "/udf"
 """Where the UDF's files seem to be (tracebacks, ``__file__``): they are only in memory."""
-LOG_CAP = 512 * 1024
+LOG_HALF = 512 * 1024
 STREAM_EVERY_S = 0.05
 STREAM_CAP = 4 * 2**20
 
@@ -57,7 +57,7 @@ class Streaming:
             self.pending[stream] += kept
             if self.sent >= STREAM_CAP:
                 self.pending["stderr"] += (f"[live output stops after {STREAM_CAP} characters; "
-                                           "the run's logs keep its start]\n")
+                                           "the run's logs keep its start and end]\n")
         self.flush(force=False)
 
     def _quiet(self):
@@ -96,12 +96,15 @@ streaming = None
 
 
 class Capture(io.TextIOBase):
-    """A stream that keeps the first LOG_CAP characters written to it and counts the rest."""
+    """A stream that keeps the first and the last LOG_HALF characters written to it past a cap
+    and counts the rest, as a TypeScript UDF's logs (engine/_child.ts LogBuffer)."""
 
     def __init__(self, name):
         self.name = name
-        self.text = []
-        self.size = 0
+        self.head = []
+        self.head_size = 0
+        self.tail = []
+        self.tail_size = 0
         self.cut = 0
 
     def writable(self):
@@ -110,20 +113,26 @@ class Capture(io.TextIOBase):
     def write(self, text):
         if streaming is not None:
             streaming.add(self.name, text)
-        if self.size < LOG_CAP:
-            kept = text[: LOG_CAP - self.size]
-            self.text.append(kept)
-            self.size += len(kept)
-            self.cut += len(text) - len(kept)
-        else:
-            self.cut += len(text)
-        return len(text)
+        length = len(text)
+        if self.head_size < LOG_HALF:
+            room = LOG_HALF - self.head_size
+            self.head.append(text[:room])
+            self.head_size += min(room, len(text))
+            text = text[room:]
+        if text:
+            self.tail.append(text)
+            self.tail_size += len(text)
+            if self.tail_size > 2 * LOG_HALF:
+                kept = "".join(self.tail)[-LOG_HALF:]
+                self.cut += self.tail_size - LOG_HALF
+                self.tail, self.tail_size = [kept], LOG_HALF
+        return length
 
     def take(self):
-        out = "".join(self.text)
-        if self.cut:
-            out += f"\n[... {self.cut} characters of output cut: a run keeps the first {LOG_CAP}]\n"
-        self.text, self.size, self.cut = [], 0, 0
+        cut = (f"\n[... {self.cut} characters of output cut: a run keeps the first and last "
+               f"{LOG_HALF // 1024} KiB of each stream ...]\n") if self.cut else ""
+        out = "".join(self.head) + cut + "".join(self.tail)
+        self.head, self.head_size, self.tail, self.tail_size, self.cut = [], 0, [], 0, 0
         return out
 
 
@@ -136,8 +145,8 @@ class UdfSources(importlib.abc.MetaPathFinder, importlib.abc.SourceLoader):
     """The UDF's files by path, importable (headers by their module name) and readable by
     ``inspect`` and tracebacks through this loader, never written to a disk."""
 
-    def __init__(self):
-        self.files = {}
+    def __init__(self, files):
+        self.files = files
         self.paths = {}
 
     def spec(self, name, path):
@@ -158,7 +167,7 @@ class UdfSources(importlib.abc.MetaPathFinder, importlib.abc.SourceLoader):
         return self.files[path].encode()
 
 
-sources = UdfSources()
+sources = UdfSources(fused._udf_files)  # fused.run of a function sends them
 # After the built-in and frozen modules, before sys.path: headers as a folder first on sys.path were.
 sys.meta_path.insert(sys.meta_path.index(importlib.machinery.PathFinder), sources)
 
@@ -246,6 +255,10 @@ def failure_of(err, path):
         message += (" (the caller's disk quota caps each file a UDF writes, and while they hold "
                     "their whole quota a UDF may read and delete files but write none: delete "
                     "files to free space)")
+    elif isinstance(err, FileNotFoundError) and str(err.filename or "").startswith(UDF_FOLDER + "/"):
+        message += (f" (only a UDF's .py files travel with it, and {UDF_FOLDER} is in memory: put "
+                    "the files it reads in its data folder, fused.file_path(), or in fd:// and "
+                    "read them with fused.api.get)")
     elif isinstance(err, (PermissionError, FileNotFoundError, ConnectionError, OSError)):
         message += (" (a UDF runs in a sandbox: no network, environment, or files outside its own "
                     "folders unless the run allows them; fused.file_path() is its data folder)")
@@ -272,6 +285,8 @@ def logs():
 def handle(msg):
     global streaming
     channel.run_id = msg["id"]
+    # One process may serve any UDF of its caller (a spare): each run names its cache folder.
+    channel.folders["cacheDir"] = msg.get("cacheDir", config["cacheDir"])
     streaming = Streaming(msg["id"]) if msg.get("streamOutput") else None
     path = UDF_FOLDER
     reply = None

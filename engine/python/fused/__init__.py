@@ -1,11 +1,12 @@
 """fused-py's API inside a fused-ts Python UDF process.
 
 ``@fused.udf`` and ``@fused.cache`` decorate; ``fused.types`` annotates parameters;
-``fused.run``, ``fused.load`` and ``fused.download`` go to the host as the run's caller, through
+``fused.run``, ``fused.submit``, ``fused.load`` and ``fused.download`` go to the host as the run's caller, through
 the same capability-checked calls TypeScript UDFs make (engine/_host_calls.ts);
 ``fused.file_path`` is a path in the caller's data folder, the one folder a UDF may keep files in.
 """
 
+import fcntl
 import functools
 import hashlib
 import inspect
@@ -19,7 +20,7 @@ import uuid
 from . import _channel, api, types
 from ._result import decode as _decode
 
-__all__ = ["api", "cache", "download", "file_path", "load", "run", "types", "udf"]
+__all__ = ["api", "cache", "download", "file_path", "load", "run", "submit", "types", "udf"]
 
 
 def udf(fn=None, **options):
@@ -51,13 +52,46 @@ def _max_age_seconds(value):
     return int(match[1]) * _UNITS[match[2]]
 
 
+def _read_cached(path, max_age):
+    """The value stored at ``path`` while younger than ``max_age`` seconds, else ``_MISSING``."""
+    try:
+        if time.time() - os.stat(path).st_mtime < max_age:
+            with open(path, "rb") as stored:
+                return pickle.load(stored)
+    except (OSError, EOFError, pickle.UnpicklingError):
+        pass  # not there, or unreadable: computed again
+    return _MISSING
+
+
+_MISSING = object()
+
+
+def _lock(path, timeout):
+    """An exclusive flock on ``path`` (made if missing), waited for at most ``timeout`` seconds;
+    the open file holds it (closing releases it), or None when the wait timed out."""
+    held = open(path, "a+b")  # noqa: SIM115 - returned to hold the lock
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return held
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                held.close()
+                return None
+            time.sleep(0.02)
+
+
 def cache(fn=None, *, cache_max_age="12h", cache_reset=False, reset=False, cache_verbose=True,
-          **options):
+          concurrent_lock_timeout=120, **options):
     """Keeps a function's results on disk, in the UDF's cache folder of its caller: a later call
     with the same arguments (in this run, a later run, another process) gets the stored value
     while it is younger than ``cache_max_age``. The key is the function's source and its
-    arguments (pickled); values are pickled, written whole or not at all. ``cache_reset`` (or
-    ``reset``) recomputes; other fused-py options (``storage``, ``path``, ...) are accepted."""
+    arguments (pickled); values are pickled, written whole or not at all. A call that computes
+    holds a lock on its key (``flock``), so processes calling with one key at once compute it
+    once: the others wait up to ``concurrent_lock_timeout`` seconds, then read its value (or
+    compute it themselves after the wait). ``cache_reset`` (or ``reset``) recomputes; other
+    fused-py options (``storage``, ``path``, ...) are accepted."""
     max_age = _max_age_seconds(cache_max_age)
 
     def wrap(f):
@@ -74,36 +108,51 @@ def cache(fn=None, *, cache_max_age="12h", cache_reset=False, reset=False, cache
             except Exception:  # arguments pickle cannot write (open files, lambdas): by repr
                 call = repr((args, sorted(kwargs.items()))).encode()
             key = hashlib.sha256(ident + b"\0" + call).hexdigest()
+            if not max_age:
+                return f(*args, **kwargs)
             folder = os.path.join(_channel_or_fail("cache").folders["cacheDir"], "python",
                                   f.__name__)
             path = os.path.join(folder, f"{key}.pickle")
-            if max_age and not (cache_reset or reset):
-                try:
-                    if time.time() - os.stat(path).st_mtime < max_age:
-                        with open(path, "rb") as stored:
-                            value = pickle.load(stored)
-                        if cache_verbose:
-                            print(f"Cached output of {f.__name__} found", file=sys.stderr)
-                        return value
-                except (OSError, EOFError, pickle.UnpicklingError):
-                    pass  # not there, or unreadable: computed again below
-            value = f(*args, **kwargs)
-            if max_age:
+            fresh = cache_reset or reset
+            value = _MISSING if fresh else _read_cached(path, max_age)
+            if value is _MISSING:
                 os.makedirs(folder, exist_ok=True)
-                temp = f"{path}.{uuid.uuid4().hex}.tmp"
+                held = _lock(f"{path}.lock", concurrent_lock_timeout)
                 try:
-                    with open(temp, "wb") as out:
-                        pickle.dump(value, out)
-                    os.replace(temp, path)
-                except Exception as err:  # a value pickle cannot write is returned, not kept
-                    if os.path.exists(temp):
-                        os.remove(temp)
-                    print(f"{f.__name__}'s result is not cached: {err}", file=sys.stderr)
+                    if held is None:
+                        print(f"{f.__name__}: another process held the cache lock over "
+                              f"{concurrent_lock_timeout} s; computing here too", file=sys.stderr)
+                    elif not fresh:
+                        # Whoever held the lock may have just stored the value.
+                        value = _read_cached(path, max_age)
+                    if value is _MISSING:
+                        value = f(*args, **kwargs)
+                        _store(path, value, f.__name__)
+                        return value
+                finally:
+                    if held is not None:
+                        held.close()
+            if cache_verbose:
+                print(f"Cached output of {f.__name__} found", file=sys.stderr)
             return value
 
         return cached
 
     return wrap(fn) if callable(fn) else wrap
+
+
+def _store(path, value, name):
+    """Writes ``value`` whole to ``path`` (a temporary file renamed); a value pickle cannot write
+    is not kept, which the run's logs say."""
+    temp = f"{path}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(temp, "wb") as out:
+            pickle.dump(value, out)
+        os.replace(temp, path)
+    except Exception as err:
+        if os.path.exists(temp):
+            os.remove(temp)
+        print(f"{name}'s result is not cached: {err}", file=sys.stderr)
 
 
 def _channel_or_fail(what):
@@ -114,7 +163,7 @@ def _channel_or_fail(what):
 
 
 class LoadedUdf:
-    """A UDF ``fused.load`` found; pass it to ``fused.run``."""
+    """A UDF ``fused.load`` found; pass it to ``fused.run`` or ``fused.submit``."""
 
     def __init__(self, json_value):
         self.json = json_value
@@ -125,35 +174,189 @@ class LoadedUdf:
         return f"<UDF {self.name!r}>"
 
 
+_udf_files = {}
+"""The running UDF's files by path (``/udf/<name>.py``), as the runner received them."""
+
+PYTHON_UDF_TYPE = "geopandas_v2"
+"""``type`` of a Python UDF's JSON, as fused-py writes it (client/udf_json.ts)."""
+
+
 def load(ref):
     """A saved UDF (its name, owner/name, id or share token) or one at an http(s) URL, as the
-    run's caller may read it."""
+    run's caller may read it; text of more than one line is UDF code (Python or TypeScript), as
+    ``fused.load`` takes it in TypeScript."""
+    if isinstance(ref, str) and "\n" in ref.strip():
+        return LoadedUdf({"code": ref})
     value, _ = _channel_or_fail("load").call("load", [str(ref)])
     return LoadedUdf(value)
 
 
-def run(udf_ref, *args, engine="local", x=None, y=None, z=None, cache_max_age=None, **params):
-    """Runs a UDF (a ``fused.load`` result, or a saved UDF's reference) as the run's caller, one
-    level deeper; the result comes back as the value it returned (tables as pandas DataFrames are
-    not decoded here yet: see fused/_result.py)."""
-    if args:
-        raise TypeError("fused.run takes the UDF, then parameters by name")
-    if isinstance(udf_ref, LoadedUdf):
-        target = udf_ref.json
-    elif isinstance(udf_ref, str):
-        target = udf_ref
-    else:
+def _function_udf(fn):
+    """The UDF JSON of a function of the running UDF's own files: its file is the code, the
+    function the entrypoint, the other files its headers (as its own run had them)."""
+    module = sys.modules.get(getattr(fn, "__module__", None) or "")
+    path = getattr(module, "__file__", None)
+    if path not in _udf_files or fn.__qualname__ != fn.__name__ or getattr(
+            module, fn.__name__, None) is not fn:
         raise TypeError(
-            "fused.run takes a UDF from fused.load or a saved UDF's name; a Python function "
-            "cannot be sent to the host"
+            f"fused.run cannot send the function {fn.__qualname__!r} to the host: it takes a "
+            "function defined at the top level of the UDF's code (or of one of its header files), "
+            "a UDF from fused.load, or a saved UDF's name"
         )
-    request = {"udf": target, "engine": engine, "parameters": params}
+    headers = [
+        {"module_name": os.path.basename(other)[: -len(".py")], "source_code": source}
+        for other, source in _udf_files.items()
+        if other != path and other.endswith(".py")
+    ]
+    json_value = {"name": fn.__name__, "type": PYTHON_UDF_TYPE, "code": _udf_files[path],
+                  "entrypoint": fn.__name__, "headers": headers}
+    max_age = getattr(fn, "fused_options", {}).get("cache_max_age")
+    if max_age is not None:
+        json_value["cache_max_age"] = _max_age_seconds(max_age)
+    return json_value
+
+
+def _target(udf_ref):
+    """What the host's run call takes for ``udf_ref``: UDF JSON, code, or a saved reference."""
+    if isinstance(udf_ref, LoadedUdf):
+        return udf_ref.json
+    if isinstance(udf_ref, str):
+        return load(udf_ref).json if "\n" in udf_ref.strip() else udf_ref
+    if inspect.isfunction(udf_ref):
+        return _function_udf(udf_ref)
+    raise TypeError(
+        f"fused.run takes a UDF from fused.load, a function of the UDF's code, its code or a "
+        f"saved UDF's name, not {type(udf_ref).__name__}"
+    )
+
+
+def _request(target, engine, params, x=None, y=None, z=None, cache_max_age=None):
+    if engine not in ("local", "remote"):
+        raise ValueError(f'Unknown engine "{engine}": use "local" or "remote"')
+    request = {"udf": target, "engine": engine, "parameters": params, "tables": "columns"}
     if None not in (x, y, z):
         request["tile"] = {"x": int(x), "y": int(y), "z": int(z)}
     if cache_max_age is not None:
-        request["cacheMaxAge"] = cache_max_age
+        request["cacheMaxAge"] = _max_age_seconds(cache_max_age)
+    return request
+
+
+def run(udf_ref, *args, engine="local", x=None, y=None, z=None, cache_max_age=None, **params):
+    """Runs a UDF (a ``fused.load`` result, a function of this UDF's code, UDF code, or a saved
+    UDF's reference) as the run's caller, one level deeper; the result comes back as the value it
+    returned, a table as a pandas DataFrame (a GeoDataFrame with geometry)."""
+    if args:
+        raise TypeError("fused.run takes the UDF, then parameters by name")
+    request = _request(_target(udf_ref), engine, params, x, y, z, cache_max_age)
     value, body = _channel_or_fail("run").call("run", [request])
     return _decode(value["result"], body)
+
+
+_NOT_RETRIED = {"UdfRuntimeError", "UdfProcessError", "ValidationError", "UdfCancelledError"}
+"""Failures that are the UDF's or its arguments' own: retrying gives the same (client/run.ts)."""
+
+
+def _plain(value):
+    """A numpy or pandas scalar of a DataFrame of arguments as the JSON value it holds."""
+    return value.item() if hasattr(value, "item") and not isinstance(value, (list, dict)) else value
+
+
+def _arg_list(target, arg_list):
+    """The arguments of each run, as dicts: a DataFrame's rows, dicts as they are, other values
+    for the UDF's first parameter (as fused-py)."""
+    if type(arg_list).__name__ in ("DataFrame", "GeoDataFrame"):
+        return [{k: _plain(v) for k, v in row.items()} for row in arg_list.to_dict("records")]
+    try:
+        args = [_plain(a) for a in arg_list]
+    except TypeError:
+        raise TypeError(
+            "fused.submit needs arguments: a list (or other iterable) of values for the UDF's "
+            "first parameter or of dicts, or a DataFrame"
+        ) from None
+    if not args:
+        raise ValueError("fused.submit needs at least one argument")
+    if all(isinstance(a, dict) for a in args):
+        return args
+    udf_json = load(target).json if isinstance(target, str) else target
+    signature, _ = _channel_or_fail("submit").call("describe", [udf_json])
+    names = [p["name"] for p in signature.get("parameters", [])]
+    if not names:
+        raise ValueError(
+            f"Cannot tell which parameter the values are for: the UDF takes no named parameters; "
+            "pass dicts such as [{'n': 1}]"
+        )
+    return [{names[0]: a} for a in args]
+
+
+def _collect(args, results, flatten):
+    """One DataFrame: DataFrame results (and lists of records) concatenated, the arguments as
+    leading columns unless a result has a column of that name; any other results as a ``result``
+    column beside the arguments (as TypeScript's ``collect``)."""
+    import pandas
+
+    def frame_of(value):
+        if isinstance(value, pandas.DataFrame):
+            return value
+        if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+            return pandas.DataFrame(value)
+        return None
+
+    frames = [frame_of(v) for v in results] if flatten else []
+    if results and frames and all(f is not None for f in frames):
+        parts = []
+        for given, frame in zip(args, frames):
+            frame = frame.copy()
+            leading = [name for name in given if name not in frame.columns]
+            for position, name in enumerate(leading):
+                frame.insert(position, name, [given[name]] * len(frame))
+            parts.append(frame)
+        return pandas.concat(parts, ignore_index=True)
+    table = pandas.DataFrame(args, index=pandas.RangeIndex(len(args)))
+    table["result"] = pandas.Series(results, dtype=object, index=table.index)
+    return table
+
+
+def submit(udf_ref, arg_list, *, engine="local", max_workers=None, max_retry=2, debug_mode=False,
+           collect=True, execution_type="thread_pool", cache_max_age=None, cache=True,
+           ignore_exceptions=False, flatten=True, **params):
+    """Runs a UDF once per argument (a list of values for its first parameter or of dicts, or a
+    DataFrame of them), each a nested run as the caller, at most ``max_workers`` at once (default
+    the CPU count, 32 remote); ``params`` go to every run. Returns one DataFrame (``collect``):
+    see ``_collect``. A failed run raises its error unless ``ignore_exceptions``; a failure that is
+    not the UDF's own (its process lost, a timeout) is retried ``max_retry`` times, at once.
+    ``execution_type`` is accepted as fused-py's: both kinds are the host's one pool here."""
+    del execution_type
+    if not collect:
+        raise NotImplementedError(
+            "fused.submit(collect=False) returns a live JobPool, which a Python UDF does not have "
+            "here: use collect=True (the default), which waits and returns one DataFrame"
+        )
+    target = _target(udf_ref)
+    args = _arg_list(target, arg_list)
+    if cache is False:
+        cache_max_age = 0
+    if debug_mode:
+        return run(LoadedUdf(target) if isinstance(target, dict) else target, engine=engine,
+                   cache_max_age=cache_max_age, **{**params, **args[0]})
+    workers = max_workers or (32 if engine == "remote" else os.cpu_count() or 1)
+    if not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"max_workers must be a positive whole number, got {max_workers!r}")
+    requests = [[_request(target, engine, {**params, **a}, cache_max_age=cache_max_age)]
+                for a in args]
+    outcomes = _channel_or_fail("submit").call_all(
+        "run", requests, workers, retries=max_retry,
+        retryable=lambda error: error.name not in _NOT_RETRIED)
+    kept_args, results = [], []
+    for index, (given, outcome) in enumerate(zip(args, outcomes)):
+        if isinstance(outcome, _channel.HostCallError):
+            if ignore_exceptions:
+                continue
+            raise _channel.HostCallError(
+                outcome.name, f"run #{index} of fused.submit ({given!r}) failed: {outcome}")
+        value, body = outcome
+        kept_args.append(given)
+        results.append(_decode(value["result"], body))
+    return _collect(kept_args, results, flatten)
 
 
 def _data_dir():

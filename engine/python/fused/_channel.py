@@ -61,25 +61,66 @@ class Channel:
             return self.pending.popleft()
         return self.receive()
 
-    def call(self, method, args, body=b""):
-        """Calls the host as the run's caller and waits for its answer: ``(value, body)``."""
+    def _send_call(self, method, args, body=b""):
         call = self._next_call
         self._next_call += 1
         self.send(
             {"type": "call", "id": self.run_id, "call": call, "method": method, "args": args},
             [body] if body else [],
         )
+        return call
+
+    def _reply(self):
+        """The next reply frame's header and body; other frames wait in ``pending``."""
         while True:
             frame = self.receive()
             if frame is None:
                 raise HostCallError("ProcessExit", "the host closed the channel")
-            header, reply_body = frame
-            if header.get("type") == "reply" and header.get("call") == call:
-                if header.get("ok"):
-                    return header.get("value"), reply_body
-                error = header.get("error") or {}
-                raise HostCallError(error.get("name", "Error"), error.get("message", ""))
+            if frame[0].get("type") == "reply":
+                return frame
             self.pending.append(frame)
+
+    @staticmethod
+    def _outcome(header, body):
+        if header.get("ok"):
+            return header.get("value"), body
+        error = header.get("error") or {}
+        return HostCallError(error.get("name", "Error"), error.get("message", ""))
+
+    def call(self, method, args, body=b""):
+        """Calls the host as the run's caller and waits for its answer: ``(value, body)``."""
+        call = self._send_call(method, args, body)
+        while True:
+            header, reply_body = self._reply()
+            if header.get("call") == call:
+                outcome = self._outcome(header, reply_body)
+                if isinstance(outcome, HostCallError):
+                    raise outcome
+                return outcome
+
+    def call_all(self, method, args_list, limit, retries=0, retryable=lambda error: False):
+        """Makes one call per entry of ``args_list``, at most ``limit`` waiting at a time (the host
+        answers them concurrently); a failure ``retryable`` accepts is made again, at once, up to
+        ``retries`` times. Returns, in order, ``(value, body)`` or the HostCallError of each."""
+        results = [None] * len(args_list)
+        attempts = [0] * len(args_list)
+        queue = deque(range(len(args_list)))
+        waiting = {}
+        while queue or waiting:
+            while queue and len(waiting) < limit:
+                index = queue.popleft()
+                waiting[self._send_call(method, args_list[index])] = index
+            header, body = self._reply()
+            index = waiting.pop(header.get("call"), None)
+            if index is None:
+                continue  # an answer to a call nobody waits for any more
+            outcome = self._outcome(header, body)
+            if isinstance(outcome, HostCallError) and attempts[index] < retries and retryable(outcome):
+                attempts[index] += 1
+                queue.append(index)
+            else:
+                results[index] = outcome
+        return results
 
 
 current = None

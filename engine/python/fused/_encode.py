@@ -3,7 +3,8 @@
 Without pyarrow (Debian has none), a DataFrame goes column by column: numbers as raw
 little-endian buffers, booleans and validity as one byte a row, strings and WKB as int32 offsets
 plus bytes, datetimes as int64 nanoseconds, dates as int32 days; a GeoDataFrame's geometry as WKB with its CRS as
-PROJJSON. numpy arrays become rasters (with bounds for ``(array, bounds)``); str, bytes, dict,
+PROJJSON. numpy arrays become rasters (with bounds for ``(array, bounds)``), an xarray DataArray
+too (bounds from its coordinates); str, bytes, dict,
 list and None go as the host's other results do (client/formats/packed.ts).
 """
 
@@ -15,7 +16,8 @@ MAX_JSON_BYTES = 128 * 2**20
 
 ALLOWED = (
     "a UDF may return a pandas DataFrame or GeoDataFrame, a GeoSeries, a numpy array (a raster, "
-    "or (array, [west, south, east, north])), str, bytes, a dict or list of JSON values, or None"
+    "or (array, [west, south, east, north])), an xarray DataArray, str, bytes, a dict or list of "
+    "JSON values, or None"
 )
 
 
@@ -102,6 +104,39 @@ def _raster(array, body, bounds=None):
     if bounds is not None:
         packed["bounds"] = [float(b) for b in bounds]
     return packed
+
+
+_X_NAMES = ("x", "lon", "longitude")
+_Y_NAMES = ("y", "lat", "latitude")
+
+
+def _data_array(array, body):
+    """An xarray DataArray as a raster: north up, west left, its bounds from the cell-center
+    coordinates of its x/y (or lon/lat) dimensions when both have two or more evenly spaced
+    values; without them, its values alone."""
+    import numpy
+
+    dims = list(array.dims)
+    x = next((d for d in _X_NAMES if d in dims), None)
+    y = next((d for d in _Y_NAMES if d in dims), None)
+    if x is None or y is None or x not in array.coords or y not in array.coords or min(
+            array.sizes[x], array.sizes[y]) < 2:
+        return _raster(array.values, body)
+    array = array.transpose(..., y, x)
+    xs, ys = array[x].values.astype("float64"), array[y].values.astype("float64")
+    if xs[0] > xs[-1]:
+        array, xs = array.isel({x: slice(None, None, -1)}), xs[::-1]
+    if ys[0] < ys[-1]:
+        array, ys = array.isel({y: slice(None, None, -1)}), ys[::-1]
+    dx, dy = numpy.diff(xs), -numpy.diff(ys)
+    if not (numpy.allclose(dx, dx[0]) and numpy.allclose(dy, dy[0])):
+        raise UnsupportedResult(
+            f"the DataArray's {x}/{y} coordinates are not evenly spaced, so it is no raster: "
+            "return (array.values, [west, south, east, north]) instead"
+        )
+    half_x, half_y = dx[0] / 2, dy[0] / 2
+    bounds = [xs[0] - half_x, ys[-1] - half_y, xs[-1] + half_x, ys[0] + half_y]
+    return _raster(array.values, body, bounds)
 
 
 def _offsets(chunks, body):
@@ -253,8 +288,8 @@ def encode(value, body):
             return _raster(value, body)
         if isinstance(value, numpy.generic):
             return {"kind": "json", "at": body.add(_json(value.item(), "JSON"))}
-    if module == "xarray" and hasattr(value, "values"):
-        return _raster(value.values, body)
+    if module == "xarray" and type(value).__name__ == "DataArray":
+        return _data_array(value, body)
     if isinstance(value, tuple) and len(value) == 2 and _is_bounds(value[1]):
         array = value[0]
         if type(array).__module__.split(".")[0] == "xarray":
