@@ -262,6 +262,9 @@ export class Kernel {
         if (this.#shuttingDown) return;
         this.#evaluator();
         this.#startHistory();
+        this.#codec.loadNativeHmac().catch((err) =>
+          this.#log(`fused kernel: signing stays in TypeScript: node:crypto failed: ${err}`)
+        );
       }, 0);
     }
     const after = this.#afterIdle;
