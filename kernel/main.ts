@@ -2,8 +2,9 @@
  * Entry point of the kernel process, as a kernelspec starts it:
  * `deno run -A --unstable-worker-options kernel/main.ts <connection_file>`.
  *
- * Binds the five channels first, so kernel_info is answered while the evaluator Worker is still
- * starting; only executes wait for it.
+ * Binds the five channels first and answers the first request before the evaluator, the history
+ * store and `node:crypto` start loading (the Kernel starts them right after that reply); only the
+ * requests that need the evaluator wait for it.
  *
  * @module
  */
