@@ -44,14 +44,23 @@ export interface KernelOptions {
   codec: MessageCodec;
   /** Where frames go. */
   transport: KernelTransport;
-  /** The evaluator, or a promise of it (the kernel answers kernel_info before it is ready). */
-  evaluator: Evaluator | Promise<Evaluator>;
+  /**
+   * The evaluator, a promise of it, or a function that starts it. The kernel calls a function
+   * once the first reply went out, or earlier when a request needs the evaluator: loading the
+   * TypeScript stripper and the Worker on the main thread would otherwise hold back the
+   * kernel_info reply a frontend waits for.
+   */
+  evaluator: Evaluator | Promise<Evaluator> | (() => Promise<Evaluator>);
   /**
    * Where cell history is kept; without it history_request answers with no entries. A promise
-   * lets the store load after the sockets answer (SQLite and node:path cost the first reply
-   * tens of milliseconds); cells run meanwhile are written once it is there.
+   * or a function (called like `evaluator`'s) lets the store load after the sockets answer
+   * (SQLite and node:path cost the first reply tens of milliseconds); cells run meanwhile are
+   * written once it is there.
    */
-  history?: HistoryStore | Promise<HistoryStore | undefined>;
+  history?:
+    | HistoryStore
+    | Promise<HistoryStore | undefined>
+    | (() => Promise<HistoryStore | undefined>);
   /**
    * Called after a shutdown_request was answered and idle was published; it owns the teardown
    * (flush the sockets, exit the process). Without it the kernel shuts the evaluator down itself.
@@ -123,9 +132,12 @@ const HANDLERS: Record<string, Handler> = {
 export class Kernel {
   readonly #codec: MessageCodec;
   readonly #transport: KernelTransport;
-  readonly #evaluator: Promise<Evaluator>;
+  readonly #startEvaluator: () => Promise<Evaluator>;
+  #evaluatorStarted?: Promise<Evaluator>;
   #history?: HistoryStore;
+  #loadHistory?: () => Promise<HistoryStore | undefined>;
   #historyLoading?: Promise<void>;
+  #answeredOnce = false;
   #historyQueue: ((h: HistoryStore) => void)[] = [];
   #historyTimer: ReturnType<typeof setTimeout> | undefined;
   readonly #log: (message: string) => void;
@@ -146,24 +158,47 @@ export class Kernel {
     this.#codec = options.codec;
     this.#transport = options.transport;
     const history = options.history;
-    if (history instanceof Promise) {
-      this.#historyLoading = history.then((store) => {
-        this.#history = store;
-        this.#historyLoading = undefined;
-        if (store) this.#flushHistory();
-        else this.#historyQueue = [];
-      });
+    if (typeof history === "function") {
+      this.#loadHistory = history;
+    } else if (history instanceof Promise) {
+      this.#loadHistory = () => history;
+      this.#startHistory();
     } else {
       this.#history = history;
     }
     this.#log = options.log ?? ((m) => console.error(m));
     this.#onShutdown = options.onShutdown;
     this.#version = options.version ?? "0.1.0";
-    this.#evaluator = Promise.resolve(options.evaluator);
-    this.#evaluator.then(
-      (ev) => ev.onEvent((e) => this.#onEvent(e)),
-      (err) => this.#log(`fused kernel: the evaluator failed to start: ${err?.stack ?? err}`),
-    );
+    const evaluator = options.evaluator;
+    this.#startEvaluator = typeof evaluator === "function"
+      ? evaluator
+      : () => Promise.resolve(evaluator);
+    if (typeof evaluator !== "function") this.#evaluator();
+  }
+
+  /** The evaluator, started on the first call. */
+  #evaluator(): Promise<Evaluator> {
+    if (!this.#evaluatorStarted) {
+      this.#evaluatorStarted = this.#startEvaluator();
+      this.#evaluatorStarted.then(
+        (ev) => ev.onEvent((e) => this.#onEvent(e)),
+        (err) => this.#log(`fused kernel: the evaluator failed to start: ${err?.stack ?? err}`),
+      );
+    }
+    return this.#evaluatorStarted;
+  }
+
+  /** Starts loading the history store, once; cells queued meanwhile are written when it is. */
+  #startHistory(): void {
+    const load = this.#loadHistory;
+    if (!load) return;
+    this.#loadHistory = undefined;
+    this.#historyLoading = load().then((store) => {
+      this.#history = store;
+      this.#historyLoading = undefined;
+      if (store) this.#flushHistory();
+      else this.#historyQueue = [];
+    });
   }
 
   /** Announces the kernel on iopub (`status: starting`, as ipykernel does). */
@@ -220,6 +255,18 @@ export class Kernel {
     }
     if (reply) this.#send(req.channel, req.msg, type.replace(/_request$/, "_reply"), reply);
     this.#publish("status", { execution_state: "idle" }, msg.header);
+    if (!this.#answeredOnce && !this.#shuttingDown) {
+      this.#answeredOnce = true;
+      // A macrotask later, so the reply's bytes are written before the loading starts.
+      setTimeout(() => {
+        if (this.#shuttingDown) return;
+        this.#evaluator();
+        this.#startHistory();
+        this.#codec.loadNativeHmac().catch((err) =>
+          this.#log(`fused kernel: signing stays in TypeScript: node:crypto failed: ${err}`)
+        );
+      }, 0);
+    }
     const after = this.#afterIdle;
     this.#afterIdle = null;
     if (after) await after();
@@ -286,7 +333,7 @@ export class Kernel {
     if (!silent) this.#publish("execute_input", { code, execution_count: count }, req.msg.header);
     if (storeHistory) this.#historyCall((h) => h.add(count, code));
 
-    const evaluator = await this.#evaluator;
+    const evaluator = await this.#evaluator();
     const help = HELP_REQUEST.exec(code);
     if (help) return await this.#pageHelp(evaluator, help[1], help[2].length - 1, count);
     this.#currentCell = tag;
@@ -387,7 +434,7 @@ export class Kernel {
   async complete(req: KernelRequest): Promise<ReplyContent> {
     const code = String(req.msg.content.code ?? "");
     const pos = toUtf16(code, cursorPos(req.msg.content.cursor_pos, code));
-    const r = await (await this.#evaluator).complete(code, pos);
+    const r = await (await this.#evaluator()).complete(code, pos);
     return {
       status: "ok",
       matches: r.matches,
@@ -402,13 +449,13 @@ export class Kernel {
     const code = String(req.msg.content.code ?? "");
     const pos = toUtf16(code, cursorPos(req.msg.content.cursor_pos, code));
     const detail = Number(req.msg.content.detail_level ?? 0);
-    const r = await (await this.#evaluator).inspect(code, pos, detail);
+    const r = await (await this.#evaluator()).inspect(code, pos, detail);
     return { status: "ok", found: r.found, data: r.found ? r.data : {}, metadata: {} };
   }
 
   /** is_complete_reply content. */
   async isComplete(req: KernelRequest): Promise<ReplyContent> {
-    const r = await (await this.#evaluator).isComplete(String(req.msg.content.code ?? ""));
+    const r = await (await this.#evaluator()).isComplete(String(req.msg.content.code ?? ""));
     return r.status === "incomplete"
       ? { status: r.status, indent: r.indent ?? "" }
       : { status: r.status };
@@ -416,6 +463,7 @@ export class Kernel {
 
   /** history_reply content. */
   async history(req: KernelRequest): Promise<ReplyContent> {
+    this.#startHistory();
     await this.#historyLoading;
     this.#flushHistory(); // answer with every cell so far
     const c = req.msg.content;
@@ -451,7 +499,7 @@ export class Kernel {
   /** comm_info_reply content, from the evaluator's registry of open comms. */
   async commInfo(req: KernelRequest): Promise<ReplyContent> {
     const target = req.msg.content.target_name;
-    const comms = await (await this.#evaluator).commInfo(
+    const comms = await (await this.#evaluator()).commInfo(
       typeof target === "string" ? target : undefined,
     );
     return { status: "ok", comms };
@@ -472,7 +520,7 @@ export class Kernel {
       header: req.msg.header as unknown as Record<string, unknown>,
     };
     if (type === "comm_open") message.targetName = String(c.target_name ?? "");
-    (await this.#evaluator).commFromFrontend(message);
+    (await this.#evaluator()).commFromFrontend(message);
     return undefined;
   }
 
@@ -480,7 +528,8 @@ export class Kernel {
   async interrupt(): Promise<ReplyContent> {
     this.#pendingInput?.reject(new Error("Interrupted while waiting for input"));
     this.#pendingInput = null;
-    await (await this.#evaluator).interrupt();
+    // An evaluator that never started runs nothing: nothing to interrupt.
+    if (this.#evaluatorStarted) await (await this.#evaluatorStarted).interrupt();
     return { status: "ok" };
   }
 
@@ -499,16 +548,19 @@ export class Kernel {
       // process is what stops the Worker: in Deno 2.9.6, worker.terminate() after an interrupted
       // never-settling await aborts the whole process ("Cannot create a handle without a
       // HandleScope"), while exiting is clean.
-      this.#historyCall((h) => h.close());
+      // A store that never started loading has nothing to close.
+      if (!this.#loadHistory) this.#historyCall((h) => h.close());
       this.#flushHistory();
       if (this.#onShutdown) return await this.#onShutdown(restart);
+      const started = this.#evaluatorStarted;
+      if (!started) return; // the evaluator never started: nothing to stop
       try {
         const ev = await Promise.race([
-          this.#evaluator,
+          started,
           new Promise<never>((_, reject) => setTimeout(() => reject(new Error("timeout")), 1000)),
         ]);
         await ev.shutdown();
-      } catch { /* the evaluator never started: nothing to stop */ }
+      } catch { /* the evaluator failed to start, or not within 1 s: nothing to stop */ }
     };
     return { status: "ok", restart };
   }
@@ -633,6 +685,7 @@ export class Kernel {
    * synchronous SQLite insert per cell was a measurable part of a trivial cell's round trip.
    */
   #historyCall(fn: (h: HistoryStore) => void): void {
+    this.#startHistory();
     if (!this.#history && !this.#historyLoading) return;
     this.#historyQueue.push(fn);
     // While the store loads, the queue waits for it (it flushes when it is there).

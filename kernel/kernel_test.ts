@@ -121,19 +121,38 @@ class ScriptedEvaluator implements Evaluator {
 interface Sent {
   channel: Channel;
   msg: JupyterMessage;
+  /** How many times a lazy evaluator had been started when this was sent. */
+  evaluatorStarts: number;
 }
 
-/** A kernel wired to a scripted evaluator and a transport that records what it sends. */
-function setup(options: { history?: HistoryStore | Promise<HistoryStore | undefined> } = {}) {
+/**
+ * A kernel wired to a scripted evaluator and a transport that records what it sends. With `lazy`
+ * the kernel gets a function starting the evaluator, as main.ts gives it; `starts` counts calls.
+ */
+function setup(
+  options: {
+    history?: HistoryStore | Promise<HistoryStore | undefined> | (() => Promise<HistoryStore>);
+    lazy?: boolean;
+  } = {},
+) {
   const client = new MessageCodec(KEY, { session: "client-session" });
   const evaluator = new ScriptedEvaluator();
   const sent: Sent[] = [];
   const logs: string[] = [];
   const shutdowns: boolean[] = [];
+  const starts = { evaluator: 0 };
   const kernel = new Kernel({
     codec: new MessageCodec(KEY),
-    transport: { send: (channel, frames) => sent.push({ channel, msg: client.decode(frames) }) },
-    evaluator,
+    transport: {
+      send: (channel, frames) =>
+        sent.push({ channel, msg: client.decode(frames), evaluatorStarts: starts.evaluator }),
+    },
+    evaluator: options.lazy
+      ? () => {
+        starts.evaluator++;
+        return Promise.resolve(evaluator);
+      }
+      : evaluator,
     history: options.history,
     log: (m) => logs.push(m),
     onShutdown: (restart) => void shutdowns.push(restart),
@@ -155,7 +174,7 @@ function setup(options: { history?: HistoryStore | Promise<HistoryStore | undefi
   function idle(parentId: string): boolean {
     return of(parentId, "status").some((m) => m.content.execution_state === "idle");
   }
-  return { kernel, evaluator, sent, logs, shutdowns, request, of, until, idle, client };
+  return { kernel, evaluator, sent, logs, shutdowns, starts, request, of, until, idle, client };
 }
 
 Deno.test("kernel_info is answered with TypeScript's language_info inside busy and idle", async () => {
@@ -426,6 +445,43 @@ Deno.test("a history store that loads after the first cells still records them, 
   await t.until(() => t.idle(ask));
   const s = history.session;
   assert.deepEqual(t.of(ask, "history_reply")[0].content.history, [[s, 1, "ok:1"], [s, 2, "ok:2"]]);
+});
+
+Deno.test("a lazy evaluator and history start only once the first reply went out", async () => {
+  let historyStarts = 0;
+  const t = setup({
+    lazy: true,
+    history: () => {
+      historyStarts++;
+      return Promise.resolve(new HistoryStore(":memory:"));
+    },
+  });
+  const id = t.request("shell", "kernel_info_request");
+  await t.until(() => t.idle(id));
+  const answered = t.sent.filter((s) => s.msg.parent_header.msg_id === id);
+  assert.deepEqual(answered.map((s) => s.evaluatorStarts), [0, 0, 0]); // busy, reply, idle
+  await t.until(() => t.starts.evaluator === 1 && historyStarts === 1);
+  const run = t.request("shell", "execute_request", { code: "ok:2" });
+  await t.until(() => t.idle(run));
+  assert.deepEqual(t.of(run, "execute_result")[0].content.data, { "text/plain": "2" });
+  assert.deepEqual([t.starts.evaluator, historyStarts], [1, 1]);
+});
+
+Deno.test("a request that needs a lazy evaluator before any reply starts it", async () => {
+  const t = setup({ lazy: true });
+  const run = t.request("shell", "execute_request", { code: "ok:2" });
+  await t.until(() => t.idle(run));
+  assert.deepEqual(t.of(run, "execute_result")[0].content.data, { "text/plain": "2" });
+  assert.equal(t.starts.evaluator, 1);
+});
+
+Deno.test("a shutdown as first request never starts a lazy evaluator", async () => {
+  const t = setup({ lazy: true });
+  const id = t.request("control", "shutdown_request", { restart: false });
+  await t.until(() => t.shutdowns.length === 1);
+  assert.deepEqual(t.of(id, "shutdown_reply")[0].content, { status: "ok", restart: false });
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(t.starts.evaluator, 0);
 });
 
 Deno.test("history answers tail, range and search from the cells of this session", async () => {

@@ -2,8 +2,9 @@
  * Entry point of the kernel process, as a kernelspec starts it:
  * `deno run -A --unstable-worker-options kernel/main.ts <connection_file>`.
  *
- * Binds the five channels first, so kernel_info is answered while the evaluator Worker is still
- * starting; only executes wait for it.
+ * Binds the five channels first and answers the first request before the evaluator, the history
+ * store and `node:crypto` start loading (the Kernel starts them right after that reply); only the
+ * requests that need the evaluator wait for it.
  *
  * @module
  */
@@ -33,6 +34,11 @@ export interface ConnectionInfo {
   key: string;
   /** Must be `hmac-sha256`. */
   signature_scheme: string;
+}
+
+/** The URL of a module beside this one, as a value Deno's module graph does not follow. */
+function sibling(path: string): string {
+  return new URL(path, import.meta.url).href;
 }
 
 /** A running kernel process's sockets and loop. */
@@ -98,19 +104,27 @@ export function runKernel(
   const close = () => {
     for (const s of Object.values(sockets)) s.close();
   };
-  // Loaded after the sockets are bound: kernel_info need not wait for SQLite and node:path.
-  const history = import("./history.ts").then((m) => new m.HistoryStore()).catch((err) => {
-    console.error(`fused kernel: history is off for this session: ${err}`);
-    return undefined;
-  });
   const kernel: Kernel = new Kernel({
     codec,
     transport: { send: (channel, frames) => sockets[channel].send(frames) },
-    // Loaded after the sockets are bound: the evaluator module pulls in the TypeScript stripper,
-    // and kernel_info need not wait for it (start to first kernel_info_reply went from ~420 ms).
-    evaluator: options.startEvaluator?.() ??
-      import("./evaluator.ts").then((m) => m.startEvaluator({ cwd: Deno.cwd() })),
-    history,
+    // Both load once the first reply went out (the Kernel calls these then). The specifiers are
+    // computed so that Deno does not build their module graphs, with the npm packages of the
+    // TypeScript stripper and their resolution, before this module runs: CPU time to import
+    // this module went from 222 to 125 ms (bench/kernel_bench.ts has the start row).
+    evaluator: options.startEvaluator ??
+      (async () => {
+        const m: typeof import("./evaluator.ts") = await import(sibling("./evaluator.ts"));
+        return m.startEvaluator({ cwd: Deno.cwd() });
+      }),
+    history: async () => {
+      try {
+        const m: typeof import("./history.ts") = await import(sibling("./history.ts"));
+        return new m.HistoryStore();
+      } catch (err) {
+        console.error(`fused kernel: history is off for this session: ${err}`);
+        return undefined;
+      }
+    },
     version: "0.1.0",
     onShutdown: async (restart) => {
       // Let the reply and the idle status leave before the sockets close.

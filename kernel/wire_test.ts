@@ -133,3 +133,18 @@ Deno.test("headers carry a unique id, the session, an ISO date and the protocol 
   assert.equal(a.version, PROTOCOL_VERSION);
   assert.ok(!Number.isNaN(Date.parse(a.date)));
 });
+
+Deno.test("signatures are the same bytes before and after node:crypto is loaded", async () => {
+  const codec = new MessageCodec("a-key-of-the-connection-file");
+  const frames = [
+    enc.encode('{"msg_id":"1"}'),
+    enc.encode("{}"),
+    enc.encode("{}"),
+    enc.encode("x"),
+  ];
+  const before = codec.sign(frames);
+  await codec.loadNativeHmac();
+  assert.equal(codec.sign(frames), before);
+  const msg = codec.message("status", { execution_state: "idle" });
+  assert.equal(codec.decode(codec.encode(msg)).content.execution_state, "idle");
+});
