@@ -223,6 +223,7 @@ export class Pool {
    * edit); never in the slot of the newest version's process or of another image's.
    */
   #makeSpares(): void {
+    if (this.#wanted.size === 0) return; // every TypeScript run: no copy of an empty map
     for (const [image, like] of [...this.#wanted].reverse()) {
       if (this.#closed) return;
       if ([...this.#children].some((c) => c.spareOf === image)) {
