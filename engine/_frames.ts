@@ -99,11 +99,14 @@ export async function* readFrames(
     }
     return true;
   };
+  const u32 = (at: number): number =>
+    (buffer[at] | (buffer[at + 1] << 8) | (buffer[at + 2] << 16) | (buffer[at + 3] << 24)) >>> 0;
   while (true) {
-    if (!(await fill(PREFIX))) return;
-    const view = new DataView(buffer.buffer, buffer.byteOffset + start, PREFIX);
-    const headLength = view.getUint32(0, true);
-    const bodyLength = view.getUint32(4, true);
+    // `fill` only when the bytes are not here yet: a frame usually arrives whole, in one read,
+    // and each call of the async `fill` is a promise and a microtask for nothing.
+    if (end - start < PREFIX && !(await fill(PREFIX))) return;
+    const headLength = u32(start);
+    const bodyLength = u32(start + 4);
     if (headLength > limits.maxHeaderBytes) {
       throw new FrameError(
         `header of ${headLength} bytes over the cap of ${limits.maxHeaderBytes}`,
@@ -113,7 +116,7 @@ export async function* readFrames(
       throw new FrameError(`body of ${bodyLength} bytes over the cap of ${limits.maxBodyBytes}`);
     }
     start += PREFIX;
-    if (!(await fill(headLength))) return;
+    if (end - start < headLength && !(await fill(headLength))) return;
     let header: Record<string, unknown>;
     try {
       header = JSON.parse(decoder.decode(buffer.subarray(start, start + headLength)));

@@ -76,6 +76,31 @@ Deno.test("body parts arrive concatenated, frame after frame", async () => {
   }
 });
 
+Deno.test("frames split over many small writes are read whole", async () => {
+  const pair = await socketPair();
+  try {
+    const bytes = new Uint8Array([
+      ...encodeFrame({ id: 1, text: "première" }, [new Uint8Array([7, 8, 9])]),
+      ...encodeFrame({ id: 2 }),
+    ]);
+    const writing = (async () => {
+      // Three bytes at a time, each after the reader had a chance to read what came before.
+      for (let at = 0; at < bytes.byteLength; at += 3) {
+        await writeAll(pair.a, bytes.subarray(at, at + 3));
+        await new Promise((resolve) => setTimeout(resolve, 1));
+      }
+      pair.a.close();
+    })();
+    const frames: Frame[] = [];
+    for await (const f of readFrames(pair.b, LIMITS)) frames.push(f);
+    await writing;
+    assert.deepEqual(frames.map((f) => f.header), [{ id: 1, text: "première" }, { id: 2 }]);
+    assert.deepEqual([...frames[0].body], [7, 8, 9]);
+  } finally {
+    await pair.close().catch(() => {});
+  }
+});
+
 Deno.test("a body over the cap is refused before it is read", async () => {
   const pair = await socketPair();
   try {
