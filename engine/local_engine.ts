@@ -152,11 +152,13 @@ export interface LocalEngineStats {
   npmInstalls: number;
 }
 
-/** What {@linkcode LocalEngine}'s processes are made with for a run, and their key. */
+/** What {@linkcode LocalEngine}'s processes are made with for a run, their key and cache folder. */
 interface ProcessShape {
   permissions: Permissions;
   image: string;
   key: string;
+  /** The UDF's cache folder, `<caller's cache folder>/udf/<name>`. */
+  cacheDir: string;
 }
 
 /** Process shapes kept by one engine: a service's callers make many; the map restarts past it. */
@@ -351,17 +353,17 @@ export class LocalEngine {
   }
 
   /**
-   * The run's process image (permissions, caller, memory, interpreter, file cap) and its key
-   * (the image and the UDF version). A run without its own paths, network or quota, the usual
-   * warm run, gets them from a map by what they are made of: building, sorting and serialising
-   * them was a third of the host's JavaScript time of a warm run (measured with --cpu-prof).
+   * The run's process image (permissions, caller, memory, interpreter, file cap), its key (the
+   * image and the UDF version) and the UDF's cache folder. A run without its own paths, network
+   * or quota, the usual warm run, gets them from a map by what they are made of: building,
+   * sorting and serialising them was a third of the host's JavaScript time of a warm run
+   * (measured with --cpu-prof).
    */
   #processShape(
     udf: Udf,
     folder: string | undefined,
     request: Partial<LocalRunRequest>,
     caller: CallerContext,
-    cacheDir: string,
     memoryLimitMb: number,
     python: string | undefined,
     fileQuota: FileQuota | undefined,
@@ -369,10 +371,11 @@ export class LocalEngine {
     const plain = request.allowRead === undefined && request.allowWrite === undefined &&
       request.allowNet === undefined && fileQuota === undefined;
     const name = plain
-      ? `${udf.codeVersion}\0${folder}\0${caller.id}\0${caller.dataDir}\0${cacheDir}\0${memoryLimitMb}\0${python}`
+      ? `${udf.codeVersion}\0${folder}\0${caller.id}\0${caller.dataDir}\0${caller.cacheDir}\0${memoryLimitMb}\0${python}\0${udf.name}`
       : undefined;
     const known = name === undefined ? undefined : this.#shapes.get(name);
     if (known) return known;
+    const cacheDir = join(caller.cacheDir, "udf", udf.name);
     const permissions = this.#permissions(folder, request, caller, cacheDir);
     // What a process is made with: a spare made so serves any new version of this key.
     const image = JSON.stringify([
@@ -382,7 +385,12 @@ export class LocalEngine {
       python,
       fileQuota && fileCap(fileQuota),
     ]);
-    const shape = { permissions, image, key: JSON.stringify([udf.codeVersion, image]) };
+    const shape = {
+      permissions,
+      image,
+      key: JSON.stringify([udf.codeVersion, image]),
+      cacheDir,
+    };
     if (name !== undefined) {
       if (this.#shapes.size >= MAX_SHAPES) this.#shapes.clear();
       this.#shapes.set(name, shape);
@@ -418,7 +426,6 @@ export class LocalEngine {
     message: Job["message"],
   ): Promise<{ message: ChildMessage; body: Uint8Array; logs: UdfLogs; timeMs: number }> {
     const caller = request.caller ?? this.#localCaller();
-    const cacheDir = join(caller.cacheDir, "udf", udf.name);
     const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
     // Under a disk quota the process's files are capped: at the quota, or at nothing while the
     // caller is over it (it may still read and delete). Measured only for callers with a quota,
@@ -428,12 +435,11 @@ export class LocalEngine {
       : undefined;
     // A Python process gets its UDF's files in its messages, not as a mount: the same process
     // image (a spare, engine/_pool.ts) can then serve any new UDF version of its caller.
-    const { permissions, image, key } = this.#processShape(
+    const { permissions, image, key, cacheDir } = this.#processShape(
       udf,
       python ? undefined : module.folder,
       request,
       caller,
-      cacheDir,
       memoryLimitMb,
       python,
       fileQuota,
