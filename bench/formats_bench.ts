@@ -9,7 +9,9 @@
  *   Target: at most 1.2x.
  * - Worker → caller: `toTransferable`/`fromTransferable` through a real Worker `postMessage` vs
  *   posting raw Arrow IPC bytes and `tableFromIPC`.
- * - Cache envelope: `serializeValue`/`deserializeValue` vs raw `tableToIPC`/`tableFromIPC`.
+ * - Cache envelope: `serializeValue`/`deserializeValue` vs raw `tableToIPC`/`tableFromIPC`, a row
+ *   of the performance table (bench/_summary.ts). Target: at most 1.3x. Beside it, the cache as
+ *   runs use it: `writeCache` + `readCache` through its file vs the IPC bytes written and read.
  *
  * Run: `cd /work/main && deno run -A --unstable-worker-options bench/formats_bench.ts`
  *
@@ -25,12 +27,19 @@ import {
   type TransferMessage,
 } from "../client/formats/transfer.ts";
 import { deserializeValue, serializeValue } from "../client/formats/envelope.ts";
+import { readCache, writeCache } from "../client/cache.ts";
+import { options } from "../client/options.ts";
 import { median } from "./_stats.ts";
+import { reportRow } from "./_summary.ts";
 
 const ROWS = 1_000_000;
 const RUNS = 9;
 /** Worker round trips are short and GC-noisy (7–50 ms each), so they get more runs. */
 const WORKER_RUNS = 25;
+/** The envelope's runs are 20–60 ms each, and its ratio is a row of the performance table. */
+const ENVELOPE_RUNS = 21;
+/** The performance table's goal for the envelope (issue 19). */
+const ENVELOPE_GOAL = 1.3;
 
 /** Builds the synthetic 1 M-row table column by column (no row objects). */
 function makeTable(rows: number): arrow.Table {
@@ -172,22 +181,65 @@ async function benchWorker(): Promise<{ ours: number[]; raw: number[] }> {
   return times;
 }
 
-/** Times the cache envelope against raw Arrow IPC. */
+/**
+ * Times the cache envelope against raw Arrow IPC, back to back in each run, the order switched
+ * every run so that neither always runs first (on a heap the other just filled).
+ */
 async function benchEnvelope(table: arrow.Table): Promise<{ ours: number[]; raw: number[] }> {
   const times = { ours: [] as number[], raw: [] as number[] };
-  for (let run = 0; run <= RUNS; run++) {
-    const t0 = performance.now();
-    const back = await deserializeValue(await serializeValue(table)) as arrow.Table;
-    const t1 = performance.now();
-    const raw = arrow.tableFromIPC(arrow.tableToIPC(table, "stream"));
-    const t2 = performance.now();
-    if (back.numRows !== ROWS || raw.numRows !== ROWS) throw new Error("row count changed");
-    if (run > 0) {
-      times.ours.push(t1 - t0);
-      times.raw.push(t2 - t1);
+  for (let run = 0; run <= ENVELOPE_RUNS; run++) {
+    for (const variant of run % 2 ? ["raw", "ours"] : ["ours", "raw"]) {
+      const t0 = performance.now();
+      const back = variant === "ours"
+        ? await deserializeValue(await serializeValue(table)) as arrow.Table
+        : arrow.tableFromIPC(arrow.tableToIPC(table, "stream"));
+      const ms = performance.now() - t0;
+      if (back.numRows !== ROWS) throw new Error(`${variant} read ${back.numRows} rows`);
+      if (run > 0) times[variant as "ours" | "raw"].push(ms);
     }
   }
   return times;
+}
+
+/**
+ * Times the cache as a UDF run uses it, through its file (`writeCache` then `readCache`: the
+ * envelope's parts written to a temporary file and renamed, then read back and checked), against
+ * the raw Arrow IPC bytes written to a file and read back, alternated as above.
+ */
+async function benchCacheFile(table: arrow.Table): Promise<{ ours: number[]; raw: number[] }> {
+  const dir = await Deno.makeTempDir({ prefix: "formats_bench_cache_" });
+  const before = options.cacheDirectory;
+  options.cacheDirectory = dir;
+  const times = { ours: [] as number[], raw: [] as number[] };
+  try {
+    for (let run = 0; run <= RUNS; run++) {
+      for (const variant of run % 2 ? ["raw", "ours"] : ["ours", "raw"]) {
+        const t0 = performance.now();
+        let back: arrow.Table;
+        if (variant === "ours") {
+          await writeCache("bench", table);
+          const found = await readCache("bench");
+          if (!found.hit) throw new Error("the cache entry just written was not read back");
+          back = found.value as arrow.Table;
+        } else {
+          await Deno.writeFile(`${dir}/raw.arrow`, arrow.tableToIPC(table, "stream"));
+          back = arrow.tableFromIPC(await Deno.readFile(`${dir}/raw.arrow`));
+        }
+        const ms = performance.now() - t0;
+        if (back.numRows !== ROWS) throw new Error(`${variant} read ${back.numRows} rows`);
+        if (run > 0) times[variant as "ours" | "raw"].push(ms);
+      }
+    }
+  } finally {
+    options.cacheDirectory = before;
+    await Deno.remove(dir, { recursive: true });
+  }
+  return times;
+}
+
+/** The median of per-run ratios ours / raw (each run timed both back to back). */
+function pairedRatio(ours: number[], raw: number[]): number {
+  return median(ours.map((x, i) => x / raw[i]));
 }
 
 /**
@@ -196,7 +248,7 @@ async function benchEnvelope(table: arrow.Table): Promise<{ ours: number[]; raw:
  */
 function row(name: string, ours: number[], raw: number[], target?: number): string {
   const ratio = median(ours) / median(raw);
-  const paired = median(ours.map((x, i) => x / raw[i]));
+  const paired = pairedRatio(ours, raw);
   const minRatio = Math.min(...ours) / Math.min(...raw);
   const verdict = target === undefined
     ? ""
@@ -224,6 +276,7 @@ export async function main(): Promise<void> {
   const p = benchParquet(table);
   const w = await benchWorker();
   const e = await benchEnvelope(table);
+  const c = await benchCacheFile(table);
   if (Deno.env.get("BENCH_VERBOSE")) console.log({ worker: w, parquet: p });
   const oursPq = p.ours.encode.map((x, i) => x + p.ours.decode[i]);
   const rawPq = p.raw.encode.map((x, i) => x + p.raw.decode[i]);
@@ -242,9 +295,17 @@ export async function main(): Promise<void> {
   console.log(row("Parquet ZSTD decode", p.ours.decode, p.raw.decode));
   console.log(row("Parquet ZSTD encode + decode", oursPq, rawPq, 1.2));
   console.log(row("Worker → caller: to/fromTransferable", w.ours, w.raw, 1.2));
-  console.log(row("Cache envelope: serialize + deserialize", e.ours, e.raw));
+  console.log(row("Cache envelope: serialize + deserialize", e.ours, e.raw, ENVELOPE_GOAL));
+  console.log(row("Cache write + read, through its file", c.ours, c.raw));
+  reportRow({
+    path: "cache envelope serialize + deserialize (1M × 4)",
+    value: pairedRatio(e.ours, e.raw),
+    unit: "x",
+    baseline: `tableToIPC + tableFromIPC (paired median of ${ENVELOPE_RUNS} runs)`,
+    atMost: ENVELOPE_GOAL,
+  });
   console.log(
-    "\nraw = parquet-wasm writeParquet/readParquet (ZSTD) + Arrow IPC; Worker raw = posting tableToIPC bytes + tableFromIPC;\nenvelope raw = tableToIPC + tableFromIPC (no checksum, no framing).\npaired ratio = median over runs of ours/raw timed back to back (the verdict uses it).",
+    "\nraw = parquet-wasm writeParquet/readParquet (ZSTD) + Arrow IPC; Worker raw = posting tableToIPC bytes + tableFromIPC;\nenvelope raw = tableToIPC + tableFromIPC (no checksum, no framing); cache raw = those IPC bytes written to a file and read back.\npaired ratio = median over runs of ours/raw timed back to back (the verdict uses it).",
   );
   console.log(
     `\nParquet size: ours ${(p.size[0] / 1e6).toFixed(2)} MB, raw ${

@@ -40,7 +40,7 @@ import type { Table } from "apache-arrow";
 import { parseCacheMaxAge } from "./cache_max_age.ts";
 import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
 import { resolveInside } from "./file_path.ts";
-import { deserializeValue, serializeValue } from "./formats/envelope.ts";
+import { deserializeValue, joinParts, serializeValueParts } from "./formats/envelope.ts";
 import { isPlainObject, isTable } from "./formats/types.ts";
 import { globalTransport } from "./api/transport.ts";
 import { udfHost } from "./host_channel.ts";
@@ -420,28 +420,61 @@ export async function writeCache(
   opts: CacheLocation = {},
 ): Promise<void> {
   entryDir(key, opts); // a bad key is refused before the value is encoded
-  await writeEntry(key, await serializeValue(value), opts);
+  await writeEntry(key, await serializeValueParts(value), opts);
 }
 
-/** Writes an encoded entry atomically; `computedAt` dates it (default now). */
+/**
+ * Writes an encoded entry (the envelope's parts, in order) atomically; `computedAt` dates it
+ * (default now). The parts go to the file one after the other, never joined in memory: for a
+ * 1M × 4 table that saved a 24 MB buffer and its copy per write.
+ */
 async function writeEntry(
   key: string,
-  bytes: Uint8Array,
+  parts: Uint8Array[],
   opts: CacheLocation,
   computedAt?: Date,
 ): Promise<void> {
   const dir = entryDir(key, opts);
   await Deno.mkdir(dir, { recursive: true });
   const temp = join(dir, `${VALUE_FILE}.${Deno.pid}.${crypto.randomUUID()}.tmp`);
+  let bytes = 0;
   try {
-    await Deno.writeFile(temp, bytes);
-    if (computedAt) await Deno.utime(temp, computedAt, computedAt);
+    using file = await Deno.open(temp, { write: true, createNew: true });
+    for (const part of coalesced(parts)) {
+      for (let done = 0; done < part.byteLength;) done += await file.write(part.subarray(done));
+      bytes += part.byteLength;
+    }
+    if (computedAt) await file.utime(computedAt, computedAt);
     await Deno.rename(temp, join(dir, VALUE_FILE));
   } catch (error) {
     await Deno.remove(temp).catch(() => {});
     throw error;
   }
-  await noteWrite(cacheBase(opts.storage), bytes.byteLength + ENTRY_OVERHEAD);
+  await noteWrite(cacheBase(opts.storage), bytes + ENTRY_OVERHEAD);
+}
+
+/** Parts with the small ones joined (an Arrow table is many buffers, some of a few bytes). */
+function* coalesced(parts: Uint8Array[]): Generator<Uint8Array> {
+  const SMALL = 64 * 1024;
+  let run: Uint8Array[] = [];
+  let runBytes = 0;
+  for (const part of parts) {
+    if (part.byteLength >= SMALL) {
+      if (run.length) yield joinParts(run);
+      run = [];
+      runBytes = 0;
+      yield part;
+      continue;
+    }
+    run.push(part);
+    runBytes += part.byteLength;
+    if (runBytes >= SMALL) {
+      yield joinParts(run);
+      run = [];
+      runBytes = 0;
+    }
+  }
+  if (run.length) yield joinParts(run);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -524,7 +557,7 @@ async function readObject(
   } catch {
     return { hit: false }; // damaged on the store: computed again, and written over
   }
-  await writeEntry(key, found.bytes, location, new Date(Date.now() - found.ageMs));
+  await writeEntry(key, [found.bytes], location, new Date(Date.now() - found.ageMs));
   return { hit: true, value, ageMs: found.ageMs };
 }
 
@@ -1112,9 +1145,9 @@ function cachedFunction<A extends unknown[], R>(
       const again = await lookup(key, where); // another process may have finished meanwhile
       if (again.hit) return again.value as Awaited<R>;
       const value = await fn.apply(this, args);
-      let bytes: Uint8Array;
+      let parts: Uint8Array[];
       try {
-        bytes = await serializeValue(value);
+        parts = await serializeValueParts(value);
       } catch (error) {
         if (!(error instanceof ValidationError)) throw error;
         throw new ValidationError(
@@ -1122,9 +1155,9 @@ function cachedFunction<A extends unknown[], R>(
           { cause: error },
         );
       }
-      await writeEntry(key, bytes, where);
+      await writeEntry(key, parts, where);
       if (where.storage === "object") {
-        await (await objectStore()).put(objectKey(key, where), bytes);
+        await (await objectStore()).put(objectKey(key, where), joinParts(parts));
       }
       return value;
     });

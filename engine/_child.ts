@@ -198,6 +198,7 @@ function isBounds(value: unknown): value is [number, number, number, number] {
  * a bare Uint8Array stays bytes, which the display layer shows as an image when it is square.
  */
 function normalizeReturn(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value; // numbers, strings: most runs
   if (isTypedArray(value) && !(value instanceof Uint8Array)) {
     const side = Math.round(Math.sqrt(value.length));
     if (side > 0 && side * side === value.length) return Raster.from(value, [side, side]);
@@ -323,12 +324,17 @@ class ResultTooLarge extends Error {
   override name = "ResultTooLargeError";
 }
 
-// Frames go out in order: each write waits for the one before it.
+// Frames go out in order: each write waits for the one before it. With none pending (a run's
+// answer, usually) the write starts at once instead of a microtask later.
 let writing: Promise<void> = Promise.resolve();
+let pendingWrites = 0;
 
 function post(message: ChildMessage, parts: Uint8Array[] = []): void {
   const frame = encodeFrame(message, parts);
-  writing = writing.then(() => writeAll(conn, frame)).catch(() => Deno.exit(70));
+  const write = pendingWrites++ === 0
+    ? writeAll(conn, frame)
+    : writing.then(() => writeAll(conn, frame));
+  writing = write.then(() => void pendingWrites--, () => Deno.exit(70));
 }
 
 // The host's side of SDK calls: one pending promise per call, answered by "reply" frames.

@@ -328,6 +328,14 @@ function lockHash(lock: unknown): string {
   return hash;
 }
 
+/**
+ * A prepared module's key: its version, pins, policy and name, joined without JSON (it is made
+ * each run). Only the name, last, may hold any character: the key reads back one way.
+ */
+function moduleKey(udf: Udf, policyKey: string, lock: unknown): string {
+  return `${udf.codeVersion}\0${lockHash(lock)}\0${policyKey}\0${udf.name}`;
+}
+
 /** The first `error:` line of Deno's output, without its prefix, trailing period or colors. */
 function denoError(output: string): string {
   const line = output.split("\n").find((l) => l.startsWith("error: ")) ??
@@ -381,17 +389,12 @@ export class UdfModules {
   prepare(udf: Udf, policy: NpmPolicy): UdfModule | Promise<UdfModule> {
     const pins = udf.metadata?.[NPM_LOCK_METADATA_KEY];
     const policyKey = JSON.stringify([policy.allow?.toSorted() ?? null, policy.deny?.toSorted()]);
-    const key = JSON.stringify([udf.codeVersion, udf.name, policyKey, lockHash(pins)]);
+    const key = moduleKey(udf, policyKey, pins);
     const known = this.#prepared.get(key) ?? this.#start(key, udf, policy);
     const pin = (module: UdfModule): UdfModule => {
       if (module.lock && lockHash(pins) !== lockHash(module.lock)) {
         udf.metadata = { ...udf.metadata, [NPM_LOCK_METADATA_KEY]: module.lock };
-        const pinned = JSON.stringify([
-          udf.codeVersion,
-          udf.name,
-          policyKey,
-          lockHash(module.lock),
-        ]);
+        const pinned = moduleKey(udf, policyKey, module.lock);
         if (!this.#prepared.has(pinned)) {
           this.#prepared.set(pinned, module);
           module.written.catch(() => this.#prepared.delete(pinned));

@@ -224,6 +224,7 @@ export class Pool {
    * per edit); never in the slot of the newest version's process or of another UDF's.
    */
   #makeSpares(): void {
+    if (this.#wanted.size === 0) return; // every TypeScript run: no copy of an empty map
     for (const [image, like] of [...this.#wanted].reverse()) {
       if (this.#closed) return;
       if ([...this.#children].some((c) => c.spareOf === image)) {

@@ -50,10 +50,10 @@ function failureMessage(failure: FailureMessage): string {
 
 /** Whether code is a JSON document (an object or array), as a chart node of Fused's catalog is. */
 function isJsonDocument(code: string): boolean {
-  const text = code.trim();
-  if (!/^[[{]/.test(text)) return false;
+  // Asked every run: code (most UDFs) is told by its first character, without copying it.
+  if (!/^\s*[[{]/.test(code)) return false;
   try {
-    JSON.parse(text);
+    JSON.parse(code.trim());
     return true;
   } catch {
     return false;

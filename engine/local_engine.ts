@@ -152,6 +152,18 @@ export interface LocalEngineStats {
   npmInstalls: number;
 }
 
+/** What {@linkcode LocalEngine}'s processes are made with for a run, their key and cache folder. */
+interface ProcessShape {
+  permissions: Permissions;
+  image: string;
+  key: string;
+  /** The UDF's cache folder, `<caller's cache folder>/udf/<name>`. */
+  cacheDir: string;
+}
+
+/** Process shapes kept by one engine: a service's callers make many; the map restarts past it. */
+const MAX_SHAPES = 1024;
+
 function hostList(value: boolean | string[] | undefined): boolean | string[] {
   if (value === undefined) return false;
   return Array.isArray(value) ? [...value].sort() : value;
@@ -178,6 +190,8 @@ export class LocalEngine {
   #modules: UdfModules;
   #nextId = 1;
   #python: string | undefined;
+  #shapes = new Map<string, ProcessShape>();
+  #local?: { dataDirectory: string; cacheDirectory: string | null; caller: CallerContext };
 
   /** Creates an engine; no process starts until the first run. */
   constructor(options: LocalEngineOptions = {}) {
@@ -338,6 +352,77 @@ export class LocalEngine {
     };
   }
 
+  /**
+   * The run's process image (permissions, caller, memory, interpreter, file cap), its key (the
+   * image and the UDF version) and the UDF's cache folder. A run without its own paths, network
+   * or quota, the usual warm run, gets them from a map by what they are made of: building,
+   * sorting and serialising them was a third of the host's JavaScript time of a warm run
+   * (measured with --cpu-prof).
+   */
+  #processShape(
+    udf: Udf,
+    folder: string | undefined,
+    request: Partial<LocalRunRequest>,
+    caller: CallerContext,
+    memoryLimitMb: number,
+    python: string | undefined,
+    fileQuota: FileQuota | undefined,
+  ): ProcessShape {
+    const plain = request.allowRead === undefined && request.allowWrite === undefined &&
+      request.allowNet === undefined && fileQuota === undefined;
+    const name = plain
+      ? `${udf.codeVersion}\0${folder}\0${caller.id}\0${caller.dataDir}\0${caller.cacheDir}\0${memoryLimitMb}\0${python}\0${udf.name}`
+      : undefined;
+    const known = name === undefined ? undefined : this.#shapes.get(name);
+    if (known) return known;
+    const cacheDir = join(caller.cacheDir, "udf", udf.name);
+    // A Python process gets its UDF's files and cache folder in its messages, with the caller's
+    // folder of all UDF cache folders mounted (they are all the caller's): the same process
+    // image (a spare, engine/_pool.ts) can then serve any UDF of its caller, a new one too.
+    const permissions = this.#permissions(
+      folder,
+      request,
+      caller,
+      python ? dirname(cacheDir) : cacheDir,
+    );
+    // What a process is made with: a spare made so serves any UDF of this caller and image.
+    const image = JSON.stringify([
+      permissions,
+      caller.id,
+      memoryLimitMb,
+      python,
+      fileQuota && fileCap(fileQuota),
+    ]);
+    const shape = {
+      permissions,
+      image,
+      // A Python image serves any UDF of the caller: the name keeps each UDF's processes apart.
+      key: JSON.stringify([udf.codeVersion, image, ...(python ? [udf.name] : [])]),
+      cacheDir,
+    };
+    if (name !== undefined) {
+      if (this.#shapes.size >= MAX_SHAPES) this.#shapes.clear();
+      this.#shapes.set(name, shape);
+    }
+    return shape;
+  }
+
+  /** This process's user as the caller, made again only when `fused.options`' folders change. */
+  #localCaller(): CallerContext {
+    const made = this.#local;
+    if (
+      made?.dataDirectory === fusedOptions.dataDirectory &&
+      made.cacheDirectory === fusedOptions.cacheDirectory
+    ) return made.caller;
+    const caller = localCaller(this);
+    this.#local = {
+      dataDirectory: fusedOptions.dataDirectory,
+      cacheDirectory: fusedOptions.cacheDirectory,
+      caller,
+    };
+    return caller;
+  }
+
   #resultLimit(): number {
     return this.#maxResultBytes ?? fusedOptions.maxResultBytes;
   }
@@ -349,40 +434,30 @@ export class LocalEngine {
     module: UdfModule,
     message: Job["message"],
   ): Promise<{ message: ChildMessage; body: Uint8Array; logs: UdfLogs; timeMs: number }> {
-    const caller = request.caller ?? localCaller(this);
-    const cacheDir = join(caller.cacheDir, "udf", udf.name);
+    const caller = request.caller ?? this.#localCaller();
     const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
-    // A Python process gets its UDF's files and cache folder in its messages, with the caller's
-    // folder of all UDF cache folders mounted (they are all the caller's): the same process
-    // image (a spare, engine/_pool.ts) can then serve any UDF of its caller, a new one too.
-    const permissions = this.#permissions(
-      python ? undefined : module.folder,
-      request,
-      caller,
-      python ? dirname(cacheDir) : cacheDir,
-    );
     // Under a disk quota the process's files are capped: at the quota, or at nothing while the
     // caller is over it (it may still read and delete). Measured only for callers with a quota,
     // so other runs are still queued at once, in call order.
     const fileQuota: FileQuota | undefined = caller.quota
       ? { limitBytes: caller.quota.limitBytes, usage: await caller.quota.usage() }
       : undefined;
+    const { permissions, image, key, cacheDir } = this.#processShape(
+      udf,
+      python ? undefined : module.folder,
+      request,
+      caller,
+      memoryLimitMb,
+      python,
+      fileQuota,
+    );
     return await new Promise((resolve, reject) => {
       const id = this.#nextId++;
-      // What a process is made with: a spare made so serves any UDF of this caller and image.
-      const image = JSON.stringify([
-        permissions,
-        caller.id,
-        memoryLimitMb,
-        python,
-        fileQuota && fileCap(fileQuota),
-      ]);
       const job: Job = {
         id,
         udf,
         python,
-        // A Python image serves any UDF of the caller: the name keeps each UDF's processes apart.
-        key: JSON.stringify([udf.codeVersion, image, ...(python ? [udf.name] : [])]),
+        key,
         ...(python && { image }),
         fileQuota,
         permissions,

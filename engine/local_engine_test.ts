@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { UdfCancelledError, UdfTimeoutError, ValidationError } from "../client/errors.ts";
 import { isTable } from "../client/formats/types.ts";
 import { Raster } from "../client/formats/raster.ts";
+import { options } from "../client/options.ts";
 import { udf } from "../client/udf.ts";
 import { LocalEngine } from "./mod.ts";
 import { runtimeError, ts, withEngine } from "./_engine_test_util.ts";
@@ -267,6 +268,49 @@ Deno.test("reading a file outside the UDF's folders is denied unless allowRead l
     });
   } finally {
     await Deno.remove(outside);
+  }
+});
+
+Deno.test("warm runs keep each run's own reach: allowRead once, fused.options' folders moved", async () => {
+  const outside = await Deno.makeTempFile({ prefix: "engine_outside_" });
+  const moved = await Deno.makeTempDir({ prefix: "engine_moved_" });
+  try {
+    await Deno.writeTextFile(outside, "secret");
+    await withEngine({}, async (engine) => {
+      const read = ts(
+        `export default function udf({ path = "" }) { return Deno.readTextFileSync(path) }`,
+      );
+      const parameters = { path: outside };
+      const allowed = await engine.run({ udf: read, parameters, allowRead: [outside] });
+      assert.equal(allowed.value, "secret");
+      // The same version again without allowRead: another process, without that path.
+      for (let i = 0; i < 2; i++) {
+        const err = await runtimeError(engine.run({ udf: read, parameters }));
+        assert.equal(err.exceptionClass, "NotCapable");
+      }
+      // The local caller's data folder is fused.options' now, not the one of the runs before.
+      const write = ts(
+        `export default function udf({ path = "" }) { Deno.writeTextFileSync(path, "x"); return "ok" }`,
+      );
+      const path = `${moved}/out.txt`;
+      assert.match(
+        (await runtimeError(engine.run({ udf: write, parameters: { path } }))).message,
+        /Requires write access/,
+      );
+      options.update({ dataDirectory: moved });
+      try {
+        assert.equal((await engine.run({ udf: write, parameters: { path } })).value, "ok");
+      } finally {
+        options.reset();
+      }
+      assert.match(
+        (await runtimeError(engine.run({ udf: write, parameters: { path } }))).message,
+        /Requires write access/,
+      );
+    });
+  } finally {
+    await Deno.remove(outside);
+    await Deno.remove(moved, { recursive: true });
   }
 });
 

@@ -44,11 +44,16 @@ interface Header {
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
+const MAGIC_BYTES = encoder.encode(MAGIC);
+const END_BYTES = encoder.encode(END);
+/** Padding between blobs (at most 7 bytes), shared: nothing writes into it. */
+const ZEROS = new Uint8Array(8);
 
 const pad8 = (n: number): number => (n + 7) & ~7;
 
 /**
- * Serializes a UDF result into one buffer for the cache.
+ * Serializes a UDF result into one buffer for the cache (the parts of
+ * {@linkcode serializeValueParts}, joined).
  *
  * @example
  * ```ts
@@ -58,6 +63,35 @@ const pad8 = (n: number): number => (n + 7) & ~7;
  * ```
  */
 export async function serializeValue(value: unknown): Promise<Uint8Array> {
+  return joinParts(await serializeValueParts(value));
+}
+
+/** The parts of {@linkcode serializeValueParts} as one buffer (what a store keeps). */
+export function joinParts(parts: Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const part of parts) total += part.byteLength;
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Serializes a UDF result as the envelope's parts, in order, without joining them: a table's
+ * Arrow buffers stay where they are, and the checksum is taken over the parts. The cache writes
+ * them to its file one after the other, so a 24 MB table is not copied into a 24 MB buffer first.
+ *
+ * @example
+ * ```ts
+ * import { deserializeValue, joinParts, serializeValueParts } from "./envelope.ts";
+ * const parts = await serializeValueParts("hello");
+ * if (await deserializeValue(joinParts(parts)) !== "hello") throw new Error("unexpected");
+ * ```
+ */
+export async function serializeValueParts(value: unknown): Promise<Uint8Array[]> {
   classifyResult(value); // refuse bad values up front, naming them
   const blobs: Uint8Array[][] = [];
   const root = await toNode(value, blobs);
@@ -69,25 +103,28 @@ export async function serializeValue(value: unknown): Promise<Uint8Array> {
     payload = pad8(payload + length);
   }
   const header = encoder.encode(JSON.stringify({ root, blobs: places } satisfies Header));
-  const headerSpace = pad8(header.byteLength);
-  const total = PREAMBLE + headerSpace + payload + END.length;
-  const out = new Uint8Array(total);
-  const view = new DataView(out.buffer);
-  out.set(encoder.encode(MAGIC), 0);
+  // The preamble and the padded header: the one part made here, besides padding and the end.
+  const head = new Uint8Array(PREAMBLE + pad8(header.byteLength));
+  const view = new DataView(head.buffer);
+  head.set(MAGIC_BYTES, 0);
   view.setUint32(8, VERSION, true);
   view.setUint32(12, header.byteLength, true);
   view.setBigUint64(16, BigInt(payload), true);
-  out.set(header, PREAMBLE);
-  const start = PREAMBLE + headerSpace;
-  blobs.forEach((parts, i) => {
-    let at = start + places[i][0];
+  head.set(header, PREAMBLE);
+  const out: Uint8Array[] = [head];
+  let at = 0;
+  for (const parts of blobs) {
     for (const part of parts) {
-      out.set(part, at);
+      out.push(part);
       at += part.byteLength;
     }
-  });
-  out.set(encoder.encode(END), total - END.length);
-  view.setUint32(24, crc32(out.subarray(PREAMBLE, total - END.length)), true);
+    if (pad8(at) > at) out.push(ZEROS.subarray(0, pad8(at) - at));
+    at = pad8(at);
+  }
+  let crc = crc32(head.subarray(PREAMBLE));
+  for (let i = 1; i < out.length; i++) crc = crc32(out[i], crc);
+  view.setUint32(24, crc, true);
+  out.push(END_BYTES);
   return out;
 }
 

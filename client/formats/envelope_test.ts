@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import type * as arrow from "apache-arrow";
-import { deserializeValue, serializeValue } from "./envelope.ts";
+import { deserializeValue, joinParts, serializeValue, serializeValueParts } from "./envelope.ts";
 import { CorruptDataError, UnsupportedResultError } from "./errors.ts";
 import { tableFromGeoJSON } from "./geo.ts";
 import { Raster } from "./raster.ts";
@@ -33,6 +33,31 @@ Deno.test("a table keeps its columns and geo metadata through the cache envelope
   const back = await deserializeValue(await serializeValue(t)) as arrow.Table;
   assert.equal(back.getChild("v")!.get(0), 1.5);
   assert.equal(back.schema.metadata.get("geo"), t.schema.metadata.get("geo"));
+});
+
+Deno.test("the envelope's parts, joined, are the envelope, and its checksum covers every part", async () => {
+  const value = {
+    t: sampleTable(),
+    odd: Uint8Array.from([1, 2, 3]), // padding follows it
+    r: new Raster(new Float32Array([1, 2, 3, 4]), [2, 2]),
+  };
+  const parts = await serializeValueParts(value);
+  assert.ok(parts.length > 4);
+  const whole = joinParts(parts);
+  assert.deepEqual(whole, await serializeValue(value));
+  const back = await deserializeValue(whole) as typeof value;
+  assert.deepEqual(back.odd, value.odd);
+  assert.equal(back.t.getChild("v")!.get(0), 1.5);
+  // A byte flipped inside each part past the preamble (the checksum itself) is detected.
+  let at = 0;
+  for (const part of parts) {
+    const offset = at === 0 ? 32 : at;
+    at += part.byteLength;
+    if (offset >= whole.byteLength - 8 || part.byteLength === 0) continue;
+    const damaged = whole.slice();
+    damaged[offset] ^= 0x40;
+    await assert.rejects(deserializeValue(damaged), CorruptDataError);
+  }
 });
 
 Deno.test("a raster keeps dtype, shape and bounds, read back as an aligned view", async () => {
