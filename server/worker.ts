@@ -417,6 +417,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         timestamp: Date.now(),
         message: `ERROR: ${reason}`,
       }]);
+      // As the end of any attempt: a cancel waiting on this job hears it now, not at its timeout.
+      await registry.notify(JOB_END_CHANNEL, id);
     }
   });
   log(
