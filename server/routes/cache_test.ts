@@ -48,6 +48,37 @@ Deno.test("/cache/objects keeps each user's fused.cache entries, refusing what i
       await theirs.body?.cancel();
     });
 
+    await t.step("DELETE /cache/objects deletes the caller's entries only", async () => {
+      const user = await (await server.api("/admin/users", {
+        method: "POST",
+        json: { email: "cy@x.org" },
+      })).json();
+      const token = (await (await server.api("/admin/tokens", {
+        method: "POST",
+        json: { user_id: user.id },
+      })).json()).access_token;
+      const theirs = await server.api(`/cache/objects/${DIGEST}`, {
+        method: "PUT",
+        body: new Uint8Array([9]),
+        token,
+      });
+      assert.equal(theirs.status, 204);
+      const mine = await server.api(`/cache/objects/${DIGEST}`, {
+        method: "PUT",
+        body: new Uint8Array([1]),
+      });
+      assert.equal(mine.status, 204);
+      const cleared = await server.api("/cache/objects", { method: "DELETE" });
+      assert.deepEqual(await cleared.json(), { removed: true });
+      const gone = await server.api(`/cache/objects/${DIGEST}?max_age=60`);
+      assert.equal(gone.status, 404);
+      await gone.body?.cancel();
+      const kept = await server.api(`/cache/objects/${DIGEST}?max_age=60`, { token });
+      assert.deepEqual(new Uint8Array(await kept.arrayBuffer()), new Uint8Array([9]));
+      const again = await server.api("/cache/objects", { method: "DELETE" });
+      assert.deepEqual(await again.json(), { removed: false });
+    });
+
     await t.step("no token, no max age, or a key that is not a digest is refused", async () => {
       const anonymous = await server.api(`/cache/objects/${DIGEST}?max_age=60`, { token: null });
       assert.equal(anonymous.status, 401);
