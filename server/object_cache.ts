@@ -41,14 +41,19 @@ export class ObjectCache {
     this.#storage = storage;
   }
 
-  #at(userId: string, key: string): string {
+  #folder(userId: string): string {
     if (!/^[A-Za-z0-9_-]{1,128}$/.test(userId)) {
       throw new ValidationError(`User id "${userId}" cannot name a cache folder`);
     }
+    return `fused.cache/${userId}`;
+  }
+
+  #at(userId: string, key: string): string {
+    const folder = this.#folder(userId);
     if (!/^[0-9a-f]{64}$/.test(key)) {
       throw new ValidationError("An object cache key must be a SHA-256 hex digest");
     }
-    return `fused.cache/${userId}/${key}`;
+    return `${folder}/${key}`;
   }
 
   /** The user's entry under `key` when younger than `maxAgeSeconds`, else null. */
@@ -60,6 +65,11 @@ export class ObjectCache {
     if (ageMs > maxAgeSeconds * 1000) return null;
     const bytes = await readBytes(this.#storage, at);
     return bytes && { ageMs, bytes };
+  }
+
+  /** Deletes every entry of the user; false when there was none. */
+  async clear(userId: string): Promise<boolean> {
+    return await this.#storage.delete(this.#folder(userId), { maxDepth: null });
   }
 
   /** Stores the user's entry under `key` (whole or not at all, as every write of a store). */

@@ -38,3 +38,17 @@ Deno.test("keys and user ids that could name another path are refused", () =>
     await assert.rejects(() => cache.put("../u2", KEY, new Uint8Array()), /cannot name/);
     await assert.rejects(() => cache.put("u1", KEY.toUpperCase(), new Uint8Array()), /SHA-256/);
   }));
+
+Deno.test("clearing deletes every entry of its user and none of another's", () =>
+  withCache(async (cache) => {
+    const other = "f".repeat(64);
+    await cache.put("u1", KEY, new Uint8Array([1]));
+    await cache.put("u1", other, new Uint8Array([2]));
+    await cache.put("u2", KEY, new Uint8Array([3]));
+    assert.equal(await cache.clear("u1"), true);
+    assert.equal(await cache.get("u1", KEY, 60), null);
+    assert.equal(await cache.get("u1", other, 60), null);
+    assert.deepEqual((await cache.get("u2", KEY, 60))?.bytes, new Uint8Array([3]));
+    assert.equal(await cache.clear("u1"), false, "nothing left to clear");
+    await assert.rejects(() => cache.clear("../u2"), /cannot name/);
+  }));

@@ -76,7 +76,9 @@ export function opsHelp(role: "service" | "worker"): string {
   --queue-pool N      most job queue (pg-boss) connections (default ${pools.queue}; plus 1 that listens)
   --metrics-listen A  serve Prometheus metrics at http://A/metrics, A = HOST:PORT or PORT
                       (127.0.0.1); a listener of its own, for the scraper only (default: off)
-  --log-format F      text (default) or json: one JSON object per line on stderr`;
+  --log-format F      text (default) or json: one JSON object per line on stderr
+  --retention AGE     delete jobs, their logs and results once finished longer ago than AGE
+                      (e.g. 30d; s, m, h or d; default: keep everything)`;
 }
 
 /** `parseArgs` options of the flags below. */
@@ -85,6 +87,7 @@ export const OPS_OPTIONS = {
   "queue-pool": { type: "string" },
   "metrics-listen": { type: "string" },
   "log-format": { type: "string" },
+  retention: { type: "string" },
 } as const;
 
 /** What `opsFlags` read. */
@@ -95,11 +98,13 @@ export interface OpsFlags {
   queuePoolSize: number;
   /** Where to serve the metrics, when asked. */
   metricsListen?: ListenAddress;
+  /** Delete jobs finished longer ago than this (ms), when asked. */
+  retentionMs?: number;
 }
 
 /**
- * Reads `--db-pool`, `--queue-pool` (defaults of `role`), `--metrics-listen` and `--log-format`,
- * and switches to JSON logs when asked (so that all later lines are records); an error message
+ * Reads `--db-pool`, `--queue-pool` (defaults of `role`), `--metrics-listen`, `--log-format` and
+ * `--retention`, and switches to JSON logs when asked (so that all later lines are records); an error message
  * for a bad value.
  */
 export function opsFlags(
@@ -124,6 +129,8 @@ export function opsFlags(
   const listen = values["metrics-listen"];
   const metricsListen = listen === undefined ? undefined : parseListenAddress(listen);
   if (typeof metricsListen === "string") return metricsListen;
+  const retentionMs = durationFlag("--retention", values.retention, undefined);
+  if (typeof retentionMs === "string") return retentionMs;
   if (format === "json") useJsonLogs(role === "service" ? "fused serve" : "fused worker");
-  return { dbPoolSize, queuePoolSize, metricsListen };
+  return { dbPoolSize, queuePoolSize, metricsListen, retentionMs };
 }

@@ -29,15 +29,21 @@ Deno.test("the operations flags take each role's pool defaults and refuse a bad 
     dbPoolSize: DEFAULT_POOLS.service.registry,
     queuePoolSize: DEFAULT_POOLS.service.queue,
     metricsListen: undefined,
+    retentionMs: undefined,
   });
-  assert.deepEqual(opsFlags({ "db-pool": "3", "metrics-listen": "9464" }, "worker"), {
-    dbPoolSize: 3,
-    queuePoolSize: DEFAULT_POOLS.worker.queue,
-    metricsListen: { hostname: "127.0.0.1", port: 9464 },
-  });
+  assert.deepEqual(
+    opsFlags({ "db-pool": "3", "metrics-listen": "9464", retention: "30d" }, "worker"),
+    {
+      dbPoolSize: 3,
+      queuePoolSize: DEFAULT_POOLS.worker.queue,
+      metricsListen: { hostname: "127.0.0.1", port: 9464 },
+      retentionMs: 30 * 86_400_000,
+    },
+  );
   assert.equal(
     opsFlags({ "log-format": "xml" }, "worker"),
     'Invalid --log-format "xml": use text or json',
   );
   assert.match(String(opsFlags({ "queue-pool": "0" }, "service")), /^Invalid --queue-pool "0"/);
+  assert.match(String(opsFlags({ retention: "soon" }, "service")), /^Invalid --retention "soon"/);
 });

@@ -13,6 +13,7 @@ import { createApp } from "./app.ts";
 import { ResponseMemo } from "./_response_memo.ts";
 import { JobRunner, type JobRunnerOptions, type JobService } from "./jobs/runner.ts";
 import { JobQueue } from "./jobs/queue.ts";
+import { startRetention } from "./jobs/retention.ts";
 import { bootstrapAdmin } from "./auth.ts";
 import { openRegistry } from "./registry/mod.ts";
 import { PostgresRegistry } from "./registry/postgres.ts";
@@ -100,6 +101,11 @@ export interface ServeOptions {
   queuePoolSize?: number;
   /** Serve Prometheus metrics on this address of their own (metrics.ts); off by default. */
   metricsListen?: ListenAddress;
+  /**
+   * Delete jobs that finished longer ago than this (ms), with their logs, results and run
+   * folders (jobs/retention.ts); off (keep everything) by default.
+   */
+  retentionMs?: number;
 }
 
 /** A running service. */
@@ -334,6 +340,15 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const url = `http://${host}:${addr.port}`;
     if (admin.created) log(`Created the admin user; its API token is in ${admin.path}`);
     log(`Fused service listening on ${url}/v1 (data in ${dataDir})`);
+    const jobRunner = jobs instanceof JobRunner ? jobs : undefined;
+    const stopRetention = options.retentionMs === undefined
+      ? async () => {}
+      : startRetention(registry, {
+        storage,
+        maxAgeMs: options.retentionMs,
+        removeRunFolder: jobRunner && ((id) => jobRunner.removeRunFolder(id)),
+        onError: (message) => console.error(`fused serve: ${message}`),
+      });
     let closed: Promise<void> | undefined;
     return {
       url,
@@ -353,6 +368,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
             new Promise((r) => (timer = setTimeout(r, 10_000))),
           ]);
           clearTimeout(timer);
+          await stopRetention();
           // Jobs keep running in their own processes; the next service re-attaches them.
           await jobs!.close();
           await stopFollowing?.();

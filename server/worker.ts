@@ -417,6 +417,8 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         timestamp: Date.now(),
         message: `ERROR: ${reason}`,
       }]);
+      // As the end of any attempt: a cancel waiting on this job hears it now, not at its timeout.
+      await registry.notify(JOB_END_CHANNEL, id);
     }
   });
   log(
@@ -480,8 +482,6 @@ Options:
                       ${Object.keys(DEFAULT_INSTANCE_TYPES).join(", ")})
   --drain-timeout D   on SIGTERM, how long running jobs may finish before they go back to the
                       queue, not counted as a try (default 60s; s, m, h or d)
-  --retention AGE     delete jobs, their logs and results once finished longer ago than AGE
-                      (e.g. 30d; s, m, h or d; default: keep everything)
 ${opsHelp("worker")}
   --data-dir PATH     this worker's own folder (default a new temp folder)
 ${UDF_POLICY_HELP}
@@ -499,7 +499,6 @@ export async function main(args: string[]): Promise<number> {
         concurrency: { type: "string" },
         "instance-types": { type: "string" },
         "drain-timeout": { type: "string" },
-        retention: { type: "string" },
         ...OPS_OPTIONS,
         "data-dir": { type: "string" },
         ...UDF_POLICY_OPTIONS,
@@ -542,10 +541,9 @@ export async function main(args: string[]): Promise<number> {
     values["drain-timeout"],
     DEFAULT_DRAIN_TIMEOUT_MS,
   );
-  const retentionMs = durationFlag("--retention", values.retention, undefined);
   const udfPolicy = parsePolicy(values);
   const ops = opsFlags(values, "worker");
-  for (const problem of [drainTimeoutMs, retentionMs, udfPolicy, ops]) {
+  for (const problem of [drainTimeoutMs, udfPolicy, ops]) {
     if (typeof problem === "string") {
       console.error(problem);
       return 2;
@@ -574,7 +572,6 @@ export async function main(args: string[]): Promise<number> {
       concurrency,
       instanceTypes,
       drainTimeoutMs: drainTimeoutMs as number,
-      retentionMs: retentionMs as number | undefined,
       ...ops as OpsFlags,
       udfPolicy: udfPolicy as Partial<CallerPolicy>,
       quotaBytes: quota,

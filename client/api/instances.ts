@@ -47,9 +47,13 @@ export async function realtimeClientId(
   return id;
 }
 
-/** The base URL of a realtime instance: `{base}/realtime/{client_id}`. */
-export function realtimeUrl(transport: Transport, clientId: string): string {
-  return `${transport.baseUrl}/realtime/${encodeURIComponent(clientId)}`;
+/**
+ * The path of a realtime instance under the base URL: `/realtime/{client_id}`. Relative, so the
+ * transport picks the service of a `baseUrl` list for each request (and fails over): a polled
+ * run's status is answered by any service.
+ */
+export function realtimePath(clientId: string): string {
+  return `/realtime/${encodeURIComponent(clientId)}`;
 }
 
 /** The base URL that share tokens run under: `sharedUdfBaseUrl`, else `{base}/realtime-shared`. */

@@ -133,6 +133,7 @@ export {
   createAccessToken,
   type CreateAccessTokenOptions,
   deleteCache,
+  deleteObjectCache,
   deleteSaved,
   getAccessTokens,
   getSavedUdf,

@@ -14,10 +14,10 @@ import { decodeResult } from "../formats/result.ts";
 import { findGeometryColumn, tableToGeoJSON, tableToRows } from "../formats/geo.ts";
 import { isRaster } from "../formats/raster.ts";
 import { isTable, type UdfResult } from "../formats/types.ts";
-import { options } from "../options.ts";
+import { options, requestTimeoutMs } from "../options.ts";
 import type { EngineRunRequest, RunResponse, Tile } from "../engine_types.ts";
 import type { Udf } from "../udf.ts";
-import { realtimeClientId, realtimeUrl, sharedBaseUrl } from "./instances.ts";
+import { realtimeClientId, realtimePath, sharedBaseUrl } from "./instances.ts";
 import { isShareToken, loadSavedUdf } from "./udfs.ts";
 import {
   type ApiCallOptions,
@@ -157,7 +157,7 @@ export async function runCode(udf: Udf, opts: RunCodeOptions = {}): Promise<RunR
   const timeoutMs = opts.timeoutMs ?? options.runTimeout * 1000;
   const deadline = Date.now() + timeoutMs;
   const cid = opts.clientId ?? await realtimeClientId({ transport, signal: opts.signal });
-  const rt = realtimeUrl(transport, cid);
+  const rt = realtimePath(cid);
   const parameters = serializeParameters(opts.parameters ?? {});
   const runId = crypto.randomUUID();
   const headers = { "Fused-Recursion": RECURSION, "Fused-Run-Id": runId };
@@ -192,14 +192,21 @@ export async function runCode(udf: Udf, opts: RunCodeOptions = {}): Promise<RunR
     if (Date.now() >= deadline) throw new UdfTimeoutError(udf.name, timeoutMs);
     let answer: Response;
     try {
+      // Any service answers a poll (from the shared store when scaled out), so a poll is a GET
+      // the transport sends to the next service of a list when one fails; one poll waits at most
+      // `requestTimeout` (the service holds it 1 s), so a hung service is not waited on to the end.
       answer = await transport.fetch(`${rt}/api/v1/run/udf/get/${encodeURIComponent(pollId)}`, {
         ...request,
-        timeoutMs: Math.max(1, deadline - Date.now()),
+        timeoutMs: Math.max(
+          1,
+          Math.min(deadline - Date.now(), requestTimeoutMs(options.requestTimeout)),
+        ),
       });
     } catch (err) {
-      // The poll's own timeout is what was left of the run's: report the run's limit.
-      if (err instanceof UdfTimeoutError) throw new UdfTimeoutError(udf.name, timeoutMs);
-      throw err;
+      if (!(err instanceof UdfTimeoutError)) throw err;
+      // A poll that timed out before the run's limit is sent again; past it, report the run's.
+      if (Date.now() < deadline) continue;
+      throw new UdfTimeoutError(udf.name, timeoutMs);
     }
     if (answer.status !== 202) return await toRunResponse(answer, udf, started);
     await answer.body?.cancel();
@@ -317,7 +324,7 @@ async function savedRun(
   const [owner, name] = ownerAndName(email, id);
   const transport = opts.transport ?? globalTransport();
   const cid = opts.clientId ?? await realtimeClientId({ transport, signal: opts.signal });
-  const url = `${realtimeUrl(transport, cid)}/api/v1/run/udf/saved/${encodeURIComponent(owner)}/${
+  const url = `${realtimePath(cid)}/api/v1/run/udf/saved/${encodeURIComponent(owner)}/${
     encodeURIComponent(name)
   }`;
   return await getRun(transport, url, name, opts, "required", tile);

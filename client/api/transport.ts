@@ -310,13 +310,14 @@ export class Transport {
    * throws the service's error. Retries 502/503 and network failures with exponential backoff.
    * With a list of base URLs, a request that is safe to repeat (GET, HEAD, or one carrying an
    * `Idempotency-Key`) goes on to the next service at once when one cannot be reached, times out
-   * or answers 502/503, and any request does when the connection was refused (nothing was
-   * sent); once every service was tried, it backs off as with one. A refused connection is not
-   * retried on the same service: when every service refuses, the request fails at once.
+   * or answers 502/503, and any request does when the connection was refused (nothing was sent); only once every
+   * service was tried does it back off, growing per round over the list (with 2 services and the
+   * default 5 retries: 1 + 2 s in all, never the 31 s of one service). A refused connection is
+   * not retried on the same service: when every service refuses, the request fails at once.
    */
   async fetch(path: string, opts: RequestOptions = {}): Promise<Response> {
     const method = (opts.method ?? "GET").toUpperCase();
-    // An absolute URL goes to exactly that service (a run's polls to the service running it).
+    // An absolute URL goes to exactly that service.
     const absolute = /^https?:\/\//.test(path);
     const headers = await this.#headers(opts);
     const body = opts.json !== undefined ? JSON.stringify(opts.json) : opts.body;
@@ -328,16 +329,19 @@ export class Transport {
     let tried = new Set<string>();
     let base = absolute ? "" : this.#next(tried);
     const refused = new Map<string, string>();
+    // Rounds over every service of a list: the backoff grows per round, not per attempt.
+    let round = 0;
     for (let attempt = 0;; attempt++) {
       if (opts.signal?.aborted) throw cancelled(opts);
       const url = this.#url(base, path, opts.query ?? {});
       tried.add(base);
-      // Move on to another service (no wait) while one is left to try; else back off.
+      // Move on to another service (no wait) while one is left to try; once every one was
+      // tried, back off before the next round.
       const moveOn = async (failover: boolean): Promise<void> => {
         if (failover && count > 1) {
           if (tried.size >= count) {
             tried = new Set();
-            await this.#backoff(attempt, opts);
+            await this.#backoff(round++, opts);
           }
           base = this.#next(tried);
         } else await this.#backoff(attempt, opts);

@@ -218,6 +218,25 @@ Deno.test("a 503 sends requests safe to repeat to the next service, other POSTs 
   }
 });
 
+Deno.test("when every service of the list answers 503, backoff grows per round, not per try", async () => {
+  const a = serve(() => new Response("down", { status: 503 }));
+  const b = serve(() => new Response("down", { status: 503 }));
+  try {
+    // The default backoff (1 s, 5 retries): rounds A B, 1 s, A B, 2 s, A B = 3 s of waiting.
+    // Per attempt (1 service's schedule) it was 2 + 8 s: past the caller's 6 s limit.
+    await withScope({ ...FAST, requestRetryBaseDelay: 1 }, async () => {
+      const transport = new Transport({ baseUrl: [a.url, b.url], token: "t" });
+      const signal = AbortSignal.timeout(6_000);
+      await assert.rejects(transport.fetch("/user/self", { signal }), /HTTP 503/);
+      assert.equal(a.requests.length, 3);
+      assert.equal(b.requests.length, 3);
+    });
+  } finally {
+    await a.close();
+    await b.close();
+  }
+});
+
 Deno.test("a failed UDF run becomes a UdfRuntimeError with the logs and line", async () => {
   const meta = {
     stdout: "starting\n",

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { z } from "zod";
 import { FusedError, HttpError, ValidationError } from "../errors.ts";
 import { Udf } from "../udf.ts";
 import { whoami } from "./credentials.ts";
@@ -252,6 +253,27 @@ export async function deleteCache(udf: Udf, opts: ApiCallOptions = {}): Promise<
   await transport.fetch(path, { method: "DELETE", signal: opts.signal }).then((r) =>
     r.body?.cancel()
   );
+}
+
+/**
+ * Deletes every `fused.cache` entry of yours kept with `cacheStorage: "object"` on the service's
+ * shared store (`DELETE /cache/objects`), for every machine; true when there was any. The near
+ * copies a machine keeps on its own disk stay until that machine's cache is cleared
+ * (`udf.deleteCache()`) or an entry is recomputed with `cacheReset`.
+ *
+ * @example
+ * ```ts ignore
+ * import * as fused from "fused";
+ * await fused.api.deleteObjectCache();
+ * ```
+ */
+export async function deleteObjectCache(opts: ApiCallOptions = {}): Promise<boolean> {
+  const transport = opts.transport ?? globalTransport();
+  const answer = await transport.json(z.object({ removed: z.boolean() }), "/cache/objects", {
+    method: "DELETE",
+    signal: opts.signal,
+  });
+  return answer.removed;
 }
 
 /** Options of `createAccessToken`. */

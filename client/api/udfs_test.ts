@@ -2,6 +2,9 @@ import assert from "node:assert/strict";
 import { HttpError, ValidationError } from "../errors.ts";
 import { load } from "../load.ts";
 import { udf } from "../udf.ts";
+import { join } from "node:path";
+import { cache } from "../cache.ts";
+import { options } from "../options.ts";
 import { createUser, withService } from "./_test_util.ts";
 import "./mod.ts";
 import { remoteRun } from "./realtime.ts";
@@ -9,6 +12,7 @@ import {
   catalogUrl,
   createAccessToken,
   deleteCache,
+  deleteObjectCache,
   deleteSaved,
   getAccessTokens,
   getSavedUdf,
@@ -168,5 +172,25 @@ Deno.test("deleteCache asks the service to forget the cached results of a saved 
     // The service's memory cache is cleared; its runner's disk cache still answers (see report).
     const third = await remoteRun(cached, { parameters: { n: 2 } });
     assert.deepEqual(third.data, { doubled: 4 });
+  });
+});
+
+Deno.test("deleteObjectCache deletes the caller's object cache entries for every machine", async () => {
+  await withService({}, async ({ dataDir }) => {
+    let calls = 0;
+    const square = cache((n: number) => (calls++, n * n), { cacheStorage: "object" });
+    // Each "machine" has its own disk cache in front of the service's store.
+    const onMachine = (name: string) => {
+      options.cacheDirectory = join(dataDir, name); // withService restores it
+      return square(4);
+    };
+    assert.equal(await onMachine("m1"), 16);
+    assert.equal(await onMachine("m2"), 16);
+    assert.equal(calls, 1, "the second machine read the first one's entry from the store");
+    assert.equal(await deleteObjectCache(), true);
+    assert.equal(await onMachine("m3"), 16);
+    assert.equal(calls, 2, "gone from the store: computed again");
+    assert.equal(await deleteObjectCache(), true);
+    assert.equal(await deleteObjectCache(), false, "nothing left");
   });
 });

@@ -46,6 +46,7 @@ async function startService(
   dataDir: string,
   engine: LocalEngine,
   jobs: JobRunnerOptions = {},
+  serve: { retentionMs?: number } = {},
 ): Promise<JobService> {
   const server = await startServer({
     port: 0,
@@ -53,6 +54,7 @@ async function startService(
     runner: localRunner({ engine }),
     quiet: true,
     jobs: { pollMs: 50, killGraceMs: 1000, ...jobs },
+    ...serve,
   });
   const transport = new Transport({ baseUrl: server.baseUrl, token: server.adminToken });
   return { server, transport, dataDir };
@@ -84,11 +86,12 @@ async function killLeftovers(dataDir: string): Promise<void> {
 async function withJobService(
   fn: (service: JobService) => Promise<void>,
   jobs: JobRunnerOptions = {},
+  serve: { retentionMs?: number } = {},
 ): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "fused-jobs-test-" });
   options.update({ cacheDirectory: `${dir}/cache` });
   const engine = new LocalEngine({ dataDir: `${dir}/engine`, maxWorkers: 2 });
-  const service = await startService(`${dir}/server`, engine, jobs);
+  const service = await startService(`${dir}/server`, engine, jobs, serve);
   try {
     await fn(service);
   } finally {
@@ -148,6 +151,34 @@ Deno.test("a batch job runs its UDF in another process and stores its result and
     assert.match(messages.find((m) => m.startsWith(`Job ${job.job_id} started`)) ?? "", /small/);
     assert.equal(messages.at(-1), "Job succeeded");
   });
+});
+
+Deno.test("with a retention age, a single service deletes its finished jobs, logs, results and run folders", async () => {
+  await withJobService(
+    async ({ transport, dataDir }) => {
+      const job = await api.startJob(udf(HELLO, { name: "hello" }), { transport });
+      const slow = await api.startJob(udf(SLOW, { name: "slow" }), { transport });
+      // A retention of 2 s sweeps every second: the finished job goes, the running one stays.
+      const done = await api.jobWaitForJob(job, { transport, ...WAIT });
+      assert.equal(done.job_status, "Done");
+      assert.ok(await Deno.stat(join(dataDir, "jobs", job.job_id)));
+      await until(async () => {
+        try {
+          await api.jobGetStatus(job, { transport });
+          return false;
+        } catch (err) {
+          return err instanceof HttpError && err.status === 404;
+        }
+      }, "the finished job to be deleted");
+      await assert.rejects(api.list(`fd://jobs/${job.job_id}/`, { transport }), /HTTP 404/);
+      await assert.rejects(Deno.stat(join(dataDir, "jobs", job.job_id)), Deno.errors.NotFound);
+      const running = await api.jobGetStatus(slow, { transport });
+      assert.equal(running.job_status, "Running");
+      await api.jobCancel(slow, { transport });
+    },
+    {},
+    { retentionMs: 2000 },
+  );
 });
 
 Deno.test("every job function of fused.api and FusedAPI reads the same job", async () => {

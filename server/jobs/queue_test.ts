@@ -13,6 +13,9 @@ import { createDatabase } from "../../tests/_postgres.ts";
 import { createBucket, s3Env } from "../../tests/_s3.ts";
 import { type RunningServer, startServer } from "../serve.ts";
 import { type RunningWorker, startWorker, type WorkerOptions } from "../worker.ts";
+import { PgBoss } from "pg-boss";
+import { PostgresRegistry } from "../registry/postgres.ts";
+import { DEAD_JOB_QUEUE, JOB_END_CHANNEL } from "./queue.ts";
 
 const HELLO = `export default function udf({ n = 1 }: { n?: number }) {
   console.log("hello", n);
@@ -38,6 +41,8 @@ const shared = { sanitizeOps: false, sanitizeResources: false };
 
 interface QueueContext {
   transport: Transport;
+  /** The database the service and workers share. */
+  databaseUrl: string;
   server: RunningServer;
   worker: RunningWorker;
   /** Starts another worker on the same database and store (closed at the end). */
@@ -77,7 +82,7 @@ async function withQueue(
   try {
     const worker = await another(workerOptions);
     const transport = new Transport({ baseUrl: server.baseUrl, token: server.adminToken });
-    await fn({ transport, server, worker, another });
+    await fn({ transport, databaseUrl, server, worker, another });
   } finally {
     for (const worker of workers) await worker.close();
     await server.close();
@@ -384,5 +389,58 @@ def udf(n: int = 1, label: str = "a"):
       assert.deepEqual([...table.getChild("i")!], [0n, 1n, 2n]);
       assert.deepEqual([...table.getChild("label")!], ["w", "w", "w"]);
       assert.equal((await api.list(`fd://jobs/${job.job_id}/`, { transport })).length, 1);
+    }),
+});
+
+Deno.test({
+  name: "a job given up through pg-boss's dead-letter queue tells a waiting cancel by NOTIFY",
+  ...shared,
+  fn: () =>
+    withQueue(async ({ transport, databaseUrl }) => {
+      // A job whose worker took it and died on its last attempt: running, with no worker (no
+      // worker here declares "large"), then put on the dead-letter queue as pg-boss does.
+      const job = await api.startJob(udf(HELLO, { name: "hello" }), {
+        transport,
+        instanceType: "large",
+      });
+      const registry = await PostgresRegistry.open(databaseUrl, { max: 1 });
+      const boss = new PgBoss(databaseUrl);
+      boss.on("error", () => {});
+      try {
+        assert.ok(await registry.setJobStatus(job.job_id, "running", null, { from: ["pending"] }));
+        const { promise: told, resolve } = Promise.withResolvers<void>();
+        const unlisten = await registry.listen(JOB_END_CHANNEL, (id) => {
+          if (id === job.job_id) resolve();
+        });
+        try {
+          // Kept as a value: without the NOTIFY it fails (the client stops waiting first).
+          const cancel = api.jobCancel(job, { transport }).catch((err: Error) => err);
+          for (
+            let i = 0;
+            i < 600 && !(await registry.jobAttempt(job.job_id))?.cancelRequested;
+            i++
+          ) {
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          assert.ok((await registry.jobAttempt(job.job_id))?.cancelRequested, "the cancel waits");
+          await boss.start();
+          await boss.send(DEAD_JOB_QUEUE, { jobId: job.job_id });
+          let timer: ReturnType<typeof setTimeout> | undefined;
+          await Promise.race([
+            told,
+            new Promise((_, reject) =>
+              timer = setTimeout(() => reject(new Error("no NOTIFY of the job's end")), 30_000)
+            ),
+          ]).finally(() => clearTimeout(timer));
+          const answer = await cancel;
+          assert.ok(!(answer instanceof Error), String(answer));
+          assert.equal(answer.job_status, "Failed");
+        } finally {
+          await unlisten();
+        }
+      } finally {
+        await boss.stop({ graceful: false, timeout: 1000 });
+        await registry.close();
+      }
     }),
 });

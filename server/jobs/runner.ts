@@ -284,6 +284,14 @@ export class JobRunner implements JobService {
     return join(this.#runRoot, id);
   }
 
+  /** Removes the run folder of a job that ended (retention); nothing when there is none. */
+  async removeRunFolder(id: string): Promise<void> {
+    if (this.#active.has(id)) throw new Error(`Job ${id} is still running: its folder stays`);
+    await Deno.remove(this.#runDir(id), { recursive: true }).catch((err) => {
+      if (!(err instanceof Deno.errors.NotFound)) throw err;
+    });
+  }
+
   async #launch(job: JobRecord, instanceType: string, limits: InstanceLimits): Promise<void> {
     const running = await this.#registry.setJobStatus(job.id, "running", null, {
       from: ["pending"],

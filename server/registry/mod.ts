@@ -386,6 +386,10 @@ export interface Registry {
   appendJobLogLines(id: string, lines: JobLogLine[], logOffset?: number): Promise<void>;
   /** Log lines of a job, oldest first; with `sinceMs`, only those after that time. */
   getJobLogs(id: string, options?: { sinceMs?: number }): Promise<JobLogLine[]>;
+  /** Jobs that finished before `before` (ISO time), oldest first, at most `limit` (retention). */
+  listJobsFinishedBefore(before: string, limit: number): Promise<JobRecord[]>;
+  /** Deletes a job and its log lines; false when it was not there. */
+  deleteJob(id: string): Promise<boolean>;
   /** Resolves when the store answers a query; throws a `BackendUnavailableError` when not. */
   ping(): Promise<void>;
   /** Sets a named server setting, replacing its value. */

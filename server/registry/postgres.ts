@@ -897,7 +897,7 @@ export class PostgresRegistry implements Registry {
     return row ? toJob(row) : null;
   }
 
-  /** Up to `limit` finished jobs that finished before `before` (ISO), oldest first. */
+  /** {@inheritDoc Registry.listJobsFinishedBefore} */
   async listJobsFinishedBefore(before: string, limit: number): Promise<JobRecord[]> {
     const rows = await this.#all(
       `SELECT * FROM jobs WHERE finished_at IS NOT NULL AND finished_at < $1
@@ -913,7 +913,7 @@ export class PostgresRegistry implements Registry {
     return Object.fromEntries(rows.map((r) => [String(r.status), Number(r.n)]));
   }
 
-  /** Deletes a job and its log lines; false when it was not there. */
+  /** {@inheritDoc Registry.deleteJob} */
   async deleteJob(id: string): Promise<boolean> {
     return await this.#count("DELETE FROM jobs WHERE id = $1", [id]) > 0;
   }

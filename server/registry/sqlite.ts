@@ -633,6 +633,23 @@ export class SqliteRegistry implements Registry {
     return Promise.resolve();
   }
 
+  /** {@inheritDoc Registry.listJobsFinishedBefore} */
+  listJobsFinishedBefore(before: string, limit: number): Promise<JobRecord[]> {
+    const rows = this.#all(
+      `SELECT * FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?
+       ORDER BY finished_at LIMIT ?`,
+      before,
+      limit,
+    );
+    return Promise.resolve(rows.map(toJob));
+  }
+
+  /** {@inheritDoc Registry.deleteJob} */
+  deleteJob(id: string): Promise<boolean> {
+    // Its log lines go with it (ON DELETE CASCADE).
+    return Promise.resolve(this.#run("DELETE FROM jobs WHERE id = ?", id) > 0);
+  }
+
   /** {@inheritDoc Registry.listJobsWithStatus} */
   listJobsWithStatus(statuses: JobStatus[]): Promise<JobRecord[]> {
     const rows = this.#all(

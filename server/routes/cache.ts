@@ -2,7 +2,7 @@
  * `DELETE /realtime-shared/{cid}/udf-cache/by-id/{udf_id}/delete`: forgets cached results of a
  * saved UDF, so the next run computes afresh. `GET|PUT /cache/objects/{digest}`: the caller's own
  * `fused.cache` entries with cacheStorage "object" (see object_cache.ts), for the SDK logged in to
- * this service.
+ * this service; `DELETE /cache/objects` deletes all of them.
  *
  * @module
  */
@@ -48,6 +48,10 @@ export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
         "x-fused-cache-age-ms": String(Math.round(found.ageMs)),
       },
     });
+  });
+  app.delete("/cache/objects", async (c) => {
+    const removed = await objectCacheOf(deps).clear(c.get("user").id);
+    return c.json({ removed });
   });
   app.put("/cache/objects/:digest", async (c) => {
     const length = Number(c.req.header("content-length") ?? NaN);

@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
-import { withServer } from "../_testing.ts";
+import { type TestServer, withServer } from "../_testing.ts";
 
 const DIGEST = "0123456789abcdef".repeat(4);
+
+/** A new user's API token, made by the admin. */
+async function newUserToken(server: TestServer, email: string): Promise<string> {
+  const user = await (await server.api("/admin/users", { method: "POST", json: { email } }))
+    .json();
+  const issued = await server.api("/admin/tokens", { method: "POST", json: { user_id: user.id } });
+  return (await issued.json()).access_token;
+}
 
 Deno.test("/cache/objects keeps each user's fused.cache entries, refusing what is malformed", async (t) => {
   await withServer(async (server) => {
@@ -35,17 +43,34 @@ Deno.test("/cache/objects keeps each user's fused.cache entries, refusing what i
     });
 
     await t.step("another user's key names nothing of the first", async () => {
-      const user = await (await server.api("/admin/users", {
-        method: "POST",
-        json: { email: "bea@x.org" },
-      })).json();
-      const token = (await (await server.api("/admin/tokens", {
-        method: "POST",
-        json: { user_id: user.id },
-      })).json()).access_token;
+      const token = await newUserToken(server, "bea@x.org");
       const theirs = await server.api(`/cache/objects/${DIGEST}?max_age=60`, { token });
       assert.equal(theirs.status, 404);
       await theirs.body?.cancel();
+    });
+
+    await t.step("DELETE /cache/objects deletes the caller's entries only", async () => {
+      const token = await newUserToken(server, "cy@x.org");
+      const theirs = await server.api(`/cache/objects/${DIGEST}`, {
+        method: "PUT",
+        body: new Uint8Array([9]),
+        token,
+      });
+      assert.equal(theirs.status, 204);
+      const mine = await server.api(`/cache/objects/${DIGEST}`, {
+        method: "PUT",
+        body: new Uint8Array([1]),
+      });
+      assert.equal(mine.status, 204);
+      const cleared = await server.api("/cache/objects", { method: "DELETE" });
+      assert.deepEqual(await cleared.json(), { removed: true });
+      const gone = await server.api(`/cache/objects/${DIGEST}?max_age=60`);
+      assert.equal(gone.status, 404);
+      await gone.body?.cancel();
+      const kept = await server.api(`/cache/objects/${DIGEST}?max_age=60`, { token });
+      assert.deepEqual(new Uint8Array(await kept.arrayBuffer()), new Uint8Array([9]));
+      const again = await server.api("/cache/objects", { method: "DELETE" });
+      assert.deepEqual(await again.json(), { removed: false });
     });
 
     await t.step("no token, no max age, or a key that is not a digest is refused", async () => {
