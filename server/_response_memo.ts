@@ -47,7 +47,7 @@ export class ResponseMemo {
     }
     const entry = this.#entries.get(request.url);
     if (!entry) return undefined;
-    if (Date.now() > entry.expires) {
+    if (performance.now() > entry.expires) {
       this.#delete(request.url, entry);
       return undefined;
     }
@@ -73,7 +73,7 @@ export class ResponseMemo {
       template: new Response(body as BodyInit, { status: 200, headers }),
       headers,
       etag: headers.etag,
-      expires: Date.now() + ttl,
+      expires: performance.now() + ttl,
       size,
     });
     this.#bytes += size;
