@@ -137,10 +137,14 @@ export function runParameters(
   body: Record<string, unknown> = {},
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of [...Object.entries(body), ...Object.entries(query)]) {
-    if (RESERVED_KEYS.has(key) || value === undefined || value === null) continue;
-    // The engine coerces strings by the UDF's schema; structured values travel as JSON text.
-    out[key] = typeof value === "string" ? value : JSON.stringify(value);
+  // The query wins over the body; plain loops, as this runs on every run request.
+  for (const source of [body, query]) {
+    for (const key in source) {
+      const value = source[key];
+      if (!Object.hasOwn(source, key) || RESERVED_KEYS.has(key) || value == null) continue;
+      // The engine coerces strings by the UDF's schema; structured values travel as JSON text.
+      out[key] = typeof value === "string" ? value : JSON.stringify(value);
+    }
   }
   return out;
 }
