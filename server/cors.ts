@@ -39,6 +39,25 @@ export const PUBLIC_CORS_HEADERS: Readonly<Record<string, string>> = Object.free
   "access-control-expose-headers": EXPOSED.join(", "),
 });
 
+/** Answers built with {@linkcode publicResponse}: they carry the public headers already. */
+const builtPublic = new WeakSet<Response>();
+
+/**
+ * A public route's answer with its CORS headers in it from the start, so the middleware leaves
+ * it as it is (adding headers to a built answer makes Deno copy and validate them again).
+ */
+export function publicResponse(
+  body: BodyInit | null,
+  init: { status: number; headers: Record<string, string> },
+): Response {
+  const response = new Response(body, {
+    status: init.status,
+    headers: { ...init.headers, ...PUBLIC_CORS_HEADERS },
+  });
+  builtPublic.add(response);
+  return response;
+}
+
 /** True for a path served without authentication (share tokens, signed URLs). */
 export function isPublicPath(path: string): boolean {
   if (!path.startsWith("/v1/")) return path !== "/" && !path.startsWith("/v1");
@@ -101,7 +120,7 @@ export function corsMiddleware(options: CorsOptions = {}): MiddlewareHandler {
   const publicAnswer: MiddlewareHandler = async (c, next) => {
     if (c.req.method === "OPTIONS") return await open(c, next);
     await next();
-    addHeaders(c, PUBLIC_CORS_HEADERS);
+    if (!builtPublic.has(c.res)) addHeaders(c, PUBLIC_CORS_HEADERS);
   };
   return (c, next) => (isPublicPath(c.req.path) ? publicAnswer : listed)(c, next);
 }

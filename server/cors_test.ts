@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { corsMiddleware, isPublicPath } from "./cors.ts";
+import { corsMiddleware, isPublicPath, PUBLIC_CORS_HEADERS, publicResponse } from "./cors.ts";
 import { HttpError } from "./_http.ts";
 
 const TOKEN = "fsh_0123456789abcdef0123";
@@ -15,6 +15,7 @@ function app(origins?: string[]): Hono {
     throw new HttpError(403, "disabled");
   });
   a.get(`/${TOKEN}.parquet`, () => Response.redirect("http://127.0.0.1:1/elsewhere", 302));
+  a.get(`/${TOKEN}.json`, () => publicResponse("[1]", { status: 200, headers: { etag: '"e"' } }));
   a.get("/v1/user/self", (c) => {
     if (!c.req.header("authorization")) throw new HttpError(401, "no token");
     return c.json({ ok: true });
@@ -49,6 +50,15 @@ Deno.test("a public route's error and its frozen answers carry the CORS headers 
   assert.equal(moved.headers.get("location"), "http://127.0.0.1:1/elsewhere");
   assert.equal(moved.headers.get("access-control-allow-origin"), "*");
   assert.match(moved.headers.get("access-control-expose-headers") ?? "", /retry-after/);
+});
+
+Deno.test("an answer built as public carries its CORS headers and its own", async () => {
+  const r = await app().request(`/${TOKEN}.json`, { headers: { origin: "null" } });
+  assert.equal(await r.text(), "[1]");
+  assert.equal(r.headers.get("etag"), '"e"');
+  for (const [name, value] of Object.entries(PUBLIC_CORS_HEADERS)) {
+    assert.equal(r.headers.get(name), value);
+  }
 });
 
 Deno.test("signed file URLs answer any origin with *", async () => {
