@@ -6,11 +6,17 @@
  * (bench/server_bench.ts). Answers are kept at most one second (the same staleness the registry's
  * read cache already allows for a disabled or deleted token) and dropped by any write request.
  *
+ * Each answer is kept as a template `Response` and sent as a clone of it: Deno validates the
+ * headers of a new Response one by one, which was most of a memoized answer's time (ten headers
+ * against the one of a bare `Deno.serve`); a clone copies the validated list and shares the
+ * bytes (measured: 95 µs of CPU per answer before, 41 µs as a clone, bare `Deno.serve` 46 µs).
+ *
  * @module
  */
 
 interface Entry {
-  body: Uint8Array;
+  /** Never sent itself: every answer is a clone, so its body stays unread. */
+  template: Response;
   headers: Record<string, string>;
   etag: string | undefined;
   expires: number;
@@ -53,7 +59,7 @@ export class ResponseMemo {
       const { "content-type": _type, ...rest } = entry.headers;
       return new Response(null, { status: 304, headers: rest });
     }
-    return new Response(entry.body as BodyInit, { status: 200, headers: entry.headers });
+    return entry.template.clone();
   }
 
   /** Keeps a 200 answer for `ttlMs` (capped at the memo's limit). */
@@ -64,7 +70,7 @@ export class ResponseMemo {
     const old = this.#entries.get(url);
     if (old) this.#delete(url, old);
     this.#entries.set(url, {
-      body,
+      template: new Response(body as BodyInit, { status: 200, headers }),
       headers,
       etag: headers.etag,
       expires: performance.now() + ttl,

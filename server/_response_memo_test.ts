@@ -16,6 +16,16 @@ Deno.test("a remembered answer is served again with its body and headers", async
   assert.equal(memo.answer(new Request(URL_A + "&x=2")), undefined); // another query, another URL
 });
 
+Deno.test("every answer from the memo carries the whole body and every header", async () => {
+  const memo = new ResponseMemo();
+  memo.remember(URL_A, body, headers, 60_000);
+  for (let i = 0; i < 3; i++) {
+    const res = memo.answer(new Request(URL_A))!;
+    assert.deepEqual(Object.fromEntries(res.headers), headers);
+    assert.equal(await res.text(), '{"n":1}');
+  }
+});
+
 Deno.test("a matching If-None-Match gets 304 without a body", () => {
   const memo = new ResponseMemo();
   memo.remember(URL_A, body, headers, 60_000);

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import { cors } from "hono/cors";
 import { ValidationError } from "../client/errors.ts";
 
@@ -38,6 +38,25 @@ export const PUBLIC_CORS_HEADERS: Readonly<Record<string, string>> = Object.free
   "access-control-allow-origin": "*",
   "access-control-expose-headers": EXPOSED.join(", "),
 });
+
+/** Answers built with {@linkcode publicResponse}: they carry the public headers already. */
+const builtPublic = new WeakSet<Response>();
+
+/**
+ * A public route's answer with its CORS headers in it from the start, so the middleware leaves
+ * it as it is (adding headers to a built answer makes Deno copy and validate them again).
+ */
+export function publicResponse(
+  body: BodyInit | null,
+  init: { status: number; headers: Record<string, string> },
+): Response {
+  const response = new Response(body, {
+    status: init.status,
+    headers: { ...init.headers, ...PUBLIC_CORS_HEADERS },
+  });
+  builtPublic.add(response);
+  return response;
+}
 
 /** True for a path served without authentication (share tokens, signed URLs). */
 export function isPublicPath(path: string): boolean {
@@ -94,5 +113,29 @@ export function corsMiddleware(options: CorsOptions = {}): MiddlewareHandler {
     exposeHeaders: EXPOSED,
     maxAge: 600,
   });
-  return (c, next) => (isPublicPath(c.req.path) ? open : listed)(c, next);
+  // Hono's cors() sets its headers on the context's response before routing, so the route's own
+  // Response was rebuilt around its body as a stream (a copy of every header and a streamed
+  // body, measured as a tenth of a routed token run). A public answer gets its two headers
+  // after the route instead: errors and 404s included, as the route's answer is then settled.
+  const publicAnswer: MiddlewareHandler = async (c, next) => {
+    if (c.req.method === "OPTIONS") return await open(c, next);
+    await next();
+    if (!builtPublic.has(c.res)) addHeaders(c, PUBLIC_CORS_HEADERS);
+  };
+  return (c, next) => (isPublicPath(c.req.path) ? publicAnswer : listed)(c, next);
+}
+
+/** Adds headers to the settled answer of a request (rebuilt only if its headers are frozen). */
+function addHeaders(c: Context, extra: Readonly<Record<string, string>>): void {
+  try {
+    for (const [name, value] of Object.entries(extra)) c.res.headers.set(name, value);
+  } catch (err) {
+    // A Response.redirect() or a fetched one has immutable headers.
+    if (!(err instanceof TypeError)) throw err;
+    const res = c.res;
+    const headers = new Headers(res.headers);
+    for (const [name, value] of Object.entries(extra)) headers.set(name, value);
+    c.res = undefined;
+    c.res = new Response(res.body, { status: res.status, statusText: res.statusText, headers });
+  }
 }

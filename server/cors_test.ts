@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Hono } from "hono";
-import { corsMiddleware, isPublicPath } from "./cors.ts";
+import { corsMiddleware, isPublicPath, PUBLIC_CORS_HEADERS, publicResponse } from "./cors.ts";
 import { HttpError } from "./_http.ts";
 
 const TOKEN = "fsh_0123456789abcdef0123";
@@ -11,6 +11,11 @@ function app(origins?: string[]): Hono {
   a.use("*", corsMiddleware({ origins }));
   a.get(`/${TOKEN}/run/tiles/:z/:x/:y`, (c) => c.body("tile"));
   a.get("/v1/files/signed", (c) => c.text("file"));
+  a.get(`/${TOKEN}/run`, () => {
+    throw new HttpError(403, "disabled");
+  });
+  a.get(`/${TOKEN}.parquet`, () => Response.redirect("http://127.0.0.1:1/elsewhere", 302));
+  a.get(`/${TOKEN}.json`, () => publicResponse("[1]", { status: 200, headers: { etag: '"e"' } }));
   a.get("/v1/user/self", (c) => {
     if (!c.req.header("authorization")) throw new HttpError(401, "no token");
     return c.json({ ok: true });
@@ -32,6 +37,28 @@ Deno.test("share-token tiles answer a sandboxed page's opaque origin (null) with
   const r = await app().request(`/${TOKEN}/run/tiles/1/0/0`, { headers: { origin: "null" } });
   assert.equal(r.status, 200);
   assert.equal(r.headers.get("access-control-allow-origin"), "*");
+});
+
+Deno.test("a public route's error and its frozen answers carry the CORS headers too", async () => {
+  const failed = await app().request(`/${TOKEN}/run`, { headers: { origin: "null" } });
+  assert.equal(failed.status, 403);
+  assert.equal(await failed.text(), "disabled");
+  assert.equal(failed.headers.get("access-control-allow-origin"), "*");
+  // Response.redirect's headers are immutable: the answer is rebuilt with them added.
+  const moved = await app().request(`/${TOKEN}.parquet`, { headers: { origin: "null" } });
+  assert.equal(moved.status, 302);
+  assert.equal(moved.headers.get("location"), "http://127.0.0.1:1/elsewhere");
+  assert.equal(moved.headers.get("access-control-allow-origin"), "*");
+  assert.match(moved.headers.get("access-control-expose-headers") ?? "", /retry-after/);
+});
+
+Deno.test("an answer built as public carries its CORS headers and its own", async () => {
+  const r = await app().request(`/${TOKEN}.json`, { headers: { origin: "null" } });
+  assert.equal(await r.text(), "[1]");
+  assert.equal(r.headers.get("etag"), '"e"');
+  for (const [name, value] of Object.entries(PUBLIC_CORS_HEADERS)) {
+    assert.equal(r.headers.get(name), value);
+  }
 });
 
 Deno.test("signed file URLs answer any origin with *", async () => {

@@ -125,11 +125,14 @@ export const KNOWN_FORMATS: readonly string[] = [
   "mvt",
 ];
 
+const KNOWN_FORMAT_SET: ReadonlySet<string> = new Set([...KNOWN_FORMATS, DEFAULT_FORMAT]);
+
 /**
  * Normalizes a format list (`"npy,tiff,parquet,json"`, `"PNG"`, `"tif"`); throws a
  * ValidationError naming an unknown format.
  */
 export function normalizeFormat(format: string): string {
+  if (KNOWN_FORMAT_SET.has(format)) return format; // the common case: one format, as spelled here
   const names = format.split(",").map((f) => f.trim().toLowerCase()).filter((f) => f !== "")
     .map((f) => (f === "tif" ? "tiff" : f));
   if (names.length === 0) return DEFAULT_FORMAT;
@@ -309,6 +312,17 @@ interface PolledRun {
   finishedAt?: number;
 }
 
+/** A run in flight, answered as timed out past its deadline even if the engine never answers. */
+interface WatchedRun {
+  /** `performance.now()` past which it is expired. */
+  deadline: number;
+  /** Cancels it and answers it as timed out. */
+  expire(): void;
+}
+
+/** How long past its timeout a run the engine did not stop is answered as timed out (ms). */
+const GUARD_GRACE_MS = 5000;
+
 /** How long a finished polled run is kept for its caller to collect (ms). */
 const POLLED_RUN_TTL_MS = 10 * 60 * 1000;
 
@@ -336,6 +350,8 @@ export class RunService {
   readonly #inflight = new Map<string, Promise<RunAnswer>>();
   readonly #polled = new Map<string, PolledRun>();
   readonly #versions = new WeakMap<Udf, string>();
+  readonly #watched = new Set<WatchedRun>();
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
 
   /** Creates the service around a runner. */
   constructor(runner: UdfRunner, options: RunServiceOptions) {
@@ -477,21 +493,54 @@ export class RunService {
     await this.#sharedCache?.clear(udfId);
   }
 
+  /**
+   * Watches a run until `#unwatch`: past its deadline it is expired. One timer serves every run
+   * in flight (a timer per run was a tenth of a routed uncached run), armed for the oldest run's
+   * deadline, which is the earliest since all share the service's timeout; it is cleared as soon
+   * as no run is in flight, so nothing outlives the runs.
+   */
+  #watch(run: WatchedRun): void {
+    this.#watched.add(run);
+    if (this.#watchdog === undefined) this.#arm(run.deadline);
+  }
+
+  #unwatch(run: WatchedRun): void {
+    this.#watched.delete(run);
+    if (this.#watched.size === 0 && this.#watchdog !== undefined) {
+      clearTimeout(this.#watchdog);
+      this.#watchdog = undefined;
+    }
+  }
+
+  #arm(deadline: number): void {
+    this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      const now = performance.now();
+      for (const run of this.#watched) {
+        if (run.deadline > now) return this.#arm(run.deadline);
+        this.#watched.delete(run);
+        run.expire();
+      }
+    }, Math.max(0, deadline - performance.now()));
+  }
+
   async #execute(spec: RunSpec): Promise<RunAnswer> {
     const started = performance.now();
     const timeoutMs = this.#options.runTimeoutMs;
     const controller = new AbortController();
     const onAbort = () => controller.abort(spec.signal?.reason);
     spec.signal?.addEventListener("abort", onAbort, { once: true });
-    let guard: ReturnType<typeof setTimeout> | undefined;
+    // The engine enforces runTimeout; this guard answers even if the engine itself hangs.
+    const { promise: guardPromise, reject } = Promise.withResolvers<never>();
+    const watched: WatchedRun = {
+      deadline: started + timeoutMs + GUARD_GRACE_MS,
+      expire: () => {
+        controller.abort();
+        reject(new UdfTimeoutError(spec.udf.name, timeoutMs));
+      },
+    };
+    this.#watch(watched);
     try {
-      // The engine enforces runTimeout; this guard answers even if the engine itself hangs.
-      const guardPromise = new Promise<never>((_, reject) => {
-        guard = setTimeout(() => {
-          controller.abort();
-          reject(new UdfTimeoutError(spec.udf.name, timeoutMs));
-        }, timeoutMs + 5000);
-      });
       const response = await Promise.race([
         this.#runner(spec.udf, {
           engine: "local",
@@ -522,7 +571,7 @@ export class RunService {
     } catch (err) {
       return failureAnswer(err, spec.udf.name, performance.now() - started);
     } finally {
-      clearTimeout(guard);
+      this.#unwatch(watched);
       spec.signal?.removeEventListener("abort", onAbort);
     }
   }

@@ -28,6 +28,7 @@ import { type Signature, verifySignature } from "../signing.ts";
 import type { Storage } from "../storage.ts";
 import type { CacheClear } from "../cache_clears.ts";
 import type { UserQuotas } from "../quota.ts";
+import { publicResponse } from "../cors.ts";
 
 // The access rules live with the rest of the saved-UDF rules, which UDFs inside runs use too.
 export { canRead, canWrite, udfFromRecord } from "../saved_udfs.ts";
@@ -137,10 +138,14 @@ export function runParameters(
   body: Record<string, unknown> = {},
 ): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, value] of [...Object.entries(body), ...Object.entries(query)]) {
-    if (RESERVED_KEYS.has(key) || value === undefined || value === null) continue;
-    // The engine coerces strings by the UDF's schema; structured values travel as JSON text.
-    out[key] = typeof value === "string" ? value : JSON.stringify(value);
+  // The query wins over the body; plain loops, as this runs on every run request.
+  for (const source of [body, query]) {
+    for (const key in source) {
+      const value = source[key];
+      if (!Object.hasOwn(source, key) || RESERVED_KEYS.has(key) || value == null) continue;
+      // The engine coerces strings by the UDF's schema; structured values travel as JSON text.
+      out[key] = typeof value === "string" ? value : JSON.stringify(value);
+    }
   }
   return out;
 }
@@ -210,13 +215,16 @@ export function answerHeaders(
 /**
  * Sends a run answer. With `httpCache`, a success carries ETag and `Cache-Control: max-age` and
  * a matching `If-None-Match` gets 304 (tiles and token URLs, which browsers and map clients
- * re-request).
+ * re-request); with `publicCors`, the answer of a public route carries its CORS headers.
  */
 export function sendAnswer(
   c: Context<AppEnv>,
   answer: RunAnswer,
-  options: { httpCache?: boolean; maxAge?: number } = {},
+  options: { httpCache?: boolean; maxAge?: number; publicCors?: boolean } = {},
 ): Response {
+  const build = options.publicCors
+    ? publicResponse
+    : (body: BodyInit | null, init: ResponseInit) => new Response(body, init);
   const headers = answerHeaders(answer, options);
   const etag = headers.etag;
   const ifNoneMatch = c.req.header("if-none-match");
@@ -224,7 +232,7 @@ export function sendAnswer(
     etag && ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")
   ) {
     delete headers["content-type"];
-    return new Response(null, { status: 304, headers });
+    return build(null, { status: 304, headers });
   }
-  return new Response(answer.body as BodyInit, { status: answer.status, headers });
+  return build(answer.body as BodyInit, { status: answer.status, headers });
 }

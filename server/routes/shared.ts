@@ -83,7 +83,7 @@ export function sharedRoutes(deps: RouteDeps): Hono<AppEnv> {
       };
       deps.memo.remember(c.req.url, answer.body, headers, spec.cacheMaxAge * 1000);
     }
-    return sendAnswer(c, answer, http);
+    return sendAnswer(c, answer, { ...http, publicCors: true });
   }
 
   app.get(`/:token${TOKEN}/run/file`, (c) => runToken(c, c.req.param("token"), { tiled: false }));

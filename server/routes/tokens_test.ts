@@ -147,6 +147,21 @@ Deno.test("token URLs run their UDF without authentication, at the root and unde
       assert.equal(unknown.status, 404);
       await unknown.body?.cancel();
     });
+    await t.step("a deleted token stops answering at once, a memoized URL included", async () => {
+      const doomed = await shareUdf(server, saved.id);
+      const url = `${server.url}/${doomed}.json?name=rv`;
+      for (let i = 0; i < 2; i++) {
+        const res = await fetch(url);
+        assert.equal(res.status, 200);
+        assert.deepEqual(await res.json(), { hello: "rv" });
+      }
+      const del = await server.api(`/udf-access-token/by-token/${doomed}`, { method: "DELETE" });
+      assert.equal(del.status, 200);
+      await del.body?.cancel();
+      const gone = await fetch(url);
+      assert.equal(gone.status, 404);
+      assert.match((await gone.json()).detail, /deleted or never existed/);
+    });
     await t.step("a token with cache off always runs afresh", async () => {
       const uncached = await shareUdf(server, saved.id, { cache: false });
       for (let i = 0; i < 2; i++) {

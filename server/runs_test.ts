@@ -1,0 +1,62 @@
+import assert from "node:assert/strict";
+import { Udf } from "../client/udf.ts";
+import type { RunResponse } from "../client/engine_types.ts";
+import {
+  DEFAULT_FORMAT,
+  normalizeFormat,
+  RunService,
+  type RunSpec,
+  type UdfRunner,
+  type UdfRunnerOptions,
+} from "./runs.ts";
+
+const udf = Udf.fromJSON({ name: "hangs", code: "export default function udf() { return 1 }" });
+
+function spec(parameters: Record<string, string> = {}): RunSpec {
+  return { udf, udfId: null, parameters, format: "json", cacheMaxAge: 0 };
+}
+
+Deno.test("runs whose engine never answers are answered 504 past their timeout, each", async () => {
+  const signals: AbortSignal[] = [];
+  // An engine that hangs: it never settles, whatever its signal says.
+  const runner: UdfRunner = (_udf, options: UdfRunnerOptions) => {
+    signals.push(options.signal!);
+    return new Promise<RunResponse>(() => {});
+  };
+  const runs = new RunService(runner, { runTimeoutMs: 20 });
+  const started = performance.now();
+  const first = runs.execute(spec({ i: "1" }));
+  await new Promise((r) => setTimeout(r, 300));
+  const second = runs.execute(spec({ i: "2" }));
+  const answers = await Promise.all([first, second]);
+  for (const answer of answers) {
+    assert.equal(answer.status, 504);
+    assert.match(JSON.parse(new TextDecoder().decode(answer.body)).detail, /hangs/);
+  }
+  assert.ok(performance.now() - started >= 5000, "answered before the grace period ran out");
+  assert.ok(signals.every((s) => s.aborted), "every hanging run was cancelled");
+  // The test's op sanitizer checks that no guard timer outlives the runs.
+});
+
+Deno.test("a run that answers leaves no guard timer behind", async () => {
+  const runner: UdfRunner = (u) =>
+    Promise.resolve({
+      data: 7,
+      udf: u,
+      logs: { stdout: "", stderr: "" },
+      cached: false,
+      timeTakenMs: 1,
+    });
+  const runs = new RunService(runner, { runTimeoutMs: 60_000 });
+  const answers = await Promise.all([runs.execute(spec()), runs.execute(spec({ n: "2" }))]);
+  assert.deepEqual(answers.map((a) => a.status), [200, 200]);
+  assert.equal(new TextDecoder().decode(answers[0].body), "7");
+});
+
+Deno.test("formats are normalized, known ones as given and lists by their parts", () => {
+  assert.equal(normalizeFormat("parquet"), "parquet");
+  assert.equal(normalizeFormat(DEFAULT_FORMAT), DEFAULT_FORMAT);
+  assert.equal(normalizeFormat(" PNG , tif"), "png,tiff");
+  assert.equal(normalizeFormat(""), DEFAULT_FORMAT);
+  assert.throws(() => normalizeFormat("docx"), /Unknown format "docx"/);
+});
