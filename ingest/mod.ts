@@ -42,7 +42,7 @@ import { closeOutputs, location, openOutputs, publishOutputs, writeIndexTable } 
 import { takeRows } from "./_take.ts";
 import { explodeWkb, type GeometryMeasures, measureGeometries } from "./_wkb_measure.ts";
 import { IngestJob } from "./job.ts";
-import { chunkStats } from "./metadata.ts";
+import { chunkStats, fileGeoMetadata } from "./metadata.ts";
 import type { IngestNongeospatialOptions, IngestOptions, IngestResult } from "./options.ts";
 import { partition, type Partitioning } from "./partition.ts";
 import { type IngestInput, readInput } from "./read.ts";
@@ -219,6 +219,7 @@ async function runIngest(input: IngestInput, options: IngestOptions): Promise<In
       maximumPerFile: maxPerFile,
       maximumPerChunk: maxPerChunk,
       timings: { started, readMs, partitionMs },
+      fileGeo: fileGeoMetadata(p, stats, m, "geometry"),
     });
   } finally {
     await closeOutputs(outputs);
@@ -299,12 +300,15 @@ async function writeOutputs(
     maximumPerFile: number;
     maximumPerChunk: number;
     timings: { started: number; readMs: number; partitionMs: number };
+    /** Each file's `geo` metadata, when computed from the measures. */
+    fileGeo?: string[] | null;
   },
 ): Promise<IngestResult> {
   const t2 = performance.now();
   const written = await writeChunkedTable(outputs.main.path, sorted, p.files, p.chunks, stats, {
     overwrite: outputs.main.replace,
     geometryColumn,
+    fileGeo: report.fileGeo,
   });
   if (outputs.metadata !== null) await writeIndexTable(outputs.metadata, stats);
   await publishOutputs(outputs);
@@ -364,6 +368,8 @@ function emptyMeasures(n: number): GeometryMeasures {
     area: zero,
     length: zero,
     coords: zero,
+    types: new Uint8Array(n),
+    oddCoordinates: 0,
   };
 }
 

@@ -26,6 +26,11 @@ export interface WriteChunkedOptions {
   geometryColumn?: string | null;
   /** Largest number of rows in `_sample` (default 1000). */
   sampleRows?: number;
+  /**
+   * The `geo` metadata JSON of each file when the caller has it (ingest's `fileGeoMetadata`),
+   * saving a walk over the file's WKB values; without it each file's geometry column is scanned.
+   */
+  fileGeo?: readonly string[] | null;
 }
 
 /** What {@linkcode writeChunkedTable} wrote. */
@@ -69,7 +74,11 @@ export async function writeChunkedTable(
     for (let f = 0; f < files.length; f++) {
       const batches = chunks[f].map(([start, end]) => oneBatch(table.slice(start, end)));
       let fileTable = new arrow.Table(table.schema, batches);
-      if (geometry !== null) fileTable = withGeoMetadata(fileTable, geometry);
+      if (geometry !== null && options.fileGeo) {
+        const meta = new Map(fileTable.schema.metadata);
+        meta.set("geo", options.fileGeo[f]);
+        fileTable = withSchemaMetadata(fileTable, meta);
+      } else if (geometry !== null) fileTable = withGeoMetadata(fileTable, geometry);
       const data = writeRowGroups(fileTable);
       await Deno.writeFile(`${tmp}/${f}.parquet`, data);
       bytes += data.byteLength;
