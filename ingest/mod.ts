@@ -210,10 +210,10 @@ async function runIngest(input: IngestInput, options: IngestOptions): Promise<In
     });
     for (let k = 0; k < p.order.length; k++) p.order[k] = kept[p.order[k]];
     const stats = chunkStats(p, m);
-    const sorted = takeRows(table, p.order);
     const partitionMs = performance.now() - t1;
 
-    return await writeOutputs(outputs, sorted, p, stats, "geometry", {
+    // Rows are gathered into output order file by file as they are written (write.ts).
+    return await writeOutputs(outputs, table, p, stats, "geometry", {
       output: String(options.output),
       inputRows: table.numRows,
       maximumPerFile: maxPerFile,
@@ -270,9 +270,8 @@ async function runNongeospatial(
     const geom = findGeometryColumn(table) ?? null;
     const m: GeometryMeasures | null = geom ? measureGeometries(table.getChild(geom)!) : null;
     const stats = m ? chunkStats(p, m) : chunkStats(p, emptyMeasures(table.numRows));
-    const sorted = takeRows(table, order);
     const partitionMs = performance.now() - t1;
-    return await writeOutputs(outputs, sorted, p, stats, geom, {
+    return await writeOutputs(outputs, table, p, stats, geom, {
       output: String(options.output),
       inputRows: table.numRows,
       maximumPerFile: maxPerFile,
@@ -290,7 +289,7 @@ async function runNongeospatial(
  */
 async function writeOutputs(
   outputs: Awaited<ReturnType<typeof openOutputs>>,
-  sorted: arrow.Table,
+  table: arrow.Table,
   p: Partitioning,
   stats: ReturnType<typeof chunkStats>,
   geometryColumn: string | null,
@@ -305,7 +304,8 @@ async function writeOutputs(
   },
 ): Promise<IngestResult> {
   const t2 = performance.now();
-  const written = await writeChunkedTable(outputs.main.path, sorted, p.files, p.chunks, stats, {
+  const written = await writeChunkedTable(outputs.main.path, table, p.files, p.chunks, stats, {
+    order: p.order,
     overwrite: outputs.main.replace,
     geometryColumn,
     fileGeo: report.fileGeo,
