@@ -186,26 +186,15 @@ function takeVariable(
   // in order instead of the source offsets again at random.
   const starts = new Int32Array(n);
   let total = 0;
-  if (piece === null) {
-    const offs = pieces[0].valueOffsets as Int32Array;
-    for (let i = 0; i < n; i++) {
-      const l = local[i];
-      const start = offs[l];
-      starts[i] = start;
-      total += offs[l + 1] - start;
-      if (total > 0x7fffffff) throw tooLarge();
-      valueOffsets[i + 1] = total;
-    }
-  } else {
-    for (let i = 0; i < n; i++) {
-      const offs = pieces[piece[i]].valueOffsets as Int32Array;
-      const l = local[i];
-      const start = offs[l];
-      starts[i] = start;
-      total += offs[l + 1] - start;
-      if (total > 0x7fffffff) throw tooLarge();
-      valueOffsets[i + 1] = total;
-    }
+  const offs0 = pieces[0].valueOffsets as Int32Array;
+  for (let i = 0; i < n; i++) {
+    const offs = piece ? pieces[piece[i]].valueOffsets as Int32Array : offs0;
+    const l = local[i];
+    const start = offs[l];
+    starts[i] = start;
+    total += offs[l + 1] - start;
+    if (total > 0x7fffffff) throw tooLarge();
+    valueOffsets[i + 1] = total;
   }
   const data = new Uint8Array(total);
   let bytes = pieces[0].values as Uint8Array;
