@@ -159,9 +159,9 @@ export async function main(): Promise<void> {
       console.log(
         `\nlast ingest: ${last.files} files, ${last.chunks} chunks, ${last.rows} rows, ${
           (last.bytes / 1e6).toFixed(1)
-        } MB; read ${formatMs(last.timings.readMs)}, measure+partition+gather ${
+        } MB; read ${formatMs(last.timings.readMs)}, measure+partition ${
           formatMs(last.timings.partitionMs)
-        }, write ${formatMs(last.timings.writeMs)}`,
+        }, gather+write ${formatMs(last.timings.writeMs)}`,
       );
     }
   } finally {
