@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import { parquetMetadata } from "hyparquet";
+import * as pq from "parquet-wasm";
 import { ParquetWriters, writeHere } from "./_parquet_writers.ts";
 import { writeIpcRowGroups } from "./_row_groups.ts";
 
@@ -15,7 +16,7 @@ Deno.test("writer threads write the bytes this thread writes, one row group per 
   // One entry: parquet-wasm orders several key-value entries by a hash map whose seed differs
   // from one WASM instance to the next (the content is the same).
   const metadata = new Map([["geo", "{}"]]);
-  const here = writeIpcRowGroups(ipc(), metadata);
+  const here = writeIpcRowGroups(pq, ipc(), metadata);
   assert.deepEqual(await writeHere(ipc(), metadata), here);
   const meta = parquetMetadata(here.slice().buffer);
   assert.deepEqual(meta.row_groups.map((g) => Number(g.num_rows)), [200, 300]);

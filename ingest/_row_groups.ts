@@ -1,11 +1,18 @@
 /**
- * The Parquet write of an ingested file, from Arrow IPC stream bytes: parquet-wasm alone, so that
- * the writer threads of `_parquet_writers.ts` load nothing else.
+ * The Parquet write of an ingested file, from Arrow IPC stream bytes, with the parquet-wasm
+ * module given: the writer threads of `_parquet_writers.ts` pass theirs (instantiated from the
+ * module compiled once by the calling thread) and load nothing else.
  *
  * @module
  */
 
-import * as pq from "parquet-wasm";
+import type * as pq from "parquet-wasm";
+
+/** The parts of parquet-wasm a write uses (its Node and ESM builds both have them). */
+export type ParquetWasm = Pick<
+  typeof pq,
+  "Compression" | "Table" | "WriterPropertiesBuilder" | "writeParquet"
+>;
 
 /**
  * Writes Arrow IPC stream bytes as Parquet (ZSTD) with exactly one row group per record batch,
@@ -21,13 +28,18 @@ import * as pq from "parquet-wasm";
  * @example
  * ```ts
  * import { tableFromArrays, tableToIPC } from "apache-arrow";
+ * import * as pq from "parquet-wasm";
  * import { writeIpcRowGroups } from "./_row_groups.ts";
  * const ipc = tableToIPC(tableFromArrays({ v: Float64Array.from([1, 2]) }), "stream");
- * const bytes = writeIpcRowGroups(ipc, new Map());
+ * const bytes = writeIpcRowGroups(pq, ipc, new Map());
  * if (bytes[0] !== 0x50) throw new Error("not Parquet");
  * ```
  */
-export function writeIpcRowGroups(ipc: Uint8Array, metadata: Map<string, string>): Uint8Array {
+export function writeIpcRowGroups(
+  pq: ParquetWasm,
+  ipc: Uint8Array,
+  metadata: Map<string, string>,
+): Uint8Array {
   let builder = new pq.WriterPropertiesBuilder()
     .setCompression(pq.Compression.ZSTD)
     .setMaxRowGroupSize(2 ** 31 - 1)

@@ -13,6 +13,7 @@ import * as arrow from "apache-arrow";
 import { dirname } from "node:path";
 import { exists } from "../client/atomic_write.ts";
 import { ValidationError } from "../client/errors.ts";
+import * as pq from "parquet-wasm";
 import { withGeoMetadata, withSchemaMetadata } from "../client/formats/mod.ts";
 import { ParquetWriters, writeHere } from "./_parquet_writers.ts";
 import { writeIpcRowGroups } from "./_row_groups.ts";
@@ -200,7 +201,7 @@ async function moveIntoPlace(tmp: string, path: string, overwrite: boolean): Pro
  * metadata also written as Parquet key-value metadata (see `_row_groups.ts`).
  */
 export function writeRowGroups(table: arrow.Table): Uint8Array {
-  return writeIpcRowGroups(arrow.tableToIPC(table, "stream"), table.schema.metadata);
+  return writeIpcRowGroups(pq, arrow.tableToIPC(table, "stream"), table.schema.metadata);
 }
 
 /** One record batch holding every row of a slice (slices of a one-batch table are one batch). */
