@@ -182,33 +182,36 @@ function takeVariable(
 ): { valueOffsets: Int32Array; data: Uint8Array } {
   const { piece, local } = src;
   const valueOffsets = new Int32Array(n + 1);
+  // Where each value starts in its piece, noted in the first pass so that the second reads these
+  // in order instead of the source offsets again at random.
+  const starts = new Int32Array(n);
   let total = 0;
+  const offs0 = pieces[0].valueOffsets as Int32Array;
   for (let i = 0; i < n; i++) {
-    const offs = pieces[piece ? piece[i] : 0].valueOffsets as Int32Array;
+    const offs = piece ? pieces[piece[i]].valueOffsets as Int32Array : offs0;
     const l = local[i];
-    total += offs[l + 1] - offs[l];
-    if (total > 0x7fffffff) {
-      throw new RangeError(
-        "A string or binary column holds more than 2 GiB in one output file: lower partitioningMaximumPerFile",
-      );
-    }
+    const start = offs[l];
+    starts[i] = start;
+    total += offs[l + 1] - start;
+    if (total > 0x7fffffff) throw tooLarge();
     valueOffsets[i + 1] = total;
   }
   const data = new Uint8Array(total);
-  let offs = pieces[0].valueOffsets as Int32Array;
   let bytes = pieces[0].values as Uint8Array;
   for (let i = 0; i < n; i++) {
-    if (piece) {
-      offs = pieces[piece[i]].valueOffsets as Int32Array;
-      bytes = pieces[piece[i]].values as Uint8Array;
-    }
-    const l = local[i];
-    const start = offs[l];
-    const end = offs[l + 1];
+    if (piece) bytes = pieces[piece[i]].values as Uint8Array;
+    let from = starts[i];
     let to = valueOffsets[i];
+    const end = valueOffsets[i + 1];
     // Short values (WKB points are 21 bytes) copy faster byte by byte than through a subarray.
-    if (end - start <= 64) { for (let k = start; k < end; k++) data[to++] = bytes[k]; }
-    else data.set(bytes.subarray(start, end), to);
+    if (end - to <= 64) { while (to < end) data[to++] = bytes[from++]; }
+    else data.set(bytes.subarray(from, from + end - to), to);
   }
   return { valueOffsets, data };
+}
+
+function tooLarge(): RangeError {
+  return new RangeError(
+    "A string or binary column holds more than 2 GiB in one output file: lower partitioningMaximumPerFile",
+  );
 }

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import * as arrow from "apache-arrow";
 import { type GeoJsonGeometry, geometryFromWKB, wkbFromGeometry } from "../client/formats/mod.ts";
-import { explodeWkb, measureGeometries } from "./_wkb_measure.ts";
+import { explodeWkb, measureGeometries, TYPE_Z } from "./_wkb_measure.ts";
 
 function column(geoms: (GeoJsonGeometry | null)[]): arrow.Vector {
   return arrow.vectorFromArray(
@@ -68,4 +68,54 @@ Deno.test("explode splits multi-part geometries into parts that keep their row",
   assert.equal(parts[2], null);
   assert.deepEqual(geometryFromWKB(parts[0]!), SQUARE_WITH_HOLE);
   assert.deepEqual(geometryFromWKB(parts[6]!), { type: "Point", coordinates: [3, 3] });
+});
+
+Deno.test("the 2D point fast path measures as the generic walk, odd values included", () => {
+  const coords: [number, number][] = [
+    [1.5, -2.25],
+    [-0, 0],
+    [0, -0],
+    [NaN, NaN], // POINT EMPTY
+    [NaN, 3], // half NaN: odd
+    [Infinity, 1], // infinite: odd
+    [-Infinity, -Infinity],
+    [179.9999, 89.9999],
+  ];
+  // The same points little-endian (the fast path) and big-endian (the generic walk).
+  const encode = (le: boolean): arrow.Vector =>
+    arrow.vectorFromArray(
+      coords.map(([x, y]) => {
+        const v = new DataView(new ArrayBuffer(21));
+        v.setUint8(0, le ? 1 : 0);
+        v.setUint32(1, 1, le);
+        v.setFloat64(5, x, le);
+        v.setFloat64(13, y, le);
+        return new Uint8Array(v.buffer);
+      }),
+      new arrow.Binary(),
+    );
+  const fast = measureGeometries(encode(true));
+  const walked = measureGeometries(encode(false));
+  for (const key of Object.keys(fast) as (keyof typeof fast)[]) {
+    const a = fast[key], b = walked[key];
+    if (typeof a === "number") assert.equal(a, b, key);
+    else {
+      Array.from(a as Float64Array).forEach((v, i) =>
+        assert.ok(Object.is(v, (b as Float64Array)[i]), `${key}[${i}]: ${v} vs ${b}`)
+      );
+    }
+  }
+  assert.equal(fast.oddCoordinates, 3);
+  assert.deepEqual(Array.from(fast.types), coords.map(() => 1));
+});
+
+Deno.test("type codes record Z, and empty or null rows", () => {
+  const m = measureGeometries(column([
+    { type: "Point", coordinates: [1, 2, 3] },
+    null,
+    SQUARE_WITH_HOLE,
+    { type: "MultiPolygon", coordinates: [] },
+  ]));
+  assert.deepEqual(Array.from(m.types), [1 + TYPE_Z, 0, 3, 6]);
+  assert.equal(m.oddCoordinates, 0);
 });

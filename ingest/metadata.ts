@@ -14,8 +14,10 @@ import * as arrow from "apache-arrow";
 import { Buffer } from "node:buffer";
 import { NotSupportedError, ValidationError } from "../client/errors.ts";
 import { parquetToTable, tableToParquet } from "../client/formats/mod.ts";
+import { GEOMETRY_TYPE_NAMES } from "../client/formats/_geometry_types.ts";
+import { type GeoColumnMetadata, GEOPARQUET_VERSION } from "../client/formats/geo.ts";
 import type { Partitioning } from "./partition.ts";
-import type { GeometryMeasures } from "./_wkb_measure.ts";
+import { type GeometryMeasures, TYPE_Z } from "./_wkb_measure.ts";
 
 /** Schema metadata key of the chunk index format version. */
 export const FORMAT_VERSION_KEY = "fused:format_version";
@@ -45,7 +47,7 @@ export interface ChunkStats {
 }
 
 /** Per-row bounding boxes and measures, indexed by the rows of {@linkcode Partitioning.order}. */
-export type RowMeasures = Omit<GeometryMeasures, "cx" | "cy">;
+export type RowMeasures = Omit<GeometryMeasures, "cx" | "cy" | "types" | "oddCoordinates">;
 
 /** Sums the measures of every chunk of a partitioning (rows taken through `order`). */
 export function chunkStats(p: Partitioning, m: RowMeasures): ChunkStats[] {
@@ -75,6 +77,64 @@ export function chunkStats(p: Partitioning, m: RowMeasures): ChunkStats[] {
         numRows: end - start,
       });
     });
+  });
+  return out;
+}
+
+/**
+ * The GeoParquet `geo` metadata (JSON) of each file of a partitioning, from the measures and chunk
+ * statistics already computed, instead of a second walk over every WKB value: the same text
+ * `withGeoMetadata` (client/formats/geo.ts) writes for the file's rows. Returns null where the two
+ * may differ (infinite coordinates, or coordinates with x or y NaN but not both: GeoParquet's
+ * bbox takes each half alone), for the caller to scan the file instead.
+ *
+ * @example
+ * ```ts
+ * import { tableFromArrays } from "apache-arrow";
+ * import { chunkStats, fileGeoMetadata } from "./metadata.ts";
+ * import { measureGeometries } from "./_wkb_measure.ts";
+ * import { binaryVector, wkbFromGeometry } from "../client/formats/mod.ts";
+ * const m = measureGeometries(binaryVector([wkbFromGeometry({ type: "Point", coordinates: [1, 2] })]));
+ * const p = { order: Uint32Array.of(0), files: [[0, 1]] as [number, number][], chunks: [[[0, 1]]] as [number, number][][] };
+ * const geo = fileGeoMetadata(p, chunkStats(p, m), m, "geometry")!;
+ * if (JSON.parse(geo[0]).columns.geometry.bbox.join() !== "1,2,1,2") throw new Error(geo[0]);
+ * ```
+ */
+export function fileGeoMetadata(
+  p: Partitioning,
+  stats: readonly ChunkStats[],
+  m: GeometryMeasures,
+  column: string,
+): string[] | null {
+  if (m.oddCoordinates > 0) return null;
+  const out: string[] = [];
+  let at = 0;
+  p.files.forEach(([start, end], f) => {
+    const seen = new Uint8Array(2 * TYPE_Z);
+    for (let k = start; k < end; k++) seen[m.types[p.order[k]]] = 1;
+    const types: string[] = [];
+    for (let code = 1; code < seen.length; code++) {
+      if (seen[code] && code !== TYPE_Z) {
+        types.push(GEOMETRY_TYPE_NAMES[(code & (TYPE_Z - 1)) - 1] + (code & TYPE_Z ? " Z" : ""));
+      }
+    }
+    const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const _ of p.chunks[f]) {
+      const b = stats[at++].bbox;
+      // With no odd coordinates a chunk's bbox is NaN only when it has no coordinates.
+      if (b[0] !== b[0]) continue;
+      if (b[0] < bbox[0]) bbox[0] = b[0];
+      if (b[1] < bbox[1]) bbox[1] = b[1];
+      if (b[2] > bbox[2]) bbox[2] = b[2];
+      if (b[3] > bbox[3]) bbox[3] = b[3];
+    }
+    const meta: GeoColumnMetadata = { encoding: "WKB", geometry_types: types.sort() };
+    if (Number.isFinite(bbox[0])) meta.bbox = bbox;
+    out.push(JSON.stringify({
+      version: GEOPARQUET_VERSION,
+      primary_column: column,
+      columns: { [column]: meta },
+    }));
   });
   return out;
 }

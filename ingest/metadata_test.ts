@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { decodeChunkIndex, encodeChunkIndex } from "./metadata.ts";
+import * as arrow from "apache-arrow";
+import { type GeoJsonGeometry, withGeoMetadata, wkbFromGeometry } from "../client/formats/mod.ts";
+import { chunkStats, decodeChunkIndex, encodeChunkIndex, fileGeoMetadata } from "./metadata.ts";
+import { partition } from "./partition.ts";
+import { takeRows } from "./_take.ts";
+import { measureGeometries } from "./_wkb_measure.ts";
 
 Deno.test("the chunk index encodes to base64 Parquet and decodes back", () => {
   const meta = encodeChunkIndex([
@@ -35,4 +40,48 @@ Deno.test("the chunk index encodes to base64 Parquet and decodes back", () => {
     () => decodeChunkIndex(new Map([["fused:format_version", "3"], ["fused:_metadata", ""]]), "x"),
     /format 3; only format 5 is read/,
   );
+});
+
+Deno.test("each file's geo metadata from the measures equals a scan of the file's rows", () => {
+  const geoms: (GeoJsonGeometry | null)[] = [];
+  for (let i = 0; i < 600; i++) {
+    const x = ((i * 37) % 340) - 170, y = ((i * 11) % 160) - 80;
+    const kind = i % 6;
+    geoms.push(
+      kind === 0
+        ? { type: "Point", coordinates: [x, y] }
+        : kind === 1
+        ? { type: "Point", coordinates: [x, y, i] }
+        : kind === 2
+        ? { type: "LineString", coordinates: [[x, y], [x + 1, y + 2]] }
+        : kind === 3
+        ? { type: "Polygon", coordinates: [[[x, y], [x + 1, y], [x, y + 1], [x, y]]] }
+        : kind === 4
+        ? { type: "MultiPoint", coordinates: [[x, y], [x - 2, y - 1]] }
+        : i % 12 === 5
+        ? null
+        : { type: "Point", coordinates: [-0, 0] },
+    );
+  }
+  const table = new arrow.Table({
+    i: arrow.makeVector(Int32Array.from(geoms, (_, i) => i)),
+    geometry: arrow.vectorFromArray(
+      geoms.map((g) => (g ? wkbFromGeometry(g) : null)),
+      new arrow.Binary(),
+    ),
+  });
+  const m = measureGeometries(table.getChild("geometry")!);
+  const p = partition({ x: m.cx.map((v) => v || 0), y: m.cy.map((v) => v || 0) }, {
+    maxPerFile: 100,
+    maxPerChunk: 30,
+  });
+  const geo = fileGeoMetadata(p, chunkStats(p, m), m, "geometry")!;
+  assert.equal(geo.length, p.files.length);
+  assert.ok(p.files.length > 3);
+  p.files.forEach(([a, b], f) => {
+    const rows = takeRows(table, p.order.subarray(a, b));
+    assert.equal(geo[f], withGeoMetadata(rows, "geometry").schema.metadata.get("geo"), `file ${f}`);
+  });
+  m.oddCoordinates = 1;
+  assert.equal(fileGeoMetadata(p, chunkStats(p, m), m, "geometry"), null);
 });

@@ -42,7 +42,7 @@ import { closeOutputs, location, openOutputs, publishOutputs, writeIndexTable } 
 import { takeRows } from "./_take.ts";
 import { explodeWkb, type GeometryMeasures, measureGeometries } from "./_wkb_measure.ts";
 import { IngestJob } from "./job.ts";
-import { chunkStats } from "./metadata.ts";
+import { chunkStats, fileGeoMetadata } from "./metadata.ts";
 import type { IngestNongeospatialOptions, IngestOptions, IngestResult } from "./options.ts";
 import { partition, type Partitioning } from "./partition.ts";
 import { type IngestInput, readInput } from "./read.ts";
@@ -210,15 +210,16 @@ async function runIngest(input: IngestInput, options: IngestOptions): Promise<In
     });
     for (let k = 0; k < p.order.length; k++) p.order[k] = kept[p.order[k]];
     const stats = chunkStats(p, m);
-    const sorted = takeRows(table, p.order);
     const partitionMs = performance.now() - t1;
 
-    return await writeOutputs(outputs, sorted, p, stats, "geometry", {
+    // Rows are gathered into output order file by file as they are written (write.ts).
+    return await writeOutputs(outputs, table, p, stats, "geometry", {
       output: String(options.output),
       inputRows: table.numRows,
       maximumPerFile: maxPerFile,
       maximumPerChunk: maxPerChunk,
       timings: { started, readMs, partitionMs },
+      fileGeo: fileGeoMetadata(p, stats, m, "geometry"),
     });
   } finally {
     await closeOutputs(outputs);
@@ -269,9 +270,8 @@ async function runNongeospatial(
     const geom = findGeometryColumn(table) ?? null;
     const m: GeometryMeasures | null = geom ? measureGeometries(table.getChild(geom)!) : null;
     const stats = m ? chunkStats(p, m) : chunkStats(p, emptyMeasures(table.numRows));
-    const sorted = takeRows(table, order);
     const partitionMs = performance.now() - t1;
-    return await writeOutputs(outputs, sorted, p, stats, geom, {
+    return await writeOutputs(outputs, table, p, stats, geom, {
       output: String(options.output),
       inputRows: table.numRows,
       maximumPerFile: maxPerFile,
@@ -289,7 +289,7 @@ async function runNongeospatial(
  */
 async function writeOutputs(
   outputs: Awaited<ReturnType<typeof openOutputs>>,
-  sorted: arrow.Table,
+  table: arrow.Table,
   p: Partitioning,
   stats: ReturnType<typeof chunkStats>,
   geometryColumn: string | null,
@@ -299,12 +299,16 @@ async function writeOutputs(
     maximumPerFile: number;
     maximumPerChunk: number;
     timings: { started: number; readMs: number; partitionMs: number };
+    /** Each file's `geo` metadata, when computed from the measures. */
+    fileGeo?: string[] | null;
   },
 ): Promise<IngestResult> {
   const t2 = performance.now();
-  const written = await writeChunkedTable(outputs.main.path, sorted, p.files, p.chunks, stats, {
+  const written = await writeChunkedTable(outputs.main.path, table, p.files, p.chunks, stats, {
+    order: p.order,
     overwrite: outputs.main.replace,
     geometryColumn,
+    fileGeo: report.fileGeo,
   });
   if (outputs.metadata !== null) await writeIndexTable(outputs.metadata, stats);
   await publishOutputs(outputs);
@@ -364,6 +368,8 @@ function emptyMeasures(n: number): GeometryMeasures {
     area: zero,
     length: zero,
     coords: zero,
+    types: new Uint8Array(n),
+    oddCoordinates: 0,
   };
 }
 

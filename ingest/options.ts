@@ -109,7 +109,7 @@ export interface IngestResult {
   maximumPerFile: number;
   /** The per-chunk maximum used. */
   maximumPerChunk: number;
-  /** Milliseconds spent reading, partitioning, writing, and in total. */
+  /** Milliseconds spent reading, measuring and partitioning, gathering and writing, and in total. */
   timings: { readMs: number; partitionMs: number; writeMs: number; totalMs: number };
 }
 

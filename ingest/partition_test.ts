@@ -212,3 +212,40 @@ Deno.test("an empty input gives no files", () => {
   assert.deepEqual(p.files, []);
   assert.deepEqual(p.chunks, []);
 });
+
+Deno.test("the row order and chunks are what they were before the permuted-coordinates rewrite", async () => {
+  // Pinned: digests of `order` and `chunks` computed with the partition code of commit 6acd8c7
+  // (which gathered x[order[k]]); the rewrite must cut the same groups in the same order.
+  const r = random(9);
+  const n = 20_000;
+  const x = new Float64Array(n), y = new Float64Array(n), w = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    // A third uniform over the globe, the rest in one cluster that spans UTM zones 32-34.
+    x[i] = i % 3 === 0 ? r() * 360 - 180 : 10 + r() * 8;
+    y[i] = i % 3 === 0 ? r() * 170 - 85 : 45 + r() * 3;
+    w[i] = 1 + (i % 5);
+  }
+  const cases = [
+    ["mean, UTM per chunk", { forceUtm: "chunk" }, undefined, "08a60d1a89b3ec24", 188],
+    [
+      "median, UTM per file, weighted",
+      { forceUtm: "file", splitMethod: "median" },
+      w,
+      "2fa806f691188e46",
+      328,
+    ],
+    ["mean, no UTM", { forceUtm: null }, undefined, "c4011792a330d6d8", 104],
+  ] as const;
+  for (const [name, options, weight, digest, chunks] of cases) {
+    const p = partition({ x, y, weight }, { maxPerFile: 3000, maxPerChunk: 250, ...options });
+    checkCover(p, n);
+    const bytes = new Uint8Array([
+      ...new Uint8Array(p.order.buffer),
+      ...new TextEncoder().encode(JSON.stringify(p.chunks)),
+    ]);
+    const hash = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+    const hex = Array.from(hash, (b) => b.toString(16).padStart(2, "0")).join("").slice(0, 16);
+    assert.equal(p.chunks.flat().length, chunks, name);
+    assert.equal(hex, digest, name);
+  }
+});

@@ -11,10 +11,12 @@
 
 import * as arrow from "apache-arrow";
 import { dirname } from "node:path";
-import * as pq from "parquet-wasm";
 import { exists } from "../client/atomic_write.ts";
 import { ValidationError } from "../client/errors.ts";
+import * as pq from "parquet-wasm";
 import { withGeoMetadata, withSchemaMetadata } from "../client/formats/mod.ts";
+import { ParquetWriters, writeHere } from "./_parquet_writers.ts";
+import { writeIpcRowGroups } from "./_row_groups.ts";
 import { takeRows } from "./_take.ts";
 import { type ChunkStats, encodeChunkIndex, SAMPLE_FILE } from "./metadata.ts";
 
@@ -26,7 +28,29 @@ export interface WriteChunkedOptions {
   geometryColumn?: string | null;
   /** Largest number of rows in `_sample` (default 1000). */
   sampleRows?: number;
+  /**
+   * The rows of `table` in output order, when `table` is not in it: each file's rows are then
+   * gathered just before the file is written, while the files before it are being compressed.
+   */
+  order?: Uint32Array;
+  /**
+   * The `geo` metadata JSON of each file when the caller has it (ingest's `fileGeoMetadata`),
+   * saving a walk over the file's WKB values; without it each file's geometry column is scanned.
+   */
+  fileGeo?: readonly string[] | null;
+  /**
+   * Parquet writer threads for the data files: "auto" (default) uses up to one per core when
+   * the table has at least {@linkcode PARALLEL_MIN_ROWS} rows in several files; 0 writes on
+   * this thread. The files are the same either way.
+   */
+  writers?: number | "auto";
 }
+
+/** Rows from which "auto" writes files on worker threads (below, starting them costs more). */
+export const PARALLEL_MIN_ROWS = 200_000;
+
+/** Largest number of writer threads "auto" starts. */
+const MAX_WRITERS = 4;
 
 /** What {@linkcode writeChunkedTable} wrote. */
 export interface WrittenTable {
@@ -39,8 +63,8 @@ export interface WrittenTable {
 }
 
 /**
- * Writes rows already in output order as a chunked table: file f holds rows `files[f]`, and its
- * row group c holds rows `chunks[f][c]`.
+ * Writes rows in output order (`table`, or its rows `options.order`) as a chunked table: file f
+ * holds rows `files[f]` of that order, and its row group c holds rows `chunks[f][c]`.
  *
  * @example
  * ```ts
@@ -60,35 +84,81 @@ export async function writeChunkedTable(
   options: WriteChunkedOptions = {},
 ): Promise<WrittenTable> {
   await refuseExisting(path, options.overwrite ?? false);
+  const rowCount = options.order?.length ?? table.numRows;
+  const count = writerCount(options.writers ?? "auto", rowCount, files.length);
   const geometry = options.geometryColumn === undefined ? "geometry" : options.geometryColumn;
   const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(tmp, { recursive: true });
   let bytes = 0;
   let chunkCount = 0;
+  // The threads load while the first file is gathered.
+  const opening = count > 0 ? ParquetWriters.open(count) : Promise.resolve(null);
+  // Files being compressed and written; at most two per thread wait, bounding memory.
+  const inFlight: Promise<void>[] = [];
+  const order = options.order;
   try {
     for (let f = 0; f < files.length; f++) {
-      const batches = chunks[f].map(([start, end]) => oneBatch(table.slice(start, end)));
+      const [first, last] = files[f];
+      const rows = order ? takeRows(table, order.subarray(first, last)) : table;
+      const at = order ? first : 0;
+      const batches = chunks[f].map(([start, end]) => oneBatch(rows.slice(start - at, end - at)));
       let fileTable = new arrow.Table(table.schema, batches);
-      if (geometry !== null) fileTable = withGeoMetadata(fileTable, geometry);
-      const data = writeRowGroups(fileTable);
-      await Deno.writeFile(`${tmp}/${f}.parquet`, data);
-      bytes += data.byteLength;
+      if (geometry !== null && options.fileGeo) {
+        const meta = new Map(fileTable.schema.metadata);
+        meta.set("geo", options.fileGeo[f]);
+        fileTable = withSchemaMetadata(fileTable, meta);
+      } else if (geometry !== null) fileTable = withGeoMetadata(fileTable, geometry);
+      const ipc = arrow.tableToIPC(fileTable, "stream");
+      const metadata = fileTable.schema.metadata;
+      const writers = await opening;
+      const write = writers ? writers.write(ipc, metadata) : writeHere(ipc, metadata);
+      const done = write.then(async (data) => {
+        await Deno.writeFile(`${tmp}/${f}.parquet`, data);
+        bytes += data.byteLength;
+      });
+      done.catch(() => {}); // handled where it is awaited; not an unhandled rejection meanwhile
+      inFlight.push(done);
       chunkCount += batches.length;
+      if (inFlight.length >= 2 * count) await inFlight.shift();
     }
-    let sample = sampleRows(table, options.sampleRows ?? 1000);
+    // `_sample` is built here while the last files are still being compressed.
+    let sample = sampleRows(table, order, options.sampleRows ?? 1000);
     if (geometry !== null) sample = withGeoMetadata(sample, geometry);
     const meta = new Map(sample.schema.metadata);
     for (const [k, v] of encodeChunkIndex(stats)) meta.set(k, v);
     sample = withSchemaMetadata(sample, meta);
     const sampleBytes = writeRowGroups(sample);
+    await settleAll(inFlight);
     await Deno.writeFile(`${tmp}/${SAMPLE_FILE}`, sampleBytes);
     bytes += sampleBytes.byteLength;
     await moveIntoPlace(tmp, path, options.overwrite ?? false);
   } catch (err) {
+    // Nothing may still be writing into the folder when it is removed.
+    await Promise.allSettled(inFlight);
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw err;
+  } finally {
+    (await opening)?.close();
   }
   return { files: files.length, chunks: chunkCount, bytes };
+}
+
+function writerCount(writers: number | "auto", rows: number, files: number): number {
+  if (writers !== "auto") {
+    if (!(Number.isInteger(writers) && writers >= 0)) {
+      throw new ValidationError(`writers must be "auto" or a whole number from 0, got ${writers}`);
+    }
+    return Math.min(writers, files);
+  }
+  if (rows < PARALLEL_MIN_ROWS || files < 2) return 0;
+  return Math.min(files, MAX_WRITERS, Math.max(1, navigator.hardwareConcurrency ?? 1));
+}
+
+/** Waits for every promise; then throws the first failure, if any. */
+async function settleAll(promises: Promise<void>[]): Promise<void> {
+  const results = await Promise.allSettled(promises.splice(0));
+  const failed = results.find((r) => r.status === "rejected");
+  if (failed) throw (failed as PromiseRejectedResult).reason;
 }
 
 /**
@@ -128,25 +198,10 @@ async function moveIntoPlace(tmp: string, path: string, overwrite: boolean): Pro
 
 /**
  * Writes a table as Parquet (ZSTD) with exactly one row group per record batch, its schema
- * metadata also written as Parquet key-value metadata (where GeoPandas, DuckDB and hyparquet
- * look for `geo`).
- *
- * parquet-wasm has no "flush row group" call; its writer (arrow-rs) closes the open row group
- * whenever the buffered bytes reach `maxRowGroupBytes`, checked after each record batch, and
- * never splits a batch for it. So a 1-byte limit and an unreachable row limit give one row group
- * per batch (verified with hyparquet's `parquetMetadata`: batches of 3, 200000, 2, 65000 and 1
- * rows gave row groups of the same sizes).
+ * metadata also written as Parquet key-value metadata (see `_row_groups.ts`).
  */
 export function writeRowGroups(table: arrow.Table): Uint8Array {
-  let builder = new pq.WriterPropertiesBuilder()
-    .setCompression(pq.Compression.ZSTD)
-    .setMaxRowGroupSize(2 ** 31 - 1)
-    .setMaxRowGroupBytes(1);
-  if (table.schema.metadata.size > 0) {
-    builder = builder.setKeyValueMetadata(new Map(table.schema.metadata));
-  }
-  const wasmTable = pq.Table.fromIPCStream(arrow.tableToIPC(table, "stream"));
-  return pq.writeParquet(wasmTable, builder.build());
+  return writeIpcRowGroups(pq, arrow.tableToIPC(table, "stream"), table.schema.metadata);
 }
 
 /** One record batch holding every row of a slice (slices of a one-batch table are one batch). */
@@ -156,10 +211,11 @@ function oneBatch(slice: arrow.Table): arrow.RecordBatch {
   return takeRows(slice, Uint32Array.from({ length: slice.numRows }, (_, i) => i)).batches[0];
 }
 
-/** Evenly spaced rows, at most `max` of them, as one batch. */
-function sampleRows(table: arrow.Table, max: number): arrow.Table {
-  const n = table.numRows;
+/** Evenly spaced rows of the output order, at most `max` of them, as one batch. */
+function sampleRows(table: arrow.Table, order: Uint32Array | undefined, max: number): arrow.Table {
+  const n = order ? order.length : table.numRows;
   const count = Math.min(n, max);
   const step = n / Math.max(count, 1);
-  return takeRows(table, Uint32Array.from({ length: count }, (_, k) => Math.floor(k * step)));
+  const rows = Uint32Array.from({ length: count }, (_, k) => Math.floor(k * step));
+  return takeRows(table, order ? rows.map((k) => order[k]) : rows);
 }

@@ -5,6 +5,7 @@ import { compressors } from "hyparquet-compressors";
 import { Buffer } from "node:buffer";
 import { tableFromGeoJSON } from "../client/formats/mod.ts";
 import type { ChunkStats } from "./metadata.ts";
+import { takeRows } from "./_take.ts";
 import { refuseExisting, writeChunkedTable, writeRowGroups } from "./write.ts";
 
 /** 10 points on a line with an id; rows already in output order. */
@@ -140,4 +141,65 @@ Deno.test("writeRowGroups writes one row group per record batch, even large ones
   );
   const bytes = writeRowGroups(new arrow.Table(batches));
   assert.deepEqual(parquetMetadata(file(bytes)).row_groups.map((g) => Number(g.num_rows)), sizes);
+});
+
+Deno.test("files written on writer threads are the bytes written on this thread", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const table = points(2000);
+    const files: [number, number][] = [[0, 700], [700, 1500], [1500, 2000]];
+    const chunks: [number, number][][] = [[[0, 300], [300, 700]], [[700, 1500]], [[1500, 2000]]];
+    const written = [];
+    for (const writers of [0, 2]) {
+      written.push(
+        await writeChunkedTable(`${dir}/w${writers}`, table, files, chunks, [], { writers }),
+      );
+      for (const f of [0, 1, 2]) {
+        assert.deepEqual(
+          await Deno.readFile(`${dir}/w${writers}/${f}.parquet`),
+          await Deno.readFile(`${dir}/w0/${f}.parquet`),
+          `file ${f} with ${writers} writer threads`,
+        );
+      }
+    }
+    assert.deepEqual(written[0], written[1]);
+    await assert.rejects(
+      () => writeChunkedTable(`${dir}/bad`, table, files, chunks, [], { writers: -1 }),
+      /writers must be "auto" or a whole number from 0, got -1/,
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("rows gathered file by file through `order` give the files of the gathered table", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const table = points(500);
+    // A scrambled order: odd rows backwards, then even rows.
+    const order = Uint32Array.from([
+      ...Array.from({ length: 250 }, (_, i) => 499 - 2 * i),
+      ...Array.from({ length: 250 }, (_, i) => 2 * i),
+    ]);
+    const files: [number, number][] = [[0, 120], [120, 500]];
+    const chunks: [number, number][][] = [[[0, 50], [50, 120]], [[120, 400], [400, 500]]];
+    const options = { sampleRows: 37, writers: 0 };
+    await writeChunkedTable(`${dir}/a`, takeRows(table, order), files, chunks, [], options);
+    await writeChunkedTable(`${dir}/b`, table, files, chunks, [], { ...options, order });
+    for (const name of ["0.parquet", "1.parquet"]) {
+      assert.deepEqual(
+        await Deno.readFile(`${dir}/b/${name}`),
+        await Deno.readFile(`${dir}/a/${name}`),
+      );
+    }
+    const sample = async (t: string) =>
+      (await parquetReadObjects({
+        file: file(await Deno.readFile(`${dir}/${t}/_sample`)),
+        compressors,
+      })).map((r) => r.id);
+    assert.deepEqual(await sample("b"), await sample("a"));
+    assert.equal((await sample("a")).length, 37);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
