@@ -346,6 +346,75 @@ Deno.test({
 });
 
 Deno.test({
+  name: "points are drawn where they are, and drawn again where the view moves them",
+  ...browser,
+  fn: async () => {
+    // Two points, big, on a white map: their pixels are the default colour #e4572e at the
+    // points' alpha (230/255) over white, #e76742; between them is white.
+    const b = await mapToMimeBundle(
+      arrow.tableFromArrays({ lon: [2.35, 13.4], lat: [48.86, 52.52] }),
+      { basemap: "none", pointRadius: 8, preserveDrawingBuffer: true, fallback: false },
+    );
+    const id = mapId(b);
+    await withPage(notebookPage([String(b.data["text/html"])]), async ({ page, errors }) => {
+      const pixelsAt = async (lonLats: number[][]) =>
+        await page.evaluate(({ mapId, lonLats }) => {
+          // deno-lint-ignore no-explicit-any
+          const g = globalThis as any;
+          const m = g.__fusedMaps[mapId].map;
+          const canvas = m.getCanvas(), dpr = g.devicePixelRatio || 1;
+          const copy = g.document.createElement("canvas");
+          copy.width = canvas.width;
+          copy.height = canvas.height;
+          const ctx = copy.getContext("2d");
+          ctx.drawImage(canvas, 0, 0);
+          return lonLats.map(([lon, lat]) => {
+            const p = m.project([lon, lat]);
+            const d = ctx.getImageData(Math.round(p.x * dpr), Math.round(p.y * dpr), 1, 1).data;
+            return "#" + [d[0], d[1], d[2]].map((v) => v.toString(16).padStart(2, "0")).join("");
+          });
+        }, { mapId: id, lonLats });
+      const idle = () =>
+        page.evaluate((mapId: string) =>
+          new Promise<void>((ok) => {
+            // deno-lint-ignore no-explicit-any
+            const m = (globalThis as any).__fusedMaps[mapId].map;
+            m.once("idle", () => ok());
+            m.triggerRepaint();
+          }), id);
+      assert.equal((await waitForMap(page, id)).loaded, true);
+      // Between the two points (no point there) stays white.
+      assert.deepEqual(await pixelsAt([[2.35, 48.86], [13.4, 52.52], [7.9, 50.7]]), [
+        "#e76742",
+        "#e76742",
+        "#ffffff",
+      ]);
+      // Another view: the points are drawn at their new places, not left where they were.
+      const before = await page.evaluate((mapId: string) => {
+        // deno-lint-ignore no-explicit-any
+        const m = (globalThis as any).__fusedMaps[mapId].map;
+        const p = m.project([2.35, 48.86]);
+        m.jumpTo({ zoom: m.getZoom() - 1 }); // both points move towards the centre
+        return [p.x, p.y];
+      }, id);
+      await idle();
+      const old = await page.evaluate(({ mapId, xy }) => {
+        // deno-lint-ignore no-explicit-any
+        const m = (globalThis as any).__fusedMaps[mapId].map;
+        const ll = m.unproject(xy);
+        return [ll.lng, ll.lat];
+      }, { mapId: id, xy: before });
+      assert.deepEqual(await pixelsAt([[2.35, 48.86], [13.4, 52.52], old]), [
+        "#e76742",
+        "#e76742",
+        "#ffffff",
+      ]);
+      assert.deepEqual(errors, []);
+    });
+  },
+});
+
+Deno.test({
   name: "clicking a point shows a popup with its columns",
   ...browser,
   fn: async () => {
