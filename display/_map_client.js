@@ -490,16 +490,19 @@ function fusedRenderMap(A, el, cfg) {
     });
   });
 
-  // Decoding (gunzip) runs while MapLibre loads its style.
+  // Decoding (gunzip) runs while MapLibre loads its style. The layers go in once the style is
+  // loaded ("style.load"), not at "load": that waits for every basemap tile to be drawn, and
+  // adding the points only then put their upload and draw after the basemap's frames instead of
+  // alongside them.
   const decoded = Promise.all([
     cfg.points ? A.unpack(cfg.points.data) : null,
     cfg.points && cfg.points.attributes ? A.unpack(cfg.points.attributes) : null,
     cfg.shapes ? A.unpack(cfg.shapes) : null,
   ]);
-  const loaded = new Promise(function (ok) {
-    map.on("load", ok);
+  const styled = new Promise(function (ok) {
+    map.once("style.load", ok);
   });
-  Promise.all([decoded, loaded]).then(function (r) {
+  Promise.all([decoded, styled]).then(function (r) {
     const points = r[0][0], attributes = r[0][1], shapes = r[0][2];
     try {
       const popup = new maplibregl.Popup({ closeButton: true, maxWidth: "360px" });
