@@ -208,48 +208,123 @@ function fusedRenderMap(A, el, cfg) {
       rgba[4 * i + 3] = c[3];
     }
     const names = table ? attributeNames(table) : [];
-    let program, posBuf, colBuf, aPos, aCol, uMatrix, uSize;
+    function shader(gl, type, src) {
+      const s = gl.createShader(type);
+      gl.shaderSource(s, src);
+      gl.compileShader(s);
+      if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
+      return s;
+    }
+    function program(gl, vs, fs) {
+      const p = gl.createProgram();
+      gl.attachShader(p, shader(gl, gl.VERTEX_SHADER, vs));
+      gl.attachShader(p, shader(gl, gl.FRAGMENT_SHADER, fs));
+      gl.linkProgram(p);
+      return p;
+    }
+    // The points are drawn into a texture of the canvas's size only when the view, the canvas
+    // or the point size changed (prerender); every frame composites that texture (render). So
+    // the frames MapLibre draws for other reasons (basemap tiles arriving, popups, fades) cost
+    // one textured quad, not another draw of every point: 1 M points are seconds a frame in
+    // software WebGL (SwiftShader). Drawn premultiplied into a transparent texture, then
+    // composited with the same blending, the pixels are those of drawing the points directly.
+    let points, posBuf, colBuf, aPos, aCol, uMatrix, uSize;
+    let quad, quadBuf, aXy, uTex, fbo, tex, texW = 0, texH = 0, drawn = null;
+    function viewKey(gl, args) {
+      const m = args.defaultProjectionData.mainMatrix, t = new Float32Array(16);
+      // u_matrix = main × translate(cx, cy): the centre offset is folded in here, in float64.
+      for (let k = 0; k < 16; k++) t[k] = m[k];
+      for (let r = 0; r < 4; r++) t[12 + r] = m[r] * cx + m[4 + r] * cy + m[12 + r];
+      const size = cfg.pointRadius * 2 * (globalThis.devicePixelRatio || 1);
+      return { t, size, w: gl.drawingBufferWidth, h: gl.drawingBufferHeight };
+    }
+    function sameView(a, b) {
+      if (!a || a.size !== b.size || a.w !== b.w || a.h !== b.h) return false;
+      for (let k = 0; k < 16; k++) if (a.t[k] !== b.t[k]) return false;
+      return true;
+    }
     const layer = {
       id: "fused-points",
       type: "custom",
       renderingMode: "2d",
       onAdd: function (_map, gl) {
-        const vs =
+        points = program(
+          gl,
           "attribute vec2 a_pos; attribute vec4 a_color; uniform mat4 u_matrix; uniform float u_size; varying vec4 v_color;" +
-          "void main(){ gl_Position = u_matrix * vec4(a_pos, 0.0, 1.0); gl_PointSize = u_size; v_color = a_color; }";
-        const fs = "precision mediump float; varying vec4 v_color;" +
-          "void main(){ vec2 c = gl_PointCoord * 2.0 - 1.0; float r = dot(c, c); if (r > 1.0) discard;" +
-          " vec3 rgb = r > 0.55 ? v_color.rgb * 0.55 : v_color.rgb; gl_FragColor = vec4(rgb * v_color.a, v_color.a); }";
-        function shader(type, src) {
-          const s = gl.createShader(type);
-          gl.shaderSource(s, src);
-          gl.compileShader(s);
-          if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
-          return s;
-        }
-        program = gl.createProgram();
-        gl.attachShader(program, shader(gl.VERTEX_SHADER, vs));
-        gl.attachShader(program, shader(gl.FRAGMENT_SHADER, fs));
-        gl.linkProgram(program);
-        aPos = gl.getAttribLocation(program, "a_pos");
-        aCol = gl.getAttribLocation(program, "a_color");
-        uMatrix = gl.getUniformLocation(program, "u_matrix");
-        uSize = gl.getUniformLocation(program, "u_size");
+            "void main(){ gl_Position = u_matrix * vec4(a_pos, 0.0, 1.0); gl_PointSize = u_size; v_color = a_color; }",
+          "precision mediump float; varying vec4 v_color;" +
+            "void main(){ vec2 c = gl_PointCoord * 2.0 - 1.0; float r = dot(c, c); if (r > 1.0) discard;" +
+            " vec3 rgb = r > 0.55 ? v_color.rgb * 0.55 : v_color.rgb; gl_FragColor = vec4(rgb * v_color.a, v_color.a); }",
+        );
+        aPos = gl.getAttribLocation(points, "a_pos");
+        aCol = gl.getAttribLocation(points, "a_color");
+        uMatrix = gl.getUniformLocation(points, "u_matrix");
+        uSize = gl.getUniformLocation(points, "u_size");
         posBuf = gl.createBuffer();
         gl.bindBuffer(gl.ARRAY_BUFFER, posBuf);
         gl.bufferData(gl.ARRAY_BUFFER, pos, gl.STATIC_DRAW);
         colBuf = gl.createBuffer();
         gl.bindBuffer(gl.ARRAY_BUFFER, colBuf);
         gl.bufferData(gl.ARRAY_BUFFER, rgba, gl.STATIC_DRAW);
+        quad = program(
+          gl,
+          "attribute vec2 a_xy; varying vec2 v_uv; void main(){ v_uv = a_xy * 0.5 + 0.5; gl_Position = vec4(a_xy, 0.0, 1.0); }",
+          "precision mediump float; uniform sampler2D u_tex; varying vec2 v_uv; void main(){ gl_FragColor = texture2D(u_tex, v_uv); }",
+        );
+        aXy = gl.getAttribLocation(quad, "a_xy");
+        uTex = gl.getUniformLocation(quad, "u_tex");
+        quadBuf = gl.createBuffer();
+        gl.bindBuffer(gl.ARRAY_BUFFER, quadBuf);
+        gl.bufferData(
+          gl.ARRAY_BUFFER,
+          new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]),
+          gl.STATIC_DRAW,
+        );
+        fbo = gl.createFramebuffer();
+        tex = gl.createTexture();
       },
-      render: function (gl, args) {
-        const m = args.defaultProjectionData.mainMatrix, t = new Float32Array(16);
-        // u_matrix = main × translate(cx, cy): the centre offset is folded in here, in float64.
-        for (let k = 0; k < 16; k++) t[k] = m[k];
-        for (let r = 0; r < 4; r++) t[12 + r] = m[r] * cx + m[4 + r] * cy + m[12 + r];
-        gl.useProgram(program);
-        gl.uniformMatrix4fv(uMatrix, false, t);
-        gl.uniform1f(uSize, cfg.pointRadius * 2 * (globalThis.devicePixelRatio || 1));
+      onRemove: function (_map, gl) {
+        [posBuf, colBuf, quadBuf].forEach(function (b) {
+          gl.deleteBuffer(b);
+        });
+        gl.deleteProgram(points);
+        gl.deleteProgram(quad);
+        gl.deleteFramebuffer(fbo);
+        gl.deleteTexture(tex);
+      },
+      prerender: function (gl, args) {
+        const view = viewKey(gl, args);
+        if (sameView(drawn, view)) return;
+        gl.bindTexture(gl.TEXTURE_2D, tex);
+        if (view.w !== texW || view.h !== texH) {
+          gl.texImage2D(
+            gl.TEXTURE_2D,
+            0,
+            gl.RGBA,
+            view.w,
+            view.h,
+            0,
+            gl.RGBA,
+            gl.UNSIGNED_BYTE,
+            null,
+          );
+          gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+          gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+          gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+          gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
+          texW = view.w;
+          texH = view.h;
+        }
+        const framebuffer = gl.getParameter(gl.FRAMEBUFFER_BINDING);
+        const viewport = gl.getParameter(gl.VIEWPORT);
+        gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
+        gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
+        gl.viewport(0, 0, view.w, view.h);
+        gl.clearColor(0, 0, 0, 0);
+        gl.clear(gl.COLOR_BUFFER_BIT);
+        gl.useProgram(points);
+        gl.uniformMatrix4fv(uMatrix, false, view.t);
+        gl.uniform1f(uSize, view.size);
         gl.bindBuffer(gl.ARRAY_BUFFER, posBuf);
         gl.enableVertexAttribArray(aPos);
         gl.vertexAttribPointer(aPos, 2, gl.FLOAT, false, 0, 0);
@@ -261,6 +336,22 @@ function fusedRenderMap(A, el, cfg) {
         gl.drawArrays(gl.POINTS, 0, n);
         gl.disableVertexAttribArray(aPos);
         gl.disableVertexAttribArray(aCol);
+        gl.bindFramebuffer(gl.FRAMEBUFFER, framebuffer);
+        gl.viewport(viewport[0], viewport[1], viewport[2], viewport[3]);
+        drawn = view;
+      },
+      render: function (gl) {
+        gl.useProgram(quad);
+        gl.activeTexture(gl.TEXTURE0);
+        gl.bindTexture(gl.TEXTURE_2D, tex);
+        gl.uniform1i(uTex, 0);
+        gl.bindBuffer(gl.ARRAY_BUFFER, quadBuf);
+        gl.enableVertexAttribArray(aXy);
+        gl.vertexAttribPointer(aXy, 2, gl.FLOAT, false, 0, 0);
+        gl.enable(gl.BLEND);
+        gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
+        gl.drawArrays(gl.TRIANGLE_STRIP, 0, 4);
+        gl.disableVertexAttribArray(aXy);
       },
     };
     // Picking: the nearest point within a few pixels of the click, by one linear scan.
@@ -399,16 +490,19 @@ function fusedRenderMap(A, el, cfg) {
     });
   });
 
-  // Decoding (gunzip) runs while MapLibre loads its style.
+  // Decoding (gunzip) runs while MapLibre loads its style. The layers go in once the style is
+  // loaded ("style.load"), not at "load": that waits for every basemap tile to be drawn, and
+  // adding the points only then put their upload and draw after the basemap's frames instead of
+  // alongside them.
   const decoded = Promise.all([
     cfg.points ? A.unpack(cfg.points.data) : null,
     cfg.points && cfg.points.attributes ? A.unpack(cfg.points.attributes) : null,
     cfg.shapes ? A.unpack(cfg.shapes) : null,
   ]);
-  const loaded = new Promise(function (ok) {
-    map.on("load", ok);
+  const styled = new Promise(function (ok) {
+    map.once("style.load", ok);
   });
-  Promise.all([decoded, loaded]).then(function (r) {
+  Promise.all([decoded, styled]).then(function (r) {
     const points = r[0][0], attributes = r[0][1], shapes = r[0][2];
     try {
       const popup = new maplibregl.Popup({ closeButton: true, maxWidth: "360px" });

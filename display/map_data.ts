@@ -231,8 +231,8 @@ function scanWkb(vector: arrow.Vector, count: number): {
 
 /** Colours of rows: an index per row into a list of CSS hex colours, plus a legend. */
 interface ColorScale {
-  /** Index into `colors` of a row. */
-  index: (row: number) => number;
+  /** Index into `colors` of each row, computed in one pass; absent when every row is 0. */
+  byRow?: Uint8Array;
   /** CSS hex colours. */
   colors: string[];
   /** Legend HTML. */
@@ -246,7 +246,7 @@ function colorScale(
   count: number,
   fallback: string,
 ): ColorScale {
-  if (column === undefined) return { index: () => 0, colors: [hex(fallback)] };
+  if (column === undefined) return { colors: [hex(fallback)] };
   const vector = table.getChild(column);
   if (!vector) {
     throw new ValidationError(
@@ -279,10 +279,12 @@ function colorScale(
     const colors = Array.from({ length: 255 }, (_, i) => hex(interpolateViridis(i / 254)));
     colors.push(OTHER_COLOR);
     const scale = max > min ? 254 / (max - min) : 0;
-    const index = (row: number): number => {
-      const v = values[row];
-      return Number.isFinite(v) ? Math.round((v - min) * scale) : 255;
-    };
+    // One sequential pass: indexing rows later in another order (sorted points) was 5x slower.
+    const byRow = new Uint8Array(count);
+    for (let i = 0; i < count; i++) {
+      const v = values[i];
+      byRow[i] = Number.isFinite(v) ? Math.round((v - min) * scale) : 255;
+    }
     const legend = min <= max
       ? `<div class="fused-legend"><b>${
         escapeHtml(column)
@@ -292,7 +294,7 @@ function colorScale(
         fmtNum(max)
       }</span></div></div>`
       : undefined;
-    return { index, colors, legend };
+    return { byRow, colors, legend };
   }
   const counts = new Map<string, number>();
   const keys: (string | null)[] = new Array(count);
@@ -305,10 +307,11 @@ function colorScale(
   const top = [...counts.entries()].sort((a, b) => b[1] - a[1]).slice(0, schemeTableau10.length);
   const slot = new Map(top.map(([k], i) => [k, i]));
   const colors = [...schemeTableau10.slice(0, top.length), OTHER_COLOR];
-  const index = (row: number): number => {
-    const k = keys[row];
-    return (k !== null ? slot.get(k) : undefined) ?? top.length;
-  };
+  const byRow = new Uint8Array(count);
+  for (let i = 0; i < count; i++) {
+    const k = keys[i];
+    byRow[i] = (k !== null ? slot.get(k) : undefined) ?? top.length;
+  }
   const items = top.map(([k], i) =>
     `<div><span class="sw" style="background:${colors[i]}"></span>${escapeHtml(k)}</div>`
   );
@@ -320,7 +323,7 @@ function colorScale(
     );
   }
   return {
-    index,
+    byRow,
     colors,
     legend: `<div class="fused-legend"><b>${escapeHtml(column)}</b>${items.join("")}</div>`,
   };
@@ -521,7 +524,8 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
 
   const count = total;
   const colors = colorScale(table, options.color, count, options.defaultColor ?? DEFAULT_COLOR);
-  const hexOf = (row: number): string => colors.colors[colors.index(row)];
+  const byRow = colors.byRow;
+  const hexOf = (row: number): string => colors.colors[byRow ? byRow[row] : 0];
   const skip = [geomName, ...(lonLat ?? [])].filter((n): n is string => n !== undefined);
   const fields = attributeFields(table, skip);
   const prepared: PreparedMap = {
@@ -541,12 +545,13 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
     const [w, s, e, n] = pointBox!;
     const [x0, y1] = mercator(w, s), [x1, y0] = mercator(e, n);
     const box: [number, number, number, number] = [x0, y0, x1, y1];
-    const quantised = quantise(x, y, box);
-    x = gatherF64(x, quantised.order);
-    y = gatherF64(y, quantised.order);
-    pointRows = gatherI32(pointRows, quantised.order);
-    const index = new Uint8Array(pointRows.length);
-    for (let i = 0; i < pointRows.length; i++) index[i] = colors.index(pointRows[i]);
+    const { order, bytes } = quantise(x, y, box);
+    pointRows = gatherI32(pointRows, order);
+    if (byRow) {
+      for (let k = 0, at = 6 * pointRows.length; k < pointRows.length; k++) {
+        bytes[at + k] = byRow[pointRows[k]];
+      }
+    }
     // Attributes travel for popups while they fit the budget; 1 M float columns would double
     // the output.
     const maxAttr = options.maxAttributeBytes ?? 2 * 1024 * 1024;
@@ -568,14 +573,11 @@ export function prepareMap(value: unknown, options: MapOptions = {}): PreparedMa
         formatBytes(maxAttr)
       } budget (pass maxAttributeBytes to change)`;
     }
-    const bytes = new Uint8Array(pointRows.length * POINT_BYTES);
-    bytes.set(quantised.bytes);
-    bytes.set(index, quantised.bytes.length);
     prepared.points = { count: pointRows.length, box, palette: colors.colors, bytes, attributes };
     const step = Math.max(1, pointRows.length / SVG_POINTS);
     for (let k = 0; k < pointRows.length / step; k++) {
-      const i = Math.floor(k * step);
-      prepared.sample.points.push([x[i], y[i], hexOf(pointRows[i])]);
+      const i = Math.floor(k * step), j = order[i];
+      prepared.sample.points.push([x[j], y[j], hexOf(pointRows[i])]);
     }
   }
 
@@ -718,8 +720,9 @@ export function spatialSample(x: Float64Array, y: Float64Array, want: number): I
 }
 
 /**
- * Quantises points to 24 bits per axis over `box` (Web Mercator), sorted by y: the order of the
- * input points, and `6 × n` bytes (x in 3 byte planes, then y deltas in 3 byte planes).
+ * Quantises points to 24 bits per axis over `box` (Web Mercator), sorted by y (ties keep their
+ * input order): the order of the input points, and `POINT_BYTES × n` bytes (x in 3 byte planes,
+ * then y deltas in 3 byte planes, then a zeroed plane for the caller's palette indices).
  */
 function quantise(
   x: Float64Array,
@@ -736,28 +739,48 @@ function quantise(
   }
   const sx = box[2] > box[0] ? Q / (box[2] - box[0]) : 0;
   const sy = box[3] > box[1] ? Q / (box[3] - box[1]) : 0;
-  // Sort keys qy·2^25 + i are exact in a Float64 (49 bits), and a typed array sorts fast.
-  const keys = new Float64Array(n);
-  for (let i = 0; i < n; i++) keys[i] = Math.round((mercatorY(y[i]) - box[1]) * sy) * 2 ** 25 + i;
-  keys.sort();
-  const order = new Int32Array(n);
-  const bytes = new Uint8Array(6 * n);
+  const qx = new Uint32Array(n), qy = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    qx[i] = Math.round((mercatorX(x[i]) - box[0]) * sx);
+    qy[i] = Math.round((mercatorY(y[i]) - box[1]) * sy);
+  }
+  const order = radixOrder(qy);
+  const bytes = new Uint8Array(POINT_BYTES * n);
   let last = 0;
   for (let k = 0; k < n; k++) {
-    const i = keys[k] % 2 ** 25;
-    order[k] = i;
-    const qx = Math.round((mercatorX(x[i]) - box[0]) * sx);
-    const qy = Math.floor(keys[k] / 2 ** 25);
-    const dy = qy - last;
-    last = qy;
-    bytes[k] = qx & 0xff;
-    bytes[n + k] = (qx >>> 8) & 0xff;
-    bytes[2 * n + k] = qx >>> 16;
+    const i = order[k];
+    const a = qx[i], b = qy[i], dy = b - last;
+    last = b;
+    bytes[k] = a & 0xff;
+    bytes[n + k] = (a >>> 8) & 0xff;
+    bytes[2 * n + k] = a >>> 16;
     bytes[3 * n + k] = dy & 0xff;
     bytes[4 * n + k] = (dy >>> 8) & 0xff;
     bytes[5 * n + k] = dy >>> 16;
   }
   return { order, bytes };
+}
+
+/**
+ * The indices of 24-bit `keys` in ascending key order, equal keys in index order: a stable
+ * least-significant-digit radix sort in two passes of 12 bits (6x faster than sorting Float64
+ * keys with `TypedArray.prototype.sort` on 1 M points).
+ */
+export function radixOrder(keys: Uint32Array): Int32Array {
+  const n = keys.length;
+  let src: Int32Array = identity(n), dst: Int32Array = new Int32Array(n);
+  const counts = new Int32Array(4097);
+  for (let shift = 0; shift < 24; shift += 12) {
+    counts.fill(0);
+    for (let i = 0; i < n; i++) counts[((keys[i] >>> shift) & 0xfff) + 1]++;
+    for (let d = 1; d <= 4096; d++) counts[d] += counts[d - 1];
+    for (let k = 0; k < n; k++) {
+      const i = src[k];
+      dst[counts[(keys[i] >>> shift) & 0xfff]++] = i;
+    }
+    [src, dst] = [dst, src];
+  }
+  return src;
 }
 
 /** Web Mercator x of a longitude, 0–1. */

@@ -18,7 +18,9 @@ import {
   type PointPayload,
   prepareMap,
   spatialSample,
+  warmUpMaps,
 } from "./map.ts";
+import { radixOrder } from "./map_data.ts";
 import { hasChromium, notebookPage, screenshotColours, waitForMap, withPage } from "./browser.ts";
 
 const FEATURES: GeoJsonFeatureCollection = {
@@ -116,6 +118,38 @@ Deno.test("24-bit coordinates of 100,000 points over Europe are within 0.5 m", (
     worst = Math.max(worst, Math.hypot(dx, dy));
   }
   assert.ok(worst < 0.5, `worst error ${worst.toFixed(3)} m`);
+});
+
+Deno.test("points are ordered by quantised y, equal ys keeping their input order", () => {
+  // Two 12-bit digits: keys that differ only in the high one, only in the low one, and ties.
+  const keys = Uint32Array.from([0xfff000, 5, 0x001fff, 5, 0, 0xffffff, 0x001000, 5]);
+  assert.deepEqual(Array.from(radixOrder(keys)), [4, 1, 3, 7, 6, 2, 0, 5]);
+  assert.deepEqual(Array.from(radixOrder(new Uint32Array(0))), []);
+});
+
+Deno.test("colour indices follow their points through the sort by y", () => {
+  // value = row, so a point's colour index must rise with its row, whatever the y order.
+  const n = 255;
+  const lat = Float64Array.from({ length: n }, (_, i) => 60 - ((i * 37) % n) * 0.1);
+  const lon = Float64Array.from({ length: n }, (_, i) => i * 0.1);
+  const value = Float64Array.from({ length: n }, (_, i) => i);
+  const p = prepareMap(arrow.tableFromArrays({ lon, lat, value }), { color: "value" });
+  const got = decodePoints(p.points!);
+  const index = p.points!.bytes.subarray(6 * n);
+  for (let k = 0; k < n; k++) {
+    const row = Math.round(got.lon[k] / 0.1);
+    assert.equal(index[k], row, `point ${k} (row ${row})`);
+  }
+});
+
+Deno.test("warming up makes the first map's one-time work ready", async () => {
+  await warmUpMaps();
+  const t0 = performance.now();
+  const b = await mapToMimeBundle({ type: "Point", coordinates: [2.35, 48.86] });
+  assert.ok(b.data["image/png"], "the static image is drawn");
+  assert.match(String(b.data["text/html"]), /__fusedMapAssets/);
+  // Not a timing assert: the bundle is built, and its time is printed for the reader.
+  console.log(`one-point map after warm-up: ${(performance.now() - t0).toFixed(0)} ms`);
 });
 
 Deno.test("lon/lat columns make a point map", () => {
@@ -308,6 +342,75 @@ Deno.test({
         assert.deepEqual(errors, []);
       },
     );
+  },
+});
+
+Deno.test({
+  name: "points are drawn where they are, and drawn again where the view moves them",
+  ...browser,
+  fn: async () => {
+    // Two points, big, on a white map: their pixels are the default colour #e4572e at the
+    // points' alpha (230/255) over white, #e76742; between them is white.
+    const b = await mapToMimeBundle(
+      arrow.tableFromArrays({ lon: [2.35, 13.4], lat: [48.86, 52.52] }),
+      { basemap: "none", pointRadius: 8, preserveDrawingBuffer: true, fallback: false },
+    );
+    const id = mapId(b);
+    await withPage(notebookPage([String(b.data["text/html"])]), async ({ page, errors }) => {
+      const pixelsAt = async (lonLats: number[][]) =>
+        await page.evaluate(({ mapId, lonLats }) => {
+          // deno-lint-ignore no-explicit-any
+          const g = globalThis as any;
+          const m = g.__fusedMaps[mapId].map;
+          const canvas = m.getCanvas(), dpr = g.devicePixelRatio || 1;
+          const copy = g.document.createElement("canvas");
+          copy.width = canvas.width;
+          copy.height = canvas.height;
+          const ctx = copy.getContext("2d");
+          ctx.drawImage(canvas, 0, 0);
+          return lonLats.map(([lon, lat]) => {
+            const p = m.project([lon, lat]);
+            const d = ctx.getImageData(Math.round(p.x * dpr), Math.round(p.y * dpr), 1, 1).data;
+            return "#" + [d[0], d[1], d[2]].map((v) => v.toString(16).padStart(2, "0")).join("");
+          });
+        }, { mapId: id, lonLats });
+      const idle = () =>
+        page.evaluate((mapId: string) =>
+          new Promise<void>((ok) => {
+            // deno-lint-ignore no-explicit-any
+            const m = (globalThis as any).__fusedMaps[mapId].map;
+            m.once("idle", () => ok());
+            m.triggerRepaint();
+          }), id);
+      assert.equal((await waitForMap(page, id)).loaded, true);
+      // Between the two points (no point there) stays white.
+      assert.deepEqual(await pixelsAt([[2.35, 48.86], [13.4, 52.52], [7.9, 50.7]]), [
+        "#e76742",
+        "#e76742",
+        "#ffffff",
+      ]);
+      // Another view: the points are drawn at their new places, not left where they were.
+      const before = await page.evaluate((mapId: string) => {
+        // deno-lint-ignore no-explicit-any
+        const m = (globalThis as any).__fusedMaps[mapId].map;
+        const p = m.project([2.35, 48.86]);
+        m.jumpTo({ zoom: m.getZoom() - 1 }); // both points move towards the centre
+        return [p.x, p.y];
+      }, id);
+      await idle();
+      const old = await page.evaluate(({ mapId, xy }) => {
+        // deno-lint-ignore no-explicit-any
+        const m = (globalThis as any).__fusedMaps[mapId].map;
+        const ll = m.unproject(xy);
+        return [ll.lng, ll.lat];
+      }, { mapId: id, xy: before });
+      assert.deepEqual(await pixelsAt([[2.35, 48.86], [13.4, 52.52], old]), [
+        "#e76742",
+        "#e76742",
+        "#ffffff",
+      ]);
+      assert.deepEqual(errors, []);
+    });
   },
 });
 
