@@ -33,6 +33,9 @@ import { udfRoutes } from "./routes/udfs.ts";
 import { healthRoutes, userRoutes } from "./routes/user.ts";
 
 /** What the app is built from. */
+/** Largest file upload (and `fused.cache` "object" entry) a service takes, by default: 2 GiB. */
+export const DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024 * 1024 * 1024;
+
 export interface AppOptions {
   /** Users, UDFs, tokens, jobs. */
   registry: Registry;
@@ -87,7 +90,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     runs,
     signingSecret: options.signingSecret,
     maxBodyBytes: options.maxBodyBytes ?? 16 * 1024 * 1024,
-    maxUploadBytes: options.maxUploadBytes ?? 2 * 1024 * 1024 * 1024,
+    maxUploadBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
     quotas: options.quotas ??
       new UserQuotas({ registry: options.registry, storage: options.storage }),
     publicUrl: options.publicUrl,

@@ -19,6 +19,17 @@ export interface ObjectCacheEntry {
   bytes: Uint8Array;
 }
 
+/** What reads and writes a user's entries: an {@linkcode ObjectCache}, or a batch job's link to one. */
+export type ObjectCacheStore = Pick<ObjectCache, "get" | "put">;
+
+/** `key`, when it is a SHA-256 hex digest (the only keys an entry has); else a ValidationError. */
+export function checkObjectCacheKey(key: unknown): string {
+  if (typeof key !== "string" || !/^[0-9a-f]{64}$/.test(key)) {
+    throw new ValidationError("An object cache key must be a SHA-256 hex digest");
+  }
+  return key;
+}
+
 /**
  * The users' `fused.cache` entries on a store.
  *
@@ -50,10 +61,7 @@ export class ObjectCache {
 
   #at(userId: string, key: string): string {
     const folder = this.#folder(userId);
-    if (!/^[0-9a-f]{64}$/.test(key)) {
-      throw new ValidationError("An object cache key must be a SHA-256 hex digest");
-    }
-    return `${folder}/${key}`;
+    return `${folder}/${checkObjectCacheKey(key)}`;
   }
 
   /** The user's entry under `key` when younger than `maxAgeSeconds`, else null. */

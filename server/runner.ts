@@ -22,7 +22,7 @@ import type {
   NestedRun,
 } from "../client/engine_types.ts";
 import { defaultEngine } from "../engine/mod.ts";
-import type { ObjectCache } from "./object_cache.ts";
+import type { ObjectCacheStore } from "./object_cache.ts";
 import type { Registry } from "./registry/mod.ts";
 import type { UserQuotas } from "./quota.ts";
 import type { UdfRunner } from "./runs.ts";
@@ -51,7 +51,7 @@ export interface LocalRunnerOptions {
   /** Users' disk quotas (see {@linkcode ServiceCallersOptions.quotas}). */
   quotas?: UserQuotas;
   /** Where `fused.cache` keeps entries with cacheStorage "object"; without it, refused. */
-  objectCache?: ObjectCache;
+  objectCache?: ObjectCacheStore;
 }
 
 /**
@@ -95,7 +95,7 @@ function rangeOf(value: unknown): ReadOptions {
 function storeFileCalls(
   storage: Storage | undefined,
   quotas: UserQuotas | undefined,
-  objectCache: ObjectCache | undefined,
+  objectCache: ObjectCacheStore | undefined,
 ): Pick<HostHandler, "download" | "files" | "objectCache"> {
   const store = (): Storage => {
     if (!storage) {
@@ -235,7 +235,7 @@ export interface ServiceCallersOptions extends Omit<SavedUdfCallsOptions, "calle
    */
   quotas?: UserQuotas;
   /** Where `fused.cache` keeps entries with cacheStorage "object"; without it, refused. */
-  objectCache?: ObjectCache;
+  objectCache?: ObjectCacheStore;
 }
 
 /**

@@ -9,7 +9,7 @@ import type { LocalEngineLike } from "../client/engine_types.ts";
 import type { CallerPolicy } from "../client/engine_types.ts";
 import { join } from "node:path";
 import { homedir } from "node:os";
-import { createApp } from "./app.ts";
+import { createApp, DEFAULT_MAX_UPLOAD_BYTES } from "./app.ts";
 import { ResponseMemo } from "./_response_memo.ts";
 import { JobRunner, type JobRunnerOptions, type JobService } from "./jobs/runner.ts";
 import { JobQueue } from "./jobs/queue.ts";
@@ -227,6 +227,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     await removeStaleUploads(filesDir);
     await removeStaleTemps(dataDir);
     await cleanCache();
+    // The cache area beside the fd:// store (no fd:// path reaches it): the run cache in
+    // scale-out, and fused.cache's cacheStorage "object" entries of every user.
+    const cacheStore = await openStorage(
+      storageUrl ? siblingStoreUrl(storageUrl, "cache") : null,
+      join(dataDir, "object_cache"),
+    );
+    const objectCache = new ObjectCache(cacheStore);
     // On a shared database, jobs go through its queue to `fused worker` processes.
     jobs = registry instanceof PostgresRegistry
       ? new JobQueue(registry, databaseUrl!, {
@@ -236,17 +243,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       : new JobRunner(registry, { dataDir, filesDir, callersDir }, {
         udfPolicy: options.udfPolicy,
         quotas,
+        // Its jobs' "object" entries are the service's own, capped as PUT /cache/objects caps.
+        objectCache,
+        maxObjectBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
         ...options.jobs,
       });
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);
     const admin = await bootstrapAdmin(registry, dataDir);
-    // The cache area beside the fd:// store (no fd:// path reaches it): the run cache in
-    // scale-out, and fused.cache's cacheStorage "object" entries of every user.
-    const cacheStore = await openStorage(
-      storageUrl ? siblingStoreUrl(storageUrl, "cache") : null,
-      join(dataDir, "object_cache"),
-    );
-    const objectCache = new ObjectCache(cacheStore);
     let runner = options.runner;
     if (!runner) {
       runner = (await import("./runner.ts")).localRunner({

@@ -8,7 +8,8 @@
  *
  * Its UDFs run as the job's owner, in that user's folders of the service: their nested runs stay
  * on this process's engine, and the saved UDFs they load or run by name are asked of the service
- * that runs the job, which answers as the owner (_saved_calls.ts). This process holds no
+ * that runs the job, which answers as the owner (_saved_calls.ts), as are their `fused.cache`
+ * entries with cacheStorage "object". This process holds no
  * credential: not the owner's, never the admin's.
  *
  * @module
@@ -20,7 +21,7 @@ import { serviceCallers } from "../runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "../runs.ts";
 import { LocalStorage } from "../storage.ts";
 import { type ChildExit, type ChildSpec, formatLogRecord } from "./_protocol.ts";
-import { jobFinder, jobLedger } from "./_saved_calls.ts";
+import { jobFinder, jobLedger, jobObjectCache, type JobTokens } from "./_saved_calls.ts";
 import { UserQuotas } from "../quota.ts";
 import { formatDuration } from "./instance_types.ts";
 
@@ -66,11 +67,15 @@ async function main(specPath: string): Promise<number> {
     limitBytes: spec.quota.limitBytes,
     usersRoot: spec.callersDir,
   });
+  // Share tokens its runs went through: their questions (saved UDFs, cache) act as their owners.
+  const tokens: JobTokens = new Map();
   const callerOf = serviceCallers({
     engine: cachingLocalEngine(engine),
     dataDir: spec.callersDir,
     storage: files,
-    find: jobFinder(spec.callsDir, spec.ownerId),
+    find: jobFinder(spec.callsDir, spec.ownerId, tokens),
+    // fused.cache's cacheStorage "object": the service's entries, asked of the runner.
+    objectCache: jobObjectCache(spec.callsDir, spec.ownerId, tokens),
     policy: spec.policy,
     quotas,
   });

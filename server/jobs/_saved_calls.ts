@@ -15,6 +15,14 @@
  * a user holds), so they count against their writer's disk quota (../quota.ts) as the service's
  * own writes do: the registry is the service's.
  *
+ * And `fused.cache` entries with cacheStorage "object": the process asks the runner to read or
+ * write the caller's entry (the job's owner, or a share token's UDF owner as above), and the
+ * runner does it on the service's own object cache (../object_cache.ts), so an entry written by a
+ * job is a hit for its owner's service runs and the other way round. The key (a SHA-256 digest)
+ * is checked before anything is read, and an entry's bytes are capped as `PUT /cache/objects`
+ * caps them. The bytes travel beside the question (`<id>.bytes`) and the answer
+ * (`<id>.answer.bytes`), each written whole before the file that points at it.
+ *
  * Why files (`calls/<id>.json`, answered by `calls/<id>.answer`): the job and the runner already
  * talk through files in the job's run folder (_protocol.ts), so a job outlives a restart of the
  * service; a question asked while no service runs is answered by the next one. The runner looks
@@ -24,9 +32,10 @@
  */
 import { join } from "node:path";
 import { writeFileAtomic } from "../../client/atomic_write.ts";
-import { FusedError, ValidationError } from "../../client/errors.ts";
+import { FusedError, NotSupportedError, ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import type { UdfJson } from "../../client/udf_json.ts";
+import { checkObjectCacheKey, type ObjectCacheStore } from "../object_cache.ts";
 import type { Registry } from "../registry/mod.ts";
 import {
   findSavedUdf,
@@ -52,6 +61,24 @@ export type LedgerCall =
   | { ledger: "forgetFiles"; key: string }
   | { ledger: "storedBytes"; userId: string; except?: string };
 
+/**
+ * A question of a job's process about a `fused.cache` entry with cacheStorage "object" (a put's
+ * bytes are in `<id>.bytes`); `via` as in {@linkcode SavedCall}.
+ */
+export type CacheCall =
+  | { cache: "get"; key: string; maxAge: number; via?: string }
+  | { cache: "put"; key: string; via?: string };
+
+/** The service's side of {@linkcode CacheCall}s of one job. */
+export interface CacheAnswers {
+  /** The service's object cache. */
+  store: ObjectCacheStore;
+  /** Largest entry, in bytes (the service's `maxUploadBytes`, as `PUT /cache/objects`). */
+  maxBytes: number;
+  /** Whom a question acts as: the job's owner, or the UDF owner of the share token it names. */
+  actor(via: string | undefined): Promise<string>;
+}
+
 /** What the registry keeps of the owners of `fd://` files. */
 export type Ledger = Pick<Registry, "recordFile" | "forgetFiles" | "storedBytes">;
 
@@ -59,6 +86,7 @@ export type Ledger = Pick<Registry, "recordFile" | "forgetFiles" | "storedBytes"
 type Answer =
   | { ok: true; udf: UdfJson; actAs: string; cache: boolean; token?: string }
   | { ok: true; value: number | null }
+  | { ok: true; entry: { ageMs: number } | null }
   | { ok: false; error: { name: string; message: string } };
 
 const QUESTION = /^([0-9a-f-]{36})\.json$/;
@@ -66,15 +94,18 @@ const WAIT_MS = 25;
 
 async function ask(
   callsDir: string,
-  call: SavedCall | LedgerCall,
+  call: SavedCall | LedgerCall | CacheCall,
   signal?: AbortSignal,
-): Promise<Answer> {
+  bytes?: Uint8Array,
+): Promise<Answer & { bytes?: Uint8Array }> {
   await Deno.mkdir(callsDir, { recursive: true, mode: 0o700 });
   const id = crypto.randomUUID();
   const question = join(callsDir, `${id}.json`);
   const answer = join(callsDir, `${id}.answer`);
-  await writeFileAtomic(question, JSON.stringify(call));
   try {
+    // The bytes first: a question the runner sees has all of its body.
+    if (bytes) await writeFileAtomic(join(callsDir, `${id}.bytes`), bytes);
+    await writeFileAtomic(question, JSON.stringify(call));
     for (;;) {
       try {
         const text = await Deno.readTextFile(answer);
@@ -85,7 +116,11 @@ async function ask(
           error.name = reply.error.name;
           throw error;
         }
-        return reply;
+        if (!("entry" in reply) || reply.entry === null) return reply;
+        const body = join(callsDir, `${id}.answer.bytes`);
+        const found = await Deno.readFile(body);
+        await Deno.remove(body);
+        return { ...reply, bytes: found };
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       }
@@ -94,6 +129,7 @@ async function ask(
   } finally {
     // Unanswered (the run ended first): the question goes, so no runner answers it for nobody.
     await Deno.remove(question).catch(() => {});
+    if (bytes) await Deno.remove(join(callsDir, `${id}.bytes`)).catch(() => {});
   }
 }
 
@@ -107,16 +143,13 @@ async function ask(
  * const { udf } = await find("alice/roads", "load", caller);
  * ```
  */
-export function jobFinder(callsDir: string, ownerId: string): SavedUdfFinder {
-  // The share token through which runs act as a user other than the job's owner.
-  const tokens = new Map<string, string>();
+export function jobFinder(
+  callsDir: string,
+  ownerId: string,
+  tokens: JobTokens = new Map(),
+): SavedUdfFinder {
   return async (ref, purpose, caller, signal) => {
-    const via = caller.id === ownerId ? undefined : tokens.get(caller.id);
-    if (caller.id !== ownerId && via === undefined) {
-      throw new FusedError(
-        `Cannot find saved UDFs for caller ${caller.id} in job of ${ownerId}: only the job's owner and the owners of share tokens it ran can ask`,
-      );
-    }
+    const via = viaOf(tokens, ownerId, caller.id, "find saved UDFs");
     const answer = await ask(callsDir, { ref, purpose, ...(via ? { via } : {}) }, signal);
     if (!("udf" in answer)) throw new FusedError("The service answered a job's question wrongly");
     const found: SavedUdf = {
@@ -131,6 +164,72 @@ export function jobFinder(callsDir: string, ownerId: string): SavedUdfFinder {
 }
 
 /**
+ * The share tokens through which a job's runs act as users other than its owner, by those users'
+ * ids: learnt by {@linkcode jobFinder} as it finds them, named by every later question of theirs.
+ */
+export type JobTokens = Map<string, string>;
+
+/** The share token a question of `callerId` names (none for the owner); others are refused. */
+function viaOf(
+  tokens: JobTokens,
+  ownerId: string,
+  callerId: string,
+  what: string,
+): string | undefined {
+  if (callerId === ownerId) return undefined;
+  const via = tokens.get(callerId);
+  if (via === undefined) {
+    throw new FusedError(
+      `Cannot ${what} for caller ${callerId} in job of ${ownerId}: only the job's owner and the owners of share tokens it ran can ask`,
+    );
+  }
+  return via;
+}
+
+/**
+ * The object cache of a job's process: each entry read or written by the runner, through
+ * `callsDir`, as the caller (the job's owner, or a share token's UDF owner: `tokens` is the
+ * job's {@linkcode jobFinder}'s).
+ *
+ * @example
+ * ```ts ignore
+ * const tokens: JobTokens = new Map();
+ * const find = jobFinder(spec.callsDir, spec.ownerId, tokens);
+ * const objectCache = jobObjectCache(spec.callsDir, spec.ownerId, tokens);
+ * ```
+ */
+export function jobObjectCache(
+  callsDir: string,
+  ownerId: string,
+  tokens: JobTokens,
+): ObjectCacheStore {
+  const what = 'use cacheStorage "object"';
+  return {
+    async get(userId, key, maxAge) {
+      const via = viaOf(tokens, ownerId, userId, what);
+      const reply = await ask(callsDir, { cache: "get", key, maxAge, ...(via ? { via } : {}) });
+      if (!("entry" in reply)) {
+        throw new FusedError("The service answered a job's question wrongly");
+      }
+      return reply.entry && reply.bytes ? { ageMs: reply.entry.ageMs, bytes: reply.bytes } : null;
+    },
+    async put(userId, key, bytes) {
+      const via = viaOf(tokens, ownerId, userId, what);
+      await ask(callsDir, { cache: "put", key, ...(via ? { via } : {}) }, undefined, bytes);
+    },
+  };
+}
+
+/** Whom a job's question acts as: its owner, or the UDF owner of the enabled token it names. */
+export async function jobActor(
+  registry: Registry,
+  ownerId: string,
+  via: string | undefined,
+): Promise<string> {
+  return via === undefined ? ownerId : (await findSavedUdf(registry, ownerId, via, "run")).actAs;
+}
+
+/**
  * What a job's question names, as the job's owner may see it; a question that names a share
  * token asks as that token's UDF owner, once the token is found to name an enabled UDF.
  */
@@ -139,9 +238,7 @@ export async function findForJob(
   ownerId: string,
   call: SavedCall,
 ): Promise<SavedUdf> {
-  const actor = call.via === undefined
-    ? ownerId
-    : (await findSavedUdf(registry, ownerId, call.via, "run")).actAs;
+  const actor = await jobActor(registry, ownerId, call.via);
   return await findSavedUdf(registry, actor, call.ref, call.purpose);
 }
 
@@ -208,6 +305,48 @@ async function answerLedger(ledger: Ledger, value: unknown): Promise<number | nu
   );
 }
 
+/**
+ * Answers a {@linkcode CacheCall}: the key is checked before anything is read, the put's bytes
+ * are measured before they are read, and the entry is the actor's own.
+ */
+async function answerCache(
+  cache: CacheAnswers | undefined,
+  value: Record<string, unknown>,
+  bodyPath: string,
+  answerBodyPath: string,
+): Promise<{ ageMs: number } | null> {
+  if (!cache) throw new NotSupportedError('This service keeps no cacheStorage "object" entries');
+  const key = checkObjectCacheKey(value.key);
+  if (value.via !== undefined && typeof value.via !== "string") {
+    throw new ValidationError("A cache question's via must be a share token");
+  }
+  if (value.cache === "get") {
+    const maxAge = value.maxAge;
+    if (typeof maxAge !== "number" || !(maxAge >= 0)) {
+      throw new ValidationError("An object cache read needs a max age in seconds (0 or more)");
+    }
+    const found = await cache.store.get(await cache.actor(value.via), key, maxAge);
+    if (!found) return null;
+    await writeFileAtomic(answerBodyPath, found.bytes);
+    return { ageMs: found.ageMs };
+  }
+  if (value.cache !== "put") {
+    throw new ValidationError('A job\'s cache question must be { cache: "get"|"put", key, ... }');
+  }
+  const actor = await cache.actor(value.via);
+  const tooLarge = (size: number) =>
+    new ValidationError(
+      `The cache entry (${size} bytes) is larger than the limit of ${cache.maxBytes} bytes`,
+    );
+  const body = await Deno.lstat(bodyPath);
+  if (!body.isFile) throw new ValidationError("A cache entry's body must be a plain file");
+  if (body.size > cache.maxBytes) throw tooLarge(body.size);
+  const bytes = await Deno.readFile(bodyPath);
+  if (bytes.byteLength > cache.maxBytes) throw tooLarge(bytes.byteLength);
+  await cache.store.put(actor, key, bytes);
+  return null;
+}
+
 function parseCall(value: unknown): SavedCall {
   const call = value as Partial<SavedCall> | null;
   if (
@@ -227,6 +366,7 @@ export async function answerSavedCalls(
   callsDir: string,
   answer: (call: SavedCall) => Promise<SavedUdf>,
   ledger?: Ledger,
+  cache?: CacheAnswers,
 ): Promise<void> {
   let names: string[];
   try {
@@ -240,10 +380,15 @@ export async function answerSavedCalls(
   }
   for (const name of names) {
     const question = join(callsDir, name);
+    const id = name.replace(QUESTION, "$1");
     let reply: Answer;
     try {
       const call = JSON.parse(await Deno.readTextFile(question));
-      if (typeof call === "object" && call !== null && "ledger" in call) {
+      if (typeof call === "object" && call !== null && "cache" in call) {
+        const body = join(callsDir, `${id}.bytes`);
+        const entry = await answerCache(cache, call, body, join(callsDir, `${id}.answer.bytes`));
+        reply = { ok: true, entry };
+      } else if (typeof call === "object" && call !== null && "ledger" in call) {
         if (!ledger) throw new FusedError("This service keeps no record of fd:// owners");
         reply = { ok: true, value: await answerLedger(ledger, call) };
       } else {
@@ -263,10 +408,8 @@ export async function answerSavedCalls(
         : { name: "Error", message: String(error) };
       reply = { ok: false, error: { name: kind, message } };
     }
-    await writeFileAtomic(
-      join(callsDir, name.replace(QUESTION, "$1.answer")),
-      JSON.stringify(reply),
-    );
+    await writeFileAtomic(join(callsDir, `${id}.answer`), JSON.stringify(reply));
     await Deno.remove(question).catch(() => {});
+    await Deno.remove(join(callsDir, `${id}.bytes`)).catch(() => {});
   }
 }

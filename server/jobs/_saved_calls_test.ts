@@ -4,16 +4,22 @@
  * token's UDF owner, never as anyone else.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
 import { FusedError } from "../../client/errors.ts";
 import { udf } from "../../client/udf.ts";
 import type { CallerContext } from "../../client/engine_types.ts";
+import { ObjectCache } from "../object_cache.ts";
 import { SqliteRegistry } from "../registry/sqlite.ts";
+import { LocalStorage } from "../storage.ts";
 import type { SavedUdf } from "../saved_udfs.ts";
 import {
   answerSavedCalls,
+  type CacheAnswers,
   findForJob,
   jobFinder,
   jobLedger,
+  jobObjectCache,
+  type JobTokens,
   type Ledger,
   type SavedCall,
 } from "./_saved_calls.ts";
@@ -28,12 +34,13 @@ async function served<T>(
   answer: (call: SavedCall) => Promise<SavedUdf>,
   work: Promise<T>,
   ledger?: Ledger,
+  cache?: CacheAnswers,
 ): Promise<T> {
   let done = false;
   const settled = work.finally(() => (done = true));
   settled.catch(() => {}); // awaited below, once the loop sees it settled
   while (!done) {
-    await answerSavedCalls(dir, answer, ledger);
+    await answerSavedCalls(dir, answer, ledger, cache);
     await new Promise((r) => setTimeout(r, 10));
   }
   return await settled;
@@ -125,6 +132,102 @@ Deno.test("a job's records of fd:// owners reach the service's registry through 
     assert.deepEqual([...Deno.readDirSync(dir)], [], "no question or answer is left behind");
   } finally {
     await registry.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+const KEY = "0123456789abcdef".repeat(4);
+const noUdfs = () => Promise.reject(new Error("not asked"));
+
+Deno.test("a job's cacheStorage \"object\" entries are the service's, as its owner or a token's", async () => {
+  const dir = await Deno.makeTempDir();
+  const calls = join(dir, "calls");
+  const service = new ObjectCache(new LocalStorage(join(dir, "store")));
+  const answers: CacheAnswers = {
+    store: service,
+    maxBytes: 8,
+    // The runner resolves a token to its UDF's owner (findForJob's rule, tested above).
+    actor: (via) => Promise.resolve(via === undefined ? "alice" : via === "fsh_b" ? "bob" : "?"),
+  };
+  const tokens: JobTokens = new Map();
+  const cache = jobObjectCache(calls, "alice", tokens);
+  try {
+    assert.equal(
+      await served(calls, noUdfs, cache.get("alice", KEY, 60), undefined, answers),
+      null,
+    );
+    await served(
+      calls,
+      noUdfs,
+      cache.put("alice", KEY, new Uint8Array([1, 2])),
+      undefined,
+      answers,
+    );
+    assert.deepEqual((await service.get("alice", KEY, 60))?.bytes, new Uint8Array([1, 2]));
+    const back = await served(calls, noUdfs, cache.get("alice", KEY, 60), undefined, answers);
+    assert.deepEqual(back?.bytes, new Uint8Array([1, 2]), "the service's entry, read back");
+    // A share token's run acts as its UDF's owner: the question names the token, not a user.
+    tokens.set("bob", "fsh_b");
+    assert.equal(await served(calls, noUdfs, cache.get("bob", KEY, 60), undefined, answers), null);
+    await served(calls, noUdfs, cache.put("bob", KEY, new Uint8Array([3])), undefined, answers);
+    assert.deepEqual((await service.get("bob", KEY, 60))?.bytes, new Uint8Array([3]));
+    await assert.rejects(cache.get("mallory", KEY, 60), /only the job's owner/);
+    // Over the service's cap: refused, naming it; nothing written.
+    await assert.rejects(
+      served(calls, noUdfs, cache.put("alice", KEY, new Uint8Array(9)), undefined, answers),
+      /\(9 bytes\) is larger than the limit of 8 bytes/,
+    );
+    assert.deepEqual((await service.get("alice", KEY, 60))?.bytes, new Uint8Array([1, 2]));
+    // A runner with no object cache refuses, and says so.
+    await assert.rejects(
+      served(calls, noUdfs, cache.get("alice", KEY, 60)),
+      /keeps no cacheStorage "object" entries/,
+    );
+    assert.deepEqual([...Deno.readDirSync(calls)], [], "no question, body or answer is left");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a job's cache question with a bad key is refused before its body is read", async () => {
+  const dir = await Deno.makeTempDir();
+  const read: string[] = [];
+  const answers: CacheAnswers = {
+    store: {
+      get: () => Promise.reject(new Error("never read")),
+      put: () => Promise.reject(new Error("never written")),
+    },
+    maxBytes: 1024,
+    actor: (via) => {
+      read.push(`actor ${via}`);
+      return Promise.resolve("alice");
+    },
+  };
+  try {
+    const cases: [string, unknown][] = [
+      ["11111111-1111-1111-1111-111111111111", { cache: "put", key: "../bob/" + KEY }],
+      ["22222222-2222-2222-2222-222222222222", { cache: "get", key: KEY.toUpperCase(), maxAge: 1 }],
+      ["33333333-3333-3333-3333-333333333333", { cache: "get", key: KEY, maxAge: -1 }],
+      ["44444444-4444-4444-4444-444444444444", { cache: "list", key: KEY }],
+    ];
+    for (const [id, call] of cases) {
+      // A body that is a link: reading it would read another file.
+      await Deno.symlink("/etc/passwd", join(dir, `${id}.bytes`));
+      await Deno.writeTextFile(join(dir, `${id}.json`), JSON.stringify(call));
+    }
+    await answerSavedCalls(dir, noUdfs, undefined, answers);
+    const replies = cases.map(([id]) =>
+      JSON.parse(Deno.readTextFileSync(join(dir, `${id}.answer`)))
+    );
+    assert.deepEqual(replies.map((r) => r.ok), [false, false, false, false]);
+    assert.match(replies[0].error.message, /SHA-256 hex digest/);
+    assert.match(replies[1].error.message, /SHA-256 hex digest/);
+    assert.match(replies[2].error.message, /max age in seconds/);
+    assert.match(replies[3].error.message, /"get"\|"put"/);
+    assert.deepEqual(read, [], "no actor was looked up for a refused question");
+    const left = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.deepEqual(left, cases.map(([id]) => `${id}.answer`).sort(), "bodies removed");
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

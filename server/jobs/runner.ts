@@ -24,7 +24,8 @@ import type { UserQuotas } from "../quota.ts";
 import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry/mod.ts";
 import type { ChildExit, ChildSpec, ChildStep } from "./_protocol.ts";
 import { parseLogLine } from "./_protocol.ts";
-import { answerSavedCalls, findForJob } from "./_saved_calls.ts";
+import type { ObjectCacheStore } from "../object_cache.ts";
+import { answerSavedCalls, type CacheAnswers, findForJob, jobActor } from "./_saved_calls.ts";
 import { envOrUndefined, processAlive, processStartTime, TIMED_OUT, within } from "./_process.ts";
 import {
   DEFAULT_INSTANCE_TYPE,
@@ -50,6 +51,13 @@ export interface JobRunnerOptions {
    * its owner's quota once it ends.
    */
   quotas?: UserQuotas;
+  /**
+   * The service's `fused.cache` entries with cacheStorage "object": a job's UDFs read and write
+   * their caller's entries there, through the runner (_saved_calls.ts); without it, refused.
+   */
+  objectCache?: ObjectCacheStore;
+  /** Largest such entry a job may write, in bytes (the service's `maxUploadBytes`). */
+  maxObjectBytes?: number;
 }
 
 /** What a job is asked to do: UDF steps and the environment of its UDFs. */
@@ -142,6 +150,7 @@ export class JobRunner implements JobService {
   readonly #killGraceMs: number;
   readonly #udfPolicy: Partial<CallerPolicy> | undefined;
   readonly #quotas: UserQuotas | undefined;
+  readonly #objectCache: Omit<CacheAnswers, "actor"> | undefined;
   readonly #active = new Map<string, ActiveJob>();
   readonly #lastTimestamp = new Map<string, number>();
   #scheduling: Promise<void> = Promise.resolve();
@@ -167,6 +176,14 @@ export class JobRunner implements JobService {
     this.#killGraceMs = options.killGraceMs ?? 3000;
     this.#udfPolicy = options.udfPolicy;
     this.#quotas = options.quotas;
+    if (options.objectCache) {
+      if (!(Number.isSafeInteger(options.maxObjectBytes) && options.maxObjectBytes! >= 0)) {
+        throw new ValidationError(
+          "A job runner with an object cache needs maxObjectBytes: the service's maxUploadBytes",
+        );
+      }
+      this.#objectCache = { store: options.objectCache, maxBytes: options.maxObjectBytes! };
+    }
   }
 
   /** Picks up jobs left running or pending by an earlier service, then starts queued jobs. */
@@ -476,12 +493,16 @@ export class JobRunner implements JobService {
         this.#pollMs,
       );
       position = await this.#copyOutput(active.id, output, position, false);
-      // The job's questions for saved UDFs, answered as its owner, and its records of the
-      // fd:// files it writes (see _saved_calls.ts).
+      // The job's questions for saved UDFs, answered as its owner, its records of the fd://
+      // files it writes, and its object cache entries (see _saved_calls.ts).
       await answerSavedCalls(
         join(this.#runDir(active.id), "calls"),
         (call) => findForJob(this.#registry, active.ownerId, call),
         this.#quotas && this.#registry,
+        this.#objectCache && {
+          ...this.#objectCache,
+          actor: (via) => jobActor(this.#registry, active.ownerId, via),
+        },
       ).catch((err) =>
         this.#log(active.id, [`The service could not answer the job: ${(err as Error).message}`])
       );

@@ -1,0 +1,204 @@
+/**
+ * `fused.cache` with cacheStorage "object" in a single service's own batch jobs (no worker): the
+ * job's process asks the service's job runner, which reads and writes the job owner's entries in
+ * the service's object cache, so a value a job computed is a hit for its owner's service runs and
+ * the other way round, and never another user's. Once with the embedded default (entries in
+ * `<data-dir>/object_cache`), once with an S3 bucket (`--storage`, SQLite registry).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import * as api from "../../client/api/mod.ts";
+import { Transport } from "../../client/api/transport.ts";
+import { options } from "../../client/options.ts";
+import { udf } from "../../client/udf.ts";
+import { LocalEngine } from "../../engine/mod.ts";
+import { createBucket, s3Env } from "../../tests/_s3.ts";
+import { type RunningServer, startServer } from "../serve.ts";
+
+// A random part makes each computation unique: only fused.cache can give the same value twice.
+const PICK = `import * as fused from "fused";
+const pick = fused.cache(async (x: string) => x + ":" + crypto.randomUUID(), {
+  cacheStorage: "object",
+});
+export default async function udf({ x = "1", nonce = "", ms = 0 }: { x?: string; nonce?: string; ms?: number }) {
+  const value = await pick(x);
+  console.log("picked " + value);
+  await new Promise((resolve) => setTimeout(resolve, ms));
+  return value;
+}
+`;
+const WAIT = { pollIntervalSeconds: 0.05, timeout: 60 };
+
+interface Service {
+  server: RunningServer;
+  dataDir: string;
+  owner: { id: string; token: string };
+  other: string;
+}
+
+async function post(
+  server: RunningServer,
+  path: string,
+  body: unknown,
+): Promise<Record<string, string>> {
+  const res = await fetch(`${server.baseUrl}${path}`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  assert.ok(res.ok, await res.clone().text());
+  return await res.json();
+}
+
+/** A single service (with `storageUrl`, if given) and two users of it, for `fn`. */
+async function withService(
+  storageUrl: string | null,
+  fn: (service: Service) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "fused-job-objcache-" });
+  options.update({ cacheDirectory: `${dir}/cache` });
+  const engine = new LocalEngine({ dataDir: `${dir}/engine`, maxWorkers: 2 });
+  const dataDir = `${dir}/server`;
+  const server = await startServer({
+    port: 0,
+    dataDir,
+    engine,
+    quiet: true,
+    storageUrl,
+    jobs: { pollMs: 50, killGraceMs: 1000 },
+  });
+  try {
+    const owner = await post(server, "/admin/users", { email: "ann@x.org" });
+    const other = await post(server, "/admin/users", { email: "bea@x.org" });
+    await fn({
+      server,
+      dataDir,
+      owner: {
+        id: owner.id,
+        token: (await post(server, "/admin/tokens", { user_id: owner.id })).access_token,
+      },
+      other: (await post(server, "/admin/tokens", { user_id: other.id })).access_token,
+    });
+  } finally {
+    await server.close();
+    await engine.close();
+    options.reset();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** A service run of PICK as the token's user (the run cache kept out by the nonce). */
+async function serviceRun(service: Service, token: string, x: string): Promise<string> {
+  const res = await fetch(
+    `${service.server.baseUrl}/realtime/local/api/v1/run/udf?x=${x}&nonce=${crypto.randomUUID()}&format=json`,
+    {
+      method: "POST",
+      headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+      body: JSON.stringify({ step_config: JSON.stringify({ udf: udf(PICK, { name: "pick" }) }) }),
+    },
+  );
+  assert.equal(res.status, 200, await res.clone().text());
+  return await res.json();
+}
+
+/** Starts a batch job of PICK as the owner. */
+async function startJob(service: Service, parameters: Record<string, unknown>) {
+  const transport = new Transport({
+    baseUrl: service.server.baseUrl,
+    token: service.owner.token,
+  });
+  const job = await api.startJob(udf(PICK, { name: "pick" }), {
+    transport,
+    parameters: { nonce: crypto.randomUUID(), ...parameters },
+  });
+  return { job, transport };
+}
+
+/** Runs a batch job of PICK as the owner; its value, as it printed it. */
+async function jobRun(service: Service, x: string): Promise<string> {
+  const { job, transport } = await startJob(service, { x });
+  const done = await api.jobWaitForJob(job, { transport, ...WAIT });
+  const logs = (await api.jobGetLogs(job, { transport })).map((r) => r.message);
+  assert.equal(done.job_status, "Done", `${done.error}\n${logs.join("\n")}`);
+  const picked = logs.find((m) => m.startsWith("picked "));
+  assert.ok(picked, logs.join("\n"));
+  return picked.slice("picked ".length);
+}
+
+/** Drops the owner's disk cache (the near cache runs and jobs share): a hit is the store's. */
+async function dropNearCache(service: Service): Promise<void> {
+  // Strict: the folder is there (the run or job wrote its near copy), so a hit after is the store's.
+  await Deno.remove(join(service.dataDir, "udf", "users", service.owner.id, "cache"), {
+    recursive: true,
+  });
+}
+
+async function hitsBothWays(service: Service): Promise<void> {
+  const fromJob = await jobRun(service, "j");
+  assert.match(fromJob, /^j:[0-9a-f-]{36}$/);
+  await dropNearCache(service);
+  assert.equal(await serviceRun(service, service.owner.token, "j"), fromJob, "a job's value hits");
+  const theirs = await serviceRun(service, service.other, "j");
+  assert.match(theirs, /^j:/);
+  assert.notEqual(theirs, fromJob, "another user misses and computes their own");
+
+  const fromRun = await serviceRun(service, service.owner.token, "s");
+  await dropNearCache(service);
+  assert.equal(await jobRun(service, "s"), fromRun, "a service run's value hits in a job");
+}
+
+Deno.test({
+  name:
+    'a single service\'s batch job keeps cacheStorage "object" values where its runs do, for its owner only',
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: () =>
+    withService(null, async (service) => {
+      await hitsBothWays(service);
+      // The entries are the owner's, in the service's local object store.
+      const entries = join(service.dataDir, "object_cache", "fused.cache", service.owner.id);
+      const names = [...Deno.readDirSync(entries)].map((e) => e.name);
+      assert.equal(names.length, 2, names.join(", "));
+      assert.ok(names.every((n) => /^[0-9a-f]{64}$/.test(n)), names.join(", "));
+
+      // A question with a bad key, put beside a running job's own, is refused by the runner.
+      const { job, transport } = await startJob(service, { x: "k", ms: 60_000 });
+      const calls = join(service.dataDir, "jobs", job.job_id, "calls");
+      const id = crypto.randomUUID();
+      await Deno.mkdir(calls, { recursive: true });
+      await Deno.writeTextFile(join(calls, `${id}.bytes`), "x");
+      await Deno.writeTextFile(
+        join(calls, `${id}.json`),
+        JSON.stringify({ cache: "put", key: `../${service.owner.id}/x` }),
+      );
+      let answer: string | undefined;
+      for (let i = 0; i < 400 && answer === undefined; i++) {
+        answer = await Deno.readTextFile(join(calls, `${id}.answer`)).catch(() => undefined);
+        if (answer === undefined) await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.ok(answer, "the runner answered");
+      const reply = JSON.parse(answer);
+      assert.equal(reply.ok, false);
+      assert.match(reply.error.message, /SHA-256 hex digest/);
+      await assert.rejects(Deno.stat(join(entries, "x")), Deno.errors.NotFound, "nothing written");
+      assert.equal((await api.jobCancel(job, { transport })).job_status, "Canceled");
+    }),
+});
+
+Deno.test({
+  name: 'with an S3 bucket, a single service\'s batch job keeps "object" values in the bucket',
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    for (const [k, v] of Object.entries(await s3Env())) Deno.env.set(k, v);
+    const storageUrl = `s3://${await createBucket("jobobj")}/fused`;
+    await withService(storageUrl, async (service) => {
+      await hitsBothWays(service);
+      await assert.rejects(
+        Deno.stat(join(service.dataDir, "object_cache")),
+        Deno.errors.NotFound,
+        "nothing kept on the service's disk",
+      );
+    });
+  },
+});
