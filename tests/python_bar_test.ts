@@ -21,6 +21,7 @@ import { startWorker } from "../server/worker.ts";
 import { createDatabase } from "./_postgres.ts";
 import { createBucket, s3Env } from "./_s3.ts";
 import { withTempCache } from "./_helpers.ts";
+import { writeCatalogFolder } from "../engine/_engine_test_util.ts";
 
 const WAIT = { pollIntervalSeconds: 0.05, timeout: 120 };
 
@@ -150,67 +151,17 @@ function checkCached(values: unknown[]) {
   assert.notEqual(runs[0].process, runs.at(-1)!.process, "the last run is in another process");
 }
 
-// (5) A folder laid out as Fused's catalog: meta.json, the UDF's .py and a utils.py header.
-async function writeFolder(dir: string): Promise<string> {
-  const folder = join(dir, "Grid_Points");
-  await Deno.mkdir(folder, { recursive: true });
-  await Deno.writeTextFile(
-    join(folder, "meta.json"),
-    JSON.stringify({
-      job_config: {
-        version: "0.0.3",
-        name: null,
-        steps: [{
-          type: "udf",
-          udf: {
-            type: "geopandas_v2",
-            name: "Grid_Points",
-            entrypoint: "udf",
-            parameters: { n: 3 },
-            metadata: {},
-            source: "Grid_Points.py",
-            headers: [{ module_name: "utils", source_file: "utils.py" }],
-          },
-        }],
-      },
-    }),
-  );
-  await Deno.writeTextFile(
-    join(folder, "Grid_Points.py"),
-    `@fused.udf
-def udf(bounds: fused.types.Bounds = [0, 0, 1, 1], n: int = 2):
-    import geopandas as gpd
-    from utils import grid_points
-
-    gdf = gpd.GeoDataFrame(geometry=grid_points(bounds, n), crs=4326)
-    gdf["id"] = range(len(gdf))
-    return gdf
-`,
-  );
-  await Deno.writeTextFile(
-    join(folder, "utils.py"),
-    `from shapely.geometry import Point
-
-
-def grid_points(bounds, n):
-    w, s, e, n_ = bounds
-    step_x, step_y = (e - w) / (n - 1), (n_ - s) / (n - 1)
-    return [Point(w + i * step_x, s + j * step_y) for j in range(n) for i in range(n)]
-`,
-  );
-  return folder;
-}
-
+// (5) A folder laid out as Fused's catalog: meta.json, the UDF's .py and a utils.py header
+// (engine/_engine_test_util.ts writes it).
 function checkGrid(value: unknown) {
   assert.ok(isTable(value));
   const t = value as arrow.Table;
   // meta.json's n = 3: a 3 x 3 grid over the code's default bounds.
   assert.deepEqual([...t.getChild("id")!], [0n, 1n, 2n, 3n, 4n, 5n, 6n, 7n, 8n]);
-  assert.deepEqual(geoMetadata(t)!.columns.geometry.bbox, [0, 0, 1, 1]);
-  const coords = [...t.getChild("geometry")!].map((w) =>
-    geometryFromWKB(w as Uint8Array).coordinates
-  );
-  assert.deepEqual(coords[4], [0.5, 0.5]);
+  assert.deepEqual(geoMetadata(t)!.columns.geometry.bbox, [-122.5, 37.7, -122.3, 37.8]);
+  const [x, y] = geometryFromWKB([...t.getChild("geometry")!][4] as Uint8Array)
+    .coordinates as number[];
+  assert.ok(Math.abs(x + 122.4) < 1e-9 && Math.abs(y - 37.75) < 1e-9, `center ${x},${y}`);
 }
 
 // (6) Python runs TypeScript code, which runs Python code: each level adds its own mark.
@@ -456,7 +407,7 @@ Deno.test({
           checkCached(runs);
         });
 
-        const grid = await fused.load(await writeFolder(join(home, "catalog")));
+        const grid = await fused.load(await writeCatalogFolder(join(home, "catalog")));
         await t.step("(5) folder with a utils.py header × local", async () => {
           assert.equal(grid.language, "python");
           checkGrid(await fused.run(grid, local));
