@@ -87,3 +87,64 @@ export function processesWith(marker: string, script = "_child.ts"): number[] {
   }
   return found;
 }
+
+/**
+ * Writes `Grid_Points` into `parent`, laid out as the public catalog's folders are: meta.json (a
+ * job_config with one udf step naming its source and headers, `n: 3` its parameter), the UDF's .py
+ * file (a grid of points over its bounds, `[-122.5, 37.7, -122.3, 37.8]` by default) and
+ * `utils.py`. Written for the tests. Returns the folder.
+ */
+export async function writeCatalogFolder(parent: string): Promise<string> {
+  const folder = join(parent, "Grid_Points");
+  await Deno.mkdir(folder, { recursive: true });
+  await Deno.writeTextFile(
+    join(folder, "meta.json"),
+    JSON.stringify({
+      job_config: {
+        version: "0.0.3",
+        name: null,
+        steps: [{
+          type: "udf",
+          udf: {
+            type: "geopandas_v2",
+            name: "Grid_Points",
+            entrypoint: "udf",
+            parameters: { n: 3 },
+            metadata: {
+              "fused:udfType": "auto",
+              "fused:description": "A grid of points over the bounds",
+              "fused:tags": [{ id: "vector", label: "vector" }],
+            },
+            source: "Grid_Points.py",
+            headers: [{ module_name: "utils", source_file: "utils.py" }],
+          },
+        }],
+      },
+    }),
+  );
+  await Deno.writeTextFile(
+    join(folder, "Grid_Points.py"),
+    `@fused.udf
+def udf(bounds: fused.types.Bounds = [-122.5, 37.7, -122.3, 37.8], n: int = 2):
+    import geopandas as gpd
+    from utils import grid_points
+
+    gdf = gpd.GeoDataFrame(geometry=grid_points(bounds, n), crs=4326)
+    gdf["id"] = range(len(gdf))
+    print(f"{len(gdf)} points")
+    return gdf
+`,
+  );
+  await Deno.writeTextFile(
+    join(folder, "utils.py"),
+    `from shapely.geometry import Point
+
+
+def grid_points(bounds, n):
+    w, s, e, n_ = bounds
+    step_x, step_y = (e - w) / (n - 1), (n_ - s) / (n - 1)
+    return [Point(w + i * step_x, s + j * step_y) for j in range(n) for i in range(n)]
+`,
+  );
+  return folder;
+}

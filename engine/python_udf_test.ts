@@ -17,7 +17,13 @@ import type { LocalEngine } from "./local_engine.ts";
 import type { UdfEngine } from "../client/engine_types.ts";
 import { serviceCallers } from "../server/runner.ts";
 import { LocalStorage } from "../server/storage.ts";
-import { makeVenv, processesWith, runtimeError, withEngine } from "./_engine_test_util.ts";
+import {
+  makeVenv,
+  processesWith,
+  runtimeError,
+  withEngine,
+  writeCatalogFolder,
+} from "./_engine_test_util.ts";
 
 function py(code: string, name = "p"): Udf {
   return udf(code, { name });
@@ -513,59 +519,7 @@ def udf():
 
 Deno.test("fused.load of a folder laid out as Fused's public catalog runs unchanged, utils.py header and all", async () => {
   await withEngine({ maxWorkers: 1 }, async (engine, dataDir) => {
-    // Written for this test, laid out as the catalog's folders are: meta.json (a job_config with
-    // one udf step naming its source and headers), the UDF's .py file, and utils.py.
-    const folder = join(dataDir, "Grid_Points");
-    await Deno.mkdir(folder);
-    await Deno.writeTextFile(
-      join(folder, "meta.json"),
-      JSON.stringify({
-        job_config: {
-          version: "0.0.3",
-          name: null,
-          steps: [{
-            type: "udf",
-            udf: {
-              type: "geopandas_v2",
-              name: "Grid_Points",
-              entrypoint: "udf",
-              parameters: { n: 3 },
-              metadata: {
-                "fused:udfType": "auto",
-                "fused:description": "A grid of points over the bounds",
-                "fused:tags": [{ id: "vector", label: "vector" }],
-              },
-              source: "Grid_Points.py",
-              headers: [{ module_name: "utils", source_file: "utils.py" }],
-            },
-          }],
-        },
-      }),
-    );
-    await Deno.writeTextFile(
-      join(folder, "Grid_Points.py"),
-      `@fused.udf
-def udf(bounds: fused.types.Bounds = [-122.5, 37.7, -122.3, 37.8], n: int = 2):
-    import geopandas as gpd
-    from utils import grid_points
-
-    gdf = gpd.GeoDataFrame(geometry=grid_points(bounds, n), crs=4326)
-    gdf["id"] = range(len(gdf))
-    print(f"{len(gdf)} points")
-    return gdf
-`,
-    );
-    await Deno.writeTextFile(
-      join(folder, "utils.py"),
-      `from shapely.geometry import Point
-
-
-def grid_points(bounds, n):
-    w, s, e, n_ = bounds
-    step_x, step_y = (e - w) / (n - 1), (n_ - s) / (n - 1)
-    return [Point(w + i * step_x, s + j * step_y) for j in range(n) for i in range(n)]
-`,
-    );
+    const folder = await writeCatalogFolder(dataDir);
     const loaded = await load(folder);
     assert.equal(loaded.language, "python");
     assert.equal(loaded.name, "Grid_Points");
