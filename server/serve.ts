@@ -246,6 +246,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
         // Its jobs' "object" entries are the service's own, capped as PUT /cache/objects caps.
         objectCache,
         maxObjectBytes: options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES,
+        // With a bucket, results go where the service reads fd:// from.
+        ...(storageUrl && { resultStore: storage }),
         ...options.jobs,
       });
     const signingSecret = await registry.getOrCreateSetting("url_signing_secret", generateSecret);

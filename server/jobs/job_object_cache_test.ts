@@ -122,6 +122,8 @@ async function jobRun(service: Service, x: string): Promise<string> {
   assert.equal(done.job_status, "Done", `${done.error}\n${logs.join("\n")}`);
   const picked = logs.find((m) => m.startsWith("picked "));
   assert.ok(picked, logs.join("\n"));
+  // Its result is read from the store the service serves fd:// from (the bucket with --storage).
+  assert.deepEqual(await job.getResults(), [picked.slice("picked ".length)]);
   return picked.slice("picked ".length);
 }
 
@@ -186,7 +188,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: 'with an S3 bucket, a single service\'s batch job keeps "object" values in the bucket',
+  name:
+    'with an S3 bucket, a single service\'s batch job keeps "object" values and its results in the bucket',
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
@@ -199,6 +202,11 @@ Deno.test({
         Deno.errors.NotFound,
         "nothing kept on the service's disk",
       );
+      // The jobs' results were moved to the bucket: none is left in the local files folder.
+      const left = [...Deno.readDirSync(join(service.dataDir, "files", "jobs"))].flatMap((d) =>
+        [...Deno.readDirSync(join(service.dataDir, "files", "jobs", d.name))].map((f) => f.name)
+      );
+      assert.deepEqual(left, []);
     });
   },
 });

@@ -21,6 +21,7 @@ import { join, resolve } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
 import { QuotaExceededError, ValidationError } from "../../client/errors.ts";
 import type { UserQuotas } from "../quota.ts";
+import type { Storage } from "../storage.ts";
 import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry/mod.ts";
 import type { ChildExit, ChildSpec, ChildStep } from "./_protocol.ts";
 import { parseLogLine } from "./_protocol.ts";
@@ -58,6 +59,12 @@ export interface JobRunnerOptions {
   objectCache?: ObjectCacheStore;
   /** Largest such entry a job may write, in bytes (the service's `maxUploadBytes`). */
   maxObjectBytes?: number;
+  /**
+   * The store the service serves `fd://` from when it is not `filesDir` (a bucket, `--storage`):
+   * a job's process holds no credential, so it writes its results under `filesDir` and the
+   * runner moves them here when the job ends, where the service reads them.
+   */
+  resultStore?: Storage;
 }
 
 /** What a job is asked to do: UDF steps and the environment of its UDFs. */
@@ -151,6 +158,7 @@ export class JobRunner implements JobService {
   readonly #udfPolicy: Partial<CallerPolicy> | undefined;
   readonly #quotas: UserQuotas | undefined;
   readonly #objectCache: Omit<CacheAnswers, "actor"> | undefined;
+  readonly #resultStore: Storage | undefined;
   readonly #active = new Map<string, ActiveJob>();
   readonly #lastTimestamp = new Map<string, number>();
   #scheduling: Promise<void> = Promise.resolve();
@@ -176,6 +184,7 @@ export class JobRunner implements JobService {
     this.#killGraceMs = options.killGraceMs ?? 3000;
     this.#udfPolicy = options.udfPolicy;
     this.#quotas = options.quotas;
+    this.#resultStore = options.resultStore;
     if (options.objectCache) {
       if (!(Number.isSafeInteger(options.maxObjectBytes) && options.maxObjectBytes! >= 0)) {
         throw new ValidationError(
@@ -586,6 +595,21 @@ export class JobRunner implements JobService {
     await this.#store(id, messages.map((message) => ({ message })));
   }
 
+  /** Moves a job's results from `filesDir` to the store the service reads, if that is another. */
+  async #moveResults(id: string, results: { key: string }[]): Promise<void> {
+    if (!this.#resultStore) return;
+    for (const { key } of results) {
+      // The key comes from the job's process: it must name a file of this job's results.
+      const path = resolve(this.#filesDir, key);
+      if (!path.startsWith(join(this.#filesDir, "jobs", id) + "/")) {
+        throw new ValidationError(`A job result outside fd://jobs/: ${JSON.stringify(key)}`);
+      }
+      const file = await Deno.open(path);
+      await this.#resultStore.write(key, file.readable);
+      await Deno.remove(path);
+    }
+  }
+
   async #conclude(active: ActiveJob, exitCode: number | null): Promise<void> {
     const { id, limits, instanceType } = active;
     let exit: ChildExit | null = null;
@@ -595,6 +619,7 @@ export class JobRunner implements JobService {
       exit = null;
     }
     if (exit) {
+      await this.#moveResults(id, exit.results ?? []);
       await this.#registry.setJobResults(id, exit.results ?? []);
       // The job's process wrote its results to the store itself: they are its owner's bytes.
       for (const result of exit.results ?? []) {
