@@ -21,6 +21,7 @@ import type { Udf } from "../client/udf.ts";
 import type { CallerContext } from "../client/engine_types.ts";
 import type { ChildMessage } from "./_protocol.ts";
 import { encodeFrame } from "./_frames.ts";
+import { Deadlines } from "./_deadlines.ts";
 import { answerHostCall } from "./_host_calls.ts";
 import type { UdfSignature } from "./params.ts";
 import {
@@ -69,6 +70,8 @@ export class Pool {
   #started = 0;
   #closed = false;
   #sweeper?: ReturnType<typeof setInterval>;
+  /** The timeouts of running runs: one timer for all of them. */
+  #deadlines = new Deadlines();
   /** Images a spare is wanted for, with a run of each to make it like; oldest first. */
   #wanted = new Map<string, Job>();
 
@@ -309,12 +312,16 @@ export class Pool {
     child.conn?.ref();
     job.startedAt = performance.now();
     if (job.timeoutMs !== undefined) {
-      job.timer = setTimeout(() => {
-        this.#stop(child, "timeout");
-        this.#finish(job);
-        job.reject(new UdfTimeoutError(job.udf.name, job.timeoutMs!));
-        this.#pump();
-      }, job.timeoutMs);
+      job.timeout = {
+        deadline: job.startedAt + job.timeoutMs,
+        expire: () => {
+          this.#stop(child, "timeout");
+          this.#finish(job);
+          job.reject(new UdfTimeoutError(job.udf.name, job.timeoutMs!));
+          this.#pump();
+        },
+      };
+      this.#deadlines.watch(job.timeout);
     }
   }
 
@@ -430,7 +437,7 @@ export class Pool {
 
   /** Clears a job's timer and abort listener, and stops the SDK calls it made. */
   #finish(job: Job): void {
-    clearTimeout(job.timer);
+    if (job.timeout) this.#deadlines.unwatch(job.timeout);
     if (job.onAbort) job.signal?.removeEventListener("abort", job.onAbort);
     // A string reason: an AbortController's default DOMException costs a stack trace each run.
     job.calls?.abort("the run ended");

@@ -14,6 +14,7 @@ import type { Udf } from "../client/udf.ts";
 import type { CallerContext } from "../client/engine_types.ts";
 import type { ChildConfig, ChildMessage, HostMessage } from "./_protocol.ts";
 import { FrameError, readFrames, writeAll } from "./_frames.ts";
+import type { Deadline } from "./_deadlines.ts";
 import { type SandboxProcess, spawnSandbox } from "./_sandbox.ts";
 import { denoDir } from "./_roots.ts";
 
@@ -60,7 +61,8 @@ export interface Job {
   reject: (err: Error) => void;
   child?: Child;
   startedAt?: number;
-  timer?: ReturnType<typeof setTimeout>;
+  /** Its timeout, watched while it runs. */
+  timeout?: Deadline;
   onAbort?: () => void;
   onOutput?: (output: UdfLogs) => void;
   /** Made at the run's first SDK call; aborted when the run ends, stopping those calls. */

@@ -354,10 +354,10 @@ export class LocalEngine {
 
   /**
    * The run's process image (permissions, caller, memory, interpreter, file cap), its key (the
-   * image and the UDF version) and the UDF's cache folder. A run without its own paths, network
-   * or quota, the usual warm run, gets them from a map by what they are made of: building,
-   * sorting and serialising them was a third of the host's JavaScript time of a warm run
-   * (measured with --cpu-prof).
+   * image and the UDF version) and the UDF's cache folder. A run without its own paths or
+   * network, the usual warm run (a service's too, under its caller's quota), gets them from a map
+   * by what they are made of: building, sorting and serialising them was a third of the host's
+   * JavaScript time of a warm run (measured with --cpu-prof).
    */
   #processShape(
     udf: Udf,
@@ -369,9 +369,12 @@ export class LocalEngine {
     fileQuota: FileQuota | undefined,
   ): ProcessShape {
     const plain = request.allowRead === undefined && request.allowWrite === undefined &&
-      request.allowNet === undefined && fileQuota === undefined;
+      request.allowNet === undefined;
+    // Under a quota the shape depends on the file cap only (the quota, or 0 when over it): the
+    // service's runs, which all have a quota, are made from the map too.
+    const cap = fileQuota && fileCap(fileQuota);
     const name = plain
-      ? `${udf.codeVersion}\0${folder}\0${caller.id}\0${caller.dataDir}\0${caller.cacheDir}\0${memoryLimitMb}\0${python}\0${udf.name}`
+      ? `${udf.codeVersion}\0${folder}\0${caller.id}\0${caller.dataDir}\0${caller.cacheDir}\0${memoryLimitMb}\0${python}\0${udf.name}\0${cap}`
       : undefined;
     const known = name === undefined ? undefined : this.#shapes.get(name);
     if (known) return known;
@@ -391,7 +394,7 @@ export class LocalEngine {
       caller.id,
       memoryLimitMb,
       python,
-      fileQuota && fileCap(fileQuota),
+      cap,
     ]);
     const shape = {
       permissions,

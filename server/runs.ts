@@ -20,6 +20,7 @@ import { canonicalJson, type Udf } from "../client/udf.ts";
 import { describeThrown, redactPaths } from "./_http.ts";
 import type { SharedPolledRuns } from "./polled_runs.ts";
 import type { SharedRunCache } from "./shared_run_cache.ts";
+import { type Deadline, Deadlines } from "../engine/_deadlines.ts";
 import type { RunResponse, Tile } from "../client/engine_types.ts";
 import { type EncodedResult, encodeResult, type ResultFormat } from "../client/formats/result.ts";
 import { UnsupportedResultError } from "../client/formats/errors.ts";
@@ -312,14 +313,6 @@ interface PolledRun {
   finishedAt?: number;
 }
 
-/** A run in flight, answered as timed out past its deadline even if the engine never answers. */
-interface WatchedRun {
-  /** `performance.now()` past which it is expired. */
-  deadline: number;
-  /** Cancels it and answers it as timed out. */
-  expire(): void;
-}
-
 /** How long past its timeout a run the engine did not stop is answered as timed out (ms). */
 const GUARD_GRACE_MS = 5000;
 
@@ -350,8 +343,8 @@ export class RunService {
   readonly #inflight = new Map<string, Promise<RunAnswer>>();
   readonly #polled = new Map<string, PolledRun>();
   readonly #versions = new WeakMap<Udf, string>();
-  readonly #watched = new Set<WatchedRun>();
-  #watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** Runs in flight: past its deadline a run is answered as timed out, engine or not. */
+  readonly #deadlines = new Deadlines();
 
   /** Creates the service around a runner. */
   constructor(runner: UdfRunner, options: RunServiceOptions) {
@@ -493,37 +486,6 @@ export class RunService {
     await this.#sharedCache?.clear(udfId);
   }
 
-  /**
-   * Watches a run until `#unwatch`: past its deadline it is expired. One timer serves every run
-   * in flight (a timer per run was a tenth of a routed uncached run), armed for the oldest run's
-   * deadline, which is the earliest since all share the service's timeout; it is cleared as soon
-   * as no run is in flight, so nothing outlives the runs.
-   */
-  #watch(run: WatchedRun): void {
-    this.#watched.add(run);
-    if (this.#watchdog === undefined) this.#arm(run.deadline);
-  }
-
-  #unwatch(run: WatchedRun): void {
-    this.#watched.delete(run);
-    if (this.#watched.size === 0 && this.#watchdog !== undefined) {
-      clearTimeout(this.#watchdog);
-      this.#watchdog = undefined;
-    }
-  }
-
-  #arm(deadline: number): void {
-    this.#watchdog = setTimeout(() => {
-      this.#watchdog = undefined;
-      const now = performance.now();
-      for (const run of this.#watched) {
-        if (run.deadline > now) return this.#arm(run.deadline);
-        this.#watched.delete(run);
-        run.expire();
-      }
-    }, Math.max(0, deadline - performance.now()));
-  }
-
   async #execute(spec: RunSpec): Promise<RunAnswer> {
     const started = performance.now();
     const timeoutMs = this.#options.runTimeoutMs;
@@ -532,14 +494,14 @@ export class RunService {
     spec.signal?.addEventListener("abort", onAbort, { once: true });
     // The engine enforces runTimeout; this guard answers even if the engine itself hangs.
     const { promise: guardPromise, reject } = Promise.withResolvers<never>();
-    const watched: WatchedRun = {
+    const watched: Deadline = {
       deadline: started + timeoutMs + GUARD_GRACE_MS,
       expire: () => {
         controller.abort();
         reject(new UdfTimeoutError(spec.udf.name, timeoutMs));
       },
     };
-    this.#watch(watched);
+    this.#deadlines.watch(watched);
     try {
       const response = await Promise.race([
         this.#runner(spec.udf, {
@@ -571,7 +533,7 @@ export class RunService {
     } catch (err) {
       return failureAnswer(err, spec.udf.name, performance.now() - started);
     } finally {
-      this.#unwatch(watched);
+      this.#deadlines.unwatch(watched);
       spec.signal?.removeEventListener("abort", onAbort);
     }
   }

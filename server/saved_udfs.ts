@@ -114,8 +114,9 @@ async function byToken(
     }
     return { udf: udfFromRecord(record), actAs: record.ownerId, cache: true, token: ref };
   }
-  const token = await registry.getShareToken(ref);
-  const record = token ? await registry.getUdf(token.udfId) : null;
+  const found = await registry.getShareTokenUdf(ref);
+  const token = found?.token;
+  const record = found?.udf;
   if (!token || !record) {
     throw new FusedError(`Unknown share token ${ref}: it was deleted or never existed`);
   }

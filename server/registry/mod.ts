@@ -345,6 +345,12 @@ export interface Registry {
   ): Promise<ShareToken>;
   /** A share token by its value. */
   getShareToken(token: string): Promise<ShareToken | null>;
+  /**
+   * A share token and its UDF in one read (every token run needs both; on PostgreSQL one round
+   * trip instead of two); `udf` is null when the UDF went between the two (deleting a UDF
+   * deletes its tokens); null when there is no such token.
+   */
+  getShareTokenUdf(token: string): Promise<{ token: ShareToken; udf: UdfRecord | null } | null>;
   /** Share tokens of an owner, oldest first. */
   listShareTokens(ownerId: string, options?: ListOptions): Promise<ShareToken[]>;
   /** Changes a share token; null when there is none. */

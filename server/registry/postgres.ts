@@ -164,6 +164,19 @@ function toUser(row: Row): User {
   };
 }
 
+/** The columns of `udfs` that {@linkcode toUdf} reads. */
+const UDF_COLUMNS = [
+  "id",
+  "owner_id",
+  "slug",
+  "udf_body",
+  "udf_type",
+  "allow_public_read",
+  "allow_public_list",
+  "created_at",
+  "updated_at",
+] as const;
+
 function toUdf(row: Row): UdfRecord {
   return {
     id: String(row.id),
@@ -601,6 +614,21 @@ export class PostgresRegistry implements Registry {
   async getShareToken(token: string): Promise<ShareToken | null> {
     const row = await this.#one("SELECT * FROM share_tokens WHERE token = $1", [token]);
     return row ? toShareToken(row) : null;
+  }
+
+  /** {@inheritDoc Registry.getShareTokenUdf} */
+  async getShareTokenUdf(
+    token: string,
+  ): Promise<{ token: ShareToken; udf: UdfRecord | null } | null> {
+    const row = await this.#one(
+      `SELECT t.*, ${UDF_COLUMNS.map((c) => `u.${c} AS u_${c}`).join(", ")}
+       FROM share_tokens t LEFT JOIN udfs u ON u.id = t.udf_id WHERE t.token = $1`,
+      [token],
+    );
+    if (!row) return null;
+    const udfRow: Row = {};
+    for (const c of UDF_COLUMNS) udfRow[c] = row[`u_${c}`];
+    return { token: toShareToken(row), udf: udfRow.id == null ? null : toUdf(udfRow) };
   }
 
   /** {@inheritDoc Registry.listShareTokens} */

@@ -149,6 +149,24 @@ for (const backend of BACKENDS) {
     assert.equal(await r.getShareToken(token.token), null);
   });
 
+  test("a share token and its UDF are read together, as separately, until either goes", async (r) => {
+    const user = await r.createUser({ email: "a@x.org" });
+    const udf = await r.createUdf(user.id, fields("roads"));
+    const token = await r.createShareToken(udf.id, user.id, { cache: false });
+    assert.deepEqual(await r.getShareTokenUdf(token.token), {
+      token: await r.getShareToken(token.token),
+      udf: await r.getUdf(udf.id),
+    });
+    const edited = await r.updateUdf(udf.id, { ...fields("roads2"), allowPublicRead: true });
+    await r.updateShareToken(token.token, { enabled: false });
+    const both = await r.getShareTokenUdf(token.token);
+    assert.equal(both?.token.enabled, false);
+    assert.deepEqual(both?.udf, edited);
+    assert.equal(await r.getShareTokenUdf("fsh_00000000000000000000"), null);
+    await r.deleteUdf(udf.id);
+    assert.equal(await r.getShareTokenUdf(token.token), null);
+  });
+
   test("jobs move through statuses with start and finish times and collect logs", async (r) => {
     const user = await r.createUser({ email: "a@x.org" });
     const job = await r.createJob(user.id, { udf: "x" }, { name: "n", instanceType: "small" });

@@ -508,6 +508,15 @@ export class SqliteRegistry implements Registry {
     }));
   }
 
+  /** {@inheritDoc Registry.getShareTokenUdf} */
+  async getShareTokenUdf(
+    token: string,
+  ): Promise<{ token: ShareToken; udf: UdfRecord | null } | null> {
+    // Both reads are memoized here (see #memo): no join needed.
+    const found = await this.getShareToken(token);
+    return found && { token: found, udf: await this.getUdf(found.udfId) };
+  }
+
   /** {@inheritDoc Registry.listShareTokens} */
   listShareTokens(ownerId: string, options: ListOptions = {}): Promise<ShareToken[]> {
     const rows = this.#all(

@@ -8,6 +8,7 @@
 import { type Context, Hono } from "hono";
 import { type AppEnv, HttpError } from "../_http.ts";
 import type { RunSpec } from "../runs.ts";
+import type { UdfRecord } from "../registry/mod.ts";
 import {
   answerHeaders,
   parseTile,
@@ -30,20 +31,22 @@ export function sharedRoutes(deps: RouteDeps): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
   const { registry } = deps;
 
-  async function resolve(value: string): Promise<{ udfId: string; cache: boolean }> {
+  /** The UDF a token runs and whether its results may be cached: one registry read. */
+  async function resolve(value: string): Promise<{ record: UdfRecord; cache: boolean }> {
     if (value.startsWith("UDF_")) {
       const record = await registry.findPublicUdf(value.slice(4));
       if (!record) throw new HttpError(404, `No public UDF "${value.slice(4)}"`);
-      return { udfId: record.id, cache: true };
+      return { record, cache: true };
     }
-    const token = await registry.getShareToken(value);
-    if (!token) {
+    const found = await registry.getShareTokenUdf(value);
+    if (!found) {
       throw new HttpError(404, `Unknown share token ${value}: it was deleted or never existed`);
     }
-    if (!token.enabled) {
+    if (!found.token.enabled) {
       throw new HttpError(403, `Share token ${value} is disabled: its owner can enable it again`);
     }
-    return { udfId: token.udfId, cache: token.cache };
+    if (!found.udf) throw new HttpError(404, `The UDF of share token ${value} was deleted`);
+    return { record: found.udf, cache: found.token.cache };
   }
 
   async function runToken(
@@ -51,9 +54,7 @@ export function sharedRoutes(deps: RouteDeps): Hono<AppEnv> {
     value: string,
     options: { tiled: boolean; format?: string },
   ): Promise<Response> {
-    const { udfId, cache } = await resolve(value);
-    const record = await registry.getUdf(udfId);
-    if (!record) throw new HttpError(404, `The UDF of share token ${value} was deleted`);
+    const { record, cache } = await resolve(value);
     const udf = udfFromRecord(record);
     const query = c.req.query();
     const format = options.format
