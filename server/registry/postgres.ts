@@ -123,6 +123,21 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
 
+/**
+ * A queued job's row and its first log lines (`$8` times, `$9` messages) in one statement,
+ * answering the row.
+ */
+const QUEUED_JOB_INSERT = `WITH job AS (
+    INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
+      instance_type, idempotency_key) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6, $7)
+    RETURNING *),
+  lines AS (
+    INSERT INTO job_logs (job_id, timestamp, message)
+    SELECT job.id, line.timestamp, line.message
+    FROM job, unnest($8::bigint[], $9::text[]) WITH ORDINALITY AS line(timestamp, message, n)
+    ORDER BY line.n)
+  SELECT * FROM job`;
+
 /** What pg-boss runs its SQL through when it joins a transaction (its `IDatabase`). */
 export interface SqlExecutor {
   /** Runs one statement with `$1`-style parameters. */
@@ -651,33 +666,57 @@ export class PostgresRegistry implements Registry {
   }
 
   /**
-   * Records a job with its first log line and hands it to `enqueue` (pg-boss's `send` through
+   * Records a job with its first log lines and hands it to `enqueue` (pg-boss's `send` through
    * the `db` given), all in one transaction: a database that goes away at any step leaves no
    * job behind, so a submit that failed never runs later. ConflictError on a repeated
    * idempotency key.
+   *
+   * The job row and its lines are one statement (`QUEUED_JOB_INSERT`, which answers the row),
+   * sent together with pg-boss's insert in one pipeline, as named prepared statements: BEGIN,
+   * the pipeline and COMMIT are three round trips, and PostgreSQL parses and plans neither
+   * statement again on a connection that ran them before.
    */
   async createQueuedJob(
     ownerId: string,
-    job: { config: unknown; fields: NewJobFields; firstLine: string },
+    job: { config: unknown; fields: NewJobFields; firstLines: string[] },
     enqueue: (db: SqlExecutor, id: string) => Promise<unknown>,
   ): Promise<JobRecord> {
     const id = crypto.randomUUID();
-    await this.#guard(() =>
-      this.#sql.begin(async (tx) => {
-        const run = (query: string, params: unknown[]) =>
-          tx.unsafe(query, params as postgres.ParameterOrJSON<never>[]);
-        await this.#insertJob(run, id, ownerId, job);
-        await run("INSERT INTO job_logs (job_id, timestamp, message) VALUES ($1, $2, $3)", [
-          id,
-          Date.now(),
-          job.firstLine,
-        ]);
-        await enqueue({
-          executeSql: async (text, values = []) => ({ rows: [...await run(text, values)] }),
-        }, id);
-      })
-    );
-    return (await this.getJob(id))!;
+    const key = job.fields.idempotencyKey ?? null;
+    // Strictly increasing times, as appendJobLogLines keeps them.
+    const start = Date.now();
+    const times = job.firstLines.map((_, i) => start + i);
+    try {
+      return await this.#guard(() =>
+        this.#sql.begin(async (tx) => {
+          const run = (query: string, params: unknown[]) =>
+            tx.unsafe(query, params as postgres.ParameterOrJSON<never>[], { prepare: true });
+          const inserted = run(QUEUED_JOB_INSERT, [
+            id,
+            ownerId,
+            JSON.stringify(job.config ?? {}),
+            now(),
+            job.fields.name ?? null,
+            job.fields.instanceType ?? null,
+            key,
+            times,
+            job.firstLines,
+          ]).execute();
+          // Not awaited in between: pg-boss's insert follows on the same connection at once. A
+          // failed job insert fails it too (the transaction is aborted), and rolls back both.
+          const [rows] = await Promise.all([
+            inserted,
+            enqueue({
+              executeSql: async (text, values = []) => ({ rows: [...await run(text, values)] }),
+            }, id),
+          ]);
+          return toJob(rows[0] as Row);
+        })
+      );
+    } catch (err) {
+      if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
+      throw err;
+    }
   }
 
   async #insertJob(
