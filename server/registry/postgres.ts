@@ -672,9 +672,10 @@ export class PostgresRegistry implements Registry {
    * idempotency key.
    *
    * The job row and its lines are one statement (`QUEUED_JOB_INSERT`, which answers the row),
-   * sent together with pg-boss's insert in one pipeline, as named prepared statements: BEGIN,
-   * the pipeline and COMMIT are three round trips, and PostgreSQL parses and plans neither
-   * statement again on a connection that ran them before.
+   * and BEGIN, that statement, pg-boss's insert and COMMIT go in one pipeline on one connection:
+   * one round trip, and both inserts are named prepared statements, which PostgreSQL does not
+   * parse and plan again on a connection that ran them before. When a step fails, the next ones
+   * fail in the aborted transaction and COMMIT rolls it back.
    */
   async createQueuedJob(
     ownerId: string,
@@ -687,32 +688,46 @@ export class PostgresRegistry implements Registry {
     const start = Date.now();
     const times = job.firstLines.map((_, i) => start + i);
     try {
-      return await this.#guard(() =>
-        this.#sql.begin(async (tx) => {
+      return await this.#guard(async () => {
+        const conn = await this.#sql.reserve();
+        let ended: Promise<unknown> | undefined;
+        try {
           const run = (query: string, params: unknown[]) =>
-            tx.unsafe(query, params as postgres.ParameterOrJSON<never>[], { prepare: true });
-          const inserted = run(QUEUED_JOB_INSERT, [
-            id,
-            ownerId,
-            JSON.stringify(job.config ?? {}),
-            now(),
-            job.fields.name ?? null,
-            job.fields.instanceType ?? null,
-            key,
-            times,
-            job.firstLines,
-          ]).execute();
-          // Not awaited in between: pg-boss's insert follows on the same connection at once. A
-          // failed job insert fails it too (the transaction is aborted), and rolls back both.
-          const [rows] = await Promise.all([
-            inserted,
+            conn.unsafe(query, params as postgres.ParameterOrJSON<never>[], { prepare: true })
+              .execute();
+          const steps = await Promise.allSettled([
+            conn.unsafe("BEGIN").execute(),
+            run(QUEUED_JOB_INSERT, [
+              id,
+              ownerId,
+              JSON.stringify(job.config ?? {}),
+              now(),
+              job.fields.name ?? null,
+              job.fields.instanceType ?? null,
+              key,
+              times,
+              job.firstLines,
+            ]),
             enqueue({
-              executeSql: async (text, values = []) => ({ rows: [...await run(text, values)] }),
+              executeSql: async (text, values = []) => {
+                if (ended) throw new Error("A job's queue entry is one statement");
+                const rows = run(text, values);
+                ended = conn.unsafe("COMMIT").execute();
+                return { rows: [...await rows] };
+              },
             }, id),
           ]);
-          return toJob(rows[0] as Row);
-        })
-      );
+          // COMMIT also ends a transaction a failed step aborted (as a rollback); a pg-boss that
+          // failed before its insert (no COMMIT sent) gets its ROLLBACK here.
+          ended ??= conn.unsafe("ROLLBACK").execute();
+          await ended;
+          const failed = steps.find((step) => step.status === "rejected");
+          if (failed) throw failed.reason;
+          return toJob((steps[1] as PromiseFulfilledResult<Row[]>).value[0]);
+        } finally {
+          conn.release();
+        }
+      });
     } catch (err) {
       if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
       throw err;

@@ -56,6 +56,14 @@ Deno.test("while PostgreSQL is down calls fail clearly, and they work again once
     await stopPostgres();
     try {
       await assert.rejects(registry.getUser(user.id), clear(/^Cannot reach PostgreSQL at /));
+      await assert.rejects(
+        registry.createQueuedJob(
+          user.id,
+          { config: {}, fields: {}, firstLines: ["Job queued"] },
+          (db) => db.executeSql("SELECT 1"),
+        ),
+        clear(/^Cannot reach PostgreSQL at /),
+      );
     } finally {
       await startPostgres();
     }
@@ -66,7 +74,8 @@ Deno.test("while PostgreSQL is down calls fail clearly, and they work again once
 });
 
 Deno.test("a queued job, its first lines and its queue entry are written together or not at all", async () => {
-  const registry = await PostgresRegistry.open(await createDatabase("queued"));
+  // One connection: a transaction left open on it would show its job to the reads below.
+  const registry = await PostgresRegistry.open(await createDatabase("queued"), { max: 1 });
   try {
     const user = await registry.createUser({ email: "q@x.org" });
     // The queue entry here is a settings row, written through the executor pg-boss would get.
@@ -109,6 +118,19 @@ Deno.test("a queued job, its first lines and its queue entry are written togethe
     assert.equal(await registry.getJob(ids[2]), null);
     assert.deepEqual(await registry.getJobLogs(ids[2]), []);
     assert.equal(await registry.findJobByIdempotencyKey(user.id, "k2"), null);
+
+    // An enqueue that fails before its insert (pg-boss without the queue) leaves nothing either.
+    await assert.rejects(
+      registry.createQueuedJob(user.id, job("k3"), (_db, id) => {
+        ids.push(id);
+        return Promise.reject(new Error("Queue fused-jobs does not exist"));
+      }),
+      /Queue fused-jobs does not exist/,
+    );
+    assert.equal(await registry.getJob(ids[3]), null);
+    assert.deepEqual(await registry.getJobLogs(ids[3]), []);
+    const after = await registry.createQueuedJob(user.id, job("k3"), enqueue);
+    assert.equal((await registry.findJobByIdempotencyKey(user.id, "k3"))?.id, after.id);
   } finally {
     await registry.close();
   }
