@@ -123,14 +123,28 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
 
+/** A pending job's row, of `jobValues`. */
+const JOB_INSERT = `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at,
+    name, instance_type, idempotency_key) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6, $7)`;
+
+/** The parameters of `JOB_INSERT`. */
+function jobValues(id: string, ownerId: string, config: unknown, fields: NewJobFields) {
+  return [
+    id,
+    ownerId,
+    JSON.stringify(config ?? {}),
+    now(),
+    fields.name ?? null,
+    fields.instanceType ?? null,
+    fields.idempotencyKey ?? null,
+  ];
+}
+
 /**
  * A queued job's row and its first log lines (`$8` times, `$9` messages) in one statement,
  * answering the row.
  */
-const QUEUED_JOB_INSERT = `WITH job AS (
-    INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
-      instance_type, idempotency_key) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6, $7)
-    RETURNING *),
+const QUEUED_JOB_INSERT = `WITH job AS (${JOB_INSERT} RETURNING *),
   lines AS (
     INSERT INTO job_logs (job_id, timestamp, message)
     SELECT job.id, line.timestamp, line.message
@@ -658,10 +672,13 @@ export class PostgresRegistry implements Registry {
   /** {@inheritDoc Registry.createJob} */
   async createJob(ownerId: string, config: unknown, fields: NewJobFields = {}): Promise<JobRecord> {
     const id = crypto.randomUUID();
-    await this.#insertJob((query, params) => this.#sql.unsafe(query, params), id, ownerId, {
-      config,
-      fields,
-    });
+    const key = fields.idempotencyKey ?? null;
+    try {
+      await this.#count(JOB_INSERT, jobValues(id, ownerId, config, fields));
+    } catch (err) {
+      if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
+      throw err;
+    }
     return (await this.getJob(id))!;
   }
 
@@ -698,13 +715,7 @@ export class PostgresRegistry implements Registry {
           const steps = await Promise.allSettled([
             conn.unsafe("BEGIN").execute(),
             run(QUEUED_JOB_INSERT, [
-              id,
-              ownerId,
-              JSON.stringify(job.config ?? {}),
-              now(),
-              job.fields.name ?? null,
-              job.fields.instanceType ?? null,
-              key,
+              ...jobValues(id, ownerId, job.config, job.fields),
               times,
               job.firstLines,
             ]),
@@ -728,35 +739,6 @@ export class PostgresRegistry implements Registry {
           conn.release();
         }
       });
-    } catch (err) {
-      if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
-      throw err;
-    }
-  }
-
-  async #insertJob(
-    run: (query: string, params: never[]) => Promise<unknown>,
-    id: string,
-    ownerId: string,
-    job: { config: unknown; fields: NewJobFields },
-  ): Promise<void> {
-    const key = job.fields.idempotencyKey ?? null;
-    try {
-      await this.#guard(() =>
-        run(
-          `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
-             instance_type, idempotency_key) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6, $7)`,
-          [
-            id,
-            ownerId,
-            JSON.stringify(job.config ?? {}),
-            now(),
-            job.fields.name ?? null,
-            job.fields.instanceType ?? null,
-            key,
-          ] as never[],
-        )
-      );
     } catch (err) {
       if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
       throw err;
