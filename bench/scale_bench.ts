@@ -33,7 +33,14 @@
 import { parseArgs } from "node:util";
 import { median } from "./_stats.ts";
 import { reportRow } from "./_summary.ts";
-import { createDatabase, freePort, postgresCluster } from "../tests/_postgres.ts";
+import {
+  createDatabase,
+  freePort,
+  postgresCluster,
+  psql,
+  startPostgres,
+  stopPostgres,
+} from "../tests/_postgres.ts";
 import { createBucket, s3Env } from "../tests/_s3.ts";
 import { type Proc, spawn, stop } from "../tests/_scale_processes.ts";
 
@@ -440,6 +447,36 @@ function medianRound(rounds: Round[]): Round {
 }
 
 /**
+ * Loads `pg_stat_statements` in the bench's throw-away cluster (a restart) and creates it in
+ * `database`, to count what each submit costs PostgreSQL.
+ */
+async function countStatements(database: string): Promise<void> {
+  await psql("ALTER SYSTEM SET shared_preload_libraries = 'pg_stat_statements'");
+  await stopPostgres();
+  await startPostgres();
+  await psql("CREATE EXTENSION IF NOT EXISTS pg_stat_statements", database);
+}
+
+/**
+ * The statements of `database` since the last `pg_stat_statements_reset()`, most time first,
+ * per one of `per` requests: calls and milliseconds of execution each.
+ */
+async function statementsPer(database: string, per: number): Promise<string[]> {
+  const out = await psql(
+    `SELECT s.calls, s.total_exec_time, left(regexp_replace(s.query, '\\s+', ' ', 'g'), 80)
+     FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid
+     WHERE d.datname = current_database() ORDER BY s.total_exec_time DESC LIMIT 10`,
+    database,
+  );
+  return out.trim().split("\n").filter(Boolean).map((line) => {
+    const [calls, ms, ...query] = line.split("|");
+    return `| ${(Number(calls) / per).toFixed(2)} | ${(Number(ms) / per).toFixed(3)} | \`${
+      query.join("|").replaceAll("`", "'")
+    }\` |`;
+  });
+}
+
+/**
  * Measures a load against 1 service then 2, interleaved `ROUNDS` times: the same two wrk
  * processes each time, both at service A, then one at A and one at B.
  */
@@ -506,6 +543,7 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
   const { stepConfig } = await import("../client/api/realtime.ts");
   const database = await createDatabase("bench");
   const databaseName = new URL(database).pathname.slice(1);
+  await countStatements(databaseName);
   const bucket = await createBucket("bench");
   const s3 = await s3Env();
   const env: Record<string, string> = {
@@ -567,6 +605,7 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
       send_status_email: false,
     });
     const at = submitBody.indexOf('"i":0') + 4;
+    await psql("SELECT pg_stat_statements_reset()", databaseName);
     const submits = await compare(
       "submits",
       {
@@ -580,6 +619,10 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
       cpuQuota,
       databaseName,
     );
+
+    // Every submit made a job: what PostgreSQL ran for the submits, per submit.
+    const submitted = Number(await psql("SELECT count(*) FROM jobs", databaseName));
+    const statements = await statementsPer(databaseName, submitted);
 
     const worker = spawn(["worker", "--concurrency", "1"], env);
     procs.push(worker);
@@ -648,17 +691,17 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
       `${ROUNDS} rounds of ${ROUND_SECONDS} s each, ${CONNECTIONS} connections from 2 wrk processes (medians)\n`,
     );
     console.log(
-      "| case | answers/s | 2 ÷ 1 | services' CPU ÷ quota | PostgreSQL cores | wrk cores | load avg |",
+      "| case | answers/s | 2 ÷ 1 | services' CPU ÷ quota | PostgreSQL cores | PostgreSQL CPU ms per answer | wrk cores | load avg |",
     );
-    console.log("|---|---|---|---|---|---|---|");
+    console.log("|---|---|---|---|---|---|---|---|");
     for (const [what, m] of [["uncached runs", runs], ["job submissions", submits]] as const) {
       for (const [n, r] of [[1, m.one], [2, m.two]] as const) {
         console.log(
           `| ${what}, ${n} service${n === 2 ? "s" : ""}${quota} | ${r.perSecond.toFixed(0)} | ${
             n === 2 ? m.ratio.toFixed(2) : ""
           } | ${pct(r.quotaUsed)} | ${r.postgresCores.toFixed(2)} | ${
-            r.generatorCores.toFixed(2)
-          } | ${r.load.toFixed(1)} |`,
+            (r.postgresCores / r.perSecond * 1000).toFixed(2)
+          } | ${r.generatorCores.toFixed(2)} | ${r.load.toFixed(1)} |`,
         );
       }
     }
@@ -667,6 +710,12 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
         coverage.map((c) => `${c.inside} of ${c.inside + c.outside.length}`).join(", ")
       }\n`,
     );
+    console.log(
+      `PostgreSQL's statements for the ${submitted} submits (pg_stat_statements, most time first)\n`,
+    );
+    console.log("| calls per submit | ms per submit | statement |");
+    console.log("|---|---|---|");
+    console.log(`${statements.join("\n")}\n`);
     console.log("| case | value | target |");
     console.log("|---|---|---|");
     console.log(

@@ -248,31 +248,43 @@ export class JobQueue implements JobService {
     if (job.steps.length === 0) throw new ValidationError("A job needs at least one UDF step");
     const boss = this.#boss;
     const limits = this.instanceTypes[instanceType];
+    const firstLines = [
+      `Job queued on instance type ${instanceType} (wall-clock limit ${
+        formatDuration(limits.wallClockMs)
+      }); a fused worker will take it`,
+    ];
+    // Asked before the transaction (and cached): the job, all its first lines and its queue
+    // entry are then written in one go, and an outage found here leaves nothing either.
+    let waiting: string | null;
+    try {
+      waiting = await this.#waitingFor(instanceType);
+    } catch (err) {
+      throw new BackendUnavailableError(
+        `The job queue cannot use PostgreSQL (${shortMessage(err)})`,
+      );
+    }
+    if (waiting) firstLines.push(waiting);
     // One transaction: a database outage at any step leaves no job that would run later.
-    const record = await this.#registry.createQueuedJob(
+    return await this.#registry.createQueuedJob(
       job.ownerId,
       {
         config: { request: job.config, steps: job.steps, env: job.env ?? {} },
         fields: { name: job.name, instanceType, idempotencyKey: job.idempotencyKey },
-        firstLine: `Job queued on instance type ${instanceType} (wall-clock limit ${
-          formatDuration(limits.wallClockMs)
-        }); a fused worker will take it`,
+        firstLines,
       },
       (db, id) => boss.send(queueFor(instanceType), { jobId: id } satisfies QueuedJob, { id, db }),
     );
-    const waiting = await this.waitingReason(record);
-    if (!waiting) return record;
-    await this.#registry.appendJobLogLines(record.id, [{
-      timestamp: Date.now(),
-      message: waiting,
-    }]);
-    return (await this.#registry.getJob(record.id))!;
   }
 
   /** Says so when no live worker declares a pending job's instance type. */
   async waitingReason(job: JobRecord): Promise<string | null> {
-    const type = job.instanceType ?? DEFAULT_INSTANCE_TYPE;
-    if (job.status !== "pending" || !this.#boss) return null;
+    if (job.status !== "pending") return null;
+    return await this.#waitingFor(job.instanceType ?? DEFAULT_INSTANCE_TYPE);
+  }
+
+  /** Why a job of instance type `type` waits: no live worker declares it (null when one does). */
+  async #waitingFor(type: string): Promise<string | null> {
+    if (!this.#boss) return null;
     if (!this.#declared || Date.now() - this.#declared.at > DECLARED_TTL_MS) {
       const types = declaredInstanceTypes(this.#boss);
       this.#declared = { at: Date.now(), types };

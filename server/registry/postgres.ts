@@ -123,6 +123,35 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
 
+/** A pending job's row, of `jobValues`. */
+const JOB_INSERT = `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at,
+    name, instance_type, idempotency_key) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6, $7)`;
+
+/** The parameters of `JOB_INSERT`. */
+function jobValues(id: string, ownerId: string, config: unknown, fields: NewJobFields) {
+  return [
+    id,
+    ownerId,
+    JSON.stringify(config ?? {}),
+    now(),
+    fields.name ?? null,
+    fields.instanceType ?? null,
+    fields.idempotencyKey ?? null,
+  ];
+}
+
+/**
+ * A queued job's row and its first log lines (`$8` times, `$9` messages) in one statement,
+ * answering the row.
+ */
+const QUEUED_JOB_INSERT = `WITH job AS (${JOB_INSERT} RETURNING *),
+  lines AS (
+    INSERT INTO job_logs (job_id, timestamp, message)
+    SELECT job.id, line.timestamp, line.message
+    FROM job, unnest($8::bigint[], $9::text[]) WITH ORDINALITY AS line(timestamp, message, n)
+    ORDER BY line.n)
+  SELECT * FROM job`;
+
 /** What pg-boss runs its SQL through when it joins a transaction (its `IDatabase`). */
 export interface SqlExecutor {
   /** Runs one statement with `$1`-style parameters. */
@@ -671,66 +700,73 @@ export class PostgresRegistry implements Registry {
   /** {@inheritDoc Registry.createJob} */
   async createJob(ownerId: string, config: unknown, fields: NewJobFields = {}): Promise<JobRecord> {
     const id = crypto.randomUUID();
-    await this.#insertJob((query, params) => this.#sql.unsafe(query, params), id, ownerId, {
-      config,
-      fields,
-    });
+    const key = fields.idempotencyKey ?? null;
+    try {
+      await this.#count(JOB_INSERT, jobValues(id, ownerId, config, fields));
+    } catch (err) {
+      if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
+      throw err;
+    }
     return (await this.getJob(id))!;
   }
 
   /**
-   * Records a job with its first log line and hands it to `enqueue` (pg-boss's `send` through
+   * Records a job with its first log lines and hands it to `enqueue` (pg-boss's `send` through
    * the `db` given), all in one transaction: a database that goes away at any step leaves no
    * job behind, so a submit that failed never runs later. ConflictError on a repeated
    * idempotency key.
+   *
+   * The job row and its lines are one statement (`QUEUED_JOB_INSERT`, which answers the row),
+   * and BEGIN, that statement, pg-boss's insert and COMMIT go in one pipeline on one connection:
+   * one round trip, and both inserts are named prepared statements, which PostgreSQL does not
+   * parse and plan again on a connection that ran them before. When a step fails, the next ones
+   * fail in the aborted transaction and COMMIT rolls it back.
    */
   async createQueuedJob(
     ownerId: string,
-    job: { config: unknown; fields: NewJobFields; firstLine: string },
+    job: { config: unknown; fields: NewJobFields; firstLines: string[] },
     enqueue: (db: SqlExecutor, id: string) => Promise<unknown>,
   ): Promise<JobRecord> {
     const id = crypto.randomUUID();
-    await this.#guard(() =>
-      this.#sql.begin(async (tx) => {
-        const run = (query: string, params: unknown[]) =>
-          tx.unsafe(query, params as postgres.ParameterOrJSON<never>[]);
-        await this.#insertJob(run, id, ownerId, job);
-        await run("INSERT INTO job_logs (job_id, timestamp, message) VALUES ($1, $2, $3)", [
-          id,
-          Date.now(),
-          job.firstLine,
-        ]);
-        await enqueue({
-          executeSql: async (text, values = []) => ({ rows: [...await run(text, values)] }),
-        }, id);
-      })
-    );
-    return (await this.getJob(id))!;
-  }
-
-  async #insertJob(
-    run: (query: string, params: never[]) => Promise<unknown>,
-    id: string,
-    ownerId: string,
-    job: { config: unknown; fields: NewJobFields },
-  ): Promise<void> {
     const key = job.fields.idempotencyKey ?? null;
+    // Strictly increasing times, as appendJobLogLines keeps them.
+    const start = Date.now();
+    const times = job.firstLines.map((_, i) => start + i);
     try {
-      await this.#guard(() =>
-        run(
-          `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
-             instance_type, idempotency_key) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6, $7)`,
-          [
-            id,
-            ownerId,
-            JSON.stringify(job.config ?? {}),
-            now(),
-            job.fields.name ?? null,
-            job.fields.instanceType ?? null,
-            key,
-          ] as never[],
-        )
-      );
+      return await this.#guard(async () => {
+        const conn = await this.#sql.reserve();
+        let ended: Promise<unknown> | undefined;
+        try {
+          const run = (query: string, params: unknown[]) =>
+            conn.unsafe(query, params as postgres.ParameterOrJSON<never>[], { prepare: true })
+              .execute();
+          const steps = await Promise.allSettled([
+            conn.unsafe("BEGIN").execute(),
+            run(QUEUED_JOB_INSERT, [
+              ...jobValues(id, ownerId, job.config, job.fields),
+              times,
+              job.firstLines,
+            ]),
+            enqueue({
+              executeSql: async (text, values = []) => {
+                if (ended) throw new Error("A job's queue entry is one statement");
+                const rows = run(text, values);
+                ended = conn.unsafe("COMMIT").execute();
+                return { rows: [...await rows] };
+              },
+            }, id),
+          ]);
+          // COMMIT also ends a transaction a failed step aborted (as a rollback); a pg-boss that
+          // failed before its insert (no COMMIT sent) gets its ROLLBACK here.
+          ended ??= conn.unsafe("ROLLBACK").execute();
+          await ended;
+          const failed = steps.find((step) => step.status === "rejected");
+          if (failed) throw failed.reason;
+          return toJob((steps[1] as PromiseFulfilledResult<Row[]>).value[0]);
+        } finally {
+          conn.release();
+        }
+      });
     } catch (err) {
       if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
       throw err;

@@ -8,8 +8,8 @@ import {
   stopPostgres,
 } from "../../tests/_postgres.ts";
 import { BackendUnavailableError } from "../backend_errors.ts";
-import { openRegistry } from "./mod.ts";
-import { PostgresRegistry } from "./postgres.ts";
+import { ConflictError, openRegistry } from "./mod.ts";
+import { PostgresRegistry, type SqlExecutor } from "./postgres.ts";
 
 function clear(pattern: RegExp) {
   return (e: Error) => {
@@ -56,10 +56,81 @@ Deno.test("while PostgreSQL is down calls fail clearly, and they work again once
     await stopPostgres();
     try {
       await assert.rejects(registry.getUser(user.id), clear(/^Cannot reach PostgreSQL at /));
+      await assert.rejects(
+        registry.createQueuedJob(
+          user.id,
+          { config: {}, fields: {}, firstLines: ["Job queued"] },
+          (db) => db.executeSql("SELECT 1"),
+        ),
+        clear(/^Cannot reach PostgreSQL at /),
+      );
     } finally {
       await startPostgres();
     }
     assert.equal((await registry.getUser(user.id))?.email, "a@x.org");
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("a queued job, its first lines and its queue entry are written together or not at all", async () => {
+  // One connection: a transaction left open on it would show its job to the reads below.
+  const registry = await PostgresRegistry.open(await createDatabase("queued"), { max: 1 });
+  try {
+    const user = await registry.createUser({ email: "q@x.org" });
+    // The queue entry here is a settings row, written through the executor pg-boss would get.
+    const enqueued = (id: string) => registry.getOrCreateSetting(`queued ${id}`, () => "no");
+    const ids: string[] = [];
+    const enqueue = async (db: SqlExecutor, id: string) => {
+      ids.push(id);
+      return await db.executeSql("INSERT INTO settings (key, value) VALUES ($1, 'yes')", [
+        `queued ${id}`,
+      ]);
+    };
+    const job = (key: string, firstLines = ["Job queued", "No worker declares it"]) => ({
+      config: { steps: [1] },
+      fields: { name: "j", instanceType: "large", idempotencyKey: key },
+      firstLines,
+    });
+    const first = await registry.createQueuedJob(user.id, job("k1"), enqueue);
+    assert.deepEqual(first, await registry.getJob(first.id), "it answers the stored row");
+    assert.equal(first.status, "pending");
+    assert.equal(first.instanceType, "large");
+    const logs = await registry.getJobLogs(first.id);
+    assert.deepEqual(logs.map((l) => l.message), ["Job queued", "No worker declares it"]);
+    assert.ok(logs[0].timestamp < logs[1].timestamp, "times strictly increase");
+    assert.equal(await enqueued(first.id), "yes");
+
+    // The same key again: a conflict, and the second job's queue entry is rolled back.
+    await assert.rejects(registry.createQueuedJob(user.id, job("k1"), enqueue), ConflictError);
+    assert.equal(await registry.getJob(ids[1]), null);
+    assert.equal(await enqueued(ids[1]), "no");
+    assert.equal((await registry.findJobByIdempotencyKey(user.id, "k1"))?.id, first.id);
+
+    // A failing enqueue leaves neither the job nor its lines.
+    await assert.rejects(
+      registry.createQueuedJob(user.id, job("k2", ["one line"]), async (db, id) => {
+        ids.push(id);
+        await db.executeSql("SELECT 1 / 0");
+      }),
+      /division by zero/,
+    );
+    assert.equal(await registry.getJob(ids[2]), null);
+    assert.deepEqual(await registry.getJobLogs(ids[2]), []);
+    assert.equal(await registry.findJobByIdempotencyKey(user.id, "k2"), null);
+
+    // An enqueue that fails before its insert (pg-boss without the queue) leaves nothing either.
+    await assert.rejects(
+      registry.createQueuedJob(user.id, job("k3"), (_db, id) => {
+        ids.push(id);
+        return Promise.reject(new Error("Queue fused-jobs does not exist"));
+      }),
+      /Queue fused-jobs does not exist/,
+    );
+    assert.equal(await registry.getJob(ids[3]), null);
+    assert.deepEqual(await registry.getJobLogs(ids[3]), []);
+    const after = await registry.createQueuedJob(user.id, job("k3"), enqueue);
+    assert.equal((await registry.findJobByIdempotencyKey(user.id, "k3"))?.id, after.id);
   } finally {
     await registry.close();
   }

@@ -226,9 +226,6 @@ export function jobRoutes(deps: JobRouteDeps): Hono<AppEnv> {
     const steps = parseSteps(body.config.steps);
     const ownerId = c.get("user").id;
     const key = idempotencyKey(c);
-    // A retried submit (its answer was lost) answers the job the first one made.
-    const earlier = key ? await registry.findJobByIdempotencyKey(ownerId, key) : null;
-    if (earlier) return c.json(runResponseJson(earlier));
     try {
       const job = await jobs.submit({
         ownerId,
@@ -241,7 +238,9 @@ export function jobRoutes(deps: JobRouteDeps): Hono<AppEnv> {
       });
       return c.json(runResponseJson(job));
     } catch (err) {
-      // The same key sent twice at once: the other request made the job.
+      // A retried submit (its answer was lost), or the same key sent twice at once: the key is
+      // unique per owner, so the insert of a second job failed and the first one answers. No
+      // lookup before the submit: the first try of a key, the usual case, costs one less query.
       const first = key && err instanceof ConflictError
         ? await registry.findJobByIdempotencyKey(ownerId, key)
         : null;
