@@ -15,7 +15,7 @@
  */
 
 import zlib from "node:zlib";
-import { gzip, mapAssetsScript, packedMapAssets } from "./_map_assets.ts";
+import { gzip, mapAssetsScript } from "./_map_assets.ts";
 import { mapToPng } from "./_map_static.ts";
 import { type MapOptions, prepareMap } from "./map_data.ts";
 import {
@@ -171,25 +171,6 @@ window.__fusedMapAssets.ready.then(function(A){A.render(el,cfg);},oops);})();</s
       },
     },
   };
-}
-
-/**
- * Does the one-time work of a process's first map ahead of it: packs the browser assets, builds
- * the offline basemap (cut at the antimeridian), and loads resvg by drawing a one-point static
- * image. Every step is cached, so the first map then costs what later ones do; a step that fails
- * here fails again, with its error, in the map that needs it.
- *
- * @example
- * ```ts
- * import { warmUpMaps } from "./map.ts";
- * await warmUpMaps();
- * ```
- */
-export async function warmUpMaps(): Promise<void> {
-  await packedMapAssets();
-  // Its own task: a cell queued meanwhile runs between the steps.
-  await new Promise((ok) => setTimeout(ok, 0));
-  await mapToPng(prepareMap({ type: "Point", coordinates: [0, 0] }));
 }
 
 function plural(n: number, word: string): string {

@@ -18,7 +18,6 @@ import {
   type PointPayload,
   prepareMap,
   spatialSample,
-  warmUpMaps,
 } from "./map.ts";
 import { radixOrder } from "./map_data.ts";
 import { hasChromium, notebookPage, screenshotColours, waitForMap, withPage } from "./browser.ts";
@@ -140,16 +139,6 @@ Deno.test("colour indices follow their points through the sort by y", () => {
     const row = Math.round(got.lon[k] / 0.1);
     assert.equal(index[k], row, `point ${k} (row ${row})`);
   }
-});
-
-Deno.test("warming up makes the first map's one-time work ready", async () => {
-  await warmUpMaps();
-  const t0 = performance.now();
-  const b = await mapToMimeBundle({ type: "Point", coordinates: [2.35, 48.86] });
-  assert.ok(b.data["image/png"], "the static image is drawn");
-  assert.match(String(b.data["text/html"]), /__fusedMapAssets/);
-  // Not a timing assert: the bundle is built, and its time is printed for the reader.
-  console.log(`one-point map after warm-up: ${(performance.now() - t0).toFixed(0)} ms`);
 });
 
 Deno.test("lon/lat columns make a point map", () => {

@@ -40,7 +40,7 @@ import { isUdf, type UdfDisplayOptions, udfToMimeBundle } from "./udf.ts";
 
 export { chart, type ChartOptions, vegaLiteToMimeBundle } from "./chart.ts";
 export { hasRichDisplay, isGeoJson, isVegaLiteSpec, looksLikeHtml } from "./detect.ts";
-export { map, type MapOptions, mapToMimeBundle, type TileLayerOptions, warmUpMaps } from "./map.ts";
+export { map, type MapOptions, mapToMimeBundle, type TileLayerOptions } from "./map.ts";
 export { type TableDisplayOptions, tableToMimeBundle } from "./table.ts";
 export { type RasterDisplayOptions, rasterToMimeBundle } from "./raster.ts";
 export { type UdfDisplayOptions, udfToMimeBundle } from "./udf.ts";

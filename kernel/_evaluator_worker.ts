@@ -34,7 +34,7 @@ import {
   svg,
   toBundle,
 } from "./display.ts";
-import { installFusedDisplay, warmUpDisplay } from "./fused_display.ts";
+import { installFusedDisplay } from "./fused_display.ts";
 import { ensureEngines, installMagicRuntime } from "./magic_runtime.ts";
 import { cancelAwaitedPools, installJobPoolDisplay } from "./job_pool_display.ts";
 import {
@@ -650,7 +650,6 @@ async function runCell(code: string, cell: string): Promise<unknown> {
 
 async function execute(msg: Extract<ToWorker, { type: "execute" }>): Promise<void> {
   Atomics.store(flag, 0, 0);
-  warmUpDisplay();
   cellSources.push(msg.code);
   if (cellSources.length > 200) cellSources.shift();
   lastCell = msg.cell;

@@ -1,8 +1,8 @@
 /**
  * Shows Fused results richly in the notebook: tables, rasters, charts, GeoJSON maps, UDFs, UDF
  * errors, file listings and HTML strings go through `display/`'s `toMimeBundle`, keeping its
- * metadata (bounds, sizes). The display layer is not loaded at kernel start: it loads in the
- * background once the first cell runs (`warmUpDisplay`), or on the first value that needs it.
+ * metadata (bounds, sizes). The display layer is loaded on the first value that needs it, so
+ * cells that never show such a value do not pay for Arrow, Vega or MapLibre.
  *
  * @module
  */
@@ -28,17 +28,4 @@ export function installFusedDisplay(): () => void {
     const { toMimeBundle } = await import("../display/mod.ts");
     return await toMimeBundle(value);
   });
-}
-
-let warming: Promise<void> | undefined;
-
-/**
- * Starts, once and in the background, what the first rich value of a kernel would otherwise
- * wait for: loading the display layer and the first map's one-time work (its browser assets,
- * offline basemap and static-image renderer), about a second of a map's first-run cost. The
- * evaluator calls it when the first cell starts, so a kernel that only starts pays nothing.
- * Failures are left to the display that needs the step: it fails there with the same error.
- */
-export function warmUpDisplay(): void {
-  warming ??= import("../display/mod.ts").then((m) => m.warmUpMaps()).catch(() => {});
 }

@@ -54,27 +54,3 @@ fused.map({ type: "Point", coordinates: [2.35, 48.86] })`);
   assert.match(String(meta?.["fused:map"]?.id), /^fused-map-/);
   assert.ok(String(result?.data["text/html"]).includes(`id="${meta?.["fused:map"]?.id}"`));
 });
-
-Deno.test("a map right after the first cell (display warm-up under way) still shows whole", async () => {
-  const ev = await startEvaluator();
-  try {
-    const opts = {
-      silent: false,
-      allowStdin: false,
-      requestInput: () => Promise.reject(new Error("no stdin")),
-    };
-    // The first cell starts the warm-up in the background; the map cell joins it mid-way.
-    assert.equal((await ev.execute("1 + 1", { ...opts, cell: "c1" })).status, "ok");
-    const out = await ev.execute(
-      'import * as fused from "fused";\nfused.map({ type: "Point", coordinates: [2.35, 48.86] })',
-      { ...opts, cell: "c2" },
-    );
-    assert.equal(out.status, "ok", JSON.stringify(out));
-    const bundle = out.status === "ok" ? out.result! : undefined;
-    assert.ok(bundle?.data["image/png"], "the static image is drawn");
-    assert.match(String(bundle?.data["text/html"]), /__fusedMapAssets/);
-    assert.ok((bundle?.metadata?.["text/html"] as Record<string, unknown>)?.["fused:map"]);
-  } finally {
-    await ev.shutdown();
-  }
-});
