@@ -51,9 +51,10 @@ export async function pythonBench(
 ): Promise<PythonBenchResult> {
   const dataDir = await Deno.makeTempDir({ prefix: "python_bench_" });
   const engine = new LocalEngine({ dataDir, maxWorkers: 2, wall: "os", pythonSpares: false });
-  // Room for each new UDF's process: a spare goes to a free slot or to an older version's of the
-  // same UDF, never to another UDF's (engine/_pool.ts).
-  const spares = new LocalEngine({ dataDir, maxWorkers: coldRuns + 3, wall: "os" });
+  // Room for each new UDF's process (each round leaves one, and its version's one) and a spare:
+  // a spare goes to a free slot or to an older version's of the same UDF, never to another
+  // UDF's (engine/_pool.ts).
+  const spares = new LocalEngine({ dataDir, maxWorkers: 2 * coldRuns + 4, wall: "os" });
   try {
     const stamp = crypto.randomUUID(); // fresh versions, never seen by any cache
     const cold: Record<"ts" | "spare" | "newUdf" | keyof typeof PYTHON_CASES, number[]> = {
