@@ -99,7 +99,9 @@ for await (const frame of readFrames(conn, { maxHeaderBytes: 1 << 20, maxBodyByt
 async function rawChild(dir: string, size: number) {
   const script = join(dir, `raw_${crypto.randomUUID()}.ts`);
   await Deno.writeTextFile(script, RAW_CHILD);
-  const socket = join(await Deno.makeTempDir({ prefix: "bench-sock-" }), "s");
+  // Its own short folder: a unix socket's path is at most 107 bytes.
+  const socketDir = await Deno.makeTempDir({ prefix: "bench-sock-" });
+  const socket = join(socketDir, "s");
   const listener = Deno.listen({ transport: "unix", path: socket });
   const t0 = performance.now();
   const child = new Deno.Command(Deno.execPath(), {
@@ -120,10 +122,12 @@ async function rawChild(dir: string, size: number) {
       await writeAll(conn, encodeFrame({ type: "run", id: ++id }));
       return (await frames.next()).value!.body;
     },
-    close(): Promise<unknown> {
+    async close(): Promise<unknown> {
       conn.close();
       child.kill("SIGKILL");
-      return child.status;
+      const status = await child.status;
+      await Deno.remove(socketDir, { recursive: true });
+      return status;
     },
   };
 }
