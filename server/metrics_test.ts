@@ -7,7 +7,7 @@ import * as api from "../client/api/mod.ts";
 import { Transport } from "../client/api/transport.ts";
 import { udf } from "../client/udf.ts";
 import { createDatabase } from "../tests/_postgres.ts";
-import { createBucket, s3Env } from "../tests/_s3.ts";
+import { createBucket, useS3Env } from "../tests/_s3.ts";
 import { parsePrometheus, type Sample } from "../tests/_prometheus.ts";
 import { parseListenAddress, routeKind } from "./metrics.ts";
 import { DEFAULT_POOLS } from "./ops_flags.ts";
@@ -71,7 +71,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    for (const [k, v] of Object.entries(await s3Env())) Deno.env.set(k, v);
+    await useS3Env();
     const databaseUrl = await createDatabase("metrics");
     const storageUrl = `s3://${await createBucket("metrics")}/fused`;
     const dataDir = await Deno.makeTempDir();

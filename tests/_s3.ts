@@ -123,6 +123,11 @@ export async function s3Env(): Promise<Record<string, string>> {
   };
 }
 
+/** Sets {@linkcode s3Env} in this process's environment, for services started in the test. */
+export async function useS3Env(): Promise<void> {
+  for (const [k, v] of Object.entries(await s3Env())) Deno.env.set(k, v);
+}
+
 /** Creates an empty bucket (with a plain HTTP PUT, as S3 defines it) and returns its name. */
 export async function createBucket(prefix = "t"): Promise<string> {
   const s = await s3Server();

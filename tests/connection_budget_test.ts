@@ -10,7 +10,7 @@ import { udf } from "../client/udf.ts";
 import { startServer } from "../server/serve.ts";
 import { startWorker } from "../server/worker.ts";
 import { createDatabase, psql } from "./_postgres.ts";
-import { createBucket, s3Env } from "./_s3.ts";
+import { createBucket, useS3Env } from "./_s3.ts";
 
 const LOGGING = `export default async function udf({ n = 0 }: { n?: number }) {
   for (let i = 0; i < 20; i++) {
@@ -47,7 +47,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    for (const [k, v] of Object.entries(await s3Env())) Deno.env.set(k, v);
+    await useS3Env();
     const databaseUrl = await createDatabase("budget");
     const database = new URL(databaseUrl).pathname.slice(1);
     const storageUrl = `s3://${await createBucket("budget")}/fused`;

@@ -19,7 +19,7 @@ import { mapToMimeBundle } from "../display/map.ts";
 import { startServer } from "../server/serve.ts";
 import { startWorker } from "../server/worker.ts";
 import { createDatabase } from "./_postgres.ts";
-import { createBucket, s3Env } from "./_s3.ts";
+import { createBucket, useS3Env } from "./_s3.ts";
 import { withTempCache } from "./_helpers.ts";
 import { writeCatalogFolder } from "../engine/_engine_test_util.ts";
 
@@ -245,7 +245,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async (t) => {
-    for (const [k, v] of Object.entries(await s3Env())) Deno.env.set(k, v);
+    await useS3Env();
     const home = await Deno.makeTempDir({ prefix: "python_bar_" });
     const databaseUrl = await createDatabase("pybar");
     const storageUrl = `s3://${await createBucket("pybar")}/fused`;

@@ -12,7 +12,7 @@ import { Transport } from "../../client/api/transport.ts";
 import { options } from "../../client/options.ts";
 import { udf } from "../../client/udf.ts";
 import { LocalEngine } from "../../engine/mod.ts";
-import { createBucket, s3Env } from "../../tests/_s3.ts";
+import { createBucket, useS3Env } from "../../tests/_s3.ts";
 import { type RunningServer, startServer } from "../serve.ts";
 
 // A random part makes each computation unique: only fused.cache can give the same value twice.
@@ -193,7 +193,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: async () => {
-    for (const [k, v] of Object.entries(await s3Env())) Deno.env.set(k, v);
+    await useS3Env();
     const storageUrl = `s3://${await createBucket("jobobj")}/fused`;
     await withService(storageUrl, async (service) => {
       await hitsBothWays(service);

@@ -10,7 +10,7 @@ import { isTable } from "../../client/formats/types.ts";
 import { Transport } from "../../client/api/transport.ts";
 import { udf } from "../../client/udf.ts";
 import { createDatabase } from "../../tests/_postgres.ts";
-import { createBucket, s3Env } from "../../tests/_s3.ts";
+import { createBucket, useS3Env } from "../../tests/_s3.ts";
 import { type RunningServer, startServer } from "../serve.ts";
 import { type RunningWorker, startWorker, type WorkerOptions } from "../worker.ts";
 import { PgBoss } from "pg-boss";
@@ -54,7 +54,7 @@ async function withQueue(
   workerOptions: Partial<WorkerOptions> = {},
   quotaBytes?: number,
 ): Promise<void> {
-  for (const [k, v] of Object.entries(await s3Env())) Deno.env.set(k, v);
+  await useS3Env();
   const databaseUrl = await createDatabase("queue");
   const storageUrl = `s3://${await createBucket("queue")}/fused`;
   const dataDir = await Deno.makeTempDir();
@@ -154,7 +154,7 @@ Deno.test({
   name: "cancelling a queued job before any worker takes it ends it at once",
   ...shared,
   fn: async () => {
-    for (const [k, v] of Object.entries(await s3Env())) Deno.env.set(k, v);
+    await useS3Env();
     const dataDir = await Deno.makeTempDir();
     const server = await startServer({
       port: 0,
