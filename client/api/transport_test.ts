@@ -115,7 +115,9 @@ function deadUrl(): string {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
-  return `http://127.0.0.1:${port}`;
+  // The transport leaves an unreachable base URL out for 30 s, module-wide: the path keeps a
+  // later test's server, given the same port by the kernel, from being taken for this one.
+  return `http://127.0.0.1:${port}/dead`;
 }
 
 /** Backoff so long that a request which waits at all is stopped by its 10 s signal. */
@@ -179,7 +181,8 @@ Deno.test("a service that drops connections is left out of the list for a while"
   const b = serve(() => json({ at: "b" }));
   try {
     await withScope(NO_WAITING, async () => {
-      const dropping = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}`;
+      // With a path, as deadUrl: a later server on this port is not left out with it.
+      const dropping = `http://127.0.0.1:${(listener.addr as Deno.NetAddr).port}/dropping`;
       const transport = new Transport({ baseUrl: [dropping, b.url], token: "t" });
       const signal = AbortSignal.timeout(10_000);
       for (let i = 0; i < 4; i++) {
