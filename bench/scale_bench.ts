@@ -150,7 +150,9 @@ async function limitCpu(pid: number, cores: number): Promise<CpuLimit> {
       const outside: string[] = [];
       for (const child of descendants(root)) {
         const groups = await Deno.readTextFile(`/proc/${child}/cgroup`).catch(() => null);
-        if (groups === null) continue; // it ended meanwhile
+        // Ended meanwhile; or ended and not yet waited for: the kernel shows such a zombie in
+        // the root groups (seen: a UDF process that had just exited, its command line empty).
+        if (groups === null || statFields(child)?.[0] === "Z") continue;
         if (new RegExp(`^\\d+:cpu:/${name}$`, "m").test(groups)) inside++;
         else {
           const command = await Deno.readTextFile(`/proc/${child}/cmdline`).catch(() => "");
