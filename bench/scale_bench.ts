@@ -150,12 +150,13 @@ async function limitCpu(pid: number, cores: number): Promise<CpuLimit> {
       const outside: string[] = [];
       for (const child of descendants(root)) {
         const groups = await Deno.readTextFile(`/proc/${child}/cgroup`).catch(() => null);
-        // Ended meanwhile; or ended and not yet waited for: the kernel shows such a zombie in
-        // the root groups (seen: a UDF process that had just exited, its command line empty).
-        if (groups === null || statFields(child)?.[0] === "Z") continue;
+        const command = await Deno.readTextFile(`/proc/${child}/cmdline`).catch(() => "");
+        // Ended meanwhile, or exiting: a process whose memory is already released has an empty
+        // command line, and the kernel shows it in the root groups until it is waited for (seen:
+        // UDF processes of a pool that had just closed them). It uses no more CPU.
+        if (groups === null || command === "") continue;
         if (new RegExp(`^\\d+:cpu:/${name}$`, "m").test(groups)) inside++;
         else {
-          const command = await Deno.readTextFile(`/proc/${child}/cmdline`).catch(() => "");
           const cpu = /^\d+:cpu:(.*)$/m.exec(groups)?.[1];
           outside.push(`${child} (${command.replaceAll("\0", " ").slice(0, 160)}) in ${cpu}`);
         }
@@ -399,12 +400,14 @@ async function until(what: string, check: () => Promise<boolean>, ms = 120_000):
 }
 
 async function service(
+  home: string,
   env: Record<string, string>,
   cpuQuota: number | null,
   limits: CpuLimit[],
 ): Promise<{ proc: Proc; baseUrl: string; token: string }> {
   const port = freePort();
-  const dir = await Deno.makeTempDir({ prefix: "scale_bench_service_" });
+  // Inside the bench's home folder, removed with it at the end.
+  const dir = await Deno.makeTempDir({ dir: home, prefix: "service_" });
   const proc = spawn(["serve", "--port", String(port), "--data-dir", dir], env);
   if (cpuQuota !== null) limits.push(await limitCpu(proc.child.pid, cpuQuota));
   const baseUrl = `http://127.0.0.1:${port}/v1`;
@@ -572,9 +575,9 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
   const procs: Proc[] = [];
   const unweigh = cpuQuota === null ? undefined : await weighPostgres();
   try {
-    const a = await service(env, cpuQuota, limits);
+    const a = await service(home, env, cpuQuota, limits);
     procs.push(a.proc);
-    const b = await service(env, cpuQuota, limits);
+    const b = await service(home, env, cpuQuota, limits);
     procs.push(b.proc);
     const trivial = fused.udf(`export default function udf({ i = 0 }) { return i }`, {
       name: "trivial",
