@@ -24,9 +24,15 @@
  * services got well under their 0.4 core. Each service's group, and PostgreSQL's (no quota), so
  * weigh as 16 busy processes (`cpu.shares`): each gets its budget whenever it asks, as on a
  * machine of its own. The load generator is `wrk` (C, a Lua script making each request's body and
- * id), 32 connections from two wrk processes in both cases (both at A, or one at A and one at B),
- * so that the client costs the same and little; each round prints what the services used of their
- * quota and the cores PostgreSQL's backends and wrk used, which tells what bounded it.
+ * id), from two wrk processes (both at A, or one at A and one at B) that cost little (0.03 core).
+ * Each service loaded gets the same 64 connections in both cases, as two machines behind a load
+ * balancer get twice the clients of one: 64 at A, then 64 at A and 64 at B. It used to be 32 in
+ * all, so each of two services had 16 requests at once where one alone had 32; a service with
+ * fewer requests at once spends more CPU on each (fewer per turn of its event loop) and idles while
+ * they wait for PostgreSQL: two used 91 to 96 % of their quota where one used 100 %, so the load
+ * generator, not the services, bounded the two. One service gets no more from 64 than from 32
+ * (both fill its quota). Each round prints what the services used of their quota and per answer,
+ * and the cores PostgreSQL's backends and wrk used, which tells what bounded it.
  *
  * @module
  */
@@ -46,8 +52,8 @@ import { type Proc, spawn, stop } from "../tests/_scale_processes.ts";
 
 const ROUNDS = 3;
 const ROUND_SECONDS = 10;
-/** Connections of the load generators in all, whether at 1 service or 2. */
-const CONNECTIONS = 32;
+/** Connections of the load generators to each service loaded, at 1 service or 2 (module notes). */
+const CONNECTIONS = 64;
 const CGROUP_CPU = "/sys/fs/cgroup/cpu";
 const CGROUP_CPUACCT = "/sys/fs/cgroup/cpuacct";
 /** A service's CPU group weighs as much as this many busy processes (`cpu.shares`). */
@@ -144,10 +150,13 @@ async function limitCpu(pid: number, cores: number): Promise<CpuLimit> {
       const outside: string[] = [];
       for (const child of descendants(root)) {
         const groups = await Deno.readTextFile(`/proc/${child}/cgroup`).catch(() => null);
-        if (groups === null) continue; // it ended meanwhile
+        const command = await Deno.readTextFile(`/proc/${child}/cmdline`).catch(() => "");
+        // Ended meanwhile, or exiting: a process whose memory is already released has an empty
+        // command line, and the kernel shows it in the root groups until it is waited for (seen:
+        // UDF processes of a pool that had just closed them). It uses no more CPU.
+        if (groups === null || command === "") continue;
         if (new RegExp(`^\\d+:cpu:/${name}$`, "m").test(groups)) inside++;
         else {
-          const command = await Deno.readTextFile(`/proc/${child}/cmdline`).catch(() => "");
           const cpu = /^\d+:cpu:(.*)$/m.exec(groups)?.[1];
           outside.push(`${child} (${command.replaceAll("\0", " ").slice(0, 160)}) in ${cpu}`);
         }
@@ -312,6 +321,8 @@ interface Round {
   perSecond: number;
   /** CPU the services used, as a share of their quota over the round (null without a quota). */
   quotaUsed: number | null;
+  /** CPU the services used per answer, ms (null without a quota: their CPU is not counted). */
+  servicesMsPerAnswer: number | null;
   /** Cores PostgreSQL's backends of the bench's database used meanwhile. */
   postgresCores: number;
   /** Cores the load generators (wrk) used meanwhile. */
@@ -322,7 +333,7 @@ interface Round {
 
 /**
  * Sends a load with one `wrk` per entry of `targets` (a service's root URL; the same service may
- * be listed twice), each with `CONNECTIONS / targets.length` connections for `ROUND_SECONDS`, at
+ * be listed twice), `CONNECTIONS` to each service among them, for `ROUND_SECONDS`, at
  * once; fails on any answer that is not 2xx or any socket error. `limits`: the CPU groups of the
  * services loaded, whose use is compared with their quota.
  */
@@ -342,7 +353,7 @@ async function wrkRound(
     new Deno.Command("wrk", {
       args: [
         "-t1",
-        `-c${CONNECTIONS / targets.length}`,
+        `-c${CONNECTIONS / targets.filter((t) => t === url).length}`,
         `-d${ROUND_SECONDS}s`,
         "--timeout",
         "60s",
@@ -368,10 +379,12 @@ async function wrkRound(
     ok += Number(counts[1]) / Number(counts[3]);
   }
   const usedAfter = await Promise.all(limits.map((l) => l.used()));
+  const used = usedAfter.reduce((a, b, i) => a + b - usedBefore[i], 0);
   const quota = limits.length * (cpuQuota ?? 0) * seconds;
   return {
     perSecond: ok,
-    quotaUsed: quota === 0 ? null : usedAfter.reduce((a, b, i) => a + b - usedBefore[i], 0) / quota,
+    quotaUsed: quota === 0 ? null : used / quota,
+    servicesMsPerAnswer: quota === 0 ? null : used / (ok * seconds) * 1000,
     postgresCores: (postgresSeconds(database) - pgBefore) / seconds,
     generatorCores: (childrenSeconds() - genBefore) / seconds,
     load: Number(Deno.readTextFileSync("/proc/loadavg").split(" ")[0]),
@@ -387,12 +400,14 @@ async function until(what: string, check: () => Promise<boolean>, ms = 120_000):
 }
 
 async function service(
+  home: string,
   env: Record<string, string>,
   cpuQuota: number | null,
   limits: CpuLimit[],
 ): Promise<{ proc: Proc; baseUrl: string; token: string }> {
   const port = freePort();
-  const dir = await Deno.makeTempDir({ prefix: "scale_bench_service_" });
+  // Inside the bench's home folder, removed with it at the end.
+  const dir = await Deno.makeTempDir({ dir: home, prefix: "service_" });
   const proc = spawn(["serve", "--port", String(port), "--data-dir", dir], env);
   if (cpuQuota !== null) limits.push(await limitCpu(proc.child.pid, cpuQuota));
   const baseUrl = `http://127.0.0.1:${port}/v1`;
@@ -440,6 +455,9 @@ function medianRound(rounds: Round[]): Round {
   return {
     perSecond: of((r) => r.perSecond),
     quotaUsed: rounds[0].quotaUsed === null ? null : of((r) => r.quotaUsed!),
+    servicesMsPerAnswer: rounds[0].servicesMsPerAnswer === null
+      ? null
+      : of((r) => r.servicesMsPerAnswer!),
     postgresCores: of((r) => r.postgresCores),
     generatorCores: of((r) => r.generatorCores),
     load: of((r) => r.load),
@@ -557,9 +575,9 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
   const procs: Proc[] = [];
   const unweigh = cpuQuota === null ? undefined : await weighPostgres();
   try {
-    const a = await service(env, cpuQuota, limits);
+    const a = await service(home, env, cpuQuota, limits);
     procs.push(a.proc);
-    const b = await service(env, cpuQuota, limits);
+    const b = await service(home, env, cpuQuota, limits);
     procs.push(b.proc);
     const trivial = fused.udf(`export default function udf({ i = 0 }) { return i }`, {
       name: "trivial",
@@ -688,20 +706,22 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
     const quota = cpuQuota === null ? ", no CPU quota" : `, ${cpuQuota} core each`;
     const pct = (x: number | null) => x === null ? "-" : `${(x * 100).toFixed(0)}%`;
     console.log(
-      `${ROUNDS} rounds of ${ROUND_SECONDS} s each, ${CONNECTIONS} connections from 2 wrk processes (medians)\n`,
+      `${ROUNDS} rounds of ${ROUND_SECONDS} s each, ${CONNECTIONS} connections to each service loaded from 2 wrk processes (medians)\n`,
     );
     console.log(
-      "| case | answers/s | 2 ÷ 1 | services' CPU ÷ quota | PostgreSQL cores | PostgreSQL CPU ms per answer | wrk cores | load avg |",
+      "| case | answers/s | 2 ÷ 1 | services' CPU ÷ quota | services' CPU ms per answer | PostgreSQL cores | PostgreSQL CPU ms per answer | wrk cores | load avg |",
     );
-    console.log("|---|---|---|---|---|---|---|---|");
+    console.log("|---|---|---|---|---|---|---|---|---|");
     for (const [what, m] of [["uncached runs", runs], ["job submissions", submits]] as const) {
       for (const [n, r] of [[1, m.one], [2, m.two]] as const) {
         console.log(
           `| ${what}, ${n} service${n === 2 ? "s" : ""}${quota} | ${r.perSecond.toFixed(0)} | ${
             n === 2 ? m.ratio.toFixed(2) : ""
-          } | ${pct(r.quotaUsed)} | ${r.postgresCores.toFixed(2)} | ${
-            (r.postgresCores / r.perSecond * 1000).toFixed(2)
-          } | ${r.generatorCores.toFixed(2)} | ${r.load.toFixed(1)} |`,
+          } | ${pct(r.quotaUsed)} | ${r.servicesMsPerAnswer?.toFixed(2) ?? "-"} | ${
+            r.postgresCores.toFixed(2)
+          } | ${(r.postgresCores / r.perSecond * 1000).toFixed(2)} | ${
+            r.generatorCores.toFixed(2)
+          } | ${r.load.toFixed(1)} |`,
         );
       }
     }

@@ -58,9 +58,10 @@ export function durationFlag(
 
 /**
  * Default pool sizes (most PostgreSQL connections): with them 10 services and 50 workers hold at
- * most 10 × 8 + 50 × 4 = 280 connections, under a PostgreSQL configured for 300 (README,
- * "Scale-out"). Each process holds one more connection per pool than these: the registry's for
- * LISTEN (cancels, ends of jobs), pg-boss's for LISTEN (new jobs). Measured in
+ * most 10 × 7 + 50 × 4 = 270 connections, under a PostgreSQL configured for 300 (README,
+ * "Scale-out"). Each process holds one more connection beside its registry pool, for LISTEN
+ * (cancels, ends of jobs), and a worker one more beside its queue pool, pg-boss's for LISTEN (new
+ * jobs; a service works no queue, so it does not listen). Measured in
  * tests/connection_budget_test.ts.
  */
 export const DEFAULT_POOLS = {
@@ -73,7 +74,9 @@ export function opsHelp(role: "service" | "worker"): string {
   const pools = DEFAULT_POOLS[role];
   return `  --db-pool N         most registry connections to PostgreSQL (default ${pools.registry}; plus 1 that
                       listens)${role === "worker" ? "; raise it with --concurrency above 4" : ""}
-  --queue-pool N      most job queue (pg-boss) connections (default ${pools.queue}; plus 1 that listens)
+  --queue-pool N      most job queue (pg-boss) connections (default ${pools.queue}${
+    role === "worker" ? "; plus 1 that listens" : ""
+  })
   --metrics-listen A  serve Prometheus metrics at http://A/metrics, A = HOST:PORT or PORT
                       (127.0.0.1); a listener of its own, for the scraper only (default: off)
   --log-format F      text (default) or json: one JSON object per line on stderr
