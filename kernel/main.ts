@@ -1,8 +1,9 @@
 /**
  * Entry point of the kernel process, as a kernelspec starts it:
- * `deno run -A --unstable-worker-options kernel/main.ts <connection_file>`.
+ * `deno run -A --unstable-worker-options kernel/main.ts <connection_file>`, on Linux behind
+ * `perl kernel/_launch.pl`, which binds the five sockets before Deno starts (`_launch.ts`).
  *
- * Binds the five channels first and answers the first request before the evaluator, the history
+ * Binds the five channels first (or takes over the launcher's) and answers the first request before the evaluator, the history
  * store and `node:crypto` start loading (the Kernel starts them right after that reply); only the
  * requests that need the evaluator wait for it.
  *
