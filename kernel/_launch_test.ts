@@ -77,6 +77,31 @@ console.log(JSON.stringify({
 }));
 `;
 
+/** Runs PROBE through the launcher once per connection file (the given fields changed). */
+async function launchProbe(variants: Record<string, unknown>[]): Promise<ProbeReport[]> {
+  const dir = await Deno.makeTempDir();
+  try {
+    const probe = join(dir, "probe.ts");
+    await Deno.writeTextFile(probe, PROBE);
+    const reports: ProbeReport[] = [];
+    for (const extra of variants) {
+      const conn = await connectionFile(dir, extra);
+      reports.push(JSON.parse(await launch([Deno.execPath(), "run", "-A", probe], conn)));
+    }
+    return reports;
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** What PROBE prints. */
+interface ProbeReport {
+  named: string | null;
+  fds: Record<string, number> | null;
+  after: string | null;
+  childSockets: number;
+}
+
 Deno.test("the launcher's list of descriptors is parsed, and a bad one is refused naming the fix", () => {
   assert.deepEqual(parseListenFds("shell:3,control:4,stdin:5,iopub:6,hb:7"), {
     shell: 3,
@@ -97,19 +122,11 @@ Deno.test({
   name: "the launcher passes five listening sockets that no child of the kernel inherits",
   ignore: !PERL,
   async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      const probe = join(dir, "probe.ts");
-      await Deno.writeTextFile(probe, PROBE);
-      const conn = await connectionFile(dir);
-      const report = JSON.parse(await launch([Deno.execPath(), "run", "-A", probe], conn));
-      assert.match(report.named, /^shell:\d+,control:\d+,stdin:\d+,iopub:\d+,hb:\d+$/);
-      assert.equal(Object.keys(report.fds).length, 5);
-      assert.equal(report.after, null);
-      assert.equal(report.childSockets, 0);
-    } finally {
-      await Deno.remove(dir, { recursive: true });
-    }
+    const [report] = await launchProbe([{}]);
+    assert.match(report.named ?? "", /^shell:\d+,control:\d+,stdin:\d+,iopub:\d+,hb:\d+$/);
+    assert.equal(Object.keys(report.fds ?? {}).length, 5);
+    assert.equal(report.after, null);
+    assert.equal(report.childSockets, 0);
   },
 });
 
@@ -117,24 +134,17 @@ Deno.test({
   name: "the launcher leaves the sockets to Deno when the connection file is not plain TCP/IPv4",
   ignore: !PERL,
   async fn() {
-    const dir = await Deno.makeTempDir();
-    try {
-      const probe = join(dir, "probe.ts");
-      await Deno.writeTextFile(probe, PROBE);
-      for (const extra of [{ transport: "ipc" }, { ip: "::1" }, { shell_port: 0 }]) {
-        const conn = await connectionFile(dir, extra);
-        const report = JSON.parse(await launch([Deno.execPath(), "run", "-A", probe], conn));
-        assert.deepEqual(report, { named: null, fds: null, after: null, childSockets: 0 });
-      }
-    } finally {
-      await Deno.remove(dir, { recursive: true });
+    const reports = await launchProbe([{ transport: "ipc" }, { ip: "::1" }, { shell_port: 0 }]);
+    for (const report of reports) {
+      assert.deepEqual(report, { named: null, fds: null, after: null, childSockets: 0 });
     }
   },
 });
 
 /**
  * A client that connects once, with libzmq's reconnection off, sends kernel_info_request and
- * prints the reply's implementation: it gets one only if its first connection was accepted.
+ * prints the reply's implementation: it gets one only if its first connection was accepted. Then
+ * a 3 MB request on the same connection.
  */
 const CLIENT = `
 import json, sys, zmq
@@ -151,6 +161,15 @@ if not s.poll(30000):
     sys.exit("no kernel_info_reply on the first connection")
 _, msg = session.feed_identities(s.recv_multipart())
 print(session.deserialize(msg)["content"]["implementation"])
+# 3 MB in one message, read through the node:net socket.
+big = session.send(s, "kernel_info_request", {"padding": "x" * 3_000_000})
+while True:
+    if not s.poll(30000):
+        sys.exit("no reply to a 3 MB request")
+    _, msg = session.feed_identities(s.recv_multipart())
+    if session.deserialize(msg)["parent_header"]["msg_id"] == big["header"]["msg_id"]:
+        print("big ok")
+        break
 `;
 
 Deno.test({
@@ -181,7 +200,7 @@ Deno.test({
         signal: AbortSignal.timeout(40_000),
       }).output();
       assert.equal(out.code, 0, dec.decode(out.stderr));
-      assert.equal(dec.decode(out.stdout).trim(), "fused-ts");
+      assert.deepEqual(dec.decode(out.stdout).trim().split("\n"), ["fused-ts", "big ok"]);
     } finally {
       kernel.kill("SIGKILL");
       await kernel.status;
