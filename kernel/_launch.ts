@@ -1,5 +1,5 @@
 /**
- * The Deno side of the kernel's launcher (`_launch.py`): the listening sockets it bound before
+ * The Deno side of the kernel's launcher (`_launch.pl`): the listening sockets it bound before
  * exec'ing Deno, named in the environment as `FUSED_KERNEL_LISTEN_FDS=shell:3,control:4,...`.
  *
  * @module
