@@ -6,7 +6,9 @@
  * - round trip of a trivial cell (`1+1`: execute_request until idle),
  * - a cell that logs 20,000 lines (until idle),
  * - kernel process start until its first kernel_info_reply (the row "kernel start →
- *   kernel_info_reply" of the performance table, reported through bench/_summary.ts).
+ *   kernel_info_reply" of the performance table, reported through bench/_summary.ts), and in
+ *   the same alternating start rounds the fused kernel started without its socket launcher
+ *   (`kernel/_launch.pl`), as it started before it had one.
  *
  * Run: `deno run -A bench/kernel_bench.ts` (needs /usr/bin/python3 with python3-jupyter-client).
  *
@@ -14,12 +16,14 @@
  */
 
 import { join } from "node:path";
-import { installKernelspec } from "../kernel/install.ts";
+import { installKernelspec, KERNEL_NAME, kernelspec } from "../kernel/install.ts";
 import { reportRow } from "./_summary.ts";
 
 const PYTHON = "/usr/bin/python3";
 const DRIVER = new URL("../tests/kernel_driver.py", import.meta.url).pathname;
 const BASELINE = "deno-baseline";
+/** The fused kernel without its socket launcher (Deno binds the sockets): starts only. */
+const DIRECT = "fused-direct";
 
 /** One kernel's measurements, in seconds. */
 export interface KernelTimings {
@@ -41,8 +45,10 @@ export interface KernelBenchResult {
   fused: KernelTimings;
   /** Stock `deno jupyter`. */
   deno: KernelTimings;
-  /** fused / deno for each measure. */
-  ratios: { trivial: number; log20000: number; startup: number };
+  /** Median start of the fused kernel without the launcher, in the same start rounds. */
+  directStartupMedianS: number;
+  /** fused / deno for each measure; `directStartup` is the kernel without the launcher. */
+  ratios: { trivial: number; log20000: number; startup: number; directStartup: number };
 }
 
 /** Runs tests/kernel_driver.py's side-by-side comparison of the given kernels. */
@@ -85,6 +91,12 @@ export async function main(): Promise<KernelBenchResult> {
   const prefix = await Deno.makeTempDir({ prefix: "fused-kernel-bench-" });
   try {
     await installKernelspec({ prefix });
+    const direct = join(prefix, "share", "jupyter", "kernels", DIRECT);
+    await Deno.mkdir(direct, { recursive: true });
+    await Deno.writeTextFile(
+      join(direct, "kernel.json"),
+      JSON.stringify({ ...kernelspec({ perlPath: false }), display_name: "Fused (no launcher)" }),
+    );
     // Stock Deno's kernelspec, written by hand (as `deno jupyter --install` would, plus
     // message-mode interrupts and NO_COLOR so both kernels are configured alike).
     const baseline = join(prefix, "share", "jupyter", "kernels", BASELINE);
@@ -107,19 +119,24 @@ export async function main(): Promise<KernelBenchResult> {
       // Starts alternate between the kernels; a start is ~0.1-0.3 s, and jupyter_client's
       // connection retries (every 100 ms until the kernel listens) make single starts jumpy.
       BENCH_STARTS: Deno.env.get("BENCH_STARTS") ?? "15",
+      // The kernel as it started before the launcher, in the same alternating start rounds.
+      BENCH_START_ONLY: DIRECT,
     };
     // Both kernels run side by side, alternating cell by cell, so that load from other processes
     // on the machine falls on both alike.
-    const both = await compare(env, ["fused", BASELINE]);
-    const fused = timings(both.fused);
+    const both = await compare(env, [KERNEL_NAME, BASELINE]);
+    const fused = timings(both[KERNEL_NAME]);
     const deno = timings(both[BASELINE]);
+    const directStartupMedianS = Number(both[DIRECT].startup_median_s);
     const result: KernelBenchResult = {
       fused,
       deno,
+      directStartupMedianS,
       ratios: {
         trivial: fused.trivialMedianS / deno.trivialMedianS,
         log20000: fused.log20000MedianS / deno.log20000MedianS,
         startup: fused.startupMedianS / deno.startupMedianS,
+        directStartup: directStartupMedianS / deno.startupMedianS,
       },
     };
     const ms = (s: number) => `${(s * 1000).toFixed(1)} ms`;
@@ -146,6 +163,12 @@ export async function main(): Promise<KernelBenchResult> {
       fused.startupMedianS,
       deno.startupMedianS,
       result.ratios.startup,
+    );
+    row(
+      "start, without the launcher",
+      directStartupMedianS,
+      deno.startupMedianS,
+      result.ratios.directStartup,
     );
     reportRow({
       path: "kernel start → kernel_info_reply",

@@ -24,6 +24,13 @@ export interface KernelspecOptions {
   prefix?: string;
   /** The deno binary the spec runs; default the one running now. */
   denoPath?: string;
+  /**
+   * The perl that runs the launcher (`_launch.pl`, which binds the kernel's sockets before Deno
+   * starts); default `perl` found on PATH, on Linux. `false`, or no perl found, or another OS:
+   * the spec runs Deno directly (Deno binds the sockets, the first kernel_info_reply comes one
+   * libzmq retry later, 100-200 ms).
+   */
+  perlPath?: string | false;
 }
 
 /** The user's Jupyter data dir, as `jupyter --data-dir` computes it. */
@@ -45,12 +52,31 @@ export function kernelspecDir(options: KernelspecOptions = {}): string {
   return join(base, KERNEL_NAME);
 }
 
-/** The kernel.json content: argv runs this repository's kernel/main.ts with its deno.json. */
+/** The absolute path of `perl` on PATH (Linux only: the launcher's numbers are Linux's). */
+export function findPerl(): string | undefined {
+  if (Deno.build.os !== "linux") return undefined;
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":")) {
+    if (!dir.startsWith("/")) continue;
+    const path = join(dir, "perl");
+    try {
+      if (Deno.statSync(path).isFile) return path;
+    } catch { /* not in this folder */ }
+  }
+  return undefined;
+}
+
+/**
+ * The kernel.json content: argv runs this repository's kernel/main.ts with its deno.json, behind
+ * the socket launcher `_launch.pl` when perl is there (see {@linkcode KernelspecOptions}).
+ */
 export function kernelspec(options: KernelspecOptions = {}): Record<string, unknown> {
   const mainPath = fileURLToPath(new URL("./main.ts", import.meta.url));
   const configPath = fileURLToPath(new URL("../deno.json", import.meta.url));
+  const perl = options.perlPath === undefined ? findPerl() : options.perlPath || undefined;
+  const launcher = perl ? [perl, fileURLToPath(new URL("./_launch.pl", import.meta.url))] : [];
   return {
     argv: [
+      ...launcher,
       options.denoPath ?? Deno.execPath(),
       "run",
       "-A",

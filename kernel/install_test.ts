@@ -1,7 +1,18 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { decode } from "fast-png";
-import { installKernelspec, jupyterDataDir, kernelspecDir, main } from "./install.ts";
+import {
+  findPerl,
+  installKernelspec,
+  jupyterDataDir,
+  kernelspec,
+  kernelspecDir,
+  main,
+} from "./install.ts";
+
+function launcherPath(): string {
+  return new URL("./_launch.pl", import.meta.url).pathname;
+}
 
 Deno.test("the kernelspec goes into a prefix with message interrupts, NO_COLOR and logos", async () => {
   const prefix = await Deno.makeTempDir();
@@ -13,7 +24,10 @@ Deno.test("the kernelspec goes into a prefix with message interrupts, NO_COLOR a
     assert.equal(spec.language, "typescript");
     assert.equal(spec.interrupt_mode, "message");
     assert.deepEqual(spec.env, { NO_COLOR: "1" });
-    assert.equal(spec.argv[0], Deno.execPath());
+    // On Linux with perl, the socket launcher runs first and execs Deno.
+    const perl = findPerl();
+    if (perl) assert.deepEqual(spec.argv.slice(0, 2), [perl, launcherPath()]);
+    assert.equal(spec.argv[perl ? 2 : 0], Deno.execPath());
     assert.equal(spec.argv.at(-1), "{connection_file}");
     const main = spec.argv.at(-2);
     assert.ok(main.endsWith("/kernel/main.ts") && (await Deno.stat(main)).isFile);
@@ -58,5 +72,21 @@ Deno.test("without a prefix the spec goes into JUPYTER_DATA_DIR when it is set",
   } finally {
     if (before === undefined) Deno.env.delete("JUPYTER_DATA_DIR");
     else Deno.env.set("JUPYTER_DATA_DIR", before);
+  }
+});
+
+Deno.test("without perl the spec runs Deno directly, and perl is looked up on PATH", () => {
+  const argv = kernelspec({ perlPath: false }).argv as string[];
+  assert.equal(argv[0], Deno.execPath());
+  assert.ok(!argv.some((a) => a.endsWith("_launch.pl")));
+  const withPerl = kernelspec({ perlPath: "/opt/perl" }).argv as string[];
+  assert.deepEqual(withPerl.slice(0, 3), ["/opt/perl", launcherPath(), Deno.execPath()]);
+  const path = Deno.env.get("PATH");
+  try {
+    Deno.env.set("PATH", "relative:/nonexistent-folder");
+    assert.equal(findPerl(), undefined);
+  } finally {
+    if (path === undefined) Deno.env.delete("PATH");
+    else Deno.env.set("PATH", path);
   }
 });

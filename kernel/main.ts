@@ -1,8 +1,9 @@
 /**
  * Entry point of the kernel process, as a kernelspec starts it:
- * `deno run -A --unstable-worker-options kernel/main.ts <connection_file>`.
+ * `deno run -A --unstable-worker-options kernel/main.ts <connection_file>`, on Linux behind
+ * `perl kernel/_launch.pl`, which binds the five sockets before Deno starts (`_launch.ts`).
  *
- * Binds the five channels first and answers the first request before the evaluator, the history
+ * Binds the five channels first (or takes over the launcher's) and answers the first request before the evaluator, the history
  * store and `node:crypto` start loading (the Kernel starts them right after that reply); only the
  * requests that need the evaluator wait for it.
  *
@@ -11,6 +12,7 @@
 
 import type { Evaluator } from "./evaluator_types.ts";
 import { type Channel, Kernel } from "./kernel.ts";
+import { type SocketName, takeListenFds } from "./_launch.ts";
 import { MessageCodec } from "./wire.ts";
 import { listenZmtp, type ZmtpSocket } from "./zmtp.ts";
 
@@ -83,23 +85,37 @@ export function runKernel(
   options: {
     onShutdown?: (restart: boolean) => void | Promise<void>;
     startEvaluator?: () => Promise<Evaluator>;
+    /** Listening sockets already bound to the connection file's ports (see `_launch.py`). */
+    listenFds?: Record<SocketName, number>;
   } = {},
 ): RunningKernel {
   const hostname = info.ip === "*" || !info.ip ? "0.0.0.0" : info.ip;
+  const fds = options.listenFds;
   const codec = new MessageCodec(info.key ?? "", { signatureScheme: info.signature_scheme });
   // The loop is created after the sockets (it sends through them); no frame can arrive before
   // this function returns, since accepting connections is asynchronous.
   const route = (channel: Channel) => (frames: Uint8Array[]) => kernel.receive(channel, frames);
   const sockets: Record<Channel, ZmtpSocket> & { hb: ZmtpSocket } = {
-    shell: listenZmtp("ROUTER", { hostname, port: info.shell_port, onMessage: route("shell") }),
+    shell: listenZmtp("ROUTER", {
+      hostname,
+      port: info.shell_port,
+      fd: fds?.shell,
+      onMessage: route("shell"),
+    }),
     control: listenZmtp("ROUTER", {
       hostname,
       port: info.control_port,
+      fd: fds?.control,
       onMessage: route("control"),
     }),
-    stdin: listenZmtp("ROUTER", { hostname, port: info.stdin_port, onMessage: route("stdin") }),
-    iopub: listenZmtp("PUB", { hostname, port: info.iopub_port }),
-    hb: listenZmtp("REP", { hostname, port: info.hb_port }),
+    stdin: listenZmtp("ROUTER", {
+      hostname,
+      port: info.stdin_port,
+      fd: fds?.stdin,
+      onMessage: route("stdin"),
+    }),
+    iopub: listenZmtp("PUB", { hostname, port: info.iopub_port, fd: fds?.iopub }),
+    hb: listenZmtp("REP", { hostname, port: info.hb_port, fd: fds?.hb }),
   };
   const close = () => {
     for (const s of Object.values(sockets)) s.close();
@@ -146,7 +162,10 @@ if (import.meta.main) {
     console.error("Usage: deno run -A --unstable-worker-options kernel/main.ts <connection_file>");
     Deno.exit(2);
   }
-  const running = runKernel(await readConnectionFile(path), { onShutdown: () => Deno.exit(0) });
+  const running = runKernel(await readConnectionFile(path), {
+    onShutdown: () => Deno.exit(0),
+    listenFds: takeListenFds(),
+  });
   // Ctrl-C in the terminal that runs Jupyter reaches the kernel's process group too; treat it as
   // an interrupt instead of dying with all state.
   Deno.addSignalListener("SIGINT", () => {

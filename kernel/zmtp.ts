@@ -27,6 +27,14 @@ export interface ZmtpListenOptions {
   /** TCP port; 0 (default) picks a free one. */
   port?: number;
   /**
+   * A listening TCP socket this process inherited (its file descriptor), accepted from instead
+   * of binding `hostname:port`; `port` must then be its port. The kernel's launcher
+   * (`_launch.py`) binds the sockets before Deno starts, so that a client connecting meanwhile
+   * waits in the backlog instead of being refused (libzmq retries a refused connection only
+   * 100-200 ms later).
+   */
+  fd?: number;
+  /**
    * ROUTER: called with `[peerIdentity, ...frames]` for every message received.
    * REP: called with the request frames (envelope removed); return the reply frames. Without it
    * a REP socket echoes (what a Jupyter heartbeat wants).
@@ -178,6 +186,101 @@ function identityKey(id: Uint8Array): string {
   return s;
 }
 
+/** What a {@linkcode Peer} needs of a connection; a `Deno.TcpConn` is one. */
+interface ByteStream {
+  setNoDelay(noDelay: boolean): void;
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+  close(): void;
+}
+
+/** The parts of a `node:net` socket {@linkcode NodeStream} uses. */
+interface NodeSocket {
+  setNoDelay(noDelay: boolean): void;
+  on(event: "data", listener: (chunk: Uint8Array) => void): void;
+  on(event: "end" | "close", listener: () => void): void;
+  on(event: "error", listener: (err: Error) => void): void;
+  pause(): void;
+  resume(): void;
+  write(p: Uint8Array, callback: (err?: Error | null) => void): void;
+  destroy(): void;
+}
+
+/** Bytes queued from a `node:net` socket above which it is paused until the peer reads. */
+const NODE_READ_QUEUE = 1 << 20;
+
+/** A `node:net` socket (accepted on an inherited descriptor) read and written like a Deno conn. */
+class NodeStream implements ByteStream {
+  #chunks: Uint8Array[] = [];
+  #queued = 0;
+  #paused = false;
+  #ended = false;
+  #error: Error | undefined;
+  #wake: (() => void) | undefined;
+
+  constructor(readonly socket: NodeSocket) {
+    socket.on("data", (chunk) => {
+      this.#chunks.push(chunk);
+      this.#queued += chunk.length;
+      if (this.#queued > NODE_READ_QUEUE && !this.#paused) {
+        this.#paused = true;
+        socket.pause();
+      }
+      this.#notify();
+    });
+    socket.on("end", () => this.#finish());
+    socket.on("close", () => this.#finish());
+    socket.on("error", (err) => {
+      this.#error ??= err;
+      this.#finish();
+    });
+  }
+
+  #finish(): void {
+    this.#ended = true;
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  setNoDelay(noDelay: boolean): void {
+    this.socket.setNoDelay(noDelay);
+  }
+
+  async read(p: Uint8Array): Promise<number | null> {
+    while (this.#chunks.length === 0) {
+      if (this.#error) throw this.#error;
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+    const head = this.#chunks[0];
+    const n = Math.min(p.length, head.length);
+    p.set(head.subarray(0, n));
+    if (n === head.length) this.#chunks.shift();
+    else this.#chunks[0] = head.subarray(n);
+    this.#queued -= n;
+    if (this.#paused && this.#queued <= NODE_READ_QUEUE / 2) {
+      this.#paused = false;
+      this.socket.resume();
+    }
+    return n;
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    return new Promise((resolve, reject) =>
+      this.socket.write(p, (err) => err ? reject(err) : resolve(p.length))
+    );
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+}
+
 /** One TCP connection: handshake, frame parsing, batched writing. */
 class Peer {
   identity: Uint8Array = new Uint8Array();
@@ -194,7 +297,7 @@ class Peer {
   #closed = false;
 
   constructor(
-    readonly conn: Deno.TcpConn,
+    readonly conn: ByteStream,
     readonly socket: ZmtpSocketImpl,
   ) {}
 
@@ -396,7 +499,7 @@ class Peer {
 class ZmtpSocketImpl implements ZmtpSocket {
   readonly port: number;
   readonly log: (message: string) => void;
-  #listener: Deno.TcpListener;
+  #listener: { close(): void } | undefined;
   #peers = new Set<Peer>();
   #byIdentity = new Map<string, Peer>();
   #nextId = 0x6b8b4567;
@@ -404,13 +507,20 @@ class ZmtpSocketImpl implements ZmtpSocket {
 
   constructor(readonly type: ZmtpSocketType, readonly options: ZmtpListenOptions) {
     this.log = options.log ?? ((m) => console.error(m));
-    this.#listener = Deno.listen({
+    if (options.fd !== undefined) {
+      if (!options.port) throw new Error("A ZMTP socket on an inherited descriptor needs its port");
+      this.port = options.port;
+      this.#acceptInherited(options.fd);
+      return;
+    }
+    const listener = Deno.listen({
       hostname: options.hostname ?? "127.0.0.1",
       port: options.port ?? 0,
       transport: "tcp",
     });
-    this.port = this.#listener.addr.port;
-    this.#accept();
+    this.#listener = listener;
+    this.port = listener.addr.port;
+    this.#accept(listener);
   }
 
   get peerCount(): number {
@@ -419,16 +529,33 @@ class ZmtpSocketImpl implements ZmtpSocket {
     return n;
   }
 
-  async #accept(): Promise<void> {
+  #addPeer(conn: ByteStream): void {
+    const peer = new Peer(conn, this);
+    this.#peers.add(peer);
+    peer.run();
+  }
+
+  async #accept(listener: Deno.TcpListener): Promise<void> {
     try {
-      for await (const conn of this.#listener) {
-        const peer = new Peer(conn, this);
-        this.#peers.add(peer);
-        peer.run();
-      }
+      for await (const conn of listener) this.#addPeer(conn);
     } catch (err) {
       if (!this.#closed) this.log(`ZMTP ${this.type}: accept failed: ${err}`);
     }
+  }
+
+  /**
+   * Accepts on an inherited listening socket through `node:net`, the one Deno API that takes a
+   * descriptor. Loaded only here: importing it costs tens of milliseconds of CPU.
+   */
+  async #acceptInherited(fd: number): Promise<void> {
+    const net = await import("node:net");
+    const server = net.createServer((socket) => this.#addPeer(new NodeStream(socket)));
+    server.on("error", (err) => {
+      if (!this.#closed) this.log(`ZMTP ${this.type}: cannot accept on descriptor ${fd}: ${err}`);
+    });
+    server.listen({ fd });
+    this.#listener = server;
+    if (this.#closed) server.close(); // closed while node:net loaded: release the socket too
   }
 
   onPeerReady(peer: Peer): void {
@@ -518,7 +645,7 @@ class ZmtpSocketImpl implements ZmtpSocket {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      this.#listener.close();
+      this.#listener?.close();
     } catch { /* already closed */ }
     for (const p of [...this.#peers]) p.close();
   }
