@@ -46,7 +46,8 @@ import { chunkStats, fileGeoMetadata } from "./metadata.ts";
 import type { IngestNongeospatialOptions, IngestOptions, IngestResult } from "./options.ts";
 import { partition, type Partitioning } from "./partition.ts";
 import { type IngestInput, readInput } from "./read.ts";
-import { writeChunkedTable } from "./write.ts";
+import { openWriters, writeChunkedTable } from "./write.ts";
+import type { ParquetWriters } from "./_parquet_writers.ts";
 
 export { getChunkFromTable, type GetChunkOptions, getChunksMetadata } from "./chunks.ts";
 export { IngestJob, type IngestRunner } from "./job.ts";
@@ -141,6 +142,7 @@ async function runIngest(input: IngestInput, options: IngestOptions): Promise<In
     options.outputMetadata,
     options.overwrite ?? false,
   );
+  let threads: Promise<ParquetWriters | null> | undefined;
   try {
     // Read.
     const read = await readInput(input, {
@@ -199,6 +201,9 @@ async function runIngest(input: IngestInput, options: IngestOptions): Promise<In
     const maxPerChunk =
       positive(options.partitioningMaximumPerChunk, "partitioningMaximumPerChunk") ??
         total / (target ?? 100);
+    // The writer threads load while the rows are partitioned: into at least this many files.
+    const files = Math.ceil(total / maxPerFile);
+    if (files >= 2) threads = openWriters("auto", kept.length, files);
     const p = partition({ x: compact(m.cx), y: compact(m.cy), weight }, {
       maxPerFile,
       maxPerChunk,
@@ -220,8 +225,10 @@ async function runIngest(input: IngestInput, options: IngestOptions): Promise<In
       maximumPerChunk: maxPerChunk,
       timings: { started, readMs, partitionMs },
       fileGeo: fileGeoMetadata(p, stats, m, "geometry"),
+      threads,
     });
   } finally {
+    (await threads)?.close();
     await closeOutputs(outputs);
   }
 }
@@ -301,6 +308,8 @@ async function writeOutputs(
     timings: { started: number; readMs: number; partitionMs: number };
     /** Each file's `geo` metadata, when computed from the measures. */
     fileGeo?: string[] | null;
+    /** Writer threads opened early (closed by the caller). */
+    threads?: Promise<ParquetWriters | null>;
   },
 ): Promise<IngestResult> {
   const t2 = performance.now();
@@ -309,6 +318,7 @@ async function writeOutputs(
     overwrite: outputs.main.replace,
     geometryColumn,
     fileGeo: report.fileGeo,
+    threads: report.threads,
   });
   if (outputs.metadata !== null) await writeIndexTable(outputs.metadata, stats);
   await publishOutputs(outputs);

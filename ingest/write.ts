@@ -44,6 +44,11 @@ export interface WriteChunkedOptions {
    * this thread. The files are the same either way.
    */
   writers?: number | "auto";
+  /**
+   * Writer threads the caller opened ({@linkcode openWriters}) and closes; `writers` is then not
+   * used. Ingest opens them before it partitions the rows, so that they load meanwhile.
+   */
+  threads?: Promise<ParquetWriters | null>;
 }
 
 /** Rows from which "auto" writes files on worker threads (below, starting them costs more). */
@@ -85,14 +90,13 @@ export async function writeChunkedTable(
 ): Promise<WrittenTable> {
   await refuseExisting(path, options.overwrite ?? false);
   const rowCount = options.order?.length ?? table.numRows;
-  const count = writerCount(options.writers ?? "auto", rowCount, files.length);
+  const opening = options.threads ??
+    openWriters(options.writers ?? "auto", rowCount, files.length);
   const geometry = options.geometryColumn === undefined ? "geometry" : options.geometryColumn;
   const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(tmp, { recursive: true });
   let bytes = 0;
   let chunkCount = 0;
-  // The threads load while the first file is gathered.
-  const opening = count > 0 ? ParquetWriters.open(count) : Promise.resolve(null);
   // Files being compressed and written; at most two per thread wait, bounding memory.
   const inFlight: Promise<void>[] = [];
   const order = options.order;
@@ -119,7 +123,7 @@ export async function writeChunkedTable(
       done.catch(() => {}); // handled where it is awaited; not an unhandled rejection meanwhile
       inFlight.push(done);
       chunkCount += batches.length;
-      if (inFlight.length >= 2 * count) await inFlight.shift();
+      if (inFlight.length >= 2 * (writers?.size ?? 0)) await inFlight.shift();
     }
     // `_sample` is built here while the last files are still being compressed.
     let sample = sampleRows(table, order, options.sampleRows ?? 1000);
@@ -138,9 +142,29 @@ export async function writeChunkedTable(
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw err;
   } finally {
-    (await opening)?.close();
+    if (!options.threads) (await opening)?.close();
   }
   return { files: files.length, chunks: chunkCount, bytes };
+}
+
+/**
+ * Starts the Parquet writer threads of a table of `rows` rows in `files` files ("auto": up to
+ * one per core from {@linkcode PARALLEL_MIN_ROWS} rows in several files; a number: that many, at
+ * most one per file); resolves to null when the files are written on this thread.
+ *
+ * @example
+ * ```ts
+ * import { openWriters } from "./write.ts";
+ * if (await openWriters("auto", 10, 1) !== null) throw new Error("a small table uses no thread");
+ * ```
+ */
+export function openWriters(
+  writers: number | "auto",
+  rows: number,
+  files: number,
+): Promise<ParquetWriters | null> {
+  const count = writerCount(writers, rows, files);
+  return count > 0 ? ParquetWriters.open(count) : Promise.resolve(null);
 }
 
 function writerCount(writers: number | "auto", rows: number, files: number): number {

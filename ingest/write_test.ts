@@ -6,7 +6,7 @@ import { Buffer } from "node:buffer";
 import { tableFromGeoJSON } from "../client/formats/mod.ts";
 import type { ChunkStats } from "./metadata.ts";
 import { takeRows } from "./_take.ts";
-import { refuseExisting, writeChunkedTable, writeRowGroups } from "./write.ts";
+import { openWriters, refuseExisting, writeChunkedTable, writeRowGroups } from "./write.ts";
 
 /** 10 points on a line with an id; rows already in output order. */
 function points(n = 10): arrow.Table {
@@ -168,6 +168,31 @@ Deno.test("files written on writer threads are the bytes written on this thread"
       /writers must be "auto" or a whole number from 0, got -1/,
     );
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("threads the caller opened write the same files and stay open for the caller", async () => {
+  const dir = await Deno.makeTempDir();
+  const threads = openWriters(2, 2000, 3);
+  try {
+    const table = points(2000);
+    const files: [number, number][] = [[0, 700], [700, 1500], [1500, 2000]];
+    const chunks: [number, number][][] = [[[0, 300], [300, 700]], [[700, 1500]], [[1500, 2000]]];
+    await writeChunkedTable(`${dir}/here`, table, files, chunks, [], { writers: 0 });
+    for (const name of ["a", "b"]) {
+      await writeChunkedTable(`${dir}/${name}`, table, files, chunks, [], { threads });
+      for (const f of [0, 1, 2]) {
+        assert.deepEqual(
+          await Deno.readFile(`${dir}/${name}/${f}.parquet`),
+          await Deno.readFile(`${dir}/here/${f}.parquet`),
+          `file ${f} of ${name}`,
+        );
+      }
+    }
+    assert.equal((await threads)?.size, 2);
+  } finally {
+    (await threads)?.close();
     await Deno.remove(dir, { recursive: true });
   }
 });
