@@ -47,29 +47,46 @@ export interface ChunkStats {
 }
 
 /** Per-row bounding boxes and measures, indexed by the rows of {@linkcode Partitioning.order}. */
-export type RowMeasures = Omit<GeometryMeasures, "cx" | "cy" | "types" | "oddCoordinates">;
+export type RowMeasures = Omit<
+  GeometryMeasures,
+  "cx" | "cy" | "types" | "oddCoordinates" | "plainPoints"
+>;
 
-/** Sums the measures of every chunk of a partitioning (rows taken through `order`). */
-export function chunkStats(p: Partitioning, m: RowMeasures): ChunkStats[] {
+/**
+ * Sums the measures of every chunk of a partitioning (rows taken through `order`). With
+ * `plainPoints` (every row a plain point, `_wkb_measure.ts`: its box is its centroid, its area
+ * and length 0, one coordinate) the boxes come from `p.centroids`, read in order instead of
+ * gathered from the rows (the same sums: the same values in the same order).
+ */
+export function chunkStats(
+  p: Partitioning,
+  m: RowMeasures,
+  options: { plainPoints?: boolean } = {},
+): ChunkStats[] {
+  const c = options.plainPoints ? p.centroids : undefined;
+  if (options.plainPoints && !c) {
+    throw new Error("chunkStats with plainPoints needs the partitioning's centroids");
+  }
   const out: ChunkStats[] = [];
   p.chunks.forEach((chunks, f) => {
-    chunks.forEach(([start, end], c) => {
-      const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
-      let area = 0, length = 0, coords = 0;
-      for (let k = start; k < end; k++) {
-        const i = p.order[k];
-        if (m.minx[i] < bbox[0]) bbox[0] = m.minx[i];
-        if (m.miny[i] < bbox[1]) bbox[1] = m.miny[i];
-        if (m.maxx[i] > bbox[2]) bbox[2] = m.maxx[i];
-        if (m.maxy[i] > bbox[3]) bbox[3] = m.maxy[i];
-        area += m.area[i];
-        length += m.length[i];
-        coords += m.coords[i];
+    chunks.forEach(([start, end], chunkId) => {
+      const bbox: [number, number, number, number] = c
+        ? pointsBox(c.x, c.y, start, end)
+        : rowsBox(p.order, m, start, end);
+      let area = 0, length = 0, coords = end - start;
+      if (!c) {
+        coords = 0;
+        for (let k = start; k < end; k++) {
+          const i = p.order[k];
+          area += m.area[i];
+          length += m.length[i];
+          coords += m.coords[i];
+        }
       }
       if (!Number.isFinite(bbox[0])) bbox.fill(NaN);
       out.push({
         fileId: String(f),
-        chunkId: c,
+        chunkId,
         bbox,
         sumArea: area,
         sumLength: length,
@@ -79,6 +96,39 @@ export function chunkStats(p: Partitioning, m: RowMeasures): ChunkStats[] {
     });
   });
   return out;
+}
+
+function rowsBox(
+  order: Uint32Array,
+  m: RowMeasures,
+  start: number,
+  end: number,
+): [number, number, number, number] {
+  const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (let k = start; k < end; k++) {
+    const i = order[k];
+    if (m.minx[i] < bbox[0]) bbox[0] = m.minx[i];
+    if (m.miny[i] < bbox[1]) bbox[1] = m.miny[i];
+    if (m.maxx[i] > bbox[2]) bbox[2] = m.maxx[i];
+    if (m.maxy[i] > bbox[3]) bbox[3] = m.maxy[i];
+  }
+  return bbox;
+}
+
+function pointsBox(
+  x: Float64Array,
+  y: Float64Array,
+  start: number,
+  end: number,
+): [number, number, number, number] {
+  const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (let k = start; k < end; k++) {
+    if (x[k] < bbox[0]) bbox[0] = x[k];
+    if (y[k] < bbox[1]) bbox[1] = y[k];
+    if (x[k] > bbox[2]) bbox[2] = x[k];
+    if (y[k] > bbox[3]) bbox[3] = y[k];
+  }
+  return bbox;
 }
 
 /**

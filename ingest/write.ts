@@ -34,6 +34,11 @@ export interface WriteChunkedOptions {
    */
   order?: Uint32Array;
   /**
+   * Columns the caller has in output order, for the rows at positions `[first, last)` of
+   * `order` (by column name), used instead of gathering them (ingest's plain points).
+   */
+  inOrder?: (first: number, last: number) => ReadonlyMap<string, arrow.Data>;
+  /**
    * The `geo` metadata JSON of each file when the caller has it (ingest's `fileGeoMetadata`),
    * saving a walk over the file's WKB values; without it each file's geometry column is scanned.
    */
@@ -103,7 +108,9 @@ export async function writeChunkedTable(
   try {
     for (let f = 0; f < files.length; f++) {
       const [first, last] = files[f];
-      const rows = order ? takeRows(table, order.subarray(first, last)) : table;
+      const rows = order
+        ? takeRows(table, order.subarray(first, last), options.inOrder?.(first, last))
+        : table;
       const at = order ? first : 0;
       const batches = chunks[f].map(([start, end]) => oneBatch(rows.slice(start - at, end - at)));
       let fileTable = new arrow.Table(table.schema, batches);
