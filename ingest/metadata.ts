@@ -70,9 +70,9 @@ export function chunkStats(
   const out: ChunkStats[] = [];
   p.chunks.forEach((chunks, f) => {
     chunks.forEach(([start, end], chunkId) => {
-      const bbox: [number, number, number, number] = c
-        ? pointsBox(c.x, c.y, start, end)
-        : rowsBox(p.order, m, start, end);
+      const bbox = c
+        ? box(c.x, c.y, c.x, c.y, null, start, end)
+        : box(m.minx, m.miny, m.maxx, m.maxy, p.order, start, end);
       let area = 0, length = 0, coords = end - start;
       if (!c) {
         coords = 0;
@@ -98,35 +98,26 @@ export function chunkStats(
   return out;
 }
 
-function rowsBox(
-  order: Uint32Array,
-  m: RowMeasures,
+/**
+ * The box of positions `[start, end)`: of the rows `order[k]` of the arrays, or with a null
+ * `order` of the positions themselves (arrays already in output order).
+ */
+function box(
+  minx: Float64Array,
+  miny: Float64Array,
+  maxx: Float64Array,
+  maxy: Float64Array,
+  order: Uint32Array | null,
   start: number,
   end: number,
 ): [number, number, number, number] {
   const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
   for (let k = start; k < end; k++) {
-    const i = order[k];
-    if (m.minx[i] < bbox[0]) bbox[0] = m.minx[i];
-    if (m.miny[i] < bbox[1]) bbox[1] = m.miny[i];
-    if (m.maxx[i] > bbox[2]) bbox[2] = m.maxx[i];
-    if (m.maxy[i] > bbox[3]) bbox[3] = m.maxy[i];
-  }
-  return bbox;
-}
-
-function pointsBox(
-  x: Float64Array,
-  y: Float64Array,
-  start: number,
-  end: number,
-): [number, number, number, number] {
-  const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (let k = start; k < end; k++) {
-    if (x[k] < bbox[0]) bbox[0] = x[k];
-    if (y[k] < bbox[1]) bbox[1] = y[k];
-    if (x[k] > bbox[2]) bbox[2] = x[k];
-    if (y[k] > bbox[3]) bbox[3] = y[k];
+    const i = order ? order[k] : k;
+    if (minx[i] < bbox[0]) bbox[0] = minx[i];
+    if (miny[i] < bbox[1]) bbox[1] = miny[i];
+    if (maxx[i] > bbox[2]) bbox[2] = maxx[i];
+    if (maxy[i] > bbox[3]) bbox[3] = maxy[i];
   }
   return bbox;
 }
