@@ -20,6 +20,9 @@ import { writeIpcRowGroups } from "./_row_groups.ts";
 import { takeRows } from "./_take.ts";
 import { type ChunkStats, encodeChunkIndex, SAMPLE_FILE } from "./metadata.ts";
 
+/** The writer threads {@linkcode openWriters} starts. */
+export type { ParquetWriters };
+
 /** Options of {@linkcode writeChunkedTable}. */
 export interface WriteChunkedOptions {
   /** Replace an existing, non-empty destination (default false: refuse). */
