@@ -81,6 +81,11 @@ export class ParquetWriters {
     return null;
   }
 
+  /** Number of threads. */
+  get size(): number {
+    return this.#workers.length;
+  }
+
   /** The Parquet bytes of a file from its Arrow IPC stream bytes (which are transferred). */
   write(ipc: Uint8Array, metadata: Map<string, string>): Promise<Uint8Array> {
     if (this.#failed) return Promise.reject(this.#failed);

@@ -18,12 +18,17 @@ interface Sources {
 
 /**
  * Returns a table with one record batch whose rows are the input rows listed in `order`, in that
- * order (an index may repeat, as when geometries are exploded).
+ * order (an index may repeat, as when geometries are exploded). Columns in `given` (by name) are
+ * those rows already, as the caller built them, and are used as they are.
  */
-export function takeRows(table: arrow.Table, order: Uint32Array): arrow.Table {
+export function takeRows(
+  table: arrow.Table,
+  order: Uint32Array,
+  given?: ReadonlyMap<string, arrow.Data>,
+): arrow.Table {
   const sources = locate(table, order);
   const children = table.schema.fields.map((field, i) =>
-    takeColumn(table.getChildAt(i)!, field.type, order, sources)
+    given?.get(field.name) ?? takeColumn(table.getChildAt(i)!, field.type, order, sources)
   );
   const data = arrow.makeData({
     type: new arrow.Struct(table.schema.fields),

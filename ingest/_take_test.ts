@@ -45,3 +45,13 @@ Deno.test("takeRows reads sliced tables from the right offset", () => {
   assert.deepEqual([...out.getChild("s")!], [t.get(3)!.s, t.get(2)!.s, t.get(0)!.s]);
   assert.deepEqual([...out.getChild("i")!], [t.get(3)!.i, t.get(2)!.i, t.get(0)!.i]);
 });
+
+Deno.test("takeRows uses the columns it is given as they are and gathers the others", () => {
+  const t = twoBatchTable();
+  const order = Uint32Array.of(4, 0, 5);
+  const s = arrow.vectorFromArray(["given", null, "too"], new arrow.Utf8()).data[0];
+  const got = takeRows(t, order, new Map([["s", s]]));
+  assert.equal(got.getChild("s")!.data[0], s);
+  assert.deepEqual(got.getChild("s")!.toArray(), ["given", null, "too"]);
+  assert.deepEqual(got.getChild("i")!.toArray(), takeRows(t, order).getChild("i")!.toArray());
+});

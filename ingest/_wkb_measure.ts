@@ -48,6 +48,11 @@ export interface GeometryMeasures {
    * separately) may differ.
    */
   oddCoordinates: number;
+  /**
+   * Rows that are 21-byte little-endian 2D WKB points with finite coordinates, neither of them
+   * -0: their WKB is exactly that rebuilt from their centroid (`plainPointsData`, `_columns.ts`).
+   */
+  plainPoints: number;
 }
 
 /** Flag added to a type code in {@linkcode GeometryMeasures.types} for geometries with Z. */
@@ -267,6 +272,7 @@ export function measureGeometries(vector: arrow.Vector): GeometryMeasures {
     coords: new Float64Array(n),
     types: new Uint8Array(n),
     oddCoordinates: 0,
+    plainPoints: 0,
   };
   const acc = new Acc();
   forEachWkb(vector, (view, start, end, row) => {
@@ -278,7 +284,7 @@ export function measureGeometries(vector: arrow.Vector): GeometryMeasures {
       if (x - x !== 0 || y - y !== 0) { // NaN or infinite
         if (x === x || y === y) acc.oddCoordinates++;
         if (x !== x || y !== y) return; // empty point (NaN)
-      }
+      } else if (!Object.is(x, -0) && !Object.is(y, -0)) m.plainPoints++;
       // walk's `origin + (x - origin)`: -0 becomes 0 and an infinite coordinate NaN.
       m.cx[row] = x + (x - x);
       m.cy[row] = y + (y - y);

@@ -47,29 +47,46 @@ export interface ChunkStats {
 }
 
 /** Per-row bounding boxes and measures, indexed by the rows of {@linkcode Partitioning.order}. */
-export type RowMeasures = Omit<GeometryMeasures, "cx" | "cy" | "types" | "oddCoordinates">;
+export type RowMeasures = Omit<
+  GeometryMeasures,
+  "cx" | "cy" | "types" | "oddCoordinates" | "plainPoints"
+>;
 
-/** Sums the measures of every chunk of a partitioning (rows taken through `order`). */
-export function chunkStats(p: Partitioning, m: RowMeasures): ChunkStats[] {
+/**
+ * Sums the measures of every chunk of a partitioning (rows taken through `order`). With
+ * `plainPoints` (every row a plain point, `_wkb_measure.ts`: its box is its centroid, its area
+ * and length 0, one coordinate) the boxes come from `p.centroids`, read in order instead of
+ * gathered from the rows (the same sums: the same values in the same order).
+ */
+export function chunkStats(
+  p: Partitioning,
+  m: RowMeasures,
+  options: { plainPoints?: boolean } = {},
+): ChunkStats[] {
+  const c = options.plainPoints ? p.centroids : undefined;
+  if (options.plainPoints && !c) {
+    throw new Error("chunkStats with plainPoints needs the partitioning's centroids");
+  }
   const out: ChunkStats[] = [];
   p.chunks.forEach((chunks, f) => {
-    chunks.forEach(([start, end], c) => {
-      const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
-      let area = 0, length = 0, coords = 0;
-      for (let k = start; k < end; k++) {
-        const i = p.order[k];
-        if (m.minx[i] < bbox[0]) bbox[0] = m.minx[i];
-        if (m.miny[i] < bbox[1]) bbox[1] = m.miny[i];
-        if (m.maxx[i] > bbox[2]) bbox[2] = m.maxx[i];
-        if (m.maxy[i] > bbox[3]) bbox[3] = m.maxy[i];
-        area += m.area[i];
-        length += m.length[i];
-        coords += m.coords[i];
+    chunks.forEach(([start, end], chunkId) => {
+      const bbox = c
+        ? box(c.x, c.y, c.x, c.y, null, start, end)
+        : box(m.minx, m.miny, m.maxx, m.maxy, p.order, start, end);
+      let area = 0, length = 0, coords = end - start;
+      if (!c) {
+        coords = 0;
+        for (let k = start; k < end; k++) {
+          const i = p.order[k];
+          area += m.area[i];
+          length += m.length[i];
+          coords += m.coords[i];
+        }
       }
       if (!Number.isFinite(bbox[0])) bbox.fill(NaN);
       out.push({
         fileId: String(f),
-        chunkId: c,
+        chunkId,
         bbox,
         sumArea: area,
         sumLength: length,
@@ -79,6 +96,30 @@ export function chunkStats(p: Partitioning, m: RowMeasures): ChunkStats[] {
     });
   });
   return out;
+}
+
+/**
+ * The box of positions `[start, end)`: of the rows `order[k]` of the arrays, or with a null
+ * `order` of the positions themselves (arrays already in output order).
+ */
+function box(
+  minx: Float64Array,
+  miny: Float64Array,
+  maxx: Float64Array,
+  maxy: Float64Array,
+  order: Uint32Array | null,
+  start: number,
+  end: number,
+): [number, number, number, number] {
+  const bbox: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity];
+  for (let k = start; k < end; k++) {
+    const i = order ? order[k] : k;
+    if (minx[i] < bbox[0]) bbox[0] = minx[i];
+    if (miny[i] < bbox[1]) bbox[1] = miny[i];
+    if (maxx[i] > bbox[2]) bbox[2] = maxx[i];
+    if (maxy[i] > bbox[3]) bbox[3] = maxy[i];
+  }
+  return bbox;
 }
 
 /**

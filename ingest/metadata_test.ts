@@ -85,3 +85,31 @@ Deno.test("each file's geo metadata from the measures equals a scan of the file'
   m.oddCoordinates = 1;
   assert.equal(fileGeoMetadata(p, chunkStats(p, m), m, "geometry"), null);
 });
+
+Deno.test("chunk statistics of plain points from the centroids in order equal those of the rows", () => {
+  const n = 3000;
+  const wkb = new Uint8Array(n * 21);
+  const view = new DataView(wkb.buffer);
+  for (let i = 0; i < n; i++) {
+    view.setUint8(i * 21, 1);
+    view.setUint32(i * 21 + 1, 1, true);
+    view.setFloat64(i * 21 + 5, ((i * 7919) % 360) - 180 + 0.25, true);
+    view.setFloat64(i * 21 + 13, ((i * 104729) % 170) - 85 + 0.5, true);
+  }
+  const geometry = arrow.makeVector(arrow.makeData({
+    type: new arrow.Binary(),
+    length: n,
+    nullCount: 0,
+    valueOffsets: Int32Array.from({ length: n + 1 }, (_, i) => i * 21),
+    data: wkb,
+  }));
+  const m = measureGeometries(geometry);
+  assert.equal(m.plainPoints, n);
+  const p = partition({ x: m.cx, y: m.cy }, { maxPerFile: 1000, maxPerChunk: 90 });
+  assert.ok(p.chunks.flat().length > 30);
+  assert.deepEqual(chunkStats(p, m, { plainPoints: true }), chunkStats(p, m));
+  assert.throws(
+    () => chunkStats({ ...p, centroids: undefined }, m, { plainPoints: true }),
+    /needs the partitioning's centroids/,
+  );
+});

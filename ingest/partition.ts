@@ -63,6 +63,11 @@ export interface Partitioning {
   files: [number, number][];
   /** `chunks[f][c]` = `[start, end)` of chunk c of file f in `order`. */
   chunks: [number, number][][];
+  /**
+   * The input's x and y at each position of `order` (moved with it while partitioning), so a
+   * caller reads the centroids of the output in order; absent where no centroids were used.
+   */
+  centroids?: { x: Float64Array; y: Float64Array };
 }
 
 /** UTM zone index (0-59) of a longitude; values beyond ±180 fall in the edge zones. */
@@ -103,7 +108,7 @@ export function partition(input: PartitionInput, options: PartitionOptions): Par
   const files = splitter.split(0, n, options.maxPerFile, options.forceUtm === "file");
   const chunkUtm = options.forceUtm === "file" || options.forceUtm === "chunk";
   const chunks = files.map(([lo, hi]) => splitter.split(lo, hi, options.maxPerChunk, chunkUtm));
-  return { order, files, chunks };
+  return { order, files, chunks, centroids: splitter.centroids };
 }
 
 class Splitter {
@@ -139,6 +144,11 @@ class Splitter {
         `Unknown partitioningSplitMethod "${options.splitMethod}": use "mean" or "median"`,
       );
     }
+  }
+
+  /** The centroids at each position of the permutation. */
+  get centroids(): { x: Float64Array; y: Float64Array } {
+    return { x: this.#x, y: this.#y };
   }
 
   /** Cuts `order[lo, hi)` into groups of at most `max`; returns them left to right. */

@@ -249,3 +249,13 @@ Deno.test("the row order and chunks are what they were before the permuted-coord
     assert.equal(hex, digest, name);
   }
 });
+
+Deno.test("the centroids come back in output order", () => {
+  const { x, y } = clustered(5000, 11);
+  const p = partition({ x, y }, { maxPerFile: 1200, maxPerChunk: 100 });
+  assert.ok(p.centroids);
+  p.order.forEach((row, k) => {
+    assert.equal(p.centroids!.x[k], x[row]);
+    assert.equal(p.centroids!.y[k], y[row]);
+  });
+});

@@ -20,6 +20,9 @@ import { writeIpcRowGroups } from "./_row_groups.ts";
 import { takeRows } from "./_take.ts";
 import { type ChunkStats, encodeChunkIndex, SAMPLE_FILE } from "./metadata.ts";
 
+/** The writer threads {@linkcode openWriters} starts. */
+export type { ParquetWriters };
+
 /** Options of {@linkcode writeChunkedTable}. */
 export interface WriteChunkedOptions {
   /** Replace an existing, non-empty destination (default false: refuse). */
@@ -34,6 +37,11 @@ export interface WriteChunkedOptions {
    */
   order?: Uint32Array;
   /**
+   * Columns the caller has in output order, for the rows at positions `[first, last)` of
+   * `order` (by column name), used instead of gathering them (ingest's plain points).
+   */
+  inOrder?: (first: number, last: number) => ReadonlyMap<string, arrow.Data>;
+  /**
    * The `geo` metadata JSON of each file when the caller has it (ingest's `fileGeoMetadata`),
    * saving a walk over the file's WKB values; without it each file's geometry column is scanned.
    */
@@ -44,6 +52,11 @@ export interface WriteChunkedOptions {
    * this thread. The files are the same either way.
    */
   writers?: number | "auto";
+  /**
+   * Writer threads the caller opened ({@linkcode openWriters}) and closes; `writers` is then not
+   * used. Ingest opens them before it partitions the rows, so that they load meanwhile.
+   */
+  threads?: Promise<ParquetWriters | null>;
 }
 
 /** Rows from which "auto" writes files on worker threads (below, starting them costs more). */
@@ -85,21 +98,22 @@ export async function writeChunkedTable(
 ): Promise<WrittenTable> {
   await refuseExisting(path, options.overwrite ?? false);
   const rowCount = options.order?.length ?? table.numRows;
-  const count = writerCount(options.writers ?? "auto", rowCount, files.length);
+  const opening = options.threads ??
+    openWriters(options.writers ?? "auto", rowCount, files.length);
   const geometry = options.geometryColumn === undefined ? "geometry" : options.geometryColumn;
   const tmp = `${path}.tmp-${crypto.randomUUID().slice(0, 8)}`;
   await Deno.mkdir(tmp, { recursive: true });
   let bytes = 0;
   let chunkCount = 0;
-  // The threads load while the first file is gathered.
-  const opening = count > 0 ? ParquetWriters.open(count) : Promise.resolve(null);
   // Files being compressed and written; at most two per thread wait, bounding memory.
   const inFlight: Promise<void>[] = [];
   const order = options.order;
   try {
     for (let f = 0; f < files.length; f++) {
       const [first, last] = files[f];
-      const rows = order ? takeRows(table, order.subarray(first, last)) : table;
+      const rows = order
+        ? takeRows(table, order.subarray(first, last), options.inOrder?.(first, last))
+        : table;
       const at = order ? first : 0;
       const batches = chunks[f].map(([start, end]) => oneBatch(rows.slice(start - at, end - at)));
       let fileTable = new arrow.Table(table.schema, batches);
@@ -119,7 +133,7 @@ export async function writeChunkedTable(
       done.catch(() => {}); // handled where it is awaited; not an unhandled rejection meanwhile
       inFlight.push(done);
       chunkCount += batches.length;
-      if (inFlight.length >= 2 * count) await inFlight.shift();
+      if (inFlight.length >= 2 * (writers?.size ?? 0)) await inFlight.shift();
     }
     // `_sample` is built here while the last files are still being compressed.
     let sample = sampleRows(table, order, options.sampleRows ?? 1000);
@@ -138,9 +152,29 @@ export async function writeChunkedTable(
     await Deno.remove(tmp, { recursive: true }).catch(() => {});
     throw err;
   } finally {
-    (await opening)?.close();
+    if (!options.threads) (await opening)?.close();
   }
   return { files: files.length, chunks: chunkCount, bytes };
+}
+
+/**
+ * Starts the Parquet writer threads of a table of `rows` rows in `files` files ("auto": up to
+ * one per core from {@linkcode PARALLEL_MIN_ROWS} rows in several files; a number: that many, at
+ * most one per file); resolves to null when the files are written on this thread.
+ *
+ * @example
+ * ```ts
+ * import { openWriters } from "./write.ts";
+ * if (await openWriters("auto", 10, 1) !== null) throw new Error("a small table uses no thread");
+ * ```
+ */
+export function openWriters(
+  writers: number | "auto",
+  rows: number,
+  files: number,
+): Promise<ParquetWriters | null> {
+  const count = writerCount(writers, rows, files);
+  return count > 0 ? ParquetWriters.open(count) : Promise.resolve(null);
 }
 
 function writerCount(writers: number | "auto", rows: number, files: number): number {

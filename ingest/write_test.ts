@@ -6,7 +6,8 @@ import { Buffer } from "node:buffer";
 import { tableFromGeoJSON } from "../client/formats/mod.ts";
 import type { ChunkStats } from "./metadata.ts";
 import { takeRows } from "./_take.ts";
-import { refuseExisting, writeChunkedTable, writeRowGroups } from "./write.ts";
+import { plainPointsData } from "./_columns.ts";
+import { openWriters, refuseExisting, writeChunkedTable, writeRowGroups } from "./write.ts";
 
 /** 10 points on a line with an id; rows already in output order. */
 function points(n = 10): arrow.Table {
@@ -167,6 +168,59 @@ Deno.test("files written on writer threads are the bytes written on this thread"
       () => writeChunkedTable(`${dir}/bad`, table, files, chunks, [], { writers: -1 }),
       /writers must be "auto" or a whole number from 0, got -1/,
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("threads the caller opened write the same files and stay open for the caller", async () => {
+  const dir = await Deno.makeTempDir();
+  const threads = openWriters(2, 2000, 3);
+  try {
+    const table = points(2000);
+    const files: [number, number][] = [[0, 700], [700, 1500], [1500, 2000]];
+    const chunks: [number, number][][] = [[[0, 300], [300, 700]], [[700, 1500]], [[1500, 2000]]];
+    await writeChunkedTable(`${dir}/here`, table, files, chunks, [], { writers: 0 });
+    for (const name of ["a", "b"]) {
+      await writeChunkedTable(`${dir}/${name}`, table, files, chunks, [], { threads });
+      for (const f of [0, 1, 2]) {
+        assert.deepEqual(
+          await Deno.readFile(`${dir}/${name}/${f}.parquet`),
+          await Deno.readFile(`${dir}/here/${f}.parquet`),
+          `file ${f} of ${name}`,
+        );
+      }
+    }
+    assert.equal((await threads)?.size, 2);
+  } finally {
+    (await threads)?.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a column given in output order writes the bytes gathering it writes", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const table = points(300);
+    const order = Uint32Array.from({ length: 300 }, (_, i) => (i * 7) % 300);
+    const files: [number, number][] = [[0, 120], [120, 300]];
+    const chunks: [number, number][][] = [[[0, 50], [50, 120]], [[120, 300]]];
+    const x = Float64Array.from(order, (row) => row);
+    const y = Float64Array.from(order, (row) => row / 2);
+    const inOrder = (first: number, last: number) =>
+      new Map([["geometry", plainPointsData(x.subarray(first, last), y.subarray(first, last))]]);
+    const options = { order, writers: 0 };
+    await writeChunkedTable(`${dir}/a`, table, files, chunks, [], options);
+    await writeChunkedTable(`${dir}/b`, table, files, chunks, [], { ...options, inOrder });
+    // Data files only: `_sample` has several key-value entries, which parquet-wasm orders by a
+    // hash map seeded anew for each map.
+    for (const name of ["0.parquet", "1.parquet"]) {
+      assert.deepEqual(
+        await Deno.readFile(`${dir}/b/${name}`),
+        await Deno.readFile(`${dir}/a/${name}`),
+        name,
+      );
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

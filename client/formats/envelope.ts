@@ -29,6 +29,8 @@ const END = "ENDFUSED";
 /** 2: the checksum is CRC-32 (zlib's, native: ~2 ms for 24 MB, where our JS lanes took ~9 ms). */
 const VERSION = 2;
 const PREAMBLE = 32;
+/** Bytes copied then checksummed at a time by serializeValue: well inside a core's L2 cache. */
+const CRC_BLOCK = 256 * 1024;
 
 type Node =
   | { k: "null" }
@@ -63,7 +65,27 @@ const pad8 = (n: number): number => (n + 7) & ~7;
  * ```
  */
 export async function serializeValue(value: unknown): Promise<Uint8Array> {
-  return joinParts(await serializeValueParts(value));
+  const parts = await unsealedParts(value);
+  let total = 0;
+  for (const part of parts) total += part.byteLength;
+  const out = new Uint8Array(total);
+  // Each block is checksummed right after it is copied, while it is still in the CPU's cache:
+  // one pass over the table's 24 MB instead of two (a checksum pass, then the copy).
+  let crc = crc32(parts[0].subarray(PREAMBLE));
+  out.set(parts[0]);
+  let at = parts[0].byteLength;
+  for (let i = 1; i < parts.length - 1; i++) {
+    const part = parts[i];
+    for (let from = 0; from < part.byteLength; from += CRC_BLOCK) {
+      const block = part.subarray(from, from + CRC_BLOCK);
+      out.set(block, at);
+      crc = crc32(out.subarray(at, at + block.byteLength), crc);
+      at += block.byteLength;
+    }
+  }
+  out.set(END_BYTES, at);
+  new DataView(out.buffer).setUint32(24, crc, true);
+  return out;
 }
 
 /** The parts of {@linkcode serializeValueParts} as one buffer (what a store keeps). */
@@ -92,6 +114,19 @@ export function joinParts(parts: Uint8Array[]): Uint8Array {
  * ```
  */
 export async function serializeValueParts(value: unknown): Promise<Uint8Array[]> {
+  const parts = await unsealedParts(value);
+  let crc = crc32(parts[0].subarray(PREAMBLE));
+  for (let i = 1; i < parts.length - 1; i++) crc = crc32(parts[i], crc);
+  new DataView(parts[0].buffer).setUint32(24, crc, true);
+  return parts;
+}
+
+/**
+ * The envelope's parts with the checksum field still zero: the preamble and padded header, the
+ * blobs and their padding, the end marker. The checksum covers all but the first 32 bytes and
+ * the end marker.
+ */
+async function unsealedParts(value: unknown): Promise<Uint8Array[]> {
   classifyResult(value); // refuse bad values up front, naming them
   const blobs: Uint8Array[][] = [];
   const root = await toNode(value, blobs);
@@ -121,9 +156,6 @@ export async function serializeValueParts(value: unknown): Promise<Uint8Array[]>
     if (pad8(at) > at) out.push(ZEROS.subarray(0, pad8(at) - at));
     at = pad8(at);
   }
-  let crc = crc32(head.subarray(PREAMBLE));
-  for (let i = 1; i < out.length; i++) crc = crc32(out[i], crc);
-  view.setUint32(24, crc, true);
   out.push(END_BYTES);
   return out;
 }

@@ -60,6 +60,21 @@ Deno.test("the envelope's parts, joined, are the envelope, and its checksum cove
   }
 });
 
+Deno.test("a value larger than serializeValue's checksum blocks gives the joined parts", async () => {
+  // 600,001 bytes: two whole 256 KiB blocks, a partial one, then padding.
+  const big = Uint8Array.from({ length: 600_001 }, (_, i) => (i * 31) & 255);
+  const value = { big, r: new Raster(new Float64Array(70_000).fill(0.5), [700, 100]) };
+  const whole = await serializeValue(value);
+  assert.deepEqual(whole, joinParts(await serializeValueParts(value)));
+  const back = await deserializeValue(whole) as typeof value;
+  assert.deepEqual(back.big, big);
+  for (const at of [300_000, 580_000, whole.byteLength - 100]) {
+    const damaged = whole.slice();
+    damaged[at] ^= 1;
+    await assert.rejects(deserializeValue(damaged), CorruptDataError);
+  }
+});
+
 Deno.test("a raster keeps dtype, shape and bounds, read back as an aligned view", async () => {
   const r = Raster.from(Float64Array.from([1.25, -2, 3, 4, 5, 6]), [1, 2, 3], {
     bounds: [-1, -1, 1, 1],
