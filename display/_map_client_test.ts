@@ -1,0 +1,147 @@
+import assert from "node:assert/strict";
+import { hasChromium, withPage } from "./browser.ts";
+
+const browser = { ignore: !hasChromium(), sanitizeResources: false, sanitizeOps: false };
+
+/** What the page compares: pixel counts of the two pictures and how far apart they are. */
+interface Comparison {
+  /** Pixels the WebGL draw covered (alpha > 0). */
+  covered: number;
+  /** Pixels whose channels differ by more than 2 (out of 255). */
+  differing: number;
+  /** The largest difference of one channel. */
+  maxDiff: number;
+  /** Milliseconds of `rasterPoints` for the run. */
+  rasterMs: number;
+}
+
+/**
+ * Runs in the page: draws `n` random points both with `rasterPoints` (the client's code, from
+ * `source`) and with WebGL point sprites through the point shader the map used before
+ * (the reference), in a `w × h` buffer with the 4×4 matrix `t` and point size `size`.
+ */
+function comparePictures(
+  args: { source: string; n: number; w: number; h: number; size: number; t: number[] },
+): Comparison {
+  const client = new Function(
+    `${args.source}\nreturn { rasterPoints: rasterPoints, premultiplied: premultiplied };`,
+  )();
+  const { n, w, h, size } = args;
+  let seed = 11;
+  const rnd = () => (seed = (seed * 16807) % 2147483647) / 2147483647;
+  // Positions in model units: the matrix maps [-1.2, 1.2]² to a bit more than the clip square,
+  // so points cross the edges too.
+  const pos = new Float32Array(2 * n);
+  for (let i = 0; i < 2 * n; i++) pos[i] = (rnd() * 2 - 1) * 1.2;
+  const rgbas = [[228, 87, 46, 230], [68, 1, 84, 230], [253, 231, 37, 230], [33, 145, 140, 230]];
+  const colors = new Uint8Array(n);
+  for (let i = 0; i < n; i++) colors[i] = Math.floor(rnd() * rgbas.length);
+  const t = new Float32Array(args.t);
+
+  const ours = new Uint8Array(w * h * 4);
+  const t0 = performance.now();
+  client.rasterPoints(ours, { t, size, w, h }, pos, colors, client.premultiplied(rgbas));
+  const rasterMs = performance.now() - t0;
+
+  // The page's DOM and WebGL (Deno's type library has neither).
+  // deno-lint-ignore no-explicit-any
+  const canvas = (globalThis as any).document.createElement("canvas");
+  canvas.width = w;
+  canvas.height = h;
+  const gl = canvas.getContext("webgl", { antialias: false, preserveDrawingBuffer: true });
+  const shader = (type: number, src: string) => {
+    const s = gl.createShader(type);
+    gl.shaderSource(s, src);
+    gl.compileShader(s);
+    if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
+    return s;
+  };
+  const p = gl.createProgram();
+  gl.attachShader(
+    p,
+    shader(
+      gl.VERTEX_SHADER,
+      "attribute vec2 a_pos; attribute vec4 a_color; uniform mat4 u_matrix; uniform float u_size; varying vec4 v_color;" +
+        "void main(){ gl_Position = u_matrix * vec4(a_pos, 0.0, 1.0); gl_PointSize = u_size; v_color = a_color; }",
+    ),
+  );
+  gl.attachShader(
+    p,
+    shader(
+      gl.FRAGMENT_SHADER,
+      "precision mediump float; varying vec4 v_color;" +
+        "void main(){ vec2 c = gl_PointCoord * 2.0 - 1.0; float r = dot(c, c); if (r > 1.0) discard;" +
+        " vec3 rgb = r > 0.55 ? v_color.rgb * 0.55 : v_color.rgb; gl_FragColor = vec4(rgb * v_color.a, v_color.a); }",
+    ),
+  );
+  gl.linkProgram(p);
+  gl.useProgram(p);
+  const rgba = new Uint8Array(4 * n);
+  for (let i = 0; i < n; i++) rgba.set(rgbas[colors[i]], 4 * i);
+  const attribute = (name: string, data: ArrayBufferView, k: number, type: number) => {
+    gl.bindBuffer(gl.ARRAY_BUFFER, gl.createBuffer());
+    gl.bufferData(gl.ARRAY_BUFFER, data, gl.STATIC_DRAW);
+    const at = gl.getAttribLocation(p, name);
+    gl.enableVertexAttribArray(at);
+    gl.vertexAttribPointer(at, k, type, type === gl.UNSIGNED_BYTE, 0, 0);
+  };
+  attribute("a_pos", pos, 2, gl.FLOAT);
+  attribute("a_color", rgba, 4, gl.UNSIGNED_BYTE);
+  gl.uniformMatrix4fv(gl.getUniformLocation(p, "u_matrix"), false, t);
+  gl.uniform1f(gl.getUniformLocation(p, "u_size"), size);
+  gl.viewport(0, 0, w, h);
+  gl.clearColor(0, 0, 0, 0);
+  gl.clear(gl.COLOR_BUFFER_BIT);
+  gl.enable(gl.BLEND);
+  gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
+  gl.drawArrays(gl.POINTS, 0, n);
+  const theirs = new Uint8Array(w * h * 4);
+  gl.readPixels(0, 0, w, h, gl.RGBA, gl.UNSIGNED_BYTE, theirs);
+
+  let covered = 0, differing = 0, maxDiff = 0;
+  for (let o = 0; o < theirs.length; o += 4) {
+    if (theirs[o + 3] > 0) covered++;
+    let d = 0;
+    for (let k = 0; k < 4; k++) d = Math.max(d, Math.abs(theirs[o + k] - ours[o + k]));
+    if (d > 2) differing++;
+    maxDiff = Math.max(maxDiff, d);
+  }
+  return { covered, differing, maxDiff, rasterMs };
+}
+
+async function compare(
+  view: { n: number; w: number; h: number; size: number; t: number[] },
+): Promise<Comparison> {
+  const source = await Deno.readTextFile(new URL("./_map_client.js", import.meta.url));
+  return await withPage(
+    "<!doctype html><title>points</title>",
+    ({ page }) => page.evaluate(comparePictures, { source, ...view }),
+  );
+}
+
+// A scale and shift in x/y, as MapLibre's matrix is for a map without pitch (column-major).
+const FLAT = [0.9, 0, 0, 0, 0, 0.8, 0, 0, 0, 0, 1, 0, 0.03, -0.02, 0, 1];
+// A matrix whose w varies over the plane (a perspective divide per point).
+const TILTED = [0.9, 0.05, 0, 0.1, -0.04, 0.8, 0, 0.05, 0, 0, 1, 0, 0.03, -0.02, 0, 1.1];
+
+Deno.test({
+  name: "rasterised points have the pixels of WebGL point sprites (4 px points, 30,000)",
+  ...browser,
+  fn: async () => {
+    const r = await compare({ n: 30_000, w: 400, h: 300, size: 4, t: FLAT });
+    assert.ok(r.covered > 50_000, `only ${r.covered} pixels covered`);
+    assert.ok(r.differing <= r.covered * 0.003, JSON.stringify(r));
+  },
+});
+
+Deno.test({
+  name: "rasterised points have the pixels of WebGL point sprites (odd and fractional sizes)",
+  ...browser,
+  fn: async () => {
+    for (const size of [3, 5, 7.5, 16]) {
+      const r = await compare({ n: 3_000, w: 331, h: 217, size, t: TILTED });
+      assert.ok(r.covered > 1_000, `size ${size}: only ${r.covered} pixels covered`);
+      assert.ok(r.differing <= r.covered * 0.003, `size ${size}: ${JSON.stringify(r)}`);
+    }
+  },
+});
