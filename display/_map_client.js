@@ -618,49 +618,56 @@ function premultiplied(rgbas) {
 
 // Draws points into `out` (RGBA bytes, bottom row first, premultiplied) as WebGL draws
 // `gl_POINTS` of `view.size` pixels in input order with a disc shader and premultiplied
-// "over" blending (display/_map_client_test.ts compares the two): a fragment is a pixel whose
-// centre lies in the point's square; inside the
-// disc (r = |c|² ≤ 1, c the pixel centre in −1…1 across the square) it takes the colour, and
-// the rim (r > 0.55) the colour × 0.55. view: { t (4×4 column-major, model to clip), size, w,
-// h }; pos: x, y pairs; colors: a palette index per point; palette: from premultiplied().
+// "over" blending (display/_map_client_test.ts compares the two); which pixels and colours a
+// point gives is discMasks' rule. view: { t (4×4 column-major, model to clip), size, w, h };
+// pos: x, y pairs; colors: a palette index per point; palette: from premultiplied().
 function rasterPoints(out, view, pos, colors, palette) {
-  const t = view.t, w = view.w, h = view.h, size = view.size, half = size / 2, inv = 2 / size;
+  const t = view.t, w = view.w, h = view.h;
   const m0 = t[0], m1 = t[1], m3 = t[3], m4 = t[4], m5 = t[5], m7 = t[7];
   const m12 = t[12], m13 = t[13], m15 = t[15];
-  const hw = w / 2, hh = h / 2, rgb = palette.rgb, a = palette.alpha, keep = 1 - a / 255;
-  const n = colors.length, dx2 = new Float64Array(Math.ceil(size) + 2);
-  for (let i = 0; i < n; i++) {
+  // Window position in 1/16 pixels: WebGL's rasteriser snaps there (SwiftShader; 4 bits is also
+  // Vulkan's least subPixelPrecisionBits).
+  const hw = w * 8, hh = h * 8, rgb = palette.rgb, a = palette.alpha, keep = 1 - a / 255;
+  const masks = discMasks(view.size), reach = Math.ceil(view.size / 2) + 1;
+  const lo = -16 * reach, hiX = 16 * (w + reach), hiY = 16 * (h + reach);
+  for (let i = 0, n = colors.length; i < n; i++) {
     const x = pos[2 * i], y = pos[2 * i + 1];
     const cw = m3 * x + m7 * y + m15;
-    // Window position snapped to 1/16 pixel, as WebGL's rasteriser does (SwiftShader; 4 bits
-    // is also Vulkan's least subPixelPrecisionBits).
-    const px = Math.round(((m0 * x + m4 * y + m12) / cw + 1) * hw * 16) / 16;
-    const py = Math.round(((m1 * x + m5 * y + m13) / cw + 1) * hh * 16) / 16;
-    // Pixels whose centre is in [p − size/2, p + size/2).
-    let x0 = Math.ceil(px - half - 0.5), x1 = Math.ceil(px + half - 0.5) - 1;
-    let y0 = Math.ceil(py - half - 0.5), y1 = Math.ceil(py + half - 0.5) - 1;
-    if (x0 < 0) x0 = 0;
-    if (x1 > w - 1) x1 = w - 1;
-    if (y0 < 0) y0 = 0;
-    if (y1 > h - 1) y1 = h - 1;
-    if (x0 > x1 || y0 > y1) continue;
-    for (let j = x0; j <= x1; j++) {
-      const d = (j + 0.5 - px) * inv;
-      dx2[j - x0] = d * d;
-    }
+    const qx = Math.round(((m0 * x + m4 * y + m12) / cw + 1) * hw);
+    const qy = Math.round(((m1 * x + m5 * y + m13) / cw + 1) * hh);
+    if (!(qx > lo && qx < hiX && qy > lo && qy < hiY)) continue; // off the canvas (or NaN)
+    const ix = qx >> 4, iy = qy >> 4, mask = masks[((qy & 15) << 4) | (qx & 15)];
+    const whole = ix >= reach && ix < w - reach && iy >= reach && iy < h - reach;
     const c = 6 * colors[i];
-    for (let k = y0; k <= y1; k++) {
-      const d = (k + 0.5 - py) * inv, dy2 = d * d;
-      let o = (k * w + x0) * 4;
-      for (let j = x0; j <= x1; j++, o += 4) {
-        const r = dx2[j - x0] + dy2;
-        if (r > 1) continue;
-        const at = r > 0.55 ? c + 3 : c;
-        out[o] = rgb[at] + out[o] * keep + 0.5;
-        out[o + 1] = rgb[at + 1] + out[o + 1] * keep + 0.5;
-        out[o + 2] = rgb[at + 2] + out[o + 2] * keep + 0.5;
-        out[o + 3] = a + out[o + 3] * keep + 0.5;
-      }
+    for (let e = 0; e < mask.length; e += 3) {
+      const px = ix + mask[e], py = iy + mask[e + 1];
+      if (!whole && (px < 0 || px >= w || py < 0 || py >= h)) continue;
+      const o = (py * w + px) * 4, at = c + mask[e + 2];
+      out[o] = rgb[at] + out[o] * keep + 0.5;
+      out[o + 1] = rgb[at + 1] + out[o + 1] * keep + 0.5;
+      out[o + 2] = rgb[at + 2] + out[o + 2] * keep + 0.5;
+      out[o + 3] = a + out[o + 3] * keep + 0.5;
     }
   }
+}
+
+// The pixels a point of `size` pixels covers, for each place of its centre inside its pixel
+// (16 × 16 steps, index row × 16 + column): [column, row, 0 inside or 3 on the rim] per pixel,
+// relative to the centre's pixel. A pixel is covered when its centre is in [p − size/2,
+// p + size/2) and r = |c|² ≤ 1, c the pixel centre in −1…1 across the square; r > 0.55 is rim.
+function discMasks(size) {
+  const half = size / 2, inv = 2 / size, masks = [];
+  for (let sy = 0; sy < 16; sy++) {
+    for (let sx = 0; sx < 16; sx++) {
+      const px = sx / 16, py = sy / 16, cells = [];
+      for (let k = Math.ceil(py - half - 0.5); k <= Math.ceil(py + half - 0.5) - 1; k++) {
+        for (let j = Math.ceil(px - half - 0.5); j <= Math.ceil(px + half - 0.5) - 1; j++) {
+          const dx = (j + 0.5 - px) * inv, dy = (k + 0.5 - py) * inv, r = dx * dx + dy * dy;
+          if (r <= 1) cells.push(j, k, r > 0.55 ? 3 : 0);
+        }
+      }
+      masks.push(Int32Array.from(cells));
+    }
+  }
+  return masks;
 }
