@@ -222,7 +222,15 @@ function fusedRenderMap(A, el, cfg) {
     // where this loop takes tens of milliseconds (README, design notes). The buffer holds
     // premultiplied colour, so compositing it with the same blending gives the pixels of
     // drawing the points directly.
-    let quad, quadBuf, aXy, uTex, tex, pixels = null, drawn = null;
+    // While the map moves (drag, zoom, fly), frames show the last raster warped to the new view,
+    // and the points are rasterised again when it stops: a raster per frame would make a pan
+    // over 1 M points a few frames a second. "moveend" asks for that frame: a drag that stops
+    // without inertia may draw its last frame while still moving.
+    let quad, quadBuf, aXy, uTex, uWarp, tex, pixels = null, drawn = null, shown = null;
+    let map = null;
+    function repaint() {
+      map.triggerRepaint();
+    }
     function viewKey(gl, args) {
       const m = args.defaultProjectionData.mainMatrix, t = new Float32Array(16);
       // main × translate(cx, cy): the centre offset is folded in here, in float64.
@@ -232,22 +240,24 @@ function fusedRenderMap(A, el, cfg) {
       return { t, size, w: gl.drawingBufferWidth, h: gl.drawingBufferHeight };
     }
     function sameView(a, b) {
-      if (!a || a.size !== b.size || a.w !== b.w || a.h !== b.h) return false;
-      for (let k = 0; k < 16; k++) if (a.t[k] !== b.t[k]) return false;
-      return true;
+      return !!a && a.size === b.size && a.w === b.w && a.h === b.h && sameMatrix(a.t, b.t);
     }
     const layer = {
       id: "fused-points",
       type: "custom",
       renderingMode: "2d",
-      onAdd: function (_map, gl) {
+      onAdd: function (m, gl) {
+        map = m;
+        map.on("moveend", repaint);
         quad = program(
           gl,
-          "attribute vec2 a_xy; varying vec2 v_uv; void main(){ v_uv = a_xy * 0.5 + 0.5; gl_Position = vec4(a_xy, 0.0, 1.0); }",
+          "attribute vec2 a_xy; uniform mat3 u_warp; varying vec2 v_uv;" +
+            "void main(){ v_uv = a_xy * 0.5 + 0.5; vec3 p = u_warp * vec3(a_xy, 1.0); gl_Position = vec4(p.xy, 0.0, p.z); }",
           "precision mediump float; uniform sampler2D u_tex; varying vec2 v_uv; void main(){ gl_FragColor = texture2D(u_tex, v_uv); }",
         );
         aXy = gl.getAttribLocation(quad, "a_xy");
         uTex = gl.getUniformLocation(quad, "u_tex");
+        uWarp = gl.getUniformLocation(quad, "u_warp");
         quadBuf = gl.createBuffer();
         gl.bindBuffer(gl.ARRAY_BUFFER, quadBuf);
         gl.bufferData(
@@ -258,14 +268,15 @@ function fusedRenderMap(A, el, cfg) {
         tex = gl.createTexture();
       },
       onRemove: function (_map, gl) {
+        map.off("moveend", repaint);
         gl.deleteBuffer(quadBuf);
         gl.deleteProgram(quad);
         gl.deleteTexture(tex);
         pixels = null;
       },
       prerender: function (gl, args) {
-        const view = viewKey(gl, args);
-        if (sameView(drawn, view)) return;
+        const view = (shown = viewKey(gl, args));
+        if (sameView(drawn, view) || (drawn && map.isMoving())) return;
         if (!pixels || pixels.length !== view.w * view.h * 4) {
           pixels = new Uint8Array(view.w * view.h * 4);
         } else pixels.fill(0);
@@ -308,6 +319,7 @@ function fusedRenderMap(A, el, cfg) {
         gl.activeTexture(gl.TEXTURE0);
         gl.bindTexture(gl.TEXTURE_2D, tex);
         gl.uniform1i(uTex, 0);
+        gl.uniformMatrix3fv(uWarp, false, warp(drawn, shown));
         gl.bindBuffer(gl.ARRAY_BUFFER, quadBuf);
         gl.enableVertexAttribArray(aXy);
         gl.vertexAttribPointer(aXy, 2, gl.FLOAT, false, 0, 0);
@@ -598,6 +610,44 @@ function fusedRenderMap(A, el, cfg) {
     }
   }, fail);
   return state;
+}
+
+// The map from clip space of the view `from` to that of the view `to` on the map's plane
+// (z = 0), as a column-major 3×3 matrix on (x, y, 1): the homography of each view is its
+// matrix's rows and columns x, y and w; the result is to × from⁻¹.
+function warp(from, to) {
+  if (sameMatrix(from.t, to.t)) return new Float32Array([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  const a = from.t, b = to.t;
+  // Row-major homographies.
+  const f = [a[0], a[4], a[12], a[1], a[5], a[13], a[3], a[7], a[15]];
+  const g = [b[0], b[4], b[12], b[1], b[5], b[13], b[3], b[7], b[15]];
+  // The adjugate of f: its inverse × its determinant.
+  const inv = [
+    f[4] * f[8] - f[5] * f[7],
+    f[2] * f[7] - f[1] * f[8],
+    f[1] * f[5] - f[2] * f[4],
+    f[5] * f[6] - f[3] * f[8],
+    f[0] * f[8] - f[2] * f[6],
+    f[2] * f[3] - f[0] * f[5],
+    f[3] * f[7] - f[4] * f[6],
+    f[1] * f[6] - f[0] * f[7],
+    f[0] * f[4] - f[1] * f[3],
+  ];
+  const det = f[0] * inv[0] + f[1] * inv[3] + f[2] * inv[6];
+  const out = new Float32Array(9);
+  for (let r = 0; r < 3; r++) {
+    for (let c = 0; c < 3; c++) {
+      let v = 0;
+      for (let k = 0; k < 3; k++) v += g[3 * r + k] * inv[3 * k + c];
+      out[3 * c + r] = v / det; // column-major
+    }
+  }
+  return out;
+}
+
+function sameMatrix(a, b) {
+  for (let k = 0; k < 16; k++) if (a[k] !== b[k]) return false;
+  return true;
 }
 
 // Each palette colour as the point shader drew it, premultiplied, in 0–255 units: the inside

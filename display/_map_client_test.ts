@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { hasChromium, withPage } from "./browser.ts";
+import * as arrow from "apache-arrow";
+import { hasChromium, notebookPage, waitForMap, withPage } from "./browser.ts";
+import { mapToMimeBundle } from "./map.ts";
 
 const browser = { ignore: !hasChromium(), sanitizeResources: false, sanitizeOps: false };
 
@@ -143,5 +145,80 @@ Deno.test({
       assert.ok(r.covered > 1_000, `size ${size}: only ${r.covered} pixels covered`);
       assert.ok(r.differing <= r.covered * 0.003, `size ${size}: ${JSON.stringify(r)}`);
     }
+  },
+});
+
+/** The client's top-level functions, evaluated here (they use no browser API). */
+function clientFunctions(source: string): {
+  warp(from: { t: Float32Array }, to: { t: Float32Array }): Float32Array;
+} {
+  return new Function(`${source}\nreturn { warp: warp };`)();
+}
+
+Deno.test("the warp between two views maps each point of the plane from one to the other", async () => {
+  const { warp } = clientFunctions(
+    await Deno.readTextFile(new URL("./_map_client.js", import.meta.url)),
+  );
+  // Column-major 4×4 matrices: a flat view (y flipped, as MapLibre's is) and a panned, zoomed
+  // one with a varying w.
+  const from = new Float32Array([2, 0, 0, 0, 0, -3, 0, 0, 0, 0, 1, 0, 0.5, 0.25, 0, 1]);
+  const to = new Float32Array([8, 0.1, 0, 0.02, 0.3, -12, 0, 0.01, 0, 0, 1, 0, -1.5, 2, 0, 1.2]);
+  const clip = (t: Float32Array, x: number, y: number) => {
+    const w = t[3] * x + t[7] * y + t[15];
+    return [(t[0] * x + t[4] * y + t[12]) / w, (t[1] * x + t[5] * y + t[13]) / w];
+  };
+  const m = warp({ t: from }, { t: to });
+  for (const [x, y] of [[0, 0], [0.3, -0.2], [-0.4, 0.1], [0.05, 0.45]]) {
+    const [u, v] = clip(from, x, y);
+    // u_warp × (u, v, 1), column-major, then the divide by w as the GPU does.
+    const p = [0, 1, 2].map((r) => m[r] * u + m[3 + r] * v + m[6 + r]);
+    assert.ok(p[2] > 0, "w stays positive, so nothing is clipped away");
+    const [eu, ev] = clip(to, x, y);
+    assert.ok(Math.abs(p[0] / p[2] - eu) < 1e-4 && Math.abs(p[1] / p[2] - ev) < 1e-4);
+  }
+  assert.deepEqual([...warp({ t: from }, { t: from })], [1, 0, 0, 0, 1, 0, 0, 0, 1]);
+});
+
+Deno.test({
+  name: "after the map stops moving the points are rasterised for the new view, not stretched",
+  ...browser,
+  fn: async () => {
+    // One point, 16 px across, on a white map; zoomed in by 2 with an animation. Warped, the
+    // last raster would be 4x larger until the next raster: 20 px from the centre is coloured.
+    const b = await mapToMimeBundle(
+      arrow.tableFromArrays({ lon: [2.35, 13.4], lat: [48.86, 52.52] }),
+      { basemap: "none", pointRadius: 8, preserveDrawingBuffer: true, fallback: false },
+    );
+    const id = (b.metadata?.["text/html"] as Record<string, { id: string }>)["fused:map"].id;
+    await withPage(notebookPage([String(b.data["text/html"])]), async ({ page, errors }) => {
+      assert.equal((await waitForMap(page, id)).loaded, true);
+      const colours = await page.evaluate((mapId: string) =>
+        new Promise<string[]>((ok) => {
+          // deno-lint-ignore no-explicit-any
+          const g = globalThis as any;
+          const m = g.__fusedMaps[mapId].map;
+          const canvas = m.getCanvas(), dpr = g.devicePixelRatio || 1;
+          const at = (dx: number) => {
+            const copy = g.document.createElement("canvas");
+            copy.width = canvas.width;
+            copy.height = canvas.height;
+            const ctx = copy.getContext("2d");
+            ctx.drawImage(canvas, 0, 0);
+            const p = m.project([2.35, 48.86]);
+            const d = ctx.getImageData(Math.round((p.x + dx) * dpr), Math.round(p.y * dpr), 1, 1)
+              .data;
+            return "#" + [d[0], d[1], d[2]].map((v) => v.toString(16).padStart(2, "0")).join("");
+          };
+          // A frame drawn while moving shows the warped raster: the point where it is.
+          let moving = "no frame while moving";
+          m.on("render", () => {
+            if (m.isMoving() && moving === "no frame while moving") moving = at(0);
+          });
+          m.once("moveend", () => m.once("idle", () => ok([moving, at(0), at(20)])));
+          m.easeTo({ zoom: m.getZoom() + 2, center: [2.35, 48.86], duration: 600 });
+        }), id);
+      assert.deepEqual(colours, ["#e76742", "#e76742", "#ffffff"]);
+      assert.deepEqual(errors, []);
+    });
   },
 });
