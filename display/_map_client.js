@@ -181,7 +181,7 @@ function fusedRenderMap(A, el, cfg) {
     ];
   }
 
-  // ---- the point layer: one WebGL draw call over typed arrays ----
+  // ---- the point layer: points rasterised in JavaScript, composited by WebGL ----
   // bytes: x (24 bits in 3 byte planes), y deltas (the same), one palette index per point.
   function pointLayer(spec, bytes, table) {
     const n = spec.count, box = spec.box;
@@ -198,81 +198,66 @@ function fusedRenderMap(A, el, cfg) {
       pos[2 * i] = ox + qx * sx;
       pos[2 * i + 1] = oy + qy * sy;
     }
-    const palette = spec.palette.map(hexRgba);
-    const rgba = new Uint8Array(n * 4);
-    for (let i = 0, at = 6 * n; i < n; i++) {
-      const c = palette[bytes[at + i]] || palette[0];
-      rgba[4 * i] = c[0];
-      rgba[4 * i + 1] = c[1];
-      rgba[4 * i + 2] = c[2];
-      rgba[4 * i + 3] = c[3];
-    }
+    const colors = bytes.subarray(6 * n, 7 * n);
+    const palette = premultiplied(spec.palette.map(hexRgba));
     const names = table ? attributeNames(table) : [];
-    function shader(gl, type, src) {
-      const s = gl.createShader(type);
-      gl.shaderSource(s, src);
-      gl.compileShader(s);
-      if (!gl.getShaderParameter(s, gl.COMPILE_STATUS)) throw new Error(gl.getShaderInfoLog(s));
-      return s;
-    }
     function program(gl, vs, fs) {
       const p = gl.createProgram();
-      gl.attachShader(p, shader(gl, gl.VERTEX_SHADER, vs));
-      gl.attachShader(p, shader(gl, gl.FRAGMENT_SHADER, fs));
+      [[gl.VERTEX_SHADER, vs], [gl.FRAGMENT_SHADER, fs]].forEach(function (s) {
+        const shader = gl.createShader(s[0]);
+        gl.shaderSource(shader, s[1]);
+        gl.compileShader(shader);
+        if (!gl.getShaderParameter(shader, gl.COMPILE_STATUS)) {
+          throw new Error(gl.getShaderInfoLog(shader));
+        }
+        gl.attachShader(p, shader);
+      });
       gl.linkProgram(p);
       return p;
     }
-    // The points are drawn into a texture of the canvas's size only when the view, the canvas
-    // or the point size changed (prerender); every frame composites that texture (render). So
-    // the frames MapLibre draws for other reasons (basemap tiles arriving, popups, fades) cost
-    // one textured quad, not another draw of every point: 1 M points are seconds a frame in
-    // software WebGL (SwiftShader). Drawn premultiplied into a transparent texture, then
-    // composited with the same blending, the pixels are those of drawing the points directly.
-    let points, posBuf, colBuf, aPos, aCol, uMatrix, uSize;
-    let quad, quadBuf, aXy, uTex, fbo, tex, texW = 0, texH = 0, drawn = null;
+    // The points are rasterised into an RGBA buffer of the canvas's size only when the view, the
+    // canvas or the point size changed (prerender), uploaded into a texture, and every frame
+    // composites that texture (render). In JavaScript, not as WebGL point sprites: software
+    // WebGL (SwiftShader, on machines without a GPU) took seconds for one draw of 1 M points,
+    // where this loop takes tens of milliseconds (README, design notes). The buffer holds
+    // premultiplied colour, so compositing it with the same blending gives the pixels of
+    // drawing the points directly.
+    // While the map moves (drag, zoom, fly), frames show the last raster warped to the new view,
+    // and the points are rasterised again when it stops: a raster per frame would make a pan
+    // over 1 M points a few frames a second. "moveend" asks for that frame: a drag that stops
+    // without inertia may draw its last frame while still moving.
+    let quad, quadBuf, aXy, uTex, uWarp, tex, pixels = null, drawn = null, shown = null;
+    let map = null;
+    function repaint() {
+      map.triggerRepaint();
+    }
     function viewKey(gl, args) {
       const m = args.defaultProjectionData.mainMatrix, t = new Float32Array(16);
-      // u_matrix = main × translate(cx, cy): the centre offset is folded in here, in float64.
+      // main × translate(cx, cy): the centre offset is folded in here, in float64.
       for (let k = 0; k < 16; k++) t[k] = m[k];
       for (let r = 0; r < 4; r++) t[12 + r] = m[r] * cx + m[4 + r] * cy + m[12 + r];
       const size = cfg.pointRadius * 2 * (globalThis.devicePixelRatio || 1);
       return { t, size, w: gl.drawingBufferWidth, h: gl.drawingBufferHeight };
     }
     function sameView(a, b) {
-      if (!a || a.size !== b.size || a.w !== b.w || a.h !== b.h) return false;
-      for (let k = 0; k < 16; k++) if (a.t[k] !== b.t[k]) return false;
-      return true;
+      return !!a && a.size === b.size && a.w === b.w && a.h === b.h && sameMatrix(a.t, b.t);
     }
     const layer = {
       id: "fused-points",
       type: "custom",
       renderingMode: "2d",
-      onAdd: function (_map, gl) {
-        points = program(
-          gl,
-          "attribute vec2 a_pos; attribute vec4 a_color; uniform mat4 u_matrix; uniform float u_size; varying vec4 v_color;" +
-            "void main(){ gl_Position = u_matrix * vec4(a_pos, 0.0, 1.0); gl_PointSize = u_size; v_color = a_color; }",
-          "precision mediump float; varying vec4 v_color;" +
-            "void main(){ vec2 c = gl_PointCoord * 2.0 - 1.0; float r = dot(c, c); if (r > 1.0) discard;" +
-            " vec3 rgb = r > 0.55 ? v_color.rgb * 0.55 : v_color.rgb; gl_FragColor = vec4(rgb * v_color.a, v_color.a); }",
-        );
-        aPos = gl.getAttribLocation(points, "a_pos");
-        aCol = gl.getAttribLocation(points, "a_color");
-        uMatrix = gl.getUniformLocation(points, "u_matrix");
-        uSize = gl.getUniformLocation(points, "u_size");
-        posBuf = gl.createBuffer();
-        gl.bindBuffer(gl.ARRAY_BUFFER, posBuf);
-        gl.bufferData(gl.ARRAY_BUFFER, pos, gl.STATIC_DRAW);
-        colBuf = gl.createBuffer();
-        gl.bindBuffer(gl.ARRAY_BUFFER, colBuf);
-        gl.bufferData(gl.ARRAY_BUFFER, rgba, gl.STATIC_DRAW);
+      onAdd: function (m, gl) {
+        map = m;
+        map.on("moveend", repaint);
         quad = program(
           gl,
-          "attribute vec2 a_xy; varying vec2 v_uv; void main(){ v_uv = a_xy * 0.5 + 0.5; gl_Position = vec4(a_xy, 0.0, 1.0); }",
+          "attribute vec2 a_xy; uniform mat3 u_warp; varying vec2 v_uv;" +
+            "void main(){ v_uv = a_xy * 0.5 + 0.5; vec3 p = u_warp * vec3(a_xy, 1.0); gl_Position = vec4(p.xy, 0.0, p.z); }",
           "precision mediump float; uniform sampler2D u_tex; varying vec2 v_uv; void main(){ gl_FragColor = texture2D(u_tex, v_uv); }",
         );
         aXy = gl.getAttribLocation(quad, "a_xy");
         uTex = gl.getUniformLocation(quad, "u_tex");
+        uWarp = gl.getUniformLocation(quad, "u_warp");
         quadBuf = gl.createBuffer();
         gl.bindBuffer(gl.ARRAY_BUFFER, quadBuf);
         gl.bufferData(
@@ -280,64 +265,53 @@ function fusedRenderMap(A, el, cfg) {
           new Float32Array([-1, -1, 1, -1, -1, 1, 1, 1]),
           gl.STATIC_DRAW,
         );
-        fbo = gl.createFramebuffer();
         tex = gl.createTexture();
       },
       onRemove: function (_map, gl) {
-        [posBuf, colBuf, quadBuf].forEach(function (b) {
-          gl.deleteBuffer(b);
-        });
-        gl.deleteProgram(points);
+        map.off("moveend", repaint);
+        gl.deleteBuffer(quadBuf);
         gl.deleteProgram(quad);
-        gl.deleteFramebuffer(fbo);
         gl.deleteTexture(tex);
+        pixels = null;
       },
       prerender: function (gl, args) {
-        const view = viewKey(gl, args);
-        if (sameView(drawn, view)) return;
+        const view = (shown = viewKey(gl, args));
+        if (sameView(drawn, view) || (drawn && map.isMoving())) return;
+        if (!pixels || pixels.length !== view.w * view.h * 4) {
+          pixels = new Uint8Array(view.w * view.h * 4);
+        } else pixels.fill(0);
+        rasterPoints(pixels, view, pos, colors, palette);
         gl.bindTexture(gl.TEXTURE_2D, tex);
-        if (view.w !== texW || view.h !== texH) {
-          gl.texImage2D(
-            gl.TEXTURE_2D,
-            0,
-            gl.RGBA,
-            view.w,
-            view.h,
-            0,
-            gl.RGBA,
-            gl.UNSIGNED_BYTE,
-            null,
-          );
-          gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
-          gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
-          gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
-          gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
-          texW = view.w;
-          texH = view.h;
-        }
-        const framebuffer = gl.getParameter(gl.FRAMEBUFFER_BINDING);
-        const viewport = gl.getParameter(gl.VIEWPORT);
-        gl.bindFramebuffer(gl.FRAMEBUFFER, fbo);
-        gl.framebufferTexture2D(gl.FRAMEBUFFER, gl.COLOR_ATTACHMENT0, gl.TEXTURE_2D, tex, 0);
-        gl.viewport(0, 0, view.w, view.h);
-        gl.clearColor(0, 0, 0, 0);
-        gl.clear(gl.COLOR_BUFFER_BIT);
-        gl.useProgram(points);
-        gl.uniformMatrix4fv(uMatrix, false, view.t);
-        gl.uniform1f(uSize, view.size);
-        gl.bindBuffer(gl.ARRAY_BUFFER, posBuf);
-        gl.enableVertexAttribArray(aPos);
-        gl.vertexAttribPointer(aPos, 2, gl.FLOAT, false, 0, 0);
-        gl.bindBuffer(gl.ARRAY_BUFFER, colBuf);
-        gl.enableVertexAttribArray(aCol);
-        gl.vertexAttribPointer(aCol, 4, gl.UNSIGNED_BYTE, true, 0, 0);
-        gl.enable(gl.BLEND);
-        gl.blendFunc(gl.ONE, gl.ONE_MINUS_SRC_ALPHA);
-        gl.drawArrays(gl.POINTS, 0, n);
-        gl.disableVertexAttribArray(aPos);
-        gl.disableVertexAttribArray(aCol);
-        gl.bindFramebuffer(gl.FRAMEBUFFER, framebuffer);
-        gl.viewport(viewport[0], viewport[1], viewport[2], viewport[3]);
+        // MapLibre sets these for its own uploads; rows here are bottom-up, premultiplied.
+        const keep = [
+          gl.UNPACK_ALIGNMENT,
+          gl.UNPACK_FLIP_Y_WEBGL,
+          gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL,
+        ]
+          .map(function (p) {
+            return [p, gl.getParameter(p)];
+          });
+        gl.pixelStorei(gl.UNPACK_ALIGNMENT, 4);
+        gl.pixelStorei(gl.UNPACK_FLIP_Y_WEBGL, false);
+        gl.pixelStorei(gl.UNPACK_PREMULTIPLY_ALPHA_WEBGL, false);
+        gl.texImage2D(
+          gl.TEXTURE_2D,
+          0,
+          gl.RGBA,
+          view.w,
+          view.h,
+          0,
+          gl.RGBA,
+          gl.UNSIGNED_BYTE,
+          pixels,
+        );
+        keep.forEach(function (k) {
+          gl.pixelStorei(k[0], k[1]);
+        });
+        gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MIN_FILTER, gl.NEAREST);
+        gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_MAG_FILTER, gl.NEAREST);
+        gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_S, gl.CLAMP_TO_EDGE);
+        gl.texParameteri(gl.TEXTURE_2D, gl.TEXTURE_WRAP_T, gl.CLAMP_TO_EDGE);
         drawn = view;
       },
       render: function (gl) {
@@ -345,6 +319,7 @@ function fusedRenderMap(A, el, cfg) {
         gl.activeTexture(gl.TEXTURE0);
         gl.bindTexture(gl.TEXTURE_2D, tex);
         gl.uniform1i(uTex, 0);
+        gl.uniformMatrix3fv(uWarp, false, warp(drawn, shown));
         gl.bindBuffer(gl.ARRAY_BUFFER, quadBuf);
         gl.enableVertexAttribArray(aXy);
         gl.vertexAttribPointer(aXy, 2, gl.FLOAT, false, 0, 0);
@@ -635,4 +610,114 @@ function fusedRenderMap(A, el, cfg) {
     }
   }, fail);
   return state;
+}
+
+// The map from clip space of the view `from` to that of the view `to` on the map's plane
+// (z = 0), as a column-major 3×3 matrix on (x, y, 1): the homography of each view is its
+// matrix's rows and columns x, y and w; the result is to × from⁻¹.
+function warp(from, to) {
+  if (sameMatrix(from.t, to.t)) return new Float32Array([1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  const a = from.t, b = to.t;
+  // Row-major homographies.
+  const f = [a[0], a[4], a[12], a[1], a[5], a[13], a[3], a[7], a[15]];
+  const g = [b[0], b[4], b[12], b[1], b[5], b[13], b[3], b[7], b[15]];
+  // The adjugate of f: its inverse × its determinant.
+  const inv = [
+    f[4] * f[8] - f[5] * f[7],
+    f[2] * f[7] - f[1] * f[8],
+    f[1] * f[5] - f[2] * f[4],
+    f[5] * f[6] - f[3] * f[8],
+    f[0] * f[8] - f[2] * f[6],
+    f[2] * f[3] - f[0] * f[5],
+    f[3] * f[7] - f[4] * f[6],
+    f[1] * f[6] - f[0] * f[7],
+    f[0] * f[4] - f[1] * f[3],
+  ];
+  const det = f[0] * inv[0] + f[1] * inv[3] + f[2] * inv[6];
+  const out = new Float32Array(9);
+  for (let r = 0; r < 3; r++) {
+    for (let c = 0; c < 3; c++) {
+      let v = 0;
+      for (let k = 0; k < 3; k++) v += g[3 * r + k] * inv[3 * k + c];
+      out[3 * c + r] = v / det; // column-major
+    }
+  }
+  return out;
+}
+
+function sameMatrix(a, b) {
+  for (let k = 0; k < 16; k++) if (a[k] !== b[k]) return false;
+  return true;
+}
+
+// Each palette colour as the point shader drew it, premultiplied, in 0–255 units: the inside
+// [r, g, b] then the darker rim [r, g, b] (the colour × 0.55), and the alpha. Every point has
+// the same alpha.
+function premultiplied(rgbas) {
+  const out = new Float64Array(256 * 6);
+  const alpha = rgbas.length ? rgbas[0][3] : 255;
+  for (let i = 0; i < 256; i++) {
+    const c = rgbas[i] || rgbas[0];
+    for (let k = 0; k < 3; k++) {
+      out[6 * i + k] = (c[k] * alpha) / 255;
+      out[6 * i + 3 + k] = (c[k] * 0.55 * alpha) / 255;
+    }
+  }
+  return { rgb: out, alpha: alpha };
+}
+
+// Draws points into `out` (RGBA bytes, bottom row first, premultiplied) as WebGL draws
+// `gl_POINTS` of `view.size` pixels in input order with a disc shader and premultiplied
+// "over" blending (display/_map_client_test.ts compares the two); which pixels and colours a
+// point gives is discMasks' rule. view: { t (4×4 column-major, model to clip), size, w, h };
+// pos: x, y pairs; colors: a palette index per point; palette: from premultiplied().
+function rasterPoints(out, view, pos, colors, palette) {
+  const t = view.t, w = view.w, h = view.h;
+  const m0 = t[0], m1 = t[1], m3 = t[3], m4 = t[4], m5 = t[5], m7 = t[7];
+  const m12 = t[12], m13 = t[13], m15 = t[15];
+  // Window position in 1/16 pixels: WebGL's rasteriser snaps there (SwiftShader; 4 bits is also
+  // Vulkan's least subPixelPrecisionBits).
+  const hw = w * 8, hh = h * 8, rgb = palette.rgb, a = palette.alpha, keep = 1 - a / 255;
+  const masks = discMasks(view.size), reach = Math.ceil(view.size / 2) + 1;
+  const lo = -16 * reach, hiX = 16 * (w + reach), hiY = 16 * (h + reach);
+  for (let i = 0, n = colors.length; i < n; i++) {
+    const x = pos[2 * i], y = pos[2 * i + 1];
+    const cw = m3 * x + m7 * y + m15;
+    const qx = Math.round(((m0 * x + m4 * y + m12) / cw + 1) * hw);
+    const qy = Math.round(((m1 * x + m5 * y + m13) / cw + 1) * hh);
+    if (!(qx > lo && qx < hiX && qy > lo && qy < hiY)) continue; // off the canvas (or NaN)
+    const ix = qx >> 4, iy = qy >> 4, mask = masks[((qy & 15) << 4) | (qx & 15)];
+    const whole = ix >= reach && ix < w - reach && iy >= reach && iy < h - reach;
+    const c = 6 * colors[i];
+    for (let e = 0; e < mask.length; e += 3) {
+      const px = ix + mask[e], py = iy + mask[e + 1];
+      if (!whole && (px < 0 || px >= w || py < 0 || py >= h)) continue;
+      const o = (py * w + px) * 4, at = c + mask[e + 2];
+      out[o] = rgb[at] + out[o] * keep + 0.5;
+      out[o + 1] = rgb[at + 1] + out[o + 1] * keep + 0.5;
+      out[o + 2] = rgb[at + 2] + out[o + 2] * keep + 0.5;
+      out[o + 3] = a + out[o + 3] * keep + 0.5;
+    }
+  }
+}
+
+// The pixels a point of `size` pixels covers, for each place of its centre inside its pixel
+// (16 × 16 steps, index row × 16 + column): [column, row, 0 inside or 3 on the rim] per pixel,
+// relative to the centre's pixel. A pixel is covered when its centre is in [p − size/2,
+// p + size/2) and r = |c|² ≤ 1, c the pixel centre in −1…1 across the square; r > 0.55 is rim.
+function discMasks(size) {
+  const half = size / 2, inv = 2 / size, masks = [];
+  for (let sy = 0; sy < 16; sy++) {
+    for (let sx = 0; sx < 16; sx++) {
+      const px = sx / 16, py = sy / 16, cells = [];
+      for (let k = Math.ceil(py - half - 0.5); k <= Math.ceil(py + half - 0.5) - 1; k++) {
+        for (let j = Math.ceil(px - half - 0.5); j <= Math.ceil(px + half - 0.5) - 1; j++) {
+          const dx = (j + 0.5 - px) * inv, dy = (k + 0.5 - py) * inv, r = dx * dx + dy * dy;
+          if (r <= 1) cells.push(j, k, r > 0.55 ? 3 : 0);
+        }
+      }
+      masks.push(Int32Array.from(cells));
+    }
+  }
+  return masks;
 }

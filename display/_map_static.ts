@@ -2,14 +2,14 @@
  * The static picture of a map, for every viewer that runs no JavaScript: GitHub (`image/png`),
  * an untrusted classic Notebook (its sanitizer keeps a data-URI `<img>` inside the HTML but drops
  * SVG), image viewers. It is drawn as SVG (offline land, a sample of the geometries, the notes)
- * and rasterised to PNG with resvg (WebAssembly, no native dependency).
+ * and rasterised to PNG with resvg (WebAssembly, no native dependency) in a worker thread
+ * (`_map_static_worker.ts`), which loads resvg while the first map's data is prepared here.
  *
  * @module
  */
 
-import { initWasm, Resvg } from "@resvg/resvg-wasm";
+import { Worker } from "node:worker_threads";
 import type { GeoJsonGeometry } from "../client/formats/geo.ts";
-import { NotSupportedError } from "../client/errors.ts";
 import { offlineBasemap } from "./assets.ts";
 import { mercator, type PreparedMap } from "./map_data.ts";
 import { escapeHtml, formatCount } from "./mime.ts";
@@ -192,28 +192,59 @@ function landPolygons(): number[][][][] {
   );
 }
 
-/** Debian's DejaVu Sans (fonts-dejavu-core); without it the picture has no text. */
-const FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
+/** The PNG thread and the requests it has not answered yet. */
+interface StaticRenderer {
+  worker: Worker;
+  pending: Map<number, { resolve(png: Uint8Array): void; reject(e: Error): void }>;
+  next: number;
+}
 
-let resvgReady: Promise<Uint8Array[]> | undefined;
+let renderer: StaticRenderer | undefined;
 
-/** Loads resvg's WebAssembly from the pinned npm package and the font, once. */
-function loadResvg(): Promise<Uint8Array[]> {
-  resvgReady ??= (async () => {
-    const entry = new URL(import.meta.resolve("@resvg/resvg-wasm"));
-    if (entry.protocol !== "file:") {
-      throw new NotSupportedError(
-        `The npm package "@resvg/resvg-wasm" resolved to ${entry}, not to a file: set "nodeModulesDir": "auto" in deno.json and run \`deno install\``,
-      );
-    }
-    await initWasm(await Deno.readFile(new URL("./index_bg.wasm", entry)));
-    try {
-      return [await Deno.readFile(FONT)];
-    } catch {
-      return [];
-    }
-  })();
-  return resvgReady;
+/**
+ * The PNG thread, started on first use. It does not keep the process alive while it has nothing
+ * to answer; if it fails or exits, its waiting requests fail with the reason and the next
+ * request starts a new one.
+ */
+function staticRenderer(): StaticRenderer {
+  if (renderer) return renderer;
+  const worker = new Worker(new URL("./_map_static_worker.ts", import.meta.url));
+  worker.unref();
+  const r: StaticRenderer = { worker, pending: new Map(), next: 0 };
+  const fail = (e: Error) => {
+    if (renderer === r) renderer = undefined;
+    for (const p of r.pending.values()) p.reject(e);
+    r.pending.clear();
+  };
+  worker.on("message", (m: { id: number; png?: Uint8Array; error?: string }) => {
+    const p = r.pending.get(m.id);
+    if (!p) return;
+    r.pending.delete(m.id);
+    if (r.pending.size === 0) worker.unref();
+    if (m.png) p.resolve(new Uint8Array(m.png));
+    else p.reject(new Error(`Cannot draw the map's static image: ${m.error}`));
+  });
+  worker.on("error", (e: Error) => fail(new Error(`The map image thread failed: ${e.message}`)));
+  worker.on(
+    "exit",
+    (code: number) => fail(new Error(`The map image thread exited (code ${code})`)),
+  );
+  renderer = r;
+  return r;
+}
+
+/**
+ * Starts the thread that draws static images, if it is not running, so it loads resvg while the
+ * caller prepares a map: `mapToMimeBundle` calls it before `prepareMap`.
+ *
+ * @example
+ * ```ts
+ * import { startStaticImages } from "./_map_static.ts";
+ * startStaticImages();
+ * ```
+ */
+export function startStaticImages(): void {
+  staticRenderer();
 }
 
 /**
@@ -227,27 +258,16 @@ function loadResvg(): Promise<Uint8Array[]> {
  * if (png[1] !== 0x50) throw new Error("not a PNG");
  * ```
  */
-export async function mapToPng(
+export function mapToPng(
   prepared: PreparedMap,
   options: StaticImageOptions = {},
 ): Promise<Uint8Array> {
-  const fonts = await loadResvg();
-  const resvg = new Resvg(mapToSvg(prepared, options), {
-    font: {
-      fontBuffers: fonts,
-      loadSystemFonts: false,
-      defaultFontFamily: "DejaVu Sans",
-      sansSerifFamily: "DejaVu Sans",
-    },
+  const svg = mapToSvg(prepared, options);
+  const r = staticRenderer();
+  return new Promise((resolve, reject) => {
+    const id = r.next++;
+    r.pending.set(id, { resolve, reject });
+    r.worker.ref();
+    r.worker.postMessage({ id, svg });
   });
-  try {
-    const image = resvg.render();
-    try {
-      return image.asPng();
-    } finally {
-      image.free();
-    }
-  } finally {
-    resvg.free();
-  }
 }

@@ -16,7 +16,7 @@
 
 import zlib from "node:zlib";
 import { gzip, mapAssetsScript } from "./_map_assets.ts";
-import { mapToPng } from "./_map_static.ts";
+import { mapToPng, startStaticImages } from "./_map_static.ts";
 import { type MapOptions, prepareMap } from "./map_data.ts";
 import {
   type Displayable,
@@ -89,16 +89,19 @@ export async function mapToMimeBundle(
   value: unknown,
   options: MapOptions = {},
 ): Promise<MimeBundle> {
+  // The PNG thread loads resvg while the data is prepared here (the first map of a process).
+  if (options.fallback !== false) startStaticImages();
   const prepared = prepareMap(value, options);
   const height = options.height ?? 450;
   const id = newId("fused-map");
   const radius = options.pointRadius ??
     (prepared.pointCount > 100_000 ? 2 : prepared.pointCount > 10_000 ? 3 : 4);
-  const [points, attributes, shapes, png, assets] = await Promise.all([
+  // The SVG goes to the PNG thread first, so it draws while the points are compressed here.
+  const [png, points, attributes, shapes, assets] = await Promise.all([
+    options.fallback === false ? undefined : mapToPng(prepared, { height }),
     packedPoints(prepared.points?.bytes),
     packed(prepared.points?.attributes),
     packed(prepared.shapes),
-    options.fallback === false ? undefined : mapToPng(prepared, { height }),
     mapAssetsScript(),
   ]);
   const config = {
