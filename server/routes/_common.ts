@@ -85,11 +85,12 @@ export function checkSlugParam(value: string): string {
 }
 
 /**
- * The tile of a `/tiles/{z}/{x}/{y}` route: each part in plain digits (no sign, fraction,
- * exponent or hex, so one tile has one URL), the zoom from 0 to `MAX_ZOOM`, x and y inside it.
+ * The tile of a `/tiles/{z}/{x}/{y}` route from its path parameters: each part in plain digits
+ * (no sign, fraction, exponent or hex, so one tile has one URL), the zoom from 0 to `MAX_ZOOM`,
+ * x and y inside it.
  */
-export function parseTile(c: Context<AppEnv>): Tile {
-  const raw = { z: c.req.param("z") ?? "", x: c.req.param("x") ?? "", y: c.req.param("y") ?? "" };
+export function parseTile(params: Record<string, string | undefined>): Tile {
+  const raw = { z: params.z ?? "", x: params.x ?? "", y: params.y ?? "" };
   const tile = { z: Number(raw.z), x: Number(raw.x), y: Number(raw.y) };
   if (!/^\d{1,2}$/.test(raw.z) || tile.z > MAX_ZOOM) {
     throw new HttpError(
@@ -189,8 +190,8 @@ function wrapValidation<T>(fn: () => T): T {
  * Cached runs are shared by identical requests and go on regardless, and reading
  * `request.signal` costs a DOMException per request in Deno 2.9 (legacy abort on success).
  */
-export function withSignal(c: Context<AppEnv>, spec: RunSpec): RunSpec {
-  if (spec.cacheMaxAge === 0) spec.signal = c.req.raw.signal;
+export function withSignal(request: Request, spec: RunSpec): RunSpec {
+  if (spec.cacheMaxAge === 0) spec.signal = request.signal;
   return spec;
 }
 
@@ -218,7 +219,7 @@ export function answerHeaders(
  * re-request); with `publicCors`, the answer of a public route carries its CORS headers.
  */
 export function sendAnswer(
-  c: Context<AppEnv>,
+  request: Request,
   answer: RunAnswer,
   options: { httpCache?: boolean; maxAge?: number; publicCors?: boolean } = {},
 ): Response {
@@ -227,7 +228,7 @@ export function sendAnswer(
     : (body: BodyInit | null, init: ResponseInit) => new Response(body, init);
   const headers = answerHeaders(answer, options);
   const etag = headers.etag;
-  const ifNoneMatch = c.req.header("if-none-match");
+  const ifNoneMatch = request.headers.get("if-none-match");
   if (
     etag && ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")
   ) {
