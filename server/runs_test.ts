@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { Udf } from "../client/udf.ts";
 import type { RunResponse } from "../client/engine_types.ts";
+import { UdfCancelledError } from "../client/errors.ts";
 import {
+  CANCEL_GRACE_MS,
   DEFAULT_FORMAT,
   normalizeFormat,
   RunService,
@@ -51,6 +53,51 @@ Deno.test("a run that answers leaves no guard timer behind", async () => {
   const answers = await Promise.all([runs.execute(spec()), runs.execute(spec({ n: "2" }))]);
   assert.deepEqual(answers.map((a) => a.status), [200, 200]);
   assert.equal(new TextDecoder().decode(answers[0].body), "7");
+});
+
+/** A runner whose runs end when the test says, or with a cancel when their signal aborts. */
+function controlledRunner(): { runner: UdfRunner; signals: AbortSignal[]; finish(): void } {
+  const signals: AbortSignal[] = [];
+  const finishers: (() => void)[] = [];
+  const runner: UdfRunner = (u, options) =>
+    new Promise<RunResponse>((resolve, reject) => {
+      const signal = options.signal!;
+      signals.push(signal);
+      signal.addEventListener("abort", () => reject(new UdfCancelledError(u.name, "gone")));
+      finishers.push(() =>
+        resolve({
+          data: 1,
+          udf: u,
+          logs: { stdout: "", stderr: "" },
+          cached: false,
+          timeTakenMs: 1,
+        })
+      );
+    });
+  return { runner, signals, finish: () => finishers.forEach((f) => f()) };
+}
+
+Deno.test("a run whose client went away is cancelled after the grace period", async () => {
+  const { runner, signals } = controlledRunner();
+  const runs = new RunService(runner, { runTimeoutMs: 60_000 });
+  const client = new AbortController();
+  const answer = runs.execute({ ...spec(), signal: client.signal });
+  client.abort();
+  assert.equal(signals[0].aborted, false, "not at once");
+  assert.equal((await answer).status, 503);
+  assert.equal(signals[0].aborted, true);
+});
+
+Deno.test("a run that ends within the grace period after its client went away is not cancelled", async () => {
+  const { runner, signals, finish } = controlledRunner();
+  const runs = new RunService(runner, { runTimeoutMs: 60_000 });
+  const client = new AbortController();
+  const answer = runs.execute({ ...spec(), signal: client.signal });
+  client.abort();
+  // Timers fire in the order of their deadlines: this one before the grace period's.
+  setTimeout(finish, CANCEL_GRACE_MS / 5);
+  assert.equal((await answer).status, 200);
+  assert.equal(signals[0].aborted, false, "its process would have been killed");
 });
 
 Deno.test("formats are normalized, known ones as given and lists by their parts", () => {

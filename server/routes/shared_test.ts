@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { LocalEngine } from "../../engine/mod.ts";
 import { saveUdf, shareUdf, type TestServer, withServer } from "../_testing.ts";
 import { matchTokenRun } from "./shared.ts";
 
@@ -82,4 +83,37 @@ Deno.test("a token run answers alike through the fast path and through the app's
       });
     }
   });
+});
+
+Deno.test("a client that goes away from an uncached token run cancels the run", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "fused-shared-test-" });
+  const engine = new LocalEngine({ dataDir: dir, maxWorkers: 2 });
+  try {
+    await withServer(async (server) => {
+      const saved = await saveUdf(
+        server,
+        "sleeper",
+        "export default async function udf() { await new Promise((r) => setTimeout(r, 600_000)); return 1 }",
+      );
+      const token = await shareUdf(server, saved.id);
+      const client = new AbortController();
+      const pending = fetch(`${server.url}/${token}/run?cache_max_age=0`, {
+        signal: client.signal,
+      }).catch((err) => err);
+      for (let i = 0; i < 600 && engine.stats.busy === 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(engine.stats.busy, 1, "the run started");
+      client.abort();
+      assert.ok((await pending) instanceof Error);
+      // The run's timeout is 30 s: within 20 s, only the cancel frees the process.
+      for (let i = 0; i < 400 && engine.stats.busy > 0; i++) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(engine.stats.busy, 0, "the run was cancelled");
+    }, { engine, runTimeoutMs: 30_000 });
+  } finally {
+    await engine.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });
