@@ -41,7 +41,7 @@ export interface AppOptions {
   registry: Registry;
   /** `fd://` files. */
   storage: Storage;
-  /** Runs UDFs (`runDetailed` with the local engine); or give `runs`. */
+  /** Runs UDFs (`localRunner` of runner.ts); or give `runs`. */
   runner?: UdfRunner;
   /** A run service to share (built from `runner` when absent). */
   runs?: RunService;

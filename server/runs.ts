@@ -26,7 +26,7 @@ import { type EncodedResult, encodeResult, type ResultFormat } from "../client/f
 import { UnsupportedResultError } from "../client/formats/errors.ts";
 import { isGeoJson, type UdfResult } from "../client/formats/types.ts";
 
-/** Options the service passes to the runner (a subset of `runDetailed`'s). */
+/** Options the service passes to the runner (a subset of `runDetailed`'s, decided). */
 export interface UdfRunnerOptions {
   /** Always "local": the service runs UDFs on this machine. */
   engine: "local";
@@ -53,8 +53,9 @@ export interface UdfRunnerOptions {
 }
 
 /**
- * What runs a UDF: `runDetailed` from client/run.ts with the local engine installed. `pin`, when
- * the runner has it, installs and pins the npm packages of a UDF about to be saved, as its user.
+ * What runs a UDF: the local engine row of client/run.ts (`localRunner`), or any function that
+ * runs as `runDetailed` with these options would. `pin`, when the runner has it, installs and
+ * pins the npm packages of a UDF about to be saved, as its user.
  */
 export type UdfRunner = ((udf: Udf, options: UdfRunnerOptions) => Promise<RunResponse>) & {
   pin?(udf: Udf, callerId: string): Promise<void>;
