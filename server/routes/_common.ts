@@ -186,12 +186,12 @@ function wrapValidation<T>(fn: () => T): T {
 }
 
 /**
- * Gives an uncached run the request's abort signal, so a client that goes away cancels it.
- * Cached runs are shared by identical requests and go on regardless, and reading
- * `request.signal` costs a DOMException per request in Deno 2.9 (legacy abort on success).
+ * Lets an uncached run follow its request, so a client that goes away cancels it (the signal is
+ * read only if the run goes on long enough: see `CANCEL_AFTER_MS` in runs.ts). Cached runs are
+ * shared by identical requests and go on regardless.
  */
 export function withSignal(request: Request, spec: RunSpec): RunSpec {
-  if (spec.cacheMaxAge === 0) spec.signal = request.signal;
+  if (spec.cacheMaxAge === 0) spec.clientSignal = () => request.signal;
   return spec;
 }
 
