@@ -47,6 +47,11 @@ async function answerOf(res: Response): Promise<Record<string, unknown>> {
   return { status: res.status, body: await res.text(), headers };
 }
 
+/** Saves a UDF of `code` and shares it: its token. */
+async function shared(server: TestServer, name: string, code: string): Promise<string> {
+  return await shareUdf(server, (await saveUdf(server, name, code)).id);
+}
+
 /** The same request with its path percent-encoded, which only the app's router decodes. */
 function encoded(server: TestServer, path: string): string {
   return `${server.url}/%${path.charCodeAt(1).toString(16)}${path.slice(2)}`;
@@ -90,12 +95,11 @@ Deno.test("a client that goes away from an uncached token run cancels the run", 
   const engine = new LocalEngine({ dataDir: dir, maxWorkers: 2 });
   try {
     await withServer(async (server) => {
-      const saved = await saveUdf(
+      const token = await shared(
         server,
         "sleeper",
         "export default async function udf() { await new Promise((r) => setTimeout(r, 600_000)); return 1 }",
       );
-      const token = await shareUdf(server, saved.id);
       const client = new AbortController();
       const pending = fetch(`${server.url}/${token}/run?cache_max_age=0`, {
         signal: client.signal,
