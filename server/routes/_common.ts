@@ -28,7 +28,7 @@ import { type Signature, verifySignature } from "../signing.ts";
 import type { Storage } from "../storage.ts";
 import type { CacheClear } from "../cache_clears.ts";
 import type { UserQuotas } from "../quota.ts";
-import { publicResponse } from "../cors.ts";
+import { PUBLIC_CORS_HEADERS } from "../cors.ts";
 
 // The access rules live with the rest of the saved-UDF rules, which UDFs inside runs use too.
 export { canRead, canWrite, udfFromRecord } from "../saved_udfs.ts";
@@ -223,17 +223,16 @@ export function sendAnswer(
   answer: RunAnswer,
   options: { httpCache?: boolean; maxAge?: number; publicCors?: boolean } = {},
 ): Response {
-  const build = options.publicCors
-    ? publicResponse
-    : (body: BodyInit | null, init: ResponseInit) => new Response(body, init);
   const headers = answerHeaders(answer, options);
+  // In the answer from the start: the CORS middleware leaves an answer that has them as it is.
+  if (options.publicCors) Object.assign(headers, PUBLIC_CORS_HEADERS);
   const etag = headers.etag;
   const ifNoneMatch = request.headers.get("if-none-match");
   if (
     etag && ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")
   ) {
     delete headers["content-type"];
-    return build(null, { status: 304, headers });
+    return new Response(null, { status: 304, headers });
   }
-  return build(answer.body as BodyInit, { status: answer.status, headers });
+  return new Response(answer.body as BodyInit, { status: answer.status, headers });
 }
