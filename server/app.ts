@@ -13,7 +13,7 @@ import { type AppEnv, describeThrown, errorResponse, HttpError } from "./_http.t
 import { requireAuth } from "./auth.ts";
 import { Readiness } from "./readiness.ts";
 import type { CacheClear } from "./cache_clears.ts";
-import { corsMiddleware } from "./cors.ts";
+import { corsMiddleware, PUBLIC_CORS_HEADERS } from "./cors.ts";
 import type { Registry } from "./registry/mod.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { FileNotFoundError, type Storage, TooLargeError } from "./storage.ts";
@@ -27,7 +27,7 @@ import { jobRoutes, signedJobResultRoutes } from "./routes/jobs.ts";
 import { instanceRoutes } from "./routes/instances.ts";
 import { pageRoutes, publicPageRoutes } from "./routes/pages.ts";
 import { runRoutes } from "./routes/run.ts";
-import { sharedRoutes } from "./routes/shared.ts";
+import { matchTokenRun, runToken, sharedRoutes } from "./routes/shared.ts";
 import { tokenRoutes } from "./routes/tokens.ts";
 import { udfRoutes } from "./routes/udfs.ts";
 import { healthRoutes, userRoutes } from "./routes/user.ts";
@@ -41,7 +41,7 @@ export interface AppOptions {
   registry: Registry;
   /** `fd://` files. */
   storage: Storage;
-  /** Runs UDFs (`runDetailed` with the local engine); or give `runs`. */
+  /** Runs UDFs (`localRunner` of runner.ts); or give `runs`. */
   runner?: UdfRunner;
   /** A run service to share (built from `runner` when absent). */
   runs?: RunService;
@@ -75,8 +75,25 @@ export interface AppOptions {
   announceCacheClear?: (clear: CacheClear) => Promise<void>;
 }
 
+/** The app and the handler `Deno.serve` calls. */
+export interface Service {
+  /** Every route. */
+  app: Hono<AppEnv>;
+  /**
+   * Answers a request: a GET token run (`/{token}/run`, `/{token}.parquet`, ...) without Hono's
+   * router (routes/shared.ts says why), as its route would, errors included; anything else
+   * through `app`.
+   */
+  fetch(request: Request, info?: Deno.ServeHandlerInfo<Deno.NetAddr>): Response | Promise<Response>;
+}
+
 /** Builds the Hono app of the service. */
 export function createApp(options: AppOptions): Hono<AppEnv> {
+  return createService(options).app;
+}
+
+/** Builds the app of the service and its request handler. */
+export function createService(options: AppOptions): Service {
   const runs = options.runs ?? (options.runner
     ? new RunService(options.runner, {
       runTimeoutMs: options.runTimeoutMs ?? 130_000,
@@ -148,7 +165,21 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route("/", publicPageRoutes(deps));
   // udf.ai style token URLs at the root: /{token}/run/file, /{token}.parquet.
   app.route("/", sharedRoutes(deps));
-  return app;
+  return {
+    app,
+    fetch(request, info) {
+      const run = request.method === "GET" ? matchTokenRun(request.url) : undefined;
+      if (!run) return app.fetch(request, info);
+      // As through the app: onError's answer, with the CORS headers of a public route.
+      return runToken(deps, request, run).catch((err) => {
+        const response = toErrorResponse(err);
+        for (const [name, value] of Object.entries(PUBLIC_CORS_HEADERS)) {
+          response.headers.set(name, value);
+        }
+        return response;
+      });
+    },
+  };
 }
 
 /** Maps any error to `{detail}` with the right status; unknown errors are 500 and logged. */

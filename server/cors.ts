@@ -31,32 +31,13 @@ export interface CorsOptions {
 const EXPOSED = ["etag", "x-fused-cached", "x-cache", "content-disposition", "retry-after"];
 
 /**
- * Headers a public answer carries, for answers built outside the middleware (the response memo,
- * the rate limiter's 429).
+ * Headers a public answer carries, for answers built outside the middleware (run answers, the
+ * response memo, the rate limiter's 429).
  */
 export const PUBLIC_CORS_HEADERS: Readonly<Record<string, string>> = Object.freeze({
   "access-control-allow-origin": "*",
   "access-control-expose-headers": EXPOSED.join(", "),
 });
-
-/** Answers built with {@linkcode publicResponse}: they carry the public headers already. */
-const builtPublic = new WeakSet<Response>();
-
-/**
- * A public route's answer with its CORS headers in it from the start, so the middleware leaves
- * it as it is (adding headers to a built answer makes Deno copy and validate them again).
- */
-export function publicResponse(
-  body: BodyInit | null,
-  init: { status: number; headers: Record<string, string> },
-): Response {
-  const response = new Response(body, {
-    status: init.status,
-    headers: { ...init.headers, ...PUBLIC_CORS_HEADERS },
-  });
-  builtPublic.add(response);
-  return response;
-}
 
 /** True for a path served without authentication (share tokens, signed URLs). */
 export function isPublicPath(path: string): boolean {
@@ -117,10 +98,12 @@ export function corsMiddleware(options: CorsOptions = {}): MiddlewareHandler {
   // Response was rebuilt around its body as a stream (a copy of every header and a streamed
   // body, measured as a tenth of a routed token run). A public answer gets its two headers
   // after the route instead: errors and 404s included, as the route's answer is then settled.
+  // A route that built them in (adding headers to a built answer makes Deno copy and validate
+  // them again) keeps its answer as it is.
   const publicAnswer: MiddlewareHandler = async (c, next) => {
     if (c.req.method === "OPTIONS") return await open(c, next);
     await next();
-    if (!builtPublic.has(c.res)) addHeaders(c, PUBLIC_CORS_HEADERS);
+    if (!c.res.headers.has("access-control-allow-origin")) addHeaders(c, PUBLIC_CORS_HEADERS);
   };
   return (c, next) => (isPublicPath(c.req.path) ? publicAnswer : listed)(c, next);
 }

@@ -67,6 +67,10 @@ export class UserQuotas {
   readonly limitBytes: number;
   readonly #options: UserQuotasOptions;
   readonly #measured = new Map<string, { usage: QuotaUsage; at: number }>();
+  /** Measurements being taken, by user. */
+  readonly #measuring = new Map<string, Promise<QuotaUsage>>();
+  /** Counts writes and deletes, so a measurement older than one is not kept. */
+  #generation = 0;
 
   /** Creates the quotas of a store and its registry. */
   constructor(options: UserQuotasOptions) {
@@ -90,19 +94,42 @@ export class UserQuotas {
     userId: string,
     options: { except?: string; maxAgeMs?: number } = {},
   ): Promise<QuotaUsage> {
+    if (options.except !== undefined) return await this.#measure(userId, options.except);
     const known = this.#measured.get(userId);
-    if (
-      options.except === undefined && known &&
-      performance.now() - known.at <= (options.maxAgeMs ?? -1)
-    ) {
+    if (known && performance.now() - known.at <= (options.maxAgeMs ?? -1)) {
       return { ...known.usage };
     }
-    const store = await this.#options.registry.storedBytes(userId, options.except);
+    // Runs that find the measurement stale while it is being taken again share that one: each
+    // took its own before, walking the user's folders several times a second under load.
+    let measuring = options.maxAgeMs === undefined ? undefined : this.#measuring.get(userId);
+    if (!measuring) {
+      const generation = this.#generation;
+      measuring = this.#measure(userId).then((usage) => {
+        // A write or delete meanwhile may have changed what the user holds: not kept then.
+        if (generation === this.#generation) {
+          this.#measured.set(userId, { usage, at: performance.now() });
+        }
+        return usage;
+      }).finally(() => {
+        if (this.#measuring.get(userId) === measuring) this.#measuring.delete(userId);
+      });
+      this.#measuring.set(userId, measuring);
+    }
+    return { ...await measuring };
+  }
+
+  async #measure(userId: string, except?: string): Promise<QuotaUsage> {
+    const store = await this.#options.registry.storedBytes(userId, except);
     let folders = 0;
     for (const folder of this.foldersOf(userId)) folders += await folderBytes(folder);
-    const usage = { store, folders };
-    if (options.except === undefined) this.#measured.set(userId, { usage, at: performance.now() });
-    return { ...usage };
+    return { store, folders };
+  }
+
+  /** Forgets every measurement: a write or delete changed what someone holds. */
+  #changed(): void {
+    this.#generation += 1;
+    this.#measured.clear();
+    this.#measuring.clear();
   }
 
   /**
@@ -128,7 +155,7 @@ export class UserQuotas {
     );
     const info = await this.#options.storage.write(key, counted, { maxBytes: options.maxBytes });
     await this.#options.registry.recordFile(key, userId, info.size ?? 0);
-    this.#measured.clear(); // the writer's usage grew, and a previous owner's may have shrunk
+    this.#changed(); // the writer's usage grew, and a previous owner's may have shrunk
     return info;
   }
 
@@ -136,7 +163,7 @@ export class UserQuotas {
   async delete(key: string, options: { maxDepth?: number | null } = {}): Promise<boolean> {
     const deleted = await this.#options.storage.delete(key, options);
     await this.#options.registry.forgetFiles(key);
-    this.#measured.clear();
+    this.#changed();
     return deleted;
   }
 

@@ -148,3 +148,42 @@ Deno.test("folderBytes sums the files under a folder without following links", a
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("runs that find a user's measurement stale share one new measurement", async () => {
+  const root = await Deno.makeTempDir({ prefix: "fused-quota-" });
+  const registry = new SqliteRegistry(":memory:");
+  const storage = new LocalStorage(join(root, "files"));
+  let measured = 0;
+  // Holds the answer of the next measurement's registry read until the test lets it go.
+  let gate: Promise<void> | undefined;
+  const counting = {
+    recordFile: registry.recordFile.bind(registry),
+    forgetFiles: registry.forgetFiles.bind(registry),
+    async storedBytes(userId: string, except?: string) {
+      measured += 1;
+      const wait = gate;
+      gate = undefined;
+      const stored = await registry.storedBytes(userId, except);
+      await wait;
+      return stored;
+    },
+  };
+  try {
+    const quotas = new UserQuotas({ registry: counting, storage, usersRoot: join(root, "udf") });
+    const run = quotas.callerQuota("u1");
+    const usages = await Promise.all(Array.from({ length: 8 }, () => run.usage()));
+    assert.equal(measured, 1);
+    assert.deepEqual(usages, Array(8).fill({ store: 0, folders: 0 }));
+    // A measurement taken across a write is not kept: the write would be missed for a second.
+    const { promise: held, resolve: release } = Promise.withResolvers<void>();
+    gate = held;
+    const across = quotas.usage("u1", { maxAgeMs: 0 });
+    await quotas.write("u1", "a.bin", bytes(10));
+    release();
+    assert.deepEqual(await across, { store: 0, folders: 0 }, "it read before the write");
+    assert.deepEqual(await run.usage(), { store: 10, folders: 0 });
+  } finally {
+    await registry.close();
+    await Deno.remove(root, { recursive: true });
+  }
+});

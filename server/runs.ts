@@ -26,7 +26,7 @@ import { type EncodedResult, encodeResult, type ResultFormat } from "../client/f
 import { UnsupportedResultError } from "../client/formats/errors.ts";
 import { isGeoJson, type UdfResult } from "../client/formats/types.ts";
 
-/** Options the service passes to the runner (a subset of `runDetailed`'s). */
+/** Options the service passes to the runner (a subset of `runDetailed`'s, decided). */
 export interface UdfRunnerOptions {
   /** Always "local": the service runs UDFs on this machine. */
   engine: "local";
@@ -53,8 +53,9 @@ export interface UdfRunnerOptions {
 }
 
 /**
- * What runs a UDF: `runDetailed` from client/run.ts with the local engine installed. `pin`, when
- * the runner has it, installs and pins the npm packages of a UDF about to be saved, as its user.
+ * What runs a UDF: the local engine row of client/run.ts (`localRunner`), or any function that
+ * runs as `runDetailed` with these options would. `pin`, when the runner has it, installs and
+ * pins the npm packages of a UDF about to be saved, as its user.
  */
 export type UdfRunner = ((udf: Udf, options: UdfRunnerOptions) => Promise<RunResponse>) & {
   pin?(udf: Udf, callerId: string): Promise<void>;
@@ -74,8 +75,11 @@ export interface RunSpec {
   format: string;
   /** Cache age in seconds; 0 disables both the result cache and the runner's cache. */
   cacheMaxAge: number;
-  /** Cancels the run (the client went away). */
-  signal?: AbortSignal;
+  /**
+   * The client's abort signal, asked for only if the run is still going `CANCEL_AFTER_MS` after
+   * it started; from then on, the client going away cancels the run.
+   */
+  clientSignal?: () => AbortSignal;
   /** The user the run acts as: the requester, or a share token's owner. */
   callerId?: string;
 }
@@ -316,6 +320,16 @@ interface PolledRun {
 /** How long past its timeout a run the engine did not stop is answered as timed out (ms). */
 const GUARD_GRACE_MS = 5000;
 
+/**
+ * How long a run goes on before its client going away cancels it (ms); the client's signal is
+ * not even read before (reading a request's signal costs Deno an async operation that lives as
+ * long as the request: 5-6 µs of CPU a request, measured). Cancelling a running UDF kills its
+ * process, so a short run whose client left keeps its warm process: a load generator that
+ * stopped with 32 connections open killed every process of the UDF, and the next requests
+ * waited for new ones (measured with wrk against `fused serve`).
+ */
+export const CANCEL_AFTER_MS = 250;
+
 /** How long a finished polled run is kept for its caller to collect (ms). */
 const POLLED_RUN_TTL_MS = 10 * 60 * 1000;
 
@@ -446,7 +460,7 @@ export class RunService {
     if (spec.cacheMaxAge === 0) return this.#execute(spec);
     // A cached run is shared by identical requests and fills the cache even if its first caller
     // goes away, so it does not follow that caller's signal.
-    spec = { ...spec, signal: undefined };
+    spec = { ...spec, clientSignal: undefined };
     const key = this.#key(spec);
     const hit = this.#cached(key, spec.cacheMaxAge);
     if (hit) return Promise.resolve(hit);
@@ -490,8 +504,18 @@ export class RunService {
     const started = performance.now();
     const timeoutMs = this.#options.runTimeoutMs;
     const controller = new AbortController();
-    const onAbort = () => controller.abort(spec.signal?.reason);
-    spec.signal?.addEventListener("abort", onAbort, { once: true });
+    // Past CANCEL_AFTER_MS, the run follows its client (watched first: it is the earlier one).
+    let client: AbortSignal | undefined;
+    const onGone = () => controller.abort(client?.reason);
+    const follow: Deadline | undefined = spec.clientSignal && {
+      deadline: started + CANCEL_AFTER_MS,
+      expire: () => {
+        client = spec.clientSignal!();
+        if (client.aborted) onGone();
+        else client.addEventListener("abort", onGone);
+      },
+    };
+    if (follow) this.#deadlines.watch(follow);
     // The engine enforces runTimeout; this guard answers even if the engine itself hangs.
     const { promise: guardPromise, reject } = Promise.withResolvers<never>();
     const watched: Deadline = {
@@ -533,8 +557,9 @@ export class RunService {
     } catch (err) {
       return failureAnswer(err, spec.udf.name, performance.now() - started);
     } finally {
+      if (follow) this.#deadlines.unwatch(follow);
       this.#deadlines.unwatch(watched);
-      spec.signal?.removeEventListener("abort", onAbort);
+      client?.removeEventListener("abort", onGone);
     }
   }
 
@@ -568,7 +593,7 @@ export class RunService {
       );
     }
     // The start request may go away (202); the run must go on, so it does not get its signal.
-    const promise = this.execute({ ...spec, signal: undefined });
+    const promise = this.execute({ ...spec, clientSignal: undefined });
     const run: PolledRun = { ownerId, runId, promise };
     promise.then((answer) => {
       run.answer = answer;

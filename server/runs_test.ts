@@ -1,7 +1,9 @@
 import assert from "node:assert/strict";
 import { Udf } from "../client/udf.ts";
 import type { RunResponse } from "../client/engine_types.ts";
+import { UdfCancelledError } from "../client/errors.ts";
 import {
+  CANCEL_AFTER_MS,
   DEFAULT_FORMAT,
   normalizeFormat,
   RunService,
@@ -51,6 +53,62 @@ Deno.test("a run that answers leaves no guard timer behind", async () => {
   const answers = await Promise.all([runs.execute(spec()), runs.execute(spec({ n: "2" }))]);
   assert.deepEqual(answers.map((a) => a.status), [200, 200]);
   assert.equal(new TextDecoder().decode(answers[0].body), "7");
+});
+
+/** A runner whose runs end when the test says, or with a cancel when their signal aborts. */
+function controlledRunner(): { runner: UdfRunner; signals: AbortSignal[]; finish(): void } {
+  const signals: AbortSignal[] = [];
+  const finishers: (() => void)[] = [];
+  const runner: UdfRunner = (u, options) =>
+    new Promise<RunResponse>((resolve, reject) => {
+      const signal = options.signal!;
+      signals.push(signal);
+      signal.addEventListener("abort", () => reject(new UdfCancelledError(u.name, "gone")));
+      finishers.push(() =>
+        resolve({
+          data: 1,
+          udf: u,
+          logs: { stdout: "", stderr: "" },
+          cached: false,
+          timeTakenMs: 1,
+        })
+      );
+    });
+  return { runner, signals, finish: () => finishers.forEach((f) => f()) };
+}
+
+Deno.test("a run whose client went away is cancelled once it has run for a while", async () => {
+  const { runner, signals } = controlledRunner();
+  const runs = new RunService(runner, { runTimeoutMs: 60_000 });
+  const client = new AbortController();
+  let asked = 0;
+  const clientSignal = () => (asked++, client.signal);
+  const answer = runs.execute({ ...spec(), clientSignal });
+  client.abort();
+  assert.equal(signals[0].aborted, false, "not at once");
+  assert.equal((await answer).status, 503);
+  assert.equal(signals[0].aborted, true);
+  assert.equal(asked, 1);
+  // A client that leaves later is followed from then on.
+  const later = new AbortController();
+  const second = runs.execute({ ...spec({ n: "2" }), clientSignal: () => later.signal });
+  setTimeout(() => later.abort(), CANCEL_AFTER_MS * 2);
+  assert.equal((await second).status, 503);
+  assert.equal(signals[1].aborted, true);
+});
+
+Deno.test("a run that ends soon after its client went away keeps going, its signal unread", async () => {
+  const { runner, signals, finish } = controlledRunner();
+  const runs = new RunService(runner, { runTimeoutMs: 60_000 });
+  const client = new AbortController();
+  let asked = 0;
+  const answer = runs.execute({ ...spec(), clientSignal: () => (asked++, client.signal) });
+  client.abort();
+  // Timers fire in the order of their deadlines: this one before the run starts following.
+  setTimeout(finish, CANCEL_AFTER_MS / 5);
+  assert.equal((await answer).status, 200);
+  assert.equal(signals[0].aborted, false, "its process would have been killed");
+  assert.equal(asked, 0, "reading a request's signal costs an operation for as long as it lives");
 });
 
 Deno.test("formats are normalized, known ones as given and lists by their parts", () => {

@@ -9,7 +9,7 @@ import type { LocalEngineLike } from "../client/engine_types.ts";
 import type { CallerPolicy } from "../client/engine_types.ts";
 import { join } from "node:path";
 import { homedir } from "node:os";
-import { createApp, DEFAULT_MAX_UPLOAD_BYTES } from "./app.ts";
+import { createService, DEFAULT_MAX_UPLOAD_BYTES } from "./app.ts";
 import { ResponseMemo } from "./_response_memo.ts";
 import { JobRunner, type JobRunnerOptions, type JobService } from "./jobs/runner.ts";
 import { JobQueue } from "./jobs/queue.ts";
@@ -288,7 +288,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       ? await followCacheClears(registry, { runs, memo })
       : undefined;
     const shared = registry instanceof PostgresRegistry ? registry : undefined;
-    const app = createApp({
+    const service = createService({
       readiness: new Readiness(probes),
       announceCacheClear: shared && ((clear) => announceCacheClear(shared, clear)),
       memo,
@@ -315,8 +315,8 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     const serve: Deno.ServeHandler<Deno.NetAddr> = limiter
       ? async (request, info) =>
         (await limiter.refuse(rateLimitKey(request))) ?? memo.answer(request) ??
-          app.fetch(request, info)
-      : (request, info) => memo.answer(request) ?? app.fetch(request, info);
+          service.fetch(request, info)
+      : (request, info) => memo.answer(request) ?? service.fetch(request, info);
     handler = serve;
     if (options.metricsListen) {
       const queue = jobs instanceof JobQueue ? jobs : undefined;

@@ -410,10 +410,14 @@ export class SqliteRegistry implements Registry {
 
   /** {@inheritDoc Registry.getUdf} */
   getUdf(id: string): Promise<UdfRecord | null> {
-    return Promise.resolve(this.#memo(`udf:${id}`, () => {
+    return Promise.resolve(this.#udf(id));
+  }
+
+  #udf(id: string): UdfRecord | null {
+    return this.#memo(`udf:${id}`, () => {
       const row = this.#get("SELECT * FROM udfs WHERE id = ?", id);
       return row ? toUdf(row) : null;
-    }));
+    });
   }
 
   /** {@inheritDoc Registry.findUdf} */
@@ -502,19 +506,23 @@ export class SqliteRegistry implements Registry {
 
   /** {@inheritDoc Registry.getShareToken} */
   getShareToken(token: string): Promise<ShareToken | null> {
-    return Promise.resolve(this.#memo(`token:${token}`, () => {
+    return Promise.resolve(this.#shareToken(token));
+  }
+
+  #shareToken(token: string): ShareToken | null {
+    return this.#memo(`token:${token}`, () => {
       const row = this.#get("SELECT * FROM share_tokens WHERE token = ?", token);
       return row ? toShareToken(row) : null;
-    }));
+    });
   }
 
   /** {@inheritDoc Registry.getShareTokenUdf} */
-  async getShareTokenUdf(
+  getShareTokenUdf(
     token: string,
   ): Promise<{ token: ShareToken; udf: UdfRecord | null } | null> {
-    // Both reads are memoized here (see #memo): no join needed.
-    const found = await this.getShareToken(token);
-    return found && { token: found, udf: await this.getUdf(found.udfId) };
+    // Both reads are memoized (see #memo), and read without awaiting each: every token run asks.
+    const found = this.#shareToken(token);
+    return Promise.resolve(found && { token: found, udf: this.#udf(found.udfId) });
   }
 
   /** {@inheritDoc Registry.listShareTokens} */

@@ -28,7 +28,7 @@ import { type Signature, verifySignature } from "../signing.ts";
 import type { Storage } from "../storage.ts";
 import type { CacheClear } from "../cache_clears.ts";
 import type { UserQuotas } from "../quota.ts";
-import { publicResponse } from "../cors.ts";
+import { PUBLIC_CORS_HEADERS } from "../cors.ts";
 
 // The access rules live with the rest of the saved-UDF rules, which UDFs inside runs use too.
 export { canRead, canWrite, udfFromRecord } from "../saved_udfs.ts";
@@ -85,11 +85,12 @@ export function checkSlugParam(value: string): string {
 }
 
 /**
- * The tile of a `/tiles/{z}/{x}/{y}` route: each part in plain digits (no sign, fraction,
- * exponent or hex, so one tile has one URL), the zoom from 0 to `MAX_ZOOM`, x and y inside it.
+ * The tile of a `/tiles/{z}/{x}/{y}` route from its path parameters: each part in plain digits
+ * (no sign, fraction, exponent or hex, so one tile has one URL), the zoom from 0 to `MAX_ZOOM`,
+ * x and y inside it.
  */
-export function parseTile(c: Context<AppEnv>): Tile {
-  const raw = { z: c.req.param("z") ?? "", x: c.req.param("x") ?? "", y: c.req.param("y") ?? "" };
+export function parseTile(params: Record<string, string | undefined>): Tile {
+  const raw = { z: params.z ?? "", x: params.x ?? "", y: params.y ?? "" };
   const tile = { z: Number(raw.z), x: Number(raw.x), y: Number(raw.y) };
   if (!/^\d{1,2}$/.test(raw.z) || tile.z > MAX_ZOOM) {
     throw new HttpError(
@@ -185,12 +186,12 @@ function wrapValidation<T>(fn: () => T): T {
 }
 
 /**
- * Gives an uncached run the request's abort signal, so a client that goes away cancels it.
- * Cached runs are shared by identical requests and go on regardless, and reading
- * `request.signal` costs a DOMException per request in Deno 2.9 (legacy abort on success).
+ * Lets an uncached run follow its request, so a client that goes away cancels it (the signal is
+ * read only if the run goes on long enough: see `CANCEL_AFTER_MS` in runs.ts). Cached runs are
+ * shared by identical requests and go on regardless.
  */
-export function withSignal(c: Context<AppEnv>, spec: RunSpec): RunSpec {
-  if (spec.cacheMaxAge === 0) spec.signal = c.req.raw.signal;
+export function withSignal(request: Request, spec: RunSpec): RunSpec {
+  if (spec.cacheMaxAge === 0) spec.clientSignal = () => request.signal;
   return spec;
 }
 
@@ -218,21 +219,20 @@ export function answerHeaders(
  * re-request); with `publicCors`, the answer of a public route carries its CORS headers.
  */
 export function sendAnswer(
-  c: Context<AppEnv>,
+  request: Request,
   answer: RunAnswer,
   options: { httpCache?: boolean; maxAge?: number; publicCors?: boolean } = {},
 ): Response {
-  const build = options.publicCors
-    ? publicResponse
-    : (body: BodyInit | null, init: ResponseInit) => new Response(body, init);
   const headers = answerHeaders(answer, options);
+  // In the answer from the start: the CORS middleware leaves an answer that has them as it is.
+  if (options.publicCors) Object.assign(headers, PUBLIC_CORS_HEADERS);
   const etag = headers.etag;
-  const ifNoneMatch = c.req.header("if-none-match");
+  const ifNoneMatch = request.headers.get("if-none-match");
   if (
     etag && ifNoneMatch && ifNoneMatch.split(",").some((t) => t.trim() === etag || t.trim() === "*")
   ) {
     delete headers["content-type"];
-    return build(null, { status: 304, headers });
+    return new Response(null, { status: 304, headers });
   }
-  return build(answer.body as BodyInit, { status: answer.status, headers });
+  return new Response(answer.body as BodyInit, { status: answer.status, headers });
 }

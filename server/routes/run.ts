@@ -78,12 +78,12 @@ async function codeIncludedSpec(c: Context<AppEnv>, tiled: boolean): Promise<Run
   const udf = udfFromStepConfig(body.step_config);
   const id = udf.metadata?.["fused:id"];
   const format = requestFormat(query, body.format);
-  return withSignal(c, {
+  return withSignal(c.req.raw, {
     udf,
     udfId: typeof id === "string" ? id : null,
     callerId: c.get("user").id,
     parameters: runParameters(query, body),
-    tile: tiled ? parseTile(c) : undefined,
+    tile: tiled ? parseTile(c.req.param()) : undefined,
     format,
     cacheMaxAge: requestMaxAge(udf, query.cache_max_age),
   });
@@ -106,7 +106,7 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
   async function direct(c: Context<AppEnv>, tiled: boolean): Promise<Response> {
     const spec = await codeIncludedSpec(c, tiled);
     checkNotMvt(spec);
-    return sendAnswer(c, await deps.runs.execute(spec), {
+    return sendAnswer(c.req.raw, await deps.runs.execute(spec), {
       httpCache: tiled,
       maxAge: spec.cacheMaxAge,
     });
@@ -127,9 +127,14 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
       answer = await deps.runs.start(spec, runId, c.get("user").id);
     } catch (err) {
       const failed = failureAnswer(err, spec.udf.name, 0);
-      return sendAnswer(c, { ...failed, status: failed.status === 500 ? 503 : failed.status });
+      return sendAnswer(c.req.raw, {
+        ...failed,
+        status: failed.status === 500 ? 503 : failed.status,
+      });
     }
-    if (answer) return sendAnswer(c, answer, { httpCache: tiled, maxAge: spec.cacheMaxAge });
+    if (answer) {
+      return sendAnswer(c.req.raw, answer, { httpCache: tiled, maxAge: spec.cacheMaxAge });
+    }
     return c.json({ run_id: runId, status: "running" }, 202);
   }
 
@@ -146,7 +151,7 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
       );
     }
     if (answer === null) return c.json({ run_id: runId, status: "running" }, 202);
-    return sendAnswer(c, answer);
+    return sendAnswer(c.req.raw, answer);
   });
   app.post(base, (c) => direct(c, false));
   app.post(`${base}/tiles/:z/:x/:y`, (c) => direct(c, true));
@@ -168,17 +173,17 @@ export function runRoutes(deps: RouteDeps): Hono<AppEnv> {
     }
     const udf = udfFromRecord(record);
     const query = c.req.query();
-    const spec: RunSpec = withSignal(c, {
+    const spec: RunSpec = withSignal(c.req.raw, {
       udf,
       udfId: record.id,
       callerId: user.id,
       parameters: runParameters(query),
-      tile: tiled ? parseTile(c) : undefined,
+      tile: tiled ? parseTile(c.req.param()) : undefined,
       format: requestFormat(query),
       cacheMaxAge: requestMaxAge(udf, query.cache_max_age),
     });
     checkNotMvt(spec);
-    return sendAnswer(c, await deps.runs.execute(spec), {
+    return sendAnswer(c.req.raw, await deps.runs.execute(spec), {
       httpCache: tiled,
       maxAge: spec.cacheMaxAge,
     });
