@@ -30,7 +30,7 @@ import { tableFromIPC } from "apache-arrow";
 import { cachingLocalEngine, installEngine, run } from "../client/run.ts";
 import { udf } from "../client/udf.ts";
 import { LocalEngine } from "../engine/mod.ts";
-import { encodeFrame, readFrames, writeAll } from "../engine/_frames.ts";
+import { FrameWriter, readFrames } from "../engine/_frames.ts";
 import { depsBench } from "./deps_bench.ts";
 import { pythonBench, type PythonBenchResult } from "./python_bench.ts";
 import { formatMs, quantile } from "./_stats.ts";
@@ -79,9 +79,10 @@ export interface EngineBenchResult {
 const RAW_CHILD = `
 const [socket, size] = Deno.args;
 const conn = await Deno.connect({ transport: "unix", path: socket });
-const { readFrames, encodeFrame, writeAll } = await import(${
+const { readFrames, FrameWriter } = await import(${
   JSON.stringify(new URL("../engine/_frames.ts", import.meta.url).href)
 });
+const writer = new FrameWriter(conn);
 let payload = new Uint8Array(0);
 if (Number(size) > 0) {
   const { tableFromArrays, tableToIPC } = await import("npm:apache-arrow@21.2.0");
@@ -89,10 +90,10 @@ if (Number(size) > 0) {
   const col = () => Float64Array.from({ length: n }, (_, i) => i * 0.5);
   payload = tableToIPC(tableFromArrays({ a: col(), b: col(), c: col(), d: col() }));
 }
-await writeAll(conn, encodeFrame({ type: "ready" }));
-for await (const frame of readFrames(conn, { maxHeaderBytes: 1 << 20, maxBodyBytes: 1 << 30 })) {
-  await writeAll(conn, encodeFrame({ type: "echo", id: frame.header.id }, [payload]));
-}
+await writer.send({ type: "ready" });
+await readFrames(conn, { maxHeaderBytes: 1 << 20, maxBodyBytes: 1 << 30 }, (header) => {
+  writer.send({ type: "echo", id: header.id }, [payload]).catch(() => Deno.exit(70));
+});
 `;
 
 /** A warm raw child on the executor's channel; `size` rows of 4 Float64 columns per answer. */
@@ -112,15 +113,29 @@ async function rawChild(dir: string, size: number) {
   }).spawn();
   const conn = await listener.accept();
   listener.close();
-  const frames = readFrames(conn, { maxHeaderBytes: 1 << 20, maxBodyBytes: 1 << 30 });
-  await frames.next(); // ready
+  const writer = new FrameWriter(conn);
+  // The frame awaited now (one at a time, as the engine's runs here): its body, or why not.
+  let waiting: { resolve(body: Uint8Array): void; reject(err: Error): void } | undefined;
+  const next = () => new Promise<Uint8Array>((resolve, reject) => (waiting = { resolve, reject }));
+  const ready = next();
+  readFrames(conn, { maxHeaderBytes: 1 << 20, maxBodyBytes: 1 << 30 }, (_, body) => {
+    const frame = waiting;
+    waiting = undefined;
+    frame?.resolve(body);
+  }).then(
+    () => waiting?.reject(new Error("the raw child closed its channel")),
+    (err) => waiting?.reject(err),
+  );
+  await ready;
   const startMs = performance.now() - t0;
   let id = 0;
   return {
     startMs,
-    async ask(): Promise<Uint8Array> {
-      await writeAll(conn, encodeFrame({ type: "run", id: ++id }));
-      return (await frames.next()).value!.body;
+    ask(): Promise<Uint8Array> {
+      const answer = next();
+      // A failed write closes the channel: the reader rejects the answer then.
+      writer.send({ type: "run", id: ++id }).catch(() => {});
+      return answer;
     },
     async close(): Promise<unknown> {
       conn.close();

@@ -25,8 +25,15 @@ import {
   signatureFromSchema,
   type UdfSignature,
 } from "./params.ts";
-import type { ChildConfig, ChildMessage, FailureMessage, HostMessage } from "./_protocol.ts";
-import { encodeFrame, readFrames, writeAll } from "./_frames.ts";
+import type {
+  ChildConfig,
+  ChildMessage,
+  FailureMessage,
+  HostMessage,
+  RunMessage,
+} from "./_protocol.ts";
+import { INLINE_RESULT_CHARS } from "./_protocol.ts";
+import { FrameWriter, readFrames } from "./_frames.ts";
 import { describeThrown } from "./_thrown.ts";
 
 const config: ChildConfig = JSON.parse(Deno.args[0]);
@@ -38,6 +45,7 @@ for (const name of ["localStorage", "sessionStorage", "caches"]) {
 }
 
 const conn = await Deno.connect({ transport: "unix", path: config.socket });
+const writer = new FrameWriter(conn);
 
 /** Keeps the first and the last half of a stream's output past a cap, and counts the rest. */
 class LogBuffer {
@@ -273,7 +281,10 @@ function takeLogs(): UdfLogs {
 let currentUrl = "";
 let currentRun = 0;
 
-async function handle(msg: Exclude<HostMessage, { type: "reply" | "skip" }>): Promise<void> {
+/** A run or describe, as handled (an `again` message is made the run it repeats). */
+type Work = Exclude<HostMessage, { type: "reply" | "skip" | "again" }>;
+
+async function handle(msg: Work): Promise<void> {
   takeLogs();
   currentUrl = msg.url;
   currentRun = msg.id;
@@ -301,6 +312,22 @@ async function handle(msg: Exclude<HostMessage, { type: "reply" | "skip" }>): Pr
       : {};
     const value = normalizeReturn(await udf.fn(args));
     const { message } = await toTransferable(value);
+    // A small JSON value or string goes in the header, as JSON text, not UTF-8 in the body: no
+    // buffer to make and copy here, and none to cut out and decode again in the host.
+    if (message.kind === "json" || message.kind === "string") {
+      const json = JSON.stringify(
+        message.kind === "string" ? message.value.toWellFormed() : message.value,
+      );
+      if (json.length <= INLINE_RESULT_CHARS && json.length * 3 <= msg.maxResultBytes) {
+        flushOutput(true);
+        writer.sendJson(
+          `{"type":"result","id":${msg.id},"result":{"kind":"value","value":${json}},"logs":${
+            JSON.stringify(takeLogs())
+          }}`,
+        ).catch(lost);
+        return;
+      }
+    }
     const body = new BodyWriter();
     const result = packResult(message, body);
     if (body.length > msg.maxResultBytes) {
@@ -324,17 +351,13 @@ class ResultTooLarge extends Error {
   override name = "ResultTooLargeError";
 }
 
-// Frames go out in order: each write waits for the one before it. With none pending (a run's
-// answer, usually) the write starts at once instead of a microtask later.
-let writing: Promise<void> = Promise.resolve();
-let pendingWrites = 0;
+/** The host cannot be reached: this process has no one to answer. */
+function lost(): void {
+  Deno.exit(70);
+}
 
 function post(message: ChildMessage, parts: Uint8Array[] = []): void {
-  const frame = encodeFrame(message, parts);
-  const write = pendingWrites++ === 0
-    ? writeAll(conn, frame)
-    : writing.then(() => writeAll(conn, frame));
-  writing = write.then(() => void pendingWrites--, () => Deno.exit(70));
+  writer.send(message, parts).catch(lost);
 }
 
 // The host's side of SDK calls: one pending promise per call, answered by "reply" frames.
@@ -369,22 +392,38 @@ globalThis.addEventListener("unhandledrejection", (event) => crash(event, event.
 
 let work: Promise<void> = Promise.resolve();
 const skipped = new Set<number>();
+/** The last run message: an `again` message repeats it under a new id. */
+let lastRun: RunMessage | undefined;
 post({ type: "ready" });
 // Frames from the host are trusted (it is the host), but still capped: 1 GiB bodies at most.
-for await (const frame of readFrames(conn, { maxHeaderBytes: 2 ** 30, maxBodyBytes: 2 ** 30 })) {
-  const msg = frame.header as unknown as HostMessage;
-  if (msg.type === "reply") {
-    const pending = calls.get(msg.call);
-    calls.delete(msg.call);
-    if (!pending) continue;
-    if (msg.ok) pending.resolve({ value: msg.value, body: frame.body });
-    else pending.reject(new HostCallError(msg.error.name, msg.error.message));
-  } else if (msg.type === "skip") {
-    skipped.add(msg.id); // cancelled before it started
-  } else {
+try {
+  await readFrames(conn, { maxHeaderBytes: 2 ** 30, maxBodyBytes: 2 ** 30 }, (header, body) => {
+    const msg = header as unknown as HostMessage;
+    let next: Work;
+    if (msg.type === "reply") {
+      const pending = calls.get(msg.call);
+      calls.delete(msg.call);
+      if (!pending) return;
+      if (msg.ok) pending.resolve({ value: msg.value, body });
+      else pending.reject(new HostCallError(msg.error.name, msg.error.message));
+      return;
+    } else if (msg.type === "skip") {
+      skipped.add(msg.id); // cancelled before it started
+      return;
+    } else if (msg.type === "again") {
+      if (!lastRun) throw new Error("the host repeated a run before sending one");
+      // Its values are all primitives (the host sends `again` only then): nothing is shared.
+      next = { ...lastRun, id: msg.id };
+    } else {
+      if (msg.type === "run") lastRun = msg;
+      next = msg;
+    }
     // One run at a time, in the order sent: the host may queue one behind the running one.
-    work = work.then(() => (skipped.delete(msg.id) ? undefined : handle(msg)));
-  }
+    work = work.then(() => (skipped.delete(next.id) ? undefined : handle(next)));
+  });
+} catch {
+  // A frame over the caps, or one that makes no sense: the host is not talking to this process.
+  Deno.exit(70);
 }
 // The host closed the channel: this process has no more work.
 Deno.exit(0);

@@ -14,14 +14,6 @@
 
 const PREFIX = 8;
 
-/** A decoded frame. */
-export interface Frame {
-  /** The JSON header, parsed. */
-  header: Record<string, unknown>;
-  /** The body bytes (empty when none). */
-  body: Uint8Array;
-}
-
 /** Thrown when the other side sends a frame over the caps or one that does not parse. */
 export class FrameError extends Error {
   override name = "FrameError";
@@ -33,19 +25,18 @@ const decoder = new TextDecoder();
 const EMPTY = new Uint8Array(0);
 
 /**
- * Encodes one frame; `parts` are concatenated into the body in order. The header's UTF-8 is
- * written straight into the frame (room for 3 bytes a UTF-16 unit, the most it can take), so a
- * frame is one buffer, not two: warm runs send two frames each.
+ * Encodes one frame whose header is already JSON text; `parts` are concatenated into the body in
+ * order. The header's UTF-8 is written straight into the frame (room for 3 bytes a UTF-16 unit,
+ * the most it can take), so a frame is one buffer, not two. `into` is used when the frame fits it.
  */
-export function encodeFrame(header: unknown, parts: Uint8Array[] = []): Uint8Array {
-  const json = JSON.stringify(header);
+function encode(json: string, parts: Uint8Array[], into?: Uint8Array): Uint8Array {
   let bodyLength = 0;
   for (const part of parts) bodyLength += part.byteLength;
-  const out = new Uint8Array(PREFIX + json.length * 3 + bodyLength);
+  const room = PREFIX + json.length * 3 + bodyLength;
+  const out = into && into.byteLength >= room ? into : new Uint8Array(room);
   const headLength = encoder.encodeInto(json, out.subarray(PREFIX)).written;
-  const view = new DataView(out.buffer);
-  view.setUint32(0, headLength, true);
-  view.setUint32(4, bodyLength, true);
+  setU32(out, 0, headLength);
+  setU32(out, 4, bodyLength);
   let at = PREFIX + headLength;
   for (const part of parts) {
     out.set(part, at);
@@ -54,10 +45,58 @@ export function encodeFrame(header: unknown, parts: Uint8Array[] = []): Uint8Arr
   return out.subarray(0, at);
 }
 
-/** Writes all of `bytes` to `conn`. */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+function setU32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >>> 8;
+  bytes[at + 2] = value >>> 16;
+  bytes[at + 3] = value >>> 24;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
   let done = 0;
   while (done < bytes.byteLength) done += await conn.write(bytes.subarray(done));
+}
+
+/** Bytes of the buffer a writer encodes its frames into while none is being written. */
+const SPARE_BYTES = 16 * 1024;
+
+/**
+ * Writes frames to one connection in order: each write starts after the one before it, and with
+ * none pending (a run's frame, an answer: usually) at once, encoded into a buffer the writer keeps
+ * for that (no new buffer a frame: each was an allocation and a copy on both sides of every run).
+ */
+export class FrameWriter {
+  #conn: Deno.Conn;
+  #pending = 0;
+  #last: Promise<void> = Promise.resolve();
+  #spare = new Uint8Array(SPARE_BYTES);
+
+  /** A writer of frames to `conn`. */
+  constructor(conn: Deno.Conn) {
+    this.#conn = conn;
+  }
+
+  /**
+   * Sends a frame after those before it; settles when it is written, and rejects when the
+   * connection failed (that frame's write or one before it).
+   */
+  send(header: unknown, parts: Uint8Array[] = []): Promise<void> {
+    return this.sendJson(JSON.stringify(header), parts);
+  }
+
+  /** {@linkcode FrameWriter.send} with a header already serialised to JSON text. */
+  sendJson(json: string, parts: Uint8Array[] = []): Promise<void> {
+    const conn = this.#conn;
+    let write: Promise<void>;
+    // The spare buffer only while nothing is in flight: a pending write may still read it.
+    if (this.#pending++ === 0) write = writeAll(conn, encode(json, parts, this.#spare));
+    else {
+      const frame = encode(json, parts);
+      write = this.#last.then(() => writeAll(conn, frame));
+    }
+    this.#last = write.finally(() => void this.#pending--);
+    return this.#last;
+  }
 }
 
 /** Caps a reader enforces. */
@@ -69,14 +108,17 @@ export interface FrameLimits {
 }
 
 /**
- * Reads frames from a connection until it closes. A frame over the caps throws FrameError
- * before its body is read (the caller then kills the sender). Bodies are fresh buffers the
- * consumer owns.
+ * Reads frames from a connection until it closes, handing each to `onFrame` as soon as it is
+ * whole, in order (a callback, not an async iterator: a generator's yield was promises and
+ * microtasks on both sides of every run). Resolves when the connection closes; a frame over the
+ * caps rejects with FrameError before its body is read (the caller then kills the sender), and
+ * so does anything `onFrame` throws. Bodies are fresh buffers the consumer owns.
  */
-export async function* readFrames(
+export async function readFrames(
   conn: Deno.Conn,
   limits: FrameLimits,
-): AsyncGenerator<Frame> {
+  onFrame: (header: Record<string, unknown>, body: Uint8Array) => void,
+): Promise<void> {
   let buffer = new Uint8Array(64 * 1024);
   let start = 0;
   let end = 0;
@@ -139,6 +181,6 @@ export async function* readFrames(
       filled += n;
     }
     if (start === end) start = end = 0;
-    yield { header, body };
+    onFrame(header, body);
   }
 }

@@ -1,10 +1,45 @@
 /**
  * The frames between the executor and its UDF processes (engine/_frames.ts), over a real unix
- * socket pair: what is written is read back whole, and a frame over the caps is refused.
+ * socket pair: what is written is read back whole and in order, and a frame over the caps is
+ * refused.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { encodeFrame, type Frame, FrameError, readFrames, writeAll } from "./_frames.ts";
+import { FrameError, FrameWriter, readFrames } from "./_frames.ts";
+
+/** A frame's bytes, encoded here as the format says (not by the module under test). */
+function encodeFrame(header: unknown, parts: Uint8Array[] = []): Uint8Array {
+  const head = new TextEncoder().encode(JSON.stringify(header));
+  const bodyLength = parts.reduce((n, p) => n + p.byteLength, 0);
+  const out = new Uint8Array(8 + head.byteLength + bodyLength);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, head.byteLength, true);
+  view.setUint32(4, bodyLength, true);
+  out.set(head, 8);
+  let at = 8 + head.byteLength;
+  for (const part of parts) {
+    out.set(part, at);
+    at += part.byteLength;
+  }
+  return out;
+}
+
+interface Frame {
+  header: Record<string, unknown>;
+  body: Uint8Array;
+}
+
+/** Every frame until the other side closes. */
+async function readAll(conn: Deno.Conn): Promise<Frame[]> {
+  const frames: Frame[] = [];
+  await readFrames(conn, LIMITS, (header, body) => frames.push({ header, body }));
+  return frames;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) done += await conn.write(bytes.subarray(done));
+}
 
 /** A connected unix socket pair in a temporary folder; `close` removes it. */
 async function socketPair(): Promise<{ a: Deno.Conn; b: Deno.Conn; close(): Promise<void> }> {
@@ -34,16 +69,27 @@ const LIMITS = { maxHeaderBytes: 1 << 20, maxBodyBytes: 1 << 24 };
 
 Deno.test("a frame's header is its JSON, multi-byte characters included", async () => {
   const header = { type: "result", text: "Zürich 東京 🗺️", n: [1, 2.5, null] };
-  const frame = encodeFrame(header);
-  const length = new DataView(frame.buffer, frame.byteOffset).getUint32(0, true);
-  assert.equal(length, new TextEncoder().encode(JSON.stringify(header)).byteLength);
-  assert.equal(frame.byteLength, 8 + length);
   const pair = await socketPair();
   try {
-    await writeAll(pair.a, frame);
+    await new FrameWriter(pair.a).send(header);
     pair.a.close();
-    const frames: Frame[] = [];
-    for await (const f of readFrames(pair.b, LIMITS)) frames.push(f);
+    // The bytes as the format says: the header's UTF-8 length, no body, the header.
+    const bytes: number[] = [];
+    const chunk = new Uint8Array(1024);
+    for (let n; (n = await pair.b.read(chunk)) !== null;) bytes.push(...chunk.subarray(0, n));
+    assert.deepEqual(new Uint8Array(bytes), encodeFrame(header));
+  } finally {
+    await pair.close().catch(() => {});
+  }
+});
+
+Deno.test("a frame's header is read back as the JSON object it was", async () => {
+  const header = { type: "result", text: "Zürich 東京 🗺️", n: [1, 2.5, null] };
+  const pair = await socketPair();
+  try {
+    await writeAll(pair.a, encodeFrame(header));
+    pair.a.close();
+    const frames = await readAll(pair.b);
     assert.deepEqual(frames.map((f) => f.header), [header]);
     assert.equal(frames[0].body.byteLength, 0);
   } finally {
@@ -64,8 +110,7 @@ Deno.test("body parts arrive concatenated, frame after frame", async () => {
       for (const frame of sent) await writeAll(pair.a, frame);
       pair.a.close();
     })();
-    const frames: Frame[] = [];
-    for await (const f of readFrames(pair.b, LIMITS)) frames.push(f);
+    const frames = await readAll(pair.b);
     await writing;
     assert.deepEqual(frames.map((f) => f.header), [{ id: 1 }, { id: 2, note: "é" }, { id: 3 }]);
     assert.deepEqual([...frames[0].body], [1, 2, 3]);
@@ -91,8 +136,7 @@ Deno.test("frames split over many small writes are read whole", async () => {
       }
       pair.a.close();
     })();
-    const frames: Frame[] = [];
-    for await (const f of readFrames(pair.b, LIMITS)) frames.push(f);
+    const frames = await readAll(pair.b);
     await writing;
     assert.deepEqual(frames.map((f) => f.header), [{ id: 1, text: "première" }, { id: 2 }]);
     assert.deepEqual([...frames[0].body], [7, 8, 9]);
@@ -105,16 +149,63 @@ Deno.test("a body over the cap is refused before it is read", async () => {
   const pair = await socketPair();
   try {
     await writeAll(pair.a, encodeFrame({ id: 1 }, [new Uint8Array(100)]));
-    const reading = (async () => {
-      for await (const _ of readFrames(pair.b, { maxHeaderBytes: 1 << 10, maxBodyBytes: 99 })) {
-        // nothing arrives
-      }
-    })();
+    const seen: unknown[] = [];
+    const reading = readFrames(
+      pair.b,
+      { maxHeaderBytes: 1 << 10, maxBodyBytes: 99 },
+      (header) => seen.push(header),
+    );
     await assert.rejects(reading, (err) => {
       assert.ok(err instanceof FrameError);
       assert.match(err.message, /body of 100 bytes over the cap of 99/);
       return true;
     });
+    assert.deepEqual(seen, []);
+  } finally {
+    await pair.close().catch(() => {});
+  }
+});
+
+Deno.test("a writer sends frames in order, each whole, while earlier ones are still written", async () => {
+  const pair = await socketPair();
+  try {
+    const writer = new FrameWriter(pair.a);
+    // Sent without waiting: all but the first queue behind a write in flight, and a large one
+    // takes many writes. Each must arrive as it was when sent, none overwritten by the next.
+    const big = new Uint8Array(2_000_000).map((_, i) => i % 253);
+    const sends: Promise<void>[] = [];
+    for (let id = 0; id < 50; id++) {
+      const parts = id === 10 ? [big] : [new Uint8Array([id, id + 1])];
+      sends.push(writer.send({ id, text: "x".repeat(id * 100) }, parts));
+    }
+    const reading = readAll(pair.b);
+    await Promise.all(sends);
+    // And again once idle, through the buffer it keeps for that.
+    await writer.sendJson(`{"id":50,"text":"é"}`, [new Uint8Array([9])]);
+    pair.a.close();
+    const frames = await reading;
+    assert.deepEqual(frames.map((f) => f.header.id), [...Array(51).keys()]);
+    for (const [id, frame] of frames.entries()) {
+      if (id === 50) {
+        assert.deepEqual(frame.header, { id: 50, text: "é" });
+        assert.deepEqual([...frame.body], [9]);
+      } else {
+        assert.equal(frame.header.text, "x".repeat(id * 100));
+        assert.deepEqual(frame.body, id === 10 ? big : new Uint8Array([id, id + 1]));
+      }
+    }
+  } finally {
+    await pair.close().catch(() => {});
+  }
+});
+
+Deno.test("a writer whose connection failed rejects that frame and those after it", async () => {
+  const pair = await socketPair();
+  try {
+    const writer = new FrameWriter(pair.a);
+    pair.a.close();
+    await assert.rejects(writer.send({ id: 1 }));
+    await assert.rejects(writer.send({ id: 2 }));
   } finally {
     await pair.close().catch(() => {});
   }

@@ -19,8 +19,7 @@
 import { UdfCancelledError, UdfProcessError, UdfTimeoutError } from "../client/errors.ts";
 import type { Udf } from "../client/udf.ts";
 import type { CallerContext } from "../client/engine_types.ts";
-import type { ChildMessage } from "./_protocol.ts";
-import { encodeFrame } from "./_frames.ts";
+import type { ChildMessage, RunMessage } from "./_protocol.ts";
 import { Deadlines } from "./_deadlines.ts";
 import { answerHostCall } from "./_host_calls.ts";
 import type { UdfSignature } from "./params.ts";
@@ -31,7 +30,6 @@ import {
   type Job,
   joinLogs,
   spawnChild,
-  writeFrame,
 } from "./_pool_child.ts";
 import { runError } from "./_run_errors.ts";
 
@@ -72,6 +70,8 @@ export class Pool {
   #sweeper?: ReturnType<typeof setInterval>;
   /** The timeouts of running runs: one timer for all of them. */
   #deadlines = new Deadlines();
+  /** Module files seen written (their `written` promises): their runs send without waiting. */
+  #written = new WeakSet<Promise<string>>();
   /** Images a spare is wanted for, with a run of each to make it like; oldest first. */
   #wanted = new Map<string, Job>();
 
@@ -138,10 +138,7 @@ export class Pool {
     else if (job.child && job.child.next === job) {
       // Sent but not started: the process skips it when it comes to it.
       job.child.next = undefined;
-      if (job.child.conn) {
-        void writeFrame(job.child, encodeFrame({ type: "skip", id: job.message.id }))
-          .catch(() => {});
-      }
+      job.child.writer?.send({ type: "skip", id: job.message.id }).catch(() => {});
     } else return; // already answered
     this.#finish(job);
     job.reject(new UdfCancelledError(job.udf.name, job.signal?.reason));
@@ -308,8 +305,9 @@ export class Pool {
   #start(child: Child, job: Job): void {
     child.job = job;
     job.child = child;
-    child.proc.child.ref();
-    child.conn?.ref();
+    // What keeps the host's event loop alive while it runs: the connection once there is one.
+    if (child.conn) child.conn.ref();
+    else child.proc.child.ref();
     job.startedAt = performance.now();
     if (job.timeoutMs !== undefined) {
       job.timeout = {
@@ -327,17 +325,22 @@ export class Pool {
 
   /** Sends a run to its process once the module files are written and the process is ready. */
   #send(child: Child, job: Job): void {
-    const frame = encodeFrame(job.message);
+    // Known written and connected (every warm run): written at once, no promise to wait on.
+    if (child.writer && this.#written.has(job.written)) {
+      this.#write(child, job);
+      return;
+    }
     const mine = () => child.job === job || child.next === job;
     job.written.then(
       () =>
         child.ready.then(() => {
-          if (mine()) return writeFrame(child, frame);
+          this.#written.add(job.written);
+          if (mine()) return this.#write(child, job);
         }).catch(() => this.#fail(child, "could not be reached", "ProcessExit")),
       (err) => {
         // The module files could not be written (a bad name, a full disk): the process is fine.
         if (child.next === job) child.next = undefined;
-        else if (child.job === job) this.#done(child);
+        else if (child.job === job) this.#done(child, performance.now());
         else return;
         this.#finish(job);
         job.reject(err);
@@ -346,15 +349,33 @@ export class Pool {
     );
   }
 
-  /** The running run answered: start the one queued behind it, or mark the process idle. */
-  #done(child: Child): void {
-    const took = performance.now() - child.job!.startedAt!;
+  /**
+   * Writes a run's message to its process: as `again` when it asks what the last run message to
+   * that (TypeScript) process asked, with primitive values only (engine/_protocol.ts).
+   */
+  #write(child: Child, job: Job): Promise<void> {
+    const message = job.message;
+    const writer = child.writer!;
+    let sent: Promise<void>;
+    if (message.type !== "run" || job.python !== undefined) sent = writer.send(message);
+    else if (child.lastRun && sameRun(child.lastRun, message)) {
+      sent = writer.sendJson(`{"type":"again","id":${message.id}}`);
+    } else {
+      sent = writer.send(message);
+      child.lastRun = message;
+    }
+    return sent.catch(() => this.#fail(child, "could not be reached", "ProcessExit"));
+  }
+
+  /** The running run answered at `now`: start the one queued behind it, or mark it idle. */
+  #done(child: Child, now: number): void {
+    const took = now - child.job!.startedAt!;
     child.averageMs = child.averageMs === undefined ? took : 0.8 * child.averageMs + 0.2 * took;
     child.job = undefined;
     const next = child.next;
     child.next = undefined;
     if (next) this.#start(child, next);
-    else this.#release(child);
+    else this.#release(child, now);
   }
 
   #answer(child: Child, message: ChildMessage, body: Uint8Array): void {
@@ -385,12 +406,13 @@ export class Pool {
       return;
     }
     this.#finish(job);
+    const now = performance.now();
     // A process its run left unclean (processes still running) serves no other run.
     if (message.retire) this.#stop(child, message.retire);
-    else this.#done(child);
+    else this.#done(child, now);
     if (message.type === "failure") {
       job.reject(runError(job.udf, message.failure, joinLogs(message.logs, job.raw)));
-    } else job.resolve({ message, body });
+    } else job.resolve(message, body, now);
     this.#pump();
   }
 
@@ -406,7 +428,7 @@ export class Pool {
       child.waiting++;
       this.#pump(); // its slot is lent to the runs it waits for
     }
-    let reply: Uint8Array;
+    let reply: { header: unknown; parts?: Uint8Array[] };
     try {
       const answer = await answerHostCall(message.method, message.args, body, {
         caller: job.caller,
@@ -415,21 +437,21 @@ export class Pool {
         describe: (udf) =>
           this.#options.describe(udf, { ...job.caller, depth: job.caller.depth + 1 }),
       });
-      reply = encodeFrame(
-        { type: "reply", call: message.call, ok: true, value: answer.value },
-        answer.parts,
-      );
+      reply = {
+        header: { type: "reply", call: message.call, ok: true, value: answer.value },
+        parts: answer.parts,
+      };
     } catch (err) {
       const error = err instanceof Error
         ? { name: err.name, message: err.message }
         : { name: "Error", message: String(err) };
-      reply = encodeFrame({ type: "reply", call: message.call, ok: false, error });
+      reply = { header: { type: "reply", call: message.call, ok: false, error } };
     } finally {
       if (nested) child.waiting--;
     }
-    if (child.job !== job || !child.conn) return; // the run ended meanwhile
+    if (child.job !== job || !child.writer) return; // the run ended meanwhile
     try {
-      await writeFrame(child, reply);
+      await child.writer.send(reply.header, reply.parts);
     } catch {
       this.#fail(child, "could not be reached", "ProcessExit");
     }
@@ -444,10 +466,10 @@ export class Pool {
   }
 
   /** Marks a process idle and unref'd; the sweep stops it once idle for `idleTimeoutMs`. */
-  #release(child: Child): void {
-    child.lastUsed = performance.now();
-    child.proc.child.unref();
-    child.conn?.unref();
+  #release(child: Child, now = performance.now()): void {
+    child.lastUsed = now;
+    if (child.conn) child.conn.unref();
+    else child.proc.child.unref();
     this.#sweeper ??= this.#startSweep();
   }
 
@@ -521,4 +543,36 @@ export class Pool {
     }
     this.#pump();
   }
+}
+
+/**
+ * Whether run message `b` asks what `a` did (all but its id) with primitive values only: then
+ * `b` can go as `again`, and the process's copy of `a` holds nothing a run could have changed.
+ * Checked field by field, not by serialising `b`.
+ */
+function sameRun(a: RunMessage, b: RunMessage): boolean {
+  return a.url === b.url && a.entrypoint === b.entrypoint && a.streamOutput === b.streamOutput &&
+    a.maxResultBytes === b.maxResultBytes && a.injected === undefined &&
+    b.injected === undefined && b.files === undefined && b.cacheDir === undefined &&
+    samePrimitives(a.given, b.given) && samePrimitives(a.defaults, b.defaults) &&
+    samePrimitives(a.env, b.env);
+}
+
+/**
+ * Same own keys and the same primitive values (no object or array in `b`); false for an
+ * inherited key (what JSON leaves out), so true only when both serialise alike.
+ */
+function samePrimitives(a: Record<string, unknown>, b: Record<string, unknown>): boolean {
+  let keys = 0;
+  for (const key in b) {
+    const value = b[key];
+    if (typeof value === "object" && value !== null) return false;
+    if (!Object.hasOwn(b, key) || !Object.hasOwn(a, key) || a[key] !== value) return false;
+    keys++;
+  }
+  for (const key in a) {
+    if (!Object.hasOwn(a, key)) return false;
+    keys--;
+  }
+  return keys === 0;
 }

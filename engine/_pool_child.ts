@@ -12,8 +12,8 @@ import { FusedError, QuotaExceededError } from "../client/errors.ts";
 import type { QuotaUsage, UdfLogs } from "../client/errors.ts";
 import type { Udf } from "../client/udf.ts";
 import type { CallerContext } from "../client/engine_types.ts";
-import type { ChildConfig, ChildMessage, HostMessage } from "./_protocol.ts";
-import { FrameError, readFrames, writeAll } from "./_frames.ts";
+import type { ChildConfig, ChildMessage, HostMessage, RunMessage } from "./_protocol.ts";
+import { FrameError, FrameWriter, readFrames } from "./_frames.ts";
 import type { Deadline } from "./_deadlines.ts";
 import { type SandboxProcess, spawnSandbox } from "./_sandbox.ts";
 import { denoDir } from "./_roots.ts";
@@ -54,10 +54,11 @@ export interface Job {
   memoryLimitMb: number;
   /** Its caller's disk quota, which caps the files its process writes; none: no cap. */
   fileQuota?: FileQuota;
-  message: Exclude<HostMessage, { type: "reply" | "skip" }>;
+  message: Exclude<HostMessage, { type: "reply" | "skip" | "again" }>;
   signal?: AbortSignal;
   timeoutMs?: number;
-  resolve: (answer: { message: ChildMessage; body: Uint8Array }) => void;
+  /** Its answer, with when it came (`performance.now()`). */
+  resolve: (message: ChildMessage, body: Uint8Array, now: number) => void;
   reject: (err: Error) => void;
   child?: Child;
   startedAt?: number;
@@ -105,10 +106,13 @@ export interface Child {
    * sleeps between runs while others wait). It starts, timer and all, when `job` answers.
    */
   next?: Job;
-  /** Frames go out in order: each write waits for the one before it. */
-  writes: Promise<void>;
-  /** Writes started and not yet done. */
-  pendingWrites: number;
+  /** Writes frames to it in order, once it connected. */
+  writer?: FrameWriter;
+  /**
+   * The last run message written to it: a run asking the same, with primitive values only, goes
+   * as an `again` message (engine/_protocol.ts). TypeScript processes only.
+   */
+  lastRun?: RunMessage;
   /** Moving average of its runs' times, ms: only processes of short runs get a queued run. */
   averageMs?: number;
   /** A Python process's image (its job's): what a spare of it is made with. */
@@ -249,8 +253,6 @@ export function spawnChild(job: Job, options: SpawnChildOptions): Child {
     folder,
     memoryLimitMb: job.memoryLimitMb,
     listener,
-    writes: Promise.resolve(),
-    pendingWrites: 0,
   };
   child.ready = connect(child, listener, options);
   child.ready.catch(() => {}); // a failed start is reported through the exit
@@ -288,11 +290,15 @@ async function connect(
       }),
     ]);
     child.conn = conn as Deno.Conn;
+    child.writer = new FrameWriter(child.conn);
   } finally {
     clearTimeout(timer);
     // One connection only: nothing else in the process (the UDF) can connect after it.
     closeListener(child);
   }
+  // From now on the connection alone keeps the host's event loop alive while the process has
+  // work (engine/_pool.ts refs it per run): one handle to ref and unref a run, not two.
+  child.proc.child.unref();
   if (!child.job) child.conn.unref();
   void read(child, child.conn, options);
 }
@@ -306,15 +312,17 @@ async function read(child: Child, conn: Deno.Conn, options: SpawnChildOptions): 
       return limit() + 2 ** 20;
     },
   };
+  const onFrame = (header: Record<string, unknown>, body: Uint8Array): void =>
+    options.onMessage(child, header as unknown as ChildMessage, body);
   try {
-    for await (const frame of readFrames(conn, limits)) {
-      options.onMessage(child, frame.header as unknown as ChildMessage, frame.body);
-    }
+    await readFrames(conn, limits, onFrame);
   } catch (err) {
     // A frame over the caps or malformed: the process is not trusted any longer.
     const why = err instanceof FrameError ? err.message : (err as Error).message;
     options.onMalformed(child, why);
   }
+  // The channel is closed: the process's exit (and its run's failure, if it dies) is awaited.
+  child.proc.child.ref();
 }
 
 /** Keeps what the UDF wrote around `console` (to its job) and the tail of stderr. */
@@ -336,20 +344,6 @@ async function drain(
   } catch {
     // the pipe closed with the process
   }
-}
-
-/**
- * Writes a frame after the ones before it (run frames and host-call replies interleave); with
- * none pending (a run's frame, usually) it starts at once instead of a microtask later.
- */
-export function writeFrame(child: Child, frame: Uint8Array): Promise<void> {
-  const conn = child.conn!;
-  const write = child.pendingWrites++ === 0
-    ? writeAll(conn, frame)
-    : child.writes.then(() => writeAll(conn, frame));
-  const done = () => void child.pendingWrites--;
-  child.writes = write.finally(done);
-  return child.writes;
 }
 
 /** Stops accepting connections for the process, if it still did. */

@@ -1,5 +1,5 @@
 /**
- * Frame headers between the executor and its UDF processes (types only: nothing here runs).
+ * Frame headers between the executor and its UDF processes (types and one constant).
  * Binary payloads travel in the frame body (see _frames.ts and _wire.ts).
  *
  * @module
@@ -51,6 +51,17 @@ export type ReplyMessage =
   | { type: "reply"; call: number; ok: true; value: unknown }
   | { type: "reply"; call: number; ok: false; error: { name: string; message: string } };
 
+/**
+ * Runs again what the last `run` message to this process asked, under a new id: a warm run of
+ * the same UDF with the same parameters (the host sends it only when they are all primitives, so
+ * nothing of one run is shared with the next) is a few bytes, not a header to write and parse.
+ * Only TypeScript UDF processes get it.
+ */
+export interface AgainMessage {
+  type: "again";
+  id: number;
+}
+
 /** A run sent but cancelled before it started: the process skips it. */
 export interface SkipMessage {
   type: "skip";
@@ -58,7 +69,24 @@ export interface SkipMessage {
 }
 
 /** What the host sends. */
-export type HostMessage = RunMessage | DescribeMessage | ReplyMessage | SkipMessage;
+export type HostMessage =
+  | RunMessage
+  | DescribeMessage
+  | ReplyMessage
+  | SkipMessage
+  | AgainMessage;
+
+/**
+ * A JSON value or a string a UDF returned, small enough to travel in its answer's header (as
+ * JSON, parsed with it) instead of as UTF-8 in the body; larger ones are `PackedResult`s.
+ */
+export interface InlineResult {
+  kind: "value";
+  value: unknown;
+}
+
+/** Longest inline result, in UTF-16 units of its JSON text. */
+export const INLINE_RESULT_CHARS = 4096;
 
 /** A failure, serialized: `validation` becomes a ValidationError, `runtime` a UdfRuntimeError. */
 export interface FailureMessage {
@@ -76,7 +104,13 @@ export interface FailureMessage {
 export type ChildMessage =
   /** Sent once, when the process is ready for work. */
   | { type: "ready" }
-  | { type: "result"; id: number; result: PackedResult | PyTable; logs: UdfLogs; retire?: string }
+  | {
+    type: "result";
+    id: number;
+    result: PackedResult | PyTable | InlineResult;
+    logs: UdfLogs;
+    retire?: string;
+  }
   | { type: "signature"; id: number; signature: UdfSignature; logs: UdfLogs; retire?: string }
   | { type: "failure"; id: number; failure: FailureMessage; logs: UdfLogs; retire?: string }
   /** Output written since the last `output` message of a run that asked for streaming. */

@@ -253,7 +253,7 @@ export class LocalEngine {
     const module = ready instanceof Promise ? await ready : ready;
     const answer = await this.#submit(udf, request, memoryLimitMb, module, {
       type: "run",
-      id: 0,
+      id: this.#nextId++,
       url: module.url,
       entrypoint: udf.entrypoint,
       given,
@@ -267,7 +267,11 @@ export class LocalEngine {
     if (message.type !== "result") throw new FusedError("Unexpected answer from a UDF process");
     let value: UdfResult;
     try {
-      value = await decodePythonResult(message.result, answer.body);
+      const result = message.result;
+      // A small JSON value or string came parsed with the header (engine/_protocol.ts).
+      value = result.kind === "value"
+        ? result.value as UdfResult
+        : await decodePythonResult(result, answer.body);
     } catch (err) {
       throw new FusedError(
         `The result of UDF "${udf.name}" could not be decoded: ${(err as Error).message}`,
@@ -282,7 +286,7 @@ export class LocalEngine {
     const module = ready instanceof Promise ? await ready : ready;
     const answer = await this.#submit(udf, { udf, caller }, this.#memoryLimitMb, module, {
       type: "describe",
-      id: 0,
+      id: this.#nextId++,
       url: module.url,
       entrypoint: udf.entrypoint,
     });
@@ -430,21 +434,35 @@ export class LocalEngine {
     return this.#maxResultBytes ?? fusedOptions.maxResultBytes;
   }
 
-  async #submit(
+  /** Runs `message` (its id already the job's) in a process; measures the quota first, if any. */
+  #submit(
     udf: Udf,
     request: Partial<LocalRunRequest>,
     memoryLimitMb: number,
     module: UdfModule,
     message: Job["message"],
-  ): Promise<{ message: ChildMessage; body: Uint8Array; logs: UdfLogs; timeMs: number }> {
+  ): Promise<Answer> {
     const caller = request.caller ?? this.#localCaller();
-    const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
     // Under a disk quota the process's files are capped: at the quota, or at nothing while the
     // caller is over it (it may still read and delete). Measured only for callers with a quota,
     // so other runs are still queued at once, in call order.
-    const fileQuota: FileQuota | undefined = caller.quota
-      ? { limitBytes: caller.quota.limitBytes, usage: await caller.quota.usage() }
-      : undefined;
+    if (!caller.quota) return this.#enqueue(udf, request, memoryLimitMb, module, message, caller);
+    const { limitBytes } = caller.quota;
+    return caller.quota.usage().then((usage) =>
+      this.#enqueue(udf, request, memoryLimitMb, module, message, caller, { limitBytes, usage })
+    );
+  }
+
+  #enqueue(
+    udf: Udf,
+    request: Partial<LocalRunRequest>,
+    memoryLimitMb: number,
+    module: UdfModule,
+    message: Job["message"],
+    caller: CallerContext,
+    fileQuota?: FileQuota,
+  ): Promise<Answer> {
+    const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
     const { permissions, image, key, cacheDir } = this.#processShape(
       udf,
       python ? undefined : module.folder,
@@ -454,14 +472,17 @@ export class LocalEngine {
       python,
       fileQuota,
     );
-    return await new Promise((resolve, reject) => {
-      const id = this.#nextId++;
+    if (python) {
+      message.files = udfModuleFiles(udf);
+      message.cacheDir = cacheDir;
+    }
+    return new Promise((resolve, reject) => {
       const job: Job = {
-        id,
+        id: message.id,
         udf,
         python,
         key,
-        ...(python && { image }),
+        image: python && image,
         fileQuota,
         permissions,
         hostNet: request.allowNet !== undefined
@@ -470,15 +491,15 @@ export class LocalEngine {
         caller,
         cacheDir,
         memoryLimitMb,
-        message: { ...message, id, ...(python && { files: udfModuleFiles(udf), cacheDir }) },
+        message,
         signal: request.signal,
         timeoutMs: request.timeoutMs,
         onOutput: request.onOutput,
         written: module.written,
         raw: { stdout: "", stderr: "" },
-        resolve: ({ message: answer, body }) => {
+        resolve: (answer, body, now) => {
           const logs = "logs" in answer ? joinLogs(answer.logs, job.raw) : job.raw;
-          resolve({ message: answer, body, logs, timeMs: performance.now() - job.startedAt! });
+          resolve({ message: answer, body, logs, timeMs: now - job.startedAt! });
         },
         reject,
       };
@@ -493,6 +514,14 @@ export class LocalEngine {
       this.#pool.enqueue(job);
     });
   }
+}
+
+/** A process's answer to a job, with its logs and time. */
+interface Answer {
+  message: ChildMessage;
+  body: Uint8Array;
+  logs: UdfLogs;
+  timeMs: number;
 }
 
 /** The promise's value, or a UdfCancelledError as soon as `signal` aborts. */

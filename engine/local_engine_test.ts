@@ -456,6 +456,76 @@ export default function udf() { runs += 1; return runs }`);
   });
 });
 
+Deno.test("each warm run gets its own parameters and environment, nothing left by the run before", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const u = ts(`let runs = 0;
+export default function udf({ n = 1, tags = [], name = "x" }) {
+  runs += 1;
+  tags.push("seen");
+  return { runs, n, tags, name, k: Deno.env.toObject().K ?? null };
+}`);
+    const run = async (parameters: Record<string, unknown>, env?: Record<string, string>) =>
+      (await engine.run({ udf: u, parameters, env })).value as Record<string, unknown>;
+    // Runs asking the same, then something else, then the same again: each sees its own values.
+    const steps: [Record<string, unknown>, Record<string, string> | undefined, unknown][] = [
+      [{ n: 2 }, undefined, { n: 2, tags: ["seen"], name: "x", k: null }],
+      [{ n: 2 }, undefined, { n: 2, tags: ["seen"], name: "x", k: null }],
+      [{ n: 3 }, undefined, { n: 3, tags: ["seen"], name: "x", k: null }],
+      [{ n: 3 }, { K: "a" }, { n: 3, tags: ["seen"], name: "x", k: "a" }],
+      [{ n: 3 }, { K: "b" }, { n: 3, tags: ["seen"], name: "x", k: "b" }],
+      [{ n: 3 }, undefined, { n: 3, tags: ["seen"], name: "x", k: null }],
+      [{ n: 3, name: "y" }, undefined, { n: 3, tags: ["seen"], name: "y", k: null }],
+      [{ n: 3 }, undefined, { n: 3, tags: ["seen"], name: "x", k: null }],
+      // An array the UDF changes: the next run with the same one still gets it unchanged.
+      [{ tags: ["a"] }, undefined, { n: 1, tags: ["a", "seen"], name: "x", k: null }],
+      [{ tags: ["a"] }, undefined, { n: 1, tags: ["a", "seen"], name: "x", k: null }],
+      [{ tags: '["b"]' }, undefined, { n: 1, tags: ["b", "seen"], name: "x", k: null }],
+      [{ tags: '["b"]' }, undefined, { n: 1, tags: ["b", "seen"], name: "x", k: null }],
+      [{}, undefined, { n: 1, tags: ["seen"], name: "x", k: null }],
+      [{}, undefined, { n: 1, tags: ["seen"], name: "x", k: null }],
+    ];
+    for (const [i, [parameters, env, expected]] of steps.entries()) {
+      const { runs, ...value } = await run(parameters, env);
+      assert.equal(runs, i + 1, "one process served every run");
+      assert.deepEqual(value, expected, `run ${i + 1}`);
+    }
+    assert.equal(engine.stats.started, 1);
+  });
+});
+
+Deno.test("strings and JSON values come back alike, small or large, under the result cap", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const u = ts(`export default function udf({ kind = "s", n = 1 }) {
+  const text = "é".repeat(n);
+  if (kind === "s") return text;
+  if (kind === "lone") return "\\ud800" + text;
+  if (kind === "o") return { text, list: [1, 2.5, null, true], lone: "\\udfff" };
+  return [text, n];
+}`);
+    const run = async (kind: string, n: number) =>
+      (await engine.run({ udf: u, parameters: { kind, n } })).value;
+    // Around the size where a value stops travelling in the answer's header.
+    for (const n of [0, 1, 2000, 4094, 4095, 4096, 5000, 100_000]) {
+      const text = "é".repeat(n);
+      assert.equal(await run("s", n), text);
+      // A lone surrogate in a string result becomes U+FFFD (it travels as UTF-8); inside a JSON
+      // value it stays escaped, as JSON keeps it.
+      assert.equal(await run("lone", n), "\ufffd" + text);
+      assert.deepEqual(await run("o", n), { text, list: [1, 2.5, null, true], lone: "\udfff" });
+      assert.deepEqual(await run("a", n), [text, n]);
+    }
+  });
+  await withEngine({ maxWorkers: 1, maxResultBytes: 100 }, async (engine) => {
+    const u = ts(`export default function udf({ n = 1 }) { return "x".repeat(n) }`);
+    // Under the cap in bytes, whether or not it would fit the header three bytes a character.
+    assert.equal((await engine.run({ udf: u, parameters: { n: 30 } })).value, "x".repeat(30));
+    assert.equal((await engine.run({ udf: u, parameters: { n: 100 } })).value, "x".repeat(100));
+    const err = await runtimeError(engine.run({ udf: u, parameters: { n: 101 } }));
+    assert.equal(err.exceptionClass, "ResultTooLargeError");
+    assert.match(err.message, /the result is 101 bytes, over the limit of 100/);
+  });
+});
+
 Deno.test("a full pool stops its least recently used idle Worker for a new version", async () => {
   await withEngine({ maxWorkers: 1 }, async (engine) => {
     const a = ts(`export default function udf() { return "a" }`, "a");
