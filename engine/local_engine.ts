@@ -161,6 +161,20 @@ interface ProcessShape {
   cacheDir: string;
 }
 
+/** The shape of an engine's last plain run, with what it was made of. */
+interface LastShape {
+  udf: Udf;
+  udfName: string;
+  folder: string | undefined;
+  callerId: string;
+  dataDir: string;
+  cacheDir: string;
+  memoryLimitMb: number;
+  python: string | undefined;
+  cap: number | undefined;
+  shape: ProcessShape;
+}
+
 /** Process shapes kept by one engine: a service's callers make many; the map restarts past it. */
 const MAX_SHAPES = 1024;
 
@@ -191,6 +205,7 @@ export class LocalEngine {
   #nextId = 1;
   #python: string | undefined;
   #shapes = new Map<string, ProcessShape>();
+  #lastShape?: LastShape;
   #local?: { dataDirectory: string; cacheDirectory: string | null; caller: CallerContext };
 
   /** Creates an engine; no process starts until the first run. */
@@ -377,11 +392,23 @@ export class LocalEngine {
     // Under a quota the shape depends on the file cap only (the quota, or 0 when over it): the
     // service's runs, which all have a quota, are made from the map too.
     const cap = fileQuota && fileCap(fileQuota);
+    // The last shape, when this run is made of the same (a warm run of the same UDF object for
+    // the same caller): compared field by field instead of building the map's key.
+    const last = this.#lastShape;
+    if (
+      plain && last?.udf === udf && last.udfName === udf.name && last.folder === folder &&
+      last.callerId === caller.id && last.dataDir === caller.dataDir &&
+      last.cacheDir === caller.cacheDir && last.memoryLimitMb === memoryLimitMb &&
+      last.python === python && last.cap === cap
+    ) return last.shape;
     const name = plain
       ? `${udf.codeVersion}\0${folder}\0${caller.id}\0${caller.dataDir}\0${caller.cacheDir}\0${memoryLimitMb}\0${python}\0${udf.name}\0${cap}`
       : undefined;
     const known = name === undefined ? undefined : this.#shapes.get(name);
-    if (known) return known;
+    if (known) {
+      this.#rememberShape(udf, folder, caller, memoryLimitMb, python, cap, known);
+      return known;
+    }
     const cacheDir = join(caller.cacheDir, "udf", udf.name);
     // A Python process gets its UDF's files and cache folder in its messages, with the caller's
     // folder of all UDF cache folders mounted (they are all the caller's): the same process
@@ -410,8 +437,32 @@ export class LocalEngine {
     if (name !== undefined) {
       if (this.#shapes.size >= MAX_SHAPES) this.#shapes.clear();
       this.#shapes.set(name, shape);
+      this.#rememberShape(udf, folder, caller, memoryLimitMb, python, cap, shape);
     }
     return shape;
+  }
+
+  #rememberShape(
+    udf: Udf,
+    folder: string | undefined,
+    caller: CallerContext,
+    memoryLimitMb: number,
+    python: string | undefined,
+    cap: number | undefined,
+    shape: ProcessShape,
+  ): void {
+    this.#lastShape = {
+      udf,
+      udfName: udf.name,
+      folder,
+      callerId: caller.id,
+      dataDir: caller.dataDir,
+      cacheDir: caller.cacheDir,
+      memoryLimitMb,
+      python,
+      cap,
+      shape,
+    };
   }
 
   /** This process's user as the caller, made again only when `fused.options`' folders change. */
@@ -498,7 +549,7 @@ export class LocalEngine {
         written: module.written,
         raw: { stdout: "", stderr: "" },
         resolve: (answer, body, now) => {
-          const logs = "logs" in answer ? joinLogs(answer.logs, job.raw) : job.raw;
+          const logs = "logs" in answer && answer.logs ? joinLogs(answer.logs, job.raw) : job.raw;
           resolve({ message: answer, body, logs, timeMs: now - job.startedAt! });
         },
         reject,
