@@ -82,7 +82,7 @@ const conn = await Deno.connect({ transport: "unix", path: socket });
 const { readFrames, FrameWriter } = await import(${
   JSON.stringify(new URL("../engine/_frames.ts", import.meta.url).href)
 });
-const writer = new FrameWriter(conn);
+const writer = new FrameWriter(conn, () => Deno.exit(70));
 let payload = new Uint8Array(0);
 if (Number(size) > 0) {
   const { tableFromArrays, tableToIPC } = await import("npm:apache-arrow@21.2.0");
@@ -90,9 +90,9 @@ if (Number(size) > 0) {
   const col = () => Float64Array.from({ length: n }, (_, i) => i * 0.5);
   payload = tableToIPC(tableFromArrays({ a: col(), b: col(), c: col(), d: col() }));
 }
-await writer.send({ type: "ready" });
+writer.send({ type: "ready" });
 await readFrames(conn, { maxHeaderBytes: 1 << 20, maxBodyBytes: 1 << 30 }, (header) => {
-  writer.send({ type: "echo", id: header.id }, [payload]).catch(() => Deno.exit(70));
+  writer.send({ type: "echo", id: header.id }, [payload]);
 });
 `;
 
@@ -113,7 +113,8 @@ async function rawChild(dir: string, size: number) {
   }).spawn();
   const conn = await listener.accept();
   listener.close();
-  const writer = new FrameWriter(conn);
+  // A failed write closes the channel: the reader rejects the answer awaited then.
+  const writer = new FrameWriter(conn, () => {});
   // The frame awaited now (one at a time, as the engine's runs here): its body, or why not.
   let waiting: { resolve(body: Uint8Array): void; reject(err: Error): void } | undefined;
   const next = () => new Promise<Uint8Array>((resolve, reject) => (waiting = { resolve, reject }));
@@ -133,8 +134,7 @@ async function rawChild(dir: string, size: number) {
     startMs,
     ask(): Promise<Uint8Array> {
       const answer = next();
-      // A failed write closes the channel: the reader rejects the answer then.
-      writer.send({ type: "run", id: ++id }).catch(() => {});
+      writer.send({ type: "run", id: ++id });
       return answer;
     },
     async close(): Promise<unknown> {

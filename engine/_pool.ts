@@ -138,7 +138,7 @@ export class Pool {
     else if (job.child && job.child.next === job) {
       // Sent but not started: the process skips it when it comes to it.
       job.child.next = undefined;
-      job.child.writer?.send({ type: "skip", id: job.message.id }).catch(() => {});
+      job.child.writer?.send({ type: "skip", id: job.message.id });
     } else return; // already answered
     this.#finish(job);
     job.reject(new UdfCancelledError(job.udf.name, job.signal?.reason));
@@ -288,6 +288,7 @@ export class Pool {
       onMessage: (child, message, body) => this.#answer(child, message, body),
       onMalformed: (child, why) =>
         this.#fail(child, `sent a malformed message (${why})`, "ProcessExit"),
+      onUnreachable: (child) => this.#fail(child, "could not be reached", "ProcessExit"),
       onExit: (child, status, oomKilled) => this.#exited(child, status, oomKilled),
     });
     child.image = job.image;
@@ -353,18 +354,16 @@ export class Pool {
    * Writes a run's message to its process: as `again` when it asks what the last run message to
    * that (TypeScript) process asked, with primitive values only (engine/_protocol.ts).
    */
-  #write(child: Child, job: Job): Promise<void> {
+  #write(child: Child, job: Job): void {
     const message = job.message;
     const writer = child.writer!;
-    let sent: Promise<void>;
-    if (message.type !== "run" || job.python !== undefined) sent = writer.send(message);
+    if (message.type !== "run" || job.python !== undefined) writer.send(message);
     else if (child.lastRun && sameRun(child.lastRun, message)) {
-      sent = writer.sendJson(`{"type":"again","id":${message.id}}`);
+      writer.sendJson(`{"type":"again","id":${message.id}}`);
     } else {
-      sent = writer.send(message);
+      writer.send(message);
       child.lastRun = message;
     }
-    return sent.catch(() => this.#fail(child, "could not be reached", "ProcessExit"));
   }
 
   /** The running run answered at `now`: start the one queued behind it, or mark it idle. */
@@ -450,11 +449,7 @@ export class Pool {
       if (nested) child.waiting--;
     }
     if (child.job !== job || !child.writer) return; // the run ended meanwhile
-    try {
-      await child.writer.send(reply.header, reply.parts);
-    } catch {
-      this.#fail(child, "could not be reached", "ProcessExit");
-    }
+    child.writer.send(reply.header, reply.parts);
   }
 
   /** Clears a job's timer and abort listener, and stops the SDK calls it made. */

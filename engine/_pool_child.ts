@@ -139,6 +139,8 @@ export interface SpawnChildOptions {
   onMessage: (child: Child, message: ChildMessage, body: Uint8Array) => void;
   /** The process sent a frame over the caps or malformed: it is not trusted any longer. */
   onMalformed: (child: Child, why: string) => void;
+  /** A frame could not be written to the process. */
+  onUnreachable: (child: Child) => void;
   /** The process ended (its folder is removed by then); `oomKilled` if the OS limit ended it. */
   onExit: (child: Child, status: Deno.CommandStatus, oomKilled: boolean) => void;
 }
@@ -290,7 +292,7 @@ async function connect(
       }),
     ]);
     child.conn = conn as Deno.Conn;
-    child.writer = new FrameWriter(child.conn);
+    child.writer = new FrameWriter(child.conn, () => options.onUnreachable(child));
   } finally {
     clearTimeout(timer);
     // One connection only: nothing else in the process (the UDF) can connect after it.
