@@ -331,6 +331,11 @@ async function handle(msg: Work): Promise<void> {
       })
       : {};
     const value = normalizeReturn(await udf.fn(args));
+    // Two more turns of the microtask queue, as the path before this one took (its awaits of
+    // toTransferable): what a UDF queued and did not await (a `.then` that logs) still runs
+    // before its output is taken.
+    await undefined;
+    await undefined;
     // A small JSON value, string or null goes in the header, as JSON text, not UTF-8 in the body:
     // no buffer to make and copy here, none to cut out and decode again in the host, and no
     // promise on the way (a string result is made well-formed, as its UTF-8 was).
