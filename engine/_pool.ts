@@ -57,6 +57,12 @@ export interface PoolOptions {
  */
 const PIPELINE_MAX_MS = 10;
 
+/**
+ * How long an idle process's connection still keeps the host's event loop alive: a script
+ * exits this much later after its last run, and back-to-back runs ref nothing.
+ */
+const UNREF_AFTER_MS = 5;
+
 /** What a spare Python process imports before it knows its UDF: fused-py UDFs' usual libraries. */
 const PYTHON_PRELOAD = ["numpy", "pandas", "shapely", "geopandas"];
 
@@ -68,6 +74,8 @@ export class Pool {
   #started = 0;
   #closed = false;
   #sweeper?: ReturnType<typeof setInterval>;
+  /** Armed while an idle process's connection still keeps the loop alive. */
+  #unrefSoon?: ReturnType<typeof setTimeout>;
   /** The timeouts of running runs: one timer for all of them. */
   #deadlines = new Deadlines();
   /** Module files seen written (their `written` promises): their runs send without waiting. */
@@ -115,6 +123,8 @@ export class Pool {
   /** Stops every process; runs still waiting or running reject with UdfCancelledError. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#unrefSoon);
+    this.#unrefSoon = undefined;
     for (const job of this.#queue.splice(0)) {
       this.#finish(job);
       job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
@@ -306,9 +316,13 @@ export class Pool {
   #start(child: Child, job: Job): void {
     child.job = job;
     job.child = child;
-    // What keeps the host's event loop alive while it runs: the connection once there is one.
-    if (child.conn) child.conn.ref();
-    else child.proc.child.ref();
+    // What keeps the host's event loop alive while it runs: the connection once there is one
+    // (still ref'd when the process ran something in the last UNREF_AFTER_MS: no op then).
+    if (!child.conn) child.proc.child.ref();
+    else if (!child.connRef) {
+      child.conn.ref();
+      child.connRef = true;
+    }
     job.startedAt = performance.now();
     if (job.timeoutMs !== undefined) {
       job.timeout = {
@@ -460,12 +474,31 @@ export class Pool {
     job.calls?.abort("the run ended");
   }
 
-  /** Marks a process idle and unref'd; the sweep stops it once idle for `idleTimeoutMs`. */
+  /**
+   * Marks a process idle; the sweep stops it once idle for `idleTimeoutMs`. Its connection is
+   * unref'd (the host may exit) UNREF_AFTER_MS later unless it runs again by then: a ref and an
+   * unref a run were two ops of a warm run's few (about 2 us of the host's 15 between an answer
+   * and the next run's write, measured with timestamps).
+   */
   #release(child: Child, now = performance.now()): void {
     child.lastUsed = now;
-    if (child.conn) child.conn.unref();
-    else child.proc.child.unref();
+    if (!child.conn) child.proc.child.unref();
+    else this.#unrefSoon ??= this.#armUnref();
     this.#sweeper ??= this.#startSweep();
+  }
+
+  /** One timer (not holding the loop itself) that unrefs the connections of idle processes. */
+  #armUnref(): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => {
+      this.#unrefSoon = undefined;
+      for (const child of this.#children) {
+        if (child.job || !child.connRef || !child.conn) continue;
+        child.conn.unref();
+        child.connRef = false;
+      }
+    }, UNREF_AFTER_MS);
+    Deno.unrefTimer(timer as unknown as number);
+    return timer;
   }
 
   // One sweep for the pool, not a timer per run: a timer each run was ~5% of a busy service's

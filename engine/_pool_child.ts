@@ -108,6 +108,8 @@ export interface Child {
   next?: Job;
   /** Writes frames to it in order, once it connected. */
   writer?: FrameWriter;
+  /** Whether its connection keeps the host's event loop alive (engine/_pool.ts). */
+  connRef?: boolean;
   /**
    * The last run message written to it: a run asking the same, with primitive values only, goes
    * as an `again` message (engine/_protocol.ts). TypeScript processes only.
@@ -301,7 +303,8 @@ async function connect(
   // From now on the connection alone keeps the host's event loop alive while the process has
   // work (engine/_pool.ts refs it per run): one handle to ref and unref a run, not two.
   child.proc.child.unref();
-  if (!child.job) child.conn.unref();
+  child.connRef = child.job !== undefined;
+  if (!child.connRef) child.conn.unref();
   void read(child, child.conn, options);
 }
 
