@@ -1,8 +1,9 @@
 /**
  * The UDF process: connects to its host over a unix socket, loads UDF modules, calls their
  * entrypoint with coerced parameters, captures `console` output, and sends results back as
- * bytes it encoded itself (client/formats/packed.ts). SDK calls that need more than this
- * process may do (nested runs, downloads, `fd://` files) go to the host (client/udf_host.ts).
+ * bytes it encoded itself (client/formats/packed.ts), or a small JSON value or string in the
+ * answer's header (engine/_protocol.ts). SDK calls that need more than this process may do
+ * (nested runs, downloads, `fd://` files) go to the host (client/udf_host.ts).
  *
  * Started by the executor with `deno run --no-config` and only the permissions of its run
  * (engine/_sandbox.ts). The static import graph stays small (no npm packages): a fresh process

@@ -3,8 +3,9 @@
  *
  * A frame is `[u32 header length][u32 body length][header: UTF-8 JSON][body: bytes]`, little
  * endian. The header is a small JSON message; binary payloads (Arrow IPC, raster buffers, JSON
- * and string results already encoded by the child) travel in the body, referenced from the header
- * by offset and length, so the host never structured-clones or re-parses a UDF's big values.
+ * and string results over a few KiB, already encoded by the child) travel in the body, referenced
+ * from the header by offset and length, so the host never structured-clones or re-parses a UDF's
+ * big values (a small JSON value rides in the header: engine/_protocol.ts).
  *
  * Hand-written, not a library: the format is 20 lines on `Deno.Conn`, and the reader must enforce
  * its own hard caps (the other side is untrusted; a bad length ends the process, not the host).
