@@ -173,7 +173,8 @@ export async function readFrames(
         `header of ${headLength} bytes over the cap of ${limits.maxHeaderBytes}`,
       );
     }
-    if (bodyLength > limits.maxBodyBytes) {
+    // The body cap only for a body: it may be a getter (the host's follows its options).
+    if (bodyLength > 0 && bodyLength > limits.maxBodyBytes) {
       throw new FrameError(`body of ${bodyLength} bytes over the cap of ${limits.maxBodyBytes}`);
     }
     start += PREFIX;

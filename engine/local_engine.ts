@@ -206,6 +206,8 @@ export class LocalEngine {
   #python: string | undefined;
   #shapes = new Map<string, ProcessShape>();
   #lastShape?: LastShape;
+  /** UDF objects known to be code (not a JSON node of Fused's catalog). */
+  #runnable = new WeakSet<Udf>();
   #local?: { dataDirectory: string; cacheDirectory: string | null; caller: CallerContext };
 
   /** Creates an engine; no process starts until the first run. */
@@ -358,8 +360,12 @@ export class LocalEngine {
    */
   #module(udf: Udf, caller?: CallerContext, signal?: AbortSignal): UdfModule | Promise<UdfModule> {
     this.#open();
-    const unrunnable = unrunnableReason(udf);
-    if (unrunnable) throw unrunnable;
+    // Asked once per UDF object: what it looks at (the code) is readonly.
+    if (!this.#runnable.has(udf)) {
+      const unrunnable = unrunnableReason(udf);
+      if (unrunnable) throw unrunnable;
+      this.#runnable.add(udf);
+    }
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
     const ready = this.#modules.prepare(udf, (caller?.policy ?? LOCAL_POLICY).npm);
     if (!(ready instanceof Promise)) return ready;
