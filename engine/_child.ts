@@ -74,6 +74,12 @@ class LogBuffer {
     }
   }
 
+  /** Drops what was written (output between runs belongs to none). */
+  drop(): void {
+    this.#head = this.#tail = "";
+    this.#cut = 0;
+  }
+
   take(): string {
     const cut = this.#cut
       ? `\n[... ${this.#cut} characters of output cut: a run keeps the first and last ${
@@ -300,12 +306,20 @@ let currentUrl = "";
 let currentRun = 0;
 /** Runs and describes received and not yet answered (or skipped). */
 let pending = 0;
+/** The module of the last run or describe, with what named it. */
+let lastLoaded: { url: string; entrypoint: string; udf: LoadedUdf } | undefined;
+
+function hasKeys(values: Record<string, unknown>): boolean {
+  for (const _ in values) return true;
+  return false;
+}
 
 /** A run or describe, as handled (an `again` message is made the run it repeats). */
 type Work = Exclude<HostMessage, { type: "reply" | "skip" | "again" }>;
 
 async function handle(msg: Work): Promise<void> {
-  takeLogs();
+  stdout.drop();
+  stderr.drop();
   currentUrl = msg.url;
   currentRun = msg.id;
   streaming = msg.type === "run" && msg.streamOutput
@@ -314,8 +328,12 @@ async function handle(msg: Work): Promise<void> {
   // A quiet stretch still sends what was written, once the event loop is free.
   const timer = streaming ? setInterval(() => flushOutput(), STREAM_EVERY_MS) : undefined;
   try {
-    const udf = loadedModules.get(`${msg.url}#${msg.entrypoint}`) ??
-      await load(msg.url, msg.entrypoint);
+    // The last run's module again (an `again` message's strings are the same strings): no key.
+    const last = lastLoaded;
+    const udf = last?.url === msg.url && last.entrypoint === msg.entrypoint
+      ? last.udf
+      : loadedModules.get(`${msg.url}#${msg.entrypoint}`) ?? await load(msg.url, msg.entrypoint);
+    lastLoaded = { url: msg.url, entrypoint: msg.entrypoint, udf };
     if (msg.type === "describe") {
       const signature = await signatureOf(udf);
       post({ type: "signature", id: msg.id, signature, logs: takeLogs() });
@@ -323,7 +341,7 @@ async function handle(msg: Work): Promise<void> {
     }
     envValues = { ...msg.env };
     const needsSignature = udf.schema !== undefined || msg.injected !== undefined ||
-      Object.keys(msg.given).length > 0 || Object.keys(msg.defaults).length > 0;
+      hasKeys(msg.given) || hasKeys(msg.defaults);
     const args = needsSignature
       ? buildArguments(udf.known ?? await signatureOf(udf), udf.schema, {
         given: msg.given,

@@ -426,7 +426,7 @@ export class Pool {
     if (message.type === "failure") {
       job.reject(runError(job.udf, message.failure, joinLogs(message.logs, job.raw)));
     } else job.resolve(message, body, now);
-    this.#pump();
+    if (this.#queue.length > 0 || this.#wanted.size > 0) this.#pump();
   }
 
   /** Carries out an SDK call of a running UDF, as its caller, and answers it. */
