@@ -31,6 +31,8 @@ import { cachingLocalEngine, installEngine, run } from "../client/run.ts";
 import { udf } from "../client/udf.ts";
 import { LocalEngine } from "../engine/mod.ts";
 import { FrameWriter, readFrames } from "../engine/_frames.ts";
+import { spawnSandbox } from "../engine/_sandbox.ts";
+import { denoDir } from "../engine/_roots.ts";
 import { depsBench } from "./deps_bench.ts";
 import { pythonBench, type PythonBenchResult } from "./python_bench.ts";
 import { formatMs, quantile } from "./_stats.ts";
@@ -82,7 +84,7 @@ const conn = await Deno.connect({ transport: "unix", path: socket });
 const { readFrames, FrameWriter } = await import(${
   JSON.stringify(new URL("../engine/_frames.ts", import.meta.url).href)
 });
-const writer = new FrameWriter(conn);
+const writer = new FrameWriter(conn, () => Deno.exit(70));
 let payload = new Uint8Array(0);
 if (Number(size) > 0) {
   const { tableFromArrays, tableToIPC } = await import("npm:apache-arrow@21.2.0");
@@ -90,14 +92,18 @@ if (Number(size) > 0) {
   const col = () => Float64Array.from({ length: n }, (_, i) => i * 0.5);
   payload = tableToIPC(tableFromArrays({ a: col(), b: col(), c: col(), d: col() }));
 }
-await writer.send({ type: "ready" });
+writer.send({ type: "ready" });
 await readFrames(conn, { maxHeaderBytes: 1 << 20, maxBodyBytes: 1 << 30 }, (header) => {
-  writer.send({ type: "echo", id: header.id }, [payload]).catch(() => Deno.exit(70));
+  writer.send({ type: "echo", id: header.id }, [payload]);
 });
 `;
 
-/** A warm raw child on the executor's channel; `size` rows of 4 Float64 columns per answer. */
-async function rawChild(dir: string, size: number) {
+/**
+ * A warm raw child on the executor's channel; `size` rows of 4 Float64 columns per answer. With
+ * `walled`, it starts as a UDF process does (engine/_sandbox.ts: the OS wall, cgroups, Deno's
+ * flags): what the walls alone add to a round trip.
+ */
+async function rawChild(dir: string, size: number, walled = false) {
   const script = join(dir, `raw_${crypto.randomUUID()}.ts`);
   await Deno.writeTextFile(script, RAW_CHILD);
   // Its own short folder: a unix socket's path is at most 107 bytes.
@@ -105,15 +111,40 @@ async function rawChild(dir: string, size: number) {
   const socket = join(socketDir, "s");
   const listener = Deno.listen({ transport: "unix", path: socket });
   const t0 = performance.now();
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--node-modules-dir=manual", script, socket, String(size)],
-    cwd: new URL("..", import.meta.url).pathname,
-    stdout: "null",
-    stderr: "inherit",
-  }).spawn();
+  const root = new URL("..", import.meta.url).pathname;
+  let stop: () => Promise<Deno.CommandStatus>;
+  if (walled) {
+    const walledChild = spawnSandbox({
+      script,
+      args: [socket, String(size)],
+      cwd: root,
+      denoDir: denoDir(),
+      permissions: { read: [root, dir, socketDir], write: [socketDir], net: [`unix:${socket}`] },
+      limits: { memoryMb: 2048, maxTasks: 64 },
+      wall: "os",
+    });
+    stop = async () => {
+      walledChild.kill();
+      const status = await walledChild.status;
+      walledChild.cleanup();
+      return status;
+    };
+  } else {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", "--node-modules-dir=manual", script, socket, String(size)],
+      cwd: root,
+      stdout: "null",
+      stderr: "inherit",
+    }).spawn();
+    stop = () => {
+      child.kill("SIGKILL");
+      return child.status;
+    };
+  }
   const conn = await listener.accept();
   listener.close();
-  const writer = new FrameWriter(conn);
+  // A failed write closes the channel: the reader rejects the answer awaited then.
+  const writer = new FrameWriter(conn, () => {});
   // The frame awaited now (one at a time, as the engine's runs here): its body, or why not.
   let waiting: { resolve(body: Uint8Array): void; reject(err: Error): void } | undefined;
   const next = () => new Promise<Uint8Array>((resolve, reject) => (waiting = { resolve, reject }));
@@ -133,14 +164,12 @@ async function rawChild(dir: string, size: number) {
     startMs,
     ask(): Promise<Uint8Array> {
       const answer = next();
-      // A failed write closes the channel: the reader rejects the answer then.
-      writer.send({ type: "run", id: ++id }).catch(() => {});
+      writer.send({ type: "run", id: ++id });
       return answer;
     },
     async close(): Promise<unknown> {
       conn.close();
-      child.kill("SIGKILL");
-      const status = await child.status;
+      const status = await stop();
       await Deno.remove(socketDir, { recursive: true });
       return status;
     },
@@ -213,7 +242,9 @@ export async function main(args: string[] = Deno.args): Promise<EngineBenchResul
   try {
     // (a) warm
     const echo = await rawChild(dataDir, 0);
+    const walledEcho = await rawChild(dataDir, 0, true);
     const raw: number[] = [];
+    const rawWalled: number[] = [];
     const trivial = udf(`export default function udf() { return 1 }`, { name: "one" });
     const warm = { deno: [] as number[], os: [] as number[] };
     // In blocks, the raw round trip and one wall after the other, so that load from other
@@ -223,6 +254,7 @@ export async function main(args: string[] = Deno.args): Promise<EngineBenchResul
       const warmup = block === 0 ? 200 : 0;
       const rawBlock = await timed(250, warmup, () => echo.ask());
       raw.push(...rawBlock);
+      rawWalled.push(...await timed(250, warmup, () => walledEcho.ask()));
       for (const wall of walls) {
         const once = () => engines[wall].run({ udf: trivial });
         const samples = await timed(250, warmup, once);
@@ -231,6 +263,7 @@ export async function main(args: string[] = Deno.args): Promise<EngineBenchResul
       }
     }
     await echo.close();
+    await walledEcho.close();
     reportRow({
       path: "warm local LocalEngine.run",
       value: quantile(blockRatios, 0.5),
@@ -328,6 +361,13 @@ export default function udf() { return table }`,
     console.log("| case | median | p95 | target |");
     console.log("|---|---|---|---|");
     row("raw round trip to a warm child, unix socket + frames (baseline)", raw, "");
+    row(
+      "the same raw child started as a UDF process (OS wall, cgroups, Deno's flags)",
+      rawWalled,
+      `${
+        (quantile(rawWalled, 0.5) / result.rawRoundTripMs).toFixed(2)
+      }x baseline: the walls' share`,
+    );
     for (const wall of walls) {
       const ms = wall === "os" ? result.warmRunMs : result.warmRunDenoWallMs;
       row(

@@ -1,8 +1,9 @@
 /**
  * The UDF process: connects to its host over a unix socket, loads UDF modules, calls their
  * entrypoint with coerced parameters, captures `console` output, and sends results back as
- * bytes it encoded itself (client/formats/packed.ts). SDK calls that need more than this
- * process may do (nested runs, downloads, `fd://` files) go to the host (client/udf_host.ts).
+ * bytes it encoded itself (client/formats/packed.ts), or a small JSON value or string in the
+ * answer's header (engine/_protocol.ts). SDK calls that need more than this process may do
+ * (nested runs, downloads, `fd://` files) go to the host (client/udf_host.ts).
  *
  * Started by the executor with `deno run --no-config` and only the permissions of its run
  * (engine/_sandbox.ts). The static import graph stays small (no npm packages): a fresh process
@@ -17,7 +18,7 @@ import { UnsupportedResultError } from "../client/formats/errors.ts";
 import { BodyWriter, packResult } from "../client/formats/packed.ts";
 import { dtypeOf, isRaster, Raster, type RasterArray } from "../client/formats/raster.ts";
 import { toTransferable } from "../client/formats/transfer.ts";
-import { ALLOWED_RESULTS } from "../client/formats/types.ts";
+import { ALLOWED_RESULTS, classifyResult } from "../client/formats/types.ts";
 import { type HostMethod, type HostReply, setUdfHost } from "../client/host_channel.ts";
 import {
   buildArguments,
@@ -45,7 +46,12 @@ for (const name of ["localStorage", "sessionStorage", "caches"]) {
 }
 
 const conn = await Deno.connect({ transport: "unix", path: config.socket });
-const writer = new FrameWriter(conn);
+/** The host cannot be reached: this process has no one to answer. */
+function lost(): void {
+  Deno.exit(70);
+}
+
+const writer = new FrameWriter(conn, lost);
 
 /** Keeps the first and the last half of a stream's output past a cap, and counts the rest. */
 class LogBuffer {
@@ -68,6 +74,12 @@ class LogBuffer {
     }
   }
 
+  /** Drops what was written (output between runs belongs to none). */
+  drop(): void {
+    this.#head = this.#tail = "";
+    this.#cut = 0;
+  }
+
   take(): string {
     const cut = this.#cut
       ? `\n[... ${this.#cut} characters of output cut: a run keeps the first and last ${
@@ -85,6 +97,8 @@ interface LoadedUdf {
   fn: (args: Record<string, unknown>) => unknown;
   schema: unknown;
   signature?: Promise<UdfSignature>;
+  /** The signature, once worked out. */
+  known?: UdfSignature;
 }
 
 const stdout = new LogBuffer();
@@ -167,6 +181,11 @@ Object.defineProperty(Deno, "env", {
 });
 
 const modules = new Map<string, Promise<LoadedUdf>>();
+/**
+ * Modules loaded, by the same key: a warm run takes its module from here without awaiting a
+ * promise (each await and promise of a run was measured to cost more than the run's own work).
+ */
+const loadedModules = new Map<string, LoadedUdf>();
 
 function load(url: string, entrypoint: string): Promise<LoadedUdf> {
   const key = `${url}#${entrypoint}`;
@@ -180,7 +199,9 @@ function load(url: string, entrypoint: string): Promise<LoadedUdf> {
           `The UDF module has no function export "${entrypoint}" (it exports ${exported}): export default function udf(...) or set the entrypoint`,
         );
       }
-      return { fn, schema: mod.params };
+      const udf: LoadedUdf = { fn, schema: mod.params };
+      loadedModules.set(key, udf);
+      return udf;
     });
     loaded.catch(() => modules.delete(key)); // retry after a failure (e.g. a missing package)
     modules.set(key, loaded);
@@ -189,9 +210,12 @@ function load(url: string, entrypoint: string): Promise<LoadedUdf> {
 }
 
 function signatureOf(udf: LoadedUdf): Promise<UdfSignature> {
-  udf.signature ??= udf.schema !== undefined
-    ? Promise.resolve().then(() => signatureFromSchema(udf.schema))
-    : signatureFromFunction(udf.fn);
+  if (!udf.signature) {
+    udf.signature = udf.schema !== undefined
+      ? Promise.resolve().then(() => signatureFromSchema(udf.schema))
+      : signatureFromFunction(udf.fn);
+    udf.signature.then((signature) => (udf.known = signature), () => {});
+  }
   return udf.signature;
 }
 
@@ -280,12 +304,22 @@ function takeLogs(): UdfLogs {
 
 let currentUrl = "";
 let currentRun = 0;
+/** Runs and describes received and not yet answered (or skipped). */
+let pending = 0;
+/** The module of the last run or describe, with what named it. */
+let lastLoaded: { url: string; entrypoint: string; udf: LoadedUdf } | undefined;
+
+function hasKeys(values: Record<string, unknown>): boolean {
+  for (const _ in values) return true;
+  return false;
+}
 
 /** A run or describe, as handled (an `again` message is made the run it repeats). */
 type Work = Exclude<HostMessage, { type: "reply" | "skip" | "again" }>;
 
 async function handle(msg: Work): Promise<void> {
-  takeLogs();
+  stdout.drop();
+  stderr.drop();
   currentUrl = msg.url;
   currentRun = msg.id;
   streaming = msg.type === "run" && msg.streamOutput
@@ -294,7 +328,12 @@ async function handle(msg: Work): Promise<void> {
   // A quiet stretch still sends what was written, once the event loop is free.
   const timer = streaming ? setInterval(() => flushOutput(), STREAM_EVERY_MS) : undefined;
   try {
-    const udf = await load(msg.url, msg.entrypoint);
+    // The last run's module again (an `again` message's strings are the same strings): no key.
+    const last = lastLoaded;
+    const udf = last?.url === msg.url && last.entrypoint === msg.entrypoint
+      ? last.udf
+      : loadedModules.get(`${msg.url}#${msg.entrypoint}`) ?? await load(msg.url, msg.entrypoint);
+    lastLoaded = { url: msg.url, entrypoint: msg.entrypoint, udf };
     if (msg.type === "describe") {
       const signature = await signatureOf(udf);
       post({ type: "signature", id: msg.id, signature, logs: takeLogs() });
@@ -302,32 +341,40 @@ async function handle(msg: Work): Promise<void> {
     }
     envValues = { ...msg.env };
     const needsSignature = udf.schema !== undefined || msg.injected !== undefined ||
-      Object.keys(msg.given).length > 0 || Object.keys(msg.defaults).length > 0;
+      hasKeys(msg.given) || hasKeys(msg.defaults);
     const args = needsSignature
-      ? buildArguments(await signatureOf(udf), udf.schema, {
+      ? buildArguments(udf.known ?? await signatureOf(udf), udf.schema, {
         given: msg.given,
         defaults: msg.defaults,
         injected: msg.injected,
       })
       : {};
     const value = normalizeReturn(await udf.fn(args));
-    const { message } = await toTransferable(value);
-    // A small JSON value or string goes in the header, as JSON text, not UTF-8 in the body: no
-    // buffer to make and copy here, and none to cut out and decode again in the host.
-    if (message.kind === "json" || message.kind === "string") {
-      const json = JSON.stringify(
-        message.kind === "string" ? message.value.toWellFormed() : message.value,
-      );
+    // Two more turns of the microtask queue, as the path before this one took (its awaits of
+    // toTransferable): what a UDF queued and did not await (a `.then` that logs) still runs
+    // before its output is taken.
+    await undefined;
+    await undefined;
+    // A small JSON value, string or null goes in the header, as JSON text, not UTF-8 in the body:
+    // no buffer to make and copy here, none to cut out and decode again in the host, and no
+    // promise on the way (a string result is made well-formed, as its UTF-8 was).
+    const kind = classifyResult(value);
+    if (kind === "json" || kind === "string" || kind === "null") {
+      const json = kind === "null"
+        ? "null"
+        : JSON.stringify(kind === "string" ? (value as string).toWellFormed() : value);
       if (json.length <= INLINE_RESULT_CHARS && json.length * 3 <= msg.maxResultBytes) {
         flushOutput(true);
+        // No output (most runs): no logs in the header either.
+        const logs = takeLogs();
+        const said = logs.stdout || logs.stderr ? `,"logs":${JSON.stringify(logs)}` : "";
         writer.sendJson(
-          `{"type":"result","id":${msg.id},"result":{"kind":"value","value":${json}},"logs":${
-            JSON.stringify(takeLogs())
-          }}`,
-        ).catch(lost);
+          `{"type":"result","id":${msg.id},"result":{"kind":"value","value":${json}}${said}}`,
+        );
         return;
       }
     }
+    const { message } = await toTransferable(value);
     const body = new BodyWriter();
     const result = packResult(message, body);
     if (body.length > msg.maxResultBytes) {
@@ -343,6 +390,7 @@ async function handle(msg: Work): Promise<void> {
   } finally {
     clearInterval(timer);
     streaming = undefined;
+    pending--;
   }
 }
 
@@ -351,13 +399,8 @@ class ResultTooLarge extends Error {
   override name = "ResultTooLargeError";
 }
 
-/** The host cannot be reached: this process has no one to answer. */
-function lost(): void {
-  Deno.exit(70);
-}
-
 function post(message: ChildMessage, parts: Uint8Array[] = []): void {
-  writer.send(message, parts).catch(lost);
+  writer.send(message, parts);
 }
 
 // The host's side of SDK calls: one pending promise per call, answered by "reply" frames.
@@ -392,6 +435,13 @@ globalThis.addEventListener("unhandledrejection", (event) => crash(event, event.
 
 let work: Promise<void> = Promise.resolve();
 const skipped = new Set<number>();
+
+/** Handles `next` (which counts it done when it ends) unless it was cancelled meanwhile. */
+function start(next: Work): Promise<void> | undefined {
+  if (!skipped.delete(next.id)) return handle(next);
+  pending--;
+  return undefined;
+}
 /** The last run message: an `again` message repeats it under a new id. */
 let lastRun: RunMessage | undefined;
 post({ type: "ready" });
@@ -418,8 +468,9 @@ try {
       if (msg.type === "run") lastRun = msg;
       next = msg;
     }
-    // One run at a time, in the order sent: the host may queue one behind the running one.
-    work = work.then(() => (skipped.delete(next.id) ? undefined : handle(next)));
+    // One run at a time, in the order sent: the host may queue one behind the running one. With
+    // none going on (a warm run, usually) it starts at once, not a promise later.
+    work = pending++ === 0 ? start(next) ?? work : work.then(() => start(next));
   });
 } catch {
   // A frame over the caps, or one that makes no sense: the host is not talking to this process.

@@ -336,6 +336,26 @@ function moduleKey(udf: Udf, policyKey: string, lock: unknown): string {
   return `${udf.codeVersion}\0${lockHash(lock)}\0${policyKey}\0${udf.name}`;
 }
 
+/** What {@linkcode UdfModules.prepare} last returned for a UDF object, and what it was asked. */
+interface LastModule {
+  policy: NpmPolicy;
+  /** Copies of the policy's lists as they were. */
+  allow?: string[];
+  deny?: string[];
+  pins: unknown;
+  name: string;
+  key: string;
+  module: UdfModule;
+}
+
+/** Whether a list is as its copy was (both absent, or the same names in the same order). */
+function sameList(copy: string[] | undefined, list: readonly string[] | undefined): boolean {
+  if (copy === undefined || list === undefined) return copy === list;
+  if (copy.length !== list.length) return false;
+  for (let i = 0; i < copy.length; i++) if (copy[i] !== list[i]) return false;
+  return true;
+}
+
 /** The first `error:` line of Deno's output, without its prefix, trailing period or colors. */
 function denoError(output: string): string {
   const line = output.split("\n").find((l) => l.startsWith("error: ")) ??
@@ -363,6 +383,12 @@ export class UdfModules {
   #maxBytes: number;
   #timeoutMs: number;
   #prepared = new Map<string, UdfModule | Promise<UdfModule>>();
+  /**
+   * The module `prepare` last returned for a UDF object, with what it was asked: a warm run of
+   * the same object, name, pins and policy (its lists compared by value) gets it without making
+   * its key again (a third of a warm run's own JavaScript in the host).
+   */
+  #last = new WeakMap<Udf, LastModule>();
   #installs = 0;
 
   /** Creates the preparer of one engine. */
@@ -388,6 +414,12 @@ export class UdfModules {
    */
   prepare(udf: Udf, policy: NpmPolicy): UdfModule | Promise<UdfModule> {
     const pins = udf.metadata?.[NPM_LOCK_METADATA_KEY];
+    const last = this.#last.get(udf);
+    if (
+      last && last.policy === policy && last.pins === pins && last.name === udf.name &&
+      sameList(last.allow, policy.allow) && sameList(last.deny, policy.deny) &&
+      this.#prepared.get(last.key) === last.module
+    ) return last.module;
     const policyKey = JSON.stringify([policy.allow?.toSorted() ?? null, policy.deny?.toSorted()]);
     const key = moduleKey(udf, policyKey, pins);
     const known = this.#prepared.get(key) ?? this.#start(key, udf, policy);
@@ -402,7 +434,21 @@ export class UdfModules {
       }
       return module;
     };
-    return known instanceof Promise ? known.then(pin) : pin(known);
+    if (known instanceof Promise) return known.then(pin);
+    const module = pin(known);
+    // Remembered once its pins are settled (pinning changes them, and so the key).
+    if (udf.metadata?.[NPM_LOCK_METADATA_KEY] === pins) {
+      this.#last.set(udf, {
+        policy,
+        allow: policy.allow && [...policy.allow],
+        deny: policy.deny && [...policy.deny],
+        pins,
+        name: udf.name,
+        key,
+        module,
+      });
+    }
+    return module;
   }
 
   /** Starts preparing a module and remembers it under `key`; a failure is tried again later. */

@@ -3,8 +3,9 @@
  *
  * A frame is `[u32 header length][u32 body length][header: UTF-8 JSON][body: bytes]`, little
  * endian. The header is a small JSON message; binary payloads (Arrow IPC, raster buffers, JSON
- * and string results already encoded by the child) travel in the body, referenced from the header
- * by offset and length, so the host never structured-clones or re-parses a UDF's big values.
+ * and string results over a few KiB, already encoded by the child) travel in the body, referenced
+ * from the header by offset and length, so the host never structured-clones or re-parses a UDF's
+ * big values (a small JSON value rides in the header: engine/_protocol.ts).
  *
  * Hand-written, not a library: the format is 20 lines on `Deno.Conn`, and the reader must enforce
  * its own hard caps (the other side is untrusted; a bad length ends the process, not the host).
@@ -52,50 +53,61 @@ function setU32(bytes: Uint8Array, at: number, value: number): void {
   bytes[at + 3] = value >>> 24;
 }
 
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.byteLength) done += await conn.write(bytes.subarray(done));
-}
-
 /** Bytes of the buffer a writer encodes its frames into while none is being written. */
 const SPARE_BYTES = 16 * 1024;
 
 /**
- * Writes frames to one connection in order: each write starts after the one before it, and with
- * none pending (a run's frame, an answer: usually) at once, encoded into a buffer the writer keeps
- * for that (no new buffer a frame: each was an allocation and a copy on both sides of every run).
+ * Writes frames to one connection in order: each write starts when the one before it is done,
+ * and with none in flight (a run's frame, an answer: usually) at once, encoded into a buffer the
+ * writer keeps for that (no new buffer a frame). Sending returns nothing to await: a write is one
+ * promise, not a chain of them, since what a side still does after its write delays the side it
+ * woke when both share a core. The first failed write is reported to `onError`; nothing is
+ * written after it.
  */
 export class FrameWriter {
   #conn: Deno.Conn;
-  #pending = 0;
-  #last: Promise<void> = Promise.resolve();
+  #onError: (err: Error) => void;
+  #writing = false;
+  #failed = false;
+  #queue: Uint8Array[] = [];
   #spare = new Uint8Array(SPARE_BYTES);
 
-  /** A writer of frames to `conn`. */
-  constructor(conn: Deno.Conn) {
+  /** A writer of frames to `conn`; `onError` hears of its first failed write. */
+  constructor(conn: Deno.Conn, onError: (err: Error) => void) {
     this.#conn = conn;
+    this.#onError = onError;
   }
 
-  /**
-   * Sends a frame after those before it; settles when it is written, and rejects when the
-   * connection failed (that frame's write or one before it).
-   */
-  send(header: unknown, parts: Uint8Array[] = []): Promise<void> {
-    return this.sendJson(JSON.stringify(header), parts);
+  /** Sends a frame after those before it. */
+  send(header: unknown, parts: Uint8Array[] = []): void {
+    this.sendJson(JSON.stringify(header), parts);
   }
 
   /** {@linkcode FrameWriter.send} with a header already serialised to JSON text. */
-  sendJson(json: string, parts: Uint8Array[] = []): Promise<void> {
-    const conn = this.#conn;
-    let write: Promise<void>;
+  sendJson(json: string, parts: Uint8Array[] = []): void {
+    if (this.#failed) return;
     // The spare buffer only while nothing is in flight: a pending write may still read it.
-    if (this.#pending++ === 0) write = writeAll(conn, encode(json, parts, this.#spare));
+    if (this.#writing) this.#queue.push(encode(json, parts));
     else {
-      const frame = encode(json, parts);
-      write = this.#last.then(() => writeAll(conn, frame));
+      this.#writing = true;
+      this.#write(encode(json, parts, this.#spare));
     }
-    this.#last = write.finally(() => void this.#pending--);
-    return this.#last;
+  }
+
+  #write(frame: Uint8Array): void {
+    this.#conn.write(frame).then(
+      (n) => {
+        if (n < frame.byteLength) return this.#write(frame.subarray(n));
+        const next = this.#queue.shift();
+        if (next) this.#write(next);
+        else this.#writing = false;
+      },
+      (err) => {
+        this.#failed = true;
+        this.#queue.length = 0;
+        this.#onError(err);
+      },
+    );
   }
 }
 
@@ -145,7 +157,14 @@ export async function readFrames(
     (buffer[at] | (buffer[at + 1] << 8) | (buffer[at + 2] << 16) | (buffer[at + 3] << 24)) >>> 0;
   while (true) {
     // `fill` only when the bytes are not here yet: a frame usually arrives whole, in one read,
-    // and each call of the async `fill` is a promise and a microtask for nothing.
+    // and each call of the async `fill` is a promise and a microtask for nothing. Nothing left
+    // of the last frame (the usual case) is one read into the whole buffer, without `fill`.
+    if (start === end) {
+      start = end = 0;
+      const n = await conn.read(buffer);
+      if (n === null) return;
+      end = n;
+    }
     if (end - start < PREFIX && !(await fill(PREFIX))) return;
     const headLength = u32(start);
     const bodyLength = u32(start + 4);
@@ -154,7 +173,8 @@ export async function readFrames(
         `header of ${headLength} bytes over the cap of ${limits.maxHeaderBytes}`,
       );
     }
-    if (bodyLength > limits.maxBodyBytes) {
+    // The body cap only for a body: it may be a getter (the host's follows its options).
+    if (bodyLength > 0 && bodyLength > limits.maxBodyBytes) {
       throw new FrameError(`body of ${bodyLength} bytes over the cap of ${limits.maxBodyBytes}`);
     }
     start += PREFIX;
@@ -180,7 +200,6 @@ export async function readFrames(
       if (n === null) return;
       filled += n;
     }
-    if (start === end) start = end = 0;
     onFrame(header, body);
   }
 }

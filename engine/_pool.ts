@@ -57,6 +57,12 @@ export interface PoolOptions {
  */
 const PIPELINE_MAX_MS = 10;
 
+/**
+ * How long an idle process's connection still keeps the host's event loop alive: a script
+ * exits this much later after its last run, and back-to-back runs ref nothing.
+ */
+const UNREF_AFTER_MS = 5;
+
 /** What a spare Python process imports before it knows its UDF: fused-py UDFs' usual libraries. */
 const PYTHON_PRELOAD = ["numpy", "pandas", "shapely", "geopandas"];
 
@@ -68,6 +74,8 @@ export class Pool {
   #started = 0;
   #closed = false;
   #sweeper?: ReturnType<typeof setInterval>;
+  /** Armed while an idle process's connection still keeps the loop alive. */
+  #unrefSoon?: ReturnType<typeof setTimeout>;
   /** The timeouts of running runs: one timer for all of them. */
   #deadlines = new Deadlines();
   /** Module files seen written (their `written` promises): their runs send without waiting. */
@@ -115,6 +123,8 @@ export class Pool {
   /** Stops every process; runs still waiting or running reject with UdfCancelledError. */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#unrefSoon);
+    this.#unrefSoon = undefined;
     for (const job of this.#queue.splice(0)) {
       this.#finish(job);
       job.reject(new UdfCancelledError(job.udf.name, "the local engine was closed"));
@@ -138,7 +148,7 @@ export class Pool {
     else if (job.child && job.child.next === job) {
       // Sent but not started: the process skips it when it comes to it.
       job.child.next = undefined;
-      job.child.writer?.send({ type: "skip", id: job.message.id }).catch(() => {});
+      job.child.writer?.send({ type: "skip", id: job.message.id });
     } else return; // already answered
     this.#finish(job);
     job.reject(new UdfCancelledError(job.udf.name, job.signal?.reason));
@@ -288,6 +298,7 @@ export class Pool {
       onMessage: (child, message, body) => this.#answer(child, message, body),
       onMalformed: (child, why) =>
         this.#fail(child, `sent a malformed message (${why})`, "ProcessExit"),
+      onUnreachable: (child) => this.#fail(child, "could not be reached", "ProcessExit"),
       onExit: (child, status, oomKilled) => this.#exited(child, status, oomKilled),
     });
     child.image = job.image;
@@ -305,9 +316,13 @@ export class Pool {
   #start(child: Child, job: Job): void {
     child.job = job;
     job.child = child;
-    // What keeps the host's event loop alive while it runs: the connection once there is one.
-    if (child.conn) child.conn.ref();
-    else child.proc.child.ref();
+    // What keeps the host's event loop alive while it runs: the connection once there is one
+    // (still ref'd when the process ran something in the last UNREF_AFTER_MS: no op then).
+    if (!child.conn) child.proc.child.ref();
+    else if (!child.connRef) {
+      child.conn.ref();
+      child.connRef = true;
+    }
     job.startedAt = performance.now();
     if (job.timeoutMs !== undefined) {
       job.timeout = {
@@ -353,18 +368,16 @@ export class Pool {
    * Writes a run's message to its process: as `again` when it asks what the last run message to
    * that (TypeScript) process asked, with primitive values only (engine/_protocol.ts).
    */
-  #write(child: Child, job: Job): Promise<void> {
+  #write(child: Child, job: Job): void {
     const message = job.message;
     const writer = child.writer!;
-    let sent: Promise<void>;
-    if (message.type !== "run" || job.python !== undefined) sent = writer.send(message);
+    if (message.type !== "run" || job.python !== undefined) writer.send(message);
     else if (child.lastRun && sameRun(child.lastRun, message)) {
-      sent = writer.sendJson(`{"type":"again","id":${message.id}}`);
+      writer.sendJson(`{"type":"again","id":${message.id}}`);
     } else {
-      sent = writer.send(message);
+      writer.send(message);
       child.lastRun = message;
     }
-    return sent.catch(() => this.#fail(child, "could not be reached", "ProcessExit"));
   }
 
   /** The running run answered at `now`: start the one queued behind it, or mark it idle. */
@@ -413,7 +426,7 @@ export class Pool {
     if (message.type === "failure") {
       job.reject(runError(job.udf, message.failure, joinLogs(message.logs, job.raw)));
     } else job.resolve(message, body, now);
-    this.#pump();
+    if (this.#queue.length > 0 || this.#wanted.size > 0) this.#pump();
   }
 
   /** Carries out an SDK call of a running UDF, as its caller, and answers it. */
@@ -450,11 +463,7 @@ export class Pool {
       if (nested) child.waiting--;
     }
     if (child.job !== job || !child.writer) return; // the run ended meanwhile
-    try {
-      await child.writer.send(reply.header, reply.parts);
-    } catch {
-      this.#fail(child, "could not be reached", "ProcessExit");
-    }
+    child.writer.send(reply.header, reply.parts);
   }
 
   /** Clears a job's timer and abort listener, and stops the SDK calls it made. */
@@ -465,12 +474,31 @@ export class Pool {
     job.calls?.abort("the run ended");
   }
 
-  /** Marks a process idle and unref'd; the sweep stops it once idle for `idleTimeoutMs`. */
+  /**
+   * Marks a process idle; the sweep stops it once idle for `idleTimeoutMs`. Its connection is
+   * unref'd (the host may exit) UNREF_AFTER_MS later unless it runs again by then: a ref and an
+   * unref a run were two ops of a warm run's few (about 2 us of the host's 15 between an answer
+   * and the next run's write, measured with timestamps).
+   */
   #release(child: Child, now = performance.now()): void {
     child.lastUsed = now;
-    if (child.conn) child.conn.unref();
-    else child.proc.child.unref();
+    if (!child.conn) child.proc.child.unref();
+    else this.#unrefSoon ??= this.#armUnref();
     this.#sweeper ??= this.#startSweep();
+  }
+
+  /** One timer (not holding the loop itself) that unrefs the connections of idle processes. */
+  #armUnref(): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => {
+      this.#unrefSoon = undefined;
+      for (const child of this.#children) {
+        if (child.job || !child.connRef || !child.conn) continue;
+        child.conn.unref();
+        child.connRef = false;
+      }
+    }, UNREF_AFTER_MS);
+    Deno.unrefTimer(timer as unknown as number);
+    return timer;
   }
 
   // One sweep for the pool, not a timer per run: a timer each run was ~5% of a busy service's

@@ -108,6 +108,8 @@ export interface Child {
   next?: Job;
   /** Writes frames to it in order, once it connected. */
   writer?: FrameWriter;
+  /** Whether its connection keeps the host's event loop alive (engine/_pool.ts). */
+  connRef?: boolean;
   /**
    * The last run message written to it: a run asking the same, with primitive values only, goes
    * as an `again` message (engine/_protocol.ts). TypeScript processes only.
@@ -139,6 +141,8 @@ export interface SpawnChildOptions {
   onMessage: (child: Child, message: ChildMessage, body: Uint8Array) => void;
   /** The process sent a frame over the caps or malformed: it is not trusted any longer. */
   onMalformed: (child: Child, why: string) => void;
+  /** A frame could not be written to the process. */
+  onUnreachable: (child: Child) => void;
   /** The process ended (its folder is removed by then); `oomKilled` if the OS limit ended it. */
   onExit: (child: Child, status: Deno.CommandStatus, oomKilled: boolean) => void;
 }
@@ -290,7 +294,7 @@ async function connect(
       }),
     ]);
     child.conn = conn as Deno.Conn;
-    child.writer = new FrameWriter(child.conn);
+    child.writer = new FrameWriter(child.conn, () => options.onUnreachable(child));
   } finally {
     clearTimeout(timer);
     // One connection only: nothing else in the process (the UDF) can connect after it.
@@ -299,7 +303,8 @@ async function connect(
   // From now on the connection alone keeps the host's event loop alive while the process has
   // work (engine/_pool.ts refs it per run): one handle to ref and unref a run, not two.
   child.proc.child.unref();
-  if (!child.job) child.conn.unref();
+  child.connRef = child.job !== undefined;
+  if (!child.connRef) child.conn.unref();
   void read(child, child.conn, options);
 }
 

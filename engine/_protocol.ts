@@ -108,7 +108,8 @@ export type ChildMessage =
     type: "result";
     id: number;
     result: PackedResult | PyTable | InlineResult;
-    logs: UdfLogs;
+    /** None: the run wrote nothing. */
+    logs?: UdfLogs;
     retire?: string;
   }
   | { type: "signature"; id: number; signature: UdfSignature; logs: UdfLogs; retire?: string }

@@ -32,7 +32,7 @@ import { options as fusedOptions } from "../client/options.ts";
 import { tileBounds } from "../client/tiles.ts";
 import type { Udf } from "../client/udf.ts";
 import { type CallerContext, LOCAL_POLICY } from "../client/engine_types.ts";
-import type { ChildMessage } from "./_protocol.ts";
+import type { ChildMessage, DescribeMessage, RunMessage } from "./_protocol.ts";
 import { localCaller } from "./_local_host.ts";
 import { type UdfModule, UdfModules } from "./_deps.ts";
 import { udfModuleFiles } from "./_module_files.ts";
@@ -161,6 +161,20 @@ interface ProcessShape {
   cacheDir: string;
 }
 
+/** The shape of an engine's last plain run, with what it was made of. */
+interface LastShape {
+  udf: Udf;
+  udfName: string;
+  folder: string | undefined;
+  callerId: string;
+  dataDir: string;
+  cacheDir: string;
+  memoryLimitMb: number;
+  python: string | undefined;
+  cap: number | undefined;
+  shape: ProcessShape;
+}
+
 /** Process shapes kept by one engine: a service's callers make many; the map restarts past it. */
 const MAX_SHAPES = 1024;
 
@@ -191,6 +205,9 @@ export class LocalEngine {
   #nextId = 1;
   #python: string | undefined;
   #shapes = new Map<string, ProcessShape>();
+  #lastShape?: LastShape;
+  /** UDF objects known to be code (not a JSON node of Fused's catalog). */
+  #runnable = new WeakSet<Udf>();
   #local?: { dataDirectory: string; cacheDirectory: string | null; caller: CallerContext };
 
   /** Creates an engine; no process starts until the first run. */
@@ -232,26 +249,45 @@ export class LocalEngine {
     return { ...this.#pool.stats(), npmInstalls: this.#modules.installs };
   }
 
-  /** Runs a UDF and returns its result, logs and time. */
-  async run(request: LocalRunRequest): Promise<LocalRunResult> {
+  /**
+   * Runs a UDF and returns its result, logs and time. (Not an async function: a warm run is the
+   * one promise its answer settles; a bad request rejects it all the same.)
+   */
+  run(request: LocalRunRequest): Promise<LocalRunResult> {
+    try {
+      const { udf } = request;
+      let injected: InjectedArguments | undefined;
+      if (request.tile) {
+        const { x, y, z } = request.tile;
+        injected = tileArguments({ x, y, z }, tileBounds(x, y, z));
+      }
+      if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) {
+        throw new ValidationError(`timeoutMs must be a positive number, got ${request.timeoutMs}`);
+      }
+      const memoryLimitMb = request.memoryLimitMb ?? this.#memoryLimitMb;
+      if (!(memoryLimitMb >= 128)) {
+        throw new ValidationError(`memoryLimitMb must be at least 128 (MB), got ${memoryLimitMb}`);
+      }
+      const given = jsonParameters(udf.name, request.parameters ?? {});
+      const ready = this.#module(udf, request.caller, request.signal);
+      // Known (every run after a version's first): the run is queued at once, in call order.
+      return ready instanceof Promise
+        ? ready.then((module) => this.#run(request, memoryLimitMb, given, injected, module))
+        : this.#run(request, memoryLimitMb, given, injected, ready);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  #run(
+    request: LocalRunRequest,
+    memoryLimitMb: number,
+    given: Record<string, unknown>,
+    injected: InjectedArguments | undefined,
+    module: UdfModule,
+  ): Promise<LocalRunResult> {
     const { udf } = request;
-    let injected: InjectedArguments | undefined;
-    if (request.tile) {
-      const { x, y, z } = request.tile;
-      injected = tileArguments({ x, y, z }, tileBounds(x, y, z));
-    }
-    if (request.timeoutMs !== undefined && !(request.timeoutMs > 0)) {
-      throw new ValidationError(`timeoutMs must be a positive number, got ${request.timeoutMs}`);
-    }
-    const memoryLimitMb = request.memoryLimitMb ?? this.#memoryLimitMb;
-    if (!(memoryLimitMb >= 128)) {
-      throw new ValidationError(`memoryLimitMb must be at least 128 (MB), got ${memoryLimitMb}`);
-    }
-    const given = jsonParameters(udf.name, request.parameters ?? {});
-    const ready = this.#module(udf, request.caller, request.signal);
-    // Known (every run after a version's first): the run is queued at once, in call order.
-    const module = ready instanceof Promise ? await ready : ready;
-    const answer = await this.#submit(udf, request, memoryLimitMb, module, {
+    const message: RunMessage = {
       type: "run",
       id: this.#nextId++,
       url: module.url,
@@ -262,38 +298,44 @@ export class LocalEngine {
       env: request.env ?? {},
       streamOutput: request.onOutput !== undefined,
       maxResultBytes: this.#resultLimit(),
-    });
-    const message = answer.message;
-    if (message.type !== "result") throw new FusedError("Unexpected answer from a UDF process");
-    let value: UdfResult;
-    try {
+    };
+    return this.#submit(udf, request, memoryLimitMb, module, message, (answer) => {
+      const { message, logs, timeMs } = answer;
+      if (message.type !== "result") throw new FusedError("Unexpected answer from a UDF process");
       const result = message.result;
       // A small JSON value or string came parsed with the header (engine/_protocol.ts).
-      value = result.kind === "value"
-        ? result.value as UdfResult
-        : await decodePythonResult(result, answer.body);
-    } catch (err) {
-      throw new FusedError(
-        `The result of UDF "${udf.name}" could not be decoded: ${(err as Error).message}`,
-      );
-    }
-    return { value, logs: answer.logs, timeMs: answer.timeMs };
+      if (result.kind === "value") return { value: result.value as UdfResult, logs, timeMs };
+      const undecodable = (err: unknown) =>
+        new FusedError(
+          `The result of UDF "${udf.name}" could not be decoded: ${(err as Error).message}`,
+        );
+      try {
+        return decodePythonResult(result, answer.body).then(
+          (value) => ({ value, logs, timeMs }),
+          (err) => Promise.reject(undecodable(err)),
+        );
+      } catch (err) {
+        throw undecodable(err);
+      }
+    });
   }
 
   /** The parameters of a UDF: names, defaults, types, from its zod schema or default values. */
   async describe(udf: Udf, caller?: CallerContext): Promise<UdfSignature> {
     const ready = this.#module(udf, caller);
     const module = ready instanceof Promise ? await ready : ready;
-    const answer = await this.#submit(udf, { udf, caller }, this.#memoryLimitMb, module, {
+    const message: DescribeMessage = {
       type: "describe",
       id: this.#nextId++,
       url: module.url,
       entrypoint: udf.entrypoint,
+    };
+    return await this.#submit(udf, { udf, caller }, this.#memoryLimitMb, module, message, (a) => {
+      if (a.message.type !== "signature") {
+        throw new FusedError("Unexpected answer from a UDF process");
+      }
+      return a.message.signature;
     });
-    if (answer.message.type !== "signature") {
-      throw new FusedError("Unexpected answer from a UDF process");
-    }
-    return answer.message.signature;
   }
 
   /** Stops every process; runs still waiting or running reject with UdfCancelledError. */
@@ -317,23 +359,29 @@ export class LocalEngine {
    * only when the run is sent.
    */
   #module(udf: Udf, caller?: CallerContext, signal?: AbortSignal): UdfModule | Promise<UdfModule> {
-    const open = (): void => {
-      if (this.#pool.closed) {
-        throw new FusedError("The local engine is closed: create a new LocalEngine to run UDFs");
-      }
-    };
-    open();
-    const unrunnable = unrunnableReason(udf);
-    if (unrunnable) throw unrunnable;
+    this.#open();
+    // Asked once per UDF object: what it looks at (the code) is readonly.
+    if (!this.#runnable.has(udf)) {
+      const unrunnable = unrunnableReason(udf);
+      if (unrunnable) throw unrunnable;
+      this.#runnable.add(udf);
+    }
     if (signal?.aborted) throw new UdfCancelledError(udf.name, signal.reason);
     const ready = this.#modules.prepare(udf, (caller?.policy ?? LOCAL_POLICY).npm);
     if (!(ready instanceof Promise)) return ready;
     // A first run that waits for an install can still be cancelled (the install goes on for the
     // next run), and the engine may be closed meanwhile.
     return (signal ? abortable(ready, signal, udf.name) : ready).then((module) => {
-      open();
+      this.#open();
       return module;
     });
+  }
+
+  /** Throws when the engine is closed. */
+  #open(): void {
+    if (this.#pool.closed) {
+      throw new FusedError("The local engine is closed: create a new LocalEngine to run UDFs");
+    }
   }
 
   #permissions(
@@ -377,11 +425,23 @@ export class LocalEngine {
     // Under a quota the shape depends on the file cap only (the quota, or 0 when over it): the
     // service's runs, which all have a quota, are made from the map too.
     const cap = fileQuota && fileCap(fileQuota);
+    // The last shape, when this run is made of the same (a warm run of the same UDF object for
+    // the same caller): compared field by field instead of building the map's key.
+    const last = this.#lastShape;
+    if (
+      plain && last?.udf === udf && last.udfName === udf.name && last.folder === folder &&
+      last.callerId === caller.id && last.dataDir === caller.dataDir &&
+      last.cacheDir === caller.cacheDir && last.memoryLimitMb === memoryLimitMb &&
+      last.python === python && last.cap === cap
+    ) return last.shape;
     const name = plain
       ? `${udf.codeVersion}\0${folder}\0${caller.id}\0${caller.dataDir}\0${caller.cacheDir}\0${memoryLimitMb}\0${python}\0${udf.name}\0${cap}`
       : undefined;
     const known = name === undefined ? undefined : this.#shapes.get(name);
-    if (known) return known;
+    if (known) {
+      this.#rememberShape(udf, folder, caller, memoryLimitMb, python, cap, known);
+      return known;
+    }
     const cacheDir = join(caller.cacheDir, "udf", udf.name);
     // A Python process gets its UDF's files and cache folder in its messages, with the caller's
     // folder of all UDF cache folders mounted (they are all the caller's): the same process
@@ -410,8 +470,32 @@ export class LocalEngine {
     if (name !== undefined) {
       if (this.#shapes.size >= MAX_SHAPES) this.#shapes.clear();
       this.#shapes.set(name, shape);
+      this.#rememberShape(udf, folder, caller, memoryLimitMb, python, cap, shape);
     }
     return shape;
+  }
+
+  #rememberShape(
+    udf: Udf,
+    folder: string | undefined,
+    caller: CallerContext,
+    memoryLimitMb: number,
+    python: string | undefined,
+    cap: number | undefined,
+    shape: ProcessShape,
+  ): void {
+    this.#lastShape = {
+      udf,
+      udfName: udf.name,
+      folder,
+      callerId: caller.id,
+      dataDir: caller.dataDir,
+      cacheDir: caller.cacheDir,
+      memoryLimitMb,
+      python,
+      cap,
+      shape,
+    };
   }
 
   /** This process's user as the caller, made again only when `fused.options`' folders change. */
@@ -434,34 +518,44 @@ export class LocalEngine {
     return this.#maxResultBytes ?? fusedOptions.maxResultBytes;
   }
 
-  /** Runs `message` (its id already the job's) in a process; measures the quota first, if any. */
-  #submit(
+  /**
+   * Runs `message` (its id already the job's) in a process and settles with what `finish` makes
+   * of the answer; measures the caller's quota first, if it has one.
+   */
+  #submit<T>(
     udf: Udf,
     request: Partial<LocalRunRequest>,
     memoryLimitMb: number,
     module: UdfModule,
     message: Job["message"],
-  ): Promise<Answer> {
+    finish: (answer: Answer) => T | Promise<T>,
+  ): Promise<T> {
     const caller = request.caller ?? this.#localCaller();
     // Under a disk quota the process's files are capped: at the quota, or at nothing while the
     // caller is over it (it may still read and delete). Measured only for callers with a quota,
     // so other runs are still queued at once, in call order.
-    if (!caller.quota) return this.#enqueue(udf, request, memoryLimitMb, module, message, caller);
+    if (!caller.quota) {
+      return this.#enqueue(udf, request, memoryLimitMb, module, message, caller, finish);
+    }
     const { limitBytes } = caller.quota;
     return caller.quota.usage().then((usage) =>
-      this.#enqueue(udf, request, memoryLimitMb, module, message, caller, { limitBytes, usage })
+      this.#enqueue(udf, request, memoryLimitMb, module, message, caller, finish, {
+        limitBytes,
+        usage,
+      })
     );
   }
 
-  #enqueue(
+  #enqueue<T>(
     udf: Udf,
     request: Partial<LocalRunRequest>,
     memoryLimitMb: number,
     module: UdfModule,
     message: Job["message"],
     caller: CallerContext,
+    finish: (answer: Answer) => T | Promise<T>,
     fileQuota?: FileQuota,
-  ): Promise<Answer> {
+  ): Promise<T> {
     const python = udf.language === "python" ? this.#python ?? fusedOptions.pythonPath : undefined;
     const { permissions, image, key, cacheDir } = this.#processShape(
       udf,
@@ -498,8 +592,12 @@ export class LocalEngine {
         written: module.written,
         raw: { stdout: "", stderr: "" },
         resolve: (answer, body, now) => {
-          const logs = "logs" in answer ? joinLogs(answer.logs, job.raw) : job.raw;
-          resolve({ message: answer, body, logs, timeMs: now - job.startedAt! });
+          const logs = "logs" in answer && answer.logs ? joinLogs(answer.logs, job.raw) : job.raw;
+          try {
+            resolve(finish({ message: answer, body, logs, timeMs: now - job.startedAt! }));
+          } catch (err) {
+            reject(err as Error);
+          }
         },
         reject,
       };

@@ -493,6 +493,21 @@ export default function udf({ n = 1, tags = [], name = "x" }) {
   });
 });
 
+Deno.test("output from microtasks a UDF queued and did not await is in its run's logs", async () => {
+  await withEngine({ maxWorkers: 1 }, async (engine) => {
+    const u = ts(`export default function udf() {
+  Promise.resolve().then(() => console.log("a")).then(() => console.log("b"));
+  queueMicrotask(() => console.error("c"));
+  return 1;
+}`);
+    for (let i = 0; i < 3; i++) {
+      const { value, logs } = await engine.run({ udf: u });
+      assert.equal(value, 1);
+      assert.deepEqual(logs, { stdout: "a\nb\n", stderr: "c\n" });
+    }
+  });
+});
+
 Deno.test("strings and JSON values come back alike, small or large, under the result cap", async () => {
   await withEngine({ maxWorkers: 1 }, async (engine) => {
     const u = ts(`export default function udf({ kind = "s", n = 1 }) {
