@@ -8,12 +8,13 @@ import {
 } from "../client/formats/mod.ts";
 import { getChunkFromTable, getChunksMetadata } from "./chunks.ts";
 import { ingest } from "./mod.ts";
+import { testTempDir } from "../tests/_helpers.ts";
 
 const AIRPORTS = new URL("../node_modules/vega-datasets/data/airports.csv", import.meta.url);
 
 /** Ingests the real airports CSV once per test into a fresh folder. */
 async function airports(): Promise<{ dir: string; table: string }> {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await ingest(AIRPORTS, {
     output: `${dir}/airports`,
     partitioningMaximumPerFile: 1000,
@@ -81,7 +82,7 @@ Deno.test("getChunkFromTable refuses unknown files, chunks and columns", async (
 });
 
 Deno.test("a folder without _sample or without its metadata has no Fused metadata", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await assert.rejects(
     getChunksMetadata(dir),
     /Dataset does not have Fused metadata: .* has no _sample file/,

@@ -10,6 +10,7 @@ import {
 import { options } from "../client/options.ts";
 import { measureGeometries } from "./_wkb_measure.ts";
 import { getChunkFromTable, getChunksMetadata, ingest, ingestNongeospatial } from "./mod.ts";
+import { testTempDir } from "../tests/_helpers.ts";
 
 const NODE_MODULES = new URL("../node_modules/", import.meta.url);
 const AIRPORTS = new URL("vega-datasets/data/airports.csv", NODE_MODULES);
@@ -40,7 +41,7 @@ async function chunkRows(table: string): Promise<Chunk[]> {
 }
 
 Deno.test("countries ingested by area: chunks respect the area maximum and their bboxes hold their rows", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const input = await countries();
   const result = await ingest(input, {
     output: `${dir}/countries`,
@@ -76,7 +77,7 @@ Deno.test("countries ingested by area: chunks respect the area maximum and their
 });
 
 Deno.test("airports with default maxima: about ten files, rows per file at most a tenth", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const result = await ingest(AIRPORTS, { output: `${dir}/a`, partitioningForceUtm: null });
   const lines = (await Deno.readTextFile(AIRPORTS)).trim().split("\n").length - 1;
   assert.equal(result.rows, lines);
@@ -94,13 +95,13 @@ Deno.test("airports with default maxima: about ten files, rows per file at most 
 });
 
 Deno.test("targetNumChunks sets the per-chunk maximum when none is given", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const result = await ingest(AIRPORTS, { output: `${dir}/a`, targetNumChunks: 20 });
   assert.equal(result.maximumPerChunk, result.rows / 20);
 });
 
 Deno.test("a zipped Shapefile is ingested end to end", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const result = await ingest(COUNTRIES_ZIP, {
     output: `${dir}/z`,
     partitioningMaximumPerChunk: 3,
@@ -112,7 +113,7 @@ Deno.test("a zipped Shapefile is ingested end to end", async () => {
 });
 
 Deno.test("explodeGeometries gives one row per polygon part", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const input = await countries();
   const result = await ingest(input, { output: `${dir}/e`, explodeGeometries: true });
   assert.ok(result.inputRows > input.features.length, `${result.inputRows} parts`);
@@ -125,7 +126,7 @@ Deno.test("explodeGeometries gives one row per polygon part", async () => {
 });
 
 Deno.test("out-of-bounds and null geometries are dropped and counted", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const fc: GeoJsonFeatureCollection = {
     type: "FeatureCollection",
     features: [
@@ -150,7 +151,7 @@ Deno.test("out-of-bounds and null geometries are dropped and counted", async () 
 });
 
 Deno.test("unsupported and unknown options are refused by name", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const out = `${dir}/x`;
   for (
     const [key, value] of [["gdalConfig", { layer: "a" }], ["subdivideMethod", "area"], [
@@ -189,7 +190,7 @@ Deno.test("unsupported and unknown options are refused by name", async () => {
 });
 
 Deno.test("ingest refuses an existing output before reading, and overwrite replaces it", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await Deno.mkdir(`${dir}/t`);
   await Deno.writeTextFile(`${dir}/t/keep.txt`, "mine");
   await assert.rejects(ingest(`${dir}/missing.csv`, { output: `${dir}/t` }), (e: Error) => {
@@ -203,7 +204,7 @@ Deno.test("ingest refuses an existing output before reading, and overwrite repla
 });
 
 Deno.test("outputMetadata gets the chunk index as a GeoParquet table, and fd:// outputs work", async () => {
-  const root = await Deno.makeTempDir();
+  const root = await testTempDir();
   options.fdPrefix = root;
   try {
     const result = await ingest(AIRPORTS, {
@@ -221,7 +222,7 @@ Deno.test("outputMetadata gets the chunk index as a GeoParquet table, and fd:// 
 });
 
 Deno.test("ingestNongeospatial orders by the partition column and keeps equal values in one chunk", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const n = 1000;
   const t = new arrow.Table({
     day: arrow.vectorFromArray(

@@ -11,6 +11,7 @@ import {
 } from "../client/formats/mod.ts";
 import { options } from "../client/options.ts";
 import { formatOfName, readInput, sniffFormat } from "./read.ts";
+import { testTempDir } from "../tests/_helpers.ts";
 
 const NODE_MODULES = new URL("../node_modules/", import.meta.url);
 const AIRPORTS = new URL("vega-datasets/data/airports.csv", NODE_MODULES);
@@ -38,7 +39,7 @@ function point(table: arrow.Table, row: number): unknown {
 }
 
 Deno.test("a GeoJSON file is read with its properties and a WKB geometry column", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await Deno.writeTextFile(`${dir}/p.geojson`, JSON.stringify(POINTS));
   const { table, geometryColumn, sources } = await readInput(`${dir}/p.geojson`);
   assert.equal(geometryColumn, "geometry");
@@ -71,7 +72,7 @@ Deno.test("a CSV file gets points from its longitude and latitude columns (real 
 });
 
 Deno.test("CSV codes with leading zeros stay text and lonlatCols picks the columns", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await Deno.writeTextFile(
     `${dir}/z.csv`,
     "zip,east,north\n00501,-73.04,40.81\n10001,-73.99,40.75\n",
@@ -82,7 +83,7 @@ Deno.test("CSV codes with leading zeros stay text and lonlatCols picks the colum
 });
 
 Deno.test("a CSV file with a WKT geometry column is read", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await Deno.writeTextFile(
     `${dir}/w.csv`,
     'id,geometry\n1,"LINESTRING (0 0, 1 1)"\n2,POINT (5 6)\n',
@@ -93,7 +94,7 @@ Deno.test("a CSV file with a WKT geometry column is read", async () => {
 });
 
 Deno.test("Parquet with longitude/latitude columns is read with lonlatCols", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const t = arrow.tableFromArrays({
     px: Float64Array.from([10, 20, NaN]),
     py: Float64Array.from([1, 2, 3]),
@@ -107,7 +108,7 @@ Deno.test("Parquet with longitude/latitude columns is read with lonlatCols", asy
 });
 
 Deno.test("GeoParquet with a WKB column named geom is read into geometry", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const gp = tableFromGeoJSON(POINTS);
   const renamed = new arrow.Table({
     name: gp.getChild("name")!,
@@ -120,7 +121,7 @@ Deno.test("GeoParquet with a WKB column named geom is read into geometry", async
 });
 
 Deno.test("GeoParquet in a projected CRS is refused", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const gp = tableFromGeoJSON(POINTS);
   const geo = JSON.parse(gp.schema.metadata.get("geo")!);
   geo.columns.geometry.crs = {
@@ -151,7 +152,7 @@ Deno.test("a zipped Shapefile (Natural Earth countries) is read with its attribu
 });
 
 Deno.test("a loose .shp is read with its .dbf beside it", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   for (const [name, bytes] of Object.entries(unzipSync(await Deno.readFile(COUNTRIES_ZIP)))) {
     await Deno.writeFile(`${dir}/${name}`, bytes);
   }
@@ -166,19 +167,19 @@ Deno.test("a zipped Shapefile with a projected .prj is refused", async () => {
   files["countries.prj"] = new TextEncoder().encode(
     'PROJCS["WGS_1984_Web_Mercator_Auxiliary_Sphere",GEOGCS["GCS_WGS_1984"]]',
   );
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await Deno.writeFile(`${dir}/m.zip`, zipSync(files));
   await assert.rejects(readInput(`${dir}/m.zip`), /Web_Mercator.*reproject it first/);
 });
 
 Deno.test("a zip without a Shapefile is refused", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await Deno.writeFile(`${dir}/x.zip`, zipSync({ "a.txt": new Uint8Array([1]) }));
   await assert.rejects(readInput(`${dir}/x.zip`), /holds no \.shp file/);
 });
 
 Deno.test("a FlatGeobuf file is read", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await Deno.writeFile(`${dir}/p.fgb`, flatgeobuf.serialize(POINTS as never));
   const { table } = await readInput(`${dir}/p.fgb`);
   assert.equal(table.numRows, 2);
@@ -195,7 +196,7 @@ Deno.test("an Arrow table and a GeoJSON object are accepted as input", async () 
 });
 
 Deno.test("a folder is read file by file, filtered by fileSuffix, skipping _ files", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await Deno.writeTextFile(`${dir}/a.geojson`, JSON.stringify(POINTS));
   await Deno.writeTextFile(
     `${dir}/b.geojson`,
@@ -210,7 +211,7 @@ Deno.test("a folder is read file by file, filtered by fileSuffix, skipping _ fil
 });
 
 Deno.test("fd:// inputs resolve under the fd root", async () => {
-  const root = await Deno.makeTempDir();
+  const root = await testTempDir();
   options.fdPrefix = root;
   try {
     await Deno.mkdir(`${root}/bucket`);
@@ -269,7 +270,7 @@ Deno.test("formats are known by extension and by magic bytes", () => {
 });
 
 Deno.test("bad inputs are refused with clear errors", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await Deno.writeTextFile(`${dir}/x.gpkg`, "SQLite format 3");
   await assert.rejects(readInput(`${dir}/x.gpkg`), /Cannot tell the format of .*x\.gpkg/);
   await Deno.writeTextFile(`${dir}/nolonlat.csv`, "a,b\n1,2\n");

@@ -8,6 +8,7 @@ import type { ChunkStats } from "./metadata.ts";
 import { takeRows } from "./_take.ts";
 import { plainPointsData } from "./_columns.ts";
 import { openWriters, refuseExisting, writeChunkedTable, writeRowGroups } from "./write.ts";
+import { testTempDir } from "../tests/_helpers.ts";
 
 /** 10 points on a line with an id; rows already in output order. */
 function points(n = 10): arrow.Table {
@@ -42,7 +43,7 @@ function file(bytes: Uint8Array): ArrayBuffer {
 }
 
 Deno.test("each file's row groups are its chunks, as hyparquet reads them", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const written = await writeChunkedTable(`${dir}/t`, points(), FILES, CHUNKS, STATS);
   assert.deepEqual({ files: written.files, chunks: written.chunks }, { files: 2, chunks: 4 });
   const names = [...Deno.readDirSync(`${dir}/t`)].map((e) => e.name).sort();
@@ -57,7 +58,7 @@ Deno.test("each file's row groups are its chunks, as hyparquet reads them", asyn
 });
 
 Deno.test("each file has GeoParquet 1.1 geo metadata with its own bbox", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await writeChunkedTable(`${dir}/t`, points(), FILES, CHUNKS, STATS);
   const kv = parquetMetadata(file(await Deno.readFile(`${dir}/t/1.parquet`))).key_value_metadata!;
   const geo = JSON.parse(kv.find((e) => e.key === "geo")!.value!);
@@ -68,7 +69,7 @@ Deno.test("each file has GeoParquet 1.1 geo metadata with its own bbox", async (
 });
 
 Deno.test("_sample holds sample rows and the chunk index in its key-value metadata", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await writeChunkedTable(`${dir}/t`, points(), FILES, CHUNKS, STATS, { sampleRows: 5 });
   const sample = file(await Deno.readFile(`${dir}/t/_sample`));
   const kv = new Map(parquetMetadata(sample).key_value_metadata!.map((e) => [e.key, e.value]));
@@ -100,7 +101,7 @@ Deno.test("_sample holds sample rows and the chunk index in its key-value metada
 });
 
 Deno.test("an existing non-empty output is refused unless overwrite is set", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   await writeChunkedTable(`${dir}/t`, points(), FILES, CHUNKS, STATS);
   await assert.rejects(
     writeChunkedTable(`${dir}/t`, points(), FILES, CHUNKS, STATS),
@@ -123,7 +124,7 @@ Deno.test("an existing non-empty output is refused unless overwrite is set", asy
 });
 
 Deno.test("a failed write leaves neither the output nor a temporary folder", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const notWkb = arrow.tableFromArrays({ geometry: Float64Array.from([1, 2]) });
   await assert.rejects(
     writeChunkedTable(`${dir}/t`, notWkb, [[0, 2]], [[[0, 2]]], [stat(0, 0, 0, 2)]),
@@ -145,7 +146,7 @@ Deno.test("writeRowGroups writes one row group per record batch, even large ones
 });
 
 Deno.test("files written on writer threads are the bytes written on this thread", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   try {
     const table = points(2000);
     const files: [number, number][] = [[0, 700], [700, 1500], [1500, 2000]];
@@ -174,7 +175,7 @@ Deno.test("files written on writer threads are the bytes written on this thread"
 });
 
 Deno.test("threads the caller opened write the same files and stay open for the caller", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   const threads = openWriters(2, 2000, 3);
   try {
     const table = points(2000);
@@ -199,7 +200,7 @@ Deno.test("threads the caller opened write the same files and stay open for the 
 });
 
 Deno.test("a column given in output order writes the bytes gathering it writes", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   try {
     const table = points(300);
     const order = Uint32Array.from({ length: 300 }, (_, i) => (i * 7) % 300);
@@ -227,7 +228,7 @@ Deno.test("a column given in output order writes the bytes gathering it writes",
 });
 
 Deno.test("rows gathered file by file through `order` give the files of the gathered table", async () => {
-  const dir = await Deno.makeTempDir();
+  const dir = await testTempDir();
   try {
     const table = points(500);
     // A scrambled order: odd rows backwards, then even rows.

@@ -17,6 +17,21 @@ export async function withTempCache<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
+/** This test process's folder of {@linkcode testTempDir}'s folders, made on first use. */
+let testRoot: string | undefined;
+
+/**
+ * A new temp folder inside one folder of this test process, which is removed when the process
+ * ends: for tests that hand a folder to code under test and would otherwise leave it behind.
+ */
+export async function testTempDir(): Promise<string> {
+  if (testRoot === undefined) {
+    const root = testRoot = await Deno.makeTempDir({ prefix: "fused-test-" });
+    globalThis.addEventListener("unload", () => Deno.removeSync(root, { recursive: true }));
+  }
+  return await Deno.makeTempDir({ dir: testRoot });
+}
+
 /** A notebook (nbformat 4.5) of the Fused kernel whose code cells hold `cells`, not yet run. */
 export function notebookJson(cells: string[]): string {
   return JSON.stringify({

@@ -7,6 +7,7 @@ import { createDatabase } from "../../tests/_postgres.ts";
 import { ConflictError, type Registry } from "./mod.ts";
 import { PostgresRegistry } from "./postgres.ts";
 import { SqliteRegistry } from "./sqlite.ts";
+import { testTempDir } from "../../tests/_helpers.ts";
 
 interface Backend {
   name: string;
@@ -24,7 +25,7 @@ const BACKENDS: Backend[] = [
   {
     name: "SQLite",
     open: () => Promise.resolve(new SqliteRegistry(":memory:")),
-    place: async () => `${await Deno.makeTempDir()}/r.db`,
+    place: async () => `${await testTempDir()}/r.db`,
     reopen: (path) => Promise.resolve(new SqliteRegistry(path)),
     version: (r) => Promise.resolve((r as SqliteRegistry).schemaVersion),
   },
