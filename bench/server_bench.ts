@@ -8,7 +8,9 @@
  * did before, doubled its ratio). Reports the two rows of the performance table (issue 19)
  * through `_summary.ts`: "cached share-token route" (goal ≥ 0.9x) and "uncached trivial UDF
  * through a share token" (≥ 0.2x), each the median of its per-round ratios (every round loads
- * both baselines and both routes).
+ * both baselines and both routes). Beside each it prints the CPU a request of this process (the
+ * service, or the baseline) and of the UDF processes, read from `/proc` around every load: on this
+ * shared 2-core machine the rates move with other processes' load, the CPU a request much less.
  *
  * Run: `deno run -A bench/server_bench.ts [seconds] [concurrency]`
  *
@@ -27,6 +29,55 @@ export interface LoadResult {
   rps: number;
   /** Requests that did not answer 200. */
   errors: number;
+  /** CPU of this process (the service and the baselines' `Deno.serve`) a request, µs (Linux). */
+  hostCpuUs?: number;
+  /** CPU of this process's descendants (the UDF processes) a request, µs (Linux). */
+  childCpuUs?: number;
+}
+
+/** Completed requests of a load, their rate, and those that did not answer 200. */
+interface Load {
+  requests: number;
+  rps: number;
+  errors: number;
+}
+
+/**
+ * CPU milliseconds (user + system) used so far by this process and by its descendants (the UDF
+ * processes and their sandboxes), from `/proc`; undefined without it. A process that ends between
+ * two readings takes its CPU with it, so the descendants' share is a lower bound.
+ */
+function cpuMs(): { self: number; children: number } | undefined {
+  let names: string[];
+  try {
+    names = [...Deno.readDirSync("/proc")].map((e) => e.name).filter((n) => /^\d+$/.test(n));
+  } catch {
+    return undefined;
+  }
+  const parents = new Map<number, number>();
+  const ticks = new Map<number, number>();
+  for (const name of names) {
+    let text: string;
+    try {
+      text = Deno.readTextFileSync(`/proc/${name}/stat`);
+    } catch {
+      continue; // ended meanwhile
+    }
+    // After the command name: state, ppid, ... utime (11), stime (12), in USER_HZ (100) ticks.
+    const fields = text.slice(text.lastIndexOf(")") + 2).split(" ");
+    parents.set(Number(name), Number(fields[1]));
+    ticks.set(Number(name), Number(fields[11]) + Number(fields[12]));
+  }
+  let children = 0;
+  for (const [pid, used] of ticks) {
+    for (let p = parents.get(pid); p !== undefined && p > 1; p = parents.get(p)) {
+      if (p === Deno.pid) {
+        children += used;
+        break;
+      }
+    }
+  }
+  return { self: (ticks.get(Deno.pid) ?? 0) * 10, children: children * 10 };
 }
 
 /** Hits `url` from `concurrency` loops for `seconds`; every loop stops at the deadline. */
@@ -34,7 +85,7 @@ async function loadInProcess(
   url: string,
   seconds: number,
   concurrency: number,
-): Promise<{ rps: number; errors: number }> {
+): Promise<Load> {
   const deadline = performance.now() + seconds * 1000;
   let done = 0;
   let errors = 0;
@@ -47,7 +98,7 @@ async function loadInProcess(
       else errors++;
     }
   }));
-  return { rps: done / ((performance.now() - started) / 1000), errors };
+  return { requests: done + errors, rps: done / ((performance.now() - started) / 1000), errors };
 }
 
 /** The same load with `wrk` (a separate process, so the client does not share our thread). */
@@ -55,7 +106,7 @@ async function loadWithWrk(
   url: string,
   seconds: number,
   concurrency: number,
-): Promise<{ rps: number; errors: number }> {
+): Promise<Load> {
   const out = await new Deno.Command("wrk", {
     // wrk takes whole seconds ("-d3.3s" is a usage error).
     args: ["-t1", `-c${concurrency}`, `-d${Math.max(1, Math.round(seconds))}s`, url],
@@ -64,11 +115,12 @@ async function loadWithWrk(
   }).output();
   const text = new TextDecoder().decode(out.stdout);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
+  const requests = Number(/(\d+) requests in/.exec(text)?.[1]);
   const non2xx = Number(/Non-2xx or 3xx responses:\s+(\d+)/.exec(text)?.[1] ?? 0);
-  if (!out.success || !Number.isFinite(rps)) {
+  if (!out.success || !Number.isFinite(rps) || !Number.isFinite(requests)) {
     throw new Error(`wrk failed: ${text}${new TextDecoder().decode(out.stderr)}`);
   }
-  return { rps, errors: non2xx };
+  return { requests, rps, errors: non2xx };
 }
 
 async function hasWrk(): Promise<boolean> {
@@ -168,17 +220,31 @@ export default function udf({ n = 100 }: { n?: number }) {
   const rounds = 5;
   const samples = cases.map(() => [] as number[]);
   const errors = cases.map(() => 0);
+  // CPU a request, whatever the machine's load: this process (the service or the baseline; the
+  // load generator too without wrk) and the UDF processes.
+  const cpu = cases.map(() => ({ self: 0, children: 0, requests: 0 }));
   for (let round = 0; round < rounds; round++) {
     for (const [i, c] of cases.entries()) {
+      const before = cpuMs();
       const r = await load(c.url, seconds / rounds, concurrency);
+      const after = cpuMs();
       samples[i].push(r.rps);
       errors[i] += r.errors;
+      if (before && after) {
+        cpu[i].self += after.self - before.self;
+        cpu[i].children += Math.max(0, after.children - before.children);
+        cpu[i].requests += r.requests;
+      }
     }
   }
+  const perRequest = (ms: number, requests: number) =>
+    requests > 0 ? (ms * 1000) / requests : undefined;
   const results: LoadResult[] = cases.map((c, i) => ({
     name: c.name,
     rps: median(samples[i]),
     errors: errors[i],
+    hostCpuUs: perRequest(cpu[i].self, cpu[i].requests),
+    childCpuUs: perRequest(cpu[i].children, cpu[i].requests),
   }));
   for (const baseline of baselines) await baseline.shutdown();
   await server.close();
@@ -198,8 +264,19 @@ export default function udf({ n = 100 }: { n?: number }) {
       Deno.loadavg().map((l) => l.toFixed(2)).join(" ")
     }`,
   );
+  const us = (value: number | undefined) =>
+    value === undefined ? "     -" : value.toFixed(0).padStart(6);
+  console.log(
+    `  ${"".padEnd(42)} ${"req/s".padStart(7)}  CPU µs/request: ${
+      useWrk ? "this process" : "this process with its load loops"
+    }, UDF processes`,
+  );
   for (const r of results) {
-    console.log(`  ${r.name.padEnd(42)} ${r.rps.toFixed(0).padStart(7)} req/s  errors ${r.errors}`);
+    console.log(
+      `  ${r.name.padEnd(42)} ${r.rps.toFixed(0).padStart(7)}  ${us(r.hostCpuUs)} ${
+        us(r.childCpuUs)
+      }  errors ${r.errors}`,
+    );
   }
   console.log(`  cached token / Deno.serve ratio: ${ratio.toFixed(2)} (goal >= 0.9)`);
   console.log(`  uncached UDF / Deno.serve ratio: ${uncachedRatio.toFixed(3)} (goal >= 0.2)`);
