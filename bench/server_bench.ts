@@ -11,6 +11,9 @@
  * both baselines and both routes). Beside each it prints the CPU a request of this process (the
  * service, or the baseline) and of the UDF processes, read from `/proc` around every load: on this
  * shared 2-core machine the rates move with other processes' load, the CPU a request much less.
+ * A fifth case runs the trivial UDF with the cache on and a parameter never asked before in every
+ * request (printed beside the row, not reported): the other way a probe makes runs uncached, where
+ * each run also goes through the file cache.
  *
  * Run: `deno run -A bench/server_bench.ts [seconds] [concurrency]`
  *
@@ -80,19 +83,29 @@ function cpuMs(): { self: number; children: number } | undefined {
   return { self: (ticks.get(Deno.pid) ?? 0) * 10, children: children * 10 };
 }
 
-/** Hits `url` from `concurrency` loops for `seconds`; every loop stops at the deadline. */
+/**
+ * Where a load goes: one URL, or with `distinctFrom` a URL ending in `=` that every request
+ * completes with the next number from there (a parameter never asked before: no cache answers).
+ */
+interface Target {
+  url: string;
+  distinctFrom?: number;
+}
+
+/** Hits a target from `concurrency` loops for `seconds`; every loop stops at the deadline. */
 async function loadInProcess(
-  url: string,
+  { url, distinctFrom }: Target,
   seconds: number,
   concurrency: number,
 ): Promise<Load> {
+  let next = distinctFrom ?? 0;
   const deadline = performance.now() + seconds * 1000;
   let done = 0;
   let errors = 0;
   const started = performance.now();
   await Promise.all(Array.from({ length: concurrency }, async () => {
     while (performance.now() < deadline) {
-      const res = await fetch(url);
+      const res = await fetch(distinctFrom === undefined ? url : `${url}${next++}`);
       await res.arrayBuffer();
       if (res.status === 200) done++;
       else errors++;
@@ -103,16 +116,25 @@ async function loadInProcess(
 
 /** The same load with `wrk` (a separate process, so the client does not share our thread). */
 async function loadWithWrk(
-  url: string,
+  { url, distinctFrom }: Target,
   seconds: number,
   concurrency: number,
 ): Promise<Load> {
-  const out = await new Deno.Command("wrk", {
-    // wrk takes whole seconds ("-d3.3s" is a usage error).
-    args: ["-t1", `-c${concurrency}`, `-d${Math.max(1, Math.round(seconds))}s`, url],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
+  // wrk takes whole seconds ("-d3.3s" is a usage error).
+  const args = ["-t1", `-c${concurrency}`, `-d${Math.max(1, Math.round(seconds))}s`, url];
+  const script = distinctFrom === undefined ? undefined : await Deno.makeTempFile({
+    prefix: "server_bench_",
+    suffix: ".lua",
+  });
+  if (script) {
+    await Deno.writeTextFile(
+      script,
+      `local n = ${distinctFrom}\nrequest = function()\n  n = n + 1\n  return wrk.format("GET", wrk.path .. n)\nend\n`,
+    );
+    args.push("-s", script);
+  }
+  const out = await new Deno.Command("wrk", { args, stdout: "piped", stderr: "piped" }).output()
+    .finally(() => script && Deno.remove(script));
   const text = new TextDecoder().decode(out.stdout);
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(text)?.[1]);
   const requests = Number(/(\d+) requests in/.exec(text)?.[1]);
@@ -193,6 +215,7 @@ export default function udf({ n = 100 }: { n?: number }) {
   const contentType = warm.headers.get("content-type") ?? "application/octet-stream";
 
   const uncachedUrl = `${server.url}/${trivialToken}.json?cache_max_age=0`;
+  const distinctUrl = `${server.url}/${trivialToken}.json?n=`;
   const first = await fetch(uncachedUrl);
   const uncachedBytes = new Uint8Array(await first.arrayBuffer());
   const baselines = [
@@ -212,10 +235,17 @@ export default function udf({ n = 100 }: { n?: number }) {
     { name: "cached token result (.parquet)", url: cachedUrl },
     { name: "Deno.serve, the trivial UDF's bytes", url: baselineUrl(1) },
     { name: "uncached trivial UDF (cache_max_age=0)", url: uncachedUrl },
+    // Cache on, every request a parameter never asked before: each run also misses, locks and
+    // writes the service's file cache (client/cache.ts).
+    { name: "trivial UDF, new parameters each request", url: distinctUrl, distinct: true },
   ];
+  // Numbers never asked before, in every load of the distinct case.
+  let distinctFrom = 0;
+  const target = (c: { url: string; distinct?: boolean }): Target =>
+    c.distinct ? { url: c.url, distinctFrom: distinctFrom += 10_000_000 } : { url: c.url };
   // The uncached case's UDF processes start once (one per core) before anything is measured:
   // the row is the steady state, not a cold start.
-  await load(uncachedUrl, 1, concurrency);
+  await load({ url: uncachedUrl }, 1, concurrency);
   // Rounds interleave the cases so that load from other processes hits them alike; medians.
   const rounds = 5;
   const samples = cases.map(() => [] as number[]);
@@ -226,7 +256,7 @@ export default function udf({ n = 100 }: { n?: number }) {
   for (let round = 0; round < rounds; round++) {
     for (const [i, c] of cases.entries()) {
       const before = cpuMs();
-      const r = await load(c.url, seconds / rounds, concurrency);
+      const r = await load(target(c), seconds / rounds, concurrency);
       const after = cpuMs();
       samples[i].push(r.rps);
       errors[i] += r.errors;
@@ -257,6 +287,7 @@ export default function udf({ n = 100 }: { n?: number }) {
     median(samples[i].map((rps, round) => rps / samples[base][round]));
   const ratio = ratioOf(1, 0);
   const uncachedRatio = ratioOf(3, 2);
+  const distinctRatio = ratioOf(4, 2);
   console.log(
     `server_bench: ${seconds}s per case in ${rounds} interleaved rounds (median), ${concurrency} connections, ${
       useWrk ? "wrk" : "in-process fetch loops"
@@ -280,6 +311,11 @@ export default function udf({ n = 100 }: { n?: number }) {
   }
   console.log(`  cached token / Deno.serve ratio: ${ratio.toFixed(2)} (goal >= 0.9)`);
   console.log(`  uncached UDF / Deno.serve ratio: ${uncachedRatio.toFixed(3)} (goal >= 0.2)`);
+  console.log(
+    `  new parameters each request / Deno.serve ratio: ${
+      distinctRatio.toFixed(3)
+    } (the same row when a probe makes runs uncached by their parameters)`,
+  );
   const baselineName = (what: string) =>
     `Deno.serve of the same bytes (${what}), ${concurrency} connections`;
   if (how.report === false) return { results, ratio, uncachedRatio };
