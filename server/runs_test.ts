@@ -29,7 +29,10 @@ Deno.test("runs whose engine never answers are answered 504 past their timeout, 
   const started = performance.now();
   const first = runs.execute(spec({ i: "1" }));
   await new Promise((r) => setTimeout(r, 300));
-  const second = runs.execute(spec({ i: "2" }));
+  // The second follows a client that stays: its watch moves from the client to the guard.
+  const stays = new AbortController();
+  let asked = 0;
+  const second = runs.execute({ ...spec({ i: "2" }), clientSignal: () => (asked++, stays.signal) });
   const answers = await Promise.all([first, second]);
   for (const answer of answers) {
     assert.equal(answer.status, 504);
@@ -37,6 +40,7 @@ Deno.test("runs whose engine never answers are answered 504 past their timeout, 
   }
   assert.ok(performance.now() - started >= 5000, "answered before the grace period ran out");
   assert.ok(signals.every((s) => s.aborted), "every hanging run was cancelled");
+  assert.equal(asked, 1, "the client's signal is read once, past CANCEL_AFTER_MS");
   // The test's op sanitizer checks that no guard timer outlives the runs.
 });
 
