@@ -131,6 +131,43 @@ Deno.test("a queued job, its first lines and its queue entry are written togethe
     assert.deepEqual(await registry.getJobLogs(ids[3]), []);
     const after = await registry.createQueuedJob(user.id, job("k3"), enqueue);
     assert.equal((await registry.findJobByIdempotencyKey(user.id, "k3"))?.id, after.id);
+
+    // An enqueue that never writes is refused: a job with no queue entry would never run.
+    await assert.rejects(
+      registry.createQueuedJob(user.id, job("k4"), (_db, id) => {
+        ids.push(id);
+        return Promise.resolve("not sent");
+      }),
+      /The job queue wrote no entry for job .*, so it was not recorded either/,
+    );
+    assert.equal(await registry.getJob(ids[5]), null);
+    assert.deepEqual(await registry.getJobLogs(ids[5]), []);
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("a queue entry written by a statement with its own WITH (as pg-boss's) joins the job's statement", async () => {
+  const registry = await PostgresRegistry.open(await createDatabase("queuedwith"), { max: 1 });
+  try {
+    const user = await registry.createUser({ email: "w@x.org" });
+    let answer: unknown[] = [];
+    const queued = await registry.createQueuedJob(
+      user.id,
+      { config: { steps: [2] }, fields: { idempotencyKey: "w1" }, firstLines: ["Job queued"] },
+      async (db, id) => {
+        ({ rows: answer } = await db.executeSql(
+          `WITH ins AS (INSERT INTO settings (key, value) VALUES ($1, $2) RETURNING key),
+             seen AS (SELECT count(*) AS n FROM ins)
+           SELECT key AS id FROM ins WHERE (SELECT n FROM seen) >= 0`,
+          [`queued ${id}`, "yes"],
+        ));
+      },
+    );
+    assert.deepEqual(answer, [{ id: `queued ${queued.id}` }], "the enqueue gets its own answer");
+    assert.deepEqual(queued, await registry.getJob(queued.id));
+    assert.deepEqual((await registry.getJobLogs(queued.id)).map((l) => l.message), ["Job queued"]);
+    assert.equal(await registry.getOrCreateSetting(`queued ${queued.id}`, () => "no"), "yes");
   } finally {
     await registry.close();
   }
