@@ -160,7 +160,7 @@ export function withQueuedJob(statement: string, at: number): string {
       WITH ORDINALITY AS line(timestamp, message, n)
     ORDER BY line.n)`;
   return head
-    ? `WITH${head[1] ?? ""} ${job},\n${statement.slice(head[0].length)}`
+    ? `WITH${head[1] ? " RECURSIVE" : ""} ${job},\n${statement.slice(head[0].length)}`
     : `WITH ${job}\n${statement}`;
 }
 

@@ -9,7 +9,7 @@ import {
 } from "../../tests/_postgres.ts";
 import { BackendUnavailableError } from "../backend_errors.ts";
 import { ConflictError, openRegistry } from "./mod.ts";
-import { PostgresRegistry, type SqlExecutor } from "./postgres.ts";
+import { PostgresRegistry, type SqlExecutor, withQueuedJob } from "./postgres.ts";
 
 function clear(pattern: RegExp) {
   return (e: Error) => {
@@ -171,4 +171,22 @@ Deno.test("a queue entry written by a statement with its own WITH (as pg-boss's)
   } finally {
     await registry.close();
   }
+});
+
+Deno.test("the job's inserts join a WITH RECURSIVE list, and go before a statement without WITH", () => {
+  const joined = withQueuedJob(
+    "\n  with recursive r(n) AS (SELECT 1) SELECT n FROM r WHERE n = $1",
+    1,
+  );
+  assert.match(joined, /^WITH RECURSIVE fused_queued_job AS \(INSERT INTO jobs /);
+  assert.match(joined, /VALUES \(\$2, \$3, 'pending', \$4, \$5,\s+\$5, \$6, \$7, \$8\)/);
+  assert.match(joined, /unnest\(\$9::bigint\[\], \$10::text\[\]\)/);
+  assert.match(
+    joined,
+    /ORDER BY line\.n\),\nr\(n\) AS \(SELECT 1\) SELECT n FROM r WHERE n = \$1$/,
+  );
+  assert.match(
+    withQueuedJob("SELECT 1", 0),
+    /^WITH fused_queued_job AS [^]*ORDER BY line\.n\)\nSELECT 1$/,
+  );
 });
