@@ -344,11 +344,16 @@ async function wrkRound(
   limits: CpuLimit[],
   cpuQuota: number | null,
   database: string,
+  during?: () => Promise<void>,
 ): Promise<Round> {
   const usedBefore = await Promise.all(limits.map((l) => l.used()));
   const pgBefore = postgresSeconds(database);
   const genBefore = childrenSeconds();
   const t0 = performance.now();
+  // Halfway through the round, while requests are in flight.
+  const looked = during
+    ? new Promise((r) => setTimeout(r, ROUND_SECONDS * 500)).then(during)
+    : Promise.resolve();
   const outputs = await Promise.all(targets.map((url, i) =>
     new Deno.Command("wrk", {
       args: [
@@ -368,6 +373,7 @@ async function wrkRound(
     }).output()
   ));
   const seconds = (performance.now() - t0) / 1000;
+  await looked;
   let ok = 0;
   for (const out of outputs) {
     const text = new TextDecoder().decode(out.stdout) + new TextDecoder().decode(out.stderr);
@@ -504,6 +510,7 @@ async function compare(
   services: { url: string; limit?: CpuLimit }[],
   cpuQuota: number | null,
   database: string,
+  during?: () => Promise<void>,
 ): Promise<{ one: Round; two: Round; ratio: number }> {
   const script = await Deno.makeTempFile({ prefix: "scale_bench_", suffix: ".lua" });
   try {
@@ -518,6 +525,7 @@ async function compare(
         groups(list),
         cpuQuota,
         database,
+        list.length === 2 ? during : undefined,
       );
     await round(-1, [a, b]); // warm both services
     const one: Round[] = [];
@@ -594,6 +602,7 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
       format: "json",
       profile: false,
     });
+    const looked: { inside: number; outside: string[] }[][] = [];
     const runs = await compare(
       "runs",
       {
@@ -606,14 +615,22 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
       services,
       cpuQuota,
       databaseName,
+      // The UDF processes a service starts are in its CPU group (the quota limits it as a whole):
+      // looked at while both services run UDFs, since a pool's processes may have exited after.
+      async () => {
+        looked.push(await Promise.all(limits.map((l, i) => l.covers([a, b][i].proc.child.pid))));
+      },
     );
-    // The UDF processes a service starts are in its CPU group: the quota limits it as a whole.
-    const coverage = await Promise.all(
-      limits.map((l, i) => l.covers([a, b][i].proc.child.pid)),
-    );
-    const outside = coverage.flatMap((c) => c.outside);
+    const outside = looked.flat().flatMap((c) => c.outside);
     if (outside.length > 0) {
       throw new Error(`Processes of a service outside its CPU group:\n${outside.join("\n")}`);
+    }
+    if (cpuQuota !== null && looked.some((round) => round.some((c) => c.inside === 0))) {
+      throw new Error(
+        `A service ran uncached UDFs with no UDF process in its CPU group (${
+          looked.map((round) => round.map((c) => c.inside).join(" and ")).join("; ")
+        } per round): the check of the CPU groups cannot see the service's UDF processes`,
+      );
     }
 
     // Job submissions (the SDK's POST /run with its Idempotency-Key), queued for an instance type
@@ -726,8 +743,10 @@ export async function main(args: string[] = Deno.args): Promise<ScaleBenchResult
       }
     }
     console.log(
-      `\nUDF processes in their service's CPU group after the runs: ${
-        coverage.map((c) => `${c.inside} of ${c.inside + c.outside.length}`).join(", ")
+      `\nUDF processes in their service's CPU group during the runs (A, B; each round of 2 services): ${
+        looked.map((round) =>
+          round.map((c) => `${c.inside} of ${c.inside + c.outside.length}`).join(", ")
+        ).join("; ")
       }\n`,
     );
     console.log(

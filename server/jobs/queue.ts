@@ -257,7 +257,7 @@ export class JobQueue implements JobService {
         formatDuration(limits.wallClockMs)
       }); a fused worker will take it`,
     ];
-    // Asked before the transaction (and cached): the job, all its first lines and its queue
+    // Asked before the insert (and cached): the job, all its first lines and its queue
     // entry are then written in one go, and an outage found here leaves nothing either.
     let waiting: string | null;
     try {
@@ -268,7 +268,7 @@ export class JobQueue implements JobService {
       );
     }
     if (waiting) firstLines.push(waiting);
-    // One transaction: a database outage at any step leaves no job that would run later.
+    // One statement: a database outage at any point leaves no job that would run later.
     return await this.#registry.createQueuedJob(
       job.ownerId,
       {

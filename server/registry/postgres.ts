@@ -123,11 +123,15 @@ const MIGRATIONS: readonly string[] = [
    CREATE INDEX fd_files_user ON fd_files (user_id, size);`,
 ];
 
-/** A pending job's row, of `jobValues`. */
-const JOB_INSERT = `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at,
-    name, instance_type, idempotency_key) VALUES ($1, $2, 'pending', $3, $4, $4, $5, $6, $7)`;
+/** A pending job's row, of `jobValues` from parameter `$(at + 1)` on. */
+function jobInsert(at = 0): string {
+  const p = (n: number) => `$${at + n}`;
+  return `INSERT INTO jobs (id, owner_id, status, config_json, created_at, updated_at, name,
+    instance_type, idempotency_key) VALUES (${p(1)}, ${p(2)}, 'pending', ${p(3)}, ${p(4)},
+    ${p(4)}, ${p(5)}, ${p(6)}, ${p(7)})`;
+}
 
-/** The parameters of `JOB_INSERT`. */
+/** The parameters of `jobInsert`. */
 function jobValues(id: string, ownerId: string, config: unknown, fields: NewJobFields) {
   return [
     id,
@@ -141,18 +145,26 @@ function jobValues(id: string, ownerId: string, config: unknown, fields: NewJobF
 }
 
 /**
- * A queued job's row and its first log lines (`$8` times, `$9` messages) in one statement,
- * answering the row.
+ * `statement` (one SELECT, INSERT, UPDATE or DELETE, with or without its own WITH; its parameters
+ * are `$1` to `$at`) with a queued job's row and its first log lines written before it in the same
+ * statement: `jobValues` from `$(at + 1)`, then the lines' times and messages. The two come first
+ * in the WITH list, under names no other statement here uses.
  */
-const QUEUED_JOB_INSERT = `WITH job AS (${JOB_INSERT} RETURNING *),
-  lines AS (
+export function withQueuedJob(statement: string, at: number): string {
+  const head = /^\s*WITH(\s+RECURSIVE)?\s/i.exec(statement);
+  const job = `fused_queued_job AS (${jobInsert(at)} RETURNING id),
+  fused_queued_job_lines AS (
     INSERT INTO job_logs (job_id, timestamp, message)
-    SELECT job.id, line.timestamp, line.message
-    FROM job, unnest($8::bigint[], $9::text[]) WITH ORDINALITY AS line(timestamp, message, n)
-    ORDER BY line.n)
-  SELECT * FROM job`;
+    SELECT fused_queued_job.id, line.timestamp, line.message
+    FROM fused_queued_job, unnest($${at + 8}::bigint[], $${at + 9}::text[])
+      WITH ORDINALITY AS line(timestamp, message, n)
+    ORDER BY line.n)`;
+  return head
+    ? `WITH${head[1] ? " RECURSIVE" : ""} ${job},\n${statement.slice(head[0].length)}`
+    : `WITH ${job}\n${statement}`;
+}
 
-/** What pg-boss runs its SQL through when it joins a transaction (its `IDatabase`). */
+/** What pg-boss runs its SQL through when it writes a job's queue entry (its `IDatabase`). */
 export interface SqlExecutor {
   /** Runs one statement with `$1`-style parameters. */
   executeSql(text: string, values?: unknown[]): Promise<{ rows: unknown[] }>;
@@ -702,7 +714,7 @@ export class PostgresRegistry implements Registry {
     const id = crypto.randomUUID();
     const key = fields.idempotencyKey ?? null;
     try {
-      await this.#count(JOB_INSERT, jobValues(id, ownerId, config, fields));
+      await this.#count(jobInsert(), jobValues(id, ownerId, config, fields));
     } catch (err) {
       if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
       throw err;
@@ -712,15 +724,16 @@ export class PostgresRegistry implements Registry {
 
   /**
    * Records a job with its first log lines and hands it to `enqueue` (pg-boss's `send` through
-   * the `db` given), all in one transaction: a database that goes away at any step leaves no
-   * job behind, so a submit that failed never runs later. ConflictError on a repeated
-   * idempotency key.
+   * the `db` given), all in one statement: the job's row and lines go in front of the queue's
+   * insert (`withQueuedJob`), so a database that goes away at any point leaves no job behind and
+   * a submit that failed never runs later. ConflictError on a repeated idempotency key (its unique
+   * index fails the whole statement, the queue entry with it).
    *
-   * The job row and its lines are one statement (`QUEUED_JOB_INSERT`, which answers the row),
-   * and BEGIN, that statement, pg-boss's insert and COMMIT go in one pipeline on one connection:
-   * one round trip, and both inserts are named prepared statements, which PostgreSQL does not
-   * parse and plan again on a connection that ran them before. When a step fails, the next ones
-   * fail in the aborted transaction and COMMIT rolls it back.
+   * One statement, not BEGIN, two inserts and COMMIT in a pipeline: PostgreSQL parses, binds,
+   * executes and answers one message instead of four, and the service reads one answer on a
+   * connection it need not reserve. It is a named prepared statement, which PostgreSQL does not
+   * parse and plan again on a connection that ran it before. The answer is the pending job as
+   * written, built here from the values sent (the statement answers the queue's insert).
    */
   async createQueuedJob(
     ownerId: string,
@@ -729,48 +742,51 @@ export class PostgresRegistry implements Registry {
   ): Promise<JobRecord> {
     const id = crypto.randomUUID();
     const key = job.fields.idempotencyKey ?? null;
+    const values = jobValues(id, ownerId, job.config, job.fields);
     // Strictly increasing times, as appendJobLogLines keeps them.
     const start = Date.now();
     const times = job.firstLines.map((_, i) => start + i);
+    let sent = false;
     try {
-      return await this.#guard(async () => {
-        const conn = await this.#sql.reserve();
-        let ended: Promise<unknown> | undefined;
-        try {
-          const run = (query: string, params: unknown[]) =>
-            conn.unsafe(query, params as postgres.ParameterOrJSON<never>[], { prepare: true })
-              .execute();
-          const steps = await Promise.allSettled([
-            conn.unsafe("BEGIN").execute(),
-            run(QUEUED_JOB_INSERT, [
-              ...jobValues(id, ownerId, job.config, job.fields),
-              times,
-              job.firstLines,
-            ]),
-            enqueue({
-              executeSql: async (text, values = []) => {
-                if (ended) throw new Error("A job's queue entry is one statement");
-                const rows = run(text, values);
-                ended = conn.unsafe("COMMIT").execute();
-                return { rows: [...await rows] };
-              },
-            }, id),
-          ]);
-          // COMMIT also ends a transaction a failed step aborted (as a rollback); a pg-boss that
-          // failed before its insert (no COMMIT sent) gets its ROLLBACK here.
-          ended ??= conn.unsafe("ROLLBACK").execute();
-          await ended;
-          const failed = steps.find((step) => step.status === "rejected");
-          if (failed) throw failed.reason;
-          return toJob((steps[1] as PromiseFulfilledResult<Row[]>).value[0]);
-        } finally {
-          conn.release();
-        }
-      });
+      await this.#guard(() =>
+        enqueue({
+          executeSql: async (text, params = []) => {
+            if (sent) throw new Error("A job's queue entry is one statement");
+            sent = true;
+            const rows = await this.#sql.unsafe(
+              withQueuedJob(text, params.length),
+              [...params, ...values, times, job.firstLines] as postgres.ParameterOrJSON<never>[],
+              { prepare: true },
+            );
+            return { rows: [...rows] };
+          },
+        }, id)
+      );
     } catch (err) {
       if (key !== null && isUniqueViolation(err)) throw jobKeyConflict(key);
       throw err;
     }
+    if (!sent) {
+      throw new Error(`The job queue wrote no entry for job ${id}, so it was not recorded either`);
+    }
+    const [, , configJson, createdAt, name, instanceType] = values;
+    return toJob({
+      id,
+      owner_id: ownerId,
+      status: "pending",
+      config_json: configJson,
+      logs: "",
+      error: null,
+      created_at: createdAt,
+      updated_at: createdAt,
+      started_at: null,
+      finished_at: null,
+      name,
+      instance_type: instanceType,
+      pid: null,
+      log_offset: 0,
+      results_json: "[]",
+    });
   }
 
   /** {@inheritDoc Registry.findJobByIdempotencyKey} */

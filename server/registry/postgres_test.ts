@@ -9,7 +9,7 @@ import {
 } from "../../tests/_postgres.ts";
 import { BackendUnavailableError } from "../backend_errors.ts";
 import { ConflictError, openRegistry } from "./mod.ts";
-import { PostgresRegistry, type SqlExecutor } from "./postgres.ts";
+import { PostgresRegistry, type SqlExecutor, withQueuedJob } from "./postgres.ts";
 
 function clear(pattern: RegExp) {
   return (e: Error) => {
@@ -131,7 +131,62 @@ Deno.test("a queued job, its first lines and its queue entry are written togethe
     assert.deepEqual(await registry.getJobLogs(ids[3]), []);
     const after = await registry.createQueuedJob(user.id, job("k3"), enqueue);
     assert.equal((await registry.findJobByIdempotencyKey(user.id, "k3"))?.id, after.id);
+
+    // An enqueue that never writes is refused: a job with no queue entry would never run.
+    await assert.rejects(
+      registry.createQueuedJob(user.id, job("k4"), (_db, id) => {
+        ids.push(id);
+        return Promise.resolve("not sent");
+      }),
+      /The job queue wrote no entry for job .*, so it was not recorded either/,
+    );
+    assert.equal(await registry.getJob(ids[5]), null);
+    assert.deepEqual(await registry.getJobLogs(ids[5]), []);
   } finally {
     await registry.close();
   }
+});
+
+Deno.test("a queue entry written by a statement with its own WITH (as pg-boss's) joins the job's statement", async () => {
+  const registry = await PostgresRegistry.open(await createDatabase("queuedwith"), { max: 1 });
+  try {
+    const user = await registry.createUser({ email: "w@x.org" });
+    let answer: unknown[] = [];
+    const queued = await registry.createQueuedJob(
+      user.id,
+      { config: { steps: [2] }, fields: { idempotencyKey: "w1" }, firstLines: ["Job queued"] },
+      async (db, id) => {
+        ({ rows: answer } = await db.executeSql(
+          `WITH ins AS (INSERT INTO settings (key, value) VALUES ($1, $2) RETURNING key),
+             seen AS (SELECT count(*) AS n FROM ins)
+           SELECT key AS id FROM ins WHERE (SELECT n FROM seen) >= 0`,
+          [`queued ${id}`, "yes"],
+        ));
+      },
+    );
+    assert.deepEqual(answer, [{ id: `queued ${queued.id}` }], "the enqueue gets its own answer");
+    assert.deepEqual(queued, await registry.getJob(queued.id));
+    assert.deepEqual((await registry.getJobLogs(queued.id)).map((l) => l.message), ["Job queued"]);
+    assert.equal(await registry.getOrCreateSetting(`queued ${queued.id}`, () => "no"), "yes");
+  } finally {
+    await registry.close();
+  }
+});
+
+Deno.test("the job's inserts join a WITH RECURSIVE list, and go before a statement without WITH", () => {
+  const joined = withQueuedJob(
+    "\n  with recursive r(n) AS (SELECT 1) SELECT n FROM r WHERE n = $1",
+    1,
+  );
+  assert.match(joined, /^WITH RECURSIVE fused_queued_job AS \(INSERT INTO jobs /);
+  assert.match(joined, /VALUES \(\$2, \$3, 'pending', \$4, \$5,\s+\$5, \$6, \$7, \$8\)/);
+  assert.match(joined, /unnest\(\$9::bigint\[\], \$10::text\[\]\)/);
+  assert.match(
+    joined,
+    /ORDER BY line\.n\),\nr\(n\) AS \(SELECT 1\) SELECT n FROM r WHERE n = \$1$/,
+  );
+  assert.match(
+    withQueuedJob("SELECT 1", 0),
+    /^WITH fused_queued_job AS [^]*ORDER BY line\.n\)\nSELECT 1$/,
+  );
 });
