@@ -125,11 +125,17 @@ export interface FrameLimits {
  * microtasks on both sides of every run). Resolves when the connection closes; a frame over the
  * caps rejects with FrameError before its body is read (the caller then kills the sender), and
  * so does anything `onFrame` throws. Bodies are fresh buffers the consumer owns.
+ *
+ * `turnsBeforeRead` microtask turns pass after each frame before the next read is asked of the OS:
+ * a side that answers a frame within them writes its answer first, and the read (an op that tries
+ * the socket before it waits) comes after, off the other side's wait. Nothing is read later than a
+ * few microtasks; frames stay in the socket meanwhile.
  */
 export async function readFrames(
   conn: Deno.Conn,
   limits: FrameLimits,
   onFrame: (header: Record<string, unknown>, body: Uint8Array) => void,
+  turnsBeforeRead = 0,
 ): Promise<void> {
   let buffer = new Uint8Array(64 * 1024);
   let start = 0;
@@ -201,5 +207,6 @@ export async function readFrames(
       filled += n;
     }
     onFrame(header, body);
+    for (let turn = 0; turn < turnsBeforeRead; turn++) await undefined;
   }
 }

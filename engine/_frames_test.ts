@@ -236,3 +236,26 @@ Deno.test("a writer whose connection failed says so once and writes nothing afte
     await pair.close().catch(() => {});
   }
 });
+
+Deno.test("turnsBeforeRead lets a frame's work of that many microtask turns finish before the next frame", async () => {
+  const pair = await socketPair();
+  try {
+    // Both frames in one write: without the turns the second is handed over at once.
+    await writeAll(pair.a, new Uint8Array([...encodeFrame({ n: 1 }), ...encodeFrame({ n: 2 })]));
+    await pair.a.closeWrite();
+    const seen: string[] = [];
+    const work = async (n: unknown) => {
+      await undefined;
+      await undefined;
+      await undefined;
+      seen.push(`answered ${n}`);
+    };
+    await readFrames(pair.b, LIMITS, (header) => {
+      seen.push(`frame ${header.n}`);
+      void work(header.n);
+    }, 3);
+    assert.deepEqual(seen, ["frame 1", "answered 1", "frame 2", "answered 2"]);
+  } finally {
+    await pair.close();
+  }
+});
