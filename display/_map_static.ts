@@ -119,7 +119,10 @@ export function mapToSvg(
     const [a, b] = px(lon, lat);
     return [+a.toFixed(1), +b.toFixed(1), color];
   });
-  const layer = discs.length >= LAYER_FROM ? pointLayer(discs, r, width, height) : null;
+  const layer = discs.length >= LAYER_FROM && Number.isInteger(width) &&
+      Number.isInteger(height) && width * height <= LAYER_MAX_PIXELS
+    ? pointLayer(discs, r, width, height)
+    : null;
   if (layer) parts.push(layer);
   else {
     for (const [a, b, color] of discs) {
@@ -161,8 +164,14 @@ function rgba(color: string): [number, number, number, number] | null {
   return [v(0), v(1), v(2), full.length === 8 ? v(3) / 255 : 1];
 }
 
-/** Points from which the static image draws them as one image layer rather than circles. */
+/**
+ * Points from which the static image draws them as one image layer rather than circles (for a
+ * picture of whole pixels, at most `LAYER_MAX_PIXELS`).
+ */
 const LAYER_FROM = 200;
+
+/** Largest picture (pixels) that gets a point layer; a larger one keeps circles. */
+const LAYER_MAX_PIXELS = 4_000_000;
 
 /** Sub-samples per pixel side when covering a disc (16 a pixel). */
 const SUB = 4;

@@ -72,4 +72,6 @@ Deno.test("the static SVG draws many points as one image layer, few as circles",
   assert.equal((many.match(/<circle/g) ?? []).length, 0);
   const few = mapToSvg(prepareMap(lonLat(50)));
   assert.equal((few.match(/<image /g) ?? []).length, 0);
+  const fractional = mapToSvg(prepareMap(lonLat(1_000)), { height: 300.5 });
+  assert.equal((fractional.match(/<circle/g) ?? []).length, 1_000);
 });
