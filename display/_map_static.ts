@@ -2,7 +2,8 @@
  * The static picture of a map, for every viewer that runs no JavaScript: GitHub (`image/png`),
  * an untrusted classic Notebook (its sanitizer keeps a data-URI `<img>` inside the HTML but drops
  * SVG), image viewers. It is drawn as SVG (offline land, a sample of the geometries, the notes;
- * from 200 points on, the points as one image layer drawn here: `pointLayer`) and rasterised to PNG with resvg (WebAssembly, no native dependency) in a worker thread
+ * from 200 points on, the points as one image layer drawn here: `pointLayer`) and rasterised to
+ * PNG with resvg (WebAssembly, no native dependency) in a worker thread
  * (`_map_static_worker.ts`), which loads resvg while the first map's data is prepared here.
  *
  * @module
