@@ -15,9 +15,12 @@ import { initWasm, Resvg } from "@resvg/resvg-wasm";
 /** Debian's DejaVu Sans (fonts-dejavu-core); without it the picture has no text. */
 const FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
 
-/** A picture with what map pictures hold: a background, a land path, circles and a caption. */
+/**
+ * A picture with what map pictures hold: a background, a land path, circles, the points' image
+ * layer (a data-URI PNG, see `pointLayer` in `_map_static.ts`) and a caption.
+ */
 const WARM_UP =
-  `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="32" viewBox="0 0 64 32"><rect width="64" height="32" fill="#d4e3ef"/><path d="M2,2L30,4L20,28Z" fill="#f4f2ee" stroke="#b9b4ab" stroke-width="0.5"/><circle cx="40.5" cy="10.5" r="1.5" fill="#e4572e"/><path d="M40,20L60,30" fill="none" stroke="#333" stroke-width="2"/><text x="6" y="24" font-family="sans-serif" font-size="11" fill="#333">Map 1,000</text></svg>`;
+  `<svg xmlns="http://www.w3.org/2000/svg" width="64" height="32" viewBox="0 0 64 32"><rect width="64" height="32" fill="#d4e3ef"/><path d="M2,2L30,4L20,28Z" fill="#f4f2ee" stroke="#b9b4ab" stroke-width="0.5"/><circle cx="40.5" cy="10.5" r="1.5" fill="#e4572e"/><path d="M40,20L60,30" fill="none" stroke="#333" stroke-width="2"/><image width="64" height="32" href="data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAIAAAACCAYAAABytg0kAAAAFElEQVR4AWN4Eq73nwEGjNPONAAAKWAETi0XfS0AAAAASUVORK5CYII="/><text x="6" y="24" font-family="sans-serif" font-size="11" fill="#333">Map 1,000</text></svg>`;
 
 async function loadResvg(): Promise<Uint8Array[]> {
   const entry = new URL(import.meta.resolve("@resvg/resvg-wasm"));

@@ -17,15 +17,14 @@
  *   per page.
  *
  * The library files are read at run time from the pinned npm packages (`node_modules`), so there
- * is no generated copy to keep in sync.
+ * is no generated copy to keep in sync; the one exception is the offline basemap, cut at the
+ * antimeridian ahead of time (`_offline_basemap.ts`, checked against a fresh build by its test).
  *
  * @module
  */
 
-import { feature, mesh } from "topojson-client";
 import { NotSupportedError } from "../client/errors.ts";
 import { jsonForScript } from "./mime.ts";
-import { cutAntimeridian } from "./_antimeridian.ts";
 
 /** Whether an output carries the browser libraries itself or relies on an earlier output. */
 export type AssetMode = "once" | "inline";
@@ -124,27 +123,22 @@ let basemapCache: OfflineBasemap | undefined;
 
 /**
  * The offline basemap: world-atlas TopoJSON converted with topojson-client, cut at the
- * antimeridian, coordinates rounded.
+ * antimeridian, coordinates rounded; built ahead of time (`_offline_basemap.ts`) and read from
+ * `_offline_basemap.json`.
  */
 export function offlineBasemap(): OfflineBasemap {
   if (basemapCache) return basemapCache;
-  // deno-lint-ignore no-explicit-any
-  const land = JSON.parse(packageFile("world-atlas", "land-110m.json")) as any;
-  // deno-lint-ignore no-explicit-any
-  const countries = JSON.parse(packageFile("world-atlas", "countries-110m.json")) as any;
-  const round = (_k: string, v: unknown): unknown =>
-    typeof v === "number" ? Math.round(v * 1000) / 1000 : v;
-  // Natural Earth rings cross the antimeridian (Eurasia, Fiji, Antarctica around the pole): cut
-  // them so flat maps draw no streak across the world.
-  // deno-lint-ignore no-explicit-any
-  const landFc = feature(land, land.objects.land) as any;
-  for (const f of landFc.features) f.geometry = cutAntimeridian(f.geometry);
-  const borders = cutAntimeridian(
-    mesh(countries, countries.objects.countries, (a: unknown, b: unknown) => a !== b) as never,
-  );
-  basemapCache = {
-    land: JSON.parse(JSON.stringify(landFc, round)),
-    borders: JSON.parse(JSON.stringify(borders, round)),
-  };
+  const file = new URL("./_offline_basemap.json", import.meta.url);
+  let text: string;
+  try {
+    text = Deno.readTextFileSync(file);
+  } catch (cause) {
+    throw new NotSupportedError(
+      `Cannot read the offline basemap ${file.pathname} (${
+        (cause as Error).message
+      }): rebuild it with \`deno run -A display/_offline_basemap.ts\``,
+    );
+  }
+  basemapCache = JSON.parse(text) as OfflineBasemap;
   return basemapCache;
 }
