@@ -642,12 +642,12 @@ const LEDGER_WIDTH = 20;
  */
 async function withLedger<T>(base: string, work: (account: SizeAccount) => Promise<T>): Promise<T> {
   const path = join(base, LEDGER_FILE);
-  const open = () => Deno.open(path, { read: true, write: true, create: true });
-  const file = await open().catch(async (error) => {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    await Deno.mkdir(base, { recursive: true });
-    return await open();
-  });
+  // Opened synchronously (a metadata call, as on the rest of the miss path); locked with a trip
+  // to the thread pool, since another process may hold it through a sweep.
+  const file = orMakeFolder(
+    base,
+    () => Deno.openSync(path, { read: true, write: true, create: true }),
+  );
   try {
     await file.lock(true);
     return await work({
