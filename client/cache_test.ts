@@ -422,6 +422,35 @@ Deno.test("deleteCache deletes one folder's entries, or those with a key prefix"
     assert.equal(await deleteCache({ folder: "never/used" }), 0);
   }));
 
+Deno.test("an entry whose folder is deleted while it is computed is still written whole", () =>
+  withCacheDir(async () => {
+    const value = await withCacheLock("gone", { folder: "udf/g" }, async () => {
+      // A per-UDF clear meanwhile takes the entry's folder, lock and all; then the UDF's folder.
+      assert.equal(await deleteCache({ folder: "udf/g" }), 1);
+      await Deno.remove(cacheFolder({ folder: "udf/g" }), { recursive: true });
+      await writeCache("gone", "made again", { folder: "udf/g" }); // makes the folders again
+      return "made again";
+    });
+    assert.equal(value, "made again");
+    const found = await readCache("gone", { folder: "udf/g" });
+    assert.ok(found.hit && found.value === "made again");
+  }));
+
+Deno.test("a holder removes its lock only while it is still its own", () =>
+  withCacheDir(async () => {
+    const lock = join(cacheFolder({ folder: "f" }), "data_taken", "lock");
+    const other = JSON.stringify({ pid: 1, host: "elsewhere", created: Date.now(), id: "other" });
+    await withCacheLock("taken", { folder: "f" }, async () => {
+      assert.ok(JSON.parse(await Deno.readTextFile(lock)).id, "the lock names its holder");
+      await Deno.writeTextFile(lock, other); // broken as stale and taken by another meanwhile
+    });
+    assert.equal(await Deno.readTextFile(lock), other, "the other holder's lock is kept");
+    await Deno.remove(lock);
+    await withCacheLock("taken", { folder: "f" }, () => {});
+    const left = [...Deno.readDirSync(join(cacheFolder({ folder: "f" }), "data_taken"))];
+    assert.deepEqual(left, [], "its own lock is removed");
+  }));
+
 Deno.test("a contender gives up after its timeout with Fused's message", () =>
   withCacheDir(async () => {
     let release!: () => void;
