@@ -62,7 +62,8 @@ export interface JobRunnerOptions {
   /**
    * The store the service serves `fd://` from when it is not `filesDir` (a bucket, `--storage`):
    * a job's process holds no credential, so it writes its results under `filesDir` and the
-   * runner moves them here when the job ends, where the service reads them.
+   * runner moves them here when the job ends, where the service reads them; its UDFs' `fd://`
+   * calls are asked of the runner, which answers them on this store (_saved_calls.ts).
    */
   resultStore?: Storage;
 }
@@ -344,6 +345,7 @@ export class JobRunner implements JobService {
       engineDir: join(runDir, "engine"),
       resultPrefix: `jobs/${job.id}`,
       filesDir: this.#filesDir,
+      ...(this.#resultStore && { filesViaRunner: true }),
       exitPath: join(runDir, "exit.json"),
       ownerId: job.ownerId,
       callersDir: this.#callersDir,
@@ -503,7 +505,7 @@ export class JobRunner implements JobService {
       );
       position = await this.#copyOutput(active.id, output, position, false);
       // The job's questions for saved UDFs, answered as its owner, its records of the fd://
-      // files it writes, and its object cache entries (see _saved_calls.ts).
+      // files it writes, its object cache entries and its fd:// files (see _saved_calls.ts).
       await answerSavedCalls(
         join(this.#runDir(active.id), "calls"),
         (call) => findForJob(this.#registry, active.ownerId, call),
@@ -512,6 +514,7 @@ export class JobRunner implements JobService {
           ...this.#objectCache,
           actor: (via) => jobActor(this.#registry, active.ownerId, via),
         },
+        this.#resultStore,
       ).catch((err) =>
         this.#log(active.id, [`The service could not answer the job: ${(err as Error).message}`])
       );
