@@ -36,11 +36,12 @@
  * Why files (`calls/<id>.json`, answered by `calls/<id>.answer`): the job and the runner already
  * talk through files in the job's run folder (_protocol.ts), so a job outlives a restart of the
  * service; a question asked while no service runs is answered by the next one. The runner looks
- * for questions each time it copies the job's output (every `pollMs`, 100 ms by default).
+ * for questions each time it copies the job's output (every `pollMs`, 100 ms by default), and at
+ * once when one is put in the folder (watchQuestions).
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { writeFileAtomic } from "../../client/atomic_write.ts";
 import { FusedError, NotSupportedError, ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
@@ -556,6 +557,45 @@ async function answerFiles(
         "A job's fd:// question must be list, walk, stat, read, write, delete or check",
       );
   }
+}
+
+/** Questions put in a job's `callsDir`, as they come (see {@linkcode watchQuestions}). */
+export interface QuestionWatch {
+  /** Resolves when a question was put in the folder since the last call (or at once if one was). */
+  next(): Promise<void>;
+  /** Stops watching. */
+  close(): void;
+}
+
+/**
+ * Watches `callsDir` (made if missing) for questions put there, so the runner answers without
+ * waiting for its next look; the look every `pollMs` stays, for anything a watch misses.
+ */
+export async function watchQuestions(callsDir: string): Promise<QuestionWatch> {
+  await Deno.mkdir(callsDir, { recursive: true, mode: 0o700 });
+  const watcher = Deno.watchFs(callsDir, { recursive: false });
+  let waiting = Promise.withResolvers<void>();
+  let seen = false;
+  (async () => {
+    for await (const event of watcher) {
+      if (!event.paths.some((path) => QUESTION.test(basename(path)))) continue;
+      seen = true;
+      waiting.resolve();
+    }
+  })().catch(() => {}); // closed
+  return {
+    next() {
+      if (seen) {
+        seen = false;
+        return Promise.resolve();
+      }
+      waiting = Promise.withResolvers<void>();
+      return waiting.promise.then(() => {
+        seen = false;
+      });
+    },
+    close: () => watcher.close(),
+  };
 }
 
 /**

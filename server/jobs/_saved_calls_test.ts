@@ -23,7 +23,10 @@ import {
   type JobTokens,
   type Ledger,
   type SavedCall,
+  watchQuestions,
 } from "./_saved_calls.ts";
+import { TIMED_OUT, within } from "./_process.ts";
+import { writeFileAtomic } from "../../client/atomic_write.ts";
 
 function callerNamed(id: string): CallerContext {
   return { id, depth: 1 } as CallerContext;
@@ -273,6 +276,28 @@ Deno.test("a job's fd:// calls are answered on the service's store, and a failed
     assert.equal(await store.stat("out/a.txt"), null);
     await serve(job.check());
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a question put in a job's calls folder wakes the runner's watch; other files do not", async () => {
+  const dir = await Deno.makeTempDir();
+  const calls = join(dir, "calls"); // made by the watch
+  const watch = await watchQuestions(calls);
+  try {
+    let woken = false;
+    const next = watch.next().then(() => (woken = true));
+    await writeFileAtomic(join(calls, `${crypto.randomUUID()}.answer`), "{}");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(woken, false, "an answer is no question");
+    await writeFileAtomic(join(calls, `${crypto.randomUUID()}.json`), "{}");
+    assert.notEqual(await within(next, 10_000), TIMED_OUT);
+    // One seen while nobody waited is not lost: the next wait returns at once.
+    await writeFileAtomic(join(calls, `${crypto.randomUUID()}.json`), "{}");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.notEqual(await within(watch.next(), 10_000), TIMED_OUT);
+  } finally {
+    watch.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

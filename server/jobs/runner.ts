@@ -26,7 +26,14 @@ import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry/mod
 import type { ChildExit, ChildSpec, ChildStep } from "./_protocol.ts";
 import { parseLogLine } from "./_protocol.ts";
 import type { ObjectCacheStore } from "../object_cache.ts";
-import { answerSavedCalls, type CacheAnswers, findForJob, jobActor } from "./_saved_calls.ts";
+import {
+  answerSavedCalls,
+  type CacheAnswers,
+  findForJob,
+  jobActor,
+  type QuestionWatch,
+  watchQuestions,
+} from "./_saved_calls.ts";
 import { envOrUndefined, processAlive, processStartTime, TIMED_OUT, within } from "./_process.ts";
 import {
   DEFAULT_INSTANCE_TYPE,
@@ -493,13 +500,29 @@ export class JobRunner implements JobService {
   /** Copies the job's output into its log lines until the process ends, then records the end. */
   async #follow(active: ActiveJob, offset: number): Promise<void> {
     const output = join(this.#runDir(active.id), "output.log");
+    const questions = await watchQuestions(join(this.#runDir(active.id), "calls"));
+    try {
+      return await this.#followWatching(active, offset, output, questions);
+    } finally {
+      questions.close();
+    }
+  }
+
+  async #followWatching(
+    active: ActiveJob,
+    offset: number,
+    output: string,
+    questions: QuestionWatch,
+  ): Promise<void> {
     let position = offset;
     let exitCode: number | null = null;
     for (;;) {
+      // A question wakes the runner at once (each fd:// call of the job waits for an answer).
       const tick = await within(
         Promise.race([
           active.exited!.then((code) => ({ kind: "exited" as const, code })),
           this.#closing.promise.then(() => ({ kind: "closed" as const, code: null })),
+          questions.next().then(() => ({ kind: "question" as const, code: null })),
         ]),
         this.#pollMs,
       );
@@ -518,7 +541,7 @@ export class JobRunner implements JobService {
       ).catch((err) =>
         this.#log(active.id, [`The service could not answer the job: ${(err as Error).message}`])
       );
-      if (tick === TIMED_OUT) continue;
+      if (tick === TIMED_OUT || tick.kind === "question") continue;
       if (tick.kind === "closed") return;
       exitCode = tick.code;
       break;
