@@ -573,7 +573,14 @@ export interface QuestionWatch {
  */
 export async function watchQuestions(callsDir: string): Promise<QuestionWatch> {
   await Deno.mkdir(callsDir, { recursive: true, mode: 0o700 });
-  const watcher = Deno.watchFs(callsDir, { recursive: false });
+  let watcher: Deno.FsWatcher;
+  try {
+    watcher = Deno.watchFs(callsDir, { recursive: false });
+  } catch {
+    // No watch to be had (the user's inotify instances used up): the runner's look every pollMs
+    // answers alone, as slower but the same.
+    return { next: () => new Promise<void>(() => {}), close: () => {} };
+  }
   let waiting = Promise.withResolvers<void>();
   let seen = false;
   (async () => {
