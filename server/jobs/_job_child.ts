@@ -9,8 +9,9 @@
  * Its UDFs run as the job's owner, in that user's folders of the service: their nested runs stay
  * on this process's engine, and the saved UDFs they load or run by name are asked of the service
  * that runs the job, which answers as the owner (_saved_calls.ts), as are their `fused.cache`
- * entries with cacheStorage "object". This process holds no
- * credential: not the owner's, never the admin's.
+ * entries with cacheStorage "object", and, when the service serves `fd://` from a bucket or
+ * another folder (`--storage`), their `fd://` files. This process holds no credential: not the
+ * owner's, never the admin's, nor the bucket's.
  *
  * @module
  */
@@ -21,7 +22,13 @@ import { serviceCallers } from "../runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "../runs.ts";
 import { LocalStorage } from "../storage.ts";
 import { type ChildExit, type ChildSpec, formatLogRecord } from "./_protocol.ts";
-import { jobFinder, jobLedger, jobObjectCache, type JobTokens } from "./_saved_calls.ts";
+import {
+  jobFinder,
+  jobLedger,
+  jobObjectCache,
+  jobStorage,
+  type JobTokens,
+} from "./_saved_calls.ts";
 import { UserQuotas } from "../quota.ts";
 import { formatDuration } from "./instance_types.ts";
 
@@ -57,13 +64,15 @@ async function main(specPath: string): Promise<number> {
   const started = Date.now();
   const engine = new LocalEngine({ dataDir: spec.engineDir, maxWorkers: 1 });
   const files = new LocalStorage(spec.filesDir);
+  // The UDFs' fd://: the service's store, through the runner when that is not filesDir.
+  const store = spec.filesViaRunner ? jobStorage(spec.callsDir) : files;
   // The job's fd:// uploads count against their writers' quotas: the service keeps the record.
   const quotas = spec.quota && new UserQuotas({
     registry: jobLedger(spec.callsDir, {
       id: spec.ownerId,
       storedBytes: spec.quota.ownerStoredBytes,
     }),
-    storage: files,
+    storage: store,
     limitBytes: spec.quota.limitBytes,
     usersRoot: spec.callersDir,
   });
@@ -72,7 +81,7 @@ async function main(specPath: string): Promise<number> {
   const callerOf = serviceCallers({
     engine: cachingLocalEngine(engine),
     dataDir: spec.callersDir,
-    storage: files,
+    storage: store,
     find: jobFinder(spec.callsDir, spec.ownerId, tokens),
     // fused.cache's cacheStorage "object": the service's entries, asked of the runner.
     objectCache: jobObjectCache(spec.callsDir, spec.ownerId, tokens),

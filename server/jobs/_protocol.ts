@@ -38,6 +38,11 @@ export interface ChildSpec {
   resultPrefix: string;
   /** The root folder of the service's `fd://` store, which the job's UDFs read and write. */
   filesDir: string;
+  /**
+   * The service serves `fd://` from another store (`--storage`): the UDFs' `fd://` calls are
+   * asked of the runner through `callsDir` (results still go to `filesDir`, moved at the end).
+   */
+  filesViaRunner?: boolean;
   /** Where the outcome goes. */
   exitPath: string;
   /** The job's owner: its UDFs run as them, and find saved UDFs by name as they may. */

@@ -23,19 +23,39 @@
  * caps them. The bytes travel beside the question (`<id>.bytes`) and the answer
  * (`<id>.answer.bytes`), each written whole before the file that points at it.
  *
+ * And, when the service serves `fd://` from another store than its files folder (`--storage`: a
+ * bucket or a folder), the `fd://` files the job's UDFs list, read, write and delete: the process
+ * asks the runner (jobStorage), which does it on the service's own store, so a file a job writes
+ * is there for its owner's service runs and the files API as soon as the write returns, and the
+ * process never holds the bucket's credential. The process checks each UDF call as its caller
+ * first (paths, quota: ../runner.ts, ../quota.ts); the runner checks the key again before
+ * anything is read or written, so no question reaches outside the `fd://` root (`..`, the cache's
+ * `<prefix>.cache/`). A write's bytes are written whole beside the question before it is asked,
+ * and the store writes a file atomically: a job cancelled or killed mid-write leaves nothing.
+ *
  * Why files (`calls/<id>.json`, answered by `calls/<id>.answer`): the job and the runner already
  * talk through files in the job's run folder (_protocol.ts), so a job outlives a restart of the
  * service; a question asked while no service runs is answered by the next one. The runner looks
- * for questions each time it copies the job's output (every `pollMs`, 100 ms by default).
+ * for questions each time it copies the job's output (every `pollMs`, 100 ms by default), and at
+ * once when one is put in the folder (watchQuestions).
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { writeFileAtomic } from "../../client/atomic_write.ts";
 import { FusedError, NotSupportedError, ValidationError } from "../../client/errors.ts";
 import { Udf } from "../../client/udf.ts";
 import type { UdfJson } from "../../client/udf_json.ts";
 import { checkObjectCacheKey, type ObjectCacheStore } from "../object_cache.ts";
+import {
+  type ByteRange,
+  type FileInfo,
+  FileNotFoundError,
+  type FileStream,
+  parseFdFilePath,
+  parseFdPath,
+  type Storage,
+} from "../storage.ts";
 import type { Registry } from "../registry/mod.ts";
 import {
   findSavedUdf,
@@ -69,6 +89,17 @@ export type CacheCall =
   | { cache: "get"; key: string; maxAge: number; via?: string }
   | { cache: "put"; key: string; via?: string };
 
+/** A question of a job's process about the `fd://` store (a write's bytes are in `<id>.bytes`). */
+export type FileCall =
+  | { files: "list" | "walk" | "stat"; key: string }
+  | { files: "read"; key: string; range?: ByteRange }
+  | { files: "write"; key: string; maxBytes?: number }
+  | { files: "delete"; key: string; maxDepth: number | null }
+  | { files: "check" };
+
+/** A {@linkcode FileInfo} as it crosses in JSON. */
+type FileInfoJson = Omit<FileInfo, "lastModified"> & { lastModified: string | null };
+
 /** The service's side of {@linkcode CacheCall}s of one job. */
 export interface CacheAnswers {
   /** The service's object cache. */
@@ -86,7 +117,8 @@ export type Ledger = Pick<Registry, "recordFile" | "forgetFiles" | "storedBytes"
 type Answer =
   | { ok: true; udf: UdfJson; actAs: string; cache: boolean; token?: string }
   | { ok: true; value: number | null }
-  | { ok: true; entry: { ageMs: number } | null }
+  | { ok: true; entry: { ageMs: number } | null; body?: true }
+  | { ok: true; file: unknown; body?: true }
   | { ok: false; error: { name: string; message: string } };
 
 const QUESTION = /^([0-9a-f-]{36})\.json$/;
@@ -94,17 +126,17 @@ const WAIT_MS = 25;
 
 async function ask(
   callsDir: string,
-  call: SavedCall | LedgerCall | CacheCall,
+  call: SavedCall | LedgerCall | CacheCall | FileCall,
   signal?: AbortSignal,
-  bytes?: Uint8Array,
-): Promise<Answer & { bytes?: Uint8Array }> {
+  bytes?: Uint8Array | ReadableStream<Uint8Array>,
+): Promise<Answer & { bytes?: Deno.FsFile }> {
   await Deno.mkdir(callsDir, { recursive: true, mode: 0o700 });
   const id = crypto.randomUUID();
   const question = join(callsDir, `${id}.json`);
   const answer = join(callsDir, `${id}.answer`);
   try {
     // The bytes first: a question the runner sees has all of its body.
-    if (bytes) await writeFileAtomic(join(callsDir, `${id}.bytes`), bytes);
+    if (bytes) await writeAtomic(join(callsDir, `${id}.bytes`), bytes);
     await writeFileAtomic(question, JSON.stringify(call));
     for (;;) {
       try {
@@ -116,11 +148,12 @@ async function ask(
           error.name = reply.error.name;
           throw error;
         }
-        if (!("entry" in reply) || reply.entry === null) return reply;
-        const body = join(callsDir, `${id}.answer.bytes`);
-        const found = await Deno.readFile(body);
-        await Deno.remove(body);
-        return { ...reply, bytes: found };
+        if (!("body" in reply && reply.body)) return reply;
+        // Opened, then removed: the bytes stay readable through the file until it is closed.
+        const path = join(callsDir, `${id}.answer.bytes`);
+        const bytes = await Deno.open(path);
+        await Deno.remove(path);
+        return { ...reply, bytes };
       } catch (error) {
         if (!(error instanceof Deno.errors.NotFound)) throw error;
       }
@@ -130,6 +163,22 @@ async function ask(
     // Unanswered (the run ended first): the question goes, so no runner answers it for nobody.
     await Deno.remove(question).catch(() => {});
     if (bytes) await Deno.remove(join(callsDir, `${id}.bytes`)).catch(() => {});
+  }
+}
+
+/** Writes bytes or a stream to `path` whole (a temporary file renamed), or nothing. */
+async function writeAtomic(
+  path: string,
+  data: Uint8Array | ReadableStream<Uint8Array>,
+): Promise<void> {
+  if (data instanceof Uint8Array) return await writeFileAtomic(path, data);
+  const temp = `${path}.tmp`;
+  try {
+    await Deno.writeFile(temp, data);
+    await Deno.rename(temp, path);
+  } catch (error) {
+    await Deno.remove(temp).catch(() => {});
+    throw error;
   }
 }
 
@@ -211,7 +260,9 @@ export function jobObjectCache(
       if (!("entry" in reply)) {
         throw new FusedError("The service answered a job's question wrongly");
       }
-      return reply.entry && reply.bytes ? { ageMs: reply.entry.ageMs, bytes: reply.bytes } : null;
+      if (!reply.entry || !reply.bytes) return null;
+      const bytes = new Uint8Array(await new Response(reply.bytes.readable).arrayBuffer());
+      return { ageMs: reply.entry.ageMs, bytes };
     },
     async put(userId, key, bytes) {
       const via = viaOf(tokens, ownerId, userId, what);
@@ -359,6 +410,202 @@ function parseCall(value: unknown): SavedCall {
 }
 
 /**
+ * The `fd://` store of a job's process: each call asked of the runner through `callsDir`, which
+ * answers from the service's store (see the module notes).
+ *
+ * @example
+ * ```ts ignore
+ * const store = jobStorage(spec.callsDir);
+ * await store.list("out");
+ * ```
+ */
+export function jobStorage(callsDir: string): Storage {
+  const file = async (call: FileCall, bytes?: ReadableStream<Uint8Array>) => {
+    try {
+      const reply = await ask(callsDir, call, undefined, bytes);
+      if (!("file" in reply)) throw new FusedError("The service answered a job's question wrongly");
+      return reply;
+    } catch (error) {
+      // Its class, for callers that tell a missing file from a failure.
+      if (error instanceof FusedError && error.name === "FileNotFoundError" && "key" in call) {
+        throw new FileNotFoundError(call.key);
+      }
+      throw error;
+    }
+  };
+  const info = (value: unknown): FileInfo => {
+    const json = value as FileInfoJson;
+    return {
+      ...json,
+      lastModified: json.lastModified === null ? null : new Date(json.lastModified),
+    };
+  };
+  return {
+    async list(key) {
+      return ((await file({ files: "list", key })).file as unknown[]).map(info);
+    },
+    async *walk(key) {
+      yield* ((await file({ files: "walk", key })).file as unknown[]).map(info);
+    },
+    async stat(key) {
+      const { file: found } = await file({ files: "stat", key });
+      return found === null ? null : info(found);
+    },
+    async read(key, options = {}) {
+      const reply = await file({ files: "read", key, ...options });
+      if (!reply.bytes) throw new FusedError("The service answered a job's question wrongly");
+      return { ...(reply.file as Omit<FileStream, "body">), body: reply.bytes.readable };
+    },
+    async write(key, body, options = {}) {
+      return info((await file({ files: "write", key, ...options }, body)).file);
+    },
+    async delete(key, options = {}) {
+      const maxDepth = options.maxDepth === undefined ? 3 : options.maxDepth;
+      return (await file({ files: "delete", key, maxDepth })).file as boolean;
+    },
+    async check() {
+      await file({ files: "check" });
+    },
+  };
+}
+
+/** A key of a job's question, as `parseFdPath` gives it (the root is ""); else refused. */
+function fileKey(value: unknown, forWrite: boolean): string {
+  const refuse = () =>
+    new ValidationError(
+      `A job's fd:// question names ${
+        JSON.stringify(value)
+      }: a key must be an fd:// path without fd:// (no .., . or empty segments)`,
+    );
+  if (typeof value !== "string") throw refuse();
+  const path = `fd://${value}`;
+  if ((forWrite ? parseFdFilePath(path) : parseFdPath(path)) !== value) throw refuse();
+  return value;
+}
+
+function infoJson(info: FileInfo): FileInfoJson {
+  return { ...info, lastModified: info.lastModified?.toISOString() ?? null };
+}
+
+/**
+ * Answers a {@linkcode FileCall} on the service's `store`: the key is checked before anything is
+ * read or written; a write's body must be a plain file, which the store writes whole or not at
+ * all; a read's bytes go to `answerBodyPath`, written whole before the answer.
+ */
+async function answerFiles(
+  store: Storage,
+  value: Record<string, unknown>,
+  bodyPath: string,
+  answerBodyPath: string,
+): Promise<{ file: unknown; body?: true }> {
+  if (value.files === "check") {
+    await store.check();
+    return { file: null };
+  }
+  const key = fileKey(value.key, value.files === "write");
+  switch (value.files) {
+    case "list":
+      return { file: (await store.list(key)).map(infoJson) };
+    case "walk": {
+      const found: FileInfoJson[] = [];
+      for await (const info of store.walk(key)) found.push(infoJson(info));
+      return { file: found };
+    }
+    case "stat": {
+      const info = await store.stat(key);
+      return { file: info && infoJson(info) };
+    }
+    case "read": {
+      const range = value.range as Partial<ByteRange> | undefined;
+      const whole = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+      if (
+        range !== undefined &&
+        !(whole(range?.start) && (range.end === undefined || whole(range.end)))
+      ) {
+        throw new ValidationError("A job's read range must be { start, end? } in whole bytes");
+      }
+      const { body, ...rest } = await store.read(key, range ? { range: range as ByteRange } : {});
+      await writeAtomic(answerBodyPath, body);
+      return { file: rest, body: true };
+    }
+    case "write": {
+      const { maxBytes } = value;
+      if (
+        maxBytes !== undefined && !(Number.isSafeInteger(maxBytes) && (maxBytes as number) >= 0)
+      ) {
+        throw new ValidationError("A job's write limit must be a whole number of bytes");
+      }
+      const body = await Deno.lstat(bodyPath);
+      if (!body.isFile) throw new ValidationError("A job's fd:// write must come with its bytes");
+      const file = await Deno.open(bodyPath);
+      const info = await store.write(key, file.readable, {
+        maxBytes: maxBytes as number | undefined,
+      });
+      return { file: infoJson(info) };
+    }
+    case "delete": {
+      const { maxDepth } = value;
+      if (maxDepth !== null && !(Number.isSafeInteger(maxDepth) && (maxDepth as number) >= 0)) {
+        throw new ValidationError(
+          "A job's delete depth must be a whole number or null (unlimited)",
+        );
+      }
+      return { file: await store.delete(key, { maxDepth: maxDepth as number | null }) };
+    }
+    default:
+      throw new ValidationError(
+        "A job's fd:// question must be list, walk, stat, read, write, delete or check",
+      );
+  }
+}
+
+/** Questions put in a job's `callsDir`, as they come (see {@linkcode watchQuestions}). */
+export interface QuestionWatch {
+  /** Resolves when a question was put in the folder since the last call (or at once if one was). */
+  next(): Promise<void>;
+  /** Stops watching. */
+  close(): void;
+}
+
+/**
+ * Watches `callsDir` (made if missing) for questions put there, so the runner answers without
+ * waiting for its next look; the look every `pollMs` stays, for anything a watch misses.
+ */
+export async function watchQuestions(callsDir: string): Promise<QuestionWatch> {
+  await Deno.mkdir(callsDir, { recursive: true, mode: 0o700 });
+  let watcher: Deno.FsWatcher;
+  try {
+    watcher = Deno.watchFs(callsDir, { recursive: false });
+  } catch {
+    // No watch to be had (the user's inotify instances used up): the runner's look every pollMs
+    // answers alone, as slower but the same.
+    return { next: () => new Promise<void>(() => {}), close: () => {} };
+  }
+  let waiting = Promise.withResolvers<void>();
+  let seen = false;
+  (async () => {
+    for await (const event of watcher) {
+      if (!event.paths.some((path) => QUESTION.test(basename(path)))) continue;
+      seen = true;
+      waiting.resolve();
+    }
+  })().catch(() => {}); // closed
+  return {
+    next() {
+      if (seen) {
+        seen = false;
+        return Promise.resolve();
+      }
+      waiting = Promise.withResolvers<void>();
+      return waiting.promise.then(() => {
+        seen = false;
+      });
+    },
+    close: () => watcher.close(),
+  };
+}
+
+/**
  * Answers the questions waiting in `callsDir` with `answer` (the runner's side). Each answer is
  * written before its question is removed, so a restart in between answers it again, never not.
  */
@@ -367,6 +614,7 @@ export async function answerSavedCalls(
   answer: (call: SavedCall) => Promise<SavedUdf>,
   ledger?: Ledger,
   cache?: CacheAnswers,
+  files?: Storage,
 ): Promise<void> {
   let names: string[];
   try {
@@ -387,7 +635,12 @@ export async function answerSavedCalls(
       if (typeof call === "object" && call !== null && "cache" in call) {
         const body = join(callsDir, `${id}.bytes`);
         const entry = await answerCache(cache, call, body, join(callsDir, `${id}.answer.bytes`));
-        reply = { ok: true, entry };
+        reply = { ok: true, entry, ...(entry && { body: true as const }) };
+      } else if (typeof call === "object" && call !== null && "files" in call) {
+        if (!files) throw new FusedError("This service answers no fd:// questions of jobs");
+        const body = join(callsDir, `${id}.bytes`);
+        const file = await answerFiles(files, call, body, join(callsDir, `${id}.answer.bytes`));
+        reply = { ok: true, ...file };
       } else if (typeof call === "object" && call !== null && "ledger" in call) {
         if (!ledger) throw new FusedError("This service keeps no record of fd:// owners");
         reply = { ok: true, value: await answerLedger(ledger, call) };

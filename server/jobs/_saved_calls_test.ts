@@ -10,7 +10,7 @@ import { udf } from "../../client/udf.ts";
 import type { CallerContext } from "../../client/engine_types.ts";
 import { ObjectCache } from "../object_cache.ts";
 import { SqliteRegistry } from "../registry/sqlite.ts";
-import { LocalStorage } from "../storage.ts";
+import { FileNotFoundError, LocalStorage, type Storage } from "../storage.ts";
 import type { SavedUdf } from "../saved_udfs.ts";
 import {
   answerSavedCalls,
@@ -19,10 +19,14 @@ import {
   jobFinder,
   jobLedger,
   jobObjectCache,
+  jobStorage,
   type JobTokens,
   type Ledger,
   type SavedCall,
+  watchQuestions,
 } from "./_saved_calls.ts";
+import { TIMED_OUT, within } from "./_process.ts";
+import { writeFileAtomic } from "../../client/atomic_write.ts";
 
 function callerNamed(id: string): CallerContext {
   return { id, depth: 1 } as CallerContext;
@@ -35,12 +39,13 @@ async function served<T>(
   work: Promise<T>,
   ledger?: Ledger,
   cache?: CacheAnswers,
+  files?: Storage,
 ): Promise<T> {
   let done = false;
   const settled = work.finally(() => (done = true));
   settled.catch(() => {}); // awaited below, once the loop sees it settled
   while (!done) {
-    await answerSavedCalls(dir, answer, ledger, cache);
+    await answerSavedCalls(dir, answer, ledger, cache, files);
     await new Promise((r) => setTimeout(r, 10));
   }
   return await settled;
@@ -228,6 +233,71 @@ Deno.test("a job's cache question with a bad key is refused before its body is r
     const left = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assert.deepEqual(left, cases.map(([id]) => `${id}.answer`).sort(), "bodies removed");
   } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a job's fd:// calls are answered on the service's store, and a failed write leaves nothing", async () => {
+  const dir = await Deno.makeTempDir();
+  const calls = join(dir, "calls");
+  const store = new LocalStorage(join(dir, "store"));
+  const job = jobStorage(calls);
+  const noUdfs = () => Promise.reject(new FusedError("no UDFs here"));
+  const serve = <T>(work: Promise<T>) => served(calls, noUdfs, work, undefined, undefined, store);
+  try {
+    const bytes = new TextEncoder().encode("0123456789");
+    const info = await serve(job.write("out/a.txt", ReadableStream.from([bytes])));
+    assert.equal(info.size, 10);
+    assert.ok(info.lastModified instanceof Date);
+    assert.equal(await Deno.readTextFile(join(dir, "store", "out", "a.txt")), "0123456789");
+    assert.deepEqual((await serve(job.list("out"))).map((f) => f.key), ["out/a.txt"]);
+    assert.deepEqual((await serve(Array.fromAsync(job.walk("")))).map((f) => f.key), [
+      "out/a.txt",
+    ]);
+    assert.equal((await serve(job.stat("out/a.txt")))?.size, 10);
+    assert.equal(await serve(job.stat("out/b.txt")), null);
+    const part = await serve(job.read("out/a.txt", { range: { start: 2, end: 4 } }));
+    assert.deepEqual(part.range, { start: 2, end: 4, total: 10 });
+    assert.equal(await new Response(part.body).text(), "234");
+    await assert.rejects(serve(job.read("out/b.txt")), FileNotFoundError);
+
+    // A body that fails midway (a quota passed, a UDF stopped) is never asked: nothing written.
+    const failing = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(bytes);
+        controller.error(new Error("stopped midway"));
+      },
+    });
+    await assert.rejects(serve(job.write("out/c.txt", failing)), /stopped midway/);
+    assert.equal(await store.stat("out/c.txt"), null);
+    assert.deepEqual([...Deno.readDirSync(calls)], [], "no question or body left behind");
+
+    assert.equal(await serve(job.delete("out", { maxDepth: null })), true);
+    assert.equal(await store.stat("out/a.txt"), null);
+    await serve(job.check());
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a question put in a job's calls folder wakes the runner's watch; other files do not", async () => {
+  const dir = await Deno.makeTempDir();
+  const calls = join(dir, "calls"); // made by the watch
+  const watch = await watchQuestions(calls);
+  try {
+    let woken = false;
+    const next = watch.next().then(() => (woken = true));
+    await writeFileAtomic(join(calls, `${crypto.randomUUID()}.answer`), "{}");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(woken, false, "an answer is no question");
+    await writeFileAtomic(join(calls, `${crypto.randomUUID()}.json`), "{}");
+    assert.notEqual(await within(next, 10_000), TIMED_OUT);
+    // One seen while nobody waited is not lost: the next wait returns at once.
+    await writeFileAtomic(join(calls, `${crypto.randomUUID()}.json`), "{}");
+    await new Promise((r) => setTimeout(r, 200));
+    assert.notEqual(await within(watch.next(), 10_000), TIMED_OUT);
+  } finally {
+    watch.close();
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -9,11 +9,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import * as api from "../../client/api/mod.ts";
 import { Transport } from "../../client/api/transport.ts";
-import { options } from "../../client/options.ts";
 import { udf } from "../../client/udf.ts";
-import { LocalEngine } from "../../engine/mod.ts";
 import { createBucket, useS3Env } from "../../tests/_s3.ts";
-import { type RunningServer, startServer } from "../serve.ts";
+import { askRunner, type Service, withService } from "./_test_service.ts";
 
 // A random part makes each computation unique: only fused.cache can give the same value twice.
 const PICK = `import * as fused from "fused";
@@ -28,64 +26,6 @@ export default async function udf({ x = "1", nonce = "", ms = 0 }: { x?: string;
 }
 `;
 const WAIT = { pollIntervalSeconds: 0.05, timeout: 60 };
-
-interface Service {
-  server: RunningServer;
-  dataDir: string;
-  owner: { id: string; token: string };
-  other: string;
-}
-
-async function post(
-  server: RunningServer,
-  path: string,
-  body: unknown,
-): Promise<Record<string, string>> {
-  const res = await fetch(`${server.baseUrl}${path}`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${server.adminToken}`, "content-type": "application/json" },
-    body: JSON.stringify(body),
-  });
-  assert.ok(res.ok, await res.clone().text());
-  return await res.json();
-}
-
-/** A single service (with `storageUrl`, if given) and two users of it, for `fn`. */
-async function withService(
-  storageUrl: string | null,
-  fn: (service: Service) => Promise<void>,
-): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "fused-job-objcache-" });
-  options.update({ cacheDirectory: `${dir}/cache` });
-  const engine = new LocalEngine({ dataDir: `${dir}/engine`, maxWorkers: 2 });
-  const dataDir = `${dir}/server`;
-  const server = await startServer({
-    port: 0,
-    dataDir,
-    engine,
-    quiet: true,
-    storageUrl,
-    jobs: { pollMs: 50, killGraceMs: 1000 },
-  });
-  try {
-    const owner = await post(server, "/admin/users", { email: "ann@x.org" });
-    const other = await post(server, "/admin/users", { email: "bea@x.org" });
-    await fn({
-      server,
-      dataDir,
-      owner: {
-        id: owner.id,
-        token: (await post(server, "/admin/tokens", { user_id: owner.id })).access_token,
-      },
-      other: (await post(server, "/admin/tokens", { user_id: other.id })).access_token,
-    });
-  } finally {
-    await server.close();
-    await engine.close();
-    options.reset();
-    await Deno.remove(dir, { recursive: true });
-  }
-}
 
 /** A service run of PICK as the token's user (the run cache kept out by the nonce). */
 async function serviceRun(service: Service, token: string, x: string): Promise<string> {
@@ -155,7 +95,7 @@ Deno.test({
   sanitizeOps: false,
   sanitizeResources: false,
   fn: () =>
-    withService(null, async (service) => {
+    withService({ storageUrl: null }, async (service) => {
       await hitsBothWays(service);
       // The entries are the owner's, in the service's local object store.
       const entries = join(service.dataDir, "object_cache", "fused.cache", service.owner.id);
@@ -165,23 +105,12 @@ Deno.test({
 
       // A question with a bad key, put beside a running job's own, is refused by the runner.
       const { job, transport } = await startJob(service, { x: "k", ms: 60_000 });
-      const calls = join(service.dataDir, "jobs", job.job_id, "calls");
-      const id = crypto.randomUUID();
-      await Deno.mkdir(calls, { recursive: true });
-      await Deno.writeTextFile(join(calls, `${id}.bytes`), "x");
-      await Deno.writeTextFile(
-        join(calls, `${id}.json`),
-        JSON.stringify({ cache: "put", key: `../${service.owner.id}/x` }),
-      );
-      let answer: string | undefined;
-      for (let i = 0; i < 400 && answer === undefined; i++) {
-        answer = await Deno.readTextFile(join(calls, `${id}.answer`)).catch(() => undefined);
-        if (answer === undefined) await new Promise((r) => setTimeout(r, 25));
-      }
-      assert.ok(answer, "the runner answered");
-      const reply = JSON.parse(answer);
+      const reply = await askRunner(service, job.job_id, {
+        cache: "put",
+        key: `../${service.owner.id}/x`,
+      }, "x");
       assert.equal(reply.ok, false);
-      assert.match(reply.error.message, /SHA-256 hex digest/);
+      assert.match(reply.error!.message, /SHA-256 hex digest/);
       await assert.rejects(Deno.stat(join(entries, "x")), Deno.errors.NotFound, "nothing written");
       assert.equal((await api.jobCancel(job, { transport })).job_status, "Canceled");
     }),
@@ -195,7 +124,7 @@ Deno.test({
   fn: async () => {
     await useS3Env();
     const storageUrl = `s3://${await createBucket("jobobj")}/fused`;
-    await withService(storageUrl, async (service) => {
+    await withService({ storageUrl }, async (service) => {
       await hitsBothWays(service);
       await assert.rejects(
         Deno.stat(join(service.dataDir, "object_cache")),

@@ -26,7 +26,14 @@ import type { JobLogLine, JobRecord, JobStatus, Registry } from "../registry/mod
 import type { ChildExit, ChildSpec, ChildStep } from "./_protocol.ts";
 import { parseLogLine } from "./_protocol.ts";
 import type { ObjectCacheStore } from "../object_cache.ts";
-import { answerSavedCalls, type CacheAnswers, findForJob, jobActor } from "./_saved_calls.ts";
+import {
+  answerSavedCalls,
+  type CacheAnswers,
+  findForJob,
+  jobActor,
+  type QuestionWatch,
+  watchQuestions,
+} from "./_saved_calls.ts";
 import { envOrUndefined, processAlive, processStartTime, TIMED_OUT, within } from "./_process.ts";
 import {
   DEFAULT_INSTANCE_TYPE,
@@ -62,7 +69,8 @@ export interface JobRunnerOptions {
   /**
    * The store the service serves `fd://` from when it is not `filesDir` (a bucket, `--storage`):
    * a job's process holds no credential, so it writes its results under `filesDir` and the
-   * runner moves them here when the job ends, where the service reads them.
+   * runner moves them here when the job ends, where the service reads them; its UDFs' `fd://`
+   * calls are asked of the runner, which answers them on this store (_saved_calls.ts).
    */
   resultStore?: Storage;
 }
@@ -344,6 +352,7 @@ export class JobRunner implements JobService {
       engineDir: join(runDir, "engine"),
       resultPrefix: `jobs/${job.id}`,
       filesDir: this.#filesDir,
+      ...(this.#resultStore && { filesViaRunner: true }),
       exitPath: join(runDir, "exit.json"),
       ownerId: job.ownerId,
       callersDir: this.#callersDir,
@@ -491,19 +500,35 @@ export class JobRunner implements JobService {
   /** Copies the job's output into its log lines until the process ends, then records the end. */
   async #follow(active: ActiveJob, offset: number): Promise<void> {
     const output = join(this.#runDir(active.id), "output.log");
+    const questions = await watchQuestions(join(this.#runDir(active.id), "calls"));
+    try {
+      return await this.#followWatching(active, offset, output, questions);
+    } finally {
+      questions.close();
+    }
+  }
+
+  async #followWatching(
+    active: ActiveJob,
+    offset: number,
+    output: string,
+    questions: QuestionWatch,
+  ): Promise<void> {
     let position = offset;
     let exitCode: number | null = null;
     for (;;) {
+      // A question wakes the runner at once (each fd:// call of the job waits for an answer).
       const tick = await within(
         Promise.race([
           active.exited!.then((code) => ({ kind: "exited" as const, code })),
           this.#closing.promise.then(() => ({ kind: "closed" as const, code: null })),
+          questions.next().then(() => ({ kind: "question" as const, code: null })),
         ]),
         this.#pollMs,
       );
       position = await this.#copyOutput(active.id, output, position, false);
       // The job's questions for saved UDFs, answered as its owner, its records of the fd://
-      // files it writes, and its object cache entries (see _saved_calls.ts).
+      // files it writes, its object cache entries and its fd:// files (see _saved_calls.ts).
       await answerSavedCalls(
         join(this.#runDir(active.id), "calls"),
         (call) => findForJob(this.#registry, active.ownerId, call),
@@ -512,10 +537,11 @@ export class JobRunner implements JobService {
           ...this.#objectCache,
           actor: (via) => jobActor(this.#registry, active.ownerId, via),
         },
+        this.#resultStore,
       ).catch((err) =>
         this.#log(active.id, [`The service could not answer the job: ${(err as Error).message}`])
       );
-      if (tick === TIMED_OUT) continue;
+      if (tick === TIMED_OUT || tick.kind === "question") continue;
       if (tick.kind === "closed") return;
       exitCode = tick.code;
       break;
