@@ -36,6 +36,7 @@ import { hostname as osHostname } from "node:os";
 import process from "node:process";
 import { dirname, join } from "node:path";
 import { parse as parseScript } from "acorn";
+import { z } from "zod";
 import type { Table } from "apache-arrow";
 import { parseCacheMaxAge } from "./cache_max_age.ts";
 import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
@@ -511,6 +512,8 @@ interface ObjectStore {
   get(digest: string, maxAgeSeconds: number): Promise<{ ageMs: number; bytes: Uint8Array } | null>;
   /** Stores the entry under `digest`. */
   put(digest: string, bytes: Uint8Array): Promise<void>;
+  /** Deletes the caller's entries of one folder (its digest); false when there was none. */
+  clear(folderDigest: string): Promise<boolean>;
 }
 
 /**
@@ -529,6 +532,13 @@ async function objectStore(): Promise<ObjectStore> {
       },
       async put(digest, bytes) {
         await host.call("cache.put", [digest], bytes);
+      },
+      clear() {
+        return Promise.reject(
+          new NotSupportedError(
+            'Clearing cacheStorage "object" entries from inside a UDF is not supported: clear them from a notebook or script logged in to the service (udf.deleteCache(), or fused.api.deleteObjectCache({ folder }))',
+          ),
+        );
       },
     };
   }
@@ -559,12 +569,60 @@ async function objectStore(): Promise<ObjectStore> {
       });
       await response.body?.cancel();
     },
+    async clear(folderDigest) {
+      const answer = await transport.json(z.object({ removed: z.boolean() }), "/cache/objects", {
+        method: "DELETE",
+        query: { folder: folderDigest },
+      });
+      return answer.removed;
+    },
   };
 }
 
-/** An entry's key on the shared store: its folder and key hashed (the host adds the caller). */
+/**
+ * An entry's name on the shared store: its folder's digest and its key's, so the entries of one
+ * folder can be deleted alone while no name is a path the caller chose (the host adds the caller).
+ */
 function objectKey(key: string, location: CacheLocation): string {
-  return createHash("sha256").update(`${location.folder ?? "tmp"}\0${key}`).digest("hex");
+  return `${objectFolder(location.folder ?? "tmp")}/${sha256Hex(key)}`;
+}
+
+/**
+ * A cache folder's name on the shared store: the SHA-256 hex digest of its name, which
+ * `DELETE /cache/objects?folder=` takes.
+ *
+ * @example
+ * ```ts
+ * import { objectFolder } from "./cache.ts";
+ * objectFolder("tmp").length; // 64
+ * ```
+ */
+export function objectFolder(folder: string): string {
+  return sha256Hex(folder);
+}
+
+/**
+ * Deletes the caller's "object" entries of one cache folder on the shared store (those of
+ * every machine), as the SDK logged in to a service; false when there was none. The near copies
+ * on this machine's disk are {@linkcode deleteCache}'s.
+ *
+ * @example
+ * ```ts ignore
+ * import { deleteObjectFolder } from "./cache.ts";
+ * await deleteObjectFolder("udf/my_udf");
+ * ```
+ */
+export async function deleteObjectFolder(folder: string): Promise<boolean> {
+  return await (await objectStore()).clear(objectFolder(folder));
+}
+
+/** Whether this process is a notebook or script logged in to a service (not a UDF's process). */
+export async function loggedInToService(): Promise<boolean> {
+  return !udfHost() && (await globalTransport().token()) !== null;
+}
+
+function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** Reads an "object" entry from the shared store, and keeps a near copy dated as it was made. */

@@ -1,10 +1,15 @@
 /**
  * `fused.cache` with `cacheStorage: "object"` on the platform's shared store: the entries of
- * each user live under `fused.cache/<user id>/<key>` of the cache store beside the `fd://` store
- * (`<prefix>.cache`, see `siblingStoreUrl`; the run cache's folders there are `code/` and
- * `udf-*`), so no `fd://` path reaches them and one user's key never names another's entry. An
- * entry is the SDK's cache envelope (client/formats/envelope.ts) as it was written; its age is
- * the store's modification time, so it is read only while younger than the caller's max age.
+ * each user live under `fused.cache/<user id>/<folder digest>/<key digest>` of the cache store
+ * beside the `fd://` store (`<prefix>.cache`, see `siblingStoreUrl`; the run cache's folders there
+ * are `code/` and `udf-*`), so no `fd://` path reaches them and one user's key never names
+ * another's entry. Both digests are SHA-256 hex (the SDK hashes the cache folder and the key), so
+ * a caller names no path of its own, yet one folder's entries can be deleted alone. An entry is
+ * the SDK's cache envelope (client/formats/envelope.ts) as it was written; its age is the store's
+ * modification time, so it is read only while younger than the caller's max age.
+ *
+ * Entries of the earlier layout (`fused.cache/<user id>/<one digest>`) are never read: a call
+ * misses and computes again; the caller's full clear deletes them.
  *
  * @module
  */
@@ -22,12 +27,27 @@ export interface ObjectCacheEntry {
 /** What reads and writes a user's entries: an {@linkcode ObjectCache}, or a batch job's link to one. */
 export type ObjectCacheStore = Pick<ObjectCache, "get" | "put">;
 
-/** `key`, when it is a SHA-256 hex digest (the only keys an entry has); else a ValidationError. */
+/**
+ * `key`, when it is an entry's name: the SHA-256 hex digests (64 characters 0-9a-f each) of its
+ * folder and of its key, joined by "/"; else a ValidationError.
+ */
 export function checkObjectCacheKey(key: unknown): string {
-  if (typeof key !== "string" || !/^[0-9a-f]{64}$/.test(key)) {
-    throw new ValidationError("An object cache key must be a SHA-256 hex digest");
+  if (typeof key !== "string" || !/^[0-9a-f]{64}\/[0-9a-f]{64}$/.test(key)) {
+    throw new ValidationError(
+      'An object cache key must be "<folder digest>/<key digest>": two SHA-256 hex digests (64 characters 0-9a-f each)',
+    );
   }
   return key;
+}
+
+/** `folder`, when it is a cache folder's SHA-256 hex digest (64 characters 0-9a-f); else a ValidationError. */
+export function checkObjectCacheFolder(folder: unknown): string {
+  if (typeof folder !== "string" || !/^[0-9a-f]{64}$/.test(folder)) {
+    throw new ValidationError(
+      "An object cache folder must be the SHA-256 hex digest of its name (64 characters 0-9a-f)",
+    );
+  }
+  return folder;
 }
 
 /**
@@ -38,7 +58,7 @@ export function checkObjectCacheKey(key: unknown): string {
  * import { ObjectCache } from "./object_cache.ts";
  * import { LocalStorage } from "./storage.ts";
  * const cache = new ObjectCache(new LocalStorage(await Deno.makeTempDir()));
- * const key = "a".repeat(64);
+ * const key = `${"a".repeat(64)}/${"b".repeat(64)}`; // folder and key digests
  * await cache.put("user-1", key, new Uint8Array([1, 2, 3]));
  * (await cache.get("user-1", key, 3600))?.bytes; // Uint8Array [1, 2, 3]
  * await cache.get("user-2", key, 3600); // null: another user's
@@ -75,9 +95,15 @@ export class ObjectCache {
     return bytes && { ageMs, bytes };
   }
 
-  /** Deletes every entry of the user; false when there was none. */
-  async clear(userId: string): Promise<boolean> {
-    return await this.#storage.delete(this.#folder(userId), { maxDepth: null });
+  /**
+   * Deletes the user's entries of one folder (its digest), or every entry of the user (also
+   * those of the earlier layout) without one; false when there was none.
+   */
+  async clear(userId: string, folder?: string): Promise<boolean> {
+    const at = folder === undefined
+      ? this.#folder(userId)
+      : `${this.#folder(userId)}/${checkObjectCacheFolder(folder)}`;
+    return await this.#storage.delete(at, { maxDepth: null });
   }
 
   /** Stores the user's entry under `key` (whole or not at all, as every write of a store). */
