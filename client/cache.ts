@@ -876,6 +876,46 @@ export async function deleteCache(opts: DeleteCacheOptions): Promise<number> {
   return count;
 }
 
+/**
+ * Deletes the entries of the cache folders under `base` whose name's digest
+ * ({@linkcode objectFolder}) is `folderDigest`, and returns how many went: a clear of one folder
+ * on the shared store reaching the near copies of a machine that knows only the digest. Links
+ * are not followed, and the walk stops 16 folders deep.
+ *
+ * @example
+ * ```ts
+ * import { deleteNearFolder, objectFolder } from "./cache.ts";
+ * await deleteNearFolder(await Deno.makeTempDir(), objectFolder("tmp")); // 0
+ * ```
+ */
+export async function deleteNearFolder(base: string, folderDigest: string): Promise<number> {
+  let count = 0;
+  const walk = async (rel: string, depth: number): Promise<void> => {
+    const dir = rel === "" ? base : join(base, rel);
+    const matches = rel !== "" && objectFolder(rel) === folderDigest;
+    const children: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (!entry.isDirectory) continue;
+        if (!entry.name.startsWith("data_")) children.push(entry.name);
+        else if (matches) {
+          await Deno.remove(join(dir, entry.name), { recursive: true }).catch((error) => {
+            if (!(error instanceof Deno.errors.NotFound)) throw error;
+          });
+          count++;
+        }
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    if (depth >= 16) return;
+    for (const child of children) await walk(rel === "" ? child : `${rel}/${child}`, depth + 1);
+  };
+  await walk("", 0);
+  return count;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Locks
 

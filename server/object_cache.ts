@@ -13,8 +13,31 @@
  *
  * @module
  */
+import { join } from "node:path";
+import { deleteNearFolder } from "../client/cache.ts";
 import { ValidationError } from "../client/errors.ts";
 import { readBytes, type Storage, writeBytes } from "./storage.ts";
+
+/** The cache folder of a user's runs on this machine, under the runner's `dataDir` (runner.ts). */
+export function callerCacheDir(dataDir: string, userId: string): string {
+  return join(dataDir, "users", userId, "cache");
+}
+
+/** One folder of a user's entries, cleared (told to the platform's other machines). */
+export interface ObjectFolderClear {
+  /** The user. */
+  userId: string;
+  /** The folder's SHA-256 hex digest. */
+  folder: string;
+}
+
+/** Where the near copies of entries are, besides the store. */
+export interface ObjectCacheOptions {
+  /** The folder of a user's near copies on this machine (its runs' cache folder). */
+  nearCache?: (userId: string) => string;
+  /** Tells every machine of the platform that a folder was cleared (scale-out). */
+  announce?: (clear: ObjectFolderClear) => Promise<void>;
+}
 
 /** An entry found: its envelope and how old it is. */
 export interface ObjectCacheEntry {
@@ -66,10 +89,12 @@ export function checkObjectCacheFolder(folder: unknown): string {
  */
 export class ObjectCache {
   readonly #storage: Storage;
+  readonly #near: ObjectCacheOptions;
 
-  /** The cache on this store. */
-  constructor(storage: Storage) {
+  /** The cache on this store; `near` names this machine's near copies and the other machines'. */
+  constructor(storage: Storage, near: ObjectCacheOptions = {}) {
     this.#storage = storage;
+    this.#near = near;
   }
 
   #folder(userId: string): string {
@@ -100,10 +125,37 @@ export class ObjectCache {
    * those of the earlier layout) without one; false when there was none.
    */
   async clear(userId: string, folder?: string): Promise<boolean> {
-    const at = folder === undefined
-      ? this.#folder(userId)
-      : `${this.#folder(userId)}/${checkObjectCacheFolder(folder)}`;
-    return await this.#storage.delete(at, { maxDepth: null });
+    if (folder === undefined) {
+      return await this.#storage.delete(this.#folder(userId), { maxDepth: null });
+    }
+    const at = `${this.#folder(userId)}/${checkObjectCacheFolder(folder)}`;
+    const removed = await this.#storage.delete(at, { maxDepth: null });
+    await this.clearNear(userId, folder);
+    await this.#near.announce?.({ userId, folder });
+    return removed;
+  }
+
+  /**
+   * Deletes this machine's near copies of the user's entries of one folder (its digest): those
+   * its runs keep on disk (`nearCache`: the caller's folder, where a UDF's process has its own,
+   * `udf/<name>`, see engine/local_engine.ts); how many went.
+   */
+  async clearNear(userId: string, folder: string): Promise<number> {
+    this.#folder(userId); // a user id that could name another folder is refused
+    checkObjectCacheFolder(folder);
+    const root = this.#near.nearCache?.(userId);
+    if (!root) return 0;
+    let count = await deleteNearFolder(root, folder);
+    try {
+      for await (const entry of Deno.readDir(join(root, "udf"))) {
+        if (entry.isDirectory) {
+          count += await deleteNearFolder(join(root, "udf", entry.name), folder);
+        }
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return count;
   }
 
   /** Stores the user's entry under `key` (whole or not at all, as every write of a store). */

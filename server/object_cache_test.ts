@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { ObjectCache } from "./object_cache.ts";
+import { createHash } from "node:crypto";
+import { join } from "node:path";
+import { ObjectCache, type ObjectFolderClear } from "./object_cache.ts";
 import { LocalStorage } from "./storage.ts";
 
 const FOLDER = "0123456789abcdef".repeat(4);
@@ -79,3 +81,46 @@ Deno.test("clearing one folder deletes that folder's entries of its user only", 
     assert.equal(await cache.clear("u1"), true);
     await assert.rejects(() => Deno.stat(legacy), Deno.errors.NotFound);
   }));
+
+Deno.test("a folder's clear deletes this machine's near copies of it and tells the others", async () => {
+  const root = await Deno.makeTempDir({ prefix: "fused_object_near_" });
+  try {
+    const near = (user: string) => join(root, "near", user);
+    const told: ObjectFolderClear[] = [];
+    const cache = new ObjectCache(new LocalStorage(join(root, "store")), {
+      nearCache: near,
+      announce: (clear) => Promise.resolve(void told.push(clear)),
+    });
+    // Near copies as the SDK lays them out: <base>/<folder>/data_<key>/value.bin.
+    const copy = (user: string, folder: string, key: string) => {
+      const dir = join(near(user), folder, `data_${key}`);
+      Deno.mkdirSync(dir, { recursive: true });
+      Deno.writeFileSync(join(dir, "value.bin"), new Uint8Array([1]));
+      return dir;
+    };
+    const digest = (name: string) => createHash("sha256").update(name).digest("hex");
+    const mine = [
+      copy("u1", "udf/pick", "k1"),
+      copy("u1", "udf/pick", "k2"),
+      copy("u1", "udf/other/udf/pick", "k0"), // a UDF's process keeps its own under udf/<name>
+    ];
+    const kept = [
+      copy("u1", "udf", "k3"), // the parent folder is another folder
+      copy("u1", "udf/pick/inner", "k4"), // and so is a folder inside it
+      copy("u1", "tmp", "k5"),
+      copy("u2", "udf/pick", "k6"), // another user's
+    ];
+    await cache.put("u1", `${digest("udf/pick")}/${"a".repeat(64)}`, new Uint8Array([1]));
+    assert.equal(await cache.clear("u1", digest("udf/pick")), true);
+    for (const dir of mine) await assert.rejects(() => Deno.stat(dir), Deno.errors.NotFound);
+    for (const dir of kept) assert.ok(Deno.statSync(dir).isDirectory, dir);
+    assert.deepEqual(told, [{ userId: "u1", folder: digest("udf/pick") }]);
+    // Another machine, told: its near copies only (the store's entry is gone already).
+    assert.equal(await cache.clearNear("u2", digest("udf/pick")), 1);
+    await assert.rejects(() => Deno.stat(kept[3]), Deno.errors.NotFound);
+    await assert.rejects(() => cache.clearNear("../u1", digest("tmp")), /cannot name/);
+    await assert.rejects(() => cache.clearNear("u1", "tmp"), /64 characters 0-9a-f/);
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

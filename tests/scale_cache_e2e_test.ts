@@ -15,22 +15,31 @@ import * as api from "../client/api/mod.ts";
 import { type Service, startPlatform, startWorker, stop } from "./_scale_processes.ts";
 
 // The run's own nonce keeps the run cache out of it: only fused.cache can repeat the value.
-const PICK = `import * as fused from "fused";
+const pickIn = (folder: string) =>
+  `import * as fused from "fused";
 const pick = fused.cache(async (x: string) => x + ":" + crypto.randomUUID(), {
   cacheStorage: "object",
+  cacheFolderPath: "${folder}",
 });
 export default async function udf({ x = "1", nonce = "" }: { x?: string; nonce?: string }) {
   return await pick(x);
 }
 `;
+const PICK = pickIn("tmp");
 
-async function run(service: Service, token: string, nonce: string, x = "7"): Promise<string> {
+async function run(
+  service: Service,
+  token: string,
+  nonce: string,
+  x = "7",
+  source = PICK,
+): Promise<string> {
   const res = await fetch(
     `${service.baseUrl}/realtime/local/api/v1/run/udf?x=${x}&nonce=${nonce}&format=json`,
     {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify({ step_config: JSON.stringify({ udf: udf(PICK, { name: "pick" }) }) }),
+      body: JSON.stringify({ step_config: JSON.stringify({ udf: udf(source, { name: "pick" }) }) }),
     },
   );
   assert.equal(res.status, 200, await res.clone().text());
@@ -120,6 +129,29 @@ Deno.test({
         Deno.env.delete("FUSED_AUTH_TOKEN");
         for (const disk of disks) await Deno.remove(disk, { recursive: true });
       }
+
+      // A clear of one folder (here fused.cache's default, "tmp") through A: gone from the bucket
+      // and from every service's near copies; another folder's and another user's stay.
+      const keep = pickIn("kept");
+      const kept = await run(a, owner, "10", "7", keep);
+      assert.equal(await run(b, owner, "11", "7", keep), kept, "a hit through B");
+      assert.equal(await run(b, owner, "12"), first, "B holds the old value");
+      assert.equal(await api.deleteObjectCache({ folder: "tmp", transport: a.transport }), true);
+      // B hears of the clear by NOTIFY: a bounded wait for it, then B computes afresh.
+      let fromB = first;
+      for (let i = 0; i < 50 && fromB === first; i++) {
+        fromB = await run(b, owner, `13-${i}`);
+        if (fromB === first) await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.match(fromB, /7:[0-9a-f-]{36}/);
+      assert.notEqual(fromB, first, "B computed it again: its near copy went with the clear");
+      assert.equal(
+        await run(a, owner, "14"),
+        fromB,
+        "A's near copy went too: B's value, from the bucket",
+      );
+      assert.equal(await run(b, owner, "15", "7", keep), kept, "another folder's entry stays");
+      assert.equal(await run(b, other, "16"), theirs, "another user's entry stays");
     } finally {
       await stop(b.proc);
       await stop(a.proc);
