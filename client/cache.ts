@@ -36,7 +36,6 @@ import { hostname as osHostname } from "node:os";
 import process from "node:process";
 import { dirname, join } from "node:path";
 import { parse as parseScript } from "acorn";
-import { z } from "zod";
 import type { Table } from "apache-arrow";
 import { parseCacheMaxAge } from "./cache_max_age.ts";
 import { FusedError, NotSupportedError, ValidationError } from "./errors.ts";
@@ -512,8 +511,6 @@ interface ObjectStore {
   get(digest: string, maxAgeSeconds: number): Promise<{ ageMs: number; bytes: Uint8Array } | null>;
   /** Stores the entry under `digest`. */
   put(digest: string, bytes: Uint8Array): Promise<void>;
-  /** Deletes the caller's entries of one folder (its digest); false when there was none. */
-  clear(folderDigest: string): Promise<boolean>;
 }
 
 /**
@@ -532,13 +529,6 @@ async function objectStore(): Promise<ObjectStore> {
       },
       async put(digest, bytes) {
         await host.call("cache.put", [digest], bytes);
-      },
-      clear() {
-        return Promise.reject(
-          new NotSupportedError(
-            'Clearing cacheStorage "object" entries from inside a UDF is not supported: clear them from a notebook or script logged in to the service (udf.deleteCache(), or fused.api.deleteObjectCache({ folder }))',
-          ),
-        );
       },
     };
   }
@@ -569,13 +559,6 @@ async function objectStore(): Promise<ObjectStore> {
       });
       await response.body?.cancel();
     },
-    async clear(folderDigest) {
-      const answer = await transport.json(z.object({ removed: z.boolean() }), "/cache/objects", {
-        method: "DELETE",
-        query: { folder: folderDigest },
-      });
-      return answer.removed;
-    },
   };
 }
 
@@ -599,21 +582,6 @@ function objectKey(key: string, location: CacheLocation): string {
  */
 export function objectFolder(folder: string): string {
   return sha256Hex(folder);
-}
-
-/**
- * Deletes the caller's "object" entries of one cache folder on the shared store (those of
- * every machine), as the SDK logged in to a service; false when there was none. The near copies
- * on this machine's disk are {@linkcode deleteCache}'s.
- *
- * @example
- * ```ts ignore
- * import { deleteObjectFolder } from "./cache.ts";
- * await deleteObjectFolder("udf/my_udf");
- * ```
- */
-export async function deleteObjectFolder(folder: string): Promise<boolean> {
-  return await (await objectStore()).clear(objectFolder(folder));
 }
 
 /** Whether this process is a notebook or script logged in to a service (not a UDF's process). */

@@ -403,10 +403,13 @@ export class Udf {
    */
   async deleteCache(): Promise<number> {
     // Imported on use so that code which only defines UDFs does not load the cache's formats.
-    const { deleteCache, deleteObjectFolder, loggedInToService } = await import("./cache.ts");
+    const { deleteCache, loggedInToService } = await import("./cache.ts");
     const folder = udfCacheFolder(this.name);
     const deleted = await deleteCache({ folder });
-    if (await loggedInToService()) await deleteObjectFolder(folder);
+    if (await loggedInToService()) {
+      const { deleteObjectCache } = await import("./api/udfs.ts");
+      await deleteObjectCache({ folder });
+    }
     if (this.metadata?.["fused:id"] && serviceHooks) await serviceHooks.deleteCache(this);
     return deleted;
   }
