@@ -82,14 +82,25 @@ export async function followCacheClears(
   const stopUdfs = await registry.listen(CACHE_CLEAR_CHANNEL, (payload) => {
     clearLocalCaches(caches, JSON.parse(payload) as CacheClear).catch(failed);
   });
-  const objectCache = caches.objectCache;
-  if (!objectCache) return stopUdfs;
-  const stopObjects = await registry.listen(OBJECT_CLEAR_CHANNEL, (payload) => {
-    const clear = JSON.parse(payload) as ObjectFolderClear;
-    objectCache.clearNear(clear.userId, clear.folder).catch(failed);
-  });
+  if (!caches.objectCache) return stopUdfs;
+  const stopObjects = await followObjectClears(registry, caches.objectCache, failed);
   return async () => {
     await stopObjects();
     await stopUdfs();
   };
+}
+
+/**
+ * Deletes this machine's near copies of a folder of "object" entries whenever any service
+ * announces its clear (services and `fused worker`); resolves to a stop.
+ */
+export async function followObjectClears(
+  registry: PostgresRegistry,
+  objectCache: ObjectCache,
+  failed: (err: unknown) => void,
+): Promise<() => Promise<void>> {
+  return await registry.listen(OBJECT_CLEAR_CHANNEL, (payload) => {
+    const clear = JSON.parse(payload) as ObjectFolderClear;
+    objectCache.clearNear(clear.userId, clear.folder).catch(failed);
+  });
 }

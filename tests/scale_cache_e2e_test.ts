@@ -12,7 +12,7 @@ import { cache } from "../client/cache.ts";
 import { options } from "../client/options.ts";
 import { udf } from "../client/udf.ts";
 import * as api from "../client/api/mod.ts";
-import { type Service, startPlatform, startWorker, stop } from "./_scale_processes.ts";
+import { type Proc, type Service, startPlatform, startWorker, stop } from "./_scale_processes.ts";
 
 // The run's own nonce keeps the run cache out of it: only fused.cache can repeat the value.
 const pickIn = (folder: string) =>
@@ -70,6 +70,7 @@ Deno.test({
   fn: async () => {
     const platform = await startPlatform("objcache");
     const { a, b } = platform;
+    let worker: Proc | undefined;
     try {
       const owner = (await a.transport.token())!.token;
       const first = await run(a, owner, "1");
@@ -85,11 +86,11 @@ Deno.test({
       assert.equal(await run(a, other, "5"), theirs, "... which is theirs on every service");
 
       // A batch job on a worker keeps its value in the same place.
-      const worker = await startWorker(platform.env, platform.storage);
-      try {
+      worker = await startWorker(platform.env, platform.storage);
+      const jobValue = async (nonce: string) => {
         const job = await api.startJob(udf(PICK, { name: "pick" }), {
           transport: a.transport,
-          parameters: { x: "w", nonce: "job" },
+          parameters: { x: "w", nonce },
         });
         const done = await api.jobWaitForJob(job, {
           transport: a.transport,
@@ -98,12 +99,13 @@ Deno.test({
         });
         assert.equal(done.job_status, "Done", JSON.stringify(done));
         const results = JSON.stringify(await api.jobGetResults(job, { transport: a.transport }));
-        const fromJob = /w:[0-9a-f-]{36}/.exec(results)?.[0];
-        assert.ok(fromJob, results);
-        assert.equal(await run(b, owner, "6", "w"), JSON.stringify(fromJob), "a hit through B");
-      } finally {
-        await stop(worker);
-      }
+        const value = /w:[0-9a-f-]{36}/.exec(results)?.[0];
+        assert.ok(value, results);
+        return value;
+      };
+      const fromJob = await jobValue("job");
+      assert.equal(await run(b, owner, "6", "w"), JSON.stringify(fromJob), "a hit through B");
+      assert.equal(await jobValue("job-2"), fromJob, "a hit on the worker");
 
       // The SDK logged in to a service: its disk in front, the bucket behind.
       const calls: string[] = [];
@@ -152,7 +154,10 @@ Deno.test({
       );
       assert.equal(await run(b, owner, "15", "7", keep), kept, "another folder's entry stays");
       assert.equal(await run(b, other, "16"), theirs, "another user's entry stays");
+      // The worker heard of it too: its near copy is gone, so its next job computes afresh.
+      assert.notEqual(await jobValue("job-3"), fromJob, "the worker computed it again");
     } finally {
+      if (worker) await stop(worker);
       await stop(b.proc);
       await stop(a.proc);
     }
