@@ -562,9 +562,35 @@ async function objectStore(): Promise<ObjectStore> {
   };
 }
 
-/** An entry's key on the shared store: its folder and key hashed (the host adds the caller). */
+/**
+ * An entry's name on the shared store: its folder's digest and its key's, so the entries of one
+ * folder can be deleted alone while no name is a path the caller chose (the host adds the caller).
+ */
 function objectKey(key: string, location: CacheLocation): string {
-  return createHash("sha256").update(`${location.folder ?? "tmp"}\0${key}`).digest("hex");
+  return `${objectFolder(location.folder ?? "tmp")}/${sha256Hex(key)}`;
+}
+
+/**
+ * A cache folder's name on the shared store: the SHA-256 hex digest of its name, which
+ * `DELETE /cache/objects?folder=` takes.
+ *
+ * @example
+ * ```ts
+ * import { objectFolder } from "./cache.ts";
+ * objectFolder("tmp").length; // 64
+ * ```
+ */
+export function objectFolder(folder: string): string {
+  return sha256Hex(folder);
+}
+
+/** Whether this process is a notebook or script logged in to a service (not a UDF's process). */
+export async function loggedInToService(): Promise<boolean> {
+  return !udfHost() && (await globalTransport().token()) !== null;
+}
+
+function sha256Hex(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** Reads an "object" entry from the shared store, and keeps a near copy dated as it was made. */
@@ -815,6 +841,46 @@ export async function deleteCache(opts: DeleteCacheOptions): Promise<number> {
     if (error instanceof Deno.errors.NotFound) return 0;
     throw error;
   }
+  return count;
+}
+
+/**
+ * Deletes the entries of the cache folders under `base` whose name's digest
+ * ({@linkcode objectFolder}) is `folderDigest`, and returns how many went: a clear of one folder
+ * on the shared store reaching the near copies of a machine that knows only the digest. Links
+ * are not followed, and the walk stops 16 folders deep.
+ *
+ * @example
+ * ```ts
+ * import { deleteNearFolder, objectFolder } from "./cache.ts";
+ * await deleteNearFolder(await Deno.makeTempDir(), objectFolder("tmp")); // 0
+ * ```
+ */
+export async function deleteNearFolder(base: string, folderDigest: string): Promise<number> {
+  let count = 0;
+  const walk = async (rel: string, depth: number): Promise<void> => {
+    const dir = rel === "" ? base : join(base, rel);
+    const matches = rel !== "" && objectFolder(rel) === folderDigest;
+    const children: string[] = [];
+    try {
+      for await (const entry of Deno.readDir(dir)) {
+        if (!entry.isDirectory) continue;
+        if (!entry.name.startsWith("data_")) children.push(entry.name);
+        else if (matches) {
+          await Deno.remove(join(dir, entry.name), { recursive: true }).catch((error) => {
+            if (!(error instanceof Deno.errors.NotFound)) throw error;
+          });
+          count++;
+        }
+      }
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      throw error;
+    }
+    if (depth >= 16) return;
+    for (const child of children) await walk(rel === "" ? child : `${rel}/${child}`, depth + 1);
+  };
+  await walk("", 0);
   return count;
 }
 

@@ -396,13 +396,20 @@ export class Udf {
   }
 
   /**
-   * Deletes the cached results of this UDF's local runs and, when it is saved on a service, the
-   * service's cached results; resolves to how many local entries were deleted.
+   * Deletes the cached results of this UDF's local runs (its cache folder, `udf/<name>`); from a
+   * notebook or script logged in to a service, also the caller's `cacheStorage: "object"` entries
+   * of that folder on the service's shared store (those of every machine); and, when it is saved
+   * on a service, the service's cached results. Resolves to how many local entries were deleted.
    */
   async deleteCache(): Promise<number> {
     // Imported on use so that code which only defines UDFs does not load the cache's formats.
-    const { deleteCache } = await import("./cache.ts");
-    const deleted = await deleteCache({ folder: udfCacheFolder(this.name) });
+    const { deleteCache, loggedInToService } = await import("./cache.ts");
+    const folder = udfCacheFolder(this.name);
+    const deleted = await deleteCache({ folder });
+    if (await loggedInToService()) {
+      const { deleteObjectCache } = await import("./api/udfs.ts");
+      await deleteObjectCache({ folder });
+    }
     if (this.metadata?.["fused:id"] && serviceHooks) await serviceHooks.deleteCache(this);
     return deleted;
   }

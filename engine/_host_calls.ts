@@ -309,10 +309,12 @@ function fileCall(method: Exclude<Extract<HostMethod, `files.${string}`>, "files
   };
 }
 
-/** An object cache entry's key: a SHA-256 hex digest (the SDK hashes the folder and key). */
+/** An object cache entry's name: the SHA-256 hex digests of its folder and key (the SDK hashes them). */
 function objectCacheKey(value: unknown): string {
-  if (typeof value !== "string" || !/^[0-9a-f]{64}$/.test(value)) {
-    throw new ValidationError("An object cache key must be a SHA-256 hex digest");
+  if (typeof value !== "string" || !/^[0-9a-f]{64}\/[0-9a-f]{64}$/.test(value)) {
+    throw new ValidationError(
+      'An object cache key must be "<folder digest>/<key digest>": two SHA-256 hex digests (64 characters 0-9a-f each)',
+    );
   }
   return value;
 }
@@ -341,7 +343,7 @@ async function objectCacheCall(
 }
 
 const CACHE_RULE =
-  "the caller's own entries (keyed by its user id) in the platform's cache area of the shared store, which no fd:// path reaches; a key is a SHA-256 digest";
+  "the caller's own entries (keyed by its user id) in the platform's cache area of the shared store, which no fd:// path reaches; a key is two SHA-256 digests, of the folder and of the key";
 
 /** One SDK call a UDF may make, and the rule the host checks before it does anything. */
 export interface HostCallRule {

@@ -9,6 +9,7 @@
  */
 import { deleteCache } from "../client/cache.ts";
 import type { ResponseMemo } from "./_response_memo.ts";
+import type { ObjectCache, ObjectFolderClear } from "./object_cache.ts";
 import type { PostgresRegistry } from "./registry/postgres.ts";
 import type { RunService } from "./runs.ts";
 
@@ -23,12 +24,17 @@ export interface CacheClear {
   folder: string | null;
 }
 
+/** The NOTIFY channel of clears of one folder of a user's object cache (an `ObjectFolderClear`). */
+export const OBJECT_CLEAR_CHANNEL = "fused_object_cache_clear";
+
 /** What one service caches. */
 export interface ServiceCaches {
   /** Encoded answers. */
   runs: RunService;
   /** Whole answers to token GETs. */
   memo?: ResponseMemo;
+  /** Users' "object" entries, whose near copies on this machine go with a folder's clear. */
+  objectCache?: ObjectCache;
 }
 
 /**
@@ -58,14 +64,43 @@ export async function announceCacheClear(
   await registry.notify(CACHE_CLEAR_CHANNEL, JSON.stringify(clear));
 }
 
+/** Tells every service of the platform (this one too) that a user cleared one object folder. */
+export async function announceObjectClear(
+  registry: PostgresRegistry,
+  clear: ObjectFolderClear,
+): Promise<void> {
+  await registry.notify(OBJECT_CLEAR_CHANNEL, JSON.stringify(clear));
+}
+
 /** Clears this service's caches whenever any service announces a clear; resolves to a stop. */
 export async function followCacheClears(
   registry: PostgresRegistry,
   caches: ServiceCaches,
 ): Promise<() => Promise<void>> {
-  return await registry.listen(CACHE_CLEAR_CHANNEL, (payload) => {
-    clearLocalCaches(caches, JSON.parse(payload) as CacheClear).catch((err) =>
-      console.error(`fused serve: cannot clear a cache another service cleared: ${err}`)
-    );
+  const failed = (err: unknown) =>
+    console.error(`fused serve: cannot clear a cache another service cleared: ${err}`);
+  const stopUdfs = await registry.listen(CACHE_CLEAR_CHANNEL, (payload) => {
+    clearLocalCaches(caches, JSON.parse(payload) as CacheClear).catch(failed);
+  });
+  if (!caches.objectCache) return stopUdfs;
+  const stopObjects = await followObjectClears(registry, caches.objectCache, failed);
+  return async () => {
+    await stopObjects();
+    await stopUdfs();
+  };
+}
+
+/**
+ * Deletes this machine's near copies of a folder of "object" entries whenever any service
+ * announces its clear (services and `fused worker`); resolves to a stop.
+ */
+export async function followObjectClears(
+  registry: PostgresRegistry,
+  objectCache: ObjectCache,
+  failed: (err: unknown) => void,
+): Promise<() => Promise<void>> {
+  return await registry.listen(OBJECT_CLEAR_CHANNEL, (payload) => {
+    const clear = JSON.parse(payload) as ObjectFolderClear;
+    objectCache.clearNear(clear.userId, clear.folder).catch(failed);
   });
 }

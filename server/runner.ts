@@ -22,7 +22,7 @@ import type {
   NestedRun,
 } from "../client/engine_types.ts";
 import { defaultEngine } from "../engine/mod.ts";
-import type { ObjectCacheStore } from "./object_cache.ts";
+import { callerCacheDir, type ObjectCacheStore } from "./object_cache.ts";
 import type { Registry } from "./registry/mod.ts";
 import type { UserQuotas } from "./quota.ts";
 import type { UdfRunner } from "./runs.ts";
@@ -263,7 +263,7 @@ export function serviceCallers(options: ServiceCallersOptions): (userId: string)
         id: userId,
         depth: 0,
         dataDir: join(root, "data"),
-        cacheDir: join(root, "cache"),
+        cacheDir: callerCacheDir(options.dataDir, userId),
         host,
         policy,
         ...(options.quotas && { quota: options.quotas.callerQuota(userId) }),

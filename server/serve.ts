@@ -21,13 +21,13 @@ import { openStorage, siblingStoreUrl } from "./s3_storage.ts";
 import { RunService, type UdfRunner } from "./runs.ts";
 import { SharedPolledRuns } from "./polled_runs.ts";
 import { SharedRunCache } from "./shared_run_cache.ts";
-import { ObjectCache } from "./object_cache.ts";
+import { callerCacheDir, ObjectCache } from "./object_cache.ts";
 import { generateSecret } from "./signing.ts";
 import { removeStaleUploads } from "./storage.ts";
 import { UserQuotas } from "./quota.ts";
 import { acquireDataLock } from "./_data_lock.ts";
 import { Readiness, type ReadinessProbe } from "./readiness.ts";
-import { announceCacheClear, followCacheClears } from "./cache_clears.ts";
+import { announceCacheClear, announceObjectClear, followCacheClears } from "./cache_clears.ts";
 import { addServerPath, errorResponse } from "./_http.ts";
 import { type Limiter, RateLimiter, rateLimitKey, SharedRateLimiter } from "./rate_limit.ts";
 import { removeStaleTemps } from "../client/atomic_write.ts";
@@ -233,7 +233,13 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
       storageUrl ? siblingStoreUrl(storageUrl, "cache") : null,
       join(dataDir, "object_cache"),
     );
-    const objectCache = new ObjectCache(cacheStore);
+    const announcer = registry instanceof PostgresRegistry ? registry : undefined;
+    const objectCache = new ObjectCache(cacheStore, {
+      // A clear of one folder deletes its near copies on this disk and, in scale-out, every
+      // other service's (followCacheClears).
+      nearCache: (userId) => callerCacheDir(callersDir, userId),
+      announce: announcer && ((clear) => announceObjectClear(announcer, clear)),
+    });
     // On a shared database, jobs go through its queue to `fused worker` processes.
     jobs = registry instanceof PostgresRegistry
       ? new JobQueue(registry, databaseUrl!, {
@@ -285,7 +291,7 @@ export async function startServer(options: ServeOptions = {}): Promise<RunningSe
     if (queue instanceof JobQueue) probes.push({ name: "queue", check: () => queue.check() });
     // In scale-out, a cache cleared through any service is cleared on every one.
     const stopFollowing = registry instanceof PostgresRegistry
-      ? await followCacheClears(registry, { runs, memo })
+      ? await followCacheClears(registry, { runs, memo, objectCache })
       : undefined;
     const shared = registry instanceof PostgresRegistry ? registry : undefined;
     const service = createService({

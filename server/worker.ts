@@ -63,7 +63,8 @@ import { serviceCallers } from "./runner.ts";
 import { DEFAULT_FORMAT, encodeForFormats } from "./runs.ts";
 import { registryFinder } from "./saved_udfs.ts";
 import { openStorage, siblingStoreUrl } from "./s3_storage.ts";
-import { ObjectCache } from "./object_cache.ts";
+import { callerCacheDir, ObjectCache } from "./object_cache.ts";
+import { followObjectClears } from "./cache_clears.ts";
 import {
   DEFAULT_POOLS,
   durationFlag,
@@ -224,6 +225,10 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     limitBytes: options.quotaBytes,
     usersRoot,
   });
+  // A folder of "object" entries cleared through a service: its near copies here go too.
+  const objectCache = new ObjectCache(cacheStore, {
+    nearCache: (userId) => callerCacheDir(usersRoot, userId),
+  });
   const callerOf = serviceCallers({
     engine: cachingLocalEngine(engine),
     dataDir: usersRoot,
@@ -231,7 +236,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
     find: registryFinder(registry),
     policy: options.udfPolicy,
     quotas,
-    objectCache: new ObjectCache(cacheStore),
+    objectCache,
   });
   const metrics = new Metrics("worker", {
     jobsByState: () => registry.countJobsByStatus(),
@@ -261,6 +266,11 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
   const unlisten = await registry.listen(CANCEL_CHANNEL, (id) => stop(id, "cancel"), () => {
     recheck();
   });
+  const unlistenClears = await followObjectClears(
+    registry,
+    objectCache,
+    (err) => log(`fused worker: cannot clear a cache a service cleared: ${shortMessage(err)}`),
+  );
 
   async function run(queued: Job<QueuedJob>): Promise<void> {
     const id = queued.data.jobId;
@@ -459,6 +469,7 @@ export async function startWorker(options: WorkerOptions): Promise<RunningWorker
         await stopRetention();
         await boss.stop({ graceful: true, timeout: 5000 }).catch(() => {});
         await unlisten().catch(() => {});
+        await unlistenClears().catch(() => {});
         await metricsServer?.close();
         await engine.close();
         for (const store of [storage, cacheStore]) {

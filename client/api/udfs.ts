@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { FusedError, HttpError, ValidationError } from "../errors.ts";
+import { objectFolder } from "../cache.ts";
 import { Udf } from "../udf.ts";
 import { whoami } from "./credentials.ts";
 import { realtimeClientId } from "./instances.ts";
@@ -255,22 +256,31 @@ export async function deleteCache(udf: Udf, opts: ApiCallOptions = {}): Promise<
   );
 }
 
+/** Options of {@linkcode deleteObjectCache}. */
+export interface DeleteObjectCacheOptions extends ApiCallOptions {
+  /** Only the entries of this cache folder (`cacheFolderPath`: "tmp", `udf/<name>`, ...). */
+  folder?: string;
+}
+
 /**
  * Deletes every `fused.cache` entry of yours kept with `cacheStorage: "object"` on the service's
- * shared store (`DELETE /cache/objects`), for every machine; true when there was any. The near
- * copies a machine keeps on its own disk stay until that machine's cache is cleared
+ * shared store (`DELETE /cache/objects`), or those of one cache folder (`folder`: sent as its
+ * SHA-256 digest, `DELETE /cache/objects?folder=`), for every machine; true when there was any.
+ * The near copies a machine keeps on its own disk stay until that machine's cache is cleared
  * (`udf.deleteCache()`) or an entry is recomputed with `cacheReset`.
  *
  * @example
  * ```ts ignore
  * import * as fused from "fused";
- * await fused.api.deleteObjectCache();
+ * await fused.api.deleteObjectCache(); // all of yours
+ * await fused.api.deleteObjectCache({ folder: "tmp" }); // those of fused.cache's default folder
  * ```
  */
-export async function deleteObjectCache(opts: ApiCallOptions = {}): Promise<boolean> {
+export async function deleteObjectCache(opts: DeleteObjectCacheOptions = {}): Promise<boolean> {
   const transport = opts.transport ?? globalTransport();
   const answer = await transport.json(z.object({ removed: z.boolean() }), "/cache/objects", {
     method: "DELETE",
+    query: { folder: opts.folder === undefined ? undefined : objectFolder(opts.folder) },
     signal: opts.signal,
   });
   return answer.removed;

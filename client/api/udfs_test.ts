@@ -194,3 +194,42 @@ Deno.test("deleteObjectCache deletes the caller's object cache entries for every
     assert.equal(await deleteObjectCache(), false, "nothing left");
   });
 });
+
+Deno.test("deleteObjectCache({ folder }) and udf.deleteCache() delete one folder's object entries", async () => {
+  await withService({}, async ({ dataDir }) => {
+    let calls = 0;
+    const inTmp = cache((n: number) => (calls++, n + 1), {
+      cacheStorage: "object",
+      cacheVerbose: false,
+    });
+    const named = udf("export default () => 1", { name: "obj_clear" });
+    const inUdf = cache((n: number) => (calls++, n + 2), {
+      cacheStorage: "object",
+      cacheFolderPath: "udf/obj_clear",
+      cacheVerbose: false,
+    });
+    let machine = 0;
+    // Each call on a new "machine": an empty disk cache, so only the store can answer.
+    const fresh = <T>(f: () => Promise<T>) => {
+      options.cacheDirectory = join(dataDir, `m${machine++}`); // withService restores it
+      return f();
+    };
+    assert.deepEqual([await fresh(() => inTmp(1)), await fresh(() => inUdf(1))], [2, 3]);
+    assert.deepEqual([await fresh(() => inTmp(1)), await fresh(() => inUdf(1))], [2, 3]);
+    assert.equal(calls, 2, "both read back from the store");
+
+    // Logged in to the service, the UDF's clear reaches its folder on the store.
+    await named.deleteCache();
+    assert.equal(await fresh(() => inUdf(1)), 3);
+    assert.equal(calls, 3, "the UDF's folder was cleared on the store: computed again");
+    assert.equal(await fresh(() => inTmp(1)), 2);
+    assert.equal(calls, 3, "the other folder's entry is still there");
+
+    assert.equal(await deleteObjectCache({ folder: "tmp" }), true);
+    assert.equal(await fresh(() => inTmp(1)), 2);
+    assert.equal(calls, 4, "tmp was cleared: computed again");
+    assert.equal(await fresh(() => inUdf(1)), 3);
+    assert.equal(calls, 4, "the UDF's new entry is kept");
+    assert.equal(await deleteObjectCache({ folder: "nothing/here" }), false);
+  });
+});

@@ -141,7 +141,8 @@ Deno.test("a job's records of fd:// owners reach the service's registry through 
   }
 });
 
-const KEY = "0123456789abcdef".repeat(4);
+/** An entry's name: its folder's digest and its key's. */
+const KEY = `${"0123456789abcdef".repeat(4)}/${"a".repeat(64)}`;
 const noUdfs = () => Promise.reject(new Error("not asked"));
 
 Deno.test("a job's cacheStorage \"object\" entries are the service's, as its owner or a token's", async () => {
@@ -225,8 +226,8 @@ Deno.test("a job's cache question with a bad key is refused before its body is r
       JSON.parse(Deno.readTextFileSync(join(dir, `${id}.answer`)))
     );
     assert.deepEqual(replies.map((r) => r.ok), [false, false, false, false]);
-    assert.match(replies[0].error.message, /SHA-256 hex digest/);
-    assert.match(replies[1].error.message, /SHA-256 hex digest/);
+    assert.match(replies[0].error.message, /two SHA-256 hex digests \(64 characters/);
+    assert.match(replies[1].error.message, /two SHA-256 hex digests \(64 characters/);
     assert.match(replies[2].error.message, /max age in seconds/);
     assert.match(replies[3].error.message, /"get"\|"put"/);
     assert.deepEqual(read, [], "no actor was looked up for a refused question");

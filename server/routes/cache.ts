@@ -1,15 +1,16 @@
 /**
  * `DELETE /realtime-shared/{cid}/udf-cache/by-id/{udf_id}/delete`: forgets cached results of a
- * saved UDF, so the next run computes afresh. `GET|PUT /cache/objects/{digest}`: the caller's own
- * `fused.cache` entries with cacheStorage "object" (see object_cache.ts), for the SDK logged in to
- * this service; `DELETE /cache/objects` deletes all of them.
+ * saved UDF, so the next run computes afresh. `GET|PUT /cache/objects/{folder}/{key}` (two
+ * SHA-256 digests): the caller's own `fused.cache` entries with cacheStorage "object" (see
+ * object_cache.ts), for the SDK logged in to this service; `DELETE /cache/objects?folder={digest}`
+ * deletes those of one folder, `DELETE /cache/objects` all of them.
  *
  * @module
  */
-import { Hono } from "hono";
+import { type Context, Hono } from "hono";
 import { type AppEnv, HttpError } from "../_http.ts";
 import { clearLocalCaches } from "../cache_clears.ts";
-import type { ObjectCache } from "../object_cache.ts";
+import { checkObjectCacheFolder, type ObjectCache } from "../object_cache.ts";
 import { udfCacheFolder } from "../../client/udf.ts";
 import { canWrite, checkClientId, type RouteDeps, udfFromRecord } from "./_common.ts";
 
@@ -32,7 +33,7 @@ export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
     await deps.announceCacheClear?.(clear);
     return c.json({ udf_id: udfId, removed });
   });
-  app.get("/cache/objects/:digest", async (c) => {
+  app.get("/cache/objects/:folder/:key", async (c) => {
     const maxAge = Number(c.req.query("max_age"));
     if (c.req.query("max_age") === undefined || !(maxAge >= 0)) {
       throw new HttpError(
@@ -40,7 +41,7 @@ export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
         "max_age is required: the entry's largest age in seconds (0 or more)",
       );
     }
-    const found = await objectCacheOf(deps).get(c.get("user").id, c.req.param("digest"), maxAge);
+    const found = await objectCacheOf(deps).get(c.get("user").id, entryOf(c), maxAge);
     if (!found) throw new HttpError(404, "No cache entry of yours under this key, young enough");
     return new Response(found.bytes as Uint8Array<ArrayBuffer>, {
       headers: {
@@ -50,10 +51,12 @@ export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
     });
   });
   app.delete("/cache/objects", async (c) => {
-    const removed = await objectCacheOf(deps).clear(c.get("user").id);
+    const folder = c.req.query("folder");
+    if (folder !== undefined) checkObjectCacheFolder(folder);
+    const removed = await objectCacheOf(deps).clear(c.get("user").id, folder);
     return c.json({ removed });
   });
-  app.put("/cache/objects/:digest", async (c) => {
+  app.put("/cache/objects/:folder/:key", async (c) => {
     const length = Number(c.req.header("content-length") ?? NaN);
     if (!(length >= 0)) throw new HttpError(411, "A cache entry needs its Content-Length");
     if (length > deps.maxUploadBytes) {
@@ -63,10 +66,15 @@ export function cacheRoutes(deps: RouteDeps): Hono<AppEnv> {
       );
     }
     const bytes = new Uint8Array(await c.req.arrayBuffer());
-    await objectCacheOf(deps).put(c.get("user").id, c.req.param("digest"), bytes);
+    await objectCacheOf(deps).put(c.get("user").id, entryOf(c), bytes);
     return c.body(null, 204);
   });
   return app;
+}
+
+/** The entry a `/cache/objects/{folder}/{key}` request names (checked by the cache). */
+function entryOf(c: Context<AppEnv>): string {
+  return `${c.req.param("folder")}/${c.req.param("key")}`;
 }
 
 function objectCacheOf(deps: RouteDeps): ObjectCache {

@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { type TestServer, withServer } from "../_testing.ts";
 
-const DIGEST = "0123456789abcdef".repeat(4);
+const FOLDER = "0123456789abcdef".repeat(4);
+const OTHER_FOLDER = "e".repeat(64);
+/** An entry's name: its folder's digest and its key's. */
+const DIGEST = `${FOLDER}/${"a".repeat(64)}`;
 
 /** A new user's API token, made by the admin. */
 async function newUserToken(server: TestServer, email: string): Promise<string> {
@@ -33,7 +36,7 @@ Deno.test("/cache/objects keeps each user's fused.cache entries, refusing what i
     );
 
     await t.step("a missing or older entry is a 404", async () => {
-      const missing = await server.api(`/cache/objects/${"f".repeat(64)}?max_age=60`);
+      const missing = await server.api(`/cache/objects/${FOLDER}/${"f".repeat(64)}?max_age=60`);
       assert.equal(missing.status, 404);
       await missing.body?.cancel();
       await new Promise((r) => setTimeout(r, 20));
@@ -73,15 +76,47 @@ Deno.test("/cache/objects keeps each user's fused.cache entries, refusing what i
       assert.deepEqual(await again.json(), { removed: false });
     });
 
+    await t.step(
+      "DELETE /cache/objects?folder= deletes that folder's entries of the caller only",
+      async () => {
+        const token = await newUserToken(server, "dee@x.org");
+        const other = `${OTHER_FOLDER}/${"a".repeat(64)}`;
+        for (const [entry, who] of [[DIGEST, undefined], [other, undefined], [DIGEST, token]]) {
+          const put = await server.api(`/cache/objects/${entry}`, {
+            method: "PUT",
+            body: new Uint8Array([5]),
+            ...(who ? { token: who } : {}),
+          });
+          assert.equal(put.status, 204);
+        }
+        const cleared = await server.api(`/cache/objects?folder=${FOLDER}`, { method: "DELETE" });
+        assert.deepEqual(await cleared.json(), { removed: true });
+        const gone = await server.api(`/cache/objects/${DIGEST}?max_age=60`);
+        assert.equal(gone.status, 404);
+        await gone.body?.cancel();
+        const otherFolder = await server.api(`/cache/objects/${other}?max_age=60`);
+        assert.deepEqual(new Uint8Array(await otherFolder.arrayBuffer()), new Uint8Array([5]));
+        const otherUser = await server.api(`/cache/objects/${DIGEST}?max_age=60`, { token });
+        assert.deepEqual(new Uint8Array(await otherUser.arrayBuffer()), new Uint8Array([5]));
+        const again = await server.api(`/cache/objects?folder=${FOLDER}`, { method: "DELETE" });
+        assert.deepEqual(await again.json(), { removed: false });
+      },
+    );
+
     await t.step("no token, no max age, or a key that is not a digest is refused", async () => {
       const anonymous = await server.api(`/cache/objects/${DIGEST}?max_age=60`, { token: null });
       assert.equal(anonymous.status, 401);
       const noAge = await server.api(`/cache/objects/${DIGEST}`);
       assert.equal(noAge.status, 400);
       assert.match((await noAge.json()).detail, /max_age is required/);
-      const path = await server.api(`/cache/objects/..%2Fx?max_age=60`);
+      const path = await server.api(`/cache/objects/..%2Fx/${"a".repeat(64)}?max_age=60`);
       assert.ok(path.status === 400 || path.status === 422, String(path.status));
-      assert.match((await path.json()).detail, /SHA-256/);
+      assert.match((await path.json()).detail, /two SHA-256 hex digests \(64 characters/);
+      const folder = await server.api("/cache/objects?folder=..%2F..%2Fother", {
+        method: "DELETE",
+      });
+      assert.equal(folder.status, 400);
+      assert.match((await folder.json()).detail, /SHA-256 hex digest of its name \(64 characters/);
       await anonymous.body?.cancel();
     });
   });
