@@ -194,6 +194,8 @@ export interface UdfServiceHooks {
   deleteSaved(udf: Udf): Promise<void>;
   /** Clears the service's cached results of a saved UDF. */
   deleteCache(udf: Udf): Promise<void>;
+  /** Deletes the caller's `cacheStorage: "object"` entries of one cache folder on the store. */
+  deleteObjectCache(folder: string): Promise<boolean>;
   /** Web link of a saved UDF, or null. */
   catalogUrl(udf: Udf): string | null;
   /** This UDF with the parameters of a batch job. */
@@ -406,10 +408,7 @@ export class Udf {
     const { deleteCache, loggedInToService } = await import("./cache.ts");
     const folder = udfCacheFolder(this.name);
     const deleted = await deleteCache({ folder });
-    if (await loggedInToService()) {
-      const { deleteObjectCache } = await import("./api/udfs.ts");
-      await deleteObjectCache({ folder });
-    }
+    if (await loggedInToService()) await service().deleteObjectCache(folder);
     if (this.metadata?.["fused:id"] && serviceHooks) await serviceHooks.deleteCache(this);
     return deleted;
   }

@@ -21,6 +21,7 @@ import {
   catalogUrl,
   createAccessToken,
   deleteCache,
+  deleteObjectCache,
   deleteSaved,
   getAccessTokens,
   loadSavedUdf,
@@ -161,6 +162,7 @@ setUdfServiceHooks({
   getAccessTokens: (u) => getAccessTokens(u),
   deleteSaved: (u) => deleteSaved(u),
   deleteCache: (u) => deleteCache(u),
+  deleteObjectCache: (folder) => deleteObjectCache({ folder }),
   catalogUrl: (u) => catalogUrl(u),
   job: (u, parameters) => new UdfJob(u, parameters),
 });
