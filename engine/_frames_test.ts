@@ -54,11 +54,12 @@ async function socketPair(): Promise<{ a: Deno.Conn; b: Deno.Conn; close(): Prom
     a,
     b,
     async close() {
-      a.close();
-      try {
-        b.close();
-      } catch {
-        // closed by the reader already
+      for (const conn of [a, b]) {
+        try {
+          conn.close();
+        } catch {
+          // closed by the test or the reader already
+        }
       }
       await Deno.remove(dir, { recursive: true });
     },
